@@ -1,0 +1,140 @@
+//! What Vireo remembers about each invocation: its record and the log lines the guest wrote.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::Name;
+
+/// A time-ordered unique invocation id (UUID v7), so ids sort by start time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InvocationId(String);
+
+impl InvocationId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+
+    /// Accepts only well-formed ids, so lookups never see arbitrary strings.
+    pub fn parse(value: &str) -> Option<Self> {
+        uuid::Uuid::parse_str(value).ok().map(|id| Self(id.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for InvocationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What started an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Http,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Http => "http",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        (value == "http").then_some(Trigger::Http)
+    }
+}
+
+/// How an invocation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InvocationStatus {
+    /// The guest answered (whatever HTTP status it chose) and finished cleanly.
+    Ok,
+    /// The guest trapped, panicked, ran out of memory or never answered.
+    Error,
+    /// The guest ran past its deadline and was interrupted.
+    Timeout,
+}
+
+impl InvocationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvocationStatus::Ok => "ok",
+            InvocationStatus::Error => "error",
+            InvocationStatus::Timeout => "timeout",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "ok" => Some(Self::Ok),
+            "error" => Some(Self::Error),
+            "timeout" => Some(Self::Timeout),
+            _ => None,
+        }
+    }
+}
+
+/// One finished invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvocationRecord {
+    pub id: InvocationId,
+    pub namespace: Name,
+    pub function: Name,
+    pub version: u32,
+    pub trigger: Trigger,
+    /// Start, in microseconds since the Unix epoch.
+    pub started_at_us: i64,
+    pub duration_us: u64,
+    pub status: InvocationStatus,
+    /// The HTTP status the caller received, if an answer was sent.
+    pub http_status: Option<u16>,
+    /// First use of this version in this server process.
+    pub cold: bool,
+    /// Why it failed, for `error` and `timeout`.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+impl LogStream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "stdout" => Some(Self::Stdout),
+            "stderr" => Some(Self::Stderr),
+            _ => None,
+        }
+    }
+}
+
+/// One line a guest wrote. `seq` is assigned by the store and orders all lines of a namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub seq: i64,
+    pub invocation_id: InvocationId,
+    pub namespace: Name,
+    pub function: Name,
+    pub version: u32,
+    pub at_us: i64,
+    pub stream: LogStream,
+    pub line: String,
+}

@@ -1,0 +1,110 @@
+//! The seams every trigger and the admin API call: `Invoker` runs a function, `Deployer` adds a
+//! version. The server implements both; the gateway (and later triggers) only call them.
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+
+use crate::invocation::{InvocationId, Trigger};
+use crate::names::{Name, VersionSelector};
+use crate::settings::VersionSettings;
+use crate::store::{StoreError, VersionInfo};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Request and response bodies on the invocation path: streamed, never buffered whole.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// One event to deliver to a function, already shaped as an HTTP request.
+#[derive(Debug)]
+pub struct Call {
+    pub namespace: Name,
+    pub function: Name,
+    pub selector: VersionSelector,
+    pub trigger: Trigger,
+    /// The request as the guest should see it: the path is the function-relative `/{rest}`.
+    pub request: http::Request<Body>,
+}
+
+/// The guest's answer. Its body streams while the guest keeps running.
+#[derive(Debug)]
+pub struct Answer {
+    pub invocation_id: InvocationId,
+    pub response: http::Response<Body>,
+}
+
+/// Why an invocation produced no answer.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}")]
+pub struct InvokeError {
+    /// Set once an invocation was started (and so recorded).
+    pub invocation_id: Option<InvocationId>,
+    pub kind: InvokeErrorKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeErrorKind {
+    /// Unknown namespace, function, version or alias.
+    #[error("{0}")]
+    NotFound(String),
+    /// The version is at its concurrency limit.
+    #[error("{message}")]
+    Busy { message: String, retry_after_secs: u32 },
+    /// The guest ran past its deadline.
+    #[error("{0}")]
+    Timeout(String),
+    /// The guest trapped, ran out of memory or never answered.
+    #[error("{0}")]
+    Failed(String),
+    /// The request body was larger than allowed.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// Vireo itself could not run the function (store or artifact trouble).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl InvokeError {
+    pub fn new(invocation_id: Option<InvocationId>, kind: InvokeErrorKind) -> Self {
+        Self { invocation_id, kind }
+    }
+}
+
+#[async_trait::async_trait]
+pub trait Invoker: Send + Sync + 'static {
+    async fn invoke(&self, call: Call) -> Result<Answer, InvokeError>;
+}
+
+/// Result of a deploy: the version, and whether it is new (an identical redeploy of the latest
+/// version's component and settings returns that version instead of adding one).
+#[derive(Debug, Clone)]
+pub struct Deployed {
+    pub version: VersionInfo,
+    pub created: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// The bytes are not a component Vireo can run; the message names the problem.
+    #[error("{0}")]
+    Rejected(String),
+    #[error("invalid settings: {0}")]
+    InvalidSettings(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+#[async_trait::async_trait]
+pub trait Deployer: Send + Sync + 'static {
+    async fn deploy(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        component: Bytes,
+        settings: VersionSettings,
+    ) -> Result<Deployed, DeployError>;
+
+    /// Deletes a function and forgets its loaded state.
+    async fn delete(&self, namespace: &Name, function: &Name) -> Result<(), StoreError>;
+}

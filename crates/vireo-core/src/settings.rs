@@ -1,0 +1,130 @@
+//! The settings a version is deployed with, their defaults, and their validation.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_MEMORY_MIB: u32 = 128;
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+const MAX_ENV_VARS: usize = 256;
+const MAX_ENV_BYTES: usize = 64 * 1024;
+
+/// Settings of one immutable version. Missing fields take the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct VersionSettings {
+    /// Linear-memory limit per instance, in MiB (default 128).
+    pub memory_mib: u32,
+    /// Wall-clock limit per invocation, in milliseconds (default 10000).
+    pub timeout_ms: u64,
+    /// Environment variables the guest sees.
+    pub env: BTreeMap<String, String>,
+    /// How many invocations of this version may run at once; none means only the server's limits.
+    pub max_concurrency: Option<u32>,
+}
+
+impl Default for VersionSettings {
+    fn default() -> Self {
+        Self {
+            memory_mib: DEFAULT_MEMORY_MIB,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            env: BTreeMap::new(),
+            max_concurrency: None,
+        }
+    }
+}
+
+/// The server-wide bounds that settings must stay within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingsLimits {
+    pub max_memory_mib: u32,
+    pub max_timeout_ms: u64,
+}
+
+/// Settings outside what the server allows; the message names the field and the bound.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidSettings(String);
+
+impl VersionSettings {
+    pub fn validate(&self, limits: &SettingsLimits) -> Result<(), InvalidSettings> {
+        let fail = |message: String| Err(InvalidSettings(message));
+        if self.memory_mib == 0 || self.memory_mib > limits.max_memory_mib {
+            return fail(format!(
+                "memory_mib must be between 1 and {} (this server's maximum), got {}",
+                limits.max_memory_mib, self.memory_mib
+            ));
+        }
+        if self.timeout_ms == 0 || self.timeout_ms > limits.max_timeout_ms {
+            return fail(format!(
+                "timeout_ms must be between 1 and {} (this server's maximum), got {}",
+                limits.max_timeout_ms, self.timeout_ms
+            ));
+        }
+        if self.max_concurrency == Some(0) {
+            return fail("max_concurrency must be at least 1 when set".to_string());
+        }
+        if self.env.len() > MAX_ENV_VARS {
+            return fail(format!("at most {MAX_ENV_VARS} environment variables are allowed"));
+        }
+        let env_bytes: usize = self.env.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if env_bytes > MAX_ENV_BYTES {
+            return fail(format!("environment variables may total at most {MAX_ENV_BYTES} bytes"));
+        }
+        if let Some(key) = self.env.keys().find(|k| !valid_env_key(k)) {
+            return fail(format!(
+                "invalid environment variable name {key:?}: use letters, digits and _, not starting with a digit"
+            ));
+        }
+        if let Some(key) = self.env.iter().find(|(_, v)| v.contains('\0')).map(|(k, _)| k) {
+            return fail(format!("environment variable {key:?} contains a NUL byte"));
+        }
+        Ok(())
+    }
+}
+
+fn valid_env_key(key: &str) -> bool {
+    let mut bytes = key.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: SettingsLimits = SettingsLimits { max_memory_mib: 1024, max_timeout_ms: 900_000 };
+
+    #[test]
+    fn defaults_are_valid() {
+        let settings: VersionSettings = serde_json::from_str("{}").unwrap();
+        assert_eq!(settings, VersionSettings::default());
+        assert_eq!(settings.memory_mib, 128);
+        assert_eq!(settings.timeout_ms, 10_000);
+        settings.validate(&LIMITS).unwrap();
+    }
+
+    #[test]
+    fn out_of_bounds_settings_name_the_field() {
+        let cases = [
+            (VersionSettings { memory_mib: 0, ..Default::default() }, "memory_mib"),
+            (VersionSettings { memory_mib: 4096, ..Default::default() }, "memory_mib"),
+            (VersionSettings { timeout_ms: 0, ..Default::default() }, "timeout_ms"),
+            (VersionSettings { max_concurrency: Some(0), ..Default::default() }, "max_concurrency"),
+            (
+                VersionSettings { env: [("1X".into(), "v".into())].into(), ..Default::default() },
+                "environment variable name",
+            ),
+        ];
+        for (settings, field) in cases {
+            let err = settings.validate(&LIMITS).unwrap_err();
+            assert!(err.to_string().contains(field), "{err} should name {field}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = serde_json::from_str::<VersionSettings>(r#"{"memory": 3}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+}
