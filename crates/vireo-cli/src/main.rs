@@ -1,1 +1,154 @@
-fn main() {}
+//! `vireo`: runs the Vireo server (`vireo serve`) and talks to one over its admin API.
+
+mod args;
+mod client;
+mod deploy;
+mod functions;
+mod invocations;
+mod invoke;
+mod logs;
+mod output;
+mod serve;
+mod sse;
+mod views;
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::client::Client;
+use crate::output::Format;
+
+/// Vireo: a self-hosted Function-as-a-Service platform for WebAssembly HTTP components.
+///
+/// Start a server with `vireo serve`, deploy a component with `vireo deploy hello hello.wasm`,
+/// call it with `vireo invoke hello` and read what it printed with `vireo logs hello`.
+#[derive(Parser)]
+#[command(name = "vireo", version, max_term_width = 100)]
+struct Cli {
+    /// Base URL of the Vireo server to talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "VIREO_URL",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
+    server: String,
+
+    /// Namespace the function commands work in.
+    #[arg(
+        short = 'n',
+        long,
+        global = true,
+        env = "VIREO_NAMESPACE",
+        default_value = "default",
+        value_name = "NS"
+    )]
+    namespace: String,
+
+    /// How to print results: `table` for people, `json` for scripts (the server's JSON as is;
+    /// one object per line for logs).
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
+    output: Format,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a Vireo server in the foreground until Ctrl-C or SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Upload a component as the next version of a function (creating the function if needed).
+    Deploy(deploy::DeployArgs),
+    /// Call a function over HTTP and stream its answer to standard output.
+    Invoke(invoke::InvokeArgs),
+    /// List the functions in the namespace.
+    Ls,
+    /// List the versions of a function, oldest first.
+    Versions(functions::VersionsArgs),
+    /// Point an alias (such as `prod`) at a version, or delete it with --delete.
+    Alias(functions::AliasArgs),
+    /// Delete a function with all its versions, aliases, invocation records and logs.
+    Rm(functions::RmArgs),
+    /// Print what a function wrote to stdout and stderr; -f keeps following new lines.
+    Logs(logs::LogsArgs),
+    /// List a function's recent invocations, newest first, or show one with --id.
+    Invocations(invocations::InvocationsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Usage errors exit 1 like every other failure; --help and --version exit 0.
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let format = cli.output;
+    // Built only for the commands that talk to a server, so a bad VIREO_NAMESPACE cannot stop `serve`.
+    let client = || Client::new(&cli.server, &cli.namespace);
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Deploy(args) => deploy::run(&client()?, format, args).await,
+        Command::Invoke(args) => invoke::run(&client()?, args).await,
+        Command::Ls => functions::list(&client()?, format).await,
+        Command::Versions(args) => functions::versions(&client()?, format, args).await,
+        Command::Alias(args) => functions::alias(&client()?, format, args).await,
+        Command::Rm(args) => functions::remove(&client()?, format, args).await,
+        Command::Logs(args) => logs::run(&client()?, format, args).await,
+        Command::Invocations(args) => invocations::run(&client()?, format, args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "vireo",
+            "ls",
+            "-n",
+            "team-a",
+            "-o",
+            "json",
+            "--server",
+            "http://h:1",
+        ])
+        .unwrap();
+        assert_eq!(cli.namespace, "team-a");
+        assert_eq!(cli.output, Format::Json);
+        assert_eq!(cli.server, "http://h:1");
+    }
+}

@@ -18,7 +18,9 @@ impl InvocationId {
 
     /// Accepts only well-formed ids, so lookups never see arbitrary strings.
     pub fn parse(value: &str) -> Option<Self> {
-        uuid::Uuid::parse_str(value).ok().map(|id| Self(id.to_string()))
+        uuid::Uuid::parse_str(value)
+            .ok()
+            .map(|id| Self(id.to_string()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -48,7 +48,10 @@ pub enum InvokeErrorKind {
     NotFound(String),
     /// The version is at its concurrency limit.
     #[error("{message}")]
-    Busy { message: String, retry_after_secs: u32 },
+    Busy {
+        message: String,
+        retry_after_secs: u32,
+    },
     /// The guest ran past its deadline.
     #[error("{0}")]
     Timeout(String),
@@ -65,7 +68,10 @@ pub enum InvokeErrorKind {
 
 impl InvokeError {
     pub fn new(invocation_id: Option<InvocationId>, kind: InvokeErrorKind) -> Self {
-        Self { invocation_id, kind }
+        Self {
+            invocation_id,
+            kind,
+        }
     }
 }
 

@@ -8,8 +8,15 @@ pub mod settings;
 pub mod store;
 pub mod time;
 
-pub use invoke::{Answer, Body, BoxError, Call, DeployError, Deployed, Deployer, InvokeError, InvokeErrorKind, Invoker};
-pub use invocation::{InvocationId, InvocationRecord, InvocationStatus, LogLine, LogStream, Trigger};
+pub use invocation::{
+    InvocationId, InvocationRecord, InvocationStatus, LogLine, LogStream, Trigger,
+};
+pub use invoke::{
+    Answer, Body, BoxError, Call, DeployError, Deployed, Deployer, InvokeError, InvokeErrorKind,
+    Invoker,
+};
 pub use names::{AliasName, InvalidName, Name, VersionSelector};
 pub use settings::{InvalidSettings, SettingsLimits, VersionSettings};
-pub use store::{FunctionInfo, InvocationQuery, LogQuery, NewVersion, Store, StoreError, VersionInfo};
+pub use store::{
+    FunctionInfo, InvocationQuery, LogQuery, NewVersion, Store, StoreError, VersionInfo,
+};

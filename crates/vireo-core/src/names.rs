@@ -34,7 +34,11 @@ impl Name {
         if valid {
             Ok(Self(value.to_string()))
         } else {
-            Err(InvalidName { kind, value: value.to_string(), extra: "" })
+            Err(InvalidName {
+                kind,
+                value: value.to_string(),
+                extra: "",
+            })
         }
     }
 
@@ -142,11 +146,14 @@ impl FromStr for VersionSelector {
     type Err = InvalidName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-            return s.parse().map(VersionSelector::Number).map_err(|_| InvalidName {
-                kind: "version",
-                value: s.to_string(),
-                extra: " (version numbers are 1 to 4294967295)",
-            });
+            return s
+                .parse()
+                .map(VersionSelector::Number)
+                .map_err(|_| InvalidName {
+                    kind: "version",
+                    value: s.to_string(),
+                    extra: " (version numbers are 1 to 4294967295)",
+                });
         }
         AliasName::parse(s).map(VersionSelector::Alias)
     }
@@ -180,7 +187,12 @@ mod tests {
     fn aliases_cannot_look_like_versions() {
         assert!(AliasName::parse("prod").is_ok());
         assert!(AliasName::parse("v2").is_ok());
-        assert!(AliasName::parse("2").unwrap_err().to_string().contains("all digits"));
+        assert!(
+            AliasName::parse("2")
+                .unwrap_err()
+                .to_string()
+                .contains("all digits")
+        );
     }
 
     #[test]
@@ -191,7 +203,10 @@ mod tests {
         let (_, selector) = VersionSelector::split_target("hello@3").unwrap();
         assert_eq!(selector, VersionSelector::Number(3));
         let (_, selector) = VersionSelector::split_target("hello@prod").unwrap();
-        assert_eq!(selector, VersionSelector::Alias(AliasName::parse("prod").unwrap()));
+        assert_eq!(
+            selector,
+            VersionSelector::Alias(AliasName::parse("prod").unwrap())
+        );
         assert!(VersionSelector::split_target("hello@").is_err());
         assert!(VersionSelector::split_target("hello@99999999999").is_err());
         assert!(VersionSelector::split_target("Hello@1").is_err());

@@ -65,18 +65,27 @@ impl VersionSettings {
             return fail("max_concurrency must be at least 1 when set".to_string());
         }
         if self.env.len() > MAX_ENV_VARS {
-            return fail(format!("at most {MAX_ENV_VARS} environment variables are allowed"));
+            return fail(format!(
+                "at most {MAX_ENV_VARS} environment variables are allowed"
+            ));
         }
         let env_bytes: usize = self.env.iter().map(|(k, v)| k.len() + v.len()).sum();
         if env_bytes > MAX_ENV_BYTES {
-            return fail(format!("environment variables may total at most {MAX_ENV_BYTES} bytes"));
+            return fail(format!(
+                "environment variables may total at most {MAX_ENV_BYTES} bytes"
+            ));
         }
         if let Some(key) = self.env.keys().find(|k| !valid_env_key(k)) {
             return fail(format!(
                 "invalid environment variable name {key:?}: use letters, digits and _, not starting with a digit"
             ));
         }
-        if let Some(key) = self.env.iter().find(|(_, v)| v.contains('\0')).map(|(k, _)| k) {
+        if let Some(key) = self
+            .env
+            .iter()
+            .find(|(_, v)| v.contains('\0'))
+            .map(|(k, _)| k)
+        {
             return fail(format!("environment variable {key:?} contains a NUL byte"));
         }
         Ok(())
@@ -93,7 +102,10 @@ fn valid_env_key(key: &str) -> bool {
 mod tests {
     use super::*;
 
-    const LIMITS: SettingsLimits = SettingsLimits { max_memory_mib: 1024, max_timeout_ms: 900_000 };
+    const LIMITS: SettingsLimits = SettingsLimits {
+        max_memory_mib: 1024,
+        max_timeout_ms: 900_000,
+    };
 
     #[test]
     fn defaults_are_valid() {
@@ -107,12 +119,39 @@ mod tests {
     #[test]
     fn out_of_bounds_settings_name_the_field() {
         let cases = [
-            (VersionSettings { memory_mib: 0, ..Default::default() }, "memory_mib"),
-            (VersionSettings { memory_mib: 4096, ..Default::default() }, "memory_mib"),
-            (VersionSettings { timeout_ms: 0, ..Default::default() }, "timeout_ms"),
-            (VersionSettings { max_concurrency: Some(0), ..Default::default() }, "max_concurrency"),
             (
-                VersionSettings { env: [("1X".into(), "v".into())].into(), ..Default::default() },
+                VersionSettings {
+                    memory_mib: 0,
+                    ..Default::default()
+                },
+                "memory_mib",
+            ),
+            (
+                VersionSettings {
+                    memory_mib: 4096,
+                    ..Default::default()
+                },
+                "memory_mib",
+            ),
+            (
+                VersionSettings {
+                    timeout_ms: 0,
+                    ..Default::default()
+                },
+                "timeout_ms",
+            ),
+            (
+                VersionSettings {
+                    max_concurrency: Some(0),
+                    ..Default::default()
+                },
+                "max_concurrency",
+            ),
+            (
+                VersionSettings {
+                    env: [("1X".into(), "v".into())].into(),
+                    ..Default::default()
+                },
                 "environment variable name",
             ),
         ];

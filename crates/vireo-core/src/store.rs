@@ -16,9 +16,17 @@ pub enum StoreError {
     #[error("function {namespace}/{function} does not exist")]
     FunctionNotFound { namespace: Name, function: Name },
     #[error("function {namespace}/{function} has no version {version}")]
-    VersionNotFound { namespace: Name, function: Name, version: u32 },
+    VersionNotFound {
+        namespace: Name,
+        function: Name,
+        version: u32,
+    },
     #[error("function {namespace}/{function} has no alias {alias}")]
-    AliasNotFound { namespace: Name, function: Name, alias: AliasName },
+    AliasNotFound {
+        namespace: Name,
+        function: Name,
+        alias: AliasName,
+    },
     #[error("function {namespace}/{function} already exists")]
     FunctionExists { namespace: Name, function: Name },
     #[error("storage failure: {0}")]
@@ -86,8 +94,16 @@ pub trait Store: Send + Sync + 'static {
     async fn namespace_exists(&self, namespace: &Name) -> Result<bool, StoreError>;
 
     /// Creates an empty function; `FunctionExists` if it is already there.
-    async fn create_function(&self, namespace: &Name, function: &Name) -> Result<FunctionInfo, StoreError>;
-    async fn get_function(&self, namespace: &Name, function: &Name) -> Result<FunctionInfo, StoreError>;
+    async fn create_function(
+        &self,
+        namespace: &Name,
+        function: &Name,
+    ) -> Result<FunctionInfo, StoreError>;
+    async fn get_function(
+        &self,
+        namespace: &Name,
+        function: &Name,
+    ) -> Result<FunctionInfo, StoreError>;
     async fn list_functions(&self, namespace: &Name) -> Result<Vec<FunctionInfo>, StoreError>;
     /// Deletes the function with its versions, aliases, invocation records and logs.
     async fn delete_function(&self, namespace: &Name, function: &Name) -> Result<(), StoreError>;
@@ -99,7 +115,11 @@ pub trait Store: Send + Sync + 'static {
         function: &Name,
         version: NewVersion,
     ) -> Result<VersionInfo, StoreError>;
-    async fn list_versions(&self, namespace: &Name, function: &Name) -> Result<Vec<VersionInfo>, StoreError>;
+    async fn list_versions(
+        &self,
+        namespace: &Name,
+        function: &Name,
+    ) -> Result<Vec<VersionInfo>, StoreError>;
     async fn resolve_version(
         &self,
         namespace: &Name,
@@ -109,12 +129,33 @@ pub trait Store: Send + Sync + 'static {
     /// Every distinct component hash some version uses (to keep their artifacts).
     async fn component_hashes(&self) -> Result<Vec<String>, StoreError>;
 
-    async fn set_alias(&self, namespace: &Name, function: &Name, alias: &AliasName, version: u32) -> Result<(), StoreError>;
-    async fn delete_alias(&self, namespace: &Name, function: &Name, alias: &AliasName) -> Result<(), StoreError>;
+    async fn set_alias(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        alias: &AliasName,
+        version: u32,
+    ) -> Result<(), StoreError>;
+    async fn delete_alias(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        alias: &AliasName,
+    ) -> Result<(), StoreError>;
 
     /// Writes finished invocations and their log lines in one transaction.
-    async fn record_invocations(&self, records: &[InvocationRecord], logs: &[LogLine]) -> Result<(), StoreError>;
-    async fn get_invocation(&self, id: &InvocationId) -> Result<Option<InvocationRecord>, StoreError>;
-    async fn list_invocations(&self, query: &InvocationQuery) -> Result<Vec<InvocationRecord>, StoreError>;
+    async fn record_invocations(
+        &self,
+        records: &[InvocationRecord],
+        logs: &[LogLine],
+    ) -> Result<(), StoreError>;
+    async fn get_invocation(
+        &self,
+        id: &InvocationId,
+    ) -> Result<Option<InvocationRecord>, StoreError>;
+    async fn list_invocations(
+        &self,
+        query: &InvocationQuery,
+    ) -> Result<Vec<InvocationRecord>, StoreError>;
     async fn read_logs(&self, query: &LogQuery) -> Result<Vec<LogLine>, StoreError>;
 }

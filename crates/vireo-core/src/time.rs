@@ -25,7 +25,9 @@ pub fn parse_since(value: &str, now_micros: i64) -> Result<i64, String> {
         return Ok(to_micros(time));
     }
     match humantime::parse_duration(value) {
-        Ok(ago) => Ok(now_micros.saturating_sub(i64::try_from(ago.as_micros()).unwrap_or(i64::MAX))),
+        Ok(ago) => {
+            Ok(now_micros.saturating_sub(i64::try_from(ago.as_micros()).unwrap_or(i64::MAX)))
+        }
         Err(_) => Err(format!(
             "invalid time {value:?}: use an RFC 3339 time (2026-01-02T03:04:05Z) or a duration ago (90s, 10m, 2h)"
         )),
@@ -41,7 +43,11 @@ mod tests {
         let now = 1_000_000_000_000;
         assert_eq!(parse_since("10s", now).unwrap(), now - 10_000_000);
         assert_eq!(parse_since("1970-01-01T00:00:01Z", now).unwrap(), 1_000_000);
-        assert!(parse_since("yesterday", now).unwrap_err().contains("RFC 3339"));
+        assert!(
+            parse_since("yesterday", now)
+                .unwrap_err()
+                .contains("RFC 3339")
+        );
         assert_eq!(rfc3339(1_500_000), "1970-01-01T00:00:01.500000Z");
     }
 }

@@ -1,1 +1,90 @@
+//! Vireo's HTTP surface: `/fn/...` invokes functions, `/v1/...` is the admin API (with its
+//! OpenAPI document at `/v1/openapi.json`). Handlers are thin: parse, call a core seam, answer.
 
+pub mod api;
+pub mod error;
+mod invoke;
+mod openapi;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get, put};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use vireo_core::{Deployer, Invoker, Store};
+
+/// Every response to an invocation carries its id here.
+pub const INVOCATION_ID_HEADER: &str = "x-vireo-invocation-id";
+
+/// Size limits the gateway enforces before anything reaches a function or the deployer.
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayLimits {
+    pub max_upload_bytes: u64,
+    pub max_request_body_bytes: u64,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub deployer: Arc<dyn Deployer>,
+    pub invoker: Arc<dyn Invoker>,
+    /// Bumped whenever new invocation records and log lines are committed.
+    pub log_events: watch::Receiver<u64>,
+    /// Cancelled when the server starts shutting down, so endless streams end.
+    pub shutdown: CancellationToken,
+    pub limits: GatewayLimits,
+}
+
+pub fn router(state: AppState) -> Router {
+    let upload_limit =
+        usize::try_from(state.limits.max_upload_bytes + api::versions::FORM_OVERHEAD)
+            .unwrap_or(usize::MAX);
+    let function = "/v1/namespaces/{namespace}/functions/{function}";
+    let admin = Router::new()
+        .route("/v1/openapi.json", get(openapi::document))
+        .route(
+            "/v1/namespaces/{namespace}/functions",
+            get(api::functions::list).post(api::functions::create),
+        )
+        .route(
+            function,
+            get(api::functions::get).delete(api::functions::delete),
+        )
+        .route(
+            &format!("{function}/versions"),
+            get(api::versions::list)
+                .post(api::versions::deploy)
+                .layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route(
+            &format!("{function}/versions/{{version}}"),
+            get(api::versions::get),
+        )
+        .route(
+            &format!("{function}/aliases/{{alias}}"),
+            put(api::aliases::set).delete(api::aliases::delete),
+        )
+        .route(
+            &format!("{function}/invocations"),
+            get(api::invocations::list),
+        )
+        .route(&format!("{function}/logs"), get(api::logs::read))
+        .route("/v1/invocations/{id}", get(api::invocations::get));
+    let invoke = Router::new()
+        .route("/fn/{namespace}/{target}", any(invoke::root))
+        .route("/fn/{namespace}/{target}/", any(invoke::root))
+        .route("/fn/{namespace}/{target}/{*rest}", any(invoke::rest))
+        // The invoke path enforces its own streaming limit instead of buffering.
+        .layer(DefaultBodyLimit::disable());
+    admin.merge(invoke).fallback(not_found).with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::not_found(format!(
+        "no route for {}: functions answer under /fn/{{namespace}}/{{function}}/..., the admin API under /v1 (see /v1/openapi.json)",
+        uri.path()
+    ))
+}

@@ -1,1 +1,173 @@
+//! The composition root: reads configuration, wires store, runtime and gateway together, and
+//! runs the server until SIGINT/SIGTERM.
 
+mod admission;
+mod config;
+mod platform;
+mod signal;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+use vireo_core::{Deployer, Name, Store};
+use vireo_gateway::{AppState, GatewayLimits};
+use vireo_runtime::Runtime;
+use vireo_store::{BlobStore, RecordWriter, SqliteStore};
+
+pub use config::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
+use platform::Platform;
+
+/// How server logs are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// What `vireo serve` was given on its command line (or through `VIREO_*`); these win over the
+/// config file, which wins over the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub listen: Option<String>,
+    pub data: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+    /// `NAME=FILE` components to deploy in the `default` namespace at start (unchanged files
+    /// keep their version).
+    pub deploy: Vec<String>,
+}
+
+/// Runs the server until it is told to stop; returns once in-flight work has finished.
+pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    init_logging(options.log_format.unwrap_or_default());
+    let config = Config::load(&options)?;
+
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let sqlite = SqliteStore::open(&config.data_dir.join("vireo.db"))
+        .await
+        .context("opening the store")?;
+    let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+    let blobs = BlobStore::open(&config.data_dir.join("components"))
+        .context("opening the component directory")?;
+    let runtime = Runtime::new(
+        &config.engine_settings(),
+        &config.data_dir.join("artifacts"),
+    )
+    .context("starting the runtime")?;
+    let (records, record_task) = RecordWriter::spawn(store.clone());
+    let platform = Arc::new(Platform::new(
+        store.clone(),
+        blobs,
+        runtime,
+        records.clone(),
+        config.settings_limits(),
+    ));
+    deploy_at_start(&platform, &config.deploy).await?;
+
+    let shutdown = CancellationToken::new();
+    let state = AppState {
+        store,
+        deployer: platform.clone(),
+        invoker: platform.clone(),
+        log_events: records.subscribe(),
+        shutdown: shutdown.clone(),
+        limits: GatewayLimits {
+            max_upload_bytes: config.limits.max_upload_mib << 20,
+            max_request_body_bytes: config.limits.max_request_body_kib << 10,
+        },
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr().context("reading the bound address")?;
+    announce(address)?;
+    tracing::info!(%address, data_dir = %config.data_dir.display(), "vireo is ready");
+
+    let server = axum::serve(listener, vireo_gateway::router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .into_future();
+    let mut server = tokio::spawn(server);
+    tokio::select! {
+        () = signal::shutdown_requested() => {}
+        finished = &mut server => {
+            finished.context("the HTTP server task failed")?.context("the HTTP server failed")?;
+        }
+    }
+    tracing::info!(grace = ?config.shutdown_grace(), "shutting down: no new connections, finishing in-flight invocations");
+    shutdown.cancel();
+    let deadline = tokio::time::Instant::now() + config.shutdown_grace();
+    if tokio::time::timeout_at(deadline, &mut server)
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over: closing the remaining connections");
+        server.abort();
+    }
+    platform.in_flight.close();
+    if tokio::time::timeout_at(deadline, platform.in_flight.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over: some invocations did not finish and are not recorded");
+    }
+    drop(platform);
+    records.flush().await;
+    drop(records);
+    if tokio::time::timeout(std::time::Duration::from_secs(10), record_task.finish())
+        .await
+        .is_err()
+    {
+        tracing::error!("the store did not accept the last invocation records within 10 s");
+    }
+    sqlite.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The one line on stdout that scripts and tests wait for.
+fn announce(address: std::net::SocketAddr) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "vireo listening on http://{address}").context("writing to stdout")?;
+    stdout.flush().context("writing to stdout")
+}
+
+async fn deploy_at_start(platform: &Platform, deploys: &[(Name, PathBuf)]) -> anyhow::Result<()> {
+    let namespace = Name::default_namespace();
+    for (name, file) in deploys {
+        let bytes = tokio::fs::read(file)
+            .await
+            .with_context(|| format!("reading {}", file.display()))?;
+        let deployed = platform
+            .deploy(&namespace, name, bytes.into(), Default::default())
+            .await
+            .with_context(|| format!("deploying {} as {namespace}/{name}", file.display()))?;
+        let verb = if deployed.created {
+            "deployed"
+        } else {
+            "unchanged"
+        };
+        tracing::info!(function = %name, version = deployed.version.version, "{verb} {}", file.display());
+    }
+    Ok(())
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("VIREO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

@@ -1,0 +1,34 @@
+//! Value parsers shared by several commands, so bad input is refused before any request is sent.
+
+use vireo_core::{InvalidName, InvocationId, Name};
+
+pub fn function_name(value: &str) -> Result<Name, InvalidName> {
+    Name::parse("function", value)
+}
+
+pub fn invocation_id(value: &str) -> Result<InvocationId, String> {
+    InvocationId::parse(value).ok_or_else(|| {
+        format!(
+            "invalid invocation id {value:?}: expected a full UUID as printed by `vireo invoke`"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_names_and_invocation_ids_are_checked() {
+        assert_eq!(function_name("hello").unwrap().as_str(), "hello");
+        assert!(
+            function_name("Hello")
+                .unwrap_err()
+                .to_string()
+                .contains("[a-z0-9]")
+        );
+        let id = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        assert_eq!(invocation_id(id).unwrap().as_str(), id);
+        assert!(invocation_id("0193a1b2").unwrap_err().contains("full UUID"));
+    }
+}

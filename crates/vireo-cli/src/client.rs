@@ -1,0 +1,196 @@
+//! The HTTP client for one Vireo server and namespace: builds URLs, and turns transport failures
+//! and the server's JSON errors into messages that say what went wrong.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, redirect};
+use serde::Deserialize;
+use serde_json::Value;
+use vireo_core::Name;
+
+pub struct Client {
+    http: reqwest::Client,
+    /// Without a trailing slash, so paths can be appended.
+    base: String,
+    namespace: Name,
+}
+
+impl Client {
+    pub fn new(server: &str, namespace: &str) -> anyhow::Result<Self> {
+        let namespace = Name::parse("namespace", namespace)?;
+        let url = reqwest::Url::parse(server)
+            .with_context(|| format!("invalid server URL {server:?}"))?;
+        if url.scheme() != "http" {
+            bail!(
+                "invalid server URL {server:?}: it must start with http:// (this build of vireo speaks plain HTTP)"
+            );
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("vireo/", env!("CARGO_PKG_VERSION")))
+            // A function's redirect is part of its answer, shown as is (like curl without -L).
+            .redirect(redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .context("setting up the HTTP client")?;
+        Ok(Self {
+            http,
+            base: url.as_str().trim_end_matches('/').to_string(),
+            namespace,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub fn namespace(&self) -> &Name {
+        &self.namespace
+    }
+
+    /// `namespace/function`, the way messages name a function.
+    pub fn qualified(&self, function: &Name) -> String {
+        format!("{}/{function}", self.namespace)
+    }
+
+    /// The admin API path of the namespace's functions.
+    pub fn functions_path(&self) -> String {
+        format!("/v1/namespaces/{}/functions", self.namespace)
+    }
+
+    /// The admin API path of one function, followed by `rest` (e.g. `/versions`).
+    pub fn function_path(&self, function: &Name, rest: &str) -> String {
+        format!("{}/{function}{rest}", self.functions_path())
+    }
+
+    /// A request to `path` on the server.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base))
+    }
+
+    /// Sends a request; any HTTP answer is `Ok`, whatever its status.
+    pub async fn send(&self, request: RequestBuilder) -> anyhow::Result<Response> {
+        request.send().await.map_err(|err| {
+            if err.is_connect() {
+                let mut cause: &dyn std::error::Error = &err;
+                while let Some(source) = cause.source() {
+                    cause = source;
+                }
+                anyhow!(
+                    "cannot reach the Vireo server at {} ({cause}); is it running? Start one with \
+                     `vireo serve`, or point --server / VIREO_URL at it",
+                    self.base
+                )
+            } else {
+                anyhow::Error::new(err)
+            }
+        })
+    }
+
+    /// Sends a request that must succeed and answer JSON.
+    pub async fn json(&self, request: RequestBuilder) -> anyhow::Result<Value> {
+        read_json(self.success(request).await?).await
+    }
+
+    /// Sends a request that must succeed; for answers without a body (204).
+    pub async fn no_content(&self, request: RequestBuilder) -> anyhow::Result<()> {
+        self.success(request).await.map(drop)
+    }
+
+    /// Sends a request; a 4xx/5xx answer becomes an error carrying the server's message.
+    pub async fn success(&self, request: RequestBuilder) -> anyhow::Result<Response> {
+        let response = self.send(request).await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(anyhow!(failure_message(status, &body)))
+    }
+}
+
+pub async fn read_json(response: Response) -> anyhow::Result<Value> {
+    response
+        .json()
+        .await
+        .context("reading the server's JSON answer")
+}
+
+/// The message of Vireo's error body, `{"error":{"code":..,"message":..}}`, if `body` is one.
+pub fn api_error_message(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        error: ErrorDetail,
+    }
+    #[derive(Deserialize)]
+    struct ErrorDetail {
+        message: String,
+    }
+    serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .map(|body| body.error.message)
+}
+
+/// Describes a failed admin API call; other bodies (say, from a proxy) are quoted, shortened.
+fn failure_message(status: StatusCode, body: &str) -> String {
+    if let Some(message) = api_error_message(body.as_bytes()) {
+        return format!("{message} (HTTP {status})");
+    }
+    let body = body.trim();
+    if body.is_empty() {
+        return format!("the server answered HTTP {status}");
+    }
+    const SHOWN: usize = 200;
+    match body.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("the server answered HTTP {status}: {}…", &body[..cut]),
+        None => format!("the server answered HTTP {status}: {body}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_show_their_message_and_status() {
+        let body =
+            r#"{"error":{"code":"not_found","message":"function default/x does not exist"}}"#;
+        assert_eq!(
+            failure_message(StatusCode::NOT_FOUND, body),
+            "function default/x does not exist (HTTP 404 Not Found)"
+        );
+        assert_eq!(
+            failure_message(StatusCode::BAD_GATEWAY, " "),
+            "the server answered HTTP 502 Bad Gateway"
+        );
+        let long = failure_message(StatusCode::BAD_GATEWAY, &"x".repeat(500));
+        assert!(long.ends_with(&format!("{}…", "x".repeat(200))), "{long}");
+        assert_eq!(api_error_message(b"{\"error\":\"nope\"}"), None);
+    }
+
+    #[test]
+    fn paths_are_built_under_the_namespace() {
+        let client = Client::new("http://127.0.0.1:8080/", "team-a").unwrap();
+        assert_eq!(client.base_url(), "http://127.0.0.1:8080");
+        let hello = Name::parse("function", "hello").unwrap();
+        assert_eq!(
+            client.function_path(&hello, "/logs"),
+            "/v1/namespaces/team-a/functions/hello/logs"
+        );
+        assert_eq!(client.qualified(&hello), "team-a/hello");
+    }
+
+    #[test]
+    fn bad_servers_and_namespaces_are_refused() {
+        assert!(
+            Client::new("https://example.com", "default")
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("http://")
+        );
+        assert!(Client::new("localhost:8080", "default").is_err());
+        let err = Client::new("http://127.0.0.1:8080", "Team").err().unwrap();
+        assert!(err.to_string().contains("invalid namespace name"), "{err}");
+    }
+}

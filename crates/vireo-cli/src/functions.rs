@@ -1,0 +1,208 @@
+//! `vireo ls`, `versions`, `alias` and `rm`: looking at and managing functions.
+
+use anyhow::Context as _;
+use clap::Args;
+use reqwest::Method;
+use serde_json::json;
+use vireo_core::{AliasName, Name};
+
+use crate::args;
+use crate::client::Client;
+use crate::output::{self, Format};
+use crate::views::{FunctionList, FunctionView, VersionList, VersionView};
+
+#[derive(Args)]
+pub struct VersionsArgs {
+    /// The function whose versions to list.
+    #[arg(value_parser = args::function_name)]
+    name: Name,
+}
+
+#[derive(Args)]
+pub struct AliasArgs {
+    /// The function the alias belongs to.
+    #[arg(value_parser = args::function_name)]
+    name: Name,
+
+    /// The alias, e.g. `prod`; call the function through it as NAME@ALIAS. `latest` is kept by
+    /// Vireo itself.
+    #[arg(value_parser = AliasName::parse)]
+    alias: AliasName,
+
+    /// The version number the alias should point at.
+    #[arg(required_unless_present = "delete")]
+    version: Option<u32>,
+
+    /// Delete the alias instead of pointing it somewhere.
+    #[arg(long, conflicts_with = "version")]
+    delete: bool,
+}
+
+#[derive(Args)]
+pub struct RmArgs {
+    /// The function to delete.
+    #[arg(value_parser = args::function_name)]
+    name: Name,
+}
+
+pub async fn list(client: &Client, format: Format) -> anyhow::Result<()> {
+    let answer = client
+        .json(client.request(Method::GET, &client.functions_path()))
+        .await
+        .with_context(|| format!("listing the functions in namespace {}", client.namespace()))?;
+    output::emit(format, answer, |list: FunctionList| {
+        functions_table(&list.functions)
+    })
+}
+
+pub async fn versions(client: &Client, format: Format, args: VersionsArgs) -> anyhow::Result<()> {
+    let answer = client
+        .json(client.request(Method::GET, &client.function_path(&args.name, "/versions")))
+        .await
+        .with_context(|| format!("listing the versions of {}", client.qualified(&args.name)))?;
+    output::emit(format, answer, |list: VersionList| {
+        versions_table(&list.versions)
+    })
+}
+
+pub async fn alias(client: &Client, format: Format, args: AliasArgs) -> anyhow::Result<()> {
+    let path = client.function_path(&args.name, &format!("/aliases/{}", args.alias));
+    let target = format!("{}@{}", client.qualified(&args.name), args.alias);
+    // clap guarantees exactly one of VERSION and --delete.
+    let Some(version) = args.version else {
+        client
+            .no_content(client.request(Method::DELETE, &path))
+            .await
+            .with_context(|| format!("deleting alias {target}"))?;
+        return confirm(format, &format!("deleted alias {target}\n"));
+    };
+    let answer = client
+        .json(
+            client
+                .request(Method::PUT, &path)
+                .json(&json!({ "version": version })),
+        )
+        .await
+        .with_context(|| format!("pointing alias {target} at version {version}"))?;
+    output::emit(format, answer, |_: FunctionView| {
+        format!("alias {target} -> {version}\n")
+    })
+}
+
+pub async fn remove(client: &Client, format: Format, args: RmArgs) -> anyhow::Result<()> {
+    let function = client.qualified(&args.name);
+    client
+        .no_content(client.request(Method::DELETE, &client.function_path(&args.name, "")))
+        .await
+        .with_context(|| format!("removing {function}"))?;
+    confirm(format, &format!("removed {function}\n"))
+}
+
+/// Says what was done; with `-o json` the empty answer stays empty, so scripts see no stray text.
+fn confirm(format: Format, message: &str) -> anyhow::Result<()> {
+    match format {
+        Format::Table => output::write_stdout(message.as_bytes()),
+        Format::Json => Ok(()),
+    }
+}
+
+fn functions_table(functions: &[FunctionView]) -> String {
+    output::table(
+        ["NAME", "LATEST", "ALIASES", "CREATED"],
+        functions.iter().map(|function| {
+            [
+                function.name.clone(),
+                output::or_dash(function.latest_version),
+                aliases(function),
+                output::timestamp(function.created_at_us),
+            ]
+        }),
+    )
+}
+
+/// `latest=3, prod=2`: `latest` first, the others by name.
+fn aliases(function: &FunctionView) -> String {
+    let latest = function.aliases.get_key_value(AliasName::LATEST);
+    let others = function
+        .aliases
+        .iter()
+        .filter(|(name, _)| *name != AliasName::LATEST);
+    latest
+        .into_iter()
+        .chain(others)
+        .map(|(name, version)| format!("{name}={version}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn versions_table(versions: &[VersionView]) -> String {
+    output::table(
+        ["VERSION", "SHA256", "SIZE", "MEMORY", "TIMEOUT", "CREATED"],
+        versions.iter().map(|version| {
+            [
+                version.version.to_string(),
+                version.component_sha256.chars().take(12).collect(),
+                output::size(version.component_size),
+                format!("{} MiB", version.settings.memory_mib),
+                output::duration_ms(version.settings.timeout_ms),
+                output::timestamp(version.created_at_us),
+            ]
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn functions_table_lists_latest_alias_first() {
+        let list: FunctionList = serde_json::from_str(
+            r#"{"functions":[
+                {"namespace":"default","name":"hello","created_at":"x","created_at_us":0,
+                 "latest_version":3,"aliases":{"canary":3,"latest":3,"prod":2},"url":"/fn/default/hello"},
+                {"namespace":"default","name":"empty","created_at":"x","created_at_us":0,
+                 "latest_version":null,"aliases":{},"url":"/fn/default/empty"}]}"#,
+        )
+        .unwrap();
+        let text = functions_table(&list.functions);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["NAME", "LATEST", "ALIASES", "CREATED"]
+        );
+        assert!(lines[1].contains("latest=3, canary=3, prod=2"), "{text}");
+        assert!(lines[1].ends_with("1970-01-01T00:00:00Z"), "{text}");
+        assert!(lines[2].starts_with("empty  -"), "{text}");
+    }
+
+    #[test]
+    fn versions_table_shows_short_hashes_and_human_units() {
+        let list: VersionList = serde_json::from_str(
+            r#"{"versions":[{"namespace":"default","function":"hello","version":1,
+                "component_sha256":"0123456789abcdef0123","component_size":97306,
+                "settings":{"memory_mib":128,"timeout_ms":10000,"env":{},"max_concurrency":null},
+                "created_at":"x","created_at_us":0}]}"#,
+        )
+        .unwrap();
+        let text = versions_table(&list.versions);
+        let row: Vec<&str> = text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split("  ")
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(
+            row,
+            [
+                "1",
+                "0123456789ab",
+                "95.0 KiB",
+                "128 MiB",
+                "10s",
+                "1970-01-01T00:00:00Z"
+            ]
+        );
+    }
+}

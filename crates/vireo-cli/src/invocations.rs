@@ -1,0 +1,143 @@
+//! `vireo invocations`: a function's recent invocations, or one invocation in detail.
+
+use anyhow::Context as _;
+use clap::Args;
+use reqwest::Method;
+use vireo_core::{InvocationId, Name};
+
+use crate::args;
+use crate::client::Client;
+use crate::output::{self, Format};
+use crate::views::{InvocationList, InvocationView};
+
+/// Errors are cut to this many characters in the table; `--id` shows them whole.
+const ERROR_SHOWN: usize = 60;
+
+#[derive(Args)]
+pub struct InvocationsArgs {
+    /// The function whose invocations to list, newest first.
+    #[arg(value_parser = args::function_name, required_unless_present = "id", conflicts_with = "id")]
+    name: Option<Name>,
+
+    /// Show this one invocation in detail instead (the id `vireo invoke` prints).
+    #[arg(long, value_name = "ID", value_parser = args::invocation_id)]
+    id: Option<InvocationId>,
+
+    /// At most this many invocations [default: the server's, 50]
+    #[arg(long, value_name = "N", conflicts_with = "id")]
+    limit: Option<u32>,
+}
+
+pub async fn run(client: &Client, format: Format, args: InvocationsArgs) -> anyhow::Result<()> {
+    if let Some(id) = args.id {
+        let answer = client
+            .json(client.request(Method::GET, &format!("/v1/invocations/{id}")))
+            .await
+            .with_context(|| format!("reading invocation {id}"))?;
+        return output::emit(format, answer, |invocation: InvocationView| {
+            details(&invocation)
+        });
+    }
+    let name = args.name.expect("clap requires NAME without --id");
+    let mut request = client.request(Method::GET, &client.function_path(&name, "/invocations"));
+    if let Some(limit) = args.limit {
+        request = request.query(&[("limit", limit)]);
+    }
+    let answer = client
+        .json(request)
+        .await
+        .with_context(|| format!("listing the invocations of {}", client.qualified(&name)))?;
+    output::emit(format, answer, |list: InvocationList| {
+        table(&list.invocations)
+    })
+}
+
+fn table(invocations: &[InvocationView]) -> String {
+    output::table(
+        [
+            "ID", "VERSION", "STATUS", "HTTP", "DURATION", "COLD", "STARTED", "ERROR",
+        ],
+        invocations.iter().map(|invocation| {
+            [
+                invocation.id.clone(),
+                invocation.version.to_string(),
+                invocation.status.clone(),
+                output::or_dash(invocation.http_status),
+                output::duration_us(invocation.duration_us),
+                yes_no(invocation.cold),
+                output::timestamp(invocation.started_at_us),
+                // One line per invocation, even for multi-line errors.
+                output::or_dash(
+                    invocation
+                        .error
+                        .as_deref()
+                        .map(|e| output::truncate(&e.replace('\n', " "), ERROR_SHOWN)),
+                ),
+            ]
+        }),
+    )
+}
+
+fn details(invocation: &InvocationView) -> String {
+    output::details(&[
+        ("id", invocation.id.clone()),
+        (
+            "function",
+            format!("{}/{}", invocation.namespace, invocation.function),
+        ),
+        ("version", invocation.version.to_string()),
+        ("trigger", invocation.trigger.clone()),
+        ("status", invocation.status.clone()),
+        ("http status", output::or_dash(invocation.http_status)),
+        ("duration", output::duration_us(invocation.duration_us)),
+        ("cold start", yes_no(invocation.cold)),
+        ("started", output::timestamp(invocation.started_at_us)),
+        ("error", output::or_dash(invocation.error.as_deref())),
+    ])
+}
+
+fn yes_no(value: bool) -> String {
+    if value { "yes" } else { "no" }.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invocation(error: Option<&str>) -> InvocationView {
+        serde_json::from_value(serde_json::json!({
+            "id":"0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b","namespace":"default","function":"hello","version":2,
+            "trigger":"http","started_at":"x","started_at_us":0,"duration_us":1234,"status":"error",
+            "http_status":null,"cold":true,"error":error}))
+        .unwrap()
+    }
+
+    #[test]
+    fn table_rows_fit_on_one_line() {
+        let long_error = format!("guest trapped:\n{}", "x".repeat(100));
+        let text = table(&[invocation(Some(&long_error))]);
+        assert_eq!(text.lines().count(), 2, "{text}");
+        let row = text.lines().nth(1).unwrap();
+        assert!(row.contains("1.234 ms"), "{row}");
+        assert!(
+            row.contains("  -  "),
+            "missing HTTP status shows as -: {row}"
+        );
+        assert!(
+            row.ends_with(&format!("guest trapped: {}…", "x".repeat(45))),
+            "{row}"
+        );
+    }
+
+    #[test]
+    fn details_show_every_field() {
+        let text = details(&invocation(None));
+        assert!(
+            text.starts_with("id:          0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\n"),
+            "{text}"
+        );
+        assert!(text.contains("function:    default/hello\n"), "{text}");
+        assert!(text.contains("cold start:  yes\n"), "{text}");
+        assert!(text.ends_with("error:       -\n"), "{text}");
+    }
+}

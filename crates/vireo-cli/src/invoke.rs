@@ -1,0 +1,239 @@
+//! `vireo invoke`: a small curl for functions, with the invocation id on stderr.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::{Method, Response};
+use tokio::io::AsyncReadExt as _;
+use vireo_core::VersionSelector;
+
+use crate::client::{self, Client};
+use crate::output;
+
+/// Every answer to an invocation names it in this header.
+const INVOCATION_ID_HEADER: &str = "x-vireo-invocation-id";
+
+/// How much of a failed answer is kept to find Vireo's own error message in it.
+const ERROR_BODY_KEPT: usize = 64 * 1024;
+
+#[derive(Args)]
+pub struct InvokeArgs {
+    /// The function to call: NAME (its `latest` alias), NAME@VERSION or NAME@ALIAS.
+    #[arg(value_name = "NAME[@VERSION|@ALIAS]", value_parser = parse_target)]
+    target: String,
+
+    /// Path and query string the function sees, e.g. `/users?id=1`.
+    #[arg(long, default_value = "/", value_parser = parse_path)]
+    path: String,
+
+    /// HTTP method [default: GET, or POST when --data is given]
+    #[arg(short = 'X', long, value_name = "METHOD", value_parser = parse_method)]
+    method: Option<Method>,
+
+    /// Request body: a literal STRING, @FILE for a file's contents, or @- for standard input.
+    #[arg(short = 'd', long, value_name = "STRING|@FILE|@-", value_parser = parse_data)]
+    data: Option<Data>,
+
+    /// Request header as 'Name: value'; repeat for more.
+    #[arg(short = 'H', long = "header", value_name = "'K: V'", value_parser = parse_header)]
+    headers: Vec<(HeaderName, HeaderValue)>,
+
+    /// Print the response's status line and headers (to stdout) before its body.
+    #[arg(short = 'i', long)]
+    include: bool,
+}
+
+/// Where `--data` comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Data {
+    Literal(String),
+    File(PathBuf),
+    Stdin,
+}
+
+impl Data {
+    async fn read(self) -> anyhow::Result<Vec<u8>> {
+        match self {
+            Data::Literal(text) => Ok(text.into_bytes()),
+            Data::File(path) => tokio::fs::read(&path)
+                .await
+                .with_context(|| format!("reading {}", path.display())),
+            Data::Stdin => {
+                let mut bytes = Vec::new();
+                tokio::io::stdin()
+                    .read_to_end(&mut bytes)
+                    .await
+                    .context("reading the body from standard input")?;
+                Ok(bytes)
+            }
+        }
+    }
+}
+
+pub async fn run(client: &Client, args: InvokeArgs) -> anyhow::Result<()> {
+    let body = match args.data {
+        Some(data) => Some(data.read().await?),
+        None => None,
+    };
+    let method = args.method.unwrap_or(if body.is_some() {
+        Method::POST
+    } else {
+        Method::GET
+    });
+    let path = format!("/fn/{}/{}{}", client.namespace(), args.target, args.path);
+    let mut request = client
+        .request(method, &path)
+        .headers(args.headers.into_iter().collect());
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    let mut response = client
+        .send(request)
+        .await
+        .with_context(|| format!("invoking {}", args.target))?;
+
+    if let Some(id) = response.headers().get(INVOCATION_ID_HEADER) {
+        eprintln!("invocation: {}", String::from_utf8_lossy(id.as_bytes()));
+    }
+    if args.include {
+        output::write_stdout(head(&response).as_bytes())?;
+    }
+    let status = response.status();
+    let failed = status.is_client_error() || status.is_server_error();
+    let mut kept = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .context("reading the function's answer")?
+    {
+        output::write_stdout(&chunk)?;
+        if failed {
+            kept.extend_from_slice(
+                &chunk[..chunk.len().min(ERROR_BODY_KEPT.saturating_sub(kept.len()))],
+            );
+        }
+    }
+    if failed {
+        match client::api_error_message(&kept) {
+            Some(message) => bail!("{message} (HTTP {status})"),
+            None => bail!("{} answered HTTP {status}", args.target),
+        }
+    }
+    Ok(())
+}
+
+/// The status line and headers, as `curl -i` shows them.
+fn head(response: &Response) -> String {
+    let mut text = format!("{:?} {}\n", response.version(), response.status());
+    for (name, value) in response.headers() {
+        text.push_str(&format!(
+            "{name}: {}\n",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    text.push('\n');
+    text
+}
+
+fn parse_target(value: &str) -> Result<String, String> {
+    VersionSelector::split_target(value).map_err(|err| err.to_string())?;
+    Ok(value.to_string())
+}
+
+fn parse_path(value: &str) -> Result<String, String> {
+    if value.starts_with('/') {
+        Ok(value.to_string())
+    } else {
+        Err(format!("the path must start with '/', e.g. /{value}"))
+    }
+}
+
+fn parse_method(value: &str) -> Result<Method, String> {
+    Method::from_bytes(value.to_ascii_uppercase().as_bytes())
+        .map_err(|_| format!("invalid HTTP method {value:?}"))
+}
+
+fn parse_data(value: &str) -> Result<Data, String> {
+    match value.strip_prefix('@') {
+        None => Ok(Data::Literal(value.to_string())),
+        Some("-") => Ok(Data::Stdin),
+        Some("") => Err("expected a file name after '@' (or @- for standard input)".to_string()),
+        Some(path) => Ok(Data::File(PathBuf::from(path))),
+    }
+}
+
+fn parse_header(value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, val) = value
+        .split_once(':')
+        .ok_or_else(|| format!("invalid header {value:?}: use 'Name: value'"))?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| format!("invalid header name {name:?}"))?;
+    let val = HeaderValue::from_str(val.trim())
+        .map_err(|_| format!("invalid value for header {name}"))?;
+    Ok((name, val))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_is_a_literal_a_file_or_stdin() {
+        assert_eq!(parse_data("a=1"), Ok(Data::Literal("a=1".into())));
+        assert_eq!(parse_data(""), Ok(Data::Literal(String::new())));
+        assert_eq!(parse_data("@body.json"), Ok(Data::File("body.json".into())));
+        assert_eq!(parse_data("@-"), Ok(Data::Stdin));
+        assert!(parse_data("@").unwrap_err().contains("file name"));
+    }
+
+    #[tokio::test]
+    async fn data_files_are_read_and_missing_ones_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("body.txt");
+        std::fs::write(&path, "from a file").unwrap();
+        assert_eq!(Data::File(path).read().await.unwrap(), b"from a file");
+        let missing = dir.path().join("missing.txt");
+        let err = Data::File(missing.clone()).read().await.unwrap_err();
+        assert!(
+            err.to_string().contains(&missing.display().to_string()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn headers_split_at_the_first_colon() {
+        let (name, value) = parse_header("Content-Type: application/json").unwrap();
+        assert_eq!(
+            (name.as_str(), value.to_str().unwrap()),
+            ("content-type", "application/json")
+        );
+        let (name, value) = parse_header("x-url:http://a:1").unwrap();
+        assert_eq!(
+            (name.as_str(), value.to_str().unwrap()),
+            ("x-url", "http://a:1")
+        );
+        assert!(
+            parse_header("no colon")
+                .unwrap_err()
+                .contains("'Name: value'")
+        );
+        assert!(
+            parse_header("bad name: x")
+                .unwrap_err()
+                .contains("header name")
+        );
+    }
+
+    #[test]
+    fn targets_paths_and_methods_are_checked() {
+        assert_eq!(parse_target("hello@prod"), Ok("hello@prod".into()));
+        assert!(parse_target("hello@").is_err());
+        assert!(parse_target("Hello").is_err());
+        assert_eq!(parse_path("/a?b=1"), Ok("/a?b=1".into()));
+        assert!(parse_path("a").unwrap_err().contains("start with '/'"));
+        assert_eq!(parse_method("put"), Ok(Method::PUT));
+        assert!(parse_method("GE T").is_err());
+    }
+}

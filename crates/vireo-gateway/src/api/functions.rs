@@ -1,0 +1,70 @@
+//! `/v1/namespaces/{namespace}/functions`: create, list, get and delete functions.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{function, function_path, namespace};
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::views::{FunctionList, FunctionView};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFunction {
+    /// `[a-z0-9][a-z0-9-]{0,62}`
+    pub name: String,
+}
+
+#[utoipa::path(get, path = "/v1/namespaces/{namespace}/functions", tag = "functions",
+    params(("namespace" = String, Path)),
+    responses((status = 200, body = FunctionList), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Path(ns): Path<String>,
+) -> Result<Json<FunctionList>, ApiError> {
+    let functions = state.store.list_functions(&namespace(&ns)?).await?;
+    Ok(Json(FunctionList {
+        functions: functions.into_iter().map(FunctionView::from).collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/namespaces/{namespace}/functions", tag = "functions",
+    params(("namespace" = String, Path)), request_body = CreateFunction,
+    responses((status = 201, body = FunctionView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Path(ns): Path<String>,
+    Json(body): Json<CreateFunction>,
+) -> Result<(StatusCode, Json<FunctionView>), ApiError> {
+    let created = state
+        .store
+        .create_function(&namespace(&ns)?, &function(&body.name)?)
+        .await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+#[utoipa::path(get, path = "/v1/namespaces/{namespace}/functions/{function}", tag = "functions",
+    params(("namespace" = String, Path), ("function" = String, Path)),
+    responses((status = 200, body = FunctionView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(path): Path<(String, String)>,
+) -> Result<Json<FunctionView>, ApiError> {
+    let (ns, f) = function_path(&path)?;
+    Ok(Json(state.store.get_function(&ns, &f).await?.into()))
+}
+
+#[utoipa::path(delete, path = "/v1/namespaces/{namespace}/functions/{function}", tag = "functions",
+    params(("namespace" = String, Path), ("function" = String, Path)),
+    responses((status = 204, description = "Deleted with its versions, aliases, invocation records and logs"), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(path): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (ns, f) = function_path(&path)?;
+    state.deployer.delete(&ns, &f).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,65 @@
+//! Invocation records: per function, and by id.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use vireo_core::{InvocationId, InvocationQuery};
+
+use super::function_path;
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::views::{InvocationList, InvocationView};
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// At most this many, newest first (default 50, at most 1000).
+    limit: Option<u32>,
+    /// Only invocations older than this id (paging).
+    before: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/namespaces/{namespace}/functions/{function}/invocations", tag = "invocations",
+    params(("namespace" = String, Path), ("function" = String, Path), ListParams),
+    responses((status = 200, body = InvocationList), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Path(path): Path<(String, String)>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<InvocationList>, ApiError> {
+    let (namespace, function) = function_path(&path)?;
+    state.store.get_function(&namespace, &function).await?;
+    let before = params.before.as_deref().map(invocation_id).transpose()?;
+    let query = InvocationQuery {
+        namespace,
+        function,
+        before,
+        limit: params.limit.unwrap_or(50).clamp(1, 1000),
+    };
+    let records = state.store.list_invocations(&query).await?;
+    Ok(Json(InvocationList {
+        invocations: records.into_iter().map(InvocationView::from).collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/invocations/{id}", tag = "invocations",
+    params(("id" = String, Path)),
+    responses((status = 200, body = InvocationView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<InvocationView>, ApiError> {
+    let id = invocation_id(&id)?;
+    let record = state
+        .store
+        .get_invocation(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("invocation {id} does not exist")))?;
+    Ok(Json(record.into()))
+}
+
+pub(crate) fn invocation_id(value: &str) -> Result<InvocationId, ApiError> {
+    InvocationId::parse(value)
+        .ok_or_else(|| ApiError::bad_request(format!("{value:?} is not an invocation id (a UUID)")))
+}

@@ -1,0 +1,142 @@
+//! `/v1/namespaces/{namespace}/functions/{function}/logs`: read a page of log lines, or follow
+//! new ones as server-sent events.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::{Stream, StreamExt, stream};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use utoipa::IntoParams;
+use vireo_core::time::{now_micros, parse_since};
+use vireo_core::{LogQuery, Store};
+
+use super::function_path;
+use super::invocations::invocation_id;
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::views::{LogLineView, LogPage};
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LogParams {
+    /// Only lines written since: an RFC 3339 time or a duration ago (`10m`, `2h`).
+    since: Option<String>,
+    /// Only lines of this invocation.
+    invocation: Option<String>,
+    /// Only lines after this sequence number (`next_after` of the previous page).
+    after: Option<i64>,
+    /// At most this many lines per page (default 1000, at most 10000).
+    limit: Option<u32>,
+    /// Stream new lines as `text/event-stream` until the client disconnects.
+    follow: Option<bool>,
+}
+
+#[utoipa::path(get, path = "/v1/namespaces/{namespace}/functions/{function}/logs", tag = "logs",
+    params(("namespace" = String, Path), ("function" = String, Path), LogParams),
+    responses(
+        (status = 200, description = "A page of lines, oldest first; with follow=true a text/event-stream whose events carry one LogLineView each", body = LogPage),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn read(
+    State(state): State<AppState>,
+    Path(path): Path<(String, String)>,
+    Query(params): Query<LogParams>,
+) -> Result<Response, ApiError> {
+    let (namespace, function) = function_path(&path)?;
+    state.store.get_function(&namespace, &function).await?;
+    let now = now_micros();
+    let mut since_us = params
+        .since
+        .as_deref()
+        .map(|s| parse_since(s, now))
+        .transpose()
+        .map_err(ApiError::bad_request)?;
+    let follow = params.follow.unwrap_or(false);
+    if follow && since_us.is_none() && params.after.is_none() {
+        // Following without a starting point means "from now on", like `tail -f` on a new file.
+        since_us = Some(now);
+    }
+    let query = LogQuery {
+        namespace,
+        function,
+        invocation: params
+            .invocation
+            .as_deref()
+            .map(invocation_id)
+            .transpose()?,
+        since_us,
+        after_seq: params.after,
+        limit: params.limit.unwrap_or(1000).clamp(1, 10_000),
+    };
+    if follow {
+        let lines = follow_lines(
+            state.store.clone(),
+            query,
+            state.log_events.clone(),
+            state.shutdown.clone(),
+        );
+        return Ok(Sse::new(lines)
+            .keep_alive(KeepAlive::default())
+            .into_response());
+    }
+    let lines = state.store.read_logs(&query).await?;
+    let next_after = lines
+        .last()
+        .map_or(query.after_seq.unwrap_or(0), |line| line.seq);
+    Ok(Json(LogPage {
+        lines: lines.into_iter().map(LogLineView::from).collect(),
+        next_after,
+    })
+    .into_response())
+}
+
+/// New lines as events, woken by each committed batch of records (with a slow poll as a
+/// backstop); ends when the client goes away or the server shuts down.
+fn follow_lines(
+    store: Arc<dyn Store>,
+    query: LogQuery,
+    events: watch::Receiver<u64>,
+    shutdown: CancellationToken,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    stream::unfold(
+        (store, query, events, shutdown),
+        |(store, mut query, mut events, shutdown)| async move {
+            loop {
+                let lines = match store.read_logs(&query).await {
+                    Ok(lines) => lines,
+                    Err(error) => {
+                        tracing::warn!(%error, "log follow stopped: reading logs failed");
+                        return None;
+                    }
+                };
+                if let Some(last) = lines.last() {
+                    query.after_seq = Some(last.seq);
+                    let batch: Vec<Result<Event, Infallible>> =
+                        lines.into_iter().map(line_event).collect();
+                    return Some((stream::iter(batch), (store, query, events, shutdown)));
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    changed = events.changed() => if changed.is_err() {
+                        // The record writer is gone: the server is stopping.
+                        return None;
+                    },
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        },
+    )
+    .flatten()
+}
+
+fn line_event(line: vireo_core::LogLine) -> Result<Event, Infallible> {
+    let id = line.seq.to_string();
+    let data = serde_json::to_string(&LogLineView::from(line)).unwrap_or_default();
+    Ok(Event::default().id(id).data(data))
+}

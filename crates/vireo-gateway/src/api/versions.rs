@@ -1,0 +1,145 @@
+//! `/v1/namespaces/{namespace}/functions/{function}/versions`: deploy and list versions.
+
+use axum::Json;
+use axum::extract::multipart::MultipartError;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use bytes::Bytes;
+use utoipa::ToSchema;
+use vireo_core::{VersionSelector, VersionSettings};
+
+use super::function_path;
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::views::{VersionList, VersionView};
+
+/// The multipart form of a deploy.
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "describes the multipart form for the OpenAPI document only"
+)]
+pub struct DeployForm {
+    /// JSON settings; missing fields take the defaults (memory_mib 128, timeout_ms 10000).
+    settings: Option<VersionSettings>,
+    /// The component bytes (`application/wasm`), at most the server's upload limit (50 MiB).
+    #[schema(value_type = String, format = Binary)]
+    component: Vec<u8>,
+}
+
+#[utoipa::path(post, path = "/v1/namespaces/{namespace}/functions/{function}/versions", tag = "versions",
+    params(("namespace" = String, Path), ("function" = String, Path)),
+    request_body(content = DeployForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "A new version", body = VersionView),
+        (status = 200, description = "Identical to the latest version, which is returned", body = VersionView),
+        (status = 400, description = "Bad name, settings or form", body = ErrorBody),
+        (status = 413, description = "Component over the upload limit", body = ErrorBody),
+        (status = 422, description = "Not a component Vireo can run; the message says why", body = ErrorBody)))]
+pub async fn deploy(
+    State(state): State<AppState>,
+    Path(path): Path<(String, String)>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> Result<(StatusCode, Json<VersionView>), ApiError> {
+    let (ns, f) = function_path(&path)?;
+    let limit = state.limits.max_upload_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit + FORM_OVERHEAD) {
+        return Err(too_large(limit));
+    }
+
+    let mut settings = VersionSettings::default();
+    let mut component: Option<Bytes> = None;
+    while let Some(field) = form.next_field().await.map_err(|e| form_error(e, limit))? {
+        match field.name() {
+            Some("settings") => {
+                let text = field.bytes().await.map_err(|e| form_error(e, limit))?;
+                settings = serde_json::from_slice(&text).map_err(|e| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_settings",
+                        format!("invalid settings JSON: {e}"),
+                    )
+                })?;
+            }
+            Some("component") => {
+                component = Some(field.bytes().await.map_err(|e| form_error(e, limit))?)
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unexpected form field {:?}: send `settings` (JSON) and `component` (bytes)",
+                    other.unwrap_or("")
+                )));
+            }
+        }
+    }
+    let component = component.ok_or_else(|| {
+        ApiError::bad_request("the form has no `component` field with the component bytes")
+    })?;
+    if component.len() as u64 > limit {
+        return Err(too_large(limit));
+    }
+    let deployed = state.deployer.deploy(&ns, &f, component, settings).await?;
+    let status = if deployed.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut view = VersionView::from(deployed.version);
+    view.created = Some(deployed.created);
+    Ok((status, Json(view)))
+}
+
+/// Room for the form's boundaries and the settings part on top of the component itself.
+pub const FORM_OVERHEAD: u64 = 1 << 20;
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::payload_too_large(format!(
+        "the component is larger than this server's upload limit of {} MiB",
+        limit >> 20
+    ))
+}
+
+fn form_error(error: MultipartError, limit: u64) -> ApiError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large(limit)
+    } else {
+        ApiError::bad_request(format!("invalid multipart form: {}", error.body_text()))
+    }
+}
+
+#[utoipa::path(get, path = "/v1/namespaces/{namespace}/functions/{function}/versions", tag = "versions",
+    params(("namespace" = String, Path), ("function" = String, Path)),
+    responses((status = 200, body = VersionList), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Path(path): Path<(String, String)>,
+) -> Result<Json<VersionList>, ApiError> {
+    let (ns, f) = function_path(&path)?;
+    let versions = state.store.list_versions(&ns, &f).await?;
+    Ok(Json(VersionList {
+        versions: versions.into_iter().map(VersionView::from).collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/namespaces/{namespace}/functions/{function}/versions/{version}", tag = "versions",
+    params(("namespace" = String, Path), ("function" = String, Path), ("version" = String, Path, description = "A number or an alias")),
+    responses((status = 200, body = VersionView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path((ns, f, selector)): Path<(String, String, String)>,
+) -> Result<Json<VersionView>, ApiError> {
+    let (ns, f) = function_path(&(ns, f))?;
+    let selector: VersionSelector = selector.parse()?;
+    Ok(Json(
+        state
+            .store
+            .resolve_version(&ns, &f, &selector)
+            .await?
+            .into(),
+    ))
+}

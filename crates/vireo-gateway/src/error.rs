@@ -1,0 +1,158 @@
+//! API errors: `{"error":{"code":"...","message":"..."}}` with the right status. Internal
+//! details are logged, never sent to the client.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use vireo_core::{
+    DeployError, InvalidName, InvocationId, InvokeError, InvokeErrorKind, StoreError,
+};
+
+use crate::INVOCATION_ID_HEADER;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub invocation_id: Option<InvocationId>,
+    pub retry_after_secs: Option<u32>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `not_found`, `invalid_name`, `rejected_component`.
+    pub code: &'static str,
+    /// What went wrong and, where possible, what to do.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            invocation_id: None,
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
+
+    fn internal(context: &str, detail: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%detail, "{context}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{context}; see the server log"),
+        )
+    }
+}
+
+impl From<InvalidName> for ApiError {
+    fn from(error: InvalidName) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_name", error.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NamespaceNotFound(_)
+            | StoreError::FunctionNotFound { .. }
+            | StoreError::VersionNotFound { .. }
+            | StoreError::AliasNotFound { .. } => Self::not_found(error.to_string()),
+            StoreError::FunctionExists { .. } => {
+                Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
+            }
+            StoreError::Backend(_) => Self::internal("the store failed", &error),
+        }
+    }
+}
+
+impl From<DeployError> for ApiError {
+    fn from(error: DeployError) -> Self {
+        match error {
+            DeployError::Rejected(message) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rejected_component",
+                message,
+            ),
+            DeployError::InvalidSettings(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_settings",
+                error.to_string(),
+            ),
+            DeployError::Store(error) => error.into(),
+            DeployError::Internal(message) => Self::internal("the deploy failed", &message),
+        }
+    }
+}
+
+impl From<InvokeError> for ApiError {
+    fn from(error: InvokeError) -> Self {
+        let (status, code) = match &error.kind {
+            InvokeErrorKind::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            InvokeErrorKind::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, "busy"),
+            InvokeErrorKind::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+            InvokeErrorKind::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "function_failed"),
+            InvokeErrorKind::PayloadTooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            InvokeErrorKind::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        };
+        let retry_after_secs = match &error.kind {
+            InvokeErrorKind::Busy {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
+        Self {
+            status,
+            code,
+            message: error.kind.to_string(),
+            invocation_id: error.invocation_id,
+            retry_after_secs,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Some(id) = self
+            .invocation_id
+            .and_then(|id| HeaderValue::from_str(id.as_str()).ok())
+        {
+            headers.insert(INVOCATION_ID_HEADER, id);
+        }
+        if let Some(secs) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}

@@ -1,0 +1,174 @@
+//! `ANY /fn/{namespace}/{function}[@{alias|version}]/{rest}`: hands the request to the function
+//! and streams its answer back.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::body::Body as AxumBody;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use vireo_core::{BoxError, Call, InvokeErrorKind, Name, Trigger, VersionSelector};
+
+use crate::error::ApiError;
+use crate::{AppState, INVOCATION_ID_HEADER};
+
+/// Headers that describe one connection, not the request; never forwarded to a guest.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+pub async fn root(
+    State(state): State<AppState>,
+    Path((ns, target)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    invoke(state, &ns, &target, "", request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+pub async fn rest(
+    State(state): State<AppState>,
+    Path((ns, target, rest)): Path<(String, String, String)>,
+    request: Request,
+) -> Response {
+    invoke(state, &ns, &target, &rest, request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn invoke(
+    state: AppState,
+    ns: &str,
+    target: &str,
+    rest: &str,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let namespace = Name::parse("namespace", ns)?;
+    let (function, selector) = VersionSelector::split_target(target)?;
+    let limit = state.limits.max_request_body_bytes;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(body_too_large(limit));
+    }
+
+    let (mut parts, body) = request.into_parts();
+    parts.uri = guest_uri(rest, parts.uri.query())?;
+    strip_hop_by_hop(&mut parts.headers);
+    if !parts.headers.contains_key(header::HOST) {
+        // wasi:http requires an authority; HTTP/1.0 clients may not send one.
+        parts
+            .headers
+            .insert(header::HOST, HeaderValue::from_static("localhost"));
+    }
+    // A chunked body is cut off at the limit while it streams, never buffered to check first.
+    let overflowed = Arc::new(AtomicBool::new(false));
+    let seen = overflowed.clone();
+    let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+        .map_err(move |error: BoxError| {
+            if error.is::<LengthLimitError>() {
+                seen.store(true, Ordering::Relaxed);
+            }
+            error
+        })
+        .boxed_unsync();
+    let call = Call {
+        namespace,
+        function,
+        selector,
+        trigger: Trigger::Http,
+        request: http::Request::from_parts(parts, body),
+    };
+
+    match state.invoker.invoke(call).await {
+        Ok(answer) => {
+            let (mut parts, body) = answer.response.into_parts();
+            if let Ok(id) = HeaderValue::from_str(answer.invocation_id.as_str()) {
+                parts.headers.insert(INVOCATION_ID_HEADER, id);
+            }
+            Ok(Response::from_parts(parts, AxumBody::new(body)))
+        }
+        Err(mut error) => {
+            if overflowed.load(Ordering::Relaxed) {
+                error.kind = InvokeErrorKind::PayloadTooLarge(body_too_large(limit).message);
+            }
+            Err(error.into())
+        }
+    }
+}
+
+fn body_too_large(limit: u64) -> ApiError {
+    ApiError::payload_too_large(format!(
+        "the request body is larger than this server's limit of {} bytes",
+        limit
+    ))
+}
+
+/// The path the guest sees: `/{rest}` plus the original query string.
+fn guest_uri(rest: &str, query: Option<&str>) -> Result<Uri, ApiError> {
+    let path_and_query = match query {
+        Some(query) => format!("/{rest}?{query}"),
+        None => format!("/{rest}"),
+    };
+    path_and_query
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("invalid request path: {e}")))
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(str::trim).map(str::to_ascii_lowercase))
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(&named) {
+        headers.remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_sees_the_rest_of_the_path_and_the_query() {
+        assert_eq!(
+            guest_uri("some/path", Some("x=1")).unwrap(),
+            "/some/path?x=1"
+        );
+        assert_eq!(guest_uri("", None).unwrap(), "/");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        headers.insert("x-private", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(
+            headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            ["x-kept"]
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! The OpenAPI document of the admin API, generated from the handlers' annotations.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+use crate::api;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Vireo admin API",
+        description = "Deploy and inspect WebAssembly HTTP functions. Functions themselves answer at /fn/{namespace}/{function}[@{alias|version}]/{path}."
+    ),
+    paths(
+        api::functions::list,
+        api::functions::create,
+        api::functions::get,
+        api::functions::delete,
+        api::versions::deploy,
+        api::versions::list,
+        api::versions::get,
+        api::aliases::set,
+        api::aliases::delete,
+        api::invocations::list,
+        api::invocations::get,
+        api::logs::read,
+    )
+)]
+struct ApiDoc;
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

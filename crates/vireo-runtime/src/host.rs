@@ -1,0 +1,136 @@
+//! The per-invocation store data: WASI contexts that grant nothing, the outgoing-HTTP policy and
+//! the memory limiter.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{
+    RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
+
+use crate::logs::LogCapture;
+
+pub struct Host {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: DenyOutgoing,
+    pub(crate) limiter: MemoryLimiter,
+}
+
+impl Host {
+    /// A sandbox with the version's environment, captured stdout/stderr, and nothing else: no
+    /// arguments, no preopened directories, no sockets, no name lookups.
+    pub fn new(
+        env: &[(String, String)],
+        stdout: LogCapture,
+        stderr: LogCapture,
+        limiter: MemoryLimiter,
+    ) -> Self {
+        let mut wasi = WasiCtx::builder();
+        wasi.envs(env)
+            .stdout(stdout)
+            .stderr(stderr)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }));
+        Self {
+            table: ResourceTable::new(),
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            hooks: DenyOutgoing,
+            limiter,
+        }
+    }
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Functions get no outgoing HTTP until an egress allow-list grants it; the request fails inside
+/// the guest with `HTTP-request-denied` and no connection is opened.
+struct DenyOutgoing;
+
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+)>;
+
+impl WasiHttpHooks for DenyOutgoing {
+    fn send_request(
+        &mut self,
+        _request: http::Request<WasiBody>,
+        _options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+/// Caps linear memory per instance and remembers that the cap was hit, so the invocation can be
+/// recorded with that reason rather than whatever the guest does after allocation fails.
+pub struct MemoryLimiter {
+    max_bytes: usize,
+    exceeded: Arc<AtomicBool>,
+}
+
+impl MemoryLimiter {
+    pub fn new(max_bytes: usize) -> (Self, Arc<AtomicBool>) {
+        let exceeded = Arc::new(AtomicBool::new(false));
+        (
+            Self {
+                max_bytes,
+                exceeded: exceeded.clone(),
+            },
+            exceeded,
+        )
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.exceeded.store(true, Ordering::Relaxed);
+            // Trapping (rather than returning false) stops guests that ignore a failed grow.
+            wasmtime::bail!(
+                "memory limit exceeded: the guest asked for {} MiB, the limit is {} MiB",
+                desired.div_ceil(1 << 20),
+                self.max_bytes >> 20
+            );
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}

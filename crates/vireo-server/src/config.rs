@@ -1,0 +1,224 @@
+//! The server's configuration: defaults, an optional TOML file, `VIREO_*` variables and flags
+//! (flag > env > file > default), all validated before a port is bound.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use vireo_core::SettingsLimits;
+use vireo_runtime::EngineSettings;
+
+use crate::ServeOptions;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = ".vireo";
+
+/// The config file. Every field is optional; unknown fields are an error, so typos surface.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    limits: LimitsConfig,
+}
+
+/// `[limits]` in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest component upload, MiB.
+    pub max_upload_mib: u64,
+    /// Largest request body passed to a function, KiB.
+    pub max_request_body_kib: u64,
+    /// Largest memory limit a version may ask for, MiB.
+    pub max_memory_mib: u32,
+    /// Longest timeout a version may ask for, seconds.
+    pub max_timeout_secs: u64,
+    /// Guest output kept per invocation, KiB.
+    pub max_log_kib: usize,
+    /// Component instances alive at once, all functions together.
+    pub max_instances: u32,
+    /// How long a shutdown waits for in-flight invocations, seconds.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_upload_mib: 50,
+            max_request_body_kib: 6 * 1024,
+            max_memory_mib: 1024,
+            max_timeout_secs: 900,
+            max_log_kib: 64,
+            max_instances: 1000,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub limits: LimitsConfig,
+    /// Components to deploy at start, as `(name, file)`.
+    pub deploy: Vec<(vireo_core::Name, PathBuf)>,
+}
+
+impl Config {
+    pub fn load(options: &ServeOptions) -> anyhow::Result<Self> {
+        let file = match &options.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let listen_text = options
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .with_context(|| format!("invalid listen address {listen_text:?}: expected IP:PORT such as 127.0.0.1:8080 (port 0 picks a free port)"))?;
+        let data_dir = options
+            .data
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let limits = file.limits;
+        validate_limits(&limits)?;
+        let deploy = options
+            .deploy
+            .iter()
+            .map(|spec| parse_deploy(spec))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Self {
+            listen,
+            data_dir,
+            limits,
+            deploy,
+        })
+    }
+
+    pub fn engine_settings(&self) -> EngineSettings {
+        EngineSettings {
+            max_memory_mib: self.limits.max_memory_mib,
+            max_instances: self.limits.max_instances,
+            max_log_bytes: self.limits.max_log_kib * 1024,
+            ..EngineSettings::default()
+        }
+    }
+
+    pub fn settings_limits(&self) -> SettingsLimits {
+        SettingsLimits {
+            max_memory_mib: self.limits.max_memory_mib,
+            max_timeout_ms: self.limits.max_timeout_secs * 1000,
+        }
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.limits.shutdown_grace_secs)
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+fn validate_limits(limits: &LimitsConfig) -> anyhow::Result<()> {
+    let positive = [
+        ("max_upload_mib", limits.max_upload_mib),
+        ("max_request_body_kib", limits.max_request_body_kib),
+        ("max_memory_mib", u64::from(limits.max_memory_mib)),
+        ("max_timeout_secs", limits.max_timeout_secs),
+        ("max_log_kib", limits.max_log_kib as u64),
+        ("max_instances", u64::from(limits.max_instances)),
+    ];
+    if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
+        bail!("invalid config: limits.{name} must be greater than 0");
+    }
+    if limits.max_memory_mib > 16 * 1024 {
+        bail!("invalid config: limits.max_memory_mib is at most 16384 (16 GiB per instance)");
+    }
+    Ok(())
+}
+
+/// `NAME=FILE` for `--deploy`.
+fn parse_deploy(spec: &str) -> anyhow::Result<(vireo_core::Name, PathBuf)> {
+    let (name, file) = spec
+        .split_once('=')
+        .with_context(|| format!("invalid --deploy {spec:?}: expected NAME=FILE"))?;
+    let name = vireo_core::Name::parse("function", name)?;
+    let file = PathBuf::from(file);
+    if !file.is_file() {
+        bail!(
+            "invalid --deploy {spec:?}: {} is not a file",
+            file.display()
+        );
+    }
+    Ok((name, file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(file: &str, options: ServeOptions) -> anyhow::Result<Config> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("vireo.toml");
+        std::fs::write(&path, file)?;
+        Config::load(&ServeOptions {
+            config: Some(path),
+            ..options
+        })
+    }
+
+    #[test]
+    fn defaults_apply_without_a_file() {
+        let config = Config::load(&ServeOptions::default()).unwrap();
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(config.limits.max_upload_mib, 50);
+        assert_eq!(config.limits.max_request_body_kib, 6 * 1024);
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file = "listen = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/from-file\"\n[limits]\nmax_upload_mib = 5\n";
+        let config = load_with(
+            file,
+            ServeOptions {
+                listen: Some("127.0.0.1:0".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/from-file"));
+        assert_eq!(config.limits.max_upload_mib, 5);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let err = load_with("listen = \"nowhere\"", ServeOptions::default()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("invalid listen address"),
+            "{err:#}"
+        );
+        let err = load_with("[limits]\nmax_uplod_mib = 5", ServeOptions::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
+        let err = load_with("[limits]\nmax_instances = 0", ServeOptions::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("max_instances"), "{err:#}");
+        let err = Config::load(&ServeOptions {
+            deploy: vec!["hello".into()],
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("NAME=FILE"), "{err:#}");
+    }
+}

@@ -1,0 +1,63 @@
+//! The content-addressed blob store.
+
+use std::io::ErrorKind;
+
+use vireo_store::BlobStore;
+
+#[tokio::test]
+async fn put_then_get_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = BlobStore::open(&dir.path().join("blobs")).unwrap();
+    let bytes = b"\0asm component bytes";
+
+    let sha = blobs.put(bytes).await.unwrap();
+    assert_eq!(sha, BlobStore::sha256_hex(bytes));
+    assert_eq!(
+        blobs.path(&sha),
+        dir.path().join("blobs").join(format!("{sha}.wasm"))
+    );
+    assert_eq!(blobs.get(&sha).await.unwrap(), bytes);
+}
+
+#[tokio::test]
+async fn put_is_idempotent_and_leaves_no_temporary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = BlobStore::open(dir.path()).unwrap();
+    let first = blobs.put(b"same").await.unwrap();
+    let second = blobs.put(b"same").await.unwrap();
+    let other = blobs.put(b"other").await.unwrap();
+    assert_eq!(first, second);
+    assert_ne!(first, other);
+
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let mut expected = [format!("{first}.wasm"), format!("{other}.wasm")];
+    expected.sort();
+    assert_eq!(names, expected);
+}
+
+#[tokio::test]
+async fn get_refuses_what_is_not_a_sha256() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = BlobStore::open(dir.path()).unwrap();
+    let sha = blobs.put(b"bytes").await.unwrap();
+
+    for bad in [
+        &sha.to_uppercase(),
+        &sha[1..],
+        "../../etc/passwd",
+        "",
+        &format!("{}g", &sha[1..]),
+    ] {
+        let err = blobs.get(bad).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
+    }
+    let missing = BlobStore::sha256_hex(b"never stored");
+    assert_eq!(
+        blobs.get(&missing).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}

@@ -1,0 +1,54 @@
+//! The crate's one integration-test binary: the store conformance suite run against SQLite,
+//! the blob store and the record writer.
+
+mod batch;
+mod blobs;
+mod conformance;
+mod support;
+
+/// One `#[tokio::test]` per conformance case, each against a fresh SQLite file.
+macro_rules! sqlite_conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite_conformance {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let (_dir, store) = crate::support::sqlite_store().await;
+                    crate::conformance::$case(&store).await;
+                }
+            )*
+        }
+    };
+}
+
+sqlite_conformance!(
+    versions_number_from_one,
+    latest_follows_the_newest_version,
+    aliases_set_resolve_and_delete,
+    create_function_refuses_duplicates,
+    unknown_namespace_is_reported_everywhere,
+    unknown_function_is_reported_everywhere,
+    delete_function_cascades,
+    component_hashes_are_distinct,
+    invocations_list_newest_first_in_pages,
+    invocations_of_missing_functions_are_skipped,
+    logs_read_oldest_first_with_filters,
+);
+
+#[tokio::test]
+async fn sqlite_reopens_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vireo.db");
+    let store = vireo_store::SqliteStore::open(&path).await.unwrap();
+    let (namespace, function) = support::default_function("hello");
+    vireo_core::Store::add_version(&store, &namespace, &function, support::new_version("aa"))
+        .await
+        .unwrap();
+    store.close().await;
+
+    let store = vireo_store::SqliteStore::open(&path).await.unwrap();
+    let info = vireo_core::Store::get_function(&store, &namespace, &function)
+        .await
+        .unwrap();
+    assert_eq!(info.latest_version, Some(1));
+}
