@@ -14,6 +14,7 @@ use reqwest::{Body, Method, StatusCode};
 use serde::Serialize;
 use tokio_util::io::ReaderStream;
 use vireo_core::Name;
+use vireo_core::settings::{DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT_MS};
 
 use crate::args;
 use crate::client::{self, Client};
@@ -29,13 +30,23 @@ pub struct DeployArgs {
     /// The WebAssembly HTTP component (`.wasm`) to upload.
     file: PathBuf,
 
-    /// Memory limit per instance, in MiB [default: the server's, 128]
-    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(
+        long,
+        value_name = "MIB",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help = format!("Memory limit per instance, in MiB [default: {DEFAULT_MEMORY_MIB}]")
+    )]
     memory: Option<u32>,
 
-    /// Wall-clock limit per invocation: seconds (`2`) or a duration (`2s`, `500ms`, `1m`)
-    /// [default: the server's, 10s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_timeout_ms)]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = parse_timeout_ms,
+        help = format!(
+            "Wall-clock limit per invocation: seconds (`2`) or a duration (`2s`, `500ms`, `1m`) [default: {}]",
+            output::duration_ms(DEFAULT_TIMEOUT_MS)
+        )
+    )]
     timeout: Option<u64>,
 
     /// Environment variable the function sees; repeat for more (a repeated KEY keeps its last
@@ -91,7 +102,7 @@ pub async fn run(client: &Client, format: Format, args: DeployArgs) -> anyhow::R
 
     let progress = upload_progress(size);
     let counter = progress.clone();
-    let body = ReaderStream::new(file).inspect_ok(move |chunk| {
+    let body = ReaderStream::with_capacity(file, 256 * 1024).inspect_ok(move |chunk| {
         counter.inc(chunk.len() as u64);
         if counter.position() >= size {
             // All bytes are on their way; the server now validates and compiles the component.

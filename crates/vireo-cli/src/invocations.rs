@@ -23,7 +23,7 @@ pub struct InvocationsArgs {
     #[arg(long, value_name = "ID", value_parser = args::invocation_id)]
     id: Option<InvocationId>,
 
-    /// At most this many invocations [default: the server's, 50]
+    /// At most this many invocations [default: the server's page size]
     #[arg(long, value_name = "N", conflicts_with = "id")]
     limit: Option<u32>,
 }

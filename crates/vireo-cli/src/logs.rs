@@ -32,7 +32,7 @@ pub struct LogsArgs {
     #[arg(long, value_name = "ID", value_parser = args::invocation_id)]
     invocation: Option<InvocationId>,
 
-    /// At most this many lines, oldest first [default: the server's, 1000]
+    /// At most this many lines, oldest first [default: the server's page size]
     #[arg(long, value_name = "N", conflicts_with = "follow")]
     limit: Option<u32>,
 }

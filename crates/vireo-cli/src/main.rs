@@ -20,6 +20,9 @@ use clap::{Parser, Subcommand};
 use crate::client::Client;
 use crate::output::Format;
 
+/// Shown apart from each command's own options.
+const GLOBAL: &str = "Global options";
+
 /// Vireo: a self-hosted Function-as-a-Service platform for WebAssembly HTTP components.
 ///
 /// Start a server with `vireo serve`, deploy a component with `vireo deploy hello hello.wasm`,
@@ -31,6 +34,7 @@ struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = GLOBAL,
         env = "VIREO_URL",
         default_value = "http://127.0.0.1:8080",
         value_name = "URL"
@@ -42,15 +46,16 @@ struct Cli {
         short = 'n',
         long,
         global = true,
+        help_heading = GLOBAL,
         env = "VIREO_NAMESPACE",
         default_value = "default",
         value_name = "NS"
     )]
     namespace: String,
 
-    /// How to print results: `table` for people, `json` for scripts (the server's JSON as is;
-    /// one object per line for logs).
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
+    /// How to print results: `table` for people, `json` for scripts (the server's answer; one
+    /// object per line for logs).
+    #[arg(short = 'o', long, global = true, help_heading = GLOBAL, value_enum, default_value_t = Format::Table)]
     output: Format,
 
     #[command(subcommand)]
@@ -99,6 +104,9 @@ fn main() -> ExitCode {
         .and_then(|runtime| runtime.block_on(run(cli)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.chain().any(|cause| cause.is::<output::StdoutClosed>()) => {
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE

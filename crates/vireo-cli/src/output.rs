@@ -13,7 +13,7 @@ use serde_json::Value;
 pub enum Format {
     /// Aligned columns and plain sentences.
     Table,
-    /// JSON exactly as the server answered it.
+    /// The server's JSON answer, for scripts.
     Json,
 }
 
@@ -42,13 +42,25 @@ pub fn pretty_json(value: &Value) -> String {
     text
 }
 
+/// Standard output was closed by its reader (`vireo logs hello | head`): not a failure.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("standard output was closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
 /// Writes and flushes at once, so streamed output shows up as it arrives.
 pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(bytes)
-        .and_then(|()| stdout.flush())
-        .context("writing to standard output")
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        result => result.context("writing to standard output"),
+    }
 }
 
 /// Left-aligned columns without borders (easy to read, grep and cut), ending in a newline.

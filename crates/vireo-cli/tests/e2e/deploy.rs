@@ -1,0 +1,247 @@
+//! Deploy, invoke, versions and aliases, and every deploy rejection.
+
+use serde_json::{Value, json};
+
+use crate::support::{Server, guest, invocation_id, raw_status};
+
+#[tokio::test]
+async fn deployed_function_answers_with_its_bytes_and_sees_the_request() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let version = server.deploy_ok("hello", "hello", json!({})).await;
+    assert_eq!(version["version"], 1);
+    assert_eq!(version["settings"]["memory_mib"], 128);
+    assert_eq!(version["settings"]["timeout_ms"], 10_000);
+
+    let response = reqwest::get(server.url("/fn/default/hello/some/path?x=1"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    invocation_id(&response);
+    assert_eq!(response.text().await.unwrap(), "Hello, Vireo!\n");
+
+    server
+        .deploy_ok("echo", "echo", json!({"env": {"GREETING": "hi"}}))
+        .await;
+    let response = reqwest::Client::new()
+        .put(server.url("/fn/default/echo/a/b?q=2&r=3"))
+        .header("x-custom", "yes")
+        .header("connection", "keep-alive")
+        .body("payload bytes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen: Value = response.json().await.unwrap();
+    assert_eq!(seen["method"], "PUT");
+    assert_eq!(seen["path"], "/a/b");
+    assert_eq!(seen["query"], "q=2&r=3");
+    assert_eq!(seen["headers"]["x-custom"], "yes");
+    assert!(
+        seen["headers"].get("connection").is_none(),
+        "hop-by-hop header reached the guest: {seen}"
+    );
+    assert_eq!(seen["body"], "payload bytes");
+    assert_eq!(seen["env"], json!({"GREETING": "hi"}));
+
+    // The same bytes and settings again do not make a new version.
+    let again = server.deploy("hello", guest("hello"), json!({})).await;
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(
+        (again["version"].clone(), again["created"].clone()),
+        (json!(1), json!(false))
+    );
+
+    let (status, body) = server.get_json("/fn/default/missing/").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "not_found");
+    let (status, openapi) = server.get_json("/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(
+        openapi["paths"]["/v1/namespaces/{namespace}/functions/{function}/versions"]["post"]
+            .is_object()
+    );
+}
+
+#[tokio::test]
+async fn versions_and_aliases_route_to_the_right_version() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.deploy_ok("app", "hello", json!({})).await;
+    let v2 = server.deploy_ok("app", "echo", json!({})).await;
+    assert_eq!(v2["version"], 2);
+
+    let body = |path: &'static str| {
+        let url = server.url(path);
+        async move {
+            let response = reqwest::get(url).await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    assert!(
+        body("/fn/default/app/").await.1.contains("\"method\""),
+        "latest is the echo version"
+    );
+    assert_eq!(body("/fn/default/app@1/").await.1, "Hello, Vireo!\n");
+    assert!(body("/fn/default/app@latest/x").await.1.contains("\"/x\""));
+    assert_eq!(body("/fn/default/app@9/").await.0, 404);
+    assert_eq!(body("/fn/default/app@prod/").await.0, 404);
+
+    let client = reqwest::Client::new();
+    let alias = |name: &str, version: u32| {
+        client
+            .put(server.url(&format!(
+                "/v1/namespaces/default/functions/app/aliases/{name}"
+            )))
+            .json(&json!({"version": version}))
+            .send()
+    };
+    let set = alias("prod", 1).await.unwrap();
+    assert_eq!(set.status(), 200);
+    assert_eq!(
+        set.json::<Value>().await.unwrap()["aliases"],
+        json!({"latest": 2, "prod": 1})
+    );
+    assert_eq!(body("/fn/default/app@prod/").await.1, "Hello, Vireo!\n");
+    assert_eq!(alias("latest", 1).await.unwrap().status(), 400);
+    assert_eq!(alias("7", 1).await.unwrap().status(), 400);
+    assert_eq!(alias("canary", 5).await.unwrap().status(), 404);
+
+    let delete = client
+        .delete(server.url("/v1/namespaces/default/functions/app/aliases/prod"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 204);
+    assert_eq!(body("/fn/default/app@prod/").await.0, 404);
+
+    let (_, versions) = server
+        .get_json("/v1/namespaces/default/functions/app/versions")
+        .await;
+    let numbers: Vec<u64> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 2]);
+
+    let delete = client
+        .delete(server.url("/v1/namespaces/default/functions/app"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 204);
+    assert_eq!(body("/fn/default/app/").await.0, 404);
+    assert_eq!(
+        server
+            .get_json("/v1/namespaces/default/functions/app")
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn bad_deploys_are_rejected_with_a_message_naming_the_problem() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let cases: [(&str, Vec<u8>, Value, u16, &str); 8] = [
+        (
+            "junk",
+            b"definitely not wasm".to_vec(),
+            json!({}),
+            422,
+            "not a WebAssembly component",
+        ),
+        (
+            "core",
+            b"\0asm\x01\0\0\0".to_vec(),
+            json!({}),
+            422,
+            "core WebAssembly module",
+        ),
+        (
+            "cli",
+            guest("cli-command"),
+            json!({}),
+            422,
+            "does not export `wasi:http/incoming-handler@0.2.x`",
+        ),
+        (
+            "importer",
+            guest("missing-import"),
+            json!({}),
+            422,
+            "`acme:missing/api@1.0.0`",
+        ),
+        (
+            "Bad_Name",
+            guest("hello"),
+            json!({}),
+            400,
+            "[a-z0-9][a-z0-9-]{0,62}",
+        ),
+        (
+            "big-memory",
+            guest("hello"),
+            json!({"memory_mib": 100000}),
+            400,
+            "memory_mib",
+        ),
+        (
+            "typo",
+            guest("hello"),
+            json!({"memroy_mib": 1}),
+            400,
+            "unknown field",
+        ),
+        (
+            "no-time",
+            guest("hello"),
+            json!({"timeout_ms": 0}),
+            400,
+            "timeout_ms",
+        ),
+    ];
+    for (name, bytes, settings, status, message) in cases {
+        let response = server.deploy(name, bytes, settings).await;
+        let got = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(got, status, "{name}: {body}");
+        let text = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            text.contains(message),
+            "{name}: {text:?} should contain {message:?}"
+        );
+    }
+    let (_, list) = server.get_json("/v1/namespaces/default/functions").await;
+    assert_eq!(
+        list["functions"],
+        json!([]),
+        "no rejected deploy left a function behind"
+    );
+    assert!(
+        std::fs::read_dir(data.path().join("artifacts"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "rejected artifacts are removed"
+    );
+
+    let head = format!(
+        "POST /v1/namespaces/default/functions/huge/versions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: {}\r\n\r\n",
+        60 << 20
+    );
+    assert_eq!(
+        raw_status(&server.address(), &head, vec![b'x'; 1 << 20]),
+        413
+    );
+    let response = server.deploy("nowhere", guest("hello"), json!({})).await;
+    assert_eq!(
+        response.status(),
+        201,
+        "the server still works after the oversized upload"
+    );
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `vireo` binary on a real port, real components compiled from
+//! source, a real SQLite file.
+
+mod support;
+
+mod deploy;
+mod failures;
+mod logs;
+mod restart;

@@ -1,0 +1,110 @@
+//! Restarts keep everything and compile nothing; shutdown lets in-flight work finish.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use serde_json::json;
+
+use crate::support::{Server, invocation_id};
+
+fn artifacts(server: &Server) -> BTreeMap<String, SystemTime> {
+    std::fs::read_dir(server.data.join("artifacts"))
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            (
+                entry.file_name().to_string_lossy().into_owned(),
+                entry.metadata().unwrap().modified().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn call_hello(server: &Server) -> String {
+    let response = reqwest::get(server.url("/fn/default/hello/"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    invocation_id(&response)
+}
+
+#[tokio::test]
+async fn restart_keeps_functions_and_does_not_recompile() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Server::start(data.path());
+    server
+        .deploy_ok("hello", "hello", json!({"memory_mib": 64}))
+        .await;
+    let first = call_hello(&server).await;
+    assert_eq!(
+        server.invocation(&first).await["cold"],
+        true,
+        "first use in this process is cold"
+    );
+    let second = call_hello(&server).await;
+    assert_eq!(server.invocation(&second).await["cold"], false);
+    let compiled = artifacts(&server);
+    assert_eq!(compiled.len(), 1);
+    server.terminate();
+    assert!(server.wait_exit().success(), "graceful shutdown exits 0");
+
+    let server = Server::start(data.path());
+    let after = call_hello(&server).await;
+    let record = server.invocation(&after).await;
+    assert_eq!(record["cold"], true);
+    assert_eq!(record["version"], 1);
+    assert_eq!(
+        artifacts(&server),
+        compiled,
+        "the artifact was reused, not compiled again"
+    );
+    let (_, versions) = server
+        .get_json("/v1/namespaces/default/functions/hello/versions")
+        .await;
+    assert_eq!(versions["versions"][0]["settings"]["memory_mib"], 64);
+    let (status, old) = server.get_json(&format!("/v1/invocations/{first}")).await;
+    assert_eq!(
+        (status, old["status"].as_str()),
+        (200, Some("ok")),
+        "records survive the restart"
+    );
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_an_in_flight_request_finish() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Server::start(data.path());
+    server
+        .deploy_ok("slow", "sleep", json!({"max_concurrency": 1}))
+        .await;
+    let in_flight = tokio::spawn(reqwest::get(server.url("/fn/default/slow/?ms=1500")));
+    // With one slot, a probe answered 429 proves the slow invocation is running.
+    let deadline = std::time::Instant::now() + crate::support::DEADLINE;
+    while reqwest::get(server.url("/fn/default/slow/?ms=1"))
+        .await
+        .unwrap()
+        .status()
+        != 429
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow invocation never started"
+        );
+    }
+    server.terminate();
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request completes");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "slept");
+    assert!(server.wait_exit().success(), "exit code 0 after draining");
+    let server = Server::start(data.path());
+    let (_, list) = server
+        .get_json("/v1/namespaces/default/functions/slow/invocations")
+        .await;
+    assert_eq!(
+        list["invocations"][0]["status"], "ok",
+        "the drained invocation was recorded before exit"
+    );
+}

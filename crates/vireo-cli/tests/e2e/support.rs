@@ -1,0 +1,261 @@
+//! Test harness: guest components built from source, the real `vireo` binary on a free port,
+//! and small HTTP helpers. No sleeps as synchronisation: everything polls with a deadline.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// Builds the example and fixture components once per test run (cargo's own lock makes
+/// concurrent test processes wait for the first build) and returns the directory of `.wasm`s.
+pub fn guests() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = workspace_root();
+        let target_dir = root.join("target/guests");
+        for manifest in ["examples/Cargo.toml", "tests/fixtures/Cargo.toml"] {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+                .arg(root.join(manifest))
+                .arg("--target-dir")
+                .arg(&target_dir)
+                .status()
+                .expect("run cargo to build guest components");
+            assert!(status.success(), "building {manifest} for wasm32-wasip2 failed (is the target installed? rustup target add wasm32-wasip2)");
+        }
+        target_dir.join("wasm32-wasip2/release")
+    })
+}
+
+pub fn guest(name: &str) -> Vec<u8> {
+    // Library components are named with underscores, binaries keep their hyphens.
+    let file = [name.replace('-', "_"), name.to_string()]
+        .map(|stem| guests().join(format!("{stem}.wasm")))
+        .into_iter()
+        .find(|file| file.exists())
+        .unwrap_or_else(|| panic!("no component named {name} in {}", guests().display()));
+    std::fs::read(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()))
+}
+
+/// A running `vireo serve`; killed when dropped.
+pub struct Server {
+    pub url: String,
+    pub data: PathBuf,
+    child: Option<Child>,
+}
+
+impl Server {
+    pub fn start(data: &Path) -> Server {
+        Self::start_with(data, &[])
+    }
+
+    pub fn start_with(data: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vireo"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .args(extra)
+            .env("VIREO_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start vireo serve");
+        let (lines, received) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let (errors, stderr) = mpsc::channel();
+        let pipe = child.stderr.take().expect("stderr piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = errors.send(line);
+            }
+        });
+        let line = received.recv_timeout(DEADLINE).unwrap_or_else(|_| {
+            let log: Vec<String> = stderr.try_iter().collect();
+            panic!(
+                "vireo did not announce its address within {DEADLINE:?}; stderr:\n{}",
+                log.join("\n")
+            )
+        });
+        let url = line
+            .strip_prefix("vireo listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Server {
+            url,
+            data: data.to_path_buf(),
+            child: Some(child),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    pub fn address(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+
+    /// SIGTERM, then waits for the process to exit.
+    pub fn terminate(&mut self) {
+        let pid = self.child.as_ref().expect("server still running").id();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("server still running");
+        let (done, exited) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(child.wait().expect("wait for vireo"));
+        });
+        exited
+            .recv_timeout(DEADLINE)
+            .unwrap_or_else(|_| panic!("vireo did not exit within {DEADLINE:?}"))
+    }
+
+    /// Runs the `vireo` CLI against this server.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_vireo"))
+            .args(args)
+            .env("VIREO_URL", &self.url)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run vireo CLI")
+    }
+
+    pub async fn deploy(
+        &self,
+        name: &str,
+        component: Vec<u8>,
+        settings: Value,
+    ) -> reqwest::Response {
+        let form = reqwest::multipart::Form::new()
+            .text("settings", settings.to_string())
+            .part(
+                "component",
+                reqwest::multipart::Part::bytes(component).file_name("c.wasm"),
+            );
+        reqwest::Client::new()
+            .post(self.url(&format!("/v1/namespaces/default/functions/{name}/versions")))
+            .multipart(form)
+            .send()
+            .await
+            .expect("deploy request")
+    }
+
+    /// Deploys and asserts a new version was created; returns the version view.
+    pub async fn deploy_ok(&self, name: &str, fixture: &str, settings: Value) -> Value {
+        let response = self.deploy(name, guest(fixture), settings).await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("deploy answers JSON");
+        assert_eq!(status, 201, "deploy {name}: {body}");
+        body
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = reqwest::get(self.url(path)).await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The invocation record, once the batching writer has committed it.
+    pub async fn invocation(&self, id: &str) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let (status, body) = self.get_json(&format!("/v1/invocations/{id}")).await;
+            if status == 200 {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "invocation {id} was never recorded"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The invocation id header of a response.
+pub fn invocation_id(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-vireo-invocation-id")
+        .expect("every invocation response carries x-vireo-invocation-id")
+        .to_str()
+        .expect("ASCII id")
+        .to_string()
+}
+
+/// Sends raw bytes and returns the status code of the answer; used where a well-behaved client
+/// would not send what we need to (a huge declared body, a body larger than the limit).
+pub fn raw_status(address: &str, head: &str, body: Vec<u8>) -> u16 {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    stream.write_all(head.as_bytes()).expect("write head");
+    let mut writer = stream.try_clone().expect("clone stream");
+    // The server may answer and stop reading before the body is through; write on the side.
+    let sender = std::thread::spawn(move || {
+        let _ = writer.write_all(&body);
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = sender.join();
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"))
+}
+
+pub fn stdout_json(output: &std::process::Output) -> Value {
+    assert!(
+        output.status.success(),
+        "CLI failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "CLI printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
