@@ -99,7 +99,10 @@ fn render(format: Format, line: Value) -> anyhow::Result<String> {
         Format::Json => format!("{line}\n"),
         Format::Table => {
             let line: LogLineView = output::decode(line)?;
-            let invocation: String = line.invocation_id.chars().take(8).collect();
+            // Ids are UUIDv7: the leading characters are a timestamp shared by neighbours, the
+            // trailing ones are random, so the tail tells concurrent invocations apart.
+            let id = &line.invocation_id;
+            let invocation = &id[id.len().saturating_sub(8)..];
             format!("{} {invocation} {} {}\n", line.at, line.stream, line.line)
         }
     })
@@ -120,7 +123,7 @@ mod tests {
     fn lines_print_plainly_or_as_json_lines() {
         assert_eq!(
             render(Format::Table, line()).unwrap(),
-            "2026-01-02T03:04:05.000006Z 0193a1b2 stdout hello called: /\n"
+            "2026-01-02T03:04:05.000006Z 2e3f4a5b stdout hello called: /\n"
         );
         let json = render(Format::Json, line()).unwrap();
         assert_eq!(json.lines().count(), 1);

@@ -58,11 +58,14 @@ pub struct Loaded {
 
 type VersionKey = (Name, Name, u32);
 
+/// Filled once per version by whichever request loads it first; the others wait for it.
+type LoadSlot = Arc<OnceCell<Arc<ProxyPre<Host>>>>;
+
 pub struct Runtime {
     engine: Engine,
     linker: Linker<Host>,
     artifacts: Arc<ArtifactCache>,
-    loaded: Mutex<HashMap<VersionKey, Arc<OnceCell<Arc<ProxyPre<Host>>>>>>,
+    loaded: Mutex<HashMap<VersionKey, LoadSlot>>,
     limits: Limits,
     max_memory_mib: u32,
     _ticker: EpochTicker,
