@@ -17,6 +17,9 @@ pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 /// One event to deliver to a function, already shaped as an HTTP request.
 #[derive(Debug)]
 pub struct Call {
+    /// Chosen by the trigger so every answer can carry it, even one refused before the function
+    /// ran; recorded when the function runs.
+    pub id: InvocationId,
     pub namespace: Name,
     pub function: Name,
     pub selector: VersionSelector,
@@ -25,24 +28,9 @@ pub struct Call {
     pub request: http::Request<Body>,
 }
 
-/// The guest's answer. Its body streams while the guest keeps running.
-#[derive(Debug)]
-pub struct Answer {
-    pub invocation_id: InvocationId,
-    pub response: http::Response<Body>,
-}
-
 /// Why an invocation produced no answer.
 #[derive(Debug, thiserror::Error)]
-#[error("{kind}")]
-pub struct InvokeError {
-    /// Set once an invocation was started (and so recorded).
-    pub invocation_id: Option<InvocationId>,
-    pub kind: InvokeErrorKind,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum InvokeErrorKind {
+pub enum InvokeError {
     /// Unknown namespace, function, version or alias.
     #[error("{0}")]
     NotFound(String),
@@ -66,18 +54,10 @@ pub enum InvokeErrorKind {
     Unavailable(String),
 }
 
-impl InvokeError {
-    pub fn new(invocation_id: Option<InvocationId>, kind: InvokeErrorKind) -> Self {
-        Self {
-            invocation_id,
-            kind,
-        }
-    }
-}
-
 #[async_trait::async_trait]
 pub trait Invoker: Send + Sync + 'static {
-    async fn invoke(&self, call: Call) -> Result<Answer, InvokeError>;
+    /// The guest's response, whose body streams while the guest keeps running.
+    async fn invoke(&self, call: Call) -> Result<http::Response<Body>, InvokeError>;
 }
 
 /// Result of a deploy: the version, and whether it is new (an identical redeploy of the latest

@@ -11,10 +11,7 @@ pub mod time;
 pub use invocation::{
     InvocationId, InvocationRecord, InvocationStatus, LogLine, LogStream, Trigger,
 };
-pub use invoke::{
-    Answer, Body, BoxError, Call, DeployError, Deployed, Deployer, InvokeError, InvokeErrorKind,
-    Invoker,
-};
+pub use invoke::{Body, BoxError, Call, DeployError, Deployed, Deployer, InvokeError, Invoker};
 pub use names::{AliasName, InvalidName, Name, VersionSelector};
 pub use settings::{InvalidSettings, SettingsLimits, VersionSettings};
 pub use store::{

@@ -5,18 +5,13 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use vireo_core::{
-    DeployError, InvalidName, InvocationId, InvokeError, InvokeErrorKind, StoreError,
-};
-
-use crate::INVOCATION_ID_HEADER;
+use vireo_core::{DeployError, InvalidName, InvokeError, StoreError};
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    pub invocation_id: Option<InvocationId>,
     pub retry_after_secs: Option<u32>,
 }
 
@@ -39,7 +34,6 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            invocation_id: None,
             retry_after_secs: None,
         }
     }
@@ -108,18 +102,16 @@ impl From<DeployError> for ApiError {
 
 impl From<InvokeError> for ApiError {
     fn from(error: InvokeError) -> Self {
-        let (status, code) = match &error.kind {
-            InvokeErrorKind::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            InvokeErrorKind::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, "busy"),
-            InvokeErrorKind::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
-            InvokeErrorKind::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "function_failed"),
-            InvokeErrorKind::PayloadTooLarge(_) => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
-            }
-            InvokeErrorKind::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        let (status, code) = match &error {
+            InvokeError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            InvokeError::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, "busy"),
+            InvokeError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+            InvokeError::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "function_failed"),
+            InvokeError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            InvokeError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
-        let retry_after_secs = match &error.kind {
-            InvokeErrorKind::Busy {
+        let retry_after_secs = match &error {
+            InvokeError::Busy {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
             _ => None,
@@ -127,8 +119,7 @@ impl From<InvokeError> for ApiError {
         Self {
             status,
             code,
-            message: error.kind.to_string(),
-            invocation_id: error.invocation_id,
+            message: error.to_string(),
             retry_after_secs,
         }
     }
@@ -143,14 +134,8 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, Json(body)).into_response();
-        let headers = response.headers_mut();
-        if let Some(id) = self
-            .invocation_id
-            .and_then(|id| HeaderValue::from_str(id.as_str()).ok())
-        {
-            headers.insert(INVOCATION_ID_HEADER, id);
-        }
         if let Some(secs) = self.retry_after_secs {
+            let headers = response.headers_mut();
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response

@@ -9,7 +9,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use vireo_core::{BoxError, Call, InvokeErrorKind, Name, Trigger, VersionSelector};
+use vireo_core::{BoxError, Call, InvocationId, Name, Trigger, VersionSelector};
 
 use crate::error::ApiError;
 use crate::{AppState, INVOCATION_ID_HEADER};
@@ -31,9 +31,7 @@ pub async fn root(
     Path((ns, target)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    invoke(state, &ns, &target, "", request)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    respond(state, &ns, &target, "", request).await
 }
 
 pub async fn rest(
@@ -41,13 +39,31 @@ pub async fn rest(
     Path((ns, target, rest)): Path<(String, String, String)>,
     request: Request,
 ) -> Response {
-    invoke(state, &ns, &target, &rest, request)
+    respond(state, &ns, &target, &rest, request).await
+}
+
+/// Every answer carries the invocation id, errors Vireo gives before the function runs too, so
+/// a caller can always quote it.
+async fn respond(
+    state: AppState,
+    ns: &str,
+    target: &str,
+    rest: &str,
+    request: Request,
+) -> Response {
+    let id = InvocationId::generate();
+    let mut response = invoke(state, id.clone(), ns, target, rest, request)
         .await
-        .unwrap_or_else(IntoResponse::into_response)
+        .unwrap_or_else(IntoResponse::into_response);
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        response.headers_mut().insert(INVOCATION_ID_HEADER, value);
+    }
+    response
 }
 
 async fn invoke(
     state: AppState,
+    id: InvocationId,
     ns: &str,
     target: &str,
     rest: &str,
@@ -86,6 +102,7 @@ async fn invoke(
         })
         .boxed_unsync();
     let call = Call {
+        id,
         namespace,
         function,
         selector,
@@ -94,19 +111,9 @@ async fn invoke(
     };
 
     match state.invoker.invoke(call).await {
-        Ok(answer) => {
-            let (mut parts, body) = answer.response.into_parts();
-            if let Ok(id) = HeaderValue::from_str(answer.invocation_id.as_str()) {
-                parts.headers.insert(INVOCATION_ID_HEADER, id);
-            }
-            Ok(Response::from_parts(parts, AxumBody::new(body)))
-        }
-        Err(mut error) => {
-            if overflowed.load(Ordering::Relaxed) {
-                error.kind = InvokeErrorKind::PayloadTooLarge(body_too_large(limit).message);
-            }
-            Err(error.into())
-        }
+        Ok(response) => Ok(response.map(AxumBody::new)),
+        Err(_) if overflowed.load(Ordering::Relaxed) => Err(body_too_large(limit)),
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 use vireo_core::{
-    AliasName, Answer, Call, DeployError, Deployed, Deployer, InvocationId, InvocationRecord,
-    InvocationStatus, InvokeError, InvokeErrorKind, Invoker, LogLine, Name, NewVersion,
-    SettingsLimits, Store, StoreError, VersionInfo, VersionSelector, VersionSettings,
+    AliasName, Body, Call, DeployError, Deployed, Deployer, InvocationId, InvocationRecord,
+    InvocationStatus, InvokeError, Invoker, LogLine, Name, NewVersion, SettingsLimits, Store,
+    StoreError, Trigger, VersionInfo, VersionSelector, VersionSettings,
 };
 use vireo_runtime::{Completion, Runtime, RuntimeError};
 use vireo_store::{BlobStore, RecordWriter};
@@ -66,44 +67,49 @@ impl Platform {
     }
 }
 
-/// Hands a finished invocation to the batching record writer.
-fn record(
-    records: &RecordWriter,
-    version: &VersionInfo,
+/// What is known about an invocation when its response goes out; completed into a record when
+/// the guest finishes.
+struct Finished {
     id: InvocationId,
+    trigger: Trigger,
+    version: VersionInfo,
     started_at_us: i64,
     cold: bool,
     http_status: Option<u16>,
-    done: Completion,
-) {
-    let logs = done
-        .logs
-        .into_iter()
-        .map(|line| LogLine {
-            seq: 0,
-            invocation_id: id.clone(),
-            namespace: version.namespace.clone(),
-            function: version.function.clone(),
+}
+
+impl Finished {
+    fn into_record(self, done: Completion) -> (InvocationRecord, Vec<LogLine>) {
+        let version = self.version;
+        let logs = done
+            .logs
+            .into_iter()
+            .map(|line| LogLine {
+                seq: 0,
+                invocation_id: self.id.clone(),
+                namespace: version.namespace.clone(),
+                function: version.function.clone(),
+                version: version.version,
+                at_us: line.at_us,
+                stream: line.stream,
+                line: line.line,
+            })
+            .collect();
+        let record = InvocationRecord {
+            id: self.id,
+            namespace: version.namespace,
+            function: version.function,
             version: version.version,
-            at_us: line.at_us,
-            stream: line.stream,
-            line: line.line,
-        })
-        .collect();
-    let record = InvocationRecord {
-        id,
-        namespace: version.namespace.clone(),
-        function: version.function.clone(),
-        version: version.version,
-        trigger: vireo_core::Trigger::Http,
-        started_at_us,
-        duration_us: u64::try_from(done.duration.as_micros()).unwrap_or(u64::MAX),
-        status: done.status,
-        http_status,
-        cold,
-        error: done.error,
-    };
-    records.submit(record, logs);
+            trigger: self.trigger,
+            started_at_us: self.started_at_us,
+            duration_us: u64::try_from(done.duration.as_micros()).unwrap_or(u64::MAX),
+            status: done.status,
+            http_status: self.http_status,
+            cold: self.cold,
+            error: done.error,
+        };
+        (record, logs)
+    }
 }
 
 #[async_trait::async_trait]
@@ -168,17 +174,22 @@ impl Deployer for Platform {
 
 #[async_trait::async_trait]
 impl Invoker for Platform {
-    async fn invoke(&self, call: Call) -> Result<Answer, InvokeError> {
+    async fn invoke(&self, call: Call) -> Result<http::Response<Body>, InvokeError> {
+        let span =
+            tracing::info_span!("invocation", function = %call.function, invocation_id = %call.id);
+        self.run(call).instrument(span).await
+    }
+}
+
+impl Platform {
+    async fn run(&self, call: Call) -> Result<http::Response<Body>, InvokeError> {
         let version = self
             .store
             .resolve_version(&call.namespace, &call.function, &call.selector)
             .await
-            .map_err(|error| {
-                let kind = match error {
-                    StoreError::Backend(_) => InvokeErrorKind::Unavailable(error.to_string()),
-                    not_found => InvokeErrorKind::NotFound(not_found.to_string()),
-                };
-                InvokeError::new(None, kind)
+            .map_err(|error| match error {
+                StoreError::Backend(_) => InvokeError::Unavailable(error.to_string()),
+                not_found => InvokeError::NotFound(not_found.to_string()),
             })?;
         let Some(slot) = self.admission.try_admit(&version) else {
             let message = format!(
@@ -188,76 +199,56 @@ impl Invoker for Platform {
                 version.version,
                 version.settings.max_concurrency.unwrap_or_default()
             );
-            return Err(InvokeError::new(
-                None,
-                InvokeErrorKind::Busy {
-                    message,
-                    retry_after_secs: 1,
-                },
-            ));
+            return Err(InvokeError::Busy {
+                message,
+                retry_after_secs: 1,
+            });
         };
         let loaded = self
             .runtime
             .load(&version, self.blobs.get(&version.component_sha256))
             .await
             .map_err(|e| {
-                InvokeError::new(
-                    None,
-                    InvokeErrorKind::Unavailable(format!(
-                        "cannot load {}/{} version {}: {e}",
-                        version.namespace, version.function, version.version
-                    )),
-                )
+                InvokeError::Unavailable(format!(
+                    "cannot load {}/{} version {}: {e}",
+                    version.namespace, version.function, version.version
+                ))
             })?;
 
-        let id = InvocationId::generate();
         let started_at_us = vireo_core::time::now_micros();
-        let span = tracing::info_span!("invocation", function = %version.function, version = version.version, invocation_id = %id);
-        let _entered = span.enter();
         let execution = self
             .runtime
             .execute(&loaded, &version.settings, call.request)
             .await;
         let http_status = match &execution.response {
-            Ok(response) => Some(response.status().as_u16()),
-            Err(failure) if failure.status == InvocationStatus::Timeout => Some(504),
-            Err(_) => Some(500),
+            Ok(response) => response.status().as_u16(),
+            Err(failure) if failure.status == InvocationStatus::Timeout => 504,
+            Err(_) => 500,
+        };
+        let finished = Finished {
+            id: call.id,
+            trigger: call.trigger,
+            version,
+            started_at_us,
+            cold: loaded.cold,
+            http_status: Some(http_status),
         };
         let completion = execution.completion;
-        let tail_version = version.clone();
-        let tail_id = id.clone();
-        let cold = loaded.cold;
         let records = self.records.clone();
-        self.in_flight.spawn(async move {
-            let done = completion.await;
-            drop(slot);
-            record(
-                &records,
-                &tail_version,
-                tail_id,
-                started_at_us,
-                cold,
-                http_status,
-                done,
-            );
-        });
-        match execution.response {
-            Ok(response) => Ok(Answer {
-                invocation_id: id,
-                response,
-            }),
-            Err(failure) => {
-                let kind = match failure.status {
-                    InvocationStatus::Timeout => InvokeErrorKind::Timeout(format!(
-                        "the function timed out: {}",
-                        failure.message
-                    )),
-                    _ => {
-                        InvokeErrorKind::Failed(format!("the function failed: {}", failure.message))
-                    }
-                };
-                Err(InvokeError::new(Some(id), kind))
+        self.in_flight.spawn(
+            async move {
+                let done = completion.await;
+                drop(slot);
+                let (record, logs) = finished.into_record(done);
+                records.submit(record, logs);
             }
-        }
+            .in_current_span(),
+        );
+        execution.response.map_err(|failure| match failure.status {
+            InvocationStatus::Timeout => {
+                InvokeError::Timeout(format!("the function timed out: {}", failure.message))
+            }
+            _ => InvokeError::Failed(format!("the function failed: {}", failure.message)),
+        })
     }
 }

@@ -53,8 +53,12 @@ async fn deployed_function_answers_with_its_bytes_and_sees_the_request() {
         (json!(1), json!(false))
     );
 
-    let (status, body) = server.get_json("/fn/default/missing/").await;
-    assert_eq!(status, 404);
+    let missing = reqwest::get(server.url("/fn/default/missing/"))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    invocation_id(&missing);
+    let body: Value = missing.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
     let (status, openapi) = server.get_json("/v1/openapi.json").await;
     assert_eq!(status, 200);

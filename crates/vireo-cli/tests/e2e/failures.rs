@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 
-use crate::support::{Server, invocation_id, raw_status};
+use crate::support::{Server, invocation_id, raw_status, start_holding_the_only_slot};
 
 /// Calls hello in a loop until stopped; returns (answered 200, other answers).
 fn keep_calling_hello(
@@ -168,18 +168,12 @@ async fn a_version_at_its_concurrency_limit_answers_429() {
     server
         .deploy_ok("slow", "sleep", json!({"max_concurrency": 1}))
         .await;
-    let first = tokio::spawn(reqwest::get(server.url("/fn/default/slow/?ms=1500")));
-    // Wait until the first invocation holds the only slot: a second one is refused.
-    let deadline = std::time::Instant::now() + crate::support::DEADLINE;
-    let refused = loop {
-        let response = reqwest::get(server.url("/fn/default/slow/?ms=1"))
-            .await
-            .unwrap();
-        if response.status() == 429 {
-            break response;
-        }
-        assert!(std::time::Instant::now() < deadline, "never saw 429");
-    };
+    let (first, refused) = start_holding_the_only_slot(
+        &server,
+        "/fn/default/slow/?ms=1500",
+        "/fn/default/slow/?ms=1",
+    )
+    .await;
     assert_eq!(refused.headers()["retry-after"], "1");
     let first = first.await.unwrap().unwrap();
     assert_eq!(first.status(), 200);

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use serde_json::json;
 
-use crate::support::{Server, invocation_id};
+use crate::support::{Server, invocation_id, start_holding_the_only_slot};
 
 fn artifacts(server: &Server) -> BTreeMap<String, SystemTime> {
     std::fs::read_dir(server.data.join("artifacts"))
@@ -77,20 +77,12 @@ async fn graceful_shutdown_lets_an_in_flight_request_finish() {
     server
         .deploy_ok("slow", "sleep", json!({"max_concurrency": 1}))
         .await;
-    let in_flight = tokio::spawn(reqwest::get(server.url("/fn/default/slow/?ms=1500")));
-    // With one slot, a probe answered 429 proves the slow invocation is running.
-    let deadline = std::time::Instant::now() + crate::support::DEADLINE;
-    while reqwest::get(server.url("/fn/default/slow/?ms=1"))
-        .await
-        .unwrap()
-        .status()
-        != 429
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the slow invocation never started"
-        );
-    }
+    let (in_flight, _) = start_holding_the_only_slot(
+        &server,
+        "/fn/default/slow/?ms=1500",
+        "/fn/default/slow/?ms=1",
+    )
+    .await;
     server.terminate();
     let response = in_flight
         .await

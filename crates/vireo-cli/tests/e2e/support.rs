@@ -259,3 +259,38 @@ pub fn stdout_json(output: &std::process::Output) -> Value {
         )
     })
 }
+
+/// Starts a GET of `slow_path` on a function deployed with `max_concurrency: 1` and returns once
+/// it is running, proven by a probe (`probe_path`, same function) being refused with 429. A
+/// slow request that lost the race to a probe is started again.
+pub async fn start_holding_the_only_slot(
+    server: &Server,
+    slow_path: &str,
+    probe_path: &str,
+) -> (
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+    reqwest::Response,
+) {
+    let deadline = Instant::now() + DEADLINE;
+    let mut slow = tokio::spawn(reqwest::get(server.url(slow_path)));
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the slow invocation never held the slot"
+        );
+        if slow.is_finished() {
+            let lost = slow.await.unwrap().unwrap();
+            assert_eq!(
+                lost.status(),
+                429,
+                "the slow request finished before being observed"
+            );
+            slow = tokio::spawn(reqwest::get(server.url(slow_path)));
+            continue;
+        }
+        let probe = reqwest::get(server.url(probe_path)).await.unwrap();
+        if probe.status() == 429 {
+            return (slow, probe);
+        }
+    }
+}
