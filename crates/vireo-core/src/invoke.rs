@@ -34,9 +34,15 @@ pub enum InvokeError {
     /// Unknown namespace, function, version or alias.
     #[error("{0}")]
     NotFound(String),
-    /// The version is at its concurrency limit.
+    /// No slot became free within the queue timeout.
     #[error("{message}")]
     Busy {
+        message: String,
+        retry_after_secs: u32,
+    },
+    /// Too many invocations of the function are already waiting; refused without waiting.
+    #[error("{message}")]
+    Overloaded {
         message: String,
         retry_after_secs: u32,
     },

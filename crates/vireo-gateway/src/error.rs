@@ -105,6 +105,7 @@ impl From<InvokeError> for ApiError {
         let (status, code) = match &error {
             InvokeError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             InvokeError::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, "busy"),
+            InvokeError::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             InvokeError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             InvokeError::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "function_failed"),
             InvokeError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -112,6 +113,9 @@ impl From<InvokeError> for ApiError {
         };
         let retry_after_secs = match &error {
             InvokeError::Busy {
+                retry_after_secs, ..
+            }
+            | InvokeError::Overloaded {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
             _ => None,

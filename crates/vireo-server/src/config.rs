@@ -11,6 +11,7 @@ use vireo_core::SettingsLimits;
 use vireo_runtime::EngineSettings;
 
 use crate::ServeOptions;
+use crate::admission::AdmissionSettings;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = ".vireo";
@@ -43,6 +44,12 @@ pub struct LimitsConfig {
     pub max_instances: u32,
     /// How long a shutdown waits for in-flight invocations, seconds.
     pub shutdown_grace_secs: u64,
+    /// Invocations running at once, all functions together (shared fairly between functions).
+    pub max_concurrent_invocations: usize,
+    /// Invocations of one function that may wait for a slot; more are refused with 503.
+    pub max_queued_per_function: usize,
+    /// How long an invocation waits for a slot before it is refused with 429, milliseconds.
+    pub queue_timeout_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -55,6 +62,9 @@ impl Default for LimitsConfig {
             max_log_kib: 64,
             max_instances: 1000,
             shutdown_grace_secs: 30,
+            max_concurrent_invocations: 1000,
+            max_queued_per_function: 100,
+            queue_timeout_ms: 5000,
         }
     }
 }
@@ -119,6 +129,14 @@ impl Config {
         }
     }
 
+    pub fn admission_settings(&self) -> AdmissionSettings {
+        AdmissionSettings {
+            max_concurrent: self.limits.max_concurrent_invocations,
+            max_queued_per_function: self.limits.max_queued_per_function,
+            queue_timeout: Duration::from_millis(self.limits.queue_timeout_ms),
+        }
+    }
+
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.limits.shutdown_grace_secs)
     }
@@ -138,6 +156,10 @@ fn validate_limits(limits: &LimitsConfig) -> anyhow::Result<()> {
         ("max_timeout_secs", limits.max_timeout_secs),
         ("max_log_kib", limits.max_log_kib as u64),
         ("max_instances", u64::from(limits.max_instances)),
+        (
+            "max_concurrent_invocations",
+            limits.max_concurrent_invocations as u64,
+        ),
     ];
     if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
         bail!("invalid config: limits.{name} must be greater than 0");

@@ -71,6 +71,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         runtime,
         records.clone(),
         config.settings_limits(),
+        config.admission_settings(),
     ));
     deploy_at_start(&platform, &config.deploy).await?;
 

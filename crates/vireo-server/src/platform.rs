@@ -14,7 +14,7 @@ use vireo_core::{
 use vireo_runtime::{Completion, Runtime, RuntimeError};
 use vireo_store::{BlobStore, RecordWriter};
 
-use crate::admission::Admission;
+use crate::admission::{Admission, AdmissionSettings, Refused};
 
 pub struct Platform {
     pub store: Arc<dyn Store>,
@@ -34,6 +34,7 @@ impl Platform {
         runtime: Runtime,
         records: RecordWriter,
         settings_limits: SettingsLimits,
+        admission: AdmissionSettings,
     ) -> Self {
         Self {
             store,
@@ -41,7 +42,7 @@ impl Platform {
             runtime,
             records,
             settings_limits,
-            admission: Admission::default(),
+            admission: Admission::new(admission),
             in_flight: TaskTracker::new(),
         }
     }
@@ -191,19 +192,27 @@ impl Platform {
                 StoreError::Backend(_) => InvokeError::Unavailable(error.to_string()),
                 not_found => InvokeError::NotFound(not_found.to_string()),
             })?;
-        let Some(slot) = self.admission.try_admit(&version) else {
-            let message = format!(
-                "{}/{} version {} is at its limit of {} concurrent invocations; retry shortly",
-                version.namespace,
-                version.function,
-                version.version,
-                version.settings.max_concurrency.unwrap_or_default()
+        let slot = self.admission.admit(&version).await.map_err(|refused| {
+            let target = format!(
+                "{}/{} version {}",
+                version.namespace, version.function, version.version
             );
-            return Err(InvokeError::Busy {
-                message,
-                retry_after_secs: 1,
-            });
-        };
+            match refused {
+                Refused::TimedOut(waited) => InvokeError::Busy {
+                    message: format!(
+                        "{target} had no free slot within {} ms; retry shortly",
+                        waited.as_millis()
+                    ),
+                    retry_after_secs: 1,
+                },
+                Refused::QueueFull(queued) => InvokeError::Overloaded {
+                    message: format!(
+                        "{target} already has {queued} invocations waiting; retry shortly"
+                    ),
+                    retry_after_secs: 1,
+                },
+            }
+        })?;
         let loaded = self
             .runtime
             .load(&version, self.blobs.get(&version.component_sha256))

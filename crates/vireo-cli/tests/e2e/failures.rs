@@ -160,22 +160,3 @@ async fn request_bodies_over_the_limit_get_413() {
         .unwrap();
     assert_eq!(response.status(), 200, "a body under the limit passes");
 }
-
-#[tokio::test]
-async fn a_version_at_its_concurrency_limit_answers_429() {
-    let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path());
-    server
-        .deploy_ok("slow", "sleep", json!({"max_concurrency": 1}))
-        .await;
-    let (first, refused) = start_holding_the_only_slot(
-        &server,
-        "/fn/default/slow/?ms=1500",
-        "/fn/default/slow/?ms=1",
-    )
-    .await;
-    assert_eq!(refused.headers()["retry-after"], "1");
-    let first = first.await.unwrap().unwrap();
-    assert_eq!(first.status(), 200);
-    assert_eq!(first.text().await.unwrap(), "slept");
-}

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admission;
 mod deploy;
 mod failures;
 mod logs;

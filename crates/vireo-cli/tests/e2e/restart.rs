@@ -73,7 +73,7 @@ async fn restart_keeps_functions_and_does_not_recompile() {
 #[tokio::test]
 async fn graceful_shutdown_lets_an_in_flight_request_finish() {
     let data = tempfile::tempdir().unwrap();
-    let mut server = Server::start(data.path());
+    let mut server = Server::start_with_config(data.path(), "[limits]\nqueue_timeout_ms = 100\n");
     server
         .deploy_ok("slow", "sleep", json!({"max_concurrency": 1}))
         .await;

@@ -107,6 +107,14 @@ impl Server {
         }
     }
 
+    /// Starts a server with `config` as its TOML config file.
+    pub fn start_with_config(data: &Path, config: &str) -> Server {
+        std::fs::create_dir_all(data).expect("data dir");
+        let file = data.join("vireo.toml");
+        std::fs::write(&file, config).expect("write config");
+        Self::start_with(data, &["--config", file.to_str().expect("UTF-8 path")])
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
