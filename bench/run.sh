@@ -57,9 +57,16 @@ COMMANDS=()
 PIDS=()
 WORK=""
 
+# quote CMD... : CMD as one shell-quoted line.
+quote() {
+    local line
+    line=$(printf '%q ' "$@")
+    printf '%s' "${line% }"
+}
+
 # run CMD... : records CMD for the report, then runs it.
 run() {
-    COMMANDS+=("$(printf '%q ' "$@")")
+    COMMANDS+=("$(quote "$@")")
     log "$*"
     "$@"
 }
@@ -107,8 +114,9 @@ ensure_wrk() {
     ((EUID == 0)) || sudo=(sudo)
     log "installing wrk"
     export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get install -y wrk ||
-        { "${sudo[@]}" apt-get update && "${sudo[@]}" apt-get install -y wrk; }
+    # apt-get's chatter goes to stderr: stdout is for the results table.
+    "${sudo[@]}" apt-get install -y wrk >&2 ||
+        { "${sudo[@]}" apt-get update >&2 && "${sudo[@]}" apt-get install -y wrk >&2; }
     command -v wrk >/dev/null || die "wrk is still missing after apt-get install"
 }
 
@@ -158,7 +166,7 @@ start_server() {
     local name=$1
     shift
     local out=$WORK/$name.stdout err=$WORK/$name.stderr
-    COMMANDS+=("$(printf '%q ' "$@")&")
+    COMMANDS+=("$(quote "$@") &")
     log "starting $name: $*"
     "$@" >"$out" 2>"$err" </dev/null &
     SERVER_PID=$!
@@ -194,6 +202,7 @@ stop_server() {
 # check_hello NAME URL : one request must answer 200 with exactly the hello body.
 check_hello() {
     local name=$1 url=$2 body=$WORK/$1.body
+    COMMANDS+=("$(quote curl -fsS "$url")  # must print exactly: Hello, Vireo!")
     if ! curl -fsS --max-time 30 -o "$body" "$url"; then
         show_logs "$name"
         die "$name: GET $url failed"
@@ -208,7 +217,7 @@ check_hello() {
 run_wrk() {
     local name=$1 url=$2 out=$WORK/$1.wrk
     log "$name: warming up for ${WARMUP}s"
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "$url" >/dev/null
+    run wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "$url" >/dev/null
     run wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" >"$out"
     cat "$out" >&2
 

@@ -98,10 +98,14 @@ pub struct InvocationRecord {
     pub status: InvocationStatus,
     /// The HTTP status the caller received, if an answer was sent.
     pub http_status: Option<u16>,
-    /// First use of this version in this server process.
+    /// The version's compiled state had to be loaded first (first use in this process, or
+    /// the first use after it was evicted for idling).
     pub cold: bool,
     /// Why it failed, for `error` and `timeout`.
     pub error: Option<String>,
+    /// Time to get an instance ready: loading the version when cold, plus instantiation (zero
+    /// when a pre-instantiated or reused instance served it).
+    pub init_us: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

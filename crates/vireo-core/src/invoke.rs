@@ -97,6 +97,9 @@ pub trait Deployer: Send + Sync + 'static {
         settings: VersionSettings,
     ) -> Result<Deployed, DeployError>;
 
+    /// Versions of the function whose compiled state is loaded (warm) in this server.
+    fn warm_versions(&self, namespace: &Name, function: &Name) -> Vec<u32>;
+
     /// Deletes a function and forgets its loaded state.
     async fn delete(&self, namespace: &Name, function: &Name) -> Result<(), StoreError>;
 }

@@ -8,6 +8,8 @@ pub const DEFAULT_MEMORY_MIB: u32 = 128;
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 const MAX_ENV_VARS: usize = 256;
 const MAX_ENV_BYTES: usize = 64 * 1024;
+const MAX_INSTANCE_REUSE: u32 = 100_000;
+const MAX_MIN_INSTANCES: u32 = 64;
 
 /// Settings of one immutable version. Missing fields take the defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -21,6 +23,11 @@ pub struct VersionSettings {
     pub env: BTreeMap<String, String>,
     /// How many invocations of this version may run at once; none means only the server's limits.
     pub max_concurrency: Option<u32>,
+    /// How many sequential requests one instance may serve (default 1: a fresh instance per
+    /// request). Above 1, state in the guest's globals survives between requests of this version.
+    pub instance_reuse: u32,
+    /// Instances kept instantiated and ready; above 0 the version is also never scaled to zero.
+    pub min_instances: u32,
 }
 
 impl Default for VersionSettings {
@@ -30,6 +37,8 @@ impl Default for VersionSettings {
             timeout_ms: DEFAULT_TIMEOUT_MS,
             env: BTreeMap::new(),
             max_concurrency: None,
+            instance_reuse: 1,
+            min_instances: 0,
         }
     }
 }
@@ -63,6 +72,18 @@ impl VersionSettings {
         }
         if self.max_concurrency == Some(0) {
             return fail("max_concurrency must be at least 1 when set".to_string());
+        }
+        if self.instance_reuse == 0 || self.instance_reuse > MAX_INSTANCE_REUSE {
+            return fail(format!(
+                "instance_reuse must be between 1 and {MAX_INSTANCE_REUSE}, got {}",
+                self.instance_reuse
+            ));
+        }
+        if self.min_instances > MAX_MIN_INSTANCES {
+            return fail(format!(
+                "min_instances must be at most {MAX_MIN_INSTANCES}, got {}",
+                self.min_instances
+            ));
         }
         if self.env.len() > MAX_ENV_VARS {
             return fail(format!(
@@ -146,6 +167,20 @@ mod tests {
                     ..Default::default()
                 },
                 "max_concurrency",
+            ),
+            (
+                VersionSettings {
+                    instance_reuse: 0,
+                    ..Default::default()
+                },
+                "instance_reuse",
+            ),
+            (
+                VersionSettings {
+                    min_instances: 65,
+                    ..Default::default()
+                },
+                "min_instances",
             ),
             (
                 VersionSettings {

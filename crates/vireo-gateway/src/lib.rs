@@ -36,6 +36,8 @@ pub struct AppState {
     /// Cancelled when the server starts shutting down, so endless streams end.
     pub shutdown: CancellationToken,
     pub limits: GatewayLimits,
+    /// Renders the Prometheus text exposition for `GET /metrics`.
+    pub render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -72,7 +74,8 @@ pub fn router(state: AppState) -> Router {
             get(api::invocations::list),
         )
         .route(&format!("{function}/logs"), get(api::logs::read))
-        .route("/v1/invocations/{id}", get(api::invocations::get));
+        .route("/v1/invocations/{id}", get(api::invocations::get))
+        .route("/metrics", get(metrics));
     let invoke = Router::new()
         .route("/fn/{namespace}/{target}", any(invoke::root))
         .route("/fn/{namespace}/{target}/", any(invoke::root))
@@ -80,6 +83,18 @@ pub fn router(state: AppState) -> Router {
         // The invoke path enforces its own streaming limit instead of buffering.
         .layer(DefaultBodyLimit::disable());
     admin.merge(invoke).fallback(not_found).with_state(state)
+}
+
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        (state.render_metrics)(),
+    )
 }
 
 async fn not_found(uri: axum::http::Uri) -> error::ApiError {

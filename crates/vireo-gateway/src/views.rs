@@ -21,11 +21,15 @@ pub struct FunctionView {
     pub aliases: BTreeMap<String, u32>,
     /// Where the function answers, relative to the server.
     pub url: String,
+    /// Versions whose compiled state is loaded in this server; the others are scaled to zero
+    /// and their next request is a cold start.
+    pub warm_versions: Vec<u32>,
 }
 
-impl From<FunctionInfo> for FunctionView {
-    fn from(info: FunctionInfo) -> Self {
+impl FunctionView {
+    pub fn new(info: FunctionInfo, warm_versions: Vec<u32>) -> Self {
         Self {
+            warm_versions,
             url: format!("/fn/{}/{}", info.namespace, info.name),
             namespace: info.namespace.to_string(),
             name: info.name.to_string(),
@@ -80,8 +84,10 @@ pub struct InvocationView {
     pub duration_us: u64,
     pub status: InvocationStatus,
     pub http_status: Option<u16>,
-    /// First use of this version in this server process.
+    /// The version's compiled state had to be loaded first (first use, or first after idling).
     pub cold: bool,
+    /// Time to get an instance ready, microseconds: loading (when cold) plus instantiation.
+    pub init_us: u64,
     pub error: Option<String>,
 }
 
@@ -99,6 +105,7 @@ impl From<InvocationRecord> for InvocationView {
             status: record.status,
             http_status: record.http_status,
             cold: record.cold,
+            init_us: record.init_us,
             error: record.error,
         }
     }

@@ -18,6 +18,9 @@ pub struct EngineSettings {
     pub epoch_tick: Duration,
     /// Output kept per invocation before truncation.
     pub max_log_bytes: usize,
+    /// A version unused this long drops its compiled state (scale to zero); a kept instance
+    /// idle this long is dropped.
+    pub idle_ttl: Duration,
 }
 
 impl Default for EngineSettings {
@@ -27,6 +30,7 @@ impl Default for EngineSettings {
             max_instances: 1000,
             epoch_tick: Duration::from_millis(10),
             max_log_bytes: 64 * 1024,
+            idle_ttl: Duration::from_secs(300),
         }
     }
 }

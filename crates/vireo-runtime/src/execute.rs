@@ -1,19 +1,19 @@
-//! Runs one invocation: a fresh store and instance, the request handed to the guest's
-//! `wasi:http/incoming-handler`, the response streamed back while the guest keeps running.
+//! Runs one invocation: a ready instance (fresh, pre-instantiated or reused), the request handed
+//! to the guest's `wasi:http/incoming-handler`, the response streamed back while the guest keeps
+//! running.
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
-use vireo_core::{Body, BoxError, InvocationStatus, VersionSettings};
-use wasmtime::{Engine, Store, Trap};
+use vireo_core::{Body, BoxError, InvocationStatus};
+use wasmtime::{Engine, Trap};
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-use crate::host::{Host, MemoryLimiter};
+use crate::instances::{Instance, LoadedVersion};
 use crate::logs::{CapturedLine, LogCapture};
 
 /// How an invocation ended, known once the guest has finished (possibly after its response
@@ -23,6 +23,8 @@ pub struct Completion {
     pub status: InvocationStatus,
     pub error: Option<String>,
     pub duration: Duration,
+    /// Time spent instantiating (zero when a ready instance served the request).
+    pub init: Duration,
     pub logs: Vec<CapturedLine>,
 }
 
@@ -41,107 +43,105 @@ pub struct Execution {
     pub completion: CompletionFuture,
 }
 
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub epoch_tick: Duration,
     pub max_log_bytes: usize,
+    pub idle_ttl: Duration,
+}
+
+impl Limits {
+    /// Epoch ticks until a guest with this timeout is interrupted (one tick of slack, so the
+    /// deadline is never early).
+    pub fn deadline_ticks(&self, timeout: Duration) -> u64 {
+        let ticks = timeout
+            .as_millis()
+            .div_ceil(self.epoch_tick.as_millis().max(1));
+        u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1)
+    }
+}
+
+/// What the guest task saw of its instance, kept outside it so a failure can be explained
+/// after the instance is gone.
+#[derive(Default)]
+struct Observed {
+    capture: Option<LogCapture>,
+    memory_exceeded: Option<Arc<AtomicBool>>,
+    init: Duration,
 }
 
 pub(crate) async fn execute(
     engine: &Engine,
-    pre: Arc<ProxyPre<Host>>,
-    settings: &VersionSettings,
-    limits: &Limits,
+    version: Arc<LoadedVersion>,
+    limits: Limits,
     request: http::Request<Body>,
 ) -> Execution {
     let started = Instant::now();
-    let capture = LogCapture::new(limits.max_log_bytes);
-    let env: Vec<(String, String)> = settings
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let (limiter, memory_exceeded) =
-        MemoryLimiter::new(usize::try_from(settings.memory_mib).unwrap_or(usize::MAX) << 20);
-    let mut store = Store::new(
-        engine,
-        Host::new(&env, capture.stdout(), capture.stderr(), limiter),
-    );
-    store.limiter(|host| &mut host.limiter);
-    let timeout = Duration::from_millis(settings.timeout_ms);
+    let timeout = Duration::from_millis(version.settings.timeout_ms);
     // The epoch deadline stops guests spinning in wasm; the tokio timeout below stops guests
     // waiting in a host call (sleep, body read), which never reach an epoch check.
-    store.set_epoch_deadline(
-        timeout
-            .as_millis()
-            .div_ceil(limits.epoch_tick.as_millis().max(1)) as u64
-            + 1,
-    );
-
-    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let deadline_ticks = limits.deadline_ticks(timeout);
+    let ready = version.take_ready(limits.idle_ttl);
     let request = request.map(|body| {
         body.map_err(|e: BoxError| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
             .boxed_unsync()
     });
-    let handles = store
-        .data_mut()
-        .http()
-        .new_incoming_request(Scheme::Http, request)
-        .and_then(|req| Ok((req, store.data_mut().http().new_response_outparam(sender)?)));
-    let (guest_request, outparam) = match handles {
-        Ok(handles) => handles,
-        Err(e) => {
-            let failure = Failure {
-                status: InvocationStatus::Error,
-                message: format!("could not pass the request to the guest: {e}"),
-            };
-            let completion = Completion {
-                status: failure.status,
-                error: Some(failure.message.clone()),
-                duration: started.elapsed(),
-                logs: Vec::new(),
-            };
-            return Execution {
-                response: Err(failure),
-                completion: Box::pin(std::future::ready(completion)),
-            };
-        }
-    };
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let engine = engine.clone();
 
     let guest = tokio::spawn(async move {
+        let mut observed = Observed::default();
         let run = async {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            proxy
+            let init_started = Instant::now();
+            let mut instance = match ready {
+                Some(instance) => instance,
+                None => {
+                    let instance = version
+                        .instantiate(&engine, limits.max_log_bytes, deadline_ticks)
+                        .await?;
+                    observed.init = init_started.elapsed();
+                    instance
+                }
+            };
+            instance.arm(deadline_ticks);
+            observed.capture = Some(instance.capture.clone());
+            observed.memory_exceeded = Some(instance.memory_exceeded.clone());
+            let mut http = instance.store.data_mut().http();
+            let guest_request = http.new_incoming_request(Scheme::Http, request)?;
+            let outparam = http.new_response_outparam(sender)?;
+            instance
+                .proxy
                 .wasi_http_incoming_handler()
-                .call_handle(&mut store, guest_request, outparam)
-                .await
+                .call_handle(&mut instance.store, guest_request, outparam)
+                .await?;
+            Ok::<Instance, wasmtime::Error>(instance)
         };
         let outcome = tokio::time::timeout(timeout, run).await;
-        // Dropping the store drops the response sender: a guest that never answered is noticed.
-        drop(store);
+        let timed_out = || {
+            (
+                InvocationStatus::Timeout,
+                Some(format!("timed out after {} ms", timeout.as_millis())),
+            )
+        };
         let (status, error) = match outcome {
-            Ok(Ok(())) => (InvocationStatus::Ok, None),
-            Err(_) => (
-                InvocationStatus::Timeout,
-                Some(format!("timed out after {} ms", timeout.as_millis())),
-            ),
-            Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => (
-                InvocationStatus::Timeout,
-                Some(format!("timed out after {} ms", timeout.as_millis())),
-            ),
-            Ok(Err(e)) => (
-                InvocationStatus::Error,
-                Some(describe_error(
-                    &e,
-                    memory_exceeded.load(Ordering::Relaxed),
-                    &capture,
-                )),
-            ),
+            Ok(Ok(mut instance)) => {
+                instance.served += 1;
+                if instance.served < version.settings.instance_reuse {
+                    version.keep(instance);
+                }
+                (InvocationStatus::Ok, None)
+            }
+            // Every failure drops the instance: a trapped or interrupted guest is never reused.
+            Err(_) => timed_out(),
+            Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => timed_out(),
+            Ok(Err(e)) => (InvocationStatus::Error, Some(describe_error(&e, &observed))),
         };
         Completion {
             status,
             error,
             duration: started.elapsed(),
-            logs: capture.take_lines(),
+            init: observed.init,
+            logs: observed.capture.map(|c| c.take_lines()).unwrap_or_default(),
         }
     });
     let mut completion: CompletionFuture = Box::pin(async move {
@@ -149,6 +149,7 @@ pub(crate) async fn execute(
             status: InvocationStatus::Error,
             error: Some(format!("the invocation task failed: {join_error}")),
             duration: Duration::ZERO,
+            init: Duration::ZERO,
             logs: Vec::new(),
         })
     });
@@ -191,12 +192,20 @@ pub(crate) async fn execute(
 
 /// The trap or error in one line, with the memory-limit reason or the guest's panic message
 /// when there is one (a Rust panic prints it to stderr, then traps with `unreachable`).
-fn describe_error(error: &wasmtime::Error, memory_exceeded: bool, capture: &LogCapture) -> String {
+fn describe_error(error: &wasmtime::Error, observed: &Observed) -> String {
     let root = error.root_cause().to_string();
-    if memory_exceeded {
+    if observed
+        .memory_exceeded
+        .as_ref()
+        .is_some_and(|flag| flag.load(Ordering::Relaxed))
+    {
         return root;
     }
-    match capture.panic_message() {
+    match observed
+        .capture
+        .as_ref()
+        .and_then(LogCapture::panic_message)
+    {
         Some(panic) => format!("{root}; the guest panicked: {panic}"),
         None => root,
     }

@@ -6,21 +6,24 @@ mod artifacts;
 mod engine;
 mod execute;
 mod host;
+mod instances;
 mod logs;
 mod validate;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
-use vireo_core::{Body, Name, VersionInfo, VersionSettings};
+use vireo_core::{Body, Name, VersionInfo};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 pub use engine::EngineSettings;
 pub use execute::{Completion, CompletionFuture, Execution, Failure};
+pub use instances::LoadedVersion;
 pub use logs::CapturedLine;
 pub use validate::Rejection;
 
@@ -50,16 +53,18 @@ impl RuntimeError {
     }
 }
 
-/// A version ready to instantiate, and whether getting it ready was this process's first use.
+/// A version ready to run, and whether this call had to load it (a cold start).
 pub struct Loaded {
-    pub pre: Arc<ProxyPre<Host>>,
+    pub version: Arc<LoadedVersion>,
     pub cold: bool,
+    /// Time spent loading, zero when it was already in memory.
+    pub load_time: Duration,
 }
 
 type VersionKey = (Name, Name, u32);
 
 /// Filled once per version by whichever request loads it first; the others wait for it.
-type LoadSlot = Arc<OnceCell<Arc<ProxyPre<Host>>>>;
+type LoadSlot = Arc<OnceCell<Arc<LoadedVersion>>>;
 
 pub struct Runtime {
     engine: Engine,
@@ -92,6 +97,7 @@ impl Runtime {
             limits: Limits {
                 epoch_tick: settings.epoch_tick,
                 max_log_bytes: settings.max_log_bytes,
+                idle_ttl: settings.idle_ttl,
             },
             max_memory_mib: settings.max_memory_mib,
             _ticker: ticker,
@@ -120,31 +126,32 @@ impl Runtime {
         checked.map_err(RuntimeError::from)
     }
 
-    /// The version's `ProxyPre`, from memory, else from its artifact, else compiled from the
-    /// component bytes that `source` reads (after an engine upgrade made the artifact stale).
+    /// The version's compiled state, from memory, else from its artifact (a cold start), else
+    /// compiled from the component bytes that `source` reads (after an engine upgrade made the
+    /// artifact stale).
     pub async fn load<F>(&self, version: &VersionInfo, source: F) -> Result<Loaded, RuntimeError>
     where
         F: Future<Output = std::io::Result<Vec<u8>>>,
     {
+        let started = Instant::now();
         let key = (
             version.namespace.clone(),
             version.function.clone(),
             version.version,
         );
-        let cell = {
-            let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-            loaded.entry(key).or_default().clone()
-        };
-        if let Some(pre) = cell.get() {
+        let cell = self.lock_loaded().entry(key).or_default().clone();
+        if let Some(loaded) = cell.get() {
+            loaded.touch();
             return Ok(Loaded {
-                pre: pre.clone(),
+                version: loaded.clone(),
                 cold: false,
+                load_time: Duration::ZERO,
             });
         }
-        let mut initialised_here = false;
-        let pre = cell
+        let mut loaded_here = false;
+        let loaded = cell
             .get_or_try_init(|| async {
-                initialised_here = true;
+                loaded_here = true;
                 let component = match self.load_artifact(&version.component_sha256).await? {
                     Some(component) => component,
                     None => {
@@ -155,36 +162,95 @@ impl Runtime {
                             .await?
                     }
                 };
-                Ok::<_, RuntimeError>(Arc::new(self.pre_instantiate(&component)?))
+                let pre = self.pre_instantiate(&component)?;
+                Ok::<_, RuntimeError>(Arc::new(LoadedVersion::new(pre, version.settings.clone())))
             })
-            .await?;
+            .await?
+            .clone();
+        loaded.touch();
+        let load_time = if loaded_here {
+            started.elapsed()
+        } else {
+            Duration::ZERO
+        };
         Ok(Loaded {
-            pre: pre.clone(),
-            cold: initialised_here,
+            version: loaded,
+            cold: loaded_here,
+            load_time,
         })
     }
 
-    /// Runs one invocation in a fresh store and instance.
-    pub async fn execute(
-        &self,
-        loaded: &Loaded,
-        settings: &VersionSettings,
-        request: http::Request<Body>,
-    ) -> Execution {
-        execute::execute(
-            &self.engine,
-            loaded.pre.clone(),
-            settings,
-            &self.limits,
-            request,
-        )
-        .await
+    /// Runs one invocation on a ready, pre-instantiated or fresh instance.
+    pub async fn execute(&self, loaded: &Loaded, request: http::Request<Body>) -> Execution {
+        let execution =
+            execute::execute(&self.engine, loaded.version.clone(), self.limits, request).await;
+        self.refill(&loaded.version);
+        execution
+    }
+
+    /// Tops the version's ready instances up to `min_instances`, in the background.
+    pub fn refill(&self, version: &Arc<LoadedVersion>) {
+        let wanted = version.settings.min_instances as usize;
+        if version.ready_count() >= wanted {
+            return;
+        }
+        let (engine, version, limits) = (self.engine.clone(), version.clone(), self.limits);
+        tokio::spawn(async move {
+            let ticks = limits.deadline_ticks(Duration::from_millis(version.settings.timeout_ms));
+            while version.ready_count() < wanted {
+                match version
+                    .instantiate(&engine, limits.max_log_bytes, ticks)
+                    .await
+                {
+                    Ok(instance) => version.keep(instance),
+                    Err(error) => {
+                        tracing::warn!(error = %format!("{error:#}"), "pre-instantiation failed");
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Scale to zero: drops the compiled state of versions unused for `idle_ttl` (except those
+    /// with `min_instances`), and kept instances that idled that long. Returns what was dropped.
+    pub fn evict_idle(&self) -> Vec<(Name, Name, u32)> {
+        let idle_ttl = self.limits.idle_ttl;
+        let mut evicted = Vec::new();
+        self.lock_loaded().retain(|key, cell| {
+            let Some(loaded) = cell.get() else {
+                return true;
+            };
+            loaded.trim(idle_ttl);
+            let idle = loaded.settings.min_instances == 0 && loaded.idle_for() > idle_ttl;
+            if idle {
+                evicted.push(key.clone());
+            }
+            !idle
+        });
+        evicted
+    }
+
+    /// Versions of a function whose compiled state is in memory.
+    pub fn warm_versions(&self, namespace: &Name, function: &Name) -> Vec<u32> {
+        let mut versions: Vec<u32> = self
+            .lock_loaded()
+            .iter()
+            .filter(|((ns, f, _), cell)| ns == namespace && f == function && cell.initialized())
+            .map(|((_, _, version), _)| *version)
+            .collect();
+        versions.sort_unstable();
+        versions
     }
 
     /// Drops the loaded state of every version of a function (after it was deleted).
     pub fn forget_function(&self, namespace: &Name, function: &Name) {
-        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        loaded.retain(|(ns, f, _), _| !(ns == namespace && f == function));
+        self.lock_loaded()
+            .retain(|(ns, f, _), _| !(ns == namespace && f == function));
+    }
+
+    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<VersionKey, LoadSlot>> {
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     async fn compile(

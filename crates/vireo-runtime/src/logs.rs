@@ -64,9 +64,12 @@ impl LogCapture {
         }
     }
 
-    /// Everything captured so far, unterminated last lines included.
+    /// Everything captured since the last call, unterminated last lines included; the size
+    /// budget starts again (a reused instance captures each invocation separately).
     pub fn take_lines(&self) -> Vec<CapturedLine> {
         let mut state = self.lock();
+        state.kept_bytes = 0;
+        state.truncated = false;
         for stream in [LogStream::Stdout, LogStream::Stderr] {
             let rest = std::mem::take(&mut state.partial[index(stream)]);
             if !rest.is_empty() {

@@ -24,6 +24,25 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     #[serde(default)]
     limits: LimitsConfig,
+    #[serde(default)]
+    scaling: ScalingConfig,
+}
+
+/// `[scaling]` in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScalingConfig {
+    /// A version unused this long drops its compiled state (scale to zero), milliseconds;
+    /// instances kept for reuse are dropped after idling this long too.
+    pub idle_ttl_ms: u64,
+}
+
+impl Default for ScalingConfig {
+    fn default() -> Self {
+        Self {
+            idle_ttl_ms: 5 * 60 * 1000,
+        }
+    }
 }
 
 /// `[limits]` in the config file.
@@ -75,6 +94,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub limits: LimitsConfig,
+    pub scaling: ScalingConfig,
     /// Components to deploy at start, as `(name, file)`.
     pub deploy: Vec<(vireo_core::Name, PathBuf)>,
 }
@@ -100,6 +120,10 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let limits = file.limits;
         validate_limits(&limits)?;
+        let scaling = file.scaling;
+        if scaling.idle_ttl_ms == 0 {
+            bail!("invalid config: scaling.idle_ttl_ms must be greater than 0");
+        }
         let deploy = options
             .deploy
             .iter()
@@ -109,6 +133,7 @@ impl Config {
             listen,
             data_dir,
             limits,
+            scaling,
             deploy,
         })
     }
@@ -118,6 +143,7 @@ impl Config {
             max_memory_mib: self.limits.max_memory_mib,
             max_instances: self.limits.max_instances,
             max_log_bytes: self.limits.max_log_kib * 1024,
+            idle_ttl: self.idle_ttl(),
             ..EngineSettings::default()
         }
     }
@@ -135,6 +161,10 @@ impl Config {
             max_queued_per_function: self.limits.max_queued_per_function,
             queue_timeout: Duration::from_millis(self.limits.queue_timeout_ms),
         }
+    }
+
+    pub fn idle_ttl(&self) -> Duration {
+        Duration::from_millis(self.scaling.idle_ttl_ms)
     }
 
     pub fn shutdown_grace(&self) -> Duration {

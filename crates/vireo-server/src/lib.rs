@@ -74,6 +74,10 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         config.admission_settings(),
     ));
     deploy_at_start(&platform, &config.deploy).await?;
+    prewarm_at_start(&platform).await;
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics_handle = metrics.handle();
+    metrics::set_global_recorder(metrics).context("installing the metrics recorder")?;
 
     let shutdown = CancellationToken::new();
     let state = AppState {
@@ -82,6 +86,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         invoker: platform.clone(),
         log_events: records.subscribe(),
         shutdown: shutdown.clone(),
+        render_metrics: Arc::new(move || metrics_handle.render()),
         limits: GatewayLimits {
             max_upload_bytes: config.limits.max_upload_mib << 20,
             max_request_body_bytes: config.limits.max_request_body_kib << 10,
@@ -98,6 +103,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future();
     let mut server = tokio::spawn(server);
+    let sweeper = tokio::spawn(scale_to_zero(platform.clone(), config.idle_ttl()));
     tokio::select! {
         () = signal::shutdown_requested() => {}
         finished = &mut server => {
@@ -114,6 +120,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         tracing::warn!("grace period over: closing the remaining connections");
         server.abort();
     }
+    sweeper.abort();
     platform.in_flight.close();
     if tokio::time::timeout_at(deadline, platform.in_flight.wait())
         .await
@@ -160,6 +167,46 @@ async fn deploy_at_start(platform: &Platform, deploys: &[(Name, PathBuf)]) -> an
         tracing::info!(function = %name, version = deployed.version.version, "{verb} {}", file.display());
     }
     Ok(())
+}
+
+/// Evicts idle versions' compiled state, checking often enough that a version goes cold within
+/// about a quarter of `idle_ttl` after it expires.
+async fn scale_to_zero(platform: Arc<Platform>, idle_ttl: std::time::Duration) {
+    let period = (idle_ttl / 4).clamp(
+        std::time::Duration::from_millis(10),
+        std::time::Duration::from_secs(10),
+    );
+    let mut ticks = tokio::time::interval(period);
+    loop {
+        ticks.tick().await;
+        for (namespace, function, version) in platform.runtime.evict_idle() {
+            tracing::debug!(%namespace, %function, version, "scaled to zero");
+        }
+    }
+}
+
+/// Versions with `min_instances` are loaded and instantiated before the first request.
+async fn prewarm_at_start(platform: &Platform) {
+    let namespace = Name::default_namespace();
+    let functions = match platform.store.list_functions(&namespace).await {
+        Ok(functions) => functions,
+        Err(error) => {
+            tracing::warn!(%error, "cannot list functions to pre-warm");
+            return;
+        }
+    };
+    for function in functions {
+        let Ok(versions) = platform
+            .store
+            .list_versions(&namespace, &function.name)
+            .await
+        else {
+            continue;
+        };
+        for version in versions {
+            platform.prewarm(&version).await;
+        }
+    }
 }
 
 fn init_logging(format: LogFormat) {

@@ -2,6 +2,7 @@
 //! `Invoker` (resolve, admit, load, execute, record).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio_util::task::TaskTracker;
@@ -47,6 +48,24 @@ impl Platform {
         }
     }
 
+    /// Loads a version with `min_instances` and fills its ready instances, so its first request
+    /// is neither a cold start nor an instantiation. Failures only cost that head start.
+    pub async fn prewarm(&self, version: &VersionInfo) {
+        if version.settings.min_instances == 0 {
+            return;
+        }
+        match self
+            .runtime
+            .load(version, self.blobs.get(&version.component_sha256))
+            .await
+        {
+            Ok(loaded) => self.runtime.refill(&loaded.version),
+            Err(error) => {
+                tracing::warn!(function = %version.function, version = version.version, %error, "pre-warming failed")
+            }
+        }
+    }
+
     async fn latest(
         &self,
         namespace: &Name,
@@ -76,6 +95,7 @@ struct Finished {
     version: VersionInfo,
     started_at_us: i64,
     cold: bool,
+    load_time: Duration,
     http_status: Option<u16>,
 }
 
@@ -108,6 +128,7 @@ impl Finished {
             http_status: self.http_status,
             cold: self.cold,
             error: done.error,
+            init_us: u64::try_from((self.load_time + done.init).as_micros()).unwrap_or(u64::MAX),
         };
         (record, logs)
     }
@@ -158,11 +179,16 @@ impl Deployer for Platform {
             settings,
         };
         let version = self.store.add_version(namespace, function, new).await?;
+        self.prewarm(&version).await;
         tracing::info!(namespace = %namespace, function = %function, version = version.version, "deployed");
         Ok(Deployed {
             version,
             created: true,
         })
+    }
+
+    fn warm_versions(&self, namespace: &Name, function: &Name) -> Vec<u32> {
+        self.runtime.warm_versions(namespace, function)
     }
 
     async fn delete(&self, namespace: &Name, function: &Name) -> Result<(), StoreError> {
@@ -225,10 +251,10 @@ impl Platform {
             })?;
 
         let started_at_us = vireo_core::time::now_micros();
-        let execution = self
-            .runtime
-            .execute(&loaded, &version.settings, call.request)
-            .await;
+        if loaded.cold {
+            metrics::counter!("vireo_cold_starts_total", "namespace" => version.namespace.to_string(), "function" => version.function.to_string()).increment(1);
+        }
+        let execution = self.runtime.execute(&loaded, call.request).await;
         let http_status = match &execution.response {
             Ok(response) => response.status().as_u16(),
             Err(failure) if failure.status == InvocationStatus::Timeout => 504,
@@ -240,6 +266,7 @@ impl Platform {
             version,
             started_at_us,
             cold: loaded.cold,
+            load_time: loaded.load_time,
             http_status: Some(http_status),
         };
         let completion = execution.completion;

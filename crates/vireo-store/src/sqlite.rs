@@ -32,7 +32,7 @@ macro_rules! version_columns {
 }
 macro_rules! invocation_columns {
     () => {
-        r#"id, namespace, function, version, "trigger", started_at_us, duration_us, status, http_status, cold, error"#
+        r#"id, namespace, function, version, "trigger", started_at_us, duration_us, status, http_status, cold, error, init_us"#
     };
 }
 macro_rules! log_columns {
@@ -412,7 +412,7 @@ impl Store for SqliteStore {
             sqlx::query(concat!(
                 "INSERT INTO invocations (",
                 invocation_columns!(),
-                ") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11
+                ") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
                  WHERE EXISTS (SELECT 1 FROM functions WHERE namespace = ?2 AND name = ?3)
                  ON CONFLICT (id) DO NOTHING"
             ))
@@ -427,6 +427,7 @@ impl Store for SqliteStore {
             .bind(record.http_status)
             .bind(record.cold)
             .bind(record.error.as_deref())
+            .bind(saturating_i64(record.init_us))
             .execute(&mut *tx)
             .await
             .map_err(backend("recording invocation"))?;
@@ -665,6 +666,7 @@ fn invocation_from_row(row: &SqliteRow) -> Result<InvocationRecord, StoreError> 
         http_status: column(row, "http_status")?,
         cold: column(row, "cold")?,
         error: column(row, "error")?,
+        init_us: column(row, "init_us")?,
     })
 }
 

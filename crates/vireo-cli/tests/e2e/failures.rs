@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 
-use crate::support::{Server, invocation_id, raw_status, start_holding_the_only_slot};
+use crate::support::{Server, invocation_id, raw_status};
 
 /// Calls hello in a loop until stopped; returns (answered 200, other answers).
 fn keep_calling_hello(

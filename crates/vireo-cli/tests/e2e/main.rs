@@ -8,3 +8,4 @@ mod deploy;
 mod failures;
 mod logs;
 mod restart;
+mod scaling;

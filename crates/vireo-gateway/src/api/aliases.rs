@@ -42,7 +42,8 @@ pub async fn set(
 ) -> Result<Json<FunctionView>, ApiError> {
     let (ns, f, alias) = alias_path(path)?;
     state.store.set_alias(&ns, &f, &alias, body.version).await?;
-    Ok(Json(state.store.get_function(&ns, &f).await?.into()))
+    let info = state.store.get_function(&ns, &f).await?;
+    Ok(Json(super::functions::view(&state, info)))
 }
 
 #[utoipa::path(delete, path = "/v1/namespaces/{namespace}/functions/{function}/aliases/{alias}", tag = "aliases",

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
+use vireo_core::FunctionInfo;
 
 use super::{function, function_path, namespace};
 use crate::AppState;
@@ -27,7 +28,10 @@ pub async fn list(
 ) -> Result<Json<FunctionList>, ApiError> {
     let functions = state.store.list_functions(&namespace(&ns)?).await?;
     Ok(Json(FunctionList {
-        functions: functions.into_iter().map(FunctionView::from).collect(),
+        functions: functions
+            .into_iter()
+            .map(|info| view(&state, info))
+            .collect(),
     }))
 }
 
@@ -43,7 +47,7 @@ pub async fn create(
         .store
         .create_function(&namespace(&ns)?, &function(&body.name)?)
         .await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    Ok((StatusCode::CREATED, Json(view(&state, created))))
 }
 
 #[utoipa::path(get, path = "/v1/namespaces/{namespace}/functions/{function}", tag = "functions",
@@ -54,7 +58,8 @@ pub async fn get(
     Path(path): Path<(String, String)>,
 ) -> Result<Json<FunctionView>, ApiError> {
     let (ns, f) = function_path(&path)?;
-    Ok(Json(state.store.get_function(&ns, &f).await?.into()))
+    let info = state.store.get_function(&ns, &f).await?;
+    Ok(Json(view(&state, info)))
 }
 
 #[utoipa::path(delete, path = "/v1/namespaces/{namespace}/functions/{function}", tag = "functions",
@@ -67,4 +72,10 @@ pub async fn delete(
     let (ns, f) = function_path(&path)?;
     state.deployer.delete(&ns, &f).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The stored function plus what this server has loaded of it.
+pub(crate) fn view(state: &AppState, info: FunctionInfo) -> FunctionView {
+    let warm = state.deployer.warm_versions(&info.namespace, &info.name);
+    FunctionView::new(info, warm)
 }

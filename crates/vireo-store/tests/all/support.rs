@@ -38,6 +38,8 @@ pub fn new_version(sha: &str) -> NewVersion {
             timeout_ms: 2500,
             env: BTreeMap::from([("GREETING".to_string(), "hi".to_string())]),
             max_concurrency: Some(3),
+            instance_reuse: 4,
+            min_instances: 1,
         },
     }
 }
@@ -59,6 +61,7 @@ pub fn record(function: &Name, n: u64) -> InvocationRecord {
         status: InvocationStatus::Ok,
         http_status: Some(200),
         cold: false,
+        init_us: 40,
         error: None,
     }
 }

@@ -1,0 +1,136 @@
+//! A loaded version and its ready instances: pre-instantiated ones (`min_instances`) and ones
+//! kept for sequential reuse (`instance_reuse`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use vireo_core::VersionSettings;
+use wasmtime::{Engine, Store};
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
+
+use crate::host::{Host, MemoryLimiter};
+use crate::logs::LogCapture;
+
+/// Ready instances kept per version at most, beyond `min_instances`.
+const MAX_KEPT_INSTANCES: usize = 64;
+
+/// A store with its instantiated component, ready to handle a request.
+pub(crate) struct Instance {
+    pub store: Store<Host>,
+    pub proxy: Proxy,
+    pub capture: LogCapture,
+    pub memory_exceeded: Arc<AtomicBool>,
+    /// Requests this instance has served.
+    pub served: u32,
+    idle_since: Instant,
+}
+
+impl Instance {
+    /// Arms the instance for one invocation: a fresh deadline, a cleared memory flag.
+    pub fn arm(&mut self, deadline_ticks: u64) {
+        self.store.set_epoch_deadline(deadline_ticks);
+        self.memory_exceeded.store(false, Ordering::Relaxed);
+    }
+}
+
+/// A version whose compiled state is in memory.
+pub struct LoadedVersion {
+    pub(crate) pre: ProxyPre<Host>,
+    pub(crate) settings: VersionSettings,
+    ready: Mutex<Vec<Instance>>,
+    last_used: Mutex<Instant>,
+}
+
+impl LoadedVersion {
+    pub(crate) fn new(pre: ProxyPre<Host>, settings: VersionSettings) -> Self {
+        Self {
+            pre,
+            settings,
+            ready: Mutex::new(Vec::new()),
+            last_used: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// A fresh store and instance with the version's environment and limits.
+    pub(crate) async fn instantiate(
+        &self,
+        engine: &Engine,
+        max_log_bytes: usize,
+        deadline_ticks: u64,
+    ) -> wasmtime::Result<Instance> {
+        let capture = LogCapture::new(max_log_bytes);
+        let env: Vec<(String, String)> = self
+            .settings
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let memory_bytes = usize::try_from(self.settings.memory_mib).unwrap_or(usize::MAX) << 20;
+        let (limiter, memory_exceeded) = MemoryLimiter::new(memory_bytes);
+        let mut store = Store::new(
+            engine,
+            Host::new(&env, capture.stdout(), capture.stderr(), limiter),
+        );
+        store.limiter(|host| &mut host.limiter);
+        // A start function that never returns is interrupted like any other guest code.
+        store.set_epoch_deadline(deadline_ticks);
+        let proxy = self.pre.instantiate_async(&mut store).await?;
+        Ok(Instance {
+            store,
+            proxy,
+            capture,
+            memory_exceeded,
+            served: 0,
+            idle_since: Instant::now(),
+        })
+    }
+
+    /// A ready instance, if one is kept and has not idled past `idle_ttl`.
+    pub(crate) fn take_ready(&self, idle_ttl: Duration) -> Option<Instance> {
+        let mut ready = self.ready();
+        while let Some(instance) = ready.pop() {
+            if instance.idle_since.elapsed() <= idle_ttl || self.settings.min_instances > 0 {
+                return Some(instance);
+            }
+        }
+        None
+    }
+
+    /// Keeps an instance for a later request: a pre-instantiated one, or a reused one that
+    /// still has requests left.
+    pub(crate) fn keep(&self, mut instance: Instance) {
+        instance.idle_since = Instant::now();
+        let mut ready = self.ready();
+        if ready.len() < MAX_KEPT_INSTANCES.max(self.settings.min_instances as usize) {
+            ready.push(instance);
+        }
+    }
+
+    pub(crate) fn ready_count(&self) -> usize {
+        self.ready().len()
+    }
+
+    /// Drops kept instances that idled past `idle_ttl` (pre-instantiated ones stay).
+    pub(crate) fn trim(&self, idle_ttl: Duration) {
+        if self.settings.min_instances == 0 {
+            self.ready()
+                .retain(|instance| instance.idle_since.elapsed() <= idle_ttl);
+        }
+    }
+
+    pub(crate) fn touch(&self) {
+        *self.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    pub(crate) fn idle_for(&self) -> Duration {
+        self.last_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+    }
+
+    fn ready(&self) -> MutexGuard<'_, Vec<Instance>> {
+        self.ready.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
