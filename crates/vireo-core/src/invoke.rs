@@ -1,11 +1,11 @@
-//! The seams every trigger and the admin API call: `Invoker` runs a function, `Deployer` adds a
-//! version. The server implements both; the gateway (and later triggers) only call them.
+//! The seams every trigger and the admin API call: `Invoker` runs a function, `Deployer` changes
+//! what is deployed (versions, aliases, deletions). The server implements both; the gateway (and later triggers) only call them.
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 
 use crate::invocation::{InvocationId, Trigger};
-use crate::names::{Name, VersionSelector};
+use crate::names::{AliasName, Name, VersionSelector};
 use crate::settings::VersionSettings;
 use crate::store::{StoreError, VersionInfo};
 
@@ -96,6 +96,22 @@ pub trait Deployer: Send + Sync + 'static {
         component: Bytes,
         settings: VersionSettings,
     ) -> Result<Deployed, DeployError>;
+
+    /// Points an alias at a version; requests route by it at once.
+    async fn set_alias(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        alias: &AliasName,
+        version: u32,
+    ) -> Result<(), StoreError>;
+
+    async fn delete_alias(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        alias: &AliasName,
+    ) -> Result<(), StoreError>;
 
     /// Versions of the function whose compiled state is loaded (warm) in this server.
     fn warm_versions(&self, namespace: &Name, function: &Name) -> Vec<u32>;

@@ -4,6 +4,7 @@
 mod admission;
 mod config;
 mod platform;
+mod routes;
 mod signal;
 
 use std::io::Write as _;

@@ -16,6 +16,7 @@ use vireo_runtime::{Completion, Runtime, RuntimeError};
 use vireo_store::{BlobStore, RecordWriter};
 
 use crate::admission::{Admission, AdmissionSettings, Refused};
+use crate::routes::RouteCache;
 
 pub struct Platform {
     pub store: Arc<dyn Store>,
@@ -24,6 +25,7 @@ pub struct Platform {
     pub records: RecordWriter,
     pub settings_limits: SettingsLimits,
     admission: Admission,
+    routes: RouteCache,
     /// Guest tails still running after their response was sent; shutdown waits for them.
     pub in_flight: TaskTracker,
 }
@@ -44,6 +46,7 @@ impl Platform {
             records,
             settings_limits,
             admission: Admission::new(admission),
+            routes: RouteCache::default(),
             in_flight: TaskTracker::new(),
         }
     }
@@ -179,6 +182,7 @@ impl Deployer for Platform {
             settings,
         };
         let version = self.store.add_version(namespace, function, new).await?;
+        self.routes.invalidate(namespace, function);
         self.prewarm(&version).await;
         tracing::info!(namespace = %namespace, function = %function, version = version.version, "deployed");
         Ok(Deployed {
@@ -187,12 +191,38 @@ impl Deployer for Platform {
         })
     }
 
+    async fn set_alias(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        alias: &AliasName,
+        version: u32,
+    ) -> Result<(), StoreError> {
+        self.store
+            .set_alias(namespace, function, alias, version)
+            .await?;
+        self.routes.invalidate(namespace, function);
+        Ok(())
+    }
+
+    async fn delete_alias(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        alias: &AliasName,
+    ) -> Result<(), StoreError> {
+        self.store.delete_alias(namespace, function, alias).await?;
+        self.routes.invalidate(namespace, function);
+        Ok(())
+    }
+
     fn warm_versions(&self, namespace: &Name, function: &Name) -> Vec<u32> {
         self.runtime.warm_versions(namespace, function)
     }
 
     async fn delete(&self, namespace: &Name, function: &Name) -> Result<(), StoreError> {
         self.store.delete_function(namespace, function).await?;
+        self.routes.invalidate(namespace, function);
         self.runtime.forget_function(namespace, function);
         self.admission.forget_function(namespace, function);
         Ok(())
@@ -211,8 +241,13 @@ impl Invoker for Platform {
 impl Platform {
     async fn run(&self, call: Call) -> Result<http::Response<Body>, InvokeError> {
         let version = self
-            .store
-            .resolve_version(&call.namespace, &call.function, &call.selector)
+            .routes
+            .resolve(
+                self.store.as_ref(),
+                &call.namespace,
+                &call.function,
+                &call.selector,
+            )
             .await
             .map_err(|error| match error {
                 StoreError::Backend(_) => InvokeError::Unavailable(error.to_string()),

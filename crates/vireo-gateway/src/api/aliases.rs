@@ -41,7 +41,10 @@ pub async fn set(
     Json(body): Json<SetAlias>,
 ) -> Result<Json<FunctionView>, ApiError> {
     let (ns, f, alias) = alias_path(path)?;
-    state.store.set_alias(&ns, &f, &alias, body.version).await?;
+    state
+        .deployer
+        .set_alias(&ns, &f, &alias, body.version)
+        .await?;
     let info = state.store.get_function(&ns, &f).await?;
     Ok(Json(super::functions::view(&state, info)))
 }
@@ -54,6 +57,6 @@ pub async fn delete(
     Path(path): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (ns, f, alias) = alias_path(path)?;
-    state.store.delete_alias(&ns, &f, &alias).await?;
+    state.deployer.delete_alias(&ns, &f, &alias).await?;
     Ok(StatusCode::NO_CONTENT)
 }
