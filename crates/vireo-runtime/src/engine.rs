@@ -5,11 +5,44 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How linear memories, tables and stacks are reset between instances: the knobs that decide
+/// how much a fresh instance per request costs (see BENCHMARKS.md for the measurements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryReset {
+    /// Map initial memory copy-on-write from the artifact instead of copying it in.
+    pub memory_init_cow: bool,
+    /// Bytes of each slot reset with memset and kept resident instead of decommitted.
+    pub linear_memory_keep_resident: usize,
+    pub table_keep_resident: usize,
+    pub async_stack_keep_resident: usize,
+    /// Decommits gathered before one batch of `madvise` calls.
+    pub decommit_batch_size: usize,
+    /// Use Linux's PAGEMAP_SCAN to reset only the pages a guest dirtied.
+    pub pagemap_scan: bool,
+}
+
+/// Chosen by measurement (BENCHMARKS.md, "Engine tuning"): with PAGEMAP_SCAN and a resident
+/// first MiB, resetting a slot touches only the pages a guest dirtied and skips most `madvise`
+/// calls and the TLB shootdowns they cause; hello went from ~4,200 to ~12,900 req/s on 2 cores.
+impl Default for MemoryReset {
+    fn default() -> Self {
+        Self {
+            memory_init_cow: true,
+            linear_memory_keep_resident: 1 << 20,
+            table_keep_resident: 64 << 10,
+            async_stack_keep_resident: 64 << 10,
+            decommit_batch_size: 1,
+            pagemap_scan: true,
+        }
+    }
+}
 
 /// Engine sizing; the server fills it from its config file.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
+    pub memory_reset: MemoryReset,
     /// The largest memory limit any version may ask for; the size of each pooled memory slot.
     pub max_memory_mib: u32,
     /// How many component instances may exist at once across all functions.
@@ -26,6 +59,7 @@ pub struct EngineSettings {
 impl Default for EngineSettings {
     fn default() -> Self {
         Self {
+            memory_reset: MemoryReset::default(),
             max_memory_mib: 1024,
             max_instances: 1000,
             epoch_tick: Duration::from_millis(10),
@@ -46,11 +80,21 @@ pub fn build_engine(settings: &EngineSettings) -> wasmtime::Result<Engine> {
         .total_tables(instances * 4)
         .total_stacks(instances)
         .max_memory_size(usize::try_from(settings.max_memory_mib).unwrap_or(usize::MAX) << 20);
+    let reset = settings.memory_reset;
+    pool.linear_memory_keep_resident(reset.linear_memory_keep_resident)
+        .table_keep_resident(reset.table_keep_resident)
+        .async_stack_keep_resident(reset.async_stack_keep_resident)
+        .decommit_batch_size(reset.decommit_batch_size.max(1))
+        .pagemap_scan(if reset.pagemap_scan {
+            Enabled::Auto
+        } else {
+            Enabled::No
+        });
 
     let mut config = Config::new();
     config
         .epoch_interruption(true)
-        .memory_init_cow(true)
+        .memory_init_cow(reset.memory_init_cow)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
 }

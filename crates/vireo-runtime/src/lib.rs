@@ -21,7 +21,7 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-pub use engine::EngineSettings;
+pub use engine::{EngineSettings, MemoryReset};
 pub use execute::{Completion, CompletionFuture, Execution, Failure};
 pub use instances::LoadedVersion;
 pub use logs::CapturedLine;

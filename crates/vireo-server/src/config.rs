@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use vireo_core::SettingsLimits;
-use vireo_runtime::EngineSettings;
+use vireo_runtime::{EngineSettings, MemoryReset};
 
 use crate::ServeOptions;
 use crate::admission::AdmissionSettings;
@@ -26,6 +26,34 @@ struct FileConfig {
     limits: LimitsConfig,
     #[serde(default)]
     scaling: ScalingConfig,
+    #[serde(default)]
+    engine: EngineConfig,
+}
+
+/// `[engine]` in the config file: how instance memory is reset between requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    pub memory_init_cow: bool,
+    pub linear_memory_keep_resident_kib: usize,
+    pub table_keep_resident_kib: usize,
+    pub async_stack_keep_resident_kib: usize,
+    pub decommit_batch_size: usize,
+    pub pagemap_scan: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        let reset = MemoryReset::default();
+        Self {
+            memory_init_cow: reset.memory_init_cow,
+            linear_memory_keep_resident_kib: reset.linear_memory_keep_resident >> 10,
+            table_keep_resident_kib: reset.table_keep_resident >> 10,
+            async_stack_keep_resident_kib: reset.async_stack_keep_resident >> 10,
+            decommit_batch_size: reset.decommit_batch_size,
+            pagemap_scan: reset.pagemap_scan,
+        }
+    }
 }
 
 /// `[scaling]` in the config file.
@@ -95,6 +123,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub limits: LimitsConfig,
     pub scaling: ScalingConfig,
+    pub engine: EngineConfig,
     /// Components to deploy at start, as `(name, file)`.
     pub deploy: Vec<(vireo_core::Name, PathBuf)>,
 }
@@ -134,6 +163,7 @@ impl Config {
             data_dir,
             limits,
             scaling,
+            engine: file.engine,
             deploy,
         })
     }
@@ -144,6 +174,14 @@ impl Config {
             max_instances: self.limits.max_instances,
             max_log_bytes: self.limits.max_log_kib * 1024,
             idle_ttl: self.idle_ttl(),
+            memory_reset: MemoryReset {
+                memory_init_cow: self.engine.memory_init_cow,
+                linear_memory_keep_resident: self.engine.linear_memory_keep_resident_kib << 10,
+                table_keep_resident: self.engine.table_keep_resident_kib << 10,
+                async_stack_keep_resident: self.engine.async_stack_keep_resident_kib << 10,
+                decommit_batch_size: self.engine.decommit_batch_size,
+                pagemap_scan: self.engine.pagemap_scan,
+            },
             ..EngineSettings::default()
         }
     }
