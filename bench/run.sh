@@ -24,7 +24,8 @@ Usage: bench/run.sh [--install-wasmtime] [--help]
 Builds Vireo (release), the example components and bench/hyper-hello, then runs
   wrk -t$THREADS -c$CONNECTIONS -d\${DURATION}s --latency
 against each of these, one at a time, all on 127.0.0.1 with a ${WARMUP}s warm-up:
-  vireo           vireo serve --deploy hello=hello.wasm   GET /fn/default/hello/
+  vireo (fresh)   vireo serve --deploy hello=hello.wasm   GET /fn/default/hello/
+  vireo (reuse)   the same with instance_reuse=100000     GET /fn/default/reuse/
   wasmtime serve  wasmtime serve -S cli hello.wasm        GET /   (skipped without a wasmtime binary)
   hyper           bench/hyper-hello                       GET /
 and prints a Markdown table (req/s, p50, p99, ratios), also written with the
@@ -238,6 +239,22 @@ bench() {
     local name=$1 path=$2
     shift 2
     start_server "$name" "$@"
+    measure "$name" "$path"
+}
+
+# bench_vireo_reuse : Vireo with hello deployed as `reuse` with instance_reuse, so one instance
+# serves many sequential requests (Lambda-style warm environments).
+bench_vireo_reuse() {
+    local name="vireo (reuse)"
+    start_server "$name" "$VIREO_BIN" serve --listen 127.0.0.1:0 --data "$WORK/vireo-reuse-data"
+    run curl -fsS -o /dev/null -F 'settings={"instance_reuse":100000}' -F "component=@$HELLO_WASM" \
+        "http://$SERVER_ADDR/v1/namespaces/default/functions/reuse/versions"
+    measure "$name" /fn/default/reuse/
+}
+
+# measure NAME PATH : check the running server, measure, stop it; appends a row to RESULT_*.
+measure() {
+    local name=$1 path=$2
     local url="http://$SERVER_ADDR$path"
     check_hello "$name" "$url"
     run_wrk "$name" "$url"
@@ -368,8 +385,9 @@ main() {
     build
 
     RESULT_NAMES=() RESULT_RPS=() RESULT_P50=() RESULT_P99=() RESULT_ERRORS=()
-    bench vireo /fn/default/hello/ \
+    bench "vireo (fresh)" /fn/default/hello/ \
         "$VIREO_BIN" serve --listen 127.0.0.1:0 --data "$WORK/vireo-data" --deploy "hello=$HELLO_WASM"
+    bench_vireo_reuse
     if [[ -n $WASMTIME ]]; then
         bench "wasmtime serve" / "$WASMTIME" serve -S cli --addr 127.0.0.1:0 "$HELLO_WASM"
     else
