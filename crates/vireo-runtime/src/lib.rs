@@ -116,7 +116,11 @@ impl Runtime {
         bytes: bytes::Bytes,
     ) -> Result<(), RuntimeError> {
         validate::check_header(&bytes)?;
-        let component = self.compile(component_sha256, bytes).await?;
+        // The same bytes deployed again (another function, new settings) are not recompiled.
+        let component = match self.load_artifact(component_sha256).await? {
+            Some(component) => component,
+            None => self.compile(component_sha256, bytes).await?,
+        };
         let checked = validate::check_interface(&self.engine, &component)
             .and_then(|()| self.pre_instantiate(&component).map(drop));
         if checked.is_err() {
