@@ -35,6 +35,17 @@ macro_rules! invocation_columns {
         r#"id, namespace, function, version, "trigger", started_at_us, duration_us, status, http_status, cold, error, init_us"#
     };
 }
+/// Keeps only rows (namespace in `column2`, function in `column3` of a VALUES list) whose
+/// function still exists.
+macro_rules! of_existing_functions {
+    () => {
+        "WHERE EXISTS (SELECT 1 FROM functions f WHERE f.namespace = v.column2 AND f.name = v.column3)"
+    };
+}
+
+/// Rows per multi-row INSERT: well under SQLite's limit of 32766 bound parameters.
+const ROWS_PER_STATEMENT: usize = 500;
+
 macro_rules! log_columns {
     () => {
         "seq, invocation_id, namespace, function, version, at_us, stream, line"
@@ -407,48 +418,61 @@ impl Store for SqliteStore {
         records: &[InvocationRecord],
         logs: &[LogLine],
     ) -> Result<(), StoreError> {
+        // One multi-row statement per chunk: each statement is a round trip to the SQLite
+        // worker thread, and per-row statements made those hand-offs the invocation path's
+        // largest cost under load.
         let mut tx = self.write().await?;
-        for record in records {
-            sqlx::query(concat!(
+        for chunk in records.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(concat!(
                 "INSERT INTO invocations (",
                 invocation_columns!(),
-                ") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
-                 WHERE EXISTS (SELECT 1 FROM functions WHERE namespace = ?2 AND name = ?3)
-                 ON CONFLICT (id) DO NOTHING"
-            ))
-            .bind(record.id.as_str())
-            .bind(record.namespace.as_str())
-            .bind(record.function.as_str())
-            .bind(record.version)
-            .bind(record.trigger.as_str())
-            .bind(record.started_at_us)
-            .bind(saturating_i64(record.duration_us))
-            .bind(record.status.as_str())
-            .bind(record.http_status)
-            .bind(record.cold)
-            .bind(record.error.as_deref())
-            .bind(saturating_i64(record.init_us))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend("recording invocation"))?;
+                ") SELECT * FROM ("
+            ));
+            insert.push_values(chunk, |mut row, record| {
+                row.push_bind(record.id.as_str())
+                    .push_bind(record.namespace.as_str())
+                    .push_bind(record.function.as_str())
+                    .push_bind(record.version)
+                    .push_bind(record.trigger.as_str())
+                    .push_bind(record.started_at_us)
+                    .push_bind(saturating_i64(record.duration_us))
+                    .push_bind(record.status.as_str())
+                    .push_bind(record.http_status)
+                    .push_bind(record.cold)
+                    .push_bind(record.error.as_deref())
+                    .push_bind(saturating_i64(record.init_us));
+            });
+            insert.push(concat!(
+                ") AS v ",
+                of_existing_functions!(),
+                " ON CONFLICT (id) DO NOTHING"
+            ));
+            insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(backend("recording invocations"))?;
         }
-        for log in logs {
+        for chunk in logs.chunks(ROWS_PER_STATEMENT) {
             // `seq` is left to SQLite: it orders lines across all writers.
-            sqlx::query(
-                "INSERT INTO logs (invocation_id, namespace, function, version, at_us, stream, line)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
-                 WHERE EXISTS (SELECT 1 FROM functions WHERE namespace = ?2 AND name = ?3)",
-            )
-            .bind(log.invocation_id.as_str())
-            .bind(log.namespace.as_str())
-            .bind(log.function.as_str())
-            .bind(log.version)
-            .bind(log.at_us)
-            .bind(log.stream.as_str())
-            .bind(&log.line)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend("recording log line"))?;
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO logs (invocation_id, namespace, function, version, at_us, stream, line) SELECT * FROM (",
+            );
+            insert.push_values(chunk, |mut row, log| {
+                row.push_bind(log.invocation_id.as_str())
+                    .push_bind(log.namespace.as_str())
+                    .push_bind(log.function.as_str())
+                    .push_bind(log.version)
+                    .push_bind(log.at_us)
+                    .push_bind(log.stream.as_str())
+                    .push_bind(&log.line);
+            });
+            insert.push(concat!(") AS v ", of_existing_functions!()));
+            insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(backend("recording log lines"))?;
         }
         commit(tx).await
     }

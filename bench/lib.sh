@@ -1,0 +1,328 @@
+# Helpers shared by the bench/ scripts: `source` this file, don't run it.
+#
+# Bookkeeping: every command that matters is recorded in COMMANDS for the report, every server
+# started is in PIDS and stopped on exit, and WORK (a mktemp directory) is removed on exit.
+# Scripts call init_work once, after parsing their arguments.
+#
+# Variables a script may read: ROOT, START_TIMEOUT, VIREO_BIN, HELLO_WASM, HELLO_BODY, WORK,
+# SERVER_ADDR and SERVER_PID (the server started last). run_wrk also reads THREADS,
+# CONNECTIONS and WARMUP, which the calling script sets.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+START_TIMEOUT=${START_TIMEOUT:-180}
+HELLO_BODY=$'Hello, Vireo!\n'
+
+# Relative to ROOT, where init_work moves.
+VIREO_BIN=target/release/vireo
+HELLO_WASM=target/guests/wasm32-wasip2/release/hello.wasm
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# require_whole NAME UNIT : the variable NAME must hold a whole number > 0.
+require_whole() {
+    [[ ${!1} =~ ^[1-9][0-9]*$ ]] || die "$1 must be a whole number of $2, not '${!1}'"
+}
+
+COMMANDS=()
+PIDS=()
+WORK=""
+
+# quote CMD... : CMD as one shell-quoted line.
+quote() {
+    local line
+    line=$(printf '%q ' "$@")
+    printf '%s' "${line% }"
+}
+
+# record LINE : adds LINE (a command or a `# comment`) to the report's commands.
+record() { COMMANDS+=("$1"); }
+
+# run CMD... : records CMD for the report, then runs it.
+run() {
+    record "$(quote "$@")"
+    log "$*"
+    "$@"
+}
+
+alive() {
+    # A child that exited but is not reaped yet still answers `kill -0`.
+    kill -0 "$1" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]
+}
+
+# stop_pid PID : SIGTERM, wait up to 10 s, then SIGKILL.
+stop_pid() {
+    local pid=$1 i
+    if alive "$pid"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do
+            alive "$pid" || break
+            sleep 0.1
+        done
+        if alive "$pid"; then
+            log "pid $pid ignored SIGTERM for 10 s: killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local status=$?
+    local pid
+    for pid in "${PIDS[@]}"; do
+        stop_pid "$pid"
+    done
+    PIDS=()
+    if [[ -n $WORK ]]; then rm -rf "$WORK"; fi
+    exit "$status"
+}
+
+# init_work NAME : moves to ROOT, sets the traps and makes WORK ($TMPDIR/NAME.XXXXXX).
+init_work() {
+    cd "$ROOT"
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+}
+
+# now_us : wall-clock time in microseconds.
+now_us() { printf '%s' "${EPOCHREALTIME//[!0-9]/}"; }
+
+# seconds_since START_US : seconds elapsed since START_US, with 3 decimals.
+seconds_since() { awk -v a="$1" -v b="$(now_us)" 'BEGIN { printf "%.3f", (b - a) / 1e6 }'; }
+
+# wait_for SECONDS INTERVAL CMD... : runs CMD every INTERVAL seconds until it succeeds;
+# returns 1 when it has not within SECONDS.
+wait_for() {
+    local limit=$1 interval=$2
+    shift 2
+    local deadline=$(($(now_us) + limit * 1000000))
+    while true; do
+        "$@" && return 0
+        (($(now_us) < deadline)) || return 1
+        sleep "$interval"
+    done
+}
+
+# ---------------------------------------------------------------------------
+# Setup
+
+# ensure_tool COMMAND [DEBIAN-PACKAGE] : installs the package with apt-get when COMMAND is missing.
+ensure_tool() {
+    local tool=$1 package=${2:-$1}
+    command -v "$tool" >/dev/null && return
+    command -v apt-get >/dev/null || die "$tool is missing and there is no apt-get: install $package yourself"
+    local sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    log "installing $package"
+    export DEBIAN_FRONTEND=noninteractive
+    # apt-get's chatter goes to stderr: stdout is for the results.
+    "${sudo[@]}" apt-get install -y "$package" >&2 ||
+        { "${sudo[@]}" apt-get update >&2 && "${sudo[@]}" apt-get install -y "$package" >&2; }
+    command -v "$tool" >/dev/null || die "$tool is still missing after apt-get install $package"
+}
+
+ensure_wrk() { ensure_tool wrk; }
+
+ensure_wasip2_target() {
+    local installed
+    installed=$(rustup target list --installed)
+    grep -qx wasm32-wasip2 <<<"$installed" || run rustup target add wasm32-wasip2
+}
+
+# build_vireo : the release vireo binary and the example components.
+build_vireo() {
+    run cargo build --release -p vireo-cli
+    run cargo build --manifest-path examples/Cargo.toml --target wasm32-wasip2 --release --target-dir target/guests
+    local file
+    for file in "$VIREO_BIN" "$HELLO_WASM"; do
+        [[ -e $file ]] || die "the build did not produce $file"
+    done
+}
+
+# ---------------------------------------------------------------------------
+# Servers
+
+show_logs() {
+    local name=$1 file
+    for file in "$WORK/$name.stdout" "$WORK/$name.stderr"; do
+        [[ -s $file ]] || continue
+        printf -- '--- last lines of %s %s:\n' "$name" "${file##*.}" >&2
+        tail -n 20 "$file" >&2
+    done
+}
+
+# start_server NAME CMD... : starts CMD in the background and waits (at most
+# START_TIMEOUT s) for it to print http://127.0.0.1:PORT on stdout or stderr.
+# Sets SERVER_ADDR (127.0.0.1:PORT) and SERVER_PID.
+start_server() {
+    local name=$1
+    shift
+    local out=$WORK/$name.stdout err=$WORK/$name.stderr
+    record "$(quote "$@") &"
+    log "starting $name: $*"
+    "$@" >"$out" 2>"$err" </dev/null &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+
+    local deadline=$((SECONDS + START_TIMEOUT)) url=""
+    while ((SECONDS < deadline)); do
+        url=$(grep -ohE 'http://127\.0\.0\.1:[0-9]+' "$out" "$err" 2>/dev/null | head -n 1 || true)
+        [[ -n $url ]] && break
+        if ! alive "$SERVER_PID"; then
+            show_logs "$name"
+            die "$name exited before printing its address"
+        fi
+        sleep 0.1
+    done
+    if [[ -z $url ]]; then
+        show_logs "$name"
+        die "$name did not print its address within ${START_TIMEOUT}s"
+    fi
+    SERVER_ADDR=${url#http://}
+    log "$name is listening on $SERVER_ADDR"
+}
+
+# stop_server : stops the server started last (SIGTERM, then waits for it).
+stop_server() {
+    stop_pid "$SERVER_PID"
+    local pid kept=()
+    for pid in "${PIDS[@]}"; do
+        [[ $pid == "$SERVER_PID" ]] || kept+=("$pid")
+    done
+    PIDS=("${kept[@]}")
+}
+
+# start_vireo NAME DATA-DIR [ARG...] : vireo serve on a free 127.0.0.1 port.
+start_vireo() {
+    local name=$1 data=$2
+    shift 2
+    start_server "$name" "$VIREO_BIN" serve --listen 127.0.0.1:0 --data "$data" "$@"
+}
+
+# deploy_hello FUNCTION [SETTINGS-JSON] : deploys hello.wasm as FUNCTION on the running server.
+deploy_hello() {
+    local settings='{}'
+    if (($# > 1)); then settings=$2; fi
+    run curl -fsS -o /dev/null -F "settings=$settings" -F "component=@$HELLO_WASM" \
+        "http://$SERVER_ADDR/v1/namespaces/default/functions/$1/versions"
+}
+
+# check_hello NAME URL : one request must answer 200 with exactly the hello body.
+check_hello() {
+    local name=$1 url=$2 body=$WORK/$1.body
+    record "$(quote curl -fsS "$url")  # must print exactly: Hello, Vireo!"
+    if ! curl -fsS --max-time 30 -o "$body" "$url"; then
+        show_logs "$name"
+        die "$name: GET $url failed"
+    fi
+    if ! printf '%s' "$HELLO_BODY" | cmp -s - "$body"; then
+        die "$name: GET $url answered $(head -c 200 "$body" | od -c | head -n 3) instead of 'Hello, Vireo!\\n'"
+    fi
+}
+
+# rss_kib PID [FIELD] : FIELD (default VmRSS) of /proc/PID/status, in KiB.
+rss_kib() {
+    local value
+    value=$(awk -v f="${2:-VmRSS}:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null)
+    [[ -n $value ]] || die "cannot read ${2:-VmRSS} of pid $1"
+    printf '%s' "$value"
+}
+
+# ---------------------------------------------------------------------------
+# Load
+
+# run_wrk NAME URL SECONDS : warms up for WARMUP s, then measures for SECONDS with
+# wrk -tTHREADS -cCONNECTIONS. Sets RPS, P50, P99 (as wrk prints them, e.g. 11.60ms), ERRORS
+# and leaves wrk's output in $WORK/NAME.wrk.
+run_wrk() {
+    local name=$1 url=$2 seconds=$3 out=$WORK/$1.wrk
+    log "$name: warming up for ${WARMUP}s"
+    run wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "$url" >/dev/null
+    run wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --latency "$url" >"$out"
+    cat "$out" >&2
+
+    RPS=$(awk '$1 == "Requests/sec:" {print $2}' "$out")
+    P50=$(awk '/Latency Distribution/ {d = 1} d && $1 == "50%" {print $2; exit}' "$out")
+    P99=$(awk '/Latency Distribution/ {d = 1} d && $1 == "99%" {print $2; exit}' "$out")
+    # "Non-2xx or 3xx responses: N" and "Socket errors: connect A, read B, write C, timeout D"
+    ERRORS=$(awk '
+        /Non-2xx or 3xx responses:/ {n += $NF}
+        /Socket errors:/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10}
+        END {print n + 0}' "$out")
+    [[ -n $RPS && -n $P50 && -n $P99 ]] || die "$name: could not parse wrk's output (in $out)"
+    return 0
+}
+
+# wrk_ms DURATION : a duration as wrk prints it (850.00us, 11.60ms, 1.20s, 2.00m) in ms.
+wrk_ms() {
+    awk -v d="$1" 'BEGIN {
+        if (match(d, /^[0-9.]+/) == 0) exit 1
+        n = substr(d, 1, RLENGTH); u = substr(d, RLENGTH + 1)
+        if (u == "us") f = 0.001; else if (u == "ms") f = 1; else if (u == "s") f = 1000
+        else if (u == "m") f = 60000; else if (u == "h") f = 3600000; else exit 1
+        printf "%.3f", n * f
+    }' || die "cannot read wrk's duration '$1'"
+}
+
+# ---------------------------------------------------------------------------
+# Statistics and report
+
+# stats FILE : "COUNT P50 P99 MAX" of the numbers in FILE, one per line (nearest-rank
+# percentiles); "0 n/a n/a n/a" when FILE is empty.
+stats() {
+    sort -g "$1" | awk '
+        { v[++n] = $1 }
+        function rank(p,  r) { r = int(p * n / 100); if (r < p * n / 100) r++; if (r < 1) r = 1; return v[r] }
+        END {
+            if (n == 0) { print "0 n/a n/a n/a"; exit }
+            print n, rank(50), rank(99), v[n]
+        }'
+}
+
+# fmt NUMBER [DECIMALS] : NUMBER with DECIMALS (default 2) decimals; n/a stays n/a.
+fmt() {
+    if [[ $1 == n/a || -z $1 ]]; then
+        printf 'n/a'
+    else
+        awk -v x="$1" -v d="${2:-2}" 'BEGIN { printf "%.*f", d, x }'
+    fi
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f×", a / b }'; }
+
+# machine_lines : the Markdown list items describing the machine and the checkout.
+machine_lines() {
+    local commit cpu
+    commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+    if [[ -n $(git status --porcelain 2>/dev/null) ]]; then commit+=" (plus uncommitted changes)"; fi
+    cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "- nproc: $(nproc)"
+    echo "- CPU: ${cpu:-unknown}"
+    echo "- kernel: $(uname -r)"
+    echo "- vireo commit: $commit"
+}
+
+# commands_section : the "## Commands" section listing COMMANDS (repeats shown once).
+commands_section() {
+    echo "## Commands"
+    echo
+    echo "Run from the repository root; \`&\` marks servers (port 0, address read from their output)."
+    echo
+    echo '```sh'
+    printf '%s\n' "${COMMANDS[@]}" | awk '!seen[$0]++'
+    echo '```'
+}
+
+# write_result FILE : writes stdin to FILE (creating its directory) and logs it.
+write_result() {
+    mkdir -p "$(dirname "$1")"
+    cat >"$1"
+    log "wrote $1"
+}
