@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by the bench/ scripts: `source` this file, don't run it.
 #
 # Bookkeeping: every command that matters is recorded in COMMANDS for the report, every server
@@ -83,7 +84,7 @@ cleanup() {
 
 # init_work NAME : moves to ROOT, sets the traps and makes WORK ($TMPDIR/NAME.XXXXXX).
 init_work() {
-    cd "$ROOT"
+    cd "$ROOT" || die "cannot cd to $ROOT"
     trap cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
@@ -166,6 +167,10 @@ start_server() {
     local out=$WORK/$name.stdout err=$WORK/$name.stderr
     record "$(quote "$@") &"
     log "starting $name: $*"
+    # Emptied here, not only by the child's redirections, which may run after the first look
+    # below: a restarted server must not be found at its predecessor's address.
+    : >"$out"
+    : >"$err"
     "$@" >"$out" 2>"$err" </dev/null &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
@@ -234,6 +239,15 @@ rss_kib() {
     printf '%s' "$value"
 }
 
+# pss_kib PID : proportional set size (Pss of /proc/PID/smaps_rollup), in KiB. Unlike VmRSS it
+# counts a page mapped several times (e.g. one file mapped per loaded version) once.
+pss_kib() {
+    local value
+    value=$(awk '$1 == "Pss:" {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null)
+    [[ -n $value ]] || die "cannot read the Pss of pid $1"
+    printf '%s' "$value"
+}
+
 # ---------------------------------------------------------------------------
 # Load
 
@@ -251,6 +265,7 @@ run_wrk() {
     P50=$(awk '/Latency Distribution/ {d = 1} d && $1 == "50%" {print $2; exit}' "$out")
     P99=$(awk '/Latency Distribution/ {d = 1} d && $1 == "99%" {print $2; exit}' "$out")
     # "Non-2xx or 3xx responses: N" and "Socket errors: connect A, read B, write C, timeout D"
+    # shellcheck disable=SC2034 # read by the callers
     ERRORS=$(awk '
         /Non-2xx or 3xx responses:/ {n += $NF}
         /Socket errors:/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10}
