@@ -174,17 +174,7 @@ report() {
 # ---------------------------------------------------------------------------
 
 main() {
-    case ${1:-} in
-    "") ;;
-    -h | --help)
-        usage
-        return 0
-        ;;
-    *)
-        usage >&2
-        die "unknown argument: $1"
-        ;;
-    esac
+    accept_only_help "$@"
     require_whole COUNT requests
     require_whole RESTARTS restarts
     require_whole IDLE_TTL_MS milliseconds

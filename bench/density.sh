@@ -183,17 +183,7 @@ report() {
 # ---------------------------------------------------------------------------
 
 main() {
-    case ${1:-} in
-    "") ;;
-    -h | --help)
-        usage
-        return 0
-        ;;
-    *)
-        usage >&2
-        die "unknown argument: $1"
-        ;;
-    esac
+    accept_only_help "$@"
     require_whole COUNT functions
     require_whole WARM functions
     require_whole PARALLEL requests

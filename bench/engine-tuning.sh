@@ -43,15 +43,7 @@ EOF
 }
 
 main() {
-    if (($#)); then
-        case $1 in
-        -h | --help)
-            usage
-            return 0
-            ;;
-        *) die "unknown argument: $1" ;;
-        esac
-    fi
+    accept_only_help "$@"
     require_whole DURATION seconds
     init_work vireo-engine-tuning
     ensure_wrk

@@ -28,6 +28,22 @@ require_whole() {
     [[ ${!1} =~ ^[1-9][0-9]*$ ]] || die "$1 must be a whole number of $2, not '${!1}'"
 }
 
+# accept_only_help ARG... : for scripts whose only option is --help: prints the script's usage
+# and exits for -h/--help, refuses anything else.
+accept_only_help() {
+    case ${1:-} in
+    "") ;;
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    *)
+        usage >&2
+        die "unknown argument: $1"
+        ;;
+    esac
+}
+
 COMMANDS=()
 PIDS=()
 WORK=""
