@@ -57,6 +57,15 @@ pub struct DeployArgs {
     /// How many invocations of this version may run at once [default: no limit of its own]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrency: Option<u32>,
+
+    /// Let one instance serve up to N sequential requests; its globals then survive between
+    /// requests of this version [default: 1, a fresh instance per request]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    instance_reuse: Option<u32>,
+
+    /// Keep N instances ready and never scale this version to zero [default: 0]
+    #[arg(long, value_name = "N")]
+    min_instances: Option<u32>,
 }
 
 /// The `settings` part: only what the user gave, so the server's defaults fill the rest.
@@ -70,6 +79,10 @@ struct Settings {
     env: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_concurrency: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance_reuse: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_instances: Option<u32>,
 }
 
 impl From<&DeployArgs> for Settings {
@@ -79,6 +92,8 @@ impl From<&DeployArgs> for Settings {
             timeout_ms: args.timeout,
             env: args.env.iter().cloned().collect(),
             max_concurrency: args.max_concurrency,
+            instance_reuse: args.instance_reuse,
+            min_instances: args.min_instances,
         }
     }
 }
@@ -263,8 +278,12 @@ mod tests {
                 "B=x",
                 "--max-concurrency",
                 "4",
+                "--instance-reuse",
+                "10",
+                "--min-instances",
+                "1",
             ]),
-            r#"{"memory_mib":64,"timeout_ms":500,"env":{"A":"2","B":"x"},"max_concurrency":4}"#
+            r#"{"memory_mib":64,"timeout_ms":500,"env":{"A":"2","B":"x"},"max_concurrency":4,"instance_reuse":10,"min_instances":1}"#
         );
     }
 

@@ -25,6 +25,8 @@ async fn cli_deploys_invokes_lists_and_removes() {
         "500ms",
         "--env",
         "A=1",
+        "--instance-reuse",
+        "3",
     ]);
     assert!(
         deployed.status.success(),
@@ -42,6 +44,7 @@ async fn cli_deploys_invokes_lists_and_removes() {
         (Some(64), Some(500))
     );
     assert_eq!(settings["env"]["A"], "1");
+    assert_eq!(settings["instance_reuse"], 3);
 
     let invoked = server.cli(&["invoke", "hello", "--path", "/cli?x=1"]);
     assert!(invoked.status.success());
