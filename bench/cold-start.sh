@@ -174,7 +174,7 @@ report() {
 # ---------------------------------------------------------------------------
 
 main() {
-    accept_only_help "$@"
+    accept_options "" "" "$@"
     require_whole COUNT requests
     require_whole RESTARTS restarts
     require_whole IDLE_TTL_MS milliseconds

@@ -183,7 +183,7 @@ report() {
 # ---------------------------------------------------------------------------
 
 main() {
-    accept_only_help "$@"
+    accept_options "" "" "$@"
     require_whole COUNT functions
     require_whole WARM functions
     require_whole PARALLEL requests

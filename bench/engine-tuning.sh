@@ -43,7 +43,7 @@ EOF
 }
 
 main() {
-    accept_only_help "$@"
+    accept_options "" "" "$@"
     require_whole DURATION seconds
     init_work vireo-engine-tuning
     ensure_wrk

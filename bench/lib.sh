@@ -28,20 +28,23 @@ require_whole() {
     [[ ${!1} =~ ^[1-9][0-9]*$ ]] || die "$1 must be a whole number of $2, not '${!1}'"
 }
 
-# accept_only_help ARG... : for scripts whose only option is --help: prints the script's usage
-# and exits for -h/--help, refuses anything else.
-accept_only_help() {
-    case ${1:-} in
-    "") ;;
-    -h | --help)
-        usage
-        exit 0
-        ;;
-    *)
-        usage >&2
-        die "unknown argument: $1"
-        ;;
-    esac
+# accept_options FLAG VAR ARG... : -h/--help prints the script's usage and exits; FLAG (if not
+# empty) sets the variable named VAR to 1; anything else is refused.
+accept_options() {
+    local flag=$1 var=$2
+    shift 2
+    while (($#)); do
+        if [[ $1 == -h || $1 == --help ]]; then
+            usage
+            exit 0
+        elif [[ -n $flag && $1 == "$flag" ]]; then
+            printf -v "$var" 1
+        else
+            usage >&2
+            die "unknown argument: $1"
+        fi
+        shift
+    done
 }
 
 COMMANDS=()

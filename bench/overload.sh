@@ -257,20 +257,7 @@ report() {
 
 main() {
     INSTALL_OHA=0
-    while (($#)); do
-        case $1 in
-        --install-oha) INSTALL_OHA=1 ;;
-        -h | --help)
-            usage
-            return 0
-            ;;
-        *)
-            usage >&2
-            die "unknown argument: $1"
-            ;;
-        esac
-        shift
-    done
+    accept_options --install-oha INSTALL_OHA "$@"
     local name
     for name in DURATION CAPACITY_DURATION RECOVERY_TIMEOUT START_TIMEOUT; do require_whole "$name" seconds; done
     require_whole MAX_CONCURRENT invocations

@@ -169,20 +169,7 @@ report() {
 main() {
     INSTALL_WASMTIME=0
     WASMTIME_SKIPPED=""
-    while (($#)); do
-        case $1 in
-        --install-wasmtime) INSTALL_WASMTIME=1 ;;
-        -h | --help)
-            usage
-            return 0
-            ;;
-        *)
-            usage >&2
-            die "unknown argument: $1"
-            ;;
-        esac
-        shift
-    done
+    accept_options --install-wasmtime INSTALL_WASMTIME "$@"
     require_whole DURATION seconds
     require_whole START_TIMEOUT seconds
 
