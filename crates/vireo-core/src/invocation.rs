@@ -38,18 +38,27 @@ impl fmt::Display for InvocationId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {
+    /// A request to `/fn/...` answered directly.
     Http,
+    /// A request to `/fn/...` accepted with `Prefer: respond-async` and delivered from the queue.
+    Async,
+    /// A cron schedule's slot, delivered from the queue.
+    Cron,
 }
 
 impl Trigger {
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Http => "http",
+            Trigger::Async => "async",
+            Trigger::Cron => "cron",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        (value == "http").then_some(Trigger::Http)
+        [Self::Http, Self::Async, Self::Cron]
+            .into_iter()
+            .find(|trigger| trigger.as_str() == value)
     }
 }
 

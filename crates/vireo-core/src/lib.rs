@@ -4,6 +4,8 @@
 pub mod invocation;
 pub mod invoke;
 pub mod names;
+pub mod queue;
+pub mod schedule;
 pub mod settings;
 pub mod store;
 pub mod time;
@@ -13,6 +15,11 @@ pub use invocation::{
 };
 pub use invoke::{Body, BoxError, Call, DeployError, Deployed, Deployer, InvokeError, Invoker};
 pub use names::{AliasName, InvalidName, Name, VersionSelector};
+pub use queue::{
+    AsyncInvocation, AsyncStatus, AsyncSubmitter, AttemptResult, ClaimedInvocation, Enqueued,
+    NewAsyncInvocation, Queue, QueueCounts, RetryPolicy, Settlement, StoredRequest, StoredResponse,
+};
+pub use schedule::{MissedSlots, NewSchedule, Schedule, Schedules};
 pub use settings::{InvalidSettings, SettingsLimits, VersionSettings};
 pub use store::{
     FunctionInfo, InvocationQuery, LogQuery, NewVersion, Store, StoreError, VersionInfo,

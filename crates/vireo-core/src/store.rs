@@ -29,6 +29,10 @@ pub enum StoreError {
     },
     #[error("function {namespace}/{function} already exists")]
     FunctionExists { namespace: Name, function: Name },
+    #[error("schedule {namespace}/{name} does not exist")]
+    ScheduleNotFound { namespace: Name, name: Name },
+    #[error("schedule {namespace}/{name} already exists; choose another name")]
+    ScheduleExists { namespace: Name, name: Name },
     #[error("storage failure: {0}")]
     Backend(String),
 }

@@ -72,8 +72,9 @@ impl From<StoreError> for ApiError {
             StoreError::NamespaceNotFound(_)
             | StoreError::FunctionNotFound { .. }
             | StoreError::VersionNotFound { .. }
-            | StoreError::AliasNotFound { .. } => Self::not_found(error.to_string()),
-            StoreError::FunctionExists { .. } => {
+            | StoreError::AliasNotFound { .. }
+            | StoreError::ScheduleNotFound { .. } => Self::not_found(error.to_string()),
+            StoreError::FunctionExists { .. } | StoreError::ScheduleExists { .. } => {
                 Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
             }
             StoreError::Backend(_) => Self::internal("the store failed", &error),

@@ -1,8 +1,11 @@
 //! Vireo's persistence: the SQLite [`Store`](vireo_core::Store), the content-addressed blob store
-//! for component bytes, and the background writer that batches invocation records.
+//! for component bytes, the background writer that batches invocation records, and the durable
+//! async queue and cron schedules (implemented on the same SQLite store).
 
 pub mod batch;
 pub mod blobs;
+mod queue;
+mod schedules;
 pub mod sqlite;
 
 pub use batch::{RecordWriter, RecordWriterTask};

@@ -58,9 +58,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct SqliteStore {
     /// Exactly one connection: writers queue here instead of racing for SQLite's write lock,
     /// which would otherwise fail with SQLITE_BUSY when a reading transaction upgrades.
-    writer: SqlitePool,
+    pub(crate) writer: SqlitePool,
     /// `query_only` connections, so a write sent here by mistake fails instead of contending.
-    reader: SqlitePool,
+    pub(crate) reader: SqlitePool,
 }
 
 impl SqliteStore {
@@ -70,8 +70,9 @@ impl SqliteStore {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL is durable in WAL mode except for the last commits before a power loss.
-            .synchronous(SqliteSynchronous::Normal)
+            // FULL syncs the WAL on every commit: an accepted async invocation survives a power
+            // loss too. Writers batch their rows, so this costs one fsync per batch.
+            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let at = path.display();
@@ -99,7 +100,7 @@ impl SqliteStore {
     }
 
     /// A read transaction, so existence checks and the data they guard see one snapshot.
-    async fn read(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    pub(crate) async fn read(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.reader
             .begin()
             .await
@@ -108,7 +109,7 @@ impl SqliteStore {
 
     /// IMMEDIATE takes the write lock up front, so a transaction that reads before writing
     /// cannot fail on a lock upgrade if another process writes the file too.
-    async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    pub(crate) async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
@@ -412,7 +413,7 @@ impl Store for SqliteStore {
 
     /// Rows of functions deleted while their invocations were still queued are skipped, so a
     /// late batch cannot resurrect records of a deleted (or re-created) function. A repeated id
-    /// is ignored, which makes retrying a batch harmless.
+    /// replaces the earlier record, which makes retrying a batch harmless.
     async fn record_invocations(
         &self,
         records: &[InvocationRecord],
@@ -445,7 +446,8 @@ impl Store for SqliteStore {
             insert.push(concat!(
                 ") AS v ",
                 of_existing_functions!(),
-                " ON CONFLICT (id) DO NOTHING"
+                // A retried async invocation records each attempt under its id: the last one stays.
+                " ON CONFLICT (id) DO UPDATE SET version = excluded.version, started_at_us = excluded.started_at_us, duration_us = excluded.duration_us, status = excluded.status, http_status = excluded.http_status, cold = excluded.cold, error = excluded.error, init_us = excluded.init_us"
             ));
             insert
                 .build()
@@ -619,7 +621,7 @@ async fn check_namespace(conn: &mut SqliteConnection, namespace: &Name) -> Resul
 }
 
 /// `NamespaceNotFound` or `FunctionNotFound`, whichever is precise; one query, one snapshot.
-async fn check_function(
+pub(crate) async fn check_function(
     conn: &mut SqliteConnection,
     namespace: &Name,
     function: &Name,
@@ -643,7 +645,7 @@ async fn check_function(
     }
 }
 
-async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {
+pub(crate) async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {
     tx.commit().await.map_err(backend("committing"))
 }
 
@@ -707,7 +709,7 @@ fn log_from_row(row: &SqliteRow) -> Result<LogLine, StoreError> {
     })
 }
 
-fn column<'r, T: Decode<'r, Sqlite> + Type<Sqlite>>(
+pub(crate) fn column<'r, T: Decode<'r, Sqlite> + Type<Sqlite>>(
     row: &'r SqliteRow,
     name: &str,
 ) -> Result<T, StoreError> {
@@ -715,7 +717,7 @@ fn column<'r, T: Decode<'r, Sqlite> + Type<Sqlite>>(
         .map_err(|e| StoreError::Backend(format!("reading column {name}: {e}")))
 }
 
-fn parsed_column<T>(
+pub(crate) fn parsed_column<T>(
     row: &SqliteRow,
     name: &str,
     parse: impl FnOnce(&str) -> Option<T>,
@@ -726,17 +728,17 @@ fn parsed_column<T>(
     })
 }
 
-fn name_column(row: &SqliteRow, name: &str) -> Result<Name, StoreError> {
+pub(crate) fn name_column(row: &SqliteRow, name: &str) -> Result<Name, StoreError> {
     parsed_column(row, name, |value| Name::parse("stored", value).ok())
 }
 
-fn backend(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn backend(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |error| StoreError::Backend(format!("{context}: {error}"))
 }
 
 /// SQLite integers are signed; a u64 beyond i64::MAX (292,000 years in µs) cannot occur in
 /// practice, and saturating keeps a record batch from failing forever over one absurd value.
-fn saturating_i64(value: u64) -> i64 {
+pub(crate) fn saturating_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 

@@ -4,24 +4,25 @@
 mod batch;
 mod blobs;
 mod conformance;
+mod queue_conformance;
 mod support;
 
-/// One `#[tokio::test]` per conformance case, each against a fresh SQLite file.
+/// One `#[tokio::test]` per conformance case of `$suite`, each against a fresh SQLite file.
 macro_rules! sqlite_conformance {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite_conformance {
+    ($tests:ident => $suite:ident: $($case:ident),* $(,)?) => {
+        mod $tests {
             $(
                 #[tokio::test]
                 async fn $case() {
                     let (_dir, store) = crate::support::sqlite_store().await;
-                    crate::conformance::$case(&store).await;
+                    crate::$suite::$case(&store).await;
                 }
             )*
         }
     };
 }
 
-sqlite_conformance!(
+sqlite_conformance!(sqlite_conformance => conformance:
     versions_number_from_one,
     latest_follows_the_newest_version,
     aliases_set_resolve_and_delete,
@@ -33,6 +34,16 @@ sqlite_conformance!(
     invocations_list_newest_first_in_pages,
     invocations_of_missing_functions_are_skipped,
     logs_read_oldest_first_with_filters,
+);
+
+sqlite_conformance!(sqlite_queue_conformance => queue_conformance:
+    enqueue_claim_settle_and_redrive,
+    idempotency_keys_return_the_first_invocation,
+    namespace_quota_counts_pending_invocations,
+    expired_leases_are_reclaimed_and_stale_results_ignored,
+    missing_functions_take_nothing_and_deletion_clears_the_queue,
+    retry_policies_default_and_round_trip,
+    schedules_fire_once_per_slot,
 );
 
 #[tokio::test]

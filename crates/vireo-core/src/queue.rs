@@ -1,0 +1,394 @@
+//! The durable async queue: invocations accepted with `202` are stored before the answer, claimed
+//! by workers under a lease, retried with backoff, and dead-lettered when attempts or age run
+//! out. Delivery is at-least-once; a redelivery carries the same invocation id.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
+
+use crate::invocation::{InvocationId, Trigger};
+use crate::names::{Name, VersionSelector};
+use crate::store::StoreError;
+
+/// How long an `Idempotency-Key` keeps returning the first invocation.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+/// Longest accepted `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// Where an async invocation is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AsyncStatus {
+    /// Stored, waiting for its (next) attempt.
+    Queued,
+    /// Claimed by a worker whose lease has not expired.
+    Running,
+    /// The function answered with a 2xx or 3xx.
+    Succeeded,
+    /// The function answered with a status the retry policy does not retry, or is gone.
+    Failed,
+    /// Attempts or event age ran out; it waits in the dead-letter queue for a redrive.
+    Dead,
+}
+
+impl AsyncStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AsyncStatus::Queued => "queued",
+            AsyncStatus::Running => "running",
+            AsyncStatus::Succeeded => "succeeded",
+            AsyncStatus::Failed => "failed",
+            AsyncStatus::Dead => "dead",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            Self::Queued,
+            Self::Running,
+            Self::Succeeded,
+            Self::Failed,
+            Self::Dead,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == value)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Dead)
+    }
+}
+
+/// An HTTP request or response kept in the store: headers are serialised one per line as
+/// `name: value`, which is lossless because header values can never contain a newline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRequest {
+    pub method: String,
+    /// The function-relative path and query the guest sees.
+    pub uri: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    /// At most the server's stored-response limit; `body_truncated` says when more was sent.
+    pub body: Bytes,
+    pub body_truncated: bool,
+}
+
+pub fn encode_headers(headers: &HeaderMap) -> Vec<u8> {
+    let mut encoded = Vec::new();
+    for (name, value) in headers {
+        encoded.extend_from_slice(name.as_str().as_bytes());
+        encoded.extend_from_slice(b": ");
+        encoded.extend_from_slice(value.as_bytes());
+        encoded.push(b'\n');
+    }
+    encoded
+}
+
+/// Reverses [`encode_headers`]; lines that are not valid headers (never written by Vireo) are
+/// skipped rather than failing a delivery.
+pub fn decode_headers(encoded: &[u8]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for line in encoded.split(|b| *b == b'\n') {
+        let Some(colon) = line.windows(2).position(|pair| pair == b": ") else {
+            continue;
+        };
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&line[..colon]),
+            HeaderValue::from_bytes(&line[colon + 2..]),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    headers
+}
+
+/// A function's retry policy for async invocations. Missing fields take the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Attempts in total, the first included (default 3).
+    pub max_attempts: u32,
+    /// An invocation older than this (seconds since it was accepted or redriven) is not tried
+    /// again (default 21600, six hours).
+    pub max_event_age_secs: u64,
+    /// Backoff before the second attempt, doubling for each further one, with jitter; none
+    /// means the server's default.
+    pub min_backoff_ms: Option<u64>,
+    /// Upper bound of the backoff; none means the server's default.
+    pub max_backoff_ms: Option<u64>,
+    /// Retry 4xx answers too (default: only 5xx, traps and timeouts are retried).
+    pub retry_on_4xx: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            max_event_age_secs: 6 * 60 * 60,
+            min_backoff_ms: None,
+            max_backoff_ms: None,
+            retry_on_4xx: false,
+        }
+    }
+}
+
+const MAX_ATTEMPTS: u32 = 100;
+const MAX_EVENT_AGE_SECS: u64 = 14 * 24 * 60 * 60;
+
+impl RetryPolicy {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_attempts == 0 || self.max_attempts > MAX_ATTEMPTS {
+            return Err(format!(
+                "max_attempts must be between 1 and {MAX_ATTEMPTS}, got {}",
+                self.max_attempts
+            ));
+        }
+        if self.max_event_age_secs == 0 || self.max_event_age_secs > MAX_EVENT_AGE_SECS {
+            return Err(format!(
+                "max_event_age_secs must be between 1 and {MAX_EVENT_AGE_SECS} (14 days), got {}",
+                self.max_event_age_secs
+            ));
+        }
+        if let (Some(min), Some(max)) = (self.min_backoff_ms, self.max_backoff_ms)
+            && min > max
+        {
+            return Err(format!(
+                "min_backoff_ms ({min}) must not exceed max_backoff_ms ({max})"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An invocation to store for later delivery.
+#[derive(Debug, Clone)]
+pub struct NewAsyncInvocation {
+    pub id: InvocationId,
+    pub namespace: Name,
+    pub function: Name,
+    pub selector: VersionSelector,
+    pub trigger: Trigger,
+    /// The CloudEvents `ce-source` of the delivery.
+    pub source: String,
+    pub request: StoredRequest,
+    pub idempotency_key: Option<String>,
+    pub accepted_at_us: i64,
+}
+
+/// What became of one invocation handed to [`Queue::enqueue`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Stored durably; it will be delivered.
+    Accepted,
+    /// The idempotency key was used within the window: this is the first invocation's id, and
+    /// nothing new was stored.
+    Duplicate(InvocationId),
+    /// The namespace already has this many invocations waiting or running.
+    QueueFull { limit: u64 },
+    /// The function was deleted before the invocation could be stored.
+    FunctionNotFound,
+}
+
+/// An invocation a worker has claimed; its lease is held by the claiming owner.
+#[derive(Debug, Clone)]
+pub struct ClaimedInvocation {
+    pub id: InvocationId,
+    pub namespace: Name,
+    pub function: Name,
+    pub selector: VersionSelector,
+    pub trigger: Trigger,
+    pub source: String,
+    pub request: StoredRequest,
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+    /// When it was accepted (or redriven): its event age counts from here.
+    pub accepted_at_us: i64,
+    /// The function's policy as it is now.
+    pub policy: RetryPolicy,
+}
+
+/// What an attempt decided about its invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    Succeeded,
+    Failed,
+    Dead,
+    /// Try again at this time; the attempt counted.
+    Retry {
+        at_us: i64,
+    },
+    /// Try again at this time without counting the attempt (the server had no capacity).
+    Postpone {
+        at_us: i64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub id: InvocationId,
+    pub settlement: Settlement,
+    pub response: Option<StoredResponse>,
+    pub error: Option<String>,
+    pub at_us: i64,
+}
+
+/// An async invocation as the API shows it.
+#[derive(Debug, Clone)]
+pub struct AsyncInvocation {
+    pub id: InvocationId,
+    pub namespace: Name,
+    pub function: Name,
+    pub selector: String,
+    pub trigger: Trigger,
+    pub status: AsyncStatus,
+    /// Attempts started so far.
+    pub attempts: u32,
+    pub accepted_at_us: i64,
+    pub updated_at_us: i64,
+    /// When a queued invocation becomes due.
+    pub next_attempt_at_us: Option<i64>,
+    pub idempotency_key: Option<String>,
+    /// The last attempt's answer, if it gave one.
+    pub response: Option<StoredResponse>,
+    pub error: Option<String>,
+}
+
+/// How many of a function's async invocations are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct QueueCounts {
+    pub queued: u64,
+    pub running: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub dead: u64,
+}
+
+#[async_trait::async_trait]
+pub trait Queue: Send + Sync + 'static {
+    /// Stores a batch in one transaction that is committed and synced before this returns; a
+    /// namespace with `max_pending` invocations queued or running takes no more.
+    async fn enqueue(
+        &self,
+        batch: &[NewAsyncInvocation],
+        max_pending: u64,
+    ) -> Result<Vec<Enqueued>, StoreError>;
+
+    /// Claims up to `limit` due invocations for `owner` until `lease_until_us`, oldest due first,
+    /// counting an attempt for each.
+    async fn claim(
+        &self,
+        owner: &str,
+        now_us: i64,
+        lease_until_us: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedInvocation>, StoreError>;
+
+    /// Extends every lease `owner` holds; a worker calls this while its attempts run.
+    async fn extend_leases(&self, owner: &str, lease_until_us: i64) -> Result<(), StoreError>;
+
+    /// Makes invocations whose lease expired before `now_us` claimable again (their worker
+    /// died); returns how many.
+    async fn reclaim_expired(&self, now_us: i64) -> Result<u64, StoreError>;
+
+    /// Applies attempt results; a result for an invocation `owner` no longer leases (it was
+    /// reclaimed) is ignored, since another attempt already owns it.
+    async fn settle(&self, owner: &str, results: &[AttemptResult]) -> Result<(), StoreError>;
+
+    /// When the earliest queued invocation is due, if any is queued.
+    async fn next_due_us(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Forgets idempotency keys older than `before_us`.
+    async fn expire_idempotency_keys(&self, before_us: i64) -> Result<u64, StoreError>;
+
+    async fn get_async(&self, id: &InvocationId) -> Result<Option<AsyncInvocation>, StoreError>;
+
+    async fn queue_counts(
+        &self,
+        namespace: &Name,
+        function: &Name,
+    ) -> Result<QueueCounts, StoreError>;
+
+    /// A function's dead-letter queue, oldest first.
+    async fn list_dead(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        limit: u32,
+    ) -> Result<Vec<AsyncInvocation>, StoreError>;
+
+    /// Queues dead invocations again with fresh attempts and age (all of the function's when
+    /// `ids` is `None`); returns how many.
+    async fn redrive(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        ids: Option<&[InvocationId]>,
+        now_us: i64,
+    ) -> Result<u64, StoreError>;
+
+    async fn retry_policy(
+        &self,
+        namespace: &Name,
+        function: &Name,
+    ) -> Result<RetryPolicy, StoreError>;
+
+    async fn set_retry_policy(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        policy: &RetryPolicy,
+    ) -> Result<(), StoreError>;
+}
+
+/// Accepts async invocations on behalf of triggers, batching concurrent ones into one durable
+/// commit.
+#[async_trait::async_trait]
+pub trait AsyncSubmitter: Send + Sync + 'static {
+    async fn submit(&self, invocation: NewAsyncInvocation) -> Result<Enqueued, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_survive_encoding_including_repeats_and_raw_bytes() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-a", HeaderValue::from_static("1"));
+        headers.append("x-a", HeaderValue::from_static("2: with colon"));
+        headers.append("x-raw", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        assert_eq!(decode_headers(&encode_headers(&headers)), headers);
+    }
+
+    #[test]
+    fn policy_bounds_are_checked() {
+        assert!(RetryPolicy::default().validate().is_ok());
+        let zero = RetryPolicy {
+            max_attempts: 0,
+            ..RetryPolicy::default()
+        };
+        assert!(zero.validate().unwrap_err().contains("max_attempts"));
+        let inverted = RetryPolicy {
+            min_backoff_ms: Some(10),
+            max_backoff_ms: Some(5),
+            ..RetryPolicy::default()
+        };
+        assert!(inverted.validate().unwrap_err().contains("min_backoff_ms"));
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for status in ["queued", "running", "succeeded", "failed", "dead"] {
+            assert_eq!(AsyncStatus::parse(status).unwrap().as_str(), status);
+        }
+        assert!(AsyncStatus::Dead.is_terminal() && !AsyncStatus::Running.is_terminal());
+    }
+}

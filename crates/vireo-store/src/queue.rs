@@ -1,0 +1,520 @@
+//! The SQLite implementation of the durable async [`Queue`]. Every batch is one transaction and
+//! one fsync (the writer connection runs with `synchronous = FULL`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Sqlite};
+use vireo_core::queue::{IDEMPOTENCY_WINDOW, decode_headers, encode_headers};
+use vireo_core::{
+    AsyncInvocation, AsyncStatus, AttemptResult, ClaimedInvocation, Enqueued, InvocationId, Name,
+    NewAsyncInvocation, Queue, QueueCounts, RetryPolicy, Settlement, StoreError, StoredRequest,
+    StoredResponse, Trigger,
+};
+
+use crate::sqlite::{
+    SqliteStore, backend, check_function, column, commit, name_column, parsed_column,
+};
+
+/// Rows per multi-row statement: each row binds up to 11 values, well under SQLite's limit of
+/// 32766 bound parameters.
+const ROWS_PER_STATEMENT: usize = 500;
+const MAX_DEAD_PER_PAGE: u32 = 1000;
+
+macro_rules! async_columns {
+    () => {
+        r#"id, namespace, function, selector, "trigger", status, attempts, accepted_at_us, updated_at_us, next_attempt_at_us, idempotency_key, response_status, response_headers, response_body, response_truncated, error"#
+    };
+}
+
+#[async_trait::async_trait]
+impl Queue for SqliteStore {
+    async fn enqueue(
+        &self,
+        batch: &[NewAsyncInvocation],
+        max_pending: u64,
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        let mut outcomes: Vec<Option<Enqueued>> = vec![None; batch.len()];
+        let window = i64::try_from(IDEMPOTENCY_WINDOW.as_micros()).unwrap_or(i64::MAX);
+        let mut tx = self.write().await?;
+
+        // Keys seen earlier (within the window) or earlier in this batch name their invocation.
+        let mut keys_in_batch: HashMap<(&str, &str, &str), &InvocationId> = HashMap::new();
+        for (item, outcome) in batch.iter().zip(&mut outcomes) {
+            let Some(key) = item.idempotency_key.as_deref() else {
+                continue;
+            };
+            let batch_key = (item.namespace.as_str(), item.function.as_str(), key);
+            if let Some(first) = keys_in_batch.get(&batch_key) {
+                *outcome = Some(Enqueued::Duplicate((*first).clone()));
+                continue;
+            }
+            let existing: Option<String> = sqlx::query_scalar(
+                "SELECT invocation_id FROM idempotency_keys
+                 WHERE namespace = ?1 AND function = ?2 AND key = ?3 AND created_at_us >= ?4",
+            )
+            .bind(item.namespace.as_str())
+            .bind(item.function.as_str())
+            .bind(key)
+            .bind(item.accepted_at_us.saturating_sub(window))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend("looking up idempotency key"))?;
+            match existing.as_deref().and_then(InvocationId::parse) {
+                Some(first) => *outcome = Some(Enqueued::Duplicate(first)),
+                None => {
+                    keys_in_batch.insert(batch_key, &item.id);
+                }
+            }
+        }
+
+        // The namespace quota: pending rows are counted by triggers in `async_pending`.
+        let mut pending: BTreeMap<&str, u64> = BTreeMap::new();
+        for (item, outcome) in batch.iter().zip(&mut outcomes) {
+            if outcome.is_some() {
+                continue;
+            }
+            let namespace = item.namespace.as_str();
+            if !pending.contains_key(namespace) {
+                let stored: Option<i64> =
+                    sqlx::query_scalar("SELECT pending FROM async_pending WHERE namespace = ?1")
+                        .bind(namespace)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(backend("reading queue depth"))?;
+                pending.insert(
+                    namespace,
+                    stored.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                );
+            }
+            let count = pending.get_mut(namespace).expect("inserted above");
+            if *count >= max_pending {
+                *outcome = Some(Enqueued::QueueFull { limit: max_pending });
+                // A key whose invocation was refused must not make a retry look like a duplicate.
+                if let Some(key) = item.idempotency_key.as_deref() {
+                    keys_in_batch.remove(&(namespace, item.function.as_str(), key));
+                }
+            } else {
+                *count += 1;
+            }
+        }
+
+        let to_insert: Vec<&NewAsyncInvocation> = batch
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| outcome.is_none())
+            .map(|(item, _)| item)
+            .collect();
+        let mut inserted = std::collections::HashSet::new();
+        for chunk in to_insert.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                r#"INSERT INTO async_invocations (id, namespace, function, selector, "trigger", source, method, uri, headers, body, idempotency_key, status, accepted_at_us, updated_at_us, next_attempt_at_us)
+                   SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, v.column10, v.column11, 'queued', v.column12, v.column12, v.column12 FROM ("#,
+            );
+            insert.push_values(chunk, |mut row, item| {
+                row.push_bind(item.id.as_str())
+                    .push_bind(item.namespace.as_str())
+                    .push_bind(item.function.as_str())
+                    .push_bind(item.selector.to_string())
+                    .push_bind(item.trigger.as_str())
+                    .push_bind(&item.source)
+                    .push_bind(&item.request.method)
+                    .push_bind(&item.request.uri)
+                    .push_bind(encode_headers(&item.request.headers))
+                    .push_bind(item.request.body.as_ref())
+                    .push_bind(item.idempotency_key.as_deref())
+                    .push_bind(item.accepted_at_us);
+            });
+            // Functions deleted since the caller checked get nothing stored.
+            insert.push(
+                ") AS v WHERE EXISTS (SELECT 1 FROM functions f WHERE f.namespace = v.column2 AND f.name = v.column3) RETURNING id",
+            );
+            let ids: Vec<String> = insert
+                .build_query_scalar()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend("queueing invocations"))?;
+            inserted.extend(ids);
+        }
+
+        let keyed: Vec<&NewAsyncInvocation> = to_insert
+            .iter()
+            .copied()
+            .filter(|item| item.idempotency_key.is_some() && inserted.contains(item.id.as_str()))
+            .collect();
+        for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO idempotency_keys (namespace, function, key, invocation_id, created_at_us) ",
+            );
+            insert.push_values(chunk, |mut row, item| {
+                row.push_bind(item.namespace.as_str())
+                    .push_bind(item.function.as_str())
+                    .push_bind(item.idempotency_key.as_deref())
+                    .push_bind(item.id.as_str())
+                    .push_bind(item.accepted_at_us);
+            });
+            // An expired key is taken over by the new invocation.
+            insert.push(
+                " ON CONFLICT (namespace, function, key) DO UPDATE SET invocation_id = excluded.invocation_id, created_at_us = excluded.created_at_us",
+            );
+            insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(backend("storing idempotency keys"))?;
+        }
+        commit(tx).await?;
+
+        Ok(batch
+            .iter()
+            .zip(outcomes)
+            .map(|(item, outcome)| {
+                outcome.unwrap_or(if inserted.contains(item.id.as_str()) {
+                    Enqueued::Accepted
+                } else {
+                    Enqueued::FunctionNotFound
+                })
+            })
+            .collect())
+    }
+
+    async fn claim(
+        &self,
+        owner: &str,
+        now_us: i64,
+        lease_until_us: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedInvocation>, StoreError> {
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(
+            r#"UPDATE async_invocations
+               SET status = 'running', attempts = attempts + 1, lease_owner = ?1,
+                   lease_until_us = ?2, updated_at_us = ?3
+               WHERE id IN (SELECT id FROM async_invocations
+                            WHERE status = 'queued' AND next_attempt_at_us <= ?3
+                            ORDER BY next_attempt_at_us LIMIT ?4)
+               RETURNING id, namespace, function, selector, "trigger", source, method, uri,
+                         headers, body, attempts, accepted_at_us"#,
+        )
+        .bind(owner)
+        .bind(lease_until_us)
+        .bind(now_us)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend("claiming invocations"))?;
+        let mut policies: HashMap<(Name, Name), RetryPolicy> = HashMap::new();
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let namespace = name_column(row, "namespace")?;
+            let function = name_column(row, "function")?;
+            let key = (namespace.clone(), function.clone());
+            let policy = match policies.get(&key) {
+                Some(policy) => policy.clone(),
+                None => {
+                    let policy = read_policy(&mut tx, &namespace, &function).await?;
+                    policies.insert(key, policy.clone());
+                    policy
+                }
+            };
+            let headers: Vec<u8> = column(row, "headers")?;
+            let body: Vec<u8> = column(row, "body")?;
+            claimed.push(ClaimedInvocation {
+                id: parsed_column(row, "id", InvocationId::parse)?,
+                selector: parsed_column(row, "selector", |s| s.parse().ok())?,
+                trigger: parsed_column(row, "trigger", Trigger::parse)?,
+                source: column(row, "source")?,
+                request: StoredRequest {
+                    method: column(row, "method")?,
+                    uri: column(row, "uri")?,
+                    headers: decode_headers(&headers),
+                    body: body.into(),
+                },
+                attempt: column(row, "attempts")?,
+                accepted_at_us: column(row, "accepted_at_us")?,
+                policy,
+                namespace,
+                function,
+            });
+        }
+        commit(tx).await?;
+        Ok(claimed)
+    }
+
+    async fn extend_leases(&self, owner: &str, lease_until_us: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE async_invocations SET lease_until_us = ?2 WHERE status = 'running' AND lease_owner = ?1",
+        )
+        .bind(owner)
+        .bind(lease_until_us)
+        .execute(&self.writer)
+        .await
+        .map_err(backend("extending leases"))?;
+        Ok(())
+    }
+
+    async fn reclaim_expired(&self, now_us: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE async_invocations
+             SET status = 'queued', lease_owner = NULL, lease_until_us = NULL,
+                 next_attempt_at_us = ?1, updated_at_us = ?1
+             WHERE status = 'running' AND lease_until_us < ?1",
+        )
+        .bind(now_us)
+        .execute(&self.writer)
+        .await
+        .map_err(backend("reclaiming expired leases"))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn settle(&self, owner: &str, results: &[AttemptResult]) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        for chunk in results.chunks(ROWS_PER_STATEMENT) {
+            let mut update = QueryBuilder::<Sqlite>::new(
+                "UPDATE async_invocations AS a SET status = v.column2, next_attempt_at_us = COALESCE(v.column3, a.next_attempt_at_us), attempts = a.attempts - v.column4, response_status = COALESCE(v.column5, a.response_status), response_headers = COALESCE(v.column6, a.response_headers), response_body = COALESCE(v.column7, a.response_body), response_truncated = COALESCE(v.column8, a.response_truncated), error = v.column9, updated_at_us = v.column10, lease_owner = NULL, lease_until_us = NULL FROM (",
+            );
+            update.push_values(chunk, |mut row, result| {
+                let (status, next_at, uncounted) = match result.settlement {
+                    Settlement::Succeeded => (AsyncStatus::Succeeded, None, 0),
+                    Settlement::Failed => (AsyncStatus::Failed, None, 0),
+                    Settlement::Dead => (AsyncStatus::Dead, None, 0),
+                    Settlement::Retry { at_us } => (AsyncStatus::Queued, Some(at_us), 0),
+                    Settlement::Postpone { at_us } => (AsyncStatus::Queued, Some(at_us), 1),
+                };
+                let response = result.response.as_ref();
+                row.push_bind(result.id.as_str())
+                    .push_bind(status.as_str())
+                    .push_bind(next_at)
+                    .push_bind(uncounted)
+                    .push_bind(response.map(|r| r.status))
+                    .push_bind(response.map(|r| encode_headers(&r.headers)))
+                    .push_bind(response.map(|r| r.body.to_vec()))
+                    .push_bind(response.map(|r| r.body_truncated))
+                    .push_bind(result.error.as_deref())
+                    .push_bind(result.at_us);
+            });
+            update.push(
+                ") AS v WHERE a.id = v.column1 AND a.status = 'running' AND a.lease_owner = ",
+            );
+            update.push_bind(owner);
+            update
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(backend("settling invocations"))?;
+        }
+        commit(tx).await
+    }
+
+    async fn next_due_us(&self) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at_us) FROM async_invocations WHERE status = 'queued'",
+        )
+        .fetch_one(&self.reader)
+        .await
+        .map_err(backend("reading the next due invocation"))
+    }
+
+    async fn expire_idempotency_keys(&self, before_us: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at_us < ?1")
+            .bind(before_us)
+            .execute(&self.writer)
+            .await
+            .map_err(backend("expiring idempotency keys"))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn get_async(&self, id: &InvocationId) -> Result<Option<AsyncInvocation>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            async_columns!(),
+            " FROM async_invocations WHERE id = ?1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend("reading async invocation"))?;
+        row.as_ref().map(async_from_row).transpose()
+    }
+
+    async fn queue_counts(
+        &self,
+        namespace: &Name,
+        function: &Name,
+    ) -> Result<QueueCounts, StoreError> {
+        let mut tx = self.read().await?;
+        check_function(&mut tx, namespace, function).await?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, COUNT(*) FROM async_invocations
+             WHERE namespace = ?1 AND function = ?2 GROUP BY status",
+        )
+        .bind(namespace.as_str())
+        .bind(function.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend("counting async invocations"))?;
+        let mut counts = QueueCounts::default();
+        for (status, count) in rows {
+            let count = u64::try_from(count).unwrap_or(0);
+            match AsyncStatus::parse(&status) {
+                Some(AsyncStatus::Queued) => counts.queued = count,
+                Some(AsyncStatus::Running) => counts.running = count,
+                Some(AsyncStatus::Succeeded) => counts.succeeded = count,
+                Some(AsyncStatus::Failed) => counts.failed = count,
+                Some(AsyncStatus::Dead) => counts.dead = count,
+                None => {
+                    return Err(StoreError::Backend(format!(
+                        "async invocation status {status:?} is unknown"
+                    )));
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn list_dead(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        limit: u32,
+    ) -> Result<Vec<AsyncInvocation>, StoreError> {
+        let mut tx = self.read().await?;
+        check_function(&mut tx, namespace, function).await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            async_columns!(),
+            " FROM async_invocations WHERE namespace = ?1 AND function = ?2 AND status = 'dead' ORDER BY id LIMIT ?3"
+        ))
+        .bind(namespace.as_str())
+        .bind(function.as_str())
+        .bind(limit.min(MAX_DEAD_PER_PAGE))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend("listing dead invocations"))?;
+        rows.iter().map(async_from_row).collect()
+    }
+
+    async fn redrive(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        ids: Option<&[InvocationId]>,
+        now_us: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.write().await?;
+        check_function(&mut tx, namespace, function).await?;
+        let mut update = QueryBuilder::<Sqlite>::new(
+            "UPDATE async_invocations SET status = 'queued', attempts = 0, error = NULL, accepted_at_us = ",
+        );
+        update
+            .push_bind(now_us)
+            .push(", next_attempt_at_us = ")
+            .push_bind(now_us)
+            .push(", updated_at_us = ")
+            .push_bind(now_us)
+            .push(" WHERE status = 'dead' AND namespace = ")
+            .push_bind(namespace.as_str())
+            .push(" AND function = ")
+            .push_bind(function.as_str());
+        if let Some(ids) = ids {
+            update.push(" AND id IN (");
+            let mut list = update.separated(", ");
+            for id in ids {
+                list.push_bind(id.as_str());
+            }
+            update.push(")");
+        }
+        let done = update
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("redriving invocations"))?;
+        commit(tx).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn retry_policy(
+        &self,
+        namespace: &Name,
+        function: &Name,
+    ) -> Result<RetryPolicy, StoreError> {
+        let mut tx = self.read().await?;
+        check_function(&mut tx, namespace, function).await?;
+        read_policy(&mut tx, namespace, function).await
+    }
+
+    async fn set_retry_policy(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        policy: &RetryPolicy,
+    ) -> Result<(), StoreError> {
+        let encoded = serde_json::to_string(policy)
+            .map_err(|e| StoreError::Backend(format!("encoding retry policy: {e}")))?;
+        let mut tx = self.write().await?;
+        check_function(&mut tx, namespace, function).await?;
+        sqlx::query("UPDATE functions SET retry_policy = ?3 WHERE namespace = ?1 AND name = ?2")
+            .bind(namespace.as_str())
+            .bind(function.as_str())
+            .bind(encoded)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("setting retry policy"))?;
+        commit(tx).await
+    }
+}
+
+async fn read_policy(
+    conn: &mut sqlx::SqliteConnection,
+    namespace: &Name,
+    function: &Name,
+) -> Result<RetryPolicy, StoreError> {
+    let stored: Option<Option<String>> =
+        sqlx::query_scalar("SELECT retry_policy FROM functions WHERE namespace = ?1 AND name = ?2")
+            .bind(namespace.as_str())
+            .bind(function.as_str())
+            .fetch_optional(conn)
+            .await
+            .map_err(backend("reading retry policy"))?;
+    match stored.flatten() {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| StoreError::Backend(format!("stored retry policy is unreadable: {e}"))),
+        None => Ok(RetryPolicy::default()),
+    }
+}
+
+fn async_from_row(row: &SqliteRow) -> Result<AsyncInvocation, StoreError> {
+    let status = parsed_column(row, "status", AsyncStatus::parse)?;
+    let response_status: Option<u16> = column(row, "response_status")?;
+    let response = match response_status {
+        Some(status) => {
+            let headers: Option<Vec<u8>> = column(row, "response_headers")?;
+            let body: Option<Vec<u8>> = column(row, "response_body")?;
+            let truncated: Option<bool> = column(row, "response_truncated")?;
+            Some(StoredResponse {
+                status,
+                headers: decode_headers(&headers.unwrap_or_default()),
+                body: body.unwrap_or_default().into(),
+                body_truncated: truncated.unwrap_or(false),
+            })
+        }
+        None => None,
+    };
+    Ok(AsyncInvocation {
+        id: parsed_column(row, "id", InvocationId::parse)?,
+        namespace: name_column(row, "namespace")?,
+        function: name_column(row, "function")?,
+        selector: column(row, "selector")?,
+        trigger: parsed_column(row, "trigger", Trigger::parse)?,
+        attempts: column(row, "attempts")?,
+        accepted_at_us: column(row, "accepted_at_us")?,
+        updated_at_us: column(row, "updated_at_us")?,
+        next_attempt_at_us: (status == AsyncStatus::Queued)
+            .then(|| column(row, "next_attempt_at_us"))
+            .transpose()?,
+        idempotency_key: column(row, "idempotency_key")?,
+        error: column(row, "error")?,
+        response,
+        status,
+    })
+}
