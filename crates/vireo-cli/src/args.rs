@@ -1,9 +1,15 @@
 //! Value parsers shared by several commands, so bad input is refused before any request is sent.
 
-use vireo_core::{InvalidName, InvocationId, Name};
+use vireo_core::{InvalidName, InvocationId, Name, VersionSelector};
 
 pub fn function_name(value: &str) -> Result<Name, InvalidName> {
     Name::parse("function", value)
+}
+
+/// `NAME`, `NAME@VERSION` or `NAME@ALIAS`, checked and kept as written.
+pub fn target(value: &str) -> Result<String, String> {
+    VersionSelector::split_target(value).map_err(|err| err.to_string())?;
+    Ok(value.to_string())
 }
 
 pub fn invocation_id(value: &str) -> Result<InvocationId, String> {
@@ -30,5 +36,8 @@ mod tests {
         let id = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
         assert_eq!(invocation_id(id).unwrap().as_str(), id);
         assert!(invocation_id("0193a1b2").unwrap_err().contains("full UUID"));
+        assert_eq!(target("hello@prod"), Ok("hello@prod".into()));
+        assert!(target("hello@").is_err());
+        assert!(target("Hello").is_err());
     }
 }

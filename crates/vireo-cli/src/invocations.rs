@@ -8,7 +8,7 @@ use vireo_core::{InvocationId, Name};
 use crate::args;
 use crate::client::Client;
 use crate::output::{self, Format};
-use crate::views::{InvocationList, InvocationView};
+use crate::views::{AsyncInvocationView, InvocationDetail, InvocationList, InvocationView};
 
 /// Errors are cut to this many characters in the table; `--id` shows them whole.
 const ERROR_SHOWN: usize = 60;
@@ -34,8 +34,9 @@ pub async fn run(client: &Client, format: Format, args: InvocationsArgs) -> anyh
             .json(client.request(Method::GET, &format!("/v1/invocations/{id}")))
             .await
             .with_context(|| format!("reading invocation {id}"))?;
-        return output::emit(format, answer, |invocation: InvocationView| {
-            details(&invocation)
+        return output::emit(format, answer, |detail: InvocationDetail| match detail {
+            InvocationDetail::Direct(invocation) => details(&invocation),
+            InvocationDetail::Async(invocation) => async_details(&invocation),
         });
     }
     let name = args.name.expect("clap requires NAME without --id");
@@ -92,6 +93,45 @@ fn details(invocation: &InvocationView) -> String {
         ("duration", output::duration_us(invocation.duration_us)),
         ("cold start", yes_no(invocation.cold)),
         ("started", output::timestamp(invocation.started_at_us)),
+        ("error", output::or_dash(invocation.error.as_deref())),
+    ])
+}
+
+/// Response bodies longer than this are cut in the details view; `-o json` has them whole.
+const BODY_SHOWN: usize = 2000;
+
+fn async_details(invocation: &AsyncInvocationView) -> String {
+    let response = invocation.response.as_ref();
+    let body = response.map(|response| match (&response.body, &response.body_base64) {
+        (Some(text), _) => output::truncate(text, BODY_SHOWN),
+        (None, Some(_)) => "(binary; see -o json)".to_string(),
+        (None, None) => String::new(),
+    });
+    output::details(&[
+        ("id", invocation.id.clone()),
+        (
+            "function",
+            format!(
+                "{}/{}@{}",
+                invocation.namespace, invocation.function, invocation.target
+            ),
+        ),
+        ("trigger", invocation.trigger.clone()),
+        ("status", invocation.status.clone()),
+        ("attempts", invocation.attempts.to_string()),
+        ("accepted", output::timestamp(invocation.accepted_at_us)),
+        (
+            "next attempt",
+            output::or_dash(invocation.next_attempt_at.as_deref()),
+        ),
+        ("http status", output::or_dash(response.map(|r| r.status))),
+        (
+            "body",
+            match (body, response.is_some_and(|r| r.body_truncated)) {
+                (Some(body), true) => format!("{body} (truncated by the server)"),
+                (body, _) => output::or_dash(body),
+            },
+        ),
         ("error", output::or_dash(invocation.error.as_deref())),
     ])
 }

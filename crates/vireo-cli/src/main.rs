@@ -2,12 +2,14 @@
 
 mod args;
 mod client;
+mod cron;
 mod deploy;
 mod functions;
 mod invocations;
 mod invoke;
 mod logs;
 mod output;
+mod queue;
 mod serve;
 mod sse;
 mod views;
@@ -27,6 +29,7 @@ const GLOBAL: &str = "Global options";
 ///
 /// Start a server with `vireo serve`, deploy a component with `vireo deploy hello hello.wasm`,
 /// call it with `vireo invoke hello` and read what it printed with `vireo logs hello`.
+/// `vireo invoke --async` queues an invocation durably; `vireo cron add` schedules them.
 #[derive(Parser)]
 #[command(name = "vireo", version, max_term_width = 100)]
 struct Cli {
@@ -82,6 +85,16 @@ enum Command {
     Logs(logs::LogsArgs),
     /// List a function's recent invocations, newest first, or show one with --id.
     Invocations(invocations::InvocationsArgs),
+    /// Count a function's async invocations by status (queued, running, succeeded, ...).
+    Queue(queue::QueueArgs),
+    /// A function's dead-letter queue: async invocations whose attempts or age ran out.
+    #[command(subcommand)]
+    Dlq(queue::DlqCommand),
+    /// Show a function's async retry policy, or change it with flags.
+    RetryPolicy(queue::RetryPolicyArgs),
+    /// Cron schedules: invoke functions at times given by cron expressions.
+    #[command(subcommand)]
+    Cron(cron::CronCommand),
 }
 
 fn main() -> ExitCode {
@@ -128,6 +141,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rm(args) => functions::remove(&client()?, format, args).await,
         Command::Logs(args) => logs::run(&client()?, format, args).await,
         Command::Invocations(args) => invocations::run(&client()?, format, args).await,
+        Command::Queue(args) => queue::counts(&client()?, format, args).await,
+        Command::Dlq(command) => queue::dlq(&client()?, format, command).await,
+        Command::RetryPolicy(args) => queue::retry_policy(&client()?, format, args).await,
+        Command::Cron(command) => cron::run(&client()?, format, command).await,
     }
 }
 

@@ -71,3 +71,75 @@ pub struct LogLineView {
     pub stream: String,
     pub line: String,
 }
+
+#[derive(Deserialize)]
+pub struct QueueCounts {
+    pub queued: u64,
+    pub running: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub dead: u64,
+}
+
+#[derive(Deserialize)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub max_event_age_secs: u64,
+    pub min_backoff_ms: Option<u64>,
+    pub max_backoff_ms: Option<u64>,
+    pub retry_on_4xx: bool,
+}
+
+#[derive(Deserialize)]
+pub struct AsyncInvocationList {
+    pub invocations: Vec<AsyncInvocationView>,
+}
+
+#[derive(Deserialize)]
+pub struct AsyncInvocationView {
+    pub id: String,
+    pub namespace: String,
+    pub function: String,
+    pub target: String,
+    pub trigger: String,
+    pub status: String,
+    pub attempts: u32,
+    pub accepted_at_us: i64,
+    pub next_attempt_at: Option<String>,
+    pub error: Option<String>,
+    pub response: Option<StoredResponseView>,
+}
+
+#[derive(Deserialize)]
+pub struct StoredResponseView {
+    pub status: u16,
+    pub body: Option<String>,
+    pub body_base64: Option<String>,
+    pub body_truncated: bool,
+}
+
+/// `GET /v1/invocations/{id}`: async invocations carry `attempts`, direct ones do not.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum InvocationDetail {
+    Async(AsyncInvocationView),
+    Direct(InvocationView),
+}
+
+#[derive(Deserialize)]
+pub struct ScheduleList {
+    pub schedules: Vec<ScheduleView>,
+}
+
+#[derive(Deserialize)]
+pub struct ScheduleView {
+    pub name: String,
+    pub function: String,
+    pub schedule: String,
+    pub time_zone: String,
+    pub missed: String,
+    pub paused: bool,
+    pub next_fire_at_us: Option<i64>,
+    pub last_invocation_id: Option<String>,
+    pub last_status: Option<String>,
+}

@@ -1,6 +1,7 @@
 //! Vireo's domain: validated names, version settings, invocation records, and the traits the
 //! other crates plug into. No wasmtime, no SQL, no HTTP server here.
 
+pub mod cron;
 pub mod invocation;
 pub mod invoke;
 pub mod names;
@@ -10,6 +11,7 @@ pub mod settings;
 pub mod store;
 pub mod time;
 
+pub use cron::{CronSchedule, InvalidSchedule};
 pub use invocation::{
     InvocationId, InvocationRecord, InvocationStatus, LogLine, LogStream, Trigger,
 };

@@ -294,9 +294,10 @@ pub trait Queue: Send + Sync + 'static {
     /// Extends every lease `owner` holds; a worker calls this while its attempts run.
     async fn extend_leases(&self, owner: &str, lease_until_us: i64) -> Result<(), StoreError>;
 
-    /// Makes invocations whose lease expired before `now_us` claimable again (their worker
-    /// died); returns how many.
-    async fn reclaim_expired(&self, now_us: i64) -> Result<u64, StoreError>;
+    /// Makes invocations whose lease expires before `expired_before_us` claimable again at
+    /// `now_us` (their worker died); returns how many.
+    async fn reclaim_expired(&self, expired_before_us: i64, now_us: i64)
+    -> Result<u64, StoreError>;
 
     /// Applies attempt results; a result for an invocation `owner` no longer leases (it was
     /// reclaimed) is ignored, since another attempt already owns it.

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use vireo_core::{BoxError, Call, InvocationId, Name, Trigger, VersionSelector};
 
+use crate::accept;
 use crate::error::ApiError;
 use crate::{AppState, INVOCATION_ID_HEADER};
 
@@ -55,8 +56,12 @@ async fn respond(
     let mut response = invoke(state, id.clone(), ns, target, rest, request)
         .await
         .unwrap_or_else(IntoResponse::into_response);
+    // A repeated async request answers with the first invocation's id, already set.
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        response.headers_mut().insert(INVOCATION_ID_HEADER, value);
+        response
+            .headers_mut()
+            .entry(INVOCATION_ID_HEADER)
+            .or_insert(value);
     }
     response
 }
@@ -89,6 +94,14 @@ async fn invoke(
         parts
             .headers
             .insert(header::HOST, HeaderValue::from_static("localhost"));
+    }
+    if accept::wants_async(&parts.headers) {
+        let target = accept::Target {
+            namespace,
+            function,
+            selector,
+        };
+        return accept::accept(&state, id, target, parts, body).await;
     }
     // A chunked body is cut off at the limit while it streams, never buffered to check first.
     let overflowed = Arc::new(AtomicBool::new(false));

@@ -1,6 +1,7 @@
 //! Vireo's HTTP surface: `/fn/...` invokes functions, `/v1/...` is the admin API (with its
 //! OpenAPI document at `/v1/openapi.json`). Handlers are thin: parse, call a core seam, answer.
 
+mod accept;
 pub mod api;
 pub mod error;
 mod invoke;
@@ -11,10 +12,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{any, get, put};
+use axum::routing::{any, get, post, put};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use vireo_core::{Deployer, Invoker, Store};
+use vireo_core::{AsyncSubmitter, Deployer, Invoker, Queue, Schedules, Store};
 
 /// Every response to an invocation carries its id here.
 pub const INVOCATION_ID_HEADER: &str = "x-vireo-invocation-id";
@@ -31,6 +32,11 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub deployer: Arc<dyn Deployer>,
     pub invoker: Arc<dyn Invoker>,
+    /// The durable async queue (the same store, seen through its queue methods).
+    pub queue: Arc<dyn Queue>,
+    pub schedules: Arc<dyn Schedules>,
+    /// Stores `Prefer: respond-async` invocations.
+    pub submitter: Arc<dyn AsyncSubmitter>,
     /// Bumped whenever new invocation records and log lines are committed.
     pub log_events: watch::Receiver<u64>,
     /// Cancelled when the server starts shutting down, so endless streams end.
@@ -74,7 +80,33 @@ pub fn router(state: AppState) -> Router {
             get(api::invocations::list),
         )
         .route(&format!("{function}/logs"), get(api::logs::read))
+        .route(&format!("{function}/queue"), get(api::queue::counts))
+        .route(&format!("{function}/dlq"), get(api::queue::dead))
+        .route(
+            &format!("{function}/dlq/redrive"),
+            post(api::queue::redrive),
+        )
+        .route(
+            &format!("{function}/retry-policy"),
+            get(api::queue::policy).put(api::queue::set_policy),
+        )
         .route("/v1/invocations/{id}", get(api::invocations::get))
+        .route(
+            "/v1/namespaces/{namespace}/schedules",
+            get(api::schedules::list).post(api::schedules::create),
+        )
+        .route(
+            "/v1/namespaces/{namespace}/schedules/{name}",
+            get(api::schedules::get).delete(api::schedules::delete),
+        )
+        .route(
+            "/v1/namespaces/{namespace}/schedules/{name}/pause",
+            post(api::schedules::pause),
+        )
+        .route(
+            "/v1/namespaces/{namespace}/schedules/{name}/resume",
+            post(api::schedules::resume),
+        )
         .route("/metrics", get(metrics));
     let invoke = Router::new()
         .route("/fn/{namespace}/{target}", any(invoke::root))

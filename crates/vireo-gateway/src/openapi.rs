@@ -9,7 +9,7 @@ use crate::api;
 #[openapi(
     info(
         title = "Vireo admin API",
-        description = "Deploy and inspect WebAssembly HTTP functions. Functions themselves answer at /fn/{namespace}/{function}[@{alias|version}]/{path}."
+        description = "Deploy and inspect WebAssembly HTTP functions, their async queues and cron schedules. Functions themselves answer at /fn/{namespace}/{function}[@{alias|version}]/{path}."
     ),
     paths(
         api::functions::list,
@@ -24,6 +24,17 @@ use crate::api;
         api::invocations::list,
         api::invocations::get,
         api::logs::read,
+        api::queue::counts,
+        api::queue::dead,
+        api::queue::redrive,
+        api::queue::policy,
+        api::queue::set_policy,
+        api::schedules::create,
+        api::schedules::list,
+        api::schedules::get,
+        api::schedules::delete,
+        api::schedules::pause,
+        api::schedules::resume,
     )
 )]
 struct ApiDoc;

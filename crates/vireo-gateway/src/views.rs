@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
 use serde::Serialize;
 use utoipa::ToSchema;
 use vireo_core::time::rfc3339;
 use vireo_core::{
-    FunctionInfo, InvocationRecord, InvocationStatus, LogLine, LogStream, Trigger, VersionInfo,
-    VersionSettings,
+    AsyncInvocation, AsyncStatus, FunctionInfo, InvocationRecord, InvocationStatus, LogLine,
+    LogStream, StoredResponse, Trigger, VersionInfo, VersionSettings,
 };
 
 #[derive(Serialize, ToSchema)]
@@ -109,6 +110,115 @@ impl From<InvocationRecord> for InvocationView {
             error: record.error,
         }
     }
+}
+
+/// An async invocation: where it is in its life, and the function's answer once it gave one.
+#[derive(Serialize, ToSchema)]
+pub struct AsyncInvocationView {
+    pub id: String,
+    pub namespace: String,
+    pub function: String,
+    /// The version or alias it was sent to (`latest`, `3`, `prod`).
+    pub target: String,
+    pub trigger: Trigger,
+    /// queued → running → succeeded | failed | dead (dead: in the dead-letter queue).
+    pub status: AsyncStatus,
+    /// Attempts started so far.
+    pub attempts: u32,
+    pub accepted_at: String,
+    pub accepted_at_us: i64,
+    pub updated_at: String,
+    pub updated_at_us: i64,
+    /// When a queued invocation's next attempt is due.
+    pub next_attempt_at: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// Why the last attempt did not succeed.
+    pub error: Option<String>,
+    /// The last attempt's answer.
+    pub response: Option<StoredResponseView>,
+    /// The record of the last attempt's execution, once one has finished.
+    pub execution: Option<InvocationView>,
+}
+
+impl AsyncInvocationView {
+    pub fn new(invocation: AsyncInvocation, execution: Option<InvocationRecord>) -> Self {
+        Self {
+            id: invocation.id.to_string(),
+            namespace: invocation.namespace.to_string(),
+            function: invocation.function.to_string(),
+            target: invocation.selector,
+            trigger: invocation.trigger,
+            status: invocation.status,
+            attempts: invocation.attempts,
+            accepted_at: rfc3339(invocation.accepted_at_us),
+            accepted_at_us: invocation.accepted_at_us,
+            updated_at: rfc3339(invocation.updated_at_us),
+            updated_at_us: invocation.updated_at_us,
+            next_attempt_at: invocation.next_attempt_at_us.map(rfc3339),
+            idempotency_key: invocation.idempotency_key,
+            error: invocation.error,
+            response: invocation.response.map(StoredResponseView::from),
+            execution: execution.map(InvocationView::from),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoredResponseView {
+    pub status: u16,
+    /// Repeated headers are joined with `, `.
+    pub headers: BTreeMap<String, String>,
+    /// The body when it is UTF-8 text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The body, base64-encoded, when it is not UTF-8 text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_base64: Option<String>,
+    /// Only the first part of a larger body was kept.
+    pub body_truncated: bool,
+}
+
+impl From<StoredResponse> for StoredResponseView {
+    fn from(response: StoredResponse) -> Self {
+        let mut headers: BTreeMap<String, String> = BTreeMap::new();
+        for (name, value) in &response.headers {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            headers
+                .entry(name.to_string())
+                .and_modify(|joined| {
+                    joined.push_str(", ");
+                    joined.push_str(&value);
+                })
+                .or_insert_with(|| value.into_owned());
+        }
+        let (body, body_base64) = match std::str::from_utf8(&response.body) {
+            Ok(text) => (Some(text.to_string()), None),
+            Err(_) => (
+                None,
+                Some(base64::engine::general_purpose::STANDARD.encode(&response.body)),
+            ),
+        };
+        Self {
+            status: response.status,
+            headers,
+            body,
+            body_base64,
+            body_truncated: response.body_truncated,
+        }
+    }
+}
+
+/// `GET /v1/invocations/{id}`: an async invocation, or the record of a direct one.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum InvocationDetail {
+    Async(Box<AsyncInvocationView>),
+    Direct(InvocationView),
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AsyncInvocationList {
+    pub invocations: Vec<AsyncInvocationView>,
 }
 
 #[derive(Serialize, ToSchema)]

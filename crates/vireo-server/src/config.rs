@@ -28,6 +28,66 @@ struct FileConfig {
     scaling: ScalingConfig,
     #[serde(default)]
     engine: EngineConfig,
+    #[serde(default, rename = "async")]
+    async_queue: AsyncConfig,
+    #[serde(default)]
+    cron: CronConfig,
+}
+
+/// `[async]` in the config file: the durable queue behind `Prefer: respond-async` and cron.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AsyncConfig {
+    /// Async attempts running at once in this server.
+    pub concurrency: usize,
+    /// How long a claimed invocation stays leased without a heartbeat, milliseconds; after a
+    /// crash, other servers redeliver it after this (a restarted single server at once).
+    pub lease_ms: u64,
+    /// Longest wait before the worker looks for due work it was not told about, milliseconds.
+    pub poll_interval_ms: u64,
+    /// Backoff before the second attempt, doubling per attempt, unless the function's retry
+    /// policy says otherwise; milliseconds.
+    pub min_backoff_ms: u64,
+    /// Longest backoff unless the function's retry policy says otherwise; milliseconds.
+    pub max_backoff_ms: u64,
+    /// Async invocations queued or running per namespace; beyond it requests get 429.
+    pub max_pending_per_namespace: u64,
+    /// Response body kept with each async invocation, KiB; the rest is dropped.
+    pub max_stored_response_kib: usize,
+}
+
+impl Default for AsyncConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            lease_ms: 30_000,
+            poll_interval_ms: 500,
+            min_backoff_ms: 1_000,
+            max_backoff_ms: 5 * 60 * 1000,
+            max_pending_per_namespace: 100_000,
+            max_stored_response_kib: 256,
+        }
+    }
+}
+
+/// `[cron]` in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CronConfig {
+    /// How often the scheduler looks for due slots, milliseconds.
+    pub tick_ms: u64,
+    /// A slot found later than this after its time counts as missed (the server was down) and
+    /// follows the schedule's missed-slot policy; milliseconds.
+    pub misfire_grace_ms: u64,
+}
+
+impl Default for CronConfig {
+    fn default() -> Self {
+        Self {
+            tick_ms: 200,
+            misfire_grace_ms: 10_000,
+        }
+    }
 }
 
 /// `[engine]` in the config file: how instance memory is reset between requests.
@@ -124,6 +184,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub scaling: ScalingConfig,
     pub engine: EngineConfig,
+    pub async_queue: AsyncConfig,
+    pub cron: CronConfig,
     /// Components to deploy at start, as `(name, file)`.
     pub deploy: Vec<(vireo_core::Name, PathBuf)>,
 }
@@ -153,6 +215,7 @@ impl Config {
         if scaling.idle_ttl_ms == 0 {
             bail!("invalid config: scaling.idle_ttl_ms must be greater than 0");
         }
+        validate_async(&file.async_queue, &file.cron)?;
         let deploy = options
             .deploy
             .iter()
@@ -164,6 +227,8 @@ impl Config {
             limits,
             scaling,
             engine: file.engine,
+            async_queue: file.async_queue,
+            cron: file.cron,
             deploy,
         })
     }
@@ -201,6 +266,27 @@ impl Config {
         }
     }
 
+    pub fn worker_settings(&self) -> vireo_triggers::WorkerSettings {
+        let queue = &self.async_queue;
+        vireo_triggers::WorkerSettings {
+            concurrency: queue.concurrency,
+            lease: Duration::from_millis(queue.lease_ms),
+            poll_interval: Duration::from_millis(queue.poll_interval_ms),
+            delivery: vireo_triggers::DeliverySettings {
+                min_backoff: Duration::from_millis(queue.min_backoff_ms),
+                max_backoff: Duration::from_millis(queue.max_backoff_ms),
+                max_stored_response_bytes: queue.max_stored_response_kib << 10,
+            },
+        }
+    }
+
+    pub fn scheduler_settings(&self) -> vireo_triggers::SchedulerSettings {
+        vireo_triggers::SchedulerSettings {
+            tick: Duration::from_millis(self.cron.tick_ms),
+            misfire_grace: Duration::from_millis(self.cron.misfire_grace_ms),
+        }
+    }
+
     pub fn idle_ttl(&self) -> Duration {
         Duration::from_millis(self.scaling.idle_ttl_ms)
     }
@@ -234,6 +320,34 @@ fn validate_limits(limits: &LimitsConfig) -> anyhow::Result<()> {
     }
     if limits.max_memory_mib > 16 * 1024 {
         bail!("invalid config: limits.max_memory_mib is at most 16384 (16 GiB per instance)");
+    }
+    Ok(())
+}
+
+fn validate_async(queue: &AsyncConfig, cron: &CronConfig) -> anyhow::Result<()> {
+    let positive = [
+        ("async.concurrency", queue.concurrency as u64),
+        ("async.lease_ms", queue.lease_ms),
+        ("async.poll_interval_ms", queue.poll_interval_ms),
+        ("async.min_backoff_ms", queue.min_backoff_ms),
+        (
+            "async.max_pending_per_namespace",
+            queue.max_pending_per_namespace,
+        ),
+        ("cron.tick_ms", cron.tick_ms),
+    ];
+    if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
+        bail!("invalid config: {name} must be greater than 0");
+    }
+    if queue.min_backoff_ms > queue.max_backoff_ms {
+        bail!("invalid config: async.min_backoff_ms must not exceed async.max_backoff_ms");
+    }
+    // Heartbeats run every third of the lease; shorter leases would spend the store on them.
+    if queue.lease_ms < 300 {
+        bail!("invalid config: async.lease_ms must be at least 300");
+    }
+    if cron.misfire_grace_ms < cron.tick_ms {
+        bail!("invalid config: cron.misfire_grace_ms must be at least cron.tick_ms");
     }
     Ok(())
 }

@@ -12,12 +12,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
-use vireo_core::{Deployer, Name, Store};
+use vireo_core::{AsyncSubmitter, Deployer, Name, Queue, Store};
 use vireo_gateway::{AppState, GatewayLimits};
 use vireo_runtime::Runtime;
 use vireo_store::{BlobStore, RecordWriter, SqliteStore};
+use vireo_triggers::Submitter;
 
 pub use config::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use platform::Platform;
@@ -54,10 +56,24 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             config.data_dir.display()
         )
     })?;
+    let _lock = lock_data_dir(&config.data_dir)?;
     let sqlite = SqliteStore::open(&config.data_dir.join("vireo.db"))
         .await
         .context("opening the store")?;
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+    let queue: Arc<dyn Queue> = Arc::new(sqlite.clone());
+    // This server holds the data directory alone, so whatever was running belonged to a
+    // server that stopped without finishing it: redeliver it now.
+    let orphaned = queue
+        .reclaim_expired(i64::MAX, vireo_core::time::now_micros())
+        .await
+        .context("requeueing async invocations left running")?;
+    if orphaned > 0 {
+        tracing::info!(
+            orphaned,
+            "redelivering async invocations that were running when the last server stopped"
+        );
+    }
     let blobs = BlobStore::open(&config.data_dir.join("components"))
         .context("opening the component directory")?;
     let runtime = Runtime::new(
@@ -80,11 +96,34 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let metrics_handle = metrics.handle();
     metrics::set_global_recorder(metrics).context("installing the metrics recorder")?;
 
+    let wake = Arc::new(Notify::new());
+    let (submitter, submit_task) = Submitter::spawn(
+        queue.clone(),
+        config.async_queue.max_pending_per_namespace,
+        wake.clone(),
+    );
+    let submitter: Arc<dyn AsyncSubmitter> = Arc::new(submitter);
+    let worker = vireo_triggers::start_worker(
+        queue.clone(),
+        platform.clone(),
+        config.worker_settings(),
+        wake,
+    );
+
     let shutdown = CancellationToken::new();
+    let scheduler = tokio::spawn(vireo_triggers::cron::run(
+        Arc::new(sqlite.clone()),
+        submitter.clone(),
+        config.scheduler_settings(),
+        shutdown.clone(),
+    ));
     let state = AppState {
         store,
         deployer: platform.clone(),
         invoker: platform.clone(),
+        queue,
+        schedules: Arc::new(sqlite.clone()),
+        submitter: submitter.clone(),
         log_events: records.subscribe(),
         shutdown: shutdown.clone(),
         render_metrics: Arc::new(move || metrics_handle.render()),
@@ -122,6 +161,15 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         server.abort();
     }
     sweeper.abort();
+    let _ = scheduler.await;
+    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if !worker.stop(remaining).await {
+        tracing::warn!(
+            "grace period over: unfinished async attempts will be redelivered after the next start"
+        );
+    }
+    drop(submitter);
+    let _ = submit_task.await;
     platform.in_flight.close();
     if tokio::time::timeout_at(deadline, platform.in_flight.wait())
         .await
@@ -141,6 +189,24 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     sqlite.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Holds an exclusive lock on `<data>/vireo.lock` for the server's lifetime: two servers on one
+/// SQLite store would each take the other's running async invocations for orphans.
+fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = data_dir.join("vireo.lock");
+    let file = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another Vireo server is using the data directory {}; stop it or pass a different --data",
+            data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(error)) => {
+            Err(error).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
 }
 
 /// The one line on stdout that scripts and tests wait for.

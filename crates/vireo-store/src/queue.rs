@@ -253,13 +253,18 @@ impl Queue for SqliteStore {
         Ok(())
     }
 
-    async fn reclaim_expired(&self, now_us: i64) -> Result<u64, StoreError> {
+    async fn reclaim_expired(
+        &self,
+        expired_before_us: i64,
+        now_us: i64,
+    ) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE async_invocations
              SET status = 'queued', lease_owner = NULL, lease_until_us = NULL,
-                 next_attempt_at_us = ?1, updated_at_us = ?1
+                 next_attempt_at_us = ?2, updated_at_us = ?2
              WHERE status = 'running' AND lease_until_us < ?1",
         )
+        .bind(expired_before_us)
         .bind(now_us)
         .execute(&self.writer)
         .await

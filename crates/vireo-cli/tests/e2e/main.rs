@@ -4,6 +4,8 @@
 mod support;
 
 mod admission;
+mod async_queue;
+mod cron;
 mod deploy;
 mod failures;
 mod logs;

@@ -133,6 +133,13 @@ impl Server {
         assert!(status.success(), "kill -TERM failed");
     }
 
+    /// SIGKILL: the server gets no chance to finish or clean up anything.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("server still running");
+        child.kill().expect("kill -9 vireo");
+        child.wait().expect("reap vireo");
+    }
+
     pub fn wait_exit(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("server still running");
         let (done, exited) = mpsc::channel();

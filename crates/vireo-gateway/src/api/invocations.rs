@@ -9,7 +9,7 @@ use vireo_core::{InvocationId, InvocationQuery};
 use super::function_path;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::views::{InvocationList, InvocationView};
+use crate::views::{AsyncInvocationView, InvocationDetail, InvocationList, InvocationView};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -43,20 +43,25 @@ pub async fn list(
     }))
 }
 
+/// An async invocation shows its status, attempts and stored answer (plus its last execution's
+/// record); a direct one shows its record.
 #[utoipa::path(get, path = "/v1/invocations/{id}", tag = "invocations",
     params(("id" = String, Path)),
-    responses((status = 200, body = InvocationView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = InvocationDetail), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<InvocationView>, ApiError> {
+) -> Result<Json<InvocationDetail>, ApiError> {
     let id = invocation_id(&id)?;
-    let record = state
-        .store
-        .get_invocation(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("invocation {id} does not exist")))?;
-    Ok(Json(record.into()))
+    let record = state.store.get_invocation(&id).await?;
+    if let Some(invocation) = state.queue.get_async(&id).await? {
+        return Ok(Json(InvocationDetail::Async(Box::new(
+            AsyncInvocationView::new(invocation, record),
+        ))));
+    }
+    let record =
+        record.ok_or_else(|| ApiError::not_found(format!("invocation {id} does not exist")))?;
+    Ok(Json(InvocationDetail::Direct(record.into())))
 }
 
 pub(crate) fn invocation_id(value: &str) -> Result<InvocationId, ApiError> {

@@ -5,6 +5,8 @@ pub mod aliases;
 pub mod functions;
 pub mod invocations;
 pub mod logs;
+pub mod queue;
+pub mod schedules;
 pub mod versions;
 
 use vireo_core::Name;

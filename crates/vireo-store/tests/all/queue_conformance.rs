@@ -246,9 +246,10 @@ pub async fn expired_leases_are_reclaimed_and_stale_results_ignored<S: Store + Q
         .unwrap();
     store.claim("dead-node", 5_000, 10_000, 10).await.unwrap();
     store.extend_leases("dead-node", 20_000).await.unwrap();
-    assert_eq!(store.reclaim_expired(19_999).await.unwrap(), 0);
-    assert_eq!(store.reclaim_expired(20_001).await.unwrap(), 1);
+    assert_eq!(store.reclaim_expired(19_999, 19_999).await.unwrap(), 0);
+    assert_eq!(store.reclaim_expired(20_001, 20_001).await.unwrap(), 1);
     assert_eq!(status(store, 1).await, (AsyncStatus::Queued, 1));
+    assert_eq!(store.next_due_us().await.unwrap(), Some(20_001));
 
     let claimed = store.claim("live-node", 20_001, 90_000, 10).await.unwrap();
     assert_eq!(claimed[0].attempt, 2, "the crashed attempt counted");

@@ -1,0 +1,181 @@
+//! Cron schedules fire on time, at most once per slot (across a crash too), and follow their
+//! missed-slot policy after downtime.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{DEADLINE, Server, stdout_json};
+
+/// A short misfire grace, so a few seconds of downtime count as missed slots.
+const CONFIG: &str = "[cron]\ntick_ms = 100\nmisfire_grace_ms = 1000\n";
+
+/// The slot (`ce-time`) of each cron delivery of `probe` logged so far, with when it ran and
+/// how many deliveries it had.
+async fn fired_slots(server: &Server) -> BTreeMap<String, (i64, usize)> {
+    let (_, page) = server
+        .get_json("/v1/namespaces/default/functions/probe/logs")
+        .await;
+    let mut slots = BTreeMap::new();
+    for line in page["lines"].as_array().unwrap() {
+        let text = line["line"].as_str().unwrap();
+        if !text.contains("ce-type=dev.vireo.schedule.fired") {
+            continue;
+        }
+        let slot = text.split("ce-time=").nth(1).unwrap().trim().to_string();
+        let entry = slots
+            .entry(slot)
+            .or_insert((line["at_us"].as_i64().unwrap(), 0));
+        entry.1 += 1;
+    }
+    slots
+}
+
+async fn until_fired(server: &Server, count: usize) -> BTreeMap<String, (i64, usize)> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let slots = fired_slots(server).await;
+        if slots.len() >= count {
+            return slots;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} slots fired",
+            slots.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn micros(rfc3339: &str) -> i64 {
+    let time = humantime::parse_rfc3339(rfc3339).unwrap();
+    i64::try_from(
+        time.duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros(),
+    )
+    .unwrap()
+}
+
+fn add_every_second(server: &Server, missed: &str) {
+    let added = stdout_json(&server.cli(&[
+        "cron",
+        "add",
+        "probe",
+        "--schedule",
+        "* * * * * *",
+        "--payload",
+        "{\"tick\":1}",
+        "--missed",
+        missed,
+        "-o",
+        "json",
+    ]));
+    assert_eq!(added["schedule"], "* * * * * *");
+}
+
+#[tokio::test]
+async fn a_seconds_schedule_fires_every_slot_on_time() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with_config(data.path(), CONFIG);
+    server.deploy_ok("probe", "probe", json!({})).await;
+    add_every_second(&server, "skip");
+
+    let slots = until_fired(&server, 3).await;
+    let times: Vec<i64> = slots.keys().map(|slot| micros(slot)).collect();
+    for pair in times.windows(2) {
+        assert_eq!(
+            pair[1] - pair[0],
+            1_000_000,
+            "consecutive seconds: {slots:?}"
+        );
+    }
+    for (slot, (ran_at, deliveries)) in &slots {
+        assert_eq!(*deliveries, 1, "{slot} fired once");
+        // Generous for a loaded CI machine; the scheduler ticks every 100 ms here.
+        let late = ran_at - micros(slot);
+        assert!(
+            (0..2_000_000).contains(&late),
+            "{slot} ran {late} µs after its slot"
+        );
+    }
+    let listed = stdout_json(&server.cli(&["cron", "ls", "-o", "json"]));
+    let schedule = &listed["schedules"][0];
+    assert_eq!(schedule["name"], "probe");
+    assert!(schedule["next_fire_at"].is_string());
+    assert!(schedule["last_invocation_id"].is_string());
+
+    let paused = stdout_json(&server.cli(&["cron", "pause", "probe", "-o", "json"]));
+    assert_eq!(paused["paused"], true);
+    let removed = server.cli(&["cron", "rm", "probe"]);
+    assert!(removed.status.success());
+    let listed = stdout_json(&server.cli(&["cron", "ls", "-o", "json"]));
+    assert_eq!(listed["schedules"], json!([]));
+}
+
+/// Crashes right after a slot of a 5-second schedule fired and restarts 7.5 s after it, so
+/// the next slot passes while no server runs; returns the slots delivered up to the first
+/// regular one after the restart.
+async fn crash_across_a_slot(missed: &str) -> (i64, BTreeMap<String, (i64, usize)>) {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Server::start_with_config(data.path(), CONFIG);
+    server.deploy_ok("probe", "probe", json!({})).await;
+    let added = stdout_json(&server.cli(&[
+        "cron",
+        "add",
+        "probe",
+        "--schedule",
+        "*/5 * * * * *",
+        "--missed",
+        missed,
+        "-o",
+        "json",
+    ]));
+    assert_eq!(added["missed"], missed);
+    let fired = until_fired(&server, 1).await;
+    server.kill();
+    let slot = micros(fired.keys().next().unwrap());
+
+    let restart_at = std::time::UNIX_EPOCH + Duration::from_micros((slot + 7_500_000) as u64);
+    if let Ok(wait) = restart_at.duration_since(std::time::SystemTime::now()) {
+        tokio::time::sleep(wait).await;
+    }
+    let server = Server::start_with_config(data.path(), CONFIG);
+    let regular = slot + 10_000_000;
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let slots = fired_slots(&server).await;
+        if slots.keys().any(|s| micros(s) >= regular) {
+            return (slot, slots);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missed}: no regular slot after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn slots_fire_at_most_once_across_a_crash_and_missed_slots_follow_the_policy() {
+    let (skip, catch_up) = tokio::join!(
+        crash_across_a_slot("skip"),
+        crash_across_a_slot("catch-up-one")
+    );
+    for (missed, (slot, slots)) in [("skip", skip), ("catch-up-one", catch_up)] {
+        for (at, (_, deliveries)) in &slots {
+            assert_eq!(
+                *deliveries, 1,
+                "{missed}: slot {at} fired {deliveries} times"
+            );
+        }
+        let times: Vec<i64> = slots.keys().map(|s| micros(s)).collect();
+        let expected = if missed == "skip" {
+            vec![slot, slot + 10_000_000]
+        } else {
+            vec![slot, slot + 5_000_000, slot + 10_000_000]
+        };
+        assert_eq!(times, expected, "{missed}: {slots:?}");
+    }
+}

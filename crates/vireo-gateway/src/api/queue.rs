@@ -1,0 +1,124 @@
+//! A function's async queue: counts by status, the dead-letter queue and its redrive, and the
+//! retry policy.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use vireo_core::time::now_micros;
+use vireo_core::{QueueCounts, RetryPolicy};
+
+use super::function_path;
+use super::invocations::invocation_id;
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::views::{AsyncInvocationList, AsyncInvocationView};
+
+#[utoipa::path(get, path = "/v1/namespaces/{namespace}/functions/{function}/queue", tag = "async",
+    params(("namespace" = String, Path), ("function" = String, Path)),
+    responses((status = 200, body = QueueCounts), (status = 404, body = ErrorBody)))]
+pub async fn counts(
+    State(state): State<AppState>,
+    Path(path): Path<(String, String)>,
+) -> Result<Json<QueueCounts>, ApiError> {
+    let (ns, f) = function_path(&path)?;
+    Ok(Json(state.queue.queue_counts(&ns, &f).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeadParams {
+    /// At most this many, oldest first (default 100, at most 1000).
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/namespaces/{namespace}/functions/{function}/dlq", tag = "async",
+    params(("namespace" = String, Path), ("function" = String, Path), DeadParams),
+    responses((status = 200, body = AsyncInvocationList), (status = 404, body = ErrorBody)))]
+pub async fn dead(
+    State(state): State<AppState>,
+    Path(path): Path<(String, String)>,
+    Query(params): Query<DeadParams>,
+) -> Result<Json<AsyncInvocationList>, ApiError> {
+    let (ns, f) = function_path(&path)?;
+    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let dead = state.queue.list_dead(&ns, &f, limit).await?;
+    Ok(Json(AsyncInvocationList {
+        invocations: dead
+            .into_iter()
+            .map(|invocation| AsyncInvocationView::new(invocation, None))
+            .collect(),
+    }))
+}
+
+/// Which dead invocations to queue again: `ids`, or every one with `all`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Redrive {
+    #[serde(default)]
+    pub ids: Vec<String>,
+    #[serde(default)]
+    pub all: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Redriven {
+    /// Dead invocations queued again, with fresh attempts and event age.
+    pub redriven: u64,
+}
+
+#[utoipa::path(post, path = "/v1/namespaces/{namespace}/functions/{function}/dlq/redrive", tag = "async",
+    params(("namespace" = String, Path), ("function" = String, Path)), request_body = Redrive,
+    responses((status = 200, body = Redriven), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn redrive(
+    State(state): State<AppState>,
+    Path(path): Path<(String, String)>,
+    Json(body): Json<Redrive>,
+) -> Result<Json<Redriven>, ApiError> {
+    let (ns, f) = function_path(&path)?;
+    let ids = match (body.all, body.ids.is_empty()) {
+        (true, true) => None,
+        (false, false) => Some(
+            body.ids
+                .iter()
+                .map(|id| invocation_id(id))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        _ => {
+            return Err(ApiError::bad_request(
+                "give either \"ids\" (a list of invocation ids) or \"all\": true",
+            ));
+        }
+    };
+    let redriven = state
+        .queue
+        .redrive(&ns, &f, ids.as_deref(), now_micros())
+        .await?;
+    Ok(Json(Redriven { redriven }))
+}
+
+#[utoipa::path(get, path = "/v1/namespaces/{namespace}/functions/{function}/retry-policy", tag = "async",
+    params(("namespace" = String, Path), ("function" = String, Path)),
+    responses((status = 200, body = RetryPolicy), (status = 404, body = ErrorBody)))]
+pub async fn policy(
+    State(state): State<AppState>,
+    Path(path): Path<(String, String)>,
+) -> Result<Json<RetryPolicy>, ApiError> {
+    let (ns, f) = function_path(&path)?;
+    Ok(Json(state.queue.retry_policy(&ns, &f).await?))
+}
+
+/// Replaces the policy; fields left out take their defaults.
+#[utoipa::path(put, path = "/v1/namespaces/{namespace}/functions/{function}/retry-policy", tag = "async",
+    params(("namespace" = String, Path), ("function" = String, Path)), request_body = RetryPolicy,
+    responses((status = 200, body = RetryPolicy), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn set_policy(
+    State(state): State<AppState>,
+    Path(path): Path<(String, String)>,
+    Json(policy): Json<RetryPolicy>,
+) -> Result<Json<RetryPolicy>, ApiError> {
+    let (ns, f) = function_path(&path)?;
+    policy.validate().map_err(ApiError::bad_request)?;
+    state.queue.set_retry_policy(&ns, &f, &policy).await?;
+    Ok(Json(policy))
+}

@@ -1,0 +1,230 @@
+//! The async worker: claims due invocations under a lease while it has free slots, delivers
+//! each through the `Invoker`, and settles the results in batches. A heartbeat extends its
+//! leases and reclaims those of workers that died.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+use vireo_core::queue::IDEMPOTENCY_WINDOW;
+use vireo_core::time::now_micros;
+use vireo_core::{AttemptResult, ClaimedInvocation, InvocationId, Invoker, Queue};
+
+use super::delivery::{self, DeliverySettings};
+use crate::batcher::Batcher;
+
+/// Most invocations claimed in one statement.
+const CLAIM_BATCH: usize = 256;
+/// Tries to store an attempt's result before leaving it to lease expiry (and redelivery).
+const SETTLE_TRIES: u32 = 5;
+
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerSettings {
+    /// Attempts running at once in this server.
+    pub concurrency: usize,
+    /// How long a claim holds without a heartbeat; a crashed server's work is redelivered
+    /// after this (at once on restart of a single-node store).
+    pub lease: Duration,
+    /// Longest wait before looking for due work again when nothing woke the worker.
+    pub poll_interval: Duration,
+    pub delivery: DeliverySettings,
+}
+
+/// A running worker; [`WorkerHandle::stop`] ends it.
+pub struct WorkerHandle {
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl WorkerHandle {
+    /// Stops claiming and waits up to `grace` for attempts in flight. Attempts still running
+    /// keep their leases and are redelivered after the next start.
+    pub async fn stop(self, grace: Duration) -> bool {
+        self.cancel.cancel();
+        self.tasks.close();
+        tokio::time::timeout(grace, self.tasks.wait()).await.is_ok()
+    }
+}
+
+struct Worker {
+    queue: Arc<dyn Queue>,
+    invoker: Arc<dyn Invoker>,
+    settings: WorkerSettings,
+    owner: String,
+    wake: Arc<Notify>,
+    settler: Batcher<AttemptResult, Result<(), String>>,
+    slots: Arc<Semaphore>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// Starts the worker; `wake` is notified when new invocations are accepted.
+pub fn start(
+    queue: Arc<dyn Queue>,
+    invoker: Arc<dyn Invoker>,
+    settings: WorkerSettings,
+    wake: Arc<Notify>,
+) -> WorkerHandle {
+    let owner = format!("worker-{}", InvocationId::generate());
+    let settle_queue = queue.clone();
+    let settle_owner = owner.clone();
+    let (settler, _) = Batcher::spawn(move |results: Vec<AttemptResult>| {
+        let queue = settle_queue.clone();
+        let owner = settle_owner.clone();
+        async move {
+            let outcome = queue
+                .settle(&owner, &results)
+                .await
+                .map_err(|e| e.to_string());
+            vec![outcome; results.len()]
+        }
+    });
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let worker = Arc::new(Worker {
+        queue,
+        invoker,
+        owner,
+        wake,
+        settler,
+        slots: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+        settings,
+        cancel: cancel.clone(),
+        tasks: tasks.clone(),
+    });
+    tasks.spawn(worker.clone().heartbeat());
+    tasks.spawn(worker.run());
+    WorkerHandle { cancel, tasks }
+}
+
+impl Worker {
+    async fn run(self: Arc<Self>) {
+        tracing::info!(owner = %self.owner, concurrency = self.settings.concurrency, "async worker started");
+        loop {
+            let first = tokio::select! {
+                () = self.cancel.cancelled() => break,
+                slot = self.slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            };
+            let limit = (1 + self.slots.available_permits()).min(CLAIM_BATCH);
+            let now = now_micros();
+            let lease_until = now.saturating_add(micros(self.settings.lease));
+            let claimed = match self
+                .queue
+                .claim(&self.owner, now, lease_until, limit as u32)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::warn!(%error, "claiming async invocations failed; trying again");
+                    drop(first);
+                    self.idle(Some(self.settings.poll_interval)).await;
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                drop(first);
+                let next_due = self.queue.next_due_us().await.ok().flatten();
+                self.idle(next_due.map(until)).await;
+                continue;
+            }
+            let mut first = Some(first);
+            for job in claimed {
+                // Only this loop takes slots, so the ones counted above are still free.
+                let slot = match first.take() {
+                    Some(slot) => slot,
+                    None => self
+                        .slots
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("the semaphore is never closed"),
+                };
+                let worker = self.clone();
+                let span = tracing::info_span!("async_attempt", invocation_id = %job.id, function = %job.function, attempt = job.attempt);
+                self.tasks
+                    .spawn(async move { worker.deliver(job, slot).await }.instrument(span));
+            }
+        }
+    }
+
+    /// Waits for new work, a due retry, the poll interval, or shutdown, whichever comes first.
+    async fn idle(&self, due_in: Option<Duration>) {
+        let wait = due_in.map_or(self.settings.poll_interval, |due| {
+            due.min(self.settings.poll_interval)
+        });
+        tokio::select! {
+            () = self.cancel.cancelled() => {}
+            () = self.wake.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+
+    async fn deliver(&self, job: ClaimedInvocation, slot: OwnedSemaphorePermit) {
+        let result = delivery::attempt(self.invoker.as_ref(), job, &self.settings.delivery).await;
+        tracing::debug!(settlement = ?result.settlement, "attempt finished");
+        let mut wait = Duration::from_millis(50);
+        for _ in 0..SETTLE_TRIES {
+            match self.settler.call(result.clone()).await {
+                Ok(Ok(())) => break,
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "storing an attempt's result failed; retrying");
+                }
+                Err(stopped) => {
+                    tracing::warn!(%stopped, "the attempt's result was not stored; it will be redelivered");
+                    break;
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+        }
+        drop(slot);
+    }
+
+    /// Keeps this worker's leases alive and returns dead workers' invocations to the queue.
+    async fn heartbeat(self: Arc<Self>) {
+        let mut ticks = tokio::time::interval(self.settings.lease / 3);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = self.cancel.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            let now = now_micros();
+            if let Err(error) = self
+                .queue
+                .extend_leases(&self.owner, now.saturating_add(micros(self.settings.lease)))
+                .await
+            {
+                tracing::warn!(%error, "extending async leases failed");
+            }
+            match self.queue.reclaim_expired(now, now).await {
+                Ok(0) => {}
+                Ok(reclaimed) => {
+                    tracing::info!(reclaimed, "requeued async invocations whose worker stopped");
+                    self.wake.notify_one();
+                }
+                Err(error) => tracing::warn!(%error, "reclaiming expired leases failed"),
+            }
+            let window = micros(IDEMPOTENCY_WINDOW);
+            if let Err(error) = self
+                .queue
+                .expire_idempotency_keys(now.saturating_sub(window))
+                .await
+            {
+                tracing::warn!(%error, "expiring idempotency keys failed");
+            }
+        }
+    }
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// How long until `at_us`, zero if it has passed.
+fn until(at_us: i64) -> Duration {
+    Duration::from_micros(u64::try_from(at_us.saturating_sub(now_micros())).unwrap_or(0))
+}
