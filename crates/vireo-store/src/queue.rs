@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{Connection as _, QueryBuilder, Sqlite};
 use vireo_core::queue::{IDEMPOTENCY_WINDOW, decode_headers, encode_headers};
 use vireo_core::{
     AsyncInvocation, AsyncStatus, AttemptResult, ClaimedInvocation, Enqueued, InvocationId, Name,
@@ -29,153 +29,25 @@ macro_rules! async_columns {
 
 #[async_trait::async_trait]
 impl Queue for SqliteStore {
+    /// The one transaction synced to disk at commit (`synchronous = FULL`): a 202 is only sent
+    /// for an invocation that survives a power loss. Every other write runs at `NORMAL`, which
+    /// in WAL mode survives a crash of the process; losing one of those to a power cut costs a
+    /// redelivery, never an accepted invocation.
     async fn enqueue(
         &self,
         batch: &[NewAsyncInvocation],
         max_pending: u64,
     ) -> Result<Vec<Enqueued>, StoreError> {
-        let mut outcomes: Vec<Option<Enqueued>> = vec![None; batch.len()];
-        let window = i64::try_from(IDEMPOTENCY_WINDOW.as_micros()).unwrap_or(i64::MAX);
-        let mut tx = self.write().await?;
-
-        // Keys seen earlier (within the window) or earlier in this batch name their invocation.
-        let mut keys_in_batch: HashMap<(&str, &str, &str), &InvocationId> = HashMap::new();
-        for (item, outcome) in batch.iter().zip(&mut outcomes) {
-            let Some(key) = item.idempotency_key.as_deref() else {
-                continue;
-            };
-            let batch_key = (item.namespace.as_str(), item.function.as_str(), key);
-            if let Some(first) = keys_in_batch.get(&batch_key) {
-                *outcome = Some(Enqueued::Duplicate((*first).clone()));
-                continue;
-            }
-            let existing: Option<String> = sqlx::query_scalar(
-                "SELECT invocation_id FROM idempotency_keys
-                 WHERE namespace = ?1 AND function = ?2 AND key = ?3 AND created_at_us >= ?4",
-            )
-            .bind(item.namespace.as_str())
-            .bind(item.function.as_str())
-            .bind(key)
-            .bind(item.accepted_at_us.saturating_sub(window))
-            .fetch_optional(&mut *tx)
+        // Held throughout, so no other write can run between the pragmas and the transaction.
+        let mut conn = self
+            .writer
+            .acquire()
             .await
-            .map_err(backend("looking up idempotency key"))?;
-            match existing.as_deref().and_then(InvocationId::parse) {
-                Some(first) => *outcome = Some(Enqueued::Duplicate(first)),
-                None => {
-                    keys_in_batch.insert(batch_key, &item.id);
-                }
-            }
-        }
-
-        // The namespace quota: pending rows are counted by triggers in `async_pending`.
-        let mut pending: BTreeMap<&str, u64> = BTreeMap::new();
-        for (item, outcome) in batch.iter().zip(&mut outcomes) {
-            if outcome.is_some() {
-                continue;
-            }
-            let namespace = item.namespace.as_str();
-            if !pending.contains_key(namespace) {
-                let stored: Option<i64> =
-                    sqlx::query_scalar("SELECT pending FROM async_pending WHERE namespace = ?1")
-                        .bind(namespace)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(backend("reading queue depth"))?;
-                pending.insert(
-                    namespace,
-                    stored.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
-                );
-            }
-            let count = pending.get_mut(namespace).expect("inserted above");
-            if *count >= max_pending {
-                *outcome = Some(Enqueued::QueueFull { limit: max_pending });
-                // A key whose invocation was refused must not make a retry look like a duplicate.
-                if let Some(key) = item.idempotency_key.as_deref() {
-                    keys_in_batch.remove(&(namespace, item.function.as_str(), key));
-                }
-            } else {
-                *count += 1;
-            }
-        }
-
-        let to_insert: Vec<&NewAsyncInvocation> = batch
-            .iter()
-            .zip(&outcomes)
-            .filter(|(_, outcome)| outcome.is_none())
-            .map(|(item, _)| item)
-            .collect();
-        let mut inserted = std::collections::HashSet::new();
-        for chunk in to_insert.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                r#"INSERT INTO async_invocations (id, namespace, function, selector, "trigger", source, method, uri, headers, body, idempotency_key, status, accepted_at_us, updated_at_us, next_attempt_at_us)
-                   SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, v.column10, v.column11, 'queued', v.column12, v.column12, v.column12 FROM ("#,
-            );
-            insert.push_values(chunk, |mut row, item| {
-                row.push_bind(item.id.as_str())
-                    .push_bind(item.namespace.as_str())
-                    .push_bind(item.function.as_str())
-                    .push_bind(item.selector.to_string())
-                    .push_bind(item.trigger.as_str())
-                    .push_bind(&item.source)
-                    .push_bind(&item.request.method)
-                    .push_bind(&item.request.uri)
-                    .push_bind(encode_headers(&item.request.headers))
-                    .push_bind(item.request.body.as_ref())
-                    .push_bind(item.idempotency_key.as_deref())
-                    .push_bind(item.accepted_at_us);
-            });
-            // Functions deleted since the caller checked get nothing stored.
-            insert.push(
-                ") AS v WHERE EXISTS (SELECT 1 FROM functions f WHERE f.namespace = v.column2 AND f.name = v.column3) RETURNING id",
-            );
-            let ids: Vec<String> = insert
-                .build_query_scalar()
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(backend("queueing invocations"))?;
-            inserted.extend(ids);
-        }
-
-        let keyed: Vec<&NewAsyncInvocation> = to_insert
-            .iter()
-            .copied()
-            .filter(|item| item.idempotency_key.is_some() && inserted.contains(item.id.as_str()))
-            .collect();
-        for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO idempotency_keys (namespace, function, key, invocation_id, created_at_us) ",
-            );
-            insert.push_values(chunk, |mut row, item| {
-                row.push_bind(item.namespace.as_str())
-                    .push_bind(item.function.as_str())
-                    .push_bind(item.idempotency_key.as_deref())
-                    .push_bind(item.id.as_str())
-                    .push_bind(item.accepted_at_us);
-            });
-            // An expired key is taken over by the new invocation.
-            insert.push(
-                " ON CONFLICT (namespace, function, key) DO UPDATE SET invocation_id = excluded.invocation_id, created_at_us = excluded.created_at_us",
-            );
-            insert
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(backend("storing idempotency keys"))?;
-        }
-        commit(tx).await?;
-
-        Ok(batch
-            .iter()
-            .zip(outcomes)
-            .map(|(item, outcome)| {
-                outcome.unwrap_or(if inserted.contains(item.id.as_str()) {
-                    Enqueued::Accepted
-                } else {
-                    Enqueued::FunctionNotFound
-                })
-            })
-            .collect())
+            .map_err(backend("acquiring the writer"))?;
+        set_synchronous(&mut conn, "FULL").await?;
+        let outcome = enqueue_synced(&mut conn, batch, max_pending).await;
+        set_synchronous(&mut conn, "NORMAL").await?;
+        outcome
     }
 
     async fn claim(
@@ -522,4 +394,164 @@ fn async_from_row(row: &SqliteRow) -> Result<AsyncInvocation, StoreError> {
         response,
         status,
     })
+}
+
+async fn set_synchronous(conn: &mut SqliteConnection, level: &str) -> Result<(), StoreError> {
+    sqlx::query(&format!("PRAGMA synchronous = {level}"))
+        .execute(conn)
+        .await
+        .map_err(backend("setting the sync level"))?;
+    Ok(())
+}
+
+async fn enqueue_synced(
+    conn: &mut SqliteConnection,
+    batch: &[NewAsyncInvocation],
+    max_pending: u64,
+) -> Result<Vec<Enqueued>, StoreError> {
+    let mut outcomes: Vec<Option<Enqueued>> = vec![None; batch.len()];
+    let window = i64::try_from(IDEMPOTENCY_WINDOW.as_micros()).unwrap_or(i64::MAX);
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(backend("starting a write"))?;
+
+    // Keys seen earlier (within the window) or earlier in this batch name their invocation.
+    let mut keys_in_batch: HashMap<(&str, &str, &str), &InvocationId> = HashMap::new();
+    for (item, outcome) in batch.iter().zip(&mut outcomes) {
+        let Some(key) = item.idempotency_key.as_deref() else {
+            continue;
+        };
+        let batch_key = (item.namespace.as_str(), item.function.as_str(), key);
+        if let Some(first) = keys_in_batch.get(&batch_key) {
+            *outcome = Some(Enqueued::Duplicate((*first).clone()));
+            continue;
+        }
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT invocation_id FROM idempotency_keys
+             WHERE namespace = ?1 AND function = ?2 AND key = ?3 AND created_at_us >= ?4",
+        )
+        .bind(item.namespace.as_str())
+        .bind(item.function.as_str())
+        .bind(key)
+        .bind(item.accepted_at_us.saturating_sub(window))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend("looking up idempotency key"))?;
+        match existing.as_deref().and_then(InvocationId::parse) {
+            Some(first) => *outcome = Some(Enqueued::Duplicate(first)),
+            None => {
+                keys_in_batch.insert(batch_key, &item.id);
+            }
+        }
+    }
+
+    // The namespace quota: pending rows are counted by triggers in `async_pending`.
+    let mut pending: BTreeMap<&str, u64> = BTreeMap::new();
+    for (item, outcome) in batch.iter().zip(&mut outcomes) {
+        if outcome.is_some() {
+            continue;
+        }
+        let namespace = item.namespace.as_str();
+        if !pending.contains_key(namespace) {
+            let stored: Option<i64> =
+                sqlx::query_scalar("SELECT pending FROM async_pending WHERE namespace = ?1")
+                    .bind(namespace)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend("reading queue depth"))?;
+            pending.insert(
+                namespace,
+                stored.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+            );
+        }
+        let count = pending.get_mut(namespace).expect("inserted above");
+        if *count >= max_pending {
+            *outcome = Some(Enqueued::QueueFull { limit: max_pending });
+            // A key whose invocation was refused must not make a retry look like a duplicate.
+            if let Some(key) = item.idempotency_key.as_deref() {
+                keys_in_batch.remove(&(namespace, item.function.as_str(), key));
+            }
+        } else {
+            *count += 1;
+        }
+    }
+
+    let to_insert: Vec<&NewAsyncInvocation> = batch
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_none())
+        .map(|(item, _)| item)
+        .collect();
+    let mut inserted = std::collections::HashSet::new();
+    for chunk in to_insert.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            r#"INSERT INTO async_invocations (id, namespace, function, selector, "trigger", source, method, uri, headers, body, idempotency_key, status, accepted_at_us, updated_at_us, next_attempt_at_us)
+               SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, v.column10, v.column11, 'queued', v.column12, v.column12, v.column12 FROM ("#,
+        );
+        insert.push_values(chunk, |mut row, item| {
+            row.push_bind(item.id.as_str())
+                .push_bind(item.namespace.as_str())
+                .push_bind(item.function.as_str())
+                .push_bind(item.selector.to_string())
+                .push_bind(item.trigger.as_str())
+                .push_bind(&item.source)
+                .push_bind(&item.request.method)
+                .push_bind(&item.request.uri)
+                .push_bind(encode_headers(&item.request.headers))
+                .push_bind(item.request.body.as_ref())
+                .push_bind(item.idempotency_key.as_deref())
+                .push_bind(item.accepted_at_us);
+        });
+        // Functions deleted since the caller checked get nothing stored.
+        insert.push(
+            ") AS v WHERE EXISTS (SELECT 1 FROM functions f WHERE f.namespace = v.column2 AND f.name = v.column3) RETURNING id",
+        );
+        let ids: Vec<String> = insert
+            .build_query_scalar()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend("queueing invocations"))?;
+        inserted.extend(ids);
+    }
+
+    let keyed: Vec<&NewAsyncInvocation> = to_insert
+        .iter()
+        .copied()
+        .filter(|item| item.idempotency_key.is_some() && inserted.contains(item.id.as_str()))
+        .collect();
+    for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO idempotency_keys (namespace, function, key, invocation_id, created_at_us) ",
+        );
+        insert.push_values(chunk, |mut row, item| {
+            row.push_bind(item.namespace.as_str())
+                .push_bind(item.function.as_str())
+                .push_bind(item.idempotency_key.as_deref())
+                .push_bind(item.id.as_str())
+                .push_bind(item.accepted_at_us);
+        });
+        // An expired key is taken over by the new invocation.
+        insert.push(
+            " ON CONFLICT (namespace, function, key) DO UPDATE SET invocation_id = excluded.invocation_id, created_at_us = excluded.created_at_us",
+        );
+        insert
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("storing idempotency keys"))?;
+    }
+    tx.commit().await.map_err(backend("committing"))?;
+
+    Ok(batch
+        .iter()
+        .zip(outcomes)
+        .map(|(item, outcome)| {
+            outcome.unwrap_or(if inserted.contains(item.id.as_str()) {
+                Enqueued::Accepted
+            } else {
+                Enqueued::FunctionNotFound
+            })
+        })
+        .collect())
 }

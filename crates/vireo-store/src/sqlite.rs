@@ -70,9 +70,9 @@ impl SqliteStore {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // FULL syncs the WAL on every commit: an accepted async invocation survives a power
-            // loss too. Writers batch their rows, so this costs one fsync per batch.
-            .synchronous(SqliteSynchronous::Full)
+            // NORMAL is durable in WAL mode except for the last commits before a power loss;
+            // accepting an async invocation raises it to FULL for its own transaction.
+            .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let at = path.display();
@@ -747,7 +747,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn connections_use_wal_foreign_keys_and_read_only_readers() {
+    async fn connections_use_wal_foreign_keys_normal_sync_and_read_only_readers() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("vireo.db"))
             .await
@@ -769,6 +769,15 @@ mod tests {
                 .unwrap();
             assert_eq!(busy_ms, 5000);
         }
+        // NORMAL (1); only the enqueue transaction raises it, and it is back afterwards.
+        vireo_core::Queue::enqueue(&store, &[], u64::MAX)
+            .await
+            .unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        assert_eq!(synchronous, 1);
         let write = sqlx::query("INSERT INTO namespaces (name, created_at_us) VALUES ('x', 0)")
             .execute(&store.reader)
             .await;

@@ -2,6 +2,7 @@
 //! each through the `Invoker`, and settles the results in batches. A heartbeat extends its
 //! leases and reclaims those of workers that died.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,12 +12,12 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use vireo_core::queue::IDEMPOTENCY_WINDOW;
 use vireo_core::time::now_micros;
-use vireo_core::{AttemptResult, ClaimedInvocation, InvocationId, Invoker, Queue};
+use vireo_core::{AttemptResult, ClaimedInvocation, InvocationId, Invoker, Queue, Settlement};
 
 use super::delivery::{self, DeliverySettings};
 use crate::batcher::Batcher;
 
-/// Most invocations claimed in one statement.
+/// Most invocations claimed in one statement, and held claimed ahead of free slots.
 const CLAIM_BATCH: usize = 256;
 /// Tries to store an attempt's result before leaving it to lease expiry (and redelivery).
 const SETTLE_TRIES: u32 = 5;
@@ -101,52 +102,81 @@ pub fn start(
 }
 
 impl Worker {
+    /// Claims ahead into a local buffer in large batches (one transaction for many
+    /// invocations, instead of one per freed slot), and starts the buffered attempts as slots
+    /// free up. Buffered invocations are leased like running ones.
     async fn run(self: Arc<Self>) {
         tracing::info!(owner = %self.owner, concurrency = self.settings.concurrency, "async worker started");
+        let mut ready: VecDeque<ClaimedInvocation> = VecDeque::new();
+        // The last claim found fewer due invocations than it asked for: claim again only once
+        // the buffer is empty, so new arrivals gather into one claim instead of one each.
+        let mut drained = false;
         loop {
-            let first = tokio::select! {
+            if ready.len() < self.settings.concurrency && !drained {
+                let wanted = CLAIM_BATCH.saturating_sub(ready.len());
+                match self.claim(wanted).await {
+                    Ok(claimed) => {
+                        drained = claimed.len() < wanted;
+                        ready.extend(claimed);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "claiming async invocations failed; trying again");
+                        if ready.is_empty() {
+                            self.idle(Some(self.settings.poll_interval)).await;
+                            continue;
+                        }
+                    }
+                }
+            }
+            if ready.is_empty() {
+                if drained {
+                    let next_due = self.queue.next_due_us().await.ok().flatten();
+                    self.idle(next_due.map(until)).await;
+                    drained = false;
+                }
+                if self.cancel.is_cancelled() {
+                    break;
+                }
+                continue;
+            }
+            let slot = tokio::select! {
                 () = self.cancel.cancelled() => break,
                 slot = self.slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
             };
-            let limit = (1 + self.slots.available_permits()).min(CLAIM_BATCH);
-            let now = now_micros();
-            let lease_until = now.saturating_add(micros(self.settings.lease));
-            let claimed = match self
-                .queue
-                .claim(&self.owner, now, lease_until, limit as u32)
-                .await
-            {
-                Ok(claimed) => claimed,
-                Err(error) => {
-                    tracing::warn!(%error, "claiming async invocations failed; trying again");
-                    drop(first);
-                    self.idle(Some(self.settings.poll_interval)).await;
-                    continue;
-                }
-            };
-            if claimed.is_empty() {
-                drop(first);
-                let next_due = self.queue.next_due_us().await.ok().flatten();
-                self.idle(next_due.map(until)).await;
-                continue;
-            }
-            let mut first = Some(first);
-            for job in claimed {
-                // Only this loop takes slots, so the ones counted above are still free.
-                let slot = match first.take() {
-                    Some(slot) => slot,
-                    None => self
-                        .slots
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .expect("the semaphore is never closed"),
-                };
-                let worker = self.clone();
-                let span = tracing::info_span!("async_attempt", invocation_id = %job.id, function = %job.function, attempt = job.attempt);
-                self.tasks
-                    .spawn(async move { worker.deliver(job, slot).await }.instrument(span));
-            }
+            let job = ready.pop_front().expect("checked above");
+            let worker = self.clone();
+            let span = tracing::info_span!("async_attempt", invocation_id = %job.id, function = %job.function, attempt = job.attempt);
+            self.tasks
+                .spawn(async move { worker.deliver(job, slot).await }.instrument(span));
+        }
+        self.release(ready).await;
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<ClaimedInvocation>, vireo_core::StoreError> {
+        let now = now_micros();
+        let lease_until = now.saturating_add(micros(self.settings.lease));
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        self.queue.claim(&self.owner, now, lease_until, limit).await
+    }
+
+    /// Returns claimed invocations that never started to the queue, their attempt uncounted.
+    async fn release(&self, unstarted: VecDeque<ClaimedInvocation>) {
+        if unstarted.is_empty() {
+            return;
+        }
+        let now = now_micros();
+        let results: Vec<AttemptResult> = unstarted
+            .into_iter()
+            .map(|job| AttemptResult {
+                id: job.id,
+                settlement: Settlement::Postpone { at_us: now },
+                response: None,
+                error: None,
+                at_us: now,
+            })
+            .collect();
+        if let Err(error) = self.queue.settle(&self.owner, &results).await {
+            tracing::warn!(%error, unstarted = results.len(), "returning unstarted invocations failed; they are redelivered after the lease");
         }
     }
 
