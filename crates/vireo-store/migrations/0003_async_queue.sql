@@ -33,10 +33,14 @@ CREATE TABLE async_invocations (
     FOREIGN KEY (namespace, function) REFERENCES functions (namespace, name) ON DELETE CASCADE
 ) STRICT;
 
--- Claims take the oldest due queued rows; the partial index holds only those.
+-- Claims take the oldest due queued rows; the partial index holds only those. Status changes
+-- touch only these small partial indexes: indexing status in a per-function index too would
+-- rewrite its entry on every claim and settlement.
 CREATE INDEX async_due ON async_invocations (next_attempt_at_us) WHERE status = 'queued';
 CREATE INDEX async_leases ON async_invocations (lease_owner, lease_until_us) WHERE status = 'running';
-CREATE INDEX async_by_function ON async_invocations (namespace, function, status, id);
+CREATE INDEX async_dead ON async_invocations (namespace, function, id) WHERE status = 'dead';
+-- Counting per function and deleting with a function.
+CREATE INDEX async_by_function ON async_invocations (namespace, function);
 
 -- Queued + running per namespace, kept by triggers so the quota check is one row read.
 CREATE TABLE async_pending (
