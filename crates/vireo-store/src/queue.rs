@@ -416,12 +416,40 @@ async fn enqueue_synced(
         .await
         .map_err(backend("starting a write"))?;
 
+    // Functions deleted since the caller checked get nothing stored. One lookup per distinct
+    // function, in the transaction that inserts, so none can vanish in between.
+    let mut exists: HashMap<(&str, &str), bool> = HashMap::new();
+    for (item, outcome) in batch.iter().zip(&mut outcomes) {
+        let function = (item.namespace.as_str(), item.function.as_str());
+        let found = match exists.get(&function) {
+            Some(found) => *found,
+            None => {
+                let found: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM functions WHERE namespace = ?1 AND name = ?2)",
+                )
+                .bind(function.0)
+                .bind(function.1)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend("checking function"))?;
+                exists.insert(function, found);
+                found
+            }
+        };
+        if !found {
+            *outcome = Some(Enqueued::FunctionNotFound);
+        }
+    }
+
     // Keys seen earlier (within the window) or earlier in this batch name their invocation.
     let mut keys_in_batch: HashMap<(&str, &str, &str), &InvocationId> = HashMap::new();
     for (item, outcome) in batch.iter().zip(&mut outcomes) {
         let Some(key) = item.idempotency_key.as_deref() else {
             continue;
         };
+        if outcome.is_some() {
+            continue;
+        }
         let batch_key = (item.namespace.as_str(), item.function.as_str(), key);
         if let Some(first) = keys_in_batch.get(&batch_key) {
             *outcome = Some(Enqueued::Duplicate((*first).clone()));
@@ -483,11 +511,10 @@ async fn enqueue_synced(
         .filter(|(_, outcome)| outcome.is_none())
         .map(|(item, _)| item)
         .collect();
-    let mut inserted = std::collections::HashSet::new();
     for chunk in to_insert.chunks(ROWS_PER_STATEMENT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
-            r#"INSERT INTO async_invocations (id, namespace, function, selector, "trigger", source, method, uri, headers, body, idempotency_key, status, accepted_at_us, updated_at_us, next_attempt_at_us)
-               SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, v.column10, v.column11, 'queued', v.column12, v.column12, v.column12 FROM ("#,
+            r#"INSERT INTO async_invocations (id, namespace, function, selector, "trigger", source, method, uri, headers, body, idempotency_key, accepted_at_us, status, updated_at_us, next_attempt_at_us)
+               SELECT *, 'queued', v.column12, v.column12 FROM ("#,
         );
         insert.push_values(chunk, |mut row, item| {
             row.push_bind(item.id.as_str())
@@ -503,22 +530,18 @@ async fn enqueue_synced(
                 .push_bind(item.idempotency_key.as_deref())
                 .push_bind(item.accepted_at_us);
         });
-        // Functions deleted since the caller checked get nothing stored.
-        insert.push(
-            ") AS v WHERE EXISTS (SELECT 1 FROM functions f WHERE f.namespace = v.column2 AND f.name = v.column3) RETURNING id",
-        );
-        let ids: Vec<String> = insert
-            .build_query_scalar()
-            .fetch_all(&mut *tx)
+        insert.push(") AS v");
+        insert
+            .build()
+            .execute(&mut *tx)
             .await
             .map_err(backend("queueing invocations"))?;
-        inserted.extend(ids);
     }
 
     let keyed: Vec<&NewAsyncInvocation> = to_insert
         .iter()
         .copied()
-        .filter(|item| item.idempotency_key.is_some() && inserted.contains(item.id.as_str()))
+        .filter(|item| item.idempotency_key.is_some())
         .collect();
     for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
@@ -543,15 +566,8 @@ async fn enqueue_synced(
     }
     tx.commit().await.map_err(backend("committing"))?;
 
-    Ok(batch
-        .iter()
-        .zip(outcomes)
-        .map(|(item, outcome)| {
-            outcome.unwrap_or(if inserted.contains(item.id.as_str()) {
-                Enqueued::Accepted
-            } else {
-                Enqueued::FunctionNotFound
-            })
-        })
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| outcome.unwrap_or(Enqueued::Accepted))
         .collect())
 }
