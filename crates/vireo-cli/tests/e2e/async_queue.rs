@@ -289,3 +289,28 @@ async fn kill_9_in_the_middle_of_a_batch_loses_nothing() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_full_namespace_queue_answers_429_and_stores_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let config = "[async]\nconcurrency = 1\nmax_pending_per_namespace = 2\n";
+    let server = Server::start_with_config(data.path(), config);
+    server.deploy_ok("probe", "probe", json!({})).await;
+
+    let (first, _, _) = submit(&server, "ms=3000", None).await;
+    let (second, _, _) = submit(&server, "ms=3000", None).await;
+    assert_eq!((first, second), (202, 202));
+    let response = reqwest::Client::new()
+        .post(server.url("/fn/default/probe/"))
+        .header("prefer", "respond-async")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let id = crate::support::invocation_id(&response);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "queue_full", "{body}");
+    let (status, _) = server.get_json(&format!("/v1/invocations/{id}")).await;
+    assert_eq!(status, 404, "a refused invocation is not stored");
+}
