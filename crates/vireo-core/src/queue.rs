@@ -303,6 +303,9 @@ pub trait Queue: Send + Sync + 'static {
     /// reclaimed) is ignored, since another attempt already owns it.
     async fn settle(&self, owner: &str, results: &[AttemptResult]) -> Result<(), StoreError>;
 
+    /// Invocations queued or running, per namespace.
+    async fn pending_by_namespace(&self) -> Result<Vec<(Name, u64)>, StoreError>;
+
     /// When the earliest queued invocation is due, if any is queued.
     async fn next_due_us(&self) -> Result<Option<i64>, StoreError>;
 

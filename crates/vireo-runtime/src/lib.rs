@@ -110,16 +110,21 @@ impl Runtime {
     }
 
     /// Deploy-time: checks the bytes, compiles them once and keeps the artifact on disk.
+    /// Returns how long compiling took, or `None` when an artifact of these bytes existed.
     pub async fn prepare(
         &self,
         component_sha256: &str,
         bytes: bytes::Bytes,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<Option<Duration>, RuntimeError> {
         validate::check_header(&bytes)?;
         // The same bytes deployed again (another function, new settings) are not recompiled.
-        let component = match self.load_artifact(component_sha256).await? {
-            Some(component) => component,
-            None => self.compile(component_sha256, bytes).await?,
+        let (component, compile_time) = match self.load_artifact(component_sha256).await? {
+            Some(component) => (component, None),
+            None => {
+                let started = Instant::now();
+                let component = self.compile(component_sha256, bytes).await?;
+                (component, Some(started.elapsed()))
+            }
         };
         let checked = validate::check_interface(&self.engine, &component)
             .and_then(|()| self.pre_instantiate(&component).map(drop));
@@ -127,7 +132,8 @@ impl Runtime {
             // A rejected component's artifact would only take space.
             let _ = std::fs::remove_file(self.artifacts.path(component_sha256));
         }
-        checked.map_err(RuntimeError::from)
+        checked.map_err(RuntimeError::from)?;
+        Ok(compile_time)
     }
 
     /// The version's compiled state, from memory, else from its artifact (a cold start), else

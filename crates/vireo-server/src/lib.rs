@@ -6,6 +6,7 @@ mod config;
 mod platform;
 mod routes;
 mod signal;
+mod telemetry;
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
@@ -49,6 +50,7 @@ pub struct ServeOptions {
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     init_logging(options.log_format.unwrap_or_default());
     let config = Config::load(&options)?;
+    let telemetry = telemetry::Telemetry::install()?;
 
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
@@ -92,9 +94,6 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     ));
     deploy_at_start(&platform, &config.deploy).await?;
     prewarm_at_start(&platform).await;
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-    let metrics_handle = metrics.handle();
-    metrics::set_global_recorder(metrics).context("installing the metrics recorder")?;
 
     let wake = Arc::new(Notify::new());
     let (submitter, submit_task) = Submitter::spawn(
@@ -126,7 +125,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         submitter: submitter.clone(),
         log_events: records.subscribe(),
         shutdown: shutdown.clone(),
-        render_metrics: Arc::new(move || metrics_handle.render()),
+        render_metrics: Arc::new(move || telemetry.render()),
         limits: GatewayLimits {
             max_upload_bytes: config.limits.max_upload_mib << 20,
             max_request_body_bytes: config.limits.max_request_body_kib << 10,

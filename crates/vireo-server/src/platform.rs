@@ -17,6 +17,7 @@ use vireo_store::{BlobStore, RecordWriter};
 
 use crate::admission::{Admission, AdmissionSettings, Refused};
 use crate::routes::RouteCache;
+use crate::telemetry;
 
 pub struct Platform {
     pub store: Arc<dyn Store>,
@@ -153,7 +154,8 @@ impl Deployer for Platform {
             return Err(StoreError::NamespaceNotFound(namespace.clone()).into());
         }
         let sha = BlobStore::sha256_hex(&component);
-        self.runtime
+        let compile_time = self
+            .runtime
             .prepare(&sha, component.clone())
             .await
             .map_err(|error| match error {
@@ -162,6 +164,9 @@ impl Deployer for Platform {
                     DeployError::Internal(internal.to_string())
                 }
             })?;
+        if let Some(took) = compile_time {
+            telemetry::compiled(took);
+        }
         if let Some(latest) = self.latest(namespace, function).await?
             && latest.component_sha256 == sha
             && latest.settings == settings
@@ -258,6 +263,11 @@ impl Platform {
                 "{}/{} version {}",
                 version.namespace, version.function, version.version
             );
+            let reason = match &refused {
+                Refused::TimedOut(_) => "timeout",
+                Refused::QueueFull(_) => "queue_full",
+            };
+            telemetry::admission_refused(&version.namespace, &version.function, reason);
             match refused {
                 Refused::TimedOut(waited) => InvokeError::Busy {
                     message: format!(
@@ -287,8 +297,9 @@ impl Platform {
 
         let started_at_us = vireo_core::time::now_micros();
         if loaded.cold {
-            metrics::counter!("vireo_cold_starts_total", "namespace" => version.namespace.to_string(), "function" => version.function.to_string()).increment(1);
+            telemetry::cold_start(&version.namespace, &version.function);
         }
+        let in_flight = telemetry::InFlight::start();
         let execution = self.runtime.execute(&loaded, call.request).await;
         let http_status = match &execution.response {
             Ok(response) => response.status().as_u16(),
@@ -310,7 +321,9 @@ impl Platform {
             async move {
                 let done = completion.await;
                 drop(slot);
+                drop(in_flight);
                 let (record, logs) = finished.into_record(done);
+                telemetry::invocation_finished(&record);
                 records.submit(record, logs);
             }
             .in_current_span(),

@@ -183,6 +183,22 @@ impl Queue for SqliteStore {
         commit(tx).await
     }
 
+    async fn pending_by_namespace(&self) -> Result<Vec<(Name, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT namespace, pending FROM async_pending ORDER BY namespace")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend("reading queue depths"))?;
+        rows.into_iter()
+            .map(|(namespace, pending)| {
+                let namespace = Name::parse("stored", &namespace).map_err(|e| {
+                    StoreError::Backend(format!("stored namespace is invalid: {e}"))
+                })?;
+                Ok((namespace, u64::try_from(pending).unwrap_or(0)))
+            })
+            .collect()
+    }
+
     async fn next_due_us(&self) -> Result<Option<i64>, StoreError> {
         sqlx::query_scalar(
             "SELECT MIN(next_attempt_at_us) FROM async_invocations WHERE status = 'queued'",

@@ -8,4 +8,6 @@ pub mod queue;
 pub use cron::SchedulerSettings;
 pub use queue::delivery::{ATTEMPT_HEADER, DeliverySettings};
 pub use queue::submit::Submitter;
-pub use queue::worker::{WorkerHandle, WorkerSettings, start as start_worker};
+pub use queue::worker::{
+    ASYNC_PENDING_METRIC, WorkerHandle, WorkerSettings, start as start_worker,
+};

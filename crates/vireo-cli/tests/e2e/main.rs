@@ -9,5 +9,6 @@ mod cron;
 mod deploy;
 mod failures;
 mod logs;
+mod metrics;
 mod restart;
 mod scaling;

@@ -17,6 +17,9 @@ use vireo_core::{AttemptResult, ClaimedInvocation, InvocationId, Invoker, Queue,
 use super::delivery::{self, DeliverySettings};
 use crate::batcher::Batcher;
 
+/// Gauge of async invocations queued or running, per namespace, refreshed by the heartbeat.
+pub const ASYNC_PENDING_METRIC: &str = "vireo_async_pending";
+
 /// Most invocations claimed in one statement, and held claimed ahead of free slots.
 const CLAIM_BATCH: usize = 256;
 /// Tries to store an attempt's result before leaving it to lease expiry (and redelivery).
@@ -237,6 +240,16 @@ impl Worker {
                     self.wake.notify_one();
                 }
                 Err(error) => tracing::warn!(%error, "reclaiming expired leases failed"),
+            }
+            match self.queue.pending_by_namespace().await {
+                Ok(depths) => {
+                    for (namespace, pending) in depths {
+                        #[expect(clippy::cast_precision_loss, reason = "exact below 2^53")]
+                        metrics::gauge!(ASYNC_PENDING_METRIC, "namespace" => namespace.to_string())
+                            .set(pending as f64);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "reading async queue depths failed"),
             }
             let window = micros(IDEMPOTENCY_WINDOW);
             if let Err(error) = self

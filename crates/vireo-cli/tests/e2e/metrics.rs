@@ -1,0 +1,141 @@
+//! `/metrics` is valid Prometheus text, and its counters match the invocations made.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{DEADLINE, Server, invocation_id};
+
+/// The samples of `name` whose labels include every pair of `labels`, summed.
+fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|sample| sample.metric == name)
+        .filter(|sample| {
+            labels
+                .iter()
+                .all(|(key, wanted)| sample.labels.get(key) == Some(*wanted))
+        })
+        .map(|sample| match &sample.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Histogram(buckets) => {
+                buckets.last().map_or(0.0, |bucket| bucket.count)
+            }
+            prometheus_parse::Value::Summary(_) => panic!("{name} is a summary"),
+        })
+        .sum()
+}
+
+async fn scrape(server: &Server) -> prometheus_parse::Scrape {
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines = text.lines().map(|line| Ok(line.to_string()));
+    prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text exposition")
+}
+
+#[tokio::test]
+async fn metrics_parse_and_count_the_invocations_made() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with_config(data.path(), "[async]\nlease_ms = 600\n");
+    server.deploy_ok("hello", "hello", json!({})).await;
+    server.deploy_ok("panic", "panic", json!({})).await;
+
+    let mut ids = Vec::new();
+    for (function, expected) in [
+        ("hello", 200),
+        ("hello", 200),
+        ("hello", 200),
+        ("panic", 500),
+        ("panic", 500),
+    ] {
+        let response = reqwest::get(server.url(&format!("/fn/default/{function}/")))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected);
+        ids.push(invocation_id(&response));
+    }
+    let queued = reqwest::Client::new()
+        .post(server.url("/fn/default/hello/"))
+        .header("prefer", "respond-async")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status(), 202);
+    ids.push(invocation_id(&queued));
+    for id in &ids {
+        server.invocation(id).await;
+    }
+
+    // The counters move when an invocation finishes, just before its record is queued; the
+    // async one's status settles after it ran, and the queue gauge follows on the heartbeat.
+    let deadline = Instant::now() + DEADLINE;
+    let scrape = loop {
+        let scrape = scrape(&server).await;
+        let async_done = value(&scrape, "vireo_invocations_total", &[("trigger", "async")]) == 1.0;
+        let gauge_seen = scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "vireo_async_pending");
+        let (_, detail) = server
+            .get_json(&format!("/v1/invocations/{}", ids[5]))
+            .await;
+        if async_done && gauge_seen && detail["status"] == "succeeded" {
+            break scrape;
+        }
+        assert!(Instant::now() < deadline, "metrics never caught up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let hello = [("namespace", "default"), ("function", "hello")];
+    let expectations: HashMap<&str, f64> = HashMap::from([
+        ("hello ok http", 3.0),
+        ("hello ok async", 1.0),
+        ("panic error http", 2.0),
+    ]);
+    for (key, expected) in &expectations {
+        let parts: Vec<&str> = key.split(' ').collect();
+        let labels = [
+            ("function", parts[0]),
+            ("status", parts[1]),
+            ("trigger", parts[2]),
+        ];
+        assert_eq!(
+            value(&scrape, "vireo_invocations_total", &labels),
+            *expected,
+            "{key}"
+        );
+    }
+    assert_eq!(
+        value(&scrape, "vireo_invocation_duration_seconds_count", &hello),
+        4.0
+    );
+    assert_eq!(
+        value(&scrape, "vireo_instantiation_seconds_count", &hello),
+        4.0
+    );
+    assert_eq!(value(&scrape, "vireo_cold_starts_total", &hello), 1.0);
+    assert_eq!(value(&scrape, "vireo_invocations_in_flight", &[]), 0.0);
+    assert_eq!(
+        value(&scrape, "vireo_async_pending", &[("namespace", "default")]),
+        0.0
+    );
+    assert_eq!(
+        value(&scrape, "vireo_compile_seconds_count", &[]),
+        2.0,
+        "two components compiled"
+    );
+    assert!(value(&scrape, "process_resident_memory_bytes", &[]) > 0.0);
+    for sample in &scrape.samples {
+        assert!(
+            !sample.labels.values().any(|v| *v == ids[0]),
+            "no invocation ids in labels"
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! Prometheus metrics: the recorder, the metric names and their help, and the few calls the
+//! platform makes. Labels are namespace, function, status and trigger only — never ids — so
+//! their number stays bounded by what is deployed.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use vireo_core::{InvocationRecord, Name};
+
+const INVOCATIONS: &str = "vireo_invocations_total";
+const DURATION: &str = "vireo_invocation_duration_seconds";
+const INSTANTIATION: &str = "vireo_instantiation_seconds";
+const IN_FLIGHT: &str = "vireo_invocations_in_flight";
+const COLD_STARTS: &str = "vireo_cold_starts_total";
+const REJECTIONS: &str = "vireo_admission_rejections_total";
+const COMPILE: &str = "vireo_compile_seconds";
+
+/// From 100 µs (an instantiation) to 15 min (the longest timeout).
+const SECONDS_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+    30.0, 900.0,
+];
+
+/// The installed recorder plus the process collector; `render` is `GET /metrics`.
+pub struct Telemetry {
+    handle: PrometheusHandle,
+    process: metrics_process::Collector,
+}
+
+impl Telemetry {
+    /// Installs the global recorder; call once, before anything records.
+    pub fn install() -> anyhow::Result<Self> {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".to_string()), &SECONDS_BUCKETS)
+            .context("configuring histogram buckets")?
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::set_global_recorder(recorder).context("installing the metrics recorder")?;
+        describe();
+        let process = metrics_process::Collector::default();
+        process.describe();
+        Ok(Self { handle, process })
+    }
+
+    pub fn render(&self) -> String {
+        self.process.collect();
+        self.handle.render()
+    }
+}
+
+fn describe() {
+    describe_counter!(INVOCATIONS, "Finished invocations by outcome and trigger.");
+    describe_histogram!(DURATION, Unit::Seconds, "How long invocations ran.");
+    describe_histogram!(
+        INSTANTIATION,
+        Unit::Seconds,
+        "Time to get an instance ready: loading the version when cold, plus instantiation."
+    );
+    describe_gauge!(IN_FLIGHT, "Invocations running now.");
+    describe_counter!(
+        COLD_STARTS,
+        "Invocations that had to load their version first."
+    );
+    describe_counter!(
+        REJECTIONS,
+        "Invocations refused by admission control: reason timeout (429) or queue_full (503)."
+    );
+    describe_histogram!(
+        COMPILE,
+        Unit::Seconds,
+        "Time to compile a deployed component."
+    );
+    describe_gauge!(
+        vireo_triggers::ASYNC_PENDING_METRIC,
+        "Async invocations queued or running, per namespace (refreshed every third of the lease)."
+    );
+}
+
+/// Counts one finished invocation.
+pub fn invocation_finished(record: &InvocationRecord) {
+    let labels = [
+        ("namespace", record.namespace.to_string()),
+        ("function", record.function.to_string()),
+    ];
+    counter!(
+        INVOCATIONS,
+        &[
+            labels[0].clone(),
+            labels[1].clone(),
+            ("status", record.status.as_str().to_string()),
+            ("trigger", record.trigger.as_str().to_string()),
+        ]
+    )
+    .increment(1);
+    histogram!(DURATION, &labels).record(micros_as_seconds(record.duration_us));
+    histogram!(INSTANTIATION, &labels).record(micros_as_seconds(record.init_us));
+}
+
+pub fn cold_start(namespace: &Name, function: &Name) {
+    counter!(COLD_STARTS, "namespace" => namespace.to_string(), "function" => function.to_string())
+        .increment(1);
+}
+
+pub fn admission_refused(namespace: &Name, function: &Name, reason: &'static str) {
+    counter!(REJECTIONS, "namespace" => namespace.to_string(), "function" => function.to_string(), "reason" => reason)
+        .increment(1);
+}
+
+pub fn compiled(took: Duration) {
+    histogram!(COMPILE).record(took.as_secs_f64());
+}
+
+/// Counts an invocation as in flight until dropped.
+pub struct InFlight(());
+
+impl InFlight {
+    pub fn start() -> Self {
+        gauge!(IN_FLIGHT).increment(1.0);
+        Self(())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        gauge!(IN_FLIGHT).decrement(1.0);
+    }
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "durations below 2^53 µs (285 years) are exact"
+)]
+fn micros_as_seconds(micros: u64) -> f64 {
+    micros as f64 / 1e6
+}
