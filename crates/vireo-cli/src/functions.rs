@@ -103,6 +103,7 @@ fn confirm(format: Format, message: &str) -> anyhow::Result<()> {
     match format {
         Format::Table => output::write_stdout(message.as_bytes()),
         Format::Json => Ok(()),
+        Format::Csv => Err(output::csv_unsupported()),
     }
 }
 

@@ -97,6 +97,7 @@ async fn follow(
 fn render(format: Format, line: Value) -> anyhow::Result<String> {
     Ok(match format {
         Format::Json => format!("{line}\n"),
+        Format::Csv => return Err(output::csv_unsupported()),
         Format::Table => {
             let line: LogLineView = output::decode(line)?;
             // Ids are UUIDv7: the leading characters are a timestamp shared by neighbours, the

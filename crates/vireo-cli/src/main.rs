@@ -12,6 +12,7 @@ mod output;
 mod queue;
 mod serve;
 mod sse;
+mod usage;
 mod views;
 
 use std::process::ExitCode;
@@ -57,7 +58,7 @@ struct Cli {
     namespace: String,
 
     /// How to print results: `table` for people, `json` for scripts (the server's answer; one
-    /// object per line for logs).
+    /// object per line for logs), `csv` for `vireo usage`.
     #[arg(short = 'o', long, global = true, help_heading = GLOBAL, value_enum, default_value_t = Format::Table)]
     output: Format,
 
@@ -95,6 +96,8 @@ enum Command {
     /// Cron schedules: invoke functions at times given by cron expressions.
     #[command(subcommand)]
     Cron(cron::CronCommand),
+    /// Billed requests, time, GB-seconds and cost under the server's price plan (-o csv too).
+    Usage(usage::UsageArgs),
 }
 
 fn main() -> ExitCode {
@@ -145,6 +148,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq(command) => queue::dlq(&client()?, format, command).await,
         Command::RetryPolicy(args) => queue::retry_policy(&client()?, format, args).await,
         Command::Cron(command) => cron::run(&client()?, format, command).await,
+        Command::Usage(args) => usage::run(&client()?, format, args).await,
     }
 }
 

@@ -15,6 +15,8 @@ pub enum Format {
     Table,
     /// The server's JSON answer, for scripts.
     Json,
+    /// Comma-separated values with a header row (only `vireo usage`).
+    Csv,
 }
 
 /// Prints a server answer: pretty JSON as received for `-o json` (so no field is lost on the
@@ -27,6 +29,7 @@ pub fn emit<T: DeserializeOwned>(
     let text = match format {
         Format::Json => pretty_json(&answer),
         Format::Table => render(decode(answer)?),
+        Format::Csv => return Err(csv_unsupported()),
     };
     write_stdout(text.as_bytes())
 }
@@ -34,6 +37,11 @@ pub fn emit<T: DeserializeOwned>(
 /// Decodes a JSON value into the view the CLI expects.
 pub fn decode<T: DeserializeOwned>(value: Value) -> anyhow::Result<T> {
     serde_json::from_value(value).context("the server's answer does not have the expected shape")
+}
+
+/// The error for `-o csv` on a command whose answer is not a table of numbers.
+pub fn csv_unsupported() -> anyhow::Error {
+    anyhow::anyhow!("-o csv is only available for `vireo usage`; use table or json")
 }
 
 pub fn pretty_json(value: &Value) -> String {

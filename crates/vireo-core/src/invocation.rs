@@ -115,6 +115,16 @@ pub struct InvocationRecord {
     /// Time to get an instance ready: loading the version when cold, plus instantiation (zero
     /// when a pre-instantiated or reused instance served it).
     pub init_us: u64,
+    /// Runs under this id: 1, or the attempts of a retried async invocation, whose metering
+    /// fields below add up every attempt.
+    pub executions: u32,
+    /// The version's configured memory.
+    pub memory_mib: u32,
+    /// Billed time: each execution's duration rounded up to the millisecond, at least 1 ms.
+    pub billed_ms: u64,
+    /// Request body bytes the function read, and response body bytes it sent.
+    pub request_bytes: u64,
+    pub response_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -10,6 +10,7 @@ pub mod schedule;
 pub mod settings;
 pub mod store;
 pub mod time;
+pub mod usage;
 
 pub use cron::{CronSchedule, InvalidSchedule};
 pub use invocation::{
@@ -26,3 +27,4 @@ pub use settings::{InvalidSettings, SettingsLimits, VersionSettings};
 pub use store::{
     FunctionInfo, InvocationQuery, LogQuery, NewVersion, Store, StoreError, VersionInfo,
 };
+pub use usage::{PricePlan, UsageGrouping, UsageQuery, UsageRow};

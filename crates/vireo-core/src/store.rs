@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::invocation::{InvocationId, InvocationRecord, LogLine};
 use crate::names::{AliasName, Name, VersionSelector};
 use crate::settings::VersionSettings;
+use crate::usage::{UsageQuery, UsageRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -162,4 +163,7 @@ pub trait Store: Send + Sync + 'static {
         query: &InvocationQuery,
     ) -> Result<Vec<InvocationRecord>, StoreError>;
     async fn read_logs(&self, query: &LogQuery) -> Result<Vec<LogLine>, StoreError>;
+
+    /// Invocation records summed per group, ordered by group key.
+    async fn usage(&self, query: &UsageQuery) -> Result<Vec<UsageRow>, StoreError>;
 }

@@ -42,6 +42,8 @@ pub struct AppState {
     /// Cancelled when the server starts shutting down, so endless streams end.
     pub shutdown: CancellationToken,
     pub limits: GatewayLimits,
+    /// Prices for the usage report.
+    pub pricing: vireo_core::PricePlan,
     /// Renders the Prometheus text exposition for `GET /metrics`.
     pub render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
 }
@@ -91,6 +93,7 @@ pub fn router(state: AppState) -> Router {
             get(api::queue::policy).put(api::queue::set_policy),
         )
         .route("/v1/invocations/{id}", get(api::invocations::get))
+        .route("/v1/usage", get(api::usage::report))
         .route(
             "/v1/namespaces/{namespace}/schedules",
             get(api::schedules::list).post(api::schedules::create),

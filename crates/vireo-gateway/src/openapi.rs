@@ -35,6 +35,7 @@ use crate::api;
         api::schedules::delete,
         api::schedules::pause,
         api::schedules::resume,
+        api::usage::report,
     )
 )]
 struct ApiDoc;

@@ -90,6 +90,14 @@ pub struct InvocationView {
     /// Time to get an instance ready, microseconds: loading (when cold) plus instantiation.
     pub init_us: u64,
     pub error: Option<String>,
+    /// Runs under this id (the attempts of a retried async invocation); the metering below
+    /// adds them up.
+    pub executions: u32,
+    pub memory_mib: u32,
+    /// Each run's duration rounded up to the millisecond, at least 1 ms, summed.
+    pub billed_ms: u64,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
 }
 
 impl From<InvocationRecord> for InvocationView {
@@ -108,6 +116,11 @@ impl From<InvocationRecord> for InvocationView {
             cold: record.cold,
             init_us: record.init_us,
             error: record.error,
+            executions: record.executions,
+            memory_mib: record.memory_mib,
+            billed_ms: record.billed_ms,
+            request_bytes: record.request_bytes,
+            response_bytes: record.response_bytes,
         }
     }
 }

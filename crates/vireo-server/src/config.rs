@@ -32,6 +32,8 @@ struct FileConfig {
     async_queue: AsyncConfig,
     #[serde(default)]
     cron: CronConfig,
+    #[serde(default)]
+    pricing: vireo_core::PricePlan,
 }
 
 /// `[async]` in the config file: the durable queue behind `Prefer: respond-async` and cron.
@@ -186,6 +188,7 @@ pub struct Config {
     pub engine: EngineConfig,
     pub async_queue: AsyncConfig,
     pub cron: CronConfig,
+    pub pricing: vireo_core::PricePlan,
     /// Components to deploy at start, as `(name, file)`.
     pub deploy: Vec<(vireo_core::Name, PathBuf)>,
 }
@@ -216,6 +219,9 @@ impl Config {
             bail!("invalid config: scaling.idle_ttl_ms must be greater than 0");
         }
         validate_async(&file.async_queue, &file.cron)?;
+        file.pricing
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
         let deploy = options
             .deploy
             .iter()
@@ -229,6 +235,7 @@ impl Config {
             engine: file.engine,
             async_queue: file.async_queue,
             cron: file.cron,
+            pricing: file.pricing,
             deploy,
         })
     }

@@ -3,6 +3,7 @@
 
 mod admission;
 mod config;
+mod metering;
 mod platform;
 mod routes;
 mod signal;
@@ -126,6 +127,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         log_events: records.subscribe(),
         shutdown: shutdown.clone(),
         render_metrics: Arc::new(move || telemetry.render()),
+        pricing: config.pricing,
         limits: GatewayLimits {
             max_upload_bytes: config.limits.max_upload_mib << 20,
             max_request_body_bytes: config.limits.max_request_body_kib << 10,

@@ -5,17 +5,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use vireo_core::{
     AliasName, Body, Call, DeployError, Deployed, Deployer, InvocationId, InvocationRecord,
     InvocationStatus, InvokeError, Invoker, LogLine, Name, NewVersion, SettingsLimits, Store,
-    StoreError, Trigger, VersionInfo, VersionSelector, VersionSettings,
+    StoreError, Trigger, VersionInfo, VersionSelector, VersionSettings, usage,
 };
 use vireo_runtime::{Completion, Runtime, RuntimeError};
 use vireo_store::{BlobStore, RecordWriter};
 
 use crate::admission::{Admission, AdmissionSettings, Refused};
+use crate::metering::Meter;
 use crate::routes::RouteCache;
 use crate::telemetry;
 
@@ -101,6 +103,7 @@ struct Finished {
     cold: bool,
     load_time: Duration,
     http_status: Option<u16>,
+    meter: Meter,
 }
 
 impl Finished {
@@ -133,6 +136,13 @@ impl Finished {
             cold: self.cold,
             error: done.error,
             init_us: u64::try_from((self.load_time + done.init).as_micros()).unwrap_or(u64::MAX),
+            executions: 1,
+            memory_mib: version.settings.memory_mib,
+            billed_ms: usage::billed_ms(
+                u64::try_from(done.duration.as_micros()).unwrap_or(u64::MAX),
+            ),
+            request_bytes: self.meter.request_bytes(),
+            response_bytes: self.meter.response_bytes(),
         };
         (record, logs)
     }
@@ -300,7 +310,11 @@ impl Platform {
             telemetry::cold_start(&version.namespace, &version.function);
         }
         let in_flight = telemetry::InFlight::start();
-        let execution = self.runtime.execute(&loaded, call.request).await;
+        let meter = Meter::default();
+        let execution = self
+            .runtime
+            .execute(&loaded, meter.request(call.request))
+            .await;
         let http_status = match &execution.response {
             Ok(response) => response.status().as_u16(),
             Err(failure) if failure.status == InvocationStatus::Timeout => 504,
@@ -314,21 +328,28 @@ impl Platform {
             cold: loaded.cold,
             load_time: loaded.load_time,
             http_status: Some(http_status),
+            meter,
         };
         let completion = execution.completion;
+        // A record counts the response bytes sent, so it waits for the body too.
+        let (sent, response_done) = oneshot::channel();
+        let response = execution
+            .response
+            .map(|response| finished.meter.response(response, sent));
         let records = self.records.clone();
         self.in_flight.spawn(
             async move {
                 let done = completion.await;
                 drop(slot);
                 drop(in_flight);
+                let _ = response_done.await;
                 let (record, logs) = finished.into_record(done);
                 telemetry::invocation_finished(&record);
                 records.submit(record, logs);
             }
             .in_current_span(),
         );
-        execution.response.map_err(|failure| match failure.status {
+        response.map_err(|failure| match failure.status {
             InvocationStatus::Timeout => {
                 InvokeError::Timeout(format!("the function timed out: {}", failure.message))
             }

@@ -7,6 +7,7 @@ pub mod blobs;
 mod queue;
 mod schedules;
 pub mod sqlite;
+mod usage;
 
 pub use batch::{RecordWriter, RecordWriterTask};
 pub use blobs::BlobStore;

@@ -13,8 +13,8 @@ use sqlx::{Decode, QueryBuilder, Row, Sqlite, Transaction, Type};
 use vireo_core::time::now_micros;
 use vireo_core::{
     AliasName, FunctionInfo, InvocationId, InvocationQuery, InvocationRecord, InvocationStatus,
-    LogLine, LogQuery, LogStream, Name, NewVersion, Store, StoreError, Trigger, VersionInfo,
-    VersionSelector, VersionSettings,
+    LogLine, LogQuery, LogStream, Name, NewVersion, Store, StoreError, Trigger, UsageQuery,
+    UsageRow, VersionInfo, VersionSelector, VersionSettings,
 };
 
 /// How long a statement waits for a lock held by another connection (or process) before failing.
@@ -32,7 +32,7 @@ macro_rules! version_columns {
 }
 macro_rules! invocation_columns {
     () => {
-        r#"id, namespace, function, version, "trigger", started_at_us, duration_us, status, http_status, cold, error, init_us"#
+        r#"id, namespace, function, version, "trigger", started_at_us, duration_us, status, http_status, cold, error, init_us, executions, memory_mib, billed_ms, mib_ms, request_bytes, response_bytes"#
     };
 }
 /// Keeps only rows (namespace in `column2`, function in `column3` of a VALUES list) whose
@@ -413,7 +413,7 @@ impl Store for SqliteStore {
 
     /// Rows of functions deleted while their invocations were still queued are skipped, so a
     /// late batch cannot resurrect records of a deleted (or re-created) function. A repeated id
-    /// replaces the earlier record, which makes retrying a batch harmless.
+    /// replaces the earlier record's outcome and adds to its metering (a retried attempt).
     async fn record_invocations(
         &self,
         records: &[InvocationRecord],
@@ -441,13 +441,24 @@ impl Store for SqliteStore {
                     .push_bind(record.http_status)
                     .push_bind(record.cold)
                     .push_bind(record.error.as_deref())
-                    .push_bind(saturating_i64(record.init_us));
+                    .push_bind(saturating_i64(record.init_us))
+                    .push_bind(record.executions)
+                    .push_bind(record.memory_mib)
+                    .push_bind(saturating_i64(record.billed_ms))
+                    .push_bind(saturating_i64(
+                        record
+                            .billed_ms
+                            .saturating_mul(u64::from(record.memory_mib)),
+                    ))
+                    .push_bind(saturating_i64(record.request_bytes))
+                    .push_bind(saturating_i64(record.response_bytes));
             });
             insert.push(concat!(
                 ") AS v ",
                 of_existing_functions!(),
-                // A retried async invocation records each attempt under its id: the last one stays.
-                " ON CONFLICT (id) DO UPDATE SET version = excluded.version, started_at_us = excluded.started_at_us, duration_us = excluded.duration_us, status = excluded.status, http_status = excluded.http_status, cold = excluded.cold, error = excluded.error, init_us = excluded.init_us"
+                // A retried async invocation records each attempt under its id: the last one's
+                // outcome stays, and the metering adds up.
+                " ON CONFLICT (id) DO UPDATE SET version = excluded.version, started_at_us = excluded.started_at_us, duration_us = excluded.duration_us, status = excluded.status, http_status = excluded.http_status, cold = excluded.cold, error = excluded.error, init_us = excluded.init_us, memory_mib = excluded.memory_mib, executions = invocations.executions + excluded.executions, billed_ms = invocations.billed_ms + excluded.billed_ms, mib_ms = invocations.mib_ms + excluded.mib_ms, request_bytes = invocations.request_bytes + excluded.request_bytes, response_bytes = invocations.response_bytes + excluded.response_bytes"
             ));
             insert
                 .build()
@@ -554,6 +565,10 @@ impl Store for SqliteStore {
             .await
             .map_err(backend("reading logs"))?;
         rows.iter().map(log_from_row).collect()
+    }
+
+    async fn usage(&self, query: &UsageQuery) -> Result<Vec<UsageRow>, StoreError> {
+        crate::usage::sum(&self.reader, query).await
     }
 }
 
@@ -693,6 +708,11 @@ fn invocation_from_row(row: &SqliteRow) -> Result<InvocationRecord, StoreError> 
         cold: column(row, "cold")?,
         error: column(row, "error")?,
         init_us: column(row, "init_us")?,
+        executions: column(row, "executions")?,
+        memory_mib: column(row, "memory_mib")?,
+        billed_ms: column(row, "billed_ms")?,
+        request_bytes: column(row, "request_bytes")?,
+        response_bytes: column(row, "response_bytes")?,
     })
 }
 

@@ -12,3 +12,4 @@ mod logs;
 mod metrics;
 mod restart;
 mod scaling;
+mod usage;

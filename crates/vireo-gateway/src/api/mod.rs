@@ -7,6 +7,7 @@ pub mod invocations;
 pub mod logs;
 pub mod queue;
 pub mod schedules;
+pub mod usage;
 pub mod versions;
 
 use vireo_core::Name;

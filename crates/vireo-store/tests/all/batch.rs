@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use vireo_core::{
     AliasName, FunctionInfo, InvocationId, InvocationQuery, InvocationRecord, LogLine, LogQuery,
-    Name, NewVersion, Store, StoreError, VersionInfo, VersionSelector,
+    Name, NewVersion, Store, StoreError, UsageQuery, UsageRow, VersionInfo, VersionSelector,
 };
 use vireo_store::{RecordWriter, SqliteStore};
 
@@ -214,5 +214,9 @@ impl Store for Flaky {
     }
     async fn read_logs(&self, query: &LogQuery) -> Result<Vec<LogLine>, StoreError> {
         self.inner.read_logs(query).await
+    }
+
+    async fn usage(&self, query: &UsageQuery) -> Result<Vec<UsageRow>, StoreError> {
+        self.inner.usage(query).await
     }
 }

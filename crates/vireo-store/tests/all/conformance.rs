@@ -566,3 +566,67 @@ pub async fn logs_read_oldest_first_with_filters(store: &dyn Store) {
     assert_eq!(text(&store.read_logs(&combined).await.unwrap()), ["a2"]);
     assert_eq!(text(&store.read_logs(&logs(&other)).await.unwrap()), ["x1"]);
 }
+
+pub async fn usage_sums_records_per_group_and_retries_add_up(store: &dyn Store) {
+    let (namespace, hello) = default_function("hello");
+    let other = name("other");
+    for function in [&hello, &other] {
+        store
+            .add_version(&namespace, function, new_version("ab"))
+            .await
+            .unwrap();
+    }
+    let mut first = record(&hello, 1);
+    first.billed_ms = 3;
+    let second = record(&hello, 2);
+    let mut elsewhere = record(&other, 3);
+    // A day later (the records start at 1 s after the epoch).
+    elsewhere.started_at_us += 86_400_000_000;
+    store
+        .record_invocations(&[first.clone(), second, elsewhere], &[])
+        .await
+        .unwrap();
+    // The retried attempt of invocation 1 adds its run to the same record.
+    store.record_invocations(&[first], &[]).await.unwrap();
+    let stored = store
+        .get_invocation(&invocation_id(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((stored.executions, stored.billed_ms), (2, 6));
+    assert_eq!((stored.request_bytes, stored.response_bytes), (20, 40));
+
+    let query = |group_by, function: Option<&Name>| vireo_core::UsageQuery {
+        namespace: namespace.clone(),
+        function: function.cloned(),
+        from_us: 0,
+        to_us: i64::MAX,
+        group_by,
+    };
+    let by_function = store
+        .usage(&query(vireo_core::UsageGrouping::Function, None))
+        .await
+        .unwrap();
+    assert_eq!(by_function.len(), 2);
+    assert_eq!(by_function[0].key, "hello");
+    assert_eq!(
+        (
+            by_function[0].requests,
+            by_function[0].billed_ms,
+            by_function[0].mib_ms
+        ),
+        (3, 7, 7 * 128)
+    );
+    let by_day = store
+        .usage(&query(vireo_core::UsageGrouping::Day, None))
+        .await
+        .unwrap();
+    let days: Vec<&str> = by_day.iter().map(|row| row.key.as_str()).collect();
+    assert_eq!(days, ["1970-01-01", "1970-01-02"]);
+    let only_other = store
+        .usage(&query(vireo_core::UsageGrouping::Hour, Some(&other)))
+        .await
+        .unwrap();
+    assert_eq!(only_other.len(), 1);
+    assert_eq!(only_other[0].key, "1970-01-02T00");
+}

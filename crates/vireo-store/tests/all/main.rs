@@ -34,6 +34,7 @@ sqlite_conformance!(sqlite_conformance => conformance:
     invocations_list_newest_first_in_pages,
     invocations_of_missing_functions_are_skipped,
     logs_read_oldest_first_with_filters,
+    usage_sums_records_per_group_and_retries_add_up,
 );
 
 sqlite_conformance!(sqlite_queue_conformance => queue_conformance:

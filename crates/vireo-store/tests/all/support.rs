@@ -62,6 +62,11 @@ pub fn record(function: &Name, n: u64) -> InvocationRecord {
         http_status: Some(200),
         cold: false,
         init_us: 40,
+        executions: 1,
+        memory_mib: 128,
+        billed_ms: 1,
+        request_bytes: 10,
+        response_bytes: 20,
         error: None,
     }
 }
