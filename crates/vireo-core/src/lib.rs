@@ -25,6 +25,7 @@ pub use queue::{
 pub use schedule::{MissedSlots, NewSchedule, Schedule, Schedules};
 pub use settings::{InvalidSettings, SettingsLimits, VersionSettings};
 pub use store::{
-    FunctionInfo, InvocationQuery, LogQuery, NewVersion, Store, StoreError, VersionInfo,
+    FunctionInfo, InvocationQuery, LogQuery, NewVersion, Retained, Retention, Store, StoreError,
+    VersionInfo,
 };
 pub use usage::{PricePlan, UsageGrouping, UsageQuery, UsageRow};

@@ -166,4 +166,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Invocation records summed per group, ordered by group key.
     async fn usage(&self, query: &UsageQuery) -> Result<Vec<UsageRow>, StoreError>;
+
+    /// Deletes what retention no longer keeps; returns what went.
+    async fn apply_retention(&self, rules: &Retention) -> Result<Retained, StoreError>;
+}
+
+/// What to delete: everything older than its cut-off, and the oldest log lines beyond a size.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Log lines written before this time.
+    pub logs_before_us: i64,
+    /// Invocation records (and with them usage) started before this time, and finished async
+    /// invocations last updated before it.
+    pub records_before_us: i64,
+    /// Keep at most this many bytes of log text, newest first.
+    pub max_log_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retained {
+    pub log_lines_deleted: u64,
+    pub records_deleted: u64,
+    pub async_deleted: u64,
 }

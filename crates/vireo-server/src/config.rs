@@ -34,6 +34,48 @@ struct FileConfig {
     cron: CronConfig,
     #[serde(default)]
     pricing: vireo_core::PricePlan,
+    #[serde(default)]
+    retention: RetentionConfig,
+}
+
+/// `[retention]` in the config file: what is deleted, by age and size, in the background.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Log lines older than this are deleted, seconds (default 7 days).
+    pub logs_max_age_secs: u64,
+    /// Invocation records (the base of usage reports) and finished async invocations older than
+    /// this are deleted, seconds (default 90 days).
+    pub records_max_age_secs: u64,
+    /// At most this much log text is kept, newest first, KiB (default 1 GiB).
+    pub max_log_kib: u64,
+    /// How often retention runs, milliseconds (default one minute).
+    pub sweep_interval_ms: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            logs_max_age_secs: 7 * 24 * 3600,
+            records_max_age_secs: 90 * 24 * 3600,
+            max_log_kib: 1024 * 1024,
+            sweep_interval_ms: 60_000,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// The rules as of `now_us`.
+    pub fn rules(&self, now_us: i64) -> vireo_core::Retention {
+        let before = |secs: u64| {
+            now_us.saturating_sub(i64::try_from(secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX))
+        };
+        vireo_core::Retention {
+            logs_before_us: before(self.logs_max_age_secs),
+            records_before_us: before(self.records_max_age_secs),
+            max_log_bytes: self.max_log_kib.saturating_mul(1024),
+        }
+    }
 }
 
 /// `[async]` in the config file: the durable queue behind `Prefer: respond-async` and cron.
@@ -189,6 +231,7 @@ pub struct Config {
     pub async_queue: AsyncConfig,
     pub cron: CronConfig,
     pub pricing: vireo_core::PricePlan,
+    pub retention: RetentionConfig,
     /// Components to deploy at start, as `(name, file)`.
     pub deploy: Vec<(vireo_core::Name, PathBuf)>,
 }
@@ -219,6 +262,9 @@ impl Config {
             bail!("invalid config: scaling.idle_ttl_ms must be greater than 0");
         }
         validate_async(&file.async_queue, &file.cron)?;
+        if file.retention.sweep_interval_ms == 0 {
+            bail!("invalid config: retention.sweep_interval_ms must be greater than 0");
+        }
         file.pricing
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
@@ -236,6 +282,7 @@ impl Config {
             async_queue: file.async_queue,
             cron: file.cron,
             pricing: file.pricing,
+            retention: file.retention,
             deploy,
         })
     }

@@ -145,6 +145,10 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         .into_future();
     let mut server = tokio::spawn(server);
     let sweeper = tokio::spawn(scale_to_zero(platform.clone(), config.idle_ttl()));
+    let retention = tokio::spawn(apply_retention(
+        platform.store.clone(),
+        config.retention.clone(),
+    ));
     tokio::select! {
         () = signal::shutdown_requested() => {}
         finished = &mut server => {
@@ -162,6 +166,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         server.abort();
     }
     sweeper.abort();
+    retention.abort();
     let _ = scheduler.await;
     let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
     if !worker.stop(remaining).await {
@@ -249,6 +254,27 @@ async fn scale_to_zero(platform: Arc<Platform>, idle_ttl: std::time::Duration) {
         ticks.tick().await;
         for (namespace, function, version) in platform.runtime.evict_idle() {
             tracing::debug!(%namespace, %function, version, "scaled to zero");
+        }
+    }
+}
+
+/// Deletes old logs, records and finished async invocations, and logs beyond the size limit.
+async fn apply_retention(store: Arc<dyn Store>, config: config::RetentionConfig) {
+    let mut ticks =
+        tokio::time::interval(std::time::Duration::from_millis(config.sweep_interval_ms));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let rules = config.rules(vireo_core::time::now_micros());
+        match store.apply_retention(&rules).await {
+            Ok(done) if done != vireo_core::Retained::default() => tracing::info!(
+                log_lines = done.log_lines_deleted,
+                records = done.records_deleted,
+                async_invocations = done.async_deleted,
+                "retention deleted old data"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "applying retention failed"),
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod blobs;
 mod queue;
+mod retention;
 mod schedules;
 pub mod sqlite;
 mod usage;

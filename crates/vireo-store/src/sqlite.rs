@@ -13,8 +13,8 @@ use sqlx::{Decode, QueryBuilder, Row, Sqlite, Transaction, Type};
 use vireo_core::time::now_micros;
 use vireo_core::{
     AliasName, FunctionInfo, InvocationId, InvocationQuery, InvocationRecord, InvocationStatus,
-    LogLine, LogQuery, LogStream, Name, NewVersion, Store, StoreError, Trigger, UsageQuery,
-    UsageRow, VersionInfo, VersionSelector, VersionSettings,
+    LogLine, LogQuery, LogStream, Name, NewVersion, Retained, Retention, Store, StoreError,
+    Trigger, UsageQuery, UsageRow, VersionInfo, VersionSelector, VersionSettings,
 };
 
 /// How long a statement waits for a lock held by another connection (or process) before failing.
@@ -569,6 +569,10 @@ impl Store for SqliteStore {
 
     async fn usage(&self, query: &UsageQuery) -> Result<Vec<UsageRow>, StoreError> {
         crate::usage::sum(&self.reader, query).await
+    }
+
+    async fn apply_retention(&self, rules: &Retention) -> Result<Retained, StoreError> {
+        crate::retention::apply(&self.writer, rules).await
     }
 }
 

@@ -11,5 +11,6 @@ mod failures;
 mod logs;
 mod metrics;
 mod restart;
+mod retention;
 mod scaling;
 mod usage;

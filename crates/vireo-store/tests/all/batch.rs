@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use vireo_core::{
     AliasName, FunctionInfo, InvocationId, InvocationQuery, InvocationRecord, LogLine, LogQuery,
-    Name, NewVersion, Store, StoreError, UsageQuery, UsageRow, VersionInfo, VersionSelector,
+    Name, NewVersion, Retained, Retention, Store, StoreError, UsageQuery, UsageRow, VersionInfo,
+    VersionSelector,
 };
 use vireo_store::{RecordWriter, SqliteStore};
 
@@ -218,5 +219,9 @@ impl Store for Flaky {
 
     async fn usage(&self, query: &UsageQuery) -> Result<Vec<UsageRow>, StoreError> {
         self.inner.usage(query).await
+    }
+
+    async fn apply_retention(&self, rules: &Retention) -> Result<Retained, StoreError> {
+        self.inner.apply_retention(rules).await
     }
 }

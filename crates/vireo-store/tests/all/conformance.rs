@@ -630,3 +630,69 @@ pub async fn usage_sums_records_per_group_and_retries_add_up(store: &dyn Store) 
     assert_eq!(only_other.len(), 1);
     assert_eq!(only_other[0].key, "1970-01-02T00");
 }
+
+pub async fn retention_deletes_by_age_and_keeps_the_newest_logs_within_the_size(store: &dyn Store) {
+    let (namespace, function) = default_function("hello");
+    store
+        .add_version(&namespace, &function, new_version("ab"))
+        .await
+        .unwrap();
+    let (first, second) = (record(&function, 1), record(&function, 2));
+    let lines = [
+        log(&first, 100, "old line"),
+        log(&second, 10_000, "0123456789"),
+        log(&second, 10_001, "0123456789"),
+        log(&second, 10_002, "0123456789"),
+    ];
+    store
+        .record_invocations(&[first, second], &lines)
+        .await
+        .unwrap();
+    let keep_everything = vireo_core::Retention {
+        logs_before_us: 0,
+        records_before_us: 0,
+        max_log_bytes: u64::MAX,
+    };
+    let by_age = store
+        .apply_retention(&vireo_core::Retention {
+            logs_before_us: 1000,
+            ..keep_everything
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_age.log_lines_deleted, 1);
+    let by_size = store
+        .apply_retention(&vireo_core::Retention {
+            max_log_bytes: 15,
+            ..keep_everything
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_size.log_lines_deleted, 2);
+    let left = store.read_logs(&logs(&function)).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].at_us, 10_002, "the newest line stays");
+
+    let records = store
+        .apply_retention(&vireo_core::Retention {
+            records_before_us: 1_000_002,
+            ..keep_everything
+        })
+        .await
+        .unwrap();
+    assert_eq!(records.records_deleted, 1);
+    assert!(
+        store
+            .get_invocation(&invocation_id(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get_invocation(&invocation_id(2))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

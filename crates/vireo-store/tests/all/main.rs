@@ -35,6 +35,7 @@ sqlite_conformance!(sqlite_conformance => conformance:
     invocations_of_missing_functions_are_skipped,
     logs_read_oldest_first_with_filters,
     usage_sums_records_per_group_and_retries_add_up,
+    retention_deletes_by_age_and_keeps_the_newest_logs_within_the_size,
 );
 
 sqlite_conformance!(sqlite_queue_conformance => queue_conformance:
