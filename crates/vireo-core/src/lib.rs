@@ -10,6 +10,7 @@ pub mod schedule;
 pub mod settings;
 pub mod store;
 pub mod time;
+pub mod trace;
 pub mod usage;
 
 pub use cron::{CronSchedule, InvalidSchedule};
@@ -28,4 +29,5 @@ pub use store::{
     FunctionInfo, InvocationQuery, LogQuery, NewVersion, Retained, Retention, Store, StoreError,
     VersionInfo,
 };
+pub use trace::TraceContext;
 pub use usage::{PricePlan, UsageGrouping, UsageQuery, UsageRow};

@@ -11,7 +11,7 @@ use tracing::Instrument;
 use vireo_core::{
     AliasName, Body, Call, DeployError, Deployed, Deployer, InvocationId, InvocationRecord,
     InvocationStatus, InvokeError, Invoker, LogLine, Name, NewVersion, SettingsLimits, Store,
-    StoreError, Trigger, VersionInfo, VersionSelector, VersionSettings, usage,
+    StoreError, TraceContext, Trigger, VersionInfo, VersionSelector, VersionSettings, trace, usage,
 };
 use vireo_runtime::{Completion, Runtime, RuntimeError};
 use vireo_store::{BlobStore, RecordWriter};
@@ -246,11 +246,38 @@ impl Deployer for Platform {
 
 #[async_trait::async_trait]
 impl Invoker for Platform {
-    async fn invoke(&self, call: Call) -> Result<http::Response<Body>, InvokeError> {
-        let span =
-            tracing::info_span!("invocation", function = %call.function, invocation_id = %call.id);
+    async fn invoke(&self, mut call: Call) -> Result<http::Response<Body>, InvokeError> {
+        let trace = continue_trace(call.request.headers_mut());
+        let span = tracing::info_span!(
+            "invocation",
+            function = %call.function,
+            invocation_id = %call.id,
+            trace_id = %trace.trace_id(),
+            span_id = %trace.span_id(),
+        );
         self.run(call).instrument(span).await
     }
+}
+
+/// Continues the caller's W3C trace (or starts one) with this invocation as the parent of the
+/// function: the function receives a `traceparent` naming the invocation's span. An invalid
+/// `traceparent` is replaced, and its `tracestate` dropped, as the W3C rules ask.
+fn continue_trace(headers: &mut http::HeaderMap) -> TraceContext {
+    let caller = headers
+        .get(trace::TRACEPARENT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(TraceContext::parse);
+    let invocation = match caller {
+        Some(caller) => caller.child(),
+        None => {
+            headers.remove("tracestate");
+            TraceContext::root()
+        }
+    };
+    if let Ok(value) = http::HeaderValue::from_str(&invocation.to_string()) {
+        headers.insert(trace::TRACEPARENT, value);
+    }
+    invocation
 }
 
 impl Platform {

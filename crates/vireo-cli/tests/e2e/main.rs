@@ -13,4 +13,5 @@ mod metrics;
 mod restart;
 mod retention;
 mod scaling;
+mod trace_context;
 mod usage;
