@@ -12,6 +12,7 @@ mod output;
 mod queue;
 mod serve;
 mod sse;
+mod top;
 mod usage;
 mod views;
 
@@ -98,6 +99,8 @@ enum Command {
     Cron(cron::CronCommand),
     /// Billed requests, time, GB-seconds and cost under the server's price plan (-o csv too).
     Usage(usage::UsageArgs),
+    /// A live view of each function's invocations/s, errors, p50/p99 latency and cold starts.
+    Top(top::TopArgs),
 }
 
 fn main() -> ExitCode {
@@ -149,6 +152,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RetryPolicy(args) => queue::retry_policy(&client()?, format, args).await,
         Command::Cron(command) => cron::run(&client()?, format, command).await,
         Command::Usage(args) => usage::run(&client()?, format, args).await,
+        Command::Top(args) => top::run(&client()?, format, args).await,
     }
 }
 

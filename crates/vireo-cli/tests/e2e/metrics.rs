@@ -139,3 +139,54 @@ async fn metrics_parse_and_count_the_invocations_made() {
         );
     }
 }
+
+#[tokio::test]
+async fn top_shows_the_activity_of_the_interval() {
+    let data = tempfile::tempdir().unwrap();
+    let server = std::sync::Arc::new(Server::start(data.path()));
+    server.deploy_ok("hello", "hello", json!({})).await;
+
+    // Keep hello busy for as long as `vireo top` watches.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (server, stop) = (server.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut calls = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let response = reqwest::get(server.url("/fn/default/hello/"))
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                calls += 1;
+            }
+            calls
+        })
+    };
+    let watcher = server.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        watcher.cli(&["top", "--once", "--interval", "1s", "-o", "json"])
+    })
+    .await
+    .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let calls = load.await.unwrap();
+    assert!(calls > 0);
+
+    let refresh = crate::support::stdout_json(&output);
+    let hello = refresh["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["function"] == "hello")
+        .unwrap_or_else(|| panic!("hello is listed: {refresh}"));
+    assert!(
+        hello["invocations_per_sec"].as_f64().unwrap() > 0.0,
+        "{refresh}"
+    );
+    assert_eq!(hello["errors_per_sec"], 0.0);
+    let (p50, p99) = (
+        hello["p50_ms"].as_f64().unwrap(),
+        hello["p99_ms"].as_f64().unwrap(),
+    );
+    assert!(p50 > 0.0 && p50 <= p99, "{refresh}");
+}

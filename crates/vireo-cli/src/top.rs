@@ -1,0 +1,288 @@
+//! `vireo top`: a live view of each function's invocations per second, errors, latency
+//! percentiles and cold starts, computed from two scrapes of the server's `/metrics`.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+use prometheus_parse::{Scrape, Value};
+use reqwest::Method;
+use serde::Serialize;
+
+use crate::client::Client;
+use crate::output::{self, Format};
+
+#[derive(Args)]
+pub struct TopArgs {
+    /// Time between refreshes (e.g. 1s, 500ms).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    interval: Duration,
+    /// Print one refresh and exit (the default when stdout is not a terminal).
+    #[arg(long)]
+    once: bool,
+}
+
+/// One function's activity over a refresh interval.
+#[derive(Debug, Default, Serialize, PartialEq)]
+struct FunctionActivity {
+    function: String,
+    invocations_per_sec: f64,
+    errors_per_sec: f64,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    cold_starts: u64,
+}
+
+#[derive(Serialize)]
+struct Refresh {
+    interval_secs: f64,
+    in_flight: f64,
+    functions: Vec<FunctionActivity>,
+}
+
+pub async fn run(client: &Client, format: Format, args: TopArgs) -> anyhow::Result<()> {
+    if format == Format::Csv {
+        return Err(output::csv_unsupported());
+    }
+    let live = !args.once && std::io::stdout().is_terminal();
+    let mut before = scrape(client).await?;
+    let mut taken = Instant::now();
+    loop {
+        tokio::time::sleep(args.interval).await;
+        let after = scrape(client).await?;
+        let elapsed = taken.elapsed().as_secs_f64();
+        taken = Instant::now();
+        let refresh = Refresh {
+            interval_secs: elapsed,
+            in_flight: gauge(&after, "vireo_invocations_in_flight"),
+            functions: activity(&before, &after, client.namespace().as_str(), elapsed),
+        };
+        let text = match format {
+            Format::Json => format!("{}\n", serde_json::to_string(&refresh)?),
+            _ => render(&refresh, client),
+        };
+        if live {
+            // Clear the screen and home the cursor, like top.
+            output::write_stdout(b"\x1b[2J\x1b[H")?;
+        }
+        output::write_stdout(text.as_bytes())?;
+        if !live {
+            return Ok(());
+        }
+        before = after;
+    }
+}
+
+async fn scrape(client: &Client) -> anyhow::Result<Scrape> {
+    let response = client
+        .success(client.request(Method::GET, "/metrics"))
+        .await
+        .context("reading /metrics")?;
+    let text = response.text().await.context("reading /metrics")?;
+    Scrape::parse(text.lines().map(|line| Ok(line.to_string())))
+        .context("the server's /metrics is not Prometheus text")
+}
+
+fn render(refresh: &Refresh, client: &Client) -> String {
+    let ms = |value: Option<f64>| value.map_or("-".to_string(), |v| format!("{v:.2}"));
+    let mut text = format!(
+        "vireo top — {} namespace {} — every {:.1}s — {} in flight\n\n",
+        client.base_url(),
+        client.namespace(),
+        refresh.interval_secs,
+        refresh.in_flight
+    );
+    text.push_str(&output::table(
+        ["FUNCTION", "INV/S", "ERR/S", "P50 MS", "P99 MS", "COLD"],
+        refresh.functions.iter().map(|f| {
+            [
+                f.function.clone(),
+                format!("{:.1}", f.invocations_per_sec),
+                format!("{:.1}", f.errors_per_sec),
+                ms(f.p50_ms),
+                ms(f.p99_ms),
+                f.cold_starts.to_string(),
+            ]
+        }),
+    ));
+    text
+}
+
+/// Per function of `namespace`: what changed between two scrapes `elapsed` seconds apart.
+fn activity(
+    before: &Scrape,
+    after: &Scrape,
+    namespace: &str,
+    elapsed: f64,
+) -> Vec<FunctionActivity> {
+    let mut functions: BTreeMap<String, FunctionActivity> = BTreeMap::new();
+    let delta = |metric: &str, keep: &dyn Fn(&prometheus_parse::Sample) -> bool| {
+        let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+        for (scrape, sign) in [(after, 1.0), (before, -1.0)] {
+            for sample in scrape.samples.iter().filter(|s| s.metric == metric) {
+                if sample.labels.get("namespace") != Some(namespace) || !keep(sample) {
+                    continue;
+                }
+                let function = sample
+                    .labels
+                    .get("function")
+                    .unwrap_or_default()
+                    .to_string();
+                *sums.entry(function).or_default() += sign * number(&sample.value);
+            }
+        }
+        sums
+    };
+    let per_sec = |count: f64| if elapsed > 0.0 { count / elapsed } else { 0.0 };
+    for (function, count) in delta("vireo_invocations_total", &|_| true) {
+        functions
+            .entry(function.clone())
+            .or_default()
+            .invocations_per_sec = per_sec(count);
+    }
+    for (function, count) in delta("vireo_invocations_total", &|s| {
+        s.labels.get("status") != Some("ok")
+    }) {
+        functions.entry(function).or_default().errors_per_sec = per_sec(count);
+    }
+    for (function, count) in delta("vireo_cold_starts_total", &|_| true) {
+        functions.entry(function).or_default().cold_starts = count.max(0.0) as u64;
+    }
+    for (function, entry) in &mut functions {
+        entry.function = function.clone();
+        let buckets = bucket_deltas(before, after, namespace, function);
+        entry.p50_ms = quantile(&buckets, 0.50).map(|s| s * 1000.0);
+        entry.p99_ms = quantile(&buckets, 0.99).map(|s| s * 1000.0);
+    }
+    functions.into_values().collect()
+}
+
+/// The duration histogram's cumulative buckets `(upper bound, count)` gained between scrapes.
+fn bucket_deltas(
+    before: &Scrape,
+    after: &Scrape,
+    namespace: &str,
+    function: &str,
+) -> Vec<(f64, f64)> {
+    let buckets = |scrape: &Scrape| -> Vec<(f64, f64)> {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == "vireo_invocation_duration_seconds")
+            .filter(|s| {
+                s.labels.get("namespace") == Some(namespace)
+                    && s.labels.get("function") == Some(function)
+            })
+            .find_map(|s| match &s.value {
+                Value::Histogram(buckets) => {
+                    Some(buckets.iter().map(|b| (b.less_than, b.count)).collect())
+                }
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    let (old, new) = (buckets(before), buckets(after));
+    new.iter()
+        .map(|(bound, count)| {
+            let previous = old
+                .iter()
+                .find(|(b, _)| b == bound)
+                .map_or(0.0, |(_, c)| *c);
+            (*bound, count - previous)
+        })
+        .collect()
+}
+
+/// The `q` quantile of cumulative buckets, interpolating linearly inside the bucket it falls
+/// in (as Prometheus's `histogram_quantile` does); `None` without observations.
+fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let mut lower = (0.0, 0.0);
+    for &(bound, count) in buckets {
+        if count >= rank {
+            if bound.is_infinite() {
+                return Some(lower.0);
+            }
+            let within = count - lower.1;
+            let share = if within > 0.0 {
+                (rank - lower.1) / within
+            } else {
+                1.0
+            };
+            return Some(lower.0 + (bound - lower.0) * share);
+        }
+        lower = (bound, count);
+    }
+    Some(lower.0)
+}
+
+fn number(value: &Value) -> f64 {
+    match value {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+        Value::Histogram(_) | Value::Summary(_) => 0.0,
+    }
+}
+
+fn gauge(scrape: &Scrape, metric: &str) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric)
+        .map(|s| number(&s.value))
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Scrape {
+        Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap()
+    }
+
+    #[test]
+    fn quantiles_interpolate_within_the_bucket() {
+        let buckets = [
+            (0.001, 0.0),
+            (0.002, 50.0),
+            (0.004, 100.0),
+            (f64::INFINITY, 100.0),
+        ];
+        assert_eq!(quantile(&buckets, 0.5), Some(0.002));
+        let p99 = quantile(&buckets, 0.99).unwrap();
+        assert!((p99 - 0.00396).abs() < 1e-9, "{p99}");
+        assert_eq!(quantile(&[(0.001, 0.0), (f64::INFINITY, 0.0)], 0.5), None);
+    }
+
+    #[test]
+    fn activity_is_the_difference_between_scrapes() {
+        let before = parse(
+            "# TYPE vireo_invocations_total counter\n\
+             vireo_invocations_total{namespace=\"default\",function=\"hello\",status=\"ok\",trigger=\"http\"} 10\n",
+        );
+        let after = parse(
+            "# TYPE vireo_invocations_total counter\n\
+             vireo_invocations_total{namespace=\"default\",function=\"hello\",status=\"ok\",trigger=\"http\"} 30\n\
+             vireo_invocations_total{namespace=\"default\",function=\"hello\",status=\"error\",trigger=\"http\"} 4\n\
+             vireo_invocations_total{namespace=\"other\",function=\"hello\",status=\"ok\",trigger=\"http\"} 99\n\
+             # TYPE vireo_invocation_duration_seconds histogram\n\
+             vireo_invocation_duration_seconds_bucket{namespace=\"default\",function=\"hello\",le=\"0.001\"} 12\n\
+             vireo_invocation_duration_seconds_bucket{namespace=\"default\",function=\"hello\",le=\"+Inf\"} 24\n\
+             vireo_invocation_duration_seconds_sum{namespace=\"default\",function=\"hello\"} 0.01\n\
+             vireo_invocation_duration_seconds_count{namespace=\"default\",function=\"hello\"} 24\n",
+        );
+        let functions = activity(&before, &after, "default", 2.0);
+        assert_eq!(functions.len(), 1);
+        let hello = &functions[0];
+        assert_eq!(hello.function, "hello");
+        assert_eq!(hello.invocations_per_sec, 12.0);
+        assert_eq!(hello.errors_per_sec, 2.0);
+        assert_eq!(hello.p50_ms, Some(1.0));
+    }
+}
