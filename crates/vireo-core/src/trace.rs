@@ -34,6 +34,27 @@ impl TraceContext {
         })
     }
 
+    /// A context from its parts, as a tracing backend assigned them.
+    pub fn new(trace_id: u128, span_id: u64, sampled: bool) -> Self {
+        Self {
+            trace_id,
+            parent_id: span_id,
+            flags: u8::from(sampled),
+        }
+    }
+
+    pub fn trace_id_value(&self) -> u128 {
+        self.trace_id
+    }
+
+    pub fn span_id_value(&self) -> u64 {
+        self.parent_id
+    }
+
+    pub fn sampled(&self) -> bool {
+        self.flags & 1 == 1
+    }
+
     /// A new trace, sampled.
     pub fn root() -> Self {
         Self {

@@ -36,6 +36,28 @@ struct FileConfig {
     pricing: vireo_core::PricePlan,
     #[serde(default)]
     retention: RetentionConfig,
+    #[serde(default)]
+    tracing: TracingConfig,
+}
+
+/// `[tracing]` in the config file: export of spans to an OpenTelemetry collector.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    /// OTLP/HTTP traces endpoint, e.g. `http://127.0.0.1:4318/v1/traces`; none (the default)
+    /// exports nothing.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "vireo".to_string(),
+        }
+    }
 }
 
 /// `[retention]` in the config file: what is deleted, by age and size, in the background.
@@ -232,6 +254,7 @@ pub struct Config {
     pub cron: CronConfig,
     pub pricing: vireo_core::PricePlan,
     pub retention: RetentionConfig,
+    pub tracing: TracingConfig,
     /// Components to deploy at start, as `(name, file)`.
     pub deploy: Vec<(vireo_core::Name, PathBuf)>,
 }
@@ -262,6 +285,13 @@ impl Config {
             bail!("invalid config: scaling.idle_ttl_ms must be greater than 0");
         }
         validate_async(&file.async_queue, &file.cron)?;
+        if let Some(endpoint) = &file.tracing.otlp_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            bail!(
+                "invalid config: tracing.otlp_endpoint must be an http:// or https:// URL, got {endpoint:?}"
+            );
+        }
         if file.retention.sweep_interval_ms == 0 {
             bail!("invalid config: retention.sweep_interval_ms must be greater than 0");
         }
@@ -283,6 +313,7 @@ impl Config {
             cron: file.cron,
             pricing: file.pricing,
             retention: file.retention,
+            tracing: file.tracing,
             deploy,
         })
     }

@@ -4,6 +4,7 @@
 mod admission;
 mod config;
 mod metering;
+mod otlp;
 mod platform;
 mod routes;
 mod signal;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -49,8 +51,18 @@ pub struct ServeOptions {
 
 /// Runs the server until it is told to stop; returns once in-flight work has finished.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
-    init_logging(options.log_format.unwrap_or_default());
     let config = Config::load(&options)?;
+    let exporter = match &config.tracing.otlp_endpoint {
+        Some(endpoint) => Some(otlp::Exporter::start(
+            endpoint,
+            &config.tracing.service_name,
+        )?),
+        None => None,
+    };
+    init_logging(
+        options.log_format.unwrap_or_default(),
+        exporter.as_ref().and_then(otlp::Exporter::provider),
+    );
     let telemetry = telemetry::Telemetry::install()?;
 
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -194,6 +206,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     }
     sqlite.close().await;
     tracing::info!("stopped");
+    drop(exporter);
     Ok(())
 }
 
@@ -303,15 +316,21 @@ async fn prewarm_at_start(platform: &Platform) {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, tracer: Option<&SdkTracerProvider>) {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let filter = EnvFilter::try_from_env("VIREO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only for a person at a terminal, never into files or log collectors.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let text = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
+    let export =
+        tracer.map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("vireo")));
+    let registry = tracing_subscriber::registry().with(filter).with(export);
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => registry.with(text).try_init(),
+        LogFormat::Json => registry.with(text.json()).try_init(),
     };
 }

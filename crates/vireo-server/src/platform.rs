@@ -18,6 +18,7 @@ use vireo_store::{BlobStore, RecordWriter};
 
 use crate::admission::{Admission, AdmissionSettings, Refused};
 use crate::metering::Meter;
+use crate::otlp;
 use crate::routes::RouteCache;
 use crate::telemetry;
 
@@ -247,37 +248,39 @@ impl Deployer for Platform {
 #[async_trait::async_trait]
 impl Invoker for Platform {
     async fn invoke(&self, mut call: Call) -> Result<http::Response<Body>, InvokeError> {
-        let trace = continue_trace(call.request.headers_mut());
+        let headers = call.request.headers_mut();
+        let caller = caller_trace(headers);
         let span = tracing::info_span!(
             "invocation",
             function = %call.function,
             invocation_id = %call.id,
-            trace_id = %trace.trace_id(),
-            span_id = %trace.span_id(),
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
         );
+        let fallback = caller.map_or_else(TraceContext::root, |caller| caller.child());
+        let invocation = otlp::link(&span, caller, fallback);
+        span.record("trace_id", invocation.trace_id());
+        span.record("span_id", invocation.span_id());
+        // The function's parent span is this invocation.
+        if let Ok(value) = http::HeaderValue::from_str(&invocation.to_string()) {
+            headers.insert(trace::TRACEPARENT, value);
+        }
         self.run(call).instrument(span).await
     }
 }
 
-/// Continues the caller's W3C trace (or starts one) with this invocation as the parent of the
-/// function: the function receives a `traceparent` naming the invocation's span. An invalid
-/// `traceparent` is replaced, and its `tracestate` dropped, as the W3C rules ask.
-fn continue_trace(headers: &mut http::HeaderMap) -> TraceContext {
+/// The caller's W3C trace, if its `traceparent` is valid; an invalid one goes, and its
+/// `tracestate` with it, as the W3C rules ask. Without one the invocation starts a trace.
+fn caller_trace(headers: &mut http::HeaderMap) -> Option<TraceContext> {
     let caller = headers
         .get(trace::TRACEPARENT)
         .and_then(|value| value.to_str().ok())
         .and_then(TraceContext::parse);
-    let invocation = match caller {
-        Some(caller) => caller.child(),
-        None => {
-            headers.remove("tracestate");
-            TraceContext::root()
-        }
-    };
-    if let Ok(value) = http::HeaderValue::from_str(&invocation.to_string()) {
-        headers.insert(trace::TRACEPARENT, value);
+    if caller.is_none() {
+        headers.remove(trace::TRACEPARENT);
+        headers.remove("tracestate");
     }
-    invocation
+    caller
 }
 
 impl Platform {

@@ -98,3 +98,91 @@ async fn the_callers_trace_continues_into_the_function() {
         caller[1]
     );
 }
+
+/// A minimal OTLP/HTTP collector: answers 200 to every request and keeps `(path, headers, body)`.
+async fn collector() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String, Vec<u8>)>>>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    // One request at a time on a kept-alive connection.
+                    while !buffer.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let end = buffer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    while buffer.len() < end + length {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let path = head.split(' ').nth(1).unwrap_or_default().to_string();
+                    let body = buffer[end..end + length].to_vec();
+                    kept.lock().unwrap().push((path, head.clone(), body));
+                    buffer.drain(..end + length);
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                    if stream.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{address}/v1/traces"), received)
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+// Multi-threaded: the collector must keep answering while this thread waits for the exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invocation_spans_are_exported_over_otlp_in_the_callers_trace() {
+    let (endpoint, received) = collector().await;
+    let data = tempfile::tempdir().unwrap();
+    let config =
+        format!("[tracing]\notlp_endpoint = \"{endpoint}\"\nservice_name = \"vireo-test\"\n");
+    let mut server = Server::start_with_config(data.path(), &config);
+    server.deploy_ok("echo", "echo", json!({})).await;
+    let (continued, _) = seen(&server, &[("traceparent", CALLER)]).await;
+    let function = parts(&continued);
+    server.terminate();
+    assert!(server.wait_exit().success());
+
+    let requests = received.lock().unwrap().clone();
+    assert!(!requests.is_empty(), "the collector received spans");
+    let (trace_id, span_id) = (hex_bytes(&parts(CALLER)[1]), hex_bytes(&function[2]));
+    let exported = requests.iter().any(|(path, head, body)| {
+        path == "/v1/traces"
+            && head.contains("content-type: application/x-protobuf")
+            && body.windows(16).any(|w| w == trace_id.as_slice())
+            && body.windows(8).any(|w| w == span_id.as_slice())
+            && body.windows(10).any(|w| w == b"vireo-test")
+    });
+    assert!(
+        exported,
+        "a span of the caller's trace, with the id the function saw as its parent"
+    );
+}
