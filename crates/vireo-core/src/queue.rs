@@ -181,6 +181,8 @@ pub struct NewAsyncInvocation {
     pub request: StoredRequest,
     pub idempotency_key: Option<String>,
     pub accepted_at_us: i64,
+    /// When the event happened (the CloudEvents `time`): its acceptance, or a schedule's slot.
+    pub event_time_us: i64,
 }
 
 /// What became of one invocation handed to [`Queue::enqueue`].
@@ -211,6 +213,7 @@ pub struct ClaimedInvocation {
     pub attempt: u32,
     /// When it was accepted (or redriven): its event age counts from here.
     pub accepted_at_us: i64,
+    pub event_time_us: i64,
     /// The function's policy as it is now.
     pub policy: RetryPolicy,
 }

@@ -77,6 +77,7 @@ pub async fn accept(
         })?
         .to_bytes();
     parts.headers.remove("prefer");
+    let accepted_at_us = now_micros();
     let invocation = NewAsyncInvocation {
         id: id.clone(),
         source: format!(
@@ -94,7 +95,8 @@ pub async fn accept(
             body,
         },
         idempotency_key,
-        accepted_at_us: now_micros(),
+        accepted_at_us,
+        event_time_us: accepted_at_us,
     };
     let namespace = invocation.namespace.clone();
     let function = invocation.function.clone();

@@ -21,6 +21,8 @@ CREATE TABLE async_invocations (
     attempts INTEGER NOT NULL DEFAULT 0,
     -- Event age counts from here; a redrive resets it.
     accepted_at_us INTEGER NOT NULL,
+    -- When the event happened (the CloudEvents time): its acceptance, or a schedule's slot.
+    event_time_us INTEGER NOT NULL,
     updated_at_us INTEGER NOT NULL,
     next_attempt_at_us INTEGER NOT NULL,
     lease_owner TEXT,

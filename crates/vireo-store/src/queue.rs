@@ -66,7 +66,7 @@ impl Queue for SqliteStore {
                             WHERE status = 'queued' AND next_attempt_at_us <= ?3
                             ORDER BY next_attempt_at_us LIMIT ?4)
                RETURNING id, namespace, function, selector, "trigger", source, method, uri,
-                         headers, body, attempts, accepted_at_us"#,
+                         headers, body, attempts, accepted_at_us, event_time_us"#,
         )
         .bind(owner)
         .bind(lease_until_us)
@@ -104,6 +104,7 @@ impl Queue for SqliteStore {
                 },
                 attempt: column(row, "attempts")?,
                 accepted_at_us: column(row, "accepted_at_us")?,
+                event_time_us: column(row, "event_time_us")?,
                 policy,
                 namespace,
                 function,
@@ -529,7 +530,7 @@ async fn enqueue_synced(
         .collect();
     for chunk in to_insert.chunks(ROWS_PER_STATEMENT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
-            r#"INSERT INTO async_invocations (id, namespace, function, selector, "trigger", source, method, uri, headers, body, idempotency_key, accepted_at_us, status, updated_at_us, next_attempt_at_us)
+            r#"INSERT INTO async_invocations (id, namespace, function, selector, "trigger", source, method, uri, headers, body, idempotency_key, accepted_at_us, event_time_us, status, updated_at_us, next_attempt_at_us)
                SELECT *, 'queued', v.column12, v.column12 FROM ("#,
         );
         insert.push_values(chunk, |mut row, item| {
@@ -544,7 +545,8 @@ async fn enqueue_synced(
                 .push_bind(encode_headers(&item.request.headers))
                 .push_bind(item.request.body.as_ref())
                 .push_bind(item.idempotency_key.as_deref())
-                .push_bind(item.accepted_at_us);
+                .push_bind(item.accepted_at_us)
+                .push_bind(item.event_time_us);
         });
         insert.push(") AS v");
         insert

@@ -163,9 +163,6 @@ fn invocation(schedule: &Schedule, slot: i64, now: i64) -> NewAsyncInvocation {
         "text/plain; charset=utf-8"
     };
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(time) = HeaderValue::from_str(&rfc3339(slot)) {
-        headers.insert("ce-time", time);
-    }
     NewAsyncInvocation {
         id: InvocationId::generate(),
         namespace: schedule.namespace.clone(),
@@ -184,6 +181,7 @@ fn invocation(schedule: &Schedule, slot: i64, now: i64) -> NewAsyncInvocation {
         },
         idempotency_key: Some(format!("cron:{}:{slot}", schedule.name)),
         accepted_at_us: now,
+        event_time_us: slot,
     }
 }
 

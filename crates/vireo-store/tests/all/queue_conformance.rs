@@ -30,6 +30,7 @@ fn job(function: &Name, n: u64, key: Option<&str>) -> NewAsyncInvocation {
         },
         idempotency_key: key.map(str::to_string),
         accepted_at_us: 1_000,
+        event_time_us: 900,
     }
 }
 
@@ -75,6 +76,7 @@ pub async fn enqueue_claim_settle_and_redrive<S: Store + Queue>(store: &S) {
     claimed.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
     assert_eq!(claimed.len(), 2);
     assert_eq!(claimed[0].attempt, 1);
+    assert_eq!(claimed[0].event_time_us, 900);
     assert_eq!(claimed[0].request, batch[0].request);
     assert_eq!(claimed[0].policy, RetryPolicy::default());
     assert!(

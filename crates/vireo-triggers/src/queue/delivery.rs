@@ -111,18 +111,12 @@ fn call(job: ClaimedInvocation) -> Result<Call, String> {
         .headers_mut()
         .ok_or("the stored request has an invalid method or path")?;
     *headers = job.request.headers;
-    // A cron event happened at its slot, which the scheduler stored as `ce-time`; any other
-    // event happened when it was accepted.
-    if job.trigger != Trigger::Cron || !headers.contains_key("ce-time") {
-        let accepted = HeaderValue::from_str(&rfc3339(job.accepted_at_us))
-            .map_err(|e| format!("cannot send ce-time: {e}"))?;
-        headers.insert(HeaderName::from_static("ce-time"), accepted);
-    }
     let attributes = [
         ("ce-specversion", "1.0".to_string()),
         ("ce-id", job.id.to_string()),
         ("ce-source", job.source.clone()),
         ("ce-type", event_type(job.trigger).to_string()),
+        ("ce-time", rfc3339(job.event_time_us)),
         (ATTEMPT_HEADER, job.attempt.to_string()),
     ];
     for (name, value) in attributes {
