@@ -1,13 +1,14 @@
 //! Async invocations: accepted durably with 202, delivered with CloudEvents headers, retried
 //! with backoff, dead-lettered and redriven, deduplicated by key, and never lost to `kill -9`.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 
-use crate::support::{DEADLINE, Server, stdout_json};
+use crate::support::{DEADLINE, Server, eventually, stdout_json};
 
 /// Short backoffs so retries happen within a test.
 const FAST_RETRIES: &str = "[async]\nmin_backoff_ms = 200\nmax_backoff_ms = 2000\n";
@@ -37,27 +38,28 @@ async fn submit(server: &Server, query: &str, key: Option<&str>) -> (u16, Value,
 
 /// Polls the invocation until its status is terminal; returns every status seen on the way.
 async fn until_terminal(server: &Server, id: &str) -> (Value, Vec<String>) {
-    let deadline = Instant::now() + DEADLINE;
-    let mut seen: Vec<String> = Vec::new();
-    loop {
+    let seen = &RefCell::new(Vec::<String>::new());
+    let body = eventually(DEADLINE, || async move {
         let (status, body) = server.get_json(&format!("/v1/invocations/{id}")).await;
         assert_eq!(status, 200, "{body}");
         let state = body["status"].as_str().unwrap().to_string();
+        let mut seen = seen.borrow_mut();
         if seen.last() != Some(&state) {
             seen.push(state.clone());
         }
         if ["succeeded", "failed", "dead"].contains(&state.as_str()) {
-            return (body, seen);
+            Ok(body)
+        } else {
+            Err(format!("{id} stuck in {seen:?}: {body}"))
         }
-        assert!(Instant::now() < deadline, "{id} stuck in {seen:?}: {body}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
+    (body, seen.take())
 }
 
 /// The probe's log lines for one invocation, once `count` of them are committed.
 async fn probe_lines(server: &Server, id: &str, count: usize) -> Vec<Value> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    eventually(DEADLINE, || async move {
         let (_, page) = server
             .get_json(&format!(
                 "/v1/namespaces/default/functions/probe/logs?invocation={id}"
@@ -65,14 +67,28 @@ async fn probe_lines(server: &Server, id: &str, count: usize) -> Vec<Value> {
             .await;
         let lines = page["lines"].as_array().cloned().unwrap_or_default();
         if lines.len() >= count {
-            return lines;
+            Ok(lines)
+        } else {
+            Err(format!("expected {count} log lines of {id}, got {lines:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "expected {count} log lines of {id}, got {lines:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
+}
+
+/// The function's async invocations by status, once `done` holds for them.
+async fn until_counts(server: &Server, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    let done = &done;
+    eventually(within, || async move {
+        let (_, counts) = server
+            .get_json("/v1/namespaces/default/functions/probe/queue")
+            .await;
+        if done(&counts) {
+            Ok(counts)
+        } else {
+            Err(counts.to_string())
+        }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -250,36 +266,22 @@ async fn kill_9_in_the_middle_of_a_batch_loses_nothing() {
     assert_eq!(ids.len(), TOTAL);
 
     // Kill while part of the batch is done and attempts are in flight.
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let (_, counts) = server
-            .get_json("/v1/namespaces/default/functions/probe/queue")
-            .await;
-        if counts["succeeded"].as_u64().unwrap() >= 100 {
-            assert!(counts["queued"].as_u64().unwrap() > 0, "{counts}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "nothing ran: {counts}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let counts = until_counts(&server, DEADLINE, |c| {
+        c["succeeded"].as_u64().unwrap() >= 100
+    })
+    .await;
+    assert!(counts["queued"].as_u64().unwrap() > 0, "{counts}");
     server.kill();
 
     let server = Server::start_with_config(data.path(), config);
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let (_, counts) = server
-            .get_json("/v1/namespaces/default/functions/probe/queue")
-            .await;
-        if counts["succeeded"].as_u64().unwrap() == TOTAL as u64 {
-            assert_eq!(
-                counts,
-                json!({"queued": 0, "running": 0, "succeeded": TOTAL, "failed": 0, "dead": 0})
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "not all finished: {counts}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let counts = until_counts(&server, Duration::from_secs(180), |c| {
+        c["succeeded"].as_u64().unwrap() == TOTAL as u64
+    })
+    .await;
+    assert_eq!(
+        counts,
+        json!({"queued": 0, "running": 0, "succeeded": TOTAL, "failed": 0, "dead": 0})
+    );
     for id in &ids {
         let (status, body) = server.get_json(&format!("/v1/invocations/{id}")).await;
         assert_eq!(

@@ -1,11 +1,10 @@
 //! `/metrics` is valid Prometheus text, and its counters match the invocations made.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{DEADLINE, Server, invocation_id};
+use crate::support::{DEADLINE, Server, eventually, invocation_id};
 
 /// The samples of `name` whose labels include every pair of `labels`, summed.
 fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -76,23 +75,26 @@ async fn metrics_parse_and_count_the_invocations_made() {
 
     // The counters move when an invocation finishes, just before its record is queued; the
     // async one's status settles after it ran, and the queue gauge follows on the heartbeat.
-    let deadline = Instant::now() + DEADLINE;
-    let scrape = loop {
-        let scrape = scrape(&server).await;
+    let (server_ref, async_id) = (&server, ids[5].as_str());
+    let scrape = eventually(DEADLINE, || async move {
+        let scrape = scrape(server_ref).await;
         let async_done = value(&scrape, "vireo_invocations_total", &[("trigger", "async")]) == 1.0;
         let gauge_seen = scrape
             .samples
             .iter()
             .any(|s| s.metric == "vireo_async_pending");
-        let (_, detail) = server
-            .get_json(&format!("/v1/invocations/{}", ids[5]))
+        let (_, detail) = server_ref
+            .get_json(&format!("/v1/invocations/{async_id}"))
             .await;
         if async_done && gauge_seen && detail["status"] == "succeeded" {
-            break scrape;
+            Ok(scrape)
+        } else {
+            Err(format!(
+                "metrics not caught up: async counted {async_done}, gauge {gauge_seen}, {detail}"
+            ))
         }
-        assert!(Instant::now() < deadline, "metrics never caught up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     let hello = [("namespace", "default"), ("function", "hello")];
     let expectations: HashMap<&str, f64> = HashMap::from([
         ("hello ok http", 3.0),

@@ -1,10 +1,8 @@
 //! Retention deletes log lines by age and beyond the size limit, in the background.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
-use crate::support::{DEADLINE, Server, invocation_id};
+use crate::support::{DEADLINE, Server, eventually, invocation_id};
 
 async fn call_probe(server: &Server) -> String {
     let response = reqwest::get(server.url("/fn/default/probe/"))
@@ -23,19 +21,16 @@ async fn lines(server: &Server) -> Vec<Value> {
 
 /// Polls until `done` holds for the probe's log lines.
 async fn until_lines(server: &Server, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    let done = &done;
+    eventually(DEADLINE, || async move {
         let current = lines(server).await;
         if done(&current) {
-            return current;
+            Ok(current)
+        } else {
+            Err(format!("{what}: {} lines left", current.len()))
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {} lines left",
-            current.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test]

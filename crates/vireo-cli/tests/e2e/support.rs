@@ -198,18 +198,29 @@ impl Server {
 
     /// The invocation record, once the batching writer has committed it.
     pub async fn invocation(&self, id: &str) -> Value {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let (status, body) = self.get_json(&format!("/v1/invocations/{id}")).await;
-            if status == 200 {
-                return body;
+        eventually(DEADLINE, || async move {
+            match self.get_json(&format!("/v1/invocations/{id}")).await {
+                (200, body) => Ok(body),
+                (status, body) => Err(format!("invocation {id} not recorded: {status} {body}")),
             }
-            assert!(
-                Instant::now() < deadline,
-                "invocation {id} was never recorded"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        })
+        .await
+    }
+}
+
+/// Polls `check` until it answers `Ok`, pausing briefly between tries. After `within` it
+/// panics with the last `Err`, which says what state things were stuck in.
+pub async fn eventually<T, Fut>(within: Duration, mut check: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(Instant::now() < deadline, "not within {within:?}: {seen}"),
         }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
