@@ -46,9 +46,9 @@ EOF
 
 queue_url() { printf 'http://%s/v1/namespaces/default/functions/hello/queue' "$SERVER_ADDR"; }
 
-succeeded() { curl -fsS --max-time 5 "$(queue_url)" | jq -r .succeeded; }
+succeeded() { admin_curl -fsS --max-time 5 "$(queue_url)" | jq -r .succeeded; }
 
-drained() { curl -fsS --max-time 5 "$(queue_url)" | jq -e '.queued + .running == 0' >/dev/null; }
+drained() { admin_curl -fsS --max-time 5 "$(queue_url)" | jq -e '.queued + .running == 0' >/dev/null; }
 
 main() {
     accept_options "" "" "$@"
@@ -75,7 +75,7 @@ main() {
 
     local before after start load_seconds
     record "# async.lua: $(tr '\n' ' ' <"$script")"
-    record "$(quote curl -fsS "$(queue_url)")  # succeeded, before and after the load"
+    record "$(quote curl -fsS -H "Authorization: Bearer \$VIREO_ADMIN_KEY" "$(queue_url)")  # succeeded, before and after the load"
     before=$(succeeded)
     start=$(now_us)
     run wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$script" "http://$SERVER_ADDR/fn/default/hello/" \
@@ -93,7 +93,7 @@ main() {
     completed_rps=$(awk -v a="$before" -v b="$after" -v s="$load_seconds" 'BEGIN { printf "%.0f", (b - a) / s }')
 
     log "draining the queue"
-    record "$(quote curl -fsS "$(queue_url)")  # until queued + running == 0"
+    record "$(quote curl -fsS -H "Authorization: Bearer \$VIREO_ADMIN_KEY" "$(queue_url)")  # until queued + running == 0"
     start=$(now_us)
     wait_for "$DRAIN_TIMEOUT" 0.2 drained || die "the queue did not drain within ${DRAIN_TIMEOUT}s"
     local drain_seconds

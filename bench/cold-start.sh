@@ -49,12 +49,12 @@ api() { printf 'http://%s/v1/namespaces/default/functions/hello' "$SERVER_ADDR";
 
 # scaled_to_zero : the hello function has no warm version.
 scaled_to_zero() {
-    curl -fsS --max-time 5 "$(api)" | jq -e '.warm_versions == []' >/dev/null
+    admin_curl -fsS --max-time 5 "$(api)" | jq -e '.warm_versions == []' >/dev/null
 }
 
 # fetch_record ID : writes the invocation record ID to $WORK/record.json once it exists.
 fetch_record() {
-    curl -fsS --max-time 5 -o "$WORK/record.json" "http://$SERVER_ADDR/v1/invocations/$1" 2>/dev/null
+    admin_curl -fsS --max-time 5 -o "$WORK/record.json" "http://$SERVER_ADDR/v1/invocations/$1" 2>/dev/null
 }
 
 # timed_request SCENARIO : one GET of hello, timed by curl. Appends curl's time_total (ms) to
@@ -87,9 +87,9 @@ timed_request() {
 after_scale_to_zero() {
     local i start
     record "# then $COUNT times: poll until warm_versions is [], time one request, read its record"
-    record "$(quote curl -fsS "$(api)")  # until .warm_versions == []"
+    record "$(quote curl -fsS -H "Authorization: Bearer \$VIREO_ADMIN_KEY" "$(api)")  # until .warm_versions == []"
     record "$(quote curl -sS -D headers -o body -w '%{http_code} %{time_total}' "http://$SERVER_ADDR/fn/default/hello/")"
-    record "$(quote curl -fsS "http://$SERVER_ADDR/v1/invocations/ID")  # ID from x-vireo-invocation-id; until it exists"
+    record "$(quote curl -fsS -H "Authorization: Bearer \$VIREO_ADMIN_KEY" "http://$SERVER_ADDR/v1/invocations/ID")  # ID from x-vireo-invocation-id; until it exists"
     log "after scale to zero: $COUNT cold starts"
     start=$(now_us)
     for ((i = 1; i <= COUNT; i++)); do

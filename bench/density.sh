@@ -66,6 +66,7 @@ batch() {
         if [[ $kind == deploy ]]; then
             printf 'url = "%s/v1/namespaces/default/functions/f%d/versions"\n' "$base" "$i"
             printf 'form = "settings={}"\nform = "component=@%s"\n' "$component"
+            printf 'header = "Authorization: Bearer %s"\n' "$VIREO_ADMIN_KEY"
         else
             printf 'url = "%s/fn/default/f%d/"\n' "$base" "$i"
         fi
@@ -93,7 +94,7 @@ run_batch() {
 
 # warm_versions FUNCTION : the function's warm_versions, as JSON.
 warm_versions() {
-    curl -fsS --max-time 10 "http://$SERVER_ADDR/v1/namespaces/default/functions/$1" | jq -c .warm_versions
+    admin_curl -fsS --max-time 10 "http://$SERVER_ADDR/v1/namespaces/default/functions/$1" | jq -c .warm_versions
 }
 
 # expect_warm FUNCTION JSON : the function's warm_versions must be JSON.
@@ -108,7 +109,7 @@ deploy_all() {
     batch deploy 0 $((COUNT - 1)) deploy
     record "# deploy.curl: for I in 0..$((COUNT - 1)):"
     record "#   url = \"http://$SERVER_ADDR/v1/namespaces/default/functions/fI/versions\""
-    record "#   form = \"settings={}\"  form = \"component=@$ROOT/$HELLO_WASM\"  output = \"/dev/null\"  next"
+    record "#   form = \"settings={}\"  form = \"component=@$ROOT/$HELLO_WASM\"  header = \"Authorization: Bearer \$VIREO_ADMIN_KEY\"  output = \"/dev/null\"  next"
     run_batch deploy 201
     DEPLOY_SECONDS=$BATCH_SECONDS
     log "deployed $COUNT functions in $DEPLOY_SECONDS s"

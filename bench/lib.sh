@@ -222,6 +222,16 @@ stop_server() {
     PIDS=("${kept[@]}")
 }
 
+# The admin key every Vireo started here is given (through the environment), so the admin API
+# calls below can authenticate; set VIREO_ADMIN_KEY to choose it.
+VIREO_ADMIN_KEY=${VIREO_ADMIN_KEY:-bench-$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')}
+export VIREO_ADMIN_KEY
+
+# admin_curl ARG... : curl with the admin key, for /v1 and /metrics.
+admin_curl() {
+    curl -H "Authorization: Bearer $VIREO_ADMIN_KEY" "$@"
+}
+
 # start_vireo NAME DATA-DIR [ARG...] : vireo serve on a free 127.0.0.1 port.
 start_vireo() {
     local name=$1 data=$2
@@ -233,7 +243,7 @@ start_vireo() {
 deploy_hello() {
     local settings='{}'
     if (($# > 1)); then settings=$2; fi
-    run curl -fsS -o /dev/null -F "settings=$settings" -F "component=@$HELLO_WASM" \
+    run admin_curl -fsS -o /dev/null -F "settings=$settings" -F "component=@$HELLO_WASM" \
         "http://$SERVER_ADDR/v1/namespaces/default/functions/$1/versions"
 }
 

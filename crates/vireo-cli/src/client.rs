@@ -17,7 +17,8 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(server: &str, namespace: &str) -> anyhow::Result<Self> {
+    /// `api_key` (if any) goes with every request as `Authorization: Bearer`.
+    pub fn new(server: &str, namespace: &str, api_key: Option<&str>) -> anyhow::Result<Self> {
         let namespace = Name::parse("namespace", namespace)?;
         let url = reqwest::Url::parse(server)
             .with_context(|| format!("invalid server URL {server:?}"))?;
@@ -26,7 +27,15 @@ impl Client {
                 "invalid server URL {server:?}: it must start with http:// (this build of vireo speaks plain HTTP)"
             );
         }
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = crate::credentials::api_key(api_key, &url)? {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                .context("the API key contains characters that cannot be sent in a header")?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .user_agent(concat!("vireo/", env!("CARGO_PKG_VERSION")))
             // A function's redirect is part of its answer, shown as is (like curl without -L).
             .redirect(redirect::Policy::none())
@@ -170,7 +179,7 @@ mod tests {
 
     #[test]
     fn paths_are_built_under_the_namespace() {
-        let client = Client::new("http://127.0.0.1:8080/", "team-a").unwrap();
+        let client = Client::new("http://127.0.0.1:8080/", "team-a", None).unwrap();
         assert_eq!(client.base_url(), "http://127.0.0.1:8080");
         let hello = Name::parse("function", "hello").unwrap();
         assert_eq!(
@@ -183,14 +192,16 @@ mod tests {
     #[test]
     fn bad_servers_and_namespaces_are_refused() {
         assert!(
-            Client::new("https://example.com", "default")
+            Client::new("https://example.com", "default", None)
                 .err()
                 .unwrap()
                 .to_string()
                 .contains("http://")
         );
-        assert!(Client::new("localhost:8080", "default").is_err());
-        let err = Client::new("http://127.0.0.1:8080", "Team").err().unwrap();
+        assert!(Client::new("localhost:8080", "default", None).is_err());
+        let err = Client::new("http://127.0.0.1:8080", "Team", None)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("invalid namespace name"), "{err}");
     }
 }

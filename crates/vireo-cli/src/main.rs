@@ -2,6 +2,7 @@
 
 mod args;
 mod client;
+mod credentials;
 mod cron;
 mod deploy;
 mod functions;
@@ -12,6 +13,7 @@ mod output;
 mod queue;
 mod serve;
 mod sse;
+mod tenants;
 mod top;
 mod usage;
 mod views;
@@ -46,17 +48,22 @@ struct Cli {
     )]
     server: String,
 
-    /// Namespace the function commands work in.
+    /// Namespace the function commands work in [default: default]. For `keys create`, the
+    /// namespaces the key acts in, comma-separated.
     #[arg(
         short = 'n',
         long,
         global = true,
         help_heading = GLOBAL,
         env = "VIREO_NAMESPACE",
-        default_value = "default",
         value_name = "NS"
     )]
-    namespace: String,
+    namespace: Option<String>,
+
+    /// API key to authenticate with. Without one, a server on this machine is sent the admin
+    /// key its first start wrote to `$VIREO_DATA/admin.key` (default `.vireo/admin.key`).
+    #[arg(long, global = true, help_heading = GLOBAL, env = "VIREO_API_KEY", hide_env_values = true, value_name = "KEY")]
+    api_key: Option<String>,
 
     /// How to print results: `table` for people, `json` for scripts (the server's answer; one
     /// object per line for logs), `csv` for `vireo usage`.
@@ -101,6 +108,12 @@ enum Command {
     Usage(usage::UsageArgs),
     /// A live view of each function's invocations/s, errors, p50/p99 latency and cold starts.
     Top(top::TopArgs),
+    /// Namespaces (tenants) and their quotas; creating, changing and deleting need an admin key.
+    #[command(subcommand)]
+    Ns(tenants::NsCommand),
+    /// API keys: create (shown once), list, revoke; needs an admin key.
+    #[command(subcommand)]
+    Keys(tenants::KeysCommand),
 }
 
 fn main() -> ExitCode {
@@ -136,7 +149,8 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let format = cli.output;
     // Built only for the commands that talk to a server, so a bad VIREO_NAMESPACE cannot stop `serve`.
-    let client = || Client::new(&cli.server, &cli.namespace);
+    let namespace = cli.namespace.as_deref().unwrap_or("default");
+    let client = || Client::new(&cli.server, namespace, cli.api_key.as_deref());
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Deploy(args) => deploy::run(&client()?, format, args).await,
@@ -153,6 +167,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cron(command) => cron::run(&client()?, format, command).await,
         Command::Usage(args) => usage::run(&client()?, format, args).await,
         Command::Top(args) => top::run(&client()?, format, args).await,
+        Command::Ns(command) => tenants::namespaces(&client()?, format, command).await,
+        Command::Keys(command) => {
+            let scope = cli.namespace.as_deref().map(tenants::namespace_list);
+            tenants::keys(&client()?, format, command, scope.unwrap_or_default()).await
+        }
     }
 }
 
@@ -180,7 +199,7 @@ mod tests {
             "http://h:1",
         ])
         .unwrap();
-        assert_eq!(cli.namespace, "team-a");
+        assert_eq!(cli.namespace.as_deref(), Some("team-a"));
         assert_eq!(cli.output, Format::Json);
         assert_eq!(cli.server, "http://h:1");
     }

@@ -4,10 +4,12 @@
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 
+use crate::auth::{Action, Principal};
 use crate::invocation::{InvocationId, Trigger};
 use crate::names::{AliasName, Name, VersionSelector};
-use crate::settings::VersionSettings;
+use crate::settings::{InvokeAuth, VersionSettings};
 use crate::store::{StoreError, VersionInfo};
+use crate::tenancy::RateLimit;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -24,6 +26,8 @@ pub struct Call {
     pub function: Name,
     pub selector: VersionSelector,
     pub trigger: Trigger,
+    /// Who asks; checked against the version's `invoke_auth`.
+    pub principal: Principal,
     /// The request as the guest should see it: the path is the function-relative `/{rest}`.
     pub request: http::Request<Body>,
 }
@@ -46,6 +50,19 @@ pub enum InvokeError {
         message: String,
         retry_after_secs: u32,
     },
+    /// The function needs a key and none (valid) was presented.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The key is of the function's namespace but its role may not invoke.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The function's own rate limit is used up.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        limit: RateLimit,
+        retry_after: std::time::Duration,
+    },
     /// The guest ran past its deadline.
     #[error("{0}")]
     Timeout(String),
@@ -58,6 +75,33 @@ pub enum InvokeError {
     /// Vireo itself could not run the function (store or artifact trouble).
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// Whether `principal` may run `version`, under its `invoke_auth`. A key of another namespace
+/// learns nothing more than that the function is not there.
+pub fn authorize_invocation(
+    principal: &Principal,
+    version: &VersionInfo,
+) -> Result<(), InvokeError> {
+    let namespace = &version.namespace;
+    let target = format!("{namespace}/{}", version.function);
+    if version.settings.invoke_auth == InvokeAuth::Public {
+        return Ok(());
+    }
+    match principal {
+        Principal::System => Ok(()),
+        Principal::Key(caller) if caller.may(Action::Invoke, namespace) => Ok(()),
+        Principal::Key(caller) if caller.sees(namespace) => Err(InvokeError::Forbidden(format!(
+            "a {} key may not invoke {target}; use an invoker, developer or admin key",
+            caller.role.as_str()
+        ))),
+        Principal::Key(_) => Err(InvokeError::NotFound(format!(
+            "function {target} does not exist"
+        ))),
+        Principal::Anonymous => Err(InvokeError::Unauthorized(format!(
+            "{target} needs an API key: send `Authorization: Bearer <key>` with an invoker, developer or admin key of namespace {namespace}"
+        ))),
+    }
 }
 
 #[async_trait::async_trait]

@@ -1,6 +1,8 @@
 //! Vireo's domain: validated names, version settings, invocation records, and the traits the
 //! other crates plug into. No wasmtime, no SQL, no HTTP server here.
 
+pub mod auth;
+pub mod buckets;
 pub mod cron;
 pub mod invocation;
 pub mod invoke;
@@ -9,10 +11,12 @@ pub mod queue;
 pub mod schedule;
 pub mod settings;
 pub mod store;
+pub mod tenancy;
 pub mod time;
 pub mod trace;
 pub mod usage;
 
+pub use auth::{Action, ApiKey, AuthError, Caller, Principal, Role};
 pub use cron::{CronSchedule, InvalidSchedule};
 pub use invocation::{
     InvocationId, InvocationRecord, InvocationStatus, LogLine, LogStream, Trigger,
@@ -24,10 +28,11 @@ pub use queue::{
     NewAsyncInvocation, Queue, QueueCounts, RetryPolicy, Settlement, StoredRequest, StoredResponse,
 };
 pub use schedule::{MissedSlots, NewSchedule, Schedule, Schedules};
-pub use settings::{InvalidSettings, SettingsLimits, VersionSettings};
+pub use settings::{InvalidSettings, InvokeAuth, SettingsLimits, VersionSettings};
 pub use store::{
     FunctionInfo, InvocationQuery, LogQuery, NewVersion, Retained, Retention, Store, StoreError,
     VersionInfo,
 };
+pub use tenancy::{Directory, NamespaceInfo, NamespaceQuotas, RateLimit, Tenancy};
 pub use trace::TraceContext;
 pub use usage::{PricePlan, UsageGrouping, UsageQuery, UsageRow};

@@ -277,7 +277,8 @@ pub struct QueueCounts {
 #[async_trait::async_trait]
 pub trait Queue: Send + Sync + 'static {
     /// Stores a batch in one transaction that is committed and synced before this returns; a
-    /// namespace with `max_pending` invocations queued or running takes no more.
+    /// namespace with `max_pending` invocations queued or running (or its own `max_queued`
+    /// quota) takes no more.
     async fn enqueue(
         &self,
         batch: &[NewAsyncInvocation],

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::tenancy::RateLimit;
+
 pub const DEFAULT_MEMORY_MIB: u32 = 128;
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 const MAX_ENV_VARS: usize = 256;
@@ -28,6 +30,19 @@ pub struct VersionSettings {
     pub instance_reuse: u32,
     /// Instances kept instantiated and ready; above 0 the version is also never scaled to zero.
     pub min_instances: u32,
+    /// Who may invoke: anyone (`public`, the default) or only invoker, developer and admin keys
+    /// of the function's namespace (`key`).
+    pub invoke_auth: InvokeAuth,
+    /// Requests per second to this function from all callers together; none means unlimited.
+    pub rate_limit: Option<RateLimit>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InvokeAuth {
+    #[default]
+    Public,
+    Key,
 }
 
 impl Default for VersionSettings {
@@ -39,6 +54,8 @@ impl Default for VersionSettings {
             max_concurrency: None,
             instance_reuse: 1,
             min_instances: 0,
+            invoke_auth: InvokeAuth::Public,
+            rate_limit: None,
         }
     }
 }
@@ -84,6 +101,9 @@ impl VersionSettings {
                 "min_instances must be at most {MAX_MIN_INSTANCES}, got {}",
                 self.min_instances
             ));
+        }
+        if let Some(limit) = &self.rate_limit {
+            limit.validate("rate_limit").map_err(InvalidSettings)?;
         }
         if self.env.len() > MAX_ENV_VARS {
             return fail(format!(

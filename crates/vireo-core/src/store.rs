@@ -14,6 +14,15 @@ use crate::usage::{UsageQuery, UsageRow};
 pub enum StoreError {
     #[error("namespace {0} does not exist")]
     NamespaceNotFound(Name),
+    #[error("namespace {0} already exists")]
+    NamespaceExists(Name),
+    #[error("namespace {namespace} still holds {what}; delete them first")]
+    NamespaceNotEmpty { namespace: Name, what: String },
+    #[error("API key {0} does not exist")]
+    KeyNotFound(String),
+    /// A namespace quota would be exceeded; the message names it and its value.
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error("function {namespace}/{function} does not exist")]
     FunctionNotFound { namespace: Name, function: Name },
     #[error("function {namespace}/{function} has no version {version}")]

@@ -9,11 +9,12 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Limited};
 use serde::Serialize;
 use utoipa::ToSchema;
+use vireo_core::invoke::authorize_invocation;
 use vireo_core::queue::MAX_IDEMPOTENCY_KEY_LEN;
 use vireo_core::time::now_micros;
 use vireo_core::{
-    AsyncStatus, Enqueued, InvocationId, Name, NewAsyncInvocation, StoreError, StoredRequest,
-    Trigger, VersionSelector,
+    AsyncStatus, Enqueued, InvocationId, Name, NewAsyncInvocation, Principal, StoreError,
+    StoredRequest, Trigger, VersionSelector,
 };
 
 use crate::error::ApiError;
@@ -57,15 +58,18 @@ pub async fn accept(
     state: &AppState,
     id: InvocationId,
     target: Target,
+    principal: &Principal,
     mut parts: Parts,
     body: AxumBody,
 ) -> Result<Response, ApiError> {
     let idempotency_key = idempotency_key(&parts.headers)?;
     // The version must exist now: an invocation that can never run is refused, not queued.
-    state
+    let version = state
         .store
         .resolve_version(&target.namespace, &target.function, &target.selector)
         .await?;
+    // Delivery runs as Vireo itself, so who may invoke is decided here, once.
+    authorize_invocation(principal, &version)?;
     let limit = state.limits.max_request_body_bytes;
     let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
         .collect()

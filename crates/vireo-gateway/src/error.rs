@@ -2,7 +2,7 @@
 //! details are logged, never sent to the client.
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use vireo_core::{DeployError, InvalidName, InvokeError, StoreError};
@@ -13,6 +13,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub retry_after_secs: Option<u32>,
+    /// Sent with the answer: `WWW-Authenticate`, `RateLimit-*`.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -35,6 +37,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            headers: Vec::new(),
         }
     }
 
@@ -48,6 +51,14 @@ impl ApiError {
 
     pub fn payload_too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
+
+    /// Tells the client which credentials would do (RFC 6750).
+    pub fn ask_for_a_key(&mut self) {
+        self.headers.push((
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"vireo\""),
+        ));
     }
 
     fn internal(context: &str, detail: &dyn std::fmt::Display) -> Self {
@@ -70,13 +81,22 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NamespaceNotFound(_)
+            | StoreError::KeyNotFound(_)
             | StoreError::FunctionNotFound { .. }
             | StoreError::VersionNotFound { .. }
             | StoreError::AliasNotFound { .. }
             | StoreError::ScheduleNotFound { .. } => Self::not_found(error.to_string()),
-            StoreError::FunctionExists { .. } | StoreError::ScheduleExists { .. } => {
+            StoreError::FunctionExists { .. }
+            | StoreError::ScheduleExists { .. }
+            | StoreError::NamespaceExists(_)
+            | StoreError::NamespaceNotEmpty { .. } => {
                 Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
             }
+            StoreError::QuotaExceeded(_) => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                error.to_string(),
+            ),
             StoreError::Backend(_) => Self::internal("the store failed", &error),
         }
     }
@@ -105,6 +125,9 @@ impl From<InvokeError> for ApiError {
     fn from(error: InvokeError) -> Self {
         let (status, code) = match &error {
             InvokeError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            InvokeError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            InvokeError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            InvokeError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             InvokeError::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, "busy"),
             InvokeError::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             InvokeError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
@@ -112,21 +135,21 @@ impl From<InvokeError> for ApiError {
             InvokeError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             InvokeError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
-        let retry_after_secs = match &error {
+        let mut answer = Self::new(status, code, error.to_string());
+        match error {
             InvokeError::Busy {
                 retry_after_secs, ..
             }
             | InvokeError::Overloaded {
                 retry_after_secs, ..
-            } => Some(*retry_after_secs),
-            _ => None,
-        };
-        Self {
-            status,
-            code,
-            message: error.to_string(),
-            retry_after_secs,
+            } => answer.retry_after_secs = Some(retry_after_secs),
+            InvokeError::RateLimited {
+                limit, retry_after, ..
+            } => crate::limits::exhausted(&mut answer, limit, retry_after),
+            InvokeError::Unauthorized(_) => answer.ask_for_a_key(),
+            _ => {}
         }
+        answer
     }
 }
 
@@ -139,8 +162,9 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.extend(self.headers);
         if let Some(secs) = self.retry_after_secs {
-            let headers = response.headers_mut();
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response

@@ -9,11 +9,11 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use vireo_core::{BoxError, Call, InvocationId, Name, Trigger, VersionSelector};
+use vireo_core::{BoxError, Call, InvocationId, Name, Principal, Trigger, VersionSelector};
 
-use crate::accept;
 use crate::error::ApiError;
 use crate::{AppState, INVOCATION_ID_HEADER};
+use crate::{accept, auth, limits};
 
 /// Headers that describe one connection, not the request; never forwarded to a guest.
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -89,6 +89,36 @@ async fn invoke(
     let (mut parts, body) = request.into_parts();
     parts.uri = guest_uri(rest, parts.uri.query())?;
     strip_hop_by_hop(&mut parts.headers);
+    let principal = auth::invoker(&state, &mut parts.headers)?;
+    let budget = match &principal {
+        Principal::Key(caller) => limits::key_budget(&state, caller, &namespace)?,
+        _ => None,
+    };
+    let mut response = deliver(
+        &state,
+        id,
+        (namespace, function, selector),
+        principal,
+        parts,
+        body,
+    )
+    .await?;
+    if let Some(budget) = budget {
+        limits::describe(response.headers_mut(), budget);
+    }
+    Ok(response)
+}
+
+/// Runs the function now, or stores the request when the caller prefers an async answer.
+async fn deliver(
+    state: &AppState,
+    id: InvocationId,
+    (namespace, function, selector): (Name, Name, VersionSelector),
+    principal: Principal,
+    mut parts: axum::http::request::Parts,
+    body: AxumBody,
+) -> Result<Response, ApiError> {
+    let limit = state.limits.max_request_body_bytes;
     if !parts.headers.contains_key(header::HOST) {
         // wasi:http requires an authority; HTTP/1.0 clients may not send one.
         parts
@@ -101,7 +131,7 @@ async fn invoke(
             function,
             selector,
         };
-        return accept::accept(&state, id, target, parts, body).await;
+        return accept::accept(state, id, target, &principal, parts, body).await;
     }
     // A chunked body is cut off at the limit while it streams, never buffered to check first.
     let overflowed = Arc::new(AtomicBool::new(false));
@@ -120,6 +150,7 @@ async fn invoke(
         function,
         selector,
         trigger: Trigger::Http,
+        principal,
         request: http::Request::from_parts(parts, body),
     };
 

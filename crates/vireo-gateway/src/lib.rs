@@ -3,8 +3,10 @@
 
 mod accept;
 pub mod api;
+mod auth;
 pub mod error;
 mod invoke;
+mod limits;
 mod openapi;
 pub mod views;
 
@@ -12,10 +14,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{any, get, post, put};
+use axum::routing::{any, delete, get, post, put};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use vireo_core::{AsyncSubmitter, Deployer, Invoker, Queue, Schedules, Store};
+use vireo_core::buckets::Buckets;
+use vireo_core::{AsyncSubmitter, Deployer, Directory, Invoker, Name, Queue, Schedules, Store};
 
 /// Every response to an invocation carries its id here.
 pub const INVOCATION_ID_HEADER: &str = "x-vireo-invocation-id";
@@ -44,6 +47,10 @@ pub struct AppState {
     pub limits: GatewayLimits,
     /// Prices for the usage report.
     pub pricing: vireo_core::PricePlan,
+    /// Namespaces' quotas and the API keys, in memory.
+    pub directory: Arc<Directory>,
+    /// One token bucket per (API key, namespace).
+    pub key_buckets: Arc<Buckets<(String, Name)>>,
     /// Renders the Prometheus text exposition for `GET /metrics`.
     pub render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
 }
@@ -55,6 +62,20 @@ pub fn router(state: AppState) -> Router {
     let function = "/v1/namespaces/{namespace}/functions/{function}";
     let admin = Router::new()
         .route("/v1/openapi.json", get(openapi::document))
+        .route(
+            "/v1/namespaces",
+            get(api::namespaces::list).post(api::namespaces::create),
+        )
+        .route(
+            "/v1/namespaces/{namespace}",
+            get(api::namespaces::get).delete(api::namespaces::delete),
+        )
+        .route(
+            "/v1/namespaces/{namespace}/quotas",
+            put(api::namespaces::set_quotas),
+        )
+        .route("/v1/keys", get(api::keys::list).post(api::keys::create))
+        .route("/v1/keys/{id}", delete(api::keys::revoke))
         .route(
             "/v1/namespaces/{namespace}/functions",
             get(api::functions::list).post(api::functions::create),
@@ -110,7 +131,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/namespaces/{namespace}/schedules/{name}/resume",
             post(api::schedules::resume),
         )
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::admin_routes,
+        ));
     let invoke = Router::new()
         .route("/fn/{namespace}/{target}", any(invoke::root))
         .route("/fn/{namespace}/{target}/", any(invoke::root))

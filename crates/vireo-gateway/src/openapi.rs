@@ -9,9 +9,17 @@ use crate::api;
 #[openapi(
     info(
         title = "Vireo admin API",
-        description = "Deploy and inspect WebAssembly HTTP functions, their async queues and cron schedules. Functions themselves answer at /fn/{namespace}/{function}[@{alias|version}]/{path}."
+        description = "Deploy and inspect WebAssembly HTTP functions, their async queues and cron schedules; manage namespaces and API keys. Every route but this document needs `Authorization: Bearer <key>`; a namespace the key does not cover answers 404. Functions themselves answer at /fn/{namespace}/{function}[@{alias|version}]/{path}."
     ),
     paths(
+        api::namespaces::list,
+        api::namespaces::create,
+        api::namespaces::get,
+        api::namespaces::set_quotas,
+        api::namespaces::delete,
+        api::keys::create,
+        api::keys::list,
+        api::keys::revoke,
         api::functions::list,
         api::functions::create,
         api::functions::get,

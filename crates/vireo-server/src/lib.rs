@@ -9,6 +9,7 @@ mod platform;
 mod routes;
 mod signal;
 mod telemetry;
+mod tenants;
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
@@ -96,6 +97,8 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         &config.data_dir.join("artifacts"),
     )
     .context("starting the runtime")?;
+    let directory =
+        Arc::new(tenants::open_directory(Arc::new(sqlite.clone()), &config.data_dir).await?);
     let (records, record_task) = RecordWriter::spawn(store.clone());
     let platform = Arc::new(Platform::new(
         store.clone(),
@@ -104,6 +107,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         records.clone(),
         config.settings_limits(),
         config.admission_settings(),
+        directory.clone(),
     ));
     deploy_at_start(&platform, &config.deploy).await?;
     prewarm_at_start(&platform).await;
@@ -139,6 +143,8 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         log_events: records.subscribe(),
         shutdown: shutdown.clone(),
         render_metrics: Arc::new(move || telemetry.render()),
+        directory,
+        key_buckets: Arc::default(),
         pricing: config.pricing,
         limits: GatewayLimits {
             max_upload_bytes: config.limits.max_upload_mib << 20,
@@ -294,24 +300,28 @@ async fn apply_retention(store: Arc<dyn Store>, config: config::RetentionConfig)
 
 /// Versions with `min_instances` are loaded and instantiated before the first request.
 async fn prewarm_at_start(platform: &Platform) {
-    let namespace = Name::default_namespace();
-    let functions = match platform.store.list_functions(&namespace).await {
-        Ok(functions) => functions,
+    let namespaces = match platform.directory.store().list_namespaces().await {
+        Ok(namespaces) => namespaces,
         Err(error) => {
-            tracing::warn!(%error, "cannot list functions to pre-warm");
+            tracing::warn!(%error, "cannot list namespaces to pre-warm");
             return;
         }
     };
-    for function in functions {
-        let Ok(versions) = platform
-            .store
-            .list_versions(&namespace, &function.name)
-            .await
-        else {
+    for namespace in namespaces {
+        let Ok(functions) = platform.store.list_functions(&namespace.name).await else {
             continue;
         };
-        for version in versions {
-            platform.prewarm(&version).await;
+        for function in functions {
+            let Ok(versions) = platform
+                .store
+                .list_versions(&namespace.name, &function.name)
+                .await
+            else {
+                continue;
+            };
+            for version in versions {
+                platform.prewarm(&version).await;
+            }
         }
     }
 }

@@ -8,10 +8,13 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
+use vireo_core::buckets::{Buckets, Verdict};
+use vireo_core::invoke::authorize_invocation;
 use vireo_core::{
-    AliasName, Body, Call, DeployError, Deployed, Deployer, InvocationId, InvocationRecord,
-    InvocationStatus, InvokeError, Invoker, LogLine, Name, NewVersion, SettingsLimits, Store,
-    StoreError, TraceContext, Trigger, VersionInfo, VersionSelector, VersionSettings, trace, usage,
+    AliasName, Body, Call, DeployError, Deployed, Deployer, Directory, InvocationId,
+    InvocationRecord, InvocationStatus, InvokeError, Invoker, LogLine, Name, NewVersion,
+    SettingsLimits, Store, StoreError, TraceContext, Trigger, VersionInfo, VersionSelector,
+    VersionSettings, trace, usage,
 };
 use vireo_runtime::{Completion, Runtime, RuntimeError};
 use vireo_store::{BlobStore, RecordWriter};
@@ -29,6 +32,9 @@ pub struct Platform {
     pub records: RecordWriter,
     pub settings_limits: SettingsLimits,
     admission: Admission,
+    /// Namespaces' quotas (and keys), kept in memory.
+    pub directory: Arc<Directory>,
+    function_buckets: Buckets<(Name, Name)>,
     routes: RouteCache,
     /// Guest tails still running after their response was sent; shutdown waits for them.
     pub in_flight: TaskTracker,
@@ -42,6 +48,7 @@ impl Platform {
         records: RecordWriter,
         settings_limits: SettingsLimits,
         admission: AdmissionSettings,
+        directory: Arc<Directory>,
     ) -> Self {
         Self {
             store,
@@ -50,6 +57,8 @@ impl Platform {
             records,
             settings_limits,
             admission: Admission::new(admission),
+            directory,
+            function_buckets: Buckets::default(),
             routes: RouteCache::default(),
             in_flight: TaskTracker::new(),
         }
@@ -241,6 +250,8 @@ impl Deployer for Platform {
         self.routes.invalidate(namespace, function);
         self.runtime.forget_function(namespace, function);
         self.admission.forget_function(namespace, function);
+        self.function_buckets
+            .retain(|(ns, f)| !(ns == namespace && f == function));
         Ok(())
     }
 }
@@ -284,6 +295,28 @@ fn caller_trace(headers: &mut http::HeaderMap) -> Option<TraceContext> {
 }
 
 impl Platform {
+    /// The function's own rate limit, shared by all its callers.
+    fn take_rate_token(&self, version: &VersionInfo) -> Result<(), InvokeError> {
+        let Some(limit) = version.settings.rate_limit else {
+            return Ok(());
+        };
+        let function = (version.namespace.clone(), version.function.clone());
+        match self.function_buckets.check(&function, limit) {
+            Verdict::Allowed { .. } => Ok(()),
+            Verdict::Limited { limit, retry_after } => {
+                telemetry::admission_refused(&version.namespace, &version.function, "rate_limit");
+                Err(InvokeError::RateLimited {
+                    message: format!(
+                        "{}/{} is rate limited to {} requests per second (bursts of {}); retry after the time in Retry-After",
+                        version.namespace, version.function, limit.per_second, limit.burst
+                    ),
+                    limit,
+                    retry_after,
+                })
+            }
+        }
+    }
+
     async fn run(&self, call: Call) -> Result<http::Response<Body>, InvokeError> {
         let version = self
             .routes
@@ -298,13 +331,17 @@ impl Platform {
                 StoreError::Backend(_) => InvokeError::Unavailable(error.to_string()),
                 not_found => InvokeError::NotFound(not_found.to_string()),
             })?;
-        let slot = self.admission.admit(&version).await.map_err(|refused| {
+        authorize_invocation(&call.principal, &version)?;
+        self.take_rate_token(&version)?;
+        let quota = self.directory.quotas(&version.namespace).max_concurrency;
+        let slot = self.admission.admit(&version, quota).await.map_err(|refused| {
             let target = format!(
                 "{}/{} version {}",
                 version.namespace, version.function, version.version
             );
             let reason = match &refused {
                 Refused::TimedOut(_) => "timeout",
+                Refused::NamespaceAtQuota { .. } => "namespace_quota",
                 Refused::QueueFull(_) => "queue_full",
             };
             telemetry::admission_refused(&version.namespace, &version.function, reason);
@@ -312,6 +349,14 @@ impl Platform {
                 Refused::TimedOut(waited) => InvokeError::Busy {
                     message: format!(
                         "{target} had no free slot within {} ms; retry shortly",
+                        waited.as_millis()
+                    ),
+                    retry_after_secs: 1,
+                },
+                Refused::NamespaceAtQuota { limit, waited } => InvokeError::Busy {
+                    message: format!(
+                        "namespace {} is at its max_concurrency quota of {limit} and no slot freed within {} ms; retry shortly",
+                        version.namespace,
                         waited.as_millis()
                     ),
                     retry_after_secs: 1,

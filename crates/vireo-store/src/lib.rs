@@ -8,6 +8,7 @@ mod queue;
 mod retention;
 mod schedules;
 pub mod sqlite;
+mod tenancy;
 mod usage;
 
 pub use batch::{RecordWriter, RecordWriterTask};

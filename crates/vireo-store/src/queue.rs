@@ -492,27 +492,36 @@ async fn enqueue_synced(
     }
 
     // The namespace quota: pending rows are counted by triggers in `async_pending`.
-    let mut pending: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut pending: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for (item, outcome) in batch.iter().zip(&mut outcomes) {
         if outcome.is_some() {
             continue;
         }
         let namespace = item.namespace.as_str();
         if !pending.contains_key(namespace) {
-            let stored: Option<i64> =
-                sqlx::query_scalar("SELECT pending FROM async_pending WHERE namespace = ?1")
-                    .bind(namespace)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend("reading queue depth"))?;
+            // The namespace's own `max_queued` quota wins over the server-wide default.
+            let (stored, quota): (Option<i64>, Option<i64>) = sqlx::query_as(
+                "SELECT (SELECT pending FROM async_pending WHERE namespace = ?1),
+                        (SELECT json_extract(quotas, '$.max_queued') FROM namespaces WHERE name = ?1)",
+            )
+            .bind(namespace)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend("reading queue depth"))?;
+            let limit = quota
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(max_pending);
             pending.insert(
                 namespace,
-                stored.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                (
+                    stored.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                    limit,
+                ),
             );
         }
-        let count = pending.get_mut(namespace).expect("inserted above");
-        if *count >= max_pending {
-            *outcome = Some(Enqueued::QueueFull { limit: max_pending });
+        let (count, limit) = pending.get_mut(namespace).expect("inserted above");
+        if *count >= *limit {
+            *outcome = Some(Enqueued::QueueFull { limit: *limit });
             // A key whose invocation was refused must not make a retry look like a duplicate.
             if let Some(key) = item.idempotency_key.as_deref() {
                 keys_in_batch.remove(&(namespace, item.function.as_str(), key));

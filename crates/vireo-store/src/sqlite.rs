@@ -135,16 +135,7 @@ impl Store for SqliteStore {
         let mut tx = self.write().await?;
         check_namespace(&mut tx, namespace).await?;
         let created_at_us = now_micros();
-        let inserted = sqlx::query(
-            "INSERT INTO functions (namespace, name, created_at_us) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-        )
-        .bind(namespace.as_str())
-        .bind(function.as_str())
-        .bind(created_at_us)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend("creating function"))?;
-        if inserted.rows_affected() == 0 {
+        if !insert_function(&mut tx, namespace, function, created_at_us).await? {
             return Err(StoreError::FunctionExists {
                 namespace: namespace.clone(),
                 function: function.clone(),
@@ -212,13 +203,7 @@ impl Store for SqliteStore {
         let mut tx = self.write().await?;
         check_namespace(&mut tx, namespace).await?;
         let created_at_us = now_micros();
-        sqlx::query("INSERT INTO functions (namespace, name, created_at_us) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
-            .bind(namespace.as_str())
-            .bind(function.as_str())
-            .bind(created_at_us)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend("creating function"))?;
+        insert_function(&mut tx, namespace, function, created_at_us).await?;
         let next: i64 = sqlx::query_scalar(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE namespace = ?1 AND function = ?2",
         )
@@ -622,6 +607,42 @@ async fn function_infos(
         }
     }
     Ok(infos.into_values().collect())
+}
+
+/// Adds the function unless it exists, within the namespace's `max_functions` quota; true when
+/// it was added.
+async fn insert_function(
+    conn: &mut SqliteConnection,
+    namespace: &Name,
+    function: &Name,
+    created_at_us: i64,
+) -> Result<bool, StoreError> {
+    let (exists, count, quota): (bool, i64, Option<i64>) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM functions WHERE namespace = ?1 AND name = ?2),
+                (SELECT COUNT(*) FROM functions WHERE namespace = ?1),
+                (SELECT json_extract(quotas, '$.max_functions') FROM namespaces WHERE name = ?1)",
+    )
+    .bind(namespace.as_str())
+    .bind(function.as_str())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(backend("checking the function quota"))?;
+    if exists {
+        return Ok(false);
+    }
+    if let Some(quota) = quota.filter(|quota| count >= *quota) {
+        return Err(StoreError::QuotaExceeded(format!(
+            "namespace {namespace} already holds {count} functions, its max_functions quota is {quota}"
+        )));
+    }
+    sqlx::query("INSERT INTO functions (namespace, name, created_at_us) VALUES (?1, ?2, ?3)")
+        .bind(namespace.as_str())
+        .bind(function.as_str())
+        .bind(created_at_us)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend("creating function"))?;
+    Ok(true)
 }
 
 /// `NamespaceNotFound` unless the namespace exists.

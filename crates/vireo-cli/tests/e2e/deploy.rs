@@ -92,7 +92,7 @@ async fn versions_and_aliases_route_to_the_right_version() {
     assert_eq!(body("/fn/default/app@9/").await.0, 404);
     assert_eq!(body("/fn/default/app@prod/").await.0, 404);
 
-    let client = reqwest::Client::new();
+    let client = server.admin();
     let alias = |name: &str, version: u32| {
         client
             .put(server.url(&format!(
@@ -235,7 +235,8 @@ async fn bad_deploys_are_rejected_with_a_message_naming_the_problem() {
     );
 
     let head = format!(
-        "POST /v1/namespaces/default/functions/huge/versions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: {}\r\n\r\n",
+        "POST /v1/namespaces/default/functions/huge/versions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: {}\r\n\r\n",
+        server.admin_key,
         60 << 20
     );
     assert_eq!(

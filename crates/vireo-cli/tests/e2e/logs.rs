@@ -123,6 +123,7 @@ async fn logs_follow_receives_lines_written_after_it_started() {
     let mut follower = Command::new(env!("CARGO_BIN_EXE_vireo"))
         .args(["logs", "hello", "-f", "-o", "json"])
         .env("VIREO_URL", &server.url)
+        .env("VIREO_API_KEY", &server.admin_key)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()

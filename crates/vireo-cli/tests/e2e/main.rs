@@ -13,5 +13,6 @@ mod metrics;
 mod restart;
 mod retention;
 mod scaling;
+mod tenancy;
 mod trace_context;
 mod usage;

@@ -30,7 +30,10 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)])
 }
 
 async fn scrape(server: &Server) -> prometheus_parse::Scrape {
-    let text = reqwest::get(server.url("/metrics"))
+    let text = server
+        .admin()
+        .get(server.url("/metrics"))
+        .send()
         .await
         .unwrap()
         .text()

@@ -142,7 +142,10 @@ async fn idle_versions_scale_to_zero_and_come_back_cold() {
         "a pre-warmed version is never cold"
     );
 
-    let metrics = reqwest::get(server.url("/metrics"))
+    let metrics = server
+        .admin()
+        .get(server.url("/metrics"))
+        .send()
         .await
         .unwrap()
         .text()

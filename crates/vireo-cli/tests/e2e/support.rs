@@ -56,6 +56,8 @@ pub fn guest(name: &str) -> Vec<u8> {
 pub struct Server {
     pub url: String,
     pub data: PathBuf,
+    /// The admin key the server wrote to `<data>/admin.key` at its first start.
+    pub admin_key: String,
     child: Option<Child>,
 }
 
@@ -100,9 +102,14 @@ impl Server {
             .strip_prefix("vireo listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
+        let admin_key = std::fs::read_to_string(data.join("admin.key"))
+            .expect("the server writes its admin key before it listens")
+            .trim()
+            .to_string();
         Server {
             url,
             data: data.to_path_buf(),
+            admin_key,
             child: Some(child),
         }
     }
@@ -151,11 +158,33 @@ impl Server {
             .unwrap_or_else(|_| panic!("vireo did not exit within {DEADLINE:?}"))
     }
 
-    /// Runs the `vireo` CLI against this server.
+    /// An HTTP client that sends `key` with every request.
+    pub fn client_with_key(key: &str) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {key}")
+                .parse()
+                .expect("a key fits in a header"),
+        );
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("HTTP client")
+    }
+
+    /// An HTTP client with the admin key, for the admin API.
+    pub fn admin(&self) -> reqwest::Client {
+        Self::client_with_key(&self.admin_key)
+    }
+
+    /// Runs the `vireo` CLI against this server; it finds the admin key in the data directory.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_vireo"))
             .args(args)
             .env("VIREO_URL", &self.url)
+            .env("VIREO_DATA", &self.data)
+            .env_remove("VIREO_API_KEY")
             .stdin(Stdio::null())
             .output()
             .expect("run vireo CLI")
@@ -167,14 +196,29 @@ impl Server {
         component: Vec<u8>,
         settings: Value,
     ) -> reqwest::Response {
+        self.deploy_with(&self.admin(), "default", name, component, settings)
+            .await
+    }
+
+    /// Deploys into `namespace` with `client` (and whatever key it sends).
+    pub async fn deploy_with(
+        &self,
+        client: &reqwest::Client,
+        namespace: &str,
+        name: &str,
+        component: Vec<u8>,
+        settings: Value,
+    ) -> reqwest::Response {
         let form = reqwest::multipart::Form::new()
             .text("settings", settings.to_string())
             .part(
                 "component",
                 reqwest::multipart::Part::bytes(component).file_name("c.wasm"),
             );
-        reqwest::Client::new()
-            .post(self.url(&format!("/v1/namespaces/default/functions/{name}/versions")))
+        client
+            .post(self.url(&format!(
+                "/v1/namespaces/{namespace}/functions/{name}/versions"
+            )))
             .multipart(form)
             .send()
             .await
@@ -191,7 +235,7 @@ impl Server {
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let response = reqwest::get(self.url(path)).await.expect("GET");
+        let response = self.admin().get(self.url(path)).send().await.expect("GET");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }

@@ -1,10 +1,10 @@
 //! Invocation records: per function, and by id.
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use vireo_core::{InvocationId, InvocationQuery};
+use vireo_core::{Action, Caller, InvocationId, InvocationQuery, Name};
 
 use super::function_path;
 use crate::AppState;
@@ -50,17 +50,25 @@ pub async fn list(
     responses((status = 200, body = InvocationDetail), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<InvocationDetail>, ApiError> {
     let id = invocation_id(&id)?;
+    // Another tenant's invocation is answered exactly like one that does not exist.
+    let missing = || ApiError::not_found(format!("invocation {id} does not exist"));
+    let readable = |namespace: &Name| caller.may(Action::Read, namespace);
     let record = state.store.get_invocation(&id).await?;
     if let Some(invocation) = state.queue.get_async(&id).await? {
+        if !readable(&invocation.namespace) {
+            return Err(missing());
+        }
         return Ok(Json(InvocationDetail::Async(Box::new(
             AsyncInvocationView::new(invocation, record),
         ))));
     }
-    let record =
-        record.ok_or_else(|| ApiError::not_found(format!("invocation {id} does not exist")))?;
+    let record = record
+        .filter(|record| readable(&record.namespace))
+        .ok_or_else(missing)?;
     Ok(Json(InvocationDetail::Direct(record.into())))
 }
 

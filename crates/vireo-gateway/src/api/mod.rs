@@ -4,7 +4,9 @@
 pub mod aliases;
 pub mod functions;
 pub mod invocations;
+pub mod keys;
 pub mod logs;
+pub mod namespaces;
 pub mod queue;
 pub mod schedules;
 pub mod usage;

@@ -1,15 +1,16 @@
 //! `GET /v1/usage`: billed requests, time and GB-seconds, grouped, with their cost under the
 //! server's price plan.
 
-use axum::Json;
 use axum::extract::{Query, State};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vireo_core::time::{now_micros, parse_since, rfc3339};
 use vireo_core::usage::gb_seconds;
-use vireo_core::{Name, PricePlan, UsageGrouping, UsageQuery, UsageRow};
+use vireo_core::{Action, Caller, Name, PricePlan, UsageGrouping, UsageQuery, UsageRow};
 
 use crate::AppState;
+use crate::auth::authorize;
 use crate::error::{ApiError, ErrorBody};
 
 const DEFAULT_WINDOW_US: i64 = 30 * 24 * 3600 * 1_000_000;
@@ -74,12 +75,14 @@ pub struct UsageReport {
     responses((status = 200, body = UsageReport), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn report(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<UsageParams>,
 ) -> Result<Json<UsageReport>, ApiError> {
     let namespace = match &params.namespace {
         Some(ns) => Name::parse("namespace", ns)?,
         None => Name::default_namespace(),
     };
+    authorize(&caller, Action::Read, &namespace)?;
     if !state.store.namespace_exists(&namespace).await? {
         return Err(vireo_core::StoreError::NamespaceNotFound(namespace).into());
     }

@@ -1,5 +1,5 @@
-//! Admission control: an invocation needs a slot of its version's `max_concurrency` (if set) and
-//! one of the server-wide limit, shared fairly between functions. It waits for them in a
+//! Admission control: an invocation needs a slot of its version's `max_concurrency` (if set),
+//! one of its namespace's `max_concurrency` quota (if set) and one of the server-wide limit, shared fairly between functions. It waits for them in a
 //! bounded per-function queue for at most `queue_timeout`, then is refused with 429; when the
 //! queue is full it is refused at once with 503.
 
@@ -18,6 +18,7 @@ type FunctionKey = (Name, Name);
 /// Held for the whole invocation, guest tail included.
 pub struct Ticket {
     _version: Option<OwnedSemaphorePermit>,
+    _namespace: Option<OwnedSemaphorePermit>,
     _server: fair::Slot<FunctionKey>,
 }
 
@@ -25,6 +26,8 @@ pub struct Ticket {
 pub enum Refused {
     /// Waited `queue_timeout` without getting a slot.
     TimedOut(Duration),
+    /// Waited `queue_timeout` for a slot of the namespace's `max_concurrency` quota.
+    NamespaceAtQuota { limit: u32, waited: Duration },
     /// `max_queued` invocations of this function are already waiting.
     QueueFull(usize),
 }
@@ -40,6 +43,8 @@ pub struct Admission {
     settings: AdmissionSettings,
     server: Arc<fair::FairGate<FunctionKey>>,
     versions: Mutex<HashMap<(Name, Name, u32), Arc<Semaphore>>>,
+    /// Each namespace's quota with its semaphore; a changed quota gets a fresh semaphore.
+    namespaces: Mutex<HashMap<Name, (u32, Arc<Semaphore>)>>,
     queued: Arc<Mutex<HashMap<FunctionKey, usize>>>,
 }
 
@@ -49,11 +54,17 @@ impl Admission {
             settings,
             server: fair::FairGate::new(settings.max_concurrent),
             versions: Mutex::new(HashMap::new()),
+            namespaces: Mutex::new(HashMap::new()),
             queued: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
-    pub async fn admit(&self, version: &VersionInfo) -> Result<Ticket, Refused> {
+    /// `namespace_limit` is the namespace's `max_concurrency` quota, if it has one.
+    pub async fn admit(
+        &self,
+        version: &VersionInfo,
+        namespace_limit: Option<u32>,
+    ) -> Result<Ticket, Refused> {
         let function = (version.namespace.clone(), version.function.clone());
         let _place = self.join_queue(&function)?;
         let deadline = Instant::now() + self.settings.queue_timeout;
@@ -67,11 +78,28 @@ impl Admission {
             ),
             None => None,
         };
+        let namespace_permit = match namespace_limit {
+            Some(limit) => Some(
+                tokio::time::timeout_at(
+                    deadline,
+                    self.namespace_limit(&version.namespace, limit)
+                        .acquire_owned(),
+                )
+                .await
+                .map_err(|_| Refused::NamespaceAtQuota {
+                    limit,
+                    waited: self.settings.queue_timeout,
+                })?
+                .expect("namespace semaphores are never closed"),
+            ),
+            None => None,
+        };
         let server = tokio::time::timeout_at(deadline, self.server.acquire(&function))
             .await
             .map_err(timed_out)?;
         Ok(Ticket {
             _version: version_permit,
+            _namespace: namespace_permit,
             _server: server,
         })
     }
@@ -95,6 +123,18 @@ impl Admission {
                 .or_insert_with(|| Arc::new(Semaphore::new(max as usize)))
                 .clone(),
         )
+    }
+
+    fn namespace_limit(&self, namespace: &Name, limit: u32) -> Arc<Semaphore> {
+        let mut namespaces = self.namespaces.lock().unwrap_or_else(|p| p.into_inner());
+        match namespaces.get(namespace) {
+            Some((configured, semaphore)) if *configured == limit => semaphore.clone(),
+            _ => {
+                let semaphore = Arc::new(Semaphore::new(limit as usize));
+                namespaces.insert(namespace.clone(), (limit, semaphore.clone()));
+                semaphore
+            }
+        }
     }
 
     fn join_queue(&self, function: &FunctionKey) -> Result<QueuePlace, Refused> {

@@ -6,6 +6,7 @@ mod blobs;
 mod conformance;
 mod queue_conformance;
 mod support;
+mod tenancy_conformance;
 
 /// One `#[tokio::test]` per conformance case of `$suite`, each against a fresh SQLite file.
 macro_rules! sqlite_conformance {
@@ -46,6 +47,14 @@ sqlite_conformance!(sqlite_queue_conformance => queue_conformance:
     missing_functions_take_nothing_and_deletion_clears_the_queue,
     retry_policies_default_and_round_trip,
     schedules_fire_once_per_slot,
+);
+
+sqlite_conformance!(sqlite_tenancy_conformance => tenancy_conformance:
+    namespaces_are_created_listed_changed_and_deleted_when_empty,
+    max_functions_refuses_only_new_functions,
+    keys_round_trip_and_revoke_once,
+    deleting_a_namespace_revokes_its_keys,
+    max_queued_overrides_the_server_default,
 );
 
 #[tokio::test]

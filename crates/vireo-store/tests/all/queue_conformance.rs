@@ -12,7 +12,7 @@ use crate::support::{default_function, invocation_id, name, new_version};
 
 const NO_QUOTA: u64 = u64::MAX;
 
-fn job(function: &Name, n: u64, key: Option<&str>) -> NewAsyncInvocation {
+pub(crate) fn job(function: &Name, n: u64, key: Option<&str>) -> NewAsyncInvocation {
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("text/plain"));
     NewAsyncInvocation {
@@ -49,7 +49,7 @@ fn result(n: u64, settlement: Settlement, status: Option<u16>) -> AttemptResult 
     }
 }
 
-async fn deployed<S: Store>(store: &S, function: &str) -> Name {
+pub(crate) async fn deployed<S: Store>(store: &S, function: &str) -> Name {
     let (namespace, function) = default_function(function);
     store
         .add_version(&namespace, &function, new_version("ab"))

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use tempfile::TempDir;
 use vireo_core::{
-    InvocationId, InvocationRecord, InvocationStatus, LogLine, LogStream, Name, NewVersion,
-    Trigger, VersionSettings,
+    InvocationId, InvocationRecord, InvocationStatus, InvokeAuth, LogLine, LogStream, Name,
+    NewVersion, RateLimit, Trigger, VersionSettings,
 };
 use vireo_store::SqliteStore;
 
@@ -40,6 +40,11 @@ pub fn new_version(sha: &str) -> NewVersion {
             max_concurrency: Some(3),
             instance_reuse: 4,
             min_instances: 1,
+            invoke_auth: InvokeAuth::Key,
+            rate_limit: Some(RateLimit {
+                per_second: 5,
+                burst: 10,
+            }),
         },
     }
 }

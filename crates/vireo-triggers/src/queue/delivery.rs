@@ -8,8 +8,8 @@ use http::{HeaderName, HeaderValue};
 use http_body_util::{BodyExt, Full};
 use vireo_core::time::{now_micros, rfc3339};
 use vireo_core::{
-    AttemptResult, Body, Call, ClaimedInvocation, InvokeError, Invoker, Settlement, StoredResponse,
-    Trigger,
+    AttemptResult, Body, Call, ClaimedInvocation, InvokeError, Invoker, Principal, Settlement,
+    StoredResponse, Trigger,
 };
 
 use super::backoff;
@@ -92,13 +92,22 @@ pub async fn attempt(
             Outcome::NoCapacity(message, Duration::from_secs(retry_after_secs.into())),
             None,
         ),
+        // The function's rate limit holds back deliveries as it does callers.
+        Err(InvokeError::RateLimited {
+            message,
+            retry_after,
+            ..
+        }) => plan.decide(id, Outcome::NoCapacity(message, retry_after), None),
         Err(
             error
             @ (InvokeError::Timeout(_) | InvokeError::Failed(_) | InvokeError::Unavailable(_)),
         ) => plan.decide(id, Outcome::Retryable(error.to_string()), None),
-        Err(error @ (InvokeError::NotFound(_) | InvokeError::PayloadTooLarge(_))) => {
-            plan.decide(id, Outcome::Refused(error.to_string()), None)
-        }
+        Err(
+            error @ (InvokeError::NotFound(_)
+            | InvokeError::PayloadTooLarge(_)
+            | InvokeError::Unauthorized(_)
+            | InvokeError::Forbidden(_)),
+        ) => plan.decide(id, Outcome::Refused(error.to_string()), None),
     }
 }
 
@@ -136,6 +145,8 @@ fn call(job: ClaimedInvocation) -> Result<Call, String> {
         function: job.function,
         selector: job.selector,
         trigger: job.trigger,
+        // The key, if the function needs one, was checked when the invocation was accepted.
+        principal: Principal::System,
         request,
     })
 }

@@ -1,0 +1,223 @@
+//! Namespaces with their quotas, and API keys: what the store keeps of them (`Tenancy`) and the
+//! in-memory `Directory` every request consults, so authenticating costs no store read.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::auth::{ApiKey, AuthError, Caller, Role, split_key};
+use crate::names::Name;
+use crate::store::StoreError;
+
+/// A token bucket: `per_second` requests on average, bursts of up to `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    pub fn validate(&self, field: &str) -> Result<(), String> {
+        if self.per_second == 0 || self.burst == 0 {
+            return Err(format!(
+                "{field}: per_second and burst must both be at least 1"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Per-namespace limits; a missing one means only the server's own limits apply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct NamespaceQuotas {
+    /// Functions the namespace may hold.
+    pub max_functions: Option<u32>,
+    /// Invocations of the namespace's functions running at once.
+    pub max_concurrency: Option<u32>,
+    /// Async invocations queued or running (overrides the server's `[async]` default).
+    pub max_queued: Option<u64>,
+    /// Requests each API key may make to this namespace (admin API and invocations).
+    pub key_rate_limit: Option<RateLimit>,
+}
+
+impl NamespaceQuotas {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_concurrency == Some(0) {
+            return Err("max_concurrency must be at least 1 when set".into());
+        }
+        if let Some(limit) = &self.key_rate_limit {
+            limit.validate("key_rate_limit")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceInfo {
+    pub name: Name,
+    pub created_at_us: i64,
+    pub quotas: NamespaceQuotas,
+    pub functions: u64,
+}
+
+/// Namespaces and API keys as stored.
+#[async_trait::async_trait]
+pub trait Tenancy: Send + Sync + 'static {
+    async fn create_namespace(
+        &self,
+        name: &Name,
+        quotas: &NamespaceQuotas,
+    ) -> Result<NamespaceInfo, StoreError>;
+    async fn list_namespaces(&self) -> Result<Vec<NamespaceInfo>, StoreError>;
+    async fn get_namespace(&self, name: &Name) -> Result<NamespaceInfo, StoreError>;
+    async fn set_quotas(
+        &self,
+        name: &Name,
+        quotas: &NamespaceQuotas,
+    ) -> Result<NamespaceInfo, StoreError>;
+    /// Deletes an empty namespace and revokes the keys that name it; `NamespaceNotEmpty` while
+    /// it holds functions or schedules.
+    async fn delete_namespace(&self, name: &Name) -> Result<(), StoreError>;
+
+    async fn create_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+    async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
+    /// Marks the key revoked (once; a second revoke keeps the first time).
+    async fn revoke_key(&self, id: &str, at_us: i64) -> Result<ApiKey, StoreError>;
+}
+
+/// Namespaces' quotas and every API key, held in memory and written through to the store. This
+/// process is the only writer of its store, so the copy stays exact.
+pub struct Directory {
+    store: Arc<dyn Tenancy>,
+    keys: RwLock<HashMap<String, ApiKey>>,
+    quotas: RwLock<HashMap<Name, NamespaceQuotas>>,
+    /// SHA-256 of an admin key given to the server from outside (`VIREO_ADMIN_KEY`).
+    external_admin: Option<[u8; 32]>,
+}
+
+/// The caller id an external admin key authenticates as.
+pub const EXTERNAL_ADMIN_ID: &str = "env";
+
+impl Directory {
+    pub async fn load(
+        store: Arc<dyn Tenancy>,
+        external_admin: Option<&str>,
+    ) -> Result<Self, StoreError> {
+        let keys = store
+            .list_keys()
+            .await?
+            .into_iter()
+            .map(|key| (key.id.clone(), key))
+            .collect();
+        let quotas = store
+            .list_namespaces()
+            .await?
+            .into_iter()
+            .map(|ns| (ns.name, ns.quotas))
+            .collect();
+        Ok(Self {
+            store,
+            keys: RwLock::new(keys),
+            quotas: RwLock::new(quotas),
+            external_admin: external_admin.map(|key| Sha256::digest(key.as_bytes()).into()),
+        })
+    }
+
+    /// The caller a bearer token authenticates, checked against the in-memory keys.
+    pub fn authenticate(&self, token: &str, now_us: i64) -> Result<Caller, AuthError> {
+        if let Some((id, secret)) = split_key(token) {
+            let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(key) = keys.get(id) {
+                return key.verify(secret, now_us);
+            }
+        }
+        let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        match &self.external_admin {
+            Some(admin) if bool::from(admin.ct_eq(&presented)) => Ok(Caller {
+                key_id: EXTERNAL_ADMIN_ID.into(),
+                role: Role::Admin,
+                namespaces: Vec::new(),
+            }),
+            _ => Err(AuthError::Invalid),
+        }
+    }
+
+    /// True when some admin key that was never revoked is stored.
+    pub fn has_admin_key(&self) -> bool {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        keys.values()
+            .any(|key| key.role == Role::Admin && key.revoked_at_us.is_none())
+    }
+
+    pub fn quotas(&self, namespace: &Name) -> NamespaceQuotas {
+        let quotas = self.quotas.read().unwrap_or_else(|p| p.into_inner());
+        quotas.get(namespace).copied().unwrap_or_default()
+    }
+
+    pub fn store(&self) -> &dyn Tenancy {
+        self.store.as_ref()
+    }
+
+    pub async fn create_namespace(
+        &self,
+        name: &Name,
+        quotas: &NamespaceQuotas,
+    ) -> Result<NamespaceInfo, StoreError> {
+        let created = self.store.create_namespace(name, quotas).await?;
+        self.remember_quotas(&created);
+        Ok(created)
+    }
+
+    pub async fn set_quotas(
+        &self,
+        name: &Name,
+        quotas: &NamespaceQuotas,
+    ) -> Result<NamespaceInfo, StoreError> {
+        let changed = self.store.set_quotas(name, quotas).await?;
+        self.remember_quotas(&changed);
+        Ok(changed)
+    }
+
+    pub async fn delete_namespace(&self, name: &Name) -> Result<(), StoreError> {
+        self.store.delete_namespace(name).await?;
+        self.quotas
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        let keys = self.store.list_keys().await?;
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) =
+            keys.into_iter().map(|key| (key.id.clone(), key)).collect();
+        Ok(())
+    }
+
+    pub async fn create_key(&self, key: ApiKey) -> Result<(), StoreError> {
+        self.store.create_key(&key).await?;
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        keys.insert(key.id.clone(), key);
+        Ok(())
+    }
+
+    pub fn list_keys(&self) -> Vec<ApiKey> {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        let mut listed: Vec<ApiKey> = keys.values().cloned().collect();
+        listed.sort_by(|a, b| (a.created_at_us, &a.id).cmp(&(b.created_at_us, &b.id)));
+        listed
+    }
+
+    pub async fn revoke_key(&self, id: &str, at_us: i64) -> Result<ApiKey, StoreError> {
+        let revoked = self.store.revoke_key(id, at_us).await?;
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        keys.insert(revoked.id.clone(), revoked.clone());
+        Ok(revoked)
+    }
+
+    fn remember_quotas(&self, namespace: &NamespaceInfo) {
+        let mut quotas = self.quotas.write().unwrap_or_else(|p| p.into_inner());
+        quotas.insert(namespace.name.clone(), namespace.quotas);
+    }
+}

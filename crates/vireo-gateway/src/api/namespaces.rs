@@ -1,0 +1,122 @@
+//! `/v1/namespaces`: the tenants of this server and their quotas. Admins create, change and
+//! delete them; any key lists the namespaces it covers.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use vireo_core::time::rfc3339;
+use vireo_core::{Caller, NamespaceInfo, NamespaceQuotas};
+
+use super::namespace;
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateNamespace {
+    /// `[a-z0-9][a-z0-9-]{0,62}`
+    pub name: String,
+    #[serde(default)]
+    pub quotas: NamespaceQuotas,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NamespaceView {
+    pub name: String,
+    pub created_at: String,
+    pub quotas: NamespaceQuotas,
+    /// Functions it holds now.
+    pub functions: u64,
+}
+
+impl From<NamespaceInfo> for NamespaceView {
+    fn from(info: NamespaceInfo) -> Self {
+        Self {
+            name: info.name.to_string(),
+            created_at: rfc3339(info.created_at_us),
+            quotas: info.quotas,
+            functions: info.functions,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NamespaceList {
+    pub namespaces: Vec<NamespaceView>,
+}
+
+#[utoipa::path(get, path = "/v1/namespaces", tag = "namespaces",
+    responses((status = 200, body = NamespaceList, description = "The namespaces the key covers (all, for admin keys)")))]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<NamespaceList>, ApiError> {
+    let namespaces = state.directory.store().list_namespaces().await?;
+    Ok(Json(NamespaceList {
+        namespaces: namespaces
+            .into_iter()
+            .filter(|ns| caller.sees(&ns.name))
+            .map(NamespaceView::from)
+            .collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/namespaces", tag = "namespaces", request_body = CreateNamespace,
+    responses((status = 201, body = NamespaceView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Json(body): Json<CreateNamespace>,
+) -> Result<(StatusCode, Json<NamespaceView>), ApiError> {
+    let name = namespace(&body.name)?;
+    body.quotas.validate().map_err(ApiError::bad_request)?;
+    let created = state
+        .directory
+        .create_namespace(&name, &body.quotas)
+        .await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+#[utoipa::path(get, path = "/v1/namespaces/{namespace}", tag = "namespaces",
+    params(("namespace" = String, Path)),
+    responses((status = 200, body = NamespaceView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(ns): Path<String>,
+) -> Result<Json<NamespaceView>, ApiError> {
+    let info = state
+        .directory
+        .store()
+        .get_namespace(&namespace(&ns)?)
+        .await?;
+    Ok(Json(info.into()))
+}
+
+#[utoipa::path(put, path = "/v1/namespaces/{namespace}/quotas", tag = "namespaces",
+    params(("namespace" = String, Path)), request_body = NamespaceQuotas,
+    responses((status = 200, body = NamespaceView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn set_quotas(
+    State(state): State<AppState>,
+    Path(ns): Path<String>,
+    Json(quotas): Json<NamespaceQuotas>,
+) -> Result<Json<NamespaceView>, ApiError> {
+    quotas.validate().map_err(ApiError::bad_request)?;
+    let changed = state
+        .directory
+        .set_quotas(&namespace(&ns)?, &quotas)
+        .await?;
+    Ok(Json(changed.into()))
+}
+
+#[utoipa::path(delete, path = "/v1/namespaces/{namespace}", tag = "namespaces",
+    params(("namespace" = String, Path)),
+    responses((status = 204, description = "Deleted, with its records and logs; keys that named it are revoked"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "It still holds functions or schedules")))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(ns): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.directory.delete_namespace(&namespace(&ns)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
