@@ -223,6 +223,13 @@ pub struct LimitsConfig {
     pub max_queued_per_function: usize,
     /// How long an invocation waits for a slot before it is refused with 429, milliseconds.
     pub queue_timeout_ms: u64,
+    /// A client must send a request's whole head within this, milliseconds; slower connections
+    /// (slowloris) are closed.
+    pub header_read_timeout_ms: u64,
+    /// Largest request head (request line and headers), KiB; larger gets 431.
+    pub max_header_kib: usize,
+    /// Longest request target (path and query), bytes; longer gets 414.
+    pub max_url_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -238,6 +245,9 @@ impl Default for LimitsConfig {
             max_concurrent_invocations: 1000,
             max_queued_per_function: 100,
             queue_timeout_ms: 5000,
+            header_read_timeout_ms: 10_000,
+            max_header_kib: 64,
+            max_url_bytes: 8192,
         }
     }
 }
@@ -343,6 +353,13 @@ impl Config {
         }
     }
 
+    pub fn connection_limits(&self) -> crate::http::ConnectionLimits {
+        crate::http::ConnectionLimits {
+            header_read_timeout: Duration::from_millis(self.limits.header_read_timeout_ms),
+            max_header_bytes: self.limits.max_header_kib << 10,
+        }
+    }
+
     pub fn admission_settings(&self) -> AdmissionSettings {
         AdmissionSettings {
             max_concurrent: self.limits.max_concurrent_invocations,
@@ -399,9 +416,15 @@ fn validate_limits(limits: &LimitsConfig) -> anyhow::Result<()> {
             "max_concurrent_invocations",
             limits.max_concurrent_invocations as u64,
         ),
+        ("header_read_timeout_ms", limits.header_read_timeout_ms),
+        ("max_url_bytes", limits.max_url_bytes as u64),
     ];
     if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
         bail!("invalid config: limits.{name} must be greater than 0");
+    }
+    // hyper cannot read a head into less than 8 KiB.
+    if limits.max_header_kib < 8 {
+        bail!("invalid config: limits.max_header_kib must be at least 8");
     }
     if limits.max_memory_mib > 16 * 1024 {
         bail!("invalid config: limits.max_memory_mib is at most 16384 (16 GiB per instance)");

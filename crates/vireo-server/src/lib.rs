@@ -3,6 +3,7 @@
 
 mod admission;
 mod config;
+mod http;
 mod metering;
 mod otlp;
 mod platform;
@@ -149,6 +150,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         limits: GatewayLimits {
             max_upload_bytes: config.limits.max_upload_mib << 20,
             max_request_body_bytes: config.limits.max_request_body_kib << 10,
+            max_url_bytes: config.limits.max_url_bytes,
         },
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -158,10 +160,12 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     announce(address)?;
     tracing::info!(%address, data_dir = %config.data_dir.display(), "vireo is ready");
 
-    let server = axum::serve(listener, vireo_gateway::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future();
-    let mut server = tokio::spawn(server);
+    let mut server = tokio::spawn(http::serve(
+        listener,
+        vireo_gateway::router(state),
+        config.connection_limits(),
+        shutdown.clone(),
+    ));
     let sweeper = tokio::spawn(scale_to_zero(platform.clone(), config.idle_ttl()));
     let retention = tokio::spawn(apply_retention(
         platform.store.clone(),
@@ -170,7 +174,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     tokio::select! {
         () = signal::shutdown_requested() => {}
         finished = &mut server => {
-            finished.context("the HTTP server task failed")?.context("the HTTP server failed")?;
+            finished.context("the HTTP server task failed")?;
         }
     }
     tracing::info!(grace = ?config.shutdown_grace(), "shutting down: no new connections, finishing in-flight invocations");

@@ -8,6 +8,7 @@ mod async_queue;
 mod cron;
 mod deploy;
 mod failures;
+mod hardening;
 mod logs;
 mod metrics;
 mod restart;
