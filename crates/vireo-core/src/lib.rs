@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod buckets;
+pub mod cors;
 pub mod cron;
 pub mod invocation;
 pub mod invoke;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cors::CorsSettings;
 use crate::tenancy::RateLimit;
 
 pub const DEFAULT_MEMORY_MIB: u32 = 128;
@@ -35,6 +36,9 @@ pub struct VersionSettings {
     pub invoke_auth: InvokeAuth,
     /// Requests per second to this function from all callers together; none means unlimited.
     pub rate_limit: Option<RateLimit>,
+    /// Browser cross-origin access: Vireo answers preflights and adds the CORS headers; none
+    /// leaves CORS to the function.
+    pub cors: Option<CorsSettings>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -56,6 +60,7 @@ impl Default for VersionSettings {
             min_instances: 0,
             invoke_auth: InvokeAuth::Public,
             rate_limit: None,
+            cors: None,
         }
     }
 }
@@ -104,6 +109,9 @@ impl VersionSettings {
         }
         if let Some(limit) = &self.rate_limit {
             limit.validate("rate_limit").map_err(InvalidSettings)?;
+        }
+        if let Some(cors) = &self.cors {
+            cors.validate().map_err(InvalidSettings)?;
         }
         if self.env.len() > MAX_ENV_VARS {
             return fail(format!(

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http_body_util::BodyExt as _;
 use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -331,6 +332,18 @@ impl Platform {
                 StoreError::Backend(_) => InvokeError::Unavailable(error.to_string()),
                 not_found => InvokeError::NotFound(not_found.to_string()),
             })?;
+        // Browsers send preflights without credentials, so they are answered before auth.
+        let cors = version.settings.cors.clone();
+        if let Some(answer) = cors
+            .as_ref()
+            .and_then(|cors| cors.preflight(call.request.method(), call.request.headers()))
+        {
+            let body = http_body_util::Empty::<Bytes>::new()
+                .map_err(|never| match never {})
+                .boxed_unsync();
+            return Ok(http::Response::from_parts(answer, body));
+        }
+        let origin = call.request.headers().get(http::header::ORIGIN).cloned();
         authorize_invocation(&call.principal, &version)?;
         self.take_rate_token(&version)?;
         let quota = self.directory.quotas(&version.namespace).max_concurrency;
@@ -408,9 +421,12 @@ impl Platform {
         let completion = execution.completion;
         // A record counts the response bytes sent, so it waits for the body too.
         let (sent, response_done) = oneshot::channel();
-        let response = execution
-            .response
-            .map(|response| finished.meter.response(response, sent));
+        let response = execution.response.map(|mut response| {
+            if let Some(cors) = &cors {
+                cors.decorate(origin.as_ref(), response.headers_mut());
+            }
+            finished.meter.response(response, sent)
+        });
         let records = self.records.clone();
         self.in_flight.spawn(
             async move {

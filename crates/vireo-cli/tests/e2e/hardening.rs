@@ -132,3 +132,93 @@ async fn long_targets_get_414_and_large_heads_431() {
         200
     );
 }
+
+#[tokio::test]
+async fn cors_is_configured_per_function() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let cors = serde_json::json!({"cors": {
+        "allow_origins": ["https://app.example.com"],
+        "allow_headers": ["x-token"],
+        "expose_headers": ["x-vireo-invocation-id"],
+        "max_age_secs": 600,
+    }});
+    server.deploy_ok("web", "echo", cors).await;
+    server
+        .deploy_ok("plain", "echo", serde_json::json!({}))
+        .await;
+    let client = reqwest::Client::new();
+    let preflight = |function: &str, origin: &'static str| {
+        client
+            .request(
+                reqwest::Method::OPTIONS,
+                server.url(&format!("/fn/default/{function}/")),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "x-token")
+            .send()
+    };
+
+    let answered = preflight("web", "https://app.example.com").await.unwrap();
+    assert_eq!(answered.status(), 204);
+    let headers = answered.headers();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(headers["access-control-allow-headers"], "x-token");
+    assert_eq!(headers["access-control-max-age"], "600");
+    assert!(
+        headers["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    let refused = preflight("web", "https://evil.example").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(
+        !refused
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+
+    let call = client
+        .post(server.url("/fn/default/web/"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(call.status(), 200);
+    assert_eq!(
+        call.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(
+        call.headers()["access-control-expose-headers"],
+        "x-vireo-invocation-id"
+    );
+    // Preflights never ran the function: only the POST is recorded.
+    let id = crate::support::invocation_id(&call);
+    server.invocation(&id).await;
+    let (_, listed) = server
+        .get_json("/v1/namespaces/default/functions/web/invocations")
+        .await;
+    assert_eq!(listed["invocations"].as_array().unwrap().len(), 1);
+
+    // Without a configuration the function answers the OPTIONS itself, without CORS headers.
+    let passed = preflight("plain", "https://app.example.com").await.unwrap();
+    assert_eq!(passed.status(), 200);
+    assert!(!passed.headers().contains_key("access-control-allow-origin"));
+    let echoed: serde_json::Value = passed.json().await.unwrap();
+    assert_eq!(echoed["method"], "OPTIONS");
+
+    let bad = server
+        .deploy(
+            "web",
+            crate::support::guest("echo"),
+            serde_json::json!({"cors": {"allow_origins": ["*"], "allow_credentials": true}}),
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+}

@@ -45,6 +45,7 @@ pub fn new_version(sha: &str) -> NewVersion {
                 per_second: 5,
                 burst: 10,
             }),
+            cors: None,
         },
     }
 }
