@@ -2,6 +2,7 @@
 //! other crates plug into. No wasmtime, no SQL, no HTTP server here.
 
 pub mod cron;
+pub mod egress;
 pub mod invocation;
 pub mod invoke;
 pub mod names;

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::egress::{self, AllowList};
+
 pub const DEFAULT_MEMORY_MIB: u32 = 128;
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 const MAX_ENV_VARS: usize = 256;
@@ -28,6 +30,10 @@ pub struct VersionSettings {
     pub instance_reuse: u32,
     /// Instances kept instantiated and ready; above 0 the version is also never scaled to zero.
     pub min_instances: u32,
+    /// Origins the function may send HTTP requests to, as `scheme://host[:port]` patterns
+    /// (`https://api.example.com`, `http://*.internal:8080`, `http://127.0.0.1:8080`, port `*`
+    /// for any). Empty (the default) allows no outgoing requests.
+    pub allowed_outbound_hosts: Vec<String>,
 }
 
 impl Default for VersionSettings {
@@ -39,6 +45,7 @@ impl Default for VersionSettings {
             max_concurrency: None,
             instance_reuse: 1,
             min_instances: 0,
+            allowed_outbound_hosts: Vec::new(),
         }
     }
 }
@@ -109,6 +116,14 @@ impl VersionSettings {
         {
             return fail(format!("environment variable {key:?} contains a NUL byte"));
         }
+        if self.allowed_outbound_hosts.len() > egress::MAX_PATTERNS {
+            return fail(format!(
+                "allowed_outbound_hosts may list at most {} patterns",
+                egress::MAX_PATTERNS
+            ));
+        }
+        AllowList::parse(&self.allowed_outbound_hosts)
+            .map_err(|e| InvalidSettings(e.to_string()))?;
         Ok(())
     }
 }
@@ -188,6 +203,16 @@ mod tests {
                     ..Default::default()
                 },
                 "environment variable name",
+            ),
+            (
+                VersionSettings {
+                    allowed_outbound_hosts: vec![
+                        "https://ok.example.com".into(),
+                        "api.example.com".into(),
+                    ],
+                    ..Default::default()
+                },
+                "\"api.example.com\"",
             ),
         ];
         for (settings, field) in cases {

@@ -40,6 +40,7 @@ pub fn new_version(sha: &str) -> NewVersion {
             max_concurrency: Some(3),
             instance_reuse: 4,
             min_instances: 1,
+            allowed_outbound_hosts: vec!["https://api.example.com".to_string()],
         },
     }
 }
