@@ -9,6 +9,7 @@ use vireo_core::VersionSettings;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
+use crate::egress::EgressPolicy;
 use crate::host::{Host, MemoryLimiter};
 use crate::logs::LogCapture;
 
@@ -38,15 +39,21 @@ impl Instance {
 pub struct LoadedVersion {
     pub(crate) pre: ProxyPre<Host>,
     pub(crate) settings: VersionSettings,
+    egress: Arc<EgressPolicy>,
     ready: Mutex<Vec<Instance>>,
     last_used: Mutex<Instant>,
 }
 
 impl LoadedVersion {
-    pub(crate) fn new(pre: ProxyPre<Host>, settings: VersionSettings) -> Self {
+    pub(crate) fn new(
+        pre: ProxyPre<Host>,
+        settings: VersionSettings,
+        egress: Arc<EgressPolicy>,
+    ) -> Self {
         Self {
             pre,
             settings,
+            egress,
             ready: Mutex::new(Vec::new()),
             last_used: Mutex::new(Instant::now()),
         }
@@ -70,7 +77,13 @@ impl LoadedVersion {
         let (limiter, memory_exceeded) = MemoryLimiter::new(memory_bytes);
         let mut store = Store::new(
             engine,
-            Host::new(&env, capture.stdout(), capture.stderr(), limiter),
+            Host::new(
+                &env,
+                capture.stdout(),
+                capture.stderr(),
+                limiter,
+                self.egress.clone(),
+            ),
         );
         store.limiter(|host| &mut host.limiter);
         // A start function that never returns is interrupted like any other guest code.
