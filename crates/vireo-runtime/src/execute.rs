@@ -14,6 +14,7 @@ use wasmtime::{Engine, Trap};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
+use crate::egress::OutgoingTrace;
 use crate::instances::{Instance, LoadedVersion};
 use crate::logs::{CapturedLine, LogCapture};
 
@@ -83,6 +84,7 @@ pub(crate) async fn execute(
     // waiting in a host call (sleep, body read), which never reach an epoch check.
     let deadline_ticks = limits.deadline_ticks(timeout);
     let ready = version.take_ready(limits.idle_ttl);
+    let trace = OutgoingTrace::of(request.headers());
     let request = request.map(|body| {
         body.map_err(|e: BoxError| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
             .boxed_unsync()
@@ -107,7 +109,7 @@ pub(crate) async fn execute(
                         instance
                     }
                 };
-                instance.arm(deadline_ticks);
+                instance.arm(deadline_ticks, trace);
                 observed.capture = Some(instance.capture.clone());
                 observed.memory_exceeded = Some(instance.memory_exceeded.clone());
                 let mut http = instance.store.data_mut().http();

@@ -8,7 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::egress::{Egress, EgressPolicy};
+use crate::egress::{Egress, EgressPolicy, OutgoingTrace};
 use crate::logs::LogCapture;
 
 pub struct Host {
@@ -45,6 +45,11 @@ impl Host {
             hooks: Egress::new(egress),
             limiter,
         }
+    }
+
+    /// The trace the invocation about to run continues on its outgoing requests.
+    pub fn set_trace(&mut self, trace: Option<OutgoingTrace>) {
+        self.hooks.set_trace(trace);
     }
 }
 

@@ -9,7 +9,7 @@ use vireo_core::VersionSettings;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
-use crate::egress::EgressPolicy;
+use crate::egress::{EgressPolicy, OutgoingTrace};
 use crate::host::{Host, MemoryLimiter};
 use crate::logs::LogCapture;
 
@@ -28,9 +28,11 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    /// Arms the instance for one invocation: a fresh deadline, a cleared memory flag.
-    pub fn arm(&mut self, deadline_ticks: u64) {
+    /// Arms the instance for one invocation: a fresh deadline, a cleared memory flag, the
+    /// invocation's trace for outgoing requests.
+    pub fn arm(&mut self, deadline_ticks: u64, trace: Option<OutgoingTrace>) {
         self.store.set_epoch_deadline(deadline_ticks);
+        self.store.data_mut().set_trace(trace);
         self.memory_exceeded.store(false, Ordering::Relaxed);
     }
 }

@@ -1,10 +1,11 @@
 //! Outgoing HTTP from functions. A request leaves only when its scheme, host and port match the
 //! version's `allowed_outbound_hosts`; a host name must resolve to public addresses only (a
 //! private or loopback destination must be named as an IP literal by the pattern), and the
-//! connection goes to exactly the addresses checked.
+//! connection goes to exactly the addresses checked. Requests carry the invocation's trace.
 
 mod addresses;
 mod send;
+mod trace;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use tracing::Instrument as _;
 use vireo_core::Name;
 use vireo_core::egress::{AllowList, Destination, Scheme};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+pub(crate) use trace::OutgoingTrace;
 
 type SendResult = wasmtime_wasi_http::Result<(http::Response<WasiBody>, send::ConnectionFuture)>;
 
@@ -102,24 +105,37 @@ impl EgressPolicy {
     }
 }
 
-/// The `wasi:http` hooks of one instance: its version's policy.
+/// The `wasi:http` hooks of one instance: its version's policy and the trace of the invocation
+/// it is serving.
 pub(crate) struct Egress {
     policy: Arc<EgressPolicy>,
+    trace: Option<OutgoingTrace>,
 }
 
 impl Egress {
     pub fn new(policy: Arc<EgressPolicy>) -> Self {
-        Self { policy }
+        Self {
+            policy,
+            trace: None,
+        }
+    }
+
+    /// A (reused or pre-instantiated) instance serves a new invocation, with its trace.
+    pub fn set_trace(&mut self, trace: Option<OutgoingTrace>) {
+        self.trace = trace;
     }
 }
 
 impl WasiHttpHooks for Egress {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
+        if let Some(trace) = &self.trace {
+            trace.apply(request.headers_mut());
+        }
         let policy = self.policy.clone();
         // wasi:http runs this on a task of its own; the invocation's span goes with it.
         Box::new(async move { policy.send(request, options).await }.in_current_span())
