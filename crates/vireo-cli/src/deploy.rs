@@ -66,6 +66,12 @@ pub struct DeployArgs {
     /// Keep N instances ready and never scale this version to zero [default: 0]
     #[arg(long, value_name = "N")]
     min_instances: Option<u32>,
+
+    /// An origin the function may send HTTP requests to: `scheme://host[:port]`, `*.` as the
+    /// leftmost label for any name below, port `*` for any; loopback and private addresses only
+    /// as IP literals. Repeat for more [default: none, no outgoing requests]
+    #[arg(long, value_name = "URL")]
+    allow_outbound: Vec<String>,
 }
 
 /// The `settings` part: only what the user gave, so the server's defaults fill the rest.
@@ -83,6 +89,8 @@ struct Settings {
     instance_reuse: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     min_instances: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    allowed_outbound_hosts: Vec<String>,
 }
 
 impl From<&DeployArgs> for Settings {
@@ -94,6 +102,7 @@ impl From<&DeployArgs> for Settings {
             max_concurrency: args.max_concurrency,
             instance_reuse: args.instance_reuse,
             min_instances: args.min_instances,
+            allowed_outbound_hosts: args.allow_outbound.clone(),
         }
     }
 }
@@ -282,8 +291,12 @@ mod tests {
                 "10",
                 "--min-instances",
                 "1",
+                "--allow-outbound",
+                "https://api.example.com",
+                "--allow-outbound",
+                "http://127.0.0.1:8080",
             ]),
-            r#"{"memory_mib":64,"timeout_ms":500,"env":{"A":"2","B":"x"},"max_concurrency":4,"instance_reuse":10,"min_instances":1}"#
+            r#"{"memory_mib":64,"timeout_ms":500,"env":{"A":"2","B":"x"},"max_concurrency":4,"instance_reuse":10,"min_instances":1,"allowed_outbound_hosts":["https://api.example.com","http://127.0.0.1:8080"]}"#
         );
     }
 

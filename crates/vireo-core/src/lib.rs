@@ -5,6 +5,7 @@ pub mod auth;
 pub mod buckets;
 pub mod cors;
 pub mod cron;
+pub mod egress;
 pub mod invocation;
 pub mod invoke;
 pub mod names;

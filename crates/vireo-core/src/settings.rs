@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::cors::CorsSettings;
+use crate::egress::{self, AllowList};
 use crate::tenancy::RateLimit;
 
 pub const DEFAULT_MEMORY_MIB: u32 = 128;
@@ -39,6 +40,10 @@ pub struct VersionSettings {
     /// Browser cross-origin access: Vireo answers preflights and adds the CORS headers; none
     /// leaves CORS to the function.
     pub cors: Option<CorsSettings>,
+    /// Origins the function may send HTTP requests to, as `scheme://host[:port]` patterns
+    /// (`https://api.example.com`, `http://*.internal:8080`, `http://127.0.0.1:8080`, port `*`
+    /// for any). Empty (the default) allows no outgoing requests.
+    pub allowed_outbound_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -61,6 +66,7 @@ impl Default for VersionSettings {
             invoke_auth: InvokeAuth::Public,
             rate_limit: None,
             cors: None,
+            allowed_outbound_hosts: Vec::new(),
         }
     }
 }
@@ -137,6 +143,14 @@ impl VersionSettings {
         {
             return fail(format!("environment variable {key:?} contains a NUL byte"));
         }
+        if self.allowed_outbound_hosts.len() > egress::MAX_PATTERNS {
+            return fail(format!(
+                "allowed_outbound_hosts may list at most {} patterns",
+                egress::MAX_PATTERNS
+            ));
+        }
+        AllowList::parse(&self.allowed_outbound_hosts)
+            .map_err(|e| InvalidSettings(e.to_string()))?;
         Ok(())
     }
 }
@@ -216,6 +230,16 @@ mod tests {
                     ..Default::default()
                 },
                 "environment variable name",
+            ),
+            (
+                VersionSettings {
+                    allowed_outbound_hosts: vec![
+                        "https://ok.example.com".into(),
+                        "api.example.com".into(),
+                    ],
+                    ..Default::default()
+                },
+                "\"api.example.com\"",
             ),
         ];
         for (settings, field) in cases {

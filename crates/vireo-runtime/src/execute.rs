@@ -8,11 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
+use tracing::Instrument as _;
 use vireo_core::{Body, BoxError, InvocationStatus};
 use wasmtime::{Engine, Trap};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
+use crate::egress::OutgoingTrace;
 use crate::instances::{Instance, LoadedVersion};
 use crate::logs::{CapturedLine, LogCapture};
 
@@ -82,6 +84,7 @@ pub(crate) async fn execute(
     // waiting in a host call (sleep, body read), which never reach an epoch check.
     let deadline_ticks = limits.deadline_ticks(timeout);
     let ready = version.take_ready(limits.idle_ttl);
+    let trace = OutgoingTrace::of(request.headers());
     let request = request.map(|body| {
         body.map_err(|e: BoxError| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
             .boxed_unsync()
@@ -89,61 +92,66 @@ pub(crate) async fn execute(
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let engine = engine.clone();
 
-    let guest = tokio::spawn(async move {
-        let mut observed = Observed::default();
-        let run = async {
-            let init_started = Instant::now();
-            let mut instance = match ready {
-                Some(instance) => instance,
-                None => {
-                    let instance = version
-                        .instantiate(&engine, limits.max_log_bytes, deadline_ticks)
-                        .await?;
-                    observed.init = init_started.elapsed();
-                    instance
-                }
+    // In the invocation's span, so what the host does for the guest (a refused outgoing request)
+    // is logged with the invocation it belongs to.
+    let guest = tokio::spawn(
+        async move {
+            let mut observed = Observed::default();
+            let run = async {
+                let init_started = Instant::now();
+                let mut instance = match ready {
+                    Some(instance) => instance,
+                    None => {
+                        let instance = version
+                            .instantiate(&engine, limits.max_log_bytes, deadline_ticks)
+                            .await?;
+                        observed.init = init_started.elapsed();
+                        instance
+                    }
+                };
+                instance.arm(deadline_ticks, trace);
+                observed.capture = Some(instance.capture.clone());
+                observed.memory_exceeded = Some(instance.memory_exceeded.clone());
+                let mut http = instance.store.data_mut().http();
+                let guest_request = http.new_incoming_request(Scheme::Http, request)?;
+                let outparam = http.new_response_outparam(sender)?;
+                instance
+                    .proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut instance.store, guest_request, outparam)
+                    .await?;
+                Ok::<Instance, wasmtime::Error>(instance)
             };
-            instance.arm(deadline_ticks);
-            observed.capture = Some(instance.capture.clone());
-            observed.memory_exceeded = Some(instance.memory_exceeded.clone());
-            let mut http = instance.store.data_mut().http();
-            let guest_request = http.new_incoming_request(Scheme::Http, request)?;
-            let outparam = http.new_response_outparam(sender)?;
-            instance
-                .proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut instance.store, guest_request, outparam)
-                .await?;
-            Ok::<Instance, wasmtime::Error>(instance)
-        };
-        let outcome = tokio::time::timeout(timeout, run).await;
-        let timed_out = || {
-            (
-                InvocationStatus::Timeout,
-                Some(format!("timed out after {} ms", timeout.as_millis())),
-            )
-        };
-        let (status, error) = match outcome {
-            Ok(Ok(mut instance)) => {
-                instance.served += 1;
-                if instance.served < version.settings.instance_reuse {
-                    version.keep(instance);
+            let outcome = tokio::time::timeout(timeout, run).await;
+            let timed_out = || {
+                (
+                    InvocationStatus::Timeout,
+                    Some(format!("timed out after {} ms", timeout.as_millis())),
+                )
+            };
+            let (status, error) = match outcome {
+                Ok(Ok(mut instance)) => {
+                    instance.served += 1;
+                    if instance.served < version.settings.instance_reuse {
+                        version.keep(instance);
+                    }
+                    (InvocationStatus::Ok, None)
                 }
-                (InvocationStatus::Ok, None)
+                // Every failure drops the instance: a trapped or interrupted guest is never reused.
+                Err(_) => timed_out(),
+                Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => timed_out(),
+                Ok(Err(e)) => (InvocationStatus::Error, Some(describe_error(&e, &observed))),
+            };
+            Completion {
+                status,
+                error,
+                duration: started.elapsed(),
+                init: observed.init,
+                logs: observed.capture.map(|c| c.take_lines()).unwrap_or_default(),
             }
-            // Every failure drops the instance: a trapped or interrupted guest is never reused.
-            Err(_) => timed_out(),
-            Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => timed_out(),
-            Ok(Err(e)) => (InvocationStatus::Error, Some(describe_error(&e, &observed))),
-        };
-        Completion {
-            status,
-            error,
-            duration: started.elapsed(),
-            init: observed.init,
-            logs: observed.capture.map(|c| c.take_lines()).unwrap_or_default(),
         }
-    });
+        .in_current_span(),
+    );
     let mut completion: CompletionFuture = Box::pin(async move {
         guest.await.unwrap_or_else(|join_error| Completion {
             status: InvocationStatus::Error,

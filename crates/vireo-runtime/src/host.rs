@@ -6,28 +6,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{
-    RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
-};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::egress::{Egress, EgressPolicy, OutgoingTrace};
 use crate::logs::LogCapture;
 
 pub struct Host {
     table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    hooks: DenyOutgoing,
+    hooks: Egress,
     pub(crate) limiter: MemoryLimiter,
 }
 
 impl Host {
-    /// A sandbox with the version's environment, captured stdout/stderr, and nothing else: no
-    /// arguments, no preopened directories, no sockets, no name lookups.
+    /// A sandbox with the version's environment, captured stdout/stderr, outgoing HTTP as
+    /// `egress` allows, and nothing else: no arguments, no preopened directories, no sockets, no
+    /// name lookups of its own.
     pub fn new(
         env: &[(String, String)],
         stdout: LogCapture,
         stderr: LogCapture,
         limiter: MemoryLimiter,
+        egress: Arc<EgressPolicy>,
     ) -> Self {
         let mut wasi = WasiCtx::builder();
         wasi.envs(env)
@@ -41,9 +42,14 @@ impl Host {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            hooks: DenyOutgoing,
+            hooks: Egress::new(egress),
             limiter,
         }
+    }
+
+    /// The trace the invocation about to run continues on its outgoing requests.
+    pub fn set_trace(&mut self, trace: Option<OutgoingTrace>) {
+        self.hooks.set_trace(trace);
     }
 }
 
@@ -63,26 +69,6 @@ impl WasiHttpView for Host {
             table: &mut self.table,
             hooks: &mut self.hooks,
         }
-    }
-}
-
-/// Functions get no outgoing HTTP until an egress allow-list grants it; the request fails inside
-/// the guest with `HTTP-request-denied` and no connection is opened.
-struct DenyOutgoing;
-
-type SendResult = wasmtime_wasi_http::Result<(
-    http::Response<WasiBody>,
-    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-)>;
-
-impl WasiHttpHooks for DenyOutgoing {
-    fn send_request(
-        &mut self,
-        _request: http::Request<WasiBody>,
-        _options: Option<RequestOptions>,
-        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-    ) -> Box<dyn Future<Output = SendResult> + Send> {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
     }
 }
 

@@ -9,6 +9,7 @@ use vireo_core::VersionSettings;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
+use crate::egress::{EgressPolicy, OutgoingTrace};
 use crate::host::{Host, MemoryLimiter};
 use crate::logs::LogCapture;
 
@@ -27,9 +28,11 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    /// Arms the instance for one invocation: a fresh deadline, a cleared memory flag.
-    pub fn arm(&mut self, deadline_ticks: u64) {
+    /// Arms the instance for one invocation: a fresh deadline, a cleared memory flag, the
+    /// invocation's trace for outgoing requests.
+    pub fn arm(&mut self, deadline_ticks: u64, trace: Option<OutgoingTrace>) {
         self.store.set_epoch_deadline(deadline_ticks);
+        self.store.data_mut().set_trace(trace);
         self.memory_exceeded.store(false, Ordering::Relaxed);
     }
 }
@@ -38,15 +41,21 @@ impl Instance {
 pub struct LoadedVersion {
     pub(crate) pre: ProxyPre<Host>,
     pub(crate) settings: VersionSettings,
+    egress: Arc<EgressPolicy>,
     ready: Mutex<Vec<Instance>>,
     last_used: Mutex<Instant>,
 }
 
 impl LoadedVersion {
-    pub(crate) fn new(pre: ProxyPre<Host>, settings: VersionSettings) -> Self {
+    pub(crate) fn new(
+        pre: ProxyPre<Host>,
+        settings: VersionSettings,
+        egress: Arc<EgressPolicy>,
+    ) -> Self {
         Self {
             pre,
             settings,
+            egress,
             ready: Mutex::new(Vec::new()),
             last_used: Mutex::new(Instant::now()),
         }
@@ -70,7 +79,13 @@ impl LoadedVersion {
         let (limiter, memory_exceeded) = MemoryLimiter::new(memory_bytes);
         let mut store = Store::new(
             engine,
-            Host::new(&env, capture.stdout(), capture.stderr(), limiter),
+            Host::new(
+                &env,
+                capture.stdout(),
+                capture.stderr(),
+                limiter,
+                self.egress.clone(),
+            ),
         );
         store.limiter(|host| &mut host.limiter);
         // A start function that never returns is interrupted like any other guest code.

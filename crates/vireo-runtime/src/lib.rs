@@ -3,6 +3,7 @@
 //! deadlines, memory limits and captured output.
 
 mod artifacts;
+mod egress;
 mod engine;
 mod execute;
 mod host;
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
+use vireo_core::egress::AllowList;
 use vireo_core::{Body, Name, VersionInfo};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
@@ -28,6 +30,7 @@ pub use logs::CapturedLine;
 pub use validate::Rejection;
 
 use artifacts::ArtifactCache;
+use egress::EgressPolicy;
 use engine::EpochTicker;
 use execute::Limits;
 use host::Host;
@@ -173,7 +176,12 @@ impl Runtime {
                     }
                 };
                 let pre = self.pre_instantiate(&component)?;
-                Ok::<_, RuntimeError>(Arc::new(LoadedVersion::new(pre, version.settings.clone())))
+                let egress = egress_policy(version)?;
+                Ok::<_, RuntimeError>(Arc::new(LoadedVersion::new(
+                    pre,
+                    version.settings.clone(),
+                    egress,
+                )))
             })
             .await?
             .clone();
@@ -303,4 +311,16 @@ impl Runtime {
             .map_err(|e| Rejection::Unlinkable(format!("{e:#}")))?;
         ProxyPre::new(instance_pre).map_err(|e| Rejection::Unlinkable(format!("{e:#}")))
     }
+}
+
+/// The version's outgoing-HTTP policy. Its patterns were validated at deploy; one that no longer
+/// parses refuses the load rather than granting less (or more) than was deployed.
+fn egress_policy(version: &VersionInfo) -> Result<Arc<EgressPolicy>, RuntimeError> {
+    let allowed = AllowList::parse(&version.settings.allowed_outbound_hosts)
+        .map_err(|e| RuntimeError::internal("reading the version's allowed_outbound_hosts", e))?;
+    Ok(Arc::new(EgressPolicy::new(
+        version.namespace.clone(),
+        version.function.clone(),
+        allowed,
+    )))
 }

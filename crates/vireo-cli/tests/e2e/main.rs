@@ -7,6 +7,7 @@ mod admission;
 mod async_queue;
 mod cron;
 mod deploy;
+mod egress;
 mod failures;
 mod hardening;
 mod logs;

@@ -46,6 +46,7 @@ pub fn new_version(sha: &str) -> NewVersion {
                 burst: 10,
             }),
             cors: None,
+            allowed_outbound_hosts: vec!["https://api.example.com".to_string()],
         },
     }
 }
