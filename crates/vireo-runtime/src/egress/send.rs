@@ -1,6 +1,6 @@
 //! Sends one outgoing request over HTTP/1.1 (with TLS for https) to addresses already checked.
-//! This is `wasmtime_wasi_http::default_send_request` with one difference that matters: it
-//! connects to the given addresses and never resolves the URL's host again.
+//! Unlike `wasmtime_wasi_http`'s default sender it never resolves the URL's host itself: it
+//! connects only to the addresses the policy approved, so DNS cannot be rebound in between.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
