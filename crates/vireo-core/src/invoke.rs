@@ -108,6 +108,15 @@ pub fn authorize_invocation(
 pub trait Invoker: Send + Sync + 'static {
     /// The guest's response, whose body streams while the guest keeps running.
     async fn invoke(&self, call: Call) -> Result<http::Response<Body>, InvokeError>;
+
+    /// The version a call to `function@selector` would run now (served from the invoker's
+    /// route cache, so checking before queueing costs no store read).
+    async fn resolve(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        selector: &VersionSelector,
+    ) -> Result<VersionInfo, StoreError>;
 }
 
 /// Result of a deploy: the version, and whether it is new (an identical redeploy of the latest

@@ -65,8 +65,8 @@ pub async fn accept(
     let idempotency_key = idempotency_key(&parts.headers)?;
     // The version must exist now: an invocation that can never run is refused, not queued.
     let version = state
-        .store
-        .resolve_version(&target.namespace, &target.function, &target.selector)
+        .invoker
+        .resolve(&target.namespace, &target.function, &target.selector)
         .await?;
     // Delivery runs as Vireo itself, so who may invoke is decided here, once.
     authorize_invocation(principal, &version)?;

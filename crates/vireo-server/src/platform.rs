@@ -279,6 +279,17 @@ impl Invoker for Platform {
         }
         self.run(call).instrument(span).await
     }
+
+    async fn resolve(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        selector: &VersionSelector,
+    ) -> Result<VersionInfo, StoreError> {
+        self.routes
+            .resolve(self.store.as_ref(), namespace, function, selector)
+            .await
+    }
 }
 
 /// The caller's W3C trace, if its `traceparent` is valid; an invalid one goes, and its
