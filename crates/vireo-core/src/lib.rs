@@ -7,6 +7,7 @@ pub mod invoke;
 pub mod names;
 pub mod queue;
 pub mod schedule;
+pub mod secrets;
 pub mod settings;
 pub mod store;
 pub mod time;
@@ -24,6 +25,10 @@ pub use queue::{
     NewAsyncInvocation, Queue, QueueCounts, RetryPolicy, Settlement, StoredRequest, StoredResponse,
 };
 pub use schedule::{MissedSlots, NewSchedule, Schedule, Schedules};
+pub use secrets::{
+    InvalidSecretName, InvalidSecretValue, SealedSecret, SecretInfo, SecretManager, SecretName,
+    SecretStore, SecretValue,
+};
 pub use settings::{InvalidSettings, SettingsLimits, VersionSettings};
 pub use store::{
     FunctionInfo, InvocationQuery, LogQuery, NewVersion, Retained, Retention, Store, StoreError,

@@ -1,8 +1,11 @@
 //! The settings a version is deployed with, their defaults, and their validation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+
+use crate::names::is_env_var_name;
+use crate::secrets::SecretName;
 
 pub const DEFAULT_MEMORY_MIB: u32 = 128;
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
@@ -10,6 +13,7 @@ const MAX_ENV_VARS: usize = 256;
 const MAX_ENV_BYTES: usize = 64 * 1024;
 const MAX_INSTANCE_REUSE: u32 = 100_000;
 const MAX_MIN_INSTANCES: u32 = 64;
+const MAX_SECRET_GRANTS: usize = 64;
 
 /// Settings of one immutable version. Missing fields take the defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -21,6 +25,9 @@ pub struct VersionSettings {
     pub timeout_ms: u64,
     /// Environment variables the guest sees.
     pub env: BTreeMap<String, String>,
+    /// Secrets of the namespace the guest sees as environment variables of the same names,
+    /// decrypted when the version loads. A name may not be in `env` too.
+    pub secrets: BTreeSet<SecretName>,
     /// How many invocations of this version may run at once; none means only the server's limits.
     pub max_concurrency: Option<u32>,
     /// How many sequential requests one instance may serve (default 1: a fresh instance per
@@ -36,6 +43,7 @@ impl Default for VersionSettings {
             memory_mib: DEFAULT_MEMORY_MIB,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             env: BTreeMap::new(),
+            secrets: BTreeSet::new(),
             max_concurrency: None,
             instance_reuse: 1,
             min_instances: 0,
@@ -96,7 +104,7 @@ impl VersionSettings {
                 "environment variables may total at most {MAX_ENV_BYTES} bytes"
             ));
         }
-        if let Some(key) = self.env.keys().find(|k| !valid_env_key(k)) {
+        if let Some(key) = self.env.keys().find(|k| !is_env_var_name(k)) {
             return fail(format!(
                 "invalid environment variable name {key:?}: use letters, digits and _, not starting with a digit"
             ));
@@ -109,14 +117,23 @@ impl VersionSettings {
         {
             return fail(format!("environment variable {key:?} contains a NUL byte"));
         }
+        if self.secrets.len() > MAX_SECRET_GRANTS {
+            return fail(format!(
+                "at most {MAX_SECRET_GRANTS} secrets may be granted to a version"
+            ));
+        }
+        // One name, one value: a clash would leave the function guessing which one it sees.
+        if let Some(name) = self
+            .secrets
+            .iter()
+            .find(|s| self.env.contains_key(s.as_str()))
+        {
+            return fail(format!(
+                "{name} is both an environment variable (env) and a granted secret (secrets); keep one"
+            ));
+        }
         Ok(())
     }
-}
-
-fn valid_env_key(key: &str) -> bool {
-    let mut bytes = key.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]
@@ -189,11 +206,30 @@ mod tests {
                 },
                 "environment variable name",
             ),
+            (
+                VersionSettings {
+                    env: [("DB_PASSWORD".into(), "v".into())].into(),
+                    secrets: [SecretName::parse("DB_PASSWORD").unwrap()].into(),
+                    ..Default::default()
+                },
+                "both an environment variable (env) and a granted secret",
+            ),
         ];
         for (settings, field) in cases {
             let err = settings.validate(&LIMITS).unwrap_err();
             assert!(err.to_string().contains(field), "{err} should name {field}");
         }
+    }
+
+    #[test]
+    fn secrets_are_granted_by_valid_name() {
+        let settings: VersionSettings =
+            serde_json::from_str(r#"{"secrets": ["DB_PASSWORD", "API_TOKEN"]}"#).unwrap();
+        assert_eq!(settings.secrets.len(), 2);
+        settings.validate(&LIMITS).unwrap();
+        let err =
+            serde_json::from_str::<VersionSettings>(r#"{"secrets": ["db-password"]}"#).unwrap_err();
+        assert!(err.to_string().contains("invalid secret name"), "{err}");
     }
 
     #[test]

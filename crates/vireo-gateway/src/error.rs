@@ -73,7 +73,8 @@ impl From<StoreError> for ApiError {
             | StoreError::FunctionNotFound { .. }
             | StoreError::VersionNotFound { .. }
             | StoreError::AliasNotFound { .. }
-            | StoreError::ScheduleNotFound { .. } => Self::not_found(error.to_string()),
+            | StoreError::ScheduleNotFound { .. }
+            | StoreError::SecretNotFound { .. } => Self::not_found(error.to_string()),
             StoreError::FunctionExists { .. } | StoreError::ScheduleExists { .. } => {
                 Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
             }
