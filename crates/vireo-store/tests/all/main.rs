@@ -1,10 +1,11 @@
-//! The crate's one integration-test binary: the store conformance suite run against SQLite,
-//! the blob store and the record writer.
+//! The crate's one integration-test binary: the store conformance suites (functions, queue,
+//! schedules, secrets) run against SQLite, the blob store and the record writer.
 
 mod batch;
 mod blobs;
 mod conformance;
 mod queue_conformance;
+mod secrets_conformance;
 mod support;
 
 /// One `#[tokio::test]` per conformance case of `$suite`, each against a fresh SQLite file.
@@ -46,6 +47,11 @@ sqlite_conformance!(sqlite_queue_conformance => queue_conformance:
     missing_functions_take_nothing_and_deletion_clears_the_queue,
     retry_policies_default_and_round_trip,
     schedules_fire_once_per_slot,
+);
+
+sqlite_conformance!(sqlite_secrets_conformance => secrets_conformance:
+    secrets_are_created_replaced_listed_and_deleted,
+    secrets_of_unknown_namespaces_are_reported,
 );
 
 #[tokio::test]
