@@ -38,15 +38,22 @@ impl Instance {
 pub struct LoadedVersion {
     pub(crate) pre: ProxyPre<Host>,
     pub(crate) settings: VersionSettings,
+    /// What its instances see: the settings' `env` and the granted secrets, opened at load.
+    env: Vec<(String, String)>,
     ready: Mutex<Vec<Instance>>,
     last_used: Mutex<Instant>,
 }
 
 impl LoadedVersion {
-    pub(crate) fn new(pre: ProxyPre<Host>, settings: VersionSettings) -> Self {
+    pub(crate) fn new(
+        pre: ProxyPre<Host>,
+        settings: VersionSettings,
+        env: Vec<(String, String)>,
+    ) -> Self {
         Self {
             pre,
             settings,
+            env,
             ready: Mutex::new(Vec::new()),
             last_used: Mutex::new(Instant::now()),
         }
@@ -60,17 +67,11 @@ impl LoadedVersion {
         deadline_ticks: u64,
     ) -> wasmtime::Result<Instance> {
         let capture = LogCapture::new(max_log_bytes);
-        let env: Vec<(String, String)> = self
-            .settings
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         let memory_bytes = usize::try_from(self.settings.memory_mib).unwrap_or(usize::MAX) << 20;
         let (limiter, memory_exceeded) = MemoryLimiter::new(memory_bytes);
         let mut store = Store::new(
             engine,
-            Host::new(&env, capture.stdout(), capture.stderr(), limiter),
+            Host::new(&self.env, capture.stdout(), capture.stderr(), limiter),
         );
         store.limiter(|host| &mut host.limiter);
         // A start function that never returns is interrupted like any other guest code.
