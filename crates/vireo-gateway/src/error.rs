@@ -5,7 +5,9 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use vireo_core::{DeployError, InvalidName, InvokeError, StoreError};
+use vireo_core::{
+    DeployError, InvalidName, InvalidSecretName, InvalidSecretValue, InvokeError, StoreError,
+};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -63,6 +65,23 @@ impl ApiError {
 impl From<InvalidName> for ApiError {
     fn from(error: InvalidName) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_name", error.to_string())
+    }
+}
+
+impl From<InvalidSecretName> for ApiError {
+    fn from(error: InvalidSecretName) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_name", error.to_string())
+    }
+}
+
+impl From<InvalidSecretValue> for ApiError {
+    fn from(error: InvalidSecretValue) -> Self {
+        match error {
+            InvalidSecretValue::TooLarge => Self::payload_too_large(error.to_string()),
+            InvalidSecretValue::Empty | InvalidSecretValue::Nul => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_value", error.to_string())
+            }
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use crate::api;
 #[openapi(
     info(
         title = "Vireo admin API",
-        description = "Deploy and inspect WebAssembly HTTP functions, their async queues and cron schedules. Functions themselves answer at /fn/{namespace}/{function}[@{alias|version}]/{path}."
+        description = "Deploy and inspect WebAssembly HTTP functions, their async queues, cron schedules and secrets. Functions themselves answer at /fn/{namespace}/{function}[@{alias|version}]/{path}."
     ),
     paths(
         api::functions::list,
@@ -36,6 +36,9 @@ use crate::api;
         api::schedules::pause,
         api::schedules::resume,
         api::usage::report,
+        api::secrets::set,
+        api::secrets::list,
+        api::secrets::delete,
     )
 )]
 struct ApiDoc;

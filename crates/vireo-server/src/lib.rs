@@ -7,6 +7,7 @@ mod metering;
 mod otlp;
 mod platform;
 mod routes;
+mod secrets;
 mod signal;
 mod telemetry;
 
@@ -47,6 +48,8 @@ pub struct ServeOptions {
     /// `NAME=FILE` components to deploy in the `default` namespace at start (unchanged files
     /// keep their version).
     pub deploy: Vec<String>,
+    /// The master key file that seals secrets (default `<data>/master.key`).
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// Runs the server until it is told to stop; returns once in-flight work has finished.
@@ -72,6 +75,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         )
     })?;
     let _lock = lock_data_dir(&config.data_dir)?;
+    let cipher = secrets::load_or_create(&config.master_key_file)?;
     let sqlite = SqliteStore::open(&config.data_dir.join("vireo.db"))
         .await
         .context("opening the store")?;
@@ -104,6 +108,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         records.clone(),
         config.settings_limits(),
         config.admission_settings(),
+        secrets::Vault::new(Arc::new(sqlite.clone()), cipher),
     ));
     deploy_at_start(&platform, &config.deploy).await?;
     prewarm_at_start(&platform).await;
@@ -135,6 +140,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         invoker: platform.clone(),
         queue,
         schedules: Arc::new(sqlite.clone()),
+        secrets: platform.clone(),
         submitter: submitter.clone(),
         log_events: records.subscribe(),
         shutdown: shutdown.clone(),
