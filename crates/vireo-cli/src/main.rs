@@ -10,6 +10,7 @@ mod invoke;
 mod logs;
 mod output;
 mod queue;
+mod secrets;
 mod serve;
 mod sse;
 mod top;
@@ -32,6 +33,7 @@ const GLOBAL: &str = "Global options";
 /// Start a server with `vireo serve`, deploy a component with `vireo deploy hello hello.wasm`,
 /// call it with `vireo invoke hello` and read what it printed with `vireo logs hello`.
 /// `vireo invoke --async` queues an invocation durably; `vireo cron add` schedules them.
+/// `vireo secrets set` keeps a value encrypted; `vireo deploy --secret` grants it.
 #[derive(Parser)]
 #[command(name = "vireo", version, max_term_width = 100)]
 struct Cli {
@@ -97,6 +99,9 @@ enum Command {
     /// Cron schedules: invoke functions at times given by cron expressions.
     #[command(subcommand)]
     Cron(cron::CronCommand),
+    /// Secrets: values functions see as environment variables, kept encrypted at rest.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
     /// Billed requests, time, GB-seconds and cost under the server's price plan (-o csv too).
     Usage(usage::UsageArgs),
     /// A live view of each function's invocations/s, errors, p50/p99 latency and cold starts.
@@ -151,6 +156,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq(command) => queue::dlq(&client()?, format, command).await,
         Command::RetryPolicy(args) => queue::retry_policy(&client()?, format, args).await,
         Command::Cron(command) => cron::run(&client()?, format, command).await,
+        Command::Secrets(command) => secrets::run(&client()?, format, command).await,
         Command::Usage(args) => usage::run(&client()?, format, args).await,
         Command::Top(args) => top::run(&client()?, format, args).await,
     }
