@@ -190,4 +190,14 @@ mod tests {
         assert_eq!(cli.output, Format::Json);
         assert_eq!(cli.server, "http://h:1");
     }
+
+    #[test]
+    fn secrets_ls_takes_a_namespace_apart_from_the_global_one() {
+        let cli = Cli::try_parse_from(["vireo", "secrets", "ls", "team-a", "-n", "other"]).unwrap();
+        assert_eq!(cli.namespace, "other");
+        assert!(matches!(
+            cli.command,
+            Command::Secrets(secrets::SecretsCommand::Ls { ns: Some(ns) }) if ns.as_str() == "team-a"
+        ));
+    }
 }

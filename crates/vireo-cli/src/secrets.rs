@@ -28,7 +28,7 @@ pub enum SecretsCommand {
     Ls {
         /// The namespace [default: the one of --namespace]
         #[arg(value_name = "NS", value_parser = |ns: &str| Name::parse("namespace", ns))]
-        namespace: Option<Name>,
+        ns: Option<Name>,
     },
     /// Delete a secret; versions granted it fail to load until it is set again.
     Rm {
@@ -96,8 +96,8 @@ pub async fn run(client: &Client, format: Format, command: SecretsCommand) -> an
                 format!("secret {namespace}/{} {verb}\n", secret.name)
             })
         }
-        SecretsCommand::Ls { namespace } => {
-            let namespace = namespace.unwrap_or_else(|| client.namespace().clone());
+        SecretsCommand::Ls { ns } => {
+            let namespace = ns.unwrap_or_else(|| client.namespace().clone());
             let answer = client
                 .json(client.request(Method::GET, &secrets_path(&namespace)))
                 .await
