@@ -13,5 +13,6 @@ mod metrics;
 mod restart;
 mod retention;
 mod scaling;
+mod secrets;
 mod trace_context;
 mod usage;
