@@ -13,8 +13,8 @@ use reqwest::multipart::{Form, Part};
 use reqwest::{Body, Method, StatusCode};
 use serde::Serialize;
 use tokio_util::io::ReaderStream;
-use vireo_core::Name;
 use vireo_core::settings::{DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT_MS};
+use vireo_core::{Name, SecretName};
 
 use crate::args;
 use crate::client::{self, Client};
@@ -54,6 +54,11 @@ pub struct DeployArgs {
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     env: Vec<(String, String)>,
 
+    /// Grant a secret of the namespace: the function sees it as an environment variable of
+    /// the same name; repeat for more. It must exist (`vireo secrets set`).
+    #[arg(long = "secret", value_name = "NAME", value_parser = SecretName::parse)]
+    secrets: Vec<SecretName>,
+
     /// How many invocations of this version may run at once [default: no limit of its own]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrency: Option<u32>,
@@ -83,6 +88,8 @@ struct Settings {
     timeout_ms: Option<u64>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     env: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    secrets: Vec<SecretName>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_concurrency: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -99,6 +106,7 @@ impl From<&DeployArgs> for Settings {
             memory_mib: args.memory,
             timeout_ms: args.timeout,
             env: args.env.iter().cloned().collect(),
+            secrets: args.secrets.clone(),
             max_concurrency: args.max_concurrency,
             instance_reuse: args.instance_reuse,
             min_instances: args.min_instances,
@@ -295,8 +303,10 @@ mod tests {
                 "https://api.example.com",
                 "--allow-outbound",
                 "http://127.0.0.1:8080",
+                "--secret",
+                "DB_PASSWORD",
             ]),
-            r#"{"memory_mib":64,"timeout_ms":500,"env":{"A":"2","B":"x"},"max_concurrency":4,"instance_reuse":10,"min_instances":1,"allowed_outbound_hosts":["https://api.example.com","http://127.0.0.1:8080"]}"#
+            r#"{"memory_mib":64,"timeout_ms":500,"env":{"A":"2","B":"x"},"secrets":["DB_PASSWORD"],"max_concurrency":4,"instance_reuse":10,"min_instances":1,"allowed_outbound_hosts":["https://api.example.com","http://127.0.0.1:8080"]}"#
         );
     }
 
@@ -306,6 +316,10 @@ mod tests {
         assert!(Cli::try_parse_from(["deploy", "hello", "hello.wasm", "--memory", "0"]).is_err());
         assert!(
             Cli::try_parse_from(["deploy", "hello", "hello.wasm", "--env", "NOEQUALS"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["deploy", "hello", "hello.wasm", "--secret", "db-password"])
+                .is_err()
         );
     }
 

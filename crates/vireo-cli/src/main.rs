@@ -11,6 +11,7 @@ mod invoke;
 mod logs;
 mod output;
 mod queue;
+mod secrets;
 mod serve;
 mod sse;
 mod tenants;
@@ -34,6 +35,7 @@ const GLOBAL: &str = "Global options";
 /// Start a server with `vireo serve`, deploy a component with `vireo deploy hello hello.wasm`,
 /// call it with `vireo invoke hello` and read what it printed with `vireo logs hello`.
 /// `vireo invoke --async` queues an invocation durably; `vireo cron add` schedules them.
+/// `vireo secrets set` keeps a value encrypted; `vireo deploy --secret` grants it.
 #[derive(Parser)]
 #[command(name = "vireo", version, max_term_width = 100)]
 struct Cli {
@@ -104,6 +106,9 @@ enum Command {
     /// Cron schedules: invoke functions at times given by cron expressions.
     #[command(subcommand)]
     Cron(cron::CronCommand),
+    /// Secrets: values functions see as environment variables, kept encrypted at rest.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
     /// Billed requests, time, GB-seconds and cost under the server's price plan (-o csv too).
     Usage(usage::UsageArgs),
     /// A live view of each function's invocations/s, errors, p50/p99 latency and cold starts.
@@ -165,6 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq(command) => queue::dlq(&client()?, format, command).await,
         Command::RetryPolicy(args) => queue::retry_policy(&client()?, format, args).await,
         Command::Cron(command) => cron::run(&client()?, format, command).await,
+        Command::Secrets(command) => secrets::run(&client()?, format, command).await,
         Command::Usage(args) => usage::run(&client()?, format, args).await,
         Command::Top(args) => top::run(&client()?, format, args).await,
         Command::Ns(command) => tenants::namespaces(&client()?, format, command).await,
@@ -202,5 +208,15 @@ mod tests {
         assert_eq!(cli.namespace.as_deref(), Some("team-a"));
         assert_eq!(cli.output, Format::Json);
         assert_eq!(cli.server, "http://h:1");
+    }
+
+    #[test]
+    fn secrets_ls_takes_a_namespace_apart_from_the_global_one() {
+        let cli = Cli::try_parse_from(["vireo", "secrets", "ls", "team-a", "-n", "other"]).unwrap();
+        assert_eq!(cli.namespace.as_deref(), Some("other"));
+        assert!(matches!(
+            cli.command,
+            Command::Secrets(secrets::SecretsCommand::Ls { ns: Some(ns) }) if ns.as_str() == "team-a"
+        ));
     }
 }

@@ -34,6 +34,11 @@ pub struct ServeArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     log_format: Option<ServerLogFormat>,
 
+    /// File with the master key that seals secrets; created (mode 0600) when missing, and
+    /// refused if group or others may read it [default: from the config file, else DIR/master.key]
+    #[arg(long, env = "VIREO_MASTER_KEY_FILE", value_name = "FILE")]
+    master_key_file: Option<PathBuf>,
+
     /// Deploy a component at start as NAME=FILE (repeatable) in the `default` namespace; a file
     /// identical to the latest version keeps that version.
     #[arg(long, value_name = "NAME=FILE")]
@@ -59,6 +64,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             ServerLogFormat::Json => LogFormat::Json,
         }),
         deploy: args.deploy,
+        master_key_file: args.master_key_file,
     };
     vireo_server::serve(options).await
 }

@@ -143,3 +143,15 @@ pub struct ScheduleView {
     pub last_invocation_id: Option<String>,
     pub last_status: Option<String>,
 }
+
+#[derive(Deserialize)]
+pub struct SecretList {
+    pub secrets: Vec<SecretView>,
+}
+
+#[derive(Deserialize)]
+pub struct SecretView {
+    pub name: String,
+    pub created_at_us: i64,
+    pub updated_at_us: i64,
+}

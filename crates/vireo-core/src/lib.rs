@@ -11,6 +11,7 @@ pub mod invoke;
 pub mod names;
 pub mod queue;
 pub mod schedule;
+pub mod secrets;
 pub mod settings;
 pub mod store;
 pub mod tenancy;
@@ -30,7 +31,12 @@ pub use queue::{
     NewAsyncInvocation, Queue, QueueCounts, RetryPolicy, Settlement, StoredRequest, StoredResponse,
 };
 pub use schedule::{MissedSlots, NewSchedule, Schedule, Schedules};
+pub use secrets::{
+    InvalidSecretName, InvalidSecretValue, SealedSecret, SecretInfo, SecretManager, SecretName,
+    SecretStore, SecretValue,
+};
 pub use settings::{InvalidSettings, InvokeAuth, SettingsLimits, VersionSettings};
+
 pub use store::{
     FunctionInfo, InvocationQuery, LogQuery, NewVersion, Retained, Retention, Store, StoreError,
     VersionInfo,

@@ -124,6 +124,13 @@ impl fmt::Display for AliasName {
     }
 }
 
+/// An environment variable name: letters, digits and `_`, not starting with a digit.
+pub(crate) fn is_env_var_name(key: &str) -> bool {
+    let mut bytes = key.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// Which version of a function a request addresses: `hello`, `hello@3` or `hello@prod`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VersionSelector {

@@ -1,11 +1,13 @@
 //! The settings a version is deployed with, their defaults, and their validation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::cors::CorsSettings;
 use crate::egress::{self, AllowList};
+use crate::names::is_env_var_name;
+use crate::secrets::SecretName;
 use crate::tenancy::RateLimit;
 
 pub const DEFAULT_MEMORY_MIB: u32 = 128;
@@ -14,6 +16,7 @@ const MAX_ENV_VARS: usize = 256;
 const MAX_ENV_BYTES: usize = 64 * 1024;
 const MAX_INSTANCE_REUSE: u32 = 100_000;
 const MAX_MIN_INSTANCES: u32 = 64;
+const MAX_SECRET_GRANTS: usize = 64;
 
 /// Settings of one immutable version. Missing fields take the defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -25,6 +28,9 @@ pub struct VersionSettings {
     pub timeout_ms: u64,
     /// Environment variables the guest sees.
     pub env: BTreeMap<String, String>,
+    /// Secrets of the namespace the guest sees as environment variables of the same names,
+    /// decrypted when the version loads. A name may not be in `env` too.
+    pub secrets: BTreeSet<SecretName>,
     /// How many invocations of this version may run at once; none means only the server's limits.
     pub max_concurrency: Option<u32>,
     /// How many sequential requests one instance may serve (default 1: a fresh instance per
@@ -60,6 +66,7 @@ impl Default for VersionSettings {
             memory_mib: DEFAULT_MEMORY_MIB,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             env: BTreeMap::new(),
+            secrets: BTreeSet::new(),
             max_concurrency: None,
             instance_reuse: 1,
             min_instances: 0,
@@ -130,7 +137,7 @@ impl VersionSettings {
                 "environment variables may total at most {MAX_ENV_BYTES} bytes"
             ));
         }
-        if let Some(key) = self.env.keys().find(|k| !valid_env_key(k)) {
+        if let Some(key) = self.env.keys().find(|k| !is_env_var_name(k)) {
             return fail(format!(
                 "invalid environment variable name {key:?}: use letters, digits and _, not starting with a digit"
             ));
@@ -151,14 +158,23 @@ impl VersionSettings {
         }
         AllowList::parse(&self.allowed_outbound_hosts)
             .map_err(|e| InvalidSettings(e.to_string()))?;
+        if self.secrets.len() > MAX_SECRET_GRANTS {
+            return fail(format!(
+                "at most {MAX_SECRET_GRANTS} secrets may be granted to a version"
+            ));
+        }
+        // One name, one value: a clash would leave the function guessing which one it sees.
+        if let Some(name) = self
+            .secrets
+            .iter()
+            .find(|s| self.env.contains_key(s.as_str()))
+        {
+            return fail(format!(
+                "{name} is both an environment variable (env) and a granted secret (secrets); keep one"
+            ));
+        }
         Ok(())
     }
-}
-
-fn valid_env_key(key: &str) -> bool {
-    let mut bytes = key.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]
@@ -241,11 +257,30 @@ mod tests {
                 },
                 "\"api.example.com\"",
             ),
+            (
+                VersionSettings {
+                    env: [("DB_PASSWORD".into(), "v".into())].into(),
+                    secrets: [SecretName::parse("DB_PASSWORD").unwrap()].into(),
+                    ..Default::default()
+                },
+                "both an environment variable (env) and a granted secret",
+            ),
         ];
         for (settings, field) in cases {
             let err = settings.validate(&LIMITS).unwrap_err();
             assert!(err.to_string().contains(field), "{err} should name {field}");
         }
+    }
+
+    #[test]
+    fn secrets_are_granted_by_valid_name() {
+        let settings: VersionSettings =
+            serde_json::from_str(r#"{"secrets": ["DB_PASSWORD", "API_TOKEN"]}"#).unwrap();
+        assert_eq!(settings.secrets.len(), 2);
+        settings.validate(&LIMITS).unwrap();
+        let err =
+            serde_json::from_str::<VersionSettings>(r#"{"secrets": ["db-password"]}"#).unwrap_err();
+        assert!(err.to_string().contains("invalid secret name"), "{err}");
     }
 
     #[test]

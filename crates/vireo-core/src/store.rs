@@ -43,6 +43,11 @@ pub enum StoreError {
     ScheduleNotFound { namespace: Name, name: Name },
     #[error("schedule {namespace}/{name} already exists; choose another name")]
     ScheduleExists { namespace: Name, name: Name },
+    #[error("secret {namespace}/{name} does not exist")]
+    SecretNotFound {
+        namespace: Name,
+        name: crate::secrets::SecretName,
+    },
     #[error("storage failure: {0}")]
     Backend(String),
 }

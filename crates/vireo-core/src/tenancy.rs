@@ -81,7 +81,7 @@ pub trait Tenancy: Send + Sync + 'static {
         quotas: &NamespaceQuotas,
     ) -> Result<NamespaceInfo, StoreError>;
     /// Deletes an empty namespace and revokes the keys that name it; `NamespaceNotEmpty` while
-    /// it holds functions or schedules.
+    /// it holds functions, schedules or secrets.
     async fn delete_namespace(&self, name: &Name) -> Result<(), StoreError>;
 
     async fn create_key(&self, key: &ApiKey) -> Result<(), StoreError>;

@@ -5,7 +5,9 @@ use axum::Json;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use vireo_core::{DeployError, InvalidName, InvokeError, StoreError};
+use vireo_core::{
+    DeployError, InvalidName, InvalidSecretName, InvalidSecretValue, InvokeError, StoreError,
+};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -77,6 +79,23 @@ impl From<InvalidName> for ApiError {
     }
 }
 
+impl From<InvalidSecretName> for ApiError {
+    fn from(error: InvalidSecretName) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_name", error.to_string())
+    }
+}
+
+impl From<InvalidSecretValue> for ApiError {
+    fn from(error: InvalidSecretValue) -> Self {
+        match error {
+            InvalidSecretValue::TooLarge => Self::payload_too_large(error.to_string()),
+            InvalidSecretValue::Empty | InvalidSecretValue::Nul => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_value", error.to_string())
+            }
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
@@ -85,7 +104,8 @@ impl From<StoreError> for ApiError {
             | StoreError::FunctionNotFound { .. }
             | StoreError::VersionNotFound { .. }
             | StoreError::AliasNotFound { .. }
-            | StoreError::ScheduleNotFound { .. } => Self::not_found(error.to_string()),
+            | StoreError::ScheduleNotFound { .. }
+            | StoreError::SecretNotFound { .. } => Self::not_found(error.to_string()),
             StoreError::FunctionExists { .. }
             | StoreError::ScheduleExists { .. }
             | StoreError::NamespaceExists(_)

@@ -18,7 +18,9 @@ use axum::routing::{any, delete, get, post, put};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use vireo_core::buckets::Buckets;
-use vireo_core::{AsyncSubmitter, Deployer, Directory, Invoker, Name, Queue, Schedules, Store};
+use vireo_core::{
+    AsyncSubmitter, Deployer, Directory, Invoker, Name, Queue, Schedules, SecretManager, Store,
+};
 
 /// Every response to an invocation carries its id here.
 pub const INVOCATION_ID_HEADER: &str = "x-vireo-invocation-id";
@@ -40,6 +42,8 @@ pub struct AppState {
     /// The durable async queue (the same store, seen through its queue methods).
     pub queue: Arc<dyn Queue>,
     pub schedules: Arc<dyn Schedules>,
+    /// Seals secrets and reloads what they are granted to; never answers a value.
+    pub secrets: Arc<dyn SecretManager>,
     /// Stores `Prefer: respond-async` invocations.
     pub submitter: Arc<dyn AsyncSubmitter>,
     /// Bumped whenever new invocation records and log lines are committed.
@@ -132,6 +136,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/namespaces/{namespace}/schedules/{name}/resume",
             post(api::schedules::resume),
+        )
+        .route(
+            "/v1/namespaces/{namespace}/secrets",
+            get(api::secrets::list),
+        )
+        .route(
+            "/v1/namespaces/{namespace}/secrets/{name}",
+            put(api::secrets::set).delete(api::secrets::delete),
         )
         .route("/metrics", get(metrics))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -9,7 +9,7 @@ use crate::api;
 #[openapi(
     info(
         title = "Vireo admin API",
-        description = "Deploy and inspect WebAssembly HTTP functions, their async queues and cron schedules; manage namespaces and API keys. Every route but this document needs `Authorization: Bearer <key>`; a namespace the key does not cover answers 404. Functions themselves answer at /fn/{namespace}/{function}[@{alias|version}]/{path}."
+        description = "Deploy and inspect WebAssembly HTTP functions, their async queues, cron schedules and secrets; manage namespaces and API keys. Every route but this document needs `Authorization: Bearer <key>`; a namespace the key does not cover answers 404. Functions themselves answer at /fn/{namespace}/{function}[@{alias|version}]/{path}."
     ),
     paths(
         api::namespaces::list,
@@ -44,6 +44,9 @@ use crate::api;
         api::schedules::pause,
         api::schedules::resume,
         api::usage::report,
+        api::secrets::set,
+        api::secrets::list,
+        api::secrets::delete,
     )
 )]
 struct ApiDoc;

@@ -42,6 +42,8 @@ pub struct LoadedVersion {
     pub(crate) pre: ProxyPre<Host>,
     pub(crate) settings: VersionSettings,
     egress: Arc<EgressPolicy>,
+    /// What its instances see: the settings' `env` and the granted secrets, opened at load.
+    env: Vec<(String, String)>,
     ready: Mutex<Vec<Instance>>,
     last_used: Mutex<Instant>,
 }
@@ -51,11 +53,13 @@ impl LoadedVersion {
         pre: ProxyPre<Host>,
         settings: VersionSettings,
         egress: Arc<EgressPolicy>,
+        env: Vec<(String, String)>,
     ) -> Self {
         Self {
             pre,
             settings,
             egress,
+            env,
             ready: Mutex::new(Vec::new()),
             last_used: Mutex::new(Instant::now()),
         }
@@ -69,18 +73,12 @@ impl LoadedVersion {
         deadline_ticks: u64,
     ) -> wasmtime::Result<Instance> {
         let capture = LogCapture::new(max_log_bytes);
-        let env: Vec<(String, String)> = self
-            .settings
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         let memory_bytes = usize::try_from(self.settings.memory_mib).unwrap_or(usize::MAX) << 20;
         let (limiter, memory_exceeded) = MemoryLimiter::new(memory_bytes);
         let mut store = Store::new(
             engine,
             Host::new(
-                &env,
+                &self.env,
                 capture.stdout(),
                 capture.stderr(),
                 limiter,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
 use vireo_core::egress::AllowList;
-use vireo_core::{Body, Name, VersionInfo};
+use vireo_core::{Body, Name, SecretName, VersionInfo};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -141,10 +141,18 @@ impl Runtime {
 
     /// The version's compiled state, from memory, else from its artifact (a cold start), else
     /// compiled from the component bytes that `source` reads (after an engine upgrade made the
-    /// artifact stale).
-    pub async fn load<F>(&self, version: &VersionInfo, source: F) -> Result<Loaded, RuntimeError>
+    /// artifact stale). `env` (the environment its instances get) is awaited only when loading,
+    /// so whatever it costs (opening secrets) is paid once per load, not per request.
+    pub async fn load<F, E, D>(
+        &self,
+        version: &VersionInfo,
+        source: F,
+        env: E,
+    ) -> Result<Loaded, RuntimeError>
     where
         F: Future<Output = std::io::Result<Vec<u8>>>,
+        E: Future<Output = Result<Vec<(String, String)>, D>>,
+        D: std::fmt::Display,
     {
         let started = Instant::now();
         let key = (
@@ -177,10 +185,14 @@ impl Runtime {
                 };
                 let pre = self.pre_instantiate(&component)?;
                 let egress = egress_policy(version)?;
+                let env = env
+                    .await
+                    .map_err(|e| RuntimeError::internal("preparing the environment", e))?;
                 Ok::<_, RuntimeError>(Arc::new(LoadedVersion::new(
                     pre,
                     version.settings.clone(),
                     egress,
+                    env,
                 )))
             })
             .await?
@@ -265,6 +277,27 @@ impl Runtime {
     pub fn forget_function(&self, namespace: &Name, function: &Name) {
         self.lock_loaded()
             .retain(|(ns, f, _), _| !(ns == namespace && f == function));
+    }
+
+    /// Drops the loaded state (and ready instances) of a namespace's versions granted `secret`,
+    /// so their next invocation loads again with its current value; returns what was dropped.
+    /// Versions still loading in the namespace go too: they may have read the old value.
+    pub fn forget_granting(&self, namespace: &Name, secret: &SecretName) -> Vec<(Name, Name, u32)> {
+        let mut forgotten = Vec::new();
+        self.lock_loaded().retain(|key, cell| {
+            if key.0 != *namespace {
+                return true;
+            }
+            match cell.get() {
+                Some(loaded) if loaded.settings.secrets.contains(secret) => {
+                    forgotten.push(key.clone());
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            }
+        });
+        forgotten
     }
 
     fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<VersionKey, LoadSlot>> {

@@ -15,6 +15,8 @@ use crate::admission::AdmissionSettings;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = ".vireo";
+/// The master key file's name in the data directory unless configured elsewhere.
+pub const MASTER_KEY_FILE: &str = "master.key";
 
 /// The config file. Every field is optional; unknown fields are an error, so typos surface.
 #[derive(Debug, Default, Deserialize)]
@@ -22,6 +24,7 @@ pub const DEFAULT_DATA_DIR: &str = ".vireo";
 struct FileConfig {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
+    master_key_file: Option<PathBuf>,
     #[serde(default)]
     limits: LimitsConfig,
     #[serde(default)]
@@ -257,6 +260,8 @@ impl Default for LimitsConfig {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// Seals secrets; created at the first start if missing.
+    pub master_key_file: PathBuf,
     pub limits: LimitsConfig,
     pub scaling: ScalingConfig,
     pub engine: EngineConfig,
@@ -288,6 +293,11 @@ impl Config {
             .clone()
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let master_key_file = options
+            .master_key_file
+            .clone()
+            .or(file.master_key_file)
+            .unwrap_or_else(|| data_dir.join(MASTER_KEY_FILE));
         let limits = file.limits;
         validate_limits(&limits)?;
         let scaling = file.scaling;
@@ -316,6 +326,7 @@ impl Config {
         Ok(Self {
             listen,
             data_dir,
+            master_key_file,
             limits,
             scaling,
             engine: file.engine,
@@ -512,7 +523,24 @@ mod tests {
         .unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:0");
         assert_eq!(config.data_dir, PathBuf::from("/tmp/from-file"));
+        assert_eq!(
+            config.master_key_file,
+            PathBuf::from("/tmp/from-file/master.key")
+        );
         assert_eq!(config.limits.max_upload_mib, 5);
+    }
+
+    #[test]
+    fn the_master_key_file_can_live_elsewhere() {
+        let file = "master_key_file = \"/keys/from-file.key\"";
+        let config = load_with(file, ServeOptions::default()).unwrap();
+        assert_eq!(config.master_key_file, PathBuf::from("/keys/from-file.key"));
+        let options = ServeOptions {
+            master_key_file: Some("/run/flag.key".into()),
+            ..Default::default()
+        };
+        let config = load_with(file, options).unwrap();
+        assert_eq!(config.master_key_file, PathBuf::from("/run/flag.key"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod metering;
 mod otlp;
 mod platform;
 mod routes;
+mod secrets;
 mod signal;
 mod telemetry;
 mod tenants;
@@ -49,6 +50,8 @@ pub struct ServeOptions {
     /// `NAME=FILE` components to deploy in the `default` namespace at start (unchanged files
     /// keep their version).
     pub deploy: Vec<String>,
+    /// The master key file that seals secrets (default `<data>/master.key`).
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// Runs the server until it is told to stop; returns once in-flight work has finished.
@@ -74,6 +77,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         )
     })?;
     let _lock = lock_data_dir(&config.data_dir)?;
+    let cipher = secrets::load_or_create(&config.master_key_file)?;
     let sqlite = SqliteStore::open(&config.data_dir.join("vireo.db"))
         .await
         .context("opening the store")?;
@@ -106,9 +110,14 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         blobs,
         runtime,
         records.clone(),
-        config.settings_limits(),
-        config.admission_settings(),
-        directory.clone(),
+        platform::Limits {
+            settings: config.settings_limits(),
+            admission: config.admission_settings(),
+        },
+        platform::Tenants {
+            directory: directory.clone(),
+            vault: secrets::Vault::new(Arc::new(sqlite.clone()), cipher),
+        },
     ));
     deploy_at_start(&platform, &config.deploy).await?;
     prewarm_at_start(&platform).await;
@@ -140,6 +149,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         invoker: platform.clone(),
         queue,
         schedules: Arc::new(sqlite.clone()),
+        secrets: platform.clone(),
         submitter: submitter.clone(),
         log_events: records.subscribe(),
         shutdown: shutdown.clone(),

@@ -1,5 +1,6 @@
-//! The server's implementation of the core seams: `Deployer` (validate, compile, store) and
-//! `Invoker` (resolve, admit, load, execute, record).
+//! The server's implementation of the core seams: `Deployer` (validate, compile, store),
+//! `Invoker` (resolve, admit, load, execute, record) and `SecretManager` (seal, store, reload
+//! the versions granted a changed secret).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +15,8 @@ use vireo_core::invoke::authorize_invocation;
 use vireo_core::{
     AliasName, Body, Call, DeployError, Deployed, Deployer, Directory, InvocationId,
     InvocationRecord, InvocationStatus, InvokeError, Invoker, LogLine, Name, NewVersion,
-    SettingsLimits, Store, StoreError, TraceContext, Trigger, VersionInfo, VersionSelector,
-    VersionSettings, trace, usage,
+    SecretInfo, SecretManager, SecretName, SecretValue, SettingsLimits, Store, StoreError,
+    TraceContext, Trigger, VersionInfo, VersionSelector, VersionSettings, trace, usage,
 };
 use vireo_runtime::{Completion, Runtime, RuntimeError};
 use vireo_store::{BlobStore, RecordWriter};
@@ -24,6 +25,7 @@ use crate::admission::{Admission, AdmissionSettings, Refused};
 use crate::metering::Meter;
 use crate::otlp;
 use crate::routes::RouteCache;
+use crate::secrets::Vault;
 use crate::telemetry;
 
 pub struct Platform {
@@ -32,6 +34,7 @@ pub struct Platform {
     pub runtime: Runtime,
     pub records: RecordWriter,
     pub settings_limits: SettingsLimits,
+    vault: Vault,
     admission: Admission,
     /// Namespaces' quotas (and keys), kept in memory.
     pub directory: Arc<Directory>,
@@ -41,24 +44,36 @@ pub struct Platform {
     pub in_flight: TaskTracker,
 }
 
+/// The bounds a platform enforces: on deployed settings, and on running invocations.
+pub struct Limits {
+    pub settings: SettingsLimits,
+    pub admission: AdmissionSettings,
+}
+
+/// Who the tenants are and what they keep secret.
+pub struct Tenants {
+    pub directory: Arc<Directory>,
+    pub vault: Vault,
+}
+
 impl Platform {
     pub fn new(
         store: Arc<dyn Store>,
         blobs: BlobStore,
         runtime: Runtime,
         records: RecordWriter,
-        settings_limits: SettingsLimits,
-        admission: AdmissionSettings,
-        directory: Arc<Directory>,
+        limits: Limits,
+        tenants: Tenants,
     ) -> Self {
         Self {
             store,
             blobs,
             runtime,
             records,
-            settings_limits,
-            admission: Admission::new(admission),
-            directory,
+            settings_limits: limits.settings,
+            vault: tenants.vault,
+            admission: Admission::new(limits.admission),
+            directory: tenants.directory,
             function_buckets: Buckets::default(),
             routes: RouteCache::default(),
             in_flight: TaskTracker::new(),
@@ -71,14 +86,36 @@ impl Platform {
         if version.settings.min_instances == 0 {
             return;
         }
-        match self
-            .runtime
-            .load(version, self.blobs.get(&version.component_sha256))
-            .await
-        {
+        match self.load(version).await {
             Ok(loaded) => self.runtime.refill(&loaded.version),
             Err(error) => {
                 tracing::warn!(function = %version.function, version = version.version, %error, "pre-warming failed")
+            }
+        }
+    }
+
+    /// The version's compiled state and environment, loading both if needed.
+    async fn load(&self, version: &VersionInfo) -> Result<vireo_runtime::Loaded, RuntimeError> {
+        self.runtime
+            .load(
+                version,
+                self.blobs.get(&version.component_sha256),
+                self.vault.environment(version),
+            )
+            .await
+    }
+
+    /// Makes the versions of a namespace granted `secret` load again, so their next invocation
+    /// sees its current value; pre-warmed ones are loaded again at once.
+    async fn reload_granting(&self, namespace: &Name, secret: &SecretName) {
+        for (_, function, number) in self.runtime.forget_granting(namespace, secret) {
+            let selector = VersionSelector::Number(number);
+            if let Ok(version) = self
+                .store
+                .resolve_version(namespace, &function, &selector)
+                .await
+            {
+                self.prewarm(&version).await;
             }
         }
     }
@@ -174,6 +211,14 @@ impl Deployer for Platform {
         if !self.store.namespace_exists(namespace).await? {
             return Err(StoreError::NamespaceNotFound(namespace.clone()).into());
         }
+        let missing = self.vault.missing(namespace, &settings.secrets).await?;
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(SecretName::as_str).collect();
+            return Err(DeployError::InvalidSettings(format!(
+                "granted secrets that do not exist in namespace {namespace}: {}; set each with `vireo secrets set {namespace}/NAME`",
+                names.join(", ")
+            )));
+        }
         let sha = BlobStore::sha256_hex(&component);
         let compile_time = self
             .runtime
@@ -253,6 +298,32 @@ impl Deployer for Platform {
         self.admission.forget_function(namespace, function);
         self.function_buckets
             .retain(|(ns, f)| !(ns == namespace && f == function));
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl SecretManager for Platform {
+    async fn set_secret(
+        &self,
+        namespace: &Name,
+        name: &SecretName,
+        value: SecretValue,
+    ) -> Result<bool, StoreError> {
+        let created = self.vault.put(namespace, name, &value).await?;
+        self.reload_granting(namespace, name).await;
+        tracing::info!(%namespace, secret = %name, created, "secret set");
+        Ok(created)
+    }
+
+    async fn list_secrets(&self, namespace: &Name) -> Result<Vec<SecretInfo>, StoreError> {
+        self.vault.list(namespace).await
+    }
+
+    async fn delete_secret(&self, namespace: &Name, name: &SecretName) -> Result<(), StoreError> {
+        self.vault.delete(namespace, name).await?;
+        self.reload_granting(namespace, name).await;
+        tracing::info!(%namespace, secret = %name, "secret deleted");
         Ok(())
     }
 }
@@ -393,16 +464,12 @@ impl Platform {
                 },
             }
         })?;
-        let loaded = self
-            .runtime
-            .load(&version, self.blobs.get(&version.component_sha256))
-            .await
-            .map_err(|e| {
-                InvokeError::Unavailable(format!(
-                    "cannot load {}/{} version {}: {e}",
-                    version.namespace, version.function, version.version
-                ))
-            })?;
+        let loaded = self.load(&version).await.map_err(|e| {
+            InvokeError::Unavailable(format!(
+                "cannot load {}/{} version {}: {e}",
+                version.namespace, version.function, version.version
+            ))
+        })?;
 
         let started_at_us = vireo_core::time::now_micros();
         if loaded.cold {

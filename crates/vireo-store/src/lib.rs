@@ -1,12 +1,13 @@
 //! Vireo's persistence: the SQLite [`Store`](vireo_core::Store), the content-addressed blob store
 //! for component bytes, the background writer that batches invocation records, and the durable
-//! async queue and cron schedules (implemented on the same SQLite store).
+//! async queue, cron schedules and sealed secrets (implemented on the same SQLite store).
 
 pub mod batch;
 pub mod blobs;
 mod queue;
 mod retention;
 mod schedules;
+mod secrets;
 pub mod sqlite;
 mod tenancy;
 mod usage;

@@ -646,7 +646,10 @@ async fn insert_function(
 }
 
 /// `NamespaceNotFound` unless the namespace exists.
-async fn check_namespace(conn: &mut SqliteConnection, namespace: &Name) -> Result<(), StoreError> {
+pub(crate) async fn check_namespace(
+    conn: &mut SqliteConnection,
+    namespace: &Name,
+) -> Result<(), StoreError> {
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM namespaces WHERE name = ?1)")
             .bind(namespace.as_str())

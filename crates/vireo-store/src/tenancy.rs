@@ -73,18 +73,19 @@ impl Tenancy for SqliteStore {
     async fn delete_namespace(&self, name: &Name) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         namespace(&mut tx, name).await?;
-        let (functions, schedules): (i64, i64) = sqlx::query_as(
+        let (functions, schedules, secrets): (i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM functions WHERE namespace = ?1),
-                    (SELECT COUNT(*) FROM schedules WHERE namespace = ?1)",
+                    (SELECT COUNT(*) FROM schedules WHERE namespace = ?1),
+                    (SELECT COUNT(*) FROM secrets WHERE namespace = ?1)",
         )
         .bind(name.as_str())
         .fetch_one(&mut *tx)
         .await
         .map_err(backend("counting namespace contents"))?;
-        if functions + schedules > 0 {
+        if functions + schedules + secrets > 0 {
             return Err(StoreError::NamespaceNotEmpty {
                 namespace: name.clone(),
-                what: format!("{functions} functions and {schedules} schedules"),
+                what: format!("{functions} functions, {schedules} schedules and {secrets} secrets"),
             });
         }
         // Keys naming the namespace are revoked: a namespace created later under the same name

@@ -15,6 +15,7 @@ mod metrics;
 mod restart;
 mod retention;
 mod scaling;
+mod secrets;
 mod tenancy;
 mod trace_context;
 mod usage;

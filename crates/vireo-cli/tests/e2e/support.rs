@@ -114,6 +114,29 @@ impl Server {
         }
     }
 
+    /// Runs `vireo serve` on `data` expecting it to refuse to start; returns its stderr.
+    pub fn start_fails(data: &Path) -> String {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vireo"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start vireo serve");
+        let deadline = Instant::now() + DEADLINE;
+        while child.try_wait().expect("poll vireo serve").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("vireo serve did not refuse to start within {DEADLINE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().expect("read vireo serve's stderr");
+        assert!(!output.status.success(), "vireo serve exited successfully");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+
     /// Starts a server with `config` as its TOML config file.
     pub fn start_with_config(data: &Path, config: &str) -> Server {
         std::fs::create_dir_all(data).expect("data dir");
@@ -178,16 +201,58 @@ impl Server {
         Self::client_with_key(&self.admin_key)
     }
 
-    /// Runs the `vireo` CLI against this server; it finds the admin key in the data directory.
-    pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_vireo"))
+    /// The `vireo` CLI pointed at this server; it finds the admin key in the data directory.
+    fn cli_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vireo"));
+        command
             .args(args)
             .env("VIREO_URL", &self.url)
             .env("VIREO_DATA", &self.data)
-            .env_remove("VIREO_API_KEY")
+            .env_remove("VIREO_API_KEY");
+        command
+    }
+
+    /// Runs the `vireo` CLI against this server.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_command(args)
             .stdin(Stdio::null())
             .output()
             .expect("run vireo CLI")
+    }
+
+    /// Runs the `vireo` CLI against this server with `input` on its standard input.
+    pub fn cli_with_stdin(&self, args: &[&str], input: &[u8]) -> std::process::Output {
+        let mut child = self
+            .cli_command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run vireo CLI");
+        // Dropping stdin after writing closes it, so the CLI sees the end of the input.
+        child
+            .stdin
+            .take()
+            .expect("stdin piped")
+            .write_all(input)
+            .expect("write the CLI's stdin");
+        child.wait_with_output().expect("wait for vireo CLI")
+    }
+
+    /// A `/v1` call with an optional JSON body; the status and the JSON answer (null if none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.admin().request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("admin API request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn deploy(

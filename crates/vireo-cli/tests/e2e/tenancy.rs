@@ -188,6 +188,13 @@ async fn another_tenants_resources_are_invisible_to_every_wrong_key() {
         .unwrap();
     assert_eq!(created.status(), 201);
     server.invocation(&direct_id).await;
+    let secret = admin
+        .put(server.url("/v1/namespaces/b/secrets/TOKEN"))
+        .json(&json!({"value": B_MARKER}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(secret.status(), 201);
 
     let f = "/v1/namespaces/b/functions/f";
     let get = Method::GET;
@@ -309,6 +316,8 @@ async fn another_tenants_resources_are_invisible_to_every_wrong_key() {
         (200, 1)
     );
     assert_eq!(server.get_json("/v1/namespaces/b/schedules/s").await.0, 200);
+    let (_, secrets) = server.get_json("/v1/namespaces/b/secrets").await;
+    assert_eq!(secrets["secrets"][0]["name"], "TOKEN", "{secrets}");
     // a's key lists only a.
     let (_, listed) = call(
         &Server::client_with_key(&a_developer),

@@ -1,5 +1,5 @@
-//! The `/v1` admin API: one module per resource; handlers parse, call the store or deployer,
-//! and shape the answer.
+//! The `/v1` admin API: one module per resource; handlers parse, call the store, deployer or
+//! secret manager, and shape the answer.
 
 pub mod aliases;
 pub mod functions;
@@ -9,6 +9,7 @@ pub mod logs;
 pub mod namespaces;
 pub mod queue;
 pub mod schedules;
+pub mod secrets;
 pub mod usage;
 pub mod versions;
 

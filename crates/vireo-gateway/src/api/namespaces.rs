@@ -112,7 +112,7 @@ pub async fn set_quotas(
 #[utoipa::path(delete, path = "/v1/namespaces/{namespace}", tag = "namespaces",
     params(("namespace" = String, Path)),
     responses((status = 204, description = "Deleted, with its records and logs; keys that named it are revoked"),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "It still holds functions or schedules")))]
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "It still holds functions, schedules or secrets")))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(ns): Path<String>,

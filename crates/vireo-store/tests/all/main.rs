@@ -1,10 +1,11 @@
-//! The crate's one integration-test binary: the store conformance suite run against SQLite,
-//! the blob store and the record writer.
+//! The crate's one integration-test binary: the store conformance suites (functions, queue,
+//! schedules, secrets) run against SQLite, the blob store and the record writer.
 
 mod batch;
 mod blobs;
 mod conformance;
 mod queue_conformance;
+mod secrets_conformance;
 mod support;
 mod tenancy_conformance;
 
@@ -55,6 +56,11 @@ sqlite_conformance!(sqlite_tenancy_conformance => tenancy_conformance:
     keys_round_trip_and_revoke_once,
     deleting_a_namespace_revokes_its_keys,
     max_queued_overrides_the_server_default,
+);
+
+sqlite_conformance!(sqlite_secrets_conformance => secrets_conformance:
+    secrets_are_created_replaced_listed_and_deleted,
+    secrets_of_unknown_namespaces_are_reported,
 );
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use tempfile::TempDir;
 use vireo_core::{
     InvocationId, InvocationRecord, InvocationStatus, InvokeAuth, LogLine, LogStream, Name,
-    NewVersion, RateLimit, Trigger, VersionSettings,
+    NewVersion, RateLimit, SecretName, Trigger, VersionSettings,
 };
 use vireo_store::SqliteStore;
 
@@ -37,6 +37,7 @@ pub fn new_version(sha: &str) -> NewVersion {
             memory_mib: 64,
             timeout_ms: 2500,
             env: BTreeMap::from([("GREETING".to_string(), "hi".to_string())]),
+            secrets: [SecretName::parse("DB_PASSWORD").unwrap()].into(),
             max_concurrency: Some(3),
             instance_reuse: 4,
             min_instances: 1,

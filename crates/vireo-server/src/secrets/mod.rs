@@ -1,0 +1,91 @@
+//! Secrets in the server: sealed with the master key on their way to the store, opened when a
+//! version loads. The crypto lives here, in the composition root, because this is the one crate
+//! that may hold the master key: core stays types and seams, and neither the store nor the
+//! gateway can read a value.
+
+mod cipher;
+mod key_file;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use vireo_core::time::now_micros;
+use vireo_core::{Name, SecretInfo, SecretName, SecretStore, SecretValue, StoreError, VersionInfo};
+
+pub use cipher::Cipher;
+pub use key_file::load_or_create;
+
+/// The sealed secrets and the key that opens them.
+pub struct Vault {
+    store: Arc<dyn SecretStore>,
+    cipher: Cipher,
+}
+
+impl Vault {
+    pub fn new(store: Arc<dyn SecretStore>, cipher: Cipher) -> Self {
+        Self { store, cipher }
+    }
+
+    /// Seals and stores a value; true if the secret was created.
+    pub async fn put(
+        &self,
+        namespace: &Name,
+        name: &SecretName,
+        value: &SecretValue,
+    ) -> Result<bool, StoreError> {
+        let sealed = self
+            .cipher
+            .seal(namespace, name, value)
+            .map_err(|e| StoreError::Backend(format!("{e:#}")))?;
+        self.store
+            .put_secret(namespace, name, &sealed, now_micros())
+            .await
+    }
+
+    pub async fn list(&self, namespace: &Name) -> Result<Vec<SecretInfo>, StoreError> {
+        self.store.list_secrets(namespace).await
+    }
+
+    pub async fn delete(&self, namespace: &Name, name: &SecretName) -> Result<(), StoreError> {
+        self.store.delete_secret(namespace, name).await
+    }
+
+    /// Those of `names` that do not exist in the namespace.
+    pub async fn missing(
+        &self,
+        namespace: &Name,
+        names: &BTreeSet<SecretName>,
+    ) -> Result<Vec<SecretName>, StoreError> {
+        let found = self.store.sealed_secrets(namespace, names).await?;
+        Ok(names
+            .iter()
+            .filter(|name| !found.contains_key(*name))
+            .cloned()
+            .collect())
+    }
+
+    /// The environment the version's function sees: its `env` and its granted secrets, opened.
+    /// Deploy refuses names in both, so nothing here overrides anything.
+    pub async fn environment(
+        &self,
+        version: &VersionInfo,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        let namespace = &version.namespace;
+        let granted = &version.settings.secrets;
+        let mut sealed = self.store.sealed_secrets(namespace, granted).await?;
+        let mut env: Vec<(String, String)> = version
+            .settings
+            .env
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        for name in granted {
+            let found = sealed.remove(name).ok_or_else(|| {
+                anyhow!("secret {namespace}/{name} granted to this version does not exist")
+            })?;
+            env.push((name.to_string(), self.cipher.open(namespace, name, &found)?));
+        }
+        Ok(env)
+    }
+}

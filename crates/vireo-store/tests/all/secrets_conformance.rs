@@ -1,0 +1,104 @@
+//! The behaviour every secret store must have, on an empty store (only the `default` namespace).
+
+use std::collections::BTreeSet;
+
+use vireo_core::{Name, SealedSecret, SecretName, SecretStore, StoreError};
+
+use crate::support::name;
+
+fn secret(value: &str) -> SecretName {
+    SecretName::parse(value).unwrap()
+}
+
+/// Distinct bytes per `n`, so a round trip shows which write was kept.
+fn sealed(n: u8) -> SealedSecret {
+    SealedSecret {
+        nonce: vec![n; 24],
+        ciphertext: vec![n, 0, 255, n],
+    }
+}
+
+pub async fn secrets_are_created_replaced_listed_and_deleted(store: &dyn SecretStore) {
+    let ns = Name::default_namespace();
+    let (db, api) = (secret("DB_PASSWORD"), secret("API_TOKEN"));
+    assert!(store.put_secret(&ns, &db, &sealed(1), 1_000).await.unwrap());
+    assert!(
+        store
+            .put_secret(&ns, &api, &sealed(2), 2_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store.put_secret(&ns, &db, &sealed(3), 3_000).await.unwrap(),
+        "a second put replaces"
+    );
+
+    let listed = store.list_secrets(&ns).await.unwrap();
+    let shown: Vec<_> = listed
+        .iter()
+        .map(|s| {
+            (
+                s.namespace.as_str(),
+                s.name.as_str(),
+                s.created_at_us,
+                s.updated_at_us,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("default", "API_TOKEN", 2_000, 2_000),
+            ("default", "DB_PASSWORD", 1_000, 3_000),
+        ],
+        "by name; a replacement keeps its creation time"
+    );
+
+    let wanted = BTreeSet::from([db.clone(), secret("MISSING")]);
+    let found = store.sealed_secrets(&ns, &wanted).await.unwrap();
+    assert_eq!(found.len(), 1, "only existing secrets come back");
+    assert_eq!(found[&db], sealed(3), "the latest write, byte for byte");
+    assert!(
+        store
+            .sealed_secrets(&ns, &BTreeSet::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    store.delete_secret(&ns, &db).await.unwrap();
+    let again = store.delete_secret(&ns, &db).await;
+    assert!(
+        matches!(&again, Err(StoreError::SecretNotFound { name, .. }) if *name == db),
+        "{again:?}"
+    );
+    let names: Vec<_> = store
+        .list_secrets(&ns)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, [api]);
+}
+
+pub async fn secrets_of_unknown_namespaces_are_reported(store: &dyn SecretStore) {
+    let (ns, db) = (name("nowhere"), secret("DB_PASSWORD"));
+    let put = store.put_secret(&ns, &db, &sealed(1), 1).await;
+    assert!(
+        matches!(put, Err(StoreError::NamespaceNotFound(_))),
+        "{put:?}"
+    );
+    let listed = store.list_secrets(&ns).await;
+    assert!(
+        matches!(listed, Err(StoreError::NamespaceNotFound(_))),
+        "{listed:?}"
+    );
+    let deleted = store.delete_secret(&ns, &db).await;
+    assert!(
+        matches!(deleted, Err(StoreError::NamespaceNotFound(_))),
+        "{deleted:?}"
+    );
+    let found = store.sealed_secrets(&ns, &BTreeSet::from([db])).await;
+    assert!(found.unwrap().is_empty());
+}
