@@ -27,8 +27,9 @@ pub use invocation::{
 pub use invoke::{Body, BoxError, Call, DeployError, Deployed, Deployer, InvokeError, Invoker};
 pub use names::{AliasName, InvalidName, Name, VersionSelector};
 pub use queue::{
-    AsyncInvocation, AsyncStatus, AsyncSubmitter, AttemptResult, ClaimedInvocation, Enqueued,
-    NewAsyncInvocation, Queue, QueueCounts, RetryPolicy, Settlement, StoredRequest, StoredResponse,
+    AsyncInvocation, AsyncStatus, AsyncSubmitter, AttemptResult, ClaimRequest, ClaimedInvocation,
+    CycleOutcome, Enqueued, NewAsyncInvocation, Queue, QueueCounts, QueueCycle, RetryPolicy,
+    Settlement, StoredRequest, StoredResponse,
 };
 pub use schedule::{MissedSlots, NewSchedule, Schedule, Schedules};
 pub use secrets::{

@@ -185,7 +185,7 @@ pub struct NewAsyncInvocation {
     pub event_time_us: i64,
 }
 
-/// What became of one invocation handed to [`Queue::enqueue`].
+/// What became of one invocation accepted in a [`QueueCycle`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Enqueued {
     /// Stored durably; it will be delivered.
@@ -243,6 +243,42 @@ pub struct AttemptResult {
     pub at_us: i64,
 }
 
+/// Claim due invocations as part of a [`QueueCycle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimRequest {
+    pub now_us: i64,
+    pub lease_until_us: i64,
+    pub limit: u32,
+}
+
+/// One write of the async queue, applied in a single transaction so a busy queue pays one
+/// commit for all three kinds of work: first `settle` (freeing quota), then `accept`, then
+/// `claim` (which can take invocations accepted in the same cycle). The commit is synced to
+/// disk before returning whenever `accept` is not empty.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueCycle<'a> {
+    /// The worker whose leases `settle` ends and `claim` takes.
+    pub owner: &'a str,
+    /// Attempt results; one for an invocation `owner` no longer leases (it was reclaimed) is
+    /// ignored, since another attempt already owns it.
+    pub settle: &'a [AttemptResult],
+    /// New invocations; a namespace with `max_pending` invocations queued or running (or its
+    /// own `max_queued` quota) takes no more.
+    pub accept: &'a [NewAsyncInvocation],
+    pub max_pending: u64,
+    /// Claims up to `limit` due invocations until `lease_until_us`, oldest due first,
+    /// counting an attempt for each.
+    pub claim: Option<ClaimRequest>,
+}
+
+/// What a [`QueueCycle`] did: one outcome per accepted item, in order, and the claimed
+/// invocations.
+#[derive(Debug, Clone, Default)]
+pub struct CycleOutcome {
+    pub accepted: Vec<Enqueued>,
+    pub claimed: Vec<ClaimedInvocation>,
+}
+
 /// An async invocation as the API shows it.
 #[derive(Debug, Clone)]
 pub struct AsyncInvocation {
@@ -276,24 +312,52 @@ pub struct QueueCounts {
 
 #[async_trait::async_trait]
 pub trait Queue: Send + Sync + 'static {
-    /// Stores a batch in one transaction that is committed and synced before this returns; a
-    /// namespace with `max_pending` invocations queued or running (or its own `max_queued`
-    /// quota) takes no more.
+    /// Applies one cycle in one transaction; if it fails, none of it took effect.
+    async fn cycle(&self, cycle: &QueueCycle<'_>) -> Result<CycleOutcome, StoreError>;
+
+    /// A cycle that only accepts `batch` (synced before this returns).
     async fn enqueue(
         &self,
         batch: &[NewAsyncInvocation],
         max_pending: u64,
-    ) -> Result<Vec<Enqueued>, StoreError>;
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        let cycle = QueueCycle {
+            accept: batch,
+            max_pending,
+            ..QueueCycle::default()
+        };
+        Ok(self.cycle(&cycle).await?.accepted)
+    }
 
-    /// Claims up to `limit` due invocations for `owner` until `lease_until_us`, oldest due first,
-    /// counting an attempt for each.
+    /// A cycle that only claims, for `owner`.
     async fn claim(
         &self,
         owner: &str,
         now_us: i64,
         lease_until_us: i64,
         limit: u32,
-    ) -> Result<Vec<ClaimedInvocation>, StoreError>;
+    ) -> Result<Vec<ClaimedInvocation>, StoreError> {
+        let cycle = QueueCycle {
+            owner,
+            claim: Some(ClaimRequest {
+                now_us,
+                lease_until_us,
+                limit,
+            }),
+            ..QueueCycle::default()
+        };
+        Ok(self.cycle(&cycle).await?.claimed)
+    }
+
+    /// A cycle that only settles `results` of `owner`'s attempts.
+    async fn settle(&self, owner: &str, results: &[AttemptResult]) -> Result<(), StoreError> {
+        let cycle = QueueCycle {
+            owner,
+            settle: results,
+            ..QueueCycle::default()
+        };
+        self.cycle(&cycle).await.map(drop)
+    }
 
     /// Extends every lease `owner` holds; a worker calls this while its attempts run.
     async fn extend_leases(&self, owner: &str, lease_until_us: i64) -> Result<(), StoreError>;
@@ -302,10 +366,6 @@ pub trait Queue: Send + Sync + 'static {
     /// `now_us` (their worker died); returns how many.
     async fn reclaim_expired(&self, expired_before_us: i64, now_us: i64)
     -> Result<u64, StoreError>;
-
-    /// Applies attempt results; a result for an invocation `owner` no longer leases (it was
-    /// reclaimed) is ignored, since another attempt already owns it.
-    async fn settle(&self, owner: &str, results: &[AttemptResult]) -> Result<(), StoreError>;
 
     /// Invocations queued or running, per namespace.
     async fn pending_by_namespace(&self) -> Result<Vec<(Name, u64)>, StoreError>;

@@ -16,6 +16,7 @@ mod tenants;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -26,10 +27,13 @@ use vireo_core::{AsyncSubmitter, Deployer, Name, Queue, Store};
 use vireo_gateway::{AppState, GatewayLimits};
 use vireo_runtime::Runtime;
 use vireo_store::{BlobStore, RecordWriter, SqliteStore};
-use vireo_triggers::Submitter;
+use vireo_triggers::QueueWriter;
 
 pub use config::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use platform::Platform;
+
+/// How long the async queue writer may take at shutdown to write what it was sent, at least.
+const WRITER_DRAIN: Duration = Duration::from_secs(2);
 
 /// How server logs are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -123,18 +127,19 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     prewarm_at_start(&platform).await;
 
     let wake = Arc::new(Notify::new());
-    let (submitter, submit_task) = Submitter::spawn(
+    let (writer, writer_task) = QueueWriter::spawn(
         queue.clone(),
         config.async_queue.max_pending_per_namespace,
         wake.clone(),
     );
-    let submitter: Arc<dyn AsyncSubmitter> = Arc::new(submitter);
     let worker = vireo_triggers::start_worker(
         queue.clone(),
         platform.clone(),
         config.worker_settings(),
+        writer.clone(),
         wake,
     );
+    let submitter: Arc<dyn AsyncSubmitter> = Arc::new(writer);
 
     let shutdown = CancellationToken::new();
     let scheduler = tokio::spawn(vireo_triggers::cron::run(
@@ -206,8 +211,11 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             "grace period over: unfinished async attempts will be redelivered after the next start"
         );
     }
+    // Attempts still running past the grace period hold a handle; their results are not
+    // waited for (they are redelivered), only what was already sent is written.
     drop(submitter);
-    let _ = submit_task.await;
+    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let _ = tokio::time::timeout(remaining.max(WRITER_DRAIN), writer_task).await;
     platform.in_flight.close();
     if tokio::time::timeout_at(deadline, platform.in_flight.wait())
         .await

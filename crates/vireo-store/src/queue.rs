@@ -1,5 +1,5 @@
-//! The SQLite implementation of the durable async [`Queue`]. Every batch is one transaction and
-//! one fsync (the writer connection runs with `synchronous = FULL`).
+//! The SQLite implementation of the durable async [`Queue`]. Every cycle (settle, accept,
+//! claim) is one transaction on the single writer connection, synced when it accepts.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -7,9 +7,9 @@ use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{Connection as _, QueryBuilder, Sqlite};
 use vireo_core::queue::{IDEMPOTENCY_WINDOW, decode_headers, encode_headers};
 use vireo_core::{
-    AsyncInvocation, AsyncStatus, AttemptResult, ClaimedInvocation, Enqueued, InvocationId, Name,
-    NewAsyncInvocation, Queue, QueueCounts, RetryPolicy, Settlement, StoreError, StoredRequest,
-    StoredResponse, Trigger,
+    AsyncInvocation, AsyncStatus, AttemptResult, ClaimRequest, ClaimedInvocation, CycleOutcome,
+    Enqueued, InvocationId, Name, NewAsyncInvocation, Queue, QueueCounts, QueueCycle, RetryPolicy,
+    Settlement, StoreError, StoredRequest, StoredResponse, Trigger,
 };
 
 use crate::sqlite::{
@@ -29,89 +29,23 @@ macro_rules! async_columns {
 
 #[async_trait::async_trait]
 impl Queue for SqliteStore {
-    /// The one transaction synced to disk at commit (`synchronous = FULL`): a 202 is only sent
-    /// for an invocation that survives a power loss. Every other write runs at `NORMAL`, which
-    /// in WAL mode survives a crash of the process; losing one of those to a power cut costs a
-    /// redelivery, never an accepted invocation.
-    async fn enqueue(
-        &self,
-        batch: &[NewAsyncInvocation],
-        max_pending: u64,
-    ) -> Result<Vec<Enqueued>, StoreError> {
+    /// A cycle that accepts is the one transaction synced to disk at commit (`synchronous =
+    /// FULL`): a 202 is only sent for an invocation that survives a power loss. Every other
+    /// write runs at `NORMAL`, which in WAL mode survives a crash of the process; losing one of
+    /// those to a power cut costs a redelivery, never an accepted invocation.
+    async fn cycle(&self, cycle: &QueueCycle<'_>) -> Result<CycleOutcome, StoreError> {
         // Held throughout, so no other write can run between the pragmas and the transaction.
         let mut conn = self
             .writer
             .acquire()
             .await
             .map_err(backend("acquiring the writer"))?;
-        set_synchronous(&mut conn, "FULL").await?;
-        let outcome = enqueue_synced(&mut conn, batch, max_pending).await;
-        set_synchronous(&mut conn, "NORMAL").await?;
-        outcome
-    }
-
-    async fn claim(
-        &self,
-        owner: &str,
-        now_us: i64,
-        lease_until_us: i64,
-        limit: u32,
-    ) -> Result<Vec<ClaimedInvocation>, StoreError> {
-        let mut tx = self.write().await?;
-        let rows = sqlx::query(
-            r#"UPDATE async_invocations
-               SET status = 'running', attempts = attempts + 1, lease_owner = ?1,
-                   lease_until_us = ?2, updated_at_us = ?3
-               WHERE id IN (SELECT id FROM async_invocations
-                            WHERE status = 'queued' AND next_attempt_at_us <= ?3
-                            ORDER BY next_attempt_at_us LIMIT ?4)
-               RETURNING id, namespace, function, selector, "trigger", source, method, uri,
-                         headers, body, attempts, accepted_at_us, event_time_us"#,
-        )
-        .bind(owner)
-        .bind(lease_until_us)
-        .bind(now_us)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend("claiming invocations"))?;
-        let mut policies: HashMap<(Name, Name), RetryPolicy> = HashMap::new();
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let namespace = name_column(row, "namespace")?;
-            let function = name_column(row, "function")?;
-            let key = (namespace.clone(), function.clone());
-            let policy = match policies.get(&key) {
-                Some(policy) => policy.clone(),
-                None => {
-                    let policy = read_policy(&mut tx, &namespace, &function).await?;
-                    policies.insert(key, policy.clone());
-                    policy
-                }
-            };
-            let headers: Vec<u8> = column(row, "headers")?;
-            let body: Vec<u8> = column(row, "body")?;
-            claimed.push(ClaimedInvocation {
-                id: parsed_column(row, "id", InvocationId::parse)?,
-                selector: parsed_column(row, "selector", |s| s.parse().ok())?,
-                trigger: parsed_column(row, "trigger", Trigger::parse)?,
-                source: column(row, "source")?,
-                request: StoredRequest {
-                    method: column(row, "method")?,
-                    uri: column(row, "uri")?,
-                    headers: decode_headers(&headers),
-                    body: body.into(),
-                },
-                attempt: column(row, "attempts")?,
-                accepted_at_us: column(row, "accepted_at_us")?,
-                event_time_us: column(row, "event_time_us")?,
-                policy,
-                namespace,
-                function,
-            });
+        let synced = !cycle.accept.is_empty();
+        let outcome = run_cycle(&mut conn, cycle, synced).await;
+        if synced {
+            set_synchronous(&mut conn, "NORMAL").await?;
         }
-        commit(tx).await?;
-        Ok(claimed)
+        outcome
     }
 
     async fn extend_leases(&self, owner: &str, lease_until_us: i64) -> Result<(), StoreError> {
@@ -143,45 +77,6 @@ impl Queue for SqliteStore {
         .await
         .map_err(backend("reclaiming expired leases"))?;
         Ok(done.rows_affected())
-    }
-
-    async fn settle(&self, owner: &str, results: &[AttemptResult]) -> Result<(), StoreError> {
-        let mut tx = self.write().await?;
-        for chunk in results.chunks(ROWS_PER_STATEMENT) {
-            let mut update = QueryBuilder::<Sqlite>::new(
-                "UPDATE async_invocations AS a SET status = v.column2, next_attempt_at_us = COALESCE(v.column3, a.next_attempt_at_us), attempts = a.attempts - v.column4, response_status = COALESCE(v.column5, a.response_status), response_headers = COALESCE(v.column6, a.response_headers), response_body = COALESCE(v.column7, a.response_body), response_truncated = COALESCE(v.column8, a.response_truncated), error = v.column9, updated_at_us = v.column10, lease_owner = NULL, lease_until_us = NULL FROM (",
-            );
-            update.push_values(chunk, |mut row, result| {
-                let (status, next_at, uncounted) = match result.settlement {
-                    Settlement::Succeeded => (AsyncStatus::Succeeded, None, 0),
-                    Settlement::Failed => (AsyncStatus::Failed, None, 0),
-                    Settlement::Dead => (AsyncStatus::Dead, None, 0),
-                    Settlement::Retry { at_us } => (AsyncStatus::Queued, Some(at_us), 0),
-                    Settlement::Postpone { at_us } => (AsyncStatus::Queued, Some(at_us), 1),
-                };
-                let response = result.response.as_ref();
-                row.push_bind(result.id.as_str())
-                    .push_bind(status.as_str())
-                    .push_bind(next_at)
-                    .push_bind(uncounted)
-                    .push_bind(response.map(|r| r.status))
-                    .push_bind(response.map(|r| encode_headers(&r.headers)))
-                    .push_bind(response.map(|r| r.body.to_vec()))
-                    .push_bind(response.map(|r| r.body_truncated))
-                    .push_bind(result.error.as_deref())
-                    .push_bind(result.at_us);
-            });
-            update.push(
-                ") AS v WHERE a.id = v.column1 AND a.status = 'running' AND a.lease_owner = ",
-            );
-            update.push_bind(owner);
-            update
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(backend("settling invocations"))?;
-        }
-        commit(tx).await
     }
 
     async fn pending_by_namespace(&self) -> Result<Vec<(Name, u64)>, StoreError> {
@@ -370,11 +265,15 @@ async fn read_policy(
             .fetch_optional(conn)
             .await
             .map_err(backend("reading retry policy"))?;
-    match stored.flatten() {
-        Some(json) => serde_json::from_str(&json)
-            .map_err(|e| StoreError::Backend(format!("stored retry policy is unreadable: {e}"))),
-        None => Ok(RetryPolicy::default()),
-    }
+    parse_policy(stored.flatten().as_deref())
+}
+
+/// A function's stored retry policy; none stored means the default.
+fn parse_policy(stored: Option<&str>) -> Result<RetryPolicy, StoreError> {
+    stored.map_or(Ok(RetryPolicy::default()), |json| {
+        serde_json::from_str(json)
+            .map_err(|e| StoreError::Backend(format!("stored retry policy is unreadable: {e}")))
+    })
 }
 
 fn async_from_row(row: &SqliteRow) -> Result<AsyncInvocation, StoreError> {
@@ -421,34 +320,174 @@ async fn set_synchronous(conn: &mut SqliteConnection, level: &str) -> Result<(),
     Ok(())
 }
 
-async fn enqueue_synced(
+/// Runs a cycle in one transaction; `synced` raises the connection to `synchronous = FULL`
+/// first (in the same round trip to SQLite), and the caller lowers it again.
+async fn run_cycle(
     conn: &mut SqliteConnection,
+    cycle: &QueueCycle<'_>,
+    synced: bool,
+) -> Result<CycleOutcome, StoreError> {
+    let begin = if synced {
+        "PRAGMA synchronous = FULL; BEGIN IMMEDIATE"
+    } else {
+        "BEGIN IMMEDIATE"
+    };
+    let mut tx = conn
+        .begin_with(begin)
+        .await
+        .map_err(backend("starting a write"))?;
+    if !cycle.settle.is_empty() {
+        settle(&mut tx, cycle.owner, cycle.settle).await?;
+    }
+    let accepted = if cycle.accept.is_empty() {
+        Vec::new()
+    } else {
+        accept(&mut tx, cycle.accept, cycle.max_pending).await?
+    };
+    let claimed = match cycle.claim {
+        Some(request) => claim(&mut tx, cycle.owner, request).await?,
+        None => Vec::new(),
+    };
+    tx.commit().await.map_err(backend("committing"))?;
+    Ok(CycleOutcome { accepted, claimed })
+}
+
+async fn settle(
+    tx: &mut SqliteConnection,
+    owner: &str,
+    results: &[AttemptResult],
+) -> Result<(), StoreError> {
+    for chunk in results.chunks(ROWS_PER_STATEMENT) {
+        let mut update = QueryBuilder::<Sqlite>::new(
+            "UPDATE async_invocations AS a SET status = v.column2, next_attempt_at_us = COALESCE(v.column3, a.next_attempt_at_us), attempts = a.attempts - v.column4, response_status = COALESCE(v.column5, a.response_status), response_headers = COALESCE(v.column6, a.response_headers), response_body = COALESCE(v.column7, a.response_body), response_truncated = COALESCE(v.column8, a.response_truncated), error = v.column9, updated_at_us = v.column10, lease_owner = NULL, lease_until_us = NULL FROM (",
+        );
+        update.push_values(chunk, |mut row, result| {
+            let (status, next_at, uncounted) = match result.settlement {
+                Settlement::Succeeded => (AsyncStatus::Succeeded, None, 0),
+                Settlement::Failed => (AsyncStatus::Failed, None, 0),
+                Settlement::Dead => (AsyncStatus::Dead, None, 0),
+                Settlement::Retry { at_us } => (AsyncStatus::Queued, Some(at_us), 0),
+                Settlement::Postpone { at_us } => (AsyncStatus::Queued, Some(at_us), 1),
+            };
+            let response = result.response.as_ref();
+            row.push_bind(result.id.as_str())
+                .push_bind(status.as_str())
+                .push_bind(next_at)
+                .push_bind(uncounted)
+                .push_bind(response.map(|r| r.status))
+                .push_bind(response.map(|r| encode_headers(&r.headers)))
+                .push_bind(response.map(|r| r.body.to_vec()))
+                .push_bind(response.map(|r| r.body_truncated))
+                .push_bind(result.error.as_deref())
+                .push_bind(result.at_us);
+        });
+        update.push(") AS v WHERE a.id = v.column1 AND a.status = 'running' AND a.lease_owner = ");
+        update.push_bind(owner);
+        update
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("settling invocations"))?;
+    }
+    Ok(())
+}
+
+async fn claim(
+    tx: &mut SqliteConnection,
+    owner: &str,
+    request: ClaimRequest,
+) -> Result<Vec<ClaimedInvocation>, StoreError> {
+    let rows = sqlx::query(
+        r#"UPDATE async_invocations
+               SET status = 'running', attempts = attempts + 1, lease_owner = ?1,
+                   lease_until_us = ?2, updated_at_us = ?3
+               WHERE id IN (SELECT id FROM async_invocations
+                            WHERE status = 'queued' AND next_attempt_at_us <= ?3
+                            ORDER BY next_attempt_at_us LIMIT ?4)
+               RETURNING id, namespace, function, selector, "trigger", source, method, uri,
+                         headers, body, attempts, accepted_at_us, event_time_us,
+                         (SELECT retry_policy FROM functions AS f
+                          WHERE f.namespace = async_invocations.namespace
+                            AND f.name = async_invocations.function) AS retry_policy"#,
+    )
+    .bind(owner)
+    .bind(request.lease_until_us)
+    .bind(request.now_us)
+    .bind(request.limit)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(backend("claiming invocations"))?;
+    // Parsed once per distinct stored policy, not per row.
+    let mut policies: HashMap<Option<String>, RetryPolicy> = HashMap::new();
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let stored: Option<String> = column(row, "retry_policy")?;
+        let policy = match policies.get(&stored) {
+            Some(policy) => policy.clone(),
+            None => {
+                let policy = parse_policy(stored.as_deref())?;
+                policies.insert(stored, policy.clone());
+                policy
+            }
+        };
+        let headers: Vec<u8> = column(row, "headers")?;
+        let body: Vec<u8> = column(row, "body")?;
+        claimed.push(ClaimedInvocation {
+            id: parsed_column(row, "id", InvocationId::parse)?,
+            selector: parsed_column(row, "selector", |s| s.parse().ok())?,
+            trigger: parsed_column(row, "trigger", Trigger::parse)?,
+            source: column(row, "source")?,
+            request: StoredRequest {
+                method: column(row, "method")?,
+                uri: column(row, "uri")?,
+                headers: decode_headers(&headers),
+                body: body.into(),
+            },
+            attempt: column(row, "attempts")?,
+            accepted_at_us: column(row, "accepted_at_us")?,
+            event_time_us: column(row, "event_time_us")?,
+            policy,
+            namespace: name_column(row, "namespace")?,
+            function: name_column(row, "function")?,
+        });
+    }
+    Ok(claimed)
+}
+
+async fn accept(
+    tx: &mut SqliteConnection,
     batch: &[NewAsyncInvocation],
     max_pending: u64,
 ) -> Result<Vec<Enqueued>, StoreError> {
     let mut outcomes: Vec<Option<Enqueued>> = vec![None; batch.len()];
     let window = i64::try_from(IDEMPOTENCY_WINDOW.as_micros()).unwrap_or(i64::MAX);
-    let mut tx = conn
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(backend("starting a write"))?;
 
-    // Functions deleted since the caller checked get nothing stored. One lookup per distinct
-    // function, in the transaction that inserts, so none can vanish in between.
+    // One lookup per distinct function, in the transaction that inserts, so nothing changes in
+    // between: whether it still exists (a function deleted since the caller checked gets
+    // nothing stored), and its namespace's pending count (kept by triggers in `async_pending`)
+    // and own `max_queued` quota, which wins over the server-wide default.
     let mut exists: HashMap<(&str, &str), bool> = HashMap::new();
+    let mut pending: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for (item, outcome) in batch.iter().zip(&mut outcomes) {
         let function = (item.namespace.as_str(), item.function.as_str());
         let found = match exists.get(&function) {
             Some(found) => *found,
             None => {
-                let found: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM functions WHERE namespace = ?1 AND name = ?2)",
+                let (found, stored, quota): (bool, Option<i64>, Option<i64>) = sqlx::query_as(
+                    "SELECT EXISTS (SELECT 1 FROM functions WHERE namespace = ?1 AND name = ?2),
+                            (SELECT pending FROM async_pending WHERE namespace = ?1),
+                            (SELECT json_extract(quotas, '$.max_queued') FROM namespaces WHERE name = ?1)",
                 )
                 .bind(function.0)
                 .bind(function.1)
                 .fetch_one(&mut *tx)
                 .await
-                .map_err(backend("checking function"))?;
+                .map_err(backend("checking function and queue depth"))?;
+                let count = stored.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+                let limit = quota
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(max_pending);
+                pending.entry(function.0).or_insert((count, limit));
                 exists.insert(function, found);
                 found
             }
@@ -491,35 +530,15 @@ async fn enqueue_synced(
         }
     }
 
-    // The namespace quota: pending rows are counted by triggers in `async_pending`.
-    let mut pending: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    // The namespace quota, counting what this batch adds.
     for (item, outcome) in batch.iter().zip(&mut outcomes) {
         if outcome.is_some() {
             continue;
         }
         let namespace = item.namespace.as_str();
-        if !pending.contains_key(namespace) {
-            // The namespace's own `max_queued` quota wins over the server-wide default.
-            let (stored, quota): (Option<i64>, Option<i64>) = sqlx::query_as(
-                "SELECT (SELECT pending FROM async_pending WHERE namespace = ?1),
-                        (SELECT json_extract(quotas, '$.max_queued') FROM namespaces WHERE name = ?1)",
-            )
-            .bind(namespace)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend("reading queue depth"))?;
-            let limit = quota
-                .and_then(|n| u64::try_from(n).ok())
-                .unwrap_or(max_pending);
-            pending.insert(
-                namespace,
-                (
-                    stored.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
-                    limit,
-                ),
-            );
-        }
-        let (count, limit) = pending.get_mut(namespace).expect("inserted above");
+        let (count, limit) = pending
+            .get_mut(namespace)
+            .expect("looked up with its function");
         if *count >= *limit {
             *outcome = Some(Enqueued::QueueFull { limit: *limit });
             // A key whose invocation was refused must not make a retry look like a duplicate.
@@ -591,8 +610,6 @@ async fn enqueue_synced(
             .await
             .map_err(backend("storing idempotency keys"))?;
     }
-    tx.commit().await.map_err(backend("committing"))?;
-
     Ok(outcomes
         .into_iter()
         .map(|outcome| outcome.unwrap_or(Enqueued::Accepted))

@@ -1,13 +1,12 @@
 //! Event sources other than a direct HTTP request: the durable async queue and cron schedules.
 //! Each one ends in the same `Invoker::invoke` call as the HTTP route.
 
-mod batcher;
 pub mod cron;
 pub mod queue;
 
 pub use cron::SchedulerSettings;
 pub use queue::delivery::{ATTEMPT_HEADER, DeliverySettings};
-pub use queue::submit::Submitter;
 pub use queue::worker::{
     ASYNC_PENDING_METRIC, WorkerHandle, WorkerSettings, start as start_worker,
 };
+pub use queue::writer::QueueWriter;

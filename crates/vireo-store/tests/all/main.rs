@@ -44,6 +44,7 @@ sqlite_conformance!(sqlite_queue_conformance => queue_conformance:
     enqueue_claim_settle_and_redrive,
     idempotency_keys_return_the_first_invocation,
     namespace_quota_counts_pending_invocations,
+    one_cycle_settles_frees_quota_accepts_and_claims_what_it_accepted,
     expired_leases_are_reclaimed_and_stale_results_ignored,
     missing_functions_take_nothing_and_deletion_clears_the_queue,
     retry_policies_default_and_round_trip,

@@ -3,9 +3,9 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use vireo_core::{
-    AliasName, AsyncStatus, AttemptResult, Enqueued, InvocationId, MissedSlots, Name,
-    NewAsyncInvocation, NewSchedule, Queue, QueueCounts, RetryPolicy, Schedules, Settlement, Store,
-    StoreError, StoredRequest, StoredResponse, Trigger, VersionSelector,
+    AliasName, AsyncStatus, AttemptResult, ClaimRequest, Enqueued, InvocationId, MissedSlots, Name,
+    NewAsyncInvocation, NewSchedule, Queue, QueueCounts, QueueCycle, RetryPolicy, Schedules,
+    Settlement, Store, StoreError, StoredRequest, StoredResponse, Trigger, VersionSelector,
 };
 
 use crate::support::{default_function, invocation_id, name, new_version};
@@ -238,6 +238,66 @@ pub async fn namespace_quota_counts_pending_invocations<S: Store + Queue>(store:
 
 fn id_number(id: &InvocationId) -> u64 {
     u64::from_str_radix(&id.as_str()[24..], 16).unwrap()
+}
+
+pub async fn one_cycle_settles_frees_quota_accepts_and_claims_what_it_accepted<S: Store + Queue>(
+    store: &S,
+) {
+    let function = deployed(store, "cycled").await;
+    store
+        .enqueue(&[job(&function, 1, None)], NO_QUOTA)
+        .await
+        .unwrap();
+    store.claim("node", 5_000, 60_000, 10).await.unwrap();
+
+    // The namespace is at its quota of 1 until the settlement in the same cycle frees it.
+    let results = [result(1, Settlement::Succeeded, Some(200))];
+    let accept = [job(&function, 2, None), job(&function, 3, None)];
+    let outcome = store
+        .cycle(&QueueCycle {
+            owner: "node",
+            settle: &results,
+            accept: &accept,
+            max_pending: 1,
+            claim: Some(ClaimRequest {
+                now_us: 5_000,
+                lease_until_us: 60_000,
+                limit: 10,
+            }),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.accepted,
+        [Enqueued::Accepted, Enqueued::QueueFull { limit: 1 }]
+    );
+    let claimed: Vec<_> = outcome.claimed.iter().map(|job| job.id.clone()).collect();
+    assert_eq!(
+        claimed,
+        [invocation_id(2)],
+        "claimed in the cycle that accepted it"
+    );
+    assert_eq!(status(store, 1).await, (AsyncStatus::Succeeded, 1));
+    assert_eq!(status(store, 2).await, (AsyncStatus::Running, 1));
+    assert!(store.get_async(&invocation_id(3)).await.unwrap().is_none());
+
+    // A cycle that fails (here: an id stored twice) takes nothing, its settlements included.
+    let results = [result(2, Settlement::Succeeded, Some(200))];
+    let clash = [job(&function, 2, None)];
+    let failed = store
+        .cycle(&QueueCycle {
+            owner: "node",
+            settle: &results,
+            accept: &clash,
+            max_pending: NO_QUOTA,
+            claim: None,
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(status(store, 2).await, (AsyncStatus::Running, 1));
+
+    let empty = store.cycle(&QueueCycle::default()).await.unwrap();
+    assert!(empty.accepted.is_empty() && empty.claimed.is_empty());
 }
 
 pub async fn expired_leases_are_reclaimed_and_stale_results_ignored<S: Store + Queue>(store: &S) {

@@ -1,7 +1,8 @@
-//! The durable async queue's moving parts: accepting (group commit), delivering under leases,
+//! The durable async queue's moving parts: writing (one group commit for accepts, claims and results), delivering
+//! under leases,
 //! and deciding retries.
 
 mod backoff;
 pub mod delivery;
-pub mod submit;
 pub mod worker;
+pub mod writer;

@@ -12,10 +12,10 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use vireo_core::queue::IDEMPOTENCY_WINDOW;
 use vireo_core::time::now_micros;
-use vireo_core::{AttemptResult, ClaimedInvocation, InvocationId, Invoker, Queue, Settlement};
+use vireo_core::{AttemptResult, ClaimedInvocation, Invoker, Queue, Settlement};
 
 use super::delivery::{self, DeliverySettings};
-use crate::batcher::Batcher;
+use super::writer::QueueWriter;
 
 /// Gauge of async invocations queued or running, per namespace, refreshed by the heartbeat.
 pub const ASYNC_PENDING_METRIC: &str = "vireo_async_pending";
@@ -24,6 +24,10 @@ pub const ASYNC_PENDING_METRIC: &str = "vireo_async_pending";
 const CLAIM_BATCH: usize = 256;
 /// Tries to store an attempt's result before leaving it to lease expiry (and redelivery).
 const SETTLE_TRIES: u32 = 5;
+/// Finished attempts whose results may wait for storage at once. A slot is freed when its
+/// attempt ends, not when its result is stored, so the next attempt does not wait for a
+/// commit; this bounds what piles up when the store falls behind.
+const UNSETTLED_LIMIT: usize = 1024;
 
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerSettings {
@@ -57,44 +61,32 @@ struct Worker {
     queue: Arc<dyn Queue>,
     invoker: Arc<dyn Invoker>,
     settings: WorkerSettings,
-    owner: String,
+    writer: QueueWriter,
     wake: Arc<Notify>,
-    settler: Batcher<AttemptResult, Result<(), String>>,
     slots: Arc<Semaphore>,
+    unsettled: Arc<Semaphore>,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
 
-/// Starts the worker; `wake` is notified when new invocations are accepted.
+/// Starts the worker, claiming and settling through `writer` as its owner; `wake` is
+/// notified when new invocations are accepted.
 pub fn start(
     queue: Arc<dyn Queue>,
     invoker: Arc<dyn Invoker>,
     settings: WorkerSettings,
+    writer: QueueWriter,
     wake: Arc<Notify>,
 ) -> WorkerHandle {
-    let owner = format!("worker-{}", InvocationId::generate());
-    let settle_queue = queue.clone();
-    let settle_owner = owner.clone();
-    let (settler, _) = Batcher::spawn(move |results: Vec<AttemptResult>| {
-        let queue = settle_queue.clone();
-        let owner = settle_owner.clone();
-        async move {
-            let outcome = queue
-                .settle(&owner, &results)
-                .await
-                .map_err(|e| e.to_string());
-            vec![outcome; results.len()]
-        }
-    });
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     let worker = Arc::new(Worker {
         queue,
         invoker,
-        owner,
+        writer,
         wake,
-        settler,
         slots: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+        unsettled: Arc::new(Semaphore::new(UNSETTLED_LIMIT.max(settings.concurrency))),
         settings,
         cancel: cancel.clone(),
         tasks: tasks.clone(),
@@ -109,7 +101,7 @@ impl Worker {
     /// invocations, instead of one per freed slot), and starts the buffered attempts as slots
     /// free up. Buffered invocations are leased like running ones.
     async fn run(self: Arc<Self>) {
-        tracing::info!(owner = %self.owner, concurrency = self.settings.concurrency, "async worker started");
+        tracing::info!(owner = %self.writer.owner(), concurrency = self.settings.concurrency, "async worker started");
         let mut ready: VecDeque<ClaimedInvocation> = VecDeque::new();
         // The last claim found fewer due invocations than it asked for: claim again only once
         // the buffer is empty, so new arrivals gather into one claim instead of one each.
@@ -142,24 +134,28 @@ impl Worker {
                 }
                 continue;
             }
-            let slot = tokio::select! {
+            let (slot, unsettled) = tokio::select! {
                 () = self.cancel.cancelled() => break,
-                slot = self.slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                permits = self.permits() => permits,
             };
             let job = ready.pop_front().expect("checked above");
             let worker = self.clone();
             let span = tracing::info_span!("async_attempt", invocation_id = %job.id, function = %job.function, attempt = job.attempt);
-            self.tasks
-                .spawn(async move { worker.deliver(job, slot).await }.instrument(span));
+            self.tasks.spawn(
+                async move {
+                    let result = worker.attempt(job, slot).await;
+                    worker.store(result).await;
+                    drop(unsettled);
+                }
+                .instrument(span),
+            );
         }
         self.release(ready).await;
     }
 
-    async fn claim(&self, limit: usize) -> Result<Vec<ClaimedInvocation>, vireo_core::StoreError> {
-        let now = now_micros();
-        let lease_until = now.saturating_add(micros(self.settings.lease));
+    async fn claim(&self, limit: usize) -> Result<Vec<ClaimedInvocation>, String> {
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
-        self.queue.claim(&self.owner, now, lease_until, limit).await
+        self.writer.claim(limit, self.settings.lease).await
     }
 
     /// Returns claimed invocations that never started to the queue, their attempt uncounted.
@@ -178,7 +174,7 @@ impl Worker {
                 at_us: now,
             })
             .collect();
-        if let Err(error) = self.queue.settle(&self.owner, &results).await {
+        if let Err(error) = self.queue.settle(self.writer.owner(), &results).await {
             tracing::warn!(%error, unstarted = results.len(), "returning unstarted invocations failed; they are redelivered after the lease");
         }
     }
@@ -195,25 +191,37 @@ impl Worker {
         }
     }
 
-    async fn deliver(&self, job: ClaimedInvocation, slot: OwnedSemaphorePermit) {
+    /// A room for one more unsettled result, then a free slot to run its attempt in.
+    async fn permits(&self) -> (OwnedSemaphorePermit, OwnedSemaphorePermit) {
+        let unsettled = self.unsettled.clone().acquire_owned().await;
+        let slot = self.slots.clone().acquire_owned().await;
+        (
+            slot.expect("the semaphore is never closed"),
+            unsettled.expect("the semaphore is never closed"),
+        )
+    }
+
+    /// Runs one attempt in `slot`, freed as soon as the function has answered.
+    async fn attempt(&self, job: ClaimedInvocation, slot: OwnedSemaphorePermit) -> AttemptResult {
         let result = delivery::attempt(self.invoker.as_ref(), job, &self.settings.delivery).await;
+        drop(slot);
         tracing::debug!(settlement = ?result.settlement, "attempt finished");
+        result
+    }
+
+    /// Stores an attempt's result, retrying a failed write a few times.
+    async fn store(&self, result: AttemptResult) {
         let mut wait = Duration::from_millis(50);
         for _ in 0..SETTLE_TRIES {
-            match self.settler.call(result.clone()).await {
-                Ok(Ok(())) => break,
-                Ok(Err(error)) => {
+            match self.writer.settle(result.clone()).await {
+                Ok(()) => break,
+                Err(error) => {
                     tracing::warn!(%error, "storing an attempt's result failed; retrying");
-                }
-                Err(stopped) => {
-                    tracing::warn!(%stopped, "the attempt's result was not stored; it will be redelivered");
-                    break;
                 }
             }
             tokio::time::sleep(wait).await;
             wait *= 2;
         }
-        drop(slot);
     }
 
     /// Keeps this worker's leases alive and returns dead workers' invocations to the queue.
@@ -228,7 +236,10 @@ impl Worker {
             let now = now_micros();
             if let Err(error) = self
                 .queue
-                .extend_leases(&self.owner, now.saturating_add(micros(self.settings.lease)))
+                .extend_leases(
+                    self.writer.owner(),
+                    now.saturating_add(micros(self.settings.lease)),
+                )
                 .await
             {
                 tracing::warn!(%error, "extending async leases failed");
