@@ -6,6 +6,7 @@ pub mod batch;
 pub mod blobs;
 mod queue;
 mod retention;
+mod rows;
 mod schedules;
 mod secrets;
 pub mod sqlite;

@@ -12,13 +12,11 @@ use vireo_core::{
     Settlement, StoreError, StoredRequest, StoredResponse, Trigger,
 };
 
+use crate::rows::{ROWS_PER_STATEMENT, push_padded_values};
 use crate::sqlite::{
     SqliteStore, backend, check_function, column, commit, name_column, parsed_column,
 };
 
-/// Rows per multi-row statement: each row binds up to 11 values, well under SQLite's limit of
-/// 32766 bound parameters.
-const ROWS_PER_STATEMENT: usize = 500;
 const MAX_DEAD_PER_PAGE: u32 = 1000;
 
 macro_rules! async_columns {
@@ -361,7 +359,7 @@ async fn settle(
         let mut update = QueryBuilder::<Sqlite>::new(
             "UPDATE async_invocations AS a SET status = v.column2, next_attempt_at_us = COALESCE(v.column3, a.next_attempt_at_us), attempts = a.attempts - v.column4, response_status = COALESCE(v.column5, a.response_status), response_headers = COALESCE(v.column6, a.response_headers), response_body = COALESCE(v.column7, a.response_body), response_truncated = COALESCE(v.column8, a.response_truncated), error = v.column9, updated_at_us = v.column10, lease_owner = NULL, lease_until_us = NULL FROM (",
         );
-        update.push_values(chunk, |mut row, result| {
+        push_padded_values(&mut update, chunk, 10, |mut row, result| {
             let (status, next_at, uncounted) = match result.settlement {
                 Settlement::Succeeded => (AsyncStatus::Succeeded, None, 0),
                 Settlement::Failed => (AsyncStatus::Failed, None, 0),
@@ -561,7 +559,7 @@ async fn accept(
             r#"INSERT INTO async_invocations (id, namespace, function, selector, "trigger", source, method, uri, headers, body, idempotency_key, accepted_at_us, event_time_us, status, updated_at_us, next_attempt_at_us)
                SELECT *, 'queued', v.column12, v.column12 FROM ("#,
         );
-        insert.push_values(chunk, |mut row, item| {
+        push_padded_values(&mut insert, chunk, 13, |mut row, item| {
             row.push_bind(item.id.as_str())
                 .push_bind(item.namespace.as_str())
                 .push_bind(item.function.as_str())
@@ -576,7 +574,7 @@ async fn accept(
                 .push_bind(item.accepted_at_us)
                 .push_bind(item.event_time_us);
         });
-        insert.push(") AS v");
+        insert.push(") AS v WHERE v.column1 IS NOT NULL");
         insert
             .build()
             .execute(&mut *tx)
@@ -591,9 +589,9 @@ async fn accept(
         .collect();
     for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO idempotency_keys (namespace, function, key, invocation_id, created_at_us) ",
+            "INSERT INTO idempotency_keys (namespace, function, key, invocation_id, created_at_us) SELECT * FROM (",
         );
-        insert.push_values(chunk, |mut row, item| {
+        push_padded_values(&mut insert, chunk, 5, |mut row, item| {
             row.push_bind(item.namespace.as_str())
                 .push_bind(item.function.as_str())
                 .push_bind(item.idempotency_key.as_deref())
@@ -602,7 +600,7 @@ async fn accept(
         });
         // An expired key is taken over by the new invocation.
         insert.push(
-            " ON CONFLICT (namespace, function, key) DO UPDATE SET invocation_id = excluded.invocation_id, created_at_us = excluded.created_at_us",
+            ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (namespace, function, key) DO UPDATE SET invocation_id = excluded.invocation_id, created_at_us = excluded.created_at_us",
         );
         insert
             .build()

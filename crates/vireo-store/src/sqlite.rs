@@ -17,6 +17,8 @@ use vireo_core::{
     Trigger, UsageQuery, UsageRow, VersionInfo, VersionSelector, VersionSettings,
 };
 
+use crate::rows::{ROWS_PER_STATEMENT, push_padded_values};
+
 /// How long a statement waits for a lock held by another connection (or process) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readers never block each other or the writer in WAL mode, so a few cover concurrent API reads.
@@ -42,9 +44,6 @@ macro_rules! of_existing_functions {
         "WHERE EXISTS (SELECT 1 FROM functions f WHERE f.namespace = v.column2 AND f.name = v.column3)"
     };
 }
-
-/// Rows per multi-row INSERT: well under SQLite's limit of 32766 bound parameters.
-const ROWS_PER_STATEMENT: usize = 500;
 
 macro_rules! log_columns {
     () => {
@@ -414,7 +413,7 @@ impl Store for SqliteStore {
                 invocation_columns!(),
                 ") SELECT * FROM ("
             ));
-            insert.push_values(chunk, |mut row, record| {
+            push_padded_values(&mut insert, chunk, 18, |mut row, record| {
                 row.push_bind(record.id.as_str())
                     .push_bind(record.namespace.as_str())
                     .push_bind(record.function.as_str())
@@ -456,7 +455,7 @@ impl Store for SqliteStore {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO logs (invocation_id, namespace, function, version, at_us, stream, line) SELECT * FROM (",
             );
-            insert.push_values(chunk, |mut row, log| {
+            push_padded_values(&mut insert, chunk, 7, |mut row, log| {
                 row.push_bind(log.invocation_id.as_str())
                     .push_bind(log.namespace.as_str())
                     .push_bind(log.function.as_str())
