@@ -11,6 +11,10 @@ use vireo_core::{InvocationRecord, LogLine, Store};
 /// Records per transaction: large enough to amortise the commit, small enough to keep the
 /// single writer connection free for deploys.
 const MAX_BATCH: usize = 512;
+/// How long the writer lets records gather after the first one arrives. Measured with hello
+/// under `wrk -t1 -c32`: 2 ms and 5 ms both cut server CPU per invocation by about a tenth
+/// against writing at once, 5 ms a little more; a record becomes readable that much later.
+const LINGER: Duration = Duration::from_millis(5);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -94,6 +98,16 @@ async fn run(
     let (mut records, mut logs, mut flushes) = (Vec::new(), Vec::new(), Vec::new());
     // Returns 0 only once every sender is gone and the queue is empty.
     while inbox.recv_many(&mut messages, MAX_BATCH).await > 0 {
+        // A moment's wait gathers many more records under load: the commit and the hand-offs
+        // to SQLite's thread are paid per batch, and senders don't wake a writer that sleeps.
+        if messages.len() < MAX_BATCH {
+            tokio::time::sleep(LINGER).await;
+            while messages.len() < MAX_BATCH
+                && let Ok(message) = inbox.try_recv()
+            {
+                messages.push(message);
+            }
+        }
         for message in messages.drain(..) {
             match message {
                 Message::Record(record, record_logs) => {
