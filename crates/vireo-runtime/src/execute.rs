@@ -2,12 +2,16 @@
 //! to the guest's `wasi:http/incoming-handler`, the response streamed back while the guest keeps
 //! running.
 
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt as _;
 use http_body_util::BodyExt;
+use tokio::sync::oneshot;
 use tracing::Instrument as _;
 use vireo_core::{Body, BoxError, InvocationStatus};
 use wasmtime::{Engine, Trap};
@@ -89,88 +93,99 @@ pub(crate) async fn execute(
         body.map_err(|e: BoxError| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
             .boxed_unsync()
     });
-    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let (sender, receiver) = oneshot::channel();
     let engine = engine.clone();
 
     // In the invocation's span, so what the host does for the guest (a refused outgoing request)
     // is logged with the invocation it belongs to.
-    let guest = tokio::spawn(
-        async move {
-            let mut observed = Observed::default();
-            let run = async {
-                let init_started = Instant::now();
-                let mut instance = match ready {
-                    Some(instance) => instance,
-                    None => {
-                        let instance = version
-                            .instantiate(&engine, limits.max_log_bytes, deadline_ticks)
-                            .await?;
-                        observed.init = init_started.elapsed();
-                        instance
-                    }
-                };
-                instance.arm(deadline_ticks, trace);
-                observed.capture = Some(instance.capture.clone());
-                observed.memory_exceeded = Some(instance.memory_exceeded.clone());
-                let mut http = instance.store.data_mut().http();
-                let guest_request = http.new_incoming_request(Scheme::Http, request)?;
-                let outparam = http.new_response_outparam(sender)?;
-                instance
-                    .proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut instance.store, guest_request, outparam)
-                    .await?;
-                Ok::<Instance, wasmtime::Error>(instance)
-            };
-            let outcome = tokio::time::timeout(timeout, run).await;
-            let timed_out = || {
-                (
-                    InvocationStatus::Timeout,
-                    Some(format!("timed out after {} ms", timeout.as_millis())),
-                )
-            };
-            let (status, error) = match outcome {
-                Ok(Ok(mut instance)) => {
-                    instance.served += 1;
-                    if instance.served < version.settings.instance_reuse {
-                        version.keep(instance);
-                    }
-                    (InvocationStatus::Ok, None)
+    let guest = async move {
+        let mut observed = Observed::default();
+        let run = async {
+            let init_started = Instant::now();
+            let mut instance = match ready {
+                Some(instance) => instance,
+                None => {
+                    let instance = version
+                        .instantiate(&engine, limits.max_log_bytes, deadline_ticks)
+                        .await?;
+                    observed.init = init_started.elapsed();
+                    instance
                 }
-                // Every failure drops the instance: a trapped or interrupted guest is never reused.
-                Err(_) => timed_out(),
-                Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => timed_out(),
-                Ok(Err(e)) => (InvocationStatus::Error, Some(describe_error(&e, &observed))),
             };
-            Completion {
-                status,
-                error,
-                duration: started.elapsed(),
-                init: observed.init,
-                logs: observed.capture.map(|c| c.take_lines()).unwrap_or_default(),
+            instance.arm(deadline_ticks, trace);
+            observed.capture = Some(instance.capture.clone());
+            observed.memory_exceeded = Some(instance.memory_exceeded.clone());
+            let mut http = instance.store.data_mut().http();
+            let guest_request = http.new_incoming_request(Scheme::Http, request)?;
+            let outparam = http.new_response_outparam(sender)?;
+            instance
+                .proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut instance.store, guest_request, outparam)
+                .await?;
+            Ok::<Instance, wasmtime::Error>(instance)
+        };
+        let outcome = tokio::time::timeout(timeout, run).await;
+        let timed_out = || {
+            (
+                InvocationStatus::Timeout,
+                Some(format!("timed out after {} ms", timeout.as_millis())),
+            )
+        };
+        let (status, error) = match outcome {
+            Ok(Ok(mut instance)) => {
+                instance.served += 1;
+                if instance.served < version.settings.instance_reuse {
+                    version.keep(instance);
+                }
+                (InvocationStatus::Ok, None)
             }
+            // Every failure drops the instance: a trapped or interrupted guest is never reused.
+            Err(_) => timed_out(),
+            Ok(Err(e)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => timed_out(),
+            Ok(Err(e)) => (InvocationStatus::Error, Some(describe_error(&e, &observed))),
+        };
+        Completion {
+            status,
+            error,
+            duration: started.elapsed(),
+            init: observed.init,
+            logs: observed.capture.map(|c| c.take_lines()).unwrap_or_default(),
         }
-        .in_current_span(),
+    }
+    .in_current_span();
+    // A host panic fails this invocation, not the connection that carries it.
+    let guest: CompletionFuture = Box::pin(
+        AssertUnwindSafe(guest)
+            .catch_unwind()
+            .map(|ended| ended.unwrap_or_else(|_| task_failed("the invocation panicked"))),
     );
-    let mut completion: CompletionFuture = Box::pin(async move {
-        guest.await.unwrap_or_else(|join_error| Completion {
-            status: InvocationStatus::Error,
-            error: Some(format!("the invocation task failed: {join_error}")),
-            duration: Duration::ZERO,
-            init: Duration::ZERO,
-            logs: Vec::new(),
-        })
-    });
 
-    let response = match receiver.await {
-        Ok(Ok(response)) => {
+    let (answer, mut completion) = match Inline::new(guest).until_answered(receiver).await {
+        (Answered::Finished(done), answer) => {
+            let done: CompletionFuture = Box::pin(std::future::ready(done));
+            (answer, done)
+        }
+        (Answered::Streaming(guest), answer) => {
+            let task = tokio::spawn(guest);
+            let rest: CompletionFuture = Box::pin(async move {
+                task.await.unwrap_or_else(|join_error| {
+                    task_failed(&format!("the invocation task failed: {join_error}"))
+                })
+            });
+            (answer, rest)
+        }
+    };
+
+    let response = match answer {
+        Some(Ok(response)) => {
             Ok(response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync()))
         }
-        Ok(Err(code)) => Err(Failure {
+        Some(Err(code)) => Err(Failure {
             status: InvocationStatus::Error,
             message: format!("the guest answered with an error: {code:?}"),
         }),
-        Err(_) => {
+        None => {
             // The guest finished (or failed) without setting a response: its outcome says why.
             let done = completion.as_mut().await;
             let failure = match done.status {
@@ -198,6 +213,70 @@ pub(crate) async fn execute(
     }
 }
 
+/// How far the guest got on the caller's task.
+enum Answered {
+    /// It ended, with or without setting a response.
+    Finished(Completion),
+    /// Its response is ready while it still runs (streaming a body): the rest of it.
+    Streaming(CompletionFuture),
+}
+
+/// The guest while it runs on the caller's task. Most guests answer and end within a few polls,
+/// so running them here, rather than in a task of their own, saves a task and a wake-up across
+/// threads per invocation. If the caller goes away first (its client disconnected), the guest
+/// moves to a task of its own and still runs to its end.
+struct Inline(Option<CompletionFuture>);
+
+impl Inline {
+    fn new(guest: CompletionFuture) -> Self {
+        Self(Some(guest))
+    }
+
+    /// Polls the guest until it ends or its response is ready, whichever comes first; returns
+    /// that and the response, if the guest set one.
+    async fn until_answered<T>(
+        mut self,
+        mut response: oneshot::Receiver<T>,
+    ) -> (Answered, Option<T>) {
+        std::future::poll_fn(|cx| {
+            let Some(guest) = self.0.as_mut() else {
+                unreachable!("the guest is only taken when this future completes");
+            };
+            if let Poll::Ready(done) = guest.as_mut().poll(cx) {
+                self.0 = None;
+                return Poll::Ready((Answered::Finished(done), response.try_recv().ok()));
+            }
+            match Pin::new(&mut response).poll(cx) {
+                Poll::Ready(answer) => match self.0.take() {
+                    Some(rest) => Poll::Ready((Answered::Streaming(rest), answer.ok())),
+                    None => unreachable!("the guest was there when polled above"),
+                },
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for Inline {
+    fn drop(&mut self) {
+        if let (Some(guest), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(guest);
+        }
+    }
+}
+
+/// The completion of an invocation whose guest task failed before it could say how it ended.
+fn task_failed(message: &str) -> Completion {
+    Completion {
+        status: InvocationStatus::Error,
+        error: Some(message.to_string()),
+        duration: Duration::ZERO,
+        init: Duration::ZERO,
+        logs: Vec::new(),
+    }
+}
+
 /// The trap or error in one line, with the memory-limit reason or the guest's panic message
 /// when there is one (a Rust panic prints it to stderr, then traps with `unreachable`).
 fn describe_error(error: &wasmtime::Error, observed: &Observed) -> String {
@@ -216,5 +295,68 @@ fn describe_error(error: &wasmtime::Error, observed: &Observed) -> String {
     {
         Some(panic) => format!("{root}; the guest panicked: {panic}"),
         None => root,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ended() -> Completion {
+        Completion {
+            status: InvocationStatus::Ok,
+            error: None,
+            duration: Duration::ZERO,
+            init: Duration::ZERO,
+            logs: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_guest_that_answers_and_ends_at_once_never_leaves_the_caller() {
+        let (sender, response) = oneshot::channel();
+        let guest: CompletionFuture = Box::pin(async move {
+            let _ = sender.send("hello");
+            ended()
+        });
+        let (answered, answer) = Inline::new(guest).until_answered(response).await;
+        assert!(matches!(answered, Answered::Finished(_)));
+        assert_eq!(answer, Some("hello"));
+    }
+
+    #[tokio::test]
+    async fn a_guest_still_streaming_after_its_answer_is_handed_over_to_finish() {
+        let (sender, response) = oneshot::channel();
+        let (finish, finished) = oneshot::channel::<()>();
+        let guest: CompletionFuture = Box::pin(async move {
+            let _ = sender.send("headers");
+            let _ = finished.await;
+            ended()
+        });
+        let (answered, answer) = Inline::new(guest).until_answered(response).await;
+        assert_eq!(answer, Some("headers"));
+        let Answered::Streaming(rest) = answered else {
+            panic!("the guest had not ended yet");
+        };
+        finish.send(()).unwrap();
+        assert_eq!(rest.await.status, InvocationStatus::Ok);
+    }
+
+    #[tokio::test]
+    async fn a_guest_whose_caller_gives_up_still_runs_to_its_end() {
+        let (_sender, response) = oneshot::channel::<()>();
+        let (ran, reached_end) = oneshot::channel();
+        let guest: CompletionFuture = Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = ran.send(());
+            ended()
+        });
+        let caller = Inline::new(guest).until_answered(response);
+        let gave_up = tokio::time::timeout(Duration::from_millis(1), caller).await;
+        assert!(gave_up.is_err(), "the guest cannot have answered yet");
+        tokio::time::timeout(Duration::from_secs(10), reached_end)
+            .await
+            .expect("the guest must go on after its caller left")
+            .expect("the guest must run to its end");
     }
 }
