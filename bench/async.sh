@@ -40,6 +40,8 @@ Environment:
   CONNECTIONS     wrk connections (default 64: enough accepts in flight to share each synced commit)
   CONCURRENCY     the server's [async] concurrency (default 64, Vireo's default)
   DRAIN_TIMEOUT   seconds to wait for the queue to empty after the load (default 600)
+  VIREO_BIN       a vireo binary to run as it is, e.g. another build to compare
+                  (default: builds target/release/vireo)
   START_TIMEOUT   seconds to wait for the server to print its address (default 180)
 EOF
 }

@@ -38,6 +38,8 @@ Environment:
   COUNT          cold starts after scale to zero (default 200)
   RESTARTS       cold starts after a restart (default 30)
   IDLE_TTL_MS    the server's [scaling] idle_ttl_ms (default 50)
+  VIREO_BIN      a vireo binary to run as it is, e.g. another build to compare
+                 (default: builds target/release/vireo)
   START_TIMEOUT  seconds to wait for a server to print its address (default 180)
 EOF
 }

@@ -39,6 +39,8 @@ Environment:
   COUNT          functions deployed (default 10000)
   WARM           functions invoked after the restart (default 1000, at most COUNT)
   PARALLEL       requests in flight while deploying and invoking (default 2)
+  VIREO_BIN      a vireo binary to run as it is, e.g. another build to compare
+                 (default: builds target/release/vireo)
   START_TIMEOUT  seconds to wait for a server to print its address (default 180)
 EOF
 }

@@ -38,7 +38,9 @@ after a ${WARMUP}s warm-up. Prints a Markdown table, also written with the machi
 the exact commands to $RESULTS.
 
 Environment:
-  DURATION  seconds per variant (default 6)
+  DURATION   seconds per variant (default 6)
+  VIREO_BIN  a vireo binary to run as it is, e.g. another build to compare
+             (default: builds target/release/vireo)
 EOF
 }
 

@@ -13,8 +13,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 START_TIMEOUT=${START_TIMEOUT:-180}
 HELLO_BODY=$'Hello, Vireo!\n'
 
-# Relative to ROOT, where init_work moves.
-VIREO_BIN=target/release/vireo
+# Relative to ROOT, where init_work moves. A VIREO_BIN given in the environment (another
+# build, to compare) is used as it is; otherwise the checkout's release build is made.
+VIREO_PREBUILT=${VIREO_BIN:+1}
+VIREO_BIN=${VIREO_BIN:-target/release/vireo}
 HELLO_WASM=target/guests/wasm32-wasip2/release/hello.wasm
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -157,7 +159,7 @@ ensure_wasip2_target() {
 
 # build_vireo : the release vireo binary and the example components.
 build_vireo() {
-    run cargo build --release -p vireo-cli
+    if [[ -z $VIREO_PREBUILT ]]; then run cargo build --release -p vireo-cli; fi
     run cargo build --manifest-path examples/Cargo.toml --target wasm32-wasip2 --release --target-dir target/guests
     local file
     for file in "$VIREO_BIN" "$HELLO_WASM"; do

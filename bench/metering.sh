@@ -57,6 +57,7 @@ main() {
     require_whole DURATION seconds
     require_whole START_TIMEOUT seconds
 
+    [[ -z $VIREO_PREBUILT ]] || die "metering.sh builds both of its binaries; unset VIREO_BIN"
     init_work vireo-metering
     ensure_wrk
     ensure_wasip2_target

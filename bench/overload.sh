@@ -56,6 +56,8 @@ Environment:
   OHA_CONNECTIONS     oha -c: most requests in flight (default 2 × (MAX_CONCURRENT + MAX_QUEUED),
                       so that the client never caps the load before Vireo sheds it)
   OHA                 the oha binary to use (default: oha on PATH or in ~/.cargo/bin)
+  VIREO_BIN           a vireo binary to run as it is, e.g. another build to compare
+                      (default: builds target/release/vireo)
   START_TIMEOUT       seconds to wait for a server to print its address (default 180)
 EOF
 }

@@ -38,6 +38,8 @@ Options:
 
 Environment:
   DURATION       seconds per wrk run (default 10)
+  VIREO_BIN      a vireo binary to run as it is, e.g. another build to compare
+                 (default: builds target/release/vireo)
   START_TIMEOUT  seconds to wait for a server to print its address (default 180)
 EOF
 }
