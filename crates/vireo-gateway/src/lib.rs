@@ -34,8 +34,26 @@ pub struct GatewayLimits {
     pub max_url_bytes: usize,
 }
 
+/// What every handler shares. axum's `State` extractor clones it for each request (more than
+/// once, with middleware), so it is one `Arc` rather than a dozen.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl AppState {
+    pub fn new(shared: SharedState) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+pub struct SharedState {
     pub store: Arc<dyn Store>,
     pub deployer: Arc<dyn Deployer>,
     pub invoker: Arc<dyn Invoker>,

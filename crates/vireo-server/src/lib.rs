@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use vireo_core::{AsyncSubmitter, Deployer, Name, Queue, Store};
-use vireo_gateway::{AppState, GatewayLimits};
+use vireo_gateway::{AppState, GatewayLimits, SharedState};
 use vireo_runtime::Runtime;
 use vireo_store::{BlobStore, RecordWriter, SqliteStore};
 use vireo_triggers::QueueWriter;
@@ -148,7 +148,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         config.scheduler_settings(),
         shutdown.clone(),
     ));
-    let state = AppState {
+    let state = AppState::new(SharedState {
         store,
         deployer: platform.clone(),
         invoker: platform.clone(),
@@ -167,7 +167,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             max_request_body_bytes: config.limits.max_request_body_kib << 10,
             max_url_bytes: config.limits.max_url_bytes,
         },
-    };
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
