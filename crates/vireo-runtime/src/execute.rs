@@ -223,8 +223,8 @@ enum Answered {
 
 /// The guest while it runs on the caller's task. Most guests answer and end within a few polls,
 /// so running them here, rather than in a task of their own, saves a task and a wake-up across
-/// threads per invocation. If the caller goes away first (its client disconnected), the guest
-/// moves to a task of its own and still runs to its end.
+/// threads per invocation. A caller that cannot wait for the answer hands the whole execution
+/// to a task (the server does when its client disconnects).
 struct Inline(Option<CompletionFuture>);
 
 impl Inline {
@@ -255,14 +255,6 @@ impl Inline {
             }
         })
         .await
-    }
-}
-
-impl Drop for Inline {
-    fn drop(&mut self) {
-        if let (Some(guest), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
-            runtime.spawn(guest);
-        }
     }
 }
 
@@ -340,23 +332,5 @@ mod tests {
         };
         finish.send(()).unwrap();
         assert_eq!(rest.await.status, InvocationStatus::Ok);
-    }
-
-    #[tokio::test]
-    async fn a_guest_whose_caller_gives_up_still_runs_to_its_end() {
-        let (_sender, response) = oneshot::channel::<()>();
-        let (ran, reached_end) = oneshot::channel();
-        let guest: CompletionFuture = Box::pin(async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let _ = ran.send(());
-            ended()
-        });
-        let caller = Inline::new(guest).until_answered(response);
-        let gave_up = tokio::time::timeout(Duration::from_millis(1), caller).await;
-        assert!(gave_up.is_err(), "the guest cannot have answered yet");
-        tokio::time::timeout(Duration::from_secs(10), reached_end)
-            .await
-            .expect("the guest must go on after its caller left")
-            .expect("the guest must run to its end");
     }
 }

@@ -210,36 +210,24 @@ impl Runtime {
         })
     }
 
-    /// Runs one invocation on a ready, pre-instantiated or fresh instance.
-    pub async fn execute(&self, loaded: &Loaded, request: http::Request<Body>) -> Execution {
-        let execution =
-            execute::execute(&self.engine, loaded.version.clone(), self.limits, request).await;
-        self.refill(&loaded.version);
-        execution
+    /// Runs one invocation on a ready, pre-instantiated or fresh instance. The future owns
+    /// what it needs, so a caller that cannot wait for it can hand it to a task.
+    pub fn execute(
+        &self,
+        loaded: &Loaded,
+        request: http::Request<Body>,
+    ) -> impl Future<Output = Execution> + Send + 'static {
+        let (engine, version, limits) = (self.engine.clone(), loaded.version.clone(), self.limits);
+        async move {
+            let execution = execute::execute(&engine, version.clone(), limits, request).await;
+            refill(&engine, &version, limits);
+            execution
+        }
     }
 
     /// Tops the version's ready instances up to `min_instances`, in the background.
     pub fn refill(&self, version: &Arc<LoadedVersion>) {
-        let wanted = version.settings.min_instances as usize;
-        if version.ready_count() >= wanted {
-            return;
-        }
-        let (engine, version, limits) = (self.engine.clone(), version.clone(), self.limits);
-        tokio::spawn(async move {
-            let ticks = limits.deadline_ticks(Duration::from_millis(version.settings.timeout_ms));
-            while version.ready_count() < wanted {
-                match version
-                    .instantiate(&engine, limits.max_log_bytes, ticks)
-                    .await
-                {
-                    Ok(instance) => version.keep(instance),
-                    Err(error) => {
-                        tracing::warn!(error = %format!("{error:#}"), "pre-instantiation failed");
-                        return;
-                    }
-                }
-            }
-        });
+        refill(&self.engine, version, self.limits);
     }
 
     /// Scale to zero: drops the compiled state of versions unused for `idle_ttl` (except those
@@ -344,6 +332,30 @@ impl Runtime {
             .map_err(|e| Rejection::Unlinkable(format!("{e:#}")))?;
         ProxyPre::new(instance_pre).map_err(|e| Rejection::Unlinkable(format!("{e:#}")))
     }
+}
+
+/// Tops `version`'s ready instances up to its `min_instances`, in the background.
+fn refill(engine: &Engine, version: &Arc<LoadedVersion>, limits: Limits) {
+    let wanted = version.settings.min_instances as usize;
+    if version.ready_count() >= wanted {
+        return;
+    }
+    let (engine, version) = (engine.clone(), version.clone());
+    tokio::spawn(async move {
+        let ticks = limits.deadline_ticks(Duration::from_millis(version.settings.timeout_ms));
+        while version.ready_count() < wanted {
+            match version
+                .instantiate(&engine, limits.max_log_bytes, ticks)
+                .await
+            {
+                Ok(instance) => version.keep(instance),
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "pre-instantiation failed");
+                    return;
+                }
+            }
+        }
+    });
 }
 
 /// The version's outgoing-HTTP policy. Its patterns were validated at deploy; one that no longer

@@ -10,6 +10,7 @@ mod platform;
 mod routes;
 mod secrets;
 mod signal;
+mod tail;
 mod telemetry;
 mod tenants;
 

@@ -3,7 +3,6 @@
 //! the versions granted a changed secret).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
@@ -13,12 +12,12 @@ use tracing::Instrument;
 use vireo_core::buckets::{Buckets, Verdict};
 use vireo_core::invoke::authorize_invocation;
 use vireo_core::{
-    AliasName, Body, Call, DeployError, Deployed, Deployer, Directory, InvocationId,
-    InvocationRecord, InvocationStatus, InvokeError, Invoker, LogLine, Name, NewVersion,
-    SecretInfo, SecretManager, SecretName, SecretValue, SettingsLimits, Store, StoreError,
-    TraceContext, Trigger, VersionInfo, VersionSelector, VersionSettings, trace, usage,
+    AliasName, Body, Call, DeployError, Deployed, Deployer, Directory, InvocationStatus,
+    InvokeError, Invoker, Name, NewVersion, SecretInfo, SecretManager, SecretName, SecretValue,
+    SettingsLimits, Store, StoreError, TraceContext, VersionInfo, VersionSelector, VersionSettings,
+    trace,
 };
-use vireo_runtime::{Completion, Runtime, RuntimeError};
+use vireo_runtime::{Runtime, RuntimeError};
 use vireo_store::{BlobStore, RecordWriter};
 
 use crate::admission::{Admission, AdmissionSettings, Refused};
@@ -26,6 +25,7 @@ use crate::metering::Meter;
 use crate::otlp;
 use crate::routes::RouteCache;
 use crate::secrets::Vault;
+use crate::tail::{self, Awaited, Finished, Tail};
 use crate::telemetry;
 
 pub struct Platform {
@@ -143,59 +143,6 @@ impl Platform {
 
 /// What is known about an invocation when its response goes out; completed into a record when
 /// the guest finishes.
-struct Finished {
-    id: InvocationId,
-    trigger: Trigger,
-    version: VersionInfo,
-    started_at_us: i64,
-    cold: bool,
-    load_time: Duration,
-    http_status: Option<u16>,
-    meter: Meter,
-}
-
-impl Finished {
-    fn into_record(self, done: Completion) -> (InvocationRecord, Vec<LogLine>) {
-        let version = self.version;
-        let logs = done
-            .logs
-            .into_iter()
-            .map(|line| LogLine {
-                seq: 0,
-                invocation_id: self.id.clone(),
-                namespace: version.namespace.clone(),
-                function: version.function.clone(),
-                version: version.version,
-                at_us: line.at_us,
-                stream: line.stream,
-                line: line.line,
-            })
-            .collect();
-        let record = InvocationRecord {
-            id: self.id,
-            namespace: version.namespace,
-            function: version.function,
-            version: version.version,
-            trigger: self.trigger,
-            started_at_us: self.started_at_us,
-            duration_us: u64::try_from(done.duration.as_micros()).unwrap_or(u64::MAX),
-            status: done.status,
-            http_status: self.http_status,
-            cold: self.cold,
-            error: done.error,
-            init_us: u64::try_from((self.load_time + done.init).as_micros()).unwrap_or(u64::MAX),
-            executions: 1,
-            memory_mib: version.settings.memory_mib,
-            billed_ms: usage::billed_ms(
-                u64::try_from(done.duration.as_micros()).unwrap_or(u64::MAX),
-            ),
-            request_bytes: self.meter.request_bytes(),
-            response_bytes: self.meter.response_bytes(),
-        };
-        (record, logs)
-    }
-}
-
 #[async_trait::async_trait]
 impl Deployer for Platform {
     async fn deploy(
@@ -429,7 +376,7 @@ impl Platform {
         authorize_invocation(&call.principal, &version)?;
         self.take_rate_token(&version)?;
         let quota = self.directory.quotas(&version.namespace).max_concurrency;
-        let slot = self.admission.admit(&version, quota).await.map_err(|refused| {
+        let ticket = self.admission.admit(&version, quota).await.map_err(|refused| {
             let target = format!(
                 "{}/{} version {}",
                 version.namespace, version.function, version.version
@@ -475,48 +422,41 @@ impl Platform {
         if loaded.cold {
             telemetry::cold_start(&version.namespace, &version.function);
         }
-        let in_flight = telemetry::InFlight::start();
         let meter = Meter::default();
-        let execution = self
-            .runtime
-            .execute(&loaded, meter.request(call.request))
-            .await;
-        let http_status = match &execution.response {
-            Ok(response) => response.status().as_u16(),
-            Err(failure) if failure.status == InvocationStatus::Timeout => 504,
-            Err(_) => 500,
+        let request = meter.request(call.request);
+        let tail = Tail {
+            ticket,
+            in_flight: telemetry::InFlight::start(),
+            finished: Finished {
+                id: call.id,
+                trigger: call.trigger,
+                version,
+                started_at_us,
+                cold: loaded.cold,
+                load_time: loaded.load_time,
+                http_status: None,
+                meter,
+            },
+            records: self.records.clone(),
         };
-        let finished = Finished {
-            id: call.id,
-            trigger: call.trigger,
-            version,
-            started_at_us,
-            cold: loaded.cold,
-            load_time: loaded.load_time,
-            http_status: Some(http_status),
-            meter,
-        };
-        let completion = execution.completion;
+        let awaited = Awaited::new(
+            self.runtime.execute(&loaded, request),
+            tail,
+            self.in_flight.clone(),
+        );
+        let (execution, mut tail) = awaited.answered().await;
+        tail.finished.http_status = Some(tail::http_status(&execution));
         // A record counts the response bytes sent, so it waits for the body too.
-        let (sent, response_done) = oneshot::channel();
+        let (sent, response_sent) = oneshot::channel();
         let response = execution.response.map(|mut response| {
             if let Some(cors) = &cors {
                 cors.decorate(origin.as_ref(), response.headers_mut());
             }
-            finished.meter.response(response, sent)
+            tail.finished.meter.response(response, sent)
         });
-        let records = self.records.clone();
         self.in_flight.spawn(
-            async move {
-                let done = completion.await;
-                drop(slot);
-                drop(in_flight);
-                let _ = response_done.await;
-                let (record, logs) = finished.into_record(done);
-                telemetry::invocation_finished(&record);
-                records.submit(record, logs);
-            }
-            .in_current_span(),
+            tail.finish(execution.completion, Some(response_sent))
+                .in_current_span(),
         );
         response.map_err(|failure| match failure.status {
             InvocationStatus::Timeout => {

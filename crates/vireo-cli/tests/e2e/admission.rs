@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Server, start_holding_the_only_slot};
+use crate::support::{Server, eventually, start_holding_the_only_slot};
 
 #[tokio::test]
 async fn a_request_waits_for_a_slot_then_gets_429() {
@@ -107,4 +107,56 @@ async fn a_flooded_function_does_not_starve_another() {
             "the flood is queued, not refused"
         );
     }
+}
+
+/// A client that hangs up does not end its invocation: the guest runs on, keeps its slot until
+/// it ends (so hanging up cannot get past `max_concurrency`), and is recorded and metered.
+#[tokio::test]
+async fn a_client_that_hangs_up_leaves_its_invocation_holding_the_slot_and_recorded() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with_config(data.path(), "[limits]\nqueue_timeout_ms = 300\n");
+    server
+        .deploy_ok("slow", "sleep", json!({"max_concurrency": 1}))
+        .await;
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let gave_up = impatient
+        .get(server.url("/fn/default/slow/?ms=3000"))
+        .send()
+        .await;
+    assert!(
+        gave_up.as_ref().is_err_and(reqwest::Error::is_timeout),
+        "the client must give up first: {gave_up:?}"
+    );
+
+    let probe = reqwest::get(server.url("/fn/default/slow/?ms=1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        probe.status(),
+        429,
+        "the abandoned invocation still holds the only slot"
+    );
+
+    let list = "/v1/namespaces/default/functions/slow/invocations";
+    let abandoned = eventually(std::time::Duration::from_secs(10), || async {
+        let (_, body) = server.get_json(list).await;
+        let invocations = body["invocations"].as_array().cloned().unwrap_or_default();
+        invocations
+            .into_iter()
+            .find(|record| record["status"] == "ok")
+            .ok_or(format!("no finished invocation yet: {body}"))
+    })
+    .await;
+    assert_eq!(abandoned["http_status"], 200, "{abandoned}");
+    assert!(
+        abandoned["duration_us"].as_u64().unwrap() >= 3_000_000,
+        "the guest ran to its end: {abandoned}"
+    );
+    let after = reqwest::get(server.url("/fn/default/slow/?ms=1"))
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200, "the slot is free once the guest ended");
 }
