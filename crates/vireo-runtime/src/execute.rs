@@ -161,7 +161,7 @@ pub(crate) async fn execute(
             .map(|ended| ended.unwrap_or_else(|_| task_failed("the invocation panicked"))),
     );
 
-    let (answer, mut completion) = match Inline::new(guest).until_answered(receiver).await {
+    let (answer, mut completion) = match until_answered(guest, receiver).await {
         (Answered::Finished(done), answer) => {
             let done: CompletionFuture = Box::pin(std::future::ready(done));
             (answer, done)
@@ -221,40 +221,31 @@ enum Answered {
     Streaming(CompletionFuture),
 }
 
-/// The guest while it runs on the caller's task. Most guests answer and end within a few polls,
-/// so running them here, rather than in a task of their own, saves a task and a wake-up across
-/// threads per invocation. A caller that cannot wait for the answer hands the whole execution
-/// to a task (the server does when its client disconnects).
-struct Inline(Option<CompletionFuture>);
-
-impl Inline {
-    fn new(guest: CompletionFuture) -> Self {
-        Self(Some(guest))
+/// Polls the guest on the caller's task until it ends or its response is ready, whichever comes
+/// first; returns that and the response, if the guest set one. Most guests answer and end within
+/// a few polls, so running them here, rather than in a task of their own, saves a task and a
+/// wake-up across threads per invocation. A caller that cannot wait for the answer hands the
+/// whole execution to a task (the server does when its client disconnects).
+async fn until_answered<T>(
+    mut guest: CompletionFuture,
+    mut response: oneshot::Receiver<T>,
+) -> (Answered, Option<T>) {
+    enum First<T> {
+        Ended(Completion),
+        Answer(Option<T>),
     }
-
-    /// Polls the guest until it ends or its response is ready, whichever comes first; returns
-    /// that and the response, if the guest set one.
-    async fn until_answered<T>(
-        mut self,
-        mut response: oneshot::Receiver<T>,
-    ) -> (Answered, Option<T>) {
-        std::future::poll_fn(|cx| {
-            let Some(guest) = self.0.as_mut() else {
-                unreachable!("the guest is only taken when this future completes");
-            };
-            if let Poll::Ready(done) = guest.as_mut().poll(cx) {
-                self.0 = None;
-                return Poll::Ready((Answered::Finished(done), response.try_recv().ok()));
-            }
-            match Pin::new(&mut response).poll(cx) {
-                Poll::Ready(answer) => match self.0.take() {
-                    Some(rest) => Poll::Ready((Answered::Streaming(rest), answer.ok())),
-                    None => unreachable!("the guest was there when polled above"),
-                },
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await
+    let first = std::future::poll_fn(|cx| {
+        if let Poll::Ready(done) = guest.as_mut().poll(cx) {
+            return Poll::Ready(First::Ended(done));
+        }
+        Pin::new(&mut response)
+            .poll(cx)
+            .map(|answer| First::Answer(answer.ok()))
+    })
+    .await;
+    match first {
+        First::Ended(done) => (Answered::Finished(done), response.try_recv().ok()),
+        First::Answer(answer) => (Answered::Streaming(guest), answer),
     }
 }
 
@@ -311,7 +302,7 @@ mod tests {
             let _ = sender.send("hello");
             ended()
         });
-        let (answered, answer) = Inline::new(guest).until_answered(response).await;
+        let (answered, answer) = until_answered(guest, response).await;
         assert!(matches!(answered, Answered::Finished(_)));
         assert_eq!(answer, Some("hello"));
     }
@@ -325,7 +316,7 @@ mod tests {
             let _ = finished.await;
             ended()
         });
-        let (answered, answer) = Inline::new(guest).until_answered(response).await;
+        let (answered, answer) = until_answered(guest, response).await;
         assert_eq!(answer, Some("headers"));
         let Answered::Streaming(rest) = answered else {
             panic!("the guest had not ended yet");
