@@ -160,11 +160,14 @@ ensure_wasip2_target() {
 # build_vireo : the release vireo binary and the example components.
 build_vireo() {
     if [[ -z $VIREO_PREBUILT ]]; then run cargo build --release -p vireo-cli; fi
+    [[ -e $VIREO_BIN ]] || die "the build did not produce $VIREO_BIN"
+    build_vireo_guests
+}
+
+# build_vireo_guests : the example components alone.
+build_vireo_guests() {
     run cargo build --manifest-path examples/Cargo.toml --target wasm32-wasip2 --release --target-dir target/guests
-    local file
-    for file in "$VIREO_BIN" "$HELLO_WASM"; do
-        [[ -e $file ]] || die "the build did not produce $file"
-    done
+    [[ -e $HELLO_WASM ]] || die "the build did not produce $HELLO_WASM"
 }
 
 # ---------------------------------------------------------------------------
@@ -282,15 +285,24 @@ pss_kib() {
 # ---------------------------------------------------------------------------
 # Load
 
+# cpu_ticks PID : user + system CPU time of PID so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 # run_wrk NAME URL SECONDS : warms up for WARMUP s, then measures for SECONDS with
-# wrk -tTHREADS -cCONNECTIONS. Sets RPS, P50, P99 (as wrk prints them, e.g. 11.60ms), ERRORS
-# and leaves wrk's output in $WORK/NAME.wrk.
+# wrk -tTHREADS -cCONNECTIONS. Sets RPS, P50, P99 (as wrk prints them, e.g. 11.60ms), ERRORS,
+# CPU_US (the server's CPU time per request during the measurement, in µs: user + system of
+# SERVER_PID from /proc) and leaves wrk's output in $WORK/NAME.wrk.
 run_wrk() {
-    local name=$1 url=$2 seconds=$3 out=$WORK/$1.wrk
+    local name=$1 url=$2 seconds=$3 out=$WORK/$1.wrk ticks_before ticks_after
     log "$name: warming up for ${WARMUP}s"
     run wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "$url" >/dev/null
+    ticks_before=$(cpu_ticks "$SERVER_PID")
     run wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --latency "$url" >"$out"
+    ticks_after=$(cpu_ticks "$SERVER_PID")
     cat "$out" >&2
+    # shellcheck disable=SC2034 # read by the callers
+    CPU_US=$(awk -v t=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" \
+        '/requests in/ {printf "%.1f", t * 1e6 / hz / $1}' "$out")
 
     RPS=$(awk '$1 == "Requests/sec:" {print $2}' "$out")
     P50=$(awk '/Latency Distribution/ {d = 1} d && $1 == "50%" {print $2; exit}' "$out")

@@ -28,7 +28,7 @@ use crate::client::Client;
 use crate::output::Format;
 
 /// Every request allocates and frees many small objects across two worker threads; mimalloc
-/// serves hello about 9 % faster than glibc's allocator (BENCHMARKS.md) for about 20 MiB more
+/// serves hello about 11 % faster than glibc's allocator (BENCHMARKS.md) for about 20 MiB more
 /// resident memory at start.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

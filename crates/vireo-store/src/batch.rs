@@ -11,9 +11,10 @@ use vireo_core::{InvocationRecord, LogLine, Store};
 /// Records per transaction: large enough to amortise the commit, small enough to keep the
 /// single writer connection free for deploys.
 const MAX_BATCH: usize = 512;
-/// How long the writer lets records gather after the first one arrives. Measured with hello
-/// under `wrk -t1 -c32`: 2 ms and 5 ms both cut server CPU per invocation by about a tenth
-/// against writing at once, 5 ms a little more; a record becomes readable that much later.
+/// How long the writer lets records gather after the first one arrives. Hello under
+/// `wrk -t1 -c32` served about 13 % more requests with it, at about 56 against 65 µs of server CPU
+/// each (`BASELINE=281124c CANDIDATE=8114768 bench/compare.sh`); a record becomes readable that
+/// much later.
 const LINGER: Duration = Duration::from_millis(5);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
