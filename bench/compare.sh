@@ -53,7 +53,8 @@ forget_workspace_builds() {
     run cargo clean --release --quiet "${packages[@]}"
 }
 
-# build_at COMMIT DEST : the release vireo of COMMIT, copied to DEST.
+# build_at COMMIT DEST : the release vireo of COMMIT, copied to DEST; the checkout's own builds
+# of the workspace crates are forgotten before and after.
 build_at() {
     local commit=$1 dest=$2 tree=$WORK/tree-$1
     git rev-parse --verify --quiet "$commit^{commit}" >/dev/null || die "no commit $commit in this checkout"
@@ -63,6 +64,8 @@ build_at() {
     (cd "$tree" && run cargo build --release -p vireo-cli --target-dir "$ROOT/target")
     cp "$ROOT/target/release/vireo" "$dest"
     git worktree remove --force "$tree"
+    # The checkout's next build must not take this commit's crates for its own.
+    forget_workspace_builds
 }
 
 # measure NAME BINARY : one server, one wrk run; appends "RPS P50 P99 CPU_US" to
