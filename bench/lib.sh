@@ -5,7 +5,7 @@
 # started is in PIDS and stopped on exit, and WORK (a mktemp directory) is removed on exit.
 # Scripts call init_work once, after parsing their arguments.
 #
-# Variables a script may read: ROOT, START_TIMEOUT, VIREO_BIN, HELLO_WASM, HELLO_BODY, WORK,
+# Variables a script may read: ROOT, START_TIMEOUT, VIREO_BIN, HELLO_WASM, HELLO_BODY, WAIT_WASM, WORK,
 # SERVER_ADDR and SERVER_PID (the server started last). run_wrk also reads THREADS,
 # CONNECTIONS and WARMUP, which the calling script sets.
 
@@ -18,6 +18,7 @@ HELLO_BODY=$'Hello, Vireo!\n'
 VIREO_PREBUILT=${VIREO_BIN:+1}
 VIREO_BIN=${VIREO_BIN:-target/release/vireo}
 HELLO_WASM=target/guests/wasm32-wasip2/release/hello.wasm
+WAIT_WASM=target/guests/wasm32-wasip2/release/wait.wasm
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() {
@@ -167,7 +168,10 @@ build_vireo() {
 # build_vireo_guests : the example components alone.
 build_vireo_guests() {
     run cargo build --manifest-path examples/Cargo.toml --target wasm32-wasip2 --release --target-dir target/guests
-    [[ -e $HELLO_WASM ]] || die "the build did not produce $HELLO_WASM"
+    local wasm
+    for wasm in "$HELLO_WASM" "$WAIT_WASM"; do
+        [[ -e $wasm ]] || die "the build did not produce $wasm"
+    done
 }
 
 # ---------------------------------------------------------------------------
@@ -244,26 +248,32 @@ start_vireo() {
     start_server "$name" "$VIREO_BIN" serve --listen 127.0.0.1:0 --data "$data" "$@"
 }
 
-# deploy_hello FUNCTION [SETTINGS-JSON] : deploys hello.wasm as FUNCTION on the running server.
-deploy_hello() {
+# deploy_component FUNCTION WASM [SETTINGS-JSON] : deploys WASM as FUNCTION on the running server.
+deploy_component() {
     local settings='{}'
-    if (($# > 1)); then settings=$2; fi
-    run admin_curl -fsS -o /dev/null -F "settings=$settings" -F "component=@$HELLO_WASM" \
+    if (($# > 2)); then settings=$3; fi
+    run admin_curl -fsS -o /dev/null -F "settings=$settings" -F "component=@$2" \
         "http://$SERVER_ADDR/v1/namespaces/default/functions/$1/versions"
 }
 
-# check_hello NAME URL : one request must answer 200 with exactly the hello body.
-check_hello() {
-    local name=$1 url=$2 body=$WORK/$1.body
-    record "$(quote curl -fsS "$url")  # must print exactly: Hello, Vireo!"
+# deploy_hello FUNCTION [SETTINGS-JSON] : deploys hello.wasm as FUNCTION on the running server.
+deploy_hello() { deploy_component "$1" "$HELLO_WASM" "${2:-"{}"}"; }
+
+# check_answer NAME URL BODY : one request must answer 200 with exactly BODY.
+check_answer() {
+    local name=$1 url=$2 expected=$3 body=$WORK/$1.body
+    record "$(quote curl -fsS "$url")  # must print exactly: ${expected%$'\n'}"
     if ! curl -fsS --max-time 30 -o "$body" "$url"; then
         show_logs "$name"
         die "$name: GET $url failed"
     fi
-    if ! printf '%s' "$HELLO_BODY" | cmp -s - "$body"; then
-        die "$name: GET $url answered $(head -c 200 "$body" | od -c | head -n 3) instead of 'Hello, Vireo!\\n'"
+    if ! printf '%s' "$expected" | cmp -s - "$body"; then
+        die "$name: GET $url answered $(head -c 200 "$body" | od -c | head -n 3) instead of $(printf '%q' "$expected")"
     fi
 }
+
+# check_hello NAME URL : one request must answer 200 with exactly the hello body.
+check_hello() { check_answer "$1" "$2" "$HELLO_BODY"; }
 
 # rss_kib PID [FIELD] : FIELD (default VmRSS) of /proc/PID/status, in KiB.
 rss_kib() {

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Measures how Vireo behaves at twice its capacity: latency of admitted requests, load shed,
-# and time to recover. Run `bench/overload.sh --help` for usage.
+# Measures how Vireo behaves at twice a function's capacity: latency of admitted requests, load
+# shed, and time to recover. Run `bench/overload.sh --help` for usage.
 set -euo pipefail
 
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+WORKLOAD=${WORKLOAD:-wait}
+WAIT_MS=${WAIT_MS:-20}
+FUNCTION_CONCURRENCY=${FUNCTION_CONCURRENCY:-100}
 DURATION=${DURATION:-30}
 CAPACITY_DURATION=${CAPACITY_DURATION:-5}
 RECOVERY_TIMEOUT=${RECOVERY_TIMEOUT:-60}
@@ -15,10 +18,13 @@ QUEUE_TIMEOUT_MS=${QUEUE_TIMEOUT_MS:-5000}
 OHA_CONNECTIONS=${OHA_CONNECTIONS:-$((2 * (MAX_CONCURRENT + MAX_QUEUED)))}
 WARMUP=2
 THREADS=1
-CONNECTIONS=32
 PROBE_INTERVAL_MS=100
 OHA_VERSION=1.16.0
-RESULTS=bench/results/overload.md
+RESULTS=bench/results/overload-$WORKLOAD.md
+
+# wrk's connections for the capacity run: as many as the function's slots for wait, so that
+# every slot is busy and none waits; for hello, enough to keep both cores busy.
+if [[ $WORKLOAD == wait ]]; then CONNECTIONS=$FUNCTION_CONCURRENCY; else CONNECTIONS=32; fi
 
 usage() {
     cat <<EOF
@@ -27,16 +33,29 @@ Usage: bench/overload.sh [--install-oha] [--help]
 Builds Vireo (release) and the example components, starts vireo serve on 127.0.0.1 with
   [limits] max_concurrent_invocations = MAX_CONCURRENT, max_queued_per_function = MAX_QUEUED,
            queue_timeout_ms = QUEUE_TIMEOUT_MS
-deploys hello as the function \`slow\`, then:
-  1. capacity: wrk -t$THREADS -c$CONNECTIONS -d\${CAPACITY_DURATION}s --latency (after a ${WARMUP}s warm-up)
-     against GET /fn/default/slow/: 2xx answers/s, and the uncontended p50 and p99;
+and deploys the WORKLOAD's function:
+  wait   (default) the wait example as \`wait\` with max_concurrency = FUNCTION_CONCURRENCY,
+         called as /fn/default/wait/?ms=WAIT_MS: each invocation waits WAIT_MS without using
+         the CPU, so the function's capacity is FUNCTION_CONCURRENCY / WAIT_MS, set by
+         admission control, and a load generator on the same machine can offer twice that;
+  hello  hello as \`hello\`, no limit of its own: capacity is the CPU's, which a load
+         generator sharing the machine's cores cannot offer twice (see "sent by oha").
+Then:
+  1. capacity: wrk -t$THREADS -cCONNECTIONS -d\${CAPACITY_DURATION}s --latency (after a ${WARMUP}s warm-up):
+     2xx answers/s, and the uncontended p50 and p99. CONNECTIONS is FUNCTION_CONCURRENCY for
+     wait (every slot busy, none waiting) and 32 for hello;
   2. overload: oha, open loop at a constant 2 × capacity req/s for DURATION seconds
      (-q RATE --latency-correction, up to OHA_CONNECTIONS requests in flight): p99 of the
      admitted (2xx) answers, share of answers shed (429 and 503), p99 of the shed answers;
   3. recovery: once oha stops, one GET every ${PROBE_INTERVAL_MS} ms (for at most RECOVERY_TIMEOUT s)
      until one answers 200 in under 2 × the uncontended p50; reports how long that took.
 Prints the results as Markdown, also written with the machine details and the exact
-commands to $RESULTS.
+commands to bench/results/overload-WORKLOAD.md.
+
+At twice capacity a function's admission queue stays full, so an admitted request waits about
+MAX_QUEUED / capacity = MAX_QUEUED / FUNCTION_CONCURRENCY × WAIT_MS before it runs: a queue no
+longer than the function's concurrency (Vireo's default queue of 100 is as long as the
+default FUNCTION_CONCURRENCY here) keeps admitted latency within about 2 × the uncontended one.
 
 wrk only keeps a fixed number of connections busy (closed loop), which hides overload, so the
 overload step needs oha: without an oha binary the script prints "skipped: needs oha" and
@@ -47,18 +66,21 @@ Options:
   -h, --help          show this help
 
 Environment:
-  DURATION            seconds of overload (default 30)
-  CAPACITY_DURATION   seconds of the capacity run (default 5)
-  RECOVERY_TIMEOUT    seconds to wait for recovery (default 60)
-  MAX_CONCURRENT      [limits] max_concurrent_invocations (default 1000, Vireo's default)
-  MAX_QUEUED          [limits] max_queued_per_function (default 100, Vireo's default)
-  QUEUE_TIMEOUT_MS    [limits] queue_timeout_ms (default 5000, Vireo's default)
-  OHA_CONNECTIONS     oha -c: most requests in flight (default 2 × (MAX_CONCURRENT + MAX_QUEUED),
-                      so that the client never caps the load before Vireo sheds it)
-  OHA                 the oha binary to use (default: oha on PATH or in ~/.cargo/bin)
-  VIREO_BIN           a vireo binary to run as it is, e.g. another build to compare
-                      (default: builds target/release/vireo)
-  START_TIMEOUT       seconds to wait for a server to print its address (default 180)
+  WORKLOAD              wait (default) or hello, as above
+  WAIT_MS               milliseconds each wait invocation waits (default 20)
+  FUNCTION_CONCURRENCY  the wait function's max_concurrency (default 100)
+  DURATION              seconds of overload (default 30)
+  CAPACITY_DURATION     seconds of the capacity run (default 5)
+  RECOVERY_TIMEOUT      seconds to wait for recovery (default 60)
+  MAX_CONCURRENT        [limits] max_concurrent_invocations (default 1000, Vireo's default)
+  MAX_QUEUED            [limits] max_queued_per_function (default 100, Vireo's default)
+  QUEUE_TIMEOUT_MS      [limits] queue_timeout_ms (default 5000, Vireo's default)
+  OHA_CONNECTIONS       oha -c: most requests in flight (default 2 × (MAX_CONCURRENT + MAX_QUEUED),
+                        so that the client never caps the load before Vireo sheds it)
+  OHA                   the oha binary to use (default: oha on PATH or in ~/.cargo/bin)
+  VIREO_BIN             a vireo binary to run as it is, e.g. another build to compare
+                        (default: builds target/release/vireo)
+  START_TIMEOUT         seconds to wait for a server to print its address (default 180)
 EOF
 }
 
@@ -210,9 +232,17 @@ summary() {
 
 report() {
     {
-        echo "# Overload: hello at 2 × capacity"
-        echo
-        echo "One \`vireo serve\` on 127.0.0.1, hello deployed as \`slow\`; the load generator runs on the same machine."
+        if [[ $WORKLOAD == wait ]]; then
+            echo "# Overload: wait ($WAIT_MS ms, max_concurrency $FUNCTION_CONCURRENCY) at 2 × capacity"
+            echo
+            echo "One \`vireo serve\` on 127.0.0.1, the wait example deployed as \`wait\` with max_concurrency"
+            echo "$FUNCTION_CONCURRENCY, each call waiting $WAIT_MS ms: admission control, not the CPU, sets the capacity."
+        else
+            echo "# Overload: hello at 2 × capacity"
+            echo
+            echo "One \`vireo serve\` on 127.0.0.1, hello deployed as \`hello\`: the CPU sets the capacity."
+        fi
+        echo "The load generator runs on the same machine."
         echo "Capacity is the 2xx answers/s of wrk (closed loop, $CONNECTIONS connections); the overload is oha at a constant"
         echo "2 × capacity (open loop: \`-q\` with \`--latency-correction\`, so latencies count from each"
         echo "request's scheduled time; at most $OHA_CONNECTIONS in flight). Requests still in flight at"
@@ -265,6 +295,9 @@ main() {
     require_whole MAX_CONCURRENT invocations
     require_whole MAX_QUEUED invocations
     require_whole QUEUE_TIMEOUT_MS milliseconds
+    require_whole WAIT_MS milliseconds
+    require_whole FUNCTION_CONCURRENCY invocations
+    [[ $WORKLOAD == wait || $WORKLOAD == hello ]] || die "WORKLOAD must be wait or hello, not '$WORKLOAD'"
     require_whole OHA_CONNECTIONS connections
 
     init_work vireo-overload
@@ -283,9 +316,16 @@ main() {
     printf '[limits]\nmax_concurrent_invocations = %s\nmax_queued_per_function = %s\nqueue_timeout_ms = %s\n' \
         "$MAX_CONCURRENT" "$MAX_QUEUED" "$QUEUE_TIMEOUT_MS" >"$CONFIG"
     start_vireo vireo "$WORK/data" --config "$CONFIG"
-    deploy_hello slow
-    local url="http://$SERVER_ADDR/fn/default/slow/"
-    check_hello vireo "$url"
+    local url
+    if [[ $WORKLOAD == wait ]]; then
+        deploy_component wait "$WAIT_WASM" "{\"max_concurrency\":$FUNCTION_CONCURRENCY}"
+        url="http://$SERVER_ADDR/fn/default/wait/?ms=$WAIT_MS"
+        check_answer vireo "$url" "waited $WAIT_MS ms"$'\n'
+    else
+        deploy_hello hello
+        url="http://$SERVER_ADDR/fn/default/hello/"
+        check_hello vireo "$url"
+    fi
 
     run_wrk capacity "$url" "$CAPACITY_DURATION"
     capacity

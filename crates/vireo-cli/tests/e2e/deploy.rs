@@ -4,6 +4,30 @@ use serde_json::{Value, json};
 
 use crate::support::{Server, guest, invocation_id, raw_status};
 
+/// The `wait` example (the overload bench's function) answers after the time it is asked for.
+#[tokio::test]
+async fn the_wait_example_waits_as_asked() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.deploy_ok("wait", "wait", json!({})).await;
+    for (query, body, at_least_us) in [
+        ("?ms=50", "waited 50 ms\n", 50_000),
+        ("", "waited 20 ms\n", 20_000),
+    ] {
+        let response = reqwest::get(server.url(&format!("/fn/default/wait/{query}")))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let id = invocation_id(&response);
+        assert_eq!(response.text().await.unwrap(), body);
+        let record = server.invocation(&id).await;
+        assert!(
+            record["duration_us"].as_u64().unwrap() >= at_least_us,
+            "the guest ran for at least the time asked: {record}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn deployed_function_answers_with_its_bytes_and_sees_the_request() {
     let data = tempfile::tempdir().unwrap();
