@@ -2,11 +2,14 @@
 //! platform makes. Labels are namespace, function, status and trigger only — never ids — so
 //! their number stays bounded by what is deployed.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use metrics::{
-    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+    Counter, Gauge, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram,
+    gauge, histogram,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use vireo_core::{InvocationRecord, Name};
@@ -82,23 +85,79 @@ fn describe() {
 
 /// Counts one finished invocation.
 pub fn invocation_finished(record: &InvocationRecord) {
-    let labels = [
-        ("namespace", record.namespace.to_string()),
-        ("function", record.function.to_string()),
-    ];
-    counter!(
-        INVOCATIONS,
-        &[
-            labels[0].clone(),
-            labels[1].clone(),
-            ("status", record.status.as_str().to_string()),
-            ("trigger", record.trigger.as_str().to_string()),
-        ]
-    )
-    .increment(1);
-    histogram!(DURATION, &labels).record(micros_as_seconds(record.duration_us));
-    histogram!(INSTANTIATION, &labels).record(micros_as_seconds(record.init_us));
+    let (namespace, function) = (&record.namespace, &record.function);
+    let mut functions = FUNCTIONS.lock().unwrap_or_else(|p| p.into_inner());
+    // Looked up by reference first: the names are cloned only for a function's first record.
+    if !functions
+        .get(namespace)
+        .is_some_and(|known| known.contains_key(function))
+    {
+        let metrics = FunctionMetrics::new(namespace, function);
+        functions
+            .entry(namespace.clone())
+            .or_default()
+            .insert(function.clone(), metrics);
+    }
+    let Some(metrics) = functions
+        .get_mut(namespace)
+        .and_then(|known| known.get_mut(function))
+    else {
+        unreachable!("the function's metrics were registered above");
+    };
+    let outcome = (record.status.as_str(), record.trigger.as_str());
+    match metrics
+        .invocations
+        .iter()
+        .find(|(seen, _)| *seen == outcome)
+    {
+        Some((_, invocations)) => invocations.increment(1),
+        None => {
+            let invocations = counter!(
+                INVOCATIONS,
+                "namespace" => namespace.to_string(),
+                "function" => function.to_string(),
+                "status" => outcome.0,
+                "trigger" => outcome.1
+            );
+            invocations.increment(1);
+            metrics.invocations.push((outcome, invocations));
+        }
+    }
+    metrics
+        .duration
+        .record(micros_as_seconds(record.duration_us));
+    metrics
+        .instantiation
+        .record(micros_as_seconds(record.init_us));
 }
+
+/// A function's metric handles, registered once: looking a metric up by its label strings
+/// allocates them and searches the registry, which was a noticeable part of each invocation.
+/// Kept as long as the registry keeps the series, i.e. for the process's life.
+struct FunctionMetrics {
+    duration: Histogram,
+    instantiation: Histogram,
+    /// One counter per (status, trigger) seen, a handful at most.
+    invocations: Vec<((&'static str, &'static str), Counter)>,
+}
+
+impl FunctionMetrics {
+    fn new(namespace: &Name, function: &Name) -> Self {
+        let labels = [
+            ("namespace", namespace.to_string()),
+            ("function", function.to_string()),
+        ];
+        Self {
+            duration: histogram!(DURATION, &labels),
+            instantiation: histogram!(INSTANTIATION, &labels),
+            invocations: Vec::new(),
+        }
+    }
+}
+
+/// Handles by namespace, then function, so a lookup borrows the record's names.
+static FUNCTIONS: LazyLock<Mutex<HashMap<Name, HashMap<Name, FunctionMetrics>>>> =
+    LazyLock::new(Mutex::default);
 
 pub fn cold_start(namespace: &Name, function: &Name) {
     counter!(COLD_STARTS, "namespace" => namespace.to_string(), "function" => function.to_string())
@@ -117,16 +176,18 @@ pub fn compiled(took: Duration) {
 /// Counts an invocation as in flight until dropped.
 pub struct InFlight(());
 
+static IN_FLIGHT_GAUGE: LazyLock<Gauge> = LazyLock::new(|| gauge!(IN_FLIGHT));
+
 impl InFlight {
     pub fn start() -> Self {
-        gauge!(IN_FLIGHT).increment(1.0);
+        IN_FLIGHT_GAUGE.increment(1.0);
         Self(())
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        gauge!(IN_FLIGHT).decrement(1.0);
+        IN_FLIGHT_GAUGE.decrement(1.0);
     }
 }
 
