@@ -118,11 +118,7 @@ main() {
         echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         echo "| $(fmt "$accepted_rps" 0) | $completed_rps | $requests | $errors | $drain_seconds | $(fmt "$p50" 1) | $(fmt "$p99" 1) | $(fmt "$max" 1) | $count |"
         echo
-        echo "## Machine"
-        echo
-        machine_lines
-        echo "- $(wrk --version 2>&1 | head -n 1)"
-        echo
+        machine_section "$(wrk_version)"
         echo "## Config"
         echo
         echo '```toml'

@@ -156,12 +156,7 @@ report() {
         echo "- after scale to zero: $COUNT requests, each once \`warm_versions\` was \`[]\` ($SCALE_SECONDS s in all)"
         echo "- after a restart: $RESTARTS requests, each the first one after SIGTERM and a new \`vireo serve\` on the same data directory ($RESTART_SECONDS s in all)"
         echo
-        echo "## Machine"
-        echo
-        machine_lines
-        echo "- $(curl --version | head -n 1)"
-        echo "- $(rustc --version)"
-        echo
+        machine_section "$(curl --version | head -n 1)" "$(rustc --version)"
         echo "## Config"
         echo
         echo '```toml'

@@ -147,11 +147,7 @@ main() {
         echo
         echo "Change of the median throughput: $(awk -v a="$base" -v b="$candidate" 'BEGIN { printf "%+.1f %%", (b - a) / a * 100 }')"
         echo
-        echo "## Machine"
-        echo
-        machine_lines
-        echo "- $(wrk --version 2>&1 | head -n 1)"
-        echo
+        machine_section "$(wrk_version)"
         commands_section
     } | write_result "$RESULTS"
     cat "$RESULTS"

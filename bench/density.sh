@@ -172,12 +172,7 @@ report() {
         echo
         summary
         echo
-        echo "## Machine"
-        echo
-        machine_lines
-        echo "- $(curl --version | head -n 1)"
-        echo "- $(rustc --version)"
-        echo
+        machine_section "$(curl --version | head -n 1)" "$(rustc --version)"
         commands_section
     } | write_result "$RESULTS"
     cat "$RESULTS"

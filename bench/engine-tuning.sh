@@ -77,10 +77,7 @@ main() {
         echo "|---|---:|---:|---:|---:|"
         printf '%s\n' "${rows[@]}"
         echo
-        echo "## Machine"
-        echo
-        machine_lines
-        echo
+        machine_section
         commands_section
     } | write_result "$RESULTS"
     cat "$RESULTS"

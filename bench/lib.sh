@@ -364,18 +364,26 @@ fmt() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f×", a / b }'; }
 
-# machine_lines : the Markdown list items describing the machine and the checkout.
-machine_lines() {
-    local commit cpu
+# machine_section [ITEM...] : the "## Machine" section: the machine, the checkout, then each
+# ITEM (a tool's version) as one more list item.
+machine_section() {
+    local commit cpu item
     commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
     if [[ -n $(git status --porcelain 2>/dev/null) ]]; then commit+=" (plus uncommitted changes)"; fi
     cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+    echo "## Machine"
+    echo
     echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
     echo "- nproc: $(nproc)"
     echo "- CPU: ${cpu:-unknown}"
     echo "- kernel: $(uname -r)"
     echo "- vireo commit: $commit"
+    for item in "$@"; do echo "- $item"; done
+    echo
 }
+
+# wrk_version : wrk's first line of version output (wrk exits non-zero after printing it).
+wrk_version() { wrk -v 2>&1 | head -n 1 || true; }
 
 # commands_section : the "## Commands" section listing COMMANDS (repeats shown once).
 commands_section() {

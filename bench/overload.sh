@@ -255,13 +255,7 @@ report() {
         echo
         echo "oha's status codes: \`$(oha_value '.statusCodeDistribution' | jq -c .)\`, errors: \`$(oha_value '.errorDistribution' | jq -c .)\`"
         echo
-        echo "## Machine"
-        echo
-        machine_lines
-        echo "- $(wrk -v 2>&1 | head -n 1 || true)"
-        echo "- $("$OHA" --version)"
-        echo "- $(rustc --version)"
-        echo
+        machine_section "$(wrk_version)" "$("$OHA" --version)" "$(rustc --version)"
         echo "## Config"
         echo
         echo '```toml'

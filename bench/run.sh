@@ -144,13 +144,7 @@ report() {
         echo
         table
         echo
-        echo "## Machine"
-        echo
-        machine_lines
-        echo "- $(wrk -v 2>&1 | head -n 1 || true)"
-        echo "- wasmtime: $wasmtime_version"
-        echo "- $(rustc --version)"
-        echo
+        machine_section "$(wrk_version)" "wasmtime: $wasmtime_version" "$(rustc --version)"
         commands_section
         echo
         echo "## wrk output"
