@@ -9,6 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BASELINE=${BASELINE:-}
 CANDIDATE=${CANDIDATE:-}
 ROUNDS=${ROUNDS:-4}
+REUSE=${REUSE:-}
 DURATION=${DURATION:-10}
 WARMUP=2
 THREADS=1
@@ -22,15 +23,20 @@ Usage: BASELINE=COMMIT [CANDIDATE=COMMIT] bench/compare.sh [--help]
 Builds vireo (release) at BASELINE and at CANDIDATE (default: the checkout as it is), each
 in a git worktree sharing target/, then runs ROUNDS rounds, each measuring both builds and
 alternating which goes first: vireo serve on 127.0.0.1 with hello deployed (a fresh instance
-per request), wrk -t$THREADS -c$CONNECTIONS -dDURATION s --latency after a ${WARMUP}s warm-up, and
-the server's CPU time (user + system, from /proc) over the measured run. Reports every run
-and the medians as Markdown, also written with the machine details and the exact commands
-to $RESULTS.
+per request, or instance_reuse=REUSE when REUSE is set), wrk -t$THREADS -c$CONNECTIONS -dDURATION s
+--latency after a ${WARMUP}s warm-up, and the server's CPU time (user + system, from /proc)
+over the measured run. Reports every run and the medians as Markdown, also written with the
+machine details and the exact commands to $RESULTS.
 
 Examples:
   BASELINE=17cd4b3 ROUNDS=3 bench/compare.sh        what metering costs (17cd4b3 is the
                                                     last commit before it)
   BASELINE=0821a2a CANDIDATE=05593d5 bench/compare.sh   mimalloc against glibc's malloc
+  git apply bench/experiments/skip-record-writes.patch &&
+    BASELINE=HEAD REUSE=100000 bench/compare.sh;
+    git apply -R bench/experiments/skip-record-writes.patch
+                                                    what storing records and log lines
+                                                    costs requests to a reused instance
 
 Options:
   -h, --help      show this help
@@ -40,6 +46,8 @@ Environment:
   CANDIDATE       the commit to compare (default: the checkout, uncommitted changes included)
   ROUNDS          rounds of both (default 4)
   DURATION        seconds per measurement (default 10)
+  REUSE           deploy hello with instance_reuse=REUSE (default: unset, a fresh instance
+                  per request)
   START_TIMEOUT   seconds to wait for a server to print its address (default 180)
 EOF
 }
@@ -72,8 +80,13 @@ build_at() {
 # $WORK/NAME.runs.
 measure() {
     local name=$1 binary=$2
-    start_server "$name" "$binary" serve --listen 127.0.0.1:0 --data "$WORK/$name-data" \
-        --deploy "hello=$HELLO_WASM"
+    if [[ -n $REUSE ]]; then
+        start_server "$name" "$binary" serve --listen 127.0.0.1:0 --data "$WORK/$name-data"
+        deploy_hello hello "{\"instance_reuse\":$REUSE}"
+    else
+        start_server "$name" "$binary" serve --listen 127.0.0.1:0 --data "$WORK/$name-data" \
+            --deploy "hello=$HELLO_WASM"
+    fi
     check_hello "$name" "http://$SERVER_ADDR/fn/default/hello/"
     run_wrk "$name" "http://$SERVER_ADDR/fn/default/hello/" "$DURATION"
     stop_server
@@ -102,6 +115,7 @@ main() {
     require_whole ROUNDS rounds
     require_whole DURATION seconds
     require_whole START_TIMEOUT seconds
+    [[ -z $REUSE ]] || require_whole REUSE requests
 
     init_work vireo-compare
     ensure_wrk
@@ -132,13 +146,14 @@ main() {
         fi
     done
 
-    local base candidate
+    local base candidate mode="fresh instance per request"
+    [[ -z $REUSE ]] || mode="instance_reuse = $REUSE"
     base=$(median "$WORK/baseline.runs" 1)
     candidate=$(median "$WORK/candidate.runs" 1)
     {
         echo "# Two builds compared"
         echo
-        echo "hello, fresh instance per request, wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s after a ${WARMUP}s warm-up; $ROUNDS rounds alternating which build goes first. CPU is the server's user + system time per request over the measured run."
+        echo "hello, $mode, wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s after a ${WARMUP}s warm-up; $ROUNDS rounds alternating which build goes first. CPU is the server's user + system time per request over the measured run."
         echo
         echo "| build | runs (req/s, p50, p99, CPU per request) | median req/s | median CPU per request (µs) |"
         echo "|---|---|---:|---:|"
