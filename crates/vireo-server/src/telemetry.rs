@@ -87,48 +87,20 @@ fn describe() {
 pub fn invocation_finished(record: &InvocationRecord) {
     let (namespace, function) = (&record.namespace, &record.function);
     let mut functions = FUNCTIONS.lock().unwrap_or_else(|p| p.into_inner());
-    // Looked up by reference first: the names are cloned only for a function's first record.
-    if !functions
-        .get(namespace)
-        .is_some_and(|known| known.contains_key(function))
+    // Looked up by reference: the names are cloned only for a function's first record.
+    if let Some(metrics) = functions
+        .get_mut(namespace)
+        .and_then(|known| known.get_mut(function))
     {
-        let metrics = FunctionMetrics::new(namespace, function);
+        metrics.record(record);
+    } else {
+        let mut metrics = FunctionMetrics::new(namespace, function);
+        metrics.record(record);
         functions
             .entry(namespace.clone())
             .or_default()
             .insert(function.clone(), metrics);
     }
-    let Some(metrics) = functions
-        .get_mut(namespace)
-        .and_then(|known| known.get_mut(function))
-    else {
-        unreachable!("the function's metrics were registered above");
-    };
-    let outcome = (record.status.as_str(), record.trigger.as_str());
-    match metrics
-        .invocations
-        .iter()
-        .find(|(seen, _)| *seen == outcome)
-    {
-        Some((_, invocations)) => invocations.increment(1),
-        None => {
-            let invocations = counter!(
-                INVOCATIONS,
-                "namespace" => namespace.to_string(),
-                "function" => function.to_string(),
-                "status" => outcome.0,
-                "trigger" => outcome.1
-            );
-            invocations.increment(1);
-            metrics.invocations.push((outcome, invocations));
-        }
-    }
-    metrics
-        .duration
-        .record(micros_as_seconds(record.duration_us));
-    metrics
-        .instantiation
-        .record(micros_as_seconds(record.init_us));
 }
 
 /// A function's metric handles, registered once: looking a metric up by its label strings
@@ -152,6 +124,26 @@ impl FunctionMetrics {
             instantiation: histogram!(INSTANTIATION, &labels),
             invocations: Vec::new(),
         }
+    }
+
+    fn record(&mut self, record: &InvocationRecord) {
+        let outcome = (record.status.as_str(), record.trigger.as_str());
+        match self.invocations.iter().find(|(seen, _)| *seen == outcome) {
+            Some((_, invocations)) => invocations.increment(1),
+            None => {
+                let invocations = counter!(
+                    INVOCATIONS,
+                    "namespace" => record.namespace.to_string(),
+                    "function" => record.function.to_string(),
+                    "status" => outcome.0,
+                    "trigger" => outcome.1
+                );
+                invocations.increment(1);
+                self.invocations.push((outcome, invocations));
+            }
+        }
+        self.duration.record(micros_as_seconds(record.duration_us));
+        self.instantiation.record(micros_as_seconds(record.init_us));
     }
 }
 
