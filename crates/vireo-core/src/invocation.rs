@@ -115,6 +115,9 @@ pub struct InvocationRecord {
     /// Time to get an instance ready: loading the version when cold, plus instantiation (zero
     /// when a pre-instantiated or reused instance served it).
     pub init_us: u64,
+    /// CPU time used on the server's threads by the guest and the host calls made for it,
+    /// microseconds, summed over executions like the metering fields below.
+    pub cpu_us: u64,
     /// Runs under this id: 1, or the attempts of a retried async invocation, whose metering
     /// fields below add up every attempt.
     pub executions: u32,

@@ -174,9 +174,14 @@ pub fn router(state: AppState) -> Router {
         .route("/fn/{namespace}/{target}/{*rest}", any(invoke::rest))
         // The invoke path enforces its own streaming limit instead of buffering.
         .layer(DefaultBodyLimit::disable());
+    // For load balancers and orchestrators: no key, no store access, nothing to wait for.
+    let health = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz));
     let max_url_bytes = state.limits.max_url_bytes;
     admin
         .merge(invoke)
+        .merge(health)
         .fallback(not_found)
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| async move {
@@ -217,6 +222,27 @@ async fn metrics(
             "text/plain; version=0.0.4",
         )],
         (state.render_metrics)(),
+    )
+}
+
+/// The process is alive and its HTTP server answers.
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Ready for traffic: 503 once shutdown has begun, so a load balancer stops sending requests.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    if state.shutdown.is_cancelled() {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "draining"})),
+        );
+    }
+    (
+        axum::http::StatusCode::OK,
+        axum::Json(serde_json::json!({"status": "ready"})),
     )
 }
 

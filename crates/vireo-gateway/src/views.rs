@@ -89,6 +89,9 @@ pub struct InvocationView {
     pub cold: bool,
     /// Time to get an instance ready, microseconds: loading (when cold) plus instantiation.
     pub init_us: u64,
+    /// CPU time used on the server's threads (guest code and the host calls made for it),
+    /// microseconds, summed over runs.
+    pub cpu_us: u64,
     pub error: Option<String>,
     /// Runs under this id (the attempts of a retried async invocation); the metering below
     /// adds them up.
@@ -115,6 +118,7 @@ impl From<InvocationRecord> for InvocationView {
             http_status: record.http_status,
             cold: record.cold,
             init_us: record.init_us,
+            cpu_us: record.cpu_us,
             error: record.error,
             executions: record.executions,
             memory_mib: record.memory_mib,

@@ -47,8 +47,12 @@ pub struct EngineSettings {
     pub max_memory_mib: u32,
     /// How many component instances may exist at once across all functions.
     pub max_instances: u32,
-    /// Epoch tick: the granularity of invocation deadlines.
+    /// Epoch tick: the longest slice of guest code between two chances for other work to run
+    /// on its thread, and the granularity of invocation deadlines.
     pub epoch_tick: Duration,
+    /// Guests past their first slice that may run at once; one per async worker thread keeps
+    /// every core busy while each thread still serves other work between slices.
+    pub cpu_slots: usize,
     /// Output kept per invocation before truncation.
     pub max_log_bytes: usize,
     /// A version unused this long drops its compiled state (scale to zero); a kept instance
@@ -63,6 +67,7 @@ impl Default for EngineSettings {
             max_memory_mib: 1024,
             max_instances: 1000,
             epoch_tick: Duration::from_millis(10),
+            cpu_slots: std::thread::available_parallelism().map_or(1, usize::from),
             max_log_bytes: 64 * 1024,
             idle_ttl: Duration::from_secs(300),
         }

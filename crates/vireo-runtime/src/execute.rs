@@ -18,6 +18,7 @@ use wasmtime::{Engine, Trap};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
+use crate::cpu::{CpuScheduler, metered};
 use crate::egress::OutgoingTrace;
 use crate::instances::{Instance, LoadedVersion};
 use crate::logs::{CapturedLine, LogCapture};
@@ -31,6 +32,9 @@ pub struct Completion {
     pub duration: Duration,
     /// Time spent instantiating (zero when a ready instance served the request).
     pub init: Duration,
+    /// CPU time the invocation used on the server's threads: its guest code and the host
+    /// calls made for it, instantiation included.
+    pub cpu: Duration,
     pub logs: Vec<CapturedLine>,
 }
 
@@ -51,20 +55,8 @@ pub struct Execution {
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
-    pub epoch_tick: Duration,
     pub max_log_bytes: usize,
     pub idle_ttl: Duration,
-}
-
-impl Limits {
-    /// Epoch ticks until a guest with this timeout is interrupted (one tick of slack, so the
-    /// deadline is never early).
-    pub fn deadline_ticks(&self, timeout: Duration) -> u64 {
-        let ticks = timeout
-            .as_millis()
-            .div_ceil(self.epoch_tick.as_millis().max(1));
-        u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1)
-    }
 }
 
 /// What the guest task saw of its instance, kept outside it so a failure can be explained
@@ -80,13 +72,15 @@ pub(crate) async fn execute(
     engine: &Engine,
     version: Arc<LoadedVersion>,
     limits: Limits,
+    scheduler: &Arc<CpuScheduler>,
     request: http::Request<Body>,
 ) -> Execution {
     let started = Instant::now();
     let timeout = Duration::from_millis(version.settings.timeout_ms);
-    // The epoch deadline stops guests spinning in wasm; the tokio timeout below stops guests
-    // waiting in a host call (sleep, body read), which never reach an epoch check.
-    let deadline_ticks = limits.deadline_ticks(timeout);
+    // The end of each slice of guest code checks the deadline, which stops guests spinning in
+    // wasm; the tokio timeout below stops guests waiting in a host call (sleep, body read).
+    let deadline = started + timeout;
+    let cpu = version.cpu_share(scheduler);
     let ready = version.take_ready(limits.idle_ttl);
     let trace = OutgoingTrace::of(request.headers());
     let request = request.map(|body| {
@@ -95,6 +89,7 @@ pub(crate) async fn execute(
     });
     let (sender, receiver) = oneshot::channel();
     let engine = engine.clone();
+    let share = cpu.clone();
 
     // In the invocation's span, so what the host does for the guest (a refused outgoing request)
     // is logged with the invocation it belongs to.
@@ -106,13 +101,13 @@ pub(crate) async fn execute(
                 Some(instance) => instance,
                 None => {
                     let instance = version
-                        .instantiate(&engine, limits.max_log_bytes, deadline_ticks)
+                        .instantiate(&engine, limits.max_log_bytes, deadline, share.clone())
                         .await?;
                     observed.init = init_started.elapsed();
                     instance
                 }
             };
-            instance.arm(deadline_ticks, trace);
+            instance.arm(deadline, share, trace);
             observed.capture = Some(instance.capture.clone());
             observed.memory_exceeded = Some(instance.memory_exceeded.clone());
             let mut http = instance.store.data_mut().http();
@@ -150,10 +145,16 @@ pub(crate) async fn execute(
             error,
             duration: started.elapsed(),
             init: observed.init,
+            cpu: Duration::ZERO,
             logs: observed.capture.map(|c| c.take_lines()).unwrap_or_default(),
         }
     }
     .in_current_span();
+    let guest = async move {
+        let mut done = metered(guest, cpu.clone()).await;
+        done.cpu = cpu.cpu_time();
+        done
+    };
     // A host panic fails this invocation, not the connection that carries it.
     let guest: CompletionFuture = Box::pin(
         AssertUnwindSafe(guest)
@@ -256,6 +257,7 @@ fn task_failed(message: &str) -> Completion {
         error: Some(message.to_string()),
         duration: Duration::ZERO,
         init: Duration::ZERO,
+        cpu: Duration::ZERO,
         logs: Vec::new(),
     }
 }
@@ -291,6 +293,7 @@ mod tests {
             error: None,
             duration: Duration::ZERO,
             init: Duration::ZERO,
+            cpu: Duration::ZERO,
             logs: Vec::new(),
         }
     }

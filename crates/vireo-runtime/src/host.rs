@@ -3,13 +3,18 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::cpu::GuestCpu;
 use crate::egress::{Egress, EgressPolicy, OutgoingTrace};
 use crate::logs::LogCapture;
+
+/// Guest code runs for one epoch tick before its thread is handed back.
+pub const SLICE_TICKS: u64 = 1;
 
 pub struct Host {
     table: ResourceTable,
@@ -17,6 +22,10 @@ pub struct Host {
     http: WasiHttpCtx,
     hooks: Egress,
     pub(crate) limiter: MemoryLimiter,
+    /// The running invocation's CPU share, and when it times out; both are replaced when a
+    /// kept instance is armed for its next invocation.
+    pub(crate) cpu: Arc<GuestCpu>,
+    pub(crate) deadline: Instant,
 }
 
 impl Host {
@@ -29,6 +38,8 @@ impl Host {
         stderr: LogCapture,
         limiter: MemoryLimiter,
         egress: Arc<EgressPolicy>,
+        cpu: Arc<GuestCpu>,
+        deadline: Instant,
     ) -> Self {
         let mut wasi = WasiCtx::builder();
         wasi.envs(env)
@@ -44,7 +55,24 @@ impl Host {
             http: WasiHttpCtx::new(),
             hooks: Egress::new(egress),
             limiter,
+            cpu,
+            deadline,
         }
+    }
+
+    /// Ends a slice of guest code (the epoch deadline callback): past the invocation's deadline
+    /// the guest is interrupted; otherwise it gives its thread back and waits for its turn.
+    pub fn end_of_slice(
+        mut store: wasmtime::StoreContextMut<'_, Self>,
+    ) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+        let host = store.data_mut();
+        if Instant::now() >= host.deadline {
+            return Ok(wasmtime::UpdateDeadline::Interrupt);
+        }
+        Ok(wasmtime::UpdateDeadline::YieldCustom(
+            SLICE_TICKS,
+            Box::pin(host.cpu.clone().next_slice()),
+        ))
     }
 
     /// The trace the invocation about to run continues on its outgoing requests.

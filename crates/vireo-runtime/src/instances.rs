@@ -5,12 +5,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use vireo_core::VersionSettings;
+use vireo_core::{Name, VersionSettings};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
+use crate::cpu::{CpuScheduler, GuestCpu};
 use crate::egress::{EgressPolicy, OutgoingTrace};
-use crate::host::{Host, MemoryLimiter};
+use crate::host::{Host, MemoryLimiter, SLICE_TICKS};
 use crate::logs::LogCapture;
 
 /// Ready instances kept per version at most, beyond `min_instances`.
@@ -28,17 +29,22 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    /// Arms the instance for one invocation: a fresh deadline, a cleared memory flag, the
-    /// invocation's trace for outgoing requests.
-    pub fn arm(&mut self, deadline_ticks: u64, trace: Option<OutgoingTrace>) {
-        self.store.set_epoch_deadline(deadline_ticks);
-        self.store.data_mut().set_trace(trace);
+    /// Arms the instance for one invocation: its deadline and CPU share, a cleared memory
+    /// flag, the invocation's trace for outgoing requests.
+    pub fn arm(&mut self, deadline: Instant, cpu: Arc<GuestCpu>, trace: Option<OutgoingTrace>) {
+        self.store.set_epoch_deadline(SLICE_TICKS);
+        let host = self.store.data_mut();
+        host.deadline = deadline;
+        host.cpu = cpu;
+        host.set_trace(trace);
         self.memory_exceeded.store(false, Ordering::Relaxed);
     }
 }
 
 /// A version whose compiled state is in memory.
 pub struct LoadedVersion {
+    namespace: Name,
+    function: Name,
     pub(crate) pre: ProxyPre<Host>,
     pub(crate) settings: VersionSettings,
     egress: Arc<EgressPolicy>,
@@ -50,12 +56,15 @@ pub struct LoadedVersion {
 
 impl LoadedVersion {
     pub(crate) fn new(
+        (namespace, function): (Name, Name),
         pre: ProxyPre<Host>,
         settings: VersionSettings,
         egress: Arc<EgressPolicy>,
         env: Vec<(String, String)>,
     ) -> Self {
         Self {
+            namespace,
+            function,
             pre,
             settings,
             egress,
@@ -65,12 +74,23 @@ impl LoadedVersion {
         }
     }
 
-    /// A fresh store and instance with the version's environment and limits.
+    /// A new share of the CPU for one invocation of this version.
+    pub(crate) fn cpu_share(&self, scheduler: &Arc<CpuScheduler>) -> Arc<GuestCpu> {
+        GuestCpu::new(
+            scheduler.clone(),
+            self.namespace.clone(),
+            self.function.clone(),
+        )
+    }
+
+    /// A fresh store and instance with the version's environment and limits; its start code
+    /// runs under `deadline` and `cpu` like the invocation itself.
     pub(crate) async fn instantiate(
         &self,
         engine: &Engine,
         max_log_bytes: usize,
-        deadline_ticks: u64,
+        deadline: Instant,
+        cpu: Arc<GuestCpu>,
     ) -> wasmtime::Result<Instance> {
         let capture = LogCapture::new(max_log_bytes);
         let memory_bytes = usize::try_from(self.settings.memory_mib).unwrap_or(usize::MAX) << 20;
@@ -83,11 +103,14 @@ impl LoadedVersion {
                 capture.stderr(),
                 limiter,
                 self.egress.clone(),
+                cpu,
+                deadline,
             ),
         );
         store.limiter(|host| &mut host.limiter);
-        // A start function that never returns is interrupted like any other guest code.
-        store.set_epoch_deadline(deadline_ticks);
+        // Guest code, its start function included, runs in slices and stops at its deadline.
+        store.epoch_deadline_callback(Host::end_of_slice);
+        store.set_epoch_deadline(SLICE_TICKS);
         let proxy = self.pre.instantiate_async(&mut store).await?;
         Ok(Instance {
             store,

@@ -3,6 +3,7 @@
 //! deadlines, memory limits and captured output.
 
 mod artifacts;
+mod cpu;
 mod egress;
 mod engine;
 mod execute;
@@ -30,6 +31,7 @@ pub use logs::CapturedLine;
 pub use validate::Rejection;
 
 use artifacts::ArtifactCache;
+use cpu::CpuScheduler;
 use egress::EgressPolicy;
 use engine::EpochTicker;
 use execute::Limits;
@@ -75,6 +77,7 @@ pub struct Runtime {
     artifacts: Arc<ArtifactCache>,
     loaded: Mutex<HashMap<VersionKey, LoadSlot>>,
     limits: Limits,
+    scheduler: Arc<CpuScheduler>,
     max_memory_mib: u32,
     _ticker: EpochTicker,
 }
@@ -98,10 +101,10 @@ impl Runtime {
             artifacts: Arc::new(artifacts),
             loaded: Mutex::new(HashMap::new()),
             limits: Limits {
-                epoch_tick: settings.epoch_tick,
                 max_log_bytes: settings.max_log_bytes,
                 idle_ttl: settings.idle_ttl,
             },
+            scheduler: CpuScheduler::new(settings.cpu_slots),
             max_memory_mib: settings.max_memory_mib,
             _ticker: ticker,
         })
@@ -189,6 +192,7 @@ impl Runtime {
                     .await
                     .map_err(|e| RuntimeError::internal("preparing the environment", e))?;
                 Ok::<_, RuntimeError>(Arc::new(LoadedVersion::new(
+                    (version.namespace.clone(), version.function.clone()),
                     pre,
                     version.settings.clone(),
                     egress,
@@ -218,16 +222,18 @@ impl Runtime {
         request: http::Request<Body>,
     ) -> impl Future<Output = Execution> + Send + 'static {
         let (engine, version, limits) = (self.engine.clone(), loaded.version.clone(), self.limits);
+        let scheduler = self.scheduler.clone();
         async move {
-            let execution = execute::execute(&engine, version.clone(), limits, request).await;
-            refill(&engine, &version, limits);
+            let execution =
+                execute::execute(&engine, version.clone(), limits, &scheduler, request).await;
+            refill(&engine, &version, limits, &scheduler);
             execution
         }
     }
 
     /// Tops the version's ready instances up to `min_instances`, in the background.
     pub fn refill(&self, version: &Arc<LoadedVersion>) {
-        refill(&self.engine, version, self.limits);
+        refill(&self.engine, version, self.limits, &self.scheduler);
     }
 
     /// Scale to zero: drops the compiled state of versions unused for `idle_ttl` (except those
@@ -335,19 +341,28 @@ impl Runtime {
 }
 
 /// Tops `version`'s ready instances up to its `min_instances`, in the background.
-fn refill(engine: &Engine, version: &Arc<LoadedVersion>, limits: Limits) {
+fn refill(
+    engine: &Engine,
+    version: &Arc<LoadedVersion>,
+    limits: Limits,
+    scheduler: &Arc<CpuScheduler>,
+) {
     let wanted = version.settings.min_instances as usize;
     if version.ready_count() >= wanted {
         return;
     }
-    let (engine, version) = (engine.clone(), version.clone());
+    let (engine, version, scheduler) = (engine.clone(), version.clone(), scheduler.clone());
     tokio::spawn(async move {
-        let ticks = limits.deadline_ticks(Duration::from_millis(version.settings.timeout_ms));
+        let timeout = Duration::from_millis(version.settings.timeout_ms);
         while version.ready_count() < wanted {
-            match version
-                .instantiate(&engine, limits.max_log_bytes, ticks)
-                .await
-            {
+            let cpu = version.cpu_share(&scheduler);
+            let instantiated = version.instantiate(
+                &engine,
+                limits.max_log_bytes,
+                Instant::now() + timeout,
+                cpu.clone(),
+            );
+            match cpu::metered(instantiated, cpu).await {
                 Ok(instance) => version.keep(instance),
                 Err(error) => {
                     tracing::warn!(error = %format!("{error:#}"), "pre-instantiation failed");

@@ -58,6 +58,7 @@ impl Finished {
             cold: self.cold,
             error: done.error,
             init_us: u64::try_from((self.load_time + done.init).as_micros()).unwrap_or(u64::MAX),
+            cpu_us: u64::try_from(done.cpu.as_micros()).unwrap_or(u64::MAX),
             executions: 1,
             memory_mib: version.settings.memory_mib,
             billed_ms: vireo_core::usage::billed_ms(duration_us),

@@ -21,6 +21,7 @@ const IN_FLIGHT: &str = "vireo_invocations_in_flight";
 const COLD_STARTS: &str = "vireo_cold_starts_total";
 const REJECTIONS: &str = "vireo_admission_rejections_total";
 const COMPILE: &str = "vireo_compile_seconds";
+const CPU: &str = "vireo_invocation_cpu_seconds_total";
 
 /// From 100 µs (an instantiation) to 15 min (the longest timeout).
 const SECONDS_BUCKETS: [f64; 16] = [
@@ -62,6 +63,11 @@ fn describe() {
         INSTANTIATION,
         Unit::Seconds,
         "Time to get an instance ready: loading the version when cold, plus instantiation."
+    );
+    describe_counter!(
+        CPU,
+        Unit::Seconds,
+        "CPU time invocations used on the server's threads: guest code and host calls made for it."
     );
     describe_gauge!(IN_FLIGHT, "Invocations running now.");
     describe_counter!(
@@ -109,6 +115,7 @@ pub fn invocation_finished(record: &InvocationRecord) {
 struct FunctionMetrics {
     duration: Histogram,
     instantiation: Histogram,
+    cpu_micros: Counter,
     /// One counter per (status, trigger) seen, a handful at most.
     invocations: Vec<((&'static str, &'static str), Counter)>,
 }
@@ -122,6 +129,7 @@ impl FunctionMetrics {
         Self {
             duration: histogram!(DURATION, &labels),
             instantiation: histogram!(INSTANTIATION, &labels),
+            cpu_micros: counter!(CPU, &labels),
             invocations: Vec::new(),
         }
     }
@@ -144,6 +152,7 @@ impl FunctionMetrics {
         }
         self.duration.record(micros_as_seconds(record.duration_us));
         self.instantiation.record(micros_as_seconds(record.init_us));
+        self.cpu_micros.increment(record.cpu_us);
     }
 }
 

@@ -6,7 +6,7 @@
 use sqlx::query_builder::Separated;
 use sqlx::{QueryBuilder, Sqlite};
 
-/// Rows per multi-row statement, a power of two: at most 18 bound values per row keeps a full
+/// Rows per multi-row statement, a power of two: at most 19 bound values per row keeps a full
 /// statement well under SQLite's limit of 32766 bound parameters.
 pub(crate) const ROWS_PER_STATEMENT: usize = 512;
 

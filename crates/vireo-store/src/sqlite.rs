@@ -34,7 +34,7 @@ macro_rules! version_columns {
 }
 macro_rules! invocation_columns {
     () => {
-        r#"id, namespace, function, version, "trigger", started_at_us, duration_us, status, http_status, cold, error, init_us, executions, memory_mib, billed_ms, mib_ms, request_bytes, response_bytes"#
+        r#"id, namespace, function, version, "trigger", started_at_us, duration_us, status, http_status, cold, error, init_us, executions, memory_mib, billed_ms, mib_ms, request_bytes, response_bytes, cpu_us"#
     };
 }
 /// Keeps only rows (namespace in `column2`, function in `column3` of a VALUES list) whose
@@ -413,7 +413,7 @@ impl Store for SqliteStore {
                 invocation_columns!(),
                 ") SELECT * FROM ("
             ));
-            push_padded_values(&mut insert, chunk, 18, |mut row, record| {
+            push_padded_values(&mut insert, chunk, 19, |mut row, record| {
                 row.push_bind(record.id.as_str())
                     .push_bind(record.namespace.as_str())
                     .push_bind(record.function.as_str())
@@ -435,14 +435,15 @@ impl Store for SqliteStore {
                             .saturating_mul(u64::from(record.memory_mib)),
                     ))
                     .push_bind(saturating_i64(record.request_bytes))
-                    .push_bind(saturating_i64(record.response_bytes));
+                    .push_bind(saturating_i64(record.response_bytes))
+                    .push_bind(saturating_i64(record.cpu_us));
             });
             insert.push(concat!(
                 ") AS v ",
                 of_existing_functions!(),
                 // A retried async invocation records each attempt under its id: the last one's
                 // outcome stays, and the metering adds up.
-                " ON CONFLICT (id) DO UPDATE SET version = excluded.version, started_at_us = excluded.started_at_us, duration_us = excluded.duration_us, status = excluded.status, http_status = excluded.http_status, cold = excluded.cold, error = excluded.error, init_us = excluded.init_us, memory_mib = excluded.memory_mib, executions = invocations.executions + excluded.executions, billed_ms = invocations.billed_ms + excluded.billed_ms, mib_ms = invocations.mib_ms + excluded.mib_ms, request_bytes = invocations.request_bytes + excluded.request_bytes, response_bytes = invocations.response_bytes + excluded.response_bytes"
+                " ON CONFLICT (id) DO UPDATE SET version = excluded.version, started_at_us = excluded.started_at_us, duration_us = excluded.duration_us, status = excluded.status, http_status = excluded.http_status, cold = excluded.cold, error = excluded.error, init_us = excluded.init_us, memory_mib = excluded.memory_mib, executions = invocations.executions + excluded.executions, billed_ms = invocations.billed_ms + excluded.billed_ms, mib_ms = invocations.mib_ms + excluded.mib_ms, request_bytes = invocations.request_bytes + excluded.request_bytes, response_bytes = invocations.response_bytes + excluded.response_bytes, cpu_us = invocations.cpu_us + excluded.cpu_us"
             ));
             insert
                 .build()
@@ -735,6 +736,7 @@ fn invocation_from_row(row: &SqliteRow) -> Result<InvocationRecord, StoreError> 
         cold: column(row, "cold")?,
         error: column(row, "error")?,
         init_us: column(row, "init_us")?,
+        cpu_us: column(row, "cpu_us")?,
         executions: column(row, "executions")?,
         memory_mib: column(row, "memory_mib")?,
         billed_ms: column(row, "billed_ms")?,

@@ -70,6 +70,7 @@ pub fn record(function: &Name, n: u64) -> InvocationRecord {
         http_status: Some(200),
         cold: false,
         init_us: 40,
+        cpu_us: 30,
         executions: 1,
         memory_mib: 128,
         billed_ms: 1,
