@@ -2,6 +2,7 @@
 //! other crates plug into. No wasmtime, no SQL, no HTTP server here.
 
 pub mod auth;
+pub mod backoff;
 pub mod buckets;
 pub mod cors;
 pub mod cron;
