@@ -30,7 +30,7 @@ pub use names::{AliasName, InvalidName, Name, VersionSelector};
 pub use queue::{
     AsyncInvocation, AsyncStatus, AsyncSubmitter, AttemptResult, ClaimRequest, ClaimedInvocation,
     CycleOutcome, Enqueued, NewAsyncInvocation, Queue, QueueCounts, QueueCycle, RetryPolicy,
-    Settlement, StoredRequest, StoredResponse,
+    Settlement, StartedAttempt, StoredRequest, StoredResponse,
 };
 pub use schedule::{MissedSlots, NewSchedule, Schedule, Schedules};
 pub use secrets::{
