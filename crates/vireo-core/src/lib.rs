@@ -34,8 +34,8 @@ pub use queue::{
 };
 pub use schedule::{MissedSlots, NewSchedule, Schedule, Schedules};
 pub use secrets::{
-    InvalidSecretName, InvalidSecretValue, SealedSecret, SecretInfo, SecretManager, SecretName,
-    SecretStore, SecretValue,
+    InvalidSecretName, InvalidSecretValue, SealedSample, SealedSecret, SecretInfo, SecretManager,
+    SecretName, SecretStore, SecretValue,
 };
 pub use settings::{InvalidSettings, InvokeAuth, SettingsLimits, VersionSettings};
 

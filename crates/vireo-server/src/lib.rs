@@ -84,10 +84,11 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         )
     })?;
     let _lock = lock_data_dir(&config.data_dir)?;
-    let cipher = secrets::load_or_create(&config.master_key_file)?;
-    let sqlite = SqliteStore::open(&config.data_dir.join("vireo.db"))
+    let database = config.data_dir.join("vireo.db");
+    let sqlite = SqliteStore::open(&database)
         .await
         .context("opening the store")?;
+    let cipher = secrets::unlock(&config.master_key_file, &sqlite, &database).await?;
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
     let queue: Arc<dyn Queue> = Arc::new(sqlite.clone());
     // This server holds the data directory alone, so whatever was running belonged to a

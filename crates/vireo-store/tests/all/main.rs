@@ -63,6 +63,7 @@ sqlite_conformance!(sqlite_tenancy_conformance => tenancy_conformance:
 sqlite_conformance!(sqlite_secrets_conformance => secrets_conformance:
     secrets_are_created_replaced_listed_and_deleted,
     secrets_of_unknown_namespaces_are_reported,
+    a_sample_shows_the_newest_secrets_of_every_namespace,
 );
 
 #[tokio::test]
