@@ -3,6 +3,7 @@
 
 mod admission;
 mod config;
+mod data_dir;
 mod http;
 mod metering;
 mod otlp;
@@ -83,8 +84,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             config.data_dir.display()
         )
     })?;
-    let _lock = lock_data_dir(&config.data_dir)?;
-    let database = config.data_dir.join("vireo.db");
+    let _lock = data_dir::lock(&config.data_dir)?;
+    let database = config.data_dir.join(data_dir::DATABASE);
+    data_dir::refuse_lost_database(&config.data_dir)?;
     let sqlite = SqliteStore::open(&database)
         .await
         .context("opening the store")?;
@@ -103,11 +105,11 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             "redelivering async invocations that were running when the last server stopped"
         );
     }
-    let blobs = BlobStore::open(&config.data_dir.join("components"))
+    let blobs = BlobStore::open(&config.data_dir.join(data_dir::COMPONENTS))
         .context("opening the component directory")?;
     let runtime = Runtime::new(
         &config.engine_settings(),
-        &config.data_dir.join("artifacts"),
+        &config.data_dir.join(data_dir::ARTIFACTS),
     )
     .context("starting the runtime")?;
     let directory =
@@ -259,24 +261,6 @@ async fn finish_by(
     if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
         tracing::warn!("grace period over: stopping {what} before it finished");
         task.abort();
-    }
-}
-
-/// Holds an exclusive lock on `<data>/vireo.lock` for the server's lifetime: two servers on one
-/// SQLite store would each take the other's running async invocations for orphans.
-fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    let path = data_dir.join("vireo.lock");
-    let file = std::fs::File::create(&path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "another Vireo server is using the data directory {}; stop it or pass a different --data",
-            data_dir.display()
-        ),
-        Err(std::fs::TryLockError::Error(error)) => {
-            Err(error).with_context(|| format!("cannot lock {}", path.display()))
-        }
     }
 }
 
