@@ -178,6 +178,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr().context("reading the bound address")?;
+    let stop_requested = signal::shutdown_requested();
     announce(address)?;
     tracing::info!(%address, data_dir = %config.data_dir.display(), "vireo is ready");
 
@@ -193,7 +194,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         config.retention.clone(),
     ));
     tokio::select! {
-        () = signal::shutdown_requested() => {}
+        () = stop_requested => {}
         finished = &mut server => {
             finished.context("the HTTP server task failed")?;
         }
