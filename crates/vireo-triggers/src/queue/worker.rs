@@ -128,8 +128,10 @@ impl Worker {
             }
             if ready.is_empty() {
                 if let Some(at) = claim_after {
+                    // A new invocation was just stored: the store takes writes again.
                     tokio::select! {
                         () = self.cancel.cancelled() => {}
+                        () = self.wake.notified() => claim_after = None,
                         () = tokio::time::sleep_until(at) => {}
                     }
                 } else if drained {
