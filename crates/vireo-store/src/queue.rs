@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use sqlx::query_builder::Separated;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{Connection as _, QueryBuilder, Sqlite};
 use vireo_core::queue::{IDEMPOTENCY_WINDOW, decode_headers, encode_headers};
@@ -358,23 +359,20 @@ async fn count_started(
     owner: &str,
     started: &[StartedAttempt],
 ) -> Result<(), StoreError> {
-    for chunk in started.chunks(ROWS_PER_STATEMENT) {
-        let mut update = QueryBuilder::<Sqlite>::new(
-            "UPDATE async_invocations AS a SET attempts = v.column2 FROM (",
-        );
-        push_padded_values(&mut update, chunk, 2, |mut row, attempt| {
+    let set = "attempts = v.column2";
+    update_leased(
+        tx,
+        owner,
+        set,
+        started,
+        2,
+        "counting started attempts",
+        |mut row, attempt| {
             row.push_bind(attempt.id.as_str())
                 .push_bind(attempt.attempt);
-        });
-        update.push(") AS v WHERE a.id = v.column1 AND a.status = 'running' AND a.lease_owner = ");
-        update.push_bind(owner);
-        update
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(backend("counting started attempts"))?;
-    }
-    Ok(())
+        },
+    )
+    .await
 }
 
 async fn settle(
@@ -382,11 +380,15 @@ async fn settle(
     owner: &str,
     results: &[AttemptResult],
 ) -> Result<(), StoreError> {
-    for chunk in results.chunks(ROWS_PER_STATEMENT) {
-        let mut update = QueryBuilder::<Sqlite>::new(
-            "UPDATE async_invocations AS a SET status = v.column2, next_attempt_at_us = COALESCE(v.column3, a.next_attempt_at_us), attempts = v.column4, response_status = COALESCE(v.column5, a.response_status), response_headers = COALESCE(v.column6, a.response_headers), response_body = COALESCE(v.column7, a.response_body), response_truncated = COALESCE(v.column8, a.response_truncated), error = v.column9, updated_at_us = v.column10, lease_owner = NULL, lease_until_us = NULL FROM (",
-        );
-        push_padded_values(&mut update, chunk, 10, |mut row, result| {
+    let set = "status = v.column2, next_attempt_at_us = COALESCE(v.column3, a.next_attempt_at_us), attempts = v.column4, response_status = COALESCE(v.column5, a.response_status), response_headers = COALESCE(v.column6, a.response_headers), response_body = COALESCE(v.column7, a.response_body), response_truncated = COALESCE(v.column8, a.response_truncated), error = v.column9, updated_at_us = v.column10, lease_owner = NULL, lease_until_us = NULL";
+    update_leased(
+        tx,
+        owner,
+        set,
+        results,
+        10,
+        "settling invocations",
+        |mut row, result| {
             let (status, next_at) = match result.settlement {
                 Settlement::Succeeded => (AsyncStatus::Succeeded, None),
                 Settlement::Failed => (AsyncStatus::Failed, None),
@@ -406,14 +408,34 @@ async fn settle(
                 .push_bind(response.map(|r| r.body_truncated))
                 .push_bind(result.error.as_deref())
                 .push_bind(result.at_us);
-        });
+        },
+    )
+    .await
+}
+
+/// Applies `set` (assignments from the `VALUES` columns `v.column2`...) to the invocations named
+/// in `v.column1` that `owner` still leases: one of another worker's, or one already settled,
+/// is left alone.
+async fn update_leased<'a, T>(
+    tx: &mut SqliteConnection,
+    owner: &'a str,
+    set: &str,
+    items: &'a [T],
+    columns: usize,
+    context: &'static str,
+    mut push_row: impl FnMut(Separated<'_, 'a, Sqlite, &'static str>, &'a T),
+) -> Result<(), StoreError> {
+    for chunk in items.chunks(ROWS_PER_STATEMENT) {
+        let mut update = QueryBuilder::<Sqlite>::new("UPDATE async_invocations AS a SET ");
+        update.push(set).push(" FROM (");
+        push_padded_values(&mut update, chunk, columns, &mut push_row);
         update.push(") AS v WHERE a.id = v.column1 AND a.status = 'running' AND a.lease_owner = ");
         update.push_bind(owner);
         update
             .build()
             .execute(&mut *tx)
             .await
-            .map_err(backend("settling invocations"))?;
+            .map_err(backend(context))?;
     }
     Ok(())
 }

@@ -816,12 +816,18 @@ pub(crate) fn saturating_i64(value: u64) -> i64 {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn connections_use_wal_foreign_keys_normal_sync_and_read_only_readers() {
+    /// A store on a fresh file; keep the directory as long as the store.
+    async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("vireo.db"))
             .await
             .unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn connections_use_wal_foreign_keys_normal_sync_and_read_only_readers() {
+        let (_dir, store) = temp_store().await;
         let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&store.reader)
             .await
@@ -871,10 +877,7 @@ mod tests {
     async fn a_write_sqlite_rolled_back_on_a_full_database_does_not_wedge_the_writer() {
         use vireo_core::{Queue as _, SealedSecret, SecretName, SecretStore as _};
 
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("vireo.db"))
-            .await
-            .unwrap();
+        let (_dir, store) = temp_store().await;
         let namespace = Name::default_namespace();
         let secret = SecretName::parse("BIG").unwrap();
         // One row that needs more pages than are left: with no statement journal to undo just
@@ -913,10 +916,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_read_transaction_sqlite_ended_by_itself_leaves_no_stale_reader() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("vireo.db"))
-            .await
-            .unwrap();
+        let (_dir, store) = temp_store().await;
         async fn namespaces(tx: &mut Transaction<'static, Sqlite>) -> i64 {
             sqlx::query_scalar("SELECT COUNT(*) FROM namespaces")
                 .fetch_one(&mut **tx)

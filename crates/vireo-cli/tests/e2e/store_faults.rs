@@ -141,15 +141,7 @@ async fn until_status(server: &Server, id: &str, done: impl Fn(&Value) -> bool) 
 /// Async attempts of `probe` that have finished, by the server's metrics (which do not wait
 /// for the store).
 async fn async_attempts_finished(server: &Server) -> u64 {
-    let text = server
-        .admin()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics_text().await;
     text.lines()
         .filter(|line| line.starts_with("vireo_invocations_total{"))
         .filter(|line| line.contains("function=\"probe\"") && line.contains("trigger=\"async\""))

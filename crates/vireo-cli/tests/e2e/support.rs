@@ -197,6 +197,18 @@ impl Server {
         status
     }
 
+    /// `GET /metrics`, the Prometheus text.
+    pub async fn metrics_text(&self) -> String {
+        self.admin()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// An HTTP client that sends `key` with every request.
     pub fn client_with_key(key: &str) -> reqwest::Client {
         let mut headers = reqwest::header::HeaderMap::new();
