@@ -336,8 +336,9 @@ async fn sigterm_with_a_failing_store_stops_within_the_grace_period() {
         .filter(|line| line.contains(" WARN ") || line.contains(" ERROR "))
         .count();
     eprintln!(
-        "store_faults: stopped {took:?} after SIGTERM ({exited}); {warnings} warnings in {} stderr lines",
-        lines.len()
+        "store_faults: stopped {took:?} after SIGTERM ({exited}); {warnings} warnings in {} stderr lines:\n{}",
+        lines.len(),
+        lines.join("\n")
     );
     assert!(
         took < GRACE + Duration::from_secs(1),
