@@ -2,6 +2,7 @@
 //! other crates plug into. No wasmtime, no SQL, no HTTP server here.
 
 pub mod auth;
+pub mod backoff;
 pub mod buckets;
 pub mod cors;
 pub mod cron;
@@ -29,12 +30,12 @@ pub use names::{AliasName, InvalidName, Name, VersionSelector};
 pub use queue::{
     AsyncInvocation, AsyncStatus, AsyncSubmitter, AttemptResult, ClaimRequest, ClaimedInvocation,
     CycleOutcome, Enqueued, NewAsyncInvocation, Queue, QueueCounts, QueueCycle, RetryPolicy,
-    Settlement, StoredRequest, StoredResponse,
+    Settlement, StartedAttempt, StoredRequest, StoredResponse,
 };
 pub use schedule::{MissedSlots, NewSchedule, Schedule, Schedules};
 pub use secrets::{
-    InvalidSecretName, InvalidSecretValue, SealedSecret, SecretInfo, SecretManager, SecretName,
-    SecretStore, SecretValue,
+    InvalidSecretName, InvalidSecretValue, SealedSample, SealedSecret, SecretInfo, SecretManager,
+    SecretName, SecretStore, SecretValue,
 };
 pub use settings::{InvalidSettings, InvokeAuth, SettingsLimits, VersionSettings};
 

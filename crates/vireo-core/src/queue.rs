@@ -199,7 +199,9 @@ pub enum Enqueued {
     FunctionNotFound,
 }
 
-/// An invocation a worker has claimed; its lease is held by the claiming owner.
+/// An invocation a worker has claimed; its lease is held by the claiming owner. Claiming does
+/// not count an attempt: the worker may hold it unstarted for a while, and one it never starts
+/// (a crash, a shutdown) must not use up the invocation's attempts.
 #[derive(Debug, Clone)]
 pub struct ClaimedInvocation {
     pub id: InvocationId,
@@ -209,7 +211,7 @@ pub struct ClaimedInvocation {
     pub trigger: Trigger,
     pub source: String,
     pub request: StoredRequest,
-    /// This attempt's number, from 1.
+    /// This attempt's number, from 1: the attempts begun so far, plus one.
     pub attempt: u32,
     /// When it was accepted (or redriven): its event age counts from here.
     pub accepted_at_us: i64,
@@ -228,15 +230,27 @@ pub enum Settlement {
     Retry {
         at_us: i64,
     },
-    /// Try again at this time without counting the attempt (the server had no capacity).
+    /// Try again at this time; the attempt did not count (the server had no capacity, or it
+    /// never started).
     Postpone {
         at_us: i64,
     },
 }
 
+/// An attempt that has begun: from now on it counts, even if the server dies before it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedAttempt {
+    pub id: InvocationId,
+    /// Its number, which becomes the invocation's count of attempts.
+    pub attempt: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct AttemptResult {
     pub id: InvocationId,
+    /// The invocation's count of attempts once this is stored: the attempt's number if it began
+    /// and counts, one less if it never began or did not count.
+    pub attempts: u32,
     pub settlement: Settlement,
     pub response: Option<StoredResponse>,
     pub error: Option<String>,
@@ -252,13 +266,15 @@ pub struct ClaimRequest {
 }
 
 /// One write of the async queue, applied in a single transaction so a busy queue pays one
-/// commit for all three kinds of work: first `settle` (freeing quota), then `accept`, then
-/// `claim` (which can take invocations accepted in the same cycle). The commit is synced to
-/// disk before returning whenever `accept` is not empty.
+/// commit for all its kinds of work: first `started` (counting attempts that began), then
+/// `settle` (freeing quota), then `accept`, then `claim` (which can take invocations accepted in
+/// the same cycle). The commit is synced to disk before returning whenever `accept` is not empty.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct QueueCycle<'a> {
-    /// The worker whose leases `settle` ends and `claim` takes.
+    /// The worker whose attempts `started` counts, whose leases `settle` ends and `claim` takes.
     pub owner: &'a str,
+    /// Attempts that began; one of an invocation `owner` no longer leases is ignored.
+    pub started: &'a [StartedAttempt],
     /// Attempt results; one for an invocation `owner` no longer leases (it was reclaimed) is
     /// ignored, since another attempt already owns it.
     pub settle: &'a [AttemptResult],
@@ -266,8 +282,8 @@ pub struct QueueCycle<'a> {
     /// own `max_queued` quota) takes no more.
     pub accept: &'a [NewAsyncInvocation],
     pub max_pending: u64,
-    /// Claims up to `limit` due invocations until `lease_until_us`, oldest due first,
-    /// counting an attempt for each.
+    /// Claims up to `limit` due invocations until `lease_until_us`, oldest due first; their
+    /// attempts count once they are reported in `started`.
     pub claim: Option<ClaimRequest>,
 }
 

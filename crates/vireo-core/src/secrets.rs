@@ -117,6 +117,15 @@ pub struct SecretInfo {
     pub updated_at_us: i64,
 }
 
+/// Some of the sealed secrets of every namespace, and how many there are in all: enough to
+/// tell whether a master key is the one they were sealed with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SealedSample {
+    pub total: u64,
+    /// The most recently written first.
+    pub secrets: Vec<(Name, SecretName, SealedSecret)>,
+}
+
 /// Where sealed secrets are kept.
 #[async_trait::async_trait]
 pub trait SecretStore: Send + Sync + 'static {
@@ -139,6 +148,8 @@ pub trait SecretStore: Send + Sync + 'static {
     ) -> Result<BTreeMap<SecretName, SealedSecret>, StoreError>;
     /// `SecretNotFound` if it does not exist.
     async fn delete_secret(&self, namespace: &Name, name: &SecretName) -> Result<(), StoreError>;
+    /// Up to `limit` secrets of any namespace, and the count of all.
+    async fn sample_sealed(&self, limit: u32) -> Result<SealedSample, StoreError>;
 }
 
 /// The admin API's seam: seals values, and makes loaded versions see every change. The server

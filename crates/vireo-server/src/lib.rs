@@ -3,6 +3,7 @@
 
 mod admission;
 mod config;
+mod data_dir;
 mod http;
 mod metering;
 mod otlp;
@@ -24,6 +25,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
+use vireo_core::backoff::Retry;
 use vireo_core::{AsyncSubmitter, Deployer, Name, Queue, Store};
 use vireo_gateway::{AppState, GatewayLimits, SharedState};
 use vireo_runtime::Runtime;
@@ -33,8 +35,9 @@ use vireo_triggers::QueueWriter;
 pub use config::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use platform::Platform;
 
-/// How long the async queue writer may take at shutdown to write what it was sent, at least.
-const WRITER_DRAIN: Duration = Duration::from_secs(2);
+/// The end of the shutdown grace period kept for writing what in-flight work produced
+/// (results, records), at most; a quarter of the grace period when that is shorter.
+const FINAL_WRITES: Duration = Duration::from_secs(2);
 
 /// How server logs are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,11 +84,13 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             config.data_dir.display()
         )
     })?;
-    let _lock = lock_data_dir(&config.data_dir)?;
-    let cipher = secrets::load_or_create(&config.master_key_file)?;
-    let sqlite = SqliteStore::open(&config.data_dir.join("vireo.db"))
+    let _lock = data_dir::lock(&config.data_dir)?;
+    let database = config.data_dir.join(data_dir::DATABASE);
+    data_dir::refuse_lost_database(&config.data_dir)?;
+    let sqlite = SqliteStore::open(&database)
         .await
         .context("opening the store")?;
+    let cipher = secrets::unlock(&config.master_key_file, &sqlite, &database).await?;
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
     let queue: Arc<dyn Queue> = Arc::new(sqlite.clone());
     // This server holds the data directory alone, so whatever was running belonged to a
@@ -100,11 +105,11 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             "redelivering async invocations that were running when the last server stopped"
         );
     }
-    let blobs = BlobStore::open(&config.data_dir.join("components"))
+    let blobs = BlobStore::open(&config.data_dir.join(data_dir::COMPONENTS))
         .context("opening the component directory")?;
     let runtime = Runtime::new(
         &config.engine_settings(),
-        &config.data_dir.join("artifacts"),
+        &config.data_dir.join(data_dir::ARTIFACTS),
     )
     .context("starting the runtime")?;
     let directory =
@@ -173,6 +178,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr().context("reading the bound address")?;
+    let stop_requested = signal::shutdown_requested();
     announce(address)?;
     tracing::info!(%address, data_dir = %config.data_dir.display(), "vireo is ready");
 
@@ -188,15 +194,22 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         config.retention.clone(),
     ));
     tokio::select! {
-        () = signal::shutdown_requested() => {}
+        () = stop_requested => {}
         finished = &mut server => {
             finished.context("the HTTP server task failed")?;
         }
     }
-    tracing::info!(grace = ?config.shutdown_grace(), "shutting down: no new connections, finishing in-flight invocations");
+    let grace = config.shutdown_grace();
+    tracing::info!(
+        ?grace,
+        "shutting down: no new connections, finishing in-flight invocations"
+    );
     shutdown.cancel();
-    let deadline = tokio::time::Instant::now() + config.shutdown_grace();
-    if tokio::time::timeout_at(deadline, &mut server)
+    // Everything ends by the deadline, even with a store that keeps failing: in-flight work
+    // until a little before it, then the writes of what that work produced.
+    let deadline = tokio::time::Instant::now() + grace;
+    let work_deadline = deadline - FINAL_WRITES.min(grace / 4);
+    if tokio::time::timeout_at(work_deadline, &mut server)
         .await
         .is_err()
     {
@@ -205,55 +218,50 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     }
     sweeper.abort();
     retention.abort();
-    let _ = scheduler.await;
-    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    finish_by(work_deadline, scheduler, "the cron scheduler").await;
+    let remaining = work_deadline.saturating_duration_since(tokio::time::Instant::now());
     if !worker.stop(remaining).await {
         tracing::warn!(
             "grace period over: unfinished async attempts will be redelivered after the next start"
         );
     }
-    // Attempts still running past the grace period hold a handle; their results are not
-    // waited for (they are redelivered), only what was already sent is written.
-    drop(submitter);
-    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-    let _ = tokio::time::timeout(remaining.max(WRITER_DRAIN), writer_task).await;
     platform.in_flight.close();
-    if tokio::time::timeout_at(deadline, platform.in_flight.wait())
+    if tokio::time::timeout_at(work_deadline, platform.in_flight.wait())
         .await
         .is_err()
     {
         tracing::warn!("grace period over: some invocations did not finish and are not recorded");
     }
+    // Attempts still running past the grace period hold a handle; their results are not
+    // waited for (they are redelivered), only what was already sent is written.
+    drop(submitter);
+    finish_by(deadline, writer_task, "the async queue writer").await;
     drop(platform);
-    records.flush().await;
+    let _ = tokio::time::timeout_at(deadline, records.flush()).await;
     drop(records);
-    if tokio::time::timeout(std::time::Duration::from_secs(10), record_task.finish())
+    record_task.finish(deadline).await;
+    if tokio::time::timeout_at(deadline, sqlite.close())
         .await
         .is_err()
     {
-        tracing::error!("the store did not accept the last invocation records within 10 s");
+        tracing::warn!(
+            "grace period over: the database was not closed cleanly (it recovers at the next start)"
+        );
     }
-    sqlite.close().await;
     tracing::info!("stopped");
     drop(exporter);
     Ok(())
 }
 
-/// Holds an exclusive lock on `<data>/vireo.lock` for the server's lifetime: two servers on one
-/// SQLite store would each take the other's running async invocations for orphans.
-fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    let path = data_dir.join("vireo.lock");
-    let file = std::fs::File::create(&path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "another Vireo server is using the data directory {}; stop it or pass a different --data",
-            data_dir.display()
-        ),
-        Err(std::fs::TryLockError::Error(error)) => {
-            Err(error).with_context(|| format!("cannot lock {}", path.display()))
-        }
+/// Waits for `task` until `deadline`, then ends it.
+async fn finish_by(
+    deadline: tokio::time::Instant,
+    mut task: tokio::task::JoinHandle<()>,
+    what: &str,
+) {
+    if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+        tracing::warn!("grace period over: stopping {what} before it finished");
+        task.abort();
     }
 }
 
@@ -300,24 +308,29 @@ async fn scale_to_zero(platform: Arc<Platform>, idle_ttl: std::time::Duration) {
     }
 }
 
-/// Deletes old logs, records and finished async invocations, and logs beyond the size limit.
+/// Deletes old logs, records and finished async invocations, and logs beyond the size limit,
+/// every sweep interval; after a failure it tries again sooner, backing off up to that.
 async fn apply_retention(store: Arc<dyn Store>, config: config::RetentionConfig) {
-    let mut ticks =
-        tokio::time::interval(std::time::Duration::from_millis(config.sweep_interval_ms));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let period = Duration::from_millis(config.sweep_interval_ms);
+    let mut retry = Retry::new("applying retention").capped_at(period);
     loop {
-        ticks.tick().await;
         let rules = config.rules(vireo_core::time::now_micros());
-        match store.apply_retention(&rules).await {
-            Ok(done) if done != vireo_core::Retained::default() => tracing::info!(
-                log_lines = done.log_lines_deleted,
-                records = done.records_deleted,
-                async_invocations = done.async_deleted,
-                "retention deleted old data"
-            ),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "applying retention failed"),
-        }
+        let wait = match store.apply_retention(&rules).await {
+            Ok(done) => {
+                retry.succeeded();
+                if done != vireo_core::Retained::default() {
+                    tracing::info!(
+                        log_lines = done.log_lines_deleted,
+                        records = done.records_deleted,
+                        async_invocations = done.async_deleted,
+                        "retention deleted old data"
+                    );
+                }
+                period
+            }
+            Err(error) => retry.failed(&error),
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 

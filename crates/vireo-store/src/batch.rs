@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use vireo_core::backoff::Retry;
 use vireo_core::{InvocationRecord, LogLine, Store};
 
 /// Records per transaction: large enough to amortise the commit, small enough to keep the
@@ -16,8 +19,6 @@ const MAX_BATCH: usize = 512;
 /// each (`BASELINE=281124c CANDIDATE=8114768 bench/compare.sh`); a record becomes readable that
 /// much later.
 const LINGER: Duration = Duration::from_millis(5);
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 enum Message {
     Record(InvocationRecord, Vec<LogLine>),
@@ -38,6 +39,8 @@ pub struct RecordWriter {
 #[derive(Debug)]
 pub struct RecordWriterTask {
     handle: JoinHandle<()>,
+    /// Tells the task to stop retrying and drop what it could not write.
+    give_up: CancellationToken,
 }
 
 impl RecordWriter {
@@ -45,10 +48,11 @@ impl RecordWriter {
     pub fn spawn(store: Arc<dyn Store>) -> (RecordWriter, RecordWriterTask) {
         let (queue, inbox) = mpsc::unbounded_channel();
         let (bump, committed) = watch::channel(0);
-        let handle = tokio::spawn(run(store, inbox, bump));
+        let give_up = CancellationToken::new();
+        let handle = tokio::spawn(run(store, inbox, bump, give_up.clone()));
         (
             RecordWriter { queue, committed },
-            RecordWriterTask { handle },
+            RecordWriterTask { handle, give_up },
         )
     }
 
@@ -82,9 +86,16 @@ impl RecordWriter {
 
 impl RecordWriterTask {
     /// Waits for the task to write what is queued and stop; drop every [`RecordWriter`] first.
-    /// While the store keeps failing this keeps retrying, so bound it with a timeout at shutdown.
-    pub async fn finish(self) {
-        if let Err(error) = self.handle.await {
+    /// Whatever the store has not taken by `deadline` is dropped, and the loss logged.
+    pub async fn finish(mut self, deadline: Instant) {
+        let finished = match tokio::time::timeout_at(deadline, &mut self.handle).await {
+            Ok(finished) => finished,
+            Err(_) => {
+                self.give_up.cancel();
+                self.handle.await
+            }
+        };
+        if let Err(error) = finished {
             tracing::error!(%error, "record writer task failed");
         }
     }
@@ -94,11 +105,27 @@ async fn run(
     store: Arc<dyn Store>,
     mut inbox: mpsc::UnboundedReceiver<Message>,
     committed: watch::Sender<u64>,
+    give_up: CancellationToken,
 ) {
     let mut messages = Vec::with_capacity(MAX_BATCH);
     let (mut records, mut logs, mut flushes) = (Vec::new(), Vec::new(), Vec::new());
-    // Returns 0 only once every sender is gone and the queue is empty.
-    while inbox.recv_many(&mut messages, MAX_BATCH).await > 0 {
+    let mut retry = Retry::new("writing invocation records");
+    let (mut lost_records, mut lost_logs) = (0, 0);
+    let mut closing = false;
+    loop {
+        let received = tokio::select! {
+            // Returns 0 only once every sender is gone (or it is closed) and the queue is empty.
+            received = inbox.recv_many(&mut messages, MAX_BATCH) => received,
+            // Giving up: take nothing new, and go through what is queued without waiting.
+            () = give_up.cancelled(), if !closing => {
+                closing = true;
+                inbox.close();
+                continue;
+            }
+        };
+        if received == 0 {
+            break;
+        }
         // A moment's wait gathers many more records under load: the commit and the hand-offs
         // to SQLite's thread are paid per batch, and senders don't wake a writer that sleeps.
         if messages.len() < MAX_BATCH {
@@ -119,8 +146,12 @@ async fn run(
             }
         }
         if !records.is_empty() {
-            write(store.as_ref(), &records, &logs).await;
-            committed.send_modify(|batches| *batches += 1);
+            if write(store.as_ref(), &records, &logs, &mut retry, &give_up).await {
+                committed.send_modify(|batches| *batches += 1);
+            } else {
+                lost_records += records.len();
+                lost_logs += logs.len();
+            }
             records.clear();
             logs.clear();
         }
@@ -128,20 +159,37 @@ async fn run(
             let _ = done.send(());
         }
     }
+    if lost_records > 0 {
+        tracing::error!(
+            "{lost_records} invocation records and {lost_logs} log lines were not stored: the store kept failing until the shutdown deadline"
+        );
+    }
 }
 
-/// Retries until the batch is written: records are only lost if the process dies meanwhile.
-async fn write(store: &dyn Store, records: &[InvocationRecord], logs: &[LogLine]) {
-    let mut backoff = FIRST_BACKOFF;
-    while let Err(error) = store.record_invocations(records, logs).await {
-        tracing::error!(
-            %error,
-            records = records.len(),
-            logs = logs.len(),
-            retry_in = ?backoff,
-            "writing invocation records failed"
-        );
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+/// Retries with backoff until the batch is written, or until told to give up (at shutdown);
+/// true if it was written. Records are only lost that way or if the process dies meanwhile.
+async fn write(
+    store: &dyn Store,
+    records: &[InvocationRecord],
+    logs: &[LogLine],
+    retry: &mut Retry,
+    give_up: &CancellationToken,
+) -> bool {
+    loop {
+        let written = tokio::select! {
+            written = store.record_invocations(records, logs) => written,
+            () = give_up.cancelled() => return false,
+        };
+        match written {
+            Ok(()) => {
+                retry.succeeded();
+                return true;
+            }
+            Err(error) => {
+                if !retry.pause_after(&error, give_up.cancelled()).await {
+                    return false;
+                }
+            }
+        }
     }
 }

@@ -1,15 +1,16 @@
-//! The SQLite implementation of the durable async [`Queue`]. Every cycle (settle, accept,
-//! claim) is one transaction on the single writer connection, synced when it accepts.
+//! The SQLite implementation of the durable async [`Queue`]. Every cycle (started, settle,
+//! accept, claim) is one transaction on the single writer connection, synced when it accepts.
 
 use std::collections::{BTreeMap, HashMap};
 
+use sqlx::query_builder::Separated;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{Connection as _, QueryBuilder, Sqlite};
 use vireo_core::queue::{IDEMPOTENCY_WINDOW, decode_headers, encode_headers};
 use vireo_core::{
     AsyncInvocation, AsyncStatus, AttemptResult, ClaimRequest, ClaimedInvocation, CycleOutcome,
     Enqueued, InvocationId, Name, NewAsyncInvocation, Queue, QueueCounts, QueueCycle, RetryPolicy,
-    Settlement, StoreError, StoredRequest, StoredResponse, Trigger,
+    Settlement, StartedAttempt, StoreError, StoredRequest, StoredResponse, Trigger,
 };
 
 use crate::rows::{ROWS_PER_STATEMENT, push_padded_values};
@@ -334,6 +335,9 @@ async fn run_cycle(
         .begin_with(begin)
         .await
         .map_err(backend("starting a write"))?;
+    if !cycle.started.is_empty() {
+        count_started(&mut tx, cycle.owner, cycle.started).await?;
+    }
     if !cycle.settle.is_empty() {
         settle(&mut tx, cycle.owner, cycle.settle).await?;
     }
@@ -350,42 +354,88 @@ async fn run_cycle(
     Ok(CycleOutcome { accepted, claimed })
 }
 
+async fn count_started(
+    tx: &mut SqliteConnection,
+    owner: &str,
+    started: &[StartedAttempt],
+) -> Result<(), StoreError> {
+    let set = "attempts = v.column2";
+    update_leased(
+        tx,
+        owner,
+        set,
+        started,
+        2,
+        "counting started attempts",
+        |mut row, attempt| {
+            row.push_bind(attempt.id.as_str())
+                .push_bind(attempt.attempt);
+        },
+    )
+    .await
+}
+
 async fn settle(
     tx: &mut SqliteConnection,
     owner: &str,
     results: &[AttemptResult],
 ) -> Result<(), StoreError> {
-    for chunk in results.chunks(ROWS_PER_STATEMENT) {
-        let mut update = QueryBuilder::<Sqlite>::new(
-            "UPDATE async_invocations AS a SET status = v.column2, next_attempt_at_us = COALESCE(v.column3, a.next_attempt_at_us), attempts = a.attempts - v.column4, response_status = COALESCE(v.column5, a.response_status), response_headers = COALESCE(v.column6, a.response_headers), response_body = COALESCE(v.column7, a.response_body), response_truncated = COALESCE(v.column8, a.response_truncated), error = v.column9, updated_at_us = v.column10, lease_owner = NULL, lease_until_us = NULL FROM (",
-        );
-        push_padded_values(&mut update, chunk, 10, |mut row, result| {
-            let (status, next_at, uncounted) = match result.settlement {
-                Settlement::Succeeded => (AsyncStatus::Succeeded, None, 0),
-                Settlement::Failed => (AsyncStatus::Failed, None, 0),
-                Settlement::Dead => (AsyncStatus::Dead, None, 0),
-                Settlement::Retry { at_us } => (AsyncStatus::Queued, Some(at_us), 0),
-                Settlement::Postpone { at_us } => (AsyncStatus::Queued, Some(at_us), 1),
+    let set = "status = v.column2, next_attempt_at_us = COALESCE(v.column3, a.next_attempt_at_us), attempts = v.column4, response_status = COALESCE(v.column5, a.response_status), response_headers = COALESCE(v.column6, a.response_headers), response_body = COALESCE(v.column7, a.response_body), response_truncated = COALESCE(v.column8, a.response_truncated), error = v.column9, updated_at_us = v.column10, lease_owner = NULL, lease_until_us = NULL";
+    update_leased(
+        tx,
+        owner,
+        set,
+        results,
+        10,
+        "settling invocations",
+        |mut row, result| {
+            let (status, next_at) = match result.settlement {
+                Settlement::Succeeded => (AsyncStatus::Succeeded, None),
+                Settlement::Failed => (AsyncStatus::Failed, None),
+                Settlement::Dead => (AsyncStatus::Dead, None),
+                Settlement::Retry { at_us } | Settlement::Postpone { at_us } => {
+                    (AsyncStatus::Queued, Some(at_us))
+                }
             };
             let response = result.response.as_ref();
             row.push_bind(result.id.as_str())
                 .push_bind(status.as_str())
                 .push_bind(next_at)
-                .push_bind(uncounted)
+                .push_bind(result.attempts)
                 .push_bind(response.map(|r| r.status))
                 .push_bind(response.map(|r| encode_headers(&r.headers)))
                 .push_bind(response.map(|r| r.body.to_vec()))
                 .push_bind(response.map(|r| r.body_truncated))
                 .push_bind(result.error.as_deref())
                 .push_bind(result.at_us);
-        });
+        },
+    )
+    .await
+}
+
+/// Applies `set` (assignments from the `VALUES` columns `v.column2`...) to the invocations named
+/// in `v.column1` that `owner` still leases: one of another worker's, or one already settled,
+/// is left alone.
+async fn update_leased<'a, T>(
+    tx: &mut SqliteConnection,
+    owner: &'a str,
+    set: &str,
+    items: &'a [T],
+    columns: usize,
+    context: &'static str,
+    mut push_row: impl FnMut(Separated<'_, 'a, Sqlite, &'static str>, &'a T),
+) -> Result<(), StoreError> {
+    for chunk in items.chunks(ROWS_PER_STATEMENT) {
+        let mut update = QueryBuilder::<Sqlite>::new("UPDATE async_invocations AS a SET ");
+        update.push(set).push(" FROM (");
+        push_padded_values(&mut update, chunk, columns, &mut push_row);
         update.push(") AS v WHERE a.id = v.column1 AND a.status = 'running' AND a.lease_owner = ");
         update.push_bind(owner);
         update
             .build()
             .execute(&mut *tx)
             .await
-            .map_err(backend("settling invocations"))?;
+            .map_err(backend(context))?;
     }
     Ok(())
 }
@@ -397,13 +447,12 @@ async fn claim(
 ) -> Result<Vec<ClaimedInvocation>, StoreError> {
     let rows = sqlx::query(
         r#"UPDATE async_invocations
-               SET status = 'running', attempts = attempts + 1, lease_owner = ?1,
-                   lease_until_us = ?2, updated_at_us = ?3
+               SET status = 'running', lease_owner = ?1, lease_until_us = ?2, updated_at_us = ?3
                WHERE id IN (SELECT id FROM async_invocations
                             WHERE status = 'queued' AND next_attempt_at_us <= ?3
                             ORDER BY next_attempt_at_us LIMIT ?4)
                RETURNING id, namespace, function, selector, "trigger", source, method, uri,
-                         headers, body, attempts, accepted_at_us, event_time_us,
+                         headers, body, attempts + 1 AS attempt, accepted_at_us, event_time_us,
                          (SELECT retry_policy FROM functions AS f
                           WHERE f.namespace = async_invocations.namespace
                             AND f.name = async_invocations.function) AS retry_policy"#,
@@ -441,7 +490,7 @@ async fn claim(
                 headers: decode_headers(&headers),
                 body: body.into(),
             },
-            attempt: column(row, "attempts")?,
+            attempt: column(row, "attempt")?,
             accepted_at_us: column(row, "accepted_at_us")?,
             event_time_us: column(row, "event_time_us")?,
             policy,

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::QueryBuilder;
 use sqlx::sqlite::SqliteRow;
-use vireo_core::{Name, SealedSecret, SecretInfo, SecretName, SecretStore, StoreError};
+use vireo_core::{
+    Name, SealedSample, SealedSecret, SecretInfo, SecretName, SecretStore, StoreError,
+};
 
 use crate::sqlite::{
     SqliteStore, backend, check_namespace, column, commit, name_column, parsed_column,
@@ -110,6 +112,40 @@ impl SecretStore for SqliteStore {
             });
         }
         commit(tx).await
+    }
+
+    async fn sample_sealed(&self, limit: u32) -> Result<SealedSample, StoreError> {
+        let mut tx = self.read().await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend("counting secrets"))?;
+        let rows = sqlx::query(
+            "SELECT namespace, name, nonce, ciphertext FROM secrets
+             ORDER BY updated_at_us DESC LIMIT ?1",
+        )
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend("sampling secrets"))?;
+        let secrets = rows
+            .iter()
+            .map(|row| {
+                let sealed = SealedSecret {
+                    nonce: column(row, "nonce")?,
+                    ciphertext: column(row, "ciphertext")?,
+                };
+                Ok((
+                    name_column(row, "namespace")?,
+                    secret_name_column(row)?,
+                    sealed,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(SealedSample {
+            total: u64::try_from(total).unwrap_or(0),
+            secrets,
+        })
     }
 }
 

@@ -9,7 +9,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Decode, QueryBuilder, Row, Sqlite, Transaction, Type};
+use sqlx::{Connection as _, Decode, QueryBuilder, Row, Sqlite, Transaction, Type};
 use vireo_core::time::now_micros;
 use vireo_core::{
     AliasName, FunctionInfo, InvocationId, InvocationQuery, InvocationRecord, InvocationStatus,
@@ -75,7 +75,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let at = path.display();
-        let writer = SqlitePoolOptions::new()
+        let writer = pool_options()
             .max_connections(1)
             .connect_with(options.clone())
             .await
@@ -84,7 +84,7 @@ impl SqliteStore {
             .run(&writer)
             .await
             .map_err(|e| StoreError::Backend(format!("migrating database {at}: {e}")))?;
-        let reader = SqlitePoolOptions::new()
+        let reader = pool_options()
             .max_connections(READER_CONNECTIONS)
             .connect_with(options.pragma("query_only", "ON"))
             .await
@@ -114,6 +114,29 @@ impl SqliteStore {
             .await
             .map_err(backend("starting a write"))
     }
+}
+
+/// Pools whose connections are handed out only outside a transaction.
+///
+/// A transaction dropped unfinished (an error, a failed commit, a cancelled caller) queues a
+/// ROLLBACK. When SQLite has already ended the transaction itself, as it does when a write
+/// fails with SQLITE_FULL or SQLITE_IOERR, that ROLLBACK fails and sqlx keeps counting the
+/// transaction as open: every later `BEGIN` on the connection would fail with "non-zero
+/// transaction depth" until a restart. Such a connection is closed here instead of being
+/// reused, and the pool opens a fresh one. The check reads a counter; sqlx's own ping on
+/// release has already waited for the queued ROLLBACK.
+fn pool_options() -> SqlitePoolOptions {
+    SqlitePoolOptions::new().before_acquire(|conn, _| {
+        Box::pin(async move {
+            let clean = !conn.is_in_transaction();
+            if !clean {
+                tracing::debug!(
+                    "replacing a database connection whose last transaction did not end cleanly"
+                );
+            }
+            Ok(clean)
+        })
+    })
 }
 
 #[async_trait::async_trait]
@@ -795,12 +818,18 @@ pub(crate) fn saturating_i64(value: u64) -> i64 {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn connections_use_wal_foreign_keys_normal_sync_and_read_only_readers() {
+    /// A store on a fresh file; keep the directory as long as the store.
+    async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("vireo.db"))
             .await
             .unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn connections_use_wal_foreign_keys_normal_sync_and_read_only_readers() {
+        let (_dir, store) = temp_store().await;
         let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&store.reader)
             .await
@@ -831,5 +860,104 @@ mod tests {
             .execute(&store.reader)
             .await;
         assert!(write.is_err(), "readers must refuse writes");
+    }
+
+    /// Makes the database "full" for the writer connection: SQLite then fails writes with
+    /// SQLITE_FULL, as on a full disk, and rolls back their whole transaction by itself.
+    async fn cap_database_size(store: &SqliteStore) {
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        sqlx::query(&format!("PRAGMA max_page_count = {}", pages + 2))
+            .execute(&store.writer)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_write_sqlite_rolled_back_on_a_full_database_does_not_wedge_the_writer() {
+        use vireo_core::{Queue as _, SealedSecret, SecretName, SecretStore as _};
+
+        let (_dir, store) = temp_store().await;
+        let namespace = Name::default_namespace();
+        let secret = SecretName::parse("BIG").unwrap();
+        // One row that needs more pages than are left: with no statement journal to undo just
+        // the statement, SQLite rolls the whole transaction back, as a full disk does at commit.
+        let too_big = SealedSecret {
+            nonce: vec![0; 24],
+            ciphertext: vec![0; 256 * 1024],
+        };
+        for round in 0..3 {
+            cap_database_size(&store).await;
+            let full = store
+                .put_secret(&namespace, &secret, &too_big, 1)
+                .await
+                .unwrap_err();
+            assert!(full.to_string().contains("full"), "round {round}: {full}");
+            // Both ways of starting a write get a clean connection and commit.
+            let function = Name::parse("test", &format!("f{round}")).unwrap();
+            store
+                .create_function(&namespace, &function)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: the writer stayed wedged: {e}"));
+            store
+                .redrive(&namespace, &function, None, 1)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: the writer stayed wedged: {e}"));
+            vireo_core::Queue::enqueue(&store, &[], u64::MAX)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: the queue stayed wedged: {e}"));
+        }
+        let sealed = store
+            .sealed_secrets(&namespace, &[secret].into())
+            .await
+            .unwrap();
+        assert!(sealed.is_empty(), "the failed writes left nothing behind");
+    }
+
+    #[tokio::test]
+    async fn a_read_transaction_sqlite_ended_by_itself_leaves_no_stale_reader() {
+        let (_dir, store) = temp_store().await;
+        async fn namespaces(tx: &mut Transaction<'static, Sqlite>) -> i64 {
+            sqlx::query_scalar("SELECT COUNT(*) FROM namespaces")
+                .fetch_one(&mut **tx)
+                .await
+                .unwrap()
+        }
+        // Every reader at once, so each connection gets the treatment.
+        let mut ended = Vec::new();
+        for _ in 0..READER_CONNECTIONS {
+            let mut tx = store.read().await.unwrap();
+            // What SQLite does on its own after some I/O errors: the transaction is over, but
+            // sqlx still counts it open and its rollback on drop fails.
+            sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+            ended.push(tx);
+        }
+        drop(ended);
+        let (mut before, mut reading) = (Vec::new(), Vec::new());
+        for _ in 0..READER_CONNECTIONS {
+            let mut tx = store.read().await.unwrap();
+            before.push(namespaces(&mut tx).await);
+            reading.push(tx);
+        }
+        drop(reading);
+        vireo_core::Tenancy::create_namespace(
+            &store,
+            &Name::parse("test", "later").unwrap(),
+            &vireo_core::NamespaceQuotas::default(),
+        )
+        .await
+        .unwrap();
+        let mut open = Vec::new();
+        for seen_before in before {
+            let mut tx = store.read().await.unwrap();
+            assert_eq!(
+                namespaces(&mut tx).await,
+                seen_before + 1,
+                "a reader kept an old snapshot"
+            );
+            open.push(tx);
+        }
     }
 }

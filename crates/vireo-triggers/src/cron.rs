@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
 use tokio_util::sync::CancellationToken;
+use vireo_core::backoff::Retry;
 use vireo_core::time::{now_micros, rfc3339};
 use vireo_core::{
     AsyncSubmitter, CronSchedule, Enqueued, InvocationId, MissedSlots, NewAsyncInvocation,
@@ -24,7 +25,9 @@ pub struct SchedulerSettings {
     pub misfire_grace: Duration,
 }
 
-/// Runs the scheduler until `cancel` fires.
+/// Runs the scheduler until `cancel` fires. While the store fails, ticks back off; a
+/// schedule its namespace's full queue refuses is tried again each tick, without slowing the
+/// others. Both are logged at most once per interval.
 pub async fn run(
     schedules: Arc<dyn Schedules>,
     submitter: Arc<dyn AsyncSubmitter>,
@@ -33,30 +36,72 @@ pub async fn run(
 ) {
     let mut ticks = tokio::time::interval(settings.tick);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut store_retry = Retry::new("firing due schedules");
+    let mut refusals = Retry::new("queueing a due schedule's invocation");
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             _ = ticks.tick() => {}
         }
         let now = now_micros();
-        let due = match schedules.due_schedules(now, DUE_PER_TICK).await {
-            Ok(due) => due,
-            Err(error) => {
-                tracing::warn!(%error, "reading due schedules failed");
-                continue;
+        let mut fired = Fired::default();
+        let outcome = match schedules.due_schedules(now, DUE_PER_TICK).await {
+            Ok(due) => {
+                for schedule in &due {
+                    fired.add(
+                        fire(
+                            schedules.as_ref(),
+                            submitter.as_ref(),
+                            schedule,
+                            now,
+                            settings.misfire_grace,
+                        )
+                        .await,
+                    );
+                }
+                fired.store_failure.map_or(Ok(()), Err)
             }
+            Err(error) => Err(format!("reading due schedules: {error}")),
         };
-        for schedule in due {
-            fire(
-                schedules.as_ref(),
-                submitter.as_ref(),
-                &schedule,
-                now,
-                settings.misfire_grace,
-            )
-            .await;
+        match fired.refusal {
+            Some(refusal) => {
+                // Logged only: the others due must not wait for this one's backoff.
+                refusals.failed(&refusal);
+            }
+            None => refusals.succeeded(),
+        }
+        match outcome {
+            Ok(()) => store_retry.succeeded(),
+            Err(error) => {
+                if !store_retry.pause_after(&error, cancel.cancelled()).await {
+                    return;
+                }
+            }
         }
     }
+}
+
+/// What went wrong in one tick, if anything: the last store failure and refusal.
+#[derive(Default)]
+struct Fired {
+    store_failure: Option<String>,
+    refusal: Option<String>,
+}
+
+impl Fired {
+    fn add(&mut self, outcome: Result<(), Unfired>) {
+        match outcome {
+            Ok(()) => {}
+            Err(Unfired::Store(error)) => self.store_failure = Some(error),
+            Err(Unfired::Refused(why)) => self.refusal = Some(why),
+        }
+    }
+}
+
+/// Why a due schedule did not fire or advance; it is tried again on the next tick.
+enum Unfired {
+    Store(String),
+    Refused(String),
 }
 
 /// What to do about a due schedule at `now`.
@@ -92,9 +137,9 @@ async fn fire(
     schedule: &Schedule,
     now: i64,
     grace: Duration,
-) {
+) -> Result<(), Unfired> {
     let Some(due) = schedule.next_fire_at_us else {
-        return;
+        return Ok(());
     };
     let name = format!("{}/{}", schedule.namespace, schedule.name);
     let plan = match CronSchedule::parse(&schedule.expression, Some(&schedule.time_zone)) {
@@ -122,14 +167,18 @@ async fn fire(
                 Ok(Enqueued::Accepted) => Some((slot, id)),
                 // Fired before a restart that came before the schedule could advance.
                 Ok(Enqueued::Duplicate(first)) => Some((slot, first)),
+                // Not advancing retries the slot on the next tick, until it counts as missed.
                 Ok(refused) => {
-                    // Not advancing retries the slot on the next tick, until it counts as missed.
-                    tracing::warn!(schedule = %name, slot = %rfc3339(slot), ?refused, "schedule could not fire; trying again");
-                    return;
+                    return Err(Unfired::Refused(format!(
+                        "schedule {name} could not fire its slot {}: {refused:?}",
+                        rfc3339(slot)
+                    )));
                 }
                 Err(error) => {
-                    tracing::warn!(schedule = %name, slot = %rfc3339(slot), %error, "schedule could not fire; trying again");
-                    return;
+                    return Err(Unfired::Store(format!(
+                        "schedule {name} could not fire its slot {}: {error}",
+                        rfc3339(slot)
+                    )));
                 }
             }
         }
@@ -147,9 +196,15 @@ async fn fire(
             if let Some((slot, id)) = &fired {
                 tracing::info!(schedule = %name, slot = %rfc3339(*slot), invocation_id = %id, "schedule fired");
             }
+            Ok(())
         }
-        Ok(false) => tracing::debug!(schedule = %name, "another scheduler advanced the schedule"),
-        Err(error) => tracing::warn!(schedule = %name, %error, "advancing the schedule failed"),
+        Ok(false) => {
+            tracing::debug!(schedule = %name, "another scheduler advanced the schedule");
+            Ok(())
+        }
+        Err(error) => Err(Unfired::Store(format!(
+            "advancing schedule {name}: {error}"
+        ))),
     }
 }
 

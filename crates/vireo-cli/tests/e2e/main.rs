@@ -17,6 +17,7 @@ mod restart;
 mod retention;
 mod scaling;
 mod secrets;
+mod store_faults;
 mod tenancy;
 mod trace_context;
 mod usage;

@@ -30,15 +30,7 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)])
 }
 
 async fn scrape(server: &Server) -> prometheus_parse::Scrape {
-    let text = server
-        .admin()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics_text().await;
     let lines = text.lines().map(|line| Ok(line.to_string()));
     prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text exposition")
 }

@@ -142,15 +142,7 @@ async fn idle_versions_scale_to_zero_and_come_back_cold() {
         "a pre-warmed version is never cold"
     );
 
-    let metrics = server
-        .admin()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics_text().await;
     let cold_starts = metrics
         .lines()
         .find(|line| {

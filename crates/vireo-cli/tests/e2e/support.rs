@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -59,6 +59,10 @@ pub struct Server {
     /// The admin key the server wrote to `<data>/admin.key` at its first start.
     pub admin_key: String,
     child: Option<Child>,
+    /// Every line the server has written to stderr so far.
+    stderr: Arc<Mutex<Vec<String>>>,
+    /// Reads stderr into `stderr`; it ends when the server has exited.
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -84,18 +88,18 @@ impl Server {
                 let _ = lines.send(line);
             }
         });
-        let (errors, stderr) = mpsc::channel();
+        let stderr = Arc::new(Mutex::new(Vec::new()));
         let pipe = child.stderr.take().expect("stderr piped");
-        std::thread::spawn(move || {
+        let log = stderr.clone();
+        let stderr_reader = std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let _ = errors.send(line);
+                log.lock().expect("stderr log").push(line);
             }
         });
         let line = received.recv_timeout(DEADLINE).unwrap_or_else(|_| {
-            let log: Vec<String> = stderr.try_iter().collect();
             panic!(
                 "vireo did not announce its address within {DEADLINE:?}; stderr:\n{}",
-                log.join("\n")
+                stderr.lock().expect("stderr log").join("\n")
             )
         });
         let url = line
@@ -111,6 +115,8 @@ impl Server {
             data: data.to_path_buf(),
             admin_key,
             child: Some(child),
+            stderr,
+            stderr_reader: Some(stderr_reader),
         }
     }
 
@@ -145,6 +151,11 @@ impl Server {
         Self::start_with(data, &["--config", file.to_str().expect("UTF-8 path")])
     }
 
+    /// The lines the server has written to stderr so far (all of them after `wait_exit`).
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.lock().expect("stderr log").clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
@@ -176,9 +187,26 @@ impl Server {
         std::thread::spawn(move || {
             let _ = done.send(child.wait().expect("wait for vireo"));
         });
-        exited
+        let status = exited
             .recv_timeout(DEADLINE)
-            .unwrap_or_else(|_| panic!("vireo did not exit within {DEADLINE:?}"))
+            .unwrap_or_else(|_| panic!("vireo did not exit within {DEADLINE:?}"));
+        // Its stderr is closed now: what it wrote last is in the log once the reader is done.
+        if let Some(reader) = self.stderr_reader.take() {
+            reader.join().expect("stderr reader");
+        }
+        status
+    }
+
+    /// `GET /metrics`, the Prometheus text.
+    pub async fn metrics_text(&self) -> String {
+        self.admin()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     /// An HTTP client that sends `key` with every request.

@@ -1,6 +1,6 @@
-//! The master key file: 32 random bytes written as 64 hex digits and a newline, created at the
-//! first start with mode 0600 set as the file is created (never loosened after writing), and
-//! refused when its format is wrong or group or others may access it.
+//! The master key file: 32 random bytes written as 64 hex digits and a newline, created with
+//! mode 0600 set as the file is created (never loosened after writing), and refused when its
+//! format is wrong or group or others may access it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read as _, Write as _};
@@ -14,17 +14,17 @@ use super::cipher::{Cipher, KEY_BYTES, fill_random};
 
 const HEX_DIGITS: usize = KEY_BYTES * 2;
 
-/// The key in `path`, or a new one written there when the file does not exist.
-pub fn load_or_create(path: &Path) -> anyhow::Result<Cipher> {
+/// The key in `path`; none when the file does not exist.
+pub fn load(path: &Path) -> anyhow::Result<Option<Cipher>> {
     match File::open(path) {
-        Ok(file) => load(path, file),
-        Err(error) if error.kind() == ErrorKind::NotFound => create(path),
+        Ok(file) => read(path, file).map(Some),
+        Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
         Err(error) => Err(error)
             .with_context(|| format!("cannot open the master key file {}", path.display())),
     }
 }
 
-fn load(path: &Path, file: File) -> anyhow::Result<Cipher> {
+fn read(path: &Path, file: File) -> anyhow::Result<Cipher> {
     let at = path.display();
     let mode = file
         .metadata()
@@ -55,7 +55,8 @@ fn load(path: &Path, file: File) -> anyhow::Result<Cipher> {
     Ok(Cipher::new(&key))
 }
 
-fn create(path: &Path) -> anyhow::Result<Cipher> {
+/// A new random key, written to `path`, which must not exist.
+pub fn create(path: &Path) -> anyhow::Result<Cipher> {
     let at = path.display();
     let mut key = Zeroizing::new([0u8; KEY_BYTES]);
     fill_random(&mut *key)?;
@@ -101,11 +102,12 @@ mod tests {
     fn created_private_then_loaded_with_the_same_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
-        let created = load_or_create(&path).unwrap();
+        assert!(load(&path).unwrap().is_none());
+        let created = create(&path).unwrap();
         let metadata = std::fs::metadata(&path).unwrap();
         assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
         assert_eq!(metadata.len(), HEX_DIGITS as u64 + 1);
-        let loaded = load_or_create(&path).unwrap();
+        let loaded = load(&path).unwrap().unwrap();
         assert_eq!(seal_and_open(&created, &loaded).unwrap(), "v");
     }
 
@@ -113,9 +115,9 @@ mod tests {
     fn a_key_others_may_read_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
-        load_or_create(&path).unwrap();
+        create(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let err = load_or_create(&path).err().unwrap();
+        let err = load(&path).err().unwrap();
         assert!(err.to_string().contains("mode 640"), "{err}");
         assert!(err.to_string().contains("chmod 600"), "{err}");
     }
@@ -134,7 +136,7 @@ mod tests {
             let _ = std::fs::remove_file(&path);
             std::fs::write(&path, &content).unwrap();
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-            let err = load_or_create(&path).err().unwrap();
+            let err = load(&path).err().unwrap();
             assert!(
                 err.to_string().contains("does not hold a key"),
                 "{content:?}: {err}"
@@ -142,6 +144,6 @@ mod tests {
         }
         // Without the trailing newline the key is still read.
         std::fs::write(&path, "ab".repeat(KEY_BYTES)).unwrap();
-        load_or_create(&path).unwrap();
+        assert!(load(&path).unwrap().is_some());
     }
 }

@@ -5,6 +5,7 @@
 
 mod cipher;
 mod key_file;
+mod unlock;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use vireo_core::time::now_micros;
 use vireo_core::{Name, SecretInfo, SecretName, SecretStore, SecretValue, StoreError, VersionInfo};
 
 pub use cipher::Cipher;
-pub use key_file::load_or_create;
+pub use unlock::unlock;
 
 /// The sealed secrets and the key that opens them.
 pub struct Vault {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use tokio::time::Instant;
 use vireo_core::{
     AliasName, FunctionInfo, InvocationId, InvocationQuery, InvocationRecord, LogLine, LogQuery,
     Name, NewVersion, Retained, Retention, Store, StoreError, UsageQuery, UsageRow, VersionInfo,
@@ -12,6 +13,8 @@ use vireo_core::{
 use vireo_store::{RecordWriter, SqliteStore};
 
 use crate::support::{default_function, log, new_version, record, sqlite_store};
+
+const DEADLINE: Duration = Duration::from_secs(10);
 
 /// A store with one deployed function, shared with a writer.
 async fn deployed() -> (tempfile::TempDir, Arc<SqliteStore>, Name) {
@@ -65,7 +68,7 @@ async fn flush_waits_for_everything_submitted() {
     );
 
     drop(writer);
-    task.finish().await;
+    task.finish(Instant::now() + DEADLINE).await;
 }
 
 #[tokio::test]
@@ -79,7 +82,7 @@ async fn dropping_every_writer_drains_the_queue() {
     }
     drop(writer);
     drop(clone);
-    tokio::time::timeout(Duration::from_secs(10), task.finish())
+    tokio::time::timeout(DEADLINE, task.finish(Instant::now() + DEADLINE))
         .await
         .unwrap();
     assert_eq!(counts(store.as_ref(), &function).await, (300, 0));
@@ -103,7 +106,39 @@ async fn failed_writes_are_retried() {
     assert_eq!(store.attempts.load(Ordering::SeqCst), 3);
 
     drop(writer);
-    task.finish().await;
+    task.finish(Instant::now() + DEADLINE).await;
+}
+
+#[tokio::test]
+async fn a_store_that_keeps_failing_is_given_up_at_the_deadline() {
+    let (_dir, inner, function) = deployed().await;
+    let store = Arc::new(Flaky {
+        inner,
+        failures_left: AtomicUsize::new(usize::MAX),
+        attempts: AtomicUsize::new(0),
+    });
+    let (writer, task) = RecordWriter::spawn(store.clone());
+    writer.submit(record(&function, 1), Vec::new());
+
+    // A writer still held elsewhere (an invocation that outlived the grace period) does not
+    // keep the task alive past the deadline either.
+    let begun = Instant::now();
+    let within = Duration::from_millis(700);
+    tokio::time::timeout(DEADLINE, task.finish(begun + within))
+        .await
+        .expect("finish returns once its deadline has passed");
+    let took = begun.elapsed();
+    assert!(
+        took >= within && took < within + Duration::from_secs(1),
+        "{took:?}"
+    );
+    // Backing off from 100 ms (100, 200, 400 ms): a few tries, not a spin.
+    let attempts = store.attempts.load(Ordering::SeqCst);
+    assert!((2..=5).contains(&attempts), "{attempts} attempts");
+    assert_eq!(counts(store.as_ref(), &function).await, (0, 0));
+    tokio::time::timeout(DEADLINE, writer.flush())
+        .await
+        .expect("a flush after the task ended returns at once");
 }
 
 /// Fails the first `failures_left` batch writes, as a briefly unavailable database would.

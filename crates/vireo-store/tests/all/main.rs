@@ -46,6 +46,7 @@ sqlite_conformance!(sqlite_queue_conformance => queue_conformance:
     namespace_quota_counts_pending_invocations,
     one_cycle_settles_frees_quota_accepts_and_claims_what_it_accepted,
     expired_leases_are_reclaimed_and_stale_results_ignored,
+    only_attempts_that_began_count,
     missing_functions_take_nothing_and_deletion_clears_the_queue,
     retry_policies_default_and_round_trip,
     schedules_fire_once_per_slot,
@@ -62,6 +63,7 @@ sqlite_conformance!(sqlite_tenancy_conformance => tenancy_conformance:
 sqlite_conformance!(sqlite_secrets_conformance => secrets_conformance:
     secrets_are_created_replaced_listed_and_deleted,
     secrets_of_unknown_namespaces_are_reported,
+    a_sample_shows_the_newest_secrets_of_every_namespace,
 );
 
 #[tokio::test]

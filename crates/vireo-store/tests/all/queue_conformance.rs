@@ -3,9 +3,10 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use vireo_core::{
-    AliasName, AsyncStatus, AttemptResult, ClaimRequest, Enqueued, InvocationId, MissedSlots, Name,
-    NewAsyncInvocation, NewSchedule, Queue, QueueCounts, QueueCycle, RetryPolicy, Schedules,
-    Settlement, Store, StoreError, StoredRequest, StoredResponse, Trigger, VersionSelector,
+    AliasName, AsyncStatus, AttemptResult, ClaimRequest, ClaimedInvocation, Enqueued, InvocationId,
+    MissedSlots, Name, NewAsyncInvocation, NewSchedule, Queue, QueueCounts, QueueCycle,
+    RetryPolicy, Schedules, Settlement, StartedAttempt, Store, StoreError, StoredRequest,
+    StoredResponse, Trigger, VersionSelector,
 };
 
 use crate::support::{default_function, invocation_id, name, new_version};
@@ -34,9 +35,11 @@ pub(crate) fn job(function: &Name, n: u64, key: Option<&str>) -> NewAsyncInvocat
     }
 }
 
-fn result(n: u64, settlement: Settlement, status: Option<u16>) -> AttemptResult {
+/// A result that leaves the invocation with `attempts` counted.
+fn result(n: u64, attempts: u32, settlement: Settlement, status: Option<u16>) -> AttemptResult {
     AttemptResult {
         id: invocation_id(n),
+        attempts,
         settlement,
         response: status.map(|status| StoredResponse {
             status,
@@ -47,6 +50,23 @@ fn result(n: u64, settlement: Settlement, status: Option<u16>) -> AttemptResult 
         error: None,
         at_us: 2_000,
     }
+}
+
+/// Reports the claimed attempts as begun, as a worker does when it starts each.
+async fn start<S: Queue>(store: &S, owner: &str, claimed: &[ClaimedInvocation]) {
+    let started: Vec<StartedAttempt> = claimed
+        .iter()
+        .map(|job| StartedAttempt {
+            id: job.id.clone(),
+            attempt: job.attempt,
+        })
+        .collect();
+    let cycle = QueueCycle {
+        owner,
+        started: &started,
+        ..QueueCycle::default()
+    };
+    store.cycle(&cycle).await.unwrap();
 }
 
 pub(crate) async fn deployed<S: Store>(store: &S, function: &str) -> Name {
@@ -86,14 +106,20 @@ pub async fn enqueue_claim_settle_and_redrive<S: Store + Queue>(store: &S) {
             .unwrap()
             .is_empty()
     );
+    assert_eq!(
+        status(store, 2).await,
+        (AsyncStatus::Running, 0),
+        "claiming counts no attempt"
+    );
+    start(store, "node-a", &claimed).await;
     assert_eq!(status(store, 2).await, (AsyncStatus::Running, 1));
 
     store
         .settle(
             "node-a",
             &[
-                result(1, Settlement::Succeeded, Some(200)),
-                result(2, Settlement::Retry { at_us: 9_000 }, Some(503)),
+                result(1, 1, Settlement::Succeeded, Some(200)),
+                result(2, 1, Settlement::Retry { at_us: 9_000 }, Some(503)),
             ],
         )
         .await
@@ -113,8 +139,9 @@ pub async fn enqueue_claim_settle_and_redrive<S: Store + Queue>(store: &S) {
     let again = store.claim("node-a", 9_000, 60_000, 10).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempt, 2);
+    start(store, "node-a", &again).await;
     store
-        .settle("node-a", &[result(2, Settlement::Dead, None)])
+        .settle("node-a", &[result(2, 2, Settlement::Dead, None)])
         .await
         .unwrap();
     let dead = store
@@ -220,6 +247,7 @@ pub async fn namespace_quota_counts_pending_invocations<S: Store + Queue>(store:
             "node",
             &[result(
                 id_number(&running[0].id),
+                1,
                 Settlement::Failed,
                 Some(400),
             )],
@@ -248,14 +276,16 @@ pub async fn one_cycle_settles_frees_quota_accepts_and_claims_what_it_accepted<S
         .enqueue(&[job(&function, 1, None)], NO_QUOTA)
         .await
         .unwrap();
-    store.claim("node", 5_000, 60_000, 10).await.unwrap();
+    let claimed = store.claim("node", 5_000, 60_000, 10).await.unwrap();
+    start(store, "node", &claimed).await;
 
     // The namespace is at its quota of 1 until the settlement in the same cycle frees it.
-    let results = [result(1, Settlement::Succeeded, Some(200))];
+    let results = [result(1, 1, Settlement::Succeeded, Some(200))];
     let accept = [job(&function, 2, None), job(&function, 3, None)];
     let outcome = store
         .cycle(&QueueCycle {
             owner: "node",
+            started: &[],
             settle: &results,
             accept: &accept,
             max_pending: 1,
@@ -278,15 +308,21 @@ pub async fn one_cycle_settles_frees_quota_accepts_and_claims_what_it_accepted<S
         "claimed in the cycle that accepted it"
     );
     assert_eq!(status(store, 1).await, (AsyncStatus::Succeeded, 1));
-    assert_eq!(status(store, 2).await, (AsyncStatus::Running, 1));
+    assert_eq!(status(store, 2).await, (AsyncStatus::Running, 0));
     assert!(store.get_async(&invocation_id(3)).await.unwrap().is_none());
 
-    // A cycle that fails (here: an id stored twice) takes nothing, its settlements included.
-    let results = [result(2, Settlement::Succeeded, Some(200))];
+    // A cycle that fails (here: an id stored twice) takes nothing, its started attempts and
+    // settlements included.
+    let started = [StartedAttempt {
+        id: invocation_id(2),
+        attempt: 1,
+    }];
+    let results = [result(2, 1, Settlement::Succeeded, Some(200))];
     let clash = [job(&function, 2, None)];
     let failed = store
         .cycle(&QueueCycle {
             owner: "node",
+            started: &started,
             settle: &results,
             accept: &clash,
             max_pending: NO_QUOTA,
@@ -294,7 +330,7 @@ pub async fn one_cycle_settles_frees_quota_accepts_and_claims_what_it_accepted<S
         })
         .await;
     assert!(failed.is_err());
-    assert_eq!(status(store, 2).await, (AsyncStatus::Running, 1));
+    assert_eq!(status(store, 2).await, (AsyncStatus::Running, 0));
 
     let empty = store.cycle(&QueueCycle::default()).await.unwrap();
     assert!(empty.accepted.is_empty() && empty.claimed.is_empty());
@@ -306,7 +342,8 @@ pub async fn expired_leases_are_reclaimed_and_stale_results_ignored<S: Store + Q
         .enqueue(&[job(&function, 1, None)], NO_QUOTA)
         .await
         .unwrap();
-    store.claim("dead-node", 5_000, 10_000, 10).await.unwrap();
+    let claimed = store.claim("dead-node", 5_000, 10_000, 10).await.unwrap();
+    start(store, "dead-node", &claimed).await;
     store.extend_leases("dead-node", 20_000).await.unwrap();
     assert_eq!(store.reclaim_expired(19_999, 19_999).await.unwrap(), 0);
     assert_eq!(store.reclaim_expired(20_001, 20_001).await.unwrap(), 1);
@@ -314,9 +351,16 @@ pub async fn expired_leases_are_reclaimed_and_stale_results_ignored<S: Store + Q
     assert_eq!(store.next_due_us().await.unwrap(), Some(20_001));
 
     let claimed = store.claim("live-node", 20_001, 90_000, 10).await.unwrap();
-    assert_eq!(claimed[0].attempt, 2, "the crashed attempt counted");
+    assert_eq!(
+        claimed[0].attempt, 2,
+        "the crashed attempt had begun: it counted"
+    );
+    start(store, "live-node", &claimed).await;
     store
-        .settle("dead-node", &[result(1, Settlement::Succeeded, Some(200))])
+        .settle(
+            "dead-node",
+            &[result(1, 1, Settlement::Succeeded, Some(200))],
+        )
         .await
         .unwrap();
     assert_eq!(status(store, 1).await, (AsyncStatus::Running, 2));
@@ -324,7 +368,7 @@ pub async fn expired_leases_are_reclaimed_and_stale_results_ignored<S: Store + Q
     store
         .settle(
             "live-node",
-            &[result(1, Settlement::Postpone { at_us: 30_000 }, None)],
+            &[result(1, 1, Settlement::Postpone { at_us: 30_000 }, None)],
         )
         .await
         .unwrap();
@@ -332,6 +376,38 @@ pub async fn expired_leases_are_reclaimed_and_stale_results_ignored<S: Store + Q
         status(store, 1).await,
         (AsyncStatus::Queued, 1),
         "a postponed attempt does not count"
+    );
+}
+
+pub async fn only_attempts_that_began_count<S: Store + Queue>(store: &S) {
+    let function = deployed(store, "buffered").await;
+    let batch: Vec<_> = (1..=3).map(|n| job(&function, n, None)).collect();
+    store.enqueue(&batch, NO_QUOTA).await.unwrap();
+    let mut claimed = store.claim("node", 5_000, 10_000, 10).await.unwrap();
+    claimed.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    // Only the first begins; another worker's report of the second is not this lease's.
+    start(store, "node", &claimed[..1]).await;
+    start(store, "intruder", &claimed[1..2]).await;
+    assert_eq!(status(store, 1).await, (AsyncStatus::Running, 1));
+    assert_eq!(status(store, 2).await, (AsyncStatus::Running, 0));
+
+    // The third is handed back unstarted (a shutdown): still no attempt counted.
+    let back = AttemptResult {
+        attempts: claimed[2].attempt - 1,
+        ..result(3, 0, Settlement::Postpone { at_us: 6_000 }, None)
+    };
+    store.settle("node", &[back]).await.unwrap();
+    assert_eq!(status(store, 3).await, (AsyncStatus::Queued, 0));
+
+    // The server dies; its claims are reclaimed.
+    assert_eq!(store.reclaim_expired(i64::MAX, 20_000).await.unwrap(), 2);
+    let mut again = store.claim("next", 20_000, 90_000, 10).await.unwrap();
+    again.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    let attempts: Vec<u32> = again.iter().map(|job| job.attempt).collect();
+    assert_eq!(
+        attempts,
+        [2, 1, 1],
+        "only the attempt that began used one up"
     );
 }
 

@@ -102,3 +102,26 @@ pub async fn secrets_of_unknown_namespaces_are_reported(store: &dyn SecretStore)
     let found = store.sealed_secrets(&ns, &BTreeSet::from([db])).await;
     assert!(found.unwrap().is_empty());
 }
+
+pub async fn a_sample_shows_the_newest_secrets_of_every_namespace(store: &dyn SecretStore) {
+    assert_eq!(store.sample_sealed(8).await.unwrap().total, 0);
+    let ns = Name::default_namespace();
+    for (n, value) in ["A", "B", "C"].into_iter().enumerate() {
+        let at = 1_000 * i64::try_from(n).unwrap();
+        let n = u8::try_from(n).unwrap();
+        store
+            .put_secret(&ns, &secret(value), &sealed(n), at)
+            .await
+            .unwrap();
+    }
+    let sample = store.sample_sealed(2).await.unwrap();
+    assert_eq!(sample.total, 3);
+    let names: Vec<&str> = sample
+        .secrets
+        .iter()
+        .map(|(_, name, _)| name.as_str())
+        .collect();
+    assert_eq!(names, ["C", "B"], "newest first, at most the limit");
+    assert_eq!(sample.secrets[0].0, ns);
+    assert_eq!(sample.secrets[0].2, sealed(2));
+}

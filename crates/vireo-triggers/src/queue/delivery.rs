@@ -12,7 +12,7 @@ use vireo_core::{
     StoredResponse, Trigger,
 };
 
-use super::backoff;
+use vireo_core::backoff::{equal_jitter, exponential};
 
 /// The attempt number, from 1, on every delivery.
 pub const ATTEMPT_HEADER: &str = "x-vireo-attempt";
@@ -28,11 +28,13 @@ pub struct DeliverySettings {
     pub max_stored_response_bytes: usize,
 }
 
-/// Runs one attempt of `job` and decides what happens next.
+/// Runs one attempt of `job` and decides what happens next; `begins` is called just before the
+/// function is invoked, the moment from which the attempt counts.
 pub async fn attempt(
     invoker: &dyn Invoker,
     job: ClaimedInvocation,
     settings: &DeliverySettings,
+    begins: impl FnOnce(),
 ) -> AttemptResult {
     let id = job.id.clone();
     let age_limit_us = job.accepted_at_us.saturating_add(
@@ -41,6 +43,7 @@ pub async fn attempt(
     if now_micros() > age_limit_us {
         return AttemptResult {
             id,
+            attempts: job.attempt.saturating_sub(1),
             settlement: Settlement::Dead,
             response: None,
             error: Some(format!(
@@ -66,8 +69,16 @@ pub async fn attempt(
     };
     let call = match call(job) {
         Ok(call) => call,
-        Err(error) => return plan.decide(id, Outcome::Refused(error), None),
+        Err(error) => {
+            // Never invoked, so it does not count.
+            let result = plan.decide(id, Outcome::Refused(error), None);
+            return AttemptResult {
+                attempts: plan.attempt.saturating_sub(1),
+                ..result
+            };
+        }
     };
+    begins();
     match invoker.invoke(call).await {
         Ok(response) => {
             let (response, body_error) =
@@ -243,8 +254,14 @@ impl RetryPlan {
             }
             Outcome::Refused(error) => (Settlement::Failed, Some(error)),
         };
+        // Refused for want of capacity, the attempt does not use one up.
+        let attempts = match settlement {
+            Settlement::Postpone { .. } => self.attempt.saturating_sub(1),
+            _ => self.attempt,
+        };
         AttemptResult {
             id,
+            attempts,
             settlement,
             response,
             error,
@@ -259,7 +276,11 @@ impl RetryPlan {
                 Some(format!("gave up after {} attempts: {error}", self.attempt)),
             );
         }
-        let wait = backoff::delay(self.attempt, self.min_backoff, self.max_backoff);
+        let wait = equal_jitter(exponential(
+            self.attempt,
+            self.min_backoff,
+            self.max_backoff,
+        ));
         let at_us = now.saturating_add(micros(wait));
         if at_us > self.age_limit_us {
             return (
@@ -322,6 +343,15 @@ mod tests {
             settle(&plan(1), Outcome::Refused("gone".into())),
             Settlement::Failed
         );
+    }
+
+    #[test]
+    fn an_attempt_refused_for_capacity_does_not_count() {
+        let id = vireo_core::InvocationId::generate;
+        let busy = Outcome::NoCapacity("busy".into(), Duration::from_secs(1));
+        assert_eq!(plan(2).decide(id(), busy, None).attempts, 1);
+        let answered = plan(2).decide(id(), Outcome::Answered(503), None);
+        assert_eq!(answered.attempts, 2);
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! under leases,
 //! and deciding retries.
 
-mod backoff;
 pub mod delivery;
 pub mod worker;
 pub mod writer;

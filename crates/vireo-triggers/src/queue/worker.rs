@@ -7,12 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
+use vireo_core::backoff::Retry;
 use vireo_core::queue::IDEMPOTENCY_WINDOW;
 use vireo_core::time::now_micros;
-use vireo_core::{AttemptResult, ClaimedInvocation, Invoker, Queue, Settlement};
+use vireo_core::{
+    AttemptResult, ClaimedInvocation, Invoker, Queue, Settlement, StartedAttempt, StoreError,
+};
 
 use super::delivery::{self, DeliverySettings};
 use super::writer::QueueWriter;
@@ -22,8 +26,6 @@ pub const ASYNC_PENDING_METRIC: &str = "vireo_async_pending";
 
 /// Most invocations claimed in one statement, and held claimed ahead of free slots.
 const CLAIM_BATCH: usize = 256;
-/// Tries to store an attempt's result before leaving it to lease expiry (and redelivery).
-const SETTLE_TRIES: u32 = 5;
 /// Finished attempts whose results may wait for storage at once. A slot is freed when its
 /// attempt ends, not when its result is stored, so the next attempt does not wait for a
 /// commit; this bounds what piles up when the store falls behind.
@@ -99,38 +101,43 @@ pub fn start(
 impl Worker {
     /// Claims ahead into a local buffer in large batches (one transaction for many
     /// invocations, instead of one per freed slot), and starts the buffered attempts as slots
-    /// free up. Buffered invocations are leased like running ones.
+    /// free up. Buffered invocations are leased like running ones, but their attempts count
+    /// only once they start.
     async fn run(self: Arc<Self>) {
         tracing::info!(owner = %self.writer.owner(), concurrency = self.settings.concurrency, "async worker started");
         let mut ready: VecDeque<ClaimedInvocation> = VecDeque::new();
         // The last claim found fewer due invocations than it asked for: claim again only once
         // the buffer is empty, so new arrivals gather into one claim instead of one each.
         let mut drained = false;
-        loop {
-            if ready.len() < self.settings.concurrency && !drained {
+        let mut retry = Retry::new("claiming async invocations");
+        // After a failed claim, none before this.
+        let mut claim_after: Option<Instant> = None;
+        while !self.cancel.is_cancelled() {
+            let may_claim = claim_after.is_none_or(|at| Instant::now() >= at);
+            if ready.len() < self.settings.concurrency && !drained && may_claim {
                 let wanted = CLAIM_BATCH.saturating_sub(ready.len());
                 match self.claim(wanted).await {
                     Ok(claimed) => {
+                        retry.succeeded();
+                        claim_after = None;
                         drained = claimed.len() < wanted;
                         ready.extend(claimed);
                     }
-                    Err(error) => {
-                        tracing::warn!(%error, "claiming async invocations failed; trying again");
-                        if ready.is_empty() {
-                            self.idle(Some(self.settings.poll_interval)).await;
-                            continue;
-                        }
-                    }
+                    Err(error) => claim_after = Some(Instant::now() + retry.failed(&error)),
                 }
             }
             if ready.is_empty() {
-                if drained {
+                if let Some(at) = claim_after {
+                    // A new invocation was just stored: the store takes writes again.
+                    tokio::select! {
+                        () = self.cancel.cancelled() => {}
+                        () = self.wake.notified() => claim_after = None,
+                        () = tokio::time::sleep_until(at) => {}
+                    }
+                } else if drained {
                     let next_due = self.queue.next_due_us().await.ok().flatten();
                     self.idle(next_due.map(until)).await;
                     drained = false;
-                }
-                if self.cancel.is_cancelled() {
-                    break;
                 }
                 continue;
             }
@@ -158,7 +165,7 @@ impl Worker {
         self.writer.claim(limit, self.settings.lease).await
     }
 
-    /// Returns claimed invocations that never started to the queue, their attempt uncounted.
+    /// Returns claimed invocations that never started to the queue, with no attempt counted.
     async fn release(&self, unstarted: VecDeque<ClaimedInvocation>) {
         if unstarted.is_empty() {
             return;
@@ -168,6 +175,7 @@ impl Worker {
             .into_iter()
             .map(|job| AttemptResult {
                 id: job.id,
+                attempts: job.attempt.saturating_sub(1),
                 settlement: Settlement::Postpone { at_us: now },
                 response: None,
                 error: None,
@@ -201,76 +209,74 @@ impl Worker {
         )
     }
 
-    /// Runs one attempt in `slot`, freed as soon as the function has answered.
+    /// Runs one attempt in `slot`, freed as soon as the function has answered. The attempt
+    /// counts from the moment the function is invoked.
     async fn attempt(&self, job: ClaimedInvocation, slot: OwnedSemaphorePermit) -> AttemptResult {
-        let result = delivery::attempt(self.invoker.as_ref(), job, &self.settings.delivery).await;
+        let started = StartedAttempt {
+            id: job.id.clone(),
+            attempt: job.attempt,
+        };
+        let begins = || self.writer.started(started);
+        let result =
+            delivery::attempt(self.invoker.as_ref(), job, &self.settings.delivery, begins).await;
         drop(slot);
         tracing::debug!(settlement = ?result.settlement, "attempt finished");
         result
     }
 
-    /// Stores an attempt's result, retrying a failed write a few times.
+    /// Stores an attempt's result; the writer keeps it until a cycle succeeds.
     async fn store(&self, result: AttemptResult) {
-        let mut wait = Duration::from_millis(50);
-        for _ in 0..SETTLE_TRIES {
-            match self.writer.settle(result.clone()).await {
-                Ok(()) => break,
-                Err(error) => {
-                    tracing::warn!(%error, "storing an attempt's result failed; retrying");
-                }
-            }
-            tokio::time::sleep(wait).await;
-            wait *= 2;
+        if let Err(error) = self.writer.settle(result).await {
+            tracing::debug!(%error, "an attempt's result was not stored; the invocation is redelivered after the next start");
         }
     }
 
-    /// Keeps this worker's leases alive and returns dead workers' invocations to the queue.
+    /// Keeps this worker's leases alive and returns dead workers' invocations to the queue,
+    /// every third of the lease; after a failure it tries again sooner, backing off up to that.
     async fn heartbeat(self: Arc<Self>) {
-        let mut ticks = tokio::time::interval(self.settings.lease / 3);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let period = self.settings.lease / 3;
+        let mut retry = Retry::new("the async queue's heartbeat").capped_at(period);
+        let mut wait = Duration::ZERO;
         loop {
             tokio::select! {
                 () = self.cancel.cancelled() => return,
-                _ = ticks.tick() => {}
+                () = tokio::time::sleep(wait) => {}
             }
-            let now = now_micros();
-            if let Err(error) = self
-                .queue
-                .extend_leases(
-                    self.writer.owner(),
-                    now.saturating_add(micros(self.settings.lease)),
-                )
-                .await
-            {
-                tracing::warn!(%error, "extending async leases failed");
-            }
-            match self.queue.reclaim_expired(now, now).await {
-                Ok(0) => {}
-                Ok(reclaimed) => {
-                    tracing::info!(reclaimed, "requeued async invocations whose worker stopped");
-                    self.wake.notify_one();
+            wait = match self.beat().await {
+                Ok(()) => {
+                    retry.succeeded();
+                    period
                 }
-                Err(error) => tracing::warn!(%error, "reclaiming expired leases failed"),
-            }
-            match self.queue.pending_by_namespace().await {
-                Ok(depths) => {
-                    for (namespace, pending) in depths {
-                        #[expect(clippy::cast_precision_loss, reason = "exact below 2^53")]
-                        metrics::gauge!(ASYNC_PENDING_METRIC, "namespace" => namespace.to_string())
-                            .set(pending as f64);
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "reading async queue depths failed"),
-            }
-            let window = micros(IDEMPOTENCY_WINDOW);
-            if let Err(error) = self
-                .queue
-                .expire_idempotency_keys(now.saturating_sub(window))
-                .await
-            {
-                tracing::warn!(%error, "expiring idempotency keys failed");
-            }
+                Err(error) => retry.failed(&error),
+            };
         }
+    }
+
+    /// One heartbeat: extend this worker's leases first, so a heartbeat that was late cannot
+    /// take this worker's own invocations for orphans.
+    async fn beat(&self) -> Result<(), StoreError> {
+        let now = now_micros();
+        self.queue
+            .extend_leases(
+                self.writer.owner(),
+                now.saturating_add(micros(self.settings.lease)),
+            )
+            .await?;
+        let reclaimed = self.queue.reclaim_expired(now, now).await?;
+        if reclaimed > 0 {
+            tracing::info!(reclaimed, "requeued async invocations whose worker stopped");
+            self.wake.notify_one();
+        }
+        for (namespace, pending) in self.queue.pending_by_namespace().await? {
+            #[expect(clippy::cast_precision_loss, reason = "exact below 2^53")]
+            metrics::gauge!(ASYNC_PENDING_METRIC, "namespace" => namespace.to_string())
+                .set(pending as f64);
+        }
+        let window = micros(IDEMPOTENCY_WINDOW);
+        self.queue
+            .expire_idempotency_keys(now.saturating_sub(window))
+            .await?;
+        Ok(())
     }
 }
 

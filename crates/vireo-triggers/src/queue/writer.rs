@@ -1,16 +1,22 @@
 //! The queue writer: one task that turns everything waiting to be written to the async queue
-//! (new invocations, attempt results, and the worker's request for more work) into one store
-//! cycle, so a busy queue pays one transaction and one fsync for all of it. Whatever arrives
-//! while a cycle is being written goes into the next one (group commit).
+//! (new invocations, attempts that began, attempt results, and the worker's request for more
+//! work) into one store cycle, so a busy queue pays one transaction and one fsync for all of it.
+//! Whatever arrives while a cycle is being written goes into the next one (group commit).
+//!
+//! When a cycle fails, its new invocations and claims fail with it (their callers answer or
+//! retry), but started attempts and results are kept and written with the next cycle, tried
+//! again with backoff: the work they record is done, and dropping them would leave their
+//! invocations running under leases this server keeps extending.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot};
+use vireo_core::backoff::Retry;
 use vireo_core::time::now_micros;
 use vireo_core::{
-    AsyncSubmitter, AttemptResult, ClaimRequest, ClaimedInvocation, Enqueued, InvocationId,
-    NewAsyncInvocation, Queue, QueueCycle, StoreError,
+    AsyncSubmitter, AttemptResult, ClaimRequest, ClaimedInvocation, CycleOutcome, Enqueued,
+    InvocationId, NewAsyncInvocation, Queue, QueueCycle, StartedAttempt, StoreError,
 };
 
 /// Most requests written in one cycle.
@@ -20,6 +26,7 @@ type Reply<T> = oneshot::Sender<Result<T, String>>;
 
 enum Request {
     Accept(NewAsyncInvocation, Reply<Enqueued>),
+    Started(StartedAttempt),
     Settle(AttemptResult, Reply<()>),
     Claim {
         limit: u32,
@@ -67,7 +74,15 @@ impl QueueWriter {
         &self.owner
     }
 
-    /// Stores an attempt's result in the next cycle.
+    /// Counts an attempt that has begun, in the next cycle; does not wait for it.
+    pub fn started(&self, attempt: StartedAttempt) {
+        if self.sender.send(Request::Started(attempt)).is_err() {
+            tracing::debug!("{STOPPED}: a started attempt is not counted");
+        }
+    }
+
+    /// Stores an attempt's result in the next cycle that succeeds; fails only if the writer
+    /// stops first.
     pub async fn settle(&self, result: AttemptResult) -> Result<(), String> {
         self.call(|reply| Request::Settle(result, reply)).await
     }
@@ -114,6 +129,7 @@ impl AsyncSubmitter for QueueWriter {
 struct Gathered {
     accept: Vec<NewAsyncInvocation>,
     accepted: Vec<Reply<Enqueued>>,
+    started: Vec<StartedAttempt>,
     settle: Vec<AttemptResult>,
     settled: Vec<Reply<()>>,
     claims: Vec<(u32, Reply<Vec<ClaimedInvocation>>)>,
@@ -127,6 +143,7 @@ impl Gathered {
                 self.accept.push(invocation);
                 self.accepted.push(reply);
             }
+            Request::Started(attempt) => self.started.push(attempt),
             Request::Settle(result, reply) => {
                 self.settle.push(result);
                 self.settled.push(reply);
@@ -139,6 +156,44 @@ impl Gathered {
                 self.claims.push((limit, reply));
                 self.lease = self.lease.max(lease);
             }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.accept.is_empty()
+            && self.started.is_empty()
+            && self.settle.is_empty()
+            && self.claims.is_empty()
+    }
+
+    /// Answers the requests of a cycle that was written.
+    fn succeeded(self, outcome: CycleOutcome) {
+        for (reply, enqueued) in self.accepted.into_iter().zip(outcome.accepted) {
+            let _ = reply.send(Ok(enqueued));
+        }
+        for reply in self.settled {
+            let _ = reply.send(Ok(()));
+        }
+        let mut claimed = outcome.claimed.into_iter();
+        for (limit, reply) in self.claims {
+            let _ = reply.send(Ok(claimed.by_ref().take(limit as usize).collect()));
+        }
+    }
+
+    /// Fails the new invocations and claims of a cycle that was not written, and returns what
+    /// must be written all the same: the started attempts and the results.
+    fn failed(self, error: &str) -> Gathered {
+        for reply in self.accepted {
+            let _ = reply.send(Err(error.to_string()));
+        }
+        for (_, reply) in self.claims {
+            let _ = reply.send(Err(error.to_string()));
+        }
+        Gathered {
+            started: self.started,
+            settle: self.settle,
+            settled: self.settled,
+            ..Gathered::default()
         }
     }
 
@@ -163,13 +218,37 @@ async fn run(
     mut receiver: mpsc::UnboundedReceiver<Request>,
 ) {
     let mut requests = Vec::with_capacity(MAX_CYCLE);
-    while receiver.recv_many(&mut requests, MAX_CYCLE).await > 0 {
-        let mut gathered = Gathered::default();
+    let mut retry = Retry::new("writing the async queue");
+    // Started attempts and results of failed cycles, and how long to wait before retrying them
+    // when nothing new arrives.
+    let mut kept = Gathered::default();
+    let mut backoff: Option<Duration> = None;
+    let mut closed = false;
+    loop {
+        if !closed {
+            closed = match backoff {
+                None => receiver.recv_many(&mut requests, MAX_CYCLE).await == 0,
+                Some(delay) => tokio::select! {
+                    received = receiver.recv_many(&mut requests, MAX_CYCLE) => received == 0,
+                    () = tokio::time::sleep(delay) => false,
+                },
+            };
+        } else if let Some(delay) = backoff {
+            tokio::time::sleep(delay).await;
+        }
+        if closed && kept.is_empty() {
+            return;
+        }
+        let mut gathered = std::mem::take(&mut kept);
         for request in requests.drain(..) {
             gathered.add(request);
         }
+        if gathered.is_empty() {
+            continue;
+        }
         let cycle = QueueCycle {
             owner: &owner,
+            started: &gathered.started,
             settle: &gathered.settle,
             accept: &gathered.accept,
             max_pending,
@@ -178,29 +257,14 @@ async fn run(
         // The callers may have given up waiting; what they sent was written all the same.
         match queue.cycle(&cycle).await {
             Ok(outcome) => {
-                for (reply, enqueued) in gathered.accepted.into_iter().zip(outcome.accepted) {
-                    let _ = reply.send(Ok(enqueued));
-                }
-                for reply in gathered.settled {
-                    let _ = reply.send(Ok(()));
-                }
-                let mut claimed = outcome.claimed.into_iter();
-                for (limit, reply) in gathered.claims {
-                    let _ = reply.send(Ok(claimed.by_ref().take(limit as usize).collect()));
-                }
+                retry.succeeded();
+                backoff = None;
+                gathered.succeeded(outcome);
             }
             Err(error) => {
-                // One transaction: every request of the cycle failed the same way.
-                let message = error.to_string();
-                for reply in gathered.accepted {
-                    let _ = reply.send(Err(message.clone()));
-                }
-                for reply in gathered.settled {
-                    let _ = reply.send(Err(message.clone()));
-                }
-                for (_, reply) in gathered.claims {
-                    let _ = reply.send(Err(message.clone()));
-                }
+                let delay = retry.failed(&error);
+                kept = gathered.failed(&error.to_string());
+                backoff = (!kept.is_empty()).then_some(delay);
             }
         }
     }
