@@ -24,7 +24,9 @@ pub use cron::{CronSchedule, InvalidSchedule};
 pub use invocation::{
     InvocationId, InvocationRecord, InvocationStatus, LogLine, LogStream, Trigger,
 };
-pub use invoke::{Body, BoxError, Call, DeployError, Deployed, Deployer, InvokeError, Invoker};
+pub use invoke::{
+    Body, BoxError, Call, DeployError, Deployed, Deployer, InvokeError, Invoker, RequestBodyError,
+};
 pub use names::{AliasName, InvalidName, Name, VersionSelector};
 pub use queue::{
     AsyncInvocation, AsyncStatus, AsyncSubmitter, AttemptResult, ClaimRequest, ClaimedInvocation,

@@ -4,7 +4,9 @@
 mod accept;
 pub mod api;
 mod auth;
+mod body;
 pub mod error;
+mod extract;
 mod invoke;
 mod limits;
 mod openapi;
@@ -22,6 +24,8 @@ use vireo_core::{
     AsyncSubmitter, Deployer, Directory, Invoker, Name, Queue, Schedules, SecretManager, Store,
 };
 
+pub use body::Pace;
+
 /// Every response to an invocation carries its id here.
 pub const INVOCATION_ID_HEADER: &str = "x-vireo-invocation-id";
 
@@ -32,6 +36,8 @@ pub struct GatewayLimits {
     pub max_request_body_bytes: u64,
     /// Longer request targets (path and query) are answered 414.
     pub max_url_bytes: usize,
+    /// How fast every request body must arrive; slower ones are answered 408.
+    pub body_pace: Pace,
 }
 
 /// What every handler shares. axum's `State` extractor clones it for each request (more than
@@ -167,6 +173,11 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::admin_routes,
+        ))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.limits.body_pace,
+            body::pace_admin_bodies,
         ));
     let invoke = Router::new()
         .route("/fn/{namespace}/{target}", any(invoke::root))
@@ -217,6 +228,17 @@ async fn metrics(
             "text/plain; version=0.0.4",
         )],
         (state.render_metrics)(),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{method} is not allowed on {}; the Allow header lists the methods that are",
+            uri.path()
+        ),
     )
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt, stream};
@@ -21,6 +21,7 @@ use super::function_path;
 use super::invocations::invocation_id;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::views::{LogLineView, LogPage};
 
 #[derive(Deserialize, IntoParams)]
@@ -45,8 +46,8 @@ pub struct LogParams {
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn read(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
-    Query(params): Query<LogParams>,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiQuery(params): ApiQuery<LogParams>,
 ) -> Result<Response, ApiError> {
     let (namespace, function) = function_path(&path)?;
     state.store.get_function(&namespace, &function).await?;

@@ -1,7 +1,7 @@
 //! `GET /v1/usage`: billed requests, time and GB-seconds, grouped, with their cost under the
 //! server's price plan.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,6 +12,7 @@ use vireo_core::{Action, Caller, Name, PricePlan, UsageGrouping, UsageQuery, Usa
 use crate::AppState;
 use crate::auth::authorize;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
 
 const DEFAULT_WINDOW_US: i64 = 30 * 24 * 3600 * 1_000_000;
 
@@ -76,7 +77,7 @@ pub struct UsageReport {
 pub async fn report(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Query(params): Query<UsageParams>,
+    ApiQuery(params): ApiQuery<UsageParams>,
 ) -> Result<Json<UsageReport>, ApiError> {
     let namespace = match &params.namespace {
         Some(ns) => Name::parse("namespace", ns)?,
