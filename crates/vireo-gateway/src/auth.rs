@@ -18,7 +18,7 @@ use crate::limits;
 
 /// What a matched admin route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Requirement {
+pub(crate) enum Requirement {
     Public,
     /// An admin key.
     Admin,
@@ -28,7 +28,7 @@ enum Requirement {
     Key,
 }
 
-fn requirement(method: &Method, route: &str) -> Requirement {
+pub(crate) fn requirement(method: &Method, route: &str) -> Requirement {
     let read_or_write = if method == Method::GET {
         Action::Read
     } else {

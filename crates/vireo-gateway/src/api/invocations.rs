@@ -13,6 +13,7 @@ use crate::extract::{ApiPath, ApiQuery};
 use crate::views::{AsyncInvocationView, InvocationDetail, InvocationList, InvocationView};
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// At most this many, newest first (default 50, at most 1000).

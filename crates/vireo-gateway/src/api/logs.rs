@@ -25,6 +25,7 @@ use crate::extract::{ApiPath, ApiQuery};
 use crate::views::{LogLineView, LogPage};
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogParams {
     /// Only lines written since: an RFC 3339 time or a duration ago (`10m`, `2h`).
@@ -42,7 +43,8 @@ pub struct LogParams {
 #[utoipa::path(get, path = "/v1/namespaces/{namespace}/functions/{function}/logs", tag = "logs",
     params(("namespace" = String, Path), ("function" = String, Path), LogParams),
     responses(
-        (status = 200, description = "A page of lines, oldest first; with follow=true a text/event-stream whose events carry one LogLineView each", body = LogPage),
+        (status = 200, description = "A page of lines, oldest first; with follow=true a text/event-stream whose events carry one LogLineView each",
+            content((LogPage = "application/json"), (String = "text/event-stream"))),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn read(
     State(state): State<AppState>,

@@ -27,6 +27,7 @@ pub async fn counts(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeadParams {
     /// At most this many, oldest first (default 100, at most 1000).

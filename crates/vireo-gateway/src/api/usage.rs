@@ -17,6 +17,7 @@ use crate::extract::ApiQuery;
 const DEFAULT_WINDOW_US: i64 = 30 * 24 * 3600 * 1_000_000;
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UsageParams {
     /// Namespace (default `default`).
@@ -73,7 +74,8 @@ pub struct UsageReport {
 }
 
 #[utoipa::path(get, path = "/v1/usage", tag = "usage", params(UsageParams),
-    responses((status = 200, body = UsageReport), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UsageReport), (status = 400, body = ErrorBody),
+        (status = 403, description = "The key's role may not read usage", body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn report(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
