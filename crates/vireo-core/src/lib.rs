@@ -8,6 +8,7 @@ pub mod cron;
 pub mod egress;
 pub mod invocation;
 pub mod invoke;
+pub mod json;
 pub mod names;
 pub mod queue;
 pub mod schedule;

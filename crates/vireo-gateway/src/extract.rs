@@ -10,11 +10,13 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use vireo_core::RequestBodyError;
+use vireo_core::json::Object;
 
 use crate::error::ApiError;
 
 /// A JSON request body; `400` for bad syntax, `422` for the wrong shape, `415` without
-/// `Content-Type: application/json`, `413` over the route's limit, `408` when it trickles.
+/// `Content-Type: application/json`, `413` over the route's limit, `408` when it trickles. Every
+/// body the API takes is an object: serde would also read a struct from an array of its fields.
 pub struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
@@ -25,8 +27,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
+        match Json::<Object<T>>::from_request(request, state).await {
+            Ok(Json(Object(value))) => Ok(Self(value)),
             Err(rejection) => Err(rejected(&rejection, rejection.status(), "invalid_json", {
                 if matches!(rejection, JsonRejection::MissingJsonContentType(_)) {
                     "send the body as JSON with `Content-Type: application/json`".to_string()

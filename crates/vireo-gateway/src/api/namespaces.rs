@@ -19,7 +19,7 @@ use crate::extract::{ApiJson, ApiPath};
 pub struct CreateNamespace {
     /// `[a-z0-9][a-z0-9-]{0,62}`
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "vireo_core::json::object")]
     pub quotas: NamespaceQuotas,
 }
 
