@@ -67,7 +67,9 @@ pub async fn serve(
     connections
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes);
+        // Room for twice the limit, so a head over it is most often answered by `limit_heads`
+        // (431 with a JSON body); hyper's own 431 (no body) only stops heads larger still.
+        .max_buf_size(limits.max_header_bytes.saturating_mul(2));
     let max_header_bytes = limits.max_header_bytes;
     let app = app.layer(axum::middleware::from_fn(
         move |request: Request, next: Next| limit_heads(max_header_bytes, request, next),
