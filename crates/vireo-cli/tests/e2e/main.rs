@@ -4,6 +4,8 @@
 mod support;
 
 mod admission;
+mod api_contract;
+mod api_fuzz;
 mod async_queue;
 mod cron;
 mod deploy;
@@ -12,6 +14,7 @@ mod failures;
 mod hardening;
 mod logs;
 mod metrics;
+mod request_bodies;
 mod restart;
 mod retention;
 mod scaling;
