@@ -529,6 +529,9 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(config.limits.max_upload_mib, 50);
         assert_eq!(config.limits.max_request_body_kib, 6 * 1024);
+        let pace = config.gateway_limits().body_pace;
+        assert_eq!(pace.grace, Duration::from_secs(10));
+        assert_eq!(pace.min_bytes_per_sec, 1024);
     }
 
     #[test]
@@ -575,6 +578,15 @@ mod tests {
         assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
         let err = load_with("[limits]\nmax_instances = 0", ServeOptions::default()).unwrap_err();
         assert!(format!("{err:#}").contains("max_instances"), "{err:#}");
+        let err = load_with(
+            "[limits]\nbody_min_bytes_per_sec = 0",
+            ServeOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("body_min_bytes_per_sec"),
+            "{err:#}"
+        );
         let err = Config::load(&ServeOptions {
             deploy: vec!["hello".into()],
             ..Default::default()

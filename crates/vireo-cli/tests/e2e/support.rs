@@ -375,14 +375,7 @@ pub fn invocation_id(response: &reqwest::Response) -> String {
 /// Sends raw bytes and returns the status code of the answer; used where a well-behaved client
 /// would not send what we need to (a huge declared body, a body larger than the limit).
 pub fn raw_status(address: &str, head: &str, body: Vec<u8>) -> u16 {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
-    stream.write_all(head.as_bytes()).expect("write head");
-    let mut writer = stream.try_clone().expect("clone stream");
-    // The server may answer and stop reading before the body is through; write on the side.
-    let sender = std::thread::spawn(move || {
-        let _ = writer.write_all(&body);
-    });
+    let (mut stream, sender) = send_raw(address, head, body);
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
     while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -434,13 +427,26 @@ pub fn read_answer(stream: &mut TcpStream) -> (u16, String, Value) {
     (status, head, body)
 }
 
-/// Sends `head` (a request without a body) in one write and reads the answer: status and JSON.
-pub fn raw_response(address: &str, head: &str) -> (u16, Value) {
+/// Like `raw_status`, with the answer's head (lowercased) and JSON body too.
+pub fn raw_response(address: &str, head: &str, body: Vec<u8>) -> (u16, String, Value) {
+    let (mut stream, sender) = send_raw(address, head, body);
+    let answer = read_answer(&mut stream);
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = sender.join();
+    answer
+}
+
+/// Sends `head` in one write, then `body` on the side: the server may answer and stop reading
+/// before the body is through.
+fn send_raw(address: &str, head: &str, body: Vec<u8>) -> (TcpStream, std::thread::JoinHandle<()>) {
     let mut stream = TcpStream::connect(address).expect("connect");
     stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
     stream.write_all(head.as_bytes()).expect("write head");
-    let (status, _, body) = read_answer(&mut stream);
-    (status, body)
+    let mut writer = stream.try_clone().expect("clone stream");
+    let sender = std::thread::spawn(move || {
+        let _ = writer.write_all(&body);
+    });
+    (stream, sender)
 }
 
 pub fn stdout_json(output: &std::process::Output) -> Value {
