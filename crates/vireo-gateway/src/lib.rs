@@ -7,6 +7,7 @@ mod auth;
 mod body;
 pub mod error;
 mod extract;
+mod heads;
 mod invoke;
 mod limits;
 mod openapi;
@@ -36,6 +37,8 @@ pub struct GatewayLimits {
     pub max_request_body_bytes: u64,
     /// Longer request targets (path and query) are answered 414.
     pub max_url_bytes: usize,
+    /// Larger request heads are answered 431.
+    pub max_header_bytes: usize,
     /// How fast every request body must arrive; slower ones are answered 408.
     pub body_pace: Pace,
 }
@@ -185,38 +188,18 @@ pub fn router(state: AppState) -> Router {
         .route("/fn/{namespace}/{target}/{*rest}", any(invoke::rest))
         // The invoke path enforces its own streaming limit instead of buffering.
         .layer(DefaultBodyLimit::disable());
-    let max_url_bytes = state.limits.max_url_bytes;
+    let head_limits = heads::HeadLimits {
+        max_url_bytes: state.limits.max_url_bytes,
+        max_header_bytes: state.limits.max_header_bytes,
+    };
     admin
         .merge(invoke)
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
-                reject_long_urls(max_url_bytes, request, next).await
-            },
+        .layer(axum::middleware::from_fn_with_state(
+            head_limits,
+            heads::limit,
         ))
         .with_state(state)
-}
-
-/// 414 before any routing for a request target longer than the limit.
-async fn reject_long_urls(
-    max_url_bytes: usize,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    let length = request
-        .uri()
-        .path_and_query()
-        .map_or(0, |target| target.as_str().len());
-    if length > max_url_bytes {
-        return error::ApiError::new(
-            axum::http::StatusCode::URI_TOO_LONG,
-            "uri_too_long",
-            format!("the request target is {length} bytes; this server's limit is {max_url_bytes}"),
-        )
-        .into_response();
-    }
-    next.run(request).await
 }
 
 async fn metrics(

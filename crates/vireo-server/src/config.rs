@@ -383,6 +383,7 @@ impl Config {
             max_upload_bytes: self.limits.max_upload_mib << 20,
             max_request_body_bytes: self.limits.max_request_body_kib << 10,
             max_url_bytes: self.limits.max_url_bytes,
+            max_header_bytes: self.limits.max_header_kib << 10,
             body_pace: vireo_gateway::Pace {
                 grace: Duration::from_millis(self.limits.body_read_timeout_ms),
                 min_bytes_per_sec: self.limits.body_min_bytes_per_sec,
