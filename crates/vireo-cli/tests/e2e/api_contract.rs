@@ -363,4 +363,13 @@ async fn the_openapi_document_lists_every_error_and_name_pattern() {
     assert!(operations >= 35, "only {operations} operations documented");
     let name = &document["components"]["schemas"]["CreateNamespace"]["properties"]["name"];
     assert_eq!(name["pattern"], "^[a-z0-9][a-z0-9-]{0,62}$", "{name}");
+    // A u32 is documented with its whole range, not as an int32.
+    let quota =
+        &document["components"]["schemas"]["NamespaceQuotas"]["properties"]["max_functions"];
+    assert_eq!(quota["format"], "uint32", "{quota}");
+    assert_eq!(quota["maximum"], u32::MAX, "{quota}");
+    assert!(
+        !document.to_string().contains("u-int"),
+        "utoipa's format names remain"
+    );
 }

@@ -1,8 +1,10 @@
 //! The OpenAPI document of the admin API, generated from the handlers' annotations and then
 //! completed from what each route is: the errors it can answer (`errors.rs`) and the pattern of
-//! every name it takes (`patterns.rs`).
+//! every name it takes (`patterns.rs`); unsigned integers get their registered formats
+//! (`integers.rs`).
 
 mod errors;
+mod integers;
 mod patterns;
 
 use axum::Json;
@@ -67,6 +69,7 @@ impl Modify for Completed {
     fn modify(&self, document: &mut Document) {
         errors::add(document);
         patterns::add(document);
+        integers::name(document);
         unique_operation_ids(document);
         bearer_keys(document);
     }
