@@ -15,6 +15,8 @@ use crate::names::Name;
 /// Every Vireo key starts with this, so it can be told apart from a function's own tokens.
 pub const KEY_PREFIX: &str = "vireo_";
 const ID_BYTES: usize = 9;
+/// A key's id (18 lowercase hex digits) as the OpenAPI document gives it.
+pub const KEY_ID_PATTERN: &str = "^[0-9a-f]{18}$";
 const SECRET_BYTES: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -214,6 +216,13 @@ mod tests {
             ..key
         };
         assert_eq!(revoked.verify(secret, 10), Err(AuthError::Revoked));
+    }
+
+    #[test]
+    fn key_ids_match_their_pattern() {
+        let pattern = regex::Regex::new(KEY_ID_PATTERN).unwrap();
+        assert!(pattern.is_match(&generate_key().id));
+        assert!(!pattern.is_match("zzzzzzzzzzzzzzzzzz"));
     }
 
     #[test]

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::names::Name;
 
+/// The form of the ids Vireo hands out (hyphenated UUIDs), as the OpenAPI document gives it.
+pub const INVOCATION_ID_PATTERN: &str =
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
 /// A time-ordered unique invocation id (UUID v7), so ids sort by start time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -72,6 +76,10 @@ pub enum InvocationStatus {
     Error,
     /// The guest ran past its deadline and was interrupted.
     Timeout,
+    /// The guest failed because the client's request body could not be read (malformed,
+    /// too slow or too large): the caller's fault, not the function's.
+    #[serde(rename = "client_error")]
+    ClientError,
 }
 
 impl InvocationStatus {
@@ -80,6 +88,7 @@ impl InvocationStatus {
             InvocationStatus::Ok => "ok",
             InvocationStatus::Error => "error",
             InvocationStatus::Timeout => "timeout",
+            InvocationStatus::ClientError => "client_error",
         }
     }
 
@@ -88,6 +97,7 @@ impl InvocationStatus {
             "ok" => Some(Self::Ok),
             "error" => Some(Self::Error),
             "timeout" => Some(Self::Timeout),
+            "client_error" => Some(Self::ClientError),
             _ => None,
         }
     }
@@ -165,4 +175,29 @@ pub struct LogLine {
     pub at_us: i64,
     pub stream: LogStream,
     pub line: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_match_the_pattern_and_parse() {
+        let pattern = regex::Regex::new(INVOCATION_ID_PATTERN).unwrap();
+        let id = InvocationId::generate();
+        assert!(pattern.is_match(id.as_str()), "{id}");
+        assert_eq!(InvocationId::parse(id.as_str()), Some(id));
+        assert!(!pattern.is_match("not-an-id"));
+        assert_eq!(InvocationId::parse("not-an-id"), None);
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        use InvocationStatus::*;
+        for status in [Ok, Error, Timeout, ClientError] {
+            assert_eq!(InvocationStatus::parse(status.as_str()), Some(status));
+            let json = serde_json::to_value(status).unwrap();
+            assert_eq!(json, status.as_str());
+        }
+    }
 }

@@ -69,12 +69,51 @@ pub enum InvokeError {
     /// The guest trapped, ran out of memory or never answered.
     #[error("{0}")]
     Failed(String),
-    /// The request body was larger than allowed.
-    #[error("{0}")]
-    PayloadTooLarge(String),
+    /// The client's request body could not be read whole; the function is not to blame.
+    #[error(transparent)]
+    RequestBody(#[from] RequestBodyError),
     /// Vireo itself could not run the function (store or artifact trouble).
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// Why a request body could not be read: always the client's doing, never the function's. The
+/// gateway's body wrapper fails with it, so whoever reads the body (a guest, an extractor) ends
+/// with an error the caller can be told about, and the invoker can tell it from a guest failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestBodyError {
+    #[error("the request body is larger than this server's limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error(
+        "the request body arrived too slowly ({received} bytes after waiting {waited_ms} ms); this server waits {grace_ms} ms plus one second per {min_bytes_per_sec} bytes received"
+    )]
+    TooSlow {
+        received: u64,
+        waited_ms: u64,
+        grace_ms: u64,
+        min_bytes_per_sec: u64,
+    },
+    /// A malformed chunked encoding, or a connection closed before the body ended.
+    #[error("the request body could not be read: {0}")]
+    Malformed(String),
+}
+
+impl RequestBodyError {
+    /// The status the caller is answered with.
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            Self::TooLarge { .. } => http::StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooSlow { .. } => http::StatusCode::REQUEST_TIMEOUT,
+            Self::Malformed(_) => http::StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The first `RequestBodyError` in `error`'s chain of sources: body errors reach their
+    /// reader wrapped by each layer they pass (hyper, axum, an extractor's rejection).
+    pub fn find<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Self> {
+        std::iter::successors(Some(error), |error| error.source())
+            .find_map(|error| error.downcast_ref::<Self>())
+    }
 }
 
 /// Whether `principal` may run `version`, under its `invoke_auth`. A key of another namespace
@@ -171,4 +210,28 @@ pub trait Deployer: Send + Sync + 'static {
 
     /// Deletes a function and forgets its loaded state.
     async fn delete(&self, namespace: &Name, function: &Name) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading failed")]
+    struct Wrapper(#[source] BoxError);
+
+    #[test]
+    fn a_body_error_is_found_under_the_layers_that_wrap_it() {
+        let slow = RequestBodyError::TooSlow {
+            received: 1,
+            waited_ms: 2,
+            grace_ms: 3,
+            min_bytes_per_sec: 4,
+        };
+        let wrapped = Wrapper(Box::new(Wrapper(Box::new(slow.clone()))));
+        assert_eq!(RequestBodyError::find(&wrapped), Some(&slow));
+        assert_eq!(slow.status(), http::StatusCode::REQUEST_TIMEOUT);
+        let unrelated = Wrapper("connection reset".into());
+        assert_eq!(RequestBodyError::find(&unrelated), None);
+    }
 }

@@ -9,6 +9,7 @@ pub mod cron;
 pub mod egress;
 pub mod invocation;
 pub mod invoke;
+pub mod json;
 pub mod names;
 pub mod queue;
 pub mod schedule;
@@ -25,7 +26,9 @@ pub use cron::{CronSchedule, InvalidSchedule};
 pub use invocation::{
     InvocationId, InvocationRecord, InvocationStatus, LogLine, LogStream, Trigger,
 };
-pub use invoke::{Body, BoxError, Call, DeployError, Deployed, Deployer, InvokeError, Invoker};
+pub use invoke::{
+    Body, BoxError, Call, DeployError, Deployed, Deployer, InvokeError, Invoker, RequestBodyError,
+};
 pub use names::{AliasName, InvalidName, Name, VersionSelector};
 pub use queue::{
     AsyncInvocation, AsyncStatus, AsyncSubmitter, AttemptResult, ClaimRequest, ClaimedInvocation,

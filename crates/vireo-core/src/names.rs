@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 /// The rule for every namespace and function name: `[a-z0-9][a-z0-9-]{0,62}`.
 pub const NAME_RULE: &str = "[a-z0-9][a-z0-9-]{0,62}";
+/// The same rule anchored, as the OpenAPI document gives it (aliases and version selectors
+/// follow it too; they are further checked not to be, or to be, all digits).
+pub const NAME_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
 
 /// A name that is not a valid namespace, function or alias name; the message names the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -187,6 +190,29 @@ mod tests {
         for bad in ["", "-a", "Hello", "a_b", "a.b", "a/b", "ä", &"a".repeat(64)] {
             let err = Name::parse("function", bad).unwrap_err();
             assert!(err.to_string().contains(NAME_RULE), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_pattern_is_the_rule() {
+        assert_eq!(NAME_PATTERN, format!("^{NAME_RULE}$"));
+        let pattern = regex::Regex::new(NAME_PATTERN).unwrap();
+        for sample in [
+            "a",
+            "0",
+            "a-b",
+            "-a",
+            "A",
+            "a_b",
+            "",
+            &"a".repeat(63),
+            &"a".repeat(64),
+        ] {
+            assert_eq!(
+                pattern.is_match(sample),
+                Name::parse("function", sample).is_ok(),
+                "{sample:?}"
+            );
         }
     }
 

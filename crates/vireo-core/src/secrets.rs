@@ -12,6 +12,8 @@ use crate::store::StoreError;
 
 /// Longest secret name.
 pub const MAX_SECRET_NAME_LEN: usize = 128;
+/// The secret-name rule as the OpenAPI document gives it.
+pub const SECRET_NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]{0,127}$";
 /// Largest secret value, in bytes.
 pub const MAX_SECRET_BYTES: usize = 64 * 1024;
 
@@ -181,6 +183,30 @@ mod tests {
         for bad in ["", "1A", "DB-PASSWORD", "a b", "a/b", "ä", &"A".repeat(129)] {
             let err = SecretName::parse(bad).unwrap_err();
             assert!(err.to_string().contains("letters, digits and _"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_pattern_is_the_rule() {
+        let pattern = regex::Regex::new(SECRET_NAME_PATTERN).unwrap();
+        let longest = "A".repeat(MAX_SECRET_NAME_LEN);
+        let too_long = "A".repeat(MAX_SECRET_NAME_LEN + 1);
+        for sample in [
+            "DB_PASSWORD",
+            "_x",
+            "a1",
+            "",
+            "1A",
+            "A-B",
+            "ä",
+            &longest,
+            &too_long,
+        ] {
+            assert_eq!(
+                pattern.is_match(sample),
+                SecretName::parse(sample).is_ok(),
+                "{sample:?}"
+            );
         }
     }
 

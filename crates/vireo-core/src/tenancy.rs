@@ -42,6 +42,7 @@ pub struct NamespaceQuotas {
     /// Async invocations queued or running (overrides the server's `[async]` default).
     pub max_queued: Option<u64>,
     /// Requests each API key may make to this namespace (admin API and invocations).
+    #[serde(deserialize_with = "crate::json::optional_object")]
     pub key_rate_limit: Option<RateLimit>,
 }
 

@@ -6,7 +6,7 @@ use axum::body::Body as AxumBody;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use serde::Serialize;
 use utoipa::ToSchema;
 use vireo_core::invoke::authorize_invocation;
@@ -70,15 +70,9 @@ pub async fn accept(
         .await?;
     // Delivery runs as Vireo itself, so who may invoke is decided here, once.
     authorize_invocation(principal, &version)?;
-    let limit = state.limits.max_request_body_bytes;
-    let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+    let body = crate::invoke::guarded(state, body)
         .collect()
-        .await
-        .map_err(|_| {
-            ApiError::payload_too_large(format!(
-                "the request body is larger than this server's limit of {limit} bytes (or ended early)"
-            ))
-        })?
+        .await?
         .to_bytes();
     parts.headers.remove("prefer");
     let accepted_at_us = now_micros();

@@ -2,6 +2,7 @@
 //! `Authorization: Bearer <key>`; a route naming a namespace the key does not cover answers 404,
 //! exactly as if it did not exist, so keys learn nothing about other tenants.
 
+use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{MatchedPath, RawPathParams, Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
@@ -12,11 +13,12 @@ use vireo_core::{Action, AuthError, Caller, Name, Principal, StoreError};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::rejected;
 use crate::limits;
 
 /// What a matched admin route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Requirement {
+pub(crate) enum Requirement {
     Public,
     /// An admin key.
     Admin,
@@ -26,7 +28,7 @@ enum Requirement {
     Key,
 }
 
-fn requirement(method: &Method, route: &str) -> Requirement {
+pub(crate) fn requirement(method: &Method, route: &str) -> Requirement {
     let read_or_write = if method == Method::GET {
         Action::Read
     } else {
@@ -56,7 +58,7 @@ fn requirement(method: &Method, route: &str) -> Requirement {
 pub async fn admin_routes(
     State(state): State<AppState>,
     route: MatchedPath,
-    params: RawPathParams,
+    params: Result<RawPathParams, RawPathParamsRejection>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -68,6 +70,14 @@ pub async fn admin_routes(
         Ok(Some(caller)) => caller,
         Ok(None) => return unauthorized(AuthError::Missing).into_response(),
         Err(error) => return unauthorized(error).into_response(),
+    };
+    let params = match params {
+        Ok(params) => params,
+        Err(rejection) => {
+            let message = rejection.body_text();
+            return rejected(&rejection, rejection.status(), "invalid_path", message)
+                .into_response();
+        }
     };
     let namespace = params
         .iter()

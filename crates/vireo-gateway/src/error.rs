@@ -6,7 +6,8 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use vireo_core::{
-    DeployError, InvalidName, InvalidSecretName, InvalidSecretValue, InvokeError, StoreError,
+    DeployError, InvalidName, InvalidSecretName, InvalidSecretValue, InvokeError, RequestBodyError,
+    StoreError,
 };
 
 #[derive(Debug)]
@@ -141,9 +142,28 @@ impl From<DeployError> for ApiError {
     }
 }
 
+impl From<RequestBodyError> for ApiError {
+    fn from(error: RequestBodyError) -> Self {
+        let code = match error {
+            RequestBodyError::TooLarge { .. } => "payload_too_large",
+            RequestBodyError::TooSlow { .. } => "request_timeout",
+            RequestBodyError::Malformed(_) => "bad_request",
+        };
+        let mut answer = Self::new(error.status(), code, error.to_string());
+        if let RequestBodyError::TooSlow { .. } = error {
+            // The rest of the body is not awaited: the connection cannot carry another request.
+            answer
+                .headers
+                .push((header::CONNECTION, HeaderValue::from_static("close")));
+        }
+        answer
+    }
+}
+
 impl From<InvokeError> for ApiError {
     fn from(error: InvokeError) -> Self {
         let (status, code) = match &error {
+            InvokeError::RequestBody(fault) => return fault.clone().into(),
             InvokeError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             InvokeError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             InvokeError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
@@ -152,7 +172,6 @@ impl From<InvokeError> for ApiError {
             InvokeError::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             InvokeError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             InvokeError::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "function_failed"),
-            InvokeError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             InvokeError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         let mut answer = Self::new(status, code, error.to_string());

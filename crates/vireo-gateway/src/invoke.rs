@@ -1,17 +1,18 @@
 //! `ANY /fn/{namespace}/{function}[@{alias|version}]/{rest}`: hands the request to the function
 //! and streams its answer back.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use axum::body::Body as AxumBody;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
-use vireo_core::{BoxError, Call, InvocationId, Name, Principal, Trigger, VersionSelector};
+use http_body_util::BodyExt;
+use vireo_core::{
+    BoxError, Call, InvocationId, Name, Principal, RequestBodyError, Trigger, VersionSelector,
+};
 
+use crate::body::Guarded;
 use crate::error::ApiError;
+use crate::extract::ApiPath;
 use crate::{AppState, INVOCATION_ID_HEADER};
 use crate::{accept, auth, limits};
 
@@ -27,35 +28,35 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::UPGRADE,
 ];
 
+/// `{namespace}`, `{target}` and the rest of the path.
+type Route = (String, String, String);
+
 pub async fn root(
     State(state): State<AppState>,
-    Path((ns, target)): Path<(String, String)>,
+    path: Result<ApiPath<(String, String)>, ApiError>,
     request: Request,
 ) -> Response {
-    respond(state, &ns, &target, "", request).await
+    let route = path.map(|ApiPath((ns, target))| (ns, target, String::new()));
+    respond(state, route, request).await
 }
 
 pub async fn rest(
     State(state): State<AppState>,
-    Path((ns, target, rest)): Path<(String, String, String)>,
+    path: Result<ApiPath<Route>, ApiError>,
     request: Request,
 ) -> Response {
-    respond(state, &ns, &target, &rest, request).await
+    respond(state, path.map(|ApiPath(route)| route), request).await
 }
 
 /// Every answer carries the invocation id, errors Vireo gives before the function runs too, so
 /// a caller can always quote it.
-async fn respond(
-    state: AppState,
-    ns: &str,
-    target: &str,
-    rest: &str,
-    request: Request,
-) -> Response {
+async fn respond(state: AppState, route: Result<Route, ApiError>, request: Request) -> Response {
     let id = InvocationId::generate();
-    let mut response = invoke(state, id.clone(), ns, target, rest, request)
-        .await
-        .unwrap_or_else(IntoResponse::into_response);
+    let answer = match route {
+        Ok((ns, target, rest)) => invoke(state, id.clone(), &ns, &target, &rest, request).await,
+        Err(invalid) => Err(invalid),
+    };
+    let mut response = answer.unwrap_or_else(IntoResponse::into_response);
     // A repeated async request answers with the first invocation's id, already set.
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         response
@@ -83,7 +84,7 @@ async fn invoke(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit) {
-        return Err(body_too_large(limit));
+        return Err(RequestBodyError::TooLarge { limit }.into());
     }
 
     let (mut parts, body) = request.into_parts();
@@ -118,7 +119,6 @@ async fn deliver(
     mut parts: axum::http::request::Parts,
     body: AxumBody,
 ) -> Result<Response, ApiError> {
-    let limit = state.limits.max_request_body_bytes;
     if !parts.headers.contains_key(header::HOST) {
         // wasi:http requires an authority; HTTP/1.0 clients may not send one.
         parts
@@ -133,17 +133,9 @@ async fn deliver(
         };
         return accept::accept(state, id, target, &principal, parts, body).await;
     }
-    // A chunked body is cut off at the limit while it streams, never buffered to check first.
-    let overflowed = Arc::new(AtomicBool::new(false));
-    let seen = overflowed.clone();
-    let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
-        .map_err(move |error: BoxError| {
-            if error.is::<LengthLimitError>() {
-                seen.store(true, Ordering::Relaxed);
-            }
-            error
-        })
-        .boxed_unsync();
+    // Streamed to the guest, never buffered: a chunked body is cut off at the limit, a trickling
+    // one when it falls behind the pace. Either fault is the invoker's to report (413, 408).
+    let body = guarded(state, body).map_err(BoxError::from).boxed_unsync();
     let call = Call {
         id,
         namespace,
@@ -154,18 +146,14 @@ async fn deliver(
         request: http::Request::from_parts(parts, body),
     };
 
-    match state.invoker.invoke(call).await {
-        Ok(response) => Ok(response.map(AxumBody::new)),
-        Err(_) if overflowed.load(Ordering::Relaxed) => Err(body_too_large(limit)),
-        Err(error) => Err(error.into()),
-    }
+    let response = state.invoker.invoke(call).await?;
+    Ok(response.map(AxumBody::new))
 }
 
-fn body_too_large(limit: u64) -> ApiError {
-    ApiError::payload_too_large(format!(
-        "the request body is larger than this server's limit of {} bytes",
-        limit
-    ))
+/// A request body for a function, bounded by the server's size limit and body pace.
+pub fn guarded(state: &AppState, body: AxumBody) -> Guarded<AxumBody> {
+    let limits = state.limits;
+    Guarded::new(body, limits.body_pace, Some(limits.max_request_body_bytes))
 }
 
 /// The path the guest sees: `/{rest}` plus the original query string.

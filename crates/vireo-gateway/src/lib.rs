@@ -4,7 +4,10 @@
 mod accept;
 pub mod api;
 mod auth;
+mod body;
 pub mod error;
+mod extract;
+mod heads;
 mod invoke;
 mod limits;
 mod openapi;
@@ -22,6 +25,8 @@ use vireo_core::{
     AsyncSubmitter, Deployer, Directory, Invoker, Name, Queue, Schedules, SecretManager, Store,
 };
 
+pub use body::Pace;
+
 /// Every response to an invocation carries its id here.
 pub const INVOCATION_ID_HEADER: &str = "x-vireo-invocation-id";
 
@@ -32,6 +37,10 @@ pub struct GatewayLimits {
     pub max_request_body_bytes: u64,
     /// Longer request targets (path and query) are answered 414.
     pub max_url_bytes: usize,
+    /// Larger request heads are answered 431.
+    pub max_header_bytes: usize,
+    /// How fast every request body must arrive; slower ones are answered 408.
+    pub body_pace: Pace,
 }
 
 /// What every handler shares. axum's `State` extractor clones it for each request (more than
@@ -167,6 +176,11 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::admin_routes,
+        ))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.limits.body_pace,
+            body::pace_admin_bodies,
         ));
     let invoke = Router::new()
         .route("/fn/{namespace}/{target}", any(invoke::root))
@@ -178,39 +192,19 @@ pub fn router(state: AppState) -> Router {
     let health = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
-    let max_url_bytes = state.limits.max_url_bytes;
+    let head_limits = heads::HeadLimits {
+        max_url_bytes: state.limits.max_url_bytes,
+        max_header_bytes: state.limits.max_header_bytes,
+    };
     admin
         .merge(invoke)
         .merge(health)
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
-                reject_long_urls(max_url_bytes, request, next).await
-            },
+        .layer(axum::middleware::from_fn_with_state(
+            head_limits,
+            heads::limit,
         ))
         .with_state(state)
-}
-
-/// 414 before any routing for a request target longer than the limit.
-async fn reject_long_urls(
-    max_url_bytes: usize,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    let length = request
-        .uri()
-        .path_and_query()
-        .map_or(0, |target| target.as_str().len());
-    if length > max_url_bytes {
-        return error::ApiError::new(
-            axum::http::StatusCode::URI_TOO_LONG,
-            "uri_too_long",
-            format!("the request target is {length} bytes; this server's limit is {max_url_bytes}"),
-        )
-        .into_response();
-    }
-    next.run(request).await
 }
 
 async fn metrics(
@@ -243,6 +237,17 @@ async fn readyz(
     (
         axum::http::StatusCode::OK,
         axum::Json(serde_json::json!({"status": "ready"})),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{method} is not allowed on {}; the Allow header lists the methods that are",
+            uri.path()
+        ),
     )
 }
 

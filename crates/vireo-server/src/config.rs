@@ -233,6 +233,11 @@ pub struct LimitsConfig {
     pub max_header_kib: usize,
     /// Longest request target (path and query), bytes; longer gets 414.
     pub max_url_bytes: usize,
+    /// How long, in all, a request body may keep its reader waiting before it has earned more
+    /// by arriving, milliseconds; a slower body is answered 408 and its connection closed.
+    pub body_read_timeout_ms: u64,
+    /// Each this many bytes of a request body earn it one more second of waiting.
+    pub body_min_bytes_per_sec: u64,
 }
 
 impl Default for LimitsConfig {
@@ -251,6 +256,8 @@ impl Default for LimitsConfig {
             header_read_timeout_ms: 10_000,
             max_header_kib: 64,
             max_url_bytes: 8192,
+            body_read_timeout_ms: 10_000,
+            body_min_bytes_per_sec: 1024,
         }
     }
 }
@@ -371,6 +378,19 @@ impl Config {
         }
     }
 
+    pub fn gateway_limits(&self) -> vireo_gateway::GatewayLimits {
+        vireo_gateway::GatewayLimits {
+            max_upload_bytes: self.limits.max_upload_mib << 20,
+            max_request_body_bytes: self.limits.max_request_body_kib << 10,
+            max_url_bytes: self.limits.max_url_bytes,
+            max_header_bytes: self.limits.max_header_kib << 10,
+            body_pace: vireo_gateway::Pace {
+                grace: Duration::from_millis(self.limits.body_read_timeout_ms),
+                min_bytes_per_sec: self.limits.body_min_bytes_per_sec,
+            },
+        }
+    }
+
     pub fn admission_settings(&self) -> AdmissionSettings {
         AdmissionSettings {
             max_concurrent: self.limits.max_concurrent_invocations,
@@ -429,6 +449,8 @@ fn validate_limits(limits: &LimitsConfig) -> anyhow::Result<()> {
         ),
         ("header_read_timeout_ms", limits.header_read_timeout_ms),
         ("max_url_bytes", limits.max_url_bytes as u64),
+        ("body_read_timeout_ms", limits.body_read_timeout_ms),
+        ("body_min_bytes_per_sec", limits.body_min_bytes_per_sec),
     ];
     if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
         bail!("invalid config: limits.{name} must be greater than 0");
@@ -508,6 +530,9 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(config.limits.max_upload_mib, 50);
         assert_eq!(config.limits.max_request_body_kib, 6 * 1024);
+        let pace = config.gateway_limits().body_pace;
+        assert_eq!(pace.grace, Duration::from_secs(10));
+        assert_eq!(pace.min_bytes_per_sec, 1024);
     }
 
     #[test]
@@ -554,6 +579,15 @@ mod tests {
         assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
         let err = load_with("[limits]\nmax_instances = 0", ServeOptions::default()).unwrap_err();
         assert!(format!("{err:#}").contains("max_instances"), "{err:#}");
+        let err = load_with(
+            "[limits]\nbody_min_bytes_per_sec = 0",
+            ServeOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("body_min_bytes_per_sec"),
+            "{err:#}"
+        );
         let err = Config::load(&ServeOptions {
             deploy: vec!["hello".into()],
             ..Default::default()

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub struct ConnectionLimits {
     /// The whole request head must arrive within this, or the connection is closed.
     pub header_read_timeout: Duration,
-    /// A larger request head is answered 431.
+    /// The gateway answers a larger request head 431; hyper's buffer has room for twice this.
     pub max_header_bytes: usize,
 }
 
@@ -31,7 +31,10 @@ pub async fn serve(
     connections
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes);
+        // hyper bounds its read buffer, not the head (the gateway measures that): with room for
+        // twice the limit, a head over it is most often answered 431 with a JSON body by the
+        // gateway; hyper's own bodiless 431 only stops heads larger still.
+        .max_buf_size(limits.max_header_bytes.saturating_mul(2));
     let graceful = GracefulShutdown::new();
     loop {
         let stream = tokio::select! {

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use vireo_core::backoff::Retry;
 use vireo_core::{AsyncSubmitter, Deployer, Name, Queue, Store};
-use vireo_gateway::{AppState, GatewayLimits, SharedState};
+use vireo_gateway::{AppState, SharedState};
 use vireo_runtime::Runtime;
 use vireo_store::{BlobStore, RecordWriter, SqliteStore};
 use vireo_triggers::QueueWriter;
@@ -168,11 +168,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         directory,
         key_buckets: Arc::default(),
         pricing: config.pricing,
-        limits: GatewayLimits {
-            max_upload_bytes: config.limits.max_upload_mib << 20,
-            max_request_body_bytes: config.limits.max_request_body_kib << 10,
-            max_url_bytes: config.limits.max_url_bytes,
-        },
+        limits: config.gateway_limits(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -1,22 +1,35 @@
-//! Counts the body bytes an invocation reads and sends, for its usage record.
+//! Counts the body bytes an invocation reads and sends, for its usage record, and notes when
+//! the client broke the request body (so the record and the answer blame the client).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use tokio::sync::oneshot;
-use vireo_core::Body;
+use vireo_core::{Body, BoxError, RequestBodyError};
 
 #[derive(Default)]
 pub struct Meter {
     request: Arc<AtomicU64>,
     response: Arc<AtomicU64>,
+    request_fault: Arc<OnceLock<RequestBodyError>>,
 }
 
 impl Meter {
     pub fn request(&self, request: http::Request<Body>) -> http::Request<Body> {
         let bytes = self.request.clone();
-        request.map(|body| counted(body, bytes, None))
+        let fault = self.request_fault.clone();
+        request.map(|body| {
+            counting(body, bytes, None)
+                .map_err(move |error| {
+                    if let Some(found) = RequestBodyError::find(error.as_ref()) {
+                        let _ = fault.set(found.clone());
+                    }
+                    error
+                })
+                .boxed_unsync()
+        })
     }
 
     /// Counts the response body; `sent` is dropped when the body has been sent whole or
@@ -27,7 +40,7 @@ impl Meter {
         sent: oneshot::Sender<()>,
     ) -> http::Response<Body> {
         let bytes = self.response.clone();
-        response.map(|body| counted(body, bytes, Some(sent)))
+        response.map(|body| counting(body, bytes, Some(sent)).boxed_unsync())
     }
 
     pub fn request_bytes(&self) -> u64 {
@@ -37,9 +50,18 @@ impl Meter {
     pub fn response_bytes(&self) -> u64 {
         self.response.load(Ordering::Relaxed)
     }
+
+    /// Why the request body failed, if its client was to blame.
+    pub fn request_fault(&self) -> Option<&RequestBodyError> {
+        self.request_fault.get()
+    }
 }
 
-fn counted(body: Body, bytes: Arc<AtomicU64>, sent: Option<oneshot::Sender<()>>) -> Body {
+fn counting(
+    body: Body,
+    bytes: Arc<AtomicU64>,
+    sent: Option<oneshot::Sender<()>>,
+) -> impl http_body::Body<Data = Bytes, Error = BoxError> {
     body.map_frame(move |frame| {
         // Owned by the closure, so it is dropped with the body.
         let _sent = &sent;
@@ -48,7 +70,6 @@ fn counted(body: Body, bytes: Arc<AtomicU64>, sent: Option<oneshot::Sender<()>>)
         }
         frame
     })
-    .boxed_unsync()
 }
 
 #[cfg(test)]
@@ -79,6 +100,35 @@ mod tests {
         response.into_body().collect().await.unwrap();
         assert!(done.await.is_err(), "the sender went with the body");
         assert_eq!((meter.request_bytes(), meter.response_bytes()), (5, 8));
+    }
+
+    #[tokio::test]
+    async fn a_request_body_the_client_broke_is_noted() {
+        let meter = Meter::default();
+        let broken: Body = http_body_util::StreamBody::new(futures::stream::iter([
+            Ok(http_body::Frame::data(Bytes::from_static(b"ab"))),
+            Err(Box::new(RequestBodyError::Malformed("bad chunk".into())) as BoxError),
+        ]))
+        .boxed_unsync();
+        let request = meter.request(http::Request::new(broken));
+        assert!(request.into_body().collect().await.is_err());
+        assert_eq!(
+            meter.request_fault(),
+            Some(&RequestBodyError::Malformed("bad chunk".into()))
+        );
+        assert_eq!(meter.request_bytes(), 2);
+
+        let other = Meter::default();
+        let failed: Body = http_body_util::StreamBody::new(futures::stream::iter([Err::<
+            http_body::Frame<Bytes>,
+            BoxError,
+        >(
+            "the guest's own trouble".into(),
+        )]))
+        .boxed_unsync();
+        let request = other.request(http::Request::new(failed));
+        assert!(request.into_body().collect().await.is_err());
+        assert_eq!(other.request_fault(), None);
     }
 
     fn futures_poll_pending(receiver: &mut std::pin::Pin<Box<oneshot::Receiver<()>>>) -> bool {

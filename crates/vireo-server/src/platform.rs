@@ -445,9 +445,13 @@ impl Platform {
             self.in_flight.clone(),
         );
         let (execution, mut tail) = awaited.answered().await;
-        tail.finished.http_status = Some(tail::http_status(&execution));
+        tail.finished.http_status = Some(tail::http_status(&execution, &tail.finished.meter));
         // A record counts the response bytes sent, so it waits for the body too.
         let (sent, response_sent) = oneshot::channel();
+        let fault =
+            execution.response.as_ref().err().and_then(|failure| {
+                tail::client_fault(failure.status, &tail.finished.meter).cloned()
+            });
         let response = execution.response.map(|mut response| {
             if let Some(cors) = &cors {
                 cors.decorate(origin.as_ref(), response.headers_mut());
@@ -458,11 +462,12 @@ impl Platform {
             tail.finish(execution.completion, Some(response_sent))
                 .in_current_span(),
         );
-        response.map_err(|failure| match failure.status {
-            InvocationStatus::Timeout => {
+        response.map_err(|failure| match (fault, failure.status) {
+            (Some(fault), _) => InvokeError::RequestBody(fault),
+            (None, InvocationStatus::Timeout) => {
                 InvokeError::Timeout(format!("the function timed out: {}", failure.message))
             }
-            _ => InvokeError::Failed(format!("the function failed: {}", failure.message)),
+            (None, _) => InvokeError::Failed(format!("the function failed: {}", failure.message)),
         })
     }
 }

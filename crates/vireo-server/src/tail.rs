@@ -7,7 +7,10 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
-use vireo_core::{InvocationId, InvocationRecord, InvocationStatus, LogLine, Trigger, VersionInfo};
+use vireo_core::{
+    InvocationId, InvocationRecord, InvocationStatus, LogLine, RequestBodyError, Trigger,
+    VersionInfo,
+};
 use vireo_runtime::{Completion, CompletionFuture, Execution};
 use vireo_store::RecordWriter;
 
@@ -29,6 +32,10 @@ pub struct Finished {
 
 impl Finished {
     fn into_record(self, done: Completion) -> (InvocationRecord, Vec<LogLine>) {
+        let (status, error) = match client_fault(done.status, &self.meter) {
+            Some(fault) => (InvocationStatus::ClientError, Some(fault.to_string())),
+            None => (done.status, done.error),
+        };
         let version = self.version;
         let logs = done
             .logs
@@ -53,10 +60,10 @@ impl Finished {
             trigger: self.trigger,
             started_at_us: self.started_at_us,
             duration_us,
-            status: done.status,
+            status,
             http_status: self.http_status,
             cold: self.cold,
-            error: done.error,
+            error,
             init_us: u64::try_from((self.load_time + done.init).as_micros()).unwrap_or(u64::MAX),
             cpu_us: u64::try_from(done.cpu.as_micros()).unwrap_or(u64::MAX),
             executions: 1,
@@ -69,12 +76,23 @@ impl Finished {
     }
 }
 
+/// The client's fault, when the guest failed after the client broke its request body (a
+/// malformed chunk, a trickle, too many bytes): the guest only saw its body fail.
+pub fn client_fault(status: InvocationStatus, meter: &Meter) -> Option<&RequestBodyError> {
+    meter
+        .request_fault()
+        .filter(|_| status == InvocationStatus::Error)
+}
+
 /// The status code a record keeps for an execution's answer.
-pub fn http_status(execution: &Execution) -> u16 {
+pub fn http_status(execution: &Execution, meter: &Meter) -> u16 {
     match &execution.response {
         Ok(response) => response.status().as_u16(),
-        Err(failure) if failure.status == InvocationStatus::Timeout => 504,
-        Err(_) => 500,
+        Err(failure) => match client_fault(failure.status, meter) {
+            Some(fault) => fault.status().as_u16(),
+            None if failure.status == InvocationStatus::Timeout => 504,
+            None => 500,
+        },
     }
 }
 
@@ -156,7 +174,7 @@ impl Drop for Awaited {
         };
         let abandoned = async move {
             let execution = execution.await;
-            tail.finished.http_status = Some(http_status(&execution));
+            tail.finished.http_status = Some(http_status(&execution, &tail.finished.meter));
             // Nobody reads the body: dropping it lets a streaming guest finish its writes.
             drop(execution.response);
             tail.finish(execution.completion, None).await;

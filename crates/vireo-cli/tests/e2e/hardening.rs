@@ -222,3 +222,23 @@ async fn cors_is_configured_per_function() {
         .await;
     assert_eq!(bad.status(), 400);
 }
+
+#[tokio::test]
+async fn a_large_head_gets_431_in_one_write_too() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    // 100 KiB of header against the default 64 KiB limit, written at once.
+    let head = format!(
+        "GET /v1/openapi.json HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(100 * 1024)
+    );
+    let (status, _, body) = crate::support::raw_response(&server.address(), &head, Vec::new());
+    assert_eq!(status, 431, "{body}");
+    assert_eq!(body["error"]["code"], "header_too_large", "{body}");
+    let fitting = format!(
+        "GET /v1/openapi.json HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(60 * 1024)
+    );
+    let (status, _, _) = crate::support::raw_response(&server.address(), &fitting, Vec::new());
+    assert_eq!(status, 200);
+}

@@ -4,6 +4,8 @@
 mod support;
 
 mod admission;
+mod api_contract;
+mod api_fuzz;
 mod async_queue;
 mod cron;
 mod deploy;
@@ -13,6 +15,7 @@ mod hardening;
 mod isolation;
 mod logs;
 mod metrics;
+mod request_bodies;
 mod restart;
 mod retention;
 mod scaling;

@@ -71,7 +71,21 @@ impl Server {
     }
 
     pub fn start_with(data: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vireo"))
+        Self::spawn(data, extra, None)
+    }
+
+    /// Starts with `key` as the admin key from `VIREO_ADMIN_KEY`: it is no stored key, so no API
+    /// call (a revoke) can take it away.
+    pub fn start_with_admin_key(data: &Path, key: &str) -> Server {
+        Self::spawn(data, &[], Some(key))
+    }
+
+    fn spawn(data: &Path, extra: &[&str], admin_key: Option<&str>) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vireo"));
+        if let Some(key) = admin_key {
+            command.env("VIREO_ADMIN_KEY", key);
+        }
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(extra)
@@ -106,10 +120,15 @@ impl Server {
             .strip_prefix("vireo listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
-        let admin_key = std::fs::read_to_string(data.join("admin.key"))
-            .expect("the server writes its admin key before it listens")
-            .trim()
-            .to_string();
+        let admin_key = admin_key.map_or_else(
+            || {
+                std::fs::read_to_string(data.join("admin.key"))
+                    .expect("the server writes its admin key before it listens")
+                    .trim()
+                    .to_string()
+            },
+            str::to_string,
+        );
         Server {
             url,
             data: data.to_path_buf(),
@@ -384,14 +403,7 @@ pub fn invocation_id(response: &reqwest::Response) -> String {
 /// Sends raw bytes and returns the status code of the answer; used where a well-behaved client
 /// would not send what we need to (a huge declared body, a body larger than the limit).
 pub fn raw_status(address: &str, head: &str, body: Vec<u8>) -> u16 {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
-    stream.write_all(head.as_bytes()).expect("write head");
-    let mut writer = stream.try_clone().expect("clone stream");
-    // The server may answer and stop reading before the body is through; write on the side.
-    let sender = std::thread::spawn(move || {
-        let _ = writer.write_all(&body);
-    });
+    let (mut stream, sender) = send_raw(address, head, body);
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
     while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -407,6 +419,62 @@ pub fn raw_status(address: &str, head: &str, body: Vec<u8>) -> u16 {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no HTTP status in {text:?}"))
+}
+
+/// Reads one HTTP/1.1 answer with a `Content-Length` body: its status, its head (lowercased)
+/// and its body as JSON (null if it is none).
+pub fn read_answer(stream: &mut TcpStream) -> (u16, String, Value) {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let read = stream.read(&mut buf).expect("read the answer");
+        assert!(read > 0, "the connection closed without an answer");
+        answer.extend_from_slice(&buf[..read]);
+    };
+    let head = String::from_utf8_lossy(&answer[..head_end]).to_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map_or(0, |value| {
+            value.trim().parse().expect("numeric content-length")
+        });
+    while answer.len() < head_end + length {
+        let read = stream.read(&mut buf).expect("read the answer's body");
+        assert!(read > 0, "the connection closed inside the answer");
+        answer.extend_from_slice(&buf[..read]);
+    }
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    let body = serde_json::from_slice(&answer[head_end..head_end + length]).unwrap_or(Value::Null);
+    (status, head, body)
+}
+
+/// Like `raw_status`, with the answer's head (lowercased) and JSON body too.
+pub fn raw_response(address: &str, head: &str, body: Vec<u8>) -> (u16, String, Value) {
+    let (mut stream, sender) = send_raw(address, head, body);
+    let answer = read_answer(&mut stream);
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = sender.join();
+    answer
+}
+
+/// Sends `head` in one write, then `body` on the side: the server may answer and stop reading
+/// before the body is through.
+fn send_raw(address: &str, head: &str, body: Vec<u8>) -> (TcpStream, std::thread::JoinHandle<()>) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    stream.write_all(head.as_bytes()).expect("write head");
+    let mut writer = stream.try_clone().expect("clone stream");
+    let sender = std::thread::spawn(move || {
+        let _ = writer.write_all(&body);
+    });
+    (stream, sender)
 }
 
 pub fn stdout_json(output: &std::process::Output) -> Value {

@@ -1,7 +1,7 @@
 //! `/v1/namespaces/{namespace}/functions/{function}/aliases/{alias}`: point an alias at a version.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -10,6 +10,7 @@ use vireo_core::{AliasName, Name};
 use super::function_path;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
 use crate::views::FunctionView;
 
 #[derive(Deserialize, ToSchema)]
@@ -37,8 +38,8 @@ fn alias_path(
     responses((status = 200, body = FunctionView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set(
     State(state): State<AppState>,
-    Path(path): Path<(String, String, String)>,
-    Json(body): Json<SetAlias>,
+    ApiPath(path): ApiPath<(String, String, String)>,
+    ApiJson(body): ApiJson<SetAlias>,
 ) -> Result<Json<FunctionView>, ApiError> {
     let (ns, f, alias) = alias_path(path)?;
     state
@@ -54,7 +55,7 @@ pub async fn set(
     responses((status = 204, description = "Alias removed"), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
-    Path(path): Path<(String, String, String)>,
+    ApiPath(path): ApiPath<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (ns, f, alias) = alias_path(path)?;
     state.deployer.delete_alias(&ns, &f, &alias).await?;

@@ -1,7 +1,7 @@
 //! `/v1/namespaces/{namespace}/functions`: create, list, get and delete functions.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -10,6 +10,7 @@ use vireo_core::FunctionInfo;
 use super::{function, function_path, namespace};
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
 use crate::views::{FunctionList, FunctionView};
 
 #[derive(Deserialize, ToSchema)]
@@ -24,7 +25,7 @@ pub struct CreateFunction {
     responses((status = 200, body = FunctionList), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
 ) -> Result<Json<FunctionList>, ApiError> {
     let functions = state.store.list_functions(&namespace(&ns)?).await?;
     Ok(Json(FunctionList {
@@ -40,8 +41,8 @@ pub async fn list(
     responses((status = 201, body = FunctionView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    Path(ns): Path<String>,
-    Json(body): Json<CreateFunction>,
+    ApiPath(ns): ApiPath<String>,
+    ApiJson(body): ApiJson<CreateFunction>,
 ) -> Result<(StatusCode, Json<FunctionView>), ApiError> {
     let created = state
         .store
@@ -55,7 +56,7 @@ pub async fn create(
     responses((status = 200, body = FunctionView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
+    ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Json<FunctionView>, ApiError> {
     let (ns, f) = function_path(&path)?;
     let info = state.store.get_function(&ns, &f).await?;
@@ -67,7 +68,7 @@ pub async fn get(
     responses((status = 204, description = "Deleted with its versions, aliases, invocation records and logs"), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
+    ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (ns, f) = function_path(&path)?;
     state.deployer.delete(&ns, &f).await?;

@@ -1,6 +1,6 @@
 //! Invocation records: per function, and by id.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -9,9 +9,11 @@ use vireo_core::{Action, Caller, InvocationId, InvocationQuery, Name};
 use super::function_path;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::views::{AsyncInvocationView, InvocationDetail, InvocationList, InvocationView};
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// At most this many, newest first (default 50, at most 1000).
@@ -25,8 +27,8 @@ pub struct ListParams {
     responses((status = 200, body = InvocationList), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
-    Query(params): Query<ListParams>,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<InvocationList>, ApiError> {
     let (namespace, function) = function_path(&path)?;
     state.store.get_function(&namespace, &function).await?;
@@ -51,7 +53,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<InvocationDetail>, ApiError> {
     let id = invocation_id(&id)?;
     // Another tenant's invocation is answered exactly like one that does not exist.

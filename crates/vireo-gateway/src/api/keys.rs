@@ -2,7 +2,7 @@
 //! revoke them.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,6 +13,7 @@ use vireo_core::{ApiKey, Name, Role};
 use super::namespace;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
 
 const MAX_DESCRIPTION_BYTES: usize = 200;
 
@@ -80,7 +81,7 @@ pub struct KeyList {
     responses((status = 201, body = CreatedKey), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    Json(body): Json<CreateKey>,
+    ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let namespaces = body
         .namespaces
@@ -155,7 +156,7 @@ pub async fn list(State(state): State<AppState>) -> Json<KeyList> {
     responses((status = 200, body = KeyView, description = "Revoked (revoking again changes nothing)"), (status = 404, body = ErrorBody)))]
 pub async fn revoke(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<KeyView>, ApiError> {
     let revoked = state.directory.revoke_key(&id, now_micros()).await?;
     tracing::info!(key_id = %revoked.id, "API key revoked");

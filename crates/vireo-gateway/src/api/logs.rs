@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt, stream};
@@ -21,9 +21,11 @@ use super::function_path;
 use super::invocations::invocation_id;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::views::{LogLineView, LogPage};
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogParams {
     /// Only lines written since: an RFC 3339 time or a duration ago (`10m`, `2h`).
@@ -41,12 +43,13 @@ pub struct LogParams {
 #[utoipa::path(get, path = "/v1/namespaces/{namespace}/functions/{function}/logs", tag = "logs",
     params(("namespace" = String, Path), ("function" = String, Path), LogParams),
     responses(
-        (status = 200, description = "A page of lines, oldest first; with follow=true a text/event-stream whose events carry one LogLineView each", body = LogPage),
+        (status = 200, description = "A page of lines, oldest first; with follow=true a text/event-stream whose events carry one LogLineView each",
+            content((LogPage = "application/json"), (String = "text/event-stream"))),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn read(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
-    Query(params): Query<LogParams>,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiQuery(params): ApiQuery<LogParams>,
 ) -> Result<Response, ApiError> {
     let (namespace, function) = function_path(&path)?;
     state.store.get_function(&namespace, &function).await?;

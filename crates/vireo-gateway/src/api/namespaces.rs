@@ -1,7 +1,7 @@
 //! `/v1/namespaces`: the tenants of this server and their quotas. Admins create, change and
 //! delete them; any key lists the namespaces it covers.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -12,13 +12,14 @@ use vireo_core::{Caller, NamespaceInfo, NamespaceQuotas};
 use super::namespace;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateNamespace {
     /// `[a-z0-9][a-z0-9-]{0,62}`
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "vireo_core::json::object")]
     pub quotas: NamespaceQuotas,
 }
 
@@ -67,7 +68,7 @@ pub async fn list(
     responses((status = 201, body = NamespaceView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    Json(body): Json<CreateNamespace>,
+    ApiJson(body): ApiJson<CreateNamespace>,
 ) -> Result<(StatusCode, Json<NamespaceView>), ApiError> {
     let name = namespace(&body.name)?;
     body.quotas.validate().map_err(ApiError::bad_request)?;
@@ -83,7 +84,7 @@ pub async fn create(
     responses((status = 200, body = NamespaceView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
 ) -> Result<Json<NamespaceView>, ApiError> {
     let info = state
         .directory
@@ -98,8 +99,8 @@ pub async fn get(
     responses((status = 200, body = NamespaceView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set_quotas(
     State(state): State<AppState>,
-    Path(ns): Path<String>,
-    Json(quotas): Json<NamespaceQuotas>,
+    ApiPath(ns): ApiPath<String>,
+    ApiJson(quotas): ApiJson<NamespaceQuotas>,
 ) -> Result<Json<NamespaceView>, ApiError> {
     quotas.validate().map_err(ApiError::bad_request)?;
     let changed = state
@@ -115,7 +116,7 @@ pub async fn set_quotas(
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "It still holds functions, schedules or secrets")))]
 pub async fn delete(
     State(state): State<AppState>,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state.directory.delete_namespace(&namespace(&ns)?).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -2,7 +2,7 @@
 //! retry policy.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vireo_core::time::now_micros;
@@ -12,6 +12,7 @@ use super::function_path;
 use super::invocations::invocation_id;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::views::{AsyncInvocationList, AsyncInvocationView};
 
 #[utoipa::path(get, path = "/v1/namespaces/{namespace}/functions/{function}/queue", tag = "async",
@@ -19,13 +20,14 @@ use crate::views::{AsyncInvocationList, AsyncInvocationView};
     responses((status = 200, body = QueueCounts), (status = 404, body = ErrorBody)))]
 pub async fn counts(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
+    ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Json<QueueCounts>, ApiError> {
     let (ns, f) = function_path(&path)?;
     Ok(Json(state.queue.queue_counts(&ns, &f).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeadParams {
     /// At most this many, oldest first (default 100, at most 1000).
@@ -37,8 +39,8 @@ pub struct DeadParams {
     responses((status = 200, body = AsyncInvocationList), (status = 404, body = ErrorBody)))]
 pub async fn dead(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
-    Query(params): Query<DeadParams>,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiQuery(params): ApiQuery<DeadParams>,
 ) -> Result<Json<AsyncInvocationList>, ApiError> {
     let (ns, f) = function_path(&path)?;
     let limit = params.limit.unwrap_or(100).clamp(1, 1000);
@@ -72,8 +74,8 @@ pub struct Redriven {
     responses((status = 200, body = Redriven), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn redrive(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
-    Json(body): Json<Redrive>,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<Redrive>,
 ) -> Result<Json<Redriven>, ApiError> {
     let (ns, f) = function_path(&path)?;
     let ids = match (body.all, body.ids.is_empty()) {
@@ -102,7 +104,7 @@ pub async fn redrive(
     responses((status = 200, body = RetryPolicy), (status = 404, body = ErrorBody)))]
 pub async fn policy(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
+    ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Json<RetryPolicy>, ApiError> {
     let (ns, f) = function_path(&path)?;
     Ok(Json(state.queue.retry_policy(&ns, &f).await?))
@@ -114,8 +116,8 @@ pub async fn policy(
     responses((status = 200, body = RetryPolicy), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set_policy(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
-    Json(policy): Json<RetryPolicy>,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiJson(policy): ApiJson<RetryPolicy>,
 ) -> Result<Json<RetryPolicy>, ApiError> {
     let (ns, f) = function_path(&path)?;
     policy.validate().map_err(ApiError::bad_request)?;

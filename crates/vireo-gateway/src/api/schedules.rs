@@ -1,7 +1,7 @@
 //! `/v1/namespaces/{namespace}/schedules`: cron schedules whose slots become async invocations.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,6 +13,7 @@ use vireo_core::{
 use super::namespace;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
 
 /// Largest payload a schedule may carry.
 const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
@@ -101,8 +102,8 @@ fn cron(expression: &str, time_zone: Option<&str>) -> Result<CronSchedule, ApiEr
     responses((status = 201, body = ScheduleView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    Path(ns): Path<String>,
-    Json(body): Json<CreateSchedule>,
+    ApiPath(ns): ApiPath<String>,
+    ApiJson(body): ApiJson<CreateSchedule>,
 ) -> Result<(StatusCode, Json<ScheduleView>), ApiError> {
     let namespace = namespace(&ns)?;
     let (function, selector) = VersionSelector::split_target(&body.function)?;
@@ -144,7 +145,7 @@ pub async fn create(
     responses((status = 200, body = ScheduleList), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
 ) -> Result<Json<ScheduleList>, ApiError> {
     let namespace = namespace(&ns)?;
     if !state.store.namespace_exists(&namespace).await? {
@@ -161,7 +162,7 @@ pub async fn list(
     responses((status = 200, body = ScheduleView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
+    ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Json<ScheduleView>, ApiError> {
     let (ns, name) = schedule_path(&path)?;
     Ok(Json(state.schedules.get_schedule(&ns, &name).await?.into()))
@@ -172,7 +173,7 @@ pub async fn get(
     responses((status = 204, description = "Deleted; slots already fired still run"), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
+    ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (ns, name) = schedule_path(&path)?;
     state.schedules.delete_schedule(&ns, &name).await?;
@@ -184,7 +185,7 @@ pub async fn delete(
     responses((status = 200, body = ScheduleView), (status = 404, body = ErrorBody)))]
 pub async fn pause(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
+    ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Json<ScheduleView>, ApiError> {
     let (ns, name) = schedule_path(&path)?;
     let paused = state
@@ -200,7 +201,7 @@ pub async fn pause(
     responses((status = 200, body = ScheduleView), (status = 404, body = ErrorBody)))]
 pub async fn resume(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
+    ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Json<ScheduleView>, ApiError> {
     let (ns, name) = schedule_path(&path)?;
     let current = state.schedules.get_schedule(&ns, &name).await?;

@@ -2,7 +2,7 @@
 //! route that answers a value: only functions granted a secret ever see it.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -12,6 +12,7 @@ use vireo_core::{Name, SecretInfo, SecretName, SecretValue};
 use super::namespace;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
 
 /// No `Debug`: the value must never be printed.
 #[derive(Deserialize, ToSchema)]
@@ -66,8 +67,8 @@ fn secret_path((ns, name): &(String, String)) -> Result<(Name, SecretName), ApiE
         (status = 413, description = "Value over 64 KiB", body = ErrorBody)))]
 pub async fn set(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
-    Json(body): Json<SetSecret>,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<SetSecret>,
 ) -> Result<StatusCode, ApiError> {
     let (ns, name) = secret_path(&path)?;
     let value = SecretValue::new(body.value)?;
@@ -84,7 +85,7 @@ pub async fn set(
     responses((status = 200, description = "Names and times, by name; never values", body = SecretList), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    Path(ns): Path<String>,
+    ApiPath(ns): ApiPath<String>,
 ) -> Result<Json<SecretList>, ApiError> {
     let secrets = state.secrets.list_secrets(&namespace(&ns)?).await?;
     Ok(Json(SecretList {
@@ -98,7 +99,7 @@ pub async fn list(
     responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
+    ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (ns, name) = secret_path(&path)?;
     state.secrets.delete_secret(&ns, &name).await?;

@@ -1,7 +1,7 @@
 //! `GET /v1/usage`: billed requests, time and GB-seconds, grouped, with their cost under the
 //! server's price plan.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,10 +12,12 @@ use vireo_core::{Action, Caller, Name, PricePlan, UsageGrouping, UsageQuery, Usa
 use crate::AppState;
 use crate::auth::authorize;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
 
 const DEFAULT_WINDOW_US: i64 = 30 * 24 * 3600 * 1_000_000;
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UsageParams {
     /// Namespace (default `default`).
@@ -72,11 +74,12 @@ pub struct UsageReport {
 }
 
 #[utoipa::path(get, path = "/v1/usage", tag = "usage", params(UsageParams),
-    responses((status = 200, body = UsageReport), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UsageReport), (status = 400, body = ErrorBody),
+        (status = 403, description = "The key's role may not read usage", body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn report(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Query(params): Query<UsageParams>,
+    ApiQuery(params): ApiQuery<UsageParams>,
 ) -> Result<Json<UsageReport>, ApiError> {
     let namespace = match &params.namespace {
         Some(ns) => Name::parse("namespace", ns)?,

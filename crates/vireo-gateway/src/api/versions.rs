@@ -1,16 +1,17 @@
 //! `/v1/namespaces/{namespace}/functions/{function}/versions`: deploy and list versions.
 
 use axum::Json;
+use axum::extract::State;
 use axum::extract::multipart::MultipartError;
-use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use utoipa::ToSchema;
-use vireo_core::{VersionSelector, VersionSettings};
+use vireo_core::{RequestBodyError, VersionSelector, VersionSettings};
 
 use super::function_path;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiMultipart, ApiPath};
 use crate::views::{VersionList, VersionView};
 
 /// The multipart form of a deploy.
@@ -38,9 +39,9 @@ pub struct DeployForm {
         (status = 422, description = "Not a component Vireo can run; the message says why", body = ErrorBody)))]
 pub async fn deploy(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
+    ApiPath(path): ApiPath<(String, String)>,
     headers: HeaderMap,
-    mut form: Multipart,
+    ApiMultipart(mut form): ApiMultipart,
 ) -> Result<(StatusCode, Json<VersionView>), ApiError> {
     let (ns, f) = function_path(&path)?;
     let limit = state.limits.max_upload_bytes;
@@ -105,6 +106,9 @@ fn too_large(limit: u64) -> ApiError {
 }
 
 fn form_error(error: MultipartError, limit: u64) -> ApiError {
+    if let Some(fault) = RequestBodyError::find(&error) {
+        return fault.clone().into();
+    }
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
         too_large(limit)
     } else {
@@ -117,7 +121,7 @@ fn form_error(error: MultipartError, limit: u64) -> ApiError {
     responses((status = 200, body = VersionList), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    Path(path): Path<(String, String)>,
+    ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Json<VersionList>, ApiError> {
     let (ns, f) = function_path(&path)?;
     let versions = state.store.list_versions(&ns, &f).await?;
@@ -131,7 +135,7 @@ pub async fn list(
     responses((status = 200, body = VersionView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
-    Path((ns, f, selector)): Path<(String, String, String)>,
+    ApiPath((ns, f, selector)): ApiPath<(String, String, String)>,
 ) -> Result<Json<VersionView>, ApiError> {
     let (ns, f) = function_path(&(ns, f))?;
     let selector: VersionSelector = selector.parse()?;

@@ -115,7 +115,7 @@ pub async fn attempt(
         ) => plan.decide(id, Outcome::Retryable(error.to_string()), None),
         Err(
             error @ (InvokeError::NotFound(_)
-            | InvokeError::PayloadTooLarge(_)
+            | InvokeError::RequestBody(_)
             | InvokeError::Unauthorized(_)
             | InvokeError::Forbidden(_)),
         ) => plan.decide(id, Outcome::Refused(error.to_string()), None),

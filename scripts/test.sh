@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need when it is missing (on a fresh Debian machine,
+# as root, without asking), then runs every test of the workspace: unit, store, end-to-end
+# against the real binary, and the API fuzzing run (schemathesis). Arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+# The version the fuzzing test was verified with (crates/vireo-cli/tests/e2e/api_fuzz.rs).
+SCHEMATHESIS_VERSION=4.32.5
+venv="target/schemathesis-$SCHEMATHESIS_VERSION"
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+    echo "installing the wasm32-wasip2 target…" >&2
+    rustup target add wasm32-wasip2
+fi
+
+# schemathesis lives in its own virtual environment under target/, apart from the system's
+# Python (which Debian does not let pip change).
+if ! "$venv/bin/st" --version 2>/dev/null | grep -q "version $SCHEMATHESIS_VERSION\$"; then
+    echo "installing schemathesis $SCHEMATHESIS_VERSION into $venv…" >&2
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+        echo "installing python3 and python3-venv…" >&2
+        rm -rf "$venv"
+        apt-get update -q
+        apt-get install -y -q python3 python3-venv
+        python3 -m venv "$venv"
+    fi
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+export PATH="$PWD/$venv/bin:$PATH"
+
+cargo test --workspace "$@"
