@@ -113,7 +113,8 @@ impl Runtime {
     }
 
     /// Deploy-time: checks the bytes, compiles them once and keeps the artifact on disk.
-    /// Returns how long compiling took, or `None` when an artifact of these bytes existed.
+    /// Returns how long compiling took, or `None` when an intact artifact of these bytes
+    /// existed (a damaged one is replaced: deploying the same bytes again repairs it).
     pub async fn prepare(
         &self,
         component_sha256: &str,
@@ -132,16 +133,15 @@ impl Runtime {
         let checked = validate::check_interface(&self.engine, &component)
             .and_then(|()| self.pre_instantiate(&component).map(drop));
         if checked.is_err() {
-            // A rejected component's artifact would only take space.
-            let _ = std::fs::remove_file(self.artifacts.path(component_sha256));
+            self.artifacts.remove(component_sha256);
         }
         checked.map_err(RuntimeError::from)?;
         Ok(compile_time)
     }
 
-    /// The version's compiled state, from memory, else from its artifact (a cold start), else
-    /// compiled from the component bytes that `source` reads (after an engine upgrade made the
-    /// artifact stale). `env` (the environment its instances get) is awaited only when loading,
+    /// The version's compiled state, from memory, else from its verified artifact (a cold
+    /// start), else compiled from the component bytes that `source` reads (after an engine
+    /// upgrade made the artifact stale, or a damaged one was discarded; `source` checks them). `env` (the environment its instances get) is awaited only when loading,
     /// so whatever it costs (opening secrets) is paid once per load, not per request.
     pub async fn load<F, E, D>(
         &self,
@@ -322,7 +322,7 @@ impl Runtime {
         tokio::task::spawn_blocking(move || artifacts.load(&engine, &sha))
             .await
             .map_err(|e| RuntimeError::internal("loading the artifact", e))?
-            .map_err(|e| RuntimeError::internal("loading the artifact", format!("{e:#}")))
+            .map_err(|e| RuntimeError::internal("loading the artifact", e))
     }
 
     fn pre_instantiate(&self, component: &Component) -> Result<ProxyPre<Host>, Rejection> {

@@ -10,6 +10,7 @@ mod deploy;
 mod egress;
 mod failures;
 mod hardening;
+mod integrity;
 mod logs;
 mod metrics;
 mod restart;

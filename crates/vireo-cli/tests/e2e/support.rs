@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -59,6 +59,8 @@ pub struct Server {
     /// The admin key the server wrote to `<data>/admin.key` at its first start.
     pub admin_key: String,
     child: Option<Child>,
+    /// Every line the server has written to stderr so far (its log).
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -67,7 +69,29 @@ impl Server {
     }
 
     pub fn start_with(data: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vireo"))
+        Self::spawn(Command::new(env!("CARGO_BIN_EXE_vireo")), data, extra)
+    }
+
+    /// Starts `vireo serve` under a shell that first lowers its file descriptor limit (soft and
+    /// hard) to `limit`, with `config` as its config file.
+    pub fn start_with_descriptor_limit(data: &Path, config: &str, limit: u32) -> Server {
+        let file = Self::write_config(data, config);
+        let mut shell = Command::new("sh");
+        shell
+            .args(["-c", "ulimit -n \"$0\" && exec \"$@\""])
+            .arg(limit.to_string())
+            .arg(env!("CARGO_BIN_EXE_vireo"));
+        Self::spawn(
+            shell,
+            data,
+            &["--config", file.to_str().expect("UTF-8 path")],
+        )
+    }
+
+    /// Runs `command serve ...` (the binary, or a wrapper that execs it) and waits for the
+    /// address it announces.
+    fn spawn(mut command: Command, data: &Path, extra: &[&str]) -> Server {
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(extra)
@@ -84,18 +108,18 @@ impl Server {
                 let _ = lines.send(line);
             }
         });
-        let (errors, stderr) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
         let pipe = child.stderr.take().expect("stderr piped");
+        let kept = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let _ = errors.send(line);
+                kept.lock().unwrap().push(line);
             }
         });
         let line = received.recv_timeout(DEADLINE).unwrap_or_else(|_| {
-            let log: Vec<String> = stderr.try_iter().collect();
             panic!(
                 "vireo did not announce its address within {DEADLINE:?}; stderr:\n{}",
-                log.join("\n")
+                log.lock().unwrap().join("\n")
             )
         });
         let url = line
@@ -111,7 +135,25 @@ impl Server {
             data: data.to_path_buf(),
             admin_key,
             child: Some(child),
+            log,
         }
+    }
+
+    /// The lines of the server's log so far that contain `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|l| l.contains(needle)).cloned().collect()
+    }
+
+    /// The first log line containing `needle`, once the server has written it.
+    pub async fn logged(&self, needle: &str) -> String {
+        eventually(DEADLINE, || async move {
+            self.log_lines(needle)
+                .into_iter()
+                .next()
+                .ok_or_else(|| format!("the server never logged {needle:?}"))
+        })
+        .await
     }
 
     /// Runs `vireo serve` on `data` expecting it to refuse to start; returns its stderr.
@@ -139,10 +181,15 @@ impl Server {
 
     /// Starts a server with `config` as its TOML config file.
     pub fn start_with_config(data: &Path, config: &str) -> Server {
+        let file = Self::write_config(data, config);
+        Self::start_with(data, &["--config", file.to_str().expect("UTF-8 path")])
+    }
+
+    fn write_config(data: &Path, config: &str) -> PathBuf {
         std::fs::create_dir_all(data).expect("data dir");
         let file = data.join("vireo.toml");
         std::fs::write(&file, config).expect("write config");
-        Self::start_with(data, &["--config", file.to_str().expect("UTF-8 path")])
+        file
     }
 
     pub fn url(&self, path: &str) -> String {
