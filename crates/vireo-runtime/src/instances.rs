@@ -29,10 +29,10 @@ pub(crate) struct Instance {
 
 impl Instance {
     /// Arms the instance for one invocation: a fresh deadline, a cleared memory flag, the
-    /// invocation's trace for outgoing requests.
+    /// invocation's trace and share of outgoing requests.
     pub fn arm(&mut self, deadline_ticks: u64, trace: Option<OutgoingTrace>) {
         self.store.set_epoch_deadline(deadline_ticks);
-        self.store.data_mut().set_trace(trace);
+        self.store.data_mut().start_invocation(trace);
         self.memory_exceeded.store(false, Ordering::Relaxed);
     }
 }

@@ -23,6 +23,7 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
+pub use egress::EgressLimits;
 pub use engine::{EngineSettings, MemoryReset};
 pub use execute::{Completion, CompletionFuture, Execution, Failure};
 pub use instances::LoadedVersion;
@@ -30,7 +31,7 @@ pub use logs::CapturedLine;
 pub use validate::Rejection;
 
 use artifacts::ArtifactCache;
-use egress::EgressPolicy;
+use egress::{EgressPolicy, ServerConnections};
 use engine::EpochTicker;
 use execute::Limits;
 use host::Host;
@@ -76,6 +77,9 @@ pub struct Runtime {
     loaded: Mutex<HashMap<VersionKey, LoadSlot>>,
     limits: Limits,
     max_memory_mib: u32,
+    egress_limits: EgressLimits,
+    /// Open outgoing connections, all versions together.
+    connections: ServerConnections,
     _ticker: EpochTicker,
 }
 
@@ -103,6 +107,8 @@ impl Runtime {
                 idle_ttl: settings.idle_ttl,
             },
             max_memory_mib: settings.max_memory_mib,
+            egress_limits: settings.egress,
+            connections: ServerConnections::new(settings.egress.max_connections),
             _ticker: ticker,
         })
     }
@@ -184,7 +190,7 @@ impl Runtime {
                     }
                 };
                 let pre = self.pre_instantiate(&component)?;
-                let egress = egress_policy(version)?;
+                let egress = self.egress_policy(version)?;
                 let env = env
                     .await
                     .map_err(|e| RuntimeError::internal("preparing the environment", e))?;
@@ -325,6 +331,21 @@ impl Runtime {
             .map_err(|e| RuntimeError::internal("loading the artifact", e))
     }
 
+    /// The version's outgoing-HTTP policy. Its patterns were validated at deploy; one that no
+    /// longer parses refuses the load rather than granting less (or more) than was deployed.
+    fn egress_policy(&self, version: &VersionInfo) -> Result<Arc<EgressPolicy>, RuntimeError> {
+        let allowed = AllowList::parse(&version.settings.allowed_outbound_hosts).map_err(|e| {
+            RuntimeError::internal("reading the version's allowed_outbound_hosts", e)
+        })?;
+        Ok(Arc::new(EgressPolicy::new(
+            version.namespace.clone(),
+            version.function.clone(),
+            allowed,
+            self.egress_limits,
+            self.connections.clone(),
+        )))
+    }
+
     fn pre_instantiate(&self, component: &Component) -> Result<ProxyPre<Host>, Rejection> {
         let instance_pre = self
             .linker
@@ -356,16 +377,4 @@ fn refill(engine: &Engine, version: &Arc<LoadedVersion>, limits: Limits) {
             }
         }
     });
-}
-
-/// The version's outgoing-HTTP policy. Its patterns were validated at deploy; one that no longer
-/// parses refuses the load rather than granting less (or more) than was deployed.
-fn egress_policy(version: &VersionInfo) -> Result<Arc<EgressPolicy>, RuntimeError> {
-    let allowed = AllowList::parse(&version.settings.allowed_outbound_hosts)
-        .map_err(|e| RuntimeError::internal("reading the version's allowed_outbound_hosts", e))?;
-    Ok(Arc::new(EgressPolicy::new(
-        version.namespace.clone(),
-        version.function.clone(),
-        allowed,
-    )))
 }

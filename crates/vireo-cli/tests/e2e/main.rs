@@ -9,6 +9,7 @@ mod cron;
 mod deploy;
 mod egress;
 mod failures;
+mod fd_limits;
 mod hardening;
 mod integrity;
 mod logs;
