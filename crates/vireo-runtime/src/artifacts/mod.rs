@@ -158,7 +158,9 @@ impl ArtifactCache {
             Err(e) => return Err(e),
         };
         let Some(recorded) = recorded else {
-            let reason = "it has no recorded sha256 (its write was cut off)".to_string();
+            let reason =
+                "it has no recorded sha256 (an older Vireo wrote it, or its write was cut off)"
+                    .to_string();
             return Ok(Check::Damaged { seen, reason });
         };
         let (checked_at, started) = (SystemTime::now(), Instant::now());
