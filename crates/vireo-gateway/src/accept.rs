@@ -17,8 +17,9 @@ use vireo_core::{
     StoredRequest, Trigger, VersionSelector,
 };
 
+use crate::INVOCATION_ID_HEADER;
 use crate::error::ApiError;
-use crate::{AppState, INVOCATION_ID_HEADER};
+use crate::state::Invoking;
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
@@ -55,7 +56,7 @@ pub struct Target {
 }
 
 pub async fn accept(
-    state: &AppState,
+    state: &Invoking,
     id: InvocationId,
     target: Target,
     principal: &Principal,
@@ -70,7 +71,7 @@ pub async fn accept(
         .await?;
     // Delivery runs as Vireo itself, so who may invoke is decided here, once.
     authorize_invocation(principal, &version)?;
-    let body = crate::invoke::guarded(state, body)
+    let body = crate::invoke::guarded(state.limits, body)
         .collect()
         .await?
         .to_bytes();

@@ -1,25 +1,25 @@
-//! Who may call which admin route. Every `/v1` route (but the OpenAPI document) needs
+//! Who may call an admin route. Every `/v1` route (but the OpenAPI document) needs
 //! `Authorization: Bearer <key>`; a route naming a namespace the key does not cover answers 404,
-//! exactly as if it did not exist, so keys learn nothing about other tenants.
+//! exactly as if it did not exist, so keys learn nothing about other tenants. Each route's
+//! [`Requirement`] is written beside it in `routes.rs`; its [`Guard`] enforces it.
 
 use axum::extract::rejection::RawPathParamsRejection;
-use axum::extract::{MatchedPath, RawPathParams, Request, State};
-use axum::http::{HeaderMap, Method, header};
+use axum::extract::{RawPathParams, Request, State};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use vireo_core::auth::KEY_PREFIX;
 use vireo_core::time::now_micros;
 use vireo_core::{Action, AuthError, Caller, Name, Principal, StoreError};
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::rejected;
 use crate::limits;
+use crate::state::Access;
 
-/// What a matched admin route asks of its caller.
+/// What an admin route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Requirement {
-    Public,
     /// An admin key.
     Admin,
     /// This action in the route's `{namespace}`.
@@ -28,45 +28,25 @@ pub(crate) enum Requirement {
     Key,
 }
 
-pub(crate) fn requirement(method: &Method, route: &str) -> Requirement {
-    let read_or_write = if method == Method::GET {
-        Action::Read
-    } else {
-        Action::Write
-    };
-    match route {
-        "/v1/openapi.json" => Requirement::Public,
-        "/metrics" => Requirement::Admin,
-        "/v1/namespaces" if method == Method::GET => Requirement::Key,
-        "/v1/namespaces" => Requirement::Admin,
-        "/v1/namespaces/{namespace}" | "/v1/namespaces/{namespace}/quotas"
-            if method != Method::GET =>
-        {
-            Requirement::Admin
-        }
-        "/v1/invocations/{id}" | "/v1/usage" => Requirement::Key,
-        route if route.starts_with("/v1/keys") => Requirement::Admin,
-        route if route.starts_with("/v1/namespaces/{namespace}") => {
-            Requirement::Namespace(read_or_write)
-        }
-        // A route added without a rule here is closed to all but admins.
-        _ => Requirement::Admin,
-    }
+/// One admin route's requirement, with what checking it needs.
+#[derive(Clone)]
+pub(crate) struct Guard {
+    pub access: Access,
+    pub requirement: Requirement,
 }
 
-/// Authenticates and authorizes an admin route, then hands the `Caller` to the handler.
-pub async fn admin_routes(
-    State(state): State<AppState>,
-    route: MatchedPath,
+/// Authenticates and authorizes a call of a guarded route, then hands the `Caller` to the
+/// handler.
+pub(crate) async fn guard(
+    State(Guard {
+        access,
+        requirement,
+    }): State<Guard>,
     params: Result<RawPathParams, RawPathParamsRejection>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let requirement = requirement(request.method(), route.as_str());
-    if requirement == Requirement::Public {
-        return next.run(request).await;
-    }
-    let caller = match authenticate(&state, request.headers()) {
+    let caller = match authenticate(&access, request.headers()) {
         Ok(Some(caller)) => caller,
         Ok(None) => return unauthorized(AuthError::Missing).into_response(),
         Err(error) => return unauthorized(error).into_response(),
@@ -97,7 +77,7 @@ pub async fn admin_routes(
         return refused.into_response();
     }
     let budget = match &namespace {
-        Some(ns) => match limits::key_budget(&state, &caller, ns) {
+        Some(ns) => match limits::key_budget(&access, &caller, ns) {
             Ok(budget) => budget,
             Err(limited) => return limited.into_response(),
         },
@@ -112,9 +92,9 @@ pub async fn admin_routes(
 }
 
 /// The caller a bearer token names; `None` without one.
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, AuthError> {
+fn authenticate(access: &Access, headers: &HeaderMap) -> Result<Option<Caller>, AuthError> {
     match bearer(headers) {
-        Some(token) => state.directory.authenticate(token, now_micros()).map(Some),
+        Some(token) => access.directory.authenticate(token, now_micros()).map(Some),
         None => Ok(None),
     }
 }
@@ -127,12 +107,12 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Who invokes a function: a Vireo key is checked (and removed, so the guest never sees it);
 /// any other `Authorization` is the function's own business and passes through untouched.
-pub fn invoker(state: &AppState, headers: &mut HeaderMap) -> Result<Principal, ApiError> {
+pub fn invoker(access: &Access, headers: &mut HeaderMap) -> Result<Principal, ApiError> {
     let Some(token) = bearer(headers) else {
         return Ok(Principal::Anonymous);
     };
     let vireo_shaped = token.starts_with(KEY_PREFIX);
-    let principal = match state.directory.authenticate(token, now_micros()) {
+    let principal = match access.directory.authenticate(token, now_micros()) {
         Ok(caller) => Principal::Key(caller),
         Err(error) if vireo_shaped => return Err(unauthorized(error)),
         Err(_) => return Ok(Principal::Anonymous),
@@ -186,30 +166,6 @@ pub fn unauthorized(error: AuthError) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_route_has_the_intended_rule() {
-        use Requirement::*;
-        let get = Method::GET;
-        let post = Method::POST;
-        let ns = "/v1/namespaces/{namespace}/functions/{function}";
-        assert_eq!(requirement(&get, "/v1/openapi.json"), Public);
-        assert_eq!(requirement(&get, "/metrics"), Admin);
-        assert_eq!(requirement(&get, "/v1/keys"), Admin);
-        assert_eq!(requirement(&post, "/v1/namespaces"), Admin);
-        assert_eq!(requirement(&get, "/v1/namespaces"), Key);
-        assert_eq!(
-            requirement(&Method::DELETE, "/v1/namespaces/{namespace}"),
-            Admin
-        );
-        assert_eq!(
-            requirement(&get, "/v1/namespaces/{namespace}"),
-            Namespace(Action::Read)
-        );
-        assert_eq!(requirement(&get, ns), Namespace(Action::Read));
-        assert_eq!(requirement(&Method::DELETE, ns), Namespace(Action::Write));
-        assert_eq!(requirement(&get, "/v1/something-new"), Admin);
-    }
 
     #[test]
     fn only_bearer_tokens_count() {

@@ -13,7 +13,8 @@ use vireo_core::{
 use crate::body::Guarded;
 use crate::error::ApiError;
 use crate::extract::ApiPath;
-use crate::{AppState, INVOCATION_ID_HEADER};
+use crate::state::Invoking;
+use crate::{GatewayLimits, INVOCATION_ID_HEADER};
 use crate::{accept, auth, limits};
 
 /// Headers that describe one connection, not the request; never forwarded to a guest.
@@ -32,7 +33,7 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 type Route = (String, String, String);
 
 pub async fn root(
-    State(state): State<AppState>,
+    State(state): State<Invoking>,
     path: Result<ApiPath<(String, String)>, ApiError>,
     request: Request,
 ) -> Response {
@@ -41,7 +42,7 @@ pub async fn root(
 }
 
 pub async fn rest(
-    State(state): State<AppState>,
+    State(state): State<Invoking>,
     path: Result<ApiPath<Route>, ApiError>,
     request: Request,
 ) -> Response {
@@ -50,7 +51,7 @@ pub async fn rest(
 
 /// Every answer carries the invocation id, errors Vireo gives before the function runs too, so
 /// a caller can always quote it.
-async fn respond(state: AppState, route: Result<Route, ApiError>, request: Request) -> Response {
+async fn respond(state: Invoking, route: Result<Route, ApiError>, request: Request) -> Response {
     let id = InvocationId::generate();
     let answer = match route {
         Ok((ns, target, rest)) => invoke(state, id.clone(), &ns, &target, &rest, request).await,
@@ -68,7 +69,7 @@ async fn respond(state: AppState, route: Result<Route, ApiError>, request: Reque
 }
 
 async fn invoke(
-    state: AppState,
+    state: Invoking,
     id: InvocationId,
     ns: &str,
     target: &str,
@@ -90,9 +91,9 @@ async fn invoke(
     let (mut parts, body) = request.into_parts();
     parts.uri = guest_uri(rest, parts.uri.query())?;
     strip_hop_by_hop(&mut parts.headers);
-    let principal = auth::invoker(&state, &mut parts.headers)?;
+    let principal = auth::invoker(&state.access, &mut parts.headers)?;
     let budget = match &principal {
-        Principal::Key(caller) => limits::key_budget(&state, caller, &namespace)?,
+        Principal::Key(caller) => limits::key_budget(&state.access, caller, &namespace)?,
         _ => None,
     };
     let mut response = deliver(
@@ -112,7 +113,7 @@ async fn invoke(
 
 /// Runs the function now, or stores the request when the caller prefers an async answer.
 async fn deliver(
-    state: &AppState,
+    state: &Invoking,
     id: InvocationId,
     (namespace, function, selector): (Name, Name, VersionSelector),
     principal: Principal,
@@ -135,7 +136,9 @@ async fn deliver(
     }
     // Streamed to the guest, never buffered: a chunked body is cut off at the limit, a trickling
     // one when it falls behind the pace. Either fault is the invoker's to report (413, 408).
-    let body = guarded(state, body).map_err(BoxError::from).boxed_unsync();
+    let body = guarded(state.limits, body)
+        .map_err(BoxError::from)
+        .boxed_unsync();
     let call = Call {
         id,
         namespace,
@@ -151,8 +154,7 @@ async fn deliver(
 }
 
 /// A request body for a function, bounded by the server's size limit and body pace.
-pub fn guarded(state: &AppState, body: AxumBody) -> Guarded<AxumBody> {
-    let limits = state.limits;
+pub fn guarded(limits: GatewayLimits, body: AxumBody) -> Guarded<AxumBody> {
     Guarded::new(body, limits.body_pace, Some(limits.max_request_body_bytes))
 }
 

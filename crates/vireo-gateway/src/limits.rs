@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use vireo_core::buckets::Verdict;
 use vireo_core::{Caller, Name, RateLimit};
 
-use crate::AppState;
 use crate::error::ApiError;
+use crate::state::Access;
 
 /// Where a key stands after a request it was allowed.
 #[derive(Debug, Clone, Copy)]
@@ -21,15 +21,15 @@ pub struct Budget {
 /// Takes a token from the key's bucket in `namespace`; `None` when the namespace sets no limit,
 /// a 429 when the bucket is empty.
 pub fn key_budget(
-    state: &AppState,
+    access: &Access,
     caller: &Caller,
     namespace: &Name,
 ) -> Result<Option<Budget>, ApiError> {
-    let Some(limit) = state.directory.quotas(namespace).key_rate_limit else {
+    let Some(limit) = access.directory.quotas(namespace).key_rate_limit else {
         return Ok(None);
     };
     let bucket = (caller.key_id.clone(), namespace.clone());
-    match state.key_buckets.check(&bucket, limit) {
+    match access.key_buckets.check(&bucket, limit) {
         Verdict::Allowed { limit, remaining } => Ok(Some(Budget { limit, remaining })),
         Verdict::Limited { limit, retry_after } => {
             let mut refused = ApiError::new(

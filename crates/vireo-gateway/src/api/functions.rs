@@ -1,16 +1,16 @@
 //! `/v1/namespaces/{namespace}/functions`: create, list, get and delete functions.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
-use vireo_core::FunctionInfo;
+use vireo_core::{Deployer, FunctionInfo, Store};
 
-use super::{function, function_path, namespace};
-use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, FunctionPath, NamespacePath, function};
 use crate::views::{FunctionList, FunctionView};
 
 #[derive(Deserialize, ToSchema)]
@@ -24,14 +24,15 @@ pub struct CreateFunction {
     params(("namespace" = String, Path)),
     responses((status = 200, body = FunctionList), (status = 404, body = ErrorBody)))]
 pub async fn list(
-    State(state): State<AppState>,
-    ApiPath(ns): ApiPath<String>,
+    State(store): State<Arc<dyn Store>>,
+    State(deployer): State<Arc<dyn Deployer>>,
+    NamespacePath(ns): NamespacePath,
 ) -> Result<Json<FunctionList>, ApiError> {
-    let functions = state.store.list_functions(&namespace(&ns)?).await?;
+    let functions = store.list_functions(&ns).await?;
     Ok(Json(FunctionList {
         functions: functions
             .into_iter()
-            .map(|info| view(&state, info))
+            .map(|info| view(deployer.as_ref(), info))
             .collect(),
     }))
 }
@@ -40,43 +41,46 @@ pub async fn list(
     params(("namespace" = String, Path)), request_body = CreateFunction,
     responses((status = 201, body = FunctionView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
-    State(state): State<AppState>,
-    ApiPath(ns): ApiPath<String>,
+    State(store): State<Arc<dyn Store>>,
+    State(deployer): State<Arc<dyn Deployer>>,
+    NamespacePath(ns): NamespacePath,
     ApiJson(body): ApiJson<CreateFunction>,
 ) -> Result<(StatusCode, Json<FunctionView>), ApiError> {
-    let created = state
-        .store
-        .create_function(&namespace(&ns)?, &function(&body.name)?)
-        .await?;
-    Ok((StatusCode::CREATED, Json(view(&state, created))))
+    let created = store.create_function(&ns, &function(&body.name)?).await?;
+    Ok((StatusCode::CREATED, Json(view(deployer.as_ref(), created))))
 }
 
 #[utoipa::path(get, path = "/v1/namespaces/{namespace}/functions/{function}", tag = "functions",
     params(("namespace" = String, Path), ("function" = String, Path)),
     responses((status = 200, body = FunctionView), (status = 404, body = ErrorBody)))]
 pub async fn get(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(store): State<Arc<dyn Store>>,
+    State(deployer): State<Arc<dyn Deployer>>,
+    FunctionPath {
+        namespace,
+        function,
+    }: FunctionPath,
 ) -> Result<Json<FunctionView>, ApiError> {
-    let (ns, f) = function_path(&path)?;
-    let info = state.store.get_function(&ns, &f).await?;
-    Ok(Json(view(&state, info)))
+    let info = store.get_function(&namespace, &function).await?;
+    Ok(Json(view(deployer.as_ref(), info)))
 }
 
 #[utoipa::path(delete, path = "/v1/namespaces/{namespace}/functions/{function}", tag = "functions",
     params(("namespace" = String, Path), ("function" = String, Path)),
     responses((status = 204, description = "Deleted with its versions, aliases, invocation records and logs"), (status = 404, body = ErrorBody)))]
 pub async fn delete(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(deployer): State<Arc<dyn Deployer>>,
+    FunctionPath {
+        namespace,
+        function,
+    }: FunctionPath,
 ) -> Result<StatusCode, ApiError> {
-    let (ns, f) = function_path(&path)?;
-    state.deployer.delete(&ns, &f).await?;
+    deployer.delete(&namespace, &function).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The stored function plus what this server has loaded of it.
-pub(crate) fn view(state: &AppState, info: FunctionInfo) -> FunctionView {
-    let warm = state.deployer.warm_versions(&info.namespace, &info.name);
+pub(crate) fn view(deployer: &dyn Deployer, info: FunctionInfo) -> FunctionView {
+    let warm = deployer.warm_versions(&info.namespace, &info.name);
     FunctionView::new(info, warm)
 }

@@ -1,15 +1,15 @@
 //! Invocation records: per function, and by id.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use vireo_core::{Action, Caller, InvocationId, InvocationQuery, Name};
+use vireo_core::{Action, Caller, InvocationQuery, Name, Queue, Store};
 
-use super::function_path;
-use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiPath, ApiQuery};
+use crate::extract::{ApiQuery, FunctionPath, InvocationPath, invocation_id};
 use crate::views::{AsyncInvocationView, InvocationDetail, InvocationList, InvocationView};
 
 #[derive(Deserialize, IntoParams)]
@@ -26,12 +26,14 @@ pub struct ListParams {
     params(("namespace" = String, Path), ("function" = String, Path), ListParams),
     responses((status = 200, body = InvocationList), (status = 404, body = ErrorBody)))]
 pub async fn list(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(store): State<Arc<dyn Store>>,
+    FunctionPath {
+        namespace,
+        function,
+    }: FunctionPath,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<InvocationList>, ApiError> {
-    let (namespace, function) = function_path(&path)?;
-    state.store.get_function(&namespace, &function).await?;
+    store.get_function(&namespace, &function).await?;
     let before = params.before.as_deref().map(invocation_id).transpose()?;
     let query = InvocationQuery {
         namespace,
@@ -39,7 +41,7 @@ pub async fn list(
         before,
         limit: params.limit.unwrap_or(50).clamp(1, 1000),
     };
-    let records = state.store.list_invocations(&query).await?;
+    let records = store.list_invocations(&query).await?;
     Ok(Json(InvocationList {
         invocations: records.into_iter().map(InvocationView::from).collect(),
     }))
@@ -51,16 +53,16 @@ pub async fn list(
     params(("id" = String, Path)),
     responses((status = 200, body = InvocationDetail), (status = 404, body = ErrorBody)))]
 pub async fn get(
-    State(state): State<AppState>,
+    State(store): State<Arc<dyn Store>>,
+    State(queue): State<Arc<dyn Queue>>,
     Extension(caller): Extension<Caller>,
-    ApiPath(id): ApiPath<String>,
+    InvocationPath(id): InvocationPath,
 ) -> Result<Json<InvocationDetail>, ApiError> {
-    let id = invocation_id(&id)?;
     // Another tenant's invocation is answered exactly like one that does not exist.
     let missing = || ApiError::not_found(format!("invocation {id} does not exist"));
     let readable = |namespace: &Name| caller.may(Action::Read, namespace);
-    let record = state.store.get_invocation(&id).await?;
-    if let Some(invocation) = state.queue.get_async(&id).await? {
+    let record = store.get_invocation(&id).await?;
+    if let Some(invocation) = queue.get_async(&id).await? {
         if !readable(&invocation.namespace) {
             return Err(missing());
         }
@@ -72,9 +74,4 @@ pub async fn get(
         .filter(|record| readable(&record.namespace))
         .ok_or_else(missing)?;
     Ok(Json(InvocationDetail::Direct(record.into())))
-}
-
-pub(crate) fn invocation_id(value: &str) -> Result<InvocationId, ApiError> {
-    InvocationId::parse(value)
-        .ok_or_else(|| ApiError::bad_request(format!("{value:?} is not an invocation id (a UUID)")))
 }

@@ -1,6 +1,8 @@
 //! `/v1/keys` (admin only): create API keys (shown once), list them (never their secrets) and
 //! revoke them.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,12 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vireo_core::auth::generate_key;
 use vireo_core::time::{now_micros, parse_since, rfc3339};
-use vireo_core::{ApiKey, Name, Role};
+use vireo_core::{ApiKey, Directory, Name, Role};
 
-use super::namespace;
-use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, namespace};
 
 const MAX_DESCRIPTION_BYTES: usize = 200;
 
@@ -80,7 +80,7 @@ pub struct KeyList {
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKey,
     responses((status = 201, body = CreatedKey), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(directory): State<Arc<Directory>>,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let namespaces = body
@@ -128,7 +128,7 @@ pub async fn create(
         revoked_at_us: None,
         secret_sha256: generated.secret_sha256,
     };
-    state.directory.create_key(key.clone()).await?;
+    directory.create_key(key.clone()).await?;
     tracing::info!(key_id = %key.id, role = key.role.as_str(), "API key created");
     Ok((
         StatusCode::CREATED,
@@ -141,10 +141,9 @@ pub async fn create(
 
 #[utoipa::path(get, path = "/v1/keys", tag = "keys",
     responses((status = 200, body = KeyList)))]
-pub async fn list(State(state): State<AppState>) -> Json<KeyList> {
+pub async fn list(State(directory): State<Arc<Directory>>) -> Json<KeyList> {
     Json(KeyList {
-        keys: state
-            .directory
+        keys: directory
             .list_keys()
             .into_iter()
             .map(KeyView::from)
@@ -155,10 +154,10 @@ pub async fn list(State(state): State<AppState>) -> Json<KeyList> {
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys", params(("id" = String, Path)),
     responses((status = 200, body = KeyView, description = "Revoked (revoking again changes nothing)"), (status = 404, body = ErrorBody)))]
 pub async fn revoke(
-    State(state): State<AppState>,
+    State(directory): State<Arc<Directory>>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<KeyView>, ApiError> {
-    let revoked = state.directory.revoke_key(&id, now_micros()).await?;
+    let revoked = directory.revoke_key(&id, now_micros()).await?;
     tracing::info!(key_id = %revoked.id, "API key revoked");
     Ok(Json(revoked.into()))
 }

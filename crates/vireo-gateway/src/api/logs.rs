@@ -11,17 +11,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt, stream};
 use serde::Deserialize;
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 use utoipa::IntoParams;
 use vireo_core::time::{now_micros, parse_since};
 use vireo_core::{LogQuery, Store};
 
-use super::function_path;
-use super::invocations::invocation_id;
-use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiPath, ApiQuery};
+use crate::extract::{ApiQuery, FunctionPath, invocation_id};
+use crate::state::LogFeed;
 use crate::views::{LogLineView, LogPage};
 
 #[derive(Deserialize, IntoParams)]
@@ -47,12 +43,15 @@ pub struct LogParams {
             content((LogPage = "application/json"), (String = "text/event-stream"))),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn read(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(store): State<Arc<dyn Store>>,
+    State(feed): State<LogFeed>,
+    FunctionPath {
+        namespace,
+        function,
+    }: FunctionPath,
     ApiQuery(params): ApiQuery<LogParams>,
 ) -> Result<Response, ApiError> {
-    let (namespace, function) = function_path(&path)?;
-    state.store.get_function(&namespace, &function).await?;
+    store.get_function(&namespace, &function).await?;
     let now = now_micros();
     let mut since_us = params
         .since
@@ -78,17 +77,12 @@ pub async fn read(
         limit: params.limit.unwrap_or(1000).clamp(1, 10_000),
     };
     if follow {
-        let lines = follow_lines(
-            state.store.clone(),
-            query,
-            state.log_events.clone(),
-            state.shutdown.clone(),
-        );
+        let lines = follow_lines(store, query, feed);
         return Ok(Sse::new(lines)
             .keep_alive(KeepAlive::default())
             .into_response());
     }
-    let lines = state.store.read_logs(&query).await?;
+    let lines = store.read_logs(&query).await?;
     let next_after = lines
         .last()
         .map_or(query.after_seq.unwrap_or(0), |line| line.seq);
@@ -104,8 +98,7 @@ pub async fn read(
 fn follow_lines(
     store: Arc<dyn Store>,
     query: LogQuery,
-    events: watch::Receiver<u64>,
-    shutdown: CancellationToken,
+    LogFeed { events, shutdown }: LogFeed,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     stream::unfold(
         (store, query, events, shutdown),

@@ -1,5 +1,7 @@
-//! The `/v1` admin API: one module per resource; handlers parse, call the store, deployer or
-//! secret manager, and shape the answer.
+//! The `/v1` admin API: one module per resource; handlers take typed paths and bodies and the
+//! narrow state they use, call the store, deployer or secret manager, and shape the answer.
+//! Each handler's `#[utoipa::path]` says where it answers; `routes.rs` lists them with who may
+//! call them.
 
 pub mod aliases;
 pub mod functions;
@@ -12,20 +14,3 @@ pub mod schedules;
 pub mod secrets;
 pub mod usage;
 pub mod versions;
-
-use vireo_core::Name;
-
-use crate::error::ApiError;
-
-fn namespace(value: &str) -> Result<Name, ApiError> {
-    Ok(Name::parse("namespace", value)?)
-}
-
-fn function(value: &str) -> Result<Name, ApiError> {
-    Ok(Name::parse("function", value)?)
-}
-
-/// Parses the `{namespace}/{function}` pair every function route carries.
-fn function_path((ns, f): &(String, String)) -> Result<(Name, Name), ApiError> {
-    Ok((namespace(ns)?, function(f)?))
-}

@@ -1,18 +1,18 @@
 //! `/v1/namespaces`: the tenants of this server and their quotas. Admins create, change and
 //! delete them; any key lists the namespaces it covers.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vireo_core::time::rfc3339;
-use vireo_core::{Caller, NamespaceInfo, NamespaceQuotas};
+use vireo_core::{Caller, Directory, NamespaceInfo, NamespaceQuotas};
 
-use super::namespace;
-use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, NamespacePath, namespace};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -51,10 +51,10 @@ pub struct NamespaceList {
 #[utoipa::path(get, path = "/v1/namespaces", tag = "namespaces",
     responses((status = 200, body = NamespaceList, description = "The namespaces the key covers (all, for admin keys)")))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(directory): State<Arc<Directory>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<NamespaceList>, ApiError> {
-    let namespaces = state.directory.store().list_namespaces().await?;
+    let namespaces = directory.store().list_namespaces().await?;
     Ok(Json(NamespaceList {
         namespaces: namespaces
             .into_iter()
@@ -67,15 +67,12 @@ pub async fn list(
 #[utoipa::path(post, path = "/v1/namespaces", tag = "namespaces", request_body = CreateNamespace,
     responses((status = 201, body = NamespaceView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(directory): State<Arc<Directory>>,
     ApiJson(body): ApiJson<CreateNamespace>,
 ) -> Result<(StatusCode, Json<NamespaceView>), ApiError> {
     let name = namespace(&body.name)?;
     body.quotas.validate().map_err(ApiError::bad_request)?;
-    let created = state
-        .directory
-        .create_namespace(&name, &body.quotas)
-        .await?;
+    let created = directory.create_namespace(&name, &body.quotas).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
@@ -83,14 +80,10 @@ pub async fn create(
     params(("namespace" = String, Path)),
     responses((status = 200, body = NamespaceView), (status = 404, body = ErrorBody)))]
 pub async fn get(
-    State(state): State<AppState>,
-    ApiPath(ns): ApiPath<String>,
+    State(directory): State<Arc<Directory>>,
+    NamespacePath(ns): NamespacePath,
 ) -> Result<Json<NamespaceView>, ApiError> {
-    let info = state
-        .directory
-        .store()
-        .get_namespace(&namespace(&ns)?)
-        .await?;
+    let info = directory.store().get_namespace(&ns).await?;
     Ok(Json(info.into()))
 }
 
@@ -98,15 +91,12 @@ pub async fn get(
     params(("namespace" = String, Path)), request_body = NamespaceQuotas,
     responses((status = 200, body = NamespaceView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set_quotas(
-    State(state): State<AppState>,
-    ApiPath(ns): ApiPath<String>,
+    State(directory): State<Arc<Directory>>,
+    NamespacePath(ns): NamespacePath,
     ApiJson(quotas): ApiJson<NamespaceQuotas>,
 ) -> Result<Json<NamespaceView>, ApiError> {
     quotas.validate().map_err(ApiError::bad_request)?;
-    let changed = state
-        .directory
-        .set_quotas(&namespace(&ns)?, &quotas)
-        .await?;
+    let changed = directory.set_quotas(&ns, &quotas).await?;
     Ok(Json(changed.into()))
 }
 
@@ -115,9 +105,9 @@ pub async fn set_quotas(
     responses((status = 204, description = "Deleted, with its records and logs; keys that named it are revoked"),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "It still holds functions, schedules or secrets")))]
 pub async fn delete(
-    State(state): State<AppState>,
-    ApiPath(ns): ApiPath<String>,
+    State(directory): State<Arc<Directory>>,
+    NamespacePath(ns): NamespacePath,
 ) -> Result<StatusCode, ApiError> {
-    state.directory.delete_namespace(&namespace(&ns)?).await?;
+    directory.delete_namespace(&ns).await?;
     Ok(StatusCode::NO_CONTENT)
 }

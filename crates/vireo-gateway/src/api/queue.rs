@@ -1,29 +1,30 @@
 //! A function's async queue: counts by status, the dead-letter queue and its redrive, and the
 //! retry policy.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vireo_core::time::now_micros;
-use vireo_core::{QueueCounts, RetryPolicy};
+use vireo_core::{Queue, QueueCounts, RetryPolicy};
 
-use super::function_path;
-use super::invocations::invocation_id;
-use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, FunctionPath, invocation_id};
 use crate::views::{AsyncInvocationList, AsyncInvocationView};
 
 #[utoipa::path(get, path = "/v1/namespaces/{namespace}/functions/{function}/queue", tag = "async",
     params(("namespace" = String, Path), ("function" = String, Path)),
     responses((status = 200, body = QueueCounts), (status = 404, body = ErrorBody)))]
 pub async fn counts(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(queue): State<Arc<dyn Queue>>,
+    FunctionPath {
+        namespace,
+        function,
+    }: FunctionPath,
 ) -> Result<Json<QueueCounts>, ApiError> {
-    let (ns, f) = function_path(&path)?;
-    Ok(Json(state.queue.queue_counts(&ns, &f).await?))
+    Ok(Json(queue.queue_counts(&namespace, &function).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -38,13 +39,15 @@ pub struct DeadParams {
     params(("namespace" = String, Path), ("function" = String, Path), DeadParams),
     responses((status = 200, body = AsyncInvocationList), (status = 404, body = ErrorBody)))]
 pub async fn dead(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(queue): State<Arc<dyn Queue>>,
+    FunctionPath {
+        namespace,
+        function,
+    }: FunctionPath,
     ApiQuery(params): ApiQuery<DeadParams>,
 ) -> Result<Json<AsyncInvocationList>, ApiError> {
-    let (ns, f) = function_path(&path)?;
     let limit = params.limit.unwrap_or(100).clamp(1, 1000);
-    let dead = state.queue.list_dead(&ns, &f, limit).await?;
+    let dead = queue.list_dead(&namespace, &function, limit).await?;
     Ok(Json(AsyncInvocationList {
         invocations: dead
             .into_iter()
@@ -73,11 +76,13 @@ pub struct Redriven {
     params(("namespace" = String, Path), ("function" = String, Path)), request_body = Redrive,
     responses((status = 200, body = Redriven), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn redrive(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(queue): State<Arc<dyn Queue>>,
+    FunctionPath {
+        namespace,
+        function,
+    }: FunctionPath,
     ApiJson(body): ApiJson<Redrive>,
 ) -> Result<Json<Redriven>, ApiError> {
-    let (ns, f) = function_path(&path)?;
     let ids = match (body.all, body.ids.is_empty()) {
         (true, true) => None,
         (false, false) => Some(
@@ -92,9 +97,8 @@ pub async fn redrive(
             ));
         }
     };
-    let redriven = state
-        .queue
-        .redrive(&ns, &f, ids.as_deref(), now_micros())
+    let redriven = queue
+        .redrive(&namespace, &function, ids.as_deref(), now_micros())
         .await?;
     Ok(Json(Redriven { redriven }))
 }
@@ -103,11 +107,13 @@ pub async fn redrive(
     params(("namespace" = String, Path), ("function" = String, Path)),
     responses((status = 200, body = RetryPolicy), (status = 404, body = ErrorBody)))]
 pub async fn policy(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(queue): State<Arc<dyn Queue>>,
+    FunctionPath {
+        namespace,
+        function,
+    }: FunctionPath,
 ) -> Result<Json<RetryPolicy>, ApiError> {
-    let (ns, f) = function_path(&path)?;
-    Ok(Json(state.queue.retry_policy(&ns, &f).await?))
+    Ok(Json(queue.retry_policy(&namespace, &function).await?))
 }
 
 /// Replaces the policy; fields left out take their defaults.
@@ -115,12 +121,16 @@ pub async fn policy(
     params(("namespace" = String, Path), ("function" = String, Path)), request_body = RetryPolicy,
     responses((status = 200, body = RetryPolicy), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set_policy(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(queue): State<Arc<dyn Queue>>,
+    FunctionPath {
+        namespace,
+        function,
+    }: FunctionPath,
     ApiJson(policy): ApiJson<RetryPolicy>,
 ) -> Result<Json<RetryPolicy>, ApiError> {
-    let (ns, f) = function_path(&path)?;
     policy.validate().map_err(ApiError::bad_request)?;
-    state.queue.set_retry_policy(&ns, &f, &policy).await?;
+    queue
+        .set_retry_policy(&namespace, &function, &policy)
+        .await?;
     Ok(Json(policy))
 }

@@ -1,5 +1,7 @@
 //! `/v1/namespaces/{namespace}/schedules`: cron schedules whose slots become async invocations.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -7,13 +9,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vireo_core::time::{now_micros, rfc3339};
 use vireo_core::{
-    AsyncStatus, CronSchedule, MissedSlots, Name, NewSchedule, Schedule, VersionSelector,
+    AsyncStatus, CronSchedule, MissedSlots, Name, NewSchedule, Schedule, Schedules, Store,
+    VersionSelector,
 };
 
-use super::namespace;
-use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, NamespacePath, SchedulePath};
 
 /// Largest payload a schedule may carry.
 const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
@@ -88,10 +89,6 @@ pub struct ScheduleList {
     pub schedules: Vec<ScheduleView>,
 }
 
-fn schedule_path((ns, name): &(String, String)) -> Result<(Name, Name), ApiError> {
-    Ok((namespace(ns)?, Name::parse("schedule", name)?))
-}
-
 fn cron(expression: &str, time_zone: Option<&str>) -> Result<CronSchedule, ApiError> {
     CronSchedule::parse(expression, time_zone)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_schedule", e.to_string()))
@@ -101,11 +98,11 @@ fn cron(expression: &str, time_zone: Option<&str>) -> Result<CronSchedule, ApiEr
     params(("namespace" = String, Path)), request_body = CreateSchedule,
     responses((status = 201, body = ScheduleView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
-    State(state): State<AppState>,
-    ApiPath(ns): ApiPath<String>,
+    State(store): State<Arc<dyn Store>>,
+    State(schedules): State<Arc<dyn Schedules>>,
+    NamespacePath(namespace): NamespacePath,
     ApiJson(body): ApiJson<CreateSchedule>,
 ) -> Result<(StatusCode, Json<ScheduleView>), ApiError> {
-    let namespace = namespace(&ns)?;
     let (function, selector) = VersionSelector::split_target(&body.function)?;
     let name = match &body.name {
         Some(name) => Name::parse("schedule", name)?,
@@ -117,13 +114,11 @@ pub async fn create(
             "a schedule's payload is at most {MAX_PAYLOAD_BYTES} bytes"
         )));
     }
-    state
-        .store
+    store
         .resolve_version(&namespace, &function, &selector)
         .await?;
     let now = now_micros();
-    let created = state
-        .schedules
+    let created = schedules
         .create_schedule(&NewSchedule {
             namespace,
             name,
@@ -144,16 +139,16 @@ pub async fn create(
     params(("namespace" = String, Path)),
     responses((status = 200, body = ScheduleList), (status = 404, body = ErrorBody)))]
 pub async fn list(
-    State(state): State<AppState>,
-    ApiPath(ns): ApiPath<String>,
+    State(store): State<Arc<dyn Store>>,
+    State(schedules): State<Arc<dyn Schedules>>,
+    NamespacePath(namespace): NamespacePath,
 ) -> Result<Json<ScheduleList>, ApiError> {
-    let namespace = namespace(&ns)?;
-    if !state.store.namespace_exists(&namespace).await? {
+    if !store.namespace_exists(&namespace).await? {
         return Err(vireo_core::StoreError::NamespaceNotFound(namespace).into());
     }
-    let schedules = state.schedules.list_schedules(&namespace).await?;
+    let listed = schedules.list_schedules(&namespace).await?;
     Ok(Json(ScheduleList {
-        schedules: schedules.into_iter().map(ScheduleView::from).collect(),
+        schedules: listed.into_iter().map(ScheduleView::from).collect(),
     }))
 }
 
@@ -161,22 +156,22 @@ pub async fn list(
     params(("namespace" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = ScheduleView), (status = 404, body = ErrorBody)))]
 pub async fn get(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(schedules): State<Arc<dyn Schedules>>,
+    SchedulePath { namespace, name }: SchedulePath,
 ) -> Result<Json<ScheduleView>, ApiError> {
-    let (ns, name) = schedule_path(&path)?;
-    Ok(Json(state.schedules.get_schedule(&ns, &name).await?.into()))
+    Ok(Json(
+        schedules.get_schedule(&namespace, &name).await?.into(),
+    ))
 }
 
 #[utoipa::path(delete, path = "/v1/namespaces/{namespace}/schedules/{name}", tag = "schedules",
     params(("namespace" = String, Path), ("name" = String, Path)),
     responses((status = 204, description = "Deleted; slots already fired still run"), (status = 404, body = ErrorBody)))]
 pub async fn delete(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(schedules): State<Arc<dyn Schedules>>,
+    SchedulePath { namespace, name }: SchedulePath,
 ) -> Result<StatusCode, ApiError> {
-    let (ns, name) = schedule_path(&path)?;
-    state.schedules.delete_schedule(&ns, &name).await?;
+    schedules.delete_schedule(&namespace, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -184,13 +179,11 @@ pub async fn delete(
     params(("namespace" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = ScheduleView), (status = 404, body = ErrorBody)))]
 pub async fn pause(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(schedules): State<Arc<dyn Schedules>>,
+    SchedulePath { namespace, name }: SchedulePath,
 ) -> Result<Json<ScheduleView>, ApiError> {
-    let (ns, name) = schedule_path(&path)?;
-    let paused = state
-        .schedules
-        .set_schedule_paused(&ns, &name, true, None)
+    let paused = schedules
+        .set_schedule_paused(&namespace, &name, true, None)
         .await?;
     Ok(Json(paused.into()))
 }
@@ -200,15 +193,13 @@ pub async fn pause(
     params(("namespace" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = ScheduleView), (status = 404, body = ErrorBody)))]
 pub async fn resume(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(schedules): State<Arc<dyn Schedules>>,
+    SchedulePath { namespace, name }: SchedulePath,
 ) -> Result<Json<ScheduleView>, ApiError> {
-    let (ns, name) = schedule_path(&path)?;
-    let current = state.schedules.get_schedule(&ns, &name).await?;
+    let current = schedules.get_schedule(&namespace, &name).await?;
     let next = cron(&current.expression, Some(&current.time_zone))?.next_after(now_micros());
-    let resumed = state
-        .schedules
-        .set_schedule_paused(&ns, &name, false, next)
+    let resumed = schedules
+        .set_schedule_paused(&namespace, &name, false, next)
         .await?;
     Ok(Json(resumed.into()))
 }

@@ -1,18 +1,18 @@
 //! `/v1/namespaces/{namespace}/secrets`: set, list and delete secrets. There is deliberately no
 //! route that answers a value: only functions granted a secret ever see it.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vireo_core::time::rfc3339;
-use vireo_core::{Name, SecretInfo, SecretName, SecretValue};
+use vireo_core::{SecretInfo, SecretManager, SecretValue};
 
-use super::namespace;
-use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, NamespacePath, SecretPath};
 
 /// No `Debug`: the value must never be printed.
 #[derive(Deserialize, ToSchema)]
@@ -51,10 +51,6 @@ pub struct SecretList {
     pub secrets: Vec<SecretView>,
 }
 
-fn secret_path((ns, name): &(String, String)) -> Result<(Name, SecretName), ApiError> {
-    Ok((namespace(ns)?, SecretName::parse(name)?))
-}
-
 /// Creates or replaces a secret; invocations that start after the answer see the new value.
 #[utoipa::path(put, path = "/v1/namespaces/{namespace}/secrets/{name}", tag = "secrets",
     params(("namespace" = String, Path), ("name" = String, Path, description = "Letters, digits and _, not starting with a digit")),
@@ -66,13 +62,12 @@ fn secret_path((ns, name): &(String, String)) -> Result<(Name, SecretName), ApiE
         (status = 404, body = ErrorBody),
         (status = 413, description = "Value over 64 KiB", body = ErrorBody)))]
 pub async fn set(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(secrets): State<Arc<dyn SecretManager>>,
+    SecretPath { namespace, name }: SecretPath,
     ApiJson(body): ApiJson<SetSecret>,
 ) -> Result<StatusCode, ApiError> {
-    let (ns, name) = secret_path(&path)?;
     let value = SecretValue::new(body.value)?;
-    let created = state.secrets.set_secret(&ns, &name, value).await?;
+    let created = secrets.set_secret(&namespace, &name, value).await?;
     Ok(if created {
         StatusCode::CREATED
     } else {
@@ -84,12 +79,12 @@ pub async fn set(
     params(("namespace" = String, Path)),
     responses((status = 200, description = "Names and times, by name; never values", body = SecretList), (status = 404, body = ErrorBody)))]
 pub async fn list(
-    State(state): State<AppState>,
-    ApiPath(ns): ApiPath<String>,
+    State(secrets): State<Arc<dyn SecretManager>>,
+    NamespacePath(ns): NamespacePath,
 ) -> Result<Json<SecretList>, ApiError> {
-    let secrets = state.secrets.list_secrets(&namespace(&ns)?).await?;
+    let listed = secrets.list_secrets(&ns).await?;
     Ok(Json(SecretList {
-        secrets: secrets.into_iter().map(SecretView::from).collect(),
+        secrets: listed.into_iter().map(SecretView::from).collect(),
     }))
 }
 
@@ -98,10 +93,9 @@ pub async fn list(
     params(("namespace" = String, Path), ("name" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(secrets): State<Arc<dyn SecretManager>>,
+    SecretPath { namespace, name }: SecretPath,
 ) -> Result<StatusCode, ApiError> {
-    let (ns, name) = secret_path(&path)?;
-    state.secrets.delete_secret(&ns, &name).await?;
+    secrets.delete_secret(&namespace, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

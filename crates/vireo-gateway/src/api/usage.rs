@@ -1,15 +1,16 @@
 //! `GET /v1/usage`: billed requests, time and GB-seconds, grouped, with their cost under the
 //! server's price plan.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vireo_core::time::{now_micros, parse_since, rfc3339};
 use vireo_core::usage::gb_seconds;
-use vireo_core::{Action, Caller, Name, PricePlan, UsageGrouping, UsageQuery, UsageRow};
+use vireo_core::{Action, Caller, Name, PricePlan, Store, UsageGrouping, UsageQuery, UsageRow};
 
-use crate::AppState;
 use crate::auth::authorize;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
@@ -77,7 +78,8 @@ pub struct UsageReport {
     responses((status = 200, body = UsageReport), (status = 400, body = ErrorBody),
         (status = 403, description = "The key's role may not read usage", body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn report(
-    State(state): State<AppState>,
+    State(store): State<Arc<dyn Store>>,
+    State(plan): State<PricePlan>,
     Extension(caller): Extension<Caller>,
     ApiQuery(params): ApiQuery<UsageParams>,
 ) -> Result<Json<UsageReport>, ApiError> {
@@ -86,7 +88,7 @@ pub async fn report(
         None => Name::default_namespace(),
     };
     authorize(&caller, Action::Read, &namespace)?;
-    if !state.store.namespace_exists(&namespace).await? {
+    if !store.namespace_exists(&namespace).await? {
         return Err(vireo_core::StoreError::NamespaceNotFound(namespace).into());
     }
     let function = params
@@ -111,8 +113,7 @@ pub async fn report(
         to_us,
         group_by: params.group_by.unwrap_or(UsageGrouping::Function),
     };
-    let rows = state.store.usage(&query).await?;
-    let plan = state.pricing;
+    let rows = store.usage(&query).await?;
     Ok(Json(UsageReport {
         namespace: query.namespace.to_string(),
         function: query.function.as_ref().map(ToString::to_string),

@@ -1,17 +1,18 @@
 //! `/v1/namespaces/{namespace}/functions/{function}/versions`: deploy and list versions.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::extract::multipart::MultipartError;
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use utoipa::ToSchema;
-use vireo_core::{RequestBodyError, VersionSelector, VersionSettings};
+use vireo_core::{Deployer, RequestBodyError, Store, VersionSettings};
 
-use super::function_path;
-use crate::AppState;
+use crate::GatewayLimits;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiMultipart, ApiPath};
+use crate::extract::{ApiMultipart, FunctionPath, VersionPath};
 use crate::views::{VersionList, VersionView};
 
 /// The multipart form of a deploy.
@@ -38,13 +39,16 @@ pub struct DeployForm {
         (status = 413, description = "Component over the upload limit", body = ErrorBody),
         (status = 422, description = "Not a component Vireo can run; the message says why", body = ErrorBody)))]
 pub async fn deploy(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(deployer): State<Arc<dyn Deployer>>,
+    State(limits): State<GatewayLimits>,
+    FunctionPath {
+        namespace,
+        function,
+    }: FunctionPath,
     headers: HeaderMap,
     ApiMultipart(mut form): ApiMultipart,
 ) -> Result<(StatusCode, Json<VersionView>), ApiError> {
-    let (ns, f) = function_path(&path)?;
-    let limit = state.limits.max_upload_bytes;
+    let limit = limits.max_upload_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -84,7 +88,9 @@ pub async fn deploy(
     if component.len() as u64 > limit {
         return Err(too_large(limit));
     }
-    let deployed = state.deployer.deploy(&ns, &f, component, settings).await?;
+    let deployed = deployer
+        .deploy(&namespace, &function, component, settings)
+        .await?;
     let status = if deployed.created {
         StatusCode::CREATED
     } else {
@@ -120,11 +126,13 @@ fn form_error(error: MultipartError, limit: u64) -> ApiError {
     params(("namespace" = String, Path), ("function" = String, Path)),
     responses((status = 200, body = VersionList), (status = 404, body = ErrorBody)))]
 pub async fn list(
-    State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    State(store): State<Arc<dyn Store>>,
+    FunctionPath {
+        namespace,
+        function,
+    }: FunctionPath,
 ) -> Result<Json<VersionList>, ApiError> {
-    let (ns, f) = function_path(&path)?;
-    let versions = state.store.list_versions(&ns, &f).await?;
+    let versions = store.list_versions(&namespace, &function).await?;
     Ok(Json(VersionList {
         versions: versions.into_iter().map(VersionView::from).collect(),
     }))
@@ -134,15 +142,16 @@ pub async fn list(
     params(("namespace" = String, Path), ("function" = String, Path), ("version" = String, Path, description = "A number or an alias")),
     responses((status = 200, body = VersionView), (status = 404, body = ErrorBody)))]
 pub async fn get(
-    State(state): State<AppState>,
-    ApiPath((ns, f, selector)): ApiPath<(String, String, String)>,
+    State(store): State<Arc<dyn Store>>,
+    VersionPath {
+        namespace,
+        function,
+        selector,
+    }: VersionPath,
 ) -> Result<Json<VersionView>, ApiError> {
-    let (ns, f) = function_path(&(ns, f))?;
-    let selector: VersionSelector = selector.parse()?;
     Ok(Json(
-        state
-            .store
-            .resolve_version(&ns, &f, &selector)
+        store
+            .resolve_version(&namespace, &function, &selector)
             .await?
             .into(),
     ))

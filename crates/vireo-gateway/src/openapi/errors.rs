@@ -2,15 +2,16 @@
 //! whether it names a namespace, and which parameters and body it takes. An answer the handler's
 //! annotation already describes keeps that description.
 
-use axum::http::{Method, StatusCode};
-use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder};
+use axum::http::StatusCode;
+use utoipa::openapi::path::{Operation, ParameterIn, Paths};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
-use crate::auth::{Requirement, requirement};
+use crate::auth::Requirement;
 
-pub fn add(document: &mut Document) {
-    for (path, method, operation) in super::operations(document) {
-        for (status, description) in answers(path, &method, operation) {
+/// Adds the errors of a route's operations; every documented route is guarded by `needs`.
+pub fn add(paths: &mut Paths, needs: Requirement) {
+    for (path, operation) in super::operations(paths) {
+        for (status, description) in answers(path, needs, operation) {
             let error = ResponseBuilder::new()
                 .description(description)
                 .content(
@@ -29,21 +30,21 @@ pub fn add(document: &mut Document) {
     }
 }
 
-fn answers(path: &str, method: &Method, operation: &Operation) -> Vec<(StatusCode, &'static str)> {
-    let mut answers = Vec::new();
-    let needs = requirement(method, path);
-    if needs != Requirement::Public {
-        answers.extend([
-            (
-                StatusCode::UNAUTHORIZED,
-                "No key, or an invalid, revoked or expired one",
-            ),
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The store failed; the server log says why",
-            ),
-        ]);
-    }
+fn answers(
+    path: &str,
+    needs: Requirement,
+    operation: &Operation,
+) -> Vec<(StatusCode, &'static str)> {
+    let mut answers = vec![
+        (
+            StatusCode::UNAUTHORIZED,
+            "No key, or an invalid, revoked or expired one",
+        ),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The store failed; the server log says why",
+        ),
+    ];
     if matches!(needs, Requirement::Admin | Requirement::Namespace(_)) {
         answers.push((StatusCode::FORBIDDEN, "The key's role may not do this"));
     }

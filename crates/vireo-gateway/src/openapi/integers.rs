@@ -10,7 +10,7 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{OpenApi as Document, RefOr};
 
 pub fn name(document: &mut Document) {
-    for (_, _, operation) in super::operations(document) {
+    for (_, operation) in super::operations(&mut document.paths) {
         for parameter in operation.parameters.iter_mut().flatten() {
             if let Some(schema) = parameter.schema.as_mut() {
                 walk(schema);

@@ -23,7 +23,7 @@ const BODY_FIELDS: [(&str, &str, &str); 6] = [
 ];
 
 pub fn add(document: &mut Document) {
-    for (path, _, operation) in super::operations(document) {
+    for (path, operation) in super::operations(&mut document.paths) {
         for parameter in operation.parameters.iter_mut().flatten() {
             if let (Some(pattern), Some(schema)) = (
                 pattern_of(path, &parameter.parameter_in, &parameter.name),

@@ -1,11 +1,11 @@
 //! The extractors the handlers use in place of axum's, whose rejections answer plain text: these
 //! answer the API's JSON error envelope, with the status axum chose (or the one a request-body
-//! fault calls for).
+//! fault calls for). Path parameters arrive parsed into Vireo's names (`path.rs`).
 
 use axum::Json;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -13,6 +13,13 @@ use vireo_core::RequestBodyError;
 use vireo_core::json::Object;
 
 use crate::error::ApiError;
+
+mod path;
+
+pub use path::{
+    AliasPath, ApiPath, FunctionPath, InvocationPath, NamespacePath, SchedulePath, SecretPath,
+    VersionPath, function, invocation_id, namespace,
+};
 
 /// A JSON request body; `400` for bad syntax, `422` for the wrong shape, `415` without
 /// `Content-Type: application/json`, `413` over the route's limit, `408` when it trickles. Every
@@ -36,29 +43,6 @@ where
                     rejection.body_text()
                 }
             })),
-        }
-    }
-}
-
-/// Path parameters; `400` when one is not valid percent-encoded UTF-8.
-pub struct ApiPath<T>(pub T);
-
-impl<T, S> FromRequestParts<S> for ApiPath<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match Path::<T>::from_request_parts(parts, state).await {
-            Ok(Path(value)) => Ok(Self(value)),
-            Err(rejection) => Err(rejected(
-                &rejection,
-                rejection.status(),
-                "invalid_path",
-                rejection.body_text(),
-            )),
         }
     }
 }

@@ -1,0 +1,135 @@
+//! What the gateway is given, and the narrow pieces handlers take of it. The composition root
+//! hands over every dependency once ([`SharedState`]); a handler names only the parts it uses
+//! (`State<Arc<dyn Store>>`, `State<Access>`, …), each cut from the whole by a `FromRef`, so
+//! what a handler can reach is written in its signature.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use vireo_core::buckets::Buckets;
+use vireo_core::{
+    AsyncSubmitter, Deployer, Directory, Invoker, Name, PricePlan, Queue, Schedules, SecretManager,
+    Store,
+};
+
+use crate::GatewayLimits;
+
+/// Renders the Prometheus text exposition for `GET /metrics`.
+pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Every dependency of the gateway, as the composition root wires them.
+pub struct SharedState {
+    pub store: Arc<dyn Store>,
+    pub deployer: Arc<dyn Deployer>,
+    pub invoker: Arc<dyn Invoker>,
+    /// The durable async queue (the same store, seen through its queue methods).
+    pub queue: Arc<dyn Queue>,
+    pub schedules: Arc<dyn Schedules>,
+    /// Seals secrets and reloads what they are granted to; never answers a value.
+    pub secrets: Arc<dyn SecretManager>,
+    /// Stores `Prefer: respond-async` invocations.
+    pub submitter: Arc<dyn AsyncSubmitter>,
+    /// Bumped whenever new invocation records and log lines are committed.
+    pub log_events: watch::Receiver<u64>,
+    /// Cancelled when the server starts shutting down, so endless streams end.
+    pub shutdown: CancellationToken,
+    pub limits: GatewayLimits,
+    /// Prices for the usage report.
+    pub pricing: PricePlan,
+    /// Namespaces' quotas and the API keys, in memory.
+    pub directory: Arc<Directory>,
+    /// One token bucket per (API key, namespace).
+    pub key_buckets: Arc<Buckets<(String, Name)>>,
+    pub render_metrics: RenderMetrics,
+}
+
+impl SharedState {
+    fn access(&self) -> Access {
+        Access {
+            directory: self.directory.clone(),
+            key_buckets: self.key_buckets.clone(),
+        }
+    }
+}
+
+/// The router's state. axum clones it for every request (more than once, with middleware), so
+/// it is one `Arc`; handlers take their parts of it through the `FromRef`s below.
+#[derive(Clone)]
+pub struct AppState(Arc<SharedState>);
+
+impl AppState {
+    pub fn new(shared: SharedState) -> Self {
+        Self(Arc::new(shared))
+    }
+
+    pub(crate) fn limits(&self) -> GatewayLimits {
+        self.0.limits
+    }
+}
+
+/// Who a bearer token belongs to and what its key may still spend: the admin routes' guard and
+/// the invoke path both consult it.
+#[derive(Clone)]
+pub struct Access {
+    pub directory: Arc<Directory>,
+    pub key_buckets: Arc<Buckets<(String, Name)>>,
+}
+
+/// What following a function's logs waits on.
+#[derive(Clone)]
+pub struct LogFeed {
+    /// Bumped whenever new invocation records and log lines are committed.
+    pub events: watch::Receiver<u64>,
+    /// Cancelled when the server starts shutting down.
+    pub shutdown: CancellationToken,
+}
+
+/// What `/fn/...` needs: run a call now or store it for later, under the caller's limits.
+#[derive(Clone)]
+pub struct Invoking {
+    pub invoker: Arc<dyn Invoker>,
+    pub submitter: Arc<dyn AsyncSubmitter>,
+    pub access: Access,
+    pub limits: GatewayLimits,
+}
+
+/// One `FromRef` per piece a handler can ask for: `$piece` is cut from the shared state by
+/// `$cut`.
+macro_rules! pieces {
+    ($($piece:ty => |$shared:ident| $cut:expr;)*) => {
+        $(
+            impl FromRef<AppState> for $piece {
+                fn from_ref(state: &AppState) -> Self {
+                    let $shared: &SharedState = &state.0;
+                    $cut
+                }
+            }
+        )*
+    };
+}
+
+pieces! {
+    Arc<dyn Store> => |shared| shared.store.clone();
+    Arc<dyn Deployer> => |shared| shared.deployer.clone();
+    Arc<dyn Queue> => |shared| shared.queue.clone();
+    Arc<dyn Schedules> => |shared| shared.schedules.clone();
+    Arc<dyn SecretManager> => |shared| shared.secrets.clone();
+    Arc<Directory> => |shared| shared.directory.clone();
+    GatewayLimits => |shared| shared.limits;
+    PricePlan => |shared| shared.pricing;
+    CancellationToken => |shared| shared.shutdown.clone();
+    RenderMetrics => |shared| shared.render_metrics.clone();
+    Access => |shared| shared.access();
+    LogFeed => |shared| LogFeed {
+        events: shared.log_events.clone(),
+        shutdown: shared.shutdown.clone(),
+    };
+    Invoking => |shared| Invoking {
+        invoker: shared.invoker.clone(),
+        submitter: shared.submitter.clone(),
+        access: shared.access(),
+        limits: shared.limits,
+    };
+}
