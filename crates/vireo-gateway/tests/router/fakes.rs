@@ -1,0 +1,458 @@
+//! The core seams in memory, as far as the router tests use them. The real implementations are
+//! tested against the real store and runtime elsewhere; a method no router test reaches panics
+//! and names itself, so a test that strays here fails instead of passing on made-up data.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use vireo_core::{
+    AliasName, ApiKey, AsyncInvocation, AsyncSubmitter, Body, Call, CycleOutcome, DeployError,
+    Deployed, Deployer, Enqueued, FunctionInfo, InvocationId, InvocationQuery, InvocationRecord,
+    InvokeError, Invoker, LogLine, LogQuery, Name, NamespaceInfo, NamespaceQuotas,
+    NewAsyncInvocation, NewSchedule, NewVersion, Principal, Queue, QueueCounts, QueueCycle,
+    Retained, Retention, RetryPolicy, Schedule, Schedules, SecretInfo, SecretManager, SecretName,
+    SecretValue, Store, StoreError, Tenancy, UsageQuery, UsageRow, VersionInfo, VersionSelector,
+    VersionSettings,
+};
+
+macro_rules! not_reached {
+    ($seam:literal) => {
+        unreachable!(concat!("the router tests never call ", $seam))
+    };
+}
+
+/// What the fake invoker was handed.
+#[derive(Debug, Clone)]
+pub struct SeenCall {
+    pub namespace: Name,
+    pub function: Name,
+    pub uri: String,
+    pub authorization: Option<String>,
+    pub by_key: Option<String>,
+}
+
+/// Namespaces, keys and functions in memory, and the calls the invoker saw.
+#[derive(Default)]
+pub struct World {
+    namespaces: Mutex<BTreeMap<Name, NamespaceInfo>>,
+    keys: Mutex<BTreeMap<String, ApiKey>>,
+    functions: Mutex<BTreeMap<(Name, Name), FunctionInfo>>,
+    calls: Mutex<Vec<SeenCall>>,
+    /// What `Deployer::warm_versions` answers for every function.
+    warm: Vec<u32>,
+}
+
+impl World {
+    /// A world whose deployer has `warm` loaded of every function.
+    pub fn with_warm_versions(warm: Vec<u32>) -> Self {
+        Self {
+            warm,
+            ..Self::default()
+        }
+    }
+
+    pub fn calls(&self) -> Vec<SeenCall> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+fn missing_function(namespace: &Name, function: &Name) -> StoreError {
+    StoreError::FunctionNotFound {
+        namespace: namespace.clone(),
+        function: function.clone(),
+    }
+}
+
+#[async_trait]
+impl Tenancy for World {
+    async fn create_namespace(
+        &self,
+        name: &Name,
+        quotas: &NamespaceQuotas,
+    ) -> Result<NamespaceInfo, StoreError> {
+        let mut namespaces = self.namespaces.lock().unwrap();
+        if namespaces.contains_key(name) {
+            return Err(StoreError::NamespaceExists(name.clone()));
+        }
+        let created = NamespaceInfo {
+            name: name.clone(),
+            created_at_us: 0,
+            quotas: *quotas,
+            functions: 0,
+        };
+        namespaces.insert(name.clone(), created.clone());
+        Ok(created)
+    }
+
+    async fn list_namespaces(&self) -> Result<Vec<NamespaceInfo>, StoreError> {
+        Ok(self.namespaces.lock().unwrap().values().cloned().collect())
+    }
+
+    async fn get_namespace(&self, name: &Name) -> Result<NamespaceInfo, StoreError> {
+        let namespaces = self.namespaces.lock().unwrap();
+        namespaces
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StoreError::NamespaceNotFound(name.clone()))
+    }
+
+    async fn set_quotas(&self, _: &Name, _: &NamespaceQuotas) -> Result<NamespaceInfo, StoreError> {
+        not_reached!("Tenancy::set_quotas")
+    }
+
+    async fn delete_namespace(&self, _: &Name) -> Result<(), StoreError> {
+        not_reached!("Tenancy::delete_namespace")
+    }
+
+    async fn create_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.keys
+            .lock()
+            .unwrap()
+            .insert(key.id.clone(), key.clone());
+        Ok(())
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        Ok(self.keys.lock().unwrap().values().cloned().collect())
+    }
+
+    async fn revoke_key(&self, _: &str, _: i64) -> Result<ApiKey, StoreError> {
+        not_reached!("Tenancy::revoke_key")
+    }
+}
+
+#[async_trait]
+impl Store for World {
+    async fn namespace_exists(&self, namespace: &Name) -> Result<bool, StoreError> {
+        Ok(self.namespaces.lock().unwrap().contains_key(namespace))
+    }
+
+    async fn create_function(
+        &self,
+        namespace: &Name,
+        function: &Name,
+    ) -> Result<FunctionInfo, StoreError> {
+        if !self.namespace_exists(namespace).await? {
+            return Err(StoreError::NamespaceNotFound(namespace.clone()));
+        }
+        let mut functions = self.functions.lock().unwrap();
+        let key = (namespace.clone(), function.clone());
+        if functions.contains_key(&key) {
+            return Err(StoreError::FunctionExists {
+                namespace: namespace.clone(),
+                function: function.clone(),
+            });
+        }
+        let created = FunctionInfo {
+            namespace: namespace.clone(),
+            name: function.clone(),
+            created_at_us: 0,
+            latest_version: None,
+            aliases: BTreeMap::new(),
+        };
+        functions.insert(key, created.clone());
+        Ok(created)
+    }
+
+    async fn get_function(
+        &self,
+        namespace: &Name,
+        function: &Name,
+    ) -> Result<FunctionInfo, StoreError> {
+        let functions = self.functions.lock().unwrap();
+        functions
+            .get(&(namespace.clone(), function.clone()))
+            .cloned()
+            .ok_or_else(|| missing_function(namespace, function))
+    }
+
+    async fn list_functions(&self, namespace: &Name) -> Result<Vec<FunctionInfo>, StoreError> {
+        let functions = self.functions.lock().unwrap();
+        Ok(functions
+            .values()
+            .filter(|info| &info.namespace == namespace)
+            .cloned()
+            .collect())
+    }
+
+    async fn delete_function(&self, _: &Name, _: &Name) -> Result<(), StoreError> {
+        not_reached!("Store::delete_function")
+    }
+
+    async fn add_version(
+        &self,
+        _: &Name,
+        _: &Name,
+        _: NewVersion,
+    ) -> Result<VersionInfo, StoreError> {
+        not_reached!("Store::add_version")
+    }
+
+    async fn list_versions(&self, _: &Name, _: &Name) -> Result<Vec<VersionInfo>, StoreError> {
+        not_reached!("Store::list_versions")
+    }
+
+    async fn resolve_version(
+        &self,
+        _: &Name,
+        _: &Name,
+        _: &VersionSelector,
+    ) -> Result<VersionInfo, StoreError> {
+        not_reached!("Store::resolve_version")
+    }
+
+    async fn component_hashes(&self) -> Result<Vec<String>, StoreError> {
+        not_reached!("Store::component_hashes")
+    }
+
+    async fn set_alias(&self, _: &Name, _: &Name, _: &AliasName, _: u32) -> Result<(), StoreError> {
+        not_reached!("Store::set_alias")
+    }
+
+    async fn delete_alias(&self, _: &Name, _: &Name, _: &AliasName) -> Result<(), StoreError> {
+        not_reached!("Store::delete_alias")
+    }
+
+    async fn record_invocations(
+        &self,
+        _: &[InvocationRecord],
+        _: &[LogLine],
+    ) -> Result<(), StoreError> {
+        not_reached!("Store::record_invocations")
+    }
+
+    async fn get_invocation(
+        &self,
+        _: &InvocationId,
+    ) -> Result<Option<InvocationRecord>, StoreError> {
+        Ok(None)
+    }
+
+    async fn list_invocations(
+        &self,
+        _: &InvocationQuery,
+    ) -> Result<Vec<InvocationRecord>, StoreError> {
+        not_reached!("Store::list_invocations")
+    }
+
+    async fn read_logs(&self, _: &LogQuery) -> Result<Vec<LogLine>, StoreError> {
+        not_reached!("Store::read_logs")
+    }
+
+    async fn usage(&self, _: &UsageQuery) -> Result<Vec<UsageRow>, StoreError> {
+        not_reached!("Store::usage")
+    }
+
+    async fn apply_retention(&self, _: &Retention) -> Result<Retained, StoreError> {
+        not_reached!("Store::apply_retention")
+    }
+}
+
+#[async_trait]
+impl Deployer for World {
+    async fn deploy(
+        &self,
+        _: &Name,
+        _: &Name,
+        _: Bytes,
+        _: VersionSettings,
+    ) -> Result<Deployed, DeployError> {
+        not_reached!("Deployer::deploy")
+    }
+
+    async fn set_alias(&self, _: &Name, _: &Name, _: &AliasName, _: u32) -> Result<(), StoreError> {
+        not_reached!("Deployer::set_alias")
+    }
+
+    async fn delete_alias(&self, _: &Name, _: &Name, _: &AliasName) -> Result<(), StoreError> {
+        not_reached!("Deployer::delete_alias")
+    }
+
+    fn warm_versions(&self, _: &Name, _: &Name) -> Vec<u32> {
+        self.warm.clone()
+    }
+
+    async fn delete(&self, namespace: &Name, function: &Name) -> Result<(), StoreError> {
+        let mut functions = self.functions.lock().unwrap();
+        functions
+            .remove(&(namespace.clone(), function.clone()))
+            .map(drop)
+            .ok_or_else(|| missing_function(namespace, function))
+    }
+}
+
+#[async_trait]
+impl Invoker for World {
+    /// Answers `200 ran` after noting what the call carried.
+    async fn invoke(&self, call: Call) -> Result<http::Response<Body>, InvokeError> {
+        let header = |name| {
+            call.request
+                .headers()
+                .get(name)
+                .map(|value| value.to_str().unwrap().to_string())
+        };
+        let seen = SeenCall {
+            namespace: call.namespace.clone(),
+            function: call.function.clone(),
+            uri: call.request.uri().to_string(),
+            authorization: header(http::header::AUTHORIZATION),
+            by_key: match &call.principal {
+                Principal::Key(caller) => Some(caller.key_id.clone()),
+                _ => None,
+            },
+        };
+        self.calls.lock().unwrap().push(seen);
+        let body = Full::new(Bytes::from_static(b"ran"))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        Ok(http::Response::new(body))
+    }
+
+    async fn resolve(
+        &self,
+        _: &Name,
+        _: &Name,
+        _: &VersionSelector,
+    ) -> Result<VersionInfo, StoreError> {
+        not_reached!("Invoker::resolve")
+    }
+}
+
+#[async_trait]
+impl Queue for World {
+    async fn cycle(&self, _: &QueueCycle<'_>) -> Result<CycleOutcome, StoreError> {
+        not_reached!("Queue::cycle")
+    }
+
+    async fn extend_leases(&self, _: &str, _: i64) -> Result<(), StoreError> {
+        not_reached!("Queue::extend_leases")
+    }
+
+    async fn reclaim_expired(&self, _: i64, _: i64) -> Result<u64, StoreError> {
+        not_reached!("Queue::reclaim_expired")
+    }
+
+    async fn pending_by_namespace(&self) -> Result<Vec<(Name, u64)>, StoreError> {
+        not_reached!("Queue::pending_by_namespace")
+    }
+
+    async fn next_due_us(&self) -> Result<Option<i64>, StoreError> {
+        not_reached!("Queue::next_due_us")
+    }
+
+    async fn expire_idempotency_keys(&self, _: i64) -> Result<u64, StoreError> {
+        not_reached!("Queue::expire_idempotency_keys")
+    }
+
+    async fn get_async(&self, _: &InvocationId) -> Result<Option<AsyncInvocation>, StoreError> {
+        Ok(None)
+    }
+
+    async fn queue_counts(&self, _: &Name, _: &Name) -> Result<QueueCounts, StoreError> {
+        not_reached!("Queue::queue_counts")
+    }
+
+    async fn list_dead(
+        &self,
+        _: &Name,
+        _: &Name,
+        _: u32,
+    ) -> Result<Vec<AsyncInvocation>, StoreError> {
+        not_reached!("Queue::list_dead")
+    }
+
+    async fn redrive(
+        &self,
+        _: &Name,
+        _: &Name,
+        _: Option<&[InvocationId]>,
+        _: i64,
+    ) -> Result<u64, StoreError> {
+        not_reached!("Queue::redrive")
+    }
+
+    async fn retry_policy(&self, _: &Name, _: &Name) -> Result<RetryPolicy, StoreError> {
+        not_reached!("Queue::retry_policy")
+    }
+
+    async fn set_retry_policy(
+        &self,
+        _: &Name,
+        _: &Name,
+        _: &RetryPolicy,
+    ) -> Result<(), StoreError> {
+        not_reached!("Queue::set_retry_policy")
+    }
+}
+
+#[async_trait]
+impl AsyncSubmitter for World {
+    async fn submit(&self, _: NewAsyncInvocation) -> Result<Enqueued, StoreError> {
+        not_reached!("AsyncSubmitter::submit")
+    }
+}
+
+#[async_trait]
+impl Schedules for World {
+    async fn create_schedule(&self, _: &NewSchedule) -> Result<Schedule, StoreError> {
+        not_reached!("Schedules::create_schedule")
+    }
+
+    async fn get_schedule(&self, _: &Name, _: &Name) -> Result<Schedule, StoreError> {
+        not_reached!("Schedules::get_schedule")
+    }
+
+    async fn list_schedules(&self, _: &Name) -> Result<Vec<Schedule>, StoreError> {
+        not_reached!("Schedules::list_schedules")
+    }
+
+    async fn delete_schedule(&self, _: &Name, _: &Name) -> Result<(), StoreError> {
+        not_reached!("Schedules::delete_schedule")
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        _: &Name,
+        _: &Name,
+        _: bool,
+        _: Option<i64>,
+    ) -> Result<Schedule, StoreError> {
+        not_reached!("Schedules::set_schedule_paused")
+    }
+
+    async fn due_schedules(&self, _: i64, _: u32) -> Result<Vec<Schedule>, StoreError> {
+        not_reached!("Schedules::due_schedules")
+    }
+
+    async fn advance_schedule(
+        &self,
+        _: &Schedule,
+        _: Option<i64>,
+        _: Option<(i64, &InvocationId)>,
+    ) -> Result<bool, StoreError> {
+        not_reached!("Schedules::advance_schedule")
+    }
+}
+
+#[async_trait]
+impl SecretManager for World {
+    async fn set_secret(
+        &self,
+        _: &Name,
+        _: &SecretName,
+        _: SecretValue,
+    ) -> Result<bool, StoreError> {
+        not_reached!("SecretManager::set_secret")
+    }
+
+    async fn list_secrets(&self, _: &Name) -> Result<Vec<SecretInfo>, StoreError> {
+        not_reached!("SecretManager::list_secrets")
+    }
+
+    async fn delete_secret(&self, _: &Name, _: &SecretName) -> Result<(), StoreError> {
+        not_reached!("SecretManager::delete_secret")
+    }
+}
