@@ -8,7 +8,9 @@ use crate::support::{Server, eventually, start_holding_the_only_slot};
 #[tokio::test]
 async fn a_request_waits_for_a_slot_then_gets_429() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_config(data.path(), "[limits]\nqueue_timeout_ms = 300\n");
+    let server = Server::builder(data.path())
+        .config("[limits]\nqueue_timeout_ms = 300\n")
+        .start();
     server
         .deploy_ok("slow", "sleep", json!({"max_concurrency": 1}))
         .await;
@@ -42,7 +44,7 @@ async fn a_request_waits_for_a_slot_then_gets_429() {
 async fn a_queued_request_runs_when_a_slot_frees_and_a_full_queue_answers_503() {
     let data = tempfile::tempdir().unwrap();
     let config = "[limits]\nqueue_timeout_ms = 250\nmax_queued_per_function = 1\n";
-    let server = Server::start_with_config(data.path(), config);
+    let server = Server::builder(data.path()).config(config).start();
     server
         .deploy_ok("slow", "sleep", json!({"max_concurrency": 1}))
         .await;
@@ -64,7 +66,9 @@ async fn a_queued_request_runs_when_a_slot_frees_and_a_full_queue_answers_503() 
     assert_eq!(holder.await.unwrap().unwrap().status(), 200);
 
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_config(data.path(), "[limits]\nqueue_timeout_ms = 5000\n");
+    let server = Server::builder(data.path())
+        .config("[limits]\nqueue_timeout_ms = 5000\n")
+        .start();
     server
         .deploy_ok("slow", "sleep", json!({"max_concurrency": 1}))
         .await;
@@ -84,7 +88,7 @@ async fn a_queued_request_runs_when_a_slot_frees_and_a_full_queue_answers_503() 
 async fn a_flooded_function_does_not_starve_another() {
     let data = tempfile::tempdir().unwrap();
     let config = "[limits]\nmax_concurrent_invocations = 2\nqueue_timeout_ms = 30000\n";
-    let server = Server::start_with_config(data.path(), config);
+    let server = Server::builder(data.path()).config(config).start();
     server.deploy_ok("flooded", "sleep", json!({})).await;
     server.deploy_ok("hello", "hello", json!({})).await;
     // 24 invocations of 250 ms through 2 slots take about 3 s in all.
@@ -114,7 +118,9 @@ async fn a_flooded_function_does_not_starve_another() {
 #[tokio::test]
 async fn a_client_that_hangs_up_leaves_its_invocation_holding_the_slot_and_recorded() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_config(data.path(), "[limits]\nqueue_timeout_ms = 300\n");
+    let server = Server::builder(data.path())
+        .config("[limits]\nqueue_timeout_ms = 300\n")
+        .start();
     server
         .deploy_ok("slow", "sleep", json!({"max_concurrency": 1}))
         .await;

@@ -81,7 +81,7 @@ fn assert_answered(address: &str, key: Option<&str>, case: Case) {
 async fn every_error_is_the_json_envelope_with_the_right_status() {
     let data = tempfile::tempdir().unwrap();
     let config = "[limits]\nmax_upload_mib = 1\n";
-    let server = Server::start_with_config(data.path(), config);
+    let server = Server::builder(data.path()).config(config).start();
     server.deploy_ok("echo", "echo", json!({})).await;
     let big = format!("{{\"name\":\"{}\"}}", "a".repeat(3 << 20));
     let cases = [

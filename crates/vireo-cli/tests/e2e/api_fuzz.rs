@@ -41,7 +41,7 @@ async fn schemathesis_finds_no_server_error_or_broken_contract() {
 
     let data = tempfile::tempdir().unwrap();
     // The key is not stored, so a fuzzed `DELETE /v1/keys/{id}` cannot revoke it mid-run.
-    let server = Server::start_with_admin_key(data.path(), ADMIN_KEY);
+    let server = Server::builder(data.path()).admin_key(ADMIN_KEY).start();
     server.deploy_ok("echo", "echo", json!({})).await;
     // Hypothesis keeps its example database in the working directory.
     let work = tempfile::tempdir().unwrap();

@@ -147,7 +147,7 @@ async fn accepted_with_202_then_delivered_with_cloudevents_headers() {
 #[tokio::test]
 async fn failures_retry_with_backoff_then_dead_letter_and_redrive() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_config(data.path(), FAST_RETRIES);
+    let server = Server::builder(data.path()).config(FAST_RETRIES).start();
     server.deploy_ok("probe", "probe", json!({})).await;
     let policy =
         stdout_json(&server.cli(&["retry-policy", "probe", "--max-attempts", "3", "-o", "json"]));
@@ -243,7 +243,7 @@ async fn kill_9_in_the_middle_of_a_batch_loses_nothing() {
     const TOTAL: usize = 1000;
     let data = tempfile::tempdir().unwrap();
     let config = "[async]\nconcurrency = 8\n";
-    let mut server = Server::start_with_config(data.path(), config);
+    let mut server = Server::builder(data.path()).config(config).start();
     server.deploy_ok("probe", "probe", json!({})).await;
 
     let client = reqwest::Client::new();
@@ -273,7 +273,7 @@ async fn kill_9_in_the_middle_of_a_batch_loses_nothing() {
     assert!(counts["queued"].as_u64().unwrap() > 0, "{counts}");
     server.kill();
 
-    let server = Server::start_with_config(data.path(), config);
+    let server = Server::builder(data.path()).config(config).start();
     let counts = until_counts(&server, Duration::from_secs(180), |c| {
         c["succeeded"].as_u64().unwrap() == TOTAL as u64
     })
@@ -296,7 +296,7 @@ async fn kill_9_in_the_middle_of_a_batch_loses_nothing() {
 async fn a_full_namespace_queue_answers_429_and_stores_nothing() {
     let data = tempfile::tempdir().unwrap();
     let config = "[async]\nconcurrency = 1\nmax_pending_per_namespace = 2\n";
-    let server = Server::start_with_config(data.path(), config);
+    let server = Server::builder(data.path()).config(config).start();
     server.deploy_ok("probe", "probe", json!({})).await;
 
     let (first, _, _) = submit(&server, "ms=3000", None).await;

@@ -83,7 +83,7 @@ fn add_every_second(server: &Server, missed: &str) {
 #[tokio::test]
 async fn a_seconds_schedule_fires_every_slot_on_time() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_config(data.path(), CONFIG);
+    let server = Server::builder(data.path()).config(CONFIG).start();
     server.deploy_ok("probe", "probe", json!({})).await;
     add_every_second(&server, "skip");
 
@@ -124,7 +124,7 @@ async fn a_seconds_schedule_fires_every_slot_on_time() {
 /// regular one after the restart.
 async fn crash_across_a_slot(missed: &str) -> (i64, BTreeMap<String, (i64, usize)>) {
     let data = tempfile::tempdir().unwrap();
-    let mut server = Server::start_with_config(data.path(), CONFIG);
+    let mut server = Server::builder(data.path()).config(CONFIG).start();
     server.deploy_ok("probe", "probe", json!({})).await;
     let added = stdout_json(&server.cli(&[
         "cron",
@@ -148,7 +148,7 @@ async fn crash_across_a_slot(missed: &str) -> (i64, BTreeMap<String, (i64, usize
     if let Ok(outage) = restart_at.duration_since(std::time::SystemTime::now()) {
         tokio::time::sleep(outage).await;
     }
-    let server = Server::start_with_config(data.path(), CONFIG);
+    let server = Server::builder(data.path()).config(CONFIG).start();
     let regular = slot + 10_000_000;
     let slots = until_slots(&server, |slots| slots.keys().any(|s| micros(s) >= regular)).await;
     (slot, slots)

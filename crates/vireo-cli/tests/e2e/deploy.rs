@@ -274,3 +274,25 @@ async fn bad_deploys_are_rejected_with_a_message_naming_the_problem() {
         "the server still works after the oversized upload"
     );
 }
+
+/// `vireo serve --deploy NAME=FILE` deploys the file into `default` at start; starting again with
+/// the same file keeps its version.
+#[tokio::test]
+async fn components_named_at_start_are_deployed_once() {
+    let data = tempfile::tempdir().unwrap();
+    let components = tempfile::tempdir().unwrap();
+    let file = components.path().join("hello.wasm");
+    std::fs::write(&file, guest("hello")).unwrap();
+    let deploy = format!("hello={}", file.display());
+    let path = "/v1/namespaces/default/functions/hello";
+    for start in ["first", "again"] {
+        let server = Server::builder(data.path())
+            .args(&["--deploy", &deploy])
+            .start();
+        let answer = reqwest::get(server.url("/fn/default/hello")).await.unwrap();
+        assert_eq!(answer.status(), 200, "{start} start");
+        let (status, function) = server.get_json(path).await;
+        assert_eq!(status, 200, "{function}");
+        assert_eq!(function["latest_version"], 1, "{start} start: {function}");
+    }
+}

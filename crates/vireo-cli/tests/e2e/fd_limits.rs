@@ -162,7 +162,7 @@ fn refused_invocations(server: &Server) -> HashSet<String> {
 async fn an_invocation_over_its_concurrent_limit_gets_errors_while_hello_is_served() {
     let upstream = Upstream::start(false).await;
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_descriptor_limit(data.path(), "", 256);
+    let server = Server::builder(data.path()).descriptor_limit(256).start();
     deploy_flood(&server, &upstream).await;
     server.deploy_ok("hello", "hello", json!({})).await;
 
@@ -188,7 +188,7 @@ async fn an_invocation_over_its_concurrent_limit_gets_errors_while_hello_is_serv
 async fn floods_share_a_cap_below_the_descriptor_limit_and_the_listener_keeps_accepting() {
     let upstream = Upstream::start(false).await;
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_descriptor_limit(data.path(), "", 256);
+    let server = Server::builder(data.path()).descriptor_limit(256).start();
     let capped = server.logged("outgoing connections capped").await;
     assert!(
         capped.contains("max_connections=64"),
@@ -234,7 +234,9 @@ async fn floods_share_a_cap_below_the_descriptor_limit_and_the_listener_keeps_ac
 async fn a_configured_server_cap_refuses_the_invocation_that_would_exceed_it() {
     let upstream = Upstream::start(false).await;
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_config(data.path(), "[egress]\nmax_connections = 20\n");
+    let server = Server::builder(data.path())
+        .config("[egress]\nmax_connections = 20\n")
+        .start();
     deploy_flood(&server, &upstream).await;
 
     let first = flood(&server, &upstream, 16, "concurrent");
@@ -279,7 +281,7 @@ async fn an_invocation_sends_at_most_its_total() {
 #[tokio::test]
 async fn the_listener_accepts_again_once_descriptors_are_free() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_descriptor_limit(data.path(), "", 256);
+    let server = Server::builder(data.path()).descriptor_limit(256).start();
     server.deploy_ok("hello", "hello", json!({})).await;
 
     // More idle connections than the process has descriptors: the kernel completes them into

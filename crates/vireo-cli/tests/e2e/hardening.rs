@@ -31,7 +31,7 @@ fn status_of(address: &str, head: String) -> u16 {
 #[tokio::test]
 async fn a_slowloris_client_is_disconnected_while_others_are_served() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_config(data.path(), CONFIG);
+    let server = Server::builder(data.path()).config(CONFIG).start();
     server
         .deploy_ok("hello", "hello", serde_json::json!({}))
         .await;
@@ -94,7 +94,7 @@ async fn a_slowloris_client_is_disconnected_while_others_are_served() {
 #[tokio::test]
 async fn long_targets_get_414_and_large_heads_431() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_config(data.path(), CONFIG);
+    let server = Server::builder(data.path()).config(CONFIG).start();
     server
         .deploy_ok("hello", "hello", serde_json::json!({}))
         .await;

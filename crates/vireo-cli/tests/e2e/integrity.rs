@@ -98,7 +98,9 @@ async fn scaled_to_zero(server: &Server, function: &str) {
 #[tokio::test]
 async fn a_damaged_artifact_is_discarded_and_compiled_again() {
     let data = tempfile::tempdir().unwrap();
-    let mut server = Server::start_with_config(data.path(), "[scaling]\nidle_ttl_ms = 100\n");
+    let mut server = Server::builder(data.path())
+        .config("[scaling]\nidle_ttl_ms = 100\n")
+        .start();
     let sha = component_sha(&server.deploy_ok("hello", "hello", json!({})).await);
     let path = artifact(&server, &sha);
     assert!(intact(&path));

@@ -38,7 +38,9 @@ async fn scrape(server: &Server) -> prometheus_parse::Scrape {
 #[tokio::test]
 async fn metrics_parse_and_count_the_invocations_made() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_config(data.path(), "[async]\nlease_ms = 600\n");
+    let server = Server::builder(data.path())
+        .config("[async]\nlease_ms = 600\n")
+        .start();
     server.deploy_ok("hello", "hello", json!({})).await;
     server.deploy_ok("panic", "panic", json!({})).await;
 

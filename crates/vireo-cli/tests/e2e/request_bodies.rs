@@ -97,7 +97,7 @@ fn assert_timed_out(what: &str, answer: &Answer) {
 #[tokio::test]
 async fn trickling_bodies_get_408_and_lose_their_connection_while_others_are_served() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_config(data.path(), CONFIG);
+    let server = Server::builder(data.path()).config(CONFIG).start();
     server.deploy_ok("echo", "echo", json!({})).await;
     server.deploy_ok("hello", "hello", json!({})).await;
     let key = &server.admin_key;
@@ -183,7 +183,7 @@ async fn trickling_bodies_get_408_and_lose_their_connection_while_others_are_ser
 #[tokio::test]
 async fn a_slow_body_that_keeps_the_minimum_pace_is_read_whole() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_config(data.path(), CONFIG);
+    let server = Server::builder(data.path()).config(CONFIG).start();
     server.deploy_ok("echo", "echo", json!({})).await;
     // 4000 bytes at 2000 bytes a second: twice the grace in all, but twice the minimum pace.
     let head = "POST /fn/default/echo/ HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n";

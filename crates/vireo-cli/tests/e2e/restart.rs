@@ -77,7 +77,9 @@ async fn restart_keeps_functions_and_does_not_recompile() {
 #[tokio::test]
 async fn graceful_shutdown_lets_an_in_flight_request_finish() {
     let data = tempfile::tempdir().unwrap();
-    let mut server = Server::start_with_config(data.path(), "[limits]\nqueue_timeout_ms = 100\n");
+    let mut server = Server::builder(data.path())
+        .config("[limits]\nqueue_timeout_ms = 100\n")
+        .start();
     server
         .deploy_ok("slow", "sleep", json!({"max_concurrency": 1}))
         .await;
@@ -103,4 +105,25 @@ async fn graceful_shutdown_lets_an_in_flight_request_finish() {
         list["invocations"][0]["status"], "ok",
         "the drained invocation was recorded before exit"
     );
+}
+
+/// A SQLite store holds one server at a time: a second node on it is refused while the first
+/// runs, and starts on the same data once the first has stopped.
+#[tokio::test]
+async fn a_second_server_on_the_same_sqlite_store_waits_for_the_first() {
+    let data = tempfile::tempdir().unwrap();
+    let mut first = Server::start(data.path());
+    first.deploy_ok("hello", "hello", json!({})).await;
+    let refused = first.second_node().start_fails();
+    assert!(
+        refused.contains("another Vireo server is using the data directory"),
+        "{refused}"
+    );
+    first.terminate();
+    assert!(first.wait_exit().success());
+    let second = first.second_node().start();
+    let (status, function) = second
+        .get_json("/v1/namespaces/default/functions/hello")
+        .await;
+    assert_eq!(status, 200, "{function}");
 }

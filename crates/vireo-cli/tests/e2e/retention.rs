@@ -37,7 +37,7 @@ async fn until_lines(server: &Server, what: &str, done: impl Fn(&[Value]) -> boo
 async fn old_log_lines_are_deleted_and_records_kept() {
     let data = tempfile::tempdir().unwrap();
     let config = "[retention]\nlogs_max_age_secs = 1\nsweep_interval_ms = 100\n";
-    let server = Server::start_with_config(data.path(), config);
+    let server = Server::builder(data.path()).config(config).start();
     server.deploy_ok("probe", "probe", json!({})).await;
     let id = call_probe(&server).await;
     until_lines(&server, "the line was written", |lines| lines.len() == 1).await;
@@ -53,7 +53,7 @@ async fn old_log_lines_are_deleted_and_records_kept() {
 async fn logs_beyond_the_size_limit_go_oldest_first() {
     let data = tempfile::tempdir().unwrap();
     let config = "[retention]\nmax_log_kib = 1\nsweep_interval_ms = 100\n";
-    let server = Server::start_with_config(data.path(), config);
+    let server = Server::builder(data.path()).config(config).start();
     server.deploy_ok("probe", "probe", json!({})).await;
     let mut last = String::new();
     for _ in 0..60 {

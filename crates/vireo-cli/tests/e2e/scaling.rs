@@ -91,7 +91,9 @@ async fn function(server: &Server, name: &str) -> Value {
 #[tokio::test]
 async fn idle_versions_scale_to_zero_and_come_back_cold() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_config(data.path(), "[scaling]\nidle_ttl_ms = 300\n");
+    let server = Server::builder(data.path())
+        .config("[scaling]\nidle_ttl_ms = 300\n")
+        .start();
     server.deploy_ok("hello", "hello", json!({})).await;
     server
         .deploy_ok("kept", "hello", json!({"min_instances": 1}))

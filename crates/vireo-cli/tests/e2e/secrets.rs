@@ -245,6 +245,6 @@ async fn values_are_never_on_disk_in_clear_and_the_key_file_is_private() {
     assert!(server.wait_exit().success());
 
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let refused = Server::start_fails(data.path());
+    let refused = Server::builder(data.path()).start_fails();
     assert!(refused.contains("chmod 600"), "{refused}");
 }

@@ -291,7 +291,7 @@ async fn sigterm_with_a_failing_store_stops_within_the_grace_period() {
         "[limits]\nshutdown_grace_secs = {}\n[async]\nmin_backoff_ms = 300\nmax_backoff_ms = 300\n",
         GRACE.as_secs()
     );
-    let mut server = Server::start_with_config(&data, &config);
+    let mut server = Server::builder(&data).config(&config).start();
     server.deploy_ok("probe", "probe", json!({})).await;
     let policy = server.cli(&["retry-policy", "probe", "--max-attempts", "100"]);
     assert!(policy.status.success(), "{policy:?}");
@@ -362,7 +362,7 @@ async fn sigterm_with_a_failing_store_stops_within_the_grace_period() {
 async fn attempts_claimed_but_never_started_do_not_count_after_a_crash() {
     let data = tempfile::tempdir().unwrap();
     let config = "[async]\nconcurrency = 1\n";
-    let mut server = Server::start_with_config(data.path(), config);
+    let mut server = Server::builder(data.path()).config(config).start();
     server.deploy_ok("probe", "probe", json!({})).await;
     let mut ids = Vec::new();
     for n in 0..4 {
@@ -397,7 +397,7 @@ async fn attempts_claimed_but_never_started_do_not_count_after_a_crash() {
     assert_eq!(seen[started].0, "running", "{seen:?}");
     server.kill();
 
-    let server = Server::start_with_config(data.path(), config);
+    let server = Server::builder(data.path()).config(config).start();
     for (n, id) in ids.iter().enumerate() {
         let done = until_status(&server, id, |body| body["status"] == "succeeded").await;
         let expected = if n == started { 2 } else { 1 };
@@ -436,7 +436,7 @@ async fn a_lost_or_wrong_master_key_is_refused_not_replaced() {
     let original = std::fs::read(&key_file).unwrap();
 
     std::fs::remove_file(&key_file).unwrap();
-    let refused = Server::start_fails(data.path());
+    let refused = Server::builder(data.path()).start_fails();
     assert!(refused.contains("is missing"), "{refused}");
     assert!(
         refused.contains(&key_file.display().to_string()),
@@ -446,7 +446,7 @@ async fn a_lost_or_wrong_master_key_is_refused_not_replaced() {
     assert!(!key_file.exists(), "no new key replaced the lost one");
 
     write_key(&key_file, format!("{}\n", "5a".repeat(32)).as_bytes());
-    let refused = Server::start_fails(data.path());
+    let refused = Server::builder(data.path()).start_fails();
     assert!(
         refused.contains("is not the key they were sealed with"),
         "{refused}"
@@ -473,13 +473,13 @@ async fn a_lost_database_beside_its_components_is_refused() {
 
     let database = data.path().join("vireo.db");
     std::fs::write(&database, b"").unwrap();
-    let refused = Server::start_fails(data.path());
+    let refused = Server::builder(data.path()).start_fails();
     assert!(refused.contains("missing or empty"), "{refused}");
     assert!(refused.contains("components"), "{refused}");
     for file in ["vireo.db", "vireo.db-wal", "vireo.db-shm"] {
         let _ = std::fs::remove_file(data.path().join(file));
     }
-    let refused = Server::start_fails(data.path());
+    let refused = Server::builder(data.path()).start_fails();
     assert!(
         refused.contains("mv "),
         "the way to start afresh: {refused}"

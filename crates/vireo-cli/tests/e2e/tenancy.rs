@@ -558,7 +558,9 @@ async fn a_function_rate_limit_holds_for_all_callers() {
 #[tokio::test]
 async fn a_namespace_concurrency_quota_is_shared_by_its_functions() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_config(data.path(), "[limits]\nqueue_timeout_ms = 300\n");
+    let server = Server::builder(data.path())
+        .config("[limits]\nqueue_timeout_ms = 300\n")
+        .start();
     admin_cli(
         &server,
         &["ns", "create", "narrow", "--max-concurrency", "1"],

@@ -157,7 +157,7 @@ async fn invocation_spans_are_exported_over_otlp_in_the_callers_trace() {
     let data = tempfile::tempdir().unwrap();
     let config =
         format!("[tracing]\notlp_endpoint = \"{endpoint}\"\nservice_name = \"vireo-test\"\n");
-    let mut server = Server::start_with_config(data.path(), &config);
+    let mut server = Server::builder(data.path()).config(&config).start();
     server.deploy_ok("echo", "echo", json!({})).await;
     let (continued, _) = seen(&server, &[("traceparent", CALLER)]).await;
     let function = parts(&continued);

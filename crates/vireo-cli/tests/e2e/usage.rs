@@ -28,7 +28,7 @@ async fn call(server: &Server, path: &str, body: &'static str) -> String {
 #[tokio::test]
 async fn usage_totals_equal_the_records_and_cost_follows_the_plan() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start_with_config(data.path(), PLAN);
+    let server = Server::builder(data.path()).config(PLAN).start();
     server
         .deploy_ok("echo", "echo", json!({"memory_mib": 64}))
         .await;

@@ -1,0 +1,165 @@
+//! The admin API and the invoke path over HTTP, as the tests call them.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::guests::guest;
+use super::{DEADLINE, Server, eventually};
+
+impl Server {
+    /// `GET /metrics`, the Prometheus text.
+    pub async fn metrics_text(&self) -> String {
+        self.admin()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
+    /// An HTTP client that sends `key` with every request.
+    pub fn client_with_key(key: &str) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {key}")
+                .parse()
+                .expect("a key fits in a header"),
+        );
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("HTTP client")
+    }
+
+    /// An HTTP client with the admin key, for the admin API.
+    pub fn admin(&self) -> reqwest::Client {
+        Self::client_with_key(&self.admin_key)
+    }
+
+    /// A `/v1` call with an optional JSON body; the status and the JSON answer (null if none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.admin().request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("admin API request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn deploy(
+        &self,
+        name: &str,
+        component: Vec<u8>,
+        settings: Value,
+    ) -> reqwest::Response {
+        self.deploy_with(&self.admin(), "default", name, component, settings)
+            .await
+    }
+
+    /// Deploys into `namespace` with `client` (and whatever key it sends).
+    pub async fn deploy_with(
+        &self,
+        client: &reqwest::Client,
+        namespace: &str,
+        name: &str,
+        component: Vec<u8>,
+        settings: Value,
+    ) -> reqwest::Response {
+        let form = reqwest::multipart::Form::new()
+            .text("settings", settings.to_string())
+            .part(
+                "component",
+                reqwest::multipart::Part::bytes(component).file_name("c.wasm"),
+            );
+        client
+            .post(self.url(&format!(
+                "/v1/namespaces/{namespace}/functions/{name}/versions"
+            )))
+            .multipart(form)
+            .send()
+            .await
+            .expect("deploy request")
+    }
+
+    /// Deploys and asserts a new version was created; returns the version view.
+    pub async fn deploy_ok(&self, name: &str, fixture: &str, settings: Value) -> Value {
+        let response = self.deploy(name, guest(fixture), settings).await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("deploy answers JSON");
+        assert_eq!(status, 201, "deploy {name}: {body}");
+        body
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self.admin().get(self.url(path)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The invocation record, once the batching writer has committed it.
+    pub async fn invocation(&self, id: &str) -> Value {
+        eventually(DEADLINE, || async move {
+            match self.get_json(&format!("/v1/invocations/{id}")).await {
+                (200, body) => Ok(body),
+                (status, body) => Err(format!("invocation {id} not recorded: {status} {body}")),
+            }
+        })
+        .await
+    }
+}
+
+/// The invocation id header of a response.
+pub fn invocation_id(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-vireo-invocation-id")
+        .expect("every invocation response carries x-vireo-invocation-id")
+        .to_str()
+        .expect("ASCII id")
+        .to_string()
+}
+
+/// Starts a GET of `slow_path` on a function deployed with `max_concurrency: 1` and returns once
+/// it is running, proven by a probe (`probe_path`, same function) being refused with 429. A
+/// slow request that lost the race to a probe is started again.
+pub async fn start_holding_the_only_slot(
+    server: &Server,
+    slow_path: &str,
+    probe_path: &str,
+) -> (
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+    reqwest::Response,
+) {
+    let deadline = Instant::now() + DEADLINE;
+    let mut slow = tokio::spawn(reqwest::get(server.url(slow_path)));
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the slow invocation never held the slot"
+        );
+        if slow.is_finished() {
+            let lost = slow.await.unwrap().unwrap();
+            assert_eq!(
+                lost.status(),
+                429,
+                "the slow request finished before being observed"
+            );
+            slow = tokio::spawn(reqwest::get(server.url(slow_path)));
+            continue;
+        }
+        let probe = reqwest::get(server.url(probe_path)).await.unwrap();
+        if probe.status() == 429 {
+            return (slow, probe);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The `vireo` command-line client run against a test server.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use super::Server;
+
+impl Server {
+    /// The `vireo` CLI pointed at this server; it finds the admin key in the data directory.
+    fn cli_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vireo"));
+        command
+            .args(args)
+            .env("VIREO_URL", &self.url)
+            .env("VIREO_DATA", &self.data)
+            .env_remove("VIREO_API_KEY");
+        command
+    }
+
+    /// Runs the `vireo` CLI against this server.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run vireo CLI")
+    }
+
+    /// Runs the `vireo` CLI against this server with `input` on its standard input.
+    pub fn cli_with_stdin(&self, args: &[&str], input: &[u8]) -> std::process::Output {
+        let mut child = self
+            .cli_command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run vireo CLI");
+        // Dropping stdin after writing closes it, so the CLI sees the end of the input.
+        child
+            .stdin
+            .take()
+            .expect("stdin piped")
+            .write_all(input)
+            .expect("write the CLI's stdin");
+        child.wait_with_output().expect("wait for vireo CLI")
+    }
+}
+
+pub fn stdout_json(output: &std::process::Output) -> Value {
+    assert!(
+        output.status.success(),
+        "CLI failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "CLI printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}

@@ -1,0 +1,44 @@
+//! Guest components, built from source once per test run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// Builds the example and fixture components once per test run (cargo's own lock makes
+/// concurrent test processes wait for the first build) and returns the directory of `.wasm`s.
+pub fn guests() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = workspace_root();
+        let target_dir = root.join("target/guests");
+        for manifest in ["examples/Cargo.toml", "tests/fixtures/Cargo.toml"] {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+                .arg(root.join(manifest))
+                .arg("--target-dir")
+                .arg(&target_dir)
+                .status()
+                .expect("run cargo to build guest components");
+            assert!(status.success(), "building {manifest} for wasm32-wasip2 failed (is the target installed? rustup target add wasm32-wasip2)");
+        }
+        target_dir.join("wasm32-wasip2/release")
+    })
+}
+
+pub fn guest(name: &str) -> Vec<u8> {
+    // Library components are named with underscores, binaries keep their hyphens.
+    let file = [name.replace('-', "_"), name.to_string()]
+        .map(|stem| guests().join(format!("{stem}.wasm")))
+        .into_iter()
+        .find(|file| file.exists())
+        .unwrap_or_else(|| panic!("no component named {name} in {}", guests().display()));
+    std::fs::read(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()))
+}
