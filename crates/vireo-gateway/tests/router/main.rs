@@ -411,37 +411,25 @@ async fn functions_are_created_listed_shown_and_deleted() {
     let gateway = Gateway::new().await;
     let admin = Some(gateway.admin.as_str());
     let functions = "/v1/namespaces/mine/functions";
-    let created = gateway
-        .call(
+    let hello = "/v1/namespaces/mine/functions/hello";
+    let create = || {
+        gateway.call(
             Method::POST,
             functions,
             admin,
             Some(json!({"name": "hello"})),
         )
-        .await;
+    };
+    let created = create().await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(created.body["url"], "/fn/mine/hello");
-    let again = gateway
-        .call(
-            Method::POST,
-            functions,
-            admin,
-            Some(json!({"name": "hello"})),
-        )
-        .await;
+    let again = create().await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.code(), "conflict");
 
     let listed = gateway.call(Method::GET, functions, admin, None).await;
     assert_eq!(listed.body["functions"][0]["name"], "hello");
-    let shown = gateway
-        .call(
-            Method::GET,
-            "/v1/namespaces/mine/functions/hello",
-            admin,
-            None,
-        )
-        .await;
+    let shown = gateway.call(Method::GET, hello, admin, None).await;
     assert_eq!(shown.status, StatusCode::OK);
     assert_eq!(shown.body["warm_versions"], json!([2]), "from the deployer");
     let elsewhere = gateway
@@ -449,23 +437,9 @@ async fn functions_are_created_listed_shown_and_deleted() {
         .await;
     assert_eq!(elsewhere.body["functions"], json!([]));
 
-    let deleted = gateway
-        .call(
-            Method::DELETE,
-            "/v1/namespaces/mine/functions/hello",
-            admin,
-            None,
-        )
-        .await;
+    let deleted = gateway.call(Method::DELETE, hello, admin, None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    let gone = gateway
-        .call(
-            Method::GET,
-            "/v1/namespaces/mine/functions/hello",
-            admin,
-            None,
-        )
-        .await;
+    let gone = gateway.call(Method::GET, hello, admin, None).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
     assert_eq!(
         gone.body["error"]["message"],
