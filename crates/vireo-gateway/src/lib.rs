@@ -22,7 +22,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use vireo_core::buckets::Buckets;
 use vireo_core::{
-    AsyncSubmitter, Deployer, Directory, Invoker, Name, Queue, Schedules, SecretManager, Store,
+    AsyncSubmitter, Catalog, Deployer, Directory, Invoker, Name, QueueAdmin, Records,
+    ScheduleStore, SecretManager,
 };
 
 pub use body::Pace;
@@ -63,12 +64,13 @@ impl std::ops::Deref for AppState {
 }
 
 pub struct SharedState {
-    pub store: Arc<dyn Store>,
+    pub catalog: Arc<dyn Catalog>,
+    pub records: Arc<dyn Records>,
     pub deployer: Arc<dyn Deployer>,
     pub invoker: Arc<dyn Invoker>,
-    /// The durable async queue (the same store, seen through its queue methods).
-    pub queue: Arc<dyn Queue>,
-    pub schedules: Arc<dyn Schedules>,
+    /// The durable async queue, as the admin API reads and changes it.
+    pub queue: Arc<dyn QueueAdmin>,
+    pub schedules: Arc<dyn ScheduleStore>,
     /// Seals secrets and reloads what they are granted to; never answers a value.
     pub secrets: Arc<dyn SecretManager>,
     /// Stores `Prefer: respond-async` invocations.

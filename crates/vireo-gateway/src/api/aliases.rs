@@ -46,7 +46,7 @@ pub async fn set(
         .deployer
         .set_alias(&ns, &f, &alias, body.version)
         .await?;
-    let info = state.store.get_function(&ns, &f).await?;
+    let info = state.catalog.get_function(&ns, &f).await?;
     Ok(Json(super::functions::view(&state, info)))
 }
 

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use vireo_core::FunctionInfo;
+use vireo_core::time::now_micros;
 
 use super::{function, function_path, namespace};
 use crate::AppState;
@@ -27,7 +28,7 @@ pub async fn list(
     State(state): State<AppState>,
     ApiPath(ns): ApiPath<String>,
 ) -> Result<Json<FunctionList>, ApiError> {
-    let functions = state.store.list_functions(&namespace(&ns)?).await?;
+    let functions = state.catalog.list_functions(&namespace(&ns)?).await?;
     Ok(Json(FunctionList {
         functions: functions
             .into_iter()
@@ -45,8 +46,8 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateFunction>,
 ) -> Result<(StatusCode, Json<FunctionView>), ApiError> {
     let created = state
-        .store
-        .create_function(&namespace(&ns)?, &function(&body.name)?)
+        .catalog
+        .create_function(&namespace(&ns)?, &function(&body.name)?, now_micros())
         .await?;
     Ok((StatusCode::CREATED, Json(view(&state, created))))
 }
@@ -59,7 +60,7 @@ pub async fn get(
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Json<FunctionView>, ApiError> {
     let (ns, f) = function_path(&path)?;
-    let info = state.store.get_function(&ns, &f).await?;
+    let info = state.catalog.get_function(&ns, &f).await?;
     Ok(Json(view(&state, info)))
 }
 

@@ -31,7 +31,7 @@ pub async fn list(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<InvocationList>, ApiError> {
     let (namespace, function) = function_path(&path)?;
-    state.store.get_function(&namespace, &function).await?;
+    state.catalog.get_function(&namespace, &function).await?;
     let before = params.before.as_deref().map(invocation_id).transpose()?;
     let query = InvocationQuery {
         namespace,
@@ -39,7 +39,7 @@ pub async fn list(
         before,
         limit: params.limit.unwrap_or(50).clamp(1, 1000),
     };
-    let records = state.store.list_invocations(&query).await?;
+    let records = state.records.list_invocations(&query).await?;
     Ok(Json(InvocationList {
         invocations: records.into_iter().map(InvocationView::from).collect(),
     }))
@@ -59,7 +59,7 @@ pub async fn get(
     // Another tenant's invocation is answered exactly like one that does not exist.
     let missing = || ApiError::not_found(format!("invocation {id} does not exist"));
     let readable = |namespace: &Name| caller.may(Action::Read, namespace);
-    let record = state.store.get_invocation(&id).await?;
+    let record = state.records.get_invocation(&id).await?;
     if let Some(invocation) = state.queue.get_async(&id).await? {
         if !readable(&invocation.namespace) {
             return Err(missing());

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use utoipa::IntoParams;
 use vireo_core::time::{now_micros, parse_since};
-use vireo_core::{LogQuery, Store};
+use vireo_core::{LogQuery, Records};
 
 use super::function_path;
 use super::invocations::invocation_id;
@@ -52,7 +52,7 @@ pub async fn read(
     ApiQuery(params): ApiQuery<LogParams>,
 ) -> Result<Response, ApiError> {
     let (namespace, function) = function_path(&path)?;
-    state.store.get_function(&namespace, &function).await?;
+    state.catalog.get_function(&namespace, &function).await?;
     let now = now_micros();
     let mut since_us = params
         .since
@@ -79,7 +79,7 @@ pub async fn read(
     };
     if follow {
         let lines = follow_lines(
-            state.store.clone(),
+            state.records.clone(),
             query,
             state.log_events.clone(),
             state.shutdown.clone(),
@@ -88,7 +88,7 @@ pub async fn read(
             .keep_alive(KeepAlive::default())
             .into_response());
     }
-    let lines = state.store.read_logs(&query).await?;
+    let lines = state.records.read_logs(&query).await?;
     let next_after = lines
         .last()
         .map_or(query.after_seq.unwrap_or(0), |line| line.seq);
@@ -102,7 +102,7 @@ pub async fn read(
 /// New lines as events, woken by each committed batch of records (with a slow poll as a
 /// backstop); ends when the client goes away or the server shuts down.
 fn follow_lines(
-    store: Arc<dyn Store>,
+    store: Arc<dyn Records>,
     query: LogQuery,
     events: watch::Receiver<u64>,
     shutdown: CancellationToken,

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vireo_core::time::rfc3339;
+use vireo_core::time::{now_micros, rfc3339};
 use vireo_core::{Caller, NamespaceInfo, NamespaceQuotas};
 
 use super::namespace;
@@ -71,10 +71,10 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateNamespace>,
 ) -> Result<(StatusCode, Json<NamespaceView>), ApiError> {
     let name = namespace(&body.name)?;
-    body.quotas.validate().map_err(ApiError::bad_request)?;
+    body.quotas.validate()?;
     let created = state
         .directory
-        .create_namespace(&name, &body.quotas)
+        .create_namespace(&name, &body.quotas, now_micros())
         .await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
@@ -102,7 +102,7 @@ pub async fn set_quotas(
     ApiPath(ns): ApiPath<String>,
     ApiJson(quotas): ApiJson<NamespaceQuotas>,
 ) -> Result<Json<NamespaceView>, ApiError> {
-    quotas.validate().map_err(ApiError::bad_request)?;
+    quotas.validate()?;
     let changed = state
         .directory
         .set_quotas(&namespace(&ns)?, &quotas)
@@ -118,6 +118,9 @@ pub async fn delete(
     State(state): State<AppState>,
     ApiPath(ns): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.directory.delete_namespace(&namespace(&ns)?).await?;
+    state
+        .directory
+        .delete_namespace(&namespace(&ns)?, now_micros())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -120,7 +120,7 @@ pub async fn set_policy(
     ApiJson(policy): ApiJson<RetryPolicy>,
 ) -> Result<Json<RetryPolicy>, ApiError> {
     let (ns, f) = function_path(&path)?;
-    policy.validate().map_err(ApiError::bad_request)?;
+    policy.validate()?;
     state.queue.set_retry_policy(&ns, &f, &policy).await?;
     Ok(Json(policy))
 }

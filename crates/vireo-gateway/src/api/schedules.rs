@@ -118,7 +118,7 @@ pub async fn create(
         )));
     }
     state
-        .store
+        .catalog
         .resolve_version(&namespace, &function, &selector)
         .await?;
     let now = now_micros();
@@ -148,7 +148,7 @@ pub async fn list(
     ApiPath(ns): ApiPath<String>,
 ) -> Result<Json<ScheduleList>, ApiError> {
     let namespace = namespace(&ns)?;
-    if !state.store.namespace_exists(&namespace).await? {
+    if !state.catalog.namespace_exists(&namespace).await? {
         return Err(vireo_core::StoreError::NamespaceNotFound(namespace).into());
     }
     let schedules = state.schedules.list_schedules(&namespace).await?;

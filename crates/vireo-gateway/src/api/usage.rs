@@ -86,7 +86,7 @@ pub async fn report(
         None => Name::default_namespace(),
     };
     authorize(&caller, Action::Read, &namespace)?;
-    if !state.store.namespace_exists(&namespace).await? {
+    if !state.catalog.namespace_exists(&namespace).await? {
         return Err(vireo_core::StoreError::NamespaceNotFound(namespace).into());
     }
     let function = params
@@ -111,7 +111,7 @@ pub async fn report(
         to_us,
         group_by: params.group_by.unwrap_or(UsageGrouping::Function),
     };
-    let rows = state.store.usage(&query).await?;
+    let rows = state.records.usage(&query).await?;
     let plan = state.pricing;
     Ok(Json(UsageReport {
         namespace: query.namespace.to_string(),

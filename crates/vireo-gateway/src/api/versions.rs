@@ -124,7 +124,7 @@ pub async fn list(
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<Json<VersionList>, ApiError> {
     let (ns, f) = function_path(&path)?;
-    let versions = state.store.list_versions(&ns, &f).await?;
+    let versions = state.catalog.list_versions(&ns, &f).await?;
     Ok(Json(VersionList {
         versions: versions.into_iter().map(VersionView::from).collect(),
     }))
@@ -141,7 +141,7 @@ pub async fn get(
     let selector: VersionSelector = selector.parse()?;
     Ok(Json(
         state
-            .store
+            .catalog
             .resolve_version(&ns, &f, &selector)
             .await?
             .into(),
