@@ -46,12 +46,13 @@ pub(crate) fn decode_headers(encoded: &[u8]) -> HeaderMap {
 
 /// `value` as the JSON text a column keeps; `what` names it in the error.
 pub(crate) fn to_json<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::corrupt(format!("encoding {what}"), e))
+    serde_json::to_string(value).map_err(|e| StoreError::permanent(format!("encoding {what}"), e))
 }
 
 /// Reverses [`to_json`].
 pub(crate) fn from_json<T: DeserializeOwned>(what: &str, json: &str) -> Result<T, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::corrupt(format!("reading stored {what}"), e))
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::permanent(format!("reading stored {what}"), e))
 }
 
 /// A function's stored retry policy; none stored means the default.
@@ -98,7 +99,7 @@ pub(crate) fn parsed<T>(
     parse: impl FnOnce(&str) -> Option<T>,
 ) -> Result<T, StoreError> {
     parse(value).ok_or_else(|| {
-        StoreError::corrupt(
+        StoreError::permanent(
             format!("reading column {column}"),
             format!("unexpected value {value:?}"),
         )

@@ -89,7 +89,7 @@ impl StoreError {
 
     /// Stored data this build cannot read, or a value the store cannot take: trying again
     /// gives the same answer.
-    pub fn corrupt(context: impl Into<Cow<'static, str>>, source: impl Into<BoxError>) -> Self {
+    pub fn permanent(context: impl Into<Cow<'static, str>>, source: impl Into<BoxError>) -> Self {
         Self::Unavailable {
             context: context.into(),
             retryable: false,
@@ -140,7 +140,7 @@ mod tests {
         assert_eq!(busy.class(), ErrorClass::Unavailable { retryable: true });
         assert!(!busy.is_not_found());
 
-        let corrupt = StoreError::corrupt("reading settings", "not JSON");
+        let corrupt = StoreError::permanent("reading settings", "not JSON");
         assert_eq!(
             corrupt.class(),
             ErrorClass::Unavailable { retryable: false }

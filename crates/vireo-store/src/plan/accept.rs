@@ -8,7 +8,7 @@
 //! - a namespace takes no more once its queued and running invocations, this batch's counted,
 //!   reach its own `max_queued` quota, or the server's default without one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use vireo_core::queue::IDEMPOTENCY_WINDOW;
 use vireo_core::{Enqueued, InvocationId, NewAsyncInvocation};
@@ -48,14 +48,7 @@ pub(crate) struct Plan<'a> {
 
 /// The distinct functions `batch` names, in the order it names them: look up each.
 pub(crate) fn functions(batch: &[NewAsyncInvocation]) -> Vec<FunctionRef<'_>> {
-    let mut seen = Vec::new();
-    for item in batch {
-        let function = function_of(item);
-        if !seen.contains(&function) {
-            seen.push(function);
-        }
-    }
-    seen
+    distinct(batch.iter().map(function_of))
 }
 
 /// The distinct idempotency keys to look up: those of invocations whose function exists.
@@ -63,16 +56,12 @@ pub(crate) fn keys<'a>(
     batch: &'a [NewAsyncInvocation],
     functions: &HashMap<FunctionRef<'a>, FunctionState>,
 ) -> Vec<KeyRef<'a>> {
-    let mut keys = Vec::new();
-    for item in batch {
-        if let Some(key) = key_of(item)
-            && exists(functions, item)
-            && !keys.contains(&key)
-        {
-            keys.push(key);
-        }
-    }
-    keys
+    distinct(
+        batch
+            .iter()
+            .filter(|item| exists(functions, item))
+            .filter_map(key_of),
+    )
 }
 
 /// Decides each invocation of `batch` from what was looked up: every function of
@@ -156,6 +145,12 @@ pub(crate) fn plan<'a>(
         insert,
         keys,
     }
+}
+
+/// `items` without repeats, in their first order.
+fn distinct<T: Copy + Eq + std::hash::Hash>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut seen = HashSet::new();
+    items.filter(|item| seen.insert(*item)).collect()
 }
 
 fn function_of(item: &NewAsyncInvocation) -> FunctionRef<'_> {

@@ -159,7 +159,7 @@ impl Catalog for SqliteStore {
             .await
             .map_err(backend("numbering version"))?;
         let number = u32::try_from(next).map_err(|_| {
-            StoreError::corrupt(
+            StoreError::permanent(
                 "numbering version",
                 format!("function {namespace}/{function} has run out of version numbers"),
             )

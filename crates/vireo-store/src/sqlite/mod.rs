@@ -45,7 +45,7 @@ pub(crate) async fn open(path: &Path) -> Result<Stores, StoreError> {
     Ok(Stores::new(store, changes::feed_of(path)))
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct SqliteStore {
     /// Exactly one connection: writers queue here instead of racing for SQLite's write lock,
     /// which would otherwise fail with SQLITE_BUSY when a reading transaction upgrades.

@@ -61,9 +61,8 @@ const LIST_INVOCATIONS: &str = concat!(
 );
 const READ_LOGS: &str =
     "SELECT seq, invocation_id, namespace, function, version, at_us, stream, line FROM logs";
-/// Followed by the group key, [`USAGE_FROM`], the namespace and the filters.
-const USAGE: &str = "SELECT ";
-const USAGE_FROM: &str = " AS key, SUM(executions), SUM(billed_ms), SUM(mib_ms), SUM(cold),
+/// `SELECT` and the group key come first; the namespace and the filters follow.
+const USAGE_SUMS: &str = " AS key, SUM(executions), SUM(billed_ms), SUM(mib_ms), SUM(cold),
         SUM(request_bytes), SUM(response_bytes)
     FROM invocations INDEXED BY invocations_by_start WHERE namespace = ";
 const DELETE_LOGS_BEFORE: &str = "DELETE FROM logs WHERE at_us < ?1";
@@ -217,8 +216,8 @@ impl Records for SqliteStore {
             UsageGrouping::Day => "strftime('%Y-%m-%d', started_at_us / 1000000, 'unixepoch')",
             UsageGrouping::Hour => "strftime('%Y-%m-%dT%H', started_at_us / 1000000, 'unixepoch')",
         };
-        let mut sql = QueryBuilder::<Sqlite>::new(USAGE);
-        sql.push(key).push(USAGE_FROM);
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT ");
+        sql.push(key).push(USAGE_SUMS);
         sql.push_bind(query.namespace.as_str())
             .push(" AND started_at_us >= ")
             .push_bind(query.from_us)

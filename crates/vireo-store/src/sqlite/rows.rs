@@ -44,7 +44,7 @@ pub(crate) fn column<'r, T: Decode<'r, Sqlite> + Type<Sqlite>>(
     name: &str,
 ) -> Result<T, StoreError> {
     row.try_get(name)
-        .map_err(|e| StoreError::corrupt(format!("reading column {name}"), e))
+        .map_err(|e| StoreError::permanent(format!("reading column {name}"), e))
 }
 
 /// A text column parsed into its type.
