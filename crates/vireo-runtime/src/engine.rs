@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::egress::EgressLimits;
+
 /// How linear memories, tables and stacks are reset between instances: the knobs that decide
 /// how much a fresh instance per request costs (see BENCHMARKS.md for the measurements).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,8 @@ pub struct EngineSettings {
     /// A version unused this long drops its compiled state (scale to zero); a kept instance
     /// idle this long is dropped.
     pub idle_ttl: Duration,
+    /// Bounds on functions' outgoing requests.
+    pub egress: EgressLimits,
 }
 
 impl Default for EngineSettings {
@@ -70,6 +74,7 @@ impl Default for EngineSettings {
             cpu_slots: std::thread::available_parallelism().map_or(1, usize::from),
             max_log_bytes: 64 * 1024,
             idle_ttl: Duration::from_secs(300),
+            egress: EgressLimits::default(),
         }
     }
 }

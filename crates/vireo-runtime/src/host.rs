@@ -30,8 +30,8 @@ pub struct Host {
 
 impl Host {
     /// A sandbox with the version's environment, captured stdout/stderr, outgoing HTTP as
-    /// `egress` allows, and nothing else: no arguments, no preopened directories, no sockets, no
-    /// name lookups of its own.
+    /// `egress` allows (its refusals over a limit noted on stderr), and nothing else: no
+    /// arguments, no preopened directories, no sockets, no name lookups of its own.
     pub fn new(
         env: &[(String, String)],
         stdout: LogCapture,
@@ -44,7 +44,7 @@ impl Host {
         let mut wasi = WasiCtx::builder();
         wasi.envs(env)
             .stdout(stdout)
-            .stderr(stderr)
+            .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -53,7 +53,7 @@ impl Host {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            hooks: Egress::new(egress),
+            hooks: Egress::new(egress, stderr),
             limiter,
             cpu,
             deadline,
@@ -75,9 +75,10 @@ impl Host {
         ))
     }
 
-    /// The trace the invocation about to run continues on its outgoing requests.
-    pub fn set_trace(&mut self, trace: Option<OutgoingTrace>) {
-        self.hooks.set_trace(trace);
+    /// Readies outgoing HTTP for the invocation about to run: the trace it continues, a fresh
+    /// share of outgoing requests.
+    pub fn start_invocation(&mut self, trace: Option<OutgoingTrace>) {
+        self.hooks.start_invocation(trace);
     }
 }
 

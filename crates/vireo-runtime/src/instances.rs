@@ -30,13 +30,13 @@ pub(crate) struct Instance {
 
 impl Instance {
     /// Arms the instance for one invocation: its deadline and CPU share, a cleared memory
-    /// flag, the invocation's trace for outgoing requests.
+    /// flag, the invocation's trace and share of outgoing requests.
     pub fn arm(&mut self, deadline: Instant, cpu: Arc<GuestCpu>, trace: Option<OutgoingTrace>) {
         self.store.set_epoch_deadline(SLICE_TICKS);
         let host = self.store.data_mut();
         host.deadline = deadline;
         host.cpu = cpu;
-        host.set_trace(trace);
+        host.start_invocation(trace);
         self.memory_exceeded.store(false, Ordering::Relaxed);
     }
 }

@@ -24,6 +24,7 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
+pub use egress::EgressLimits;
 pub use engine::{EngineSettings, MemoryReset};
 pub use execute::{Completion, CompletionFuture, Execution, Failure};
 pub use instances::LoadedVersion;
@@ -32,7 +33,7 @@ pub use validate::Rejection;
 
 use artifacts::ArtifactCache;
 use cpu::CpuScheduler;
-use egress::EgressPolicy;
+use egress::{EgressPolicy, ServerConnections};
 use engine::EpochTicker;
 use execute::Limits;
 use host::Host;
@@ -79,6 +80,9 @@ pub struct Runtime {
     limits: Limits,
     scheduler: Arc<CpuScheduler>,
     max_memory_mib: u32,
+    egress_limits: EgressLimits,
+    /// Open outgoing connections, all versions together.
+    connections: ServerConnections,
     _ticker: EpochTicker,
 }
 
@@ -106,6 +110,8 @@ impl Runtime {
             },
             scheduler: CpuScheduler::new(settings.cpu_slots),
             max_memory_mib: settings.max_memory_mib,
+            egress_limits: settings.egress,
+            connections: ServerConnections::new(settings.egress.max_connections),
             _ticker: ticker,
         })
     }
@@ -116,7 +122,8 @@ impl Runtime {
     }
 
     /// Deploy-time: checks the bytes, compiles them once and keeps the artifact on disk.
-    /// Returns how long compiling took, or `None` when an artifact of these bytes existed.
+    /// Returns how long compiling took, or `None` when an intact artifact of these bytes
+    /// existed (a damaged one is replaced: deploying the same bytes again repairs it).
     pub async fn prepare(
         &self,
         component_sha256: &str,
@@ -135,16 +142,15 @@ impl Runtime {
         let checked = validate::check_interface(&self.engine, &component)
             .and_then(|()| self.pre_instantiate(&component).map(drop));
         if checked.is_err() {
-            // A rejected component's artifact would only take space.
-            let _ = std::fs::remove_file(self.artifacts.path(component_sha256));
+            self.artifacts.remove(component_sha256);
         }
         checked.map_err(RuntimeError::from)?;
         Ok(compile_time)
     }
 
-    /// The version's compiled state, from memory, else from its artifact (a cold start), else
-    /// compiled from the component bytes that `source` reads (after an engine upgrade made the
-    /// artifact stale). `env` (the environment its instances get) is awaited only when loading,
+    /// The version's compiled state, from memory, else from its verified artifact (a cold
+    /// start), else compiled from the component bytes that `source` reads (after an engine
+    /// upgrade made the artifact stale, or a damaged one was discarded; `source` checks them). `env` (the environment its instances get) is awaited only when loading,
     /// so whatever it costs (opening secrets) is paid once per load, not per request.
     pub async fn load<F, E, D>(
         &self,
@@ -187,7 +193,7 @@ impl Runtime {
                     }
                 };
                 let pre = self.pre_instantiate(&component)?;
-                let egress = egress_policy(version)?;
+                let egress = self.egress_policy(version)?;
                 let env = env
                     .await
                     .map_err(|e| RuntimeError::internal("preparing the environment", e))?;
@@ -328,7 +334,22 @@ impl Runtime {
         tokio::task::spawn_blocking(move || artifacts.load(&engine, &sha))
             .await
             .map_err(|e| RuntimeError::internal("loading the artifact", e))?
-            .map_err(|e| RuntimeError::internal("loading the artifact", format!("{e:#}")))
+            .map_err(|e| RuntimeError::internal("loading the artifact", e))
+    }
+
+    /// The version's outgoing-HTTP policy. Its patterns were validated at deploy; one that no
+    /// longer parses refuses the load rather than granting less (or more) than was deployed.
+    fn egress_policy(&self, version: &VersionInfo) -> Result<Arc<EgressPolicy>, RuntimeError> {
+        let allowed = AllowList::parse(&version.settings.allowed_outbound_hosts).map_err(|e| {
+            RuntimeError::internal("reading the version's allowed_outbound_hosts", e)
+        })?;
+        Ok(Arc::new(EgressPolicy::new(
+            version.namespace.clone(),
+            version.function.clone(),
+            allowed,
+            self.egress_limits,
+            self.connections.clone(),
+        )))
     }
 
     fn pre_instantiate(&self, component: &Component) -> Result<ProxyPre<Host>, Rejection> {
@@ -371,16 +392,4 @@ fn refill(
             }
         }
     });
-}
-
-/// The version's outgoing-HTTP policy. Its patterns were validated at deploy; one that no longer
-/// parses refuses the load rather than granting less (or more) than was deployed.
-fn egress_policy(version: &VersionInfo) -> Result<Arc<EgressPolicy>, RuntimeError> {
-    let allowed = AllowList::parse(&version.settings.allowed_outbound_hosts)
-        .map_err(|e| RuntimeError::internal("reading the version's allowed_outbound_hosts", e))?;
-    Ok(Arc::new(EgressPolicy::new(
-        version.namespace.clone(),
-        version.function.clone(),
-        allowed,
-    )))
 }

@@ -92,6 +92,13 @@ impl LogCapture {
         Some(next.map_or_else(|| state.lines[at].line.clone(), |l| l.line.clone()))
     }
 
+    /// Adds a line from Vireo itself, `[vireo: message]`, to the invocation's stderr, outside
+    /// the output budget (callers note something at most a few times per invocation).
+    pub fn note(&self, message: &str) {
+        let line = format!("[vireo: {message}]");
+        self.lock().push_line(LogStream::Stderr, line.as_bytes());
+    }
+
     fn write(&self, bytes: &[u8]) {
         self.lock().write(self.stream, bytes);
     }

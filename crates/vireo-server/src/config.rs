@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use vireo_core::SettingsLimits;
-use vireo_runtime::{EngineSettings, MemoryReset};
+use vireo_runtime::{EgressLimits, EngineSettings, MemoryReset};
 
 use crate::ServeOptions;
 use crate::admission::AdmissionSettings;
@@ -41,6 +41,33 @@ struct FileConfig {
     retention: RetentionConfig,
     #[serde(default)]
     tracing: TracingConfig,
+    #[serde(default)]
+    egress: EgressConfig,
+}
+
+/// `[egress]` in the config file: bounds on functions' outgoing HTTP requests, so that no
+/// invocation can take the server's file descriptors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressConfig {
+    /// Outgoing requests one invocation may have open at once.
+    pub max_concurrent_per_invocation: usize,
+    /// Outgoing requests one invocation may send in all.
+    pub max_requests_per_invocation: u32,
+    /// Outgoing connections open at once, all invocations together; by default a quarter of the
+    /// file descriptor limit (at most 16,384), and at most half of it.
+    pub max_connections: Option<usize>,
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        let limits = EgressLimits::default();
+        Self {
+            max_concurrent_per_invocation: limits.concurrent_per_invocation,
+            max_requests_per_invocation: limits.requests_per_invocation,
+            max_connections: None,
+        }
+    }
 }
 
 /// `[tracing]` in the config file: export of spans to an OpenTelemetry collector.
@@ -277,6 +304,7 @@ pub struct Config {
     pub pricing: vireo_core::PricePlan,
     pub retention: RetentionConfig,
     pub tracing: TracingConfig,
+    pub egress: EgressConfig,
     /// Components to deploy at start, as `(name, file)`.
     pub deploy: Vec<(vireo_core::Name, PathBuf)>,
 }
@@ -312,6 +340,7 @@ impl Config {
             bail!("invalid config: scaling.idle_ttl_ms must be greater than 0");
         }
         validate_async(&file.async_queue, &file.cron)?;
+        validate_egress(&file.egress)?;
         if let Some(endpoint) = &file.tracing.otlp_endpoint
             && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
         {
@@ -342,6 +371,7 @@ impl Config {
             pricing: file.pricing,
             retention: file.retention,
             tracing: file.tracing,
+            egress: file.egress,
             deploy,
         })
     }
@@ -362,6 +392,19 @@ impl Config {
             },
             ..EngineSettings::default()
         }
+    }
+
+    /// The bounds on outgoing requests for a process that may open `descriptor_limit` files;
+    /// an error if the configured connection cap leaves too few for everything else.
+    pub fn egress_limits(&self, descriptor_limit: u64) -> anyhow::Result<EgressLimits> {
+        Ok(EgressLimits {
+            concurrent_per_invocation: self.egress.max_concurrent_per_invocation,
+            requests_per_invocation: self.egress.max_requests_per_invocation,
+            max_connections: crate::descriptors::outgoing_connection_cap(
+                self.egress.max_connections,
+                descriptor_limit,
+            )?,
+        })
     }
 
     pub fn settings_limits(&self) -> SettingsLimits {
@@ -493,6 +536,27 @@ fn validate_async(queue: &AsyncConfig, cron: &CronConfig) -> anyhow::Result<()> 
     Ok(())
 }
 
+fn validate_egress(egress: &EgressConfig) -> anyhow::Result<()> {
+    let positive = [
+        (
+            "egress.max_concurrent_per_invocation",
+            egress.max_concurrent_per_invocation as u64,
+        ),
+        (
+            "egress.max_requests_per_invocation",
+            u64::from(egress.max_requests_per_invocation),
+        ),
+        (
+            "egress.max_connections",
+            egress.max_connections.map_or(1, |n| n as u64),
+        ),
+    ];
+    if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
+        bail!("invalid config: {name} must be greater than 0");
+    }
+    Ok(())
+}
+
 /// `NAME=FILE` for `--deploy`.
 fn parse_deploy(spec: &str) -> anyhow::Result<(vireo_core::Name, PathBuf)> {
     let (name, file) = spec
@@ -586,6 +650,11 @@ mod tests {
         .unwrap_err();
         assert!(
             format!("{err:#}").contains("body_min_bytes_per_sec"),
+            "{err:#}"
+        );
+        let err = load_with("[egress]\nmax_connections = 0", ServeOptions::default()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("egress.max_connections"),
             "{err:#}"
         );
         let err = Config::load(&ServeOptions {

@@ -1,7 +1,8 @@
 //! The HTTP/1 listener: hyper connections with the limits a public endpoint needs, closed
 //! gracefully at shutdown. (axum's own `serve` cannot set a header-read timeout.)
 
-use std::time::Duration;
+use std::io;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper::server::conn::http1;
@@ -36,14 +37,21 @@ pub async fn serve(
         // gateway; hyper's own bodiless 431 only stops heads larger still.
         .max_buf_size(limits.max_header_bytes.saturating_mul(2));
     let graceful = GracefulShutdown::new();
+    let mut failures = AcceptFailures::default();
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, _)) => {
+                    failures.recovered();
+                    stream
+                }
                 Err(error) => {
-                    // Out of file descriptors and the like: pause rather than spin.
-                    tracing::warn!(%error, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if let Some(pause) = failures.failed(&error) {
+                        tokio::select! {
+                            () = tokio::time::sleep(pause) => {}
+                            () = shutdown.cancelled() => break,
+                        }
+                    }
                     continue;
                 }
             },
@@ -61,4 +69,79 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// The accept loop's failures. One connection's (reset before it was accepted) are passed
+/// over; the process's (out of file descriptors or memory) leave the connection waiting in the
+/// backlog, so the loop pauses — briefly, doubling while they last, so it neither spins nor
+/// leaves freed descriptors unused for long — and warns at most once per interval, with a count.
+#[derive(Default)]
+struct AcceptFailures {
+    pause: Option<Duration>,
+    unreported: u64,
+    last_report: Option<Instant>,
+}
+
+impl AcceptFailures {
+    const FIRST_PAUSE: Duration = Duration::from_millis(1);
+    const LONGEST_PAUSE: Duration = Duration::from_millis(50);
+    const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+    /// How long to pause before accepting again, if at all.
+    fn failed(&mut self, error: &io::Error) -> Option<Duration> {
+        if matches!(
+            error.kind(),
+            io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::Interrupted
+        ) {
+            tracing::debug!(%error, "a connection ended before it was accepted");
+            return None;
+        }
+        self.unreported += 1;
+        if self
+            .last_report
+            .is_none_or(|at| at.elapsed() >= Self::REPORT_INTERVAL)
+        {
+            tracing::warn!(%error, failures = self.unreported, "accepting connections failed; retrying");
+            self.unreported = 0;
+            self.last_report = Some(Instant::now());
+        }
+        let pause = self.pause.map_or(Self::FIRST_PAUSE, |pause| {
+            (pause * 2).min(Self::LONGEST_PAUSE)
+        });
+        self.pause = Some(pause);
+        Some(pause)
+    }
+
+    fn recovered(&mut self) {
+        if self.pause.take().is_some() && self.unreported > 0 {
+            tracing::warn!(failures = self.unreported, "accepting connections again");
+            self.unreported = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_connection_costs_no_pause() {
+        let mut failures = AcceptFailures::default();
+        let reset = io::Error::from(io::ErrorKind::ConnectionAborted);
+        assert_eq!(failures.failed(&reset), None);
+    }
+
+    #[test]
+    fn running_out_of_descriptors_pauses_longer_each_time_until_recovered() {
+        let mut failures = AcceptFailures::default();
+        let emfile = io::Error::from_raw_os_error(24);
+        let pauses: Vec<_> = (0..8).filter_map(|_| failures.failed(&emfile)).collect();
+        assert_eq!(pauses[0], AcceptFailures::FIRST_PAUSE);
+        assert!(pauses.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(*pauses.last().unwrap(), AcceptFailures::LONGEST_PAUSE);
+        failures.recovered();
+        assert_eq!(failures.failed(&emfile), Some(AcceptFailures::FIRST_PAUSE));
+    }
 }

@@ -4,6 +4,7 @@
 mod admission;
 mod config;
 mod data_dir;
+mod descriptors;
 mod http;
 mod metering;
 mod otlp;
@@ -28,7 +29,7 @@ use tracing_subscriber::EnvFilter;
 use vireo_core::backoff::Retry;
 use vireo_core::{AsyncSubmitter, Deployer, Name, Records};
 use vireo_gateway::{AppState, SharedState};
-use vireo_runtime::Runtime;
+use vireo_runtime::{EngineSettings, Runtime};
 use vireo_store::{BlobStore, RecordWriter, StorageConfig};
 use vireo_triggers::QueueWriter;
 
@@ -109,8 +110,18 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     }
     let blobs = BlobStore::open(&config.data_dir.join(data_dir::COMPONENTS))
         .context("opening the component directory")?;
+    let descriptor_limit = descriptors::raise_limit();
+    let egress = config.egress_limits(descriptor_limit)?;
+    tracing::info!(
+        max_connections = egress.max_connections,
+        per_invocation = egress.concurrent_per_invocation,
+        "outgoing connections capped"
+    );
     let runtime = Runtime::new(
-        &config.engine_settings(),
+        &EngineSettings {
+            egress,
+            ..config.engine_settings()
+        },
         &config.data_dir.join(data_dir::ARTIFACTS),
     )
     .context("starting the runtime")?;

@@ -180,6 +180,12 @@ impl Deployer for Platform {
         if let Some(took) = compile_time {
             telemetry::compiled(took);
         }
+        // The bytes are on disk before any version refers to them; storing them again, also for
+        // an unchanged deploy, repairs a damaged copy.
+        self.blobs
+            .put(&component)
+            .await
+            .map_err(|e| DeployError::Internal(format!("storing the component: {e}")))?;
         if let Some(latest) = self.latest(namespace, function).await?
             && latest.component_sha256 == sha
             && latest.settings == settings
@@ -189,11 +195,6 @@ impl Deployer for Platform {
                 created: false,
             });
         }
-        // The bytes are on disk before any version refers to them.
-        self.blobs
-            .put(&component)
-            .await
-            .map_err(|e| DeployError::Internal(format!("storing the component: {e}")))?;
         let new = NewVersion {
             component_sha256: sha,
             component_size: component.len() as u64,

@@ -1,10 +1,14 @@
-//! Component bytes on disk, addressed by their sha256: identical deploys share one file and a
-//! file's name proves what it holds.
+//! Component bytes on disk, addressed by their sha256: identical deploys share one file, and a
+//! file's name says what it must hold — every read checks that it does, so damaged or swapped
+//! bytes are never handed out (and never compiled and run as a function).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+/// Files being written start with this; any found at start belonged to a write a crash cut off.
+const INCOMING_PREFIX: &str = ".incoming-";
 
 #[derive(Debug, Clone)]
 pub struct BlobStore {
@@ -12,9 +16,12 @@ pub struct BlobStore {
 }
 
 impl BlobStore {
-    /// Uses `dir` (created if missing) for the blobs.
+    /// Uses `dir` (created if missing) for the blobs, after removing the temporary files of
+    /// writes a crash cut off: only the server holding the data directory's lock opens it, so
+    /// none belongs to a write still running.
     pub fn open(dir: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
+        remove_unfinished_writes(dir)?;
         Ok(Self {
             dir: dir.to_path_buf(),
         })
@@ -30,12 +37,18 @@ impl BlobStore {
     }
 
     /// Stores `bytes` and returns their hex sha256. The blob appears whole or not at all: it is
-    /// written to a temporary file in the same directory, synced, then renamed into place.
+    /// written to a temporary file in the same directory, synced, then renamed into place. A
+    /// stored copy is kept only if it is intact, so storing the bytes again repairs a damaged one.
     pub async fn put(&self, bytes: &[u8]) -> io::Result<String> {
         let sha = Self::sha256_hex(bytes);
         let path = self.path(&sha);
-        if tokio::fs::try_exists(&path).await? {
-            return Ok(sha);
+        match self.get(&sha).await {
+            Ok(_) => return Ok(sha),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                tracing::warn!(blob = %path.display(), "replacing a damaged component with the same bytes stored again");
+            }
+            Err(e) => return Err(e),
         }
         let dir = self.dir.clone();
         let bytes = bytes.to_vec();
@@ -46,7 +59,9 @@ impl BlobStore {
     }
 
     /// The bytes of the blob with hash `sha`; `InvalidInput` unless `sha` is 64 lowercase hex
-    /// digits, so no caller-supplied string can name a path outside the directory.
+    /// digits, so no caller-supplied string can name a path outside the directory, and
+    /// `InvalidData` (logged) when the file does not hold bytes with that hash. A damaged blob
+    /// stays for inspection until the same bytes are stored again.
     pub async fn get(&self, sha: &str) -> io::Result<Vec<u8>> {
         let valid = sha.len() == 64 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         if !valid {
@@ -55,15 +70,52 @@ impl BlobStore {
                 format!("{sha:?} is not a sha256 (64 lowercase hex digits)"),
             ));
         }
-        tokio::fs::read(self.path(sha)).await
+        let (path, sha) = (self.path(sha), sha.to_string());
+        tokio::task::spawn_blocking(move || read_checked(&path, &sha))
+            .await
+            .map_err(io::Error::other)?
     }
+}
+
+/// The bytes at `path` if their sha256 is `sha`.
+fn read_checked(path: &Path, sha: &str) -> io::Result<Vec<u8>> {
+    let bytes = std::fs::read(path)?;
+    let actual = BlobStore::sha256_hex(&bytes);
+    if actual != sha {
+        tracing::warn!(blob = %path.display(), actual_sha256 = %actual, "refused a damaged component: its bytes do not match its name");
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the stored component {sha} is damaged; deploy it again to repair it"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Removes `.incoming-*` files: temporary files of writes that never finished.
+fn remove_unfinished_writes(dir: &Path) -> io::Result<()> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(INCOMING_PREFIX)
+        {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(dir = %dir.display(), removed, "removed temporary component files left by an interrupted write");
+    }
+    Ok(())
 }
 
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
     // The temporary file deletes itself if anything below fails; concurrent puts of the same
     // bytes each use their own and the last rename wins with identical content.
     let mut file = tempfile::Builder::new()
-        .prefix(".incoming-")
+        .prefix(INCOMING_PREFIX)
         .tempfile_in(dir)?;
     file.write_all(bytes)?;
     file.as_file().sync_all()?;

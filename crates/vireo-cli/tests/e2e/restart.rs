@@ -44,7 +44,11 @@ async fn restart_keeps_functions_and_does_not_recompile() {
     let second = call_hello(&server).await;
     assert_eq!(server.invocation(&second).await["cold"], false);
     let compiled = artifacts(&server);
-    assert_eq!(compiled.len(), 1);
+    assert_eq!(
+        compiled.len(),
+        2,
+        "the artifact and its digest: {compiled:?}"
+    );
     server.terminate();
     assert!(server.wait_exit().success(), "graceful shutdown exits 0");
 

@@ -71,17 +71,40 @@ impl Server {
     }
 
     pub fn start_with(data: &Path, extra: &[&str]) -> Server {
-        Self::spawn(data, extra, None)
+        Self::spawn(Command::new(env!("CARGO_BIN_EXE_vireo")), data, extra, None)
     }
 
     /// Starts with `key` as the admin key from `VIREO_ADMIN_KEY`: it is no stored key, so no API
     /// call (a revoke) can take it away.
     pub fn start_with_admin_key(data: &Path, key: &str) -> Server {
-        Self::spawn(data, &[], Some(key))
+        Self::spawn(
+            Command::new(env!("CARGO_BIN_EXE_vireo")),
+            data,
+            &[],
+            Some(key),
+        )
     }
 
-    fn spawn(data: &Path, extra: &[&str], admin_key: Option<&str>) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_vireo"));
+    /// Starts `vireo serve` under a shell that first lowers its file descriptor limit (soft and
+    /// hard) to `limit`, with `config` as its config file.
+    pub fn start_with_descriptor_limit(data: &Path, config: &str, limit: u32) -> Server {
+        let file = Self::write_config(data, config);
+        let mut shell = Command::new("sh");
+        shell
+            .args(["-c", "ulimit -n \"$0\" && exec \"$@\""])
+            .arg(limit.to_string())
+            .arg(env!("CARGO_BIN_EXE_vireo"));
+        Self::spawn(
+            shell,
+            data,
+            &["--config", file.to_str().expect("UTF-8 path")],
+            None,
+        )
+    }
+
+    /// Runs `command serve ...` (the binary, or a wrapper that execs it), with `admin_key` as
+    /// `VIREO_ADMIN_KEY` if given, and waits for the address it announces.
+    fn spawn(mut command: Command, data: &Path, extra: &[&str], admin_key: Option<&str>) -> Server {
         if let Some(key) = admin_key {
             command.env("VIREO_ADMIN_KEY", key);
         }
@@ -139,6 +162,23 @@ impl Server {
         }
     }
 
+    /// The lines of the server's log so far that contain `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        let log = self.stderr.lock().expect("stderr log");
+        log.iter().filter(|l| l.contains(needle)).cloned().collect()
+    }
+
+    /// The first log line containing `needle`, once the server has written it.
+    pub async fn logged(&self, needle: &str) -> String {
+        eventually(DEADLINE, || async move {
+            self.log_lines(needle)
+                .into_iter()
+                .next()
+                .ok_or_else(|| format!("the server never logged {needle:?}"))
+        })
+        .await
+    }
+
     /// Runs `vireo serve` on `data` expecting it to refuse to start; returns its stderr.
     pub fn start_fails(data: &Path) -> String {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vireo"))
@@ -164,10 +204,15 @@ impl Server {
 
     /// Starts a server with `config` as its TOML config file.
     pub fn start_with_config(data: &Path, config: &str) -> Server {
+        let file = Self::write_config(data, config);
+        Self::start_with(data, &["--config", file.to_str().expect("UTF-8 path")])
+    }
+
+    fn write_config(data: &Path, config: &str) -> PathBuf {
         std::fs::create_dir_all(data).expect("data dir");
         let file = data.join("vireo.toml");
         std::fs::write(&file, config).expect("write config");
-        Self::start_with(data, &["--config", file.to_str().expect("UTF-8 path")])
+        file
     }
 
     /// The lines the server has written to stderr so far (all of them after `wait_exit`).

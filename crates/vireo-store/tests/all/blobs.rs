@@ -61,3 +61,47 @@ async fn get_refuses_what_is_not_a_sha256() {
         ErrorKind::NotFound
     );
 }
+
+#[tokio::test]
+async fn damaged_or_swapped_bytes_are_refused_and_storing_them_again_repairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = BlobStore::open(dir.path()).unwrap();
+    let a = blobs.put(b"component a").await.unwrap();
+    let b = blobs.put(b"component b").await.unwrap();
+
+    // A's bytes under B's name: B must not be served as A.
+    std::fs::copy(blobs.path(&a), blobs.path(&b)).unwrap();
+    let err = blobs.get(&b).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData);
+    assert!(err.to_string().contains("deploy it again"), "{err}");
+    assert_eq!(blobs.get(&a).await.unwrap(), b"component a");
+
+    assert_eq!(blobs.put(b"component b").await.unwrap(), b);
+    assert_eq!(blobs.get(&b).await.unwrap(), b"component b");
+
+    // A truncated copy is refused the same way.
+    std::fs::write(blobs.path(&a), b"comp").unwrap();
+    assert_eq!(
+        blobs.get(&a).await.unwrap_err().kind(),
+        ErrorKind::InvalidData
+    );
+}
+
+#[tokio::test]
+async fn opening_removes_temporary_files_of_interrupted_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sha = BlobStore::open(dir.path())
+        .unwrap()
+        .put(b"kept")
+        .await
+        .unwrap();
+    std::fs::write(dir.path().join(".incoming-x1y2z3"), b"half a comp").unwrap();
+
+    let blobs = BlobStore::open(dir.path()).unwrap();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, [format!("{sha}.wasm")]);
+    assert_eq!(blobs.get(&sha).await.unwrap(), b"kept");
+}
