@@ -4,8 +4,8 @@
 use vireo_core::{AliasName, Name, StoreError, VersionSelector};
 
 use super::support::{
-    AT, assert_err, default_function, invocation_id, invocations, log, logs, name, new_version,
-    record,
+    AT, add_version, assert_err, default_function, invocation_id, invocations, log, logs, name,
+    new_version, record, resolved,
 };
 use crate::Stores;
 
@@ -20,11 +20,7 @@ fn latest() -> VersionSelector {
 pub(super) async fn versions_number_from_one(stores: &Stores) {
     let (ns, function) = default_function("hello");
     for (expected, sha) in [(1, "a"), (2, "b"), (3, "c")] {
-        let added = stores
-            .catalog
-            .add_version(&ns, &function, new_version(sha), AT)
-            .await
-            .unwrap();
+        let added = add_version(stores, &ns, &function, sha).await;
         assert_eq!(added.version, expected);
         assert_eq!(added.component_sha256, sha.repeat(64));
     }
@@ -57,26 +53,13 @@ pub(super) async fn latest_follows_the_newest_version(stores: &Stores) {
     );
 
     for expected in 1..=3 {
-        stores
-            .catalog
-            .add_version(&ns, &function, new_version("a"), AT)
-            .await
-            .unwrap();
+        add_version(stores, &ns, &function, "a").await;
         assert_eq!(
-            stores
-                .catalog
-                .resolve_version(&ns, &function, &latest())
-                .await
-                .unwrap()
-                .version,
+            resolved(stores, &ns, &function, &latest()).await.version,
             expected
         );
     }
-    let second = stores
-        .catalog
-        .resolve_version(&ns, &function, &VersionSelector::Number(2))
-        .await
-        .unwrap();
+    let second = resolved(stores, &ns, &function, &VersionSelector::Number(2)).await;
     assert_eq!(second.version, 2);
     assert_err!(
         stores
@@ -90,11 +73,7 @@ pub(super) async fn latest_follows_the_newest_version(stores: &Stores) {
 pub(super) async fn aliases_set_resolve_and_delete(stores: &Stores) {
     let (ns, function) = default_function("hello");
     for sha in ["a", "b", "c"] {
-        stores
-            .catalog
-            .add_version(&ns, &function, new_version(sha), AT)
-            .await
-            .unwrap();
+        add_version(stores, &ns, &function, sha).await;
     }
     let prod = alias("prod");
     let by_prod = VersionSelector::Alias(prod.clone());
@@ -104,27 +83,15 @@ pub(super) async fn aliases_set_resolve_and_delete(stores: &Stores) {
         .set_alias(&ns, &function, &prod, 1)
         .await
         .unwrap();
-    assert_eq!(
-        stores
-            .catalog
-            .resolve_version(&ns, &function, &by_prod)
-            .await
-            .unwrap()
-            .version,
-        1
-    );
+    assert_eq!(resolved(stores, &ns, &function, &by_prod).await.version, 1);
     stores
         .catalog
         .set_alias(&ns, &function, &prod, 2)
         .await
         .unwrap();
-    let resolved = stores
-        .catalog
-        .resolve_version(&ns, &function, &by_prod)
-        .await
-        .unwrap();
+    let by_alias = resolved(stores, &ns, &function, &by_prod).await;
     assert_eq!(
-        (resolved.version, resolved.component_sha256),
+        (by_alias.version, by_alias.component_sha256),
         (2, "b".repeat(64))
     );
     let info = stores.catalog.get_function(&ns, &function).await.unwrap();
@@ -137,15 +104,7 @@ pub(super) async fn aliases_set_resolve_and_delete(stores: &Stores) {
         stores.catalog.set_alias(&ns, &function, &prod, 7).await,
         StoreError::VersionNotFound { version: 7, .. }
     );
-    assert_eq!(
-        stores
-            .catalog
-            .resolve_version(&ns, &function, &by_prod)
-            .await
-            .unwrap()
-            .version,
-        2
-    );
+    assert_eq!(resolved(stores, &ns, &function, &by_prod).await.version, 2);
 
     stores
         .catalog
@@ -182,11 +141,7 @@ pub(super) async fn create_function_refuses_duplicates(stores: &Stores) {
             .await,
         StoreError::FunctionExists { .. }
     );
-    stores
-        .catalog
-        .add_version(&ns, &name("a-func"), new_version("a"), AT)
-        .await
-        .unwrap();
+    add_version(stores, &ns, &name("a-func"), "a").await;
     assert_err!(
         stores
             .catalog
@@ -203,12 +158,7 @@ pub(super) async fn create_function_refuses_duplicates(stores: &Stores) {
     assert_eq!(summary, [("a-func", Some(1)), ("b-func", None)]);
     // An explicitly created function still starts at version 1.
     assert_eq!(
-        stores
-            .catalog
-            .add_version(&ns, &name("b-func"), new_version("a"), AT)
-            .await
-            .unwrap()
-            .version,
+        add_version(stores, &ns, &name("b-func"), "a").await.version,
         1
     );
 }
@@ -288,11 +238,7 @@ pub(super) async fn unknown_namespace_is_reported_everywhere(stores: &Stores) {
 
 pub(super) async fn unknown_function_is_reported_everywhere(stores: &Stores) {
     let (ns, function) = default_function("ghost");
-    stores
-        .catalog
-        .add_version(&ns, &name("other"), new_version("a"), AT)
-        .await
-        .unwrap();
+    add_version(stores, &ns, &name("other"), "a").await;
     let missing = |result: Result<(), StoreError>| match result {
         Err(StoreError::FunctionNotFound { function: f, .. }) => assert_eq!(f, function),
         other => panic!("expected FunctionNotFound, got {other:?}"),
@@ -348,21 +294,9 @@ pub(super) async fn unknown_function_is_reported_everywhere(stores: &Stores) {
 pub(super) async fn delete_function_cascades(stores: &Stores) {
     let (ns, function) = default_function("hello");
     let (_, other) = default_function("other");
-    stores
-        .catalog
-        .add_version(&ns, &function, new_version("a"), AT)
-        .await
-        .unwrap();
-    stores
-        .catalog
-        .add_version(&ns, &function, new_version("b"), AT)
-        .await
-        .unwrap();
-    stores
-        .catalog
-        .add_version(&ns, &other, new_version("c"), AT)
-        .await
-        .unwrap();
+    add_version(stores, &ns, &function, "a").await;
+    add_version(stores, &ns, &function, "b").await;
+    add_version(stores, &ns, &other, "c").await;
     stores
         .catalog
         .set_alias(&ns, &function, &alias("prod"), 1)
@@ -401,15 +335,7 @@ pub(super) async fn delete_function_cascades(stores: &Stores) {
     );
 
     // Re-created, it starts over: version 1, no aliases, no history.
-    assert_eq!(
-        stores
-            .catalog
-            .add_version(&ns, &function, new_version("d"), AT)
-            .await
-            .unwrap()
-            .version,
-        1
-    );
+    assert_eq!(add_version(stores, &ns, &function, "d").await.version, 1);
     let info = stores.catalog.get_function(&ns, &function).await.unwrap();
     assert_eq!(info.aliases, [("latest".to_string(), 1)].into());
     assert!(
@@ -444,11 +370,7 @@ pub(super) async fn component_hashes_are_distinct(stores: &Stores) {
     assert!(stores.catalog.component_hashes().await.unwrap().is_empty());
     let ns = Name::default_namespace();
     for (function, sha) in [("one", "a"), ("one", "b"), ("two", "a"), ("two", "a")] {
-        stores
-            .catalog
-            .add_version(&ns, &name(function), new_version(sha), AT)
-            .await
-            .unwrap();
+        add_version(stores, &ns, &name(function), sha).await;
     }
     let mut hashes = stores.catalog.component_hashes().await.unwrap();
     hashes.sort();

@@ -7,7 +7,9 @@ use vireo_core::{
     QueueCycle, RetryPolicy, Settlement, StartedAttempt, StoreError,
 };
 
-use super::support::{NO_QUOTA, deployed, invocation_id, job, name, result, start, status};
+use super::support::{
+    NO_QUOTA, claim_by_id, deployed, invocation_id, job, name, result, start, status,
+};
 use crate::Stores;
 
 fn id_number(id: &InvocationId) -> u64 {
@@ -23,12 +25,7 @@ pub(super) async fn enqueue_claim_settle_and_redrive(stores: &Stores) {
     );
     assert_eq!(status(stores, 1).await, (AsyncStatus::Queued, 0));
 
-    let mut claimed = stores
-        .queue
-        .claim("node-a", 5_000, 60_000, 10)
-        .await
-        .unwrap();
-    claimed.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    let claimed = claim_by_id(stores, "node-a", 5_000, 60_000, 10).await;
     assert_eq!(claimed.len(), 2);
     assert_eq!(claimed[0].attempt, 1);
     assert_eq!(claimed[0].event_time_us, 900);
@@ -390,8 +387,7 @@ pub(super) async fn only_attempts_that_began_count(stores: &Stores) {
     let function = deployed(stores, "buffered").await;
     let batch: Vec<_> = (1..=3).map(|n| job(&function, n, None)).collect();
     stores.queue.enqueue(&batch, NO_QUOTA).await.unwrap();
-    let mut claimed = stores.queue.claim("node", 5_000, 10_000, 10).await.unwrap();
-    claimed.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    let claimed = claim_by_id(stores, "node", 5_000, 10_000, 10).await;
     // Only the first begins; another worker's report of the second is not this lease's.
     start(stores, "node", &claimed[..1]).await;
     start(stores, "intruder", &claimed[1..2]).await;
@@ -415,12 +411,7 @@ pub(super) async fn only_attempts_that_began_count(stores: &Stores) {
             .unwrap(),
         2
     );
-    let mut again = stores
-        .queue
-        .claim("next", 20_000, 90_000, 10)
-        .await
-        .unwrap();
-    again.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    let again = claim_by_id(stores, "next", 20_000, 90_000, 10).await;
     let attempts: Vec<u32> = again.iter().map(|job| job.attempt).collect();
     assert_eq!(
         attempts,

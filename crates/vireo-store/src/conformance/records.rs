@@ -3,23 +3,15 @@
 use vireo_core::{InvocationStatus, LogQuery, LogStream, Name};
 
 use super::support::{
-    AT, default_function, invocation_id, invocations, log, logs, name, new_version, record,
+    AT, add_version, default_function, invocation_id, invocations, log, logs, name, record,
 };
 use crate::Stores;
 
 pub(super) async fn invocations_list_newest_first_in_pages(stores: &Stores) {
     let (ns, function) = default_function("hello");
     let (_, other) = default_function("other");
-    stores
-        .catalog
-        .add_version(&ns, &function, new_version("a"), AT)
-        .await
-        .unwrap();
-    stores
-        .catalog
-        .add_version(&ns, &other, new_version("a"), AT)
-        .await
-        .unwrap();
+    add_version(stores, &ns, &function, "a").await;
+    add_version(stores, &ns, &other, "a").await;
 
     let mut failed = record(&function, 3);
     failed.status = InvocationStatus::Timeout;
@@ -105,11 +97,7 @@ pub(super) async fn invocations_list_newest_first_in_pages(stores: &Stores) {
 pub(super) async fn invocations_of_missing_functions_are_skipped(stores: &Stores) {
     let (ns, function) = default_function("hello");
     let (_, ghost) = default_function("ghost");
-    stores
-        .catalog
-        .add_version(&ns, &function, new_version("a"), AT)
-        .await
-        .unwrap();
+    add_version(stores, &ns, &function, "a").await;
     let (kept, skipped) = (record(&function, 1), record(&ghost, 2));
     stores
         .records
@@ -149,16 +137,8 @@ pub(super) async fn invocations_of_missing_functions_are_skipped(stores: &Stores
 pub(super) async fn logs_read_oldest_first_with_filters(stores: &Stores) {
     let (ns, function) = default_function("hello");
     let (_, other) = default_function("other");
-    stores
-        .catalog
-        .add_version(&ns, &function, new_version("a"), AT)
-        .await
-        .unwrap();
-    stores
-        .catalog
-        .add_version(&ns, &other, new_version("a"), AT)
-        .await
-        .unwrap();
+    add_version(stores, &ns, &function, "a").await;
+    add_version(stores, &ns, &other, "a").await;
     let (first, second, elsewhere) = (
         record(&function, 1),
         record(&function, 2),
@@ -245,11 +225,7 @@ pub(super) async fn usage_sums_records_per_group_and_retries_add_up(stores: &Sto
     let (namespace, hello) = default_function("hello");
     let other = name("other");
     for function in [&hello, &other] {
-        stores
-            .catalog
-            .add_version(&namespace, function, new_version("ab"), AT)
-            .await
-            .unwrap();
+        add_version(stores, &namespace, function, "ab").await;
     }
     let mut first = record(&hello, 1);
     first.billed_ms = 3;
@@ -319,11 +295,7 @@ pub(super) async fn retention_deletes_by_age_and_keeps_the_newest_logs_within_th
     stores: &Stores,
 ) {
     let (namespace, function) = default_function("hello");
-    stores
-        .catalog
-        .add_version(&namespace, &function, new_version("ab"), AT)
-        .await
-        .unwrap();
+    add_version(stores, &namespace, &function, "ab").await;
     let (first, second) = (record(&function, 1), record(&function, 2));
     let lines = [
         log(&first, 100, "old line"),

@@ -10,7 +10,7 @@ use vireo_core::{
     AliasName, AsyncStatus, AttemptResult, ClaimedInvocation, InvocationId, InvocationQuery,
     InvocationRecord, InvocationStatus, InvokeAuth, LogLine, LogQuery, LogStream, Name,
     NewAsyncInvocation, NewVersion, QueueCycle, RateLimit, SecretName, Settlement, StartedAttempt,
-    StoredRequest, StoredResponse, Trigger, VersionSelector, VersionSettings,
+    StoredRequest, StoredResponse, Trigger, VersionInfo, VersionSelector, VersionSettings,
 };
 
 use crate::Stores;
@@ -163,13 +163,55 @@ pub async fn start(stores: &Stores, owner: &str, claimed: &[ClaimedInvocation]) 
     stores.queue.cycle(&cycle).await.unwrap();
 }
 
-pub async fn deployed(stores: &Stores, function: &str) -> Name {
-    let (namespace, function) = default_function(function);
+/// Adds [`new_version`]`(sha)` to `function` at [`AT`].
+pub async fn add_version(
+    stores: &Stores,
+    namespace: &Name,
+    function: &Name,
+    sha: &str,
+) -> VersionInfo {
     stores
         .catalog
-        .add_version(&namespace, &function, new_version("ab"), AT)
+        .add_version(namespace, function, new_version(sha), AT)
+        .await
+        .unwrap()
+}
+
+/// The version `selector` resolves to, which must exist.
+pub async fn resolved(
+    stores: &Stores,
+    namespace: &Name,
+    function: &Name,
+    selector: &VersionSelector,
+) -> VersionInfo {
+    stores
+        .catalog
+        .resolve_version(namespace, function, selector)
+        .await
+        .unwrap()
+}
+
+/// Claims up to `limit` invocations for `owner`, ordered by id: the order of a claim is not
+/// part of the contract.
+pub async fn claim_by_id(
+    stores: &Stores,
+    owner: &str,
+    now_us: i64,
+    lease_until_us: i64,
+    limit: u32,
+) -> Vec<ClaimedInvocation> {
+    let mut claimed = stores
+        .queue
+        .claim(owner, now_us, lease_until_us, limit)
         .await
         .unwrap();
+    claimed.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    claimed
+}
+
+pub async fn deployed(stores: &Stores, function: &str) -> Name {
+    let (namespace, function) = default_function(function);
+    add_version(stores, &namespace, &function, "ab").await;
     function
 }
 

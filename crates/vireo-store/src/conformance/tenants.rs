@@ -2,7 +2,7 @@
 
 use vireo_core::{ApiKey, Enqueued, NamespaceQuotas, RateLimit, Role, StoreError};
 
-use super::support::{AT, deployed, job, name, new_version};
+use super::support::{AT, add_version, deployed, job, name, new_version};
 use crate::Stores;
 
 fn quotas() -> NamespaceQuotas {
@@ -66,11 +66,7 @@ pub(super) async fn namespaces_are_created_listed_changed_and_deleted_when_empty
         Err(StoreError::NamespaceNotFound(_))
     ));
 
-    stores
-        .catalog
-        .add_version(&team, &name("f"), new_version("ab"), AT)
-        .await
-        .unwrap();
+    add_version(stores, &team, &name("f"), "ab").await;
     assert_eq!(
         stores.tenants.get_namespace(&team).await.unwrap().functions,
         1
@@ -98,17 +94,9 @@ pub(super) async fn max_functions_refuses_only_new_functions(stores: &Stores) {
         .create_namespace(&team, &quotas(), AT)
         .await
         .unwrap();
-    stores
-        .catalog
-        .add_version(&team, &name("one"), new_version("ab"), AT)
-        .await
-        .unwrap();
+    add_version(stores, &team, &name("one"), "ab").await;
     // A new version of a function it holds is no new function.
-    stores
-        .catalog
-        .add_version(&team, &name("one"), new_version("cd"), AT)
-        .await
-        .unwrap();
+    add_version(stores, &team, &name("one"), "cd").await;
     let refused = stores
         .catalog
         .add_version(&team, &name("two"), new_version("ab"), AT)
