@@ -61,7 +61,14 @@ const LIST_INVOCATIONS: &str = concat!(
 );
 const READ_LOGS: &str =
     "SELECT seq, invocation_id, namespace, function, version, at_us, stream, line FROM logs";
-/// `SELECT` and the group key come first; the namespace and the filters follow.
+/// Follows [`READ_LOGS`] when one invocation's lines are read: without statistics SQLite
+/// prefers the (namespace, function) index and would walk every line of the function.
+const READ_LOGS_OF_INVOCATION: &str = " INDEXED BY logs_by_invocation";
+/// The group keys of [`USAGE_SUMS`]: the function, the UTC day, the UTC hour.
+const USAGE_BY_FUNCTION: &str = "SELECT function";
+const USAGE_BY_DAY: &str = "SELECT strftime('%Y-%m-%d', started_at_us / 1000000, 'unixepoch')";
+const USAGE_BY_HOUR: &str = "SELECT strftime('%Y-%m-%dT%H', started_at_us / 1000000, 'unixepoch')";
+/// Follows a group key; the namespace and the filters follow it.
 const USAGE_SUMS: &str = " AS key, SUM(executions), SUM(billed_ms), SUM(mib_ms), SUM(cold),
         SUM(request_bytes), SUM(response_bytes)
     FROM invocations INDEXED BY invocations_by_start WHERE namespace = ";
@@ -181,9 +188,7 @@ impl Records for SqliteStore {
         check_function(&mut tx, &query.namespace, &query.function).await?;
         let mut sql = QueryBuilder::new(READ_LOGS);
         if query.invocation.is_some() {
-            // Without statistics SQLite prefers the (namespace, function) index and would walk
-            // every line of the function to find one invocation's.
-            sql.push(" INDEXED BY logs_by_invocation");
+            sql.push(READ_LOGS_OF_INVOCATION);
         }
         sql.push(" WHERE namespace = ")
             .push_bind(query.namespace.as_str());
@@ -212,12 +217,12 @@ impl Records for SqliteStore {
     /// Summed per function, UTC day or UTC hour.
     async fn usage(&self, query: &UsageQuery) -> Result<Vec<UsageRow>, StoreError> {
         let key = match query.group_by {
-            UsageGrouping::Function => "function",
-            UsageGrouping::Day => "strftime('%Y-%m-%d', started_at_us / 1000000, 'unixepoch')",
-            UsageGrouping::Hour => "strftime('%Y-%m-%dT%H', started_at_us / 1000000, 'unixepoch')",
+            UsageGrouping::Function => USAGE_BY_FUNCTION,
+            UsageGrouping::Day => USAGE_BY_DAY,
+            UsageGrouping::Hour => USAGE_BY_HOUR,
         };
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT ");
-        sql.push(key).push(USAGE_SUMS);
+        let mut sql = QueryBuilder::<Sqlite>::new(key);
+        sql.push(USAGE_SUMS);
         sql.push_bind(query.namespace.as_str())
             .push(" AND started_at_us >= ")
             .push_bind(query.from_us)
