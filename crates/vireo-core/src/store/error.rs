@@ -48,7 +48,8 @@ pub enum StoreError {
     SecretNotFound { namespace: Name, name: SecretName },
     /// The write contradicts one that got there first (a unique key taken, a row it refers to
     /// gone); nothing of it was stored. Trying the whole operation again sees the other write.
-    #[error("conflicting write while {context}: {source}")]
+    /// The message, which the API shows, leaves the database's own words to the source.
+    #[error("another write got there first while {context}; try again")]
     Conflict {
         context: Cow<'static, str>,
         source: BoxError,
@@ -151,6 +152,10 @@ mod tests {
             source: "UNIQUE constraint failed".into(),
         };
         assert_eq!(raced.class(), ErrorClass::Conflict);
+        assert_eq!(
+            raced.to_string(),
+            "another write got there first while adding version; try again"
+        );
         assert!(raced.source().is_some());
         assert!(StoreError::KeyNotFound("k".into()).is_not_found());
     }
