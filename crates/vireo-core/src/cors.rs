@@ -31,20 +31,26 @@ pub struct CorsSettings {
     pub allow_credentials: bool,
 }
 
+/// CORS settings that cannot work; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidCors(String);
+
 impl CorsSettings {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidCors> {
+        let fail = |message: String| Err(InvalidCors(message));
         if self.allow_origins.is_empty() {
-            return Err("cors.allow_origins must name at least one origin (or \"*\")".into());
+            return fail("cors.allow_origins must name at least one origin (or \"*\")".into());
         }
         for origin in &self.allow_origins {
             if origin != "*" && !valid_origin(origin) {
-                return Err(format!(
+                return fail(format!(
                     "cors.allow_origins: {origin:?} is not an origin like https://app.example.com (scheme, host, optional port; no path)"
                 ));
             }
         }
         if self.allow_credentials && self.allow_origins.iter().any(|o| o == "*") {
-            return Err("cors.allow_credentials cannot be combined with the \"*\" origin".into());
+            return fail("cors.allow_credentials cannot be combined with the \"*\" origin".into());
         }
         let tokens = self
             .allow_methods
@@ -52,7 +58,7 @@ impl CorsSettings {
             .chain(&self.allow_headers)
             .chain(&self.expose_headers);
         if let Some(bad) = tokens.into_iter().find(|t| !valid_token(t)) {
-            return Err(format!(
+            return fail(format!(
                 "cors: {bad:?} is not a valid method or header name"
             ));
         }
@@ -248,9 +254,10 @@ mod tests {
     fn bad_settings_are_named() {
         let mut bad = settings();
         bad.allow_origins = vec!["*".into()];
-        assert!(bad.validate().unwrap_err().contains("allow_credentials"));
+        let refused = |bad: &CorsSettings| bad.validate().unwrap_err().to_string();
+        assert!(refused(&bad).contains("allow_credentials"));
         bad.allow_origins = vec!["app.example.com/path".into()];
-        assert!(bad.validate().unwrap_err().contains("not an origin"));
+        assert!(refused(&bad).contains("not an origin"));
         assert!(settings().validate().is_ok());
     }
 }

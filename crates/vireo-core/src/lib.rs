@@ -22,6 +22,7 @@ pub mod trace;
 pub mod usage;
 
 pub use auth::{Action, ApiKey, AuthError, Caller, Principal, Role};
+pub use cors::InvalidCors;
 pub use cron::{CronSchedule, InvalidSchedule};
 pub use invocation::{
     InvocationId, InvocationRecord, InvocationStatus, LogLine, LogStream, Trigger,
@@ -32,20 +33,22 @@ pub use invoke::{
 pub use names::{AliasName, InvalidName, Name, VersionSelector};
 pub use queue::{
     AsyncInvocation, AsyncStatus, AsyncSubmitter, AttemptResult, ClaimRequest, ClaimedInvocation,
-    CycleOutcome, Enqueued, NewAsyncInvocation, Queue, QueueCounts, QueueCycle, RetryPolicy,
-    Settlement, StartedAttempt, StoredRequest, StoredResponse,
+    CycleOutcome, Enqueued, InvalidRetryPolicy, NewAsyncInvocation, Queue, QueueAdmin, QueueCounts,
+    QueueCycle, RetryPolicy, Settlement, StartedAttempt, StoredRequest, StoredResponse,
 };
-pub use schedule::{MissedSlots, NewSchedule, Schedule, Schedules};
+pub use schedule::{MissedSlots, NewSchedule, Schedule, ScheduleStore};
 pub use secrets::{
-    InvalidSecretName, InvalidSecretValue, SealedSample, SealedSecret, SecretInfo, SecretManager,
-    SecretName, SecretStore, SecretValue,
+    InvalidSecretName, InvalidSecretValue, SealedSample, SealedSecret, SecretError, SecretInfo,
+    SecretManager, SecretName, SecretStore, SecretValue,
 };
 pub use settings::{InvalidSettings, InvokeAuth, SettingsLimits, VersionSettings};
 
 pub use store::{
-    FunctionInfo, InvocationQuery, LogQuery, NewVersion, Retained, Retention, Store, StoreError,
-    VersionInfo,
+    Catalog, Change, ChangeFeed, ErrorClass, FunctionInfo, InvocationQuery, LogQuery, Missed,
+    NewVersion, Records, Retained, Retention, StoreError, Subscription, VersionInfo,
 };
-pub use tenancy::{Directory, NamespaceInfo, NamespaceQuotas, RateLimit, Tenancy};
+pub use tenancy::{
+    Directory, InvalidQuotas, NamespaceInfo, NamespaceQuotas, RateLimit, TenantStore,
+};
 pub use trace::TraceContext;
-pub use usage::{PricePlan, UsageGrouping, UsageQuery, UsageRow};
+pub use usage::{InvalidPricePlan, PricePlan, UsageGrouping, UsageQuery, UsageRow};

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use crate::invocation::{InvocationId, Trigger};
@@ -61,8 +61,7 @@ impl AsyncStatus {
     }
 }
 
-/// An HTTP request or response kept in the store: headers are serialised one per line as
-/// `name: value`, which is lossless because header values can never contain a newline.
+/// An HTTP request kept in the store for a later delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRequest {
     pub method: String,
@@ -79,35 +78,6 @@ pub struct StoredResponse {
     /// At most the server's stored-response limit; `body_truncated` says when more was sent.
     pub body: Bytes,
     pub body_truncated: bool,
-}
-
-pub fn encode_headers(headers: &HeaderMap) -> Vec<u8> {
-    let mut encoded = Vec::new();
-    for (name, value) in headers {
-        encoded.extend_from_slice(name.as_str().as_bytes());
-        encoded.extend_from_slice(b": ");
-        encoded.extend_from_slice(value.as_bytes());
-        encoded.push(b'\n');
-    }
-    encoded
-}
-
-/// Reverses [`encode_headers`]; lines that are not valid headers (never written by Vireo) are
-/// skipped rather than failing a delivery.
-pub fn decode_headers(encoded: &[u8]) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    for line in encoded.split(|b| *b == b'\n') {
-        let Some(colon) = line.windows(2).position(|pair| pair == b": ") else {
-            continue;
-        };
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(&line[..colon]),
-            HeaderValue::from_bytes(&line[colon + 2..]),
-        ) {
-            headers.append(name, value);
-        }
-    }
-    headers
 }
 
 /// A function's retry policy for async invocations. Missing fields take the defaults.
@@ -143,16 +113,22 @@ impl Default for RetryPolicy {
 const MAX_ATTEMPTS: u32 = 100;
 const MAX_EVENT_AGE_SECS: u64 = 14 * 24 * 60 * 60;
 
+/// A retry policy outside the bounds; the message names the field and the bound.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidRetryPolicy(String);
+
 impl RetryPolicy {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidRetryPolicy> {
+        let fail = |message: String| Err(InvalidRetryPolicy(message));
         if self.max_attempts == 0 || self.max_attempts > MAX_ATTEMPTS {
-            return Err(format!(
+            return fail(format!(
                 "max_attempts must be between 1 and {MAX_ATTEMPTS}, got {}",
                 self.max_attempts
             ));
         }
         if self.max_event_age_secs == 0 || self.max_event_age_secs > MAX_EVENT_AGE_SECS {
-            return Err(format!(
+            return fail(format!(
                 "max_event_age_secs must be between 1 and {MAX_EVENT_AGE_SECS} (14 days), got {}",
                 self.max_event_age_secs
             ));
@@ -160,7 +136,7 @@ impl RetryPolicy {
         if let (Some(min), Some(max)) = (self.min_backoff_ms, self.max_backoff_ms)
             && min > max
         {
-            return Err(format!(
+            return fail(format!(
                 "min_backoff_ms ({min}) must not exceed max_backoff_ms ({max})"
             ));
         }
@@ -326,6 +302,8 @@ pub struct QueueCounts {
     pub dead: u64,
 }
 
+/// The queue as its workers drive it: cycles that accept, start, settle and claim, leases, and
+/// the housekeeping a worker does between cycles.
 #[async_trait::async_trait]
 pub trait Queue: Send + Sync + 'static {
     /// Applies one cycle in one transaction; if it fails, none of it took effect.
@@ -391,7 +369,12 @@ pub trait Queue: Send + Sync + 'static {
 
     /// Forgets idempotency keys older than `before_us`.
     async fn expire_idempotency_keys(&self, before_us: i64) -> Result<u64, StoreError>;
+}
 
+/// The queue as the admin API sees it: one invocation's state, a function's counts and its
+/// dead letters, redriving them, and the function's retry policy.
+#[async_trait::async_trait]
+pub trait QueueAdmin: Send + Sync + 'static {
     async fn get_async(&self, id: &InvocationId) -> Result<Option<AsyncInvocation>, StoreError>;
 
     async fn queue_counts(
@@ -444,28 +427,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn headers_survive_encoding_including_repeats_and_raw_bytes() {
-        let mut headers = HeaderMap::new();
-        headers.append("x-a", HeaderValue::from_static("1"));
-        headers.append("x-a", HeaderValue::from_static("2: with colon"));
-        headers.append("x-raw", HeaderValue::from_bytes(b"caf\xe9").unwrap());
-        assert_eq!(decode_headers(&encode_headers(&headers)), headers);
-    }
-
-    #[test]
     fn policy_bounds_are_checked() {
         assert!(RetryPolicy::default().validate().is_ok());
         let zero = RetryPolicy {
             max_attempts: 0,
             ..RetryPolicy::default()
         };
-        assert!(zero.validate().unwrap_err().contains("max_attempts"));
+        assert!(
+            zero.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("max_attempts")
+        );
         let inverted = RetryPolicy {
             min_backoff_ms: Some(10),
             max_backoff_ms: Some(5),
             ..RetryPolicy::default()
         };
-        assert!(inverted.validate().unwrap_err().contains("min_backoff_ms"));
+        assert!(
+            inverted
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("min_backoff_ms")
+        );
     }
 
     #[test]

@@ -73,8 +73,9 @@ pub struct Schedule {
     pub last_status: Option<AsyncStatus>,
 }
 
+/// Where schedules are kept, and the compare-and-set that makes each slot fire once.
 #[async_trait::async_trait]
-pub trait Schedules: Send + Sync + 'static {
+pub trait ScheduleStore: Send + Sync + 'static {
     /// `ScheduleExists` if the name is taken in the namespace; `FunctionNotFound` without the
     /// function.
     async fn create_schedule(&self, schedule: &NewSchedule) -> Result<Schedule, StoreError>;

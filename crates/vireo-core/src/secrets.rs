@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::invoke::BoxError;
 use crate::names::{Name, is_env_var_name};
 use crate::store::StoreError;
 
@@ -154,6 +155,16 @@ pub trait SecretStore: Send + Sync + 'static {
     async fn sample_sealed(&self, limit: u32) -> Result<SealedSample, StoreError>;
 }
 
+/// Why a secret could not be set.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Sealing the value failed: the server's cipher, not the store.
+    #[error("sealing the secret failed: {0}")]
+    Seal(BoxError),
+}
+
 /// The admin API's seam: seals values, and makes loaded versions see every change. The server
 /// implements it; there is deliberately no way to read a value back.
 #[async_trait::async_trait]
@@ -165,7 +176,7 @@ pub trait SecretManager: Send + Sync + 'static {
         namespace: &Name,
         name: &SecretName,
         value: SecretValue,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, SecretError>;
     async fn list_secrets(&self, namespace: &Name) -> Result<Vec<SecretInfo>, StoreError>;
     /// Deletes a secret; versions granted it fail to load from then on.
     async fn delete_secret(&self, namespace: &Name, name: &SecretName) -> Result<(), StoreError>;

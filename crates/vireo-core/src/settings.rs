@@ -121,10 +121,13 @@ impl VersionSettings {
             ));
         }
         if let Some(limit) = &self.rate_limit {
-            limit.validate("rate_limit").map_err(InvalidSettings)?;
+            limit
+                .validate("rate_limit")
+                .map_err(|e| InvalidSettings(e.to_string()))?;
         }
         if let Some(cors) = &self.cors {
-            cors.validate().map_err(InvalidSettings)?;
+            cors.validate()
+                .map_err(|e| InvalidSettings(e.to_string()))?;
         }
         if self.env.len() > MAX_ENV_VARS {
             return fail(format!(

@@ -1,4 +1,4 @@
-//! Namespaces with their quotas, and API keys: what the store keeps of them (`Tenancy`) and the
+//! Namespaces with their quotas, and API keys: what the store keeps of them (`TenantStore`) and the
 //! in-memory `Directory` every request consults, so authenticating costs no store read.
 
 use std::collections::HashMap;
@@ -20,12 +20,17 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
+/// A rate limit or quotas outside the bounds; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidQuotas(String);
+
 impl RateLimit {
-    pub fn validate(&self, field: &str) -> Result<(), String> {
+    pub fn validate(&self, field: &str) -> Result<(), InvalidQuotas> {
         if self.per_second == 0 || self.burst == 0 {
-            return Err(format!(
+            return Err(InvalidQuotas(format!(
                 "{field}: per_second and burst must both be at least 1"
-            ));
+            )));
         }
         Ok(())
     }
@@ -47,9 +52,11 @@ pub struct NamespaceQuotas {
 }
 
 impl NamespaceQuotas {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidQuotas> {
         if self.max_concurrency == Some(0) {
-            return Err("max_concurrency must be at least 1 when set".into());
+            return Err(InvalidQuotas(
+                "max_concurrency must be at least 1 when set".into(),
+            ));
         }
         if let Some(limit) = &self.key_rate_limit {
             limit.validate("key_rate_limit")?;
@@ -68,11 +75,13 @@ pub struct NamespaceInfo {
 
 /// Namespaces and API keys as stored.
 #[async_trait::async_trait]
-pub trait Tenancy: Send + Sync + 'static {
+pub trait TenantStore: Send + Sync + 'static {
+    /// Creates a namespace at `at_us`; `NamespaceExists` if the name is taken.
     async fn create_namespace(
         &self,
         name: &Name,
         quotas: &NamespaceQuotas,
+        at_us: i64,
     ) -> Result<NamespaceInfo, StoreError>;
     async fn list_namespaces(&self) -> Result<Vec<NamespaceInfo>, StoreError>;
     async fn get_namespace(&self, name: &Name) -> Result<NamespaceInfo, StoreError>;
@@ -81,9 +90,9 @@ pub trait Tenancy: Send + Sync + 'static {
         name: &Name,
         quotas: &NamespaceQuotas,
     ) -> Result<NamespaceInfo, StoreError>;
-    /// Deletes an empty namespace and revokes the keys that name it; `NamespaceNotEmpty` while
-    /// it holds functions, schedules or secrets.
-    async fn delete_namespace(&self, name: &Name) -> Result<(), StoreError>;
+    /// Deletes an empty namespace and revokes, at `at_us`, the keys that name it;
+    /// `NamespaceNotEmpty` while it holds functions, schedules or secrets.
+    async fn delete_namespace(&self, name: &Name, at_us: i64) -> Result<(), StoreError>;
 
     async fn create_key(&self, key: &ApiKey) -> Result<(), StoreError>;
     async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
@@ -94,7 +103,7 @@ pub trait Tenancy: Send + Sync + 'static {
 /// Namespaces' quotas and every API key, held in memory and written through to the store. This
 /// process is the only writer of its store, so the copy stays exact.
 pub struct Directory {
-    store: Arc<dyn Tenancy>,
+    store: Arc<dyn TenantStore>,
     keys: RwLock<HashMap<String, ApiKey>>,
     quotas: RwLock<HashMap<Name, NamespaceQuotas>>,
     /// SHA-256 of an admin key given to the server from outside (`VIREO_ADMIN_KEY`).
@@ -106,7 +115,7 @@ pub const EXTERNAL_ADMIN_ID: &str = "env";
 
 impl Directory {
     pub async fn load(
-        store: Arc<dyn Tenancy>,
+        store: Arc<dyn TenantStore>,
         external_admin: Option<&str>,
     ) -> Result<Self, StoreError> {
         let keys = store
@@ -160,7 +169,7 @@ impl Directory {
         quotas.get(namespace).copied().unwrap_or_default()
     }
 
-    pub fn store(&self) -> &dyn Tenancy {
+    pub fn store(&self) -> &dyn TenantStore {
         self.store.as_ref()
     }
 
@@ -168,8 +177,9 @@ impl Directory {
         &self,
         name: &Name,
         quotas: &NamespaceQuotas,
+        at_us: i64,
     ) -> Result<NamespaceInfo, StoreError> {
-        let created = self.store.create_namespace(name, quotas).await?;
+        let created = self.store.create_namespace(name, quotas, at_us).await?;
         self.remember_quotas(&created);
         Ok(created)
     }
@@ -184,8 +194,8 @@ impl Directory {
         Ok(changed)
     }
 
-    pub async fn delete_namespace(&self, name: &Name) -> Result<(), StoreError> {
-        self.store.delete_namespace(name).await?;
+    pub async fn delete_namespace(&self, name: &Name, at_us: i64) -> Result<(), StoreError> {
+        self.store.delete_namespace(name, at_us).await?;
         self.quotas
             .write()
             .unwrap_or_else(|p| p.into_inner())

@@ -77,8 +77,13 @@ impl Default for PricePlan {
     }
 }
 
+/// A price plan with a price that is not a number of at least 0.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidPricePlan(String);
+
 impl PricePlan {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidPricePlan> {
         let prices = [
             ("per_million_requests", self.per_million_requests),
             ("per_gb_second", self.per_gb_second),
@@ -88,9 +93,9 @@ impl PricePlan {
             .iter()
             .find(|(_, value)| !value.is_finite() || *value < 0.0)
         {
-            Some((name, value)) => Err(format!(
+            Some((name, value)) => Err(InvalidPricePlan(format!(
                 "pricing.{name} must be a number of at least 0, got {value}"
-            )),
+            ))),
             None => Ok(()),
         }
     }
@@ -150,6 +155,7 @@ mod tests {
             }
             .validate()
             .unwrap_err()
+            .to_string()
             .contains("per_gb_second")
         );
     }

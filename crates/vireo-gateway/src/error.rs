@@ -6,8 +6,8 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use vireo_core::{
-    DeployError, InvalidName, InvalidSecretName, InvalidSecretValue, InvokeError, RequestBodyError,
-    StoreError,
+    DeployError, ErrorClass, InvalidName, InvalidQuotas, InvalidRetryPolicy, InvalidSecretName,
+    InvalidSecretValue, InvokeError, RequestBodyError, SecretError, StoreError,
 };
 
 #[derive(Debug)]
@@ -97,28 +97,38 @@ impl From<InvalidSecretValue> for ApiError {
     }
 }
 
+impl From<InvalidQuotas> for ApiError {
+    fn from(error: InvalidQuotas) -> Self {
+        Self::bad_request(error.to_string())
+    }
+}
+
+impl From<InvalidRetryPolicy> for ApiError {
+    fn from(error: InvalidRetryPolicy) -> Self {
+        Self::bad_request(error.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::NamespaceNotFound(_)
-            | StoreError::KeyNotFound(_)
-            | StoreError::FunctionNotFound { .. }
-            | StoreError::VersionNotFound { .. }
-            | StoreError::AliasNotFound { .. }
-            | StoreError::ScheduleNotFound { .. }
-            | StoreError::SecretNotFound { .. } => Self::not_found(error.to_string()),
-            StoreError::FunctionExists { .. }
-            | StoreError::ScheduleExists { .. }
-            | StoreError::NamespaceExists(_)
-            | StoreError::NamespaceNotEmpty { .. } => {
-                Self::new(StatusCode::CONFLICT, "conflict", error.to_string())
-            }
-            StoreError::QuotaExceeded(_) => Self::new(
+        match error.class() {
+            ErrorClass::NotFound => Self::not_found(error.to_string()),
+            ErrorClass::Conflict => Self::new(StatusCode::CONFLICT, "conflict", error.to_string()),
+            ErrorClass::QuotaExceeded => Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota_exceeded",
                 error.to_string(),
             ),
-            StoreError::Backend(_) => Self::internal("the store failed", &error),
+            ErrorClass::Unavailable { .. } => Self::internal("the store failed", &error),
+        }
+    }
+}
+
+impl From<SecretError> for ApiError {
+    fn from(error: SecretError) -> Self {
+        match error {
+            SecretError::Store(error) => error.into(),
+            SecretError::Seal(_) => Self::internal("sealing the secret failed", &error),
         }
     }
 }

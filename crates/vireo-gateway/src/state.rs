@@ -1,6 +1,6 @@
 //! What the gateway is given, and the narrow pieces handlers take of it. The composition root
 //! hands over every dependency once ([`SharedState`]); a handler names only the parts it uses
-//! (`State<Arc<dyn Store>>`, `State<Access>`, …), each cut from the whole by a `FromRef`, so
+//! (`State<Arc<dyn Catalog>>`, `State<Access>`, …), each cut from the whole by a `FromRef`, so
 //! what a handler can reach is written in its signature.
 
 use std::sync::Arc;
@@ -10,8 +10,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use vireo_core::buckets::Buckets;
 use vireo_core::{
-    AsyncSubmitter, Deployer, Directory, Invoker, Name, PricePlan, Queue, Schedules, SecretManager,
-    Store,
+    AsyncSubmitter, Catalog, Deployer, Directory, Invoker, Name, PricePlan, QueueAdmin, Records,
+    ScheduleStore, SecretManager,
 };
 
 use crate::GatewayLimits;
@@ -21,12 +21,13 @@ pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// Every dependency of the gateway, as the composition root wires them.
 pub struct SharedState {
-    pub store: Arc<dyn Store>,
+    pub catalog: Arc<dyn Catalog>,
+    pub records: Arc<dyn Records>,
     pub deployer: Arc<dyn Deployer>,
     pub invoker: Arc<dyn Invoker>,
-    /// The durable async queue (the same store, seen through its queue methods).
-    pub queue: Arc<dyn Queue>,
-    pub schedules: Arc<dyn Schedules>,
+    /// The durable async queue, as the admin API reads and changes it.
+    pub queue: Arc<dyn QueueAdmin>,
+    pub schedules: Arc<dyn ScheduleStore>,
     /// Seals secrets and reloads what they are granted to; never answers a value.
     pub secrets: Arc<dyn SecretManager>,
     /// Stores `Prefer: respond-async` invocations.
@@ -111,10 +112,11 @@ macro_rules! pieces {
 }
 
 pieces! {
-    Arc<dyn Store> => |shared| shared.store.clone();
+    Arc<dyn Catalog> => |shared| shared.catalog.clone();
+    Arc<dyn Records> => |shared| shared.records.clone();
     Arc<dyn Deployer> => |shared| shared.deployer.clone();
-    Arc<dyn Queue> => |shared| shared.queue.clone();
-    Arc<dyn Schedules> => |shared| shared.schedules.clone();
+    Arc<dyn QueueAdmin> => |shared| shared.queue.clone();
+    Arc<dyn ScheduleStore> => |shared| shared.schedules.clone();
     Arc<dyn SecretManager> => |shared| shared.secrets.clone();
     Arc<Directory> => |shared| shared.directory.clone();
     GatewayLimits => |shared| shared.limits;

@@ -27,10 +27,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use vireo_core::backoff::Retry;
-use vireo_core::{AsyncSubmitter, Deployer, Name, Queue, Store};
+use vireo_core::{AsyncSubmitter, Deployer, Name, Records};
 use vireo_gateway::{AppState, SharedState};
 use vireo_runtime::{EngineSettings, Runtime};
-use vireo_store::{BlobStore, RecordWriter, SqliteStore};
+use vireo_store::{BlobStore, RecordWriter, StorageConfig};
 use vireo_triggers::QueueWriter;
 
 pub use config::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
@@ -88,15 +88,17 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let _lock = data_dir::lock(&config.data_dir)?;
     let database = config.data_dir.join(data_dir::DATABASE);
     data_dir::refuse_lost_database(&config.data_dir)?;
-    let sqlite = SqliteStore::open(&database)
-        .await
-        .context("opening the store")?;
-    let cipher = secrets::unlock(&config.master_key_file, &sqlite, &database).await?;
-    let store: Arc<dyn Store> = Arc::new(sqlite.clone());
-    let queue: Arc<dyn Queue> = Arc::new(sqlite.clone());
+    let stores = vireo_store::open(&StorageConfig::Sqlite {
+        path: database.clone(),
+    })
+    .await
+    .context("opening the store")?;
+    let cipher =
+        secrets::unlock(&config.master_key_file, stores.secrets.as_ref(), &database).await?;
     // This server holds the data directory alone, so whatever was running belonged to a
     // server that stopped without finishing it: redeliver it now.
-    let orphaned = queue
+    let orphaned = stores
+        .queue
         .reclaim_expired(i64::MAX, vireo_core::time::now_micros())
         .await
         .context("requeueing async invocations left running")?;
@@ -124,10 +126,10 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     )
     .context("starting the runtime")?;
     let directory =
-        Arc::new(tenants::open_directory(Arc::new(sqlite.clone()), &config.data_dir).await?);
-    let (records, record_task) = RecordWriter::spawn(store.clone());
+        Arc::new(tenants::open_directory(stores.tenants.clone(), &config.data_dir).await?);
+    let (records, record_task) = RecordWriter::spawn(stores.records.clone());
     let platform = Arc::new(Platform::new(
-        store.clone(),
+        stores.catalog.clone(),
         blobs,
         runtime,
         records.clone(),
@@ -137,7 +139,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         },
         platform::Tenants {
             directory: directory.clone(),
-            vault: secrets::Vault::new(Arc::new(sqlite.clone()), cipher),
+            vault: secrets::Vault::new(stores.secrets.clone(), cipher),
         },
     ));
     deploy_at_start(&platform, &config.deploy).await?;
@@ -145,12 +147,12 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
 
     let wake = Arc::new(Notify::new());
     let (writer, writer_task) = QueueWriter::spawn(
-        queue.clone(),
+        stores.queue.clone(),
         config.async_queue.max_pending_per_namespace,
         wake.clone(),
     );
     let worker = vireo_triggers::start_worker(
-        queue.clone(),
+        stores.queue.clone(),
         platform.clone(),
         config.worker_settings(),
         writer.clone(),
@@ -160,17 +162,18 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     let scheduler = tokio::spawn(vireo_triggers::cron::run(
-        Arc::new(sqlite.clone()),
+        stores.schedules.clone(),
         submitter.clone(),
         config.scheduler_settings(),
         shutdown.clone(),
     ));
     let state = AppState::new(SharedState {
-        store,
+        catalog: stores.catalog.clone(),
+        records: stores.records.clone(),
         deployer: platform.clone(),
         invoker: platform.clone(),
-        queue,
-        schedules: Arc::new(sqlite.clone()),
+        queue: stores.queue_admin.clone(),
+        schedules: stores.schedules.clone(),
         secrets: platform.clone(),
         submitter: submitter.clone(),
         log_events: records.subscribe(),
@@ -197,7 +200,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     ));
     let sweeper = tokio::spawn(scale_to_zero(platform.clone(), config.idle_ttl()));
     let retention = tokio::spawn(apply_retention(
-        platform.store.clone(),
+        stores.records.clone(),
         config.retention.clone(),
     ));
     tokio::select! {
@@ -247,7 +250,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let _ = tokio::time::timeout_at(deadline, records.flush()).await;
     drop(records);
     record_task.finish(deadline).await;
-    if tokio::time::timeout_at(deadline, sqlite.close())
+    if tokio::time::timeout_at(deadline, stores.close())
         .await
         .is_err()
     {
@@ -317,12 +320,12 @@ async fn scale_to_zero(platform: Arc<Platform>, idle_ttl: std::time::Duration) {
 
 /// Deletes old logs, records and finished async invocations, and logs beyond the size limit,
 /// every sweep interval; after a failure it tries again sooner, backing off up to that.
-async fn apply_retention(store: Arc<dyn Store>, config: config::RetentionConfig) {
+async fn apply_retention(records: Arc<dyn Records>, config: config::RetentionConfig) {
     let period = Duration::from_millis(config.sweep_interval_ms);
     let mut retry = Retry::new("applying retention").capped_at(period);
     loop {
         let rules = config.rules(vireo_core::time::now_micros());
-        let wait = match store.apply_retention(&rules).await {
+        let wait = match records.apply_retention(&rules).await {
             Ok(done) => {
                 retry.succeeded();
                 if done != vireo_core::Retained::default() {
@@ -351,12 +354,12 @@ async fn prewarm_at_start(platform: &Platform) {
         }
     };
     for namespace in namespaces {
-        let Ok(functions) = platform.store.list_functions(&namespace.name).await else {
+        let Ok(functions) = platform.catalog.list_functions(&namespace.name).await else {
             continue;
         };
         for function in functions {
             let Ok(versions) = platform
-                .store
+                .catalog
                 .list_versions(&namespace.name, &function.name)
                 .await
             else {

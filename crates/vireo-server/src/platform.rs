@@ -12,10 +12,10 @@ use tracing::Instrument;
 use vireo_core::buckets::{Buckets, Verdict};
 use vireo_core::invoke::authorize_invocation;
 use vireo_core::{
-    AliasName, Body, Call, DeployError, Deployed, Deployer, Directory, InvocationStatus,
-    InvokeError, Invoker, Name, NewVersion, SecretInfo, SecretManager, SecretName, SecretValue,
-    SettingsLimits, Store, StoreError, TraceContext, VersionInfo, VersionSelector, VersionSettings,
-    trace,
+    AliasName, Body, Call, Catalog, DeployError, Deployed, Deployer, Directory, ErrorClass,
+    InvocationStatus, InvokeError, Invoker, Name, NewVersion, SecretError, SecretInfo,
+    SecretManager, SecretName, SecretValue, SettingsLimits, StoreError, TraceContext, VersionInfo,
+    VersionSelector, VersionSettings, trace,
 };
 use vireo_runtime::{Runtime, RuntimeError};
 use vireo_store::{BlobStore, RecordWriter};
@@ -29,7 +29,7 @@ use crate::tail::{self, Awaited, Finished, Tail};
 use crate::telemetry;
 
 pub struct Platform {
-    pub store: Arc<dyn Store>,
+    pub catalog: Arc<dyn Catalog>,
     pub blobs: BlobStore,
     pub runtime: Runtime,
     pub records: RecordWriter,
@@ -58,7 +58,7 @@ pub struct Tenants {
 
 impl Platform {
     pub fn new(
-        store: Arc<dyn Store>,
+        catalog: Arc<dyn Catalog>,
         blobs: BlobStore,
         runtime: Runtime,
         records: RecordWriter,
@@ -66,7 +66,7 @@ impl Platform {
         tenants: Tenants,
     ) -> Self {
         Self {
-            store,
+            catalog,
             blobs,
             runtime,
             records,
@@ -111,7 +111,7 @@ impl Platform {
         for (_, function, number) in self.runtime.forget_granting(namespace, secret) {
             let selector = VersionSelector::Number(number);
             if let Ok(version) = self
-                .store
+                .catalog
                 .resolve_version(namespace, &function, &selector)
                 .await
             {
@@ -126,7 +126,7 @@ impl Platform {
         function: &Name,
     ) -> Result<Option<VersionInfo>, StoreError> {
         match self
-            .store
+            .catalog
             .resolve_version(
                 namespace,
                 function,
@@ -155,7 +155,7 @@ impl Deployer for Platform {
         settings
             .validate(&self.settings_limits)
             .map_err(|e| DeployError::InvalidSettings(e.to_string()))?;
-        if !self.store.namespace_exists(namespace).await? {
+        if !self.catalog.namespace_exists(namespace).await? {
             return Err(StoreError::NamespaceNotFound(namespace.clone()).into());
         }
         let missing = self.vault.missing(namespace, &settings.secrets).await?;
@@ -200,7 +200,10 @@ impl Deployer for Platform {
             component_size: component.len() as u64,
             settings,
         };
-        let version = self.store.add_version(namespace, function, new).await?;
+        let version = self
+            .catalog
+            .add_version(namespace, function, new, vireo_core::time::now_micros())
+            .await?;
         self.routes.invalidate(namespace, function);
         self.prewarm(&version).await;
         tracing::info!(namespace = %namespace, function = %function, version = version.version, "deployed");
@@ -217,7 +220,7 @@ impl Deployer for Platform {
         alias: &AliasName,
         version: u32,
     ) -> Result<(), StoreError> {
-        self.store
+        self.catalog
             .set_alias(namespace, function, alias, version)
             .await?;
         self.routes.invalidate(namespace, function);
@@ -230,7 +233,9 @@ impl Deployer for Platform {
         function: &Name,
         alias: &AliasName,
     ) -> Result<(), StoreError> {
-        self.store.delete_alias(namespace, function, alias).await?;
+        self.catalog
+            .delete_alias(namespace, function, alias)
+            .await?;
         self.routes.invalidate(namespace, function);
         Ok(())
     }
@@ -240,7 +245,7 @@ impl Deployer for Platform {
     }
 
     async fn delete(&self, namespace: &Name, function: &Name) -> Result<(), StoreError> {
-        self.store.delete_function(namespace, function).await?;
+        self.catalog.delete_function(namespace, function).await?;
         self.routes.invalidate(namespace, function);
         self.runtime.forget_function(namespace, function);
         self.admission.forget_function(namespace, function);
@@ -257,7 +262,7 @@ impl SecretManager for Platform {
         namespace: &Name,
         name: &SecretName,
         value: SecretValue,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, SecretError> {
         let created = self.vault.put(namespace, name, &value).await?;
         self.reload_granting(namespace, name).await;
         tracing::info!(%namespace, secret = %name, created, "secret set");
@@ -306,7 +311,7 @@ impl Invoker for Platform {
         selector: &VersionSelector,
     ) -> Result<VersionInfo, StoreError> {
         self.routes
-            .resolve(self.store.as_ref(), namespace, function, selector)
+            .resolve(self.catalog.as_ref(), namespace, function, selector)
             .await
     }
 }
@@ -352,15 +357,19 @@ impl Platform {
         let version = self
             .routes
             .resolve(
-                self.store.as_ref(),
+                self.catalog.as_ref(),
                 &call.namespace,
                 &call.function,
                 &call.selector,
             )
             .await
-            .map_err(|error| match error {
-                StoreError::Backend(_) => InvokeError::Unavailable(error.to_string()),
-                not_found => InvokeError::NotFound(not_found.to_string()),
+            .map_err(|error| match error.class() {
+                ErrorClass::NotFound => InvokeError::NotFound(error.to_string()),
+                // Resolving writes nothing, so nothing else is expected; none of it means the
+                // function is missing.
+                ErrorClass::Conflict
+                | ErrorClass::QuotaExceeded
+                | ErrorClass::Unavailable { .. } => InvokeError::Unavailable(error.to_string()),
             })?;
         // Browsers send preflights without credentials, so they are answered before auth.
         let cors = version.settings.cors.clone();

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use vireo_core::{Name, Store, StoreError, VersionInfo, VersionSelector};
+use vireo_core::{Catalog, Name, StoreError, VersionInfo, VersionSelector};
 
 const TIME_TO_LIVE: Duration = Duration::from_secs(1);
 
@@ -20,7 +20,7 @@ pub struct RouteCache {
 impl RouteCache {
     pub async fn resolve(
         &self,
-        store: &dyn Store,
+        catalog: &dyn Catalog,
         namespace: &Name,
         function: &Name,
         selector: &VersionSelector,
@@ -31,7 +31,9 @@ impl RouteCache {
         {
             return Ok(version.clone());
         }
-        let version = store.resolve_version(namespace, function, selector).await?;
+        let version = catalog
+            .resolve_version(namespace, function, selector)
+            .await?;
         self.lock().insert(key, (version.clone(), Instant::now()));
         Ok(version)
     }

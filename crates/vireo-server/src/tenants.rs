@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use vireo_core::auth::generate_key;
 use vireo_core::time::now_micros;
-use vireo_core::{ApiKey, Directory, Role, Tenancy};
+use vireo_core::{ApiKey, Directory, Role, TenantStore};
 
 /// The variable an operator sets to choose the admin key instead of getting one in a file.
 pub const ADMIN_KEY_ENV: &str = "VIREO_ADMIN_KEY";
@@ -17,7 +17,10 @@ pub const ADMIN_KEY_ENV: &str = "VIREO_ADMIN_KEY";
 pub const ADMIN_KEY_FILE: &str = "admin.key";
 const MIN_ADMIN_KEY_LEN: usize = 32;
 
-pub async fn open_directory(store: Arc<dyn Tenancy>, data_dir: &Path) -> anyhow::Result<Directory> {
+pub async fn open_directory(
+    store: Arc<dyn TenantStore>,
+    data_dir: &Path,
+) -> anyhow::Result<Directory> {
     let external = std::env::var(ADMIN_KEY_ENV)
         .ok()
         .filter(|key| !key.is_empty());

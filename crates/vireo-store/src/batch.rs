@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use vireo_core::backoff::Retry;
-use vireo_core::{InvocationRecord, LogLine, Store};
+use vireo_core::{InvocationRecord, LogLine, Records};
 
 /// Records per transaction: large enough to amortise the commit, small enough to keep the
 /// single writer connection free for deploys.
@@ -45,7 +45,7 @@ pub struct RecordWriterTask {
 
 impl RecordWriter {
     /// Starts the background task on the current tokio runtime.
-    pub fn spawn(store: Arc<dyn Store>) -> (RecordWriter, RecordWriterTask) {
+    pub fn spawn(store: Arc<dyn Records>) -> (RecordWriter, RecordWriterTask) {
         let (queue, inbox) = mpsc::unbounded_channel();
         let (bump, committed) = watch::channel(0);
         let give_up = CancellationToken::new();
@@ -102,7 +102,7 @@ impl RecordWriterTask {
 }
 
 async fn run(
-    store: Arc<dyn Store>,
+    store: Arc<dyn Records>,
     mut inbox: mpsc::UnboundedReceiver<Message>,
     committed: watch::Sender<u64>,
     give_up: CancellationToken,
@@ -169,7 +169,7 @@ async fn run(
 /// Retries with backoff until the batch is written, or until told to give up (at shutdown);
 /// true if it was written. Records are only lost that way or if the process dies meanwhile.
 async fn write(
-    store: &dyn Store,
+    store: &dyn Records,
     records: &[InvocationRecord],
     logs: &[LogLine],
     retry: &mut Retry,

@@ -1,18 +1,24 @@
-//! Vireo's persistence: the SQLite [`Store`](vireo_core::Store), the content-addressed blob store
-//! for component bytes, the background writer that batches invocation records, and the durable
-//! async queue, cron schedules and sealed secrets (implemented on the same SQLite store).
+//! Vireo's persistence. [`open`] chooses the backend from [`StorageConfig`] and returns the
+//! [`Stores`] bundle: the catalog, the records, the durable async queue, schedules, tenants,
+//! sealed secrets and the change feed, as `vireo-core`'s traits. Also here, above any backend:
+//! the content-addressed blob store for component bytes, the background writer that batches
+//! invocation records, and (feature `conformance`) the suite every backend passes.
+//!
+//! A backend is a folder (`sqlite/`) that implements the traits; what backends share stays
+//! outside it, so they cannot drift: how values are kept in columns (`codec`), the rules that
+//! decide writes (`plan`), how driver errors are classified (`error`).
 
 pub mod batch;
 pub mod blobs;
-mod queue;
-mod retention;
-mod rows;
-mod schedules;
-mod secrets;
-pub mod sqlite;
-mod tenancy;
-mod usage;
+mod changes;
+mod codec;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod error;
+mod plan;
+mod sqlite;
+mod stores;
 
 pub use batch::{RecordWriter, RecordWriterTask};
 pub use blobs::BlobStore;
-pub use sqlite::SqliteStore;
+pub use stores::{StorageConfig, Stores, open};

@@ -12,7 +12,7 @@ use vireo_core::backoff::Retry;
 use vireo_core::time::{now_micros, rfc3339};
 use vireo_core::{
     AsyncSubmitter, CronSchedule, Enqueued, InvocationId, MissedSlots, NewAsyncInvocation,
-    Schedule, Schedules, StoredRequest, Trigger,
+    Schedule, ScheduleStore, StoredRequest, Trigger,
 };
 
 /// Most schedules fired per tick; the rest wait for the next one.
@@ -29,7 +29,7 @@ pub struct SchedulerSettings {
 /// schedule its namespace's full queue refuses is tried again each tick, without slowing the
 /// others. Both are logged at most once per interval.
 pub async fn run(
-    schedules: Arc<dyn Schedules>,
+    schedules: Arc<dyn ScheduleStore>,
     submitter: Arc<dyn AsyncSubmitter>,
     settings: SchedulerSettings,
     cancel: CancellationToken,
@@ -132,7 +132,7 @@ fn plan(cron: &CronSchedule, due: i64, missed: MissedSlots, now: i64, grace_us: 
 }
 
 async fn fire(
-    schedules: &dyn Schedules,
+    schedules: &dyn ScheduleStore,
     submitter: &dyn AsyncSubmitter,
     schedule: &Schedule,
     now: i64,

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
-use vireo_core::{Deployer, Store};
+use vireo_core::{Catalog, Deployer};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AliasPath, ApiJson};
@@ -24,7 +24,7 @@ pub struct SetAlias {
     request_body = SetAlias,
     responses((status = 200, body = FunctionView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set(
-    State(store): State<Arc<dyn Store>>,
+    State(catalog): State<Arc<dyn Catalog>>,
     State(deployer): State<Arc<dyn Deployer>>,
     AliasPath {
         namespace,
@@ -36,7 +36,7 @@ pub async fn set(
     deployer
         .set_alias(&namespace, &function, &alias, body.version)
         .await?;
-    let info = store.get_function(&namespace, &function).await?;
+    let info = catalog.get_function(&namespace, &function).await?;
     Ok(Json(super::functions::view(deployer.as_ref(), info)))
 }
 

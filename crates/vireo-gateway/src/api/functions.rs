@@ -7,7 +7,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
-use vireo_core::{Deployer, FunctionInfo, Store};
+use vireo_core::time::now_micros;
+use vireo_core::{Catalog, Deployer, FunctionInfo};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, FunctionPath, NamespacePath, function};
@@ -24,11 +25,11 @@ pub struct CreateFunction {
     params(("namespace" = String, Path)),
     responses((status = 200, body = FunctionList), (status = 404, body = ErrorBody)))]
 pub async fn list(
-    State(store): State<Arc<dyn Store>>,
+    State(catalog): State<Arc<dyn Catalog>>,
     State(deployer): State<Arc<dyn Deployer>>,
     NamespacePath(ns): NamespacePath,
 ) -> Result<Json<FunctionList>, ApiError> {
-    let functions = store.list_functions(&ns).await?;
+    let functions = catalog.list_functions(&ns).await?;
     Ok(Json(FunctionList {
         functions: functions
             .into_iter()
@@ -41,12 +42,14 @@ pub async fn list(
     params(("namespace" = String, Path)), request_body = CreateFunction,
     responses((status = 201, body = FunctionView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
-    State(store): State<Arc<dyn Store>>,
+    State(catalog): State<Arc<dyn Catalog>>,
     State(deployer): State<Arc<dyn Deployer>>,
     NamespacePath(ns): NamespacePath,
     ApiJson(body): ApiJson<CreateFunction>,
 ) -> Result<(StatusCode, Json<FunctionView>), ApiError> {
-    let created = store.create_function(&ns, &function(&body.name)?).await?;
+    let created = catalog
+        .create_function(&ns, &function(&body.name)?, now_micros())
+        .await?;
     Ok((StatusCode::CREATED, Json(view(deployer.as_ref(), created))))
 }
 
@@ -54,14 +57,14 @@ pub async fn create(
     params(("namespace" = String, Path), ("function" = String, Path)),
     responses((status = 200, body = FunctionView), (status = 404, body = ErrorBody)))]
 pub async fn get(
-    State(store): State<Arc<dyn Store>>,
+    State(catalog): State<Arc<dyn Catalog>>,
     State(deployer): State<Arc<dyn Deployer>>,
     FunctionPath {
         namespace,
         function,
     }: FunctionPath,
 ) -> Result<Json<FunctionView>, ApiError> {
-    let info = store.get_function(&namespace, &function).await?;
+    let info = catalog.get_function(&namespace, &function).await?;
     Ok(Json(view(deployer.as_ref(), info)))
 }
 

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use vireo_core::{Action, Caller, InvocationQuery, Name, Queue, Store};
+use vireo_core::{Action, Caller, Catalog, InvocationQuery, Name, QueueAdmin, Records};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, FunctionPath, InvocationPath, invocation_id};
@@ -26,14 +26,15 @@ pub struct ListParams {
     params(("namespace" = String, Path), ("function" = String, Path), ListParams),
     responses((status = 200, body = InvocationList), (status = 404, body = ErrorBody)))]
 pub async fn list(
-    State(store): State<Arc<dyn Store>>,
+    State(catalog): State<Arc<dyn Catalog>>,
+    State(records): State<Arc<dyn Records>>,
     FunctionPath {
         namespace,
         function,
     }: FunctionPath,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<InvocationList>, ApiError> {
-    store.get_function(&namespace, &function).await?;
+    catalog.get_function(&namespace, &function).await?;
     let before = params.before.as_deref().map(invocation_id).transpose()?;
     let query = InvocationQuery {
         namespace,
@@ -41,9 +42,9 @@ pub async fn list(
         before,
         limit: params.limit.unwrap_or(50).clamp(1, 1000),
     };
-    let records = store.list_invocations(&query).await?;
+    let found = records.list_invocations(&query).await?;
     Ok(Json(InvocationList {
-        invocations: records.into_iter().map(InvocationView::from).collect(),
+        invocations: found.into_iter().map(InvocationView::from).collect(),
     }))
 }
 
@@ -53,15 +54,15 @@ pub async fn list(
     params(("id" = String, Path)),
     responses((status = 200, body = InvocationDetail), (status = 404, body = ErrorBody)))]
 pub async fn get(
-    State(store): State<Arc<dyn Store>>,
-    State(queue): State<Arc<dyn Queue>>,
+    State(records): State<Arc<dyn Records>>,
+    State(queue): State<Arc<dyn QueueAdmin>>,
     Extension(caller): Extension<Caller>,
     InvocationPath(id): InvocationPath,
 ) -> Result<Json<InvocationDetail>, ApiError> {
     // Another tenant's invocation is answered exactly like one that does not exist.
     let missing = || ApiError::not_found(format!("invocation {id} does not exist"));
     let readable = |namespace: &Name| caller.may(Action::Read, namespace);
-    let record = store.get_invocation(&id).await?;
+    let record = records.get_invocation(&id).await?;
     if let Some(invocation) = queue.get_async(&id).await? {
         if !readable(&invocation.namespace) {
             return Err(missing());

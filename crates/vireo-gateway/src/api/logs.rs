@@ -13,7 +13,7 @@ use futures::{Stream, StreamExt, stream};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use vireo_core::time::{now_micros, parse_since};
-use vireo_core::{LogQuery, Store};
+use vireo_core::{Catalog, LogQuery, Records};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, FunctionPath, invocation_id};
@@ -43,7 +43,8 @@ pub struct LogParams {
             content((LogPage = "application/json"), (String = "text/event-stream"))),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn read(
-    State(store): State<Arc<dyn Store>>,
+    State(catalog): State<Arc<dyn Catalog>>,
+    State(records): State<Arc<dyn Records>>,
     State(feed): State<LogFeed>,
     FunctionPath {
         namespace,
@@ -51,7 +52,7 @@ pub async fn read(
     }: FunctionPath,
     ApiQuery(params): ApiQuery<LogParams>,
 ) -> Result<Response, ApiError> {
-    store.get_function(&namespace, &function).await?;
+    catalog.get_function(&namespace, &function).await?;
     let now = now_micros();
     let mut since_us = params
         .since
@@ -77,12 +78,12 @@ pub async fn read(
         limit: params.limit.unwrap_or(1000).clamp(1, 10_000),
     };
     if follow {
-        let lines = follow_lines(store, query, feed);
+        let lines = follow_lines(records, query, feed);
         return Ok(Sse::new(lines)
             .keep_alive(KeepAlive::default())
             .into_response());
     }
-    let lines = store.read_logs(&query).await?;
+    let lines = records.read_logs(&query).await?;
     let next_after = lines
         .last()
         .map_or(query.after_seq.unwrap_or(0), |line| line.seq);
@@ -96,7 +97,7 @@ pub async fn read(
 /// New lines as events, woken by each committed batch of records (with a slow poll as a
 /// backstop); ends when the client goes away or the server shuts down.
 fn follow_lines(
-    store: Arc<dyn Store>,
+    store: Arc<dyn Records>,
     query: LogQuery,
     LogFeed { events, shutdown }: LogFeed,
 ) -> impl Stream<Item = Result<Event, Infallible>> {

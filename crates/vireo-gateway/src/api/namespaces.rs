@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vireo_core::time::rfc3339;
+use vireo_core::time::{now_micros, rfc3339};
 use vireo_core::{Caller, Directory, NamespaceInfo, NamespaceQuotas};
 
 use crate::error::{ApiError, ErrorBody};
@@ -71,8 +71,10 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateNamespace>,
 ) -> Result<(StatusCode, Json<NamespaceView>), ApiError> {
     let name = namespace(&body.name)?;
-    body.quotas.validate().map_err(ApiError::bad_request)?;
-    let created = directory.create_namespace(&name, &body.quotas).await?;
+    body.quotas.validate()?;
+    let created = directory
+        .create_namespace(&name, &body.quotas, now_micros())
+        .await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
@@ -95,7 +97,7 @@ pub async fn set_quotas(
     NamespacePath(ns): NamespacePath,
     ApiJson(quotas): ApiJson<NamespaceQuotas>,
 ) -> Result<Json<NamespaceView>, ApiError> {
-    quotas.validate().map_err(ApiError::bad_request)?;
+    quotas.validate()?;
     let changed = directory.set_quotas(&ns, &quotas).await?;
     Ok(Json(changed.into()))
 }
@@ -108,6 +110,6 @@ pub async fn delete(
     State(directory): State<Arc<Directory>>,
     NamespacePath(ns): NamespacePath,
 ) -> Result<StatusCode, ApiError> {
-    directory.delete_namespace(&ns).await?;
+    directory.delete_namespace(&ns, now_micros()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,7 +8,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vireo_core::time::now_micros;
-use vireo_core::{Queue, QueueCounts, RetryPolicy};
+use vireo_core::{QueueAdmin, QueueCounts, RetryPolicy};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, FunctionPath, invocation_id};
@@ -18,7 +18,7 @@ use crate::views::{AsyncInvocationList, AsyncInvocationView};
     params(("namespace" = String, Path), ("function" = String, Path)),
     responses((status = 200, body = QueueCounts), (status = 404, body = ErrorBody)))]
 pub async fn counts(
-    State(queue): State<Arc<dyn Queue>>,
+    State(queue): State<Arc<dyn QueueAdmin>>,
     FunctionPath {
         namespace,
         function,
@@ -39,7 +39,7 @@ pub struct DeadParams {
     params(("namespace" = String, Path), ("function" = String, Path), DeadParams),
     responses((status = 200, body = AsyncInvocationList), (status = 404, body = ErrorBody)))]
 pub async fn dead(
-    State(queue): State<Arc<dyn Queue>>,
+    State(queue): State<Arc<dyn QueueAdmin>>,
     FunctionPath {
         namespace,
         function,
@@ -76,7 +76,7 @@ pub struct Redriven {
     params(("namespace" = String, Path), ("function" = String, Path)), request_body = Redrive,
     responses((status = 200, body = Redriven), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn redrive(
-    State(queue): State<Arc<dyn Queue>>,
+    State(queue): State<Arc<dyn QueueAdmin>>,
     FunctionPath {
         namespace,
         function,
@@ -107,7 +107,7 @@ pub async fn redrive(
     params(("namespace" = String, Path), ("function" = String, Path)),
     responses((status = 200, body = RetryPolicy), (status = 404, body = ErrorBody)))]
 pub async fn policy(
-    State(queue): State<Arc<dyn Queue>>,
+    State(queue): State<Arc<dyn QueueAdmin>>,
     FunctionPath {
         namespace,
         function,
@@ -121,14 +121,14 @@ pub async fn policy(
     params(("namespace" = String, Path), ("function" = String, Path)), request_body = RetryPolicy,
     responses((status = 200, body = RetryPolicy), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set_policy(
-    State(queue): State<Arc<dyn Queue>>,
+    State(queue): State<Arc<dyn QueueAdmin>>,
     FunctionPath {
         namespace,
         function,
     }: FunctionPath,
     ApiJson(policy): ApiJson<RetryPolicy>,
 ) -> Result<Json<RetryPolicy>, ApiError> {
-    policy.validate().map_err(ApiError::bad_request)?;
+    policy.validate()?;
     queue
         .set_retry_policy(&namespace, &function, &policy)
         .await?;

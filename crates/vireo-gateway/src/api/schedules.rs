@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vireo_core::time::{now_micros, rfc3339};
 use vireo_core::{
-    AsyncStatus, CronSchedule, MissedSlots, Name, NewSchedule, Schedule, Schedules, Store,
+    AsyncStatus, Catalog, CronSchedule, MissedSlots, Name, NewSchedule, Schedule, ScheduleStore,
     VersionSelector,
 };
 
@@ -98,8 +98,8 @@ fn cron(expression: &str, time_zone: Option<&str>) -> Result<CronSchedule, ApiEr
     params(("namespace" = String, Path)), request_body = CreateSchedule,
     responses((status = 201, body = ScheduleView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
-    State(store): State<Arc<dyn Store>>,
-    State(schedules): State<Arc<dyn Schedules>>,
+    State(catalog): State<Arc<dyn Catalog>>,
+    State(schedules): State<Arc<dyn ScheduleStore>>,
     NamespacePath(namespace): NamespacePath,
     ApiJson(body): ApiJson<CreateSchedule>,
 ) -> Result<(StatusCode, Json<ScheduleView>), ApiError> {
@@ -114,7 +114,7 @@ pub async fn create(
             "a schedule's payload is at most {MAX_PAYLOAD_BYTES} bytes"
         )));
     }
-    store
+    catalog
         .resolve_version(&namespace, &function, &selector)
         .await?;
     let now = now_micros();
@@ -139,11 +139,11 @@ pub async fn create(
     params(("namespace" = String, Path)),
     responses((status = 200, body = ScheduleList), (status = 404, body = ErrorBody)))]
 pub async fn list(
-    State(store): State<Arc<dyn Store>>,
-    State(schedules): State<Arc<dyn Schedules>>,
+    State(catalog): State<Arc<dyn Catalog>>,
+    State(schedules): State<Arc<dyn ScheduleStore>>,
     NamespacePath(namespace): NamespacePath,
 ) -> Result<Json<ScheduleList>, ApiError> {
-    if !store.namespace_exists(&namespace).await? {
+    if !catalog.namespace_exists(&namespace).await? {
         return Err(vireo_core::StoreError::NamespaceNotFound(namespace).into());
     }
     let listed = schedules.list_schedules(&namespace).await?;
@@ -156,7 +156,7 @@ pub async fn list(
     params(("namespace" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = ScheduleView), (status = 404, body = ErrorBody)))]
 pub async fn get(
-    State(schedules): State<Arc<dyn Schedules>>,
+    State(schedules): State<Arc<dyn ScheduleStore>>,
     SchedulePath { namespace, name }: SchedulePath,
 ) -> Result<Json<ScheduleView>, ApiError> {
     Ok(Json(
@@ -168,7 +168,7 @@ pub async fn get(
     params(("namespace" = String, Path), ("name" = String, Path)),
     responses((status = 204, description = "Deleted; slots already fired still run"), (status = 404, body = ErrorBody)))]
 pub async fn delete(
-    State(schedules): State<Arc<dyn Schedules>>,
+    State(schedules): State<Arc<dyn ScheduleStore>>,
     SchedulePath { namespace, name }: SchedulePath,
 ) -> Result<StatusCode, ApiError> {
     schedules.delete_schedule(&namespace, &name).await?;
@@ -179,7 +179,7 @@ pub async fn delete(
     params(("namespace" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = ScheduleView), (status = 404, body = ErrorBody)))]
 pub async fn pause(
-    State(schedules): State<Arc<dyn Schedules>>,
+    State(schedules): State<Arc<dyn ScheduleStore>>,
     SchedulePath { namespace, name }: SchedulePath,
 ) -> Result<Json<ScheduleView>, ApiError> {
     let paused = schedules
@@ -193,7 +193,7 @@ pub async fn pause(
     params(("namespace" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = ScheduleView), (status = 404, body = ErrorBody)))]
 pub async fn resume(
-    State(schedules): State<Arc<dyn Schedules>>,
+    State(schedules): State<Arc<dyn ScheduleStore>>,
     SchedulePath { namespace, name }: SchedulePath,
 ) -> Result<Json<ScheduleView>, ApiError> {
     let current = schedules.get_schedule(&namespace, &name).await?;

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vireo_core::time::{now_micros, parse_since, rfc3339};
 use vireo_core::usage::gb_seconds;
-use vireo_core::{Action, Caller, Name, PricePlan, Store, UsageGrouping, UsageQuery, UsageRow};
+use vireo_core::{
+    Action, Caller, Catalog, Name, PricePlan, Records, UsageGrouping, UsageQuery, UsageRow,
+};
 
 use crate::auth::authorize;
 use crate::error::{ApiError, ErrorBody};
@@ -78,7 +80,8 @@ pub struct UsageReport {
     responses((status = 200, body = UsageReport), (status = 400, body = ErrorBody),
         (status = 403, description = "The key's role may not read usage", body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn report(
-    State(store): State<Arc<dyn Store>>,
+    State(catalog): State<Arc<dyn Catalog>>,
+    State(records): State<Arc<dyn Records>>,
     State(plan): State<PricePlan>,
     Extension(caller): Extension<Caller>,
     ApiQuery(params): ApiQuery<UsageParams>,
@@ -88,7 +91,7 @@ pub async fn report(
         None => Name::default_namespace(),
     };
     authorize(&caller, Action::Read, &namespace)?;
-    if !store.namespace_exists(&namespace).await? {
+    if !catalog.namespace_exists(&namespace).await? {
         return Err(vireo_core::StoreError::NamespaceNotFound(namespace).into());
     }
     let function = params
@@ -113,7 +116,7 @@ pub async fn report(
         to_us,
         group_by: params.group_by.unwrap_or(UsageGrouping::Function),
     };
-    let rows = store.usage(&query).await?;
+    let rows = records.usage(&query).await?;
     Ok(Json(UsageReport {
         namespace: query.namespace.to_string(),
         function: query.function.as_ref().map(ToString::to_string),

@@ -8,7 +8,7 @@ use axum::extract::multipart::MultipartError;
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use utoipa::ToSchema;
-use vireo_core::{Deployer, RequestBodyError, Store, VersionSettings};
+use vireo_core::{Catalog, Deployer, RequestBodyError, VersionSettings};
 
 use crate::GatewayLimits;
 use crate::error::{ApiError, ErrorBody};
@@ -126,13 +126,13 @@ fn form_error(error: MultipartError, limit: u64) -> ApiError {
     params(("namespace" = String, Path), ("function" = String, Path)),
     responses((status = 200, body = VersionList), (status = 404, body = ErrorBody)))]
 pub async fn list(
-    State(store): State<Arc<dyn Store>>,
+    State(catalog): State<Arc<dyn Catalog>>,
     FunctionPath {
         namespace,
         function,
     }: FunctionPath,
 ) -> Result<Json<VersionList>, ApiError> {
-    let versions = store.list_versions(&namespace, &function).await?;
+    let versions = catalog.list_versions(&namespace, &function).await?;
     Ok(Json(VersionList {
         versions: versions.into_iter().map(VersionView::from).collect(),
     }))
@@ -142,7 +142,7 @@ pub async fn list(
     params(("namespace" = String, Path), ("function" = String, Path), ("version" = String, Path, description = "A number or an alias")),
     responses((status = 200, body = VersionView), (status = 404, body = ErrorBody)))]
 pub async fn get(
-    State(store): State<Arc<dyn Store>>,
+    State(catalog): State<Arc<dyn Catalog>>,
     VersionPath {
         namespace,
         function,
@@ -150,7 +150,7 @@ pub async fn get(
     }: VersionPath,
 ) -> Result<Json<VersionView>, ApiError> {
     Ok(Json(
-        store
+        catalog
             .resolve_version(&namespace, &function, &selector)
             .await?
             .into(),

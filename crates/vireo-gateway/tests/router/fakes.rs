@@ -9,12 +9,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use vireo_core::{
-    AliasName, ApiKey, AsyncInvocation, AsyncSubmitter, Body, Call, CycleOutcome, DeployError,
-    Deployed, Deployer, Enqueued, FunctionInfo, InvocationId, InvocationQuery, InvocationRecord,
-    InvokeError, Invoker, LogLine, LogQuery, Name, NamespaceInfo, NamespaceQuotas,
-    NewAsyncInvocation, NewSchedule, NewVersion, Principal, Queue, QueueCounts, QueueCycle,
-    Retained, Retention, RetryPolicy, Schedule, Schedules, SecretInfo, SecretManager, SecretName,
-    SecretValue, Store, StoreError, Tenancy, UsageQuery, UsageRow, VersionInfo, VersionSelector,
+    AliasName, ApiKey, AsyncInvocation, AsyncSubmitter, Body, Call, Catalog, DeployError, Deployed,
+    Deployer, Enqueued, FunctionInfo, InvocationId, InvocationQuery, InvocationRecord, InvokeError,
+    Invoker, LogLine, LogQuery, Name, NamespaceInfo, NamespaceQuotas, NewAsyncInvocation,
+    NewSchedule, NewVersion, Principal, QueueAdmin, QueueCounts, Records, Retained, Retention,
+    RetryPolicy, Schedule, ScheduleStore, SecretError, SecretInfo, SecretManager, SecretName,
+    SecretValue, StoreError, TenantStore, UsageQuery, UsageRow, VersionInfo, VersionSelector,
     VersionSettings,
 };
 
@@ -67,11 +67,12 @@ fn missing_function(namespace: &Name, function: &Name) -> StoreError {
 }
 
 #[async_trait]
-impl Tenancy for World {
+impl TenantStore for World {
     async fn create_namespace(
         &self,
         name: &Name,
         quotas: &NamespaceQuotas,
+        at_us: i64,
     ) -> Result<NamespaceInfo, StoreError> {
         let mut namespaces = self.namespaces.lock().unwrap();
         if namespaces.contains_key(name) {
@@ -79,7 +80,7 @@ impl Tenancy for World {
         }
         let created = NamespaceInfo {
             name: name.clone(),
-            created_at_us: 0,
+            created_at_us: at_us,
             quotas: *quotas,
             functions: 0,
         };
@@ -100,11 +101,11 @@ impl Tenancy for World {
     }
 
     async fn set_quotas(&self, _: &Name, _: &NamespaceQuotas) -> Result<NamespaceInfo, StoreError> {
-        not_reached!("Tenancy::set_quotas")
+        not_reached!("TenantStore::set_quotas")
     }
 
-    async fn delete_namespace(&self, _: &Name) -> Result<(), StoreError> {
-        not_reached!("Tenancy::delete_namespace")
+    async fn delete_namespace(&self, _: &Name, _: i64) -> Result<(), StoreError> {
+        not_reached!("TenantStore::delete_namespace")
     }
 
     async fn create_key(&self, key: &ApiKey) -> Result<(), StoreError> {
@@ -120,12 +121,12 @@ impl Tenancy for World {
     }
 
     async fn revoke_key(&self, _: &str, _: i64) -> Result<ApiKey, StoreError> {
-        not_reached!("Tenancy::revoke_key")
+        not_reached!("TenantStore::revoke_key")
     }
 }
 
 #[async_trait]
-impl Store for World {
+impl Catalog for World {
     async fn namespace_exists(&self, namespace: &Name) -> Result<bool, StoreError> {
         Ok(self.namespaces.lock().unwrap().contains_key(namespace))
     }
@@ -134,6 +135,7 @@ impl Store for World {
         &self,
         namespace: &Name,
         function: &Name,
+        at_us: i64,
     ) -> Result<FunctionInfo, StoreError> {
         if !self.namespace_exists(namespace).await? {
             return Err(StoreError::NamespaceNotFound(namespace.clone()));
@@ -149,7 +151,7 @@ impl Store for World {
         let created = FunctionInfo {
             namespace: namespace.clone(),
             name: function.clone(),
-            created_at_us: 0,
+            created_at_us: at_us,
             latest_version: None,
             aliases: BTreeMap::new(),
         };
@@ -179,7 +181,7 @@ impl Store for World {
     }
 
     async fn delete_function(&self, _: &Name, _: &Name) -> Result<(), StoreError> {
-        not_reached!("Store::delete_function")
+        not_reached!("Catalog::delete_function")
     }
 
     async fn add_version(
@@ -187,12 +189,13 @@ impl Store for World {
         _: &Name,
         _: &Name,
         _: NewVersion,
+        _: i64,
     ) -> Result<VersionInfo, StoreError> {
-        not_reached!("Store::add_version")
+        not_reached!("Catalog::add_version")
     }
 
     async fn list_versions(&self, _: &Name, _: &Name) -> Result<Vec<VersionInfo>, StoreError> {
-        not_reached!("Store::list_versions")
+        not_reached!("Catalog::list_versions")
     }
 
     async fn resolve_version(
@@ -201,27 +204,30 @@ impl Store for World {
         _: &Name,
         _: &VersionSelector,
     ) -> Result<VersionInfo, StoreError> {
-        not_reached!("Store::resolve_version")
+        not_reached!("Catalog::resolve_version")
     }
 
     async fn component_hashes(&self) -> Result<Vec<String>, StoreError> {
-        not_reached!("Store::component_hashes")
+        not_reached!("Catalog::component_hashes")
     }
 
     async fn set_alias(&self, _: &Name, _: &Name, _: &AliasName, _: u32) -> Result<(), StoreError> {
-        not_reached!("Store::set_alias")
+        not_reached!("Catalog::set_alias")
     }
 
     async fn delete_alias(&self, _: &Name, _: &Name, _: &AliasName) -> Result<(), StoreError> {
-        not_reached!("Store::delete_alias")
+        not_reached!("Catalog::delete_alias")
     }
+}
 
+#[async_trait]
+impl Records for World {
     async fn record_invocations(
         &self,
         _: &[InvocationRecord],
         _: &[LogLine],
     ) -> Result<(), StoreError> {
-        not_reached!("Store::record_invocations")
+        not_reached!("Records::record_invocations")
     }
 
     async fn get_invocation(
@@ -235,19 +241,19 @@ impl Store for World {
         &self,
         _: &InvocationQuery,
     ) -> Result<Vec<InvocationRecord>, StoreError> {
-        not_reached!("Store::list_invocations")
+        not_reached!("Records::list_invocations")
     }
 
     async fn read_logs(&self, _: &LogQuery) -> Result<Vec<LogLine>, StoreError> {
-        not_reached!("Store::read_logs")
+        not_reached!("Records::read_logs")
     }
 
     async fn usage(&self, _: &UsageQuery) -> Result<Vec<UsageRow>, StoreError> {
-        not_reached!("Store::usage")
+        not_reached!("Records::usage")
     }
 
     async fn apply_retention(&self, _: &Retention) -> Result<Retained, StoreError> {
-        not_reached!("Store::apply_retention")
+        not_reached!("Records::apply_retention")
     }
 }
 
@@ -322,37 +328,13 @@ impl Invoker for World {
 }
 
 #[async_trait]
-impl Queue for World {
-    async fn cycle(&self, _: &QueueCycle<'_>) -> Result<CycleOutcome, StoreError> {
-        not_reached!("Queue::cycle")
-    }
-
-    async fn extend_leases(&self, _: &str, _: i64) -> Result<(), StoreError> {
-        not_reached!("Queue::extend_leases")
-    }
-
-    async fn reclaim_expired(&self, _: i64, _: i64) -> Result<u64, StoreError> {
-        not_reached!("Queue::reclaim_expired")
-    }
-
-    async fn pending_by_namespace(&self) -> Result<Vec<(Name, u64)>, StoreError> {
-        not_reached!("Queue::pending_by_namespace")
-    }
-
-    async fn next_due_us(&self) -> Result<Option<i64>, StoreError> {
-        not_reached!("Queue::next_due_us")
-    }
-
-    async fn expire_idempotency_keys(&self, _: i64) -> Result<u64, StoreError> {
-        not_reached!("Queue::expire_idempotency_keys")
-    }
-
+impl QueueAdmin for World {
     async fn get_async(&self, _: &InvocationId) -> Result<Option<AsyncInvocation>, StoreError> {
         Ok(None)
     }
 
     async fn queue_counts(&self, _: &Name, _: &Name) -> Result<QueueCounts, StoreError> {
-        not_reached!("Queue::queue_counts")
+        not_reached!("QueueAdmin::queue_counts")
     }
 
     async fn list_dead(
@@ -361,7 +343,7 @@ impl Queue for World {
         _: &Name,
         _: u32,
     ) -> Result<Vec<AsyncInvocation>, StoreError> {
-        not_reached!("Queue::list_dead")
+        not_reached!("QueueAdmin::list_dead")
     }
 
     async fn redrive(
@@ -371,11 +353,11 @@ impl Queue for World {
         _: Option<&[InvocationId]>,
         _: i64,
     ) -> Result<u64, StoreError> {
-        not_reached!("Queue::redrive")
+        not_reached!("QueueAdmin::redrive")
     }
 
     async fn retry_policy(&self, _: &Name, _: &Name) -> Result<RetryPolicy, StoreError> {
-        not_reached!("Queue::retry_policy")
+        not_reached!("QueueAdmin::retry_policy")
     }
 
     async fn set_retry_policy(
@@ -384,7 +366,7 @@ impl Queue for World {
         _: &Name,
         _: &RetryPolicy,
     ) -> Result<(), StoreError> {
-        not_reached!("Queue::set_retry_policy")
+        not_reached!("QueueAdmin::set_retry_policy")
     }
 }
 
@@ -396,21 +378,21 @@ impl AsyncSubmitter for World {
 }
 
 #[async_trait]
-impl Schedules for World {
+impl ScheduleStore for World {
     async fn create_schedule(&self, _: &NewSchedule) -> Result<Schedule, StoreError> {
-        not_reached!("Schedules::create_schedule")
+        not_reached!("ScheduleStore::create_schedule")
     }
 
     async fn get_schedule(&self, _: &Name, _: &Name) -> Result<Schedule, StoreError> {
-        not_reached!("Schedules::get_schedule")
+        not_reached!("ScheduleStore::get_schedule")
     }
 
     async fn list_schedules(&self, _: &Name) -> Result<Vec<Schedule>, StoreError> {
-        not_reached!("Schedules::list_schedules")
+        not_reached!("ScheduleStore::list_schedules")
     }
 
     async fn delete_schedule(&self, _: &Name, _: &Name) -> Result<(), StoreError> {
-        not_reached!("Schedules::delete_schedule")
+        not_reached!("ScheduleStore::delete_schedule")
     }
 
     async fn set_schedule_paused(
@@ -420,11 +402,11 @@ impl Schedules for World {
         _: bool,
         _: Option<i64>,
     ) -> Result<Schedule, StoreError> {
-        not_reached!("Schedules::set_schedule_paused")
+        not_reached!("ScheduleStore::set_schedule_paused")
     }
 
     async fn due_schedules(&self, _: i64, _: u32) -> Result<Vec<Schedule>, StoreError> {
-        not_reached!("Schedules::due_schedules")
+        not_reached!("ScheduleStore::due_schedules")
     }
 
     async fn advance_schedule(
@@ -433,7 +415,7 @@ impl Schedules for World {
         _: Option<i64>,
         _: Option<(i64, &InvocationId)>,
     ) -> Result<bool, StoreError> {
-        not_reached!("Schedules::advance_schedule")
+        not_reached!("ScheduleStore::advance_schedule")
     }
 }
 
@@ -444,7 +426,7 @@ impl SecretManager for World {
         _: &Name,
         _: &SecretName,
         _: SecretValue,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, SecretError> {
         not_reached!("SecretManager::set_secret")
     }
 

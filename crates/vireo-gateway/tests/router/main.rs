@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 use vireo_core::auth::generate_key;
-use vireo_core::{ApiKey, Directory, Name, NamespaceQuotas, PricePlan, RateLimit, Role, Tenancy};
+use vireo_core::{
+    ApiKey, Directory, Name, NamespaceQuotas, PricePlan, RateLimit, Role, TenantStore,
+};
 use vireo_gateway::{AppState, GatewayLimits, Pace, SharedState};
 
 use fakes::World;
@@ -56,14 +58,15 @@ impl Gateway {
         let world = Arc::new(World::with_warm_versions(vec![2]));
         for namespace in NAMESPACES {
             world
-                .create_namespace(&name(namespace), &quotas)
+                .create_namespace(&name(namespace), &quotas, 0)
                 .await
                 .unwrap();
         }
         let directory = Arc::new(Directory::load(world.clone(), None).await.unwrap());
         let (_, log_events) = tokio::sync::watch::channel(0);
         let state = AppState::new(SharedState {
-            store: world.clone(),
+            catalog: world.clone(),
+            records: world.clone(),
             deployer: world.clone(),
             invoker: world.clone(),
             queue: world.clone(),

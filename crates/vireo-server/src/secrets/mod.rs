@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use anyhow::anyhow;
 use vireo_core::time::now_micros;
-use vireo_core::{Name, SecretInfo, SecretName, SecretStore, SecretValue, StoreError, VersionInfo};
+use vireo_core::{
+    Name, SecretError, SecretInfo, SecretName, SecretStore, SecretValue, StoreError, VersionInfo,
+};
 
 pub use cipher::Cipher;
 pub use unlock::unlock;
@@ -34,14 +36,15 @@ impl Vault {
         namespace: &Name,
         name: &SecretName,
         value: &SecretValue,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, SecretError> {
         let sealed = self
             .cipher
             .seal(namespace, name, value)
-            .map_err(|e| StoreError::Backend(format!("{e:#}")))?;
-        self.store
+            .map_err(|e| SecretError::Seal(e.into()))?;
+        Ok(self
+            .store
             .put_secret(namespace, name, &sealed, now_micros())
-            .await
+            .await?)
     }
 
     pub async fn list(&self, namespace: &Name) -> Result<Vec<SecretInfo>, StoreError> {

@@ -69,22 +69,24 @@ pub async fn unlock(
 #[cfg(test)]
 mod tests {
     use vireo_core::{Name, SecretName, SecretValue};
-    use vireo_store::SqliteStore;
+    use vireo_store::{StorageConfig, Stores};
 
     use super::*;
 
     struct Data {
         dir: tempfile::TempDir,
-        store: SqliteStore,
+        stores: Stores,
     }
 
     impl Data {
         async fn new() -> Self {
             let dir = tempfile::tempdir().unwrap();
-            let store = SqliteStore::open(&dir.path().join("vireo.db"))
-                .await
-                .unwrap();
-            Self { dir, store }
+            let stores = vireo_store::open(&StorageConfig::Sqlite {
+                path: dir.path().join("vireo.db"),
+            })
+            .await
+            .unwrap();
+            Self { dir, stores }
         }
 
         fn key(&self) -> std::path::PathBuf {
@@ -92,7 +94,8 @@ mod tests {
         }
 
         async fn unlock(&self) -> anyhow::Result<Cipher> {
-            unlock(&self.key(), &self.store, &self.dir.path().join("vireo.db")).await
+            let database = self.dir.path().join("vireo.db");
+            unlock(&self.key(), self.stores.secrets.as_ref(), &database).await
         }
 
         async fn seal(&self, cipher: &Cipher, name: &str) {
@@ -100,7 +103,8 @@ mod tests {
             let sealed = cipher
                 .seal(&namespace, &name, &SecretValue::new("v".into()).unwrap())
                 .unwrap();
-            self.store
+            self.stores
+                .secrets
                 .put_secret(&namespace, &name, &sealed, 1)
                 .await
                 .unwrap();
@@ -117,7 +121,7 @@ mod tests {
             Name::default_namespace(),
             SecretName::parse("TOKEN").unwrap(),
         );
-        let sample = data.store.sample_sealed(1).await.unwrap();
+        let sample = data.stores.secrets.sample_sealed(1).await.unwrap();
         assert_eq!(
             again.open(&namespace, &name, &sample.secrets[0].2).unwrap(),
             "v"

@@ -1,4 +1,4 @@
-//! The background record writer, against a real SQLite store.
+//! The background record writer, against a real store.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -6,28 +6,32 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use vireo_core::{
-    AliasName, FunctionInfo, InvocationId, InvocationQuery, InvocationRecord, LogLine, LogQuery,
-    Name, NewVersion, Retained, Retention, Store, StoreError, UsageQuery, UsageRow, VersionInfo,
-    VersionSelector,
+    InvocationId, InvocationQuery, InvocationRecord, LogLine, LogQuery, Name, Records, Retained,
+    Retention, StoreError, UsageQuery, UsageRow,
 };
-use vireo_store::{RecordWriter, SqliteStore};
+use vireo_store::RecordWriter;
+use vireo_store::conformance::Fixture as _;
+use vireo_store::conformance::support::{AT, default_function, log, new_version, record};
 
-use crate::support::{default_function, log, new_version, record, sqlite_store};
+use crate::sqlite::SqliteFixture;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
-/// A store with one deployed function, shared with a writer.
-async fn deployed() -> (tempfile::TempDir, Arc<SqliteStore>, Name) {
-    let (dir, store) = sqlite_store().await;
+/// A store with one deployed function; its records are shared with a writer.
+async fn deployed() -> (SqliteFixture, Arc<dyn Records>, Name) {
+    let fixture = SqliteFixture::fresh().await;
     let (ns, function) = default_function("hello");
-    store
-        .add_version(&ns, &function, new_version("a"))
+    fixture
+        .stores()
+        .catalog
+        .add_version(&ns, &function, new_version("a"), AT)
         .await
         .unwrap();
-    (dir, Arc::new(store), function)
+    let records = fixture.stores().records.clone();
+    (fixture, records, function)
 }
 
-async fn counts(store: &dyn Store, function: &Name) -> (usize, usize) {
+async fn counts(store: &dyn Records, function: &Name) -> (usize, usize) {
     let records = InvocationQuery {
         namespace: Name::default_namespace(),
         function: function.clone(),
@@ -50,7 +54,7 @@ async fn counts(store: &dyn Store, function: &Name) -> (usize, usize) {
 
 #[tokio::test]
 async fn flush_waits_for_everything_submitted() {
-    let (_dir, store, function) = deployed().await;
+    let (_fixture, store, function) = deployed().await;
     let (writer, task) = RecordWriter::spawn(store.clone());
     let mut committed = writer.subscribe();
 
@@ -73,7 +77,7 @@ async fn flush_waits_for_everything_submitted() {
 
 #[tokio::test]
 async fn dropping_every_writer_drains_the_queue() {
-    let (_dir, store, function) = deployed().await;
+    let (_fixture, store, function) = deployed().await;
     let (writer, task) = RecordWriter::spawn(store.clone());
     let clone = writer.clone();
     for n in 0..300 {
@@ -90,7 +94,7 @@ async fn dropping_every_writer_drains_the_queue() {
 
 #[tokio::test]
 async fn failed_writes_are_retried() {
-    let (_dir, inner, function) = deployed().await;
+    let (_fixture, inner, function) = deployed().await;
     let store = Arc::new(Flaky {
         inner,
         failures_left: AtomicUsize::new(2),
@@ -111,7 +115,7 @@ async fn failed_writes_are_retried() {
 
 #[tokio::test]
 async fn a_store_that_keeps_failing_is_given_up_at_the_deadline() {
-    let (_dir, inner, function) = deployed().await;
+    let (_fixture, inner, function) = deployed().await;
     let store = Arc::new(Flaky {
         inner,
         failures_left: AtomicUsize::new(usize::MAX),
@@ -143,13 +147,13 @@ async fn a_store_that_keeps_failing_is_given_up_at_the_deadline() {
 
 /// Fails the first `failures_left` batch writes, as a briefly unavailable database would.
 struct Flaky {
-    inner: Arc<SqliteStore>,
+    inner: Arc<dyn Records>,
     failures_left: AtomicUsize,
     attempts: AtomicUsize,
 }
 
 #[async_trait::async_trait]
-impl Store for Flaky {
+impl Records for Flaky {
     async fn record_invocations(
         &self,
         records: &[InvocationRecord],
@@ -161,81 +165,11 @@ impl Store for Flaky {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
         if fail {
-            return Err(StoreError::Backend("injected failure".to_string()));
+            return Err(StoreError::unavailable("recording", "injected failure"));
         }
         self.inner.record_invocations(records, logs).await
     }
 
-    async fn namespace_exists(&self, namespace: &Name) -> Result<bool, StoreError> {
-        self.inner.namespace_exists(namespace).await
-    }
-    async fn create_function(
-        &self,
-        namespace: &Name,
-        function: &Name,
-    ) -> Result<FunctionInfo, StoreError> {
-        self.inner.create_function(namespace, function).await
-    }
-    async fn get_function(
-        &self,
-        namespace: &Name,
-        function: &Name,
-    ) -> Result<FunctionInfo, StoreError> {
-        self.inner.get_function(namespace, function).await
-    }
-    async fn list_functions(&self, namespace: &Name) -> Result<Vec<FunctionInfo>, StoreError> {
-        self.inner.list_functions(namespace).await
-    }
-    async fn delete_function(&self, namespace: &Name, function: &Name) -> Result<(), StoreError> {
-        self.inner.delete_function(namespace, function).await
-    }
-    async fn add_version(
-        &self,
-        namespace: &Name,
-        function: &Name,
-        version: NewVersion,
-    ) -> Result<VersionInfo, StoreError> {
-        self.inner.add_version(namespace, function, version).await
-    }
-    async fn list_versions(
-        &self,
-        namespace: &Name,
-        function: &Name,
-    ) -> Result<Vec<VersionInfo>, StoreError> {
-        self.inner.list_versions(namespace, function).await
-    }
-    async fn resolve_version(
-        &self,
-        namespace: &Name,
-        function: &Name,
-        selector: &VersionSelector,
-    ) -> Result<VersionInfo, StoreError> {
-        self.inner
-            .resolve_version(namespace, function, selector)
-            .await
-    }
-    async fn component_hashes(&self) -> Result<Vec<String>, StoreError> {
-        self.inner.component_hashes().await
-    }
-    async fn set_alias(
-        &self,
-        namespace: &Name,
-        function: &Name,
-        alias: &AliasName,
-        version: u32,
-    ) -> Result<(), StoreError> {
-        self.inner
-            .set_alias(namespace, function, alias, version)
-            .await
-    }
-    async fn delete_alias(
-        &self,
-        namespace: &Name,
-        function: &Name,
-        alias: &AliasName,
-    ) -> Result<(), StoreError> {
-        self.inner.delete_alias(namespace, function, alias).await
-    }
     async fn get_invocation(
         &self,
         id: &InvocationId,
@@ -251,11 +185,9 @@ impl Store for Flaky {
     async fn read_logs(&self, query: &LogQuery) -> Result<Vec<LogLine>, StoreError> {
         self.inner.read_logs(query).await
     }
-
     async fn usage(&self, query: &UsageQuery) -> Result<Vec<UsageRow>, StoreError> {
         self.inner.usage(query).await
     }
-
     async fn apply_retention(&self, rules: &Retention) -> Result<Retained, StoreError> {
         self.inner.apply_retention(rules).await
     }

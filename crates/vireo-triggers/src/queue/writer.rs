@@ -116,7 +116,9 @@ impl AsyncSubmitter for QueueWriter {
         let outcome = self
             .call(|reply| Request::Accept(invocation, reply))
             .await
-            .map_err(StoreError::Backend)?;
+            .map_err(|stopped| {
+                StoreError::unavailable("submitting an async invocation", stopped)
+            })?;
         if outcome == Enqueued::Accepted {
             self.wake.notify_one();
         }

@@ -1,17 +1,16 @@
-//! The SQLite implementation of [`Schedules`].
+//! The SQLite [`ScheduleStore`].
 
 use sqlx::sqlite::SqliteRow;
 use vireo_core::{
-    AsyncStatus, InvocationId, MissedSlots, Name, NewSchedule, Schedule, Schedules, StoreError,
+    AsyncStatus, InvocationId, MissedSlots, Name, NewSchedule, Schedule, ScheduleStore, StoreError,
 };
 
-use crate::sqlite::{
-    SqliteStore, backend, check_function, column, commit, name_column, parsed_column,
-};
+use super::rows::{column, name_column, parsed_column};
+use super::{SqliteStore, backend, check_function, commit};
 
 const MAX_SCHEDULES_PER_READ: u32 = 10_000;
 
-/// The schedule's columns plus its last invocation's status.
+/// The schedule's columns plus its last invocation's status, for [`schedule_from_row`].
 macro_rules! schedule_select {
     () => {
         "SELECT s.namespace, s.name, s.function, s.selector, s.expression, s.time_zone, s.payload, s.missed, s.paused, s.next_fire_at_us, s.created_at_us, s.last_slot_us, s.last_invocation_id, a.status AS last_status
@@ -19,28 +18,49 @@ macro_rules! schedule_select {
     };
 }
 
+const CREATE_SCHEDULE: &str = "INSERT INTO schedules (namespace, name, function, selector, expression, time_zone, payload, missed, next_fire_at_us, created_at_us)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING";
+const GET_SCHEDULE: &str = concat!(
+    schedule_select!(),
+    " WHERE s.namespace = ?1 AND s.name = ?2"
+);
+const LIST_SCHEDULES: &str = concat!(
+    schedule_select!(),
+    " WHERE s.namespace = ?1 ORDER BY s.name LIMIT ?2"
+);
+const DELETE_SCHEDULE: &str = "DELETE FROM schedules WHERE namespace = ?1 AND name = ?2";
+/// Pausing keeps the next slot for display; resuming replaces it.
+const SET_SCHEDULE_PAUSED: &str = "UPDATE schedules SET paused = ?3, next_fire_at_us = CASE WHEN ?3 THEN next_fire_at_us ELSE ?4 END
+    WHERE namespace = ?1 AND name = ?2";
+const DUE_SCHEDULES: &str = concat!(
+    schedule_select!(),
+    " WHERE s.paused = 0 AND s.next_fire_at_us <= ?1 ORDER BY s.next_fire_at_us LIMIT ?2"
+);
+/// Compare-and-set on the slot the schedule was due at.
+const ADVANCE_SCHEDULE: &str = "UPDATE schedules SET next_fire_at_us = ?4,
+        last_slot_us = COALESCE(?5, last_slot_us),
+        last_invocation_id = COALESCE(?6, last_invocation_id)
+    WHERE namespace = ?1 AND name = ?2 AND next_fire_at_us IS ?3 AND paused = 0";
+
 #[async_trait::async_trait]
-impl Schedules for SqliteStore {
+impl ScheduleStore for SqliteStore {
     async fn create_schedule(&self, schedule: &NewSchedule) -> Result<Schedule, StoreError> {
         let mut tx = self.write().await?;
         check_function(&mut tx, &schedule.namespace, &schedule.function).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO schedules (namespace, name, function, selector, expression, time_zone, payload, missed, next_fire_at_us, created_at_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
-        )
-        .bind(schedule.namespace.as_str())
-        .bind(schedule.name.as_str())
-        .bind(schedule.function.as_str())
-        .bind(schedule.selector.to_string())
-        .bind(&schedule.expression)
-        .bind(&schedule.time_zone)
-        .bind(&schedule.payload)
-        .bind(schedule.missed.as_str())
-        .bind(schedule.next_fire_at_us)
-        .bind(schedule.created_at_us)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend("creating schedule"))?;
+        let inserted = sqlx::query(CREATE_SCHEDULE)
+            .bind(schedule.namespace.as_str())
+            .bind(schedule.name.as_str())
+            .bind(schedule.function.as_str())
+            .bind(schedule.selector.to_string())
+            .bind(&schedule.expression)
+            .bind(&schedule.time_zone)
+            .bind(&schedule.payload)
+            .bind(schedule.missed.as_str())
+            .bind(schedule.next_fire_at_us)
+            .bind(schedule.created_at_us)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("creating schedule"))?;
         if inserted.rows_affected() == 0 {
             return Err(StoreError::ScheduleExists {
                 namespace: schedule.namespace.clone(),
@@ -52,15 +72,12 @@ impl Schedules for SqliteStore {
     }
 
     async fn get_schedule(&self, namespace: &Name, name: &Name) -> Result<Schedule, StoreError> {
-        let row = sqlx::query(concat!(
-            schedule_select!(),
-            " WHERE s.namespace = ?1 AND s.name = ?2"
-        ))
-        .bind(namespace.as_str())
-        .bind(name.as_str())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(backend("reading schedule"))?;
+        let row = sqlx::query(GET_SCHEDULE)
+            .bind(namespace.as_str())
+            .bind(name.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend("reading schedule"))?;
         match row {
             Some(row) => schedule_from_row(&row),
             None => Err(not_found(namespace, name)),
@@ -68,20 +85,17 @@ impl Schedules for SqliteStore {
     }
 
     async fn list_schedules(&self, namespace: &Name) -> Result<Vec<Schedule>, StoreError> {
-        let rows = sqlx::query(concat!(
-            schedule_select!(),
-            " WHERE s.namespace = ?1 ORDER BY s.name LIMIT ?2"
-        ))
-        .bind(namespace.as_str())
-        .bind(MAX_SCHEDULES_PER_READ)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend("listing schedules"))?;
+        let rows = sqlx::query(LIST_SCHEDULES)
+            .bind(namespace.as_str())
+            .bind(MAX_SCHEDULES_PER_READ)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend("listing schedules"))?;
         rows.iter().map(schedule_from_row).collect()
     }
 
     async fn delete_schedule(&self, namespace: &Name, name: &Name) -> Result<(), StoreError> {
-        let done = sqlx::query("DELETE FROM schedules WHERE namespace = ?1 AND name = ?2")
+        let done = sqlx::query(DELETE_SCHEDULE)
             .bind(namespace.as_str())
             .bind(name.as_str())
             .execute(&self.writer)
@@ -100,18 +114,14 @@ impl Schedules for SqliteStore {
         paused: bool,
         next_fire_at_us: Option<i64>,
     ) -> Result<Schedule, StoreError> {
-        // Pausing keeps the next slot for display; resuming replaces it.
-        let done = sqlx::query(
-            "UPDATE schedules SET paused = ?3, next_fire_at_us = CASE WHEN ?3 THEN next_fire_at_us ELSE ?4 END
-             WHERE namespace = ?1 AND name = ?2",
-        )
-        .bind(namespace.as_str())
-        .bind(name.as_str())
-        .bind(paused)
-        .bind(next_fire_at_us)
-        .execute(&self.writer)
-        .await
-        .map_err(backend("pausing schedule"))?;
+        let done = sqlx::query(SET_SCHEDULE_PAUSED)
+            .bind(namespace.as_str())
+            .bind(name.as_str())
+            .bind(paused)
+            .bind(next_fire_at_us)
+            .execute(&self.writer)
+            .await
+            .map_err(backend("pausing schedule"))?;
         if done.rows_affected() == 0 {
             return Err(not_found(namespace, name));
         }
@@ -119,15 +129,12 @@ impl Schedules for SqliteStore {
     }
 
     async fn due_schedules(&self, now_us: i64, limit: u32) -> Result<Vec<Schedule>, StoreError> {
-        let rows = sqlx::query(concat!(
-            schedule_select!(),
-            " WHERE s.paused = 0 AND s.next_fire_at_us <= ?1 ORDER BY s.next_fire_at_us LIMIT ?2"
-        ))
-        .bind(now_us)
-        .bind(limit.min(MAX_SCHEDULES_PER_READ))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend("reading due schedules"))?;
+        let rows = sqlx::query(DUE_SCHEDULES)
+            .bind(now_us)
+            .bind(limit.min(MAX_SCHEDULES_PER_READ))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend("reading due schedules"))?;
         rows.iter().map(schedule_from_row).collect()
     }
 
@@ -137,21 +144,16 @@ impl Schedules for SqliteStore {
         next_fire_at_us: Option<i64>,
         fired: Option<(i64, &InvocationId)>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE schedules SET next_fire_at_us = ?4,
-                 last_slot_us = COALESCE(?5, last_slot_us),
-                 last_invocation_id = COALESCE(?6, last_invocation_id)
-             WHERE namespace = ?1 AND name = ?2 AND next_fire_at_us IS ?3 AND paused = 0",
-        )
-        .bind(schedule.namespace.as_str())
-        .bind(schedule.name.as_str())
-        .bind(schedule.next_fire_at_us)
-        .bind(next_fire_at_us)
-        .bind(fired.map(|(slot, _)| slot))
-        .bind(fired.map(|(_, id)| id.as_str()))
-        .execute(&self.writer)
-        .await
-        .map_err(backend("advancing schedule"))?;
+        let done = sqlx::query(ADVANCE_SCHEDULE)
+            .bind(schedule.namespace.as_str())
+            .bind(schedule.name.as_str())
+            .bind(schedule.next_fire_at_us)
+            .bind(next_fire_at_us)
+            .bind(fired.map(|(slot, _)| slot))
+            .bind(fired.map(|(_, id)| id.as_str()))
+            .execute(&self.writer)
+            .await
+            .map_err(backend("advancing schedule"))?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -1,10 +1,11 @@
-//! The behaviour every secret store must have, on an empty store (only the `default` namespace).
+//! Sealed secrets: stored, replaced, listed, sampled and deleted as opaque bytes.
 
 use std::collections::BTreeSet;
 
-use vireo_core::{Name, SealedSecret, SecretName, SecretStore, StoreError};
+use vireo_core::{Name, SealedSecret, SecretName, StoreError};
 
-use crate::support::name;
+use super::support::name;
+use crate::Stores;
 
 fn secret(value: &str) -> SecretName {
     SecretName::parse(value).unwrap()
@@ -18,22 +19,33 @@ fn sealed(n: u8) -> SealedSecret {
     }
 }
 
-pub async fn secrets_are_created_replaced_listed_and_deleted(store: &dyn SecretStore) {
+pub(super) async fn secrets_are_created_replaced_listed_and_deleted(stores: &Stores) {
     let ns = Name::default_namespace();
     let (db, api) = (secret("DB_PASSWORD"), secret("API_TOKEN"));
-    assert!(store.put_secret(&ns, &db, &sealed(1), 1_000).await.unwrap());
     assert!(
-        store
+        stores
+            .secrets
+            .put_secret(&ns, &db, &sealed(1), 1_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        stores
+            .secrets
             .put_secret(&ns, &api, &sealed(2), 2_000)
             .await
             .unwrap()
     );
     assert!(
-        !store.put_secret(&ns, &db, &sealed(3), 3_000).await.unwrap(),
+        !stores
+            .secrets
+            .put_secret(&ns, &db, &sealed(3), 3_000)
+            .await
+            .unwrap(),
         "a second put replaces"
     );
 
-    let listed = store.list_secrets(&ns).await.unwrap();
+    let listed = stores.secrets.list_secrets(&ns).await.unwrap();
     let shown: Vec<_> = listed
         .iter()
         .map(|s| {
@@ -55,24 +67,26 @@ pub async fn secrets_are_created_replaced_listed_and_deleted(store: &dyn SecretS
     );
 
     let wanted = BTreeSet::from([db.clone(), secret("MISSING")]);
-    let found = store.sealed_secrets(&ns, &wanted).await.unwrap();
+    let found = stores.secrets.sealed_secrets(&ns, &wanted).await.unwrap();
     assert_eq!(found.len(), 1, "only existing secrets come back");
     assert_eq!(found[&db], sealed(3), "the latest write, byte for byte");
     assert!(
-        store
+        stores
+            .secrets
             .sealed_secrets(&ns, &BTreeSet::new())
             .await
             .unwrap()
             .is_empty()
     );
 
-    store.delete_secret(&ns, &db).await.unwrap();
-    let again = store.delete_secret(&ns, &db).await;
+    stores.secrets.delete_secret(&ns, &db).await.unwrap();
+    let again = stores.secrets.delete_secret(&ns, &db).await;
     assert!(
         matches!(&again, Err(StoreError::SecretNotFound { name, .. }) if *name == db),
         "{again:?}"
     );
-    let names: Vec<_> = store
+    let names: Vec<_> = stores
+        .secrets
         .list_secrets(&ns)
         .await
         .unwrap()
@@ -82,39 +96,43 @@ pub async fn secrets_are_created_replaced_listed_and_deleted(store: &dyn SecretS
     assert_eq!(names, [api]);
 }
 
-pub async fn secrets_of_unknown_namespaces_are_reported(store: &dyn SecretStore) {
+pub(super) async fn secrets_of_unknown_namespaces_are_reported(stores: &Stores) {
     let (ns, db) = (name("nowhere"), secret("DB_PASSWORD"));
-    let put = store.put_secret(&ns, &db, &sealed(1), 1).await;
+    let put = stores.secrets.put_secret(&ns, &db, &sealed(1), 1).await;
     assert!(
         matches!(put, Err(StoreError::NamespaceNotFound(_))),
         "{put:?}"
     );
-    let listed = store.list_secrets(&ns).await;
+    let listed = stores.secrets.list_secrets(&ns).await;
     assert!(
         matches!(listed, Err(StoreError::NamespaceNotFound(_))),
         "{listed:?}"
     );
-    let deleted = store.delete_secret(&ns, &db).await;
+    let deleted = stores.secrets.delete_secret(&ns, &db).await;
     assert!(
         matches!(deleted, Err(StoreError::NamespaceNotFound(_))),
         "{deleted:?}"
     );
-    let found = store.sealed_secrets(&ns, &BTreeSet::from([db])).await;
+    let found = stores
+        .secrets
+        .sealed_secrets(&ns, &BTreeSet::from([db]))
+        .await;
     assert!(found.unwrap().is_empty());
 }
 
-pub async fn a_sample_shows_the_newest_secrets_of_every_namespace(store: &dyn SecretStore) {
-    assert_eq!(store.sample_sealed(8).await.unwrap().total, 0);
+pub(super) async fn a_sample_shows_the_newest_secrets_of_every_namespace(stores: &Stores) {
+    assert_eq!(stores.secrets.sample_sealed(8).await.unwrap().total, 0);
     let ns = Name::default_namespace();
     for (n, value) in ["A", "B", "C"].into_iter().enumerate() {
         let at = 1_000 * i64::try_from(n).unwrap();
         let n = u8::try_from(n).unwrap();
-        store
+        stores
+            .secrets
             .put_secret(&ns, &secret(value), &sealed(n), at)
             .await
             .unwrap();
     }
-    let sample = store.sample_sealed(2).await.unwrap();
+    let sample = stores.secrets.sample_sealed(2).await.unwrap();
     assert_eq!(sample.total, 3);
     let names: Vec<&str> = sample
         .secrets

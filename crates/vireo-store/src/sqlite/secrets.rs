@@ -1,4 +1,4 @@
-//! The SQLite implementation of [`SecretStore`]: rows of nonce and ciphertext, never a value.
+//! The SQLite [`SecretStore`]: rows of nonce and ciphertext, never a value.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,9 +8,26 @@ use vireo_core::{
     Name, SealedSample, SealedSecret, SecretInfo, SecretName, SecretStore, StoreError,
 };
 
-use crate::sqlite::{
-    SqliteStore, backend, check_namespace, column, commit, name_column, parsed_column,
-};
+use super::rows::{column, name_column, parsed_column};
+use super::{SqliteStore, backend, check_namespace, commit};
+use crate::codec;
+
+const SECRET_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM secrets WHERE namespace = ?1 AND name = ?2)";
+/// A replacement keeps its creation time.
+const PUT_SECRET: &str =
+    "INSERT INTO secrets (namespace, name, nonce, ciphertext, created_at_us, updated_at_us)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+    ON CONFLICT (namespace, name) DO UPDATE SET nonce = excluded.nonce,
+        ciphertext = excluded.ciphertext, updated_at_us = excluded.updated_at_us";
+const LIST_SECRETS: &str = "SELECT namespace, name, created_at_us, updated_at_us FROM secrets
+    WHERE namespace = ?1 ORDER BY name";
+/// Followed by the namespace and ` AND name IN (` the names `)`.
+const SEALED_SECRETS: &str = "SELECT name, nonce, ciphertext FROM secrets WHERE namespace = ";
+const DELETE_SECRET: &str = "DELETE FROM secrets WHERE namespace = ?1 AND name = ?2";
+const COUNT_SECRETS: &str = "SELECT COUNT(*) FROM secrets";
+const SAMPLE_SECRETS: &str = "SELECT namespace, name, nonce, ciphertext FROM secrets
+    ORDER BY updated_at_us DESC LIMIT ?1";
 
 #[async_trait::async_trait]
 impl SecretStore for SqliteStore {
@@ -23,28 +40,21 @@ impl SecretStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
         check_namespace(&mut tx, namespace).await?;
-        let existed: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM secrets WHERE namespace = ?1 AND name = ?2)",
-        )
-        .bind(namespace.as_str())
-        .bind(name.as_str())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(backend("checking secret"))?;
-        sqlx::query(
-            "INSERT INTO secrets (namespace, name, nonce, ciphertext, created_at_us, updated_at_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-             ON CONFLICT (namespace, name) DO UPDATE SET nonce = excluded.nonce,
-                 ciphertext = excluded.ciphertext, updated_at_us = excluded.updated_at_us",
-        )
-        .bind(namespace.as_str())
-        .bind(name.as_str())
-        .bind(&sealed.nonce)
-        .bind(&sealed.ciphertext)
-        .bind(at_us)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend("storing secret"))?;
+        let existed: bool = sqlx::query_scalar(SECRET_EXISTS)
+            .bind(namespace.as_str())
+            .bind(name.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend("checking secret"))?;
+        sqlx::query(PUT_SECRET)
+            .bind(namespace.as_str())
+            .bind(name.as_str())
+            .bind(&sealed.nonce)
+            .bind(&sealed.ciphertext)
+            .bind(at_us)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("storing secret"))?;
         commit(tx).await?;
         Ok(!existed)
     }
@@ -52,14 +62,11 @@ impl SecretStore for SqliteStore {
     async fn list_secrets(&self, namespace: &Name) -> Result<Vec<SecretInfo>, StoreError> {
         let mut tx = self.read().await?;
         check_namespace(&mut tx, namespace).await?;
-        let rows = sqlx::query(
-            "SELECT namespace, name, created_at_us, updated_at_us FROM secrets
-             WHERE namespace = ?1 ORDER BY name",
-        )
-        .bind(namespace.as_str())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend("listing secrets"))?;
+        let rows = sqlx::query(LIST_SECRETS)
+            .bind(namespace.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend("listing secrets"))?;
         rows.iter().map(info_from_row).collect()
     }
 
@@ -71,8 +78,7 @@ impl SecretStore for SqliteStore {
         if names.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let mut sql =
-            QueryBuilder::new("SELECT name, nonce, ciphertext FROM secrets WHERE namespace = ");
+        let mut sql = QueryBuilder::new(SEALED_SECRETS);
         sql.push_bind(namespace.as_str()).push(" AND name IN (");
         let mut list = sql.separated(", ");
         for name in names {
@@ -99,7 +105,7 @@ impl SecretStore for SqliteStore {
     async fn delete_secret(&self, namespace: &Name, name: &SecretName) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         check_namespace(&mut tx, namespace).await?;
-        let deleted = sqlx::query("DELETE FROM secrets WHERE namespace = ?1 AND name = ?2")
+        let deleted = sqlx::query(DELETE_SECRET)
             .bind(namespace.as_str())
             .bind(name.as_str())
             .execute(&mut *tx)
@@ -116,18 +122,15 @@ impl SecretStore for SqliteStore {
 
     async fn sample_sealed(&self, limit: u32) -> Result<SealedSample, StoreError> {
         let mut tx = self.read().await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets")
+        let total: i64 = sqlx::query_scalar(COUNT_SECRETS)
             .fetch_one(&mut *tx)
             .await
             .map_err(backend("counting secrets"))?;
-        let rows = sqlx::query(
-            "SELECT namespace, name, nonce, ciphertext FROM secrets
-             ORDER BY updated_at_us DESC LIMIT ?1",
-        )
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend("sampling secrets"))?;
+        let rows = sqlx::query(SAMPLE_SECRETS)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend("sampling secrets"))?;
         let secrets = rows
             .iter()
             .map(|row| {
@@ -143,7 +146,7 @@ impl SecretStore for SqliteStore {
             })
             .collect::<Result<_, StoreError>>()?;
         Ok(SealedSample {
-            total: u64::try_from(total).unwrap_or(0),
+            total: codec::unsigned(total),
             secrets,
         })
     }

@@ -1,0 +1,203 @@
+//! Two nodes on one store: each case writes through one node's handles and checks what the
+//! other's see, so nothing relies on there being one writer.
+
+use vireo_core::{
+    AliasName, AsyncStatus, Change, Enqueued, InvocationId, MissedSlots, Name, NewSchedule,
+    Settlement, VersionSelector,
+};
+
+use super::Fixture;
+use super::support::{AT, NO_QUOTA, deployed, invocation_id, job, name, result, start, status};
+
+pub(super) async fn what_one_node_writes_the_other_reads(fixture: &dyn Fixture) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let function = deployed(one, "shared").await;
+    let namespace = Name::default_namespace();
+    let prod = AliasName::parse("prod").unwrap();
+    one.catalog
+        .set_alias(&namespace, &function, &prod, 1)
+        .await
+        .unwrap();
+    let resolved = other
+        .catalog
+        .resolve_version(&namespace, &function, &VersionSelector::Alias(prod))
+        .await
+        .unwrap();
+    assert_eq!(resolved.version, 1);
+    other
+        .catalog
+        .add_version(&namespace, &function, super::support::new_version("cd"), AT)
+        .await
+        .unwrap();
+    let latest = one
+        .catalog
+        .get_function(&namespace, &function)
+        .await
+        .unwrap();
+    assert_eq!(latest.latest_version, Some(2));
+}
+
+pub(super) async fn a_claim_through_one_node_is_not_claimable_through_the_other(
+    fixture: &dyn Fixture,
+) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let function = deployed(one, "contended").await;
+    let batch: Vec<_> = (1..=20).map(|n| job(&function, n, None)).collect();
+    one.queue.enqueue(&batch, NO_QUOTA).await.unwrap();
+    // Both nodes claim at once, each asking for everything.
+    let (mine, theirs) = tokio::join!(
+        one.queue.claim("node-one", 5_000, 60_000, 20),
+        other.queue.claim("node-two", 5_000, 60_000, 20),
+    );
+    let mut claimed: Vec<InvocationId> = mine
+        .unwrap()
+        .into_iter()
+        .chain(theirs.unwrap())
+        .map(|job| job.id)
+        .collect();
+    claimed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    let every: Vec<InvocationId> = (1..=20).map(invocation_id).collect();
+    assert_eq!(claimed, every, "every invocation claimed exactly once");
+    assert!(
+        one.queue
+            .claim("node-one", 5_000, 60_000, 20)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub(super) async fn an_expired_lease_reclaimed_by_one_node_ignores_the_other_nodes_late_result(
+    fixture: &dyn Fixture,
+) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let function = deployed(one, "leased").await;
+    one.queue
+        .enqueue(&[job(&function, 1, None)], NO_QUOTA)
+        .await
+        .unwrap();
+    let claimed = one.queue.claim("node-one", 5_000, 10_000, 1).await.unwrap();
+    start(one, "node-one", &claimed).await;
+    // The first node stalls past its lease; the second takes the invocation over.
+    assert_eq!(
+        other.queue.reclaim_expired(10_001, 10_001).await.unwrap(),
+        1
+    );
+    let retaken = other
+        .queue
+        .claim("node-two", 10_001, 90_000, 1)
+        .await
+        .unwrap();
+    assert_eq!(retaken[0].attempt, 2);
+    start(&other, "node-two", &retaken).await;
+    one.queue
+        .settle("node-one", &[result(1, 1, Settlement::Dead, None)])
+        .await
+        .unwrap();
+    assert_eq!(
+        status(&other, 1).await,
+        (AsyncStatus::Running, 2),
+        "the stale result of the first node is ignored"
+    );
+    other
+        .queue
+        .settle(
+            "node-two",
+            &[result(1, 2, Settlement::Succeeded, Some(200))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status(one, 1).await, (AsyncStatus::Succeeded, 2));
+}
+
+pub(super) async fn an_idempotency_key_used_through_one_node_is_a_duplicate_through_the_other(
+    fixture: &dyn Fixture,
+) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let function = deployed(one, "once").await;
+    assert_eq!(
+        one.queue
+            .enqueue(&[job(&function, 1, Some("k"))], NO_QUOTA)
+            .await
+            .unwrap(),
+        [Enqueued::Accepted]
+    );
+    assert_eq!(
+        other
+            .queue
+            .enqueue(&[job(&function, 2, Some("k"))], NO_QUOTA)
+            .await
+            .unwrap(),
+        [Enqueued::Duplicate(invocation_id(1))]
+    );
+    assert!(
+        one.queue_admin
+            .get_async(&invocation_id(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub(super) async fn a_slot_advanced_by_one_node_is_not_advanced_by_the_other(
+    fixture: &dyn Fixture,
+) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let function = deployed(one, "cron-target").await;
+    one.schedules
+        .create_schedule(&NewSchedule {
+            namespace: Name::default_namespace(),
+            name: name("nightly"),
+            function,
+            selector: VersionSelector::Alias(AliasName::latest()),
+            expression: "*/5 * * * *".to_string(),
+            time_zone: "UTC".to_string(),
+            payload: "{}".to_string(),
+            missed: MissedSlots::Skip,
+            next_fire_at_us: Some(1_000),
+            created_at_us: AT,
+        })
+        .await
+        .unwrap();
+    // Both schedulers see the slot due.
+    let (seen_by_one, seen_by_other) = (
+        one.schedules.due_schedules(1_000, 10).await.unwrap(),
+        other.schedules.due_schedules(1_000, 10).await.unwrap(),
+    );
+    assert_eq!((seen_by_one.len(), seen_by_other.len()), (1, 1));
+    assert!(
+        one.schedules
+            .advance_schedule(&seen_by_one[0], Some(2_000), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !other
+            .schedules
+            .advance_schedule(&seen_by_other[0], Some(2_000), None)
+            .await
+            .unwrap(),
+        "the slot was taken by the first node"
+    );
+    assert!(
+        other
+            .schedules
+            .due_schedules(1_999, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub(super) async fn changes_published_on_one_node_reach_the_other(fixture: &dyn Fixture) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let mut elsewhere = other.changes.subscribe();
+    let mut here = one.changes.subscribe();
+    one.changes.publish(Change::Tenants).await.unwrap();
+    assert_eq!(elsewhere.next().await, Some(Ok(Change::Tenants)));
+    assert_eq!(
+        here.next().await,
+        Some(Ok(Change::Tenants)),
+        "and its own node"
+    );
+}

@@ -1,0 +1,189 @@
+//! The store conformance suite: the behaviour every backend must have, split by concern. A
+//! backend runs all of it with one line in its tests, `vireo_store::conformance_suite!(F)`,
+//! where `F` implements [`Fixture`]; that expands to one `#[tokio::test]` per case (the test
+//! crate depends on tokio).
+//!
+//! Every case is listed once, in `__conformance_cases!`; the library builds a runner for each
+//! case from that list, and the tests come from the same list. A case missing from it is never
+//! called, which `dead_code` (denied here) turns into a compile error: a case cannot be
+//! written and silently not run.
+//!
+//! Cases take the [`Stores`] of a fresh store (only the `default` namespace exists), except
+//! the `cluster` ones, which take the fixture and open a second node on the same store.
+#![deny(dead_code)]
+
+mod catalog;
+mod changes;
+mod cluster;
+mod queue;
+mod records;
+mod schedules;
+mod secrets;
+pub mod support;
+mod tenants;
+
+use crate::Stores;
+
+/// How a backend's tests give the suite stores.
+#[async_trait::async_trait]
+pub trait Fixture: Send + Sync + 'static {
+    /// A fresh, empty store (only the `default` namespace), opened as one node would.
+    async fn fresh() -> Self
+    where
+        Self: Sized;
+
+    /// The first node's handles on the store.
+    fn stores(&self) -> &Stores;
+
+    /// Handles on the same store as a second node opens them: its own connections, the same
+    /// data and the same change feed.
+    async fn second_node(&self) -> Stores;
+}
+
+/// One `#[tokio::test]` per conformance case, each on a fresh store of the fixture `$fixture`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($fixture:ty) => {
+        $crate::__conformance_cases!(__conformance_tests $fixture);
+    };
+}
+
+/// The one list of cases, by concern; each concern is a module of this suite. It hands the
+/// list to `$crate::$expand!`, with `$args` in front.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($expand:ident $($args:tt)*) => {
+        $crate::$expand! {
+            ($($args)*)
+            catalog: [
+                versions_number_from_one,
+                latest_follows_the_newest_version,
+                aliases_set_resolve_and_delete,
+                create_function_refuses_duplicates,
+                unknown_namespace_is_reported_everywhere,
+                unknown_function_is_reported_everywhere,
+                delete_function_cascades,
+                component_hashes_are_distinct,
+                writes_are_stamped_with_the_time_they_are_given,
+            ],
+            records: [
+                invocations_list_newest_first_in_pages,
+                invocations_of_missing_functions_are_skipped,
+                logs_read_oldest_first_with_filters,
+                usage_sums_records_per_group_and_retries_add_up,
+                retention_deletes_by_age_and_keeps_the_newest_logs_within_the_size,
+            ],
+            queue: [
+                enqueue_claim_settle_and_redrive,
+                idempotency_keys_return_the_first_invocation,
+                namespace_quota_counts_pending_invocations,
+                one_cycle_settles_frees_quota_accepts_and_claims_what_it_accepted,
+                expired_leases_are_reclaimed_and_stale_results_ignored,
+                only_attempts_that_began_count,
+                missing_functions_take_nothing_and_deletion_clears_the_queue,
+                retry_policies_default_and_round_trip,
+            ],
+            schedules: [
+                schedules_fire_once_per_slot,
+            ],
+            tenants: [
+                namespaces_are_created_listed_changed_and_deleted_when_empty,
+                max_functions_refuses_only_new_functions,
+                keys_round_trip_and_revoke_once,
+                deleting_a_namespace_revokes_its_keys,
+                max_queued_overrides_the_server_default,
+                namespace_writes_are_stamped_with_the_time_they_are_given,
+            ],
+            secrets: [
+                secrets_are_created_replaced_listed_and_deleted,
+                secrets_of_unknown_namespaces_are_reported,
+                a_sample_shows_the_newest_secrets_of_every_namespace,
+            ],
+            changes: [
+                published_changes_reach_every_subscriber_in_order,
+            ],
+            ;
+            cluster: [
+                what_one_node_writes_the_other_reads,
+                a_claim_through_one_node_is_not_claimable_through_the_other,
+                an_expired_lease_reclaimed_by_one_node_ignores_the_other_nodes_late_result,
+                an_idempotency_key_used_through_one_node_is_a_duplicate_through_the_other,
+                a_slot_advanced_by_one_node_is_not_advanced_by_the_other,
+                changes_published_on_one_node_reach_the_other,
+            ],
+        }
+    };
+}
+
+/// The runner of every case: opens a fresh store of a fixture and runs the case on it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_runners {
+    (
+        ()
+        $($concern:ident: [$($case:ident),* $(,)?],)*
+        ;
+        cluster: [$($cluster_case:ident),* $(,)?],
+    ) => {
+        $(
+            pub mod $concern {
+                $(
+                    pub async fn $case<F: $crate::conformance::Fixture>() {
+                        let fixture = F::fresh().await;
+                        super::super::$concern::$case(fixture.stores()).await;
+                    }
+                )*
+            }
+        )*
+        pub mod cluster {
+            $(
+                pub async fn $cluster_case<F: $crate::conformance::Fixture>() {
+                    let fixture = F::fresh().await;
+                    super::super::cluster::$cluster_case(&fixture).await;
+                }
+            )*
+        }
+    };
+}
+
+/// The tests of a fixture: one per case, in a module per concern.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests {
+    (
+        ($fixture:ty)
+        $($concern:ident: [$($case:ident),* $(,)?],)*
+        ;
+        cluster: [$($cluster_case:ident),* $(,)?],
+    ) => {
+        $(
+            mod $concern {
+                #[allow(unused_imports, reason = "the fixture may be named from the parent")]
+                use super::*;
+                $(
+                    #[tokio::test]
+                    async fn $case() {
+                        $crate::conformance::runners::$concern::$case::<$fixture>().await;
+                    }
+                )*
+            }
+        )*
+        mod cluster {
+            #[allow(unused_imports, reason = "the fixture may be named from the parent")]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $cluster_case() {
+                    $crate::conformance::runners::cluster::$cluster_case::<$fixture>().await;
+                }
+            )*
+        }
+    };
+}
+
+/// One runner per listed case; not for direct use.
+#[doc(hidden)]
+pub mod runners {
+    crate::__conformance_cases!(__conformance_runners);
+}

@@ -1,0 +1,387 @@
+//! The SQLite backend: one file, WAL journal, one writer connection and a small pool of
+//! readers. Each concern is one file (`catalog`, `records`, `queue`, `queue_admin`,
+//! `schedules`, `tenants`, `secrets`) opening with its SQL in trait-method order; what the
+//! concerns share (the connections, transactions, existence checks, error mapping) is here.
+
+mod catalog;
+mod changes;
+mod queue;
+mod queue_admin;
+mod records;
+mod rows;
+mod schedules;
+mod secrets;
+mod tenants;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{Connection as _, Sqlite, Transaction};
+use vireo_core::{Name, StoreError};
+
+use crate::error::classify;
+use crate::stores::{Backend, Stores};
+
+/// How long a statement waits for a lock held by another connection (or process) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Readers never block each other or the writer in WAL mode, so a few cover concurrent API reads.
+const READER_CONNECTIONS: u32 = 4;
+
+/// Whether the namespace and the function exist, in one snapshot.
+const FUNCTION_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM namespaces WHERE name = ?1),
+        EXISTS (SELECT 1 FROM functions WHERE namespace = ?1 AND name = ?2)";
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./src/sqlite/migrations");
+
+/// Opens (creating if missing) the database at `path`, brings its schema up to date, and
+/// bundles it with the feed every handle on the file shares.
+pub(crate) async fn open(path: &Path) -> Result<Stores, StoreError> {
+    let store = SqliteStore::open(path).await?;
+    Ok(Stores::new(store, changes::feed_of(path)))
+}
+
+#[derive(Debug)]
+struct SqliteStore {
+    /// Exactly one connection: writers queue here instead of racing for SQLite's write lock,
+    /// which would otherwise fail with SQLITE_BUSY when a reading transaction upgrades.
+    writer: SqlitePool,
+    /// `query_only` connections, so a write sent here by mistake fails instead of contending.
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable in WAL mode except for the last commits before a power loss;
+            // accepting an async invocation raises it to FULL for its own transaction.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let at = path.display();
+        let writer = pool_options()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(backend(format!("opening database {at}")))?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|e| backend(format!("migrating database {at}"))(e.into()))?;
+        let reader = pool_options()
+            .max_connections(READER_CONNECTIONS)
+            .connect_with(options.pragma("query_only", "ON"))
+            .await
+            .map_err(backend(format!("opening readers of database {at}")))?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// A read transaction, so existence checks and the data they guard see one snapshot.
+    async fn read(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.reader
+            .begin()
+            .await
+            .map_err(backend("starting a read"))
+    }
+
+    /// IMMEDIATE takes the write lock up front, so a transaction that reads before writing
+    /// cannot fail on a lock upgrade if another process writes the file too.
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.writer
+            .begin_with(BEGIN_WRITE)
+            .await
+            .map_err(backend("starting a write"))
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for SqliteStore {
+    /// Closing lets SQLite checkpoint the WAL.
+    async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// Pools whose connections are handed out only outside a transaction.
+///
+/// A transaction dropped unfinished (an error, a failed commit, a cancelled caller) queues a
+/// ROLLBACK. When SQLite has already ended the transaction itself, as it does when a write
+/// fails with SQLITE_FULL or SQLITE_IOERR, that ROLLBACK fails and sqlx keeps counting the
+/// transaction as open: every later `BEGIN` on the connection would fail with "non-zero
+/// transaction depth" until a restart. Such a connection is closed here instead of being
+/// reused, and the pool opens a fresh one. The check reads a counter; sqlx's own ping on
+/// release has already waited for the queued ROLLBACK.
+fn pool_options() -> SqlitePoolOptions {
+    SqlitePoolOptions::new().before_acquire(|conn, _| {
+        Box::pin(async move {
+            let clean = !conn.is_in_transaction();
+            if !clean {
+                tracing::debug!(
+                    "replacing a database connection whose last transaction did not end cleanly"
+                );
+            }
+            Ok(clean)
+        })
+    })
+}
+
+/// `NamespaceNotFound` unless the namespace exists.
+async fn check_namespace(conn: &mut SqliteConnection, namespace: &Name) -> Result<(), StoreError> {
+    let exists: bool = sqlx::query_scalar(catalog::NAMESPACE_EXISTS)
+        .bind(namespace.as_str())
+        .fetch_one(conn)
+        .await
+        .map_err(backend("checking namespace"))?;
+    if exists {
+        Ok(())
+    } else {
+        Err(StoreError::NamespaceNotFound(namespace.clone()))
+    }
+}
+
+/// `NamespaceNotFound` or `FunctionNotFound`, whichever is precise; one query, one snapshot.
+async fn check_function(
+    conn: &mut SqliteConnection,
+    namespace: &Name,
+    function: &Name,
+) -> Result<(), StoreError> {
+    let (namespace_exists, function_exists): (bool, bool) = sqlx::query_as(FUNCTION_EXISTS)
+        .bind(namespace.as_str())
+        .bind(function.as_str())
+        .fetch_one(conn)
+        .await
+        .map_err(backend("checking function"))?;
+    match (namespace_exists, function_exists) {
+        (false, _) => Err(StoreError::NamespaceNotFound(namespace.clone())),
+        (true, false) => Err(StoreError::FunctionNotFound {
+            namespace: namespace.clone(),
+            function: function.clone(),
+        }),
+        (true, true) => Ok(()),
+    }
+}
+
+async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {
+    tx.commit().await.map_err(backend("committing"))
+}
+
+/// Classifies a failure of `context`.
+fn backend(
+    context: impl Into<std::borrow::Cow<'static, str>>,
+) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |error| classify(context, error, is_transient)
+}
+
+/// SQLite's result codes for conditions that pass: another connection's lock (BUSY, LOCKED,
+/// and PROTOCOL for a WAL lock race), memory, I/O and a full disk. The extended codes carry the
+/// primary code in their low byte.
+fn is_transient(code: &str) -> bool {
+    const BUSY: i32 = 5;
+    const LOCKED: i32 = 6;
+    const NOMEM: i32 = 7;
+    const IOERR: i32 = 10;
+    const FULL: i32 = 13;
+    const PROTOCOL: i32 = 15;
+    code.parse::<i32>()
+        .is_ok_and(|code| matches!(code & 0xff, BUSY | LOCKED | NOMEM | IOERR | FULL | PROTOCOL))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store on a fresh file; keep the directory as long as the store.
+    async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("vireo.db"))
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn connections_use_wal_foreign_keys_normal_sync_and_read_only_readers() {
+        let (_dir, store) = temp_store().await;
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&store.reader)
+            .await
+            .unwrap();
+        assert_eq!(journal, "wal");
+        for pool in [&store.writer, &store.reader] {
+            let foreign_keys: bool = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert!(foreign_keys);
+            let busy_ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(busy_ms, 5000);
+        }
+        // NORMAL (1); only the enqueue transaction raises it, and it is back afterwards.
+        vireo_core::Queue::enqueue(&store, &[], u64::MAX)
+            .await
+            .unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        assert_eq!(synchronous, 1);
+        let write = sqlx::query("INSERT INTO namespaces (name, created_at_us) VALUES ('x', 0)")
+            .execute(&store.reader)
+            .await;
+        assert!(write.is_err(), "readers must refuse writes");
+    }
+
+    #[tokio::test]
+    async fn sqlite_failures_are_classified_by_what_retrying_can_do() {
+        let (_dir, store) = temp_store().await;
+        let run = |sql: &'static str| {
+            let writer = store.writer.clone();
+            async move {
+                sqlx::query(sql)
+                    .execute(&writer)
+                    .await
+                    .map_err(backend("testing"))
+                    .unwrap_err()
+                    .class()
+            }
+        };
+        assert_eq!(
+            run("INSERT INTO namespaces (name, created_at_us) VALUES ('default', 0)").await,
+            vireo_core::ErrorClass::Conflict,
+            "a unique key another write took"
+        );
+        assert_eq!(
+            run("INSERT INTO versions (namespace, function, version, component_sha256, component_size, settings, created_at_us) VALUES ('default', 'gone', 1, 'a', 1, '{}', 0)").await,
+            vireo_core::ErrorClass::Conflict,
+            "a row another write removed"
+        );
+        assert_eq!(
+            run("SELECT * FROM no_such_table").await,
+            vireo_core::ErrorClass::Unavailable { retryable: false }
+        );
+        for transient in ["5", "517", "6", "10", "3338", "13"] {
+            assert!(is_transient(transient), "{transient}");
+        }
+        for permanent in ["1", "11", "19", "2067", "26", "not a code"] {
+            assert!(!is_transient(permanent), "{permanent}");
+        }
+    }
+
+    /// Makes the database "full" for the writer connection: SQLite then fails writes with
+    /// SQLITE_FULL, as on a full disk, and rolls back their whole transaction by itself.
+    async fn cap_database_size(store: &SqliteStore) {
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        sqlx::query(&format!("PRAGMA max_page_count = {}", pages + 2))
+            .execute(&store.writer)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_write_sqlite_rolled_back_on_a_full_database_does_not_wedge_the_writer() {
+        use vireo_core::{
+            Catalog as _, QueueAdmin as _, SealedSecret, SecretName, SecretStore as _,
+        };
+
+        let (_dir, store) = temp_store().await;
+        let namespace = Name::default_namespace();
+        let secret = SecretName::parse("BIG").unwrap();
+        // One row that needs more pages than are left: with no statement journal to undo just
+        // the statement, SQLite rolls the whole transaction back, as a full disk does at commit.
+        let too_big = SealedSecret {
+            nonce: vec![0; 24],
+            ciphertext: vec![0; 256 * 1024],
+        };
+        for round in 0..3 {
+            cap_database_size(&store).await;
+            let full = store
+                .put_secret(&namespace, &secret, &too_big, 1)
+                .await
+                .unwrap_err();
+            assert!(full.to_string().contains("full"), "round {round}: {full}");
+            assert_eq!(
+                full.class(),
+                vireo_core::ErrorClass::Unavailable { retryable: true },
+                "a full disk may have room later"
+            );
+            // Both ways of starting a write get a clean connection and commit.
+            let function = Name::parse("test", &format!("f{round}")).unwrap();
+            store
+                .create_function(&namespace, &function, 1)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: the writer stayed wedged: {e}"));
+            store
+                .redrive(&namespace, &function, None, 1)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: the writer stayed wedged: {e}"));
+            vireo_core::Queue::enqueue(&store, &[], u64::MAX)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: the queue stayed wedged: {e}"));
+        }
+        let sealed = store
+            .sealed_secrets(&namespace, &[secret].into())
+            .await
+            .unwrap();
+        assert!(sealed.is_empty(), "the failed writes left nothing behind");
+    }
+
+    #[tokio::test]
+    async fn a_read_transaction_sqlite_ended_by_itself_leaves_no_stale_reader() {
+        let (_dir, store) = temp_store().await;
+        async fn namespaces(tx: &mut Transaction<'static, Sqlite>) -> i64 {
+            sqlx::query_scalar("SELECT COUNT(*) FROM namespaces")
+                .fetch_one(&mut **tx)
+                .await
+                .unwrap()
+        }
+        // Every reader at once, so each connection gets the treatment.
+        let mut ended = Vec::new();
+        for _ in 0..READER_CONNECTIONS {
+            let mut tx = store.read().await.unwrap();
+            // What SQLite does on its own after some I/O errors: the transaction is over, but
+            // sqlx still counts it open and its rollback on drop fails.
+            sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+            ended.push(tx);
+        }
+        drop(ended);
+        let (mut before, mut reading) = (Vec::new(), Vec::new());
+        for _ in 0..READER_CONNECTIONS {
+            let mut tx = store.read().await.unwrap();
+            before.push(namespaces(&mut tx).await);
+            reading.push(tx);
+        }
+        drop(reading);
+        vireo_core::TenantStore::create_namespace(
+            &store,
+            &Name::parse("test", "later").unwrap(),
+            &vireo_core::NamespaceQuotas::default(),
+            1,
+        )
+        .await
+        .unwrap();
+        let mut open = Vec::new();
+        for seen_before in before {
+            let mut tx = store.read().await.unwrap();
+            assert_eq!(
+                namespaces(&mut tx).await,
+                seen_before + 1,
+                "a reader kept an old snapshot"
+            );
+            open.push(tx);
+        }
+    }
+}
