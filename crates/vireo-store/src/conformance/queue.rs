@@ -8,7 +8,8 @@ use vireo_core::{
 };
 
 use super::support::{
-    NO_QUOTA, claim_by_id, deployed, invocation_id, job, name, result, start, status,
+    NO_QUOTA, async_invocation, claim_by_id, deployed, invocation_id, job, name, result, start,
+    status,
 };
 use crate::Stores;
 
@@ -32,11 +33,8 @@ pub(super) async fn enqueue_claim_settle_and_redrive(stores: &Stores) {
     assert_eq!(claimed[0].request, batch[0].request);
     assert_eq!(claimed[0].policy, RetryPolicy::default());
     assert!(
-        stores
-            .queue
-            .claim("node-b", 5_000, 60_000, 10)
+        claim_by_id(stores, "node-b", 5_000, 60_000, 10)
             .await
-            .unwrap()
             .is_empty()
     );
     assert_eq!(
@@ -58,21 +56,13 @@ pub(super) async fn enqueue_claim_settle_and_redrive(stores: &Stores) {
         )
         .await
         .unwrap();
-    let done = stores
-        .queue_admin
-        .get_async(&invocation_id(1))
-        .await
-        .unwrap()
-        .unwrap();
+    let done = async_invocation(stores, 1).await;
     assert_eq!(done.status, AsyncStatus::Succeeded);
     assert_eq!(done.response.unwrap().body, Bytes::from_static(b"answer"));
     assert_eq!(stores.queue.next_due_us().await.unwrap(), Some(9_000));
     assert!(
-        stores
-            .queue
-            .claim("node-a", 8_999, 60_000, 10)
+        claim_by_id(stores, "node-a", 8_999, 60_000, 10)
             .await
-            .unwrap()
             .is_empty()
     );
 
@@ -116,12 +106,7 @@ pub(super) async fn enqueue_claim_settle_and_redrive(stores: &Stores) {
         .await
         .unwrap();
     assert_eq!(redriven, 1);
-    let back = stores
-        .queue_admin
-        .get_async(&invocation_id(2))
-        .await
-        .unwrap()
-        .unwrap();
+    let back = async_invocation(stores, 2).await;
     assert_eq!((back.status, back.attempts), (AsyncStatus::Queued, 0));
     assert_eq!(
         back.accepted_at_us, 20_000,

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use vireo_core::{
-    AliasName, AsyncStatus, AttemptResult, ClaimedInvocation, InvocationId, InvocationQuery,
-    InvocationRecord, InvocationStatus, InvokeAuth, LogLine, LogQuery, LogStream, Name,
-    NewAsyncInvocation, NewVersion, QueueCycle, RateLimit, SecretName, Settlement, StartedAttempt,
-    StoredRequest, StoredResponse, Trigger, VersionInfo, VersionSelector, VersionSettings,
+    AliasName, AsyncInvocation, AsyncStatus, AttemptResult, ClaimedInvocation, InvocationId,
+    InvocationQuery, InvocationRecord, InvocationStatus, InvokeAuth, LogLine, LogQuery, LogStream,
+    Name, NewAsyncInvocation, NewVersion, QueueCycle, RateLimit, SecretName, Settlement,
+    StartedAttempt, StoredRequest, StoredResponse, Trigger, VersionInfo, VersionSelector,
+    VersionSettings,
 };
 
 use crate::Stores;
@@ -215,13 +216,18 @@ pub async fn deployed(stores: &Stores, function: &str) -> Name {
     function
 }
 
-pub async fn status(stores: &Stores, n: u64) -> (AsyncStatus, u32) {
-    let found = stores
+/// The async invocation [`invocation_id`]`(n)`, which must exist.
+pub async fn async_invocation(stores: &Stores, n: u64) -> AsyncInvocation {
+    stores
         .queue_admin
         .get_async(&invocation_id(n))
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+}
+
+pub async fn status(stores: &Stores, n: u64) -> (AsyncStatus, u32) {
+    let found = async_invocation(stores, n).await;
     (found.status, found.attempts)
 }
 
