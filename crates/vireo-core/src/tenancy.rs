@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 
 use crate::auth::{ApiKey, AuthError, Caller, Role, split_key};
 use crate::names::Name;
-use crate::store::StoreError;
+use crate::store::{Change, ChangeFeed, StoreError};
 
 /// A token bucket: `per_second` requests on average, bursts of up to `burst`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -100,10 +100,12 @@ pub trait TenantStore: Send + Sync + 'static {
     async fn revoke_key(&self, id: &str, at_us: i64) -> Result<ApiKey, StoreError>;
 }
 
-/// Namespaces' quotas and every API key, held in memory and written through to the store. This
-/// process is the only writer of its store, so the copy stays exact.
+/// Namespaces' quotas and every API key, held in memory and written through to the store. Each
+/// write is announced on the change feed; every copy (this one included) reloads when it hears
+/// of one, so writes through another copy on the same store arrive too.
 pub struct Directory {
     store: Arc<dyn TenantStore>,
+    changes: Arc<dyn ChangeFeed>,
     keys: RwLock<HashMap<String, ApiKey>>,
     quotas: RwLock<HashMap<Name, NamespaceQuotas>>,
     /// SHA-256 of an admin key given to the server from outside (`VIREO_ADMIN_KEY`).
@@ -116,26 +118,40 @@ pub const EXTERNAL_ADMIN_ID: &str = "env";
 impl Directory {
     pub async fn load(
         store: Arc<dyn TenantStore>,
+        changes: Arc<dyn ChangeFeed>,
         external_admin: Option<&str>,
     ) -> Result<Self, StoreError> {
-        let keys = store
+        let directory = Self {
+            store,
+            changes,
+            keys: RwLock::default(),
+            quotas: RwLock::default(),
+            external_admin: external_admin.map(|key| Sha256::digest(key.as_bytes()).into()),
+        };
+        directory.reload().await?;
+        Ok(directory)
+    }
+
+    /// Reads every key and every namespace's quotas from the store again, after a change made
+    /// through another copy.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let keys = self
+            .store
             .list_keys()
             .await?
             .into_iter()
             .map(|key| (key.id.clone(), key))
             .collect();
-        let quotas = store
+        let quotas = self
+            .store
             .list_namespaces()
             .await?
             .into_iter()
             .map(|ns| (ns.name, ns.quotas))
             .collect();
-        Ok(Self {
-            store,
-            keys: RwLock::new(keys),
-            quotas: RwLock::new(quotas),
-            external_admin: external_admin.map(|key| Sha256::digest(key.as_bytes()).into()),
-        })
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        *self.quotas.write().unwrap_or_else(|p| p.into_inner()) = quotas;
+        Ok(())
     }
 
     /// The caller a bearer token authenticates, checked against the in-memory keys.
@@ -181,6 +197,7 @@ impl Directory {
     ) -> Result<NamespaceInfo, StoreError> {
         let created = self.store.create_namespace(name, quotas, at_us).await?;
         self.remember_quotas(&created);
+        self.announce().await;
         Ok(created)
     }
 
@@ -191,25 +208,25 @@ impl Directory {
     ) -> Result<NamespaceInfo, StoreError> {
         let changed = self.store.set_quotas(name, quotas).await?;
         self.remember_quotas(&changed);
+        self.announce().await;
         Ok(changed)
     }
 
     pub async fn delete_namespace(&self, name: &Name, at_us: i64) -> Result<(), StoreError> {
         self.store.delete_namespace(name, at_us).await?;
-        self.quotas
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name);
-        let keys = self.store.list_keys().await?;
-        *self.keys.write().unwrap_or_else(|p| p.into_inner()) =
-            keys.into_iter().map(|key| (key.id.clone(), key)).collect();
-        Ok(())
+        // The keys that named it were revoked with it.
+        let reloaded = self.reload().await;
+        self.announce().await;
+        reloaded
     }
 
     pub async fn create_key(&self, key: ApiKey) -> Result<(), StoreError> {
         self.store.create_key(&key).await?;
-        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
-        keys.insert(key.id.clone(), key);
+        self.keys
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.id.clone(), key);
+        self.announce().await;
         Ok(())
     }
 
@@ -222,9 +239,16 @@ impl Directory {
 
     pub async fn revoke_key(&self, id: &str, at_us: i64) -> Result<ApiKey, StoreError> {
         let revoked = self.store.revoke_key(id, at_us).await?;
-        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
-        keys.insert(revoked.id.clone(), revoked.clone());
+        self.keys
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(revoked.id.clone(), revoked.clone());
+        self.announce().await;
         Ok(revoked)
+    }
+
+    async fn announce(&self) {
+        crate::store::announce(self.changes.as_ref(), Change::Tenants).await;
     }
 
     fn remember_quotas(&self, namespace: &NamespaceInfo) {

@@ -283,13 +283,32 @@ impl Runtime {
     /// so their next invocation loads again with its current value; returns what was dropped.
     /// Versions still loading in the namespace go too: they may have read the old value.
     pub fn forget_granting(&self, namespace: &Name, secret: &SecretName) -> Vec<(Name, Name, u32)> {
+        self.forget_secret_readers(
+            |key| key.0 == *namespace,
+            |secrets| secrets.contains(secret),
+        )
+    }
+
+    /// Drops the loaded state of every version granted any secret, and of every version still
+    /// loading (after secret changes went unheard); returns what was dropped.
+    pub fn forget_secret_holders(&self) -> Vec<(Name, Name, u32)> {
+        self.forget_secret_readers(|_| true, |secrets| !secrets.is_empty())
+    }
+
+    /// Drops the versions `in_scope` whose granted secrets are `affected`, and those in scope
+    /// still loading (they may be reading the old values).
+    fn forget_secret_readers(
+        &self,
+        in_scope: impl Fn(&VersionKey) -> bool,
+        affected: impl Fn(&std::collections::BTreeSet<SecretName>) -> bool,
+    ) -> Vec<(Name, Name, u32)> {
         let mut forgotten = Vec::new();
         self.lock_loaded().retain(|key, cell| {
-            if key.0 != *namespace {
+            if !in_scope(key) {
                 return true;
             }
             match cell.get() {
-                Some(loaded) if loaded.settings.secrets.contains(secret) => {
+                Some(loaded) if affected(&loaded.settings.secrets) => {
                     forgotten.push(key.clone());
                     false
                 }

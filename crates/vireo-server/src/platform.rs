@@ -1,6 +1,8 @@
 //! The server's implementation of the core seams: `Deployer` (validate, compile, store),
 //! `Invoker` (resolve, admit, load, execute, record) and `SecretManager` (seal, store, reload
-//! the versions granted a changed secret).
+//! the versions granted a changed secret). Every change to what other copies hold (routes,
+//! secrets) is announced on the change feed, and [`Platform::apply`] takes in what the feed
+//! brings, from this node or another on the same store.
 
 use std::sync::Arc;
 
@@ -12,8 +14,8 @@ use tracing::Instrument;
 use vireo_core::buckets::{Buckets, Verdict};
 use vireo_core::invoke::authorize_invocation;
 use vireo_core::{
-    AliasName, Body, Call, Catalog, DeployError, Deployed, Deployer, Directory, ErrorClass,
-    InvocationStatus, InvokeError, Invoker, Name, NewVersion, SecretError, SecretInfo,
+    AliasName, Body, Call, Catalog, Change, ChangeFeed, DeployError, Deployed, Deployer, Directory,
+    ErrorClass, InvocationStatus, InvokeError, Invoker, Name, NewVersion, SecretError, SecretInfo,
     SecretManager, SecretName, SecretValue, SettingsLimits, StoreError, TraceContext, VersionInfo,
     VersionSelector, VersionSettings, trace,
 };
@@ -29,19 +31,28 @@ use crate::tail::{self, Awaited, Finished, Tail};
 use crate::telemetry;
 
 pub struct Platform {
-    pub catalog: Arc<dyn Catalog>,
-    pub blobs: BlobStore,
-    pub runtime: Runtime,
-    pub records: RecordWriter,
-    pub settings_limits: SettingsLimits,
+    catalog: Arc<dyn Catalog>,
+    blobs: BlobStore,
+    records: RecordWriter,
+    changes: Arc<dyn ChangeFeed>,
+    runtime: Runtime,
+    settings_limits: SettingsLimits,
     vault: Vault,
     admission: Admission,
     /// Namespaces' quotas (and keys), kept in memory.
-    pub directory: Arc<Directory>,
+    directory: Arc<Directory>,
     function_buckets: Buckets<(Name, Name)>,
     routes: RouteCache,
     /// Guest tails still running after their response was sent; shutdown waits for them.
-    pub in_flight: TaskTracker,
+    in_flight: TaskTracker,
+}
+
+/// Where a platform keeps what it deploys and what ran, and hears of changes.
+pub struct Storage {
+    pub catalog: Arc<dyn Catalog>,
+    pub blobs: BlobStore,
+    pub records: RecordWriter,
+    pub changes: Arc<dyn ChangeFeed>,
 }
 
 /// The bounds a platform enforces: on deployed settings, and on running invocations.
@@ -57,19 +68,13 @@ pub struct Tenants {
 }
 
 impl Platform {
-    pub fn new(
-        catalog: Arc<dyn Catalog>,
-        blobs: BlobStore,
-        runtime: Runtime,
-        records: RecordWriter,
-        limits: Limits,
-        tenants: Tenants,
-    ) -> Self {
+    pub fn new(storage: Storage, runtime: Runtime, limits: Limits, tenants: Tenants) -> Self {
         Self {
-            catalog,
-            blobs,
+            catalog: storage.catalog,
+            blobs: storage.blobs,
+            records: storage.records,
+            changes: storage.changes,
             runtime,
-            records,
             settings_limits: limits.settings,
             vault: tenants.vault,
             admission: Admission::new(limits.admission),
@@ -78,6 +83,49 @@ impl Platform {
             routes: RouteCache::default(),
             in_flight: TaskTracker::new(),
         }
+    }
+
+    /// Pre-warms every stored version with `min_instances`, so their first requests after a
+    /// start are warm too.
+    pub async fn prewarm_all(&self) {
+        let namespaces = match self.directory.store().list_namespaces().await {
+            Ok(namespaces) => namespaces,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list namespaces to pre-warm");
+                return;
+            }
+        };
+        for namespace in namespaces {
+            let Ok(functions) = self.catalog.list_functions(&namespace.name).await else {
+                continue;
+            };
+            for function in functions {
+                let Ok(versions) = self
+                    .catalog
+                    .list_versions(&namespace.name, &function.name)
+                    .await
+                else {
+                    continue;
+                };
+                for version in versions {
+                    self.prewarm(&version).await;
+                }
+            }
+        }
+    }
+
+    /// Scale to zero: drops idle versions' compiled state; returns what went.
+    pub fn evict_idle(&self) -> Vec<(Name, Name, u32)> {
+        self.runtime.evict_idle()
+    }
+
+    /// Takes no more guest tails and waits for the running ones until `deadline`; false if
+    /// some were still running then.
+    pub async fn finish_in_flight(&self, deadline: tokio::time::Instant) -> bool {
+        self.in_flight.close();
+        tokio::time::timeout_at(deadline, self.in_flight.wait())
+            .await
+            .is_ok()
     }
 
     /// Loads a version with `min_instances` and fills its ready instances, so its first request
@@ -109,14 +157,54 @@ impl Platform {
     /// sees its current value; pre-warmed ones are loaded again at once.
     async fn reload_granting(&self, namespace: &Name, secret: &SecretName) {
         for (_, function, number) in self.runtime.forget_granting(namespace, secret) {
-            let selector = VersionSelector::Number(number);
-            if let Ok(version) = self
-                .catalog
-                .resolve_version(namespace, &function, &selector)
-                .await
-            {
-                self.prewarm(&version).await;
-            }
+            self.reload_version(namespace, &function, number).await;
+        }
+    }
+
+    /// Pre-warms a forgotten version again if it still exists and asks for it.
+    async fn reload_version(&self, namespace: &Name, function: &Name, number: u32) {
+        let selector = VersionSelector::Number(number);
+        if let Ok(version) = self
+            .catalog
+            .resolve_version(namespace, function, &selector)
+            .await
+        {
+            self.prewarm(&version).await;
+        }
+    }
+
+    /// Applies a change made through this node at once, so its next request sees it, and
+    /// announces it to every other copy. The feed brings it back here too; applying a change
+    /// twice is harmless.
+    async fn changed(&self, change: Change) {
+        self.apply(&change).await;
+        vireo_core::announce(self.changes.as_ref(), change).await;
+    }
+
+    /// Brings this node's copies up to date with a stored change.
+    pub async fn apply(&self, change: &Change) {
+        match change {
+            Change::Routes {
+                namespace,
+                function,
+            } => self.routes.invalidate(namespace, function),
+            Change::Tenants => self.reload_directory().await,
+            Change::Secret { namespace, name } => self.reload_granting(namespace, name).await,
+        }
+    }
+
+    /// After changes went unheard: every copy may be stale, so all are read again.
+    pub async fn apply_everything(&self) {
+        self.routes.clear();
+        self.reload_directory().await;
+        for (namespace, function, number) in self.runtime.forget_secret_holders() {
+            self.reload_version(&namespace, &function, number).await;
+        }
+    }
+
+    async fn reload_directory(&self) {
+        if let Err(error) = self.directory.reload().await {
+            tracing::warn!(%error, "could not reload namespaces and keys after a change");
         }
     }
 
@@ -204,7 +292,7 @@ impl Deployer for Platform {
             .catalog
             .add_version(namespace, function, new, vireo_core::time::now_micros())
             .await?;
-        self.routes.invalidate(namespace, function);
+        self.changed(routes_of(namespace, function)).await;
         self.prewarm(&version).await;
         tracing::info!(namespace = %namespace, function = %function, version = version.version, "deployed");
         Ok(Deployed {
@@ -223,7 +311,7 @@ impl Deployer for Platform {
         self.catalog
             .set_alias(namespace, function, alias, version)
             .await?;
-        self.routes.invalidate(namespace, function);
+        self.changed(routes_of(namespace, function)).await;
         Ok(())
     }
 
@@ -236,7 +324,7 @@ impl Deployer for Platform {
         self.catalog
             .delete_alias(namespace, function, alias)
             .await?;
-        self.routes.invalidate(namespace, function);
+        self.changed(routes_of(namespace, function)).await;
         Ok(())
     }
 
@@ -246,7 +334,7 @@ impl Deployer for Platform {
 
     async fn delete(&self, namespace: &Name, function: &Name) -> Result<(), StoreError> {
         self.catalog.delete_function(namespace, function).await?;
-        self.routes.invalidate(namespace, function);
+        self.changed(routes_of(namespace, function)).await;
         self.runtime.forget_function(namespace, function);
         self.admission.forget_function(namespace, function);
         self.function_buckets
@@ -264,7 +352,7 @@ impl SecretManager for Platform {
         value: SecretValue,
     ) -> Result<bool, SecretError> {
         let created = self.vault.put(namespace, name, &value).await?;
-        self.reload_granting(namespace, name).await;
+        self.changed(secret_of(namespace, name)).await;
         tracing::info!(%namespace, secret = %name, created, "secret set");
         Ok(created)
     }
@@ -275,7 +363,7 @@ impl SecretManager for Platform {
 
     async fn delete_secret(&self, namespace: &Name, name: &SecretName) -> Result<(), StoreError> {
         self.vault.delete(namespace, name).await?;
-        self.reload_granting(namespace, name).await;
+        self.changed(secret_of(namespace, name)).await;
         tracing::info!(%namespace, secret = %name, "secret deleted");
         Ok(())
     }
@@ -313,6 +401,20 @@ impl Invoker for Platform {
         self.routes
             .resolve(self.catalog.as_ref(), namespace, function, selector)
             .await
+    }
+}
+
+fn routes_of(namespace: &Name, function: &Name) -> Change {
+    Change::Routes {
+        namespace: namespace.clone(),
+        function: function.clone(),
+    }
+}
+
+fn secret_of(namespace: &Name, name: &SecretName) -> Change {
+    Change::Secret {
+        namespace: namespace.clone(),
+        name: name.clone(),
     }
 }
 

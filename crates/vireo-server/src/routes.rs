@@ -1,6 +1,6 @@
 //! Remembers which version `function[@selector]` resolves to, so the invocation path does not
-//! ask the store on every request. Changes made through this server invalidate it at once; the
-//! short time-to-live bounds staleness for changes made elsewhere (another node, a restore).
+//! ask the store on every request. Changes invalidate it as the change feed brings them; the
+//! short time-to-live bounds staleness for changes no feed reports (a restored backup).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -42,6 +42,11 @@ impl RouteCache {
     pub fn invalidate(&self, namespace: &Name, function: &Name) {
         self.lock()
             .retain(|(ns, f, _), _| !(ns == namespace && f == function));
+    }
+
+    /// Forgets every route (after changes went unheard).
+    pub fn clear(&self) {
+        self.lock().clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RouteKey, (VersionInfo, Instant)>> {

@@ -30,6 +30,14 @@ pub trait ChangeFeed: Send + Sync + 'static {
     fn subscribe(&self) -> Subscription;
 }
 
+/// Publishes a change that is already stored. A failure is logged, not returned: the write it
+/// describes succeeded, and a feed that lost a change tells its subscribers they missed some.
+pub async fn announce(feed: &dyn ChangeFeed, change: Change) {
+    if let Err(error) = feed.publish(change.clone()).await {
+        tracing::warn!(%error, ?change, "could not tell other copies of a change");
+    }
+}
+
 /// One subscriber's view of a [`ChangeFeed`].
 #[derive(Debug)]
 pub struct Subscription {

@@ -201,3 +201,40 @@ pub(super) async fn changes_published_on_one_node_reach_the_other(fixture: &dyn 
         "and its own node"
     );
 }
+
+/// The key and quota directory of each node follows the other's writes through the feed: a
+/// key revoked on one node is refused by the other once it has heard.
+pub(super) async fn a_key_revoked_on_one_node_is_refused_by_the_other_once_it_hears(
+    fixture: &dyn Fixture,
+) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let load = |stores: &crate::Stores| {
+        vireo_core::Directory::load(stores.tenants.clone(), stores.changes.clone(), None)
+    };
+    let (here, there) = (load(one).await.unwrap(), load(&other).await.unwrap());
+    let mut heard = other.changes.subscribe();
+    let generated = vireo_core::auth::generate_key();
+    here.create_key(vireo_core::ApiKey {
+        id: generated.id.clone(),
+        role: vireo_core::Role::Admin,
+        namespaces: Vec::new(),
+        description: None,
+        created_at_us: AT,
+        expires_at_us: None,
+        revoked_at_us: None,
+        secret_sha256: generated.secret_sha256,
+    })
+    .await
+    .unwrap();
+    assert_eq!(heard.next().await, Some(Ok(Change::Tenants)));
+    there.reload().await.unwrap();
+    assert!(there.authenticate(&generated.key, AT).is_ok());
+    here.revoke_key(&generated.id, AT + 1).await.unwrap();
+    assert_eq!(heard.next().await, Some(Ok(Change::Tenants)));
+    assert!(
+        there.authenticate(&generated.key, AT + 2).is_ok(),
+        "a copy that has not reloaded still holds the key"
+    );
+    there.reload().await.unwrap();
+    assert!(there.authenticate(&generated.key, AT + 2).is_err());
+}

@@ -111,6 +111,7 @@ macro_rules! __conformance_cases {
                 an_idempotency_key_used_through_one_node_is_a_duplicate_through_the_other,
                 a_slot_advanced_by_one_node_is_not_advanced_by_the_other,
                 changes_published_on_one_node_reach_the_other,
+                a_key_revoked_on_one_node_is_refused_by_the_other_once_it_hears,
             ],
         }
     };

@@ -1,0 +1,277 @@
+//! The server's running parts: started in dependency order over one set of stores, and stopped
+//! in the order `stop` declares, all within the shutdown grace period.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use vireo_core::{AsyncSubmitter, Deployer as _, Name};
+use vireo_gateway::{AppState, SharedState};
+use vireo_runtime::{EngineSettings, Runtime};
+use vireo_store::{BlobStore, RecordWriter, RecordWriterTask, Stores};
+use vireo_triggers::{QueueWriter, WorkerHandle};
+
+use crate::config::Config;
+use crate::platform::{self, Platform};
+use crate::secrets::{Cipher, Vault};
+use crate::telemetry::Telemetry;
+use crate::{changes, data_dir, descriptors, http, tenants, upkeep};
+
+/// The end of the shutdown grace period kept for writing what in-flight work produced
+/// (results, records), at most; a quarter of the grace period when that is shorter.
+const FINAL_WRITES: Duration = Duration::from_secs(2);
+
+pub struct Services {
+    stores: Stores,
+    shutdown: CancellationToken,
+    server: JoinHandle<()>,
+    /// Loops that hold nothing to finish: stopped at once.
+    upkeep: Vec<JoinHandle<()>>,
+    scheduler: JoinHandle<()>,
+    worker: WorkerHandle,
+    submitter: Arc<dyn AsyncSubmitter>,
+    queue_writer: JoinHandle<()>,
+    platform: Arc<Platform>,
+    records: RecordWriter,
+    record_writer: RecordWriterTask,
+}
+
+impl Services {
+    /// Starts everything over `stores`, serving HTTP on `listener`; returns once the server
+    /// accepts requests.
+    pub async fn start(
+        config: &Config,
+        stores: Stores,
+        cipher: Cipher,
+        telemetry: Telemetry,
+        listener: tokio::net::TcpListener,
+    ) -> anyhow::Result<Self> {
+        // Subscribed before anything writes, so no change goes unheard.
+        let feed = stores.changes.subscribe();
+        let directory = Arc::new(
+            tenants::open_directory(
+                stores.tenants.clone(),
+                stores.changes.clone(),
+                &config.data_dir,
+            )
+            .await?,
+        );
+        let (records, record_writer) = RecordWriter::spawn(stores.records.clone());
+        let platform = Arc::new(Platform::new(
+            platform::Storage {
+                catalog: stores.catalog.clone(),
+                blobs: BlobStore::open(&config.data_dir.join(data_dir::COMPONENTS))
+                    .context("opening the component directory")?,
+                records: records.clone(),
+                changes: stores.changes.clone(),
+            },
+            start_runtime(config)?,
+            platform::Limits {
+                settings: config.settings_limits(),
+                admission: config.admission_settings(),
+            },
+            platform::Tenants {
+                directory: directory.clone(),
+                vault: Vault::new(stores.secrets.clone(), cipher),
+            },
+        ));
+        deploy_at_start(&platform, &config.deploy).await?;
+        platform.prewarm_all().await;
+        let upkeep = vec![
+            tokio::spawn(changes::follow(feed, platform.clone())),
+            tokio::spawn(upkeep::scale_to_zero(platform.clone(), config.idle_ttl())),
+            tokio::spawn(upkeep::apply_retention(
+                stores.records.clone(),
+                config.retention.clone(),
+            )),
+        ];
+
+        let wake = Arc::new(Notify::new());
+        let (writer, queue_writer) = QueueWriter::spawn(
+            stores.queue.clone(),
+            config.async_queue.max_pending_per_namespace,
+            wake.clone(),
+        );
+        let worker = vireo_triggers::start_worker(
+            stores.queue.clone(),
+            platform.clone(),
+            config.worker_settings(),
+            writer.clone(),
+            wake,
+        );
+        let submitter: Arc<dyn AsyncSubmitter> = Arc::new(writer);
+        let shutdown = CancellationToken::new();
+        let scheduler = tokio::spawn(vireo_triggers::cron::run(
+            stores.schedules.clone(),
+            submitter.clone(),
+            config.scheduler_settings(),
+            shutdown.clone(),
+        ));
+        let state = AppState::new(SharedState {
+            catalog: stores.catalog.clone(),
+            records: stores.records.clone(),
+            deployer: platform.clone(),
+            invoker: platform.clone(),
+            queue: stores.queue_admin.clone(),
+            schedules: stores.schedules.clone(),
+            secrets: platform.clone(),
+            submitter: submitter.clone(),
+            log_events: records.subscribe(),
+            shutdown: shutdown.clone(),
+            render_metrics: Arc::new(move || telemetry.render()),
+            directory,
+            key_buckets: Arc::default(),
+            pricing: config.pricing,
+            limits: config.gateway_limits(),
+        });
+        let server = tokio::spawn(http::serve(
+            listener,
+            vireo_gateway::router(state),
+            config.connection_limits(),
+            shutdown.clone(),
+        ));
+        Ok(Self {
+            stores,
+            shutdown,
+            server,
+            upkeep,
+            scheduler,
+            worker,
+            submitter,
+            queue_writer,
+            platform,
+            records,
+            record_writer,
+        })
+    }
+
+    /// Waits until `stop_requested` completes, or the HTTP server ends by itself (an error).
+    pub async fn run_until(
+        &mut self,
+        stop_requested: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        tokio::select! {
+            () = stop_requested => Ok(()),
+            finished = &mut self.server => finished.context("the HTTP server task failed"),
+        }
+    }
+
+    /// Stops within `grace`: no new connections; in-flight requests, schedules, async attempts
+    /// and guest tails finish until a little before the deadline; then what they produced is
+    /// written (queue results, records) and the store closes.
+    pub async fn stop(self, grace: Duration) {
+        let Self {
+            stores,
+            shutdown,
+            mut server,
+            upkeep,
+            scheduler,
+            worker,
+            submitter,
+            queue_writer,
+            platform,
+            records,
+            record_writer,
+        } = self;
+        tracing::info!(
+            ?grace,
+            "shutting down: no new connections, finishing in-flight invocations"
+        );
+        shutdown.cancel();
+        // Everything ends by the deadline, even with a store that keeps failing: in-flight work
+        // until a little before it, then the writes of what that work produced.
+        let deadline = tokio::time::Instant::now() + grace;
+        let work_deadline = deadline - FINAL_WRITES.min(grace / 4);
+        if tokio::time::timeout_at(work_deadline, &mut server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period over: closing the remaining connections");
+            server.abort();
+        }
+        for task in upkeep {
+            task.abort();
+        }
+        finish_by(work_deadline, scheduler, "the cron scheduler").await;
+        let remaining = work_deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !worker.stop(remaining).await {
+            tracing::warn!(
+                "grace period over: unfinished async attempts will be redelivered after the next start"
+            );
+        }
+        if !platform.finish_in_flight(work_deadline).await {
+            tracing::warn!(
+                "grace period over: some invocations did not finish and are not recorded"
+            );
+        }
+        // Attempts still running past the grace period hold a handle; their results are not
+        // waited for (they are redelivered), only what was already sent is written.
+        drop(submitter);
+        finish_by(deadline, queue_writer, "the async queue writer").await;
+        drop(platform);
+        let _ = tokio::time::timeout_at(deadline, records.flush()).await;
+        drop(records);
+        record_writer.finish(deadline).await;
+        if tokio::time::timeout_at(deadline, stores.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "grace period over: the database was not closed cleanly (it recovers at the next start)"
+            );
+        }
+    }
+}
+
+/// The runtime, with outgoing connections capped by what the descriptor limit allows.
+fn start_runtime(config: &Config) -> anyhow::Result<Runtime> {
+    let descriptor_limit = descriptors::raise_limit();
+    let egress = config.egress_limits(descriptor_limit)?;
+    tracing::info!(
+        max_connections = egress.max_connections,
+        per_invocation = egress.concurrent_per_invocation,
+        "outgoing connections capped"
+    );
+    Runtime::new(
+        &EngineSettings {
+            egress,
+            ..config.engine_settings()
+        },
+        &config.data_dir.join(data_dir::ARTIFACTS),
+    )
+    .context("starting the runtime")
+}
+
+/// Waits for `task` until `deadline`, then ends it.
+async fn finish_by(deadline: tokio::time::Instant, mut task: JoinHandle<()>, what: &str) {
+    if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+        tracing::warn!("grace period over: stopping {what} before it finished");
+        task.abort();
+    }
+}
+
+/// Deploys the `--deploy NAME=FILE` components in the default namespace (an unchanged file
+/// keeps its version).
+async fn deploy_at_start(platform: &Platform, deploys: &[(Name, PathBuf)]) -> anyhow::Result<()> {
+    let namespace = Name::default_namespace();
+    for (name, file) in deploys {
+        let bytes = tokio::fs::read(file)
+            .await
+            .with_context(|| format!("reading {}", file.display()))?;
+        let deployed = platform
+            .deploy(&namespace, name, bytes.into(), Default::default())
+            .await
+            .with_context(|| format!("deploying {} as {namespace}/{name}", file.display()))?;
+        let verb = if deployed.created {
+            "deployed"
+        } else {
+            "unchanged"
+        };
+        tracing::info!(function = %name, version = deployed.version.version, "{verb} {}", file.display());
+    }
+    Ok(())
+}
