@@ -22,7 +22,7 @@ use vireo_core::{
 use vireo_runtime::{Runtime, RuntimeError};
 use vireo_store::{BlobStore, RecordWriter};
 
-use crate::admission::{Admission, AdmissionSettings, Refused};
+use crate::admission::{Admission, AdmissionSettings, Refused, Ticket};
 use crate::metering::Meter;
 use crate::otlp;
 use crate::routes::RouteCache;
@@ -455,15 +455,51 @@ impl Platform {
         }
     }
 
+    /// One invocation, step by step: resolve, answer a preflight, authorize, take a rate token,
+    /// admit, load, execute.
     async fn run(&self, call: Call) -> Result<http::Response<Body>, InvokeError> {
         let version = self
-            .routes
-            .resolve(
-                self.catalog.as_ref(),
-                &call.namespace,
-                &call.function,
-                &call.selector,
-            )
+            .resolve_call(&call.namespace, &call.function, &call.selector)
+            .await?;
+        // Browsers send preflights without credentials, so they are answered before auth.
+        let cors = version.settings.cors.clone();
+        if let Some(answer) = cors
+            .as_ref()
+            .and_then(|cors| cors.preflight(call.request.method(), call.request.headers()))
+        {
+            return Ok(preflight_answer(answer));
+        }
+        let origin = call.request.headers().get(http::header::ORIGIN).cloned();
+        authorize_invocation(&call.principal, &version)?;
+        self.take_rate_token(&version)?;
+        let quota = self.directory.quotas(&version.namespace).max_concurrency;
+        let ticket = self
+            .admission
+            .admit(&version, quota)
+            .await
+            .map_err(|refused| refusal(&version, refused))?;
+        let loaded = self.load(&version).await.map_err(|e| {
+            InvokeError::Unavailable(format!(
+                "cannot load {}/{} version {}: {e}",
+                version.namespace, version.function, version.version
+            ))
+        })?;
+        let mut response = self.execute(call, version, ticket, &loaded).await?;
+        if let Some(cors) = &cors {
+            cors.decorate(origin.as_ref(), response.headers_mut());
+        }
+        Ok(response)
+    }
+
+    /// The version a call's selector names, through the route cache.
+    async fn resolve_call(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        selector: &VersionSelector,
+    ) -> Result<VersionInfo, InvokeError> {
+        self.routes
+            .resolve(self.catalog.as_ref(), namespace, function, selector)
             .await
             .map_err(|error| match error.class() {
                 ErrorClass::NotFound => InvokeError::NotFound(error.to_string()),
@@ -472,64 +508,18 @@ impl Platform {
                 ErrorClass::Conflict
                 | ErrorClass::QuotaExceeded
                 | ErrorClass::Unavailable { .. } => InvokeError::Unavailable(error.to_string()),
-            })?;
-        // Browsers send preflights without credentials, so they are answered before auth.
-        let cors = version.settings.cors.clone();
-        if let Some(answer) = cors
-            .as_ref()
-            .and_then(|cors| cors.preflight(call.request.method(), call.request.headers()))
-        {
-            let body = http_body_util::Empty::<Bytes>::new()
-                .map_err(|never| match never {})
-                .boxed_unsync();
-            return Ok(http::Response::from_parts(answer, body));
-        }
-        let origin = call.request.headers().get(http::header::ORIGIN).cloned();
-        authorize_invocation(&call.principal, &version)?;
-        self.take_rate_token(&version)?;
-        let quota = self.directory.quotas(&version.namespace).max_concurrency;
-        let ticket = self.admission.admit(&version, quota).await.map_err(|refused| {
-            let target = format!(
-                "{}/{} version {}",
-                version.namespace, version.function, version.version
-            );
-            let reason = match &refused {
-                Refused::TimedOut(_) => "timeout",
-                Refused::NamespaceAtQuota { .. } => "namespace_quota",
-                Refused::QueueFull(_) => "queue_full",
-            };
-            telemetry::admission_refused(&version.namespace, &version.function, reason);
-            match refused {
-                Refused::TimedOut(waited) => InvokeError::Busy {
-                    message: format!(
-                        "{target} had no free slot within {} ms; retry shortly",
-                        waited.as_millis()
-                    ),
-                    retry_after_secs: 1,
-                },
-                Refused::NamespaceAtQuota { limit, waited } => InvokeError::Busy {
-                    message: format!(
-                        "namespace {} is at its max_concurrency quota of {limit} and no slot freed within {} ms; retry shortly",
-                        version.namespace,
-                        waited.as_millis()
-                    ),
-                    retry_after_secs: 1,
-                },
-                Refused::QueueFull(queued) => InvokeError::Overloaded {
-                    message: format!(
-                        "{target} already has {queued} invocations waiting; retry shortly"
-                    ),
-                    retry_after_secs: 1,
-                },
-            }
-        })?;
-        let loaded = self.load(&version).await.map_err(|e| {
-            InvokeError::Unavailable(format!(
-                "cannot load {}/{} version {}: {e}",
-                version.namespace, version.function, version.version
-            ))
-        })?;
+            })
+    }
 
+    /// Runs the admitted call on the loaded version and answers once its response head is
+    /// ready; the rest (body, record, ticket) finishes in a tail that shutdown waits for.
+    async fn execute(
+        &self,
+        call: Call,
+        version: VersionInfo,
+        ticket: Ticket,
+        loaded: &vireo_runtime::Loaded,
+    ) -> Result<http::Response<Body>, InvokeError> {
         let started_at_us = vireo_core::time::now_micros();
         if loaded.cold {
             telemetry::cold_start(&version.namespace, &version.function);
@@ -552,7 +542,7 @@ impl Platform {
             records: self.records.clone(),
         };
         let awaited = Awaited::new(
-            self.runtime.execute(&loaded, request),
+            self.runtime.execute(loaded, request),
             tail,
             self.in_flight.clone(),
         );
@@ -564,12 +554,9 @@ impl Platform {
             execution.response.as_ref().err().and_then(|failure| {
                 tail::client_fault(failure.status, &tail.finished.meter).cloned()
             });
-        let response = execution.response.map(|mut response| {
-            if let Some(cors) = &cors {
-                cors.decorate(origin.as_ref(), response.headers_mut());
-            }
-            tail.finished.meter.response(response, sent)
-        });
+        let response = execution
+            .response
+            .map(|response| tail.finished.meter.response(response, sent));
         self.in_flight.spawn(
             tail.finish(execution.completion, Some(response_sent))
                 .in_current_span(),
@@ -581,5 +568,48 @@ impl Platform {
             }
             (None, _) => InvokeError::Failed(format!("the function failed: {}", failure.message)),
         })
+    }
+}
+
+/// The answer to a CORS preflight: its head, no body.
+fn preflight_answer(answer: http::response::Parts) -> http::Response<Body> {
+    let body = http_body_util::Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    http::Response::from_parts(answer, body)
+}
+
+/// What a caller is told when admission refuses: busy (retry soon) or overloaded.
+fn refusal(version: &VersionInfo, refused: Refused) -> InvokeError {
+    let target = format!(
+        "{}/{} version {}",
+        version.namespace, version.function, version.version
+    );
+    let reason = match &refused {
+        Refused::TimedOut(_) => "timeout",
+        Refused::NamespaceAtQuota { .. } => "namespace_quota",
+        Refused::QueueFull(_) => "queue_full",
+    };
+    telemetry::admission_refused(&version.namespace, &version.function, reason);
+    match refused {
+        Refused::TimedOut(waited) => InvokeError::Busy {
+            message: format!(
+                "{target} had no free slot within {} ms; retry shortly",
+                waited.as_millis()
+            ),
+            retry_after_secs: 1,
+        },
+        Refused::NamespaceAtQuota { limit, waited } => InvokeError::Busy {
+            message: format!(
+                "namespace {} is at its max_concurrency quota of {limit} and no slot freed within {} ms; retry shortly",
+                version.namespace,
+                waited.as_millis()
+            ),
+            retry_after_secs: 1,
+        },
+        Refused::QueueFull(queued) => InvokeError::Overloaded {
+            message: format!("{target} already has {queued} invocations waiting; retry shortly"),
+            retry_after_secs: 1,
+        },
     }
 }
