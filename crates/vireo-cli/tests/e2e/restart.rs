@@ -127,3 +127,25 @@ async fn a_second_server_on_the_same_sqlite_store_waits_for_the_first() {
         .await;
     assert_eq!(status, 200, "{function}");
 }
+
+#[test]
+fn a_server_that_cannot_listen_writes_nothing() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vireo"))
+        .args(["serve", "--listen", &address, "--data"])
+        .arg(&data)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    assert!(
+        !data.exists(),
+        "the data directory was created: {:?}",
+        std::fs::read_dir(&data).map(|dir| dir.count())
+    );
+}
