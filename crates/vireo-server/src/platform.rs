@@ -154,13 +154,11 @@ impl Deployer for Platform {
     ) -> Result<Deployed, DeployError> {
         settings
             .validate(&self.settings_limits)
-            .map_err(|e| e.to_string())
-            .and_then(|()| {
-                self.runtime
-                    .validate_settings(&settings)
-                    .map_err(|e| e.to_string())
-            })
-            .map_err(DeployError::InvalidSettings)?;
+            .map_err(|e| DeployError::InvalidSettings(e.to_string()))?;
+        // What the settings ask of the capabilities (allowed_outbound_hosts) is theirs to check.
+        self.runtime
+            .validate_settings(&settings)
+            .map_err(|e| DeployError::InvalidSettings(e.to_string()))?;
         if !self.store.namespace_exists(namespace).await? {
             return Err(StoreError::NamespaceNotFound(namespace.clone()).into());
         }

@@ -7,6 +7,11 @@
 //! Adding a host interface is a module implementing [`Capability`] (with the `*View` impl for
 //! `Host` that its bindings project through), one line in the list, and a fixture test under
 //! `tests/capabilities/`.
+//!
+//! WIT that Vireo binds itself will be vendored at pinned versions under `wit/` behind one
+//! `bindgen!` (`src/bindings.rs`); there is none yet, because wasmtime-wasi and
+//! wasmtime-wasi-http bring WASI and wasi:http with their bindings (ARCHITECTURE.md,
+//! "Capabilities").
 
 mod grants;
 mod network;

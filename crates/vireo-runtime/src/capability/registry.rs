@@ -25,28 +25,33 @@ macro_rules! capabilities {
 
         /// A loaded version's state, one field per capability.
         pub(crate) struct Versions {
-            $($field: <$capability as Capability>::Version,)+
+            $($field: <$capability as $crate::capability::Capability>::Version,)+
         }
 
         /// An instance's state, one field per capability; its `Host` holds it.
         pub(crate) struct Instances {
-            $(pub(crate) $field: <$capability as Capability>::Instance,)+
+            $(pub(crate) $field: <$capability as $crate::capability::Capability>::Instance,)+
         }
 
         impl Registry {
             /// The packages each capability links, in the list's order.
-            pub(crate) const PACKAGES: &[&[Package]] =
-                &[$(<$capability as Capability>::PACKAGES),+];
+            pub(crate) const PACKAGES: &[&[$crate::capability::Package]] =
+                &[$(<$capability as $crate::capability::Capability>::PACKAGES),+];
 
-            pub(crate) fn new(settings: &EngineSettings) -> Self {
-                Self { $($field: <$capability as Capability>::new(settings),)+ }
+            pub(crate) fn new(settings: &$crate::engine::EngineSettings) -> Self {
+                Self {
+                    $($field: <$capability as $crate::capability::Capability>::new(settings),)+
+                }
             }
 
             pub(crate) fn link(
-                linker: &mut Linker<Host>,
-            ) -> Result<(), registry::LinkFailed> {
-                $(<$capability as Capability>::link(linker).map_err(|e| {
-                    registry::LinkFailed::new(<$capability as Capability>::NAME, &e)
+                linker: &mut ::wasmtime::component::Linker<$crate::host::Host>,
+            ) -> Result<(), $crate::capability::registry::LinkFailed> {
+                $(<$capability as $crate::capability::Capability>::link(linker).map_err(|e| {
+                    $crate::capability::registry::LinkFailed::new(
+                        <$capability as $crate::capability::Capability>::NAME,
+                        &e,
+                    )
                 })?;)+
                 Ok(())
             }
@@ -54,28 +59,37 @@ macro_rules! capabilities {
             /// Deploy time: whether every capability can grant what `settings` ask.
             pub(crate) fn validate(
                 &self,
-                settings: &VersionSettings,
-            ) -> Result<(), SettingsRefused> {
-                $(self.$field.validate(settings).map_err(SettingsRefused::from)?;)+
+                settings: &::vireo_core::VersionSettings,
+            ) -> Result<(), $crate::capability::SettingsRefused> {
+                $($crate::capability::Capability::validate(&self.$field, settings)
+                    .map_err($crate::capability::SettingsRefused::from)?;)+
                 Ok(())
             }
 
-            pub(crate) fn load(&self, grants: &Grants) -> Versions {
-                Versions { $($field: self.$field.load(grants),)+ }
+            pub(crate) fn load(&self, grants: &$crate::capability::Grants) -> Versions {
+                Versions {
+                    $($field: $crate::capability::Capability::load(&self.$field, grants),)+
+                }
             }
         }
 
         impl Versions {
-            pub(crate) fn instance(&self, output: &LogCapture) -> Instances {
+            pub(crate) fn instance(&self, output: &$crate::logs::LogCapture) -> Instances {
                 Instances {
-                    $($field: <$capability as Capability>::instance(&self.$field, output),)+
+                    $($field: <$capability as $crate::capability::Capability>::instance(
+                        &self.$field,
+                        output,
+                    ),)+
                 }
             }
         }
 
         impl Instances {
-            pub(crate) fn arm(&mut self, invocation: &Invocation) {
-                $(<$capability as Capability>::arm(&mut self.$field, invocation);)+
+            pub(crate) fn arm(&mut self, invocation: &$crate::capability::Invocation) {
+                $(<$capability as $crate::capability::Capability>::arm(
+                    &mut self.$field,
+                    invocation,
+                );)+
             }
         }
     };
