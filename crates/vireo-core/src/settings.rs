@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::cors::CorsSettings;
-use crate::egress::{self, AllowList};
 use crate::names::is_env_var_name;
 use crate::secrets::SecretName;
 use crate::tenancy::RateLimit;
@@ -91,6 +90,8 @@ pub struct SettingsLimits {
 pub struct InvalidSettings(String);
 
 impl VersionSettings {
+    /// The settings' own bounds. Whether the runtime can grant what they ask
+    /// (`allowed_outbound_hosts`) is its capabilities' check, at deploy too.
     pub fn validate(&self, limits: &SettingsLimits) -> Result<(), InvalidSettings> {
         let fail = |message: String| Err(InvalidSettings(message));
         if self.memory_mib == 0 || self.memory_mib > limits.max_memory_mib {
@@ -153,14 +154,6 @@ impl VersionSettings {
         {
             return fail(format!("environment variable {key:?} contains a NUL byte"));
         }
-        if self.allowed_outbound_hosts.len() > egress::MAX_PATTERNS {
-            return fail(format!(
-                "allowed_outbound_hosts may list at most {} patterns",
-                egress::MAX_PATTERNS
-            ));
-        }
-        AllowList::parse(&self.allowed_outbound_hosts)
-            .map_err(|e| InvalidSettings(e.to_string()))?;
         if self.secrets.len() > MAX_SECRET_GRANTS {
             return fail(format!(
                 "at most {MAX_SECRET_GRANTS} secrets may be granted to a version"
@@ -249,16 +242,6 @@ mod tests {
                     ..Default::default()
                 },
                 "environment variable name",
-            ),
-            (
-                VersionSettings {
-                    allowed_outbound_hosts: vec![
-                        "https://ok.example.com".into(),
-                        "api.example.com".into(),
-                    ],
-                    ..Default::default()
-                },
-                "\"api.example.com\"",
             ),
             (
                 VersionSettings {

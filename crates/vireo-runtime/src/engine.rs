@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::egress::EgressLimits;
+use crate::capability::EgressLimits;
 
 /// How linear memories, tables and stacks are reset between instances: the knobs that decide
 /// how much a fresh instance per request costs (see BENCHMARKS.md for the measurements).

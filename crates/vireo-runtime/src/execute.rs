@@ -18,8 +18,8 @@ use wasmtime::{Engine, Trap};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
+use crate::capability::Invocation;
 use crate::cpu::{CpuScheduler, metered};
-use crate::egress::OutgoingTrace;
 use crate::instances::{Instance, LoadedVersion};
 use crate::logs::{CapturedLine, LogCapture};
 
@@ -82,7 +82,7 @@ pub(crate) async fn execute(
     let deadline = started + timeout;
     let cpu = version.cpu_share(scheduler);
     let ready = version.take_ready(limits.idle_ttl);
-    let trace = OutgoingTrace::of(request.headers());
+    let invocation = Invocation::of(&request);
     let request = request.map(|body| {
         body.map_err(|e: BoxError| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
             .boxed_unsync()
@@ -107,7 +107,7 @@ pub(crate) async fn execute(
                     instance
                 }
             };
-            instance.arm(deadline, share, trace);
+            instance.arm(deadline, share, &invocation);
             observed.capture = Some(instance.capture.clone());
             observed.memory_exceeded = Some(instance.memory_exceeded.clone());
             let mut http = instance.store.data_mut().http();

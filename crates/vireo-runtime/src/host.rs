@@ -1,26 +1,24 @@
-//! The per-invocation store data: WASI contexts that grant nothing, the outgoing-HTTP policy and
-//! the memory limiter.
+//! The per-invocation store data: one field per capability (`capability/`), the memory limiter,
+//! and the CPU share and deadline that end each slice of guest code.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::capability::{Instances, Invocation};
 use crate::cpu::GuestCpu;
-use crate::egress::{Egress, EgressPolicy, OutgoingTrace};
-use crate::logs::LogCapture;
 
 /// Guest code runs for one epoch tick before its thread is handed back.
 pub const SLICE_TICKS: u64 = 1;
 
 pub struct Host {
-    table: ResourceTable,
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    hooks: Egress,
+    /// The guest's resources, shared by every capability's interfaces.
+    pub(crate) table: ResourceTable,
+    /// What each capability keeps per instance; each projects its own view (`WasiView`,
+    /// `WasiHttpView`, ...) from its field and the table.
+    pub(crate) capabilities: Instances,
     pub(crate) limiter: MemoryLimiter,
     /// The running invocation's CPU share, and when it times out; both are replaced when a
     /// kept instance is armed for its next invocation.
@@ -29,31 +27,15 @@ pub struct Host {
 }
 
 impl Host {
-    /// A sandbox with the version's environment, captured stdout/stderr, outgoing HTTP as
-    /// `egress` allows (its refusals over a limit noted on stderr), and nothing else: no
-    /// arguments, no preopened directories, no sockets, no name lookups of its own.
     pub fn new(
-        env: &[(String, String)],
-        stdout: LogCapture,
-        stderr: LogCapture,
+        capabilities: Instances,
         limiter: MemoryLimiter,
-        egress: Arc<EgressPolicy>,
         cpu: Arc<GuestCpu>,
         deadline: Instant,
     ) -> Self {
-        let mut wasi = WasiCtx::builder();
-        wasi.envs(env)
-            .stdout(stdout)
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }));
         Self {
             table: ResourceTable::new(),
-            wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
-            hooks: Egress::new(egress, stderr),
+            capabilities,
             limiter,
             cpu,
             deadline,
@@ -75,29 +57,9 @@ impl Host {
         ))
     }
 
-    /// Readies outgoing HTTP for the invocation about to run: the trace it continues, a fresh
-    /// share of outgoing requests.
-    pub fn start_invocation(&mut self, trace: Option<OutgoingTrace>) {
-        self.hooks.start_invocation(trace);
-    }
-}
-
-impl WasiView for Host {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for Host {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
+    /// Readies every capability for the invocation about to run.
+    pub fn start_invocation(&mut self, invocation: &Invocation) {
+        self.capabilities.arm(invocation);
     }
 }
 

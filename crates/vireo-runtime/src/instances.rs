@@ -9,8 +9,8 @@ use vireo_core::{Name, VersionSettings};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
+use crate::capability::{Invocation, Versions};
 use crate::cpu::{CpuScheduler, GuestCpu};
-use crate::egress::{EgressPolicy, OutgoingTrace};
 use crate::host::{Host, MemoryLimiter, SLICE_TICKS};
 use crate::logs::LogCapture;
 
@@ -30,13 +30,14 @@ pub(crate) struct Instance {
 
 impl Instance {
     /// Arms the instance for one invocation: its deadline and CPU share, a cleared memory
-    /// flag, the invocation's trace and share of outgoing requests.
-    pub fn arm(&mut self, deadline: Instant, cpu: Arc<GuestCpu>, trace: Option<OutgoingTrace>) {
+    /// flag, and what each capability keeps per invocation (the trace, a share of outgoing
+    /// requests).
+    pub fn arm(&mut self, deadline: Instant, cpu: Arc<GuestCpu>, invocation: &Invocation) {
         self.store.set_epoch_deadline(SLICE_TICKS);
         let host = self.store.data_mut();
         host.deadline = deadline;
         host.cpu = cpu;
-        host.start_invocation(trace);
+        host.start_invocation(invocation);
         self.memory_exceeded.store(false, Ordering::Relaxed);
     }
 }
@@ -47,9 +48,8 @@ pub struct LoadedVersion {
     function: Name,
     pub(crate) pre: ProxyPre<Host>,
     pub(crate) settings: VersionSettings,
-    egress: Arc<EgressPolicy>,
-    /// What its instances see: the settings' `env` and the granted secrets, opened at load.
-    env: Vec<(String, String)>,
+    /// What each capability built from the version's grants at load.
+    capabilities: Versions,
     ready: Mutex<Vec<Instance>>,
     last_used: Mutex<Instant>,
 }
@@ -59,16 +59,14 @@ impl LoadedVersion {
         (namespace, function): (Name, Name),
         pre: ProxyPre<Host>,
         settings: VersionSettings,
-        egress: Arc<EgressPolicy>,
-        env: Vec<(String, String)>,
+        capabilities: Versions,
     ) -> Self {
         Self {
             namespace,
             function,
             pre,
             settings,
-            egress,
-            env,
+            capabilities,
             ready: Mutex::new(Vec::new()),
             last_used: Mutex::new(Instant::now()),
         }
@@ -83,7 +81,7 @@ impl LoadedVersion {
         )
     }
 
-    /// A fresh store and instance with the version's environment and limits; its start code
+    /// A fresh store and instance with the version's capabilities and limits; its start code
     /// runs under `deadline` and `cpu` like the invocation itself.
     pub(crate) async fn instantiate(
         &self,
@@ -97,15 +95,7 @@ impl LoadedVersion {
         let (limiter, memory_exceeded) = MemoryLimiter::new(memory_bytes);
         let mut store = Store::new(
             engine,
-            Host::new(
-                &self.env,
-                capture.stdout(),
-                capture.stderr(),
-                limiter,
-                self.egress.clone(),
-                cpu,
-                deadline,
-            ),
+            Host::new(self.capabilities.instance(&capture), limiter, cpu, deadline),
         );
         store.limiter(|host| &mut host.limiter);
         // Guest code, its start function included, runs in slices and stops at its deadline.

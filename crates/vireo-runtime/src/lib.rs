@@ -3,8 +3,8 @@
 //! deadlines, memory limits and captured output.
 
 mod artifacts;
+mod capability;
 mod cpu;
-mod egress;
 mod engine;
 mod execute;
 mod host;
@@ -18,13 +18,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
-use vireo_core::egress::AllowList;
-use vireo_core::{Body, Name, SecretName, VersionInfo};
+use vireo_core::{Body, Name, SecretName, VersionInfo, VersionSettings};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-pub use egress::EgressLimits;
+pub use capability::{EgressLimits, SettingsRefused};
 pub use engine::{EngineSettings, MemoryReset};
 pub use execute::{Completion, CompletionFuture, Execution, Failure};
 pub use instances::LoadedVersion;
@@ -32,8 +31,8 @@ pub use logs::CapturedLine;
 pub use validate::Rejection;
 
 use artifacts::ArtifactCache;
+use capability::{Grants, Registry};
 use cpu::CpuScheduler;
-use egress::{EgressPolicy, ServerConnections};
 use engine::EpochTicker;
 use execute::Limits;
 use host::Host;
@@ -74,15 +73,14 @@ type LoadSlot = Arc<OnceCell<Arc<LoadedVersion>>>;
 
 pub struct Runtime {
     engine: Engine,
+    /// Every capability's interfaces, linked once.
     linker: Linker<Host>,
+    capabilities: Registry,
     artifacts: Arc<ArtifactCache>,
     loaded: Mutex<HashMap<VersionKey, LoadSlot>>,
     limits: Limits,
     scheduler: Arc<CpuScheduler>,
     max_memory_mib: u32,
-    egress_limits: EgressLimits,
-    /// Open outgoing connections, all versions together.
-    connections: ServerConnections,
     _ticker: EpochTicker,
 }
 
@@ -91,10 +89,8 @@ impl Runtime {
         let engine = engine::build_engine(settings)
             .map_err(|e| RuntimeError::internal("creating the wasmtime engine", e))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| RuntimeError::internal("linking WASI", e))?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(|e| RuntimeError::internal("linking wasi:http", e))?;
+        Registry::link(&mut linker)
+            .map_err(|e| RuntimeError::internal("linking the host interfaces", e))?;
         let artifacts = ArtifactCache::open(artifact_dir, &engine)
             .map_err(|e| RuntimeError::internal("opening the artifact directory", e))?;
         let ticker = EpochTicker::start(engine.clone(), settings.epoch_tick)
@@ -102,6 +98,7 @@ impl Runtime {
         Ok(Self {
             engine,
             linker,
+            capabilities: Registry::new(settings),
             artifacts: Arc::new(artifacts),
             loaded: Mutex::new(HashMap::new()),
             limits: Limits {
@@ -110,8 +107,6 @@ impl Runtime {
             },
             scheduler: CpuScheduler::new(settings.cpu_slots),
             max_memory_mib: settings.max_memory_mib,
-            egress_limits: settings.egress,
-            connections: ServerConnections::new(settings.egress.max_connections),
             _ticker: ticker,
         })
     }
@@ -119,6 +114,12 @@ impl Runtime {
     /// The largest per-version memory limit this engine can honour.
     pub fn max_memory_mib(&self) -> u32 {
         self.max_memory_mib
+    }
+
+    /// Deploy-time: whether every capability can grant what `settings` ask (the settings'
+    /// own bounds are core's `VersionSettings::validate`).
+    pub fn validate_settings(&self, settings: &VersionSettings) -> Result<(), SettingsRefused> {
+        self.capabilities.validate(settings)
     }
 
     /// Deploy-time: checks the bytes, compiles them once and keeps the artifact on disk.
@@ -193,16 +194,17 @@ impl Runtime {
                     }
                 };
                 let pre = self.pre_instantiate(&component)?;
-                let egress = self.egress_policy(version)?;
                 let env = env
                     .await
                     .map_err(|e| RuntimeError::internal("preparing the environment", e))?;
+                let grants = Grants::new(version, env).map_err(|e| {
+                    RuntimeError::internal("reading the version's allowed_outbound_hosts", e)
+                })?;
                 Ok::<_, RuntimeError>(Arc::new(LoadedVersion::new(
                     (version.namespace.clone(), version.function.clone()),
                     pre,
                     version.settings.clone(),
-                    egress,
-                    env,
+                    self.capabilities.load(&grants),
                 )))
             })
             .await?
@@ -354,21 +356,6 @@ impl Runtime {
             .await
             .map_err(|e| RuntimeError::internal("loading the artifact", e))?
             .map_err(|e| RuntimeError::internal("loading the artifact", e))
-    }
-
-    /// The version's outgoing-HTTP policy. Its patterns were validated at deploy; one that no
-    /// longer parses refuses the load rather than granting less (or more) than was deployed.
-    fn egress_policy(&self, version: &VersionInfo) -> Result<Arc<EgressPolicy>, RuntimeError> {
-        let allowed = AllowList::parse(&version.settings.allowed_outbound_hosts).map_err(|e| {
-            RuntimeError::internal("reading the version's allowed_outbound_hosts", e)
-        })?;
-        Ok(Arc::new(EgressPolicy::new(
-            version.namespace.clone(),
-            version.function.clone(),
-            allowed,
-            self.egress_limits,
-            self.connections.clone(),
-        )))
     }
 
     fn pre_instantiate(&self, component: &Component) -> Result<ProxyPre<Host>, Rejection> {

@@ -1,8 +1,10 @@
 //! Deploy-time checks: is this a component, does it export the HTTP handler, and does it import
-//! only what Vireo links. Each rejection names the problem.
+//! only what Vireo links (the capability registry's packages). Each rejection names the problem.
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+use crate::capability::Registry;
 
 /// Why a deploy was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,8 +25,9 @@ pub enum Rejection {
     )]
     NoHttpHandler(Vec<String>),
     #[error(
-        "the component imports {}, which Vireo does not provide (Vireo links wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets and wasi:http at 0.2.x)",
-        imports_list(.0)
+        "the component imports {}, which Vireo does not provide (Vireo links {})",
+        imports_list(.0),
+        Registry::describe()
     )]
     UnsupportedImports(Vec<String>),
     #[error("the component cannot be linked: {0}")]
@@ -46,17 +49,6 @@ fn imports_list(imports: &[String]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
-
-/// WASI 0.2 packages whose interfaces the linker provides.
-const LINKED_PACKAGES: [&str; 7] = [
-    "wasi:cli/",
-    "wasi:clocks/",
-    "wasi:filesystem/",
-    "wasi:io/",
-    "wasi:random/",
-    "wasi:sockets/",
-    "wasi:http/",
-];
 
 /// Rejects bytes that are not a component before spending time compiling them.
 pub fn check_header(bytes: &[u8]) -> Result<(), Rejection> {
@@ -89,21 +81,12 @@ pub fn check_interface(engine: &Engine, component: &Component) -> Result<(), Rej
     let unsupported: Vec<String> = ty
         .imports(engine)
         .map(|(name, _)| name.to_string())
-        .filter(|name| !is_linked(name))
+        .filter(|name| !Registry::provides(name))
         .collect();
     if !unsupported.is_empty() {
         return Err(Rejection::UnsupportedImports(unsupported));
     }
     Ok(())
-}
-
-fn is_linked(import: &str) -> bool {
-    LINKED_PACKAGES
-        .iter()
-        .any(|package| import.starts_with(package))
-        && import
-            .rsplit_once('@')
-            .is_some_and(|(_, version)| version.starts_with("0.2."))
 }
 
 #[cfg(test)]
@@ -119,14 +102,5 @@ mod tests {
             check_header(b"\0asm\x99\0\0\0"),
             Err(Rejection::Invalid(_))
         ));
-    }
-
-    #[test]
-    fn only_wasi_02_packages_are_linked() {
-        assert!(is_linked("wasi:io/streams@0.2.4"));
-        assert!(is_linked("wasi:http/types@0.2.0"));
-        assert!(!is_linked("wasi:http/types@0.3.0"));
-        assert!(!is_linked("wasi:keyvalue/store@0.2.0-draft"));
-        assert!(!is_linked("acme:missing/api@1.0.0"));
     }
 }

@@ -243,6 +243,10 @@ impl Deployer for Platform {
         settings
             .validate(&self.settings_limits)
             .map_err(|e| DeployError::InvalidSettings(e.to_string()))?;
+        // What the settings ask of the capabilities (allowed_outbound_hosts) is theirs to check.
+        self.runtime
+            .validate_settings(&settings)
+            .map_err(|e| DeployError::InvalidSettings(e.to_string()))?;
         if !self.catalog.namespace_exists(namespace).await? {
             return Err(StoreError::NamespaceNotFound(namespace.clone()).into());
         }

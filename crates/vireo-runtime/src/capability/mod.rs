@@ -1,0 +1,115 @@
+//! What a function may do: each family of host interfaces is one capability, a module that
+//! declares the WIT packages it provides, links them once per engine, refuses a version's
+//! settings it could not grant at deploy, builds the version's state at load from its
+//! [`Grants`], and each instance's state per `Store`. The list below is the registry: the
+//! linker, deploy validation and its rejection text are all made from it, so they cannot drift.
+//!
+//! Adding a host interface is a module implementing [`Capability`] (with the `*View` impl for
+//! `Host` that its bindings project through), one line in the list, and a fixture test under
+//! `tests/capabilities/`.
+//!
+//! WIT that Vireo binds itself will be vendored at pinned versions under `wit/` behind one
+//! `bindgen!` (`src/bindings.rs`); there is none yet, because wasmtime-wasi and
+//! wasmtime-wasi-http bring WASI and wasi:http with their bindings (ARCHITECTURE.md,
+//! "Capabilities").
+
+mod grants;
+mod network;
+#[macro_use]
+mod registry;
+mod wasi;
+
+use vireo_core::{BoxError, VersionSettings};
+use wasmtime::component::Linker;
+
+pub(crate) use grants::Grants;
+pub use network::EgressLimits;
+pub(crate) use network::OutgoingTrace;
+pub use registry::SettingsRefused;
+
+use crate::engine::EngineSettings;
+use crate::host::Host;
+use crate::logs::LogCapture;
+
+capabilities! {
+    /// WASI 0.2, granting nothing but the environment and captured output.
+    wasi: wasi::Wasi,
+    /// Outgoing connections: wasi:http, within the version's allowed_outbound_hosts.
+    network: network::Network,
+}
+
+/// One family of host interfaces, in the three lifetimes of a server: linked once per engine,
+/// loaded once per version, instantiated once per `Store`.
+pub(crate) trait Capability {
+    /// Names it in errors.
+    const NAME: &str;
+    /// The WIT packages it links: what a component may import from it.
+    const PACKAGES: &[Package];
+    /// Built from a version's grants when it loads; shared by its instances.
+    type Version: Send + Sync;
+    /// One instance's state, held in its `Host` (an `Option` for a capability a version may
+    /// not be granted).
+    type Instance: Send;
+
+    /// From the server's settings, once.
+    fn new(settings: &EngineSettings) -> Self;
+
+    /// Adds its interfaces to the engine's linker.
+    fn link(linker: &mut Linker<Host>) -> wasmtime::Result<()>;
+
+    /// At deploy: refuses settings it could not grant, with a message naming the setting.
+    fn validate(&self, _settings: &VersionSettings) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// At load: the version's state, from its grants only.
+    fn load(&self, grants: &Grants) -> Self::Version;
+
+    /// A new instance's state; `output` is where its stdout and stderr are captured.
+    fn instance(version: &Self::Version, output: &LogCapture) -> Self::Instance;
+
+    /// Readies an instance (new, pre-instantiated or reused) for the invocation it serves next.
+    fn arm(_instance: &mut Self::Instance, _invocation: &Invocation) {}
+}
+
+/// A WIT package a capability links, at every minor-compatible version (`0.2` links `0.2.x`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Package {
+    /// `namespace:name`, e.g. `wasi:http`.
+    name: &'static str,
+    /// `major.minor`, e.g. `0.2`.
+    version: &'static str,
+}
+
+impl Package {
+    pub const fn new(name: &'static str, version: &'static str) -> Self {
+        Self { name, version }
+    }
+
+    /// Whether `import` (`wasi:http/types@0.2.4`) is an interface of this package at a version
+    /// it links.
+    pub fn provides(&self, import: &str) -> bool {
+        let Some((path, version)) = import.rsplit_once('@') else {
+            return false;
+        };
+        path.strip_prefix(self.name)
+            .is_some_and(|interface| interface.starts_with('/'))
+            && version
+                .strip_prefix(self.version)
+                .is_some_and(|patch| patch.starts_with('.'))
+    }
+}
+
+/// What an invocation brings to the instance that serves it.
+pub(crate) struct Invocation {
+    /// The trace its outgoing requests continue.
+    pub trace: Option<OutgoingTrace>,
+}
+
+impl Invocation {
+    pub fn of<B>(request: &http::Request<B>) -> Self {
+        Self {
+            trace: OutgoingTrace::of(request.headers()),
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Where a version may connect. A destination is approved only when its scheme, host and port
+//! match the version's `allowed_outbound_hosts`; a host name must resolve to public addresses
+//! only (a private or loopback destination must be named as an IP literal by the pattern), and
+//! the approval is the list of addresses checked, so a connection goes to exactly those. Every
+//! outgoing connection, whatever its protocol, asks here.
+
+use std::net::SocketAddr;
+
+use vireo_core::egress::{self, AllowList, Destination, InvalidPattern, Scheme};
+use vireo_core::{Name, VersionSettings};
+
+use super::addresses;
+use super::limits::{EgressLimits, InvocationBudget, ServerConnections};
+
+/// Settings whose `allowed_outbound_hosts` cannot be granted; the message names the entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum InvalidOutbound {
+    #[error(
+        "allowed_outbound_hosts may list at most {} patterns",
+        egress::MAX_PATTERNS
+    )]
+    TooMany,
+    #[error(transparent)]
+    Pattern(#[from] InvalidPattern),
+}
+
+/// The version's outgoing allow-list: the one rule deploy checks and load applies, so a version
+/// that deployed also loads.
+pub(crate) fn allowed(settings: &VersionSettings) -> Result<AllowList, InvalidOutbound> {
+    if settings.allowed_outbound_hosts.len() > egress::MAX_PATTERNS {
+        return Err(InvalidOutbound::TooMany);
+    }
+    Ok(AllowList::parse(&settings.allowed_outbound_hosts)?)
+}
+
+/// Why a destination was not approved.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// No pattern of the version matches it.
+    NotAllowed,
+    /// A name resolved to an address that is not public.
+    NotPublic,
+    /// Resolving the name took longer than the connection may.
+    ResolveTimeout,
+    Resolve(std::io::Error),
+}
+
+/// A version's outgoing policy, shared by its instances.
+pub(crate) struct OutboundPolicy {
+    namespace: Name,
+    function: Name,
+    allowed: AllowList,
+    limits: EgressLimits,
+    connections: ServerConnections,
+}
+
+impl OutboundPolicy {
+    pub fn new(
+        (namespace, function): (Name, Name),
+        allowed: AllowList,
+        limits: EgressLimits,
+        connections: ServerConnections,
+    ) -> Self {
+        Self {
+            namespace,
+            function,
+            allowed,
+            limits,
+            connections,
+        }
+    }
+
+    /// A fresh share of outgoing connections for one invocation.
+    pub fn budget(&self) -> InvocationBudget {
+        InvocationBudget::new(self.limits, self.connections.clone())
+    }
+
+    /// The addresses a connection to `scheme://host:port` may go to, resolved before `deadline`.
+    pub async fn approve(
+        &self,
+        scheme: Scheme,
+        host: &Destination,
+        port: u16,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<SocketAddr>, Refusal> {
+        if !self.allowed.allows(scheme, host, port) {
+            self.refused(host, port, "not in allowed_outbound_hosts");
+            return Err(Refusal::NotAllowed);
+        }
+        match host {
+            // The matching pattern named this very address.
+            Destination::Ip(ip) => Ok(vec![SocketAddr::new(*ip, port)]),
+            Destination::Name(name) => self.resolve(name, port, deadline).await,
+        }
+    }
+
+    /// The addresses of a granted name, all of them public: one private answer among public
+    /// ones refuses the connection, so no resolver answer can smuggle in an internal address.
+    async fn resolve(
+        &self,
+        name: &str,
+        port: u16,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<SocketAddr>, Refusal> {
+        let resolved: Vec<SocketAddr> =
+            tokio::time::timeout_at(deadline, tokio::net::lookup_host((name, port)))
+                .await
+                .map_err(|_| Refusal::ResolveTimeout)?
+                .map_err(Refusal::Resolve)?
+                .collect();
+        if let Some(private) = resolved.iter().find(|a| !addresses::is_public(a.ip())) {
+            let reason = format!("resolves to the non-public address {}", private.ip());
+            self.refused(name, port, &reason);
+            return Err(Refusal::NotPublic);
+        }
+        Ok(resolved)
+    }
+
+    /// Logs a refusal: where to, never the path, headers or body (they may carry secrets).
+    fn refused(&self, host: impl std::fmt::Display, port: u16, reason: &str) {
+        tracing::info!(
+            namespace = %self.namespace,
+            function = %self.function,
+            destination = %format_args!("{host}:{port}"),
+            reason,
+            "outgoing request refused"
+        );
+    }
+
+    /// Logs a refusal over a limit, naming whose.
+    pub fn over_limit(&self, why: &str) {
+        tracing::warn!(
+            namespace = %self.namespace,
+            function = %self.function,
+            reason = %why,
+            "outgoing requests refused over a limit"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(patterns: &[&str]) -> VersionSettings {
+        VersionSettings {
+            allowed_outbound_hosts: patterns.iter().map(|p| p.to_string()).collect(),
+            ..VersionSettings::default()
+        }
+    }
+
+    #[test]
+    fn an_invalid_entry_is_named() {
+        let err = allowed(&settings(&["https://ok.example.com", "api.example.com"])).unwrap_err();
+        assert!(err.to_string().contains("\"api.example.com\""), "{err}");
+    }
+
+    #[test]
+    fn at_most_max_patterns_are_granted() {
+        let many: Vec<String> = (0..=egress::MAX_PATTERNS)
+            .map(|i| format!("https://h{i}.example.com"))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(allowed(&settings(&many)), Err(InvalidOutbound::TooMany));
+        assert!(allowed(&settings(&many[1..])).is_ok());
+    }
+}

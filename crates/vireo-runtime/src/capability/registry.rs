@@ -1,0 +1,181 @@
+//! What the list of capabilities expands to: the `Registry` (one field per capability) with
+//! what it does once per engine (link), per deploy (validate, the packages a component may
+//! import) and per load; the per-version and per-instance states, one field per capability.
+//! A macro rather than a derive: the list is the only place a capability is named.
+
+/// Settings a capability could not grant; its message names the setting.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct SettingsRefused(vireo_core::BoxError);
+
+/// A capability whose interfaces could not be added to the linker.
+#[derive(Debug, thiserror::Error)]
+#[error("linking the {capability} capability: {message}")]
+pub(crate) struct LinkFailed {
+    capability: &'static str,
+    message: String,
+}
+
+macro_rules! capabilities {
+    ($($(#[$doc:meta])* $field:ident: $capability:ty),+ $(,)?) => {
+        /// Every capability, one field each.
+        pub(crate) struct Registry {
+            $($(#[$doc])* $field: $capability,)+
+        }
+
+        /// A loaded version's state, one field per capability.
+        pub(crate) struct Versions {
+            $($field: <$capability as $crate::capability::Capability>::Version,)+
+        }
+
+        /// An instance's state, one field per capability; its `Host` holds it.
+        pub(crate) struct Instances {
+            $(pub(crate) $field: <$capability as $crate::capability::Capability>::Instance,)+
+        }
+
+        impl Registry {
+            /// The packages each capability links, in the list's order.
+            pub(crate) const PACKAGES: &[&[$crate::capability::Package]] =
+                &[$(<$capability as $crate::capability::Capability>::PACKAGES),+];
+
+            pub(crate) fn new(settings: &$crate::engine::EngineSettings) -> Self {
+                Self {
+                    $($field: <$capability as $crate::capability::Capability>::new(settings),)+
+                }
+            }
+
+            pub(crate) fn link(
+                linker: &mut ::wasmtime::component::Linker<$crate::host::Host>,
+            ) -> Result<(), $crate::capability::registry::LinkFailed> {
+                $(<$capability as $crate::capability::Capability>::link(linker).map_err(|e| {
+                    $crate::capability::registry::LinkFailed::new(
+                        <$capability as $crate::capability::Capability>::NAME,
+                        &e,
+                    )
+                })?;)+
+                Ok(())
+            }
+
+            /// Deploy time: whether every capability can grant what `settings` ask.
+            pub(crate) fn validate(
+                &self,
+                settings: &::vireo_core::VersionSettings,
+            ) -> Result<(), $crate::capability::SettingsRefused> {
+                $($crate::capability::Capability::validate(&self.$field, settings)
+                    .map_err($crate::capability::SettingsRefused::from)?;)+
+                Ok(())
+            }
+
+            pub(crate) fn load(&self, grants: &$crate::capability::Grants) -> Versions {
+                Versions {
+                    $($field: $crate::capability::Capability::load(&self.$field, grants),)+
+                }
+            }
+        }
+
+        impl Versions {
+            pub(crate) fn instance(&self, output: &$crate::logs::LogCapture) -> Instances {
+                Instances {
+                    $($field: <$capability as $crate::capability::Capability>::instance(
+                        &self.$field,
+                        output,
+                    ),)+
+                }
+            }
+        }
+
+        impl Instances {
+            pub(crate) fn arm(&mut self, invocation: &$crate::capability::Invocation) {
+                $(<$capability as $crate::capability::Capability>::arm(
+                    &mut self.$field,
+                    invocation,
+                );)+
+            }
+        }
+    };
+}
+
+use super::{Package, Registry};
+
+impl From<vireo_core::BoxError> for SettingsRefused {
+    fn from(reason: vireo_core::BoxError) -> Self {
+        Self(reason)
+    }
+}
+
+impl LinkFailed {
+    pub(crate) fn new(capability: &'static str, error: &wasmtime::Error) -> Self {
+        Self {
+            capability,
+            message: format!("{error:#}"),
+        }
+    }
+}
+
+impl Registry {
+    /// Whether some capability links `import` (`wasi:http/types@0.2.4`).
+    pub(crate) fn provides(import: &str) -> bool {
+        Self::packages().any(|package| package.provides(import))
+    }
+
+    /// The packages linked, grouped by version in the list's order: `wasi:cli, wasi:io and
+    /// wasi:http at 0.2.x`, with `; ` between versions.
+    pub(crate) fn describe() -> String {
+        let mut versions: Vec<(&str, Vec<&str>)> = Vec::new();
+        for package in Self::packages() {
+            match versions.iter_mut().find(|(v, _)| *v == package.version) {
+                Some((_, names)) => names.push(package.name),
+                None => versions.push((package.version, vec![package.name])),
+            }
+        }
+        versions
+            .iter()
+            .map(|(version, names)| format!("{} at {version}.x", and_list(names)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn packages() -> impl Iterator<Item = &'static Package> {
+        Self::PACKAGES.iter().flat_map(|packages| packages.iter())
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_links_wasi_and_http_at_0_2() {
+        assert!(Registry::provides("wasi:io/streams@0.2.4"));
+        assert!(Registry::provides("wasi:http/types@0.2.0"));
+        assert!(!Registry::provides("wasi:http/types@0.3.0"));
+        assert!(!Registry::provides("wasi:http/types"));
+        assert!(!Registry::provides("wasi:httpx/types@0.2.0"));
+        assert!(!Registry::provides("wasi:keyvalue/store@0.2.0-draft"));
+        assert!(!Registry::provides("acme:missing/api@1.0.0"));
+    }
+
+    #[test]
+    fn the_description_names_every_package_by_version() {
+        assert_eq!(
+            Registry::describe(),
+            "wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets and wasi:http at 0.2.x"
+        );
+    }
+
+    #[test]
+    fn lists_read_as_prose() {
+        assert_eq!(and_list(&["a"]), "a");
+        assert_eq!(and_list(&["a", "b"]), "a and b");
+        assert_eq!(and_list(&["a", "b", "c"]), "a, b and c");
+    }
+}
