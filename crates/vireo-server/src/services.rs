@@ -164,24 +164,12 @@ impl Services {
     /// and guest tails finish until a little before the deadline; then what they produced is
     /// written (queue results, records) and the store closes.
     pub async fn stop(self, grace: Duration) {
-        let Self {
-            stores,
-            shutdown,
-            mut server,
-            upkeep,
-            scheduler,
-            worker,
-            submitter,
-            queue_writer,
-            platform,
-            records,
-            record_writer,
-        } = self;
+        let mut server = self.server;
         tracing::info!(
             ?grace,
             "shutting down: no new connections, finishing in-flight invocations"
         );
-        shutdown.cancel();
+        self.shutdown.cancel();
         // Everything ends by the deadline, even with a store that keeps failing: in-flight work
         // until a little before it, then the writes of what that work produced.
         let deadline = tokio::time::Instant::now() + grace;
@@ -193,30 +181,30 @@ impl Services {
             tracing::warn!("grace period over: closing the remaining connections");
             server.abort();
         }
-        for task in upkeep {
+        for task in self.upkeep {
             task.abort();
         }
-        finish_by(work_deadline, scheduler, "the cron scheduler").await;
+        finish_by(work_deadline, self.scheduler, "the cron scheduler").await;
         let remaining = work_deadline.saturating_duration_since(tokio::time::Instant::now());
-        if !worker.stop(remaining).await {
+        if !self.worker.stop(remaining).await {
             tracing::warn!(
                 "grace period over: unfinished async attempts will be redelivered after the next start"
             );
         }
-        if !platform.finish_in_flight(work_deadline).await {
+        if !self.platform.finish_in_flight(work_deadline).await {
             tracing::warn!(
                 "grace period over: some invocations did not finish and are not recorded"
             );
         }
         // Attempts still running past the grace period hold a handle; their results are not
         // waited for (they are redelivered), only what was already sent is written.
-        drop(submitter);
-        finish_by(deadline, queue_writer, "the async queue writer").await;
-        drop(platform);
-        let _ = tokio::time::timeout_at(deadline, records.flush()).await;
-        drop(records);
-        record_writer.finish(deadline).await;
-        if tokio::time::timeout_at(deadline, stores.close())
+        drop(self.submitter);
+        finish_by(deadline, self.queue_writer, "the async queue writer").await;
+        drop(self.platform);
+        let _ = tokio::time::timeout_at(deadline, self.records.flush()).await;
+        drop(self.records);
+        self.record_writer.finish(deadline).await;
+        if tokio::time::timeout_at(deadline, self.stores.close())
             .await
             .is_err()
         {
