@@ -16,6 +16,7 @@ mod codec;
 pub mod conformance;
 mod error;
 mod plan;
+mod rows;
 mod sqlite;
 mod stores;
 

@@ -3,11 +3,13 @@
 
 use vireo_core::{
     AliasName, AsyncStatus, Change, Enqueued, InvocationId, MissedSlots, Name, NewSchedule,
-    Settlement, VersionSelector,
+    SealedSecret, SecretName, Settlement, VersionSelector,
 };
 
 use super::Fixture;
-use super::support::{AT, NO_QUOTA, deployed, invocation_id, job, name, result, start, status};
+use super::support::{
+    AT, NO_QUOTA, deployed, invocation_id, job, name, receive, result, start, status,
+};
 
 pub(super) async fn what_one_node_writes_the_other_reads(fixture: &dyn Fixture) {
     let (one, other) = (fixture.stores(), fixture.second_node().await);
@@ -110,6 +112,48 @@ pub(super) async fn an_expired_lease_reclaimed_by_one_node_ignores_the_other_nod
     assert_eq!(status(one, 1).await, (AsyncStatus::Succeeded, 2));
 }
 
+pub(super) async fn a_live_lease_keeps_the_invocation_from_the_other_node_an_expired_one_does_not(
+    fixture: &dyn Fixture,
+) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let function = deployed(one, "handed-over").await;
+    one.queue
+        .enqueue(&[job(&function, 1, None)], NO_QUOTA)
+        .await
+        .unwrap();
+    let claimed = one.queue.claim("node-one", 5_000, 10_000, 1).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    // While the lease lives, the other node can neither reclaim nor claim it.
+    assert_eq!(other.queue.reclaim_expired(9_999, 9_999).await.unwrap(), 0);
+    assert!(
+        other
+            .queue
+            .claim("node-two", 9_999, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The first node keeps it alive past its first term; the second still cannot take it.
+    one.queue.extend_leases("node-one", 20_000).await.unwrap();
+    assert_eq!(
+        other.queue.reclaim_expired(15_000, 15_000).await.unwrap(),
+        0
+    );
+    // Once the extended lease expires, the other node takes it over.
+    assert_eq!(
+        other.queue.reclaim_expired(20_001, 20_001).await.unwrap(),
+        1
+    );
+    let taken = other
+        .queue
+        .claim("node-two", 20_001, 90_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].id, invocation_id(1));
+    assert_eq!(status(one, 1).await, (AsyncStatus::Running, 0));
+}
+
 pub(super) async fn an_idempotency_key_used_through_one_node_is_a_duplicate_through_the_other(
     fixture: &dyn Fixture,
 ) {
@@ -187,6 +231,100 @@ pub(super) async fn a_slot_advanced_by_one_node_is_not_advanced_by_the_other(
             .unwrap()
             .is_empty()
     );
+}
+
+/// Two schedulers race for every slot of one schedule, many times: each slot is taken once.
+pub(super) async fn racing_schedulers_advance_each_slot_exactly_once(fixture: &dyn Fixture) {
+    const SLOTS: i64 = 40;
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let function = deployed(one, "raced").await;
+    one.schedules
+        .create_schedule(&NewSchedule {
+            namespace: Name::default_namespace(),
+            name: name("often"),
+            function,
+            selector: VersionSelector::Alias(AliasName::latest()),
+            expression: "* * * * * *".to_string(),
+            time_zone: "UTC".to_string(),
+            payload: "{}".to_string(),
+            missed: MissedSlots::Skip,
+            next_fire_at_us: Some(1_000),
+            created_at_us: AT,
+        })
+        .await
+        .unwrap();
+    let mut taken_by = [0_u32; 2];
+    for slot in 1..=SLOTS {
+        let now = slot * 1_000;
+        let (seen_by_one, seen_by_other) = tokio::join!(
+            one.schedules.due_schedules(now, 10),
+            other.schedules.due_schedules(now, 10),
+        );
+        let (seen_by_one, seen_by_other) = (seen_by_one.unwrap(), seen_by_other.unwrap());
+        assert_eq!(
+            (seen_by_one.len(), seen_by_other.len()),
+            (1, 1),
+            "slot {slot}"
+        );
+        let (first, second) = tokio::join!(
+            one.schedules
+                .advance_schedule(&seen_by_one[0], Some(now + 1_000), None),
+            other
+                .schedules
+                .advance_schedule(&seen_by_other[0], Some(now + 1_000), None),
+        );
+        let won = [first.unwrap(), second.unwrap()];
+        assert_eq!(
+            won.iter().filter(|won| **won).count(),
+            1,
+            "slot {slot} was advanced by {won:?}"
+        );
+        taken_by[usize::from(won[1])] += 1;
+    }
+    assert_eq!(taken_by.iter().sum::<u32>(), 40);
+}
+
+pub(super) async fn writes_through_one_node_reach_the_other_nodes_subscribers(
+    fixture: &dyn Fixture,
+) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let function = deployed(one, "moved").await;
+    let namespace = Name::default_namespace();
+    let mut elsewhere = other.changes.subscribe();
+    one.catalog
+        .set_alias(&namespace, &function, &AliasName::parse("prod").unwrap(), 1)
+        .await
+        .unwrap();
+    receive(
+        &mut elsewhere,
+        &Change::Routes {
+            namespace: namespace.clone(),
+            function,
+        },
+    )
+    .await;
+    let token = SecretName::parse("TOKEN").unwrap();
+    let sealed = SealedSecret {
+        nonce: vec![1; 24],
+        ciphertext: vec![2; 8],
+    };
+    one.secrets
+        .put_secret(&namespace, &token, &sealed, AT)
+        .await
+        .unwrap();
+    receive(
+        &mut elsewhere,
+        &Change::Secret {
+            namespace,
+            name: token,
+        },
+    )
+    .await;
+    one.tenants
+        .create_namespace(&name("team"), &Default::default(), AT)
+        .await
+        .unwrap();
+    receive(&mut elsewhere, &Change::Tenants).await;
 }
 
 pub(super) async fn changes_published_on_one_node_reach_the_other(fixture: &dyn Fixture) {

@@ -102,15 +102,19 @@ macro_rules! __conformance_cases {
             ],
             changes: [
                 published_changes_reach_every_subscriber_in_order,
+                writes_publish_what_they_change,
             ],
             ;
             cluster: [
                 what_one_node_writes_the_other_reads,
                 a_claim_through_one_node_is_not_claimable_through_the_other,
                 an_expired_lease_reclaimed_by_one_node_ignores_the_other_nodes_late_result,
+                a_live_lease_keeps_the_invocation_from_the_other_node_an_expired_one_does_not,
                 an_idempotency_key_used_through_one_node_is_a_duplicate_through_the_other,
                 a_slot_advanced_by_one_node_is_not_advanced_by_the_other,
+                racing_schedulers_advance_each_slot_exactly_once,
                 changes_published_on_one_node_reach_the_other,
+                writes_through_one_node_reach_the_other_nodes_subscribers,
             ],
         }
     };
