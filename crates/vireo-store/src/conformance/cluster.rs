@@ -2,13 +2,14 @@
 //! other's see, so nothing relies on there being one writer.
 
 use vireo_core::{
-    AliasName, AsyncStatus, Change, Enqueued, InvocationId, MissedSlots, Name, NewSchedule,
-    SealedSecret, SecretName, Settlement, VersionSelector,
+    AliasName, AsyncStatus, Change, Enqueued, InvocationId, MissedSlots, Name, NamespaceQuotas,
+    NewSchedule, SealedSecret, SecretName, Settlement, VersionSelector,
 };
 
 use super::Fixture;
 use super::support::{
-    AT, NO_QUOTA, deployed, invocation_id, job, name, receive, result, start, status,
+    AT, NO_QUOTA, default_function, deployed, invocation_id, job, name, receive, result, start,
+    status,
 };
 
 pub(super) async fn what_one_node_writes_the_other_reads(fixture: &dyn Fixture) {
@@ -37,6 +38,24 @@ pub(super) async fn what_one_node_writes_the_other_reads(fixture: &dyn Fixture) 
         .await
         .unwrap();
     assert_eq!(latest.latest_version, Some(2));
+}
+
+pub(super) async fn a_closed_store_reopens_with_its_data(fixture: &dyn Fixture) {
+    let (namespace, function) = default_function("kept");
+    fixture
+        .stores()
+        .catalog
+        .add_version(&namespace, &function, super::support::new_version("aa"), AT)
+        .await
+        .unwrap();
+    fixture.stores().close().await;
+    let reopened = fixture.second_node().await;
+    let info = reopened
+        .catalog
+        .get_function(&namespace, &function)
+        .await
+        .unwrap();
+    assert_eq!(info.latest_version, Some(1));
 }
 
 pub(super) async fn a_claim_through_one_node_is_not_claimable_through_the_other(
@@ -154,6 +173,46 @@ pub(super) async fn a_live_lease_keeps_the_invocation_from_the_other_node_an_exp
     assert_eq!(status(one, 1).await, (AsyncStatus::Running, 0));
 }
 
+/// Both nodes accept into one namespace at once; together they stay within its quota.
+pub(super) async fn a_queue_quota_holds_across_nodes_accepting_at_once(fixture: &dyn Fixture) {
+    const QUOTA: u64 = 10;
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let function = deployed(one, "popular").await;
+    one.tenants
+        .set_quotas(
+            &Name::default_namespace(),
+            &NamespaceQuotas {
+                max_queued: Some(QUOTA),
+                ..NamespaceQuotas::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (mine, theirs): (Vec<_>, Vec<_>) = (
+        (1..=8).map(|n| job(&function, n, None)).collect(),
+        (9..=16).map(|n| job(&function, n, None)).collect(),
+    );
+    let (mine, theirs) = tokio::join!(
+        one.queue.enqueue(&mine, NO_QUOTA),
+        other.queue.enqueue(&theirs, NO_QUOTA),
+    );
+    let outcomes: Vec<Enqueued> = mine.unwrap().into_iter().chain(theirs.unwrap()).collect();
+    let accepted = outcomes
+        .iter()
+        .filter(|outcome| **outcome == Enqueued::Accepted)
+        .count();
+    let refused = outcomes
+        .iter()
+        .filter(|outcome| **outcome == Enqueued::QueueFull { limit: QUOTA })
+        .count();
+    assert_eq!((accepted, refused), (10, 6), "{outcomes:?}");
+    let pending = one.queue.pending_by_namespace().await.unwrap();
+    assert!(
+        pending.contains(&(Name::default_namespace(), QUOTA)),
+        "{pending:?}"
+    );
+}
+
 pub(super) async fn an_idempotency_key_used_through_one_node_is_a_duplicate_through_the_other(
     fixture: &dyn Fixture,
 ) {
@@ -183,24 +242,29 @@ pub(super) async fn an_idempotency_key_used_through_one_node_is_a_duplicate_thro
     );
 }
 
+/// A schedule of `function` whose first slot is due at 1,000 µs.
+fn due_at_1000(function: Name, schedule: &str, expression: &str) -> NewSchedule {
+    NewSchedule {
+        namespace: Name::default_namespace(),
+        name: name(schedule),
+        function,
+        selector: VersionSelector::Alias(AliasName::latest()),
+        expression: expression.to_string(),
+        time_zone: "UTC".to_string(),
+        payload: "{}".to_string(),
+        missed: MissedSlots::Skip,
+        next_fire_at_us: Some(1_000),
+        created_at_us: AT,
+    }
+}
+
 pub(super) async fn a_slot_advanced_by_one_node_is_not_advanced_by_the_other(
     fixture: &dyn Fixture,
 ) {
     let (one, other) = (fixture.stores(), fixture.second_node().await);
     let function = deployed(one, "cron-target").await;
     one.schedules
-        .create_schedule(&NewSchedule {
-            namespace: Name::default_namespace(),
-            name: name("nightly"),
-            function,
-            selector: VersionSelector::Alias(AliasName::latest()),
-            expression: "*/5 * * * *".to_string(),
-            time_zone: "UTC".to_string(),
-            payload: "{}".to_string(),
-            missed: MissedSlots::Skip,
-            next_fire_at_us: Some(1_000),
-            created_at_us: AT,
-        })
+        .create_schedule(&due_at_1000(function, "nightly", "*/5 * * * *"))
         .await
         .unwrap();
     // Both schedulers see the slot due.
@@ -239,18 +303,7 @@ pub(super) async fn racing_schedulers_advance_each_slot_exactly_once(fixture: &d
     let (one, other) = (fixture.stores(), fixture.second_node().await);
     let function = deployed(one, "raced").await;
     one.schedules
-        .create_schedule(&NewSchedule {
-            namespace: Name::default_namespace(),
-            name: name("often"),
-            function,
-            selector: VersionSelector::Alias(AliasName::latest()),
-            expression: "* * * * * *".to_string(),
-            time_zone: "UTC".to_string(),
-            payload: "{}".to_string(),
-            missed: MissedSlots::Skip,
-            next_fire_at_us: Some(1_000),
-            created_at_us: AT,
-        })
+        .create_schedule(&due_at_1000(function, "often", "* * * * * *"))
         .await
         .unwrap();
     let mut taken_by = [0_u32; 2];

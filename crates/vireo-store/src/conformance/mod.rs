@@ -107,9 +107,11 @@ macro_rules! __conformance_cases {
             ;
             cluster: [
                 what_one_node_writes_the_other_reads,
+                a_closed_store_reopens_with_its_data,
                 a_claim_through_one_node_is_not_claimable_through_the_other,
                 an_expired_lease_reclaimed_by_one_node_ignores_the_other_nodes_late_result,
                 a_live_lease_keeps_the_invocation_from_the_other_node_an_expired_one_does_not,
+                a_queue_quota_holds_across_nodes_accepting_at_once,
                 an_idempotency_key_used_through_one_node_is_a_duplicate_through_the_other,
                 a_slot_advanced_by_one_node_is_not_advanced_by_the_other,
                 racing_schedulers_advance_each_slot_exactly_once,

@@ -112,24 +112,3 @@ async fn a_database_that_is_down_is_named_without_its_password() {
         "a refused connection is reported at once, not after the pool's timeout"
     );
 }
-
-#[tokio::test]
-async fn postgres_reopens_with_its_data() {
-    let config = fresh_database();
-    let stores = vireo_store::open(&config).await.unwrap();
-    let (namespace, function) = default_function("hello");
-    stores
-        .catalog
-        .add_version(&namespace, &function, new_version("aa"), AT)
-        .await
-        .unwrap();
-    stores.close().await;
-
-    let stores = vireo_store::open(&config).await.unwrap();
-    let info = stores
-        .catalog
-        .get_function(&namespace, &function)
-        .await
-        .unwrap();
-    assert_eq!(info.latest_version, Some(1));
-}
