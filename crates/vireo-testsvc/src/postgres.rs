@@ -156,7 +156,8 @@ impl Postgres {
             std::process::id(),
             CREATED.fetch_add(1, Ordering::Relaxed)
         );
-        let mut createdb = self.tool("createdb");
+        // A client over TCP as the trusted superuser: no need to switch OS users.
+        let mut createdb = Command::new(self.bin.join("createdb"));
         createdb
             .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--username", SUPERUSER, &name]);

@@ -73,6 +73,7 @@ macro_rules! __conformance_cases {
                 logs_read_oldest_first_with_filters,
                 usage_sums_records_per_group_and_retries_add_up,
                 retention_deletes_by_age_and_keeps_the_newest_logs_within_the_size,
+                attempts_of_one_invocation_in_one_batch_add_up,
             ],
             queue: [
                 enqueue_claim_settle_and_redrive,
