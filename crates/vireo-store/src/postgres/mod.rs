@@ -188,18 +188,18 @@ fn is_transient(code: &str) -> bool {
         )
 }
 
-/// `url` without its password, for messages and logs.
+/// `url` without its password, for messages and logs. The user information is taken to end at
+/// the last `@`, so a password holding `/`, `?` or `@` is hidden whole; an `@` later in the
+/// URL hides more than it needs to, never less.
 pub(crate) fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+    let Some(at) = rest.rfind('@') else {
         return url.to_string();
     };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+    match rest[..at].split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
         None => url.to_string(),
     }
 }
@@ -270,6 +270,15 @@ mod tests {
             "postgres://vireo@db.internal/vireo"
         );
         assert_eq!(redacted("postgres://db/x"), "postgres://db/x");
+        assert_eq!(
+            redacted("postgres://vireo:a/b?c@d@db/x"),
+            "postgres://vireo:***@db/x"
+        );
+        assert_eq!(
+            redacted("postgres://vireo:secret@db/x?application_name=a@b"),
+            "postgres://vireo:***@b",
+            "more hidden, nothing shown"
+        );
     }
 
     #[test]
