@@ -40,7 +40,8 @@ pub struct Subscription {
     changes: broadcast::Receiver<Result<Change, Missed>>,
 }
 
-/// Changes a subscriber did not receive because it fell behind.
+/// Changes a subscriber did not receive: it fell behind, or its node found them already pruned
+/// from the store's change log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{0} changes were missed; assume anything changed")]
 pub struct Missed(pub u64);
