@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need when it is missing (on a fresh Debian machine,
-# as root, without asking), then runs every test of the workspace: unit, store, end-to-end
-# against the real binary, and the API fuzzing run (schemathesis). Arguments go to `cargo test`.
+# as root, without asking), then runs every test of the workspace: unit, store (on SQLite and on
+# a throwaway PostgreSQL server the tests start themselves), end-to-end against the real binary,
+# and the API fuzzing run (schemathesis). Arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -13,6 +14,14 @@ venv="target/schemathesis-$SCHEMATHESIS_VERSION"
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     echo "installing the wasm32-wasip2 target…" >&2
     rustup target add wasm32-wasip2
+fi
+
+# The PostgreSQL store's tests run initdb and pg_ctl from Debian's server package, which puts
+# them under /usr/lib/postgresql/<version>/bin rather than on PATH.
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    echo "installing postgresql…" >&2
+    apt-get update -q
+    apt-get install -y -q postgresql
 fi
 
 # schemathesis lives in its own virtual environment under target/, apart from the system's

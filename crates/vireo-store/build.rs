@@ -2,4 +2,5 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=src/sqlite/migrations");
+    println!("cargo:rerun-if-changed=src/postgres/migrations");
 }

@@ -45,7 +45,7 @@ pub use settings::{InvalidSettings, InvokeAuth, SettingsLimits, VersionSettings}
 
 pub use store::{
     Catalog, Change, ChangeFeed, ErrorClass, FunctionInfo, InvocationQuery, LogQuery, Missed,
-    NewVersion, Records, Retained, Retention, StoreError, Subscription, VersionInfo, announce,
+    NewVersion, Records, Retained, Retention, StoreError, Subscription, VersionInfo,
 };
 pub use tenancy::{
     Directory, InvalidQuotas, NamespaceInfo, NamespaceQuotas, RateLimit, TenantStore,

@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 
 use crate::auth::{ApiKey, AuthError, Caller, Role, split_key};
 use crate::names::Name;
-use crate::store::{Change, ChangeFeed, StoreError};
+use crate::store::StoreError;
 
 /// A token bucket: `per_second` requests on average, bursts of up to `burst`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -100,12 +100,11 @@ pub trait TenantStore: Send + Sync + 'static {
     async fn revoke_key(&self, id: &str, at_us: i64) -> Result<ApiKey, StoreError>;
 }
 
-/// Namespaces' quotas and every API key, held in memory and written through to the store. Each
-/// write is announced on the change feed; every copy (this one included) reloads when it hears
-/// of one, so writes through another copy on the same store arrive too.
+/// Namespaces' quotas and every API key, held in memory and written through to the store. The
+/// store announces each write on its change feed; every copy reloads when it hears of one, so
+/// writes through another copy on the same store arrive too.
 pub struct Directory {
     store: Arc<dyn TenantStore>,
-    changes: Arc<dyn ChangeFeed>,
     keys: RwLock<HashMap<String, ApiKey>>,
     quotas: RwLock<HashMap<Name, NamespaceQuotas>>,
     /// SHA-256 of an admin key given to the server from outside (`VIREO_ADMIN_KEY`).
@@ -118,12 +117,10 @@ pub const EXTERNAL_ADMIN_ID: &str = "env";
 impl Directory {
     pub async fn load(
         store: Arc<dyn TenantStore>,
-        changes: Arc<dyn ChangeFeed>,
         external_admin: Option<&str>,
     ) -> Result<Self, StoreError> {
         let directory = Self {
             store,
-            changes,
             keys: RwLock::default(),
             quotas: RwLock::default(),
             external_admin: external_admin.map(|key| Sha256::digest(key.as_bytes()).into()),
@@ -197,7 +194,6 @@ impl Directory {
     ) -> Result<NamespaceInfo, StoreError> {
         let created = self.store.create_namespace(name, quotas, at_us).await?;
         self.remember_quotas(&created);
-        self.announce().await;
         Ok(created)
     }
 
@@ -208,16 +204,13 @@ impl Directory {
     ) -> Result<NamespaceInfo, StoreError> {
         let changed = self.store.set_quotas(name, quotas).await?;
         self.remember_quotas(&changed);
-        self.announce().await;
         Ok(changed)
     }
 
     pub async fn delete_namespace(&self, name: &Name, at_us: i64) -> Result<(), StoreError> {
         self.store.delete_namespace(name, at_us).await?;
         // The keys that named it were revoked with it.
-        let reloaded = self.reload().await;
-        self.announce().await;
-        reloaded
+        self.reload().await
     }
 
     pub async fn create_key(&self, key: ApiKey) -> Result<(), StoreError> {
@@ -226,7 +219,6 @@ impl Directory {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key.id.clone(), key);
-        self.announce().await;
         Ok(())
     }
 
@@ -243,12 +235,7 @@ impl Directory {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(revoked.id.clone(), revoked.clone());
-        self.announce().await;
         Ok(revoked)
-    }
-
-    async fn announce(&self) {
-        crate::store::announce(self.changes.as_ref(), Change::Tenants).await;
     }
 
     fn remember_quotas(&self, namespace: &NamespaceInfo) {

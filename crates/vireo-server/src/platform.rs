@@ -1,8 +1,7 @@
 //! The server's implementation of the core seams: `Deployer` (validate, compile, store),
 //! `Invoker` (resolve, admit, load, execute, record) and `SecretManager` (seal, store, reload
-//! the versions granted a changed secret). Every change to what other copies hold (routes,
-//! secrets) is announced on the change feed, and [`Platform::apply`] takes in what the feed
-//! brings, from this node or another on the same store.
+//! the versions granted a changed secret). The store announces every change on its feed, and
+//! [`Platform::apply`] takes in what the feed brings, from this node or another on the store.
 
 use std::sync::Arc;
 
@@ -14,8 +13,8 @@ use tracing::Instrument;
 use vireo_core::buckets::{Buckets, Verdict};
 use vireo_core::invoke::authorize_invocation;
 use vireo_core::{
-    AliasName, Body, Call, Catalog, Change, ChangeFeed, DeployError, Deployed, Deployer, Directory,
-    ErrorClass, InvocationStatus, InvokeError, Invoker, Name, NewVersion, SecretError, SecretInfo,
+    AliasName, Body, Call, Catalog, Change, DeployError, Deployed, Deployer, Directory, ErrorClass,
+    InvocationStatus, InvokeError, Invoker, Name, NewVersion, SecretError, SecretInfo,
     SecretManager, SecretName, SecretValue, SettingsLimits, StoreError, TraceContext, VersionInfo,
     VersionSelector, VersionSettings, trace,
 };
@@ -34,7 +33,6 @@ pub struct Platform {
     catalog: Arc<dyn Catalog>,
     blobs: BlobStore,
     records: RecordWriter,
-    changes: Arc<dyn ChangeFeed>,
     runtime: Runtime,
     settings_limits: SettingsLimits,
     vault: Vault,
@@ -47,12 +45,11 @@ pub struct Platform {
     in_flight: TaskTracker,
 }
 
-/// Where a platform keeps what it deploys and what ran, and hears of changes.
+/// Where a platform keeps what it deploys and what ran.
 pub struct Storage {
     pub catalog: Arc<dyn Catalog>,
     pub blobs: BlobStore,
     pub records: RecordWriter,
-    pub changes: Arc<dyn ChangeFeed>,
 }
 
 /// The bounds a platform enforces: on deployed settings, and on running invocations.
@@ -73,7 +70,6 @@ impl Platform {
             catalog: storage.catalog,
             blobs: storage.blobs,
             records: storage.records,
-            changes: storage.changes,
             runtime,
             settings_limits: limits.settings,
             vault: tenants.vault,
@@ -173,12 +169,10 @@ impl Platform {
         }
     }
 
-    /// Applies a change made through this node at once, so its next request sees it, and
-    /// announces it to every other copy. The feed brings it back here too; applying a change
-    /// twice is harmless.
+    /// Applies a change made through this node at once, so its next request sees it; the
+    /// store's feed brings it back too, and applying a change twice is harmless.
     async fn changed(&self, change: Change) {
         self.apply(&change).await;
-        vireo_core::announce(self.changes.as_ref(), change).await;
     }
 
     /// Brings this node's copies up to date with a stored change.

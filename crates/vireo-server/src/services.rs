@@ -52,14 +52,8 @@ impl Services {
     ) -> anyhow::Result<Self> {
         // Subscribed before anything writes, so no change goes unheard.
         let feed = stores.changes.subscribe();
-        let directory = Arc::new(
-            tenants::open_directory(
-                stores.tenants.clone(),
-                stores.changes.clone(),
-                &config.data_dir,
-            )
-            .await?,
-        );
+        let directory =
+            Arc::new(tenants::open_directory(stores.tenants.clone(), &config.data_dir).await?);
         let (records, record_writer) = RecordWriter::spawn(stores.records.clone());
         let platform = Arc::new(Platform::new(
             platform::Storage {
@@ -67,7 +61,6 @@ impl Services {
                 blobs: BlobStore::open(&config.data_dir.join(data_dir::COMPONENTS))
                     .context("opening the component directory")?,
                 records: records.clone(),
-                changes: stores.changes.clone(),
             },
             start_runtime(config)?,
             platform::Limits {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use vireo_core::auth::generate_key;
 use vireo_core::time::now_micros;
-use vireo_core::{ApiKey, ChangeFeed, Directory, Role, TenantStore};
+use vireo_core::{ApiKey, Directory, Role, TenantStore};
 
 /// The variable an operator sets to choose the admin key instead of getting one in a file.
 pub const ADMIN_KEY_ENV: &str = "VIREO_ADMIN_KEY";
@@ -19,7 +19,6 @@ const MIN_ADMIN_KEY_LEN: usize = 32;
 
 pub async fn open_directory(
     store: Arc<dyn TenantStore>,
-    changes: Arc<dyn ChangeFeed>,
     data_dir: &Path,
 ) -> anyhow::Result<Directory> {
     let external = std::env::var(ADMIN_KEY_ENV)
@@ -32,7 +31,7 @@ pub async fn open_directory(
             "{ADMIN_KEY_ENV} must be at least {MIN_ADMIN_KEY_LEN} characters; generate one with e.g. `openssl rand -base64 32`"
         );
     }
-    let directory = Directory::load(store, changes, external.as_deref())
+    let directory = Directory::load(store, external.as_deref())
         .await
         .context("loading namespaces and API keys")?;
     if external.is_none() && !directory.has_admin_key() {

@@ -1,5 +1,5 @@
 //! sqlx's errors classified as [`StoreError`]s, in one place for every sqlx backend. What sqlx
-//! says the same way for every database (a pool timing out, I/O, a unique or foreign key
+//! says the same way for every database (a pool timing out or closed, I/O, an integrity
 //! violation) is decided here; which of a database's own error codes mean "busy, try again"
 //! only its backend knows, so it passes that test in.
 
@@ -20,8 +20,12 @@ pub(crate) fn classify(
 ) -> StoreError {
     let retryable = match &error {
         sqlx::Error::Database(database) => match database.kind() {
-            // Another write took the key or removed the row this one refers to.
-            ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation => {
+            // Another write took the key or removed the row this one refers to (PostgreSQL's
+            // class 23, integrity constraints, whichever constraint caught it).
+            ErrorKind::UniqueViolation
+            | ErrorKind::ForeignKeyViolation
+            | ErrorKind::NotNullViolation
+            | ErrorKind::CheckViolation => {
                 return StoreError::Conflict {
                     context: context.into(),
                     source: Box::new(error),
@@ -29,12 +33,14 @@ pub(crate) fn classify(
             }
             _ => database.code().is_some_and(|code| is_transient(&code)),
         },
+        // The database unreachable or busy, or this node shutting down (a closed pool): the
+        // same call may succeed later, or on another node.
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
-        // Misuse, a closed pool (shutting down), or rows this build cannot decode: the same
-        // call fails the same way again.
+        // Misuse, or rows this build cannot decode: the same call fails the same way again.
         _ => false,
     };
     StoreError::Unavailable {

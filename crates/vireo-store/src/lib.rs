@@ -4,7 +4,7 @@
 //! the content-addressed blob store for component bytes, the background writer that batches
 //! invocation records, and (feature `conformance`) the suite every backend passes.
 //!
-//! A backend is a folder (`sqlite/`) that implements the traits; what backends share stays
+//! A backend is a folder (`sqlite/`, `postgres/`) that implements the traits; what backends share stays
 //! outside it, so they cannot drift: how values are kept in columns (`codec`), the rules that
 //! decide writes (`plan`), how driver errors are classified (`error`).
 
@@ -16,9 +16,11 @@ mod codec;
 pub mod conformance;
 mod error;
 mod plan;
+mod postgres;
+mod rows;
 mod sqlite;
 mod stores;
 
 pub use batch::{RecordWriter, RecordWriterTask};
 pub use blobs::BlobStore;
-pub use stores::{StorageConfig, Stores, open};
+pub use stores::{PostgresConfig, StorageConfig, Stores, open};

@@ -4,19 +4,60 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use vireo_core::{
     Catalog, ChangeFeed, Queue, QueueAdmin, Records, ScheduleStore, SecretStore, StoreError,
     TenantStore,
 };
 
-use crate::sqlite;
+use crate::{postgres, sqlite};
 
 /// Which database holds Vireo's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageConfig {
     /// A SQLite file, created if missing; one server at a time may use it.
     Sqlite { path: PathBuf },
+    /// A PostgreSQL database, which any number of nodes may share.
+    Postgres(PostgresConfig),
+}
+
+/// A PostgreSQL database and how one node uses it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// `postgres://user:password@host:port/database?options`; shown without its password.
+    pub url: String,
+    /// The node's connections at most, one of which follows the change log.
+    pub max_connections: u32,
+    /// The longest one statement may run before the database cancels it.
+    pub statement_timeout: Duration,
+}
+
+impl PostgresConfig {
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+    /// The change log's listener holds one connection; the work needs at least one more.
+    pub const MIN_CONNECTIONS: u32 = 2;
+    pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// The database at `url`, with the default pool size and statement timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            statement_timeout: Self::DEFAULT_STATEMENT_TIMEOUT,
+        }
+    }
+}
+
+/// Without the password, which logs and error reports must not carry.
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &postgres::redacted(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish()
+    }
 }
 
 /// Every storage role of one store. Clones share the connections.
@@ -37,6 +78,7 @@ pub struct Stores {
 pub async fn open(config: &StorageConfig) -> Result<Stores, StoreError> {
     match config {
         StorageConfig::Sqlite { path } => sqlite::open(path).await,
+        StorageConfig::Postgres(config) => postgres::open(config).await,
     }
 }
 

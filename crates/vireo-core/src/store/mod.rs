@@ -9,6 +9,6 @@ mod error;
 mod records;
 
 pub use catalog::{Catalog, FunctionInfo, NewVersion, VersionInfo};
-pub use changes::{Change, ChangeFeed, Missed, Subscription, announce};
+pub use changes::{Change, ChangeFeed, Missed, Subscription};
 pub use error::{ErrorClass, StoreError};
 pub use records::{InvocationQuery, LogQuery, Records, Retained, Retention};

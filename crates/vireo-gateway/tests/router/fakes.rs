@@ -9,13 +9,13 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use vireo_core::{
-    AliasName, ApiKey, AsyncInvocation, AsyncSubmitter, Body, Call, Catalog, Change, ChangeFeed,
-    DeployError, Deployed, Deployer, Enqueued, FunctionInfo, InvocationId, InvocationQuery,
-    InvocationRecord, InvokeError, Invoker, LogLine, LogQuery, Name, NamespaceInfo,
-    NamespaceQuotas, NewAsyncInvocation, NewSchedule, NewVersion, Principal, QueueAdmin,
-    QueueCounts, Records, Retained, Retention, RetryPolicy, Schedule, ScheduleStore, SecretError,
-    SecretInfo, SecretManager, SecretName, SecretValue, StoreError, Subscription, TenantStore,
-    UsageQuery, UsageRow, VersionInfo, VersionSelector, VersionSettings,
+    AliasName, ApiKey, AsyncInvocation, AsyncSubmitter, Body, Call, Catalog, DeployError, Deployed,
+    Deployer, Enqueued, FunctionInfo, InvocationId, InvocationQuery, InvocationRecord, InvokeError,
+    Invoker, LogLine, LogQuery, Name, NamespaceInfo, NamespaceQuotas, NewAsyncInvocation,
+    NewSchedule, NewVersion, Principal, QueueAdmin, QueueCounts, Records, Retained, Retention,
+    RetryPolicy, Schedule, ScheduleStore, SecretError, SecretInfo, SecretManager, SecretName,
+    SecretValue, StoreError, TenantStore, UsageQuery, UsageRow, VersionInfo, VersionSelector,
+    VersionSettings,
 };
 
 macro_rules! not_reached {
@@ -43,16 +43,6 @@ pub struct World {
     calls: Mutex<Vec<SeenCall>>,
     /// What `Deployer::warm_versions` answers for every function.
     warm: Vec<u32>,
-    changes: Feed,
-}
-
-/// The change feed within the test, as the single-node store has it.
-struct Feed(tokio::sync::broadcast::Sender<Change>);
-
-impl Default for Feed {
-    fn default() -> Self {
-        Self(tokio::sync::broadcast::Sender::new(16))
-    }
 }
 
 impl World {
@@ -426,18 +416,6 @@ impl ScheduleStore for World {
         _: Option<(i64, &InvocationId)>,
     ) -> Result<bool, StoreError> {
         not_reached!("ScheduleStore::advance_schedule")
-    }
-}
-
-#[async_trait]
-impl ChangeFeed for World {
-    async fn publish(&self, change: Change) -> Result<(), StoreError> {
-        let _ = self.changes.0.send(change);
-        Ok(())
-    }
-
-    fn subscribe(&self) -> Subscription {
-        Subscription::new(self.changes.0.subscribe())
     }
 }
 

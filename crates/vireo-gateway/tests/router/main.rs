@@ -62,11 +62,7 @@ impl Gateway {
                 .await
                 .unwrap();
         }
-        let directory = Arc::new(
-            Directory::load(world.clone(), world.clone(), None)
-                .await
-                .unwrap(),
-        );
+        let directory = Arc::new(Directory::load(world.clone(), None).await.unwrap());
         let (_, log_events) = tokio::sync::watch::channel(0);
         let state = AppState::new(SharedState {
             catalog: world.clone(),

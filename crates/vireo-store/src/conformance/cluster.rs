@@ -2,12 +2,15 @@
 //! other's see, so nothing relies on there being one writer.
 
 use vireo_core::{
-    AliasName, AsyncStatus, Change, Enqueued, InvocationId, MissedSlots, Name, NewSchedule,
-    Settlement, VersionSelector,
+    AliasName, AsyncStatus, Change, Enqueued, InvocationId, MissedSlots, Name, NamespaceQuotas,
+    NewSchedule, SealedSecret, SecretName, Settlement, VersionSelector,
 };
 
 use super::Fixture;
-use super::support::{AT, NO_QUOTA, deployed, invocation_id, job, name, result, start, status};
+use super::support::{
+    AT, NO_QUOTA, default_function, deployed, invocation_id, job, name, receive, result, start,
+    status,
+};
 
 pub(super) async fn what_one_node_writes_the_other_reads(fixture: &dyn Fixture) {
     let (one, other) = (fixture.stores(), fixture.second_node().await);
@@ -35,6 +38,24 @@ pub(super) async fn what_one_node_writes_the_other_reads(fixture: &dyn Fixture) 
         .await
         .unwrap();
     assert_eq!(latest.latest_version, Some(2));
+}
+
+pub(super) async fn a_closed_store_reopens_with_its_data(fixture: &dyn Fixture) {
+    let (namespace, function) = default_function("kept");
+    fixture
+        .stores()
+        .catalog
+        .add_version(&namespace, &function, super::support::new_version("aa"), AT)
+        .await
+        .unwrap();
+    fixture.stores().close().await;
+    let reopened = fixture.second_node().await;
+    let info = reopened
+        .catalog
+        .get_function(&namespace, &function)
+        .await
+        .unwrap();
+    assert_eq!(info.latest_version, Some(1));
 }
 
 pub(super) async fn a_claim_through_one_node_is_not_claimable_through_the_other(
@@ -110,6 +131,88 @@ pub(super) async fn an_expired_lease_reclaimed_by_one_node_ignores_the_other_nod
     assert_eq!(status(one, 1).await, (AsyncStatus::Succeeded, 2));
 }
 
+pub(super) async fn a_live_lease_keeps_the_invocation_from_the_other_node_an_expired_one_does_not(
+    fixture: &dyn Fixture,
+) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let function = deployed(one, "handed-over").await;
+    one.queue
+        .enqueue(&[job(&function, 1, None)], NO_QUOTA)
+        .await
+        .unwrap();
+    let claimed = one.queue.claim("node-one", 5_000, 10_000, 1).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    // While the lease lives, the other node can neither reclaim nor claim it.
+    assert_eq!(other.queue.reclaim_expired(9_999, 9_999).await.unwrap(), 0);
+    assert!(
+        other
+            .queue
+            .claim("node-two", 9_999, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The first node keeps it alive past its first term; the second still cannot take it.
+    one.queue.extend_leases("node-one", 20_000).await.unwrap();
+    assert_eq!(
+        other.queue.reclaim_expired(15_000, 15_000).await.unwrap(),
+        0
+    );
+    // Once the extended lease expires, the other node takes it over.
+    assert_eq!(
+        other.queue.reclaim_expired(20_001, 20_001).await.unwrap(),
+        1
+    );
+    let taken = other
+        .queue
+        .claim("node-two", 20_001, 90_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].id, invocation_id(1));
+    assert_eq!(status(one, 1).await, (AsyncStatus::Running, 0));
+}
+
+/// Both nodes accept into one namespace at once; together they stay within its quota.
+pub(super) async fn a_queue_quota_holds_across_nodes_accepting_at_once(fixture: &dyn Fixture) {
+    const QUOTA: u64 = 10;
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let function = deployed(one, "popular").await;
+    one.tenants
+        .set_quotas(
+            &Name::default_namespace(),
+            &NamespaceQuotas {
+                max_queued: Some(QUOTA),
+                ..NamespaceQuotas::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (mine, theirs): (Vec<_>, Vec<_>) = (
+        (1..=8).map(|n| job(&function, n, None)).collect(),
+        (9..=16).map(|n| job(&function, n, None)).collect(),
+    );
+    let (mine, theirs) = tokio::join!(
+        one.queue.enqueue(&mine, NO_QUOTA),
+        other.queue.enqueue(&theirs, NO_QUOTA),
+    );
+    let outcomes: Vec<Enqueued> = mine.unwrap().into_iter().chain(theirs.unwrap()).collect();
+    let accepted = outcomes
+        .iter()
+        .filter(|outcome| **outcome == Enqueued::Accepted)
+        .count();
+    let refused = outcomes
+        .iter()
+        .filter(|outcome| **outcome == Enqueued::QueueFull { limit: QUOTA })
+        .count();
+    assert_eq!((accepted, refused), (10, 6), "{outcomes:?}");
+    let pending = one.queue.pending_by_namespace().await.unwrap();
+    assert!(
+        pending.contains(&(Name::default_namespace(), QUOTA)),
+        "{pending:?}"
+    );
+}
+
 pub(super) async fn an_idempotency_key_used_through_one_node_is_a_duplicate_through_the_other(
     fixture: &dyn Fixture,
 ) {
@@ -139,24 +242,29 @@ pub(super) async fn an_idempotency_key_used_through_one_node_is_a_duplicate_thro
     );
 }
 
+/// A schedule of `function` whose first slot is due at 1,000 µs.
+fn due_at_1000(function: Name, schedule: &str, expression: &str) -> NewSchedule {
+    NewSchedule {
+        namespace: Name::default_namespace(),
+        name: name(schedule),
+        function,
+        selector: VersionSelector::Alias(AliasName::latest()),
+        expression: expression.to_string(),
+        time_zone: "UTC".to_string(),
+        payload: "{}".to_string(),
+        missed: MissedSlots::Skip,
+        next_fire_at_us: Some(1_000),
+        created_at_us: AT,
+    }
+}
+
 pub(super) async fn a_slot_advanced_by_one_node_is_not_advanced_by_the_other(
     fixture: &dyn Fixture,
 ) {
     let (one, other) = (fixture.stores(), fixture.second_node().await);
     let function = deployed(one, "cron-target").await;
     one.schedules
-        .create_schedule(&NewSchedule {
-            namespace: Name::default_namespace(),
-            name: name("nightly"),
-            function,
-            selector: VersionSelector::Alias(AliasName::latest()),
-            expression: "*/5 * * * *".to_string(),
-            time_zone: "UTC".to_string(),
-            payload: "{}".to_string(),
-            missed: MissedSlots::Skip,
-            next_fire_at_us: Some(1_000),
-            created_at_us: AT,
-        })
+        .create_schedule(&due_at_1000(function, "nightly", "*/5 * * * *"))
         .await
         .unwrap();
     // Both schedulers see the slot due.
@@ -189,6 +297,89 @@ pub(super) async fn a_slot_advanced_by_one_node_is_not_advanced_by_the_other(
     );
 }
 
+/// Two schedulers race for every slot of one schedule, many times: each slot is taken once.
+pub(super) async fn racing_schedulers_advance_each_slot_exactly_once(fixture: &dyn Fixture) {
+    const SLOTS: i64 = 40;
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let function = deployed(one, "raced").await;
+    one.schedules
+        .create_schedule(&due_at_1000(function, "often", "* * * * * *"))
+        .await
+        .unwrap();
+    let mut taken_by = [0_u32; 2];
+    for slot in 1..=SLOTS {
+        let now = slot * 1_000;
+        let (seen_by_one, seen_by_other) = tokio::join!(
+            one.schedules.due_schedules(now, 10),
+            other.schedules.due_schedules(now, 10),
+        );
+        let (seen_by_one, seen_by_other) = (seen_by_one.unwrap(), seen_by_other.unwrap());
+        assert_eq!(
+            (seen_by_one.len(), seen_by_other.len()),
+            (1, 1),
+            "slot {slot}"
+        );
+        let (first, second) = tokio::join!(
+            one.schedules
+                .advance_schedule(&seen_by_one[0], Some(now + 1_000), None),
+            other
+                .schedules
+                .advance_schedule(&seen_by_other[0], Some(now + 1_000), None),
+        );
+        let won = [first.unwrap(), second.unwrap()];
+        assert_eq!(
+            won.iter().filter(|won| **won).count(),
+            1,
+            "slot {slot} was advanced by {won:?}"
+        );
+        taken_by[usize::from(won[1])] += 1;
+    }
+    assert_eq!(taken_by.iter().sum::<u32>(), 40);
+}
+
+pub(super) async fn writes_through_one_node_reach_the_other_nodes_subscribers(
+    fixture: &dyn Fixture,
+) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let function = deployed(one, "moved").await;
+    let namespace = Name::default_namespace();
+    let mut elsewhere = other.changes.subscribe();
+    one.catalog
+        .set_alias(&namespace, &function, &AliasName::parse("prod").unwrap(), 1)
+        .await
+        .unwrap();
+    receive(
+        &mut elsewhere,
+        &Change::Routes {
+            namespace: namespace.clone(),
+            function,
+        },
+    )
+    .await;
+    let token = SecretName::parse("TOKEN").unwrap();
+    let sealed = SealedSecret {
+        nonce: vec![1; 24],
+        ciphertext: vec![2; 8],
+    };
+    one.secrets
+        .put_secret(&namespace, &token, &sealed, AT)
+        .await
+        .unwrap();
+    receive(
+        &mut elsewhere,
+        &Change::Secret {
+            namespace,
+            name: token,
+        },
+    )
+    .await;
+    one.tenants
+        .create_namespace(&name("team"), &Default::default(), AT)
+        .await
+        .unwrap();
+    receive(&mut elsewhere, &Change::Tenants).await;
+}
+
 pub(super) async fn changes_published_on_one_node_reach_the_other(fixture: &dyn Fixture) {
     let (one, other) = (fixture.stores(), fixture.second_node().await);
     let mut elsewhere = other.changes.subscribe();
@@ -208,9 +399,7 @@ pub(super) async fn a_key_revoked_on_one_node_is_refused_by_the_other_once_it_he
     fixture: &dyn Fixture,
 ) {
     let (one, other) = (fixture.stores(), fixture.second_node().await);
-    let load = |stores: &crate::Stores| {
-        vireo_core::Directory::load(stores.tenants.clone(), stores.changes.clone(), None)
-    };
+    let load = |stores: &crate::Stores| vireo_core::Directory::load(stores.tenants.clone(), None);
     let (here, there) = (load(one).await.unwrap(), load(&other).await.unwrap());
     let mut heard = other.changes.subscribe();
     let generated = vireo_core::auth::generate_key();

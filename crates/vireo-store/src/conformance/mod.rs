@@ -73,6 +73,7 @@ macro_rules! __conformance_cases {
                 logs_read_oldest_first_with_filters,
                 usage_sums_records_per_group_and_retries_add_up,
                 retention_deletes_by_age_and_keeps_the_newest_logs_within_the_size,
+                attempts_of_one_invocation_in_one_batch_add_up,
             ],
             queue: [
                 enqueue_claim_settle_and_redrive,
@@ -102,16 +103,22 @@ macro_rules! __conformance_cases {
             ],
             changes: [
                 published_changes_reach_every_subscriber_in_order,
+                writes_publish_what_they_change,
             ],
             ;
             cluster: [
                 what_one_node_writes_the_other_reads,
+                a_closed_store_reopens_with_its_data,
                 a_claim_through_one_node_is_not_claimable_through_the_other,
                 an_expired_lease_reclaimed_by_one_node_ignores_the_other_nodes_late_result,
+                a_live_lease_keeps_the_invocation_from_the_other_node_an_expired_one_does_not,
+                a_queue_quota_holds_across_nodes_accepting_at_once,
                 an_idempotency_key_used_through_one_node_is_a_duplicate_through_the_other,
                 a_slot_advanced_by_one_node_is_not_advanced_by_the_other,
+                racing_schedulers_advance_each_slot_exactly_once,
                 changes_published_on_one_node_reach_the_other,
                 a_key_revoked_on_one_node_is_refused_by_the_other_once_it_hears,
+                writes_through_one_node_reach_the_other_nodes_subscribers,
             ],
         }
     };

@@ -361,3 +361,43 @@ pub(super) async fn retention_deletes_by_age_and_keeps_the_newest_logs_within_th
             .is_some()
     );
 }
+
+/// A batch may hold several attempts of one async invocation (retried quickly, written
+/// together): they add up in one record, and the last one's outcome stays.
+pub(super) async fn attempts_of_one_invocation_in_one_batch_add_up(stores: &Stores) {
+    let (namespace, function) = default_function("retried");
+    add_version(stores, &namespace, &function, "ab").await;
+    let mut failed = record(&function, 1);
+    failed.status = InvocationStatus::Error;
+    failed.http_status = None;
+    let mut timed_out = record(&function, 1);
+    timed_out.status = InvocationStatus::Timeout;
+    let succeeded = record(&function, 1);
+    let other = record(&function, 2);
+    stores
+        .records
+        .record_invocations(&[failed, other, timed_out, succeeded], &[])
+        .await
+        .unwrap();
+    let stored = stores
+        .records
+        .get_invocation(&invocation_id(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.status,
+        InvocationStatus::Ok,
+        "the last attempt's outcome"
+    );
+    assert_eq!(stored.http_status, Some(200));
+    assert_eq!((stored.executions, stored.request_bytes), (3, 30));
+    assert!(
+        stores
+            .records
+            .get_invocation(&invocation_id(2))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

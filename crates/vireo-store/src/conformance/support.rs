@@ -3,15 +3,16 @@
 //! take.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use vireo_core::{
-    AliasName, AsyncInvocation, AsyncStatus, AttemptResult, ClaimedInvocation, InvocationId,
-    InvocationQuery, InvocationRecord, InvocationStatus, InvokeAuth, LogLine, LogQuery, LogStream,
-    Name, NewAsyncInvocation, NewVersion, QueueCycle, RateLimit, SecretName, Settlement,
-    StartedAttempt, StoredRequest, StoredResponse, Trigger, VersionInfo, VersionSelector,
-    VersionSettings,
+    AliasName, AsyncInvocation, AsyncStatus, AttemptResult, Change, ClaimedInvocation,
+    InvocationId, InvocationQuery, InvocationRecord, InvocationStatus, InvokeAuth, LogLine,
+    LogQuery, LogStream, Name, NewAsyncInvocation, NewVersion, QueueCycle, RateLimit, SecretName,
+    Settlement, StartedAttempt, StoredRequest, StoredResponse, Subscription, Trigger, VersionInfo,
+    VersionSelector, VersionSettings,
 };
 
 use crate::Stores;
@@ -251,4 +252,28 @@ pub fn logs(function: &Name) -> LogQuery {
         after_seq: None,
         limit: 100,
     }
+}
+
+/// How long a change may take to reach a subscriber on another node: the feed's promise is
+/// one second; the rest is slack for a loaded test machine.
+pub const CHANGE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Waits for `expected` on `subscription`, past other changes (a node may still be delivering
+/// earlier ones); fails with what it saw if it does not come within [`CHANGE_DEADLINE`].
+pub async fn receive(subscription: &mut Subscription, expected: &Change) {
+    let mut seen = Vec::new();
+    let waited = tokio::time::timeout(CHANGE_DEADLINE, async {
+        loop {
+            match subscription.next().await {
+                Some(Ok(change)) if change == *expected => return,
+                Some(other) => seen.push(other),
+                None => panic!("the feed ended before {expected:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "{expected:?} did not arrive within {CHANGE_DEADLINE:?}; saw {seen:?}"
+    );
 }

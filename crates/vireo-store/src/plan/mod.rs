@@ -5,6 +5,24 @@ pub(crate) mod accept;
 
 use vireo_core::{Name, StoreError};
 
+/// `NamespaceNotFound` or `FunctionNotFound`, whichever is precise, from what one snapshot
+/// said of the two.
+pub(crate) fn function_found(
+    namespace: &Name,
+    function: &Name,
+    namespace_exists: bool,
+    function_exists: bool,
+) -> Result<(), StoreError> {
+    match (namespace_exists, function_exists) {
+        (false, _) => Err(StoreError::NamespaceNotFound(namespace.clone())),
+        (true, false) => Err(StoreError::FunctionNotFound {
+            namespace: namespace.clone(),
+            function: function.clone(),
+        }),
+        (true, true) => Ok(()),
+    }
+}
+
 /// Refuses a new function in a namespace holding `count` functions at its `max_functions`
 /// quota; a new version of a function it holds is no new function.
 pub(crate) fn admit_function(

@@ -3,16 +3,17 @@
 use std::collections::BTreeMap;
 
 use sqlx::QueryBuilder;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::sqlite::SqliteConnection;
 use vireo_core::{
     AliasName, Catalog, FunctionInfo, Name, NewVersion, StoreError, VersionInfo, VersionSelector,
 };
 
-use super::rows::{column, name_column};
-use super::{SqliteStore, backend, check_function, check_namespace, commit};
+use super::{SqliteStore, backend, check_function, check_namespace};
+use crate::changes::routes;
+use crate::rows;
 use crate::{codec, plan};
 
-/// The columns [`version_from_row`] reads.
+/// The columns [`rows::version_info`] reads.
 macro_rules! version_columns {
     () => {
         "namespace, function, version, component_sha256, component_size, settings, created_at_us"
@@ -95,7 +96,7 @@ impl Catalog for SqliteStore {
                 function: function.clone(),
             });
         }
-        commit(tx).await?;
+        self.commit_change(tx, routes(namespace, function)).await?;
         Ok(FunctionInfo {
             namespace: namespace.clone(),
             name: function.clone(),
@@ -138,7 +139,7 @@ impl Catalog for SqliteStore {
                 .await
                 .map_err(backend("deleting function"))?;
         }
-        commit(tx).await
+        self.commit_change(tx, routes(namespace, function)).await
     }
 
     async fn add_version(
@@ -175,7 +176,7 @@ impl Catalog for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend("adding version"))?;
-        commit(tx).await?;
+        self.commit_change(tx, routes(namespace, function)).await?;
         Ok(VersionInfo {
             namespace: namespace.clone(),
             function: function.clone(),
@@ -200,7 +201,7 @@ impl Catalog for SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(backend("listing versions"))?;
-        rows.iter().map(version_from_row).collect()
+        rows.iter().map(rows::version_info).collect()
     }
 
     async fn resolve_version(
@@ -245,7 +246,7 @@ impl Catalog for SqliteStore {
             .await
             .map_err(backend("reading version"))?;
         match row {
-            Some(row) => version_from_row(&row),
+            Some(row) => rows::version_info(&row),
             None => Err(StoreError::VersionNotFound {
                 namespace: namespace.clone(),
                 function: function.clone(),
@@ -292,7 +293,7 @@ impl Catalog for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend("setting alias"))?;
-        commit(tx).await
+        self.commit_change(tx, routes(namespace, function)).await
     }
 
     async fn delete_alias(
@@ -317,7 +318,7 @@ impl Catalog for SqliteStore {
                 alias: alias.clone(),
             });
         }
-        commit(tx).await
+        self.commit_change(tx, routes(namespace, function)).await
     }
 }
 
@@ -342,25 +343,12 @@ async fn function_infos(
         .fetch_all(&mut *conn)
         .await
         .map_err(backend("listing functions"))?;
-    let mut infos = BTreeMap::new();
-    for row in &function_rows {
-        let info = function_from_row(row)?;
-        infos.insert(info.name.clone(), info);
-    }
     let alias_rows = aliases
         .build()
         .fetch_all(&mut *conn)
         .await
         .map_err(backend("listing aliases"))?;
-    for row in &alias_rows {
-        let function = name_column(row, "function")?;
-        // The alias rows are read in the same transaction, so their function is always there.
-        if let Some(info) = infos.get_mut(&function) {
-            info.aliases
-                .insert(column(row, "alias")?, column(row, "version")?);
-        }
-    }
-    Ok(infos.into_values().collect())
+    rows::function_infos(&function_rows, &alias_rows)
 }
 
 /// Adds the function at `at_us` unless it exists, within the namespace's `max_functions`
@@ -393,27 +381,4 @@ async fn insert_function(
         .await
         .map_err(backend("creating function"))?;
     Ok(true)
-}
-
-fn function_from_row(row: &SqliteRow) -> Result<FunctionInfo, StoreError> {
-    let latest_version: Option<u32> = column(row, "latest_version")?;
-    Ok(FunctionInfo {
-        namespace: name_column(row, "namespace")?,
-        name: name_column(row, "name")?,
-        created_at_us: column(row, "created_at_us")?,
-        latest_version,
-        aliases: codec::latest_alias(latest_version),
-    })
-}
-
-fn version_from_row(row: &SqliteRow) -> Result<VersionInfo, StoreError> {
-    Ok(VersionInfo {
-        namespace: name_column(row, "namespace")?,
-        function: name_column(row, "function")?,
-        version: column(row, "version")?,
-        component_sha256: column(row, "component_sha256")?,
-        component_size: column(row, "component_size")?,
-        settings: codec::from_json("version settings", column(row, "settings")?)?,
-        created_at_us: column(row, "created_at_us")?,
-    })
 }

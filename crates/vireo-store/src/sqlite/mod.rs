@@ -14,6 +14,7 @@ mod secrets;
 mod tenants;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -21,9 +22,11 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Connection as _, Sqlite, Transaction};
-use vireo_core::{Name, StoreError};
+use vireo_core::{Change, Name, StoreError};
 
+use crate::changes::LocalFeed;
 use crate::error::classify;
+use crate::plan;
 use crate::stores::{Backend, Stores};
 
 /// How long a statement waits for a lock held by another connection (or process) before failing.
@@ -42,7 +45,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./src/sqlite/migratio
 /// bundles it with the feed every handle on the file shares.
 pub(crate) async fn open(path: &Path) -> Result<Stores, StoreError> {
     let store = SqliteStore::open(path).await?;
-    Ok(Stores::new(store, changes::feed_of(path)))
+    let changes = store.changes.clone();
+    Ok(Stores::new(store, changes))
 }
 
 #[derive(Debug)]
@@ -52,6 +56,8 @@ struct SqliteStore {
     writer: SqlitePool,
     /// `query_only` connections, so a write sent here by mistake fails instead of contending.
     reader: SqlitePool,
+    /// Every handle of this process on the file shares it; writes announce their changes here.
+    changes: Arc<LocalFeed>,
 }
 
 impl SqliteStore {
@@ -71,16 +77,27 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(backend(format!("opening database {at}")))?;
+        // On a connection of the pool rather than the pool itself: `Migrator::run` over a pool
+        // makes the future of every caller of `open` fail rustc's `Send` check.
+        let mut conn = writer
+            .acquire()
+            .await
+            .map_err(backend(format!("opening database {at}")))?;
         MIGRATOR
-            .run(&writer)
+            .run_direct(&mut *conn)
             .await
             .map_err(|e| backend(format!("migrating database {at}"))(e.into()))?;
+        drop(conn);
         let reader = pool_options()
             .max_connections(READER_CONNECTIONS)
             .connect_with(options.pragma("query_only", "ON"))
             .await
             .map_err(backend(format!("opening readers of database {at}")))?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            changes: changes::feed_of(path),
+        })
     }
 
     /// A read transaction, so existence checks and the data they guard see one snapshot.
@@ -98,6 +115,17 @@ impl SqliteStore {
             .begin_with(BEGIN_WRITE)
             .await
             .map_err(backend("starting a write"))
+    }
+
+    /// Commits a write, then tells every subscriber what it changed.
+    async fn commit_change(
+        &self,
+        tx: Transaction<'static, Sqlite>,
+        change: Change,
+    ) -> Result<(), StoreError> {
+        commit(tx).await?;
+        self.changes.announce(change);
+        Ok(())
     }
 }
 
@@ -159,14 +187,7 @@ async fn check_function(
         .fetch_one(conn)
         .await
         .map_err(backend("checking function"))?;
-    match (namespace_exists, function_exists) {
-        (false, _) => Err(StoreError::NamespaceNotFound(namespace.clone())),
-        (true, false) => Err(StoreError::FunctionNotFound {
-            namespace: namespace.clone(),
-            function: function.clone(),
-        }),
-        (true, true) => Ok(()),
-    }
+    plan::function_found(namespace, function, namespace_exists, function_exists)
 }
 
 async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {

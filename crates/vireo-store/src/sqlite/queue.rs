@@ -8,14 +8,14 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection as _, QueryBuilder, Sqlite};
 use vireo_core::{
     AttemptResult, ClaimRequest, ClaimedInvocation, CycleOutcome, Enqueued, InvocationId, Name,
-    NewAsyncInvocation, Queue, QueueCycle, RetryPolicy, StartedAttempt, StoreError, StoredRequest,
-    Trigger,
+    NewAsyncInvocation, Queue, QueueCycle, StartedAttempt, StoreError,
 };
 
-use super::rows::{ROWS_PER_STATEMENT, column, name_column, parsed_column, push_padded_values};
+use super::rows::{ROWS_PER_STATEMENT, push_padded_values};
 use super::{SqliteStore, backend};
-use crate::codec::{self, decode_headers, encode_headers, unsigned};
+use crate::codec::{self, encode_headers, unsigned};
 use crate::plan::accept::{self, FunctionState, StoredKey};
+use crate::rows;
 
 /// Raises the connection to `synchronous = FULL` in the same round trip as the `BEGIN`.
 const BEGIN_SYNCED: &str = "PRAGMA synchronous = FULL; BEGIN IMMEDIATE";
@@ -359,39 +359,5 @@ async fn claim(
         .fetch_all(&mut *tx)
         .await
         .map_err(backend("claiming invocations"))?;
-    // Parsed once per distinct stored policy, not per row.
-    let mut policies: HashMap<Option<String>, RetryPolicy> = HashMap::new();
-    let mut claimed = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let stored: Option<String> = column(row, "retry_policy")?;
-        let policy = match policies.get(&stored) {
-            Some(policy) => policy.clone(),
-            None => {
-                let policy = codec::retry_policy(stored.as_deref())?;
-                policies.insert(stored, policy.clone());
-                policy
-            }
-        };
-        let headers: Vec<u8> = column(row, "headers")?;
-        let body: Vec<u8> = column(row, "body")?;
-        claimed.push(ClaimedInvocation {
-            id: parsed_column(row, "id", InvocationId::parse)?,
-            selector: parsed_column(row, "selector", |s| s.parse().ok())?,
-            trigger: parsed_column(row, "trigger", Trigger::parse)?,
-            source: column(row, "source")?,
-            request: StoredRequest {
-                method: column(row, "method")?,
-                uri: column(row, "uri")?,
-                headers: decode_headers(&headers),
-                body: body.into(),
-            },
-            attempt: column(row, "attempt")?,
-            accepted_at_us: column(row, "accepted_at_us")?,
-            event_time_us: column(row, "event_time_us")?,
-            policy,
-            namespace: name_column(row, "namespace")?,
-            function: name_column(row, "function")?,
-        });
-    }
-    Ok(claimed)
+    rows::claimed_invocations(&rows)
 }

@@ -1,19 +1,17 @@
 //! The SQLite [`QueueAdmin`]: the async queue as the admin API reads and changes it.
 
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::sqlite::SqliteConnection;
 use sqlx::{QueryBuilder, Sqlite};
 use vireo_core::{
-    AsyncInvocation, AsyncStatus, InvocationId, Name, QueueAdmin, QueueCounts, RetryPolicy,
-    StoreError, Trigger,
+    AsyncInvocation, InvocationId, Name, QueueAdmin, QueueCounts, RetryPolicy, StoreError,
 };
 
-use super::rows::{column, name_column, parsed_column};
 use super::{SqliteStore, backend, check_function, commit};
-use crate::codec;
+use crate::{codec, rows};
 
 const MAX_DEAD_PER_PAGE: u32 = 1000;
 
-/// The columns [`async_from_row`] reads.
+/// The columns [`rows::async_invocation`] reads.
 macro_rules! async_columns {
     () => {
         r#"id, namespace, function, selector, "trigger", status, attempts, accepted_at_us, updated_at_us, next_attempt_at_us, idempotency_key, response_status, response_headers, response_body, response_truncated, error"#
@@ -47,7 +45,7 @@ impl QueueAdmin for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(backend("reading async invocation"))?;
-        row.as_ref().map(async_from_row).transpose()
+        row.as_ref().map(rows::async_invocation).transpose()
     }
 
     async fn queue_counts(
@@ -81,7 +79,7 @@ impl QueueAdmin for SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(backend("listing dead invocations"))?;
-        rows.iter().map(async_from_row).collect()
+        rows.iter().map(rows::async_invocation).collect()
     }
 
     async fn redrive(
@@ -163,31 +161,4 @@ async fn read_policy(
         .await
         .map_err(backend("reading retry policy"))?;
     codec::retry_policy(stored.flatten().as_deref())
-}
-
-fn async_from_row(row: &SqliteRow) -> Result<AsyncInvocation, StoreError> {
-    let status = parsed_column(row, "status", AsyncStatus::parse)?;
-    let response = codec::stored_response(
-        column(row, "response_status")?,
-        column(row, "response_headers")?,
-        column(row, "response_body")?,
-        column(row, "response_truncated")?,
-    );
-    Ok(AsyncInvocation {
-        id: parsed_column(row, "id", InvocationId::parse)?,
-        namespace: name_column(row, "namespace")?,
-        function: name_column(row, "function")?,
-        selector: column(row, "selector")?,
-        trigger: parsed_column(row, "trigger", Trigger::parse)?,
-        attempts: column(row, "attempts")?,
-        accepted_at_us: column(row, "accepted_at_us")?,
-        updated_at_us: column(row, "updated_at_us")?,
-        next_attempt_at_us: (status == AsyncStatus::Queued)
-            .then(|| column(row, "next_attempt_at_us"))
-            .transpose()?,
-        idempotency_key: column(row, "idempotency_key")?,
-        error: column(row, "error")?,
-        response,
-        status,
-    })
 }

@@ -2,22 +2,22 @@
 //! as the record writer's batches are the invocation path's largest cost in the store), usage
 //! summed from them, and retention.
 
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::sqlite::SqlitePool;
 use sqlx::{QueryBuilder, Sqlite};
 use vireo_core::{
-    InvocationId, InvocationQuery, InvocationRecord, InvocationStatus, LogLine, LogQuery,
-    LogStream, Records, Retained, Retention, StoreError, Trigger, UsageGrouping, UsageQuery,
-    UsageRow,
+    InvocationId, InvocationQuery, InvocationRecord, LogLine, LogQuery, Records, Retained,
+    Retention, StoreError, UsageGrouping, UsageQuery, UsageRow,
 };
 
-use super::rows::{ROWS_PER_STATEMENT, column, name_column, parsed_column, push_padded_values};
+use super::rows::{ROWS_PER_STATEMENT, push_padded_values};
 use super::{SqliteStore, backend, check_function, commit};
 use crate::codec::{self, saturating_i64, unsigned};
+use crate::rows;
 
 const MAX_INVOCATIONS_PER_PAGE: u32 = 1000;
 const MAX_LOG_LINES_PER_READ: u32 = 10_000;
 
-/// The columns [`invocation_from_row`] reads, and the record writer writes.
+/// The columns [`rows::invocation_record`] reads, and the record writer writes.
 macro_rules! invocation_columns {
     () => {
         r#"id, namespace, function, version, "trigger", started_at_us, duration_us, status, http_status, cold, error, init_us, executions, memory_mib, billed_ms, mib_ms, request_bytes, response_bytes, cpu_us"#
@@ -156,7 +156,7 @@ impl Records for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(backend("reading invocation"))?;
-        row.as_ref().map(invocation_from_row).transpose()
+        row.as_ref().map(rows::invocation_record).transpose()
     }
 
     async fn list_invocations(
@@ -180,7 +180,7 @@ impl Records for SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(backend("listing invocations"))?;
-        rows.iter().map(invocation_from_row).collect()
+        rows.iter().map(rows::invocation_record).collect()
     }
 
     async fn read_logs(&self, query: &LogQuery) -> Result<Vec<LogLine>, StoreError> {
@@ -211,7 +211,7 @@ impl Records for SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(backend("reading logs"))?;
-        rows.iter().map(log_from_row).collect()
+        rows.iter().map(rows::log_line).collect()
     }
 
     /// Summed per function, UTC day or UTC hour.
@@ -289,40 +289,4 @@ async fn delete(writer: &SqlitePool, sql: &'static str, bound: i64) -> Result<u6
         .await
         .map(|done| done.rows_affected())
         .map_err(backend("applying retention"))
-}
-
-fn invocation_from_row(row: &SqliteRow) -> Result<InvocationRecord, StoreError> {
-    Ok(InvocationRecord {
-        id: parsed_column(row, "id", InvocationId::parse)?,
-        namespace: name_column(row, "namespace")?,
-        function: name_column(row, "function")?,
-        version: column(row, "version")?,
-        trigger: parsed_column(row, "trigger", Trigger::parse)?,
-        started_at_us: column(row, "started_at_us")?,
-        duration_us: column(row, "duration_us")?,
-        status: parsed_column(row, "status", InvocationStatus::parse)?,
-        http_status: column(row, "http_status")?,
-        cold: column(row, "cold")?,
-        error: column(row, "error")?,
-        init_us: column(row, "init_us")?,
-        cpu_us: column(row, "cpu_us")?,
-        executions: column(row, "executions")?,
-        memory_mib: column(row, "memory_mib")?,
-        billed_ms: column(row, "billed_ms")?,
-        request_bytes: column(row, "request_bytes")?,
-        response_bytes: column(row, "response_bytes")?,
-    })
-}
-
-fn log_from_row(row: &SqliteRow) -> Result<LogLine, StoreError> {
-    Ok(LogLine {
-        seq: column(row, "seq")?,
-        invocation_id: parsed_column(row, "invocation_id", InvocationId::parse)?,
-        namespace: name_column(row, "namespace")?,
-        function: name_column(row, "function")?,
-        version: column(row, "version")?,
-        at_us: column(row, "at_us")?,
-        stream: parsed_column(row, "stream", LogStream::parse)?,
-        line: column(row, "line")?,
-    })
 }

@@ -1,15 +1,10 @@
-//! Rows in and out of SQLite: reading a row's columns as domain values, and multi-row `VALUES`
-//! lists whose SQL text repeats. A statement's text is the key of the connection's
+//! Rows into SQLite: multi-row `VALUES` lists whose SQL text repeats. A statement's text is the key of the connection's
 //! prepared-statement cache, so a list sized to each batch made SQLite parse the statement anew
 //! on almost every batch. Rounding the row count up to a power of two (the extra rows bound to
 //! `NULL`) leaves a handful of texts per statement, each parsed once per connection.
 
 use sqlx::query_builder::Separated;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Decode, QueryBuilder, Row, Sqlite, Type};
-use vireo_core::{Name, StoreError};
-
-use crate::codec;
+use sqlx::{QueryBuilder, Sqlite};
 
 /// Rows per multi-row statement, a power of two: at most 19 bound values per row keeps a full
 /// statement well under SQLite's limit of 32766 bound parameters.
@@ -37,27 +32,6 @@ pub(crate) fn push_padded_values<'args, T>(
             }
         }
     });
-}
-
-pub(crate) fn column<'r, T: Decode<'r, Sqlite> + Type<Sqlite>>(
-    row: &'r SqliteRow,
-    name: &str,
-) -> Result<T, StoreError> {
-    row.try_get(name)
-        .map_err(|e| StoreError::permanent(format!("reading column {name}"), e))
-}
-
-/// A text column parsed into its type.
-pub(crate) fn parsed_column<T>(
-    row: &SqliteRow,
-    name: &str,
-    parse: impl FnOnce(&str) -> Option<T>,
-) -> Result<T, StoreError> {
-    codec::parsed(name, column(row, name)?, parse)
-}
-
-pub(crate) fn name_column(row: &SqliteRow, name: &str) -> Result<Name, StoreError> {
-    codec::name_value(name, column(row, name)?)
 }
 
 #[cfg(test)]

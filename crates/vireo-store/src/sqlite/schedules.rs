@@ -1,16 +1,13 @@
 //! The SQLite [`ScheduleStore`].
 
-use sqlx::sqlite::SqliteRow;
-use vireo_core::{
-    AsyncStatus, InvocationId, MissedSlots, Name, NewSchedule, Schedule, ScheduleStore, StoreError,
-};
+use vireo_core::{InvocationId, Name, NewSchedule, Schedule, ScheduleStore, StoreError};
 
-use super::rows::{column, name_column, parsed_column};
 use super::{SqliteStore, backend, check_function, commit};
+use crate::rows;
 
 const MAX_SCHEDULES_PER_READ: u32 = 10_000;
 
-/// The schedule's columns plus its last invocation's status, for [`schedule_from_row`].
+/// The schedule's columns plus its last invocation's status, for [`rows::schedule`].
 macro_rules! schedule_select {
     () => {
         "SELECT s.namespace, s.name, s.function, s.selector, s.expression, s.time_zone, s.payload, s.missed, s.paused, s.next_fire_at_us, s.created_at_us, s.last_slot_us, s.last_invocation_id, a.status AS last_status
@@ -79,7 +76,7 @@ impl ScheduleStore for SqliteStore {
             .await
             .map_err(backend("reading schedule"))?;
         match row {
-            Some(row) => schedule_from_row(&row),
+            Some(row) => rows::schedule(&row),
             None => Err(not_found(namespace, name)),
         }
     }
@@ -91,7 +88,7 @@ impl ScheduleStore for SqliteStore {
             .fetch_all(&self.reader)
             .await
             .map_err(backend("listing schedules"))?;
-        rows.iter().map(schedule_from_row).collect()
+        rows.iter().map(rows::schedule).collect()
     }
 
     async fn delete_schedule(&self, namespace: &Name, name: &Name) -> Result<(), StoreError> {
@@ -135,7 +132,7 @@ impl ScheduleStore for SqliteStore {
             .fetch_all(&self.reader)
             .await
             .map_err(backend("reading due schedules"))?;
-        rows.iter().map(schedule_from_row).collect()
+        rows.iter().map(rows::schedule).collect()
     }
 
     async fn advance_schedule(
@@ -163,25 +160,4 @@ fn not_found(namespace: &Name, name: &Name) -> StoreError {
         namespace: namespace.clone(),
         name: name.clone(),
     }
-}
-
-fn schedule_from_row(row: &SqliteRow) -> Result<Schedule, StoreError> {
-    let last_invocation: Option<String> = column(row, "last_invocation_id")?;
-    let last_status: Option<String> = column(row, "last_status")?;
-    Ok(Schedule {
-        namespace: name_column(row, "namespace")?,
-        name: name_column(row, "name")?,
-        function: name_column(row, "function")?,
-        selector: parsed_column(row, "selector", |s| s.parse().ok())?,
-        expression: column(row, "expression")?,
-        time_zone: column(row, "time_zone")?,
-        payload: column(row, "payload")?,
-        missed: parsed_column(row, "missed", MissedSlots::parse)?,
-        paused: column(row, "paused")?,
-        next_fire_at_us: column(row, "next_fire_at_us")?,
-        created_at_us: column(row, "created_at_us")?,
-        last_slot_us: column(row, "last_slot_us")?,
-        last_invocation: last_invocation.as_deref().and_then(InvocationId::parse),
-        last_status: last_status.as_deref().and_then(AsyncStatus::parse),
-    })
 }

@@ -3,14 +3,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::QueryBuilder;
-use sqlx::sqlite::SqliteRow;
 use vireo_core::{
     Name, SealedSample, SealedSecret, SecretInfo, SecretName, SecretStore, StoreError,
 };
 
-use super::rows::{column, name_column, parsed_column};
-use super::{SqliteStore, backend, check_namespace, commit};
+use super::{SqliteStore, backend, check_namespace};
+use crate::changes::secret;
 use crate::codec;
+use crate::rows::{self, name_column};
 
 const SECRET_EXISTS: &str =
     "SELECT EXISTS (SELECT 1 FROM secrets WHERE namespace = ?1 AND name = ?2)";
@@ -55,7 +55,7 @@ impl SecretStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend("storing secret"))?;
-        commit(tx).await?;
+        self.commit_change(tx, secret(namespace, name)).await?;
         Ok(!existed)
     }
 
@@ -67,7 +67,7 @@ impl SecretStore for SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(backend("listing secrets"))?;
-        rows.iter().map(info_from_row).collect()
+        rows.iter().map(rows::secret_info).collect()
     }
 
     async fn sealed_secrets(
@@ -92,12 +92,8 @@ impl SecretStore for SqliteStore {
             .map_err(backend("reading secrets"))?;
         rows.iter()
             .map(|row| {
-                let name = secret_name_column(row)?;
-                let sealed = SealedSecret {
-                    nonce: column(row, "nonce")?,
-                    ciphertext: column(row, "ciphertext")?,
-                };
-                Ok((name, sealed))
+                let name = rows::secret_name(row)?;
+                Ok((name, rows::sealed_secret(row)?))
             })
             .collect()
     }
@@ -117,7 +113,7 @@ impl SecretStore for SqliteStore {
                 name: name.clone(),
             });
         }
-        commit(tx).await
+        self.commit_change(tx, secret(namespace, name)).await
     }
 
     async fn sample_sealed(&self, limit: u32) -> Result<SealedSample, StoreError> {
@@ -134,14 +130,10 @@ impl SecretStore for SqliteStore {
         let secrets = rows
             .iter()
             .map(|row| {
-                let sealed = SealedSecret {
-                    nonce: column(row, "nonce")?,
-                    ciphertext: column(row, "ciphertext")?,
-                };
                 Ok((
                     name_column(row, "namespace")?,
-                    secret_name_column(row)?,
-                    sealed,
+                    rows::secret_name(row)?,
+                    rows::sealed_secret(row)?,
                 ))
             })
             .collect::<Result<_, StoreError>>()?;
@@ -150,17 +142,4 @@ impl SecretStore for SqliteStore {
             secrets,
         })
     }
-}
-
-fn info_from_row(row: &SqliteRow) -> Result<SecretInfo, StoreError> {
-    Ok(SecretInfo {
-        namespace: name_column(row, "namespace")?,
-        name: secret_name_column(row)?,
-        created_at_us: column(row, "created_at_us")?,
-        updated_at_us: column(row, "updated_at_us")?,
-    })
-}
-
-fn secret_name_column(row: &SqliteRow) -> Result<SecretName, StoreError> {
-    parsed_column(row, "name", |value| SecretName::parse(value).ok())
 }

@@ -1,15 +1,13 @@
 //! The SQLite [`TenantStore`]: namespaces with their quotas, and API keys.
 
 use sqlx::SqliteConnection;
-use sqlx::sqlite::SqliteRow;
-use vireo_core::auth::{ApiKey, Role};
-use vireo_core::{Name, NamespaceInfo, NamespaceQuotas, StoreError, TenantStore};
+use vireo_core::auth::ApiKey;
+use vireo_core::{Change, Name, NamespaceInfo, NamespaceQuotas, StoreError, TenantStore};
 
-use super::rows::{column, name_column, parsed_column};
-use super::{SqliteStore, backend, commit};
-use crate::{codec, plan};
+use super::{SqliteStore, backend};
+use crate::{codec, plan, rows};
 
-/// A namespace's columns and how many functions it holds, for [`namespace_from_row`].
+/// A namespace's columns and how many functions it holds, for [`rows::namespace_info`].
 macro_rules! namespace_select {
     () => {
         "SELECT n.name, n.created_at_us, n.quotas,
@@ -64,7 +62,7 @@ impl TenantStore for SqliteStore {
             return Err(StoreError::NamespaceExists(name.clone()));
         }
         let created = namespace(&mut tx, name).await?;
-        commit(tx).await?;
+        self.commit_change(tx, Change::Tenants).await?;
         Ok(created)
     }
 
@@ -73,7 +71,7 @@ impl TenantStore for SqliteStore {
             .fetch_all(&self.reader)
             .await
             .map_err(backend("listing namespaces"))?;
-        rows.iter().map(namespace_from_row).collect()
+        rows.iter().map(rows::namespace_info).collect()
     }
 
     async fn get_namespace(&self, name: &Name) -> Result<NamespaceInfo, StoreError> {
@@ -97,7 +95,7 @@ impl TenantStore for SqliteStore {
             return Err(StoreError::NamespaceNotFound(name.clone()));
         }
         let changed = namespace(&mut tx, name).await?;
-        commit(tx).await?;
+        self.commit_change(tx, Change::Tenants).await?;
         Ok(changed)
     }
 
@@ -128,7 +126,7 @@ impl TenantStore for SqliteStore {
                 .await
                 .map_err(backend("deleting namespace"))?;
         }
-        commit(tx).await
+        self.commit_change(tx, Change::Tenants).await
     }
 
     async fn create_key(&self, key: &ApiKey) -> Result<(), StoreError> {
@@ -149,7 +147,7 @@ impl TenantStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend("creating API key"))?;
-        commit(tx).await
+        self.commit_change(tx, Change::Tenants).await
     }
 
     async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
@@ -157,7 +155,7 @@ impl TenantStore for SqliteStore {
             .fetch_all(&self.reader)
             .await
             .map_err(backend("listing API keys"))?;
-        rows.iter().map(key_from_row).collect()
+        rows.iter().map(rows::api_key).collect()
     }
 
     async fn revoke_key(&self, id: &str, at_us: i64) -> Result<ApiKey, StoreError> {
@@ -174,8 +172,8 @@ impl TenantStore for SqliteStore {
             .await
             .map_err(backend("reading API key"))?
             .ok_or_else(|| StoreError::KeyNotFound(id.to_string()))?;
-        let revoked = key_from_row(&row)?;
-        commit(tx).await?;
+        let revoked = rows::api_key(&row)?;
+        self.commit_change(tx, Change::Tenants).await?;
         Ok(revoked)
     }
 }
@@ -188,27 +186,5 @@ async fn namespace(conn: &mut SqliteConnection, name: &Name) -> Result<Namespace
         .await
         .map_err(backend("reading namespace"))?
         .ok_or_else(|| StoreError::NamespaceNotFound(name.clone()))?;
-    namespace_from_row(&row)
-}
-
-fn namespace_from_row(row: &SqliteRow) -> Result<NamespaceInfo, StoreError> {
-    Ok(NamespaceInfo {
-        name: name_column(row, "name")?,
-        created_at_us: column(row, "created_at_us")?,
-        quotas: codec::quotas(column(row, "quotas")?)?,
-        functions: codec::unsigned(column(row, "functions")?),
-    })
-}
-
-fn key_from_row(row: &SqliteRow) -> Result<ApiKey, StoreError> {
-    Ok(ApiKey {
-        id: column(row, "id")?,
-        role: parsed_column(row, "role", Role::parse)?,
-        namespaces: codec::key_namespaces(column(row, "namespaces")?)?,
-        description: column(row, "description")?,
-        secret_sha256: column(row, "secret_sha256")?,
-        created_at_us: column(row, "created_at_us")?,
-        expires_at_us: column(row, "expires_at_us")?,
-        revoked_at_us: column(row, "revoked_at_us")?,
-    })
+    rows::namespace_info(&row)
 }

@@ -1,6 +1,8 @@
-//! The crate's one integration-test binary: the conformance suite on SQLite (`sqlite`, the only
-//! backend-specific file), the blob store and the record writer.
+//! The crate's one integration-test binary: the conformance suite on SQLite and on PostgreSQL
+//! (`sqlite`, `postgres`, the only backend-specific files), the blob store and the record
+//! writer.
 
 mod batch;
 mod blobs;
+mod postgres;
 mod sqlite;

@@ -1,9 +1,7 @@
-//! The SQLite backend: the whole conformance suite, on a fresh file per case, and what only a
-//! file-backed store has.
+//! The SQLite backend: the whole conformance suite, on a fresh file per case.
 
 use tempfile::TempDir;
 use vireo_store::conformance::Fixture;
-use vireo_store::conformance::support::{AT, default_function, new_version};
 use vireo_store::{StorageConfig, Stores};
 
 /// A database file in its own directory; a second node opens the same file.
@@ -39,27 +37,3 @@ impl Fixture for SqliteFixture {
 }
 
 vireo_store::conformance_suite!(SqliteFixture);
-
-#[tokio::test]
-async fn sqlite_reopens_with_its_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = StorageConfig::Sqlite {
-        path: dir.path().join("vireo.db"),
-    };
-    let stores = vireo_store::open(&config).await.unwrap();
-    let (namespace, function) = default_function("hello");
-    stores
-        .catalog
-        .add_version(&namespace, &function, new_version("aa"), AT)
-        .await
-        .unwrap();
-    stores.close().await;
-
-    let stores = vireo_store::open(&config).await.unwrap();
-    let info = stores
-        .catalog
-        .get_function(&namespace, &function)
-        .await
-        .unwrap();
-    assert_eq!(info.latest_version, Some(1));
-}

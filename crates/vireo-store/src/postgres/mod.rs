@@ -1,0 +1,295 @@
+//! The PostgreSQL backend: any number of nodes on one database, one connection pool per node.
+//! Each concern is one file (`catalog`, `records`, `queue`, `queue_admin`, `schedules`,
+//! `tenants`, `secrets`, `changes`) opening with its SQL in trait-method order, with the same
+//! file names as `sqlite/`; what the concerns share (the pool, transactions, existence checks,
+//! error mapping) is here.
+//!
+//! Nodes coordinate only through the database: row locks where two writes must not interleave
+//! (a claim skips rows another node locked; a namespace's quota checks wait for each other),
+//! compare-and-set where a write must happen once (a schedule's slot, a settlement under the
+//! lease that started it), and the change log for what nodes copy into memory.
+
+mod catalog;
+mod changes;
+mod queue;
+mod queue_admin;
+mod records;
+mod rows;
+mod schedules;
+mod secrets;
+mod tenants;
+
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection as _, Postgres, Transaction};
+use vireo_core::{Change, Name, StoreError};
+
+use crate::error::classify;
+use crate::plan;
+use crate::stores::{Backend, PostgresConfig, Stores};
+
+/// How long a caller waits for a free connection before the store counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether the namespace and the function exist, in one snapshot.
+const FUNCTION_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM namespaces WHERE name = $1),
+        EXISTS (SELECT 1 FROM functions WHERE namespace = $1 AND name = $2)";
+/// Serialises the writes that count a namespace's contents against its quotas, across nodes.
+/// NO KEY UPDATE leaves rows that refer to the namespace free to be inserted meanwhile.
+const LOCK_NAMESPACE: &str = "SELECT 1 FROM namespaces WHERE name = $1 FOR NO KEY UPDATE";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./src/postgres/migrations");
+
+/// Connects to the database `config` names, brings its schema up to date (once, however many
+/// nodes start at the same time), and starts following its change log.
+pub(crate) async fn open(config: &PostgresConfig) -> Result<Stores, StoreError> {
+    let store = PgStore::open(config).await?;
+    let changes = changes::PgFeed::follow(store.pool.clone()).await?;
+    Ok(Stores::new(store, Arc::new(changes)))
+}
+
+#[derive(Debug)]
+struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    async fn open(config: &PostgresConfig) -> Result<PgStore, StoreError> {
+        let at = redacted(&config.url);
+        if config.max_connections < PostgresConfig::MIN_CONNECTIONS {
+            return Err(StoreError::permanent(
+                format!("opening database {at}"),
+                format!(
+                    "a pool of {} connections is too small: the change log's listener holds one, and the work needs at least one more",
+                    config.max_connections
+                ),
+            ));
+        }
+        let options = PgConnectOptions::from_str(&config.url)
+            .map_err(|e| StoreError::permanent(format!("reading the database URL {at}"), e))?
+            .options([(
+                "statement_timeout",
+                config.statement_timeout.as_millis().to_string(),
+            )]);
+        // A connection of its own, closed afterwards: a database that is down fails here at
+        // once with the driver's reason (the pool would retry until its timeout and say only
+        // that it timed out), and the migrator's session lock goes with the connection even
+        // if a migration fails.
+        let mut conn = PgConnection::connect_with(&options)
+            .await
+            .map_err(backend(format!("connecting to database {at}")))?;
+        // sqlx's PostgreSQL migrator holds an advisory lock while it checks and applies
+        // migrations, so nodes starting together migrate one after the other.
+        MIGRATOR
+            .run_direct(&mut conn)
+            .await
+            .map_err(|e| backend(format!("migrating database {at}"))(e.into()))?;
+        conn.close()
+            .await
+            .map_err(backend(format!("closing the migration connection to {at}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(backend(format!("connecting to database {at}")))?;
+        Ok(PgStore { pool })
+    }
+
+    /// A transaction; PostgreSQL's default READ COMMITTED, with row locks where it matters.
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.pool
+            .begin()
+            .await
+            .map_err(backend("starting a transaction"))
+    }
+
+    /// Records what the transaction changes in the change log, then commits both together.
+    async fn commit_change(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        change: Change,
+    ) -> Result<(), StoreError> {
+        changes::record(&mut tx, &change).await?;
+        commit(tx).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for PgStore {
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `NamespaceNotFound` unless the namespace exists.
+async fn check_namespace(conn: &mut PgConnection, namespace: &Name) -> Result<(), StoreError> {
+    let exists: bool = sqlx::query_scalar(catalog::NAMESPACE_EXISTS)
+        .bind(namespace.as_str())
+        .fetch_one(conn)
+        .await
+        .map_err(backend("checking namespace"))?;
+    if exists {
+        Ok(())
+    } else {
+        Err(StoreError::NamespaceNotFound(namespace.clone()))
+    }
+}
+
+/// `NamespaceNotFound` or `FunctionNotFound`, whichever is precise; one query, one snapshot.
+async fn check_function(
+    conn: &mut PgConnection,
+    namespace: &Name,
+    function: &Name,
+) -> Result<(), StoreError> {
+    let (namespace_exists, function_exists): (bool, bool) = sqlx::query_as(FUNCTION_EXISTS)
+        .bind(namespace.as_str())
+        .bind(function.as_str())
+        .fetch_one(conn)
+        .await
+        .map_err(backend("checking function"))?;
+    plan::function_found(namespace, function, namespace_exists, function_exists)
+}
+
+/// Waits for other writes counting the namespace against its quotas; held until commit.
+async fn lock_namespace(conn: &mut PgConnection, namespace: &str) -> Result<(), StoreError> {
+    sqlx::query(LOCK_NAMESPACE)
+        .bind(namespace)
+        .execute(conn)
+        .await
+        .map_err(backend("locking namespace"))?;
+    Ok(())
+}
+
+async fn commit(tx: Transaction<'static, Postgres>) -> Result<(), StoreError> {
+    tx.commit().await.map_err(backend("committing"))
+}
+
+/// Classifies a failure of `context`.
+fn backend(
+    context: impl Into<std::borrow::Cow<'static, str>>,
+) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |error| classify(context, error, is_transient)
+}
+
+/// SQLSTATEs of conditions that pass: the connection (class 08), a serialization failure or a
+/// deadlock (40001, 40P01), insufficient resources (class 53: disk, memory, connections), the
+/// server shutting down or restarting (57P01-57P03), and a statement cancelled by its timeout
+/// (57014, a busy database).
+fn is_transient(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(
+            code,
+            "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "57014"
+        )
+}
+
+/// `url` without its password, for messages and logs. The user information is taken to end at
+/// the last `@`, so a password holding `/`, `?` or `@` is hidden whole; an `@` later in the
+/// URL hides more than it needs to, never less.
+pub(crate) fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some(at) = rest.rfind('@') else {
+        return url.to_string();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+/// A store on a fresh database of the test binary's PostgreSQL server.
+#[cfg(test)]
+async fn test_store(statement_timeout: Duration) -> PgStore {
+    let url = vireo_testsvc::Postgres::shared()
+        .create_database()
+        .unwrap_or_else(|e| panic!("creating a test database: {e}"));
+    PgStore::open(&PostgresConfig {
+        statement_timeout,
+        ..PostgresConfig::new(url)
+    })
+    .await
+    .unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use vireo_core::ErrorClass;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn postgres_failures_are_classified_by_what_retrying_can_do() {
+        let store = test_store(Duration::from_millis(200)).await;
+        let run = |sql: &'static str| {
+            let pool = store.pool.clone();
+            async move {
+                sqlx::query(sql)
+                    .execute(&pool)
+                    .await
+                    .map_err(backend("testing"))
+                    .unwrap_err()
+                    .class()
+            }
+        };
+        assert_eq!(
+            run("INSERT INTO namespaces (name, created_at_us) VALUES ('default', 0)").await,
+            ErrorClass::Conflict,
+            "a unique key another write took"
+        );
+        assert_eq!(
+            run("INSERT INTO versions (namespace, function, version, component_sha256, component_size, settings, created_at_us) VALUES ('default', 'gone', 1, 'a', 1, '{}', 0)").await,
+            ErrorClass::Conflict,
+            "a row another write removed"
+        );
+        assert_eq!(
+            run("SELECT * FROM no_such_table").await,
+            ErrorClass::Unavailable { retryable: false }
+        );
+        assert_eq!(
+            run("SELECT pg_sleep(5)").await,
+            ErrorClass::Unavailable { retryable: true },
+            "a statement past its timeout: the database is busy"
+        );
+    }
+
+    #[test]
+    fn urls_are_shown_without_their_password() {
+        assert_eq!(
+            redacted("postgres://vireo:s3cr@t@db.internal:5432/vireo?sslmode=disable"),
+            "postgres://vireo:***@db.internal:5432/vireo?sslmode=disable"
+        );
+        assert_eq!(
+            redacted("postgres://vireo@db.internal/vireo"),
+            "postgres://vireo@db.internal/vireo"
+        );
+        assert_eq!(redacted("postgres://db/x"), "postgres://db/x");
+        assert_eq!(
+            redacted("postgres://vireo:a/b?c@d@db/x"),
+            "postgres://vireo:***@db/x"
+        );
+        assert_eq!(
+            redacted("postgres://vireo:secret@db/x?application_name=a@b"),
+            "postgres://vireo:***@b",
+            "more hidden, nothing shown"
+        );
+    }
+
+    #[test]
+    fn passing_conditions_are_retryable_and_the_rest_are_not() {
+        for transient in [
+            "08006", "08001", "40001", "40P01", "53100", "53300", "57P01", "57014",
+        ] {
+            assert!(is_transient(transient), "{transient}");
+        }
+        for permanent in ["23505", "42P01", "22001", "57P04", "XX000"] {
+            assert!(!is_transient(permanent), "{permanent}");
+        }
+    }
+}
