@@ -125,6 +125,13 @@ enum Command {
     /// API keys: create (shown once), list, revoke; needs an admin key.
     #[command(subcommand)]
     Keys(tenants::KeysCommand),
+    /// Print a shell completion script, e.g. `source <(vireo completions bash)` in ~/.bashrc,
+    /// `vireo completions zsh > "${fpath[1]}/_vireo"`, or
+    /// `vireo completions fish > ~/.config/fish/completions/vireo.fish`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -184,7 +191,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let scope = cli.namespace.as_deref().map(tenants::namespace_list);
             tenants::keys(&client()?, format, command, scope.unwrap_or_default()).await
         }
+        Command::Completions { shell } => print_completions(shell),
     }
+}
+
+fn print_completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    use clap::CommandFactory as _;
+
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "vireo", &mut script);
+    output::write_stdout(&script)
 }
 
 #[cfg(test)]
