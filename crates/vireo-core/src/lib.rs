@@ -44,8 +44,9 @@ pub use secrets::{
 pub use settings::{InvalidSettings, InvokeAuth, SettingsLimits, VersionSettings};
 
 pub use store::{
-    Catalog, Change, ChangeFeed, ErrorClass, FunctionInfo, InvocationQuery, LogQuery, Missed,
-    NewVersion, Records, Retained, Retention, StoreError, Subscription, VersionInfo,
+    Catalog, Change, ChangeFeed, ComponentStore, ErrorClass, FunctionInfo, InvocationQuery,
+    LogQuery, Missed, NewVersion, NodeInfo, NodeRegistry, Records, Retained, Retention, StoreError,
+    Subscription, VersionInfo, check_component_sha256, component_sha256, verified_component,
 };
 pub use tenancy::{
     Directory, InvalidQuotas, NamespaceInfo, NamespaceQuotas, RateLimit, TenantStore,

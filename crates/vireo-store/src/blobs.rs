@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use vireo_core::{ComponentStore, check_component_sha256, component_sha256, verified_component};
 
 /// Files being written start with this; any found at start belonged to a write a crash cut off.
 const INCOMING_PREFIX: &str = ".incoming-";
@@ -27,10 +27,6 @@ impl BlobStore {
         })
     }
 
-    pub fn sha256_hex(bytes: &[u8]) -> String {
-        hex::encode(Sha256::digest(bytes))
-    }
-
     /// Where the blob with this hash lives; `sha` must come from [`BlobStore::put`] or the store.
     pub fn path(&self, sha: &str) -> PathBuf {
         self.dir.join(format!("{sha}.wasm"))
@@ -40,7 +36,7 @@ impl BlobStore {
     /// written to a temporary file in the same directory, synced, then renamed into place. A
     /// stored copy is kept only if it is intact, so storing the bytes again repairs a damaged one.
     pub async fn put(&self, bytes: &[u8]) -> io::Result<String> {
-        let sha = Self::sha256_hex(bytes);
+        let sha = component_sha256(bytes);
         let path = self.path(&sha);
         match self.get(&sha).await {
             Ok(_) => return Ok(sha),
@@ -63,13 +59,7 @@ impl BlobStore {
     /// `InvalidData` (logged) when the file does not hold bytes with that hash. A damaged blob
     /// stays for inspection until the same bytes are stored again.
     pub async fn get(&self, sha: &str) -> io::Result<Vec<u8>> {
-        let valid = sha.len() == 64 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        if !valid {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{sha:?} is not a sha256 (64 lowercase hex digits)"),
-            ));
-        }
+        check_component_sha256(sha)?;
         let (path, sha) = (self.path(sha), sha.to_string());
         tokio::task::spawn_blocking(move || read_checked(&path, &sha))
             .await
@@ -79,16 +69,18 @@ impl BlobStore {
 
 /// The bytes at `path` if their sha256 is `sha`.
 fn read_checked(path: &Path, sha: &str) -> io::Result<Vec<u8>> {
-    let bytes = std::fs::read(path)?;
-    let actual = BlobStore::sha256_hex(&bytes);
-    if actual != sha {
-        tracing::warn!(blob = %path.display(), actual_sha256 = %actual, "refused a damaged component: its bytes do not match its name");
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("the stored component {sha} is damaged; deploy it again to repair it"),
-        ));
+    verified_component(std::fs::read(path)?, sha, &path.display().to_string())
+}
+
+#[async_trait::async_trait]
+impl ComponentStore for BlobStore {
+    async fn put_component(&self, bytes: &[u8]) -> io::Result<String> {
+        self.put(bytes).await
     }
-    Ok(bytes)
+
+    async fn component(&self, sha: &str) -> io::Result<Vec<u8>> {
+        self.get(sha).await
+    }
 }
 
 /// Removes `.incoming-*` files: temporary files of writes that never finished.

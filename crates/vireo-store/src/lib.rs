@@ -15,6 +15,7 @@ mod codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+mod nodes;
 mod plan;
 mod postgres;
 mod rows;

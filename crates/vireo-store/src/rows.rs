@@ -335,3 +335,15 @@ pub(crate) fn sealed_secret(row: &impl Columns) -> Result<SealedSecret, StoreErr
         ciphertext: column(row, "ciphertext")?,
     })
 }
+
+pub(crate) fn node_info(row: &impl Columns) -> Result<vireo_core::NodeInfo, StoreError> {
+    Ok(vireo_core::NodeInfo {
+        id: column(row, "id")?,
+        address: column(row, "address")?,
+        version: column(row, "version")?,
+        started_at_us: column(row, "started_at_us")?,
+        heartbeat_at_us: column(row, "heartbeat_at_us")?,
+        in_flight: u64::try_from(column::<i64>(row, "in_flight")?).unwrap_or(0),
+        draining: column(row, "draining")?,
+    })
+}

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vireo_core::{
-    Catalog, ChangeFeed, Queue, QueueAdmin, Records, ScheduleStore, SecretStore, StoreError,
-    TenantStore,
+    Catalog, ChangeFeed, ComponentStore, NodeRegistry, Queue, QueueAdmin, Records, ScheduleStore,
+    SecretStore, StoreError, TenantStore,
 };
 
 use crate::{postgres, sqlite};
@@ -16,7 +16,8 @@ use crate::{postgres, sqlite};
 /// Which database holds Vireo's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageConfig {
-    /// A SQLite file, created if missing; one server at a time may use it.
+    /// A SQLite file, created if missing; one server at a time may use it. Component bytes are
+    /// files in `components/` beside it.
     Sqlite { path: PathBuf },
     /// A PostgreSQL database, which any number of nodes may share.
     Postgres(PostgresConfig),
@@ -64,6 +65,7 @@ impl std::fmt::Debug for PostgresConfig {
 #[derive(Clone)]
 pub struct Stores {
     pub catalog: Arc<dyn Catalog>,
+    pub components: Arc<dyn ComponentStore>,
     pub records: Arc<dyn Records>,
     pub queue: Arc<dyn Queue>,
     pub queue_admin: Arc<dyn QueueAdmin>,
@@ -71,6 +73,7 @@ pub struct Stores {
     pub tenants: Arc<dyn TenantStore>,
     pub secrets: Arc<dyn SecretStore>,
     pub changes: Arc<dyn ChangeFeed>,
+    pub nodes: Arc<dyn NodeRegistry>,
     backend: Arc<dyn Backend>,
 }
 
@@ -85,17 +88,21 @@ pub async fn open(config: &StorageConfig) -> Result<Stores, StoreError> {
 /// A backend implements every role on one set of connections.
 #[async_trait::async_trait]
 pub(crate) trait Backend:
-    Catalog + Records + Queue + QueueAdmin + ScheduleStore + TenantStore + SecretStore
+    Catalog + Records + Queue + QueueAdmin + ScheduleStore + TenantStore + SecretStore + NodeRegistry
 {
     /// Closes every connection once the work using them is done.
     async fn close(&self);
 }
 
 impl Stores {
-    pub(crate) fn new(backend: impl Backend, changes: Arc<dyn ChangeFeed>) -> Self {
-        let backend = Arc::new(backend);
+    pub(crate) fn new(
+        backend: Arc<impl Backend>,
+        components: Arc<dyn ComponentStore>,
+        changes: Arc<dyn ChangeFeed>,
+    ) -> Self {
         Self {
             catalog: backend.clone(),
+            components,
             records: backend.clone(),
             queue: backend.clone(),
             queue_admin: backend.clone(),
@@ -103,6 +110,7 @@ impl Stores {
             tenants: backend.clone(),
             secrets: backend.clone(),
             changes,
+            nodes: backend.clone(),
             backend,
         }
     }

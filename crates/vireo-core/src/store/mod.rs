@@ -1,14 +1,21 @@
-//! The storage seams: the catalog of what is deployed, the append-only records of what ran, the
-//! feed of changes between nodes, and the errors they share. The async queue, schedules,
-//! tenants and secrets have their seams beside their domain types. Implemented in
+//! The storage seams: the catalog of what is deployed, the component bytes, the append-only
+//! records of what ran, the nodes sharing a store, the feed of changes between nodes, and the
+//! errors they share. The async queue, schedules, tenants and secrets have their seams beside
+//! their domain types. Implemented in
 //! `vireo-store`; every backend passes its conformance suite.
 
 mod catalog;
 mod changes;
+mod components;
 mod error;
+mod nodes;
 mod records;
 
 pub use catalog::{Catalog, FunctionInfo, NewVersion, VersionInfo};
 pub use changes::{Change, ChangeFeed, Missed, Subscription};
+pub use components::{
+    ComponentStore, check_component_sha256, component_sha256, verified_component,
+};
 pub use error::{ErrorClass, StoreError};
+pub use nodes::{NodeInfo, NodeRegistry};
 pub use records::{InvocationQuery, LogQuery, Records, Retained, Retention};

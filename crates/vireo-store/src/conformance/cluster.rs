@@ -427,3 +427,34 @@ pub(super) async fn a_key_revoked_on_one_node_is_refused_by_the_other_once_it_he
     there.reload().await.unwrap();
     assert!(there.authenticate(&generated.key, AT + 2).is_err());
 }
+
+pub(super) async fn a_component_stored_through_one_node_is_read_through_the_other(
+    fixture: &dyn Fixture,
+) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let sha = one
+        .components
+        .put_component(b"deployed on one")
+        .await
+        .unwrap();
+    assert_eq!(
+        other.components.component(&sha).await.unwrap(),
+        b"deployed on one"
+    );
+}
+
+pub(super) async fn each_node_sees_the_others_heartbeat(fixture: &dyn Fixture) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let (first, second) = (
+        super::nodes::node("first", 1, 10),
+        super::nodes::node("second", 2, 20),
+    );
+    one.nodes.heartbeat(&first, 0).await.unwrap();
+    other.nodes.heartbeat(&second, 0).await.unwrap();
+    for node in [one, &other] {
+        assert_eq!(
+            node.nodes.nodes(0).await.unwrap(),
+            [first.clone(), second.clone()]
+        );
+    }
+}

@@ -15,6 +15,8 @@
 mod catalog;
 mod changes;
 mod cluster;
+mod components;
+mod nodes;
 mod queue;
 mod records;
 mod schedules;
@@ -105,6 +107,13 @@ macro_rules! __conformance_cases {
                 published_changes_reach_every_subscriber_in_order,
                 writes_publish_what_they_change,
             ],
+            components: [
+                components_round_trip_once_per_hash,
+                components_refuse_names_that_are_not_a_sha256,
+            ],
+            nodes: [
+                heartbeats_list_live_nodes_and_forget_silent_ones,
+            ],
             ;
             cluster: [
                 what_one_node_writes_the_other_reads,
@@ -119,6 +128,8 @@ macro_rules! __conformance_cases {
                 changes_published_on_one_node_reach_the_other,
                 a_key_revoked_on_one_node_is_refused_by_the_other_once_it_hears,
                 writes_through_one_node_reach_the_other_nodes_subscribers,
+                a_component_stored_through_one_node_is_read_through_the_other,
+                each_node_sees_the_others_heartbeat,
             ],
         }
     };

@@ -11,6 +11,8 @@
 
 mod catalog;
 mod changes;
+mod components;
+mod nodes;
 mod queue;
 mod queue_admin;
 mod records;
@@ -46,9 +48,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./src/postgres/migrat
 /// Connects to the database `config` names, brings its schema up to date (once, however many
 /// nodes start at the same time), and starts following its change log.
 pub(crate) async fn open(config: &PostgresConfig) -> Result<Stores, StoreError> {
-    let store = PgStore::open(config).await?;
+    let store = Arc::new(PgStore::open(config).await?);
     let changes = changes::PgFeed::follow(store.pool.clone()).await?;
-    Ok(Stores::new(store, Arc::new(changes)))
+    Ok(Stores::new(store.clone(), store, Arc::new(changes)))
 }
 
 #[derive(Debug)]

@@ -5,6 +5,7 @@
 
 mod catalog;
 mod changes;
+mod nodes;
 mod queue;
 mod queue_admin;
 mod records;
@@ -24,6 +25,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection as _, Sqlite, Transaction};
 use vireo_core::{Change, Name, StoreError};
 
+use crate::blobs::BlobStore;
 use crate::changes::LocalFeed;
 use crate::error::classify;
 use crate::plan;
@@ -39,14 +41,27 @@ const FUNCTION_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM namespaces WHERE nam
         EXISTS (SELECT 1 FROM functions WHERE namespace = ?1 AND name = ?2)";
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
+/// The directory beside the database file that holds component bytes, one file per sha256.
+pub const COMPONENTS_DIR: &str = "components";
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./src/sqlite/migrations");
 
 /// Opens (creating if missing) the database at `path`, brings its schema up to date, and
-/// bundles it with the feed every handle on the file shares.
+/// bundles it with the component files beside it and the feed every handle on the file shares.
 pub(crate) async fn open(path: &Path) -> Result<Stores, StoreError> {
+    let components_dir = path.parent().unwrap_or(Path::new(".")).join(COMPONENTS_DIR);
+    let components = BlobStore::open(&components_dir).map_err(|e| {
+        StoreError::permanent(
+            format!(
+                "opening the component directory {}",
+                components_dir.display()
+            ),
+            e,
+        )
+    })?;
     let store = SqliteStore::open(path).await?;
     let changes = store.changes.clone();
-    Ok(Stores::new(store, changes))
+    Ok(Stores::new(Arc::new(store), Arc::new(components), changes))
 }
 
 #[derive(Debug)]

@@ -11,7 +11,7 @@ async fn put_then_get_round_trips() {
     let bytes = b"\0asm component bytes";
 
     let sha = blobs.put(bytes).await.unwrap();
-    assert_eq!(sha, BlobStore::sha256_hex(bytes));
+    assert_eq!(sha, vireo_core::component_sha256(bytes));
     assert_eq!(
         blobs.path(&sha),
         dir.path().join("blobs").join(format!("{sha}.wasm"))
@@ -55,7 +55,7 @@ async fn get_refuses_what_is_not_a_sha256() {
         let err = blobs.get(bad).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
     }
-    let missing = BlobStore::sha256_hex(b"never stored");
+    let missing = vireo_core::component_sha256(b"never stored");
     assert_eq!(
         blobs.get(&missing).await.unwrap_err().kind(),
         ErrorKind::NotFound

@@ -1,0 +1,34 @@
+//! The nodes sharing a store: each records itself with a heartbeat, so an operator (and a load
+//! balancer's health checks) can see which nodes are alive, what they run and how busy they are.
+
+use super::StoreError;
+
+/// One node as its last heartbeat described it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct NodeInfo {
+    /// Chosen by the node at start; a restarted node is a new node.
+    pub id: String,
+    /// Where the node's HTTP server listens.
+    pub address: String,
+    /// The Vireo version the node runs.
+    pub version: String,
+    pub started_at_us: i64,
+    pub heartbeat_at_us: i64,
+    /// Invocations running on the node at its last heartbeat.
+    pub in_flight: u64,
+    /// The node is shutting down: it finishes what it runs and takes nothing new.
+    pub draining: bool,
+}
+
+#[async_trait::async_trait]
+pub trait NodeRegistry: Send + Sync + 'static {
+    /// Records `node` as it is now (the first heartbeat adds it), and forgets nodes whose last
+    /// heartbeat is older than `forget_before_us` (they stopped without leaving).
+    async fn heartbeat(&self, node: &NodeInfo, forget_before_us: i64) -> Result<(), StoreError>;
+
+    /// The nodes whose last heartbeat is at or after `since_us`, the longest running first.
+    async fn nodes(&self, since_us: i64) -> Result<Vec<NodeInfo>, StoreError>;
+
+    /// Removes the node `id` (it stopped cleanly); removing an unknown node is a no-op.
+    async fn leave(&self, id: &str) -> Result<(), StoreError>;
+}
