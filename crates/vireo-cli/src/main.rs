@@ -9,6 +9,7 @@ mod functions;
 mod invocations;
 mod invoke;
 mod logs;
+mod nodes;
 mod output;
 mod queue;
 mod secrets;
@@ -125,6 +126,9 @@ enum Command {
     /// API keys: create (shown once), list, revoke; needs an admin key.
     #[command(subcommand)]
     Keys(tenants::KeysCommand),
+    /// The live nodes serving the server's store: address, version, load, last heartbeat
+    /// (admin key).
+    Nodes,
     /// Print a shell completion script, e.g. `source <(vireo completions bash)` in ~/.bashrc,
     /// `vireo completions zsh > "${fpath[1]}/_vireo"`, or
     /// `vireo completions fish > ~/.config/fish/completions/vireo.fish`.
@@ -191,6 +195,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let scope = cli.namespace.as_deref().map(tenants::namespace_list);
             tenants::keys(&client()?, format, command, scope.unwrap_or_default()).await
         }
+        Command::Nodes => nodes::list(&client()?, format).await,
         Command::Completions { shell } => print_completions(shell),
     }
 }

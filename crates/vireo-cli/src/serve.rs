@@ -26,6 +26,12 @@ pub struct ServeArgs {
     )]
     data: Option<PathBuf>,
 
+    /// Where the state lives: `sqlite:PATH` (one node) or
+    /// `postgres://user:password@host:port/database` (any number of nodes on one database)
+    /// [default: from the config file, else the SQLite file DIR/vireo.db]
+    #[arg(long, env = "VIREO_STORE", hide_env_values = true, value_name = "URL")]
+    store: Option<String>,
+
     /// TOML config file; command-line flags and VIREO_* variables override what it says.
     #[arg(long, env = "VIREO_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -58,6 +64,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let options = ServeOptions {
         listen: args.listen,
         data: args.data,
+        store: args.store,
         config: args.config,
         log_format: args.log_format.map(|format| match format {
             ServerLogFormat::Text => LogFormat::Text,

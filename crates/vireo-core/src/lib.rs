@@ -45,8 +45,9 @@ pub use settings::{InvalidSettings, InvokeAuth, SettingsLimits, VersionSettings}
 
 pub use store::{
     Catalog, Change, ChangeFeed, ComponentStore, ErrorClass, FunctionInfo, InvocationQuery,
-    LogQuery, Missed, NewVersion, NodeInfo, NodeRegistry, Records, Retained, Retention, StoreError,
-    Subscription, VersionInfo, check_component_sha256, component_sha256, verified_component,
+    LogQuery, MasterKeyRecord, Missed, NewVersion, NodeInfo, NodeLiveness, NodeRegistry, Records,
+    Retained, Retention, StoreError, Subscription, VersionInfo, check_component_sha256,
+    component_sha256, node_liveness, verified_component,
 };
 pub use tenancy::{
     Directory, InvalidQuotas, NamespaceInfo, NamespaceQuotas, RateLimit, TenantStore,

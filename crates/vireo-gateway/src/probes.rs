@@ -6,9 +6,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
-use crate::state::RenderMetrics;
+use crate::state::{Readiness, RenderMetrics};
 
 /// `GET /metrics`: the Prometheus text exposition.
 pub async fn metrics(State(render): State<RenderMetrics>) -> impl IntoResponse {
@@ -23,12 +22,20 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Ready for traffic: 503 once shutdown has begun, so a load balancer stops sending requests.
-pub async fn readyz(State(shutdown): State<CancellationToken>) -> (StatusCode, Json<Value>) {
-    if shutdown.is_cancelled() {
+/// Ready for traffic: the store answered the node's last heartbeat (so its schema is migrated
+/// and it is reachable) and the node is not shutting down; else 503, so a load balancer sends
+/// requests elsewhere. Cheap: it reads what the heartbeat found, never the database.
+pub async fn readyz(State(readiness): State<Readiness>) -> (StatusCode, Json<Value>) {
+    if readiness.shutdown.is_cancelled() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "draining"})),
+        );
+    }
+    if let Err(reason) = &*readiness.store_health.borrow() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "store_unavailable", "reason": reason})),
         );
     }
     (StatusCode::OK, Json(json!({"status": "ready"})))

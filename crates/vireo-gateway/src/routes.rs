@@ -77,6 +77,7 @@ fn table() -> Vec<AdminRoute> {
         documented(routes!(api::keys::create), Admin),
         documented(routes!(api::keys::list), Admin),
         documented(routes!(api::keys::revoke), Admin),
+        documented(routes!(api::nodes::list), Admin),
         documented(routes!(api::functions::list), Namespace(Read)),
         documented(routes!(api::functions::create), Namespace(Write)),
         documented(routes!(api::functions::get), Namespace(Read)),

@@ -10,8 +10,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use vireo_core::buckets::Buckets;
 use vireo_core::{
-    AsyncSubmitter, Catalog, Deployer, Directory, Invoker, Name, PricePlan, QueueAdmin, Records,
-    ScheduleStore, SecretManager,
+    AsyncSubmitter, Catalog, Deployer, Directory, Invoker, Name, NodeRegistry, PricePlan,
+    QueueAdmin, Records, ScheduleStore, SecretManager,
 };
 
 use crate::GatewayLimits;
@@ -36,6 +36,10 @@ pub struct SharedState {
     pub log_events: watch::Receiver<u64>,
     /// Cancelled when the server starts shutting down, so endless streams end.
     pub shutdown: CancellationToken,
+    /// The nodes sharing the store.
+    pub nodes: Arc<dyn NodeRegistry>,
+    /// Whether the store answered this node's last heartbeat: `Err` says why not.
+    pub store_health: watch::Receiver<Result<(), String>>,
     pub limits: GatewayLimits,
     /// Prices for the usage report.
     pub pricing: PricePlan,
@@ -87,6 +91,13 @@ pub struct LogFeed {
     pub shutdown: CancellationToken,
 }
 
+/// What `GET /readyz` checks: the node is not shutting down and its store answers.
+#[derive(Clone)]
+pub struct Readiness {
+    pub shutdown: CancellationToken,
+    pub store_health: watch::Receiver<Result<(), String>>,
+}
+
 /// What `/fn/...` needs: run a call now or store it for later, under the caller's limits.
 #[derive(Clone)]
 pub struct Invoking {
@@ -118,12 +129,17 @@ pieces! {
     Arc<dyn QueueAdmin> => |shared| shared.queue.clone();
     Arc<dyn ScheduleStore> => |shared| shared.schedules.clone();
     Arc<dyn SecretManager> => |shared| shared.secrets.clone();
+    Arc<dyn NodeRegistry> => |shared| shared.nodes.clone();
     Arc<Directory> => |shared| shared.directory.clone();
     GatewayLimits => |shared| shared.limits;
     PricePlan => |shared| shared.pricing;
     CancellationToken => |shared| shared.shutdown.clone();
     RenderMetrics => |shared| shared.render_metrics.clone();
     Access => |shared| shared.access();
+    Readiness => |shared| Readiness {
+        shutdown: shared.shutdown.clone(),
+        store_health: shared.store_health.clone(),
+    };
     LogFeed => |shared| LogFeed {
         events: shared.log_events.clone(),
         shutdown: shared.shutdown.clone(),

@@ -12,6 +12,7 @@ use vireo_runtime::{EgressLimits, EngineSettings, MemoryReset};
 
 use crate::ServeOptions;
 use crate::admission::AdmissionSettings;
+use crate::store_config::{self, StoreFileConfig};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = ".vireo";
@@ -43,6 +44,8 @@ struct FileConfig {
     tracing: TracingConfig,
     #[serde(default)]
     egress: EgressConfig,
+    #[serde(default)]
+    store: StoreFileConfig,
 }
 
 /// `[egress]` in the config file: bounds on functions' outgoing HTTP requests, so that no
@@ -294,6 +297,8 @@ impl Default for LimitsConfig {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// The database holding the state.
+    pub store: vireo_store::StorageConfig,
     /// Seals secrets; created at the first start if missing.
     pub master_key_file: PathBuf,
     pub limits: LimitsConfig,
@@ -328,6 +333,7 @@ impl Config {
             .clone()
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let store = store_config::storage(options.store.as_deref(), &file.store, &data_dir)?;
         let master_key_file = options
             .master_key_file
             .clone()
@@ -362,6 +368,7 @@ impl Config {
         Ok(Self {
             listen,
             data_dir,
+            store,
             master_key_file,
             limits,
             scaling,

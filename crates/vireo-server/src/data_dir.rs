@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 /// The database file in the data directory.
 pub const DATABASE: &str = "vireo.db";
 /// Component bytes, named by their sha256.
-pub const COMPONENTS: &str = "components";
+pub const COMPONENTS: &str = vireo_store::COMPONENTS_DIR;
 /// Compiled components.
 pub const ARTIFACTS: &str = "artifacts";
 
@@ -33,9 +33,8 @@ pub fn lock(data_dir: &Path) -> anyhow::Result<std::fs::File> {
 /// Refuses to start on a missing or empty database beside components and artifacts that a
 /// database described: starting would create an empty store, and every function, version, key
 /// and secret would be gone without a word.
-pub fn refuse_lost_database(data_dir: &Path) -> anyhow::Result<()> {
-    let database = data_dir.join(DATABASE);
-    if holds_data(&database)? {
+pub fn refuse_lost_database(data_dir: &Path, database: &Path) -> anyhow::Result<()> {
+    if holds_data(database)? {
         return Ok(());
     }
     let mut stale = Vec::new();
@@ -105,7 +104,9 @@ mod tests {
     use super::*;
 
     fn refusal(data: &Path) -> Option<String> {
-        refuse_lost_database(data).err().map(|e| e.to_string())
+        refuse_lost_database(data, &data.join(DATABASE))
+            .err()
+            .map(|e| e.to_string())
     }
 
     #[test]

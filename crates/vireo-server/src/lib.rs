@@ -8,6 +8,7 @@ mod data_dir;
 mod descriptors;
 mod http;
 mod metering;
+mod node;
 mod otlp;
 mod platform;
 mod routes;
@@ -15,6 +16,7 @@ mod secrets;
 mod services;
 mod signal;
 mod single_node;
+mod store_config;
 mod tail;
 mod telemetry;
 mod tenants;
@@ -26,6 +28,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use vireo_store::StorageConfig;
 
 pub use config::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use services::Services;
@@ -44,6 +47,9 @@ pub enum LogFormat {
 pub struct ServeOptions {
     pub listen: Option<String>,
     pub data: Option<PathBuf>,
+    /// `sqlite:PATH` or `postgres://…`: the database holding the state (default the SQLite
+    /// file in the data directory).
+    pub store: Option<String>,
     pub config: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
     /// `NAME=FILE` components to deploy in the `default` namespace at start (unchanged files
@@ -74,22 +80,29 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr().context("reading the bound address")?;
 
-    let node = single_node::claim(&config.data_dir)?;
-    let stores = vireo_store::open(&node.storage())
+    // One server per SQLite file; a shared database needs no claim.
+    let single_node = match &config.store {
+        StorageConfig::Sqlite { path } => Some(single_node::claim(path)?),
+        StorageConfig::Postgres(_) => None,
+    };
+    let stores = vireo_store::open(&config.store)
         .await
-        .context("opening the store")?;
+        .with_context(|| format!("opening the store {}", store_config::shown(&config.store)))?;
     let cipher = secrets::unlock(
         &config.master_key_file,
         stores.secrets.as_ref(),
-        node.database(),
+        stores.master_key.as_ref(),
+        &config.store,
     )
     .await?;
-    node.redeliver_orphans(stores.queue.as_ref()).await?;
+    if let Some(node) = &single_node {
+        node.redeliver_orphans(stores.queue.as_ref()).await?;
+    }
 
     let mut services = Services::start(&config, stores, cipher, telemetry, listener).await?;
     let stop_requested = signal::shutdown_requested();
     announce(address)?;
-    tracing::info!(%address, data_dir = %config.data_dir.display(), "vireo is ready");
+    tracing::info!(%address, data_dir = %config.data_dir.display(), store = %store_config::shown(&config.store), "vireo is ready");
     let ran = services.run_until(stop_requested).await;
     services.stop(config.shutdown_grace()).await;
     tracing::info!("stopped");

@@ -13,13 +13,13 @@ use tracing::Instrument;
 use vireo_core::buckets::{Buckets, Verdict};
 use vireo_core::invoke::authorize_invocation;
 use vireo_core::{
-    AliasName, Body, Call, Catalog, Change, DeployError, Deployed, Deployer, Directory, ErrorClass,
-    InvocationStatus, InvokeError, Invoker, Name, NewVersion, SecretError, SecretInfo,
-    SecretManager, SecretName, SecretValue, SettingsLimits, StoreError, TraceContext, VersionInfo,
-    VersionSelector, VersionSettings, trace,
+    AliasName, Body, Call, Catalog, Change, ComponentStore, DeployError, Deployed, Deployer,
+    Directory, ErrorClass, InvocationStatus, InvokeError, Invoker, Name, NewVersion, SecretError,
+    SecretInfo, SecretManager, SecretName, SecretValue, SettingsLimits, StoreError, TraceContext,
+    VersionInfo, VersionSelector, VersionSettings, trace,
 };
 use vireo_runtime::{Runtime, RuntimeError};
-use vireo_store::{BlobStore, RecordWriter};
+use vireo_store::RecordWriter;
 
 use crate::admission::{Admission, AdmissionSettings, Refused, Ticket};
 use crate::metering::Meter;
@@ -31,7 +31,7 @@ use crate::telemetry;
 
 pub struct Platform {
     catalog: Arc<dyn Catalog>,
-    blobs: BlobStore,
+    components: Arc<dyn ComponentStore>,
     records: RecordWriter,
     runtime: Runtime,
     settings_limits: SettingsLimits,
@@ -48,7 +48,7 @@ pub struct Platform {
 /// Where a platform keeps what it deploys and what ran.
 pub struct Storage {
     pub catalog: Arc<dyn Catalog>,
-    pub blobs: BlobStore,
+    pub components: Arc<dyn ComponentStore>,
     pub records: RecordWriter,
 }
 
@@ -68,7 +68,7 @@ impl Platform {
     pub fn new(storage: Storage, runtime: Runtime, limits: Limits, tenants: Tenants) -> Self {
         Self {
             catalog: storage.catalog,
-            blobs: storage.blobs,
+            components: storage.components,
             records: storage.records,
             runtime,
             settings_limits: limits.settings,
@@ -124,6 +124,11 @@ impl Platform {
             .is_ok()
     }
 
+    /// Invocations running on this node now.
+    pub fn running(&self) -> usize {
+        self.admission.running()
+    }
+
     /// Loads a version with `min_instances` and fills its ready instances, so its first request
     /// is neither a cold start nor an instantiation. Failures only cost that head start.
     pub async fn prewarm(&self, version: &VersionInfo) {
@@ -143,7 +148,7 @@ impl Platform {
         self.runtime
             .load(
                 version,
-                self.blobs.get(&version.component_sha256),
+                self.components.component(&version.component_sha256),
                 self.vault.environment(version),
             )
             .await
@@ -252,7 +257,7 @@ impl Deployer for Platform {
                 names.join(", ")
             )));
         }
-        let sha = BlobStore::sha256_hex(&component);
+        let sha = vireo_core::component_sha256(&component);
         let compile_time = self
             .runtime
             .prepare(&sha, component.clone())
@@ -268,8 +273,8 @@ impl Deployer for Platform {
         }
         // The bytes are on disk before any version refers to them; storing them again, also for
         // an unchanged deploy, repairs a damaged copy.
-        self.blobs
-            .put(&component)
+        self.components
+            .put_component(&component)
             .await
             .map_err(|e| DeployError::Internal(format!("storing the component: {e}")))?;
         if let Some(latest) = self.latest(namespace, function).await?

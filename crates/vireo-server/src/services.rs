@@ -12,14 +12,18 @@ use tokio_util::sync::CancellationToken;
 use vireo_core::{AsyncSubmitter, Deployer as _, Name};
 use vireo_gateway::{AppState, SharedState};
 use vireo_runtime::{EngineSettings, Runtime};
-use vireo_store::{BlobStore, RecordWriter, RecordWriterTask, Stores};
+use vireo_store::{RecordWriter, RecordWriterTask, Stores};
 use vireo_triggers::{QueueWriter, WorkerHandle};
 
 use crate::config::Config;
+use crate::node::Node;
 use crate::platform::{self, Platform};
 use crate::secrets::{Cipher, Vault};
 use crate::telemetry::Telemetry;
 use crate::{changes, data_dir, descriptors, http, tenants, upkeep};
+
+/// How long shutdown waits to record the node as draining before it goes on regardless.
+const DRAIN_NOTICE: Duration = Duration::from_secs(1);
 
 /// The end of the shutdown grace period kept for writing what in-flight work produced
 /// (results, records), at most; a quarter of the grace period when that is shorter.
@@ -36,6 +40,7 @@ pub struct Services {
     submitter: Arc<dyn AsyncSubmitter>,
     queue_writer: JoinHandle<()>,
     platform: Arc<Platform>,
+    node: Node,
     records: RecordWriter,
     record_writer: RecordWriterTask,
 }
@@ -58,8 +63,7 @@ impl Services {
         let platform = Arc::new(Platform::new(
             platform::Storage {
                 catalog: stores.catalog.clone(),
-                blobs: BlobStore::open(&config.data_dir.join(data_dir::COMPONENTS))
-                    .context("opening the component directory")?,
+                components: stores.components.clone(),
                 records: records.clone(),
             },
             start_runtime(config)?,
@@ -72,6 +76,8 @@ impl Services {
                 vault: Vault::new(stores.secrets.clone(), cipher),
             },
         ));
+        let address = listener.local_addr().context("reading the bound address")?;
+        let (node, store_health) = Node::start(stores.nodes.clone(), platform.clone(), address);
         deploy_at_start(&platform, &config.deploy).await?;
         platform.prewarm_all().await;
         let upkeep = vec![
@@ -115,6 +121,8 @@ impl Services {
             submitter: submitter.clone(),
             log_events: records.subscribe(),
             shutdown: shutdown.clone(),
+            nodes: stores.nodes.clone(),
+            store_health,
             render_metrics: Arc::new(move || telemetry.render()),
             directory,
             key_buckets: Arc::default(),
@@ -137,6 +145,7 @@ impl Services {
             submitter,
             queue_writer,
             platform,
+            node,
             records,
             record_writer,
         })
@@ -162,6 +171,8 @@ impl Services {
             ?grace,
             "shutting down: no new connections, finishing in-flight invocations"
         );
+        // Load balancers and the other nodes learn first that this node is going.
+        self.node.drain(DRAIN_NOTICE.min(grace / 4)).await;
         self.shutdown.cancel();
         // Everything ends by the deadline, even with a store that keeps failing: in-flight work
         // until a little before it, then the writes of what that work produced.
@@ -197,6 +208,9 @@ impl Services {
         let _ = tokio::time::timeout_at(deadline, self.records.flush()).await;
         drop(self.records);
         self.record_writer.finish(deadline).await;
+        self.node
+            .leave(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await;
         if tokio::time::timeout_at(deadline, self.stores.close())
             .await
             .is_err()

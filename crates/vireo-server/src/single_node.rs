@@ -5,45 +5,33 @@
 //! expire, not at start.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 use vireo_core::Queue;
-use vireo_store::StorageConfig;
 
 use crate::data_dir;
 
 /// The data directory, held for as long as this value lives.
 pub struct SingleNode {
-    database: PathBuf,
     _lock: File,
 }
 
-/// Creates the data directory if needed, locks it, and refuses a database that no longer
-/// describes the components and artifacts beside it.
-pub fn claim(data_dir: &Path) -> anyhow::Result<SingleNode> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    let lock = data_dir::lock(data_dir)?;
-    data_dir::refuse_lost_database(data_dir)?;
-    Ok(SingleNode {
-        database: data_dir.join(data_dir::DATABASE),
-        _lock: lock,
-    })
+/// Creates the database's directory if needed, locks it, and refuses a database that no
+/// longer describes the components and artifacts beside it.
+pub fn claim(database: &Path) -> anyhow::Result<SingleNode> {
+    let dir = match database.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let lock = data_dir::lock(dir)?;
+    data_dir::refuse_lost_database(dir, database)?;
+    Ok(SingleNode { _lock: lock })
 }
 
 impl SingleNode {
-    /// The SQLite file in the data directory.
-    pub fn database(&self) -> &Path {
-        &self.database
-    }
-
-    pub fn storage(&self) -> StorageConfig {
-        StorageConfig::Sqlite {
-            path: self.database.clone(),
-        }
-    }
-
     /// This server holds the data directory alone, so whatever was running belonged to a
     /// server that stopped without finishing it: redeliver it now.
     pub async fn redeliver_orphans(&self, queue: &dyn Queue) -> anyhow::Result<()> {

@@ -15,13 +15,15 @@ mod codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
-mod nodes;
 mod plan;
 mod postgres;
 mod rows;
+mod sql;
 mod sqlite;
 mod stores;
 
 pub use batch::{RecordWriter, RecordWriterTask};
 pub use blobs::BlobStore;
+pub use postgres::redacted as redacted_url;
+pub use sqlite::COMPONENTS_DIR;
 pub use stores::{PostgresConfig, StorageConfig, Stores, open};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vireo_core::{
-    Catalog, ChangeFeed, ComponentStore, NodeRegistry, Queue, QueueAdmin, Records, ScheduleStore,
-    SecretStore, StoreError, TenantStore,
+    Catalog, ChangeFeed, ComponentStore, MasterKeyRecord, NodeRegistry, Queue, QueueAdmin, Records,
+    ScheduleStore, SecretStore, StoreError, TenantStore,
 };
 
 use crate::{postgres, sqlite};
@@ -72,6 +72,7 @@ pub struct Stores {
     pub schedules: Arc<dyn ScheduleStore>,
     pub tenants: Arc<dyn TenantStore>,
     pub secrets: Arc<dyn SecretStore>,
+    pub master_key: Arc<dyn MasterKeyRecord>,
     pub changes: Arc<dyn ChangeFeed>,
     pub nodes: Arc<dyn NodeRegistry>,
     backend: Arc<dyn Backend>,
@@ -88,7 +89,15 @@ pub async fn open(config: &StorageConfig) -> Result<Stores, StoreError> {
 /// A backend implements every role on one set of connections.
 #[async_trait::async_trait]
 pub(crate) trait Backend:
-    Catalog + Records + Queue + QueueAdmin + ScheduleStore + TenantStore + SecretStore + NodeRegistry
+    Catalog
+    + Records
+    + Queue
+    + QueueAdmin
+    + ScheduleStore
+    + TenantStore
+    + SecretStore
+    + MasterKeyRecord
+    + NodeRegistry
 {
     /// Closes every connection once the work using them is done.
     async fn close(&self);
@@ -109,6 +118,7 @@ impl Stores {
             schedules: backend.clone(),
             tenants: backend.clone(),
             secrets: backend.clone(),
+            master_key: backend.clone(),
             changes,
             nodes: backend.clone(),
             backend,

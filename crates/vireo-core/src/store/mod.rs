@@ -8,6 +8,7 @@ mod catalog;
 mod changes;
 mod components;
 mod error;
+mod master_key;
 mod nodes;
 mod records;
 
@@ -17,5 +18,6 @@ pub use components::{
     ComponentStore, check_component_sha256, component_sha256, verified_component,
 };
 pub use error::{ErrorClass, StoreError};
-pub use nodes::{NodeInfo, NodeRegistry};
+pub use master_key::MasterKeyRecord;
+pub use nodes::{NodeInfo, NodeLiveness, NodeRegistry, node_liveness};
 pub use records::{InvocationQuery, LogQuery, Records, Retained, Retention};

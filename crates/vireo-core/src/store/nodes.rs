@@ -32,3 +32,28 @@ pub trait NodeRegistry: Send + Sync + 'static {
     /// Removes the node `id` (it stopped cleanly); removing an unknown node is a no-op.
     async fn leave(&self, id: &str) -> Result<(), StoreError>;
 }
+
+/// How often a node beats, and for how long silence still counts as alive.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeLiveness {
+    pub heartbeat: std::time::Duration,
+    /// Heartbeats a node may miss (a slow database, a pause) before it is not listed.
+    pub missed_beats: u32,
+    /// A node silent this long is forgotten.
+    pub forget_after: std::time::Duration,
+}
+
+impl NodeLiveness {
+    pub fn live_window_us(&self) -> i64 {
+        i64::try_from((self.heartbeat * (self.missed_beats + 1)).as_micros()).unwrap_or(i64::MAX)
+    }
+}
+
+/// The one rule every node and every listing uses.
+pub fn node_liveness() -> NodeLiveness {
+    NodeLiveness {
+        heartbeat: std::time::Duration::from_secs(2),
+        missed_beats: 2,
+        forget_after: std::time::Duration::from_secs(3600),
+    }
+}

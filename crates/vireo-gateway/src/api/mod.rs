@@ -9,6 +9,7 @@ pub mod invocations;
 pub mod keys;
 pub mod logs;
 pub mod namespaces;
+pub mod nodes;
 pub mod queue;
 pub mod schedules;
 pub mod secrets;

@@ -12,10 +12,10 @@ use vireo_core::{
     AliasName, ApiKey, AsyncInvocation, AsyncSubmitter, Body, Call, Catalog, DeployError, Deployed,
     Deployer, Enqueued, FunctionInfo, InvocationId, InvocationQuery, InvocationRecord, InvokeError,
     Invoker, LogLine, LogQuery, Name, NamespaceInfo, NamespaceQuotas, NewAsyncInvocation,
-    NewSchedule, NewVersion, Principal, QueueAdmin, QueueCounts, Records, Retained, Retention,
-    RetryPolicy, Schedule, ScheduleStore, SecretError, SecretInfo, SecretManager, SecretName,
-    SecretValue, StoreError, TenantStore, UsageQuery, UsageRow, VersionInfo, VersionSelector,
-    VersionSettings,
+    NewSchedule, NewVersion, NodeInfo, NodeRegistry, Principal, QueueAdmin, QueueCounts, Records,
+    Retained, Retention, RetryPolicy, Schedule, ScheduleStore, SecretError, SecretInfo,
+    SecretManager, SecretName, SecretValue, StoreError, TenantStore, UsageQuery, UsageRow,
+    VersionInfo, VersionSelector, VersionSettings,
 };
 
 macro_rules! not_reached {
@@ -374,6 +374,19 @@ impl QueueAdmin for World {
 impl AsyncSubmitter for World {
     async fn submit(&self, _: NewAsyncInvocation) -> Result<Enqueued, StoreError> {
         not_reached!("AsyncSubmitter::submit")
+    }
+}
+
+#[async_trait]
+impl NodeRegistry for World {
+    async fn heartbeat(&self, _: &NodeInfo, _: i64) -> Result<(), StoreError> {
+        not_reached!("NodeRegistry::heartbeat")
+    }
+    async fn nodes(&self, _: i64) -> Result<Vec<NodeInfo>, StoreError> {
+        not_reached!("NodeRegistry::nodes")
+    }
+    async fn leave(&self, _: &str) -> Result<(), StoreError> {
+        not_reached!("NodeRegistry::leave")
     }
 }
 

@@ -75,6 +75,8 @@ impl Gateway {
             submitter: world.clone(),
             log_events,
             shutdown: CancellationToken::new(),
+            nodes: world.clone(),
+            store_health: tokio::sync::watch::channel(Ok(())).1,
             limits: GatewayLimits {
                 max_upload_bytes: 1 << 20,
                 max_request_body_bytes: 1 << 20,

@@ -19,6 +19,7 @@ impl<K: Clone + Eq + Hash> Drop for Slot<K> {
 }
 
 pub struct FairGate<K> {
+    slots: usize,
     state: Mutex<State<K>>,
 }
 
@@ -34,6 +35,7 @@ struct State<K> {
 impl<K: Clone + Eq + Hash> FairGate<K> {
     pub fn new(slots: usize) -> Arc<Self> {
         Arc::new(Self {
+            slots,
             state: Mutex::new(State {
                 free: slots,
                 next_ticket: 0,
@@ -41,6 +43,11 @@ impl<K: Clone + Eq + Hash> FairGate<K> {
                 turn: VecDeque::new(),
             }),
         })
+    }
+
+    /// Slots held now.
+    pub fn in_use(&self) -> usize {
+        self.slots - self.lock().free
     }
 
     /// Waits for a slot for `key`'s function; cancel-safe (dropping the future gives back a slot

@@ -104,6 +104,11 @@ impl Admission {
         })
     }
 
+    /// Invocations holding a slot now (running, guest tails included).
+    pub fn running(&self) -> usize {
+        self.server.in_use()
+    }
+
     pub fn forget_function(&self, namespace: &Name, function: &Name) {
         let mut versions = self.versions.lock().unwrap_or_else(|p| p.into_inner());
         versions.retain(|(ns, f, _), _| !(ns == namespace && f == function));

@@ -458,3 +458,10 @@ pub(super) async fn each_node_sees_the_others_heartbeat(fixture: &dyn Fixture) {
         );
     }
 }
+
+pub(super) async fn a_master_key_recorded_through_one_node_binds_the_other(fixture: &dyn Fixture) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    one.master_key.record_master_key(b"node one").await.unwrap();
+    let recorded = other.master_key.record_master_key(b"node two").await;
+    assert_eq!(recorded.unwrap(), b"node one");
+}

@@ -16,6 +16,7 @@ mod catalog;
 mod changes;
 mod cluster;
 mod components;
+mod master_key;
 mod nodes;
 mod queue;
 mod records;
@@ -114,6 +115,9 @@ macro_rules! __conformance_cases {
             nodes: [
                 heartbeats_list_live_nodes_and_forget_silent_ones,
             ],
+            master_key: [
+                the_first_master_key_fingerprint_stays,
+            ],
             ;
             cluster: [
                 what_one_node_writes_the_other_reads,
@@ -130,6 +134,7 @@ macro_rules! __conformance_cases {
                 writes_through_one_node_reach_the_other_nodes_subscribers,
                 a_component_stored_through_one_node_is_read_through_the_other,
                 each_node_sees_the_others_heartbeat,
+                a_master_key_recorded_through_one_node_binds_the_other,
             ],
         }
     };

@@ -12,6 +12,7 @@
 mod catalog;
 mod changes;
 mod components;
+mod master_key;
 mod nodes;
 mod queue;
 mod queue_admin;
@@ -193,7 +194,7 @@ fn is_transient(code: &str) -> bool {
 /// `url` without its password, for messages and logs. The user information is taken to end at
 /// the last `@`, so a password holding `/`, `?` or `@` is hidden whole; an `@` later in the
 /// URL hides more than it needs to, never less.
-pub(crate) fn redacted(url: &str) -> String {
+pub fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };

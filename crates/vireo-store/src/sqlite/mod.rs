@@ -5,6 +5,7 @@
 
 mod catalog;
 mod changes;
+mod master_key;
 mod nodes;
 mod queue;
 mod queue_admin;

@@ -3,8 +3,8 @@
 use vireo_core::{NodeInfo, NodeRegistry, StoreError};
 
 use super::{SqliteStore, backend, commit};
-use crate::nodes::{FORGET_SILENT, HEARTBEAT, LEAVE, LIVE_NODES};
 use crate::rows;
+use crate::sql::{FORGET_SILENT, HEARTBEAT, LEAVE, LIVE_NODES};
 
 #[async_trait::async_trait]
 impl NodeRegistry for SqliteStore {

@@ -1,5 +1,5 @@
-//! The SQL of the node registry, the same text on every backend (numbered parameters read
-//! alike on SQLite and PostgreSQL).
+//! SQL that reads the same on every backend (numbered parameters read alike on SQLite and
+//! PostgreSQL): the node registry's and the master key record's.
 
 /// The first heartbeat inserts the node; later ones keep its id and start time.
 pub(crate) const HEARTBEAT: &str = "INSERT INTO nodes
@@ -13,3 +13,8 @@ pub(crate) const LIVE_NODES: &str = "SELECT id, address, version, started_at_us,
         heartbeat_at_us, in_flight, draining
     FROM nodes WHERE heartbeat_at_us >= $1 ORDER BY started_at_us, id";
 pub(crate) const LEAVE: &str = "DELETE FROM nodes WHERE id = $1";
+
+/// The first fingerprint recorded stays.
+pub(crate) const RECORD_MASTER_KEY: &str =
+    "INSERT INTO master_key (id, fingerprint) VALUES (1, $1) ON CONFLICT (id) DO NOTHING";
+pub(crate) const MASTER_KEY: &str = "SELECT fingerprint FROM master_key WHERE id = 1";

@@ -16,3 +16,10 @@ CREATE TABLE nodes (
     in_flight BIGINT NOT NULL,
     draining BOOLEAN NOT NULL
 );
+
+-- The fingerprint of the master key that seals this database's secrets: one row, recorded by
+-- the first node, so a node started with another key refuses to start.
+CREATE TABLE master_key (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    fingerprint BYTEA NOT NULL
+);

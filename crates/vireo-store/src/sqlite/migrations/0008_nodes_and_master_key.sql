@@ -8,3 +8,10 @@ CREATE TABLE nodes (
     in_flight INTEGER NOT NULL,
     draining INTEGER NOT NULL
 ) STRICT;
+
+-- The fingerprint of the master key that seals this store's secrets: one row, recorded by
+-- the first server, so a server started with another key refuses to start.
+CREATE TABLE master_key (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    fingerprint BLOB NOT NULL
+) STRICT;
