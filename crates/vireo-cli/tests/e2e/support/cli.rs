@@ -8,14 +8,18 @@ use serde_json::Value;
 use super::Server;
 
 impl Server {
-    /// The `vireo` CLI pointed at this server; it finds the admin key in the data directory.
+    /// The `vireo` CLI pointed at this server; it finds the admin key in the data directory,
+    /// or is given the one the nodes of a shared store share.
     fn cli_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_vireo"));
         command
             .args(args)
             .env("VIREO_URL", &self.url)
-            .env("VIREO_DATA", &self.data)
-            .env_remove("VIREO_API_KEY");
+            .env("VIREO_DATA", &self.data);
+        match self.shared_admin_key() {
+            Some(key) => command.env("VIREO_API_KEY", key),
+            None => command.env_remove("VIREO_API_KEY"),
+        };
         command
     }
 

@@ -14,7 +14,7 @@ pub use api::{invocation_id, start_holding_the_only_slot};
 pub use cli::stdout_json;
 pub use guests::{guest, guests};
 pub use raw::{raw_response, raw_status, read_answer};
-pub use server::Server;
+pub use server::{Server, ServerBuilder, Store};
 
 pub const DEADLINE: Duration = Duration::from_secs(60);
 

@@ -6,41 +6,88 @@ use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{DEADLINE, eventually};
 
-/// Where a server keeps its state. Today that is SQLite in the data directory, the one store the
-/// binary has; a shared database becomes another variant, and a second node on it is a second
-/// builder on the same `Store` (`Server::second_node`).
+/// Where a server keeps its state: SQLite in its data directory, or a database of the run's
+/// throwaway PostgreSQL that any number of nodes share (`Server::second_node`).
 #[derive(Debug, Clone)]
 pub enum Store {
     /// `vireo.db` in `data`, beside the components, artifacts and key files.
     Sqlite { data: PathBuf },
+    /// A fresh database at `url`; each node gets its own data directory under `dir` (its
+    /// artifact cache), and all share `dir/master.key` and the admin key `admin_key`.
+    Postgres {
+        url: String,
+        dir: PathBuf,
+        admin_key: String,
+    },
 }
 
+/// Tells apart the data directories of one cluster's nodes.
+static NODES_STARTED: AtomicUsize = AtomicUsize::new(0);
+
 impl Store {
-    /// The directory the server writes its own files to (`admin.key`, the config file).
-    fn data_dir(&self) -> &Path {
-        match self {
-            Store::Sqlite { data } => data,
+    /// A fresh database on the run's PostgreSQL, the nodes' files under `dir`.
+    pub fn postgres(dir: &Path) -> Self {
+        let url = vireo_testsvc::Postgres::shared()
+            .create_database()
+            .unwrap_or_else(|e| panic!("creating a database for a cluster: {e}"));
+        Store::Postgres {
+            url,
+            dir: dir.to_path_buf(),
+            admin_key: format!("vireo-cluster-admin-{:032x}", rand_u128()),
         }
     }
 
-    /// The `vireo serve` arguments that open this store.
-    fn args(&self) -> Vec<OsString> {
+    /// The data directory of a node about to start (`admin.key`, the config file, artifacts).
+    fn node_dir(&self) -> PathBuf {
         match self {
-            Store::Sqlite { data } => vec!["--data".into(), data.into()],
+            Store::Sqlite { data } => data.clone(),
+            Store::Postgres { dir, .. } => {
+                let node = NODES_STARTED.fetch_add(1, Ordering::Relaxed);
+                dir.join(format!("node-{node}"))
+            }
         }
     }
+
+    /// The `vireo serve` arguments that open this store from the node directory `data`.
+    fn args(&self, data: &Path) -> Vec<OsString> {
+        let mut args = vec!["--data".into(), data.into()];
+        if let Store::Postgres { url, dir, .. } = self {
+            args.extend(["--store".into(), url.into()]);
+            args.extend(["--master-key-file".into(), dir.join("master.key").into()]);
+        }
+        args
+    }
+
+    /// The admin key every node of a shared store is given.
+    fn shared_admin_key(&self) -> Option<&str> {
+        match self {
+            Store::Sqlite { .. } => None,
+            Store::Postgres { admin_key, .. } => Some(admin_key),
+        }
+    }
+}
+
+/// Random enough to keep clusters' admin keys apart.
+fn rand_u128() -> u128 {
+    use std::hash::{BuildHasher as _, RandomState};
+    let high = RandomState::new().hash_one(std::process::id());
+    let low = RandomState::new().hash_one(Instant::now());
+    (u128::from(high) << 64) | u128::from(low)
 }
 
 /// How to start a server; `start` runs it, `start_fails` expects it to refuse.
 #[derive(Debug, Clone)]
 pub struct ServerBuilder {
     store: Store,
+    /// This node's data directory.
+    data: PathBuf,
     config: Option<String>,
     args: Vec<String>,
     admin_key: Option<String>,
@@ -50,10 +97,11 @@ pub struct ServerBuilder {
 impl ServerBuilder {
     pub fn new(store: Store) -> Self {
         Self {
+            data: store.node_dir(),
+            admin_key: store.shared_admin_key().map(str::to_string),
             store,
             config: None,
             args: Vec::new(),
-            admin_key: None,
             descriptor_limit: None,
         }
     }
@@ -116,7 +164,7 @@ impl ServerBuilder {
             .strip_prefix("vireo listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
-        let data = self.store.data_dir().to_path_buf();
+        let data = self.data.clone();
         let admin_key = self.admin_key.clone().unwrap_or_else(|| {
             std::fs::read_to_string(data.join("admin.key"))
                 .expect("the server writes its admin key before it listens")
@@ -170,7 +218,7 @@ impl ServerBuilder {
         };
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(self.store.args())
+            .args(self.store.args(&self.data))
             .args(&self.args);
         if let Some(config) = &self.config {
             command.arg("--config").arg(self.write_config(config));
@@ -186,7 +234,7 @@ impl ServerBuilder {
     }
 
     fn write_config(&self, config: &str) -> PathBuf {
-        let data = self.store.data_dir();
+        let data = &self.data;
         std::fs::create_dir_all(data).expect("data dir");
         let file = data.join("vireo.toml");
         std::fs::write(&file, config).expect("write config");
@@ -220,6 +268,11 @@ impl Server {
     /// A server with the defaults on the SQLite store in `data`.
     pub fn start(data: &Path) -> Server {
         Self::builder(data).start()
+    }
+
+    /// The admin key the nodes of a shared store are given (no node writes it to a file).
+    pub(super) fn shared_admin_key(&self) -> Option<&str> {
+        self.store.shared_admin_key()
     }
 
     /// How to start another server on this server's store.

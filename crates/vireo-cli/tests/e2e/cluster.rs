@@ -1,0 +1,136 @@
+//! Several `vireo serve` processes on one PostgreSQL database: what any node writes, every node
+//! serves, and what any node changes, every node's in-memory copies follow within a second.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Server, ServerBuilder, Store, eventually, stdout_json};
+
+/// How soon a change made through one node must show on the others.
+const PROPAGATION: Duration = Duration::from_secs(1);
+
+/// Three nodes on a fresh database, their files under `dir`.
+fn three_nodes(dir: &std::path::Path) -> [Server; 3] {
+    let first = ServerBuilder::new(Store::postgres(dir)).start();
+    let second = first.second_node().start();
+    let third = first.second_node().start();
+    [first, second, third]
+}
+
+/// The status and body of `GET path` on `node`.
+async fn get(node: &Server, path: &str) -> (u16, String) {
+    let response = reqwest::get(node.url(path)).await.expect("GET");
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// Waits until `path` on `node` answers `expected` (status 200), at most [`PROPAGATION`].
+async fn serves(node: &Server, path: &str, expected: impl Fn(&str) -> bool) {
+    eventually(PROPAGATION, || async {
+        match get(node, path).await {
+            (200, body) if expected(&body) => Ok(()),
+            other => Err(format!("{} answered {other:?}", node.url(path))),
+        }
+    })
+    .await
+}
+
+fn is_hello(body: &str) -> bool {
+    body == "Hello, Vireo!\n"
+}
+
+/// Whether the `echo` fixture's answer shows `DB_PASSWORD` as `value` in its environment.
+fn sees_password(body: &str, value: &str) -> bool {
+    serde_json::from_str::<Value>(body).is_ok_and(|seen| seen["env"]["DB_PASSWORD"] == value)
+}
+
+fn is_echo(body: &str) -> bool {
+    body.contains("\"method\"")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_one_node_deploys_every_node_serves_and_changes_reach_all_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let [one, two, three] = three_nodes(dir.path());
+
+    // Deployed through one node: the others run it (compiling it on first use).
+    one.deploy_ok("app", "hello", json!({})).await;
+    for node in [&two, &three] {
+        let (status, body) = get(node, "/fn/default/app/").await;
+        assert_eq!((status, body.as_str()), (200, "Hello, Vireo!\n"));
+    }
+    let nodes = stdout_json(&two.cli(&["nodes", "-o", "json"]));
+    let addresses: Vec<&str> = nodes["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["address"].as_str().unwrap())
+        .collect();
+    for node in [&one, &two, &three] {
+        assert!(
+            addresses.contains(&node.address().as_str()),
+            "{nodes} lists {}",
+            node.address()
+        );
+    }
+
+    // An alias moved through node two routes on one and three, whose caches held the old target.
+    one.deploy_ok("app", "echo", json!({})).await;
+    let alias = "/v1/namespaces/default/functions/app/aliases/prod";
+    let (status, _) = two
+        .call(Method::PUT, alias, Some(json!({"version": 2})))
+        .await;
+    assert_eq!(status, 200);
+    for node in [&one, &three] {
+        serves(node, "/fn/default/app@prod/", is_echo).await;
+    }
+    let (status, _) = two
+        .call(Method::PUT, alias, Some(json!({"version": 1})))
+        .await;
+    assert_eq!(status, 200);
+    for node in [&one, &three] {
+        serves(node, "/fn/default/app@prod/", is_hello).await;
+    }
+
+    // A key revoked through node three is refused by node one, which had accepted it.
+    let (status, created) = one
+        .call(Method::POST, "/v1/keys", Some(json!({"role": "admin"})))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let key_client = Server::client_with_key(created["key"].as_str().unwrap());
+    let functions = one.url("/v1/namespaces/default/functions");
+    let status = |client: reqwest::Client, url: String| async move {
+        client.get(url).send().await.unwrap().status().as_u16()
+    };
+    assert_eq!(status(key_client.clone(), functions.clone()).await, 200);
+    let revoke = format!("/v1/keys/{}", created["id"].as_str().unwrap());
+    assert_eq!(three.call(Method::DELETE, &revoke, None).await.0, 200);
+    eventually(PROPAGATION, || async {
+        match status(key_client.clone(), functions.clone()).await {
+            401 => Ok(()),
+            other => Err(format!("node one still answers {other} to the revoked key")),
+        }
+    })
+    .await;
+
+    // A secret changed through node one is what node two's warm instances see next.
+    let secret = "/v1/namespaces/default/secrets/DB_PASSWORD";
+    let set = |value: &'static str| one.call(Method::PUT, secret, Some(json!({"value": value})));
+    assert!((200..300).contains(&set("first").await.0));
+    one.deploy_ok(
+        "env",
+        "echo",
+        json!({"secrets": ["DB_PASSWORD"], "instance_reuse": 10}),
+    )
+    .await;
+    serves(&two, "/fn/default/env/", |body| {
+        sees_password(body, "first")
+    })
+    .await;
+    assert!((200..300).contains(&set("second").await.0));
+    serves(&two, "/fn/default/env/", |body| {
+        sees_password(body, "second")
+    })
+    .await;
+}
