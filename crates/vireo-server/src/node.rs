@@ -2,7 +2,7 @@
 //! runs and how busy it is, and tells `/readyz` whether the store answers; at shutdown it says
 //! it is draining, and once stopped it leaves.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -24,7 +24,9 @@ pub struct Node {
 
 struct Beats {
     registry: Arc<dyn NodeRegistry>,
-    platform: Arc<Platform>,
+    /// Weak: shutdown waits for the platform's last handle to go (it holds the record
+    /// writer), and the node outlives it to leave the registry last.
+    platform: Weak<Platform>,
     /// What every heartbeat repeats; the time, load and state are filled in per beat.
     identity: NodeInfo,
     health: watch::Sender<Result<(), String>>,
@@ -35,7 +37,7 @@ impl Node {
     /// as healthy until a heartbeat fails.
     pub fn start(
         registry: Arc<dyn NodeRegistry>,
-        platform: Arc<Platform>,
+        platform: &Arc<Platform>,
         address: std::net::SocketAddr,
     ) -> (Self, StoreHealth) {
         let now = now_micros();
@@ -51,7 +53,7 @@ impl Node {
         let (health, watched) = watch::channel(Ok(()));
         let beats = Arc::new(Beats {
             registry,
-            platform,
+            platform: Arc::downgrade(platform),
             identity,
             health,
         });
@@ -113,7 +115,10 @@ impl Beats {
         let now = now_micros();
         let node = NodeInfo {
             heartbeat_at_us: now,
-            in_flight: self.platform.running() as u64,
+            in_flight: self
+                .platform
+                .upgrade()
+                .map_or(0, |platform| platform.running()) as u64,
             draining,
             ..self.identity.clone()
         };

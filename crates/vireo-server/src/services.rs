@@ -77,7 +77,7 @@ impl Services {
             },
         ));
         let address = listener.local_addr().context("reading the bound address")?;
-        let (node, store_health) = Node::start(stores.nodes.clone(), platform.clone(), address);
+        let (node, store_health) = Node::start(stores.nodes.clone(), &platform, address);
         deploy_at_start(&platform, &config.deploy).await?;
         platform.prewarm_all().await;
         let upkeep = vec![

@@ -2,13 +2,11 @@
 //! with backoff, dead-lettered and redriven, deduplicated by key, and never lost to `kill -9`.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use serde_json::{Value, json};
 
-use crate::support::{DEADLINE, Server, eventually, stdout_json};
+use crate::support::{DEADLINE, Server, eventually, stdout_json, submit_async};
 
 /// Short backoffs so retries happen within a test.
 const FAST_RETRIES: &str = "[async]\nmin_backoff_ms = 200\nmax_backoff_ms = 2000\n";
@@ -70,22 +68,6 @@ async fn probe_lines(server: &Server, id: &str, count: usize) -> Vec<Value> {
             Ok(lines)
         } else {
             Err(format!("expected {count} log lines of {id}, got {lines:?}"))
-        }
-    })
-    .await
-}
-
-/// The function's async invocations by status, once `done` holds for them.
-async fn until_counts(server: &Server, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
-    let done = &done;
-    eventually(within, || async move {
-        let (_, counts) = server
-            .get_json("/v1/namespaces/default/functions/probe/queue")
-            .await;
-        if done(&counts) {
-            Ok(counts)
-        } else {
-            Err(counts.to_string())
         }
     })
     .await
@@ -246,38 +228,23 @@ async fn kill_9_in_the_middle_of_a_batch_loses_nothing() {
     let mut server = Server::builder(data.path()).config(config).start();
     server.deploy_ok("probe", "probe", json!({})).await;
 
-    let client = reqwest::Client::new();
-    let url = server.url("/fn/default/probe/?ms=40");
-    let ids: BTreeSet<String> = futures::stream::iter(0..TOTAL)
-        .map(|n| {
-            let request = client
-                .post(&url)
-                .header("prefer", "respond-async")
-                .body(format!("job {n}"));
-            async move {
-                let response = request.send().await.unwrap();
-                assert_eq!(response.status(), 202);
-                crate::support::invocation_id(&response)
-            }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    assert_eq!(ids.len(), TOTAL);
+    let ids = submit_async(&[server.url("/fn/default/probe/?ms=40")], TOTAL).await;
 
     // Kill while part of the batch is done and attempts are in flight.
-    let counts = until_counts(&server, DEADLINE, |c| {
-        c["succeeded"].as_u64().unwrap() >= 100
-    })
-    .await;
+    let counts = server
+        .queue_counts_until("probe", DEADLINE, |c| {
+            c["succeeded"].as_u64().unwrap() >= 100
+        })
+        .await;
     assert!(counts["queued"].as_u64().unwrap() > 0, "{counts}");
     server.kill();
 
     let server = Server::builder(data.path()).config(config).start();
-    let counts = until_counts(&server, Duration::from_secs(180), |c| {
-        c["succeeded"].as_u64().unwrap() == TOTAL as u64
-    })
-    .await;
+    let counts = server
+        .queue_counts_until("probe", Duration::from_secs(180), |c| {
+            c["succeeded"].as_u64().unwrap() == TOTAL as u64
+        })
+        .await;
     assert_eq!(
         counts,
         json!({"queued": 0, "running": 0, "succeeded": TOTAL, "failed": 0, "dead": 0})

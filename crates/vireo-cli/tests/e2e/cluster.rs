@@ -6,7 +6,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Server, ServerBuilder, Store, eventually, stdout_json};
+use crate::support::{
+    DEADLINE, Server, ServerBuilder, Store, eventually, stdout_json, submit_async,
+};
 
 /// How soon a change made through one node must show on the others.
 const PROPAGATION: Duration = Duration::from_secs(1);
@@ -133,4 +135,85 @@ async fn what_one_node_deploys_every_node_serves_and_changes_reach_all_within_a_
         sees_password(body, "second")
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_killed_under_1000_async_invocations_loses_none_and_repeats_only_its_own() {
+    const TOTAL: usize = 1000;
+    const CONCURRENCY: usize = 8;
+    // A short lease, so the survivors take the dead node's invocations over within seconds.
+    let config = format!("[async]\nconcurrency = {CONCURRENCY}\nlease_ms = 3000\n");
+    let dir = tempfile::tempdir().unwrap();
+    let one = ServerBuilder::new(Store::postgres(dir.path()))
+        .config(&config)
+        .start();
+    let two = one.second_node().config(&config).start();
+    let mut three = one.second_node().config(&config).start();
+    one.deploy_ok("probe", "probe", json!({})).await;
+
+    let urls: Vec<String> = [&one, &two, &three]
+        .iter()
+        .map(|node| node.url("/fn/default/probe/?ms=40"))
+        .collect();
+    let ids = submit_async(&urls, TOTAL).await;
+    let counts = one
+        .queue_counts_until("probe", DEADLINE, |c| {
+            c["succeeded"].as_u64().unwrap() >= 100
+        })
+        .await;
+    assert!(counts["queued"].as_u64().unwrap() > 0, "{counts}");
+    three.kill();
+
+    let counts = one
+        .queue_counts_until("probe", Duration::from_secs(180), |c| {
+            c["succeeded"].as_u64().unwrap() == TOTAL as u64
+        })
+        .await;
+    assert_eq!(
+        counts,
+        json!({"queued": 0, "running": 0, "succeeded": TOTAL, "failed": 0, "dead": 0})
+    );
+    // Only an attempt that was running on the killed node runs again: at most its concurrency.
+    let mut repeated = Vec::new();
+    for id in &ids {
+        let (status, body) = two.get_json(&format!("/v1/invocations/{id}")).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("succeeded")));
+        if body["attempts"].as_u64().unwrap() > 1 {
+            repeated.push(id.clone());
+        }
+    }
+    assert!(
+        repeated.len() <= CONCURRENCY,
+        "{} invocations ran more than once: {repeated:?}",
+        repeated.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_schedulers_fire_each_slot_once_across_a_node_restart() {
+    use crate::cron::{CONFIG, add_every_second, micros, until_slots};
+
+    let dir = tempfile::tempdir().unwrap();
+    let one = ServerBuilder::new(Store::postgres(dir.path()))
+        .config(CONFIG)
+        .start();
+    let mut two = one.second_node().config(CONFIG).start();
+    let three = one.second_node().config(CONFIG).start();
+    one.deploy_ok("probe", "probe", json!({})).await;
+    add_every_second(&one, "skip");
+
+    until_slots(&one, |slots| slots.len() >= 4).await;
+    two.terminate();
+    assert!(two.wait_exit().success());
+    let two = two.restart().config(CONFIG).start();
+    // Ten seconds of slots in all, the restart in the middle; every node's logs are one view.
+    let slots = until_slots(&three, |slots| slots.len() >= 10).await;
+    let times: Vec<i64> = slots.keys().map(|slot| micros(slot)).collect();
+    for pair in times.windows(2) {
+        assert_eq!(pair[1] - pair[0], 1_000_000, "no slot missed: {slots:?}");
+    }
+    for (slot, (_, deliveries)) in &slots {
+        assert_eq!(*deliveries, 1, "{slot} fired once: {slots:?}");
+    }
+    drop(two);
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::support::{DEADLINE, Server, eventually, stdout_json};
 
 /// A short misfire grace, so a few seconds of downtime count as missed slots.
-const CONFIG: &str = "[cron]\ntick_ms = 100\nmisfire_grace_ms = 1000\n";
+pub(crate) const CONFIG: &str = "[cron]\ntick_ms = 100\nmisfire_grace_ms = 1000\n";
 
 /// The slot (`ce-time`) of each cron delivery of `probe` logged so far, with when it ran and
 /// how many deliveries it had.
@@ -33,7 +33,7 @@ async fn fired_slots(server: &Server) -> BTreeMap<String, (i64, usize)> {
 }
 
 /// The fired slots, once `done` holds for them.
-async fn until_slots(
+pub(crate) async fn until_slots(
     server: &Server,
     done: impl Fn(&BTreeMap<String, (i64, usize)>) -> bool,
 ) -> BTreeMap<String, (i64, usize)> {
@@ -53,7 +53,7 @@ async fn until_fired(server: &Server, count: usize) -> BTreeMap<String, (i64, us
     until_slots(server, |slots| slots.len() >= count).await
 }
 
-fn micros(rfc3339: &str) -> i64 {
+pub(crate) fn micros(rfc3339: &str) -> i64 {
     let time = humantime::parse_rfc3339(rfc3339).unwrap();
     i64::try_from(
         time.duration_since(std::time::UNIX_EPOCH)
@@ -63,7 +63,7 @@ fn micros(rfc3339: &str) -> i64 {
     .unwrap()
 }
 
-fn add_every_second(server: &Server, missed: &str) {
+pub(crate) fn add_every_second(server: &Server, missed: &str) {
     let added = stdout_json(&server.cli(&[
         "cron",
         "add",

@@ -1,6 +1,9 @@
 //! The admin API and the invoke path over HTTP, as the tests call them.
 
-use std::time::Instant;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
 
 use serde_json::Value;
 
@@ -106,6 +109,31 @@ impl Server {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// `function`'s async invocations by status, once `done` holds for them.
+    pub async fn queue_counts_until(
+        &self,
+        function: &str,
+        within: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let (path, done) = (
+            format!("/v1/namespaces/default/functions/{function}/queue"),
+            &done,
+        );
+        eventually(within, || {
+            let path = path.clone();
+            async move {
+                let (_, counts) = self.get_json(&path).await;
+                if done(&counts) {
+                    Ok(counts)
+                } else {
+                    Err(counts.to_string())
+                }
+            }
+        })
+        .await
+    }
+
     /// The invocation record, once the batching writer has committed it.
     pub async fn invocation(&self, id: &str) -> Value {
         eventually(DEADLINE, || async move {
@@ -119,6 +147,29 @@ impl Server {
 }
 
 /// The invocation id header of a response.
+/// Submits `total` async invocations, 32 at a time, spread over `urls` in turn; each must be
+/// accepted (202). Returns their ids.
+pub async fn submit_async(urls: &[String], total: usize) -> BTreeSet<String> {
+    let client = reqwest::Client::new();
+    let ids: BTreeSet<String> = futures::stream::iter(0..total)
+        .map(|n| {
+            let request = client
+                .post(&urls[n % urls.len()])
+                .header("prefer", "respond-async")
+                .body(format!("job {n}"));
+            async move {
+                let response = request.send().await.unwrap();
+                assert_eq!(response.status(), 202);
+                invocation_id(&response)
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert_eq!(ids.len(), total, "every invocation got its own id");
+    ids
+}
+
 pub fn invocation_id(response: &reqwest::Response) -> String {
     response
         .headers()

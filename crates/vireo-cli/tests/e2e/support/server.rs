@@ -275,6 +275,14 @@ impl Server {
         self.store.shared_admin_key()
     }
 
+    /// How to start this server again: the same store and data directory.
+    pub fn restart(&self) -> ServerBuilder {
+        ServerBuilder {
+            data: self.data.clone(),
+            ..ServerBuilder::new(self.store.clone())
+        }
+    }
+
     /// How to start another server on this server's store.
     pub fn second_node(&self) -> ServerBuilder {
         ServerBuilder::new(self.store.clone())
