@@ -54,6 +54,8 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Postgres {
     bin: PathBuf,
+    /// The server's directory: `data/`, the log and the unix socket.
+    root: PathBuf,
     port: u16,
     as_postgres: bool,
     /// Closing it tells the watchdog to stop the server.
@@ -85,6 +87,7 @@ impl Postgres {
         let (watchdog, watchdog_stdin) = spawn_watchdog(&bin, &root, as_postgres)?;
         let mut server = Postgres {
             bin,
+            root: root.clone(),
             port: 0,
             as_postgres,
             watchdog_stdin: Some(watchdog_stdin),
@@ -106,37 +109,60 @@ impl Postgres {
         let mut attempt = 1;
         loop {
             server.port = free_port()?;
-            let mut options = format!("-p {} -k {}", server.port, root.display());
-            for setting in SERVER_SETTINGS {
-                options.push_str(" -c ");
-                options.push_str(setting);
-            }
-            let mut pg_ctl = server.tool("pg_ctl");
-            pg_ctl
-                .arg("--pgdata")
-                .arg(&data)
-                .arg("--log")
-                .arg(root.join("postgres.log"))
-                .args(["--wait", "--timeout", "60", "--options", &options, "start"]);
-            match run("pg_ctl start", pg_ctl) {
+            match server.pg_ctl_start() {
                 Ok(()) => return Ok(server),
                 Err(_) if attempt < START_ATTEMPTS => attempt += 1,
-                Err(StartError::Command {
-                    what,
-                    status,
-                    output,
-                }) => {
-                    let log =
-                        std::fs::read_to_string(root.join("postgres.log")).unwrap_or_default();
-                    return Err(StartError::Command {
-                        what,
-                        status,
-                        output: format!("{output}\nserver log:\n{log}"),
-                    });
-                }
-                Err(other) => return Err(other),
+                Err(error) => return Err(error),
             }
         }
+    }
+
+    /// Starts the server on its port; a failure carries the server's log.
+    fn pg_ctl_start(&self) -> Result<(), StartError> {
+        let mut options = format!("-p {} -k {}", self.port, self.root.display());
+        for setting in SERVER_SETTINGS {
+            options.push_str(" -c ");
+            options.push_str(setting);
+        }
+        let log = self.root.join("postgres.log");
+        let mut pg_ctl = self.tool("pg_ctl");
+        pg_ctl
+            .arg("--pgdata")
+            .arg(self.root.join("data"))
+            .arg("--log")
+            .arg(&log)
+            .args(["--wait", "--timeout", "60", "--options", &options, "start"]);
+        run("pg_ctl start", pg_ctl).map_err(|error| match error {
+            StartError::Command {
+                what,
+                status,
+                output,
+            } => StartError::Command {
+                what,
+                status,
+                output: format!(
+                    "{output}\nserver log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                ),
+            },
+            other => other,
+        })
+    }
+
+    /// Stops the server (its clients' connections break) until [`Postgres::resume`]; for
+    /// tests of a database outage, on a server of their own.
+    pub fn pause(&self) -> Result<(), StartError> {
+        let mut pg_ctl = self.tool("pg_ctl");
+        pg_ctl
+            .arg("--pgdata")
+            .arg(self.root.join("data"))
+            .args(["--mode", "fast", "--wait", "stop"]);
+        run("pg_ctl stop", pg_ctl)
+    }
+
+    /// Starts a paused server again, on the same port.
+    pub fn resume(&self) -> Result<(), StartError> {
+        self.pg_ctl_start()
     }
 
     pub fn port(&self) -> u16 {

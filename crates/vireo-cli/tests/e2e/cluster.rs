@@ -1,13 +1,15 @@
 //! Several `vireo serve` processes on one PostgreSQL database: what any node writes, every node
 //! serves, and what any node changes, every node's in-memory copies follow within a second.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::{
-    DEADLINE, Server, ServerBuilder, Store, eventually, stdout_json, submit_async,
+    DEADLINE, Server, ServerBuilder, Store, eventually, invocation_id, stdout_json, submit_async,
 };
 
 /// How soon a change made through one node must show on the others.
@@ -216,4 +218,129 @@ async fn three_schedulers_fire_each_slot_once_across_a_node_restart() {
         assert_eq!(*deliveries, 1, "{slot} fired once: {slots:?}");
     }
     drop(two);
+}
+
+/// What one submission of the light load got: accepted with its id, or refused with a status
+/// and the error's code.
+enum Answer {
+    Accepted(String),
+    Refused(u16, String),
+}
+
+/// Submits one async invocation of `probe` every 20 ms to `url` until `stop` is set.
+async fn light_load(url: String, stop: Arc<AtomicBool>) -> Vec<Answer> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut answers = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let response = client
+            .post(&url)
+            .header("prefer", "respond-async")
+            .body("light")
+            .send()
+            .await
+            .expect("the node answers while its database is down");
+        let status = response.status().as_u16();
+        if status == 202 {
+            answers.push(Answer::Accepted(invocation_id(&response)));
+        } else {
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            let code = body["error"]["code"].as_str().unwrap_or_default();
+            answers.push(Answer::Refused(status, code.to_string()));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    answers
+}
+
+/// The status of `GET /readyz` on `node`.
+async fn readiness(node: &Server) -> (u16, Value) {
+    let response = reqwest::get(node.url("/readyz")).await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_down_for_five_seconds_gives_clear_errors_then_loses_nothing() {
+    let postgres = vireo_testsvc::Postgres::start().expect("a PostgreSQL server of its own");
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[async]\nconcurrency = 8\nlease_ms = 3000\n";
+    let one = ServerBuilder::new(Store::postgres_on(&postgres, dir.path()))
+        .config(config)
+        .start();
+    let two = one.second_node().config(config).start();
+    one.deploy_ok("probe", "probe", json!({})).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = tokio::spawn(light_load(
+        one.url("/fn/default/probe/?ms=10"),
+        stop.clone(),
+    ));
+    one.queue_counts_until("probe", DEADLINE, |c| {
+        c["succeeded"].as_u64().unwrap() >= 10
+    })
+    .await;
+
+    postgres.pause().expect("stopping PostgreSQL");
+    let down_since = std::time::Instant::now();
+    for node in [&one, &two] {
+        eventually(DEADLINE, || async {
+            match readiness(node).await {
+                (503, body) if body["status"] == "store_unavailable" => Ok(()),
+                other => Err(format!("readyz still answers {other:?}")),
+            }
+        })
+        .await;
+    }
+    // The outage itself lasts five seconds; nothing waits on it but the clock.
+    tokio::time::sleep(Duration::from_secs(5).saturating_sub(down_since.elapsed())).await;
+    postgres.resume().expect("starting PostgreSQL again");
+
+    for node in [&one, &two] {
+        eventually(DEADLINE, || async {
+            match readiness(node).await {
+                (200, _) => Ok(()),
+                other => Err(format!(
+                    "readyz answers {other:?} after the database returned"
+                )),
+            }
+        })
+        .await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let answers = load.await.unwrap();
+    let accepted: Vec<&String> = answers
+        .iter()
+        .filter_map(|answer| match answer {
+            Answer::Accepted(id) => Some(id),
+            Answer::Refused(..) => None,
+        })
+        .collect();
+    let refused: Vec<(u16, &str)> = answers
+        .iter()
+        .filter_map(|answer| match answer {
+            Answer::Refused(status, code) => Some((*status, code.as_str())),
+            Answer::Accepted(_) => None,
+        })
+        .collect();
+    assert!(!refused.is_empty(), "the outage refused nothing");
+    for (status, code) in &refused {
+        // Not stored, so not accepted: the client may send it again.
+        assert_eq!(
+            (*status, *code),
+            (503, "not_stored"),
+            "a refusal while the database was down: {refused:?}"
+        );
+    }
+    // Every invocation accepted before, during or after the outage runs.
+    let total = accepted.len() as u64;
+    let counts = two
+        .queue_counts_until("probe", Duration::from_secs(120), |c| {
+            c["succeeded"].as_u64().unwrap() == total
+        })
+        .await;
+    assert_eq!(
+        counts,
+        json!({"queued": 0, "running": 0, "succeeded": total, "failed": 0, "dead": 0})
+    );
 }

@@ -34,7 +34,12 @@ static NODES_STARTED: AtomicUsize = AtomicUsize::new(0);
 impl Store {
     /// A fresh database on the run's PostgreSQL, the nodes' files under `dir`.
     pub fn postgres(dir: &Path) -> Self {
-        let url = vireo_testsvc::Postgres::shared()
+        Self::postgres_on(vireo_testsvc::Postgres::shared(), dir)
+    }
+
+    /// A fresh database on `server`, the nodes' files under `dir`.
+    pub fn postgres_on(server: &vireo_testsvc::Postgres, dir: &Path) -> Self {
+        let url = server
             .create_database()
             .unwrap_or_else(|e| panic!("creating a database for a cluster: {e}"));
         Store::Postgres {
