@@ -14,6 +14,7 @@ mod changes;
 mod codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod copy;
 mod error;
 mod plan;
 mod postgres;
@@ -24,6 +25,7 @@ mod stores;
 
 pub use batch::{RecordWriter, RecordWriterTask};
 pub use blobs::BlobStore;
+pub use copy::{CopyProgress, CopyReport, copy};
 pub use postgres::redacted as redacted_url;
 pub use sqlite::COMPONENTS_DIR;
 pub use stores::{PostgresConfig, StorageConfig, Stores, open};

@@ -12,6 +12,7 @@
 mod catalog;
 mod changes;
 mod components;
+mod copy;
 mod master_key;
 mod nodes;
 mod queue;
@@ -48,6 +49,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./src/postgres/migrat
 
 /// Connects to the database `config` names, brings its schema up to date (once, however many
 /// nodes start at the same time), and starts following its change log.
+pub(crate) use copy::copy_side;
+
 pub(crate) async fn open(config: &PostgresConfig) -> Result<Stores, StoreError> {
     let store = Arc::new(PgStore::open(config).await?);
     let changes = changes::PgFeed::follow(store.pool.clone()).await?;

@@ -5,6 +5,7 @@
 
 mod catalog;
 mod changes;
+mod copy;
 mod master_key;
 mod nodes;
 mod queue;
@@ -49,6 +50,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./src/sqlite/migratio
 
 /// Opens (creating if missing) the database at `path`, brings its schema up to date, and
 /// bundles it with the component files beside it and the feed every handle on the file shares.
+pub(crate) use copy::{copy_side, unexpected_type};
+
 pub(crate) async fn open(path: &Path) -> Result<Stores, StoreError> {
     let components_dir = path.parent().unwrap_or(Path::new(".")).join(COMPONENTS_DIR);
     let components = BlobStore::open(&components_dir).map_err(|e| {

@@ -4,5 +4,6 @@
 
 mod batch;
 mod blobs;
+mod copy;
 mod postgres;
 mod sqlite;

@@ -20,6 +20,6 @@ CREATE TABLE nodes (
 -- The fingerprint of the master key that seals this database's secrets: one row, recorded by
 -- the first node, so a node started with another key refuses to start.
 CREATE TABLE master_key (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
+    id BIGINT PRIMARY KEY CHECK (id = 1),
     fingerprint BYTEA NOT NULL
 );

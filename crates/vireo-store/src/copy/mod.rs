@@ -1,0 +1,409 @@
+//! Copying a whole installation from one store to another (a single node's SQLite into a
+//! cluster's PostgreSQL, or back): every table that describes what is deployed and what ran,
+//! row for row, and the component bytes the versions name. The target must be empty, and takes
+//! everything in one transaction: a copy that fails leaves it as empty as it was.
+//!
+//! Rows travel as [`Cell`]s, read by the source column's kind and written as the target
+//! column's (SQLite keeps booleans as integers), so the two schemas only need the same tables
+//! and column names, which their migrations keep.
+
+use std::collections::BTreeSet;
+
+use sqlx::query::Query;
+use tokio::sync::mpsc;
+use vireo_core::StoreError;
+
+use crate::rows::Columns;
+use crate::stores::{StorageConfig, open};
+use crate::{postgres, sqlite};
+
+mod side;
+
+pub(crate) use side::{Dialect, TxSide};
+
+/// The tables copied, parents before children. Not copied: the node registry (nodes register
+/// themselves), PostgreSQL's change log (a new cluster starts with none) and SQLite's pending
+/// counts (its triggers derive them from the async queue).
+const TABLES: &[&str] = &[
+    "namespaces",
+    "functions",
+    "versions",
+    "aliases",
+    "invocations",
+    "logs",
+    "async_invocations",
+    "idempotency_keys",
+    "schedules",
+    "api_keys",
+    "secrets",
+    "master_key",
+];
+
+/// Rows per read batch and per insert statement.
+const BATCH_ROWS: usize = 500;
+
+/// One value of a row.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cell {
+    Null,
+    Integer(i64),
+    Text(String),
+    Bytes(Vec<u8>),
+    Boolean(bool),
+}
+
+/// How a column keeps its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Integer,
+    Text,
+    Bytes,
+    Boolean,
+}
+
+/// A column of a table, with the kind its schema gives it.
+#[derive(Debug, Clone)]
+pub(crate) struct Column {
+    pub name: String,
+    pub kind: Kind,
+}
+
+/// One end of a copy: the source reads in one consistent snapshot, the target writes in one
+/// transaction.
+#[async_trait::async_trait]
+pub(crate) trait Side: Send {
+    async fn columns(&mut self, table: &str) -> Result<Vec<Column>, StoreError>;
+    async fn count(&mut self, table: &str) -> Result<u64, StoreError>;
+    /// Sends every row of `table`, `columns` in order, in batches of [`BATCH_ROWS`].
+    async fn read(
+        &mut self,
+        table: &str,
+        columns: &[Column],
+        batches: mpsc::Sender<Vec<Vec<Cell>>>,
+    ) -> Result<(), StoreError>;
+    /// Inserts `rows`, whose cells are already of the columns' kinds.
+    async fn write(
+        &mut self,
+        table: &str,
+        columns: &[Column],
+        rows: Vec<Vec<Cell>>,
+    ) -> Result<(), StoreError>;
+    /// Removes every row of `table` (the target's own `default` namespace).
+    async fn clear(&mut self, table: &str) -> Result<(), StoreError>;
+    /// Ends the snapshot, or commits what was written.
+    async fn finish(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// How far a copy has come.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyProgress<'a> {
+    /// The table being copied, or `components`.
+    pub what: &'a str,
+    /// Rows (or components) copied of everything, and everything.
+    pub done: u64,
+    pub total: u64,
+}
+
+/// What a copy moved.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CopyReport {
+    /// Rows per table, in copy order.
+    pub tables: Vec<(String, u64)>,
+    pub components: u64,
+    pub component_bytes: u64,
+}
+
+/// Copies everything in `from` into the empty store `to` (both brought up to date first),
+/// telling `progress` as it goes. Nothing else may write either store meanwhile.
+pub async fn copy(
+    from: &StorageConfig,
+    to: &StorageConfig,
+    progress: &(dyn Fn(CopyProgress<'_>) + Sync),
+) -> Result<CopyReport, StoreError> {
+    let (source_stores, target_stores) = (open(from).await?, open(to).await?);
+    let mut source = side(from, false).await?;
+    let mut target = side(to, true).await?;
+    refuse_unless_empty(target.as_mut()).await?;
+    let mut counts = Vec::new();
+    for table in TABLES {
+        counts.push(source.count(table).await?);
+    }
+    let total: u64 = counts.iter().sum();
+    let mut report = CopyReport::default();
+    let mut done = 0;
+    for (table, rows) in TABLES.iter().zip(counts) {
+        progress(CopyProgress {
+            what: table,
+            done,
+            total,
+        });
+        let columns = matching_columns(source.as_mut(), target.as_mut(), table).await?;
+        target.clear(table).await?;
+        let copied = copy_table(
+            source.as_mut(),
+            target.as_mut(),
+            table,
+            &columns,
+            &mut |n| {
+                done += n;
+                progress(CopyProgress {
+                    what: table,
+                    done,
+                    total,
+                });
+            },
+        )
+        .await?;
+        if copied != rows {
+            return Err(StoreError::permanent(
+                format!("copying table {table}"),
+                format!("counted {rows} rows but read {copied}: was the source written meanwhile?"),
+            ));
+        }
+        report.tables.push((table.to_string(), copied));
+    }
+    let shas = component_hashes(source.as_mut()).await?;
+    source.finish().await?;
+    for (n, sha) in shas.iter().enumerate() {
+        progress(CopyProgress {
+            what: "components",
+            done: n as u64,
+            total: shas.len() as u64,
+        });
+        let bytes = source_stores
+            .components
+            .component(sha)
+            .await
+            .map_err(|e| StoreError::permanent(format!("reading component {sha}"), e))?;
+        target_stores
+            .components
+            .put_component(&bytes)
+            .await
+            .map_err(|e| StoreError::permanent(format!("storing component {sha}"), e))?;
+        report.components += 1;
+        report.component_bytes += bytes.len() as u64;
+    }
+    // The rows last: a target whose rows are committed names no component it lacks.
+    target.finish().await?;
+    source_stores.close().await;
+    target_stores.close().await;
+    Ok(report)
+}
+
+async fn side(config: &StorageConfig, write: bool) -> Result<Box<dyn Side>, StoreError> {
+    match config {
+        StorageConfig::Sqlite { path } => sqlite::copy_side(path, write).await,
+        StorageConfig::Postgres(config) => postgres::copy_side(config, write).await,
+    }
+}
+
+/// A fresh store holds its `default` namespace and nothing else.
+async fn refuse_unless_empty(target: &mut dyn Side) -> Result<(), StoreError> {
+    let mut held = Vec::new();
+    for table in TABLES {
+        let rows = target.count(table).await?;
+        let fresh = if *table == "namespaces" { 1 } else { 0 };
+        if rows > fresh {
+            held.push(format!("{table}: {rows}"));
+        }
+    }
+    if held.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::permanent(
+        "checking that the target store is empty",
+        format!(
+            "the target already holds data ({}); copy only into a new, empty store",
+            held.join(", ")
+        ),
+    ))
+}
+
+/// The target's columns of `table`, each of which the source must have too.
+async fn matching_columns(
+    source: &mut dyn Side,
+    target: &mut dyn Side,
+    table: &str,
+) -> Result<Vec<(Column, Kind)>, StoreError> {
+    let source_columns = source.columns(table).await?;
+    target
+        .columns(table)
+        .await?
+        .into_iter()
+        .map(|column| {
+            let read = source_columns
+                .iter()
+                .find(|c| c.name == column.name)
+                .ok_or_else(|| {
+                    StoreError::permanent(
+                        format!("copying table {table}"),
+                        format!("the source has no column {}", column.name),
+                    )
+                })?;
+            Ok((read.clone(), column.kind))
+        })
+        .collect()
+}
+
+/// Streams `table`'s rows from the source into the target, converting each cell to the target
+/// column's kind; `copied` hears of each batch. Returns the rows copied.
+async fn copy_table(
+    source: &mut dyn Side,
+    target: &mut dyn Side,
+    table: &str,
+    columns: &[(Column, Kind)],
+    copied: &mut (dyn FnMut(u64) + Send),
+) -> Result<u64, StoreError> {
+    let read: Vec<Column> = columns.iter().map(|(column, _)| column.clone()).collect();
+    let written: Vec<Column> = columns
+        .iter()
+        .map(|(column, kind)| Column {
+            name: column.name.clone(),
+            kind: *kind,
+        })
+        .collect();
+    let (batches, mut received) = mpsc::channel(4);
+    let reading = source.read(table, &read, batches);
+    let writing = async {
+        let mut rows_copied = 0;
+        while let Some(batch) = received.recv().await {
+            let rows = batch
+                .into_iter()
+                .map(|row| convert(row, &written, table))
+                .collect::<Result<Vec<_>, _>>()?;
+            let n = rows.len() as u64;
+            target.write(table, &written, rows).await?;
+            rows_copied += n;
+            copied(n);
+        }
+        Ok::<_, StoreError>(rows_copied)
+    };
+    let ((), rows_copied) = tokio::try_join!(reading, writing)?;
+    Ok(rows_copied)
+}
+
+/// `row` with each cell as its target column keeps it.
+fn convert(row: Vec<Cell>, columns: &[Column], table: &str) -> Result<Vec<Cell>, StoreError> {
+    row.into_iter()
+        .zip(columns)
+        .map(|(cell, column)| match (cell, column.kind) {
+            (Cell::Integer(value), Kind::Boolean) => Ok(Cell::Boolean(value != 0)),
+            (Cell::Boolean(value), Kind::Integer) => Ok(Cell::Integer(i64::from(value))),
+            (cell @ Cell::Null, _)
+            | (cell @ Cell::Integer(_), Kind::Integer)
+            | (cell @ Cell::Text(_), Kind::Text)
+            | (cell @ Cell::Bytes(_), Kind::Bytes)
+            | (cell @ Cell::Boolean(_), Kind::Boolean) => Ok(cell),
+            (cell, kind) => Err(StoreError::permanent(
+                format!("copying table {table}"),
+                format!("column {} keeps {kind:?} values, not {cell:?}", column.name),
+            )),
+        })
+        .collect()
+}
+
+/// The components the source's versions name.
+async fn component_hashes(source: &mut dyn Side) -> Result<BTreeSet<String>, StoreError> {
+    let columns = [Column {
+        name: "component_sha256".to_string(),
+        kind: Kind::Text,
+    }];
+    let (batches, mut received) = mpsc::channel(4);
+    let reading = source.read("versions", &columns, batches);
+    let collecting = async {
+        let mut shas = BTreeSet::new();
+        while let Some(batch) = received.recv().await {
+            for row in batch {
+                if let Some(Cell::Text(sha)) = row.into_iter().next() {
+                    shas.insert(sha);
+                }
+            }
+        }
+        Ok::<_, StoreError>(shas)
+    };
+    let ((), shas) = tokio::try_join!(reading, collecting)?;
+    Ok(shas)
+}
+
+/// `"name"`, quoted for either dialect (some columns, such as `trigger`, are keywords).
+pub(crate) fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `SELECT "a", "b" FROM "table"`.
+pub(crate) fn select_all(table: &str, columns: &[Column]) -> String {
+    let names: Vec<String> = columns.iter().map(|c| quoted(&c.name)).collect();
+    format!("SELECT {} FROM {}", names.join(", "), quoted(table))
+}
+
+/// A row's cells, each read as its column's kind.
+pub(crate) fn cells(row: &impl Columns, columns: &[Column]) -> Result<Vec<Cell>, StoreError> {
+    columns
+        .iter()
+        .map(|column| {
+            let name = column.name.as_str();
+            Ok(match column.kind {
+                Kind::Integer => row.integer(name)?.map(Cell::Integer),
+                Kind::Text => row.text(name)?.map(Cell::Text),
+                Kind::Bytes => row.bytes(name)?.map(Cell::Bytes),
+                Kind::Boolean => row.boolean(name)?.map(Cell::Boolean),
+            }
+            .unwrap_or(Cell::Null))
+        })
+        .collect()
+}
+
+/// `INSERT INTO "table" ("a", "b") VALUES ($1, $2), ($3, $4)` for `rows` rows; numbered
+/// parameters read alike on both databases.
+pub(crate) fn insert_rows(
+    table: &str,
+    columns: &[Column],
+    rows: usize,
+    overriding: &str,
+) -> String {
+    let names: Vec<String> = columns.iter().map(|c| quoted(&c.name)).collect();
+    let tuples: Vec<String> = (0..rows)
+        .map(|row| {
+            let first = row * columns.len() + 1;
+            let params: Vec<String> = (first..first + columns.len())
+                .map(|n| format!("${n}"))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO {} ({}) {overriding}VALUES {}",
+        quoted(table),
+        names.join(", "),
+        tuples.join(", ")
+    )
+}
+
+/// Binds `rows` to an insert from [`insert_rows`], a NULL as its column's type.
+pub(crate) fn bind_rows<'q, DB: sqlx::Database>(
+    mut insert: Query<'q, DB, DB::Arguments<'q>>,
+    columns: &[Column],
+    rows: Vec<Vec<Cell>>,
+) -> Query<'q, DB, DB::Arguments<'q>>
+where
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<Vec<u8>>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<bool>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for row in rows {
+        for (cell, column) in row.into_iter().zip(columns) {
+            insert = match (cell, column.kind) {
+                (Cell::Integer(value), _) => insert.bind(Some(value)),
+                (Cell::Text(value), _) => insert.bind(Some(value)),
+                (Cell::Bytes(value), _) => insert.bind(Some(value)),
+                (Cell::Boolean(value), _) => insert.bind(Some(value)),
+                (Cell::Null, Kind::Integer) => insert.bind(None::<i64>),
+                (Cell::Null, Kind::Text) => insert.bind(None::<String>),
+                (Cell::Null, Kind::Bytes) => insert.bind(None::<Vec<u8>>),
+                (Cell::Null, Kind::Boolean) => insert.bind(None::<bool>),
+            };
+        }
+    }
+    insert
+}

@@ -1,0 +1,82 @@
+//! PostgreSQL as one end of a copy: its columns from `information_schema`, identities kept as
+//! copied and their sequences moved past the copied values.
+
+use sqlx::{PgConnection, Postgres};
+use vireo_core::StoreError;
+
+use super::{PgStore, backend};
+use crate::copy::{Column, Dialect, Kind, Side, TxSide};
+use crate::sqlite::unexpected_type;
+use crate::stores::PostgresConfig;
+
+const COLUMNS: &str = "SELECT column_name::TEXT, data_type::TEXT FROM information_schema.columns
+    WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position";
+/// Each identity column's sequence continues after the highest value copied.
+const IDENTITIES: &str = "SELECT table_name::TEXT, column_name::TEXT
+    FROM information_schema.columns
+    WHERE table_schema = current_schema() AND is_identity = 'YES'";
+
+/// The database `config` names as a copy's source (one repeatable-read snapshot) or target.
+pub(crate) async fn copy_side(
+    config: &PostgresConfig,
+    write: bool,
+) -> Result<Box<dyn Side>, StoreError> {
+    let store = PgStore::open(config).await?;
+    let mut tx = store.begin().await?;
+    if !write {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("starting a snapshot to copy"))?;
+    }
+    Ok(Box::new(TxSide { tx, writes: write }))
+}
+
+#[async_trait::async_trait]
+impl Dialect for Postgres {
+    const INSERT_OVERRIDE: &'static str = "OVERRIDING SYSTEM VALUE ";
+
+    async fn columns(conn: &mut PgConnection, table: &str) -> Result<Vec<Column>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(COLUMNS)
+            .bind(table)
+            .fetch_all(conn)
+            .await
+            .map_err(backend(format!("reading the columns of {table}")))?;
+        rows.into_iter()
+            .map(|(name, declared)| {
+                let kind = match declared.as_str() {
+                    "bigint" => Kind::Integer,
+                    "text" => Kind::Text,
+                    "bytea" => Kind::Bytes,
+                    "boolean" => Kind::Boolean,
+                    other => return Err(unexpected_type(table, &name, other)),
+                };
+                Ok(Column { name, kind })
+            })
+            .collect()
+    }
+
+    async fn after_writes(conn: &mut PgConnection) -> Result<(), StoreError> {
+        let identities: Vec<(String, String)> = sqlx::query_as(IDENTITIES)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend("finding identity columns"))?;
+        for (table, column) in identities {
+            let (table, column) = (crate::copy::quoted(&table), crate::copy::quoted(&column));
+            let advance = format!(
+                "SELECT setval(pg_get_serial_sequence($1, $2), COALESCE(MAX({column}), 0) + 1, false) FROM {table}"
+            );
+            sqlx::query(&advance)
+                .bind(&table)
+                .bind(column.trim_matches('"'))
+                .execute(&mut *conn)
+                .await
+                .map_err(backend(format!("advancing the identity of {table}")))?;
+        }
+        Ok(())
+    }
+
+    fn failed(context: String) -> impl FnOnce(sqlx::Error) -> StoreError {
+        backend(context)
+    }
+}

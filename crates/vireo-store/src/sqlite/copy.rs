@@ -1,0 +1,62 @@
+//! SQLite as one end of a copy: its columns from `pragma_table_info`, each declared INTEGER,
+//! TEXT or BLOB (the tables are STRICT).
+
+use std::path::Path;
+
+use sqlx::{Sqlite, SqliteConnection};
+use vireo_core::StoreError;
+
+use super::{SqliteStore, backend};
+use crate::copy::{Column, Dialect, Kind, Side, TxSide};
+
+/// The database at `path` as a copy's source (a read transaction) or target (a write one).
+pub(crate) async fn copy_side(path: &Path, write: bool) -> Result<Box<dyn Side>, StoreError> {
+    let store = SqliteStore::open(path).await?;
+    let tx = if write {
+        store.write().await?
+    } else {
+        store.read().await?
+    };
+    Ok(Box::new(TxSide { tx, writes: write }))
+}
+
+#[async_trait::async_trait]
+impl Dialect for Sqlite {
+    const INSERT_OVERRIDE: &'static str = "";
+
+    async fn columns(conn: &mut SqliteConnection, table: &str) -> Result<Vec<Column>, StoreError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, type FROM pragma_table_info($1) ORDER BY cid")
+                .bind(table)
+                .fetch_all(conn)
+                .await
+                .map_err(backend(format!("reading the columns of {table}")))?;
+        rows.into_iter()
+            .map(|(name, declared)| {
+                let kind = match declared.as_str() {
+                    "INTEGER" => Kind::Integer,
+                    "TEXT" => Kind::Text,
+                    "BLOB" => Kind::Bytes,
+                    other => return Err(unexpected_type(table, &name, other)),
+                };
+                Ok(Column { name, kind })
+            })
+            .collect()
+    }
+
+    async fn after_writes(_: &mut SqliteConnection) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn failed(context: String) -> impl FnOnce(sqlx::Error) -> StoreError {
+        backend(context)
+    }
+}
+
+/// A column of a type no table of Vireo's uses.
+pub(crate) fn unexpected_type(table: &str, column: &str, declared: &str) -> StoreError {
+    StoreError::permanent(
+        format!("reading the columns of {table}"),
+        format!("column {column} has the unexpected type {declared}"),
+    )
+}

@@ -1,0 +1,221 @@
+//! `vireo_store::copy`: a populated SQLite store into an empty PostgreSQL database and back,
+//! everything readable through the target's roles as it was through the source's; a target
+//! that holds anything is refused.
+
+use vireo_core::{AliasName, AsyncStatus, NamespaceQuotas, SealedSecret, SecretName};
+use vireo_store::conformance::support::{
+    AT, NO_QUOTA, add_version, default_function, invocation_id, invocations, job, log, logs, name,
+    record,
+};
+use vireo_store::{CopyReport, PostgresConfig, StorageConfig, Stores};
+
+fn sqlite(dir: &tempfile::TempDir) -> StorageConfig {
+    StorageConfig::Sqlite {
+        path: dir.path().join("vireo.db"),
+    }
+}
+
+fn postgres() -> StorageConfig {
+    let url = vireo_testsvc::Postgres::shared()
+        .create_database()
+        .unwrap_or_else(|e| panic!("creating a test database: {e}"));
+    StorageConfig::Postgres(PostgresConfig {
+        max_connections: 4,
+        ..PostgresConfig::new(url)
+    })
+}
+
+/// A component, a function with a version and an alias, a record with two log lines, a queued
+/// async invocation, a second namespace with quotas, a secret and the master key's record.
+async fn populate(stores: &Stores) {
+    let sha = stores.components.put_component(b"\0asm app").await.unwrap();
+    let (namespace, function) = default_function("app");
+    add_version(stores, &namespace, &function, &sha).await;
+    stores
+        .catalog
+        .set_alias(&namespace, &function, &AliasName::parse("prod").unwrap(), 1)
+        .await
+        .unwrap();
+    let ran = record(&function, 1);
+    let lines = [log(&ran, 10, "first line"), log(&ran, 20, "second line")];
+    stores
+        .records
+        .record_invocations(&[ran], &lines)
+        .await
+        .unwrap();
+    stores
+        .queue
+        .enqueue(&[job(&function, 2, Some("k"))], NO_QUOTA)
+        .await
+        .unwrap();
+    let quotas = NamespaceQuotas {
+        max_functions: Some(3),
+        ..NamespaceQuotas::default()
+    };
+    stores
+        .tenants
+        .create_namespace(&name("team"), &quotas, AT)
+        .await
+        .unwrap();
+    let sealed = SealedSecret {
+        nonce: vec![7; 24],
+        ciphertext: vec![1, 2, 3],
+    };
+    let secret = SecretName::parse("TOKEN").unwrap();
+    stores
+        .secrets
+        .put_secret(&namespace, &secret, &sealed, AT)
+        .await
+        .unwrap();
+    stores
+        .master_key
+        .record_master_key(b"fingerprint")
+        .await
+        .unwrap();
+}
+
+/// What [`populate`] stored, read back through `stores`.
+async fn assert_populated(stores: &Stores) {
+    let (namespace, function) = default_function("app");
+    let prod = stores
+        .catalog
+        .resolve_version(
+            &namespace,
+            &function,
+            &vireo_core::VersionSelector::Alias(AliasName::parse("prod").unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(prod.version, 1);
+    let bytes = stores
+        .components
+        .component(&prod.component_sha256)
+        .await
+        .unwrap();
+    assert_eq!(bytes, b"\0asm app");
+    let listed = stores
+        .records
+        .list_invocations(&invocations(&function, None, 10))
+        .await
+        .unwrap();
+    assert_eq!(listed, [record(&function, 1)]);
+    let read: Vec<String> = stores
+        .records
+        .read_logs(&logs(&function))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|line| line.line)
+        .collect();
+    assert_eq!(read, ["first line", "second line"]);
+    let queued = stores
+        .queue_admin
+        .get_async(&invocation_id(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(queued.status, AsyncStatus::Queued);
+    let team = stores.tenants.get_namespace(&name("team")).await.unwrap();
+    assert_eq!(team.quotas.max_functions, Some(3));
+    let sample = stores.secrets.sample_sealed(10).await.unwrap();
+    assert_eq!(sample.total, 1);
+    assert_eq!(sample.secrets[0].2.ciphertext, [1, 2, 3]);
+    let recorded = stores
+        .master_key
+        .record_master_key(b"another")
+        .await
+        .unwrap();
+    assert_eq!(recorded, b"fingerprint");
+}
+
+fn expected_report() -> CopyReport {
+    let rows = [
+        ("namespaces", 2),
+        ("functions", 1),
+        ("versions", 1),
+        ("aliases", 1),
+        ("invocations", 1),
+        ("logs", 2),
+        ("async_invocations", 1),
+        ("idempotency_keys", 1),
+        ("schedules", 0),
+        ("api_keys", 0),
+        ("secrets", 1),
+        ("master_key", 1),
+    ];
+    CopyReport {
+        tables: rows.iter().map(|(t, n)| (t.to_string(), *n)).collect(),
+        components: 1,
+        component_bytes: 8,
+    }
+}
+
+#[tokio::test]
+async fn sqlite_copies_into_postgres_and_back_whole() {
+    let (source_dir, back_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (source, cluster, back) = (sqlite(&source_dir), postgres(), sqlite(&back_dir));
+    let stores = vireo_store::open(&source).await.unwrap();
+    populate(&stores).await;
+    stores.close().await;
+
+    let progress = |_: vireo_store::CopyProgress<'_>| {};
+    let report = vireo_store::copy(&source, &cluster, &progress)
+        .await
+        .unwrap();
+    assert_eq!(report, expected_report());
+    let copied = vireo_store::open(&cluster).await.unwrap();
+    assert_populated(&copied).await;
+    copied.close().await;
+
+    let report = vireo_store::copy(&cluster, &back, &progress).await.unwrap();
+    assert_eq!(report.components, 1);
+    let round_trip = vireo_store::open(&back).await.unwrap();
+    assert_populated(&round_trip).await;
+
+    let copied = vireo_store::open(&cluster).await.unwrap();
+    // Log lines written after the copy number on from the copied ones.
+    let (_, function) = default_function("app");
+    let later = record(&function, 3);
+    copied
+        .records
+        .record_invocations(
+            std::slice::from_ref(&later),
+            &[log(&later, 30, "after the copy")],
+        )
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = copied
+        .records
+        .read_logs(&logs(&function))
+        .await
+        .unwrap()
+        .iter()
+        .map(|line| line.seq)
+        .collect();
+    assert!(seqs.windows(2).all(|pair| pair[0] < pair[1]), "{seqs:?}");
+}
+
+#[tokio::test]
+async fn a_target_that_holds_anything_is_refused_and_left_alone() {
+    let (source_dir, target_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (source, target) = (sqlite(&source_dir), sqlite(&target_dir));
+    populate(&vireo_store::open(&source).await.unwrap()).await;
+    let existing = vireo_store::open(&target).await.unwrap();
+    let (namespace, function) = default_function("kept");
+    add_version(&existing, &namespace, &function, "ab").await;
+
+    let refused = vireo_store::copy(&source, &target, &|_| {})
+        .await
+        .unwrap_err();
+    let message = refused.to_string();
+    assert!(
+        message.contains("already holds data (functions: 1, versions: 1)"),
+        "{message}"
+    );
+    let functions = existing.catalog.list_functions(&namespace).await.unwrap();
+    assert_eq!(
+        functions.len(),
+        1,
+        "the target keeps what it had and gains nothing"
+    );
+}
