@@ -15,6 +15,7 @@ mod queue;
 mod secrets;
 mod serve;
 mod sse;
+mod store;
 mod tenants;
 mod top;
 mod usage;
@@ -126,6 +127,10 @@ enum Command {
     /// API keys: create (shown once), list, revoke; needs an admin key.
     #[command(subcommand)]
     Keys(tenants::KeysCommand),
+    /// Move an installation into another store, e.g. a data directory into a cluster's
+    /// PostgreSQL (`vireo store copy --from .vireo --to postgres://…`).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// The live nodes serving the server's store: address, version, load, last heartbeat
     /// (admin key).
     Nodes,
@@ -162,10 +167,27 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_text(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, `: `-separated; a cause whose words its error already says (many
+/// errors repeat their source in their message) is not said again.
+fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let said = cause.to_string();
+        if text.contains(&said) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&said);
+    }
+    text
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -196,6 +218,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tenants::keys(&client()?, format, command, scope.unwrap_or_default()).await
         }
         Command::Nodes => nodes::list(&client()?, format).await,
+        Command::Store(command) => store::run(format, command).await,
         Command::Completions { shell } => print_completions(shell),
     }
 }
@@ -210,6 +233,29 @@ fn print_completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn causes_an_error_already_says_are_said_once() {
+        /// Says its source in its own message, as `vireo_core::StoreError` does.
+        #[derive(Debug)]
+        struct Repeats(std::io::Error);
+        impl std::fmt::Display for Repeats {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "storage failure while reading: {}", self.0)
+            }
+        }
+        impl std::error::Error for Repeats {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let err = anyhow::Error::new(Repeats(std::io::Error::other("disk on fire")))
+            .context("copying the store");
+        assert_eq!(
+            super::error_text(&err),
+            "copying the store: storage failure while reading: disk on fire"
+        );
+    }
+
     use clap::CommandFactory;
 
     use super::*;

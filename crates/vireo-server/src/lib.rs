@@ -17,6 +17,7 @@ mod services;
 mod signal;
 mod single_node;
 mod store_config;
+mod store_copy;
 mod tail;
 mod telemetry;
 mod tenants;
@@ -32,6 +33,8 @@ use vireo_store::StorageConfig;
 
 pub use config::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use services::Services;
+pub use store_copy::copy_store;
+pub use vireo_store::{CopyProgress, CopyReport};
 
 /// How server logs are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

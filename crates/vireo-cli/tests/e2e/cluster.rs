@@ -344,3 +344,149 @@ async fn a_database_down_for_five_seconds_gives_clear_errors_then_loses_nothing(
         json!({"queued": 0, "running": 0, "succeeded": total, "failed": 0, "dead": 0})
     );
 }
+
+/// What the admin API shows of an installation, for comparing one store with its copy: all of
+/// it but what belongs to the node or the moment (loaded versions, a report's time range).
+async fn views(node: &Server) -> Vec<(String, Value)> {
+    let mut seen = Vec::new();
+    for path in [
+        "/v1/namespaces",
+        "/v1/keys",
+        "/v1/namespaces/default/functions",
+        "/v1/namespaces/default/functions/app/versions",
+        "/v1/namespaces/default/functions/app/invocations",
+        "/v1/namespaces/default/functions/app/logs",
+        "/v1/namespaces/default/functions/app/queue",
+        "/v1/namespaces/default/functions/app/dlq",
+        "/v1/namespaces/default/schedules",
+        "/v1/namespaces/default/secrets",
+        "/v1/usage?group_by=function",
+    ] {
+        let (status, mut body) = node.get_json(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let functions = body.get_mut("functions").and_then(Value::as_array_mut);
+        for function in functions.into_iter().flatten() {
+            function.as_object_mut().unwrap().remove("warm_versions");
+        }
+        if let Some(report) = body
+            .as_object_mut()
+            .filter(|_| path.starts_with("/v1/usage"))
+        {
+            report.remove("from");
+            report.remove("to");
+        }
+        seen.push((path.to_string(), body));
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copied_single_node_installation_is_served_identically_by_a_cluster() {
+    let single_dir = tempfile::tempdir().unwrap();
+    let mut single = Server::start(single_dir.path());
+    let secret = "/v1/namespaces/default/secrets/DB_PASSWORD";
+    let alias = "/v1/namespaces/default/functions/app/aliases/prod";
+    let (status, _) = single
+        .call(Method::PUT, secret, Some(json!({"value": "s3cret"})))
+        .await;
+    assert_eq!(status, 201);
+    single.deploy_ok("app", "hello", json!({})).await;
+    single
+        .deploy_ok("app", "echo", json!({"secrets": ["DB_PASSWORD"]}))
+        .await;
+    assert_eq!(
+        single
+            .call(Method::PUT, alias, Some(json!({"version": 1})))
+            .await
+            .0,
+        200
+    );
+    for path in [
+        "/fn/default/app/",
+        "/fn/default/app@prod/",
+        "/fn/default/app@1/",
+    ] {
+        assert_eq!(get(&single, path).await.0, 200);
+    }
+    let schedule = json!({"name": "nightly", "function": "app", "schedule": "0 3 * * *"});
+    let (status, body) = single
+        .call(
+            Method::POST,
+            "/v1/namespaces/default/schedules",
+            Some(schedule),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let before = eventually(DEADLINE, || async {
+        let seen = views(&single).await;
+        let logged = seen.iter().any(|(path, body)| {
+            path.ends_with("/logs") && !body["lines"].as_array().unwrap().is_empty()
+        });
+        if logged {
+            Ok(seen)
+        } else {
+            Err("the invocations' logs are not written yet".to_string())
+        }
+    })
+    .await;
+    let single_admin_key = single.admin_key.clone();
+    single.terminate();
+    assert!(single.wait_exit().success());
+
+    let cluster_dir = tempfile::tempdir().unwrap();
+    let store = Store::postgres(cluster_dir.path());
+    let Store::Postgres { url, dir, .. } = &store else {
+        unreachable!("a PostgreSQL store")
+    };
+    let copied = std::process::Command::new(env!("CARGO_BIN_EXE_vireo"))
+        .args(["store", "copy", "--from"])
+        .arg(single_dir.path())
+        .args(["--to", url, "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    let report = stdout_json(&copied);
+    assert_eq!(report["components"], 2, "{report}");
+    // The nodes share the single node's master key, so its secrets open.
+    std::fs::copy(single_dir.path().join("master.key"), dir.join("master.key")).unwrap();
+    let one = ServerBuilder::new(store.clone()).start();
+    let two = one.second_node().start();
+
+    for node in [&one, &two] {
+        for ((path, copied), (_, original)) in views(node).await.iter().zip(&before) {
+            assert_eq!(copied, original, "{} serves {path} as it was", node.url);
+        }
+    }
+    for node in [&one, &two] {
+        let (status, body) = get(node, "/fn/default/app@prod/").await;
+        assert_eq!((status, body.as_str()), (200, "Hello, Vireo!\n"));
+        serves(node, "/fn/default/app/", |body| {
+            sees_password(body, "s3cret")
+        })
+        .await;
+        let old_key = Server::client_with_key(&single_admin_key);
+        let answer = old_key.get(node.url("/v1/keys")).send().await.unwrap();
+        assert_eq!(
+            answer.status(),
+            200,
+            "the single node's admin key works on the cluster"
+        );
+    }
+    // Refused a second time: the target is no longer empty.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_vireo"))
+        .args(["store", "copy", "--from"])
+        .arg(single_dir.path())
+        .args(["--to", url])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    let refused = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        refused.contains("the target already holds data"),
+        "{refused}"
+    );
+}

@@ -105,7 +105,7 @@ pub struct CopyProgress<'a> {
 }
 
 /// What a copy moved.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CopyReport {
     /// Rows per table, in copy order.
     pub tables: Vec<(String, u64)>,
