@@ -79,6 +79,10 @@ async fn what_one_node_deploys_every_node_serves_and_changes_reach_all_within_a_
         );
     }
 
+    // Following the logs through one node shows what another node runs.
+    one.deploy_ok("hello", "hello", json!({})).await;
+    crate::logs::follow_sees_invocations(&two, &three).await;
+
     // An alias moved through node two routes on one and three, whose caches held the old target.
     one.deploy_ok("app", "echo", json!({})).await;
     let alias = "/v1/namespaces/default/functions/app/aliases/prod";

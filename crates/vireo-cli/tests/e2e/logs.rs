@@ -120,16 +120,22 @@ async fn logs_follow_receives_lines_written_after_it_started() {
     server
         .deploy_ok("hello", "hello", serde_json::json!({}))
         .await;
-    let mut follower = Command::new(env!("CARGO_BIN_EXE_vireo"))
+    follow_sees_invocations(&server, &server).await;
+}
+
+/// `vireo logs hello -f` against `follower` prints the line of an invocation of `hello` that
+/// `invoked` runs after the follower started.
+pub(crate) async fn follow_sees_invocations(follower: &Server, invoked: &Server) {
+    let mut following = Command::new(env!("CARGO_BIN_EXE_vireo"))
         .args(["logs", "hello", "-f", "-o", "json"])
-        .env("VIREO_URL", &server.url)
-        .env("VIREO_API_KEY", &server.admin_key)
+        .env("VIREO_URL", &follower.url)
+        .env("VIREO_API_KEY", &follower.admin_key)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let (lines, received) = mpsc::channel();
-    let stdout = follower.stdout.take().unwrap();
+    let stdout = following.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = lines.send(line);
@@ -139,7 +145,7 @@ async fn logs_follow_receives_lines_written_after_it_started() {
     // the test does not depend on when the follower's request reached the server.
     let deadline = std::time::Instant::now() + DEADLINE;
     let line = loop {
-        let response = reqwest::get(server.url("/fn/default/hello/followed"))
+        let response = reqwest::get(invoked.url("/fn/default/hello/followed"))
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
@@ -153,6 +159,6 @@ async fn logs_follow_receives_lines_written_after_it_started() {
     };
     let line: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(line["line"], "hello called: /followed");
-    let _ = follower.kill();
-    let _ = follower.wait();
+    let _ = following.kill();
+    let _ = following.wait();
 }
