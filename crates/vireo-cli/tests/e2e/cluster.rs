@@ -296,6 +296,10 @@ async fn a_database_down_for_five_seconds_gives_clear_errors_then_loses_nothing(
         })
         .await;
     }
+    // A synchronous call, which resolves its version in the database, is refused clearly.
+    let (status, body) = get(&one, "/fn/default/probe/?ms=0").await;
+    let code = serde_json::from_str::<Value>(&body).unwrap()["error"]["code"].clone();
+    assert_eq!((status, code), (503, json!("unavailable")), "{body}");
     // The outage itself lasts five seconds; nothing waits on it but the clock.
     tokio::time::sleep(Duration::from_secs(5).saturating_sub(down_since.elapsed())).await;
     postgres.resume().expect("starting PostgreSQL again");
