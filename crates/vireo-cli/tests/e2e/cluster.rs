@@ -498,3 +498,37 @@ async fn a_copied_single_node_installation_is_served_identically_by_a_cluster() 
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn a_node_whose_database_is_down_at_start_says_so_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = format!("postgres://vireo:hunter2@127.0.0.1:{port}/vireo");
+    let data = dir.path().join("node");
+    let refused = Server::builder(&data)
+        .args(&["--store", &store])
+        .start_fails();
+    assert!(
+        refused.contains(&format!(
+            "opening the store postgres://vireo:***@127.0.0.1:{port}/vireo"
+        )),
+        "{refused}"
+    );
+    assert!(refused.contains("connecting to database"), "{refused}");
+    assert!(
+        !refused.contains("hunter2"),
+        "the password is never shown: {refused}"
+    );
+    let written: Vec<_> = std::fs::read_dir(&data)
+        .map(|entries| entries.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        written.is_empty(),
+        "nothing written to the data directory: {written:?}"
+    );
+}
