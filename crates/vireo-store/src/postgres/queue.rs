@@ -12,10 +12,12 @@ use vireo_core::{
     NewAsyncInvocation, Queue, QueueCycle, StartedAttempt, StoreError,
 };
 
-use super::{PgStore, backend, commit};
+use super::{PgStore, backend};
 use crate::codec::{self, encode_headers, unsigned};
 use crate::plan::accept::{self, FunctionState, StoredKey};
+use crate::roles::{Dialect as _, SqlStore};
 use crate::rows;
+use crate::sql::commit;
 
 const COUNT_STARTED: &str = "UPDATE async_invocations AS a SET attempts = v.attempt
     FROM UNNEST($1::TEXT[], $2::BIGINT[]) AS v (id, attempt)
@@ -96,11 +98,11 @@ const NEXT_DUE: &str =
 const EXPIRE_IDEMPOTENCY_KEYS: &str = "DELETE FROM idempotency_keys WHERE created_at_us < $1";
 
 #[async_trait::async_trait]
-impl Queue for PgStore {
+impl Queue for SqlStore<PgStore> {
     /// PostgreSQL syncs every commit, so an accepted invocation survives a crash of the
     /// database without a setting of its own.
     async fn cycle(&self, cycle: &QueueCycle<'_>) -> Result<CycleOutcome, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.write().await?;
         if !cycle.started.is_empty() {
             count_started(&mut tx, cycle.owner, cycle.started).await?;
         }

@@ -5,7 +5,9 @@ use vireo_core::{
     AsyncInvocation, InvocationId, Name, QueueAdmin, QueueCounts, RetryPolicy, StoreError,
 };
 
-use super::{PgStore, backend, check_function, commit};
+use super::{PgStore, backend};
+use crate::roles::{Dialect as _, SqlStore, check_function};
+use crate::sql::commit;
 use crate::{codec, rows};
 
 const MAX_DEAD_PER_PAGE: u32 = 1000;
@@ -39,7 +41,7 @@ const SET_RETRY_POLICY: &str =
     "UPDATE functions SET retry_policy = $3 WHERE namespace = $1 AND name = $2";
 
 #[async_trait::async_trait]
-impl QueueAdmin for PgStore {
+impl QueueAdmin for SqlStore<PgStore> {
     async fn get_async(&self, id: &InvocationId) -> Result<Option<AsyncInvocation>, StoreError> {
         let row = sqlx::query(GET_ASYNC)
             .bind(id.as_str())
@@ -54,8 +56,8 @@ impl QueueAdmin for PgStore {
         namespace: &Name,
         function: &Name,
     ) -> Result<QueueCounts, StoreError> {
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, namespace, function).await?;
+        let mut tx = self.write().await?;
+        check_function(&mut *tx, namespace, function).await?;
         let rows: Vec<(String, i64)> = sqlx::query_as(QUEUE_COUNTS)
             .bind(namespace.as_str())
             .bind(function.as_str())
@@ -71,8 +73,8 @@ impl QueueAdmin for PgStore {
         function: &Name,
         limit: u32,
     ) -> Result<Vec<AsyncInvocation>, StoreError> {
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, namespace, function).await?;
+        let mut tx = self.write().await?;
+        check_function(&mut *tx, namespace, function).await?;
         let rows = sqlx::query(LIST_DEAD)
             .bind(namespace.as_str())
             .bind(function.as_str())
@@ -91,8 +93,8 @@ impl QueueAdmin for PgStore {
         now_us: i64,
     ) -> Result<u64, StoreError> {
         let ids: Option<Vec<&str>> = ids.map(|ids| ids.iter().map(InvocationId::as_str).collect());
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, namespace, function).await?;
+        let mut tx = self.write().await?;
+        check_function(&mut *tx, namespace, function).await?;
         let done = sqlx::query(REDRIVE)
             .bind(namespace.as_str())
             .bind(function.as_str())
@@ -110,8 +112,8 @@ impl QueueAdmin for PgStore {
         namespace: &Name,
         function: &Name,
     ) -> Result<RetryPolicy, StoreError> {
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, namespace, function).await?;
+        let mut tx = self.write().await?;
+        check_function(&mut *tx, namespace, function).await?;
         read_policy(&mut tx, namespace, function).await
     }
 
@@ -122,8 +124,8 @@ impl QueueAdmin for PgStore {
         policy: &RetryPolicy,
     ) -> Result<(), StoreError> {
         let encoded = codec::to_json("retry policy", policy)?;
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, namespace, function).await?;
+        let mut tx = self.write().await?;
+        check_function(&mut *tx, namespace, function).await?;
         sqlx::query(SET_RETRY_POLICY)
             .bind(namespace.as_str())
             .bind(function.as_str())

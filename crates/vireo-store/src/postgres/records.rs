@@ -9,9 +9,11 @@ use vireo_core::{
 };
 
 use super::rows::rounds;
-use super::{PgStore, backend, check_function, commit};
+use super::{PgStore, backend};
 use crate::codec::{self, saturating_i64, unsigned};
+use crate::roles::{Dialect as _, SqlStore, check_function};
 use crate::rows;
+use crate::sql::commit;
 
 const MAX_INVOCATIONS_PER_PAGE: u32 = 1000;
 const MAX_LOG_LINES_PER_READ: u32 = 10_000;
@@ -86,7 +88,7 @@ const DELETE_FINISHED_ASYNC_BEFORE: &str =
     "DELETE FROM async_invocations WHERE status IN ('succeeded', 'failed') AND updated_at_us < $1";
 
 #[async_trait::async_trait]
-impl Records for PgStore {
+impl Records for SqlStore<PgStore> {
     /// Rows of functions deleted while their invocations were still queued are skipped, so a
     /// late batch cannot resurrect records of a deleted (or re-created) function. A repeated id
     /// replaces the earlier record's outcome and adds to its metering (a retried attempt).
@@ -95,7 +97,7 @@ impl Records for PgStore {
         records: &[InvocationRecord],
         logs: &[LogLine],
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.write().await?;
         // Usually one round: only a batch holding two attempts of one invocation needs more.
         for round in rounds(records, |record| record.id.as_str()) {
             let mut columns = InvocationColumns::default();
@@ -157,8 +159,8 @@ impl Records for PgStore {
         &self,
         query: &InvocationQuery,
     ) -> Result<Vec<InvocationRecord>, StoreError> {
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, &query.namespace, &query.function).await?;
+        let mut tx = self.write().await?;
+        check_function(&mut *tx, &query.namespace, &query.function).await?;
         let mut sql = QueryBuilder::new(LIST_INVOCATIONS);
         sql.push_bind(query.namespace.as_str());
         sql.push(" AND function = ")
@@ -177,8 +179,8 @@ impl Records for PgStore {
     }
 
     async fn read_logs(&self, query: &LogQuery) -> Result<Vec<LogLine>, StoreError> {
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, &query.namespace, &query.function).await?;
+        let mut tx = self.write().await?;
+        check_function(&mut *tx, &query.namespace, &query.function).await?;
         let mut sql = QueryBuilder::new(READ_LOGS);
         sql.push(" WHERE namespace = ")
             .push_bind(query.namespace.as_str());

@@ -4,8 +4,10 @@
 
 use vireo_core::{InvocationId, Name, NewSchedule, Schedule, ScheduleStore, StoreError};
 
-use super::{PgStore, backend, check_function, commit};
+use super::{PgStore, backend};
+use crate::roles::{Dialect as _, SqlStore, check_function};
 use crate::rows;
+use crate::sql::commit;
 
 const MAX_SCHEDULES_PER_READ: u32 = 10_000;
 
@@ -42,10 +44,10 @@ const ADVANCE_SCHEDULE: &str = "UPDATE schedules SET next_fire_at_us = $4,
     WHERE namespace = $1 AND name = $2 AND next_fire_at_us IS NOT DISTINCT FROM $3 AND NOT paused";
 
 #[async_trait::async_trait]
-impl ScheduleStore for PgStore {
+impl ScheduleStore for SqlStore<PgStore> {
     async fn create_schedule(&self, schedule: &NewSchedule) -> Result<Schedule, StoreError> {
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, &schedule.namespace, &schedule.function).await?;
+        let mut tx = self.write().await?;
+        check_function(&mut *tx, &schedule.namespace, &schedule.function).await?;
         let inserted = sqlx::query(CREATE_SCHEDULE)
             .bind(schedule.namespace.as_str())
             .bind(schedule.name.as_str())

@@ -6,9 +6,10 @@ use vireo_core::{
     Name, SealedSample, SealedSecret, SecretInfo, SecretName, SecretStore, StoreError,
 };
 
-use super::{PgStore, backend, check_namespace};
+use super::{PgStore, backend};
 use crate::changes::secret;
 use crate::codec;
+use crate::roles::{Dialect as _, SqlStore, check_namespace};
 use crate::rows::{self, name_column};
 
 /// A replacement keeps its creation time; `inserted` tells a new secret from a replaced one
@@ -29,7 +30,7 @@ const SAMPLE_SECRETS: &str = "SELECT namespace, name, nonce, ciphertext FROM sec
     ORDER BY updated_at_us DESC LIMIT $1";
 
 #[async_trait::async_trait]
-impl SecretStore for PgStore {
+impl SecretStore for SqlStore<PgStore> {
     async fn put_secret(
         &self,
         namespace: &Name,
@@ -37,8 +38,8 @@ impl SecretStore for PgStore {
         sealed: &SealedSecret,
         at_us: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
-        check_namespace(&mut tx, namespace).await?;
+        let mut tx = self.write().await?;
+        check_namespace(&mut *tx, namespace).await?;
         let inserted: bool = sqlx::query_scalar(PUT_SECRET)
             .bind(namespace.as_str())
             .bind(name.as_str())
@@ -53,8 +54,8 @@ impl SecretStore for PgStore {
     }
 
     async fn list_secrets(&self, namespace: &Name) -> Result<Vec<SecretInfo>, StoreError> {
-        let mut tx = self.begin().await?;
-        check_namespace(&mut tx, namespace).await?;
+        let mut tx = self.write().await?;
+        check_namespace(&mut *tx, namespace).await?;
         let rows = sqlx::query(LIST_SECRETS)
             .bind(namespace.as_str())
             .fetch_all(&mut *tx)
@@ -83,8 +84,8 @@ impl SecretStore for PgStore {
     }
 
     async fn delete_secret(&self, namespace: &Name, name: &SecretName) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        check_namespace(&mut tx, namespace).await?;
+        let mut tx = self.write().await?;
+        check_namespace(&mut *tx, namespace).await?;
         let deleted = sqlx::query(DELETE_SECRET)
             .bind(namespace.as_str())
             .bind(name.as_str())
@@ -101,7 +102,7 @@ impl SecretStore for PgStore {
     }
 
     async fn sample_sealed(&self, limit: u32) -> Result<SealedSample, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.write().await?;
         let total: i64 = sqlx::query_scalar(COUNT_SECRETS)
             .fetch_one(&mut *tx)
             .await

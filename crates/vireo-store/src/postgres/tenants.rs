@@ -4,7 +4,8 @@ use sqlx::PgConnection;
 use vireo_core::auth::ApiKey;
 use vireo_core::{Change, Name, NamespaceInfo, NamespaceQuotas, StoreError, TenantStore};
 
-use super::{PgStore, backend, lock_namespace};
+use super::{PgStore, backend};
+use crate::roles::{Dialect as _, SqlStore};
 use crate::{codec, plan, rows};
 
 /// A namespace's columns and how many functions it holds, for [`rows::namespace_info`].
@@ -42,14 +43,14 @@ const REVOKE_KEY: &str =
 const GET_KEY: &str = "SELECT * FROM api_keys WHERE id = $1";
 
 #[async_trait::async_trait]
-impl TenantStore for PgStore {
+impl TenantStore for SqlStore<PgStore> {
     async fn create_namespace(
         &self,
         name: &Name,
         quotas: &NamespaceQuotas,
         at_us: i64,
     ) -> Result<NamespaceInfo, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.write().await?;
         let inserted = sqlx::query(CREATE_NAMESPACE)
             .bind(name.as_str())
             .bind(at_us)
@@ -74,7 +75,7 @@ impl TenantStore for PgStore {
     }
 
     async fn get_namespace(&self, name: &Name) -> Result<NamespaceInfo, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.write().await?;
         namespace(&mut tx, name).await
     }
 
@@ -83,7 +84,7 @@ impl TenantStore for PgStore {
         name: &Name,
         quotas: &NamespaceQuotas,
     ) -> Result<NamespaceInfo, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.write().await?;
         let updated = sqlx::query(SET_QUOTAS)
             .bind(name.as_str())
             .bind(codec::encode_quotas(quotas)?)
@@ -99,10 +100,10 @@ impl TenantStore for PgStore {
     }
 
     async fn delete_namespace(&self, name: &Name, at_us: i64) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.write().await?;
         namespace(&mut tx, name).await?;
         // No function can be added while the namespace's contents are counted.
-        lock_namespace(&mut tx, name.as_str()).await?;
+        PgStore::lock_namespace(&mut tx, name).await?;
         let (functions, schedules, secrets): (i64, i64, i64) = sqlx::query_as(NAMESPACE_CONTENTS)
             .bind(name.as_str())
             .fetch_one(&mut *tx)
@@ -132,7 +133,7 @@ impl TenantStore for PgStore {
 
     async fn create_key(&self, key: &ApiKey) -> Result<(), StoreError> {
         let namespaces = codec::encode_key_namespaces(&key.namespaces)?;
-        let mut tx = self.begin().await?;
+        let mut tx = self.write().await?;
         for namespace_name in &key.namespaces {
             namespace(&mut tx, namespace_name).await?;
         }
@@ -160,7 +161,7 @@ impl TenantStore for PgStore {
     }
 
     async fn revoke_key(&self, id: &str, at_us: i64) -> Result<ApiKey, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query(REVOKE_KEY)
             .bind(id)
             .bind(at_us)

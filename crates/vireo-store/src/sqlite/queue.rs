@@ -15,6 +15,7 @@ use super::rows::{ROWS_PER_STATEMENT, push_padded_values};
 use super::{SqliteStore, backend};
 use crate::codec::{self, encode_headers, unsigned};
 use crate::plan::accept::{self, FunctionState, StoredKey};
+use crate::roles::SqlStore;
 use crate::rows;
 
 /// Raises the connection to `synchronous = FULL` in the same round trip as the `BEGIN`.
@@ -70,7 +71,7 @@ const NEXT_DUE: &str =
 const EXPIRE_IDEMPOTENCY_KEYS: &str = "DELETE FROM idempotency_keys WHERE created_at_us < ?1";
 
 #[async_trait::async_trait]
-impl Queue for SqliteStore {
+impl Queue for SqlStore<SqliteStore> {
     /// A cycle that accepts is the one transaction synced to disk at commit (`synchronous =
     /// FULL`): a 202 is only sent for an invocation that survives a power loss. Every other
     /// write runs at `NORMAL`, which in WAL mode survives a crash of the process; losing one of

@@ -6,7 +6,9 @@ use vireo_core::{
     AsyncInvocation, InvocationId, Name, QueueAdmin, QueueCounts, RetryPolicy, StoreError,
 };
 
-use super::{SqliteStore, backend, check_function, commit};
+use super::{SqliteStore, backend};
+use crate::roles::{Dialect as _, SqlStore, check_function};
+use crate::sql::commit;
 use crate::{codec, rows};
 
 const MAX_DEAD_PER_PAGE: u32 = 1000;
@@ -38,7 +40,7 @@ const SET_RETRY_POLICY: &str =
     "UPDATE functions SET retry_policy = ?3 WHERE namespace = ?1 AND name = ?2";
 
 #[async_trait::async_trait]
-impl QueueAdmin for SqliteStore {
+impl QueueAdmin for SqlStore<SqliteStore> {
     async fn get_async(&self, id: &InvocationId) -> Result<Option<AsyncInvocation>, StoreError> {
         let row = sqlx::query(GET_ASYNC)
             .bind(id.as_str())
@@ -54,7 +56,7 @@ impl QueueAdmin for SqliteStore {
         function: &Name,
     ) -> Result<QueueCounts, StoreError> {
         let mut tx = self.read().await?;
-        check_function(&mut tx, namespace, function).await?;
+        check_function(&mut *tx, namespace, function).await?;
         let rows: Vec<(String, i64)> = sqlx::query_as(QUEUE_COUNTS)
             .bind(namespace.as_str())
             .bind(function.as_str())
@@ -71,7 +73,7 @@ impl QueueAdmin for SqliteStore {
         limit: u32,
     ) -> Result<Vec<AsyncInvocation>, StoreError> {
         let mut tx = self.read().await?;
-        check_function(&mut tx, namespace, function).await?;
+        check_function(&mut *tx, namespace, function).await?;
         let rows = sqlx::query(LIST_DEAD)
             .bind(namespace.as_str())
             .bind(function.as_str())
@@ -90,7 +92,7 @@ impl QueueAdmin for SqliteStore {
         now_us: i64,
     ) -> Result<u64, StoreError> {
         let mut tx = self.write().await?;
-        check_function(&mut tx, namespace, function).await?;
+        check_function(&mut *tx, namespace, function).await?;
         let mut update = QueryBuilder::<Sqlite>::new(REDRIVE);
         update
             .push_bind(now_us)
@@ -125,7 +127,7 @@ impl QueueAdmin for SqliteStore {
         function: &Name,
     ) -> Result<RetryPolicy, StoreError> {
         let mut tx = self.read().await?;
-        check_function(&mut tx, namespace, function).await?;
+        check_function(&mut *tx, namespace, function).await?;
         read_policy(&mut tx, namespace, function).await
     }
 
@@ -137,7 +139,7 @@ impl QueueAdmin for SqliteStore {
     ) -> Result<(), StoreError> {
         let encoded = codec::to_json("retry policy", policy)?;
         let mut tx = self.write().await?;
-        check_function(&mut tx, namespace, function).await?;
+        check_function(&mut *tx, namespace, function).await?;
         sqlx::query(SET_RETRY_POLICY)
             .bind(namespace.as_str())
             .bind(function.as_str())

@@ -10,9 +10,11 @@ use vireo_core::{
 };
 
 use super::rows::{ROWS_PER_STATEMENT, push_padded_values};
-use super::{SqliteStore, backend, check_function, commit};
+use super::{SqliteStore, backend};
 use crate::codec::{self, saturating_i64, unsigned};
+use crate::roles::{Dialect as _, SqlStore, check_function};
 use crate::rows;
+use crate::sql::commit;
 
 const MAX_INVOCATIONS_PER_PAGE: u32 = 1000;
 const MAX_LOG_LINES_PER_READ: u32 = 10_000;
@@ -83,7 +85,7 @@ const DELETE_FINISHED_ASYNC_BEFORE: &str =
     "DELETE FROM async_invocations WHERE status IN ('succeeded', 'failed') AND updated_at_us < ?1";
 
 #[async_trait::async_trait]
-impl Records for SqliteStore {
+impl Records for SqlStore<SqliteStore> {
     /// Rows of functions deleted while their invocations were still queued are skipped, so a
     /// late batch cannot resurrect records of a deleted (or re-created) function. A repeated id
     /// replaces the earlier record's outcome and adds to its metering (a retried attempt).
@@ -164,7 +166,7 @@ impl Records for SqliteStore {
         query: &InvocationQuery,
     ) -> Result<Vec<InvocationRecord>, StoreError> {
         let mut tx = self.read().await?;
-        check_function(&mut tx, &query.namespace, &query.function).await?;
+        check_function(&mut *tx, &query.namespace, &query.function).await?;
         // Filters are appended only when present so each shape gets a plan that uses the index.
         let mut sql = QueryBuilder::new(LIST_INVOCATIONS);
         sql.push_bind(query.namespace.as_str());
@@ -185,7 +187,7 @@ impl Records for SqliteStore {
 
     async fn read_logs(&self, query: &LogQuery) -> Result<Vec<LogLine>, StoreError> {
         let mut tx = self.read().await?;
-        check_function(&mut tx, &query.namespace, &query.function).await?;
+        check_function(&mut *tx, &query.namespace, &query.function).await?;
         let mut sql = QueryBuilder::new(READ_LOGS);
         if query.invocation.is_some() {
             sql.push(READ_LOGS_OF_INVOCATION);

@@ -7,9 +7,10 @@ use vireo_core::{
     Name, SealedSample, SealedSecret, SecretInfo, SecretName, SecretStore, StoreError,
 };
 
-use super::{SqliteStore, backend, check_namespace};
+use super::{SqliteStore, backend};
 use crate::changes::secret;
 use crate::codec;
+use crate::roles::{Dialect as _, SqlStore, check_namespace};
 use crate::rows::{self, name_column};
 
 const SECRET_EXISTS: &str =
@@ -30,7 +31,7 @@ const SAMPLE_SECRETS: &str = "SELECT namespace, name, nonce, ciphertext FROM sec
     ORDER BY updated_at_us DESC LIMIT ?1";
 
 #[async_trait::async_trait]
-impl SecretStore for SqliteStore {
+impl SecretStore for SqlStore<SqliteStore> {
     async fn put_secret(
         &self,
         namespace: &Name,
@@ -39,7 +40,7 @@ impl SecretStore for SqliteStore {
         at_us: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        check_namespace(&mut tx, namespace).await?;
+        check_namespace(&mut *tx, namespace).await?;
         let existed: bool = sqlx::query_scalar(SECRET_EXISTS)
             .bind(namespace.as_str())
             .bind(name.as_str())
@@ -61,7 +62,7 @@ impl SecretStore for SqliteStore {
 
     async fn list_secrets(&self, namespace: &Name) -> Result<Vec<SecretInfo>, StoreError> {
         let mut tx = self.read().await?;
-        check_namespace(&mut tx, namespace).await?;
+        check_namespace(&mut *tx, namespace).await?;
         let rows = sqlx::query(LIST_SECRETS)
             .bind(namespace.as_str())
             .fetch_all(&mut *tx)
@@ -100,7 +101,7 @@ impl SecretStore for SqliteStore {
 
     async fn delete_secret(&self, namespace: &Name, name: &SecretName) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        check_namespace(&mut tx, namespace).await?;
+        check_namespace(&mut *tx, namespace).await?;
         let deleted = sqlx::query(DELETE_SECRET)
             .bind(namespace.as_str())
             .bind(name.as_str())

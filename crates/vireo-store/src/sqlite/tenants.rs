@@ -5,6 +5,7 @@ use vireo_core::auth::ApiKey;
 use vireo_core::{Change, Name, NamespaceInfo, NamespaceQuotas, StoreError, TenantStore};
 
 use super::{SqliteStore, backend};
+use crate::roles::{Dialect as _, SqlStore};
 use crate::{codec, plan, rows};
 
 /// A namespace's columns and how many functions it holds, for [`rows::namespace_info`].
@@ -43,7 +44,7 @@ const REVOKE_KEY: &str =
 const GET_KEY: &str = "SELECT * FROM api_keys WHERE id = ?1";
 
 #[async_trait::async_trait]
-impl TenantStore for SqliteStore {
+impl TenantStore for SqlStore<SqliteStore> {
     async fn create_namespace(
         &self,
         name: &Name,
