@@ -17,7 +17,6 @@ mod records;
 mod rows;
 mod schedules;
 mod secrets;
-mod tenants;
 
 use std::str::FromStr as _;
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 
 use super::SqliteStore;
 use crate::roles::catalog::CatalogDialect;
+use crate::roles::tenants::TenantsDialect;
 
 impl CatalogDialect for SqliteStore {
     const FUNCTION_QUOTA: &'static str =
@@ -12,4 +13,17 @@ impl CatalogDialect for SqliteStore {
     const NEXT_VERSION: &'static str = "SELECT COALESCE(
         (SELECT MAX(version) FROM versions WHERE namespace = $1 AND function = $2), 0) + 1
     FROM functions WHERE namespace = $1 AND name = $2";
+}
+
+impl TenantsDialect for SqliteStore {
+    const REVOKE_NAMESPACE_KEYS: &'static str =
+        "UPDATE api_keys SET revoked_at_us = COALESCE(revoked_at_us, $2)
+        WHERE EXISTS (SELECT 1 FROM json_each(api_keys.namespaces) WHERE value = $1)";
+    /// `async_pending` is kept by triggers and has no foreign key.
+    const DELETE_NAMESPACE: &'static [&'static str] = &[
+        "DELETE FROM logs WHERE namespace = $1",
+        "DELETE FROM invocations WHERE namespace = $1",
+        "DELETE FROM async_pending WHERE namespace = $1",
+        "DELETE FROM namespaces WHERE name = $1",
+    ];
 }

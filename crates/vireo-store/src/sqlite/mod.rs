@@ -13,7 +13,6 @@ mod records;
 mod rows;
 mod schedules;
 mod secrets;
-mod tenants;
 
 use std::path::Path;
 use std::sync::Arc;
