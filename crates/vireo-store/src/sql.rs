@@ -88,6 +88,26 @@ impl<'a> Statement<'a> {
         self.push(&placeholder)
     }
 
+    /// Appends `(…)` with one parameter per value, for `IN`; no values make `(NULL)`, which
+    /// matches nothing (an empty list is not SQL everywhere).
+    pub(crate) fn push_list<V: Into<Value<'a>>>(
+        &mut self,
+        values: impl IntoIterator<Item = V>,
+    ) -> &mut Self {
+        self.push("(");
+        let mut values = values.into_iter().peekable();
+        if values.peek().is_none() {
+            self.push("NULL");
+        }
+        while let Some(value) = values.next() {
+            self.push_bind(value);
+            if values.peek().is_some() {
+                self.push(", ");
+            }
+        }
+        self.push(")")
+    }
+
     /// Runs the statement; how many rows it changed.
     pub(crate) async fn execute(
         self,

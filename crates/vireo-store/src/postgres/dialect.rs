@@ -1,9 +1,14 @@
 //! PostgreSQL's SQL where it differs from SQLite's, for the roles whose differences are only
 //! SQL text (and one step, telling a new secret from a replaced one).
 
+use vireo_core::{Name, SecretName, StoreError};
+
 use super::PgStore;
+use crate::roles::Conn;
 use crate::roles::catalog::CatalogDialect;
+use crate::roles::secrets::SecretsDialect;
 use crate::roles::tenants::TenantsDialect;
+use crate::sql::Statement;
 
 impl CatalogDialect for PgStore {
     const FUNCTION_QUOTA: &'static str =
@@ -23,4 +28,20 @@ impl TenantsDialect for PgStore {
         "DELETE FROM invocations WHERE namespace = $1",
         "DELETE FROM namespaces WHERE name = $1",
     ];
+}
+
+/// A row the upsert inserted has no deleting transaction (`xmax = 0`); one it updated has.
+/// Exact while another node puts the same secret at the same time, where a check before the
+/// upsert would not be.
+#[async_trait::async_trait]
+impl SecretsDialect for PgStore {
+    async fn put_secret(
+        conn: &mut Conn<Self>,
+        mut put: Statement<'_>,
+        _namespace: &Name,
+        _name: &SecretName,
+    ) -> Result<bool, StoreError> {
+        put.push(" RETURNING xmax = 0 AS inserted");
+        put.scalar(conn, "storing secret").await
+    }
 }

@@ -16,7 +16,6 @@ mod queue_admin;
 mod records;
 mod rows;
 mod schedules;
-mod secrets;
 
 use std::str::FromStr as _;
 use std::sync::Arc;

@@ -8,6 +8,7 @@
 //! change is committed and announced — is [`Dialect`] itself.
 
 pub(crate) mod catalog;
+pub(crate) mod secrets;
 pub(crate) mod tenants;
 
 use std::ops::Deref;

@@ -1,9 +1,17 @@
 //! SQLite's SQL where it differs from PostgreSQL's, for the roles whose differences are only
 //! SQL text (and one step, telling a new secret from a replaced one).
 
+use vireo_core::{Name, SecretName, StoreError};
+
 use super::SqliteStore;
+use crate::roles::Conn;
 use crate::roles::catalog::CatalogDialect;
+use crate::roles::secrets::SecretsDialect;
 use crate::roles::tenants::TenantsDialect;
+use crate::sql::{Statement, query};
+
+const SECRET_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM secrets WHERE namespace = $1 AND name = $2)";
 
 impl CatalogDialect for SqliteStore {
     const FUNCTION_QUOTA: &'static str =
@@ -26,4 +34,23 @@ impl TenantsDialect for SqliteStore {
         "DELETE FROM async_pending WHERE namespace = $1",
         "DELETE FROM namespaces WHERE name = $1",
     ];
+}
+
+/// One writer at a time, so what the check sees is what the upsert replaces.
+#[async_trait::async_trait]
+impl SecretsDialect for SqliteStore {
+    async fn put_secret(
+        conn: &mut Conn<Self>,
+        put: Statement<'_>,
+        namespace: &Name,
+        name: &SecretName,
+    ) -> Result<bool, StoreError> {
+        let existed: bool = query(SECRET_EXISTS)
+            .bind(namespace.as_str())
+            .bind(name.as_str())
+            .scalar(conn, "checking secret")
+            .await?;
+        put.execute(conn, "storing secret").await?;
+        Ok(!existed)
+    }
 }

@@ -12,7 +12,6 @@ mod queue_admin;
 mod records;
 mod rows;
 mod schedules;
-mod secrets;
 
 use std::path::Path;
 use std::sync::Arc;
