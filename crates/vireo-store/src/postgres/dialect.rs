@@ -6,6 +6,7 @@ use vireo_core::{Name, SecretName, StoreError};
 use super::PgStore;
 use crate::roles::Conn;
 use crate::roles::catalog::CatalogDialect;
+use crate::roles::schedules::SchedulesDialect;
 use crate::roles::secrets::SecretsDialect;
 use crate::roles::tenants::TenantsDialect;
 use crate::sql::Statement;
@@ -28,6 +29,10 @@ impl TenantsDialect for PgStore {
         "DELETE FROM invocations WHERE namespace = $1",
         "DELETE FROM namespaces WHERE name = $1",
     ];
+}
+
+impl SchedulesDialect for PgStore {
+    const UNPAUSED: &'static str = "NOT s.paused";
 }
 
 /// A row the upsert inserted has no deleting transaction (`xmax = 0`); one it updated has.

@@ -15,7 +15,6 @@ mod queue;
 mod queue_admin;
 mod records;
 mod rows;
-mod schedules;
 
 use std::str::FromStr as _;
 use std::sync::Arc;
@@ -103,6 +102,10 @@ impl Dialect for PgStore {
 
     async fn reader(&self) -> Result<PoolConnection<Postgres>, StoreError> {
         sql::acquire(&self.pool, "acquiring a connection").await
+    }
+
+    async fn writer(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        self.reader().await
     }
 
     /// PostgreSQL's default READ COMMITTED, with row locks where it matters.

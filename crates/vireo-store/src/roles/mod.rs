@@ -8,6 +8,7 @@
 //! change is committed and announced — is [`Dialect`] itself.
 
 pub(crate) mod catalog;
+pub(crate) mod schedules;
 pub(crate) mod secrets;
 pub(crate) mod tenants;
 
@@ -21,7 +22,7 @@ use vireo_core::{
 };
 
 use crate::plan;
-use crate::sql::{Driver, Sql, query};
+use crate::sql::{self, Driver, Sql, query};
 use crate::stores::Backend;
 
 /// A transaction of the dialect `D`.
@@ -36,6 +37,9 @@ pub(crate) trait Dialect: Send + Sync + 'static {
 
     /// A connection for one statement that reads.
     async fn reader(&self) -> Result<PoolConnection<Self::Db>, StoreError>;
+
+    /// A connection for one statement that writes, committed on its own.
+    async fn writer(&self) -> Result<PoolConnection<Self::Db>, StoreError>;
 
     /// A transaction that reads, so existence checks and the data they guard see one snapshot.
     async fn read(&self) -> Result<Tx<Self>, StoreError>;
@@ -118,4 +122,9 @@ pub(crate) async fn check_function(
         crate::rows::column(&row, 0)?,
         crate::rows::column(&row, 1)?,
     )
+}
+
+/// Commits a transaction that changed nothing other nodes keep a copy of.
+pub(crate) async fn commit<D: Dialect + ?Sized>(tx: Tx<D>) -> Result<(), StoreError> {
+    sql::commit(tx).await
 }

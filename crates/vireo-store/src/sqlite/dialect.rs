@@ -6,6 +6,7 @@ use vireo_core::{Name, SecretName, StoreError};
 use super::SqliteStore;
 use crate::roles::Conn;
 use crate::roles::catalog::CatalogDialect;
+use crate::roles::schedules::SchedulesDialect;
 use crate::roles::secrets::SecretsDialect;
 use crate::roles::tenants::TenantsDialect;
 use crate::sql::{Statement, query};
@@ -34,6 +35,11 @@ impl TenantsDialect for SqliteStore {
         "DELETE FROM async_pending WHERE namespace = $1",
         "DELETE FROM namespaces WHERE name = $1",
     ];
+}
+
+/// The condition of the `schedules_due` partial index.
+impl SchedulesDialect for SqliteStore {
+    const UNPAUSED: &'static str = "s.paused = 0";
 }
 
 /// One writer at a time, so what the check sees is what the upsert replaces.

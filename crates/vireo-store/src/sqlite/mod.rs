@@ -11,7 +11,6 @@ mod queue;
 mod queue_admin;
 mod records;
 mod rows;
-mod schedules;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -106,6 +105,10 @@ impl Dialect for SqliteStore {
 
     async fn reader(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
         sql::acquire(&self.reader, "acquiring a reader").await
+    }
+
+    async fn writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        sql::acquire(&self.writer, "acquiring the writer").await
     }
 
     async fn read(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
