@@ -12,7 +12,6 @@
 mod changes;
 mod dialect;
 mod queue;
-mod queue_admin;
 mod records;
 mod rows;
 

@@ -8,7 +8,6 @@
 mod changes;
 mod dialect;
 mod queue;
-mod queue_admin;
 mod records;
 mod rows;
 
