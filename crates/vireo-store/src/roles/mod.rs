@@ -9,6 +9,7 @@
 
 pub(crate) mod catalog;
 pub(crate) mod queue_admin;
+pub(crate) mod records;
 pub(crate) mod schedules;
 pub(crate) mod secrets;
 pub(crate) mod tenants;
