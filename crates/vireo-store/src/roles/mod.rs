@@ -8,6 +8,7 @@
 //! change is committed and announced — is [`Dialect`] itself.
 
 pub(crate) mod catalog;
+pub(crate) mod queue;
 pub(crate) mod queue_admin;
 pub(crate) mod records;
 pub(crate) mod schedules;
