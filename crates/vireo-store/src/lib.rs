@@ -4,9 +4,13 @@
 //! the content-addressed blob store for component bytes, the background writer that batches
 //! invocation records, and (feature `conformance`) the suite every backend passes.
 //!
-//! A backend is a folder (`sqlite/`, `postgres/`) that implements the traits; what backends share stays
-//! outside it, so they cannot drift: how values are kept in columns (`codec`), the rules that
-//! decide writes (`plan`), how driver errors are classified (`error`).
+//! Every role is written once, for both databases, in `roles/` over a `Dialect`: a backend
+//! (`sqlite/`, `postgres/`) is its connections and transactions, its migrations, and only what
+//! its database really does its own way (SQL text where the dialects differ, how a batch is
+//! written, how writers are kept apart). Statements run through `sql`, which binds values of
+//! the schemas' few column types on any sqlx connection. Also shared, so backends cannot drift:
+//! how values are kept in columns (`codec`) and read back (`rows`), the rules that decide writes
+//! (`plan`), how driver errors are classified (`error`).
 
 pub mod batch;
 pub mod blobs;
@@ -18,6 +22,7 @@ mod copy;
 mod error;
 mod plan;
 mod postgres;
+mod roles;
 mod rows;
 mod sql;
 mod sqlite;

@@ -15,67 +15,107 @@ use vireo_core::{
 
 use crate::codec;
 
+/// Where a column is: by name, as the domain readers below look it up, or by position, as a
+/// statement's unnamed results (`EXISTS`, `COUNT(*)`) are read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum At<'n> {
+    Name(&'n str),
+    Position(usize),
+}
+
+impl<'n> From<&'n str> for At<'n> {
+    fn from(name: &'n str) -> Self {
+        At::Name(name)
+    }
+}
+
+impl From<usize> for At<'_> {
+    fn from(position: usize) -> Self {
+        At::Position(position)
+    }
+}
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Name(name) => f.write_str(name),
+            At::Position(position) => write!(f, "#{position}"),
+        }
+    }
+}
+
 /// The column types every schema is written in. Integers are read as 64 bits whatever their
 /// width in the schema: SQLite has only those, and PostgreSQL's schema uses BIGINT throughout
 /// so one reading fits both.
 pub(crate) trait Columns {
-    fn integer(&self, name: &str) -> Result<Option<i64>, StoreError>;
-    fn text(&self, name: &str) -> Result<Option<String>, StoreError>;
-    fn bytes(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    fn boolean(&self, name: &str) -> Result<Option<bool>, StoreError>;
+    fn integer(&self, at: At<'_>) -> Result<Option<i64>, StoreError>;
+    fn text(&self, at: At<'_>) -> Result<Option<String>, StoreError>;
+    fn bytes(&self, at: At<'_>) -> Result<Option<Vec<u8>>, StoreError>;
+    fn boolean(&self, at: At<'_>) -> Result<Option<bool>, StoreError>;
 }
 
 impl<R> Columns for R
 where
     R: Row,
     for<'n> &'n str: ColumnIndex<R>,
+    usize: ColumnIndex<R>,
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
 {
-    fn integer(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        self.try_get(name).map_err(unreadable(name))
+    fn integer(&self, at: At<'_>) -> Result<Option<i64>, StoreError> {
+        get(self, at)
     }
 
-    fn text(&self, name: &str) -> Result<Option<String>, StoreError> {
-        self.try_get(name).map_err(unreadable(name))
+    fn text(&self, at: At<'_>) -> Result<Option<String>, StoreError> {
+        get(self, at)
     }
 
-    fn bytes(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.try_get(name).map_err(unreadable(name))
+    fn bytes(&self, at: At<'_>) -> Result<Option<Vec<u8>>, StoreError> {
+        get(self, at)
     }
 
-    fn boolean(&self, name: &str) -> Result<Option<bool>, StoreError> {
-        self.try_get(name).map_err(unreadable(name))
+    fn boolean(&self, at: At<'_>) -> Result<Option<bool>, StoreError> {
+        get(self, at)
     }
 }
 
-fn unreadable(name: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
-    move |e| StoreError::permanent(format!("reading column {name}"), e)
+fn get<R, T>(row: &R, at: At<'_>) -> Result<Option<T>, StoreError>
+where
+    R: Row,
+    for<'n> &'n str: ColumnIndex<R>,
+    usize: ColumnIndex<R>,
+    for<'r> T: Decode<'r, R::Database> + Type<R::Database>,
+{
+    match at {
+        At::Name(name) => row.try_get(name),
+        At::Position(position) => row.try_get(position),
+    }
+    .map_err(|e| StoreError::permanent(format!("reading column {at}"), e))
 }
 
 /// A domain type a column is read as.
 pub(crate) trait FromColumn: Sized {
-    fn read(row: &impl Columns, name: &str) -> Result<Self, StoreError>;
+    fn read(row: &impl Columns, at: At<'_>) -> Result<Self, StoreError>;
 }
 
 /// A column that must not be NULL.
-fn present<T>(name: &str, value: Option<T>) -> Result<T, StoreError> {
-    value.ok_or_else(|| StoreError::permanent(format!("reading column {name}"), "unexpected NULL"))
+fn present<T>(at: At<'_>, value: Option<T>) -> Result<T, StoreError> {
+    value.ok_or_else(|| StoreError::permanent(format!("reading column {at}"), "unexpected NULL"))
 }
 
 /// Optional and required columns of each SQL type.
 macro_rules! from_column {
     ($($type:ty => $read:ident),* $(,)?) => {$(
         impl FromColumn for Option<$type> {
-            fn read(row: &impl Columns, name: &str) -> Result<Self, StoreError> {
-                row.$read(name)
+            fn read(row: &impl Columns, at: At<'_>) -> Result<Self, StoreError> {
+                row.$read(at)
             }
         }
         impl FromColumn for $type {
-            fn read(row: &impl Columns, name: &str) -> Result<Self, StoreError> {
-                present(name, row.$read(name)?)
+            fn read(row: &impl Columns, at: At<'_>) -> Result<Self, StoreError> {
+                present(at, row.$read(at)?)
             }
         }
     )*};
@@ -86,27 +126,30 @@ from_column!(i64 => integer, String => text, Vec<u8> => bytes, bool => boolean);
 macro_rules! narrowed_column {
     ($($type:ty),* $(,)?) => {$(
         impl FromColumn for Option<$type> {
-            fn read(row: &impl Columns, name: &str) -> Result<Self, StoreError> {
-                row.integer(name)?
+            fn read(row: &impl Columns, at: At<'_>) -> Result<Self, StoreError> {
+                row.integer(at)?
                     .map(|value| {
                         <$type>::try_from(value).map_err(|e| {
-                            StoreError::permanent(format!("reading column {name}"), e)
+                            StoreError::permanent(format!("reading column {at}"), e)
                         })
                     })
                     .transpose()
             }
         }
         impl FromColumn for $type {
-            fn read(row: &impl Columns, name: &str) -> Result<Self, StoreError> {
-                present(name, Option::<$type>::read(row, name)?)
+            fn read(row: &impl Columns, at: At<'_>) -> Result<Self, StoreError> {
+                present(at, Option::<$type>::read(row, at)?)
             }
         }
     )*};
 }
 narrowed_column!(u16, u32, u64);
 
-pub(crate) fn column<T: FromColumn>(row: &impl Columns, name: &str) -> Result<T, StoreError> {
-    T::read(row, name)
+pub(crate) fn column<'n, T: FromColumn>(
+    row: &impl Columns,
+    at: impl Into<At<'n>>,
+) -> Result<T, StoreError> {
+    T::read(row, at.into())
 }
 
 /// A text column parsed into its type.

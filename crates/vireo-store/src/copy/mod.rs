@@ -13,13 +13,13 @@ use sqlx::query::Query;
 use tokio::sync::mpsc;
 use vireo_core::StoreError;
 
-use crate::rows::Columns;
+use crate::rows::{At, Columns};
 use crate::stores::{StorageConfig, open};
 use crate::{postgres, sqlite};
 
 mod side;
 
-pub(crate) use side::{Dialect, TxSide};
+pub(crate) use side::{CopyDialect, TxSide};
 
 /// The tables copied, parents before children. Not copied: the node registry (nodes register
 /// themselves), PostgreSQL's change log (a new cluster starts with none) and SQLite's pending
@@ -336,17 +336,18 @@ pub(crate) fn select_all(table: &str, columns: &[Column]) -> String {
     format!("SELECT {} FROM {}", names.join(", "), quoted(table))
 }
 
-/// A row's cells, each read as its column's kind.
+/// A row's cells, each read as its column's kind (the columns in select order).
 pub(crate) fn cells(row: &impl Columns, columns: &[Column]) -> Result<Vec<Cell>, StoreError> {
     columns
         .iter()
-        .map(|column| {
-            let name = column.name.as_str();
+        .enumerate()
+        .map(|(position, column)| {
+            let at = At::Position(position);
             Ok(match column.kind {
-                Kind::Integer => row.integer(name)?.map(Cell::Integer),
-                Kind::Text => row.text(name)?.map(Cell::Text),
-                Kind::Bytes => row.bytes(name)?.map(Cell::Bytes),
-                Kind::Boolean => row.boolean(name)?.map(Cell::Boolean),
+                Kind::Integer => row.integer(at)?.map(Cell::Integer),
+                Kind::Text => row.text(at)?.map(Cell::Text),
+                Kind::Bytes => row.bytes(at)?.map(Cell::Bytes),
+                Kind::Boolean => row.boolean(at)?.map(Cell::Boolean),
             }
             .unwrap_or(Cell::Null))
         })

@@ -1,7 +1,7 @@
 //! One end of a copy as one transaction on either database: the source's gives one snapshot to
 //! read, the target's commits everything written or nothing. What differs per database (how
 //! a table's columns are found, inserting into identity columns, what follows the last write)
-//! is the [`Dialect`] each backend implements.
+//! is the [`CopyDialect`] each backend implements.
 
 use futures::TryStreamExt as _;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
@@ -13,7 +13,7 @@ use crate::rows::Columns;
 
 /// What a database does its own way in a copy.
 #[async_trait::async_trait]
-pub(crate) trait Dialect: Database {
+pub(crate) trait CopyDialect: Database {
     /// Added after an insert's column list (PostgreSQL must be told to keep given identities).
     const INSERT_OVERRIDE: &'static str;
 
@@ -37,7 +37,7 @@ pub(crate) struct TxSide<DB: Database> {
 #[async_trait::async_trait]
 impl<DB> Side for TxSide<DB>
 where
-    DB: Dialect,
+    DB: CopyDialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     DB::Row: Columns,

@@ -18,10 +18,11 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use vireo_core::{Change, ChangeFeed, Missed, StoreError, Subscription};
 
-use super::{backend, commit};
+use super::backend;
 use crate::changes::LocalFeed;
 use crate::codec;
 use crate::rows::column;
+use crate::sql::commit;
 
 /// The longest a change takes to reach another node when its notification is lost.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);

@@ -6,6 +6,7 @@ use std::io;
 use vireo_core::{ComponentStore, check_component_sha256, component_sha256, verified_component};
 
 use super::PgStore;
+use crate::roles::SqlStore;
 
 /// An existing row keeps its bytes unless they are damaged (their hash differs from the name):
 /// storing the same bytes again repairs them, as it does on disk.
@@ -16,7 +17,7 @@ const PUT_COMPONENT: &str =
 const COMPONENT: &str = "SELECT bytes FROM components WHERE sha256 = $1";
 
 #[async_trait::async_trait]
-impl ComponentStore for PgStore {
+impl ComponentStore for SqlStore<PgStore> {
     async fn put_component(&self, bytes: &[u8]) -> io::Result<String> {
         let sha = component_sha256(bytes);
         sqlx::query(PUT_COMPONENT)

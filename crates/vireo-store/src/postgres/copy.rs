@@ -5,7 +5,8 @@ use sqlx::{PgConnection, Postgres};
 use vireo_core::StoreError;
 
 use super::{PgStore, backend};
-use crate::copy::{Column, Dialect, Kind, Side, TxSide};
+use crate::copy::{Column, CopyDialect, Kind, Side, TxSide};
+use crate::roles::Dialect as _;
 use crate::sqlite::unexpected_type;
 use crate::stores::PostgresConfig;
 
@@ -22,7 +23,11 @@ pub(crate) async fn copy_side(
     write: bool,
 ) -> Result<Box<dyn Side>, StoreError> {
     let store = PgStore::open(config).await?;
-    let mut tx = store.begin().await?;
+    let mut tx = if write {
+        store.write().await?
+    } else {
+        store.read().await?
+    };
     if !write {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
@@ -33,7 +38,7 @@ pub(crate) async fn copy_side(
 }
 
 #[async_trait::async_trait]
-impl Dialect for Postgres {
+impl CopyDialect for Postgres {
     const INSERT_OVERRIDE: &'static str = "OVERRIDING SYSTEM VALUE ";
 
     async fn columns(conn: &mut PgConnection, table: &str) -> Result<Vec<Column>, StoreError> {

@@ -1,58 +1,51 @@
 //! The PostgreSQL backend: any number of nodes on one database, one connection pool per node.
-//! Each concern is one file (`catalog`, `records`, `queue`, `queue_admin`, `schedules`,
-//! `tenants`, `secrets`, `changes`) opening with its SQL in trait-method order, with the same
-//! file names as `sqlite/`; what the concerns share (the pool, transactions, existence checks,
-//! error mapping) is here.
+//! The roles are written once in `crate::roles`; here are the pool and transactions they run
+//! on (a write records its change in the change log in its own transaction), error
+//! classification, the change log (`changes`), and what PostgreSQL does its own way: SQL text
+//! (`dialect`), a batch's columns bound as arrays (`records`, `queue`) and the locks below.
 //!
 //! Nodes coordinate only through the database: row locks where two writes must not interleave
 //! (a claim skips rows another node locked; a namespace's quota checks wait for each other),
 //! compare-and-set where a write must happen once (a schedule's slot, a settlement under the
 //! lease that started it), and the change log for what nodes copy into memory.
 
-mod catalog;
 mod changes;
 mod components;
 mod copy;
-mod master_key;
-mod nodes;
+mod dialect;
 mod queue;
-mod queue_admin;
 mod records;
 mod rows;
-mod schedules;
-mod secrets;
-mod tenants;
 
 use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgQueryResult};
 use sqlx::{Connection as _, Postgres, Transaction};
 use vireo_core::{Change, Name, StoreError};
 
 use crate::error::classify;
-use crate::plan;
-use crate::stores::{Backend, PostgresConfig, Stores};
+use crate::roles::{Dialect, SqlStore};
+use crate::sql::{self, Driver, query};
+use crate::stores::{PostgresConfig, Stores};
 
 /// How long a caller waits for a free connection before the store counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Whether the namespace and the function exist, in one snapshot.
-const FUNCTION_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM namespaces WHERE name = $1),
-        EXISTS (SELECT 1 FROM functions WHERE namespace = $1 AND name = $2)";
 /// Serialises the writes that count a namespace's contents against its quotas, across nodes.
 /// NO KEY UPDATE leaves rows that refer to the namespace free to be inserted meanwhile.
 const LOCK_NAMESPACE: &str = "SELECT 1 FROM namespaces WHERE name = $1 FOR NO KEY UPDATE";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./src/postgres/migrations");
 
-/// Connects to the database `config` names, brings its schema up to date (once, however many
-/// nodes start at the same time), and starts following its change log.
 pub(crate) use copy::copy_side;
 
+/// Connects to the database `config` names, brings its schema up to date (once, however many
+/// nodes start at the same time), and starts following its change log.
 pub(crate) async fn open(config: &PostgresConfig) -> Result<Stores, StoreError> {
-    let store = Arc::new(PgStore::open(config).await?);
+    let store = Arc::new(SqlStore(PgStore::open(config).await?));
     let changes = changes::PgFeed::follow(store.pool.clone()).await?;
     Ok(Stores::new(store.clone(), store, Arc::new(changes)))
 }
@@ -104,13 +97,27 @@ impl PgStore {
             .map_err(backend(format!("connecting to database {at}")))?;
         Ok(PgStore { pool })
     }
+}
 
-    /// A transaction; PostgreSQL's default READ COMMITTED, with row locks where it matters.
-    async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
-        self.pool
-            .begin()
-            .await
-            .map_err(backend("starting a transaction"))
+#[async_trait::async_trait]
+impl Dialect for PgStore {
+    type Db = Postgres;
+
+    async fn reader(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        sql::acquire(&self.pool, "acquiring a connection").await
+    }
+
+    async fn writer(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        self.reader().await
+    }
+
+    /// PostgreSQL's default READ COMMITTED, with row locks where it matters.
+    async fn read(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        sql::begin(&self.pool, "starting a transaction").await
+    }
+
+    async fn write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.read().await
     }
 
     /// Records what the transaction changes in the change log, then commits both together.
@@ -120,78 +127,46 @@ impl PgStore {
         change: Change,
     ) -> Result<(), StoreError> {
         changes::record(&mut tx, &change).await?;
-        commit(tx).await
+        sql::commit(tx).await
     }
-}
 
-#[async_trait::async_trait]
-impl Backend for PgStore {
+    async fn lock_namespace(conn: &mut PgConnection, namespace: &Name) -> Result<(), StoreError> {
+        query(LOCK_NAMESPACE)
+            .bind(namespace.as_str())
+            .execute(conn, "locking namespace")
+            .await?;
+        Ok(())
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-/// `NamespaceNotFound` unless the namespace exists.
-async fn check_namespace(conn: &mut PgConnection, namespace: &Name) -> Result<(), StoreError> {
-    let exists: bool = sqlx::query_scalar(catalog::NAMESPACE_EXISTS)
-        .bind(namespace.as_str())
-        .fetch_one(conn)
-        .await
-        .map_err(backend("checking namespace"))?;
-    if exists {
-        Ok(())
-    } else {
-        Err(StoreError::NamespaceNotFound(namespace.clone()))
-    }
-}
-
-/// `NamespaceNotFound` or `FunctionNotFound`, whichever is precise; one query, one snapshot.
-async fn check_function(
-    conn: &mut PgConnection,
-    namespace: &Name,
-    function: &Name,
-) -> Result<(), StoreError> {
-    let (namespace_exists, function_exists): (bool, bool) = sqlx::query_as(FUNCTION_EXISTS)
-        .bind(namespace.as_str())
-        .bind(function.as_str())
-        .fetch_one(conn)
-        .await
-        .map_err(backend("checking function"))?;
-    plan::function_found(namespace, function, namespace_exists, function_exists)
-}
-
-/// Waits for other writes counting the namespace against its quotas; held until commit.
-async fn lock_namespace(conn: &mut PgConnection, namespace: &str) -> Result<(), StoreError> {
-    sqlx::query(LOCK_NAMESPACE)
-        .bind(namespace)
-        .execute(conn)
-        .await
-        .map_err(backend("locking namespace"))?;
-    Ok(())
-}
-
-async fn commit(tx: Transaction<'static, Postgres>) -> Result<(), StoreError> {
-    tx.commit().await.map_err(backend("committing"))
-}
-
-/// Classifies a failure of `context`.
-fn backend(
-    context: impl Into<std::borrow::Cow<'static, str>>,
-) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |error| classify(context, error, is_transient)
 }
 
 /// SQLSTATEs of conditions that pass: the connection (class 08), a serialization failure or a
 /// deadlock (40001, 40P01), insufficient resources (class 53: disk, memory, connections), the
 /// server shutting down or restarting (57P01-57P03), and a statement cancelled by its timeout
 /// (57014, a busy database).
-fn is_transient(code: &str) -> bool {
-    code.starts_with("08")
-        || code.starts_with("53")
-        || matches!(
-            code,
-            "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "57014"
-        )
+impl Driver for Postgres {
+    fn is_transient(code: &str) -> bool {
+        code.starts_with("08")
+            || code.starts_with("53")
+            || matches!(
+                code,
+                "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "57014"
+            )
+    }
+
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
+    }
+}
+
+/// Classifies a failure of `context`.
+fn backend(
+    context: impl Into<std::borrow::Cow<'static, str>>,
+) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |error| classify(context, error, Postgres::is_transient)
 }
 
 /// `url` without its password, for messages and logs. The user information is taken to end at
@@ -292,10 +267,10 @@ mod tests {
         for transient in [
             "08006", "08001", "40001", "40P01", "53100", "53300", "57P01", "57014",
         ] {
-            assert!(is_transient(transient), "{transient}");
+            assert!(Postgres::is_transient(transient), "{transient}");
         }
         for permanent in ["23505", "42P01", "22001", "57P04", "XX000"] {
-            assert!(!is_transient(permanent), "{permanent}");
+            assert!(!Postgres::is_transient(permanent), "{permanent}");
         }
     }
 }

@@ -5,6 +5,11 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
+/// One column of a batch, bound as one array: `value` of each item, in order.
+pub(super) fn array<'a, T, U>(items: &'a [T], value: impl FnMut(&'a T) -> U) -> Vec<U> {
+    items.iter().map(value).collect()
+}
+
 /// `items` split into rounds in which no key repeats, each in the batch's order. One statement
 /// may upsert a row only once, and an item repeating an earlier one's key must land after it,
 /// so each round is one statement, run in order.

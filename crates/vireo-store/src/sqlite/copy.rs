@@ -7,7 +7,8 @@ use sqlx::{Sqlite, SqliteConnection};
 use vireo_core::StoreError;
 
 use super::{SqliteStore, backend};
-use crate::copy::{Column, Dialect, Kind, Side, TxSide};
+use crate::copy::{Column, CopyDialect, Kind, Side, TxSide};
+use crate::roles::Dialect as _;
 
 /// The database at `path` as a copy's source (a read transaction) or target (a write one).
 pub(crate) async fn copy_side(path: &Path, write: bool) -> Result<Box<dyn Side>, StoreError> {
@@ -21,7 +22,7 @@ pub(crate) async fn copy_side(path: &Path, write: bool) -> Result<Box<dyn Side>,
 }
 
 #[async_trait::async_trait]
-impl Dialect for Sqlite {
+impl CopyDialect for Sqlite {
     const INSERT_OVERRIDE: &'static str = "";
 
     async fn columns(conn: &mut SqliteConnection, table: &str) -> Result<Vec<Column>, StoreError> {

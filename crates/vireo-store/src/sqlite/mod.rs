@@ -1,46 +1,41 @@
 //! The SQLite backend: one file, WAL journal, one writer connection and a small pool of
-//! readers. Each concern is one file (`catalog`, `records`, `queue`, `queue_admin`,
-//! `schedules`, `tenants`, `secrets`) opening with its SQL in trait-method order; what the
-//! concerns share (the connections, transactions, existence checks, error mapping) is here.
+//! readers. The roles are written once in `crate::roles`; here are the connections and
+//! transactions they run on (a write begins `IMMEDIATE` on the one writer and announces its
+//! change in process after the commit), error classification, and what SQLite does its own
+//! way: SQL text (`dialect`), the padded multi-row statements of the record writer's batches
+//! (`records`) and the queue's cycle, synced when it accepts (`queue`).
 
-mod catalog;
 mod changes;
 mod copy;
-mod master_key;
-mod nodes;
+mod dialect;
 mod queue;
-mod queue_admin;
 mod records;
 mod rows;
-mod schedules;
-mod secrets;
-mod tenants;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
     SqliteSynchronous,
 };
 use sqlx::{Connection as _, Sqlite, Transaction};
-use vireo_core::{Change, Name, StoreError};
+use vireo_core::{Change, StoreError};
 
 use crate::blobs::BlobStore;
 use crate::changes::LocalFeed;
 use crate::error::classify;
-use crate::plan;
-use crate::stores::{Backend, Stores};
+use crate::roles::{Dialect, SqlStore};
+use crate::sql::{self, Driver};
+use crate::stores::Stores;
 
 /// How long a statement waits for a lock held by another connection (or process) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readers never block each other or the writer in WAL mode, so a few cover concurrent API reads.
 const READER_CONNECTIONS: u32 = 4;
 
-/// Whether the namespace and the function exist, in one snapshot.
-const FUNCTION_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM namespaces WHERE name = ?1),
-        EXISTS (SELECT 1 FROM functions WHERE namespace = ?1 AND name = ?2)";
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 /// The directory beside the database file that holds component bytes, one file per sha256.
@@ -48,10 +43,10 @@ pub const COMPONENTS_DIR: &str = "components";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./src/sqlite/migrations");
 
-/// Opens (creating if missing) the database at `path`, brings its schema up to date, and
-/// bundles it with the component files beside it and the feed every handle on the file shares.
 pub(crate) use copy::{copy_side, unexpected_type};
 
+/// Opens (creating if missing) the database at `path`, brings its schema up to date, and
+/// bundles it with the component files beside it and the feed every handle on the file shares.
 pub(crate) async fn open(path: &Path) -> Result<Stores, StoreError> {
     let components_dir = path.parent().unwrap_or(Path::new(".")).join(COMPONENTS_DIR);
     let components = BlobStore::open(&components_dir).map_err(|e| {
@@ -65,7 +60,11 @@ pub(crate) async fn open(path: &Path) -> Result<Stores, StoreError> {
     })?;
     let store = SqliteStore::open(path).await?;
     let changes = store.changes.clone();
-    Ok(Stores::new(Arc::new(store), Arc::new(components), changes))
+    Ok(Stores::new(
+        Arc::new(SqlStore(store)),
+        Arc::new(components),
+        changes,
+    ))
 }
 
 #[derive(Debug)]
@@ -118,13 +117,22 @@ impl SqliteStore {
             changes: changes::feed_of(path),
         })
     }
+}
 
-    /// A read transaction, so existence checks and the data they guard see one snapshot.
+#[async_trait::async_trait]
+impl Dialect for SqliteStore {
+    type Db = Sqlite;
+
+    async fn reader(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        sql::acquire(&self.reader, "acquiring a reader").await
+    }
+
+    async fn writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        sql::acquire(&self.writer, "acquiring the writer").await
+    }
+
     async fn read(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.reader
-            .begin()
-            .await
-            .map_err(backend("starting a read"))
+        sql::begin(&self.reader, "starting a read").await
     }
 
     /// IMMEDIATE takes the write lock up front, so a transaction that reads before writing
@@ -136,24 +144,42 @@ impl SqliteStore {
             .map_err(backend("starting a write"))
     }
 
-    /// Commits a write, then tells every subscriber what it changed.
+    /// Commits, then tells every handle on the file what the write changed.
     async fn commit_change(
         &self,
         tx: Transaction<'static, Sqlite>,
         change: Change,
     ) -> Result<(), StoreError> {
-        commit(tx).await?;
+        sql::commit(tx).await?;
         self.changes.announce(change);
         Ok(())
     }
-}
 
-#[async_trait::async_trait]
-impl Backend for SqliteStore {
     /// Closing lets SQLite checkpoint the WAL.
     async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
+    }
+}
+
+/// SQLite's result codes for conditions that pass: another connection's lock (BUSY, LOCKED,
+/// and PROTOCOL for a WAL lock race), memory, I/O and a full disk. The extended codes carry
+/// the primary code in their low byte.
+impl Driver for Sqlite {
+    fn is_transient(code: &str) -> bool {
+        const BUSY: i32 = 5;
+        const LOCKED: i32 = 6;
+        const NOMEM: i32 = 7;
+        const IOERR: i32 = 10;
+        const FULL: i32 = 13;
+        const PROTOCOL: i32 = 15;
+        code.parse::<i32>().is_ok_and(|code| {
+            matches!(code & 0xff, BUSY | LOCKED | NOMEM | IOERR | FULL | PROTOCOL)
+        })
+    }
+
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
     }
 }
 
@@ -180,58 +206,11 @@ fn pool_options() -> SqlitePoolOptions {
     })
 }
 
-/// `NamespaceNotFound` unless the namespace exists.
-async fn check_namespace(conn: &mut SqliteConnection, namespace: &Name) -> Result<(), StoreError> {
-    let exists: bool = sqlx::query_scalar(catalog::NAMESPACE_EXISTS)
-        .bind(namespace.as_str())
-        .fetch_one(conn)
-        .await
-        .map_err(backend("checking namespace"))?;
-    if exists {
-        Ok(())
-    } else {
-        Err(StoreError::NamespaceNotFound(namespace.clone()))
-    }
-}
-
-/// `NamespaceNotFound` or `FunctionNotFound`, whichever is precise; one query, one snapshot.
-async fn check_function(
-    conn: &mut SqliteConnection,
-    namespace: &Name,
-    function: &Name,
-) -> Result<(), StoreError> {
-    let (namespace_exists, function_exists): (bool, bool) = sqlx::query_as(FUNCTION_EXISTS)
-        .bind(namespace.as_str())
-        .bind(function.as_str())
-        .fetch_one(conn)
-        .await
-        .map_err(backend("checking function"))?;
-    plan::function_found(namespace, function, namespace_exists, function_exists)
-}
-
-async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {
-    tx.commit().await.map_err(backend("committing"))
-}
-
 /// Classifies a failure of `context`.
 fn backend(
     context: impl Into<std::borrow::Cow<'static, str>>,
 ) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |error| classify(context, error, is_transient)
-}
-
-/// SQLite's result codes for conditions that pass: another connection's lock (BUSY, LOCKED,
-/// and PROTOCOL for a WAL lock race), memory, I/O and a full disk. The extended codes carry the
-/// primary code in their low byte.
-fn is_transient(code: &str) -> bool {
-    const BUSY: i32 = 5;
-    const LOCKED: i32 = 6;
-    const NOMEM: i32 = 7;
-    const IOERR: i32 = 10;
-    const FULL: i32 = 13;
-    const PROTOCOL: i32 = 15;
-    code.parse::<i32>()
-        .is_ok_and(|code| matches!(code & 0xff, BUSY | LOCKED | NOMEM | IOERR | FULL | PROTOCOL))
+    move |error| classify(context, error, Sqlite::is_transient)
 }
 
 #[cfg(test)]
@@ -239,12 +218,12 @@ mod tests {
     use super::*;
 
     /// A store on a fresh file; keep the directory as long as the store.
-    async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+    async fn temp_store() -> (tempfile::TempDir, SqlStore<SqliteStore>) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("vireo.db"))
             .await
             .unwrap();
-        (dir, store)
+        (dir, SqlStore(store))
     }
 
     #[tokio::test]
@@ -311,10 +290,10 @@ mod tests {
             vireo_core::ErrorClass::Unavailable { retryable: false }
         );
         for transient in ["5", "517", "6", "10", "3338", "13"] {
-            assert!(is_transient(transient), "{transient}");
+            assert!(Sqlite::is_transient(transient), "{transient}");
         }
         for permanent in ["1", "11", "19", "2067", "26", "not a code"] {
-            assert!(!is_transient(permanent), "{permanent}");
+            assert!(!Sqlite::is_transient(permanent), "{permanent}");
         }
     }
 
@@ -334,7 +313,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_sqlite_rolled_back_on_a_full_database_does_not_wedge_the_writer() {
         use vireo_core::{
-            Catalog as _, QueueAdmin as _, SealedSecret, SecretName, SecretStore as _,
+            Catalog as _, Name, QueueAdmin as _, SealedSecret, SecretName, SecretStore as _,
         };
 
         let (_dir, store) = temp_store().await;
@@ -407,7 +386,7 @@ mod tests {
         drop(reading);
         vireo_core::TenantStore::create_namespace(
             &store,
-            &Name::parse("test", "later").unwrap(),
+            &vireo_core::Name::parse("test", "later").unwrap(),
             &vireo_core::NamespaceQuotas::default(),
             1,
         )

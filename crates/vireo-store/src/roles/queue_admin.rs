@@ -1,11 +1,11 @@
-//! The PostgreSQL [`QueueAdmin`]: the async queue as the admin API reads and changes it.
+//! The [`QueueAdmin`]: the async queue as the admin API reads and changes it.
 
-use sqlx::PgConnection;
 use vireo_core::{
     AsyncInvocation, InvocationId, Name, QueueAdmin, QueueCounts, RetryPolicy, StoreError,
 };
 
-use super::{PgStore, backend, check_function, commit};
+use super::{Dialect, SqlStore, check_function, commit};
+use crate::sql::{Sql, query};
 use crate::{codec, rows};
 
 const MAX_DEAD_PER_PAGE: u32 = 1000;
@@ -29,23 +29,21 @@ const LIST_DEAD: &str = concat!(
     async_columns!(),
     " FROM async_invocations WHERE namespace = $1 AND function = $2 AND status = 'dead' ORDER BY id LIMIT $3"
 );
-/// All of the function's dead invocations when the ids are NULL.
+/// All of the function's dead invocations, or followed by ` AND id IN ` and the ids.
 const REDRIVE: &str = "UPDATE async_invocations SET status = 'queued', attempts = 0, error = NULL,
         accepted_at_us = $3, next_attempt_at_us = $3, updated_at_us = $3
-    WHERE status = 'dead' AND namespace = $1 AND function = $2
-        AND ($4::TEXT[] IS NULL OR id = ANY($4))";
+    WHERE status = 'dead' AND namespace = $1 AND function = $2";
 const RETRY_POLICY: &str = "SELECT retry_policy FROM functions WHERE namespace = $1 AND name = $2";
 const SET_RETRY_POLICY: &str =
     "UPDATE functions SET retry_policy = $3 WHERE namespace = $1 AND name = $2";
 
 #[async_trait::async_trait]
-impl QueueAdmin for PgStore {
+impl<D: Dialect> QueueAdmin for SqlStore<D> {
     async fn get_async(&self, id: &InvocationId) -> Result<Option<AsyncInvocation>, StoreError> {
-        let row = sqlx::query(GET_ASYNC)
+        let row = query(GET_ASYNC)
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend("reading async invocation"))?;
+            .fetch_optional(&mut *self.reader().await?, "reading async invocation")
+            .await?;
         row.as_ref().map(rows::async_invocation).transpose()
     }
 
@@ -54,15 +52,18 @@ impl QueueAdmin for PgStore {
         namespace: &Name,
         function: &Name,
     ) -> Result<QueueCounts, StoreError> {
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, namespace, function).await?;
-        let rows: Vec<(String, i64)> = sqlx::query_as(QUEUE_COUNTS)
+        let mut tx = self.read().await?;
+        check_function(&mut *tx, namespace, function).await?;
+        let rows = query(QUEUE_COUNTS)
             .bind(namespace.as_str())
             .bind(function.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend("counting async invocations"))?;
-        codec::queue_counts(rows)
+            .fetch_all(&mut *tx, "counting async invocations")
+            .await?;
+        let counts = rows
+            .iter()
+            .map(|row| Ok((rows::column(row, 0)?, rows::column(row, 1)?)))
+            .collect::<Result<Vec<(String, i64)>, StoreError>>()?;
+        codec::queue_counts(counts)
     }
 
     async fn list_dead(
@@ -71,15 +72,14 @@ impl QueueAdmin for PgStore {
         function: &Name,
         limit: u32,
     ) -> Result<Vec<AsyncInvocation>, StoreError> {
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, namespace, function).await?;
-        let rows = sqlx::query(LIST_DEAD)
+        let mut tx = self.read().await?;
+        check_function(&mut *tx, namespace, function).await?;
+        let rows = query(LIST_DEAD)
             .bind(namespace.as_str())
             .bind(function.as_str())
-            .bind(i64::from(limit.min(MAX_DEAD_PER_PAGE)))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend("listing dead invocations"))?;
+            .bind(limit.min(MAX_DEAD_PER_PAGE))
+            .fetch_all(&mut *tx, "listing dead invocations")
+            .await?;
         rows.iter().map(rows::async_invocation).collect()
     }
 
@@ -90,19 +90,20 @@ impl QueueAdmin for PgStore {
         ids: Option<&[InvocationId]>,
         now_us: i64,
     ) -> Result<u64, StoreError> {
-        let ids: Option<Vec<&str>> = ids.map(|ids| ids.iter().map(InvocationId::as_str).collect());
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, namespace, function).await?;
-        let done = sqlx::query(REDRIVE)
+        let mut tx = self.write().await?;
+        check_function(&mut *tx, namespace, function).await?;
+        let mut update = query(REDRIVE)
             .bind(namespace.as_str())
             .bind(function.as_str())
-            .bind(now_us)
-            .bind(ids)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend("redriving invocations"))?;
-        commit(tx).await?;
-        Ok(done.rows_affected())
+            .bind(now_us);
+        if let Some(ids) = ids {
+            update
+                .push(" AND id IN ")
+                .push_list(ids.iter().map(InvocationId::as_str));
+        }
+        let redriven = update.execute(&mut *tx, "redriving invocations").await?;
+        commit::<D>(tx).await?;
+        Ok(redriven)
     }
 
     async fn retry_policy(
@@ -110,9 +111,9 @@ impl QueueAdmin for PgStore {
         namespace: &Name,
         function: &Name,
     ) -> Result<RetryPolicy, StoreError> {
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, namespace, function).await?;
-        read_policy(&mut tx, namespace, function).await
+        let mut tx = self.read().await?;
+        check_function(&mut *tx, namespace, function).await?;
+        read_policy(&mut *tx, namespace, function).await
     }
 
     async fn set_retry_policy(
@@ -122,29 +123,27 @@ impl QueueAdmin for PgStore {
         policy: &RetryPolicy,
     ) -> Result<(), StoreError> {
         let encoded = codec::to_json("retry policy", policy)?;
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, namespace, function).await?;
-        sqlx::query(SET_RETRY_POLICY)
+        let mut tx = self.write().await?;
+        check_function(&mut *tx, namespace, function).await?;
+        query(SET_RETRY_POLICY)
             .bind(namespace.as_str())
             .bind(function.as_str())
             .bind(encoded)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend("setting retry policy"))?;
-        commit(tx).await
+            .execute(&mut *tx, "setting retry policy")
+            .await?;
+        commit::<D>(tx).await
     }
 }
 
 async fn read_policy(
-    conn: &mut PgConnection,
+    conn: &mut impl Sql,
     namespace: &Name,
     function: &Name,
 ) -> Result<RetryPolicy, StoreError> {
-    let stored: Option<Option<String>> = sqlx::query_scalar(RETRY_POLICY)
+    let stored: Option<Option<String>> = query(RETRY_POLICY)
         .bind(namespace.as_str())
         .bind(function.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(backend("reading retry policy"))?;
+        .optional_scalar(conn, "reading retry policy")
+        .await?;
     codec::retry_policy(stored.flatten().as_deref())
 }

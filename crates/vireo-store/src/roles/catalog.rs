@@ -1,17 +1,26 @@
-//! The PostgreSQL [`Catalog`]: functions, versions and aliases.
+//! The [`Catalog`]: functions, versions and aliases.
 
 use std::collections::BTreeMap;
 
-use sqlx::PgConnection;
-use sqlx::QueryBuilder;
 use vireo_core::{
     AliasName, Catalog, FunctionInfo, Name, NewVersion, StoreError, VersionInfo, VersionSelector,
 };
 
-use super::{PgStore, backend, check_function, check_namespace, lock_namespace};
+use super::{Conn, Dialect, NAMESPACE_EXISTS, SqlStore, check_function, check_namespace};
 use crate::changes::routes;
-use crate::rows;
-use crate::{codec, plan};
+use crate::sql::{Sql, query};
+use crate::{codec, plan, rows};
+
+/// Where the dialects differ for the catalog.
+pub(crate) trait CatalogDialect: Dialect {
+    /// How many functions the namespace (`$1`) holds and its `max_functions` quota; read after
+    /// [`Dialect::lock_namespace`], so another node's function is counted once it committed.
+    const FUNCTION_QUOTA: &'static str;
+    /// The function's (`$1`, `$2`) next version number, none if the function is gone; locks
+    /// the function's row where writers run side by side, so two deploys of one function
+    /// number their versions in turn.
+    const NEXT_VERSION: &'static str;
+}
 
 /// The columns [`rows::version_info`] reads.
 macro_rules! version_columns {
@@ -20,12 +29,6 @@ macro_rules! version_columns {
     };
 }
 
-pub(super) const NAMESPACE_EXISTS: &str =
-    "SELECT EXISTS (SELECT 1 FROM namespaces WHERE name = $1)";
-/// How many functions the namespace holds and its `max_functions` quota; read after
-/// [`super::LOCK_NAMESPACE`], so another node's function is counted once it committed.
-const FUNCTION_QUOTA: &str = "SELECT (SELECT COUNT(*) FROM functions WHERE namespace = $1),
-        (SELECT (quotas::jsonb ->> 'max_functions')::BIGINT FROM namespaces WHERE name = $1)";
 const FUNCTION_EXISTS: &str =
     "SELECT EXISTS (SELECT 1 FROM functions WHERE namespace = $1 AND name = $2)";
 const INSERT_FUNCTION: &str = "INSERT INTO functions (namespace, name, created_at_us)
@@ -44,10 +47,6 @@ const DELETE_FUNCTION: [&str; 3] = [
     "DELETE FROM invocations WHERE namespace = $1 AND function = $2",
     "DELETE FROM functions WHERE namespace = $1 AND name = $2",
 ];
-/// Locks the function's row, so two deploys of one function number their versions in turn.
-const NEXT_VERSION: &str = "SELECT COALESCE(
-        (SELECT MAX(version) FROM versions WHERE namespace = $1 AND function = $2), 0) + 1
-    FROM functions WHERE namespace = $1 AND name = $2 FOR NO KEY UPDATE";
 const INSERT_VERSION: &str = concat!(
     "INSERT INTO versions (",
     version_columns!(),
@@ -77,13 +76,12 @@ const DELETE_ALIAS: &str =
     "DELETE FROM aliases WHERE namespace = $1 AND function = $2 AND alias = $3";
 
 #[async_trait::async_trait]
-impl Catalog for PgStore {
+impl<D: CatalogDialect> Catalog for SqlStore<D> {
     async fn namespace_exists(&self, namespace: &Name) -> Result<bool, StoreError> {
-        sqlx::query_scalar(NAMESPACE_EXISTS)
+        query(NAMESPACE_EXISTS)
             .bind(namespace.as_str())
-            .fetch_one(&self.pool)
+            .scalar(&mut *self.reader().await?, "checking namespace")
             .await
-            .map_err(backend("checking namespace"))
     }
 
     async fn create_function(
@@ -92,9 +90,9 @@ impl Catalog for PgStore {
         function: &Name,
         at_us: i64,
     ) -> Result<FunctionInfo, StoreError> {
-        let mut tx = self.begin().await?;
-        check_namespace(&mut tx, namespace).await?;
-        if !insert_function(&mut tx, namespace, function, at_us).await? {
+        let mut tx = self.write().await?;
+        check_namespace(&mut *tx, namespace).await?;
+        if !insert_function::<D>(&mut tx, namespace, function, at_us).await? {
             return Err(StoreError::FunctionExists {
                 namespace: namespace.clone(),
                 function: function.clone(),
@@ -115,9 +113,9 @@ impl Catalog for PgStore {
         namespace: &Name,
         function: &Name,
     ) -> Result<FunctionInfo, StoreError> {
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, namespace, function).await?;
-        let info = function_infos(&mut tx, namespace, Some(function))
+        let mut tx = self.read().await?;
+        check_function(&mut *tx, namespace, function).await?;
+        let info = function_infos(&mut *tx, namespace, Some(function))
             .await?
             .pop();
         info.ok_or_else(|| StoreError::FunctionNotFound {
@@ -127,21 +125,20 @@ impl Catalog for PgStore {
     }
 
     async fn list_functions(&self, namespace: &Name) -> Result<Vec<FunctionInfo>, StoreError> {
-        let mut tx = self.begin().await?;
-        check_namespace(&mut tx, namespace).await?;
-        function_infos(&mut tx, namespace, None).await
+        let mut tx = self.read().await?;
+        check_namespace(&mut *tx, namespace).await?;
+        function_infos(&mut *tx, namespace, None).await
     }
 
     async fn delete_function(&self, namespace: &Name, function: &Name) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, namespace, function).await?;
+        let mut tx = self.write().await?;
+        check_function(&mut *tx, namespace, function).await?;
         for sql in DELETE_FUNCTION {
-            sqlx::query(sql)
+            query(sql)
                 .bind(namespace.as_str())
                 .bind(function.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(backend("deleting function"))?;
+                .execute(&mut *tx, "deleting function")
+                .await?;
         }
         self.commit_change(tx, routes(namespace, function)).await
     }
@@ -154,15 +151,14 @@ impl Catalog for PgStore {
         at_us: i64,
     ) -> Result<VersionInfo, StoreError> {
         let settings = codec::to_json("version settings", &version.settings)?;
-        let mut tx = self.begin().await?;
-        check_namespace(&mut tx, namespace).await?;
-        insert_function(&mut tx, namespace, function, at_us).await?;
-        let next: Option<i64> = sqlx::query_scalar(NEXT_VERSION)
+        let mut tx = self.write().await?;
+        check_namespace(&mut *tx, namespace).await?;
+        insert_function::<D>(&mut tx, namespace, function, at_us).await?;
+        let next: Option<i64> = query(D::NEXT_VERSION)
             .bind(namespace.as_str())
             .bind(function.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend("numbering version"))?;
+            .optional_scalar(&mut *tx, "numbering version")
+            .await?;
         // Deleted by another node between the insert and the lock.
         let next = next.ok_or_else(|| StoreError::FunctionNotFound {
             namespace: namespace.clone(),
@@ -174,17 +170,16 @@ impl Catalog for PgStore {
                 format!("function {namespace}/{function} has run out of version numbers"),
             )
         })?;
-        sqlx::query(INSERT_VERSION)
+        query(INSERT_VERSION)
             .bind(namespace.as_str())
             .bind(function.as_str())
-            .bind(next)
-            .bind(&version.component_sha256)
+            .bind(number)
+            .bind(version.component_sha256.as_str())
             .bind(codec::saturating_i64(version.component_size))
             .bind(settings)
             .bind(at_us)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend("adding version"))?;
+            .execute(&mut *tx, "adding version")
+            .await?;
         self.commit_change(tx, routes(namespace, function)).await?;
         Ok(VersionInfo {
             namespace: namespace.clone(),
@@ -202,14 +197,13 @@ impl Catalog for PgStore {
         namespace: &Name,
         function: &Name,
     ) -> Result<Vec<VersionInfo>, StoreError> {
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, namespace, function).await?;
-        let rows = sqlx::query(LIST_VERSIONS)
+        let mut tx = self.read().await?;
+        check_function(&mut *tx, namespace, function).await?;
+        let rows = query(LIST_VERSIONS)
             .bind(namespace.as_str())
             .bind(function.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend("listing versions"))?;
+            .fetch_all(&mut *tx, "listing versions")
+            .await?;
         rows.iter().map(rows::version_info).collect()
     }
 
@@ -219,26 +213,25 @@ impl Catalog for PgStore {
         function: &Name,
         selector: &VersionSelector,
     ) -> Result<VersionInfo, StoreError> {
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, namespace, function).await?;
+        let mut tx = self.read().await?;
+        check_function(&mut *tx, namespace, function).await?;
         let number = match selector {
-            VersionSelector::Number(number) => i64::from(*number),
+            VersionSelector::Number(number) => *number,
             VersionSelector::Alias(alias) => {
-                let found: Option<i64> = if alias.is_latest() {
-                    sqlx::query_scalar(LATEST_VERSION)
+                let found: Option<u32> = if alias.is_latest() {
+                    query(LATEST_VERSION)
                         .bind(namespace.as_str())
                         .bind(function.as_str())
-                        .fetch_one(&mut *tx)
-                        .await
+                        .scalar(&mut *tx, "resolving alias")
+                        .await?
                 } else {
-                    sqlx::query_scalar(ALIAS_VERSION)
+                    query(ALIAS_VERSION)
                         .bind(namespace.as_str())
                         .bind(function.as_str())
                         .bind(alias.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await
-                }
-                .map_err(backend("resolving alias"))?;
+                        .optional_scalar(&mut *tx, "resolving alias")
+                        .await?
+                };
                 // `latest` too is missing until the first version is added.
                 found.ok_or_else(|| StoreError::AliasNotFound {
                     namespace: namespace.clone(),
@@ -247,28 +240,27 @@ impl Catalog for PgStore {
                 })?
             }
         };
-        let row = sqlx::query(GET_VERSION)
+        let row = query(GET_VERSION)
             .bind(namespace.as_str())
             .bind(function.as_str())
             .bind(number)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend("reading version"))?;
+            .fetch_optional(&mut *tx, "reading version")
+            .await?;
         match row {
             Some(row) => rows::version_info(&row),
             None => Err(StoreError::VersionNotFound {
                 namespace: namespace.clone(),
                 function: function.clone(),
-                version: u32::try_from(number).unwrap_or(u32::MAX),
+                version: number,
             }),
         }
     }
 
     async fn component_hashes(&self) -> Result<Vec<String>, StoreError> {
-        sqlx::query_scalar(COMPONENT_HASHES)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend("listing component hashes"))
+        let rows = query(COMPONENT_HASHES)
+            .fetch_all(&mut *self.reader().await?, "listing component hashes")
+            .await?;
+        rows.iter().map(|row| rows::column(row, 0)).collect()
     }
 
     async fn set_alias(
@@ -278,15 +270,14 @@ impl Catalog for PgStore {
         alias: &AliasName,
         version: u32,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, namespace, function).await?;
-        let exists: bool = sqlx::query_scalar(VERSION_EXISTS)
+        let mut tx = self.write().await?;
+        check_function(&mut *tx, namespace, function).await?;
+        let exists: bool = query(VERSION_EXISTS)
             .bind(namespace.as_str())
             .bind(function.as_str())
-            .bind(i64::from(version))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend("checking version"))?;
+            .bind(version)
+            .scalar(&mut *tx, "checking version")
+            .await?;
         if !exists {
             return Err(StoreError::VersionNotFound {
                 namespace: namespace.clone(),
@@ -294,14 +285,13 @@ impl Catalog for PgStore {
                 version,
             });
         }
-        sqlx::query(SET_ALIAS)
+        query(SET_ALIAS)
             .bind(namespace.as_str())
             .bind(function.as_str())
             .bind(alias.as_str())
-            .bind(i64::from(version))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend("setting alias"))?;
+            .bind(version)
+            .execute(&mut *tx, "setting alias")
+            .await?;
         self.commit_change(tx, routes(namespace, function)).await
     }
 
@@ -311,16 +301,15 @@ impl Catalog for PgStore {
         function: &Name,
         alias: &AliasName,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        check_function(&mut tx, namespace, function).await?;
-        let deleted = sqlx::query(DELETE_ALIAS)
+        let mut tx = self.write().await?;
+        check_function(&mut *tx, namespace, function).await?;
+        let deleted = query(DELETE_ALIAS)
             .bind(namespace.as_str())
             .bind(function.as_str())
             .bind(alias.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend("deleting alias"))?;
-        if deleted.rows_affected() == 0 {
+            .execute(&mut *tx, "deleting alias")
+            .await?;
+        if deleted == 0 {
             return Err(StoreError::AliasNotFound {
                 namespace: namespace.clone(),
                 function: function.clone(),
@@ -333,13 +322,13 @@ impl Catalog for PgStore {
 
 /// Functions of a namespace (or just `only`) with `latest` and their stored aliases, by name.
 async fn function_infos(
-    conn: &mut PgConnection,
+    conn: &mut impl Sql,
     namespace: &Name,
     only: Option<&Name>,
 ) -> Result<Vec<FunctionInfo>, StoreError> {
-    let mut functions = QueryBuilder::new(SELECT_FUNCTIONS);
+    let mut functions = query(SELECT_FUNCTIONS);
     functions.push_bind(namespace.as_str());
-    let mut aliases = QueryBuilder::new(SELECT_ALIASES);
+    let mut aliases = query(SELECT_ALIASES);
     aliases.push_bind(namespace.as_str());
     if let Some(function) = only {
         functions.push(" AND name = ").push_bind(function.as_str());
@@ -347,53 +336,44 @@ async fn function_infos(
             .push(" AND function = ")
             .push_bind(function.as_str());
     }
-    let function_rows = functions
-        .build()
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend("listing functions"))?;
-    let alias_rows = aliases
-        .build()
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend("listing aliases"))?;
+    let function_rows = functions.fetch_all(conn, "listing functions").await?;
+    let alias_rows = aliases.fetch_all(conn, "listing aliases").await?;
     rows::function_infos(&function_rows, &alias_rows)
 }
 
 /// Adds the function at `at_us` unless it exists, within the namespace's `max_functions`
 /// quota; true when it was added. Counting waits for other nodes adding to the namespace.
-async fn insert_function(
-    conn: &mut PgConnection,
+async fn insert_function<D: CatalogDialect>(
+    conn: &mut Conn<D>,
     namespace: &Name,
     function: &Name,
     at_us: i64,
 ) -> Result<bool, StoreError> {
-    let exists: bool = sqlx::query_scalar(FUNCTION_EXISTS)
+    let exists: bool = query(FUNCTION_EXISTS)
         .bind(namespace.as_str())
         .bind(function.as_str())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(backend("checking function"))?;
+        .scalar(conn, "checking function")
+        .await?;
     if exists {
         return Ok(false);
     }
-    lock_namespace(conn, namespace.as_str()).await?;
-    let (count, quota): (i64, Option<i64>) = sqlx::query_as(FUNCTION_QUOTA)
+    D::lock_namespace(conn, namespace).await?;
+    let quota = query(D::FUNCTION_QUOTA)
         .bind(namespace.as_str())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(backend("checking the function quota"))?;
+        .fetch_one(conn, "checking the function quota")
+        .await?;
+    let count: i64 = rows::column(&quota, 0)?;
+    let max_functions: Option<i64> = rows::column(&quota, 1)?;
     plan::admit_function(
         namespace,
         codec::unsigned(count),
-        quota.map(codec::unsigned),
+        max_functions.map(codec::unsigned),
     )?;
-    let inserted = sqlx::query(INSERT_FUNCTION)
+    let inserted = query(INSERT_FUNCTION)
         .bind(namespace.as_str())
         .bind(function.as_str())
         .bind(at_us)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend("creating function"))?;
-    Ok(inserted.rows_affected() == 1)
+        .execute(conn, "creating function")
+        .await?;
+    Ok(inserted == 1)
 }
