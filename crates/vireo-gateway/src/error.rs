@@ -119,7 +119,18 @@ impl From<StoreError> for ApiError {
                 "quota_exceeded",
                 error.to_string(),
             ),
-            ErrorClass::Unavailable { .. } => Self::internal("the store failed", &error),
+            // Unreachable or busy: the same call may succeed in a moment, here or on another node.
+            ErrorClass::Unavailable { retryable: true } => {
+                tracing::warn!(%error, "the store is unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the store is unavailable; try again shortly",
+                )
+            }
+            ErrorClass::Unavailable { retryable: false } => {
+                Self::internal("the store failed", &error)
+            }
         }
     }
 }

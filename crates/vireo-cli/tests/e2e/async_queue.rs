@@ -2,7 +2,6 @@
 //! with backoff, dead-lettered and redriven, deduplicated by key, and never lost to `kill -9`.
 
 use std::cell::RefCell;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -231,24 +230,11 @@ async fn kill_9_in_the_middle_of_a_batch_loses_nothing() {
     let ids = submit_async(&[server.url("/fn/default/probe/?ms=40")], TOTAL).await;
 
     // Kill while part of the batch is done and attempts are in flight.
-    let counts = server
-        .queue_counts_until("probe", DEADLINE, |c| {
-            c["succeeded"].as_u64().unwrap() >= 100
-        })
-        .await;
-    assert!(counts["queued"].as_u64().unwrap() > 0, "{counts}");
+    server.midway_through_the_queue("probe", 100).await;
     server.kill();
 
     let server = Server::builder(data.path()).config(config).start();
-    let counts = server
-        .queue_counts_until("probe", Duration::from_secs(180), |c| {
-            c["succeeded"].as_u64().unwrap() == TOTAL as u64
-        })
-        .await;
-    assert_eq!(
-        counts,
-        json!({"queued": 0, "running": 0, "succeeded": TOTAL, "failed": 0, "dead": 0})
-    );
+    server.all_succeeded("probe", TOTAL as u64).await;
     for id in &ids {
         let (status, body) = server.get_json(&format!("/v1/invocations/{id}")).await;
         assert_eq!(

@@ -44,6 +44,10 @@ fn answers(
             StatusCode::INTERNAL_SERVER_ERROR,
             "The store failed; the server log says why",
         ),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The store is unreachable or busy; try again shortly",
+        ),
     ];
     if matches!(needs, Requirement::Admin | Requirement::Namespace(_)) {
         answers.push((StatusCode::FORBIDDEN, "The key's role may not do this"));

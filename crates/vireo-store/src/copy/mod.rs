@@ -336,6 +336,25 @@ pub(crate) fn select_all(table: &str, columns: &[Column]) -> String {
     format!("SELECT {} FROM {}", names.join(", "), quoted(table))
 }
 
+/// `table`'s columns from `(name, declared type)` pairs, each type read by `kind`; a type no
+/// table of Vireo's uses is an error.
+pub(crate) fn typed_columns(
+    table: &str,
+    declared: Vec<(String, String)>,
+    kind: impl Fn(&str) -> Option<Kind>,
+) -> Result<Vec<Column>, StoreError> {
+    declared
+        .into_iter()
+        .map(|(name, declared)| match kind(&declared) {
+            Some(kind) => Ok(Column { name, kind }),
+            None => Err(StoreError::permanent(
+                format!("reading the columns of {table}"),
+                format!("column {name} has the unexpected type {declared}"),
+            )),
+        })
+        .collect()
+}
+
 /// A row's cells, each read as its column's kind (the columns in select order).
 pub(crate) fn cells(row: &impl Columns, columns: &[Column]) -> Result<Vec<Cell>, StoreError> {
     columns

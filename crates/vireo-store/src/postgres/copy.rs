@@ -5,9 +5,8 @@ use sqlx::{PgConnection, Postgres};
 use vireo_core::StoreError;
 
 use super::{PgStore, backend};
-use crate::copy::{Column, CopyDialect, Kind, Side, TxSide};
+use crate::copy::{Column, CopyDialect, Kind, Side, TxSide, typed_columns};
 use crate::roles::Dialect as _;
-use crate::sqlite::unexpected_type;
 use crate::stores::PostgresConfig;
 
 const COLUMNS: &str = "SELECT column_name::TEXT, data_type::TEXT FROM information_schema.columns
@@ -47,18 +46,13 @@ impl CopyDialect for Postgres {
             .fetch_all(conn)
             .await
             .map_err(backend(format!("reading the columns of {table}")))?;
-        rows.into_iter()
-            .map(|(name, declared)| {
-                let kind = match declared.as_str() {
-                    "bigint" => Kind::Integer,
-                    "text" => Kind::Text,
-                    "bytea" => Kind::Bytes,
-                    "boolean" => Kind::Boolean,
-                    other => return Err(unexpected_type(table, &name, other)),
-                };
-                Ok(Column { name, kind })
-            })
-            .collect()
+        typed_columns(table, rows, |declared| match declared {
+            "bigint" => Some(Kind::Integer),
+            "text" => Some(Kind::Text),
+            "bytea" => Some(Kind::Bytes),
+            "boolean" => Some(Kind::Boolean),
+            _ => None,
+        })
     }
 
     async fn after_writes(conn: &mut PgConnection) -> Result<(), StoreError> {

@@ -7,7 +7,7 @@ use sqlx::{Sqlite, SqliteConnection};
 use vireo_core::StoreError;
 
 use super::{SqliteStore, backend};
-use crate::copy::{Column, CopyDialect, Kind, Side, TxSide};
+use crate::copy::{Column, CopyDialect, Kind, Side, TxSide, typed_columns};
 use crate::roles::Dialect as _;
 
 /// The database at `path` as a copy's source (a read transaction) or target (a write one).
@@ -32,17 +32,12 @@ impl CopyDialect for Sqlite {
                 .fetch_all(conn)
                 .await
                 .map_err(backend(format!("reading the columns of {table}")))?;
-        rows.into_iter()
-            .map(|(name, declared)| {
-                let kind = match declared.as_str() {
-                    "INTEGER" => Kind::Integer,
-                    "TEXT" => Kind::Text,
-                    "BLOB" => Kind::Bytes,
-                    other => return Err(unexpected_type(table, &name, other)),
-                };
-                Ok(Column { name, kind })
-            })
-            .collect()
+        typed_columns(table, rows, |declared| match declared {
+            "INTEGER" => Some(Kind::Integer),
+            "TEXT" => Some(Kind::Text),
+            "BLOB" => Some(Kind::Bytes),
+            _ => None,
+        })
     }
 
     async fn after_writes(_: &mut SqliteConnection) -> Result<(), StoreError> {
@@ -52,12 +47,4 @@ impl CopyDialect for Sqlite {
     fn failed(context: String) -> impl FnOnce(sqlx::Error) -> StoreError {
         backend(context)
     }
-}
-
-/// A column of a type no table of Vireo's uses.
-pub(crate) fn unexpected_type(table: &str, column: &str, declared: &str) -> StoreError {
-    StoreError::permanent(
-        format!("reading the columns of {table}"),
-        format!("column {column} has the unexpected type {declared}"),
-    )
 }

@@ -43,7 +43,7 @@ pub const COMPONENTS_DIR: &str = "components";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./src/sqlite/migrations");
 
-pub(crate) use copy::{copy_side, unexpected_type};
+pub(crate) use copy::copy_side;
 
 /// Opens (creating if missing) the database at `path`, brings its schema up to date, and
 /// bundles it with the component files beside it and the feed every handle on the file shares.

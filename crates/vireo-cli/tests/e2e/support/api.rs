@@ -134,6 +134,32 @@ impl Server {
         .await
     }
 
+    /// Waits until `function` has `done` succeeded async invocations while more are still
+    /// queued or running: the moment to crash a node in the middle of a batch.
+    pub async fn midway_through_the_queue(&self, function: &str, done: u64) {
+        let counts = self
+            .queue_counts_until(function, DEADLINE, |c| {
+                c["succeeded"].as_u64().unwrap() >= done
+            })
+            .await;
+        let left = counts["queued"].as_u64().unwrap() + counts["running"].as_u64().unwrap();
+        assert!(left > 0, "nothing left to interrupt: {counts}");
+    }
+
+    /// Waits until all `total` async invocations of `function` succeeded, and asserts that
+    /// nothing else is left: none queued, running, failed or dead.
+    pub async fn all_succeeded(&self, function: &str, total: u64) {
+        let counts = self
+            .queue_counts_until(function, Duration::from_secs(180), |c| {
+                c["succeeded"].as_u64().unwrap() == total
+            })
+            .await;
+        assert_eq!(
+            counts,
+            serde_json::json!({"queued": 0, "running": 0, "succeeded": total, "failed": 0, "dead": 0})
+        );
+    }
+
     /// The invocation record, once the batching writer has committed it.
     pub async fn invocation(&self, id: &str) -> Value {
         eventually(DEADLINE, || async move {
@@ -148,19 +174,35 @@ impl Server {
 
 /// The invocation id header of a response.
 /// Submits `total` async invocations, 32 at a time, spread over `urls` in turn; each must be
-/// accepted (202). Returns their ids.
+/// accepted (202). A 503 `not_stored` (the store too busy to take it in time) is sent again, as
+/// a client would: it was not accepted. Returns their ids.
 pub async fn submit_async(urls: &[String], total: usize) -> BTreeSet<String> {
+    const TRIES: usize = 10;
     let client = reqwest::Client::new();
     let ids: BTreeSet<String> = futures::stream::iter(0..total)
         .map(|n| {
-            let request = client
-                .post(&urls[n % urls.len()])
-                .header("prefer", "respond-async")
-                .body(format!("job {n}"));
+            let client = client.clone();
+            let url = urls[n % urls.len()].clone();
             async move {
-                let response = request.send().await.unwrap();
-                assert_eq!(response.status(), 202);
-                invocation_id(&response)
+                for _ in 0..TRIES {
+                    let response = client
+                        .post(&url)
+                        .header("prefer", "respond-async")
+                        .body(format!("job {n}"))
+                        .send()
+                        .await
+                        .unwrap();
+                    match response.status().as_u16() {
+                        202 => return invocation_id(&response),
+                        503 => {
+                            let body: Value = response.json().await.unwrap();
+                            assert_eq!(body["error"]["code"], "not_stored", "{body}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        other => panic!("job {n} answered {other}"),
+                    }
+                }
+                panic!("job {n} was not stored in {TRIES} tries");
             }
         })
         .buffer_unordered(32)
