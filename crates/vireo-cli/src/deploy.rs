@@ -19,7 +19,7 @@ use vireo_core::{Name, SecretName};
 use crate::args;
 use crate::client::{self, Client};
 use crate::output::{self, Format};
-use crate::views::VersionView;
+use crate::views::{SettingChange, VersionView};
 
 #[derive(Args)]
 pub struct DeployArgs {
@@ -77,9 +77,14 @@ pub struct DeployArgs {
     /// as IP literals. Repeat for more [default: none, no outgoing requests]
     #[arg(long, value_name = "URL")]
     allow_outbound: Vec<String>,
+
+    /// Start from the default settings instead of the latest version's (flags still apply)
+    #[arg(long)]
+    reset_settings: bool,
 }
 
-/// The `settings` part: only what the user gave, so the server's defaults fill the rest.
+/// The `settings` part: only what the user gave; the server keeps the rest from the latest
+/// version (or the defaults, for a first version or with `--reset-settings`).
 #[derive(Serialize)]
 struct Settings {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -152,9 +157,11 @@ pub async fn run(client: &Client, format: Format, args: DeployArgs) -> anyhow::R
     let settings = Part::text(settings)
         .mime_str("application/json")
         .context("labelling the settings part")?;
-    let form = Form::new()
-        .part("settings", settings)
-        .part("component", component);
+    let mut form = Form::new().part("settings", settings);
+    if args.reset_settings {
+        form = form.text("reset_settings", "true");
+    }
+    let form = form.part("component", component);
 
     let request = client
         .request(Method::POST, &client.function_path(&args.name, "/versions"))
@@ -174,7 +181,8 @@ pub async fn run(client: &Client, format: Format, args: DeployArgs) -> anyhow::R
         args.name
     );
     output::emit(format, answer, |view: VersionView| {
-        deployed_message(&function, view.version, created, &url)
+        let changes = view.settings_changed.unwrap_or_default();
+        deployed_message(&function, view.version, created, &changes, &url)
     })
 }
 
@@ -191,12 +199,28 @@ fn upload_progress(size: u64) -> ProgressBar {
     ProgressBar::new(size).with_style(style)
 }
 
-fn deployed_message(function: &str, version: u32, created: bool, url: &str) -> String {
-    if created {
-        format!("deployed {function} version {version}\n{url}\n")
+/// What a deploy did, the settings it changed (one line each), and where the function answers.
+fn deployed_message(
+    function: &str,
+    version: u32,
+    created: bool,
+    changes: &[SettingChange],
+    url: &str,
+) -> String {
+    let mut message = if created {
+        format!("deployed {function} version {version}\n")
     } else {
-        format!("unchanged {function} version {version} (identical to the latest version)\n{url}\n")
+        format!("unchanged {function} version {version} (identical to the latest version)\n")
+    };
+    for change in changes {
+        message.push_str(&format!(
+            "  {}: {} → {}\n",
+            change.setting, change.from, change.to
+        ));
     }
+    message.push_str(url);
+    message.push('\n');
+    message
 }
 
 /// `--timeout`: a plain number means seconds, anything else is a humantime duration.
@@ -327,12 +351,22 @@ mod tests {
     fn messages_say_whether_a_version_was_created() {
         let url = "http://127.0.0.1:8080/fn/default/hello";
         assert_eq!(
-            deployed_message("default/hello", 1, true, url),
+            deployed_message("default/hello", 1, true, &[], url),
             "deployed default/hello version 1\nhttp://127.0.0.1:8080/fn/default/hello\n"
         );
         assert_eq!(
-            deployed_message("default/hello", 1, false, url),
+            deployed_message("default/hello", 1, false, &[], url),
             "unchanged default/hello version 1 (identical to the latest version)\n\
+             http://127.0.0.1:8080/fn/default/hello\n"
+        );
+        let changed = SettingChange {
+            setting: "memory_mib".to_string(),
+            from: serde_json::json!(128),
+            to: serde_json::json!(256),
+        };
+        assert_eq!(
+            deployed_message("default/hello", 2, true, &[changed], url),
+            "deployed default/hello version 2\n  memory_mib: 128 → 256\n\
              http://127.0.0.1:8080/fn/default/hello\n"
         );
     }

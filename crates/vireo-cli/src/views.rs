@@ -30,6 +30,16 @@ pub struct VersionView {
     pub component_size: u64,
     pub settings: SettingsView,
     pub created_at_us: i64,
+    /// Only on deploy: the settings that differ from the latest version's.
+    #[serde(default)]
+    pub settings_changed: Option<Vec<SettingChange>>,
+}
+
+#[derive(Deserialize)]
+pub struct SettingChange {
+    pub setting: String,
+    pub from: serde_json::Value,
+    pub to: serde_json::Value,
 }
 
 #[derive(Deserialize)]

@@ -55,6 +55,10 @@ pub struct VersionView {
     /// Only on deploy: false when the upload was identical to the latest version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created: Option<bool>,
+    /// Only on deploy: the settings that differ from the latest version's (from the defaults,
+    /// for a function's first version).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings_changed: Option<Vec<crate::api::inherit::SettingChange>>,
 }
 
 impl From<VersionInfo> for VersionView {
@@ -69,6 +73,7 @@ impl From<VersionInfo> for VersionView {
             created_at: rfc3339(info.created_at_us),
             created_at_us: info.created_at_us,
             created: None,
+            settings_changed: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Server, guest, invocation_id, raw_status};
+use crate::support::{Server, guest, guests, invocation_id, raw_status};
 
 /// The `wait` example (the overload bench's function) answers after the time it is asked for.
 #[tokio::test]
@@ -295,4 +295,77 @@ async fn components_named_at_start_are_deployed_once() {
         assert_eq!(status, 200, "{function}");
         assert_eq!(function["latest_version"], 1, "{start} start: {function}");
     }
+}
+
+#[tokio::test]
+async fn a_redeploy_keeps_the_latest_settings_unless_told_otherwise() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let guarded = json!({"invoke_auth": "key", "rate_limit": {"per_second": 5, "burst": 10}, "memory_mib": 64});
+    server.deploy_ok("app", "hello", guarded).await;
+    let deploy = |file: &str, flags: &[&str]| {
+        let file = guests().join(file);
+        let mut args = vec!["deploy", "app", file.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let output = server.cli(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let server = &server;
+    let settings = |version: u32| async move {
+        let url = format!("/v1/namespaces/default/functions/app/versions/{version}");
+        server.get_json(&url).await.1["settings"].clone()
+    };
+
+    // A plain redeploy of other bytes: a new version, nothing weakened, nothing to report.
+    let said = deploy("echo.wasm", &[]);
+    assert!(
+        said.starts_with("deployed default/app version 2\nhttp://"),
+        "{said}"
+    );
+    let second = settings(2).await;
+    assert_eq!(
+        (
+            &second["invoke_auth"],
+            &second["rate_limit"],
+            &second["memory_mib"]
+        ),
+        (
+            &json!("key"),
+            &json!({"per_second": 5, "burst": 10}),
+            &json!(64)
+        )
+    );
+    let anonymous = reqwest::get(server.url("/fn/default/app/")).await.unwrap();
+    assert_eq!(anonymous.status(), 401, "still only for keys");
+
+    // A flag changes what it names and says so; the rest stays.
+    let said = deploy("hello.wasm", &["--memory", "256"]);
+    assert!(
+        said.contains("version 3\n  memory_mib: 64 → 256\n"),
+        "{said}"
+    );
+    assert_eq!(settings(3).await["invoke_auth"], "key");
+
+    // --reset-settings starts from the defaults, and the changes are listed.
+    let said = deploy("echo.wasm", &["--reset-settings"]);
+    assert!(said.contains("version 4\n"), "{said}");
+    assert!(
+        said.contains("  invoke_auth: \"key\" → \"public\"\n"),
+        "{said}"
+    );
+    assert!(said.contains("  memory_mib: 256 → 128\n"), "{said}");
+    let fourth = settings(4).await;
+    assert_eq!(
+        (
+            &fourth["invoke_auth"],
+            &fourth["rate_limit"],
+            &fourth["memory_mib"]
+        ),
+        (&json!("public"), &Value::Null, &json!(128))
+    );
 }

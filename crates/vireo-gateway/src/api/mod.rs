@@ -5,6 +5,7 @@
 
 pub mod aliases;
 pub mod functions;
+pub mod inherit;
 pub mod invocations;
 pub mod keys;
 pub mod logs;

@@ -8,8 +8,12 @@ use axum::extract::multipart::MultipartError;
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use utoipa::ToSchema;
-use vireo_core::{Catalog, Deployer, RequestBodyError, VersionSettings};
+use vireo_core::{
+    AliasName, Catalog, Deployer, ErrorClass, Name, RequestBodyError, VersionSelector,
+    VersionSettings,
+};
 
+use super::inherit;
 use crate::GatewayLimits;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiMultipart, FunctionPath, VersionPath};
@@ -22,8 +26,11 @@ use crate::views::{VersionList, VersionView};
     reason = "describes the multipart form for the OpenAPI document only"
 )]
 pub struct DeployForm {
-    /// JSON settings; missing fields take the defaults (memory_mib 128, timeout_ms 10000).
+    /// JSON settings; missing fields keep the latest version's (the defaults for a function's
+    /// first version: memory_mib 128, timeout_ms 10000).
     settings: Option<VersionSettings>,
+    /// `true` to start from the defaults instead of the latest version's settings.
+    reset_settings: Option<bool>,
     /// The component bytes (`application/wasm`), at most the server's upload limit (50 MiB).
     #[schema(value_type = String, format = Binary)]
     component: Vec<u8>,
@@ -40,6 +47,7 @@ pub struct DeployForm {
         (status = 422, description = "Not a component Vireo can run; the message says why", body = ErrorBody)))]
 pub async fn deploy(
     State(deployer): State<Arc<dyn Deployer>>,
+    State(catalog): State<Arc<dyn Catalog>>,
     State(limits): State<GatewayLimits>,
     FunctionPath {
         namespace,
@@ -57,26 +65,30 @@ pub async fn deploy(
         return Err(too_large(limit));
     }
 
-    let mut settings = VersionSettings::default();
+    let mut given = Bytes::new();
+    let mut reset = false;
     let mut component: Option<Bytes> = None;
     while let Some(field) = form.next_field().await.map_err(|e| form_error(e, limit))? {
         match field.name() {
-            Some("settings") => {
-                let text = field.bytes().await.map_err(|e| form_error(e, limit))?;
-                settings = serde_json::from_slice(&text).map_err(|e| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_settings",
-                        format!("invalid settings JSON: {e}"),
-                    )
-                })?;
+            Some("settings") => given = field.bytes().await.map_err(|e| form_error(e, limit))?,
+            Some("reset_settings") => {
+                let text = field.text().await.map_err(|e| form_error(e, limit))?;
+                reset = match text.trim() {
+                    "true" => true,
+                    "false" => false,
+                    other => {
+                        return Err(ApiError::bad_request(format!(
+                            "reset_settings must be true or false, not {other:?}"
+                        )));
+                    }
+                };
             }
             Some("component") => {
                 component = Some(field.bytes().await.map_err(|e| form_error(e, limit))?)
             }
             other => {
                 return Err(ApiError::bad_request(format!(
-                    "unexpected form field {:?}: send `settings` (JSON) and `component` (bytes)",
+                    "unexpected form field {:?}: send `settings` (JSON), `component` (bytes) and optionally `reset_settings`",
                     other.unwrap_or("")
                 )));
             }
@@ -88,6 +100,14 @@ pub async fn deploy(
     if component.len() as u64 > limit {
         return Err(too_large(limit));
     }
+    let latest = latest_settings(catalog.as_ref(), &namespace, &function).await?;
+    let base = if reset {
+        VersionSettings::default()
+    } else {
+        latest.clone()
+    };
+    let settings = inherit::settings_over(&base, &given)?;
+    let changed = inherit::changes(&latest, &settings);
     let deployed = deployer
         .deploy(&namespace, &function, component, settings)
         .await?;
@@ -98,7 +118,23 @@ pub async fn deploy(
     };
     let mut view = VersionView::from(deployed.version);
     view.created = Some(deployed.created);
+    view.settings_changed = Some(changed);
     Ok((status, Json(view)))
+}
+
+/// The settings of the function's latest version; the defaults when it has none (or does not
+/// exist yet: its first deploy creates it).
+async fn latest_settings(
+    catalog: &dyn Catalog,
+    namespace: &Name,
+    function: &Name,
+) -> Result<VersionSettings, ApiError> {
+    let latest = VersionSelector::Alias(AliasName::latest());
+    match catalog.resolve_version(namespace, function, &latest).await {
+        Ok(version) => Ok(version.settings),
+        Err(error) if error.class() == ErrorClass::NotFound => Ok(VersionSettings::default()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Room for the form's boundaries and the settings part on top of the component itself.
