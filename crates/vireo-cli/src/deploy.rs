@@ -30,6 +30,14 @@ pub struct DeployArgs {
     /// The WebAssembly HTTP component (`.wasm`) to upload.
     file: PathBuf,
 
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+/// The settings flags of `vireo deploy` and `vireo config`: each replaces that setting of the
+/// latest version; the rest is kept.
+#[derive(Args)]
+pub struct SettingsArgs {
     #[arg(
         long,
         value_name = "MIB",
@@ -105,8 +113,8 @@ struct Settings {
     allowed_outbound_hosts: Vec<String>,
 }
 
-impl From<&DeployArgs> for Settings {
-    fn from(args: &DeployArgs) -> Self {
+impl From<&SettingsArgs> for Settings {
+    fn from(args: &SettingsArgs) -> Self {
         Self {
             memory_mib: args.memory,
             timeout_ms: args.timeout,
@@ -121,9 +129,6 @@ impl From<&DeployArgs> for Settings {
 }
 
 pub async fn run(client: &Client, format: Format, args: DeployArgs) -> anyhow::Result<()> {
-    let function = client.qualified(&args.name);
-    let settings =
-        serde_json::to_string(&Settings::from(&args)).context("encoding the settings")?;
     let file = tokio::fs::File::open(&args.file)
         .await
         .with_context(|| format!("opening {}", args.file.display()))?;
@@ -154,32 +159,35 @@ pub async fn run(client: &Client, format: Format, args: DeployArgs) -> anyhow::R
         .file_name(file_name)
         .mime_str("application/wasm")
         .context("labelling the component part")?;
-    let settings = Part::text(settings)
-        .mime_str("application/json")
-        .context("labelling the settings part")?;
-    let mut form = Form::new().part("settings", settings);
-    if args.reset_settings {
-        form = form.text("reset_settings", "true");
-    }
-    let form = form.part("component", component);
-
-    let request = client
-        .request(Method::POST, &client.function_path(&args.name, "/versions"))
-        .multipart(form);
-    let response = client.success(request).await;
+    let form = settings_form(&args.settings)?.part("component", component);
+    let what = format!("deploying {}", args.file.display());
+    let answered = submit_version(client, format, &args.name, form, &what).await;
     progress.finish_and_clear();
-    let response =
-        response.with_context(|| format!("deploying {} to {function}", args.file.display()))?;
+    answered
+}
+
+/// Posts `form` as the next version of `name` (`what` names the operation in errors) and
+/// prints what happened: the version, the settings that changed, the function's URL.
+pub async fn submit_version(
+    client: &Client,
+    format: Format,
+    name: &Name,
+    form: Form,
+    what: &str,
+) -> anyhow::Result<()> {
+    let function = client.qualified(name);
+    let request = client
+        .request(Method::POST, &client.function_path(name, "/versions"))
+        .multipart(form);
+    let response = client
+        .success(request)
+        .await
+        .with_context(|| format!("{what} to {function}"))?;
     let created = response.status() == StatusCode::CREATED;
     let answer = client::read_json(response)
         .await
-        .with_context(|| format!("deploying to {function}"))?;
-    let url = format!(
-        "{}/fn/{}/{}",
-        client.base_url(),
-        client.namespace(),
-        args.name
-    );
+        .with_context(|| format!("{what} to {function}"))?;
+    let url = format!("{}/fn/{}/{}", client.base_url(), client.namespace(), name);
     output::emit(format, answer, |view: VersionView| {
         let changes = view.settings_changed.unwrap_or_default();
         deployed_message(&function, view.version, created, &changes, &url)
@@ -197,6 +205,20 @@ fn upload_progress(size: u64) -> ProgressBar {
     .expect("valid template")
     .progress_chars("=> ");
     ProgressBar::new(size).with_style(style)
+}
+
+/// The form's settings fields: the settings given, and whether to start from the defaults.
+pub fn settings_form(args: &SettingsArgs) -> anyhow::Result<Form> {
+    let settings = serde_json::to_string(&Settings::from(args)).context("encoding the settings")?;
+    let settings = Part::text(settings)
+        .mime_str("application/json")
+        .context("labelling the settings part")?;
+    let form = Form::new().part("settings", settings);
+    Ok(if args.reset_settings {
+        form.text("reset_settings", "true")
+    } else {
+        form
+    })
 }
 
 /// What a deploy did, the settings it changed (one line each), and where the function answers.

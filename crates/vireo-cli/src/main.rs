@@ -2,6 +2,7 @@
 
 mod args;
 mod client;
+mod config;
 mod credentials;
 mod cron;
 mod deploy;
@@ -90,6 +91,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Upload a component as the next version of a function (creating the function if needed).
     Deploy(deploy::DeployArgs),
+    /// Make a new version with other settings and the latest version's component, e.g.
+    /// `vireo config NAME --memory 256` (no upload).
+    Config(config::ConfigArgs),
     /// Call a function over HTTP and stream its answer to standard output.
     Invoke(invoke::InvokeArgs),
     /// List the functions in the namespace.
@@ -198,6 +202,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Deploy(args) => deploy::run(&client()?, format, args).await,
+        Command::Config(args) => config::run(&client()?, format, args).await,
         Command::Invoke(args) => invoke::run(&client()?, args).await,
         Command::Ls => functions::list(&client()?, format).await,
         Command::Versions(args) => functions::versions(&client()?, format, args).await,

@@ -189,6 +189,13 @@ pub trait Deployer: Send + Sync + 'static {
         settings: VersionSettings,
     ) -> Result<Deployed, DeployError>;
 
+    /// A new version with `settings` and the component of the existing version `from`.
+    async fn reconfigure(
+        &self,
+        from: &VersionInfo,
+        settings: VersionSettings,
+    ) -> Result<Deployed, DeployError>;
+
     /// Points an alias at a version; requests route by it at once.
     async fn set_alias(
         &self,

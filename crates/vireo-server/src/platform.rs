@@ -304,6 +304,25 @@ impl Deployer for Platform {
         })
     }
 
+    async fn reconfigure(
+        &self,
+        from: &VersionInfo,
+        settings: VersionSettings,
+    ) -> Result<Deployed, DeployError> {
+        let component = self
+            .components
+            .component(&from.component_sha256)
+            .await
+            .map_err(|e| {
+                DeployError::Internal(format!(
+                    "reading the component of {}/{} version {}: {e}",
+                    from.namespace, from.function, from.version
+                ))
+            })?;
+        self.deploy(&from.namespace, &from.function, component.into(), settings)
+            .await
+    }
+
     async fn set_alias(
         &self,
         namespace: &Name,

@@ -369,3 +369,54 @@ async fn a_redeploy_keeps_the_latest_settings_unless_told_otherwise() {
         (&json!("public"), &Value::Null, &json!(128))
     );
 }
+
+#[tokio::test]
+async fn config_makes_a_version_with_new_settings_and_the_same_component() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let first = server
+        .deploy_ok("app", "hello", json!({"invoke_auth": "key"}))
+        .await;
+
+    let output = server.cli(&["config", "app", "--memory", "256", "--env", "MODE=fast"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        said.starts_with("deployed default/app version 2\n"),
+        "{said}"
+    );
+    assert!(said.contains("  memory_mib: 128 → 256\n"), "{said}");
+    let (_, second) = server
+        .get_json("/v1/namespaces/default/functions/app/versions/2")
+        .await;
+    assert_eq!(second["component_sha256"], first["component_sha256"]);
+    assert_eq!(
+        (
+            &second["settings"]["memory_mib"],
+            &second["settings"]["invoke_auth"]
+        ),
+        (&json!(256), &json!("key"))
+    );
+    assert_eq!(second["settings"]["env"], json!({"MODE": "fast"}));
+
+    // The same settings again change nothing.
+    let again = server.cli(&["config", "app", "--memory", "256", "--env", "MODE=fast"]);
+    let said = String::from_utf8(again.stdout).unwrap();
+    assert!(
+        said.starts_with("unchanged default/app version 2"),
+        "{said}"
+    );
+
+    // A function without a version has no component to keep.
+    let missing = server.cli(&["config", "nothing", "--memory", "256"]);
+    assert!(!missing.status.success());
+    let refused = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        refused.contains("has no version whose component"),
+        "{refused}"
+    );
+}

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use utoipa::ToSchema;
 use vireo_core::{
-    AliasName, Catalog, Deployer, ErrorClass, Name, RequestBodyError, VersionSelector,
+    AliasName, Catalog, Deployer, ErrorClass, Name, RequestBodyError, VersionInfo, VersionSelector,
     VersionSettings,
 };
 
@@ -31,9 +31,10 @@ pub struct DeployForm {
     settings: Option<VersionSettings>,
     /// `true` to start from the defaults instead of the latest version's settings.
     reset_settings: Option<bool>,
-    /// The component bytes (`application/wasm`), at most the server's upload limit (50 MiB).
+    /// The component bytes (`application/wasm`), at most the server's upload limit (50 MiB);
+    /// without it, the new version keeps the latest version's component (new settings only).
     #[schema(value_type = String, format = Binary)]
-    component: Vec<u8>,
+    component: Option<Vec<u8>>,
 }
 
 #[utoipa::path(post, path = "/v1/namespaces/{namespace}/functions/{function}/versions", tag = "versions",
@@ -94,23 +95,36 @@ pub async fn deploy(
             }
         }
     }
-    let component = component.ok_or_else(|| {
-        ApiError::bad_request("the form has no `component` field with the component bytes")
-    })?;
-    if component.len() as u64 > limit {
+    if component
+        .as_ref()
+        .is_some_and(|bytes| bytes.len() as u64 > limit)
+    {
         return Err(too_large(limit));
     }
-    let latest = latest_settings(catalog.as_ref(), &namespace, &function).await?;
+    let latest = latest_version(catalog.as_ref(), &namespace, &function).await?;
+    let latest_settings = latest
+        .as_ref()
+        .map_or_else(VersionSettings::default, |version| version.settings.clone());
     let base = if reset {
         VersionSettings::default()
     } else {
-        latest.clone()
+        latest_settings.clone()
     };
     let settings = inherit::settings_over(&base, &given)?;
-    let changed = inherit::changes(&latest, &settings);
-    let deployed = deployer
-        .deploy(&namespace, &function, component, settings)
-        .await?;
+    let changed = inherit::changes(&latest_settings, &settings);
+    let deployed = match (component, &latest) {
+        (Some(component), _) => {
+            deployer
+                .deploy(&namespace, &function, component, settings)
+                .await?
+        }
+        (None, Some(latest)) => deployer.reconfigure(latest, settings).await?,
+        (None, None) => {
+            return Err(ApiError::bad_request(format!(
+                "the form has no `component` field, and {namespace}/{function} has no version whose component a new version could keep"
+            )));
+        }
+    };
     let status = if deployed.created {
         StatusCode::CREATED
     } else {
@@ -122,17 +136,17 @@ pub async fn deploy(
     Ok((status, Json(view)))
 }
 
-/// The settings of the function's latest version; the defaults when it has none (or does not
-/// exist yet: its first deploy creates it).
-async fn latest_settings(
+/// The function's latest version; none when it has none (or does not exist yet: its first
+/// deploy creates it).
+async fn latest_version(
     catalog: &dyn Catalog,
     namespace: &Name,
     function: &Name,
-) -> Result<VersionSettings, ApiError> {
+) -> Result<Option<VersionInfo>, ApiError> {
     let latest = VersionSelector::Alias(AliasName::latest());
     match catalog.resolve_version(namespace, function, &latest).await {
-        Ok(version) => Ok(version.settings),
-        Err(error) if error.class() == ErrorClass::NotFound => Ok(VersionSettings::default()),
+        Ok(version) => Ok(Some(version)),
+        Err(error) if error.class() == ErrorClass::NotFound => Ok(None),
         Err(error) => Err(error.into()),
     }
 }

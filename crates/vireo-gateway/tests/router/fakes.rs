@@ -269,6 +269,14 @@ impl Deployer for World {
         not_reached!("Deployer::deploy")
     }
 
+    async fn reconfigure(
+        &self,
+        _: &VersionInfo,
+        _: VersionSettings,
+    ) -> Result<Deployed, DeployError> {
+        not_reached!("Deployer::reconfigure")
+    }
+
     async fn set_alias(&self, _: &Name, _: &Name, _: &AliasName, _: u32) -> Result<(), StoreError> {
         not_reached!("Deployer::set_alias")
     }
