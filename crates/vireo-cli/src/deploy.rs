@@ -318,7 +318,7 @@ mod tests {
 
     fn settings_json(argv: &[&str]) -> String {
         let cli = Cli::try_parse_from(argv).unwrap();
-        serde_json::to_string(&Settings::from(&cli.args)).unwrap()
+        serde_json::to_string(&Settings::from(&cli.args.settings)).unwrap()
     }
 
     #[test]
