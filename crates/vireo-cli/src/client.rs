@@ -20,6 +20,10 @@ impl Client {
     /// `api_key` (if any) goes with every request as `Authorization: Bearer`.
     pub fn new(server: &str, namespace: &str, api_key: Option<&str>) -> anyhow::Result<Self> {
         let namespace = Name::parse("namespace", namespace)?;
+        if !server.contains("://") {
+            // `127.0.0.1:8080` or `localhost:8080`: the scheme is what is missing.
+            bail!("invalid server URL {server:?}: it needs a scheme, e.g. http://{server}");
+        }
         let url = reqwest::Url::parse(server)
             .with_context(|| format!("invalid server URL {server:?}"))?;
         if url.scheme() != "http" {

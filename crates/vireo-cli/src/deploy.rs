@@ -5,7 +5,7 @@ use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use clap::Args;
 use futures::TryStreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -132,11 +132,20 @@ pub async fn run(client: &Client, format: Format, args: DeployArgs) -> anyhow::R
     let file = tokio::fs::File::open(&args.file)
         .await
         .with_context(|| format!("opening {}", args.file.display()))?;
-    let size = file
+    let metadata = file
         .metadata()
         .await
-        .with_context(|| format!("reading the size of {}", args.file.display()))?
-        .len();
+        .with_context(|| format!("reading the size of {}", args.file.display()))?;
+    if metadata.is_dir() {
+        bail!(
+            "{} is a directory: pass the component's .wasm file, e.g. {}",
+            args.file.display(),
+            args.file
+                .join(format!("target/wasm32-wasip2/release/{}.wasm", args.name))
+                .display()
+        );
+    }
+    let size = metadata.len();
     let file_name = args.file.file_name().map_or_else(
         || "component.wasm".into(),
         |n| n.to_string_lossy().into_owned(),

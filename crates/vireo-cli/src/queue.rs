@@ -53,14 +53,15 @@ pub enum DlqCommand {
         limit: Option<u32>,
     },
     /// Queue dead invocations again, with fresh attempts and event age.
+    #[command(group = clap::ArgGroup::new("which").required(true).multiple(false))]
     Redrive {
         #[arg(value_parser = args::function_name)]
         name: Name,
-        /// The invocation to redrive; repeat for more.
-        #[arg(long = "id", value_name = "ID", value_parser = args::invocation_id, required_unless_present = "all", conflicts_with = "all")]
+        /// The invocation to redrive; repeat for more. Or --all.
+        #[arg(long = "id", value_name = "ID", value_parser = args::invocation_id, group = "which")]
         ids: Vec<InvocationId>,
-        /// Redrive every dead invocation of the function.
-        #[arg(long)]
+        /// Redrive every dead invocation of the function. Or --id ID...
+        #[arg(long, group = "which")]
         all: bool,
     },
 }

@@ -206,6 +206,11 @@ pub async fn keys(
             description,
         } => {
             let role = format!("{role:?}").to_lowercase();
+            if role != "admin" && namespaces.is_empty() {
+                anyhow::bail!(
+                    "a {role} key acts only in the namespaces it names: add -n NS[,NS...], e.g. `vireo keys create --role {role} -n default`"
+                );
+            }
             let body = json!({
                 "role": role, "namespaces": namespaces, "expires": expires, "description": description,
             });

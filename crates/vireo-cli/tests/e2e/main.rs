@@ -18,6 +18,7 @@ mod hardening;
 mod integrity;
 mod isolation;
 mod logs;
+mod messages;
 mod metrics;
 mod request_bodies;
 mod restart;

@@ -1,0 +1,43 @@
+//! Mistakes a new user makes get an answer that says what to do, before anything is sent.
+
+use std::process::Command;
+
+/// `vireo ARGS…` against a server nobody runs; its stderr, after it failed.
+fn refused(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_vireo"))
+        .args(args)
+        .env("VIREO_URL", "http://127.0.0.1:9")
+        .env("VIREO_API_KEY", "vk_unused")
+        .output()
+        .expect("run vireo");
+    assert!(!output.status.success(), "vireo {args:?} succeeded");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn each_common_mistake_is_answered_with_its_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().to_str().unwrap();
+    let said = refused(&["deploy", "hello", project]);
+    assert!(
+        said.contains("is a directory: pass the component's .wasm file, e.g.")
+            && said.contains("target/wasm32-wasip2/release/hello.wasm"),
+        "{said}"
+    );
+
+    let said = refused(&["--server", "127.0.0.1:8080", "ls"]);
+    assert!(
+        said.contains("it needs a scheme, e.g. http://127.0.0.1:8080"),
+        "{said}"
+    );
+
+    let said = refused(&["dlq", "redrive", "hello"]);
+    assert!(said.contains("<--id <ID>|--all>"), "{said}");
+
+    let said = refused(&["keys", "create", "--role", "developer"]);
+    assert!(said.contains("add -n NS"), "{said}");
+    assert!(
+        !said.contains("cannot reach"),
+        "refused before any request: {said}"
+    );
+}
