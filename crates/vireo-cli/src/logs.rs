@@ -20,7 +20,8 @@ pub struct LogsArgs {
     #[arg(value_parser = args::function_name)]
     name: Name,
 
-    /// Keep printing new lines as they are written, until Ctrl-C (without --since, starts now).
+    /// Keep printing new lines as they are written, until Ctrl-C (after the last --tail lines,
+    /// or from --since).
     #[arg(short = 'f', long)]
     follow: bool,
 
@@ -32,9 +33,10 @@ pub struct LogsArgs {
     #[arg(long, value_name = "ID", value_parser = args::invocation_id)]
     invocation: Option<InvocationId>,
 
-    /// At most this many lines, oldest first [default: the server's page size]
-    #[arg(long, value_name = "N", conflicts_with = "follow")]
-    limit: Option<u32>,
+    /// The last N lines, as `tail` shows them; older ones left out are mentioned on stderr
+    #[arg(long, alias = "limit", value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..10_000))]
+    tail: u32,
 }
 
 /// Checks `--since` here for an early, clear error; the text itself is sent, so a duration is
@@ -47,25 +49,37 @@ fn parse_since_arg(value: &str) -> Result<String, String> {
 pub async fn run(client: &Client, format: Format, args: LogsArgs) -> anyhow::Result<()> {
     let function = client.qualified(&args.name);
     let mut query: Vec<(&str, String)> = Vec::new();
-    query.extend(args.since.map(|since| ("since", since)));
+    query.extend(args.since.clone().map(|since| ("since", since)));
     query.extend(args.invocation.map(|id| ("invocation", id.to_string())));
-    query.extend(args.limit.map(|limit| ("limit", limit.to_string())));
-    let request = client.request(Method::GET, &client.function_path(&args.name, "/logs"));
-    if !args.follow {
+    let path = client.function_path(&args.name, "/logs");
+    if !args.follow || args.since.is_none() {
+        let mut page_query = query.clone();
+        page_query.push(("tail", args.tail.to_string()));
         let answer = client
-            .json(request.query(&query))
+            .json(client.request(Method::GET, &path).query(&page_query))
             .await
             .with_context(|| format!("reading the logs of {function}"))?;
         let page: LogPage = output::decode(answer)?;
+        if page.earlier_lines_left_out {
+            eprintln!(
+                "(older lines left out: --tail N shows more, --since 1h shows the last hour)"
+            );
+        }
         let text = page
             .lines
             .into_iter()
             .map(|line| render(format, line))
             .collect::<anyhow::Result<String>>()?;
-        return output::write_stdout(text.as_bytes());
+        output::write_stdout(text.as_bytes())?;
+        if !args.follow {
+            return Ok(());
+        }
+        // Follow on from the last line shown, as `tail -f` does.
+        query.push(("after", page.next_after.to_string()));
     }
     query.push(("follow", "true".to_string()));
-    let request = request
+    let request = client
+        .request(Method::GET, &path)
         .query(&query)
         .header(header::ACCEPT, "text/event-stream");
     tokio::select! {

@@ -72,6 +72,9 @@ pub struct InvocationView {
 #[derive(Deserialize)]
 pub struct LogPage {
     pub lines: Vec<serde_json::Value>,
+    pub next_after: i64,
+    #[serde(default)]
+    pub earlier_lines_left_out: bool,
 }
 
 #[derive(Deserialize)]

@@ -290,4 +290,7 @@ pub struct LogPage {
     pub lines: Vec<LogLineView>,
     /// Pass as `after` to read the lines written since.
     pub next_after: i64,
+    /// With `tail`: older lines exist that this page leaves out.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub earlier_lines_left_out: bool,
 }

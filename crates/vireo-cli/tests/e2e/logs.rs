@@ -162,3 +162,47 @@ pub(crate) async fn follow_sees_invocations(follower: &Server, invoked: &Server)
     let _ = following.kill();
     let _ = following.wait();
 }
+
+#[tokio::test]
+async fn logs_show_the_newest_lines_and_say_when_older_ones_are_left_out() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server
+        .deploy_ok("hello", "hello", serde_json::json!({}))
+        .await;
+    for n in 1..=5 {
+        let response = reqwest::get(server.url(&format!("/fn/default/hello/{n}")))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let lines = |output: &std::process::Output| -> Vec<String> {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<Value>(line).unwrap()["line"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    // Records are written in batches: wait until all five lines are in.
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while lines(&server.cli(&["logs", "hello", "-o", "json"])).len() < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the five lines never arrived"
+        );
+    }
+    let tail = server.cli(&["logs", "hello", "--tail", "2", "-o", "json"]);
+    assert_eq!(lines(&tail), ["hello called: /4", "hello called: /5"]);
+    assert!(
+        String::from_utf8_lossy(&tail.stderr).contains("older lines left out"),
+        "{}",
+        String::from_utf8_lossy(&tail.stderr)
+    );
+    let all = server.cli(&["logs", "hello", "--tail", "10", "-o", "json"]);
+    assert_eq!(lines(&all).len(), 5);
+    assert!(!String::from_utf8_lossy(&all.stderr).contains("left out"));
+}

@@ -27,6 +27,8 @@ pub struct LogQuery {
     /// Only lines after this sequence number (for following).
     pub after_seq: Option<i64>,
     pub limit: u32,
+    /// The last `limit` lines rather than the first (still returned oldest first), as `tail`.
+    pub newest: bool,
 }
 
 #[async_trait::async_trait]

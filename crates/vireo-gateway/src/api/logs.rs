@@ -20,6 +20,9 @@ use crate::extract::{ApiQuery, FunctionPath, invocation_id};
 use crate::state::LogFeed;
 use crate::views::{LogLineView, LogPage};
 
+/// The most lines one read returns.
+const MAX_LINES: u32 = 10_000;
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +35,8 @@ pub struct LogParams {
     after: Option<i64>,
     /// At most this many lines per page (default 1000, at most 10000).
     limit: Option<u32>,
+    /// The last this many lines (at most 9999) instead of the first, as `tail` shows them.
+    tail: Option<u32>,
     /// Stream new lines as `text/event-stream` until the client disconnects.
     follow: Option<bool>,
 }
@@ -65,6 +70,12 @@ pub async fn read(
         // Following without a starting point means "from now on", like `tail -f` on a new file.
         since_us = Some(now);
     }
+    if params.tail.is_some() && (params.limit.is_some() || follow) {
+        return Err(ApiError::bad_request(
+            "tail reads the last lines: leave out limit and follow",
+        ));
+    }
+    let tail = params.tail.map(|lines| lines.clamp(1, MAX_LINES - 1));
     let query = LogQuery {
         namespace,
         function,
@@ -75,7 +86,11 @@ pub async fn read(
             .transpose()?,
         since_us,
         after_seq: params.after,
-        limit: params.limit.unwrap_or(1000).clamp(1, 10_000),
+        // One line more than the tail asks for tells whether older lines are left out.
+        limit: tail.map_or(params.limit.unwrap_or(1000).clamp(1, MAX_LINES), |lines| {
+            lines + 1
+        }),
+        newest: tail.is_some(),
     };
     if follow {
         let lines = follow_lines(records, query, feed);
@@ -83,13 +98,18 @@ pub async fn read(
             .keep_alive(KeepAlive::default())
             .into_response());
     }
-    let lines = records.read_logs(&query).await?;
+    let mut lines = records.read_logs(&query).await?;
+    let earlier_lines_left_out = tail.is_some_and(|wanted| lines.len() > wanted as usize);
+    if earlier_lines_left_out {
+        lines.remove(0);
+    }
     let next_after = lines
         .last()
         .map_or(query.after_seq.unwrap_or(0), |line| line.seq);
     Ok(Json(LogPage {
         lines: lines.into_iter().map(LogLineView::from).collect(),
         next_after,
+        earlier_lines_left_out,
     })
     .into_response())
 }

@@ -205,6 +205,16 @@ pub(super) async fn logs_read_oldest_first_with_filters(stores: &Stores) {
         text(&stores.records.read_logs(&limited).await.unwrap()),
         ["a1", "b1", "a2"]
     );
+    // The last lines instead, as `tail` shows them: still oldest first.
+    let tail = LogQuery {
+        limit: 3,
+        newest: true,
+        ..logs(&function)
+    };
+    assert_eq!(
+        text(&stores.records.read_logs(&tail).await.unwrap()),
+        ["b1", "a2", "b2"]
+    );
     let combined = LogQuery {
         invocation: Some(first.id),
         since_us: Some(5),

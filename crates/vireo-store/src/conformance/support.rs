@@ -251,6 +251,7 @@ pub fn logs(function: &Name) -> LogQuery {
         since_us: None,
         after_seq: None,
         limit: 100,
+        newest: false,
     }
 }
 

@@ -138,10 +138,21 @@ impl<D: RecordsDialect> Records for SqlStore<D> {
         if let Some(after_seq) = query.after_seq {
             sql.push(" AND seq > ").push_bind(after_seq);
         }
-        sql.push(" ORDER BY seq LIMIT ")
-            .push_bind(query.limit.min(MAX_LOG_LINES_PER_READ));
+        sql.push(if query.newest {
+            " ORDER BY seq DESC LIMIT "
+        } else {
+            " ORDER BY seq LIMIT "
+        })
+        .push_bind(query.limit.min(MAX_LOG_LINES_PER_READ));
         let rows = sql.fetch_all(&mut *tx, "reading logs").await?;
-        rows.iter().map(rows::log_line).collect()
+        let mut lines = rows
+            .iter()
+            .map(rows::log_line)
+            .collect::<Result<Vec<_>, _>>()?;
+        if query.newest {
+            lines.reverse();
+        }
+        Ok(lines)
     }
 
     /// Summed per function, UTC day or UTC hour.

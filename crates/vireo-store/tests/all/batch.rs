@@ -45,6 +45,7 @@ async fn counts(store: &dyn Records, function: &Name) -> (usize, usize) {
         since_us: None,
         after_seq: None,
         limit: 10_000,
+        newest: false,
     };
     (
         store.list_invocations(&records).await.unwrap().len(),
