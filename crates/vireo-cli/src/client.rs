@@ -14,6 +14,8 @@ pub struct Client {
     /// Without a trailing slash, so paths can be appended.
     base: String,
     namespace: Name,
+    /// When no key is sent: what to do about it, added to a 401's message.
+    no_key: Option<String>,
 }
 
 impl Client {
@@ -32,7 +34,9 @@ impl Client {
             );
         }
         let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(key) = crate::credentials::api_key(api_key, &url)? {
+        let key = crate::credentials::api_key(api_key, &url)?;
+        let no_key = key.is_none().then(|| crate::credentials::no_key_hint(&url));
+        if let Some(key) = key {
             let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
                 .context("the API key contains characters that cannot be sent in a header")?;
             value.set_sensitive(true);
@@ -50,6 +54,7 @@ impl Client {
             http,
             base: url.as_str().trim_end_matches('/').to_string(),
             namespace,
+            no_key,
         })
     }
 
@@ -118,7 +123,11 @@ impl Client {
             return Ok(response);
         }
         let body = response.text().await.unwrap_or_default();
-        Err(anyhow!(failure_message(status, &body)))
+        let message = failure_message(status, &body);
+        match &self.no_key {
+            Some(hint) if status == StatusCode::UNAUTHORIZED => Err(anyhow!("{message}; {hint}")),
+            _ => Err(anyhow!(message)),
+        }
     }
 }
 

@@ -17,9 +17,7 @@ pub fn api_key(explicit: Option<&str>, server: &reqwest::Url) -> anyhow::Result<
     if !is_loopback(server) {
         return Ok(None);
     }
-    let data =
-        std::env::var_os("VIREO_DATA").map_or_else(|| DEFAULT_DATA_DIR.into(), PathBuf::from);
-    let file = data.join(ADMIN_KEY_FILE);
+    let file = admin_key_file();
     match std::fs::read_to_string(&file) {
         Ok(key) => Ok(Some(key.trim().to_string())),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -27,6 +25,27 @@ pub fn api_key(explicit: Option<&str>, server: &reqwest::Url) -> anyhow::Result<
             Err(error).with_context(|| format!("cannot read the admin key {}", file.display()))
         }
     }
+}
+
+/// Where a server on this machine wrote its admin key: `$VIREO_DATA/admin.key`.
+fn admin_key_file() -> PathBuf {
+    std::env::var_os("VIREO_DATA")
+        .map_or_else(|| DEFAULT_DATA_DIR.into(), PathBuf::from)
+        .join(ADMIN_KEY_FILE)
+}
+
+/// What to do when no key was found for `server`, and where the CLI looked.
+pub fn no_key_hint(server: &reqwest::Url) -> String {
+    let file = admin_key_file();
+    let looked = if is_loopback(server) {
+        format!("and there is no {}", file.display())
+    } else {
+        format!(
+            "(the local admin key in {} goes only to a server on this machine)",
+            file.display()
+        )
+    };
+    format!("no API key was sent: pass --api-key KEY or set VIREO_API_KEY {looked}")
 }
 
 fn is_loopback(url: &reqwest::Url) -> bool {

@@ -41,3 +41,27 @@ fn each_common_mistake_is_answered_with_its_fix() {
         "refused before any request: {said}"
     );
 }
+
+#[tokio::test]
+async fn a_command_without_a_key_says_where_it_looked_and_what_to_pass() {
+    let data = tempfile::tempdir().unwrap();
+    let server = crate::support::Server::start(data.path());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_vireo"))
+        .args(["ls"])
+        .env("VIREO_URL", &server.url)
+        .env("VIREO_DATA", elsewhere.path())
+        .env_remove("VIREO_API_KEY")
+        .output()
+        .expect("run vireo");
+    assert!(!output.status.success());
+    let said = String::from_utf8(output.stderr).unwrap();
+    let looked = elsewhere.path().join("admin.key");
+    assert!(
+        said.contains(&format!(
+            "no API key was sent: pass --api-key KEY or set VIREO_API_KEY and there is no {}",
+            looked.display()
+        )),
+        "{said}"
+    );
+}
