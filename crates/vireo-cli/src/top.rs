@@ -142,8 +142,10 @@ fn activity(
             .or_default()
             .invocations_per_sec = per_sec(count);
     }
+    // The function's own failures; a client_error (a broken request, a client that left) is the
+    // caller's doing.
     for (function, count) in delta("vireo_invocations_total", &|s| {
-        s.labels.get("status") != Some("ok")
+        matches!(s.labels.get("status"), Some("error" | "timeout"))
     }) {
         functions.entry(function).or_default().errors_per_sec = per_sec(count);
     }
@@ -270,6 +272,7 @@ mod tests {
             "# TYPE vireo_invocations_total counter\n\
              vireo_invocations_total{namespace=\"default\",function=\"hello\",status=\"ok\",trigger=\"http\"} 30\n\
              vireo_invocations_total{namespace=\"default\",function=\"hello\",status=\"error\",trigger=\"http\"} 4\n\
+             vireo_invocations_total{namespace=\"default\",function=\"hello\",status=\"client_error\",trigger=\"http\"} 2\n\
              vireo_invocations_total{namespace=\"other\",function=\"hello\",status=\"ok\",trigger=\"http\"} 99\n\
              # TYPE vireo_invocation_duration_seconds histogram\n\
              vireo_invocation_duration_seconds_bucket{namespace=\"default\",function=\"hello\",le=\"0.001\"} 12\n\
@@ -281,7 +284,7 @@ mod tests {
         assert_eq!(functions.len(), 1);
         let hello = &functions[0];
         assert_eq!(hello.function, "hello");
-        assert_eq!(hello.invocations_per_sec, 12.0);
+        assert_eq!(hello.invocations_per_sec, 13.0);
         assert_eq!(hello.errors_per_sec, 2.0);
         assert_eq!(hello.p50_ms, Some(1.0));
     }

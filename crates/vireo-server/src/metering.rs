@@ -1,10 +1,14 @@
 //! Counts the body bytes an invocation reads and sends, for its usage record, and notes when
-//! the client broke the request body (so the record and the answer blame the client).
+//! the client broke the request body or went away before the response body was sent (so the
+//! record and the answer blame the client).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http_body::Body as _;
 use http_body_util::BodyExt as _;
 use tokio::sync::oneshot;
 use vireo_core::{Body, BoxError, RequestBodyError};
@@ -14,6 +18,7 @@ pub struct Meter {
     request: Arc<AtomicU64>,
     response: Arc<AtomicU64>,
     request_fault: Arc<OnceLock<RequestBodyError>>,
+    response_abandoned: Arc<AtomicBool>,
 }
 
 impl Meter {
@@ -40,7 +45,26 @@ impl Meter {
         sent: oneshot::Sender<()>,
     ) -> http::Response<Body> {
         let bytes = self.response.clone();
-        response.map(|body| counting(body, bytes, Some(sent)).boxed_unsync())
+        let abandoned = self.response_abandoned.clone();
+        response.map(|body| {
+            Watched {
+                body: counting(body, bytes, Some(sent)).boxed_unsync(),
+                ended: false,
+                abandoned,
+            }
+            .boxed_unsync()
+        })
+    }
+
+    /// Notes that the response was dropped unsent because its client went away.
+    pub fn abandon_response(&self) {
+        self.response_abandoned.store(true, Ordering::Relaxed);
+    }
+
+    /// The client went away before the response body was sent whole: a guest still writing it
+    /// then fails through no fault of its own.
+    pub fn response_abandoned(&self) -> bool {
+        self.response_abandoned.load(Ordering::Relaxed)
     }
 
     pub fn request_bytes(&self) -> u64 {
@@ -72,6 +96,46 @@ fn counting(
     })
 }
 
+/// A response body that tells, when dropped, whether it reached its end (or the guest's own
+/// error): one dropped before that was abandoned by its client.
+struct Watched {
+    body: Body,
+    ended: bool,
+    abandoned: Arc<AtomicBool>,
+}
+
+impl http_body::Body for Watched {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+            self.ended = true;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if !self.ended && !self.body.is_end_stream() {
+            self.abandoned.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
@@ -100,6 +164,44 @@ mod tests {
         response.into_body().collect().await.unwrap();
         assert!(done.await.is_err(), "the sender went with the body");
         assert_eq!((meter.request_bytes(), meter.response_bytes()), (5, 8));
+        assert!(!meter.response_abandoned(), "sent whole");
+    }
+
+    #[tokio::test]
+    async fn a_response_dropped_before_its_end_was_abandoned() {
+        let (mut writer, frames) =
+            futures::channel::mpsc::channel::<Result<http_body::Frame<Bytes>, BoxError>>(1);
+        let streaming: Body = http_body_util::StreamBody::new(frames).boxed_unsync();
+        let meter = Meter::default();
+        let (sent, _done) = oneshot::channel();
+        let mut body = meter
+            .response(http::Response::new(streaming), sent)
+            .into_body();
+        writer
+            .try_send(Ok(http_body::Frame::data(Bytes::from_static(b"part"))))
+            .unwrap();
+        body.frame().await.unwrap().unwrap();
+        drop(body);
+        assert!(meter.response_abandoned(), "the client left mid-body");
+
+        let failing: Body = http_body_util::StreamBody::new(futures::stream::iter([Err::<
+            http_body::Frame<Bytes>,
+            BoxError,
+        >(
+            "the guest trapped".into(),
+        )]))
+        .boxed_unsync();
+        let other = Meter::default();
+        let (sent, _done) = oneshot::channel();
+        let mut body = other
+            .response(http::Response::new(failing), sent)
+            .into_body();
+        assert!(body.frame().await.unwrap().is_err());
+        drop(body);
+        assert!(
+            !other.response_abandoned(),
+            "the guest's failure is not the client's"
+        );
     }
 
     #[tokio::test]

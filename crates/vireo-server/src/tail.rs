@@ -34,6 +34,13 @@ impl Finished {
     fn into_record(self, done: Completion) -> (InvocationRecord, Vec<LogLine>) {
         let (status, error) = match client_fault(done.status, &self.meter) {
             Some(fault) => (InvocationStatus::ClientError, Some(fault.to_string())),
+            None if done.status == InvocationStatus::Error && self.meter.response_abandoned() => (
+                InvocationStatus::ClientError,
+                Some(format!(
+                    "the client went away before the answer was sent, then the guest failed: {}",
+                    done.error.unwrap_or_default()
+                )),
+            ),
             None => (done.status, done.error),
         };
         let version = self.version;
@@ -176,6 +183,9 @@ impl Drop for Awaited {
             let execution = execution.await;
             tail.finished.http_status = Some(http_status(&execution, &tail.finished.meter));
             // Nobody reads the body: dropping it lets a streaming guest finish its writes.
+            if execution.response.is_ok() {
+                tail.finished.meter.abandon_response();
+            }
             drop(execution.response);
             tail.finish(execution.completion, None).await;
         };

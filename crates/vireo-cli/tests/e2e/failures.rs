@@ -160,3 +160,29 @@ async fn request_bodies_over_the_limit_get_413() {
         .unwrap();
     assert_eq!(response.status(), 200, "a body under the limit passes");
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_answer_is_not_the_functions_fault() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.deploy_ok("echo", "echo", json!({})).await;
+
+    // Echo answers with the body it got: 5 MiB it is still writing when the client leaves.
+    let response = reqwest::Client::new()
+        .post(server.url("/fn/default/echo/"))
+        .body(vec![b'a'; 5 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = invocation_id(&response);
+    drop(response);
+
+    let record = server.invocation(&id).await;
+    assert_eq!(record["status"], "client_error", "{record}");
+    let error = record["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("the client went away before the answer was sent"),
+        "{record}"
+    );
+}
