@@ -6,8 +6,9 @@ use vireo_core::Name;
 
 use crate::args;
 use crate::client::Client;
-use crate::deploy::{SettingsArgs, settings_form, submit_version};
+use crate::deploy::submit_version;
 use crate::output::Format;
+use crate::settings_args::{SettingsArgs, settings_form};
 
 #[derive(Args)]
 pub struct ConfigArgs {

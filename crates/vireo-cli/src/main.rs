@@ -15,6 +15,7 @@ mod output;
 mod queue;
 mod secrets;
 mod serve;
+mod settings_args;
 mod sse;
 mod store;
 mod tenants;

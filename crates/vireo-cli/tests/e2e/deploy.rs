@@ -420,3 +420,87 @@ async fn config_makes_a_version_with_new_settings_and_the_same_component() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn every_setting_can_be_given_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.deploy_ok("app", "hello", json!({})).await;
+    let config = |flags: &[&str]| {
+        let mut args = vec!["config", "app"];
+        args.extend_from_slice(flags);
+        server.cli(&args)
+    };
+    let succeeded = |output: std::process::Output| {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+
+    let said = succeeded(config(&[
+        "--invoke-auth",
+        "key",
+        "--rate-limit",
+        "1:1",
+        "--cors-origin",
+        "https://app.example.com",
+    ]));
+    assert!(
+        said.contains("  invoke_auth: \"public\" → \"key\"\n"),
+        "{said}"
+    );
+    let (_, second) = server
+        .get_json("/v1/namespaces/default/functions/app/versions/2")
+        .await;
+    assert_eq!(
+        second["settings"]["rate_limit"],
+        json!({"per_second": 1, "burst": 1})
+    );
+    assert_eq!(
+        second["settings"]["cors"]["allow_origins"],
+        json!(["https://app.example.com"])
+    );
+    let anonymous = reqwest::get(server.url("/fn/default/app/")).await.unwrap();
+    assert_eq!(anonymous.status(), 401, "only keys may invoke now");
+
+    // A settings file gives many at once; `none` removes a limit.
+    let file = data.path().join("settings.json");
+    std::fs::write(&file, r#"{"memory_mib": 64, "invoke_auth": "public"}"#).unwrap();
+    succeeded(config(&[
+        "--settings",
+        file.to_str().unwrap(),
+        "--rate-limit",
+        "none",
+        "--cors-origin",
+        "none",
+    ]));
+    let (_, third) = server
+        .get_json("/v1/namespaces/default/functions/app/versions/3")
+        .await;
+    let settings = &third["settings"];
+    assert_eq!(
+        (
+            &settings["memory_mib"],
+            &settings["invoke_auth"],
+            &settings["rate_limit"],
+            &settings["cors"]
+        ),
+        (&json!(64), &json!("public"), &Value::Null, &Value::Null)
+    );
+    let anonymous = reqwest::get(server.url("/fn/default/app/")).await.unwrap();
+    assert_eq!(anonymous.status(), 200, "public again");
+
+    // A misspelt field in the file is named, and no version is made.
+    std::fs::write(&file, r#"{"memroy_mib": 64}"#).unwrap();
+    let refused = config(&["--settings", file.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("unknown field `memroy_mib`"), "{said}");
+    let (_, function) = server
+        .get_json("/v1/namespaces/default/functions/app")
+        .await;
+    assert_eq!(function["latest_version"], 3);
+}
