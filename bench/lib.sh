@@ -167,8 +167,10 @@ build_vireo() {
 
 # build_vireo_guests : the example components alone.
 build_vireo_guests() {
-    run cargo build --manifest-path examples/Cargo.toml --target wasm32-wasip2 --release --target-dir target/guests
-    local wasm
+    local manifest wasm
+    for manifest in examples/*/Cargo.toml; do
+        run cargo build --manifest-path "$manifest" --target wasm32-wasip2 --release --target-dir target/guests
+    done
     for wasm in "$HELLO_WASM" "$WAIT_WASM"; do
         [[ -e $wasm ]] || die "the build did not produce $wasm"
     done

@@ -10,8 +10,10 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
 fi
 
 echo "building the example functions…" >&2
-cargo build --quiet --release --target wasm32-wasip2 \
-    --manifest-path examples/Cargo.toml --target-dir target/guests
+for manifest in examples/*/Cargo.toml; do   # each example is a workspace of its own
+    cargo build --quiet --release --target wasm32-wasip2 \
+        --manifest-path "$manifest" --target-dir target/guests
+done
 echo "building vireo…" >&2
 cargo build --quiet --release -p vireo-cli
 

@@ -24,6 +24,13 @@ if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bi
     apt-get install -y -q postgresql
 fi
 
+# The README tutorial's test runs its blocks as written, and they use curl.
+if ! command -v curl >/dev/null 2>&1; then
+    echo "installing curl…" >&2
+    apt-get update -q
+    apt-get install -y -q curl
+fi
+
 # schemathesis lives in its own virtual environment under target/, apart from the system's
 # Python (which Debian does not let pip change).
 if ! "$venv/bin/st" --version 2>/dev/null | grep -q "version $SCHEMATHESIS_VERSION\$"; then

@@ -1,9 +1,12 @@
 //! `vireo invocations`: a function's recent invocations, or one invocation in detail.
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 use clap::Args;
 use reqwest::Method;
-use vireo_core::{InvocationId, Name};
+use serde_json::Value;
+use vireo_core::{AsyncStatus, InvocationId, Name};
 
 use crate::args;
 use crate::client::Client;
@@ -26,18 +29,21 @@ pub struct InvocationsArgs {
     /// At most this many invocations [default: the server's page size]
     #[arg(long, value_name = "N", conflicts_with = "id")]
     limit: Option<u32>,
+
+    /// With --id: wait until an async invocation has finished (succeeded, failed or dead),
+    /// showing its progress on stderr, then show it.
+    #[arg(long, requires = "id")]
+    wait: bool,
 }
 
 pub async fn run(client: &Client, format: Format, args: InvocationsArgs) -> anyhow::Result<()> {
     if let Some(id) = args.id {
-        let answer = client
-            .json(client.request(Method::GET, &format!("/v1/invocations/{id}")))
-            .await
-            .with_context(|| format!("reading invocation {id}"))?;
-        return output::emit(format, answer, |detail: InvocationDetail| match detail {
-            InvocationDetail::Direct(invocation) => details(&invocation),
-            InvocationDetail::Async(invocation) => async_details(&invocation),
-        });
+        let answer = if args.wait {
+            until_finished(client, &id.to_string()).await?
+        } else {
+            read(client, &id.to_string()).await?
+        };
+        return show(format, answer);
     }
     let name = args.name.expect("clap requires NAME without --id");
     let mut request = client.request(Method::GET, &client.function_path(&name, "/invocations"));
@@ -51,6 +57,55 @@ pub async fn run(client: &Client, format: Format, args: InvocationsArgs) -> anyh
     output::emit(format, answer, |list: InvocationList| {
         table(&list.invocations)
     })
+}
+
+/// Prints one invocation in detail.
+pub fn show(format: Format, answer: Value) -> anyhow::Result<()> {
+    output::emit(format, answer, |detail: InvocationDetail| match detail {
+        InvocationDetail::Direct(invocation) => details(&invocation),
+        InvocationDetail::Async(invocation) => async_details(&invocation),
+    })
+}
+
+async fn read(client: &Client, id: &str) -> anyhow::Result<Value> {
+    client
+        .json(client.request(Method::GET, &format!("/v1/invocations/{id}")))
+        .await
+        .with_context(|| format!("reading invocation {id}"))
+}
+
+/// Polls an invocation until it has finished, saying on stderr each time its status or attempt
+/// count changes; returns the final answer. A direct invocation is finished when it is found.
+pub async fn until_finished(client: &Client, id: &str) -> anyhow::Result<Value> {
+    let mut pause = Duration::from_millis(100);
+    let mut last_said = None;
+    loop {
+        let answer = read(client, id).await?;
+        let Ok(InvocationDetail::Async(invocation)) = output::decode(answer.clone()) else {
+            return Ok(answer);
+        };
+        let status = AsyncStatus::parse(&invocation.status)
+            .with_context(|| format!("invocation {id} has an unknown status"))?;
+        if status.is_terminal() {
+            return Ok(answer);
+        }
+        let progress = progress_line(status, invocation.attempts);
+        if last_said.as_ref() != Some(&progress) {
+            eprintln!("{progress}");
+            last_said = Some(progress);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Where an unfinished async invocation is, for people.
+fn progress_line(status: AsyncStatus, attempts_made: u32) -> String {
+    match (status, attempts_made) {
+        (AsyncStatus::Running, made) => format!("running attempt {}…", made + 1),
+        (_, 0) => "queued…".to_string(),
+        (_, made) => format!("queued for attempt {} after {made} failed…", made + 1),
+    }
 }
 
 fn table(invocations: &[InvocationView]) -> String {
@@ -150,6 +205,16 @@ mod tests {
             "trigger":"http","started_at":"x","started_at_us":0,"duration_us":1234,"status":"error",
             "http_status":null,"cold":true,"error":error}))
         .unwrap()
+    }
+
+    #[test]
+    fn progress_counts_attempts_from_one() {
+        assert_eq!(progress_line(AsyncStatus::Queued, 0), "queued…");
+        assert_eq!(progress_line(AsyncStatus::Running, 0), "running attempt 1…");
+        assert_eq!(
+            progress_line(AsyncStatus::Queued, 1),
+            "queued for attempt 2 after 1 failed…"
+        );
     }
 
     #[test]

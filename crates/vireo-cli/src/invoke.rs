@@ -10,7 +10,8 @@ use tokio::io::AsyncReadExt as _;
 
 use crate::args;
 use crate::client::{self, Client};
-use crate::output;
+use crate::invocations;
+use crate::output::{self, Format};
 
 /// Every answer to an invocation names it in this header.
 const INVOCATION_ID_HEADER: &str = "x-vireo-invocation-id";
@@ -53,6 +54,11 @@ pub struct InvokeArgs {
     /// and queues nothing.
     #[arg(long, value_name = "KEY", requires = "asynchronous")]
     idempotency_key: Option<String>,
+
+    /// With --async: wait until the invocation has finished (its retries included), showing
+    /// its progress on stderr, then print it as `vireo invocations --id` does.
+    #[arg(long, requires = "asynchronous")]
+    wait: bool,
 }
 
 /// Where `--data` comes from.
@@ -82,7 +88,7 @@ impl Data {
     }
 }
 
-pub async fn run(client: &Client, args: InvokeArgs) -> anyhow::Result<()> {
+pub async fn run(client: &Client, format: Format, args: InvokeArgs) -> anyhow::Result<()> {
     let body = match args.data {
         Some(data) => Some(data.read().await?),
         None => None,
@@ -110,10 +116,18 @@ pub async fn run(client: &Client, args: InvokeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("invoking {}", args.target))?;
 
-    if let Some(id) = response.headers().get(INVOCATION_ID_HEADER) {
-        let id = String::from_utf8_lossy(id.as_bytes());
+    let id = response
+        .headers()
+        .get(INVOCATION_ID_HEADER)
+        .map(|id| String::from_utf8_lossy(id.as_bytes()).into_owned());
+    if let Some(id) = &id {
         eprintln!("invocation: {id}");
         if response.status() == reqwest::StatusCode::ACCEPTED {
+            if args.wait {
+                eprintln!("queued; waiting for it to finish…");
+                let answer = invocations::until_finished(client, id).await?;
+                return invocations::show(format, answer);
+            }
             eprintln!("queued; follow it with: vireo invocations --id {id}");
         }
     }

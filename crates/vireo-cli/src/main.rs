@@ -204,7 +204,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args).await,
         Command::Deploy(args) => deploy::run(&client()?, format, args).await,
         Command::Config(args) => config::run(&client()?, format, args).await,
-        Command::Invoke(args) => invoke::run(&client()?, args).await,
+        Command::Invoke(args) => invoke::run(&client()?, format, args).await,
         Command::Ls => functions::list(&client()?, format).await,
         Command::Versions(args) => functions::versions(&client()?, format, args).await,
         Command::Alias(args) => functions::alias(&client()?, format, args).await,

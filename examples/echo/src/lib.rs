@@ -1,5 +1,6 @@
 //! Answers with a JSON description of the request it received: method, path, query, headers,
-//! body, and the environment variables the function was deployed with.
+//! body, and the environment variables the function was deployed with. `?status=N` (200–599)
+//! makes it answer with that status, e.g. to see a failing async invocation retried.
 
 use std::io::{Read as _, Write as _};
 
@@ -16,11 +17,15 @@ struct Echo;
 impl wasi::exports::http::incoming_handler::Guest for Echo {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         let described = describe(&request);
-        let body = serde_json::to_vec_pretty(&described).expect("JSON value serialises");
+        let mut body = serde_json::to_vec_pretty(&described).expect("JSON value serialises");
+        body.push(b'\n');
 
         let headers = Fields::from_list(&[("content-type".into(), b"application/json".to_vec())])
             .expect("static header is valid");
         let response = OutgoingResponse::new(headers);
+        response
+            .set_status_code(requested_status(&request))
+            .expect("the status is checked to be valid");
         let outgoing = response.body().expect("body is taken once");
         ResponseOutparam::set(response_out, Ok(response));
 
@@ -52,6 +57,18 @@ fn describe(request: &IncomingRequest) -> Value {
         "body": String::from_utf8_lossy(&read_body(request)),
         "env": env,
     })
+}
+
+/// `?status=N` when N is a valid status, otherwise 200.
+fn requested_status(request: &IncomingRequest) -> u16 {
+    let path_with_query = request.path_with_query().unwrap_or_default();
+    let query = path_with_query.split_once('?').map_or("", |(_, query)| query);
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("status="))
+        .and_then(|code| code.parse().ok())
+        .filter(|code| (200..=599).contains(code))
+        .unwrap_or(200)
 }
 
 fn method_name(method: &Method) -> String {

@@ -1,4 +1,5 @@
-//! The smallest Vireo function: answers every request with a greeting.
+//! The smallest Vireo function: answers every request with a greeting, `Hello` unless the
+//! `GREETING` environment variable says otherwise (`vireo deploy … --env GREETING=Hi`).
 
 use std::io::Write as _;
 
@@ -20,7 +21,8 @@ impl wasi::exports::http::incoming_handler::Guest for Hello {
         ResponseOutparam::set(response_out, Ok(response));
 
         let mut out = body.write().expect("stream is taken once");
-        out.write_all(b"Hello, Vireo!\n").expect("write body");
+        let greeting = std::env::var("GREETING").unwrap_or_else(|_| "Hello".to_string());
+        writeln!(out, "{greeting}, Vireo!").expect("write body");
         out.flush().expect("flush body");
         drop(out);
         OutgoingBody::finish(body, None).expect("finish body");

@@ -28,4 +28,5 @@ mod secrets;
 mod store_faults;
 mod tenancy;
 mod trace_context;
+mod tutorial;
 mod usage;

@@ -18,19 +18,31 @@ pub fn guests() -> &'static Path {
     DIR.get_or_init(|| {
         let root = workspace_root();
         let target_dir = root.join("target/guests");
-        for manifest in ["examples/Cargo.toml", "tests/fixtures/Cargo.toml"] {
+        for manifest in guest_manifests(&root) {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
                 .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
-                .arg(root.join(manifest))
+                .arg(&manifest)
                 .arg("--target-dir")
                 .arg(&target_dir)
                 .status()
                 .expect("run cargo to build guest components");
-            assert!(status.success(), "building {manifest} for wasm32-wasip2 failed (is the target installed? rustup target add wasm32-wasip2)");
+            assert!(status.success(), "building {} for wasm32-wasip2 failed (is the target installed? rustup target add wasm32-wasip2)", manifest.display());
         }
         target_dir.join("wasm32-wasip2/release")
     })
+}
+
+/// Each example is a workspace of its own (so a copy builds anywhere); the fixtures are one.
+fn guest_manifests(root: &Path) -> Vec<PathBuf> {
+    let examples = std::fs::read_dir(root.join("examples")).expect("list the examples");
+    let mut manifests: Vec<PathBuf> = examples
+        .map(|entry| entry.expect("list the examples").path().join("Cargo.toml"))
+        .filter(|manifest| manifest.exists())
+        .collect();
+    manifests.sort();
+    manifests.push(root.join("tests/fixtures/Cargo.toml"));
+    manifests
 }
 
 pub fn guest(name: &str) -> Vec<u8> {
