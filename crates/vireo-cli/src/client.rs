@@ -126,8 +126,47 @@ impl Client {
         let message = failure_message(status, &body);
         match &self.no_key {
             Some(hint) if status == StatusCode::UNAUTHORIZED => Err(anyhow!("{message}; {hint}")),
+            None if status == StatusCode::NOT_FOUND => match self.other_namespaces().await {
+                Some(hint) => Err(anyhow!("{message}; {hint}")),
+                None => Err(anyhow!(message)),
+            },
             _ => Err(anyhow!(message)),
         }
+    }
+
+    /// After a 404: when this namespace is not one the key can use (it does not exist, or the
+    /// key does not act in it: the server answers both alike), the namespaces it can use.
+    async fn other_namespaces(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Listed {
+            namespaces: Vec<Named>,
+        }
+        #[derive(Deserialize)]
+        struct Named {
+            name: String,
+        }
+        let response = self
+            .send(self.request(Method::GET, "/v1/namespaces"))
+            .await
+            .ok()?;
+        let listed: Listed = response.error_for_status().ok()?.json().await.ok()?;
+        let names: Vec<String> = listed.namespaces.into_iter().map(|n| n.name).collect();
+        namespace_hint(self.namespace.as_str(), &names)
+    }
+}
+
+/// What to say when `namespace` is not among the `visible` ones.
+fn namespace_hint(namespace: &str, visible: &[String]) -> Option<String> {
+    match visible {
+        _ if visible.iter().any(|name| name == namespace) => None,
+        [] => None,
+        [only] => Some(format!(
+            "the only namespace this API key can use is {only}: pass -n {only}"
+        )),
+        several => Some(format!(
+            "the namespaces this API key can use are {}: pass -n with one of them",
+            several.join(", ")
+        )),
     }
 }
 
@@ -172,6 +211,24 @@ fn failure_message(status: StatusCode, body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_namespace_the_key_does_not_act_in_gets_a_hint() {
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            namespace_hint("default", &names(&["default", "team"])),
+            None
+        );
+        assert_eq!(namespace_hint("default", &[]), None);
+        assert_eq!(
+            namespace_hint("default", &names(&["team"])).as_deref(),
+            Some("the only namespace this API key can use is team: pass -n team")
+        );
+        assert_eq!(
+            namespace_hint("default", &names(&["a", "b"])).as_deref(),
+            Some("the namespaces this API key can use are a, b: pass -n with one of them")
+        );
+    }
 
     #[test]
     fn server_errors_show_their_message_and_status() {

@@ -1,5 +1,6 @@
 //! `vireo invoke`: a small curl for functions, with the invocation id on stderr.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
@@ -135,31 +136,56 @@ pub async fn run(client: &Client, format: Format, args: InvokeArgs) -> anyhow::R
         output::write_stdout(head(&response).as_bytes())?;
     }
     let status = response.status();
-    let failed = status.is_client_error() || status.is_server_error();
-    let mut kept = Vec::new();
+    if status.is_client_error() || status.is_server_error() {
+        return failed(response, &args.target, args.include).await;
+    }
     while let Some(chunk) = response
         .chunk()
         .await
         .context("reading the function's answer")?
     {
         output::write_stdout(&chunk)?;
-        if failed {
-            kept.extend_from_slice(
-                &chunk[..chunk.len().min(ERROR_BODY_KEPT.saturating_sub(kept.len()))],
-            );
-        }
     }
     if status == reqwest::StatusCode::ACCEPTED {
         // The server's JSON has no final newline; a shell prompt should not follow it on the line.
         output::write_stdout(b"\n")?;
     }
-    if failed {
-        match client::api_error_message(&kept) {
-            Some(message) => bail!("{message} (HTTP {status})"),
-            None => bail!("{} answered HTTP {status}", args.target),
+    Ok(())
+}
+
+/// A failed answer. Vireo's own error (its JSON envelope) is said once, as the command's error;
+/// a function's own failing answer is its output, on stdout, and the error names its status.
+async fn failed(mut response: Response, target: &str, include: bool) -> anyhow::Result<()> {
+    let status = response.status();
+    let mut kept = Vec::new();
+    let mut streamed = false;
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .context("reading the function's answer")?
+    {
+        if streamed {
+            output::write_stdout(&chunk)?;
+        } else if kept.len() + chunk.len() > ERROR_BODY_KEPT {
+            // Too long for an error of Vireo's: it is the function's answer.
+            output::write_stdout(&kept)?;
+            output::write_stdout(&chunk)?;
+            streamed = true;
+        } else {
+            kept.extend_from_slice(&chunk);
         }
     }
-    Ok(())
+    if !streamed {
+        if let Some(message) = client::api_error_message(&kept).filter(|_| !include) {
+            bail!("{message} (HTTP {status})");
+        }
+        output::write_stdout(&kept)?;
+        if !kept.ends_with(b"\n") && std::io::stdout().is_terminal() {
+            // The error below goes to the same terminal: not on the answer's last line.
+            output::write_stdout(b"\n")?;
+        }
+    }
+    bail!("{target} answered HTTP {status}")
 }
 
 /// The status line and headers, as `curl -i` shows them.

@@ -65,3 +65,109 @@ async fn a_command_without_a_key_says_where_it_looked_and_what_to_pass() {
         "{said}"
     );
 }
+
+/// `vireo ARGS…` against `server` with `key`: (succeeded, stdout, stderr).
+fn with_key(server: &crate::support::Server, key: &str, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_vireo"))
+        .args(args)
+        .env("VIREO_URL", &server.url)
+        .env("VIREO_API_KEY", key)
+        .env_remove("VIREO_NAMESPACE")
+        .output()
+        .expect("run vireo");
+    (
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_key_used_outside_its_namespaces_is_told_which_to_pass() {
+    let data = tempfile::tempdir().unwrap();
+    let server = crate::support::Server::start(data.path());
+    let admin = server.admin_key.clone();
+    assert!(with_key(&server, &admin, &["ns", "create", "team"]).0);
+    let (created, stdout, stderr) = with_key(
+        &server,
+        &admin,
+        &[
+            "keys",
+            "create",
+            "--role",
+            "developer",
+            "-n",
+            "team",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(created, "{stderr}");
+    let key: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let developer = key["key"].as_str().unwrap();
+
+    let (ok, _, said) = with_key(&server, developer, &["ls"]);
+    assert!(!ok);
+    assert!(
+        said.contains("the only namespace this API key can use is team: pass -n team"),
+        "{said}"
+    );
+    assert!(with_key(&server, developer, &["ls", "-n", "team"]).0);
+
+    // A namespace that exists for nobody: the admin key is shown the ones there are.
+    let (_, _, said) = with_key(&server, &admin, &["ls", "-n", "nope"]);
+    assert!(
+        said.contains("the namespaces this API key can use are default, team"),
+        "{said}"
+    );
+    // A function missing from a namespace the key uses: no hint, it is the function.
+    let (_, _, said) = with_key(&server, developer, &["versions", "nothing", "-n", "team"]);
+    assert!(
+        said.contains("does not exist") && !said.contains("pass -n"),
+        "{said}"
+    );
+}
+
+#[tokio::test]
+async fn invoke_says_the_servers_error_once_and_a_functions_answer_is_its_output() {
+    let data = tempfile::tempdir().unwrap();
+    let server = crate::support::Server::start(data.path());
+    server
+        .deploy_ok("echo", "echo", serde_json::json!({}))
+        .await;
+    let admin = server.admin_key.clone();
+
+    let (ok, stdout, stderr) = with_key(&server, &admin, &["invoke", "nothing"]);
+    assert!(!ok);
+    assert_eq!(stdout, "", "Vireo's error is not the function's output");
+    assert_eq!(
+        stderr
+            .matches("function default/nothing does not exist")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|line| line
+                == "error: function default/nothing does not exist (HTTP 404 Not Found)"),
+        "on a line of its own: {stderr}"
+    );
+
+    let (ok, stdout, stderr) = with_key(
+        &server,
+        &admin,
+        &["invoke", "echo", "--path", "/?status=503"],
+    );
+    assert!(!ok);
+    let answer: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        answer["query"], "status=503",
+        "the function's answer is printed"
+    );
+    assert!(
+        stderr.contains("error: echo answered HTTP 503 Service Unavailable"),
+        "{stderr}"
+    );
+}
