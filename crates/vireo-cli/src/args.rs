@@ -1,6 +1,6 @@
 //! Value parsers shared by several commands, so bad input is refused before any request is sent.
 
-use vireo_core::{InvalidName, InvocationId, Name, VersionSelector};
+use vireo_core::{InvalidName, InvocationId, InvocationMatch, Name, VersionSelector};
 
 pub fn function_name(value: &str) -> Result<Name, InvalidName> {
     Name::parse("function", value)
@@ -16,6 +16,17 @@ pub fn invocation_id(value: &str) -> Result<InvocationId, String> {
     InvocationId::parse(value).ok_or_else(|| {
         format!(
             "invalid invocation id {value:?}: expected a full UUID as printed by `vireo invoke`"
+        )
+    })
+}
+
+/// `vireo logs --invocation`: a whole id, or the short one `vireo logs` prints (its end).
+pub fn invocation_match(value: &str) -> Result<InvocationMatch, String> {
+    InvocationMatch::parse(value).ok_or_else(|| {
+        format!(
+            "invalid invocation id {value:?}: pass the id `vireo invoke` prints, or the short one \
+             `vireo logs` shows (at least its last {} characters)",
+            InvocationMatch::SHORTEST_END
         )
     })
 }

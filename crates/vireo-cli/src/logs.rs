@@ -6,7 +6,7 @@ use clap::Args;
 use reqwest::{Method, header};
 use serde_json::Value;
 use vireo_core::time::{now_micros, parse_since};
-use vireo_core::{InvocationId, Name};
+use vireo_core::{InvocationMatch, Name};
 
 use crate::args;
 use crate::client::Client;
@@ -29,9 +29,10 @@ pub struct LogsArgs {
     #[arg(long, value_name = "10m|RFC3339", value_parser = parse_since_arg)]
     since: Option<String>,
 
-    /// Only the lines of this invocation (the id `vireo invoke` prints).
-    #[arg(long, value_name = "ID", value_parser = args::invocation_id)]
-    invocation: Option<InvocationId>,
+    /// Only the lines of this invocation: the id `vireo invoke` prints, or the short one
+    /// `vireo logs` shows before each line.
+    #[arg(long, value_name = "ID", value_parser = args::invocation_match)]
+    invocation: Option<InvocationMatch>,
 
     /// The last N lines, as `tail` shows them; older ones left out are mentioned on stderr
     #[arg(long, alias = "limit", value_name = "N", default_value_t = 100,
@@ -50,7 +51,10 @@ pub async fn run(client: &Client, format: Format, args: LogsArgs) -> anyhow::Res
     let function = client.qualified(&args.name);
     let mut query: Vec<(&str, String)> = Vec::new();
     query.extend(args.since.clone().map(|since| ("since", since)));
-    query.extend(args.invocation.map(|id| ("invocation", id.to_string())));
+    query.extend(
+        args.invocation
+            .map(|invocation| ("invocation", invocation.as_str().to_string())),
+    );
     let path = client.function_path(&args.name, "/logs");
     if !args.follow || args.since.is_none() {
         let mut page_query = query.clone();

@@ -38,6 +38,36 @@ impl fmt::Display for InvocationId {
     }
 }
 
+/// Which invocation's log lines to read: a whole id, or the end of one as `vireo logs` shows
+/// it (at least its last 8 hex digits, which are random, so they tell invocations apart).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvocationMatch {
+    Id(InvocationId),
+    EndsWith(String),
+}
+
+impl InvocationMatch {
+    /// The fewest characters of an id's end accepted.
+    pub const SHORTEST_END: usize = 8;
+
+    pub fn parse(value: &str) -> Option<Self> {
+        if let Some(id) = InvocationId::parse(value) {
+            return Some(Self::Id(id));
+        }
+        let end = value.to_ascii_lowercase();
+        let plausible = (Self::SHORTEST_END..36).contains(&end.len())
+            && end.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+        plausible.then_some(Self::EndsWith(end))
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Id(id) => id.as_str(),
+            Self::EndsWith(end) => end,
+        }
+    }
+}
+
 /// What started an invocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -180,6 +210,26 @@ pub struct LogLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invocations_match_by_id_or_by_the_end_logs_show() {
+        let id = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        assert_eq!(
+            InvocationMatch::parse(id),
+            Some(InvocationMatch::Id(InvocationId::parse(id).unwrap()))
+        );
+        assert_eq!(
+            InvocationMatch::parse("2E3F4A5B"),
+            Some(InvocationMatch::EndsWith("2e3f4a5b".into()))
+        );
+        assert_eq!(
+            InvocationMatch::parse("8a9b-0c1d2e3f4a5b"),
+            Some(InvocationMatch::EndsWith("8a9b-0c1d2e3f4a5b".into()))
+        );
+        for bad in ["", "4a5b", "2e3f4a5g", "2e3f%a5b", "x".repeat(40).as_str()] {
+            assert_eq!(InvocationMatch::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn generated_ids_match_the_pattern_and_parse() {

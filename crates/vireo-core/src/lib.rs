@@ -25,7 +25,7 @@ pub use auth::{Action, ApiKey, AuthError, Caller, Principal, Role};
 pub use cors::InvalidCors;
 pub use cron::{CronSchedule, InvalidSchedule};
 pub use invocation::{
-    InvocationId, InvocationRecord, InvocationStatus, LogLine, LogStream, Trigger,
+    InvocationId, InvocationMatch, InvocationRecord, InvocationStatus, LogLine, LogStream, Trigger,
 };
 pub use invoke::{
     Body, BoxError, Call, DeployError, Deployed, Deployer, InvokeError, Invoker, RequestBodyError,

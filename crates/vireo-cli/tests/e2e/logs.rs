@@ -205,4 +205,21 @@ async fn logs_show_the_newest_lines_and_say_when_older_ones_are_left_out() {
     let all = server.cli(&["logs", "hello", "--tail", "10", "-o", "json"]);
     assert_eq!(lines(&all).len(), 5);
     assert!(!String::from_utf8_lossy(&all.stderr).contains("left out"));
+
+    // The short id before each line picks that invocation's lines.
+    let shown = String::from_utf8(server.cli(&["logs", "hello"]).stdout).unwrap();
+    let third = shown
+        .lines()
+        .find(|line| line.ends_with("hello called: /3"))
+        .unwrap_or_else(|| panic!("the third call's line: {shown}"));
+    let short = third.split_whitespace().nth(1).unwrap();
+    assert_eq!(short.len(), 8, "{third}");
+    let only = server.cli(&["logs", "hello", "--invocation", short, "-o", "json"]);
+    assert_eq!(lines(&only), ["hello called: /3"]);
+    let refused = server.cli(&["logs", "hello", "--invocation", "3f"]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("at least its last 8 characters"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }

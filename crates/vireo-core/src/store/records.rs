@@ -2,7 +2,7 @@
 //! invocation path), the usage summed from them, and retention deleting what is old.
 
 use super::StoreError;
-use crate::invocation::{InvocationId, InvocationRecord, LogLine};
+use crate::invocation::{InvocationId, InvocationMatch, InvocationRecord, LogLine};
 use crate::names::Name;
 use crate::usage::{UsageQuery, UsageRow};
 
@@ -21,7 +21,7 @@ pub struct InvocationQuery {
 pub struct LogQuery {
     pub namespace: Name,
     pub function: Name,
-    pub invocation: Option<InvocationId>,
+    pub invocation: Option<InvocationMatch>,
     /// Only lines written at or after this time.
     pub since_us: Option<i64>,
     /// Only lines after this sequence number (for following).

@@ -13,10 +13,10 @@ use futures::{Stream, StreamExt, stream};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use vireo_core::time::{now_micros, parse_since};
-use vireo_core::{Catalog, LogQuery, Records};
+use vireo_core::{Catalog, InvocationMatch, LogQuery, Records};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiQuery, FunctionPath, invocation_id};
+use crate::extract::{ApiQuery, FunctionPath};
 use crate::state::LogFeed;
 use crate::views::{LogLineView, LogPage};
 
@@ -29,7 +29,8 @@ const MAX_LINES: u32 = 10_000;
 pub struct LogParams {
     /// Only lines written since: an RFC 3339 time or a duration ago (`10m`, `2h`).
     since: Option<String>,
-    /// Only lines of this invocation.
+    /// Only lines of this invocation: its id, or at least its last 8 characters (the short id
+    /// `vireo logs` shows).
     invocation: Option<String>,
     /// Only lines after this sequence number (`next_after` of the previous page).
     after: Option<i64>,
@@ -82,7 +83,7 @@ pub async fn read(
         invocation: params
             .invocation
             .as_deref()
-            .map(invocation_id)
+            .map(invocation_match)
             .transpose()?,
         since_us,
         after_seq: params.after,
@@ -116,6 +117,15 @@ pub async fn read(
 
 /// New lines as events, woken by each committed batch of records (with a slow poll as a
 /// backstop); ends when the client goes away or the server shuts down.
+fn invocation_match(value: &str) -> Result<InvocationMatch, ApiError> {
+    InvocationMatch::parse(value).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{value:?} is not an invocation id: pass the whole id or at least its last {} characters",
+            InvocationMatch::SHORTEST_END
+        ))
+    })
+}
+
 fn follow_lines(
     store: Arc<dyn Records>,
     query: LogQuery,

@@ -1,6 +1,6 @@
 //! The records: invocation records and log lines, usage summed from them, and retention.
 
-use vireo_core::{InvocationStatus, LogQuery, LogStream, Name};
+use vireo_core::{InvocationMatch, InvocationStatus, LogQuery, LogStream, Name};
 
 use super::support::{
     AT, add_version, default_function, invocation_id, invocations, log, logs, name, record,
@@ -174,12 +174,22 @@ pub(super) async fn logs_read_oldest_first_with_filters(stores: &Stores) {
     );
 
     let only_first = LogQuery {
-        invocation: Some(first.id.clone()),
+        invocation: Some(InvocationMatch::Id(first.id.clone())),
         ..logs(&function)
     };
     assert_eq!(
         text(&stores.records.read_logs(&only_first).await.unwrap()),
         ["a1", "a2"]
+    );
+    let id = first.id.as_str();
+    let by_its_end = LogQuery {
+        invocation: InvocationMatch::parse(&id[id.len() - InvocationMatch::SHORTEST_END..]),
+        ..logs(&function)
+    };
+    assert_eq!(
+        text(&stores.records.read_logs(&by_its_end).await.unwrap()),
+        ["a1", "a2"],
+        "the end of an id `vireo logs` shows finds its lines"
     );
     let since = LogQuery {
         since_us: Some(30),
@@ -216,7 +226,7 @@ pub(super) async fn logs_read_oldest_first_with_filters(stores: &Stores) {
         ["b1", "a2", "b2"]
     );
     let combined = LogQuery {
-        invocation: Some(first.id),
+        invocation: Some(InvocationMatch::Id(first.id)),
         since_us: Some(5),
         after_seq: Some(all[0].seq),
         ..logs(&function)

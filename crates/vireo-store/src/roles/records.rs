@@ -2,8 +2,8 @@
 //! fastest way), usage summed from them, and retention.
 
 use vireo_core::{
-    InvocationId, InvocationQuery, InvocationRecord, LogLine, LogQuery, Records, Retained,
-    Retention, StoreError, UsageGrouping, UsageQuery, UsageRow,
+    InvocationId, InvocationMatch, InvocationQuery, InvocationRecord, LogLine, LogQuery, Records,
+    Retained, Retention, StoreError, UsageGrouping, UsageQuery, UsageRow,
 };
 
 use super::{Conn, Dialect, SqlStore, check_function, commit};
@@ -121,16 +121,23 @@ impl<D: RecordsDialect> Records for SqlStore<D> {
         let mut tx = self.read().await?;
         check_function(&mut *tx, &query.namespace, &query.function).await?;
         let mut sql = crate::sql::query(READ_LOGS);
-        if query.invocation.is_some() {
+        if let Some(InvocationMatch::Id(_)) = &query.invocation {
             sql.push(D::LOGS_OF_INVOCATION);
         }
         sql.push(" WHERE namespace = ")
             .push_bind(query.namespace.as_str());
         sql.push(" AND function = ")
             .push_bind(query.function.as_str());
-        if let Some(invocation) = &query.invocation {
-            sql.push(" AND invocation_id = ")
-                .push_bind(invocation.as_str());
+        match &query.invocation {
+            Some(InvocationMatch::Id(id)) => {
+                sql.push(" AND invocation_id = ").push_bind(id.as_str());
+            }
+            // Hex digits and dashes only (checked by the parser), so nothing in it is a pattern.
+            Some(InvocationMatch::EndsWith(end)) => {
+                sql.push(" AND invocation_id LIKE ")
+                    .push_bind(format!("%{end}"));
+            }
+            None => {}
         }
         if let Some(since_us) = query.since_us {
             sql.push(" AND at_us >= ").push_bind(since_us);
