@@ -9,7 +9,7 @@ use vireo_core::{AliasName, Name};
 use crate::args;
 use crate::client::Client;
 use crate::output::{self, Format};
-use crate::views::{FunctionList, FunctionView, VersionList, VersionView};
+use crate::views::{FunctionList, FunctionView, ScheduleList, VersionList, VersionView};
 
 #[derive(Args)]
 pub struct VersionsArgs {
@@ -91,11 +91,60 @@ pub async fn alias(client: &Client, format: Format, args: AliasArgs) -> anyhow::
 
 pub async fn remove(client: &Client, format: Format, args: RmArgs) -> anyhow::Result<()> {
     let function = client.qualified(&args.name);
+    // What goes with it, read first so the message can say (the store deletes it all at once).
+    let info: FunctionView = output::decode(
+        client
+            .json(client.request(Method::GET, &client.function_path(&args.name, "")))
+            .await
+            .with_context(|| format!("removing {function}"))?,
+    )?;
+    let schedules: ScheduleList = output::decode(
+        client
+            .json(client.request(
+                Method::GET,
+                &format!("/v1/namespaces/{}/schedules", client.namespace()),
+            ))
+            .await
+            .with_context(|| format!("listing the schedules of {function}"))?,
+    )?;
+    let scheduled: Vec<String> = schedules
+        .schedules
+        .into_iter()
+        .filter(|schedule| schedule.function.split('@').next() == Some(args.name.as_str()))
+        .map(|schedule| schedule.name)
+        .collect();
     client
         .no_content(client.request(Method::DELETE, &client.function_path(&args.name, "")))
         .await
         .with_context(|| format!("removing {function}"))?;
-    confirm(format, &format!("removed {function}\n"))
+    confirm(format, &removed_message(&function, &info, &scheduled))
+}
+
+/// What `vireo rm` removed, by name where names help.
+fn removed_message(function: &str, info: &FunctionView, schedules: &[String]) -> String {
+    let versions = info.latest_version.unwrap_or(0);
+    let named = |(one, many): (&str, &str), names: Vec<&str>| match names.as_slice() {
+        [] => format!("no {many}"),
+        [name] => format!("{one} {name}"),
+        names => format!("{many} {}", names.join(", ")),
+    };
+    let aliases = named(
+        ("alias", "aliases"),
+        info.aliases
+            .keys()
+            .map(String::as_str)
+            .filter(|alias| *alias != "latest")
+            .collect(),
+    );
+    let schedules = named(
+        ("schedule", "schedules"),
+        schedules.iter().map(String::as_str).collect(),
+    );
+    format!(
+        "removed {function}: {versions} version{}, {aliases}, {schedules}, and its invocation \
+         records, logs and async invocations\n",
+        if versions == 1 { "" } else { "s" }
+    )
 }
 
 /// Says what was done; with `-o json` the empty answer stays empty, so scripts see no stray text.
@@ -155,6 +204,34 @@ fn versions_table(versions: &[VersionView]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removal_names_what_went_with_the_function() {
+        let info = |aliases: &[(&str, u32)]| FunctionView {
+            name: "echo".into(),
+            created_at_us: 0,
+            latest_version: Some(3),
+            aliases: aliases.iter().map(|(a, v)| (a.to_string(), *v)).collect(),
+        };
+        assert_eq!(
+            removed_message(
+                "default/echo",
+                &info(&[("latest", 3), ("prod", 2)]),
+                &["nightly".into()]
+            ),
+            "removed default/echo: 3 versions, alias prod, schedule nightly, and its invocation \
+             records, logs and async invocations\n"
+        );
+        assert_eq!(
+            removed_message(
+                "default/echo",
+                &info(&[("latest", 3)]),
+                &["a".into(), "b".into()]
+            ),
+            "removed default/echo: 3 versions, no aliases, schedules a, b, and its invocation \
+             records, logs and async invocations\n"
+        );
+    }
 
     #[test]
     fn functions_table_lists_latest_alias_first() {

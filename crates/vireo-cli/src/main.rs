@@ -103,7 +103,8 @@ enum Command {
     Versions(functions::VersionsArgs),
     /// Point an alias (such as `prod`) at a version, or delete it with --delete.
     Alias(functions::AliasArgs),
-    /// Delete a function with all its versions, aliases, invocation records and logs.
+    /// Delete a function with all its versions, aliases, schedules, async invocations, invocation
+    /// records and logs, and say what went.
     Rm(functions::RmArgs),
     /// Print what a function wrote to stdout and stderr; -f keeps following new lines.
     Logs(logs::LogsArgs),

@@ -176,3 +176,50 @@ async fn slots_fire_at_most_once_across_a_crash_and_missed_slots_follow_the_poli
         assert_eq!(times, expected, "{missed}: {slots:?}");
     }
 }
+
+#[tokio::test]
+async fn rm_says_what_went_with_the_function_schedules_included() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.deploy_ok("hello", "hello", json!({})).await;
+    server.deploy_ok("other", "hello", json!({})).await;
+    let ok = |args: &[&str]| {
+        let output = server.cli(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    ok(&["alias", "hello", "prod", "1"]);
+    ok(&[
+        "cron",
+        "add",
+        "hello@prod",
+        "--schedule",
+        "0 0 * * *",
+        "--name",
+        "nightly",
+    ]);
+    ok(&["cron", "add", "other", "--schedule", "0 0 * * *"]);
+
+    let said = ok(&["rm", "hello"]);
+    assert_eq!(
+        said,
+        "removed default/hello: 1 version, alias prod, schedule nightly, and its invocation \
+         records, logs and async invocations\n"
+    );
+    let left = stdout_json(&server.cli(&["cron", "ls", "-o", "json"]));
+    let names: Vec<&str> = left["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["other"],
+        "only the removed function's schedule went"
+    );
+}
