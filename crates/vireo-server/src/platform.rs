@@ -186,9 +186,28 @@ impl Platform {
             Change::Routes {
                 namespace,
                 function,
-            } => self.routes.invalidate(namespace, function),
+            } => {
+                self.routes.invalidate(namespace, function);
+                self.forget_if_deleted(namespace, function).await;
+            }
             Change::Tenants => self.reload_directory().await,
             Change::Secret { namespace, name } => self.reload_granting(namespace, name).await,
+        }
+    }
+
+    /// Drops what this node keeps for a function that no longer exists (deleted here or on
+    /// another node): its loaded versions, admission state, rate-limit bucket and metric series.
+    async fn forget_if_deleted(&self, namespace: &Name, function: &Name) {
+        let gone = matches!(
+            self.catalog.get_function(namespace, function).await,
+            Err(StoreError::FunctionNotFound { .. } | StoreError::NamespaceNotFound(_))
+        );
+        if gone {
+            self.runtime.forget_function(namespace, function);
+            self.admission.forget_function(namespace, function);
+            self.function_buckets
+                .retain(|(ns, f)| !(ns == namespace && f == function));
+            telemetry::function_deleted(namespace, function);
         }
     }
 
@@ -357,10 +376,6 @@ impl Deployer for Platform {
     async fn delete(&self, namespace: &Name, function: &Name) -> Result<(), StoreError> {
         self.catalog.delete_function(namespace, function).await?;
         self.changed(routes_of(namespace, function)).await;
-        self.runtime.forget_function(namespace, function);
-        self.admission.forget_function(namespace, function);
-        self.function_buckets
-            .retain(|(ns, f)| !(ns == namespace && f == function));
         Ok(())
     }
 }

@@ -50,9 +50,67 @@ impl Telemetry {
         Ok(Self { handle, process })
     }
 
+    /// The exposition, without the series of deleted functions.
     pub fn render(&self) -> String {
         self.process.collect();
-        self.handle.render()
+        let rendered = self.handle.render();
+        let deleted = DELETED.lock().unwrap_or_else(|p| p.into_inner());
+        if deleted.is_empty() {
+            return rendered;
+        }
+        let mut kept = String::with_capacity(rendered.len());
+        for line in rendered.lines() {
+            if !deleted.iter().any(|series| series.labels(line)) {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+        kept
+    }
+}
+
+/// A deleted function's series. The recorder cannot drop a series, so they are left out of
+/// the exposition until the name is used again; a function created again under the name
+/// continues them (counters never go backwards).
+struct DeletedSeries {
+    /// `namespace="…",function="…"`, the labels every per-function series starts with.
+    labels: String,
+}
+
+impl DeletedSeries {
+    fn new(namespace: &Name, function: &Name) -> Self {
+        Self {
+            labels: format!("namespace=\"{namespace}\",function=\"{function}\""),
+        }
+    }
+
+    /// Whether an exposition line is one of its samples. Names cannot hold quotes or commas,
+    /// so the labels cannot match inside another label's value.
+    fn labels(&self, line: &str) -> bool {
+        line.split_once('{').is_some_and(|(_, labels)| {
+            labels
+                .strip_prefix(self.labels.as_str())
+                .is_some_and(|rest| rest.starts_with([',', '}']))
+        })
+    }
+}
+
+static DELETED: LazyLock<Mutex<Vec<DeletedSeries>>> = LazyLock::new(Mutex::default);
+
+/// Leaves a deleted function's series out of `/metrics` (and so out of `vireo top`).
+pub fn function_deleted(namespace: &Name, function: &Name) {
+    let mut deleted = DELETED.lock().unwrap_or_else(|p| p.into_inner());
+    let series = DeletedSeries::new(namespace, function);
+    if !deleted.iter().any(|known| known.labels == series.labels) {
+        deleted.push(series);
+    }
+}
+
+fn function_active(namespace: &Name, function: &Name) {
+    let mut deleted = DELETED.lock().unwrap_or_else(|p| p.into_inner());
+    if !deleted.is_empty() {
+        let labels = DeletedSeries::new(namespace, function).labels;
+        deleted.retain(|series| series.labels != labels);
     }
 }
 
@@ -160,7 +218,10 @@ impl FunctionMetrics {
 static FUNCTIONS: LazyLock<Mutex<HashMap<Name, HashMap<Name, FunctionMetrics>>>> =
     LazyLock::new(Mutex::default);
 
+/// A cold start is the first invocation of a function this node forgot, or of one created
+/// again under a deleted name: its series are shown again.
 pub fn cold_start(namespace: &Name, function: &Name) {
+    function_active(namespace, function);
     counter!(COLD_STARTS, "namespace" => namespace.to_string(), "function" => function.to_string())
         .increment(1);
 }
@@ -198,4 +259,30 @@ impl Drop for InFlight {
 )]
 fn micros_as_seconds(micros: u64) -> f64 {
     micros as f64 / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deleted_functions_samples_are_recognised_by_their_leading_labels() {
+        let name = |n: &str| Name::parse("name", n).unwrap();
+        let series = DeletedSeries::new(&name("default"), &name("hello"));
+        for sample in [
+            r#"vireo_invocations_total{namespace="default",function="hello",status="ok",trigger="http"} 3"#,
+            r#"vireo_cold_starts_total{namespace="default",function="hello"} 1"#,
+            r#"vireo_invocation_duration_seconds_bucket{namespace="default",function="hello",le="0.001"} 2"#,
+        ] {
+            assert!(series.labels(sample), "{sample}");
+        }
+        for other in [
+            r#"vireo_invocations_total{namespace="default",function="hello-2",status="ok",trigger="http"} 3"#,
+            r#"vireo_invocations_total{namespace="team",function="hello",status="ok",trigger="http"} 3"#,
+            "# TYPE vireo_invocations_total counter",
+            "vireo_invocations_in_flight 0",
+        ] {
+            assert!(!series.labels(other), "{other}");
+        }
+    }
 }

@@ -189,3 +189,49 @@ async fn top_shows_the_activity_of_the_interval() {
     );
     assert!(p50 > 0.0 && p50 <= p99, "{refresh}");
 }
+
+#[tokio::test]
+async fn a_deleted_functions_series_leave_metrics_and_top() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.deploy_ok("hello", "hello", json!({})).await;
+    server.deploy_ok("other", "hello", json!({})).await;
+    for function in ["hello", "other"] {
+        let response = reqwest::get(server.url(&format!("/fn/default/{function}/")))
+            .await
+            .unwrap();
+        response.text().await.unwrap();
+    }
+    let of_hello = |text: &str| {
+        text.lines()
+            .filter(|line| line.contains(r#"function="hello""#))
+            .count()
+    };
+    assert!(
+        of_hello(&server.metrics_text().await) > 0,
+        "counted while it exists"
+    );
+
+    let removed = server.cli(&["rm", "hello"]);
+    assert!(removed.status.success());
+    let text = server.metrics_text().await;
+    assert_eq!(of_hello(&text), 0, "{text}");
+    assert!(text.contains(r#"function="other""#), "others stay: {text}");
+    let refresh = crate::support::stdout_json(&server.cli(&["top", "--once", "-o", "json"]));
+    assert!(
+        refresh["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["function"] != "hello"),
+        "{refresh}"
+    );
+
+    // The name in use again: its series are back.
+    server.deploy_ok("hello", "hello", json!({})).await;
+    let response = reqwest::get(server.url("/fn/default/hello/"))
+        .await
+        .unwrap();
+    response.text().await.unwrap();
+    assert!(of_hello(&server.metrics_text().await) > 0);
+}
