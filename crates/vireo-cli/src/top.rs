@@ -1,5 +1,6 @@
 //! `vireo top`: a live view of each function's invocations per second, errors, latency
-//! percentiles and cold starts, computed from two scrapes of the server's `/metrics`.
+//! percentiles and cold starts, computed from two scrapes of the namespace's metrics
+//! (`/v1/namespaces/{ns}/metrics`).
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
@@ -38,7 +39,8 @@ struct FunctionActivity {
 #[derive(Serialize)]
 struct Refresh {
     interval_secs: f64,
-    in_flight: f64,
+    /// The namespace's async invocations queued or running.
+    async_pending: f64,
     functions: Vec<FunctionActivity>,
 }
 
@@ -56,7 +58,7 @@ pub async fn run(client: &Client, format: Format, args: TopArgs) -> anyhow::Resu
         taken = Instant::now();
         let refresh = Refresh {
             interval_secs: elapsed,
-            in_flight: gauge(&after, "vireo_invocations_in_flight"),
+            async_pending: gauge(&after, "vireo_async_pending"),
             functions: activity(&before, &after, client.namespace().as_str(), elapsed),
         };
         let text = match format {
@@ -75,24 +77,29 @@ pub async fn run(client: &Client, format: Format, args: TopArgs) -> anyhow::Resu
     }
 }
 
+/// The namespace's series: any key that may read the namespace may watch it.
 async fn scrape(client: &Client) -> anyhow::Result<Scrape> {
+    let path = format!("/v1/namespaces/{}/metrics", client.namespace());
     let response = client
-        .success(client.request(Method::GET, "/metrics"))
+        .success(client.request(Method::GET, &path))
         .await
-        .context("reading /metrics")?;
-    let text = response.text().await.context("reading /metrics")?;
+        .with_context(|| format!("reading {path}"))?;
+    let text = response
+        .text()
+        .await
+        .with_context(|| format!("reading {path}"))?;
     Scrape::parse(text.lines().map(|line| Ok(line.to_string())))
-        .context("the server's /metrics is not Prometheus text")
+        .context("the server's metrics are not Prometheus text")
 }
 
 fn render(refresh: &Refresh, client: &Client) -> String {
     let ms = |value: Option<f64>| value.map_or("-".to_string(), |v| format!("{v:.2}"));
     let mut text = format!(
-        "vireo top — {} namespace {} — every {:.1}s — {} in flight\n\n",
+        "vireo top — {} namespace {} — every {:.1}s — {} async pending\n\n",
         client.base_url(),
         client.namespace(),
         refresh.interval_secs,
-        refresh.in_flight
+        refresh.async_pending
     );
     text.push_str(&output::table(
         ["FUNCTION", "INV/S", "ERR/S", "P50 MS", "P99 MS", "COLD"],

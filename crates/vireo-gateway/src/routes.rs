@@ -105,6 +105,7 @@ fn table() -> Vec<AdminRoute> {
         documented(routes!(api::secrets::set), Namespace(Write)),
         documented(routes!(api::secrets::list), Namespace(Read)),
         documented(routes!(api::secrets::delete), Namespace(Write)),
+        documented(routes!(api::metrics::namespace), Namespace(Read)),
         undocumented("/metrics", get(probes::metrics), Admin),
     ]
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use reqwest::Method;
 use serde_json::json;
 
 use crate::support::{DEADLINE, Server, eventually, invocation_id};
@@ -234,4 +235,83 @@ async fn a_deleted_functions_series_leave_metrics_and_top() {
         .unwrap();
     response.text().await.unwrap();
     assert!(of_hello(&server.metrics_text().await) > 0);
+}
+
+#[tokio::test]
+async fn a_developer_key_watches_its_namespace_and_only_it() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/v1/namespaces",
+            Some(json!({"name": "team"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, key) = server
+        .call(
+            Method::POST,
+            "/v1/keys",
+            Some(json!({"role": "developer", "namespaces": ["team"]})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let key = key["key"].as_str().unwrap().to_string();
+    let developer = Server::client_with_key(&key);
+    let deployed = server
+        .deploy_with(
+            &developer,
+            "team",
+            "hello",
+            crate::support::guest("hello"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(deployed.status(), 201);
+    server.deploy_ok("elsewhere", "hello", json!({})).await;
+    for path in ["/fn/team/hello/", "/fn/default/elsewhere/"] {
+        reqwest::get(server.url(path))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    }
+
+    let view = developer
+        .get(server.url("/v1/namespaces/team/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(view.status(), 200);
+    let text = view.text().await.unwrap();
+    assert!(
+        text.contains(r#"namespace="team",function="hello""#),
+        "{text}"
+    );
+    assert!(!text.contains(r#"namespace="default""#), "{text}");
+    for (path, status) in [("/metrics", 403), ("/v1/namespaces/default/metrics", 404)] {
+        let refused = developer.get(server.url(path)).send().await.unwrap();
+        assert_eq!(refused.status(), status, "{path}");
+    }
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vireo"))
+        .args([
+            "top",
+            "--once",
+            "--interval",
+            "200ms",
+            "-n",
+            "team",
+            "-o",
+            "json",
+        ])
+        .env("VIREO_URL", &server.url)
+        .env("VIREO_API_KEY", &key)
+        .output()
+        .unwrap();
+    let refresh = crate::support::stdout_json(&output);
+    assert!(refresh["async_pending"].is_number(), "{refresh}");
+    assert!(refresh["functions"].is_array(), "{refresh}");
 }

@@ -9,6 +9,7 @@ pub mod inherit;
 pub mod invocations;
 pub mod keys;
 pub mod logs;
+pub mod metrics;
 pub mod namespaces;
 pub mod nodes;
 pub mod queue;
