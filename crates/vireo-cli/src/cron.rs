@@ -1,9 +1,10 @@
 //! `vireo cron`: schedules that invoke a function at cron slots, as async invocations.
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use clap::{Subcommand, ValueEnum};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
+use vireo_core::Name;
 
 use crate::args;
 use crate::client::Client;
@@ -91,22 +92,7 @@ pub async fn run(client: &Client, format: Format, command: CronCommand) -> anyho
                 .await
                 .context("listing schedules")?;
             output::emit(format, answer, |list: ScheduleList| {
-                output::table(
-                    [
-                        "NAME", "FUNCTION", "SCHEDULE", "ZONE", "NEXT", "LAST", "MISSED",
-                    ],
-                    list.schedules.iter().map(|s| {
-                        [
-                            s.name.clone(),
-                            s.function.clone(),
-                            s.schedule.clone(),
-                            s.time_zone.clone(),
-                            next(s),
-                            last(s),
-                            s.missed.clone(),
-                        ]
-                    }),
-                )
+                schedules_table(&list.schedules)
             })
         }
         CronCommand::Rm { name } => {
@@ -152,4 +138,46 @@ fn last(schedule: &ScheduleView) -> String {
         (Some(id), None) => id.clone(),
         _ => "-".to_string(),
     }
+}
+
+pub fn schedules_table(schedules: &[ScheduleView]) -> String {
+    output::table(
+        [
+            "NAME", "FUNCTION", "SCHEDULE", "ZONE", "NEXT", "LAST", "MISSED",
+        ],
+        schedules.iter().map(|s| {
+            [
+                s.name.clone(),
+                s.function.clone(),
+                s.schedule.clone(),
+                s.time_zone.clone(),
+                next(s),
+                last(s),
+                s.missed.clone(),
+            ]
+        }),
+    )
+}
+
+/// The namespace's schedules that invoke `function` (through any alias or version), as JSON.
+pub async fn schedules_of(client: &Client, function: &Name) -> anyhow::Result<Vec<Value>> {
+    let listed = client
+        .json(client.request(
+            Method::GET,
+            &format!("/v1/namespaces/{}/schedules", client.namespace()),
+        ))
+        .await
+        .with_context(|| format!("listing the schedules of {}", client.qualified(function)))?;
+    let Value::Array(schedules) = listed["schedules"].clone() else {
+        bail!("the server's answer has no list of schedules");
+    };
+    Ok(schedules
+        .into_iter()
+        .filter(|schedule| {
+            schedule["function"]
+                .as_str()
+                .and_then(|target| target.split('@').next())
+                == Some(function.as_str())
+        })
+        .collect())
 }

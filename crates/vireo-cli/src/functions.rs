@@ -8,8 +8,9 @@ use vireo_core::{AliasName, Name};
 
 use crate::args;
 use crate::client::Client;
+use crate::cron;
 use crate::output::{self, Format};
-use crate::views::{FunctionList, FunctionView, ScheduleList, VersionList, VersionView};
+use crate::views::{FunctionList, FunctionView, VersionList, VersionView};
 
 #[derive(Args)]
 pub struct VersionsArgs {
@@ -98,20 +99,10 @@ pub async fn remove(client: &Client, format: Format, args: RmArgs) -> anyhow::Re
             .await
             .with_context(|| format!("removing {function}"))?,
     )?;
-    let schedules: ScheduleList = output::decode(
-        client
-            .json(client.request(
-                Method::GET,
-                &format!("/v1/namespaces/{}/schedules", client.namespace()),
-            ))
-            .await
-            .with_context(|| format!("listing the schedules of {function}"))?,
-    )?;
-    let scheduled: Vec<String> = schedules
-        .schedules
-        .into_iter()
-        .filter(|schedule| schedule.function.split('@').next() == Some(args.name.as_str()))
-        .map(|schedule| schedule.name)
+    let scheduled: Vec<String> = cron::schedules_of(client, &args.name)
+        .await?
+        .iter()
+        .filter_map(|schedule| schedule["name"].as_str().map(str::to_string))
         .collect();
     client
         .no_content(client.request(Method::DELETE, &client.function_path(&args.name, "")))
@@ -171,7 +162,7 @@ fn functions_table(functions: &[FunctionView]) -> String {
 }
 
 /// `latest=3, prod=2`: `latest` first, the others by name.
-fn aliases(function: &FunctionView) -> String {
+pub fn aliases(function: &FunctionView) -> String {
     let latest = function.aliases.get_key_value(AliasName::LATEST);
     let others = function
         .aliases

@@ -108,7 +108,7 @@ fn progress_line(status: AsyncStatus, attempts_made: u32) -> String {
     }
 }
 
-fn table(invocations: &[InvocationView]) -> String {
+pub fn table(invocations: &[InvocationView]) -> String {
     output::table(
         [
             "ID", "VERSION", "STATUS", "HTTP", "DURATION", "COLD", "STARTED", "ERROR",

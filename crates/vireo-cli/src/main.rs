@@ -6,6 +6,7 @@ mod config;
 mod credentials;
 mod cron;
 mod deploy;
+mod describe;
 mod functions;
 mod invocations;
 mod invoke;
@@ -101,6 +102,9 @@ enum Command {
     Ls,
     /// List the versions of a function, oldest first.
     Versions(functions::VersionsArgs),
+    /// One function at a glance: its URL, aliases, the settings of the versions they point at,
+    /// schedules and recent invocations.
+    Describe(describe::DescribeArgs),
     /// Point an alias (such as `prod`) at a version, or delete it with --delete.
     Alias(functions::AliasArgs),
     /// Delete a function with all its versions, aliases, schedules, async invocations, invocation
@@ -208,6 +212,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Invoke(args) => invoke::run(&client()?, format, args).await,
         Command::Ls => functions::list(&client()?, format).await,
         Command::Versions(args) => functions::versions(&client()?, format, args).await,
+        Command::Describe(args) => describe::run(&client()?, format, args).await,
         Command::Alias(args) => functions::alias(&client()?, format, args).await,
         Command::Rm(args) => functions::remove(&client()?, format, args).await,
         Command::Logs(args) => logs::run(&client()?, format, args).await,

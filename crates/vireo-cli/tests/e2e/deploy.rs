@@ -504,3 +504,64 @@ async fn every_setting_can_be_given_from_the_command_line() {
         .await;
     assert_eq!(function["latest_version"], 3);
 }
+
+#[tokio::test]
+async fn describe_shows_a_function_at_a_glance() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.deploy_ok("app", "hello", json!({})).await;
+    server
+        .deploy_ok("app", "hello", json!({"memory_mib": 64}))
+        .await;
+    let ok = |args: &[&str]| {
+        let output = server.cli(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    ok(&["alias", "app", "prod", "1"]);
+    ok(&[
+        "cron",
+        "add",
+        "app@prod",
+        "--schedule",
+        "0 0 * * *",
+        "--name",
+        "nightly",
+    ]);
+    let answer = reqwest::get(server.url("/fn/default/app/")).await.unwrap();
+    assert_eq!(answer.text().await.unwrap(), "Hello, Vireo!\n");
+
+    let described: Value = serde_json::from_str(&ok(&["describe", "app", "-o", "json"])).unwrap();
+    assert_eq!(described["url"], format!("{}/fn/default/app", server.url));
+    let versions: Vec<(u64, u64)> = described["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_u64().unwrap(),
+                v["settings"]["memory_mib"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(versions, [(2, 64), (1, 128)], "latest's and prod's");
+    assert_eq!(described["schedules"][0]["name"], "nightly");
+    let recent = crate::support::eventually(crate::support::DEADLINE, || {
+        let said = ok(&["describe", "app"]);
+        async move {
+            if said.contains("recent invocations, newest first (0 of these 1 did not end ok)") {
+                Ok(said)
+            } else {
+                Err(said)
+            }
+        }
+    })
+    .await;
+    assert!(recent.contains("\nversion 1 (prod): "), "{recent}");
+    assert!(recent.contains("  memory_mib: 64\n"), "{recent}");
+    assert!(recent.contains("nightly  app@prod"), "{recent}");
+}
