@@ -183,15 +183,7 @@ async fn rm_says_what_went_with_the_function_schedules_included() {
     let server = Server::start(data.path());
     server.deploy_ok("hello", "hello", json!({})).await;
     server.deploy_ok("other", "hello", json!({})).await;
-    let ok = |args: &[&str]| {
-        let output = server.cli(args);
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    };
+    let ok = |args: &[&str]| server.cli_ok(args);
     ok(&["alias", "hello", "prod", "1"]);
     ok(&[
         "cron",

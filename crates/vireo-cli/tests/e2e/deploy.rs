@@ -513,15 +513,7 @@ async fn describe_shows_a_function_at_a_glance() {
     server
         .deploy_ok("app", "hello", json!({"memory_mib": 64}))
         .await;
-    let ok = |args: &[&str]| {
-        let output = server.cli(args);
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    };
+    let ok = |args: &[&str]| server.cli_ok(args);
     ok(&["alias", "app", "prod", "1"]);
     ok(&[
         "cron",

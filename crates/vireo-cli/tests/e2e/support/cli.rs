@@ -31,6 +31,17 @@ impl Server {
             .expect("run vireo CLI")
     }
 
+    /// Runs the `vireo` CLI against this server; it must succeed. Its stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let output = self.cli(args);
+        assert!(
+            output.status.success(),
+            "vireo {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("the CLI prints UTF-8")
+    }
+
     /// Runs the `vireo` CLI against this server with `input` on its standard input.
     pub fn cli_with_stdin(&self, args: &[&str], input: &[u8]) -> std::process::Output {
         let mut child = self
