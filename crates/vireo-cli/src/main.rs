@@ -73,8 +73,8 @@ struct Cli {
     )]
     namespace: Option<String>,
 
-    /// API key to authenticate with. Without one, a server on this machine is sent the admin
-    /// key its first start wrote to `$VIREO_DATA/admin.key` (default `.vireo/admin.key`).
+    /// API key to authenticate with. Without one, the server using `$VIREO_DATA` (default
+    /// `.vireo`) is sent the admin key its first start wrote there, and no other server is.
     #[arg(long, global = true, help_heading = GLOBAL, env = "VIREO_API_KEY", hide_env_values = true, value_name = "KEY")]
     api_key: Option<String>,
 

@@ -10,6 +10,7 @@ mod http;
 mod metering;
 mod node;
 mod otlp;
+mod owner_address;
 mod platform;
 mod routes;
 mod secrets;
@@ -32,6 +33,7 @@ use tracing_subscriber::EnvFilter;
 use vireo_store::StorageConfig;
 
 pub use config::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
+pub use owner_address::ADDRESS_FILE;
 use services::Services;
 pub use store_copy::copy_store;
 pub use vireo_store::{CopyProgress, CopyReport};
@@ -104,10 +106,12 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
 
     let mut services = Services::start(&config, stores, cipher, telemetry, listener).await?;
     let stop_requested = signal::shutdown_requested();
+    let owner = owner_address::OwnerAddress::write(&config.data_dir, address)?;
     announce(address)?;
     tracing::info!(%address, data_dir = %config.data_dir.display(), store = %store_config::shown(&config.store), "vireo is ready");
     let ran = services.run_until(stop_requested).await;
     services.stop(config.shutdown_grace()).await;
+    drop(owner);
     tracing::info!("stopped");
     drop(exporter);
     ran

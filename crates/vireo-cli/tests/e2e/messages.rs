@@ -42,30 +42,56 @@ fn each_common_mistake_is_answered_with_its_fix() {
     );
 }
 
+/// `vireo ls` against `server` without a key, with `data` as the data directory: its stderr.
+fn refused_without_a_key(server: &crate::support::Server, data: &std::path::Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_vireo"))
+        .args(["ls"])
+        .env("VIREO_URL", &server.url)
+        .env("VIREO_DATA", data)
+        .env_remove("VIREO_API_KEY")
+        .output()
+        .expect("run vireo");
+    assert!(!output.status.success());
+    String::from_utf8(output.stderr).unwrap()
+}
+
 #[tokio::test]
 async fn a_command_without_a_key_says_where_it_looked_and_what_to_pass() {
     let data = tempfile::tempdir().unwrap();
     let server = crate::support::Server::start(data.path());
     let elsewhere = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_vireo"))
-        .args(["ls"])
-        .env("VIREO_URL", &server.url)
-        .env("VIREO_DATA", elsewhere.path())
-        .env_remove("VIREO_API_KEY")
-        .output()
-        .expect("run vireo");
-    assert!(!output.status.success());
-    let said = String::from_utf8(output.stderr).unwrap();
-    let looked = elsewhere.path().join("admin.key");
+    let said = refused_without_a_key(&server, elsewhere.path());
     assert!(
         said.contains(&format!(
-            "no API key was sent: pass --api-key KEY or set VIREO_API_KEY and there is no {}",
-            looked.display()
+            "no API key was sent: pass --api-key KEY or set VIREO_API_KEY and no server runs \
+             with the data directory {}",
+            elsewhere.path().display()
         )),
         "{said}"
     );
 }
 
+#[tokio::test]
+async fn the_local_admin_key_goes_only_to_the_server_that_wrote_it() {
+    let first_data = tempfile::tempdir().unwrap();
+    let first = crate::support::Server::start(first_data.path());
+    let second_data = tempfile::tempdir().unwrap();
+    let second = crate::support::Server::start(second_data.path());
+
+    // The first server's data directory, but the second server's port: nothing is sent.
+    let said = refused_without_a_key(&second, first_data.path());
+    assert!(
+        said.contains(&format!(
+            "(the local admin key in {} belongs to the server on {})",
+            first_data.path().join("admin.key").display(),
+            first.address()
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("not valid"), "the key was not sent: {said}");
+    // Its own server gets it.
+    assert!(first.cli_ok(&["ls"]).contains("NAME"));
+}
 /// `vireo ARGS…` against `server` with `key`: (succeeded, stdout, stderr).
 fn with_key(server: &crate::support::Server, key: &str, args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_vireo"))
