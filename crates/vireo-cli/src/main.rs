@@ -10,9 +10,11 @@ mod describe;
 mod functions;
 mod invocations;
 mod invoke;
+mod login;
 mod logs;
 mod nodes;
 mod output;
+mod profiles;
 mod queue;
 mod secrets;
 mod serve;
@@ -31,6 +33,7 @@ use clap::{Parser, Subcommand};
 
 use crate::client::Client;
 use crate::output::Format;
+use crate::profiles::{Connection, Profiles};
 
 /// Every request allocates and frees many small objects across two worker threads; mimalloc
 /// serves hello about 11 % faster than glibc's allocator (BENCHMARKS.md) for about 20 MiB more
@@ -50,16 +53,21 @@ const GLOBAL: &str = "Global options";
 #[derive(Parser)]
 #[command(name = "vireo", version, max_term_width = 100)]
 struct Cli {
-    /// Base URL of the Vireo server to talk to.
+    /// Base URL of the Vireo server to talk to [default: the profile's, else
+    /// http://127.0.0.1:8080]
     #[arg(
         long,
         global = true,
         help_heading = GLOBAL,
         env = "VIREO_URL",
-        default_value = "http://127.0.0.1:8080",
         value_name = "URL"
     )]
-    server: String,
+    server: Option<String>,
+
+    /// The saved connection to use (`vireo login` saves one) [default: the profile `default`,
+    /// if there is one]. Flags and variables still replace its parts.
+    #[arg(long, global = true, help_heading = GLOBAL, env = "VIREO_PROFILE", value_name = "NAME")]
+    profile: Option<String>,
 
     /// Namespace the function commands work in [default: default]. For `keys create`, the
     /// namespaces the key acts in, comma-separated.
@@ -144,6 +152,14 @@ enum Command {
     /// The live nodes serving the server's store: address, version, load, last heartbeat
     /// (admin key).
     Nodes,
+    /// Save a connection as a profile: `--server URL`, the key from `--api-key`, `VIREO_API_KEY`
+    /// or standard input (asked for without echo), optionally `-n NS`; checked with the server
+    /// first. Saved as `--profile NAME` (default `default`) in ~/.config/vireo/profiles.toml.
+    Login,
+    /// Remove a saved profile (`--profile NAME`, default `default`) and its key.
+    Logout,
+    /// List the saved profiles: server, namespace and key id, never the key.
+    Profiles,
     /// Print a shell completion script, e.g. `source <(vireo completions bash)` in ~/.bashrc,
     /// `vireo completions zsh > "${fpath[1]}/_vireo"`, or
     /// `vireo completions fish > ~/.config/fish/completions/vireo.fish`.
@@ -203,8 +219,21 @@ fn error_text(err: &anyhow::Error) -> String {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let format = cli.output;
     // Built only for the commands that talk to a server, so a bad VIREO_NAMESPACE cannot stop `serve`.
-    let namespace = cli.namespace.as_deref().unwrap_or("default");
-    let client = || Client::new(&cli.server, namespace, cli.api_key.as_deref());
+    let client = || {
+        let profiles = Profiles::load()?;
+        let profile = profiles.chosen(cli.profile.as_deref())?;
+        let connection = Connection::resolve(
+            cli.server.as_deref(),
+            cli.namespace.as_deref(),
+            cli.api_key.as_deref(),
+            profile.map(|(_, profile)| profile),
+        );
+        Client::new(
+            &connection.server,
+            &connection.namespace,
+            connection.api_key.as_deref(),
+        )
+    };
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Deploy(args) => deploy::run(&client()?, format, args).await,
@@ -232,6 +261,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Nodes => nodes::list(&client()?, format).await,
         Command::Store(command) => store::run(format, command).await,
         Command::Completions { shell } => print_completions(shell),
+        Command::Login => {
+            let target = login::LoginTarget {
+                server: cli.server.as_deref(),
+                namespace: cli.namespace.as_deref(),
+                api_key: cli.api_key.as_deref(),
+                profile: cli.profile.as_deref(),
+            };
+            login::login(format, target).await
+        }
+        Command::Logout => login::logout(format, cli.profile.as_deref()),
+        Command::Profiles => login::list(format),
     }
 }
 
@@ -292,7 +332,7 @@ mod tests {
         .unwrap();
         assert_eq!(cli.namespace.as_deref(), Some("team-a"));
         assert_eq!(cli.output, Format::Json);
-        assert_eq!(cli.server, "http://h:1");
+        assert_eq!(cli.server.as_deref(), Some("http://h:1"));
     }
 
     #[test]

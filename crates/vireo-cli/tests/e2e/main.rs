@@ -20,6 +20,7 @@ mod isolation;
 mod logs;
 mod messages;
 mod metrics;
+mod profiles;
 mod request_bodies;
 mod restart;
 mod retention;

@@ -113,24 +113,7 @@ async fn a_key_used_outside_its_namespaces_is_told_which_to_pass() {
     let data = tempfile::tempdir().unwrap();
     let server = crate::support::Server::start(data.path());
     let admin = server.admin_key.clone();
-    assert!(with_key(&server, &admin, &["ns", "create", "team"]).0);
-    let (created, stdout, stderr) = with_key(
-        &server,
-        &admin,
-        &[
-            "keys",
-            "create",
-            "--role",
-            "developer",
-            "-n",
-            "team",
-            "-o",
-            "json",
-        ],
-    );
-    assert!(created, "{stderr}");
-    let key: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let developer = key["key"].as_str().unwrap();
+    let developer = &server.developer_key_for_new_namespace("team");
 
     let (ok, _, said) = with_key(&server, developer, &["ls"]);
     assert!(!ok);

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use reqwest::Method;
 use serde_json::json;
 
 use crate::support::{DEADLINE, Server, eventually, invocation_id};
@@ -241,23 +240,7 @@ async fn a_deleted_functions_series_leave_metrics_and_top() {
 async fn a_developer_key_watches_its_namespace_and_only_it() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
-    let (status, _) = server
-        .call(
-            Method::POST,
-            "/v1/namespaces",
-            Some(json!({"name": "team"})),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let (status, key) = server
-        .call(
-            Method::POST,
-            "/v1/keys",
-            Some(json!({"role": "developer", "namespaces": ["team"]})),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let key = key["key"].as_str().unwrap().to_string();
+    let key = server.developer_key_for_new_namespace("team");
     let developer = Server::client_with_key(&key);
     let deployed = server
         .deploy_with(

@@ -2,7 +2,7 @@
 //! against a real server, so the README cannot drift from the product.
 //!
 //! The substitutions, and nothing else: every `127.0.0.1:8080` in the text is this test's
-//! server, and `VIREO_URL` points the CLI at it. The tutorial runs in a directory laid out like
+//! server, and `VIREO_URL` points the CLI at it (with no saved profiles). The tutorial runs in a directory laid out like
 //! the repository after `./scripts/demo.sh` (the examples, `target/release/vireo`, the built
 //! `target/guests`, the server's data in `.vireo` with `hello` and `echo` deployed). That
 //! directory is inside the repository's `target/`, so inside its Cargo workspace, where a copied
@@ -120,11 +120,13 @@ fn the_readme_tutorial_runs_as_written() {
         .arg(&script)
         .current_dir(dir)
         .env("VIREO_URL", server.url(""))
+        .env("XDG_CONFIG_HOME", dir.join(".config"))
         .stdin(std::process::Stdio::null());
     for inherited in [
         "VIREO_API_KEY",
         "VIREO_DATA",
         "VIREO_NAMESPACE",
+        "VIREO_PROFILE",
         "CARGO_TARGET_DIR",
         "CARGO_BUILD_TARGET_DIR",
     ] {

@@ -15,7 +15,10 @@ impl Server {
         command
             .args(args)
             .env("VIREO_URL", &self.url)
-            .env("VIREO_DATA", &self.data);
+            .env("VIREO_DATA", &self.data)
+            // No saved profile of the machine's user leaks in.
+            .env("XDG_CONFIG_HOME", self.data.join("cli-config"))
+            .env_remove("VIREO_PROFILE");
         match self.shared_admin_key() {
             Some(key) => command.env("VIREO_API_KEY", key),
             None => command.env_remove("VIREO_API_KEY"),
@@ -40,6 +43,23 @@ impl Server {
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8(output.stdout).expect("the CLI prints UTF-8")
+    }
+
+    /// Creates `namespace` and a developer key for it; the key.
+    pub fn developer_key_for_new_namespace(&self, namespace: &str) -> String {
+        self.cli_ok(&["ns", "create", namespace]);
+        let created = self.cli_ok(&[
+            "keys",
+            "create",
+            "--role",
+            "developer",
+            "-n",
+            namespace,
+            "-o",
+            "json",
+        ]);
+        let created: Value = serde_json::from_str(&created).expect("the key as JSON");
+        created["key"].as_str().expect("a key").to_string()
     }
 
     /// Runs the `vireo` CLI against this server with `input` on its standard input.
