@@ -59,22 +59,29 @@ fn listens_for(owner: SocketAddr, server: &reqwest::Url) -> bool {
 /// What to do when no key was found for `server`, and where the CLI looked.
 pub fn no_key_hint(server: &reqwest::Url) -> String {
     let file = admin_key_file();
-    let looked = match key_owner() {
+    let local_key = match key_owner() {
         _ if !is_loopback(server) => format!(
-            "(the local admin key in {} goes only to a server on this machine)",
+            "the local admin key in {} goes only to a server on this machine",
             file.display()
         ),
         Some(owner) if !listens_for(owner, server) => format!(
-            "(the local admin key in {} belongs to the server on {owner})",
+            "the local admin key in {} belongs to the server on {owner}",
             file.display()
         ),
-        Some(_) => format!("and there is no {}", file.display()),
+        Some(_) => format!("there is no {}", file.display()),
         None => format!(
-            "and no server runs with the data directory {} (its admin key goes only to it)",
+            "no server runs with the data directory {} (its admin key goes only to it)",
             data_dir().display()
         ),
     };
-    format!("no API key was sent: pass --api-key KEY or set VIREO_API_KEY {looked}")
+    let profiles = crate::profiles::file().map_or_else(
+        |_| "no profile".to_string(),
+        |path| format!("no profile in {}", path.display()),
+    );
+    format!(
+        "no API key was sent: pass --api-key KEY, set VIREO_API_KEY or save one with `vireo login \
+         --server URL` ({profiles}; {local_key})"
+    )
 }
 
 fn is_loopback(url: &reqwest::Url) -> bool {

@@ -48,7 +48,9 @@ fn refused_without_a_key(server: &crate::support::Server, data: &std::path::Path
         .args(["ls"])
         .env("VIREO_URL", &server.url)
         .env("VIREO_DATA", data)
+        .env("XDG_CONFIG_HOME", data.join("cli-config"))
         .env_remove("VIREO_API_KEY")
+        .env_remove("VIREO_PROFILE")
         .output()
         .expect("run vireo");
     assert!(!output.status.success());
@@ -63,8 +65,12 @@ async fn a_command_without_a_key_says_where_it_looked_and_what_to_pass() {
     let said = refused_without_a_key(&server, elsewhere.path());
     assert!(
         said.contains(&format!(
-            "no API key was sent: pass --api-key KEY or set VIREO_API_KEY and no server runs \
-             with the data directory {}",
+            "no API key was sent: pass --api-key KEY, set VIREO_API_KEY or save one with `vireo \
+             login --server URL` (no profile in {}; no server runs with the data directory {}",
+            elsewhere
+                .path()
+                .join("cli-config/vireo/profiles.toml")
+                .display(),
             elsewhere.path().display()
         )),
         "{said}"
@@ -82,7 +88,7 @@ async fn the_local_admin_key_goes_only_to_the_server_that_wrote_it() {
     let said = refused_without_a_key(&second, first_data.path());
     assert!(
         said.contains(&format!(
-            "(the local admin key in {} belongs to the server on {})",
+            "; the local admin key in {} belongs to the server on {})",
             first_data.path().join("admin.key").display(),
             first.address()
         )),
