@@ -1,6 +1,7 @@
 //! The HTTP client for one Vireo server and namespace: builds URLs, and turns transport failures
 //! and the server's JSON errors into messages that say what went wrong.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
@@ -19,8 +20,14 @@ pub struct Client {
 }
 
 impl Client {
-    /// `api_key` (if any) goes with every request as `Authorization: Bearer`.
-    pub fn new(server: &str, namespace: &str, api_key: Option<&str>) -> anyhow::Result<Self> {
+    /// `api_key` (if any) goes with every request as `Authorization: Bearer`; `ca_cert` (PEM)
+    /// is trusted besides the system's roots, for a server with a self-signed certificate.
+    pub fn new(
+        server: &str,
+        namespace: &str,
+        api_key: Option<&str>,
+        ca_cert: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let namespace = Name::parse("namespace", namespace)?;
         if !server.contains("://") {
             // `127.0.0.1:8080` or `localhost:8080`: the scheme is what is missing.
@@ -28,10 +35,8 @@ impl Client {
         }
         let url = reqwest::Url::parse(server)
             .with_context(|| format!("invalid server URL {server:?}"))?;
-        if url.scheme() != "http" {
-            bail!(
-                "invalid server URL {server:?}: it must start with http:// (this build of vireo speaks plain HTTP)"
-            );
+        if !matches!(url.scheme(), "http" | "https") {
+            bail!("invalid server URL {server:?}: it must start with http:// or https://");
         }
         let mut headers = reqwest::header::HeaderMap::new();
         let key = crate::credentials::api_key(api_key, &url)?;
@@ -42,7 +47,11 @@ impl Client {
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        for root in extra_roots(ca_cert)? {
+            http = http.add_root_certificate(root);
+        }
+        let http = http
             .default_headers(headers)
             .user_agent(concat!("vireo/", env!("CARGO_PKG_VERSION")))
             // A function's redirect is part of its answer, shown as is (like curl without -L).
@@ -89,7 +98,14 @@ impl Client {
     /// Sends a request; any HTTP answer is `Ok`, whatever its status.
     pub async fn send(&self, request: RequestBuilder) -> anyhow::Result<Response> {
         request.send().await.map_err(|err| {
-            if err.is_connect() {
+            if let Some(refused) = certificate_refused(&err) {
+                anyhow!(
+                    "the certificate of the Vireo server at {} is not trusted ({refused}); for a \
+                     self-signed or private CA certificate, pass it with --ca-cert FILE or \
+                     VIREO_CA_CERT",
+                    self.base
+                )
+            } else if err.is_connect() {
                 let mut cause: &dyn std::error::Error = &err;
                 while let Some(source) = cause.source() {
                     cause = source;
@@ -168,6 +184,45 @@ fn namespace_hint(namespace: &str, visible: &[String]) -> Option<String> {
             several.join(", ")
         )),
     }
+}
+
+/// The certificates of `ca_cert`, a PEM file of one or more; the rustls crypto provider is
+/// installed first (reqwest is built without one of its own, so aws-lc is left out).
+fn extra_roots(ca_cert: Option<&Path>) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(file) = ca_cert else {
+        return Ok(Vec::new());
+    };
+    let pem = std::fs::read(file)
+        .with_context(|| format!("cannot read the CA certificate {}", file.display()))?;
+    let roots = reqwest::Certificate::from_pem_bundle(&pem)
+        .with_context(|| format!("the CA certificate {} is not valid PEM", file.display()))?;
+    if roots.is_empty() {
+        bail!(
+            "the CA certificate {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            file.display()
+        );
+    }
+    Ok(roots)
+}
+
+/// Why the server's certificate was refused, if that is why `err` happened. rustls's error
+/// travels inside an `io::Error`, whose `source` skips it, hence the look inside.
+fn certificate_refused(err: &reqwest::Error) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(error) = cause {
+        let tls = error.downcast_ref::<rustls::Error>().or_else(|| {
+            error
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(refused @ rustls::Error::InvalidCertificate(_)) = tls {
+            return Some(refused.to_string());
+        }
+        cause = error.source();
+    }
+    None
 }
 
 pub async fn read_json(response: Response) -> anyhow::Result<Value> {
@@ -249,7 +304,7 @@ mod tests {
 
     #[test]
     fn paths_are_built_under_the_namespace() {
-        let client = Client::new("http://127.0.0.1:8080/", "team-a", None).unwrap();
+        let client = Client::new("http://127.0.0.1:8080/", "team-a", None, None).unwrap();
         assert_eq!(client.base_url(), "http://127.0.0.1:8080");
         let hello = Name::parse("function", "hello").unwrap();
         assert_eq!(
@@ -262,14 +317,21 @@ mod tests {
     #[test]
     fn bad_servers_and_namespaces_are_refused() {
         assert!(
-            Client::new("https://example.com", "default", None)
+            Client::new("ftp://example.com", "default", None, None)
                 .err()
                 .unwrap()
                 .to_string()
-                .contains("http://")
+                .contains("https://")
         );
-        assert!(Client::new("localhost:8080", "default", None).is_err());
-        let err = Client::new("http://127.0.0.1:8080", "Team", None)
+        assert!(Client::new("localhost:8080", "default", None, None).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("ca.pem");
+        std::fs::write(&not_pem, "not a certificate").unwrap();
+        let err = Client::new("https://127.0.0.1:8443", "default", None, Some(&not_pem))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("holds no PEM certificate"), "{err}");
+        let err = Client::new("http://127.0.0.1:8080", "Team", None, None)
             .err()
             .unwrap();
         assert!(err.to_string().contains("invalid namespace name"), "{err}");

@@ -18,6 +18,7 @@ pub struct LoginTarget<'a> {
     pub namespace: Option<&'a str>,
     pub api_key: Option<&'a str>,
     pub profile: Option<&'a str>,
+    pub ca_cert: Option<&'a std::path::Path>,
 }
 
 #[derive(Deserialize)]
@@ -41,7 +42,7 @@ pub async fn login(format: Format, target: LoginTarget<'_>) -> anyhow::Result<()
         None => read_key(server)?,
     };
     let namespace = target.namespace.unwrap_or("default");
-    let client = Client::new(server, namespace, Some(&api_key))?;
+    let client = Client::new(server, namespace, Some(&api_key), target.ca_cert)?;
     let listed = client
         .json(client.request(Method::GET, "/v1/namespaces"))
         .await

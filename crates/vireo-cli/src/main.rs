@@ -26,6 +26,7 @@ mod top;
 mod usage;
 mod views;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -85,6 +86,11 @@ struct Cli {
     /// `.vireo`) is sent the admin key its first start wrote there, and no other server is.
     #[arg(long, global = true, help_heading = GLOBAL, env = "VIREO_API_KEY", hide_env_values = true, value_name = "KEY")]
     api_key: Option<String>,
+
+    /// A PEM file of certificates to trust besides the system's, for an https:// server whose
+    /// certificate is self-signed or from a private CA.
+    #[arg(long, global = true, help_heading = GLOBAL, env = "VIREO_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
 
     /// How to print results: `table` for people, `json` for scripts (the server's answer; one
     /// object per line for logs), `csv` for `vireo usage`.
@@ -232,6 +238,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             &connection.server,
             &connection.namespace,
             connection.api_key.as_deref(),
+            cli.ca_cert.as_deref(),
         )
     };
     match cli.command {
@@ -267,6 +274,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 namespace: cli.namespace.as_deref(),
                 api_key: cli.api_key.as_deref(),
                 profile: cli.profile.as_deref(),
+                ca_cert: cli.ca_cert.as_deref(),
             };
             login::login(format, target).await
         }

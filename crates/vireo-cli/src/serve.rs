@@ -45,6 +45,15 @@ pub struct ServeArgs {
     #[arg(long, env = "VIREO_MASTER_KEY_FILE", value_name = "FILE")]
     master_key_file: Option<PathBuf>,
 
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate first); needs
+    /// --tls-key. Reloaded on SIGHUP or when the file changes [default: from the config file]
+    #[arg(long, env = "VIREO_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key (PKCS#8, RSA or EC) of --tls-cert [default: from the config file]
+    #[arg(long, env = "VIREO_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+
     /// Deploy a component at start as NAME=FILE (repeatable) in the `default` namespace; a file
     /// identical to the latest version keeps that version.
     #[arg(long, value_name = "NAME=FILE")]
@@ -72,6 +81,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }),
         deploy: args.deploy,
         master_key_file: args.master_key_file,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
     };
     vireo_server::serve(options).await
 }

@@ -13,6 +13,7 @@ use vireo_runtime::{EgressLimits, EngineSettings, MemoryReset};
 use crate::ServeOptions;
 use crate::admission::AdmissionSettings;
 use crate::store_config::{self, StoreFileConfig};
+use crate::tls::TlsFiles;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = ".vireo";
@@ -46,6 +47,16 @@ struct FileConfig {
     egress: EgressConfig,
     #[serde(default)]
     store: StoreFileConfig,
+    #[serde(default)]
+    tls: TlsFileConfig,
+}
+
+/// `[tls]` in the config file: serve HTTPS with this certificate chain and key (PEM).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFileConfig {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
 }
 
 /// `[egress]` in the config file: bounds on functions' outgoing HTTP requests, so that no
@@ -312,6 +323,8 @@ pub struct Config {
     pub egress: EgressConfig,
     /// Components to deploy at start, as `(name, file)`.
     pub deploy: Vec<(vireo_core::Name, PathBuf)>,
+    /// HTTPS instead of HTTP, with the certificate and key in these files.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Config {
@@ -360,6 +373,10 @@ impl Config {
         file.pricing
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
+        let tls = tls_files(
+            options.tls_cert.clone().or(file.tls.cert),
+            options.tls_key.clone().or(file.tls.key),
+        )?;
         let deploy = options
             .deploy
             .iter()
@@ -380,6 +397,7 @@ impl Config {
             tracing: file.tracing,
             egress: file.egress,
             deploy,
+            tls,
         })
     }
 
@@ -564,6 +582,24 @@ fn validate_egress(egress: &EgressConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Both files or neither: a certificate is no use without its key.
+fn tls_files(cert: Option<PathBuf>, key: Option<PathBuf>) -> anyhow::Result<Option<TlsFiles>> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        (Some(cert), None) => bail!(
+            "TLS needs a key too: --tls-cert {} was given without --tls-key (or VIREO_TLS_KEY, or \
+             tls.key in the config file)",
+            cert.display()
+        ),
+        (None, Some(key)) => bail!(
+            "TLS needs a certificate too: --tls-key {} was given without --tls-cert (or \
+             VIREO_TLS_CERT, or tls.cert in the config file)",
+            key.display()
+        ),
+    }
+}
+
 /// `NAME=FILE` for `--deploy`.
 fn parse_deploy(spec: &str) -> anyhow::Result<(vireo_core::Name, PathBuf)> {
     let (name, file) = spec
@@ -637,6 +673,33 @@ mod tests {
         };
         let config = load_with(file, options).unwrap();
         assert_eq!(config.master_key_file, PathBuf::from("/run/flag.key"));
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs_from_flags_or_the_file() {
+        let file = "[tls]\ncert = \"/etc/vireo/cert.pem\"\nkey = \"/etc/vireo/key.pem\"\n";
+        let config = load_with(file, ServeOptions::default()).unwrap();
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert: "/etc/vireo/cert.pem".into(),
+                key: "/etc/vireo/key.pem".into(),
+            })
+        );
+        let flagged = ServeOptions {
+            tls_cert: Some("/run/cert.pem".into()),
+            ..Default::default()
+        };
+        let config = load_with(file, flagged.clone()).unwrap();
+        assert_eq!(config.tls.unwrap().cert, PathBuf::from("/run/cert.pem"));
+        let err = Config::load(&flagged).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("without --tls-key"),
+            "{err:#}"
+        );
+        assert_eq!(Config::load(&ServeOptions::default()).unwrap().tls, None);
+        let err = load_with("[tls]\ncert_file = \"x\"", ServeOptions::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
     }
 
     #[test]

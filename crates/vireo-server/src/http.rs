@@ -1,5 +1,6 @@
-//! The HTTP/1 listener: hyper connections with the limits a public endpoint needs, closed
-//! gracefully at shutdown. (axum's own `serve` cannot set a header-read timeout.)
+//! The HTTP/1 listener: hyper connections with the limits a public endpoint needs, over plain
+//! TCP or TLS, closed gracefully at shutdown. (axum's own `serve` cannot set a header-read
+//! timeout.)
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -7,9 +8,11 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy)]
@@ -21,9 +24,10 @@ pub struct ConnectionLimits {
 }
 
 /// Serves `app` until `shutdown`, then stops accepting and waits for open connections to finish
-/// their requests (the caller bounds that wait).
+/// their requests (the caller bounds that wait). With `tls`, every connection is HTTPS.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     app: Router,
     limits: ConnectionLimits,
     shutdown: CancellationToken,
@@ -58,17 +62,81 @@ pub async fn serve(
             () = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
-        let connection =
-            graceful.watch(connections.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
+        let connection = Connection {
+            http: connections.clone(),
+            app: app.clone(),
+            watcher: graceful.watcher(),
+        };
+        match &tls {
+            None => {
+                tokio::spawn(connection.serve(stream));
             }
-        });
+            Some(acceptor) => {
+                let handshake = Handshake {
+                    acceptor: acceptor.clone(),
+                    deadline: limits.header_read_timeout,
+                    shutdown: shutdown.clone(),
+                };
+                tokio::spawn(async move {
+                    if let Some(stream) = handshake.complete(stream).await {
+                        connection.serve(stream).await;
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// One accepted connection, served until it ends or shutdown has let its last request finish.
+struct Connection {
+    http: http1::Builder,
+    app: Router,
+    watcher: Watcher,
+}
+
+impl Connection {
+    async fn serve(self, stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static) {
+        let service = TowerToHyperService::new(self.app);
+        let connection = self
+            .watcher
+            .watch(self.http.serve_connection(TokioIo::new(stream), service));
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "connection ended with an error");
+        }
+    }
+}
+
+/// A TLS handshake, bounded like a request head: a client that stalls in it (slowloris), fails
+/// it or speaks plain HTTP is dropped without an answer, and alone.
+struct Handshake {
+    acceptor: TlsAcceptor,
+    deadline: Duration,
+    shutdown: CancellationToken,
+}
+
+impl Handshake {
+    async fn complete(
+        self,
+        stream: TcpStream,
+    ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout(self.deadline, self.acceptor.accept(stream)) => outcome,
+            () = self.shutdown.cancelled() => return None,
+        };
+        match outcome {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(deadline = ?self.deadline, "TLS handshake not finished in time");
+                None
+            }
+        }
+    }
 }
 
 /// The accept loop's failures. One connection's (reset before it was accepted) are passed

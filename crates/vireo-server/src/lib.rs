@@ -22,6 +22,7 @@ mod store_copy;
 mod tail;
 mod telemetry;
 mod tenants;
+mod tls;
 mod upkeep;
 
 use std::io::{IsTerminal as _, Write as _};
@@ -62,6 +63,9 @@ pub struct ServeOptions {
     pub deploy: Vec<String>,
     /// The master key file that seals secrets (default `<data>/master.key`).
     pub master_key_file: Option<PathBuf>,
+    /// HTTPS: the PEM certificate chain, and its private key; both or neither.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Runs the server until it is told to stop; returns once in-flight work has finished.
@@ -79,6 +83,8 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         exporter.as_ref().and_then(otlp::Exporter::provider),
     );
     let telemetry = telemetry::Telemetry::install()?;
+    // Like the port, before anything is written: a certificate that cannot be served.
+    let tls = config.tls.as_ref().map(tls::Tls::load).transpose()?;
     // The port first: a server that cannot listen has nothing to write.
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -104,11 +110,12 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         node.redeliver_orphans(stores.queue.as_ref()).await?;
     }
 
-    let mut services = Services::start(&config, stores, cipher, telemetry, listener).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut services = Services::start(&config, stores, cipher, telemetry, listener, tls).await?;
     let stop_requested = signal::shutdown_requested();
     let owner = owner_address::OwnerAddress::write(&config.data_dir, address)?;
-    announce(address)?;
-    tracing::info!(%address, data_dir = %config.data_dir.display(), store = %store_config::shown(&config.store), "vireo is ready");
+    announce(scheme, address)?;
+    tracing::info!(%address, %scheme, data_dir = %config.data_dir.display(), store = %store_config::shown(&config.store), "vireo is ready");
     let ran = services.run_until(stop_requested).await;
     services.stop(config.shutdown_grace()).await;
     drop(owner);
@@ -118,9 +125,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
 }
 
 /// The one line on stdout that scripts and tests wait for.
-fn announce(address: std::net::SocketAddr) -> anyhow::Result<()> {
+fn announce(scheme: &str, address: std::net::SocketAddr) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "vireo listening on http://{address}").context("writing to stdout")?;
+    writeln!(stdout, "vireo listening on {scheme}://{address}").context("writing to stdout")?;
     stdout.flush().context("writing to stdout")
 }
 

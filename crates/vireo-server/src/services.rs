@@ -20,6 +20,7 @@ use crate::node::Node;
 use crate::platform::{self, Platform};
 use crate::secrets::{Cipher, Vault};
 use crate::telemetry::Telemetry;
+use crate::tls::{self, Tls};
 use crate::{changes, data_dir, descriptors, http, tenants, upkeep};
 
 /// How long shutdown waits to record the node as draining before it goes on regardless.
@@ -54,6 +55,7 @@ impl Services {
         cipher: Cipher,
         telemetry: Telemetry,
         listener: tokio::net::TcpListener,
+        tls: Option<Tls>,
     ) -> anyhow::Result<Self> {
         // Subscribed before anything writes, so no change goes unheard.
         let feed = stores.changes.subscribe();
@@ -80,7 +82,7 @@ impl Services {
         let (node, store_health) = Node::start(stores.nodes.clone(), &platform, address);
         deploy_at_start(&platform, &config.deploy).await?;
         platform.prewarm_all().await;
-        let upkeep = vec![
+        let mut upkeep = vec![
             tokio::spawn(changes::follow(feed, platform.clone())),
             tokio::spawn(upkeep::scale_to_zero(platform.clone(), config.idle_ttl())),
             tokio::spawn(upkeep::apply_retention(
@@ -129,8 +131,13 @@ impl Services {
             pricing: config.pricing,
             limits: config.gateway_limits(),
         });
+        let acceptor = tls.as_ref().map(|tls| tls.acceptor.clone());
+        if let Some(tls) = tls {
+            upkeep.push(tokio::spawn(tls::watch(tls)));
+        }
         let server = tokio::spawn(http::serve(
             listener,
+            acceptor,
             vireo_gateway::router(state),
             config.connection_limits(),
             shutdown.clone(),
