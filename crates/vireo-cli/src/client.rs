@@ -47,6 +47,7 @@ impl Client {
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
+        install_tls_provider();
         let mut http = reqwest::Client::builder();
         for root in extra_roots(ca_cert)? {
             http = http.add_root_certificate(root);
@@ -186,10 +187,15 @@ fn namespace_hint(namespace: &str, visible: &[String]) -> Option<String> {
     }
 }
 
-/// The certificates of `ca_cert`, a PEM file of one or more; the rustls crypto provider is
-/// installed first (reqwest is built without one of its own, so aws-lc is left out).
-fn extra_roots(ca_cert: Option<&Path>) -> anyhow::Result<Vec<reqwest::Certificate>> {
+/// Makes ring the process's TLS crypto provider, before any HTTP client is built: reqwest
+/// (here and in the OTLP exporter) is built without one of its own so that aws-lc is left out,
+/// and panics without one. Installing it again does nothing.
+pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The certificates of `ca_cert`, a PEM file of one or more.
+fn extra_roots(ca_cert: Option<&Path>) -> anyhow::Result<Vec<reqwest::Certificate>> {
     let Some(file) = ca_cert else {
         return Ok(Vec::new());
     };
@@ -207,20 +213,31 @@ fn extra_roots(ca_cert: Option<&Path>) -> anyhow::Result<Vec<reqwest::Certificat
 }
 
 /// Why the server's certificate was refused, if that is why `err` happened. rustls's error
-/// travels inside an `io::Error`, whose `source` skips it, hence the look inside.
+/// travels inside `io::Error`s, whose `source` skips what they wrap, hence `get_ref`.
 fn certificate_refused(err: &reqwest::Error) -> Option<String> {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(error) = cause {
-        let tls = error.downcast_ref::<rustls::Error>().or_else(|| {
-            error
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
-        if let Some(refused @ rustls::Error::InvalidCertificate(_)) = tls {
-            return Some(refused.to_string());
+        if let Some(refused @ rustls::Error::InvalidCertificate(reason)) = error.downcast_ref() {
+            return Some(match reason {
+                // What `openssl req -x509` makes unless told otherwise.
+                rustls::CertificateError::Other(other)
+                    if other.to_string().contains("CaUsedAsEndEntity") =>
+                {
+                    format!(
+                        "{refused}: it is marked as a CA certificate (basicConstraints CA:TRUE), \
+                         which cannot be a server's own; make it with CA:FALSE"
+                    )
+                }
+                _ => refused.to_string(),
+            });
         }
-        cause = error.source();
+        cause = match error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(wrapped) => Some(wrapped),
+            None => error.source(),
+        };
     }
     None
 }
@@ -330,7 +347,10 @@ mod tests {
         let err = Client::new("https://127.0.0.1:8443", "default", None, Some(&not_pem))
             .err()
             .unwrap();
-        assert!(err.to_string().contains("holds no PEM certificate"), "{err}");
+        assert!(
+            err.to_string().contains("holds no PEM certificate"),
+            "{err}"
+        );
         let err = Client::new("http://127.0.0.1:8080", "Team", None, None)
             .err()
             .unwrap();

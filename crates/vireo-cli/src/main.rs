@@ -176,6 +176,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    client::install_tls_provider();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -693,10 +693,7 @@ mod tests {
         let config = load_with(file, flagged.clone()).unwrap();
         assert_eq!(config.tls.unwrap().cert, PathBuf::from("/run/cert.pem"));
         let err = Config::load(&flagged).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("without --tls-key"),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains("without --tls-key"), "{err:#}");
         assert_eq!(Config::load(&ServeOptions::default()).unwrap().tls, None);
         let err = load_with("[tls]\ncert_file = \"x\"", ServeOptions::default()).unwrap_err();
         assert!(format!("{err:#}").contains("unknown field"), "{err:#}");

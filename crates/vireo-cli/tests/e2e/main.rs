@@ -28,6 +28,7 @@ mod scaling;
 mod secrets;
 mod store_faults;
 mod tenancy;
+mod tls;
 mod trace_context;
 mod tutorial;
 mod usage;

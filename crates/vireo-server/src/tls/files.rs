@@ -16,12 +16,15 @@ use super::TlsFiles;
 pub fn certified_key(files: &TlsFiles, provider: &CryptoProvider) -> anyhow::Result<CertifiedKey> {
     let chain = certificate_chain(&files.cert)?;
     let key = private_key(&files.key)?;
-    let signer = provider.key_provider.load_private_key(key).map_err(|error| {
-        anyhow::anyhow!(
-            "the TLS key {} cannot be used: {error}",
-            files.key.display()
-        )
-    })?;
+    let signer = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "the TLS key {} cannot be used: {error}",
+                files.key.display()
+            )
+        })?;
     let certified = CertifiedKey::new(chain, signer);
     match certified.keys_match() {
         // A key that cannot tell its public half is left for the handshake to prove.
@@ -69,7 +72,10 @@ fn pem_error(error: pem::Error, what: &str, path: &Path) -> anyhow::Error {
     match error {
         pem::Error::Io(error) => anyhow::Error::new(error)
             .context(format!("cannot read the TLS {what} {}", path.display())),
-        error => anyhow::anyhow!("the TLS {what} {} is not valid PEM: {error}", path.display()),
+        error => anyhow::anyhow!(
+            "the TLS {what} {} is not valid PEM: {error}",
+            path.display()
+        ),
     }
 }
 

@@ -86,7 +86,9 @@ fn reload(tls: &Tls, reason: &str) {
             tracing::info!(cert = %tls.files.cert.display(), key = %tls.files.key.display(), "reloaded the TLS certificate ({reason})");
         }
         Err(error) => {
-            tracing::warn!("could not reload the TLS certificate ({reason}), still serving the previous one: {error:#}");
+            tracing::warn!(
+                "could not reload the TLS certificate ({reason}), still serving the previous one: {error:#}"
+            );
         }
     }
 }

@@ -25,6 +25,22 @@ impl Server {
 
     /// An HTTP client that sends `key` with every request.
     pub fn client_with_key(key: &str) -> reqwest::Client {
+        Self::keyed_client(key).build().expect("HTTP client")
+    }
+
+    /// An HTTP client with the admin key, for the admin API; it trusts the certificate of an
+    /// HTTPS server.
+    pub fn admin(&self) -> reqwest::Client {
+        let mut client = Self::keyed_client(&self.admin_key);
+        if let Some(cert) = &self.ca_cert {
+            let pem = std::fs::read(cert).expect("read the server's certificate");
+            let root = reqwest::Certificate::from_pem(&pem).expect("a PEM certificate");
+            client = client.tls_certs_only([root]);
+        }
+        client.build().expect("HTTP client")
+    }
+
+    fn keyed_client(key: &str) -> reqwest::ClientBuilder {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(
             reqwest::header::AUTHORIZATION,
@@ -32,15 +48,7 @@ impl Server {
                 .parse()
                 .expect("a key fits in a header"),
         );
-        reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .expect("HTTP client")
-    }
-
-    /// An HTTP client with the admin key, for the admin API.
-    pub fn admin(&self) -> reqwest::Client {
-        Self::client_with_key(&self.admin_key)
+        reqwest::Client::builder().default_headers(headers)
     }
 
     /// A `/v1` call with an optional JSON body; the status and the JSON answer (null if none).

@@ -23,6 +23,10 @@ impl Server {
             Some(key) => command.env("VIREO_API_KEY", key),
             None => command.env_remove("VIREO_API_KEY"),
         };
+        match &self.ca_cert {
+            Some(cert) => command.env("VIREO_CA_CERT", cert),
+            None => command.env_remove("VIREO_CA_CERT"),
+        };
         command
     }
 

@@ -97,10 +97,15 @@ pub struct ServerBuilder {
     args: Vec<String>,
     admin_key: Option<String>,
     descriptor_limit: Option<u32>,
+    /// The certificate the server presents, trusted by the test's clients and CLI.
+    ca_cert: Option<PathBuf>,
 }
 
 impl ServerBuilder {
     pub fn new(store: Store) -> Self {
+        // Every test that starts a server talks to it with reqwest, which is built without a
+        // crypto provider of its own (as in the `vireo` binary): ring is installed here, once.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Self {
             data: store.node_dir(),
             admin_key: store.shared_admin_key().map(str::to_string),
@@ -108,7 +113,18 @@ impl ServerBuilder {
             config: None,
             args: Vec::new(),
             descriptor_limit: None,
+            ca_cert: None,
         }
+    }
+
+    /// HTTPS with the PEM files `cert` and `key`; the harness's clients trust `cert`.
+    pub fn tls(mut self, cert: &Path, key: &Path) -> Self {
+        self.args
+            .extend(["--tls-cert".into(), cert.display().to_string()]);
+        self.args
+            .extend(["--tls-key".into(), key.display().to_string()]);
+        self.ca_cert = Some(cert.to_path_buf());
+        self
     }
 
     /// `toml` as the server's config file.
@@ -180,6 +196,7 @@ impl ServerBuilder {
             url,
             data,
             admin_key,
+            ca_cert: self.ca_cert,
             store: self.store,
             child: Some(child),
             stderr,
@@ -254,6 +271,8 @@ pub struct Server {
     /// The admin key the server wrote to `<data>/admin.key` at its first start, or the one it
     /// was given.
     pub admin_key: String,
+    /// The certificate an HTTPS server was started with, which its clients trust.
+    pub ca_cert: Option<PathBuf>,
     store: Store,
     child: Option<Child>,
     /// Every line the server has written to stderr so far.
@@ -320,17 +339,26 @@ impl Server {
     }
 
     pub fn address(&self) -> String {
-        self.url.trim_start_matches("http://").to_string()
+        let address = self
+            .url
+            .split_once("://")
+            .map_or(&*self.url, |(_, rest)| rest);
+        address.to_string()
     }
 
-    /// SIGTERM, then waits for the process to exit.
+    /// SIGTERM; `wait_exit` waits for the process to exit.
     pub fn terminate(&mut self) {
+        self.signal("TERM");
+    }
+
+    /// Sends the running server the signal `name` (`TERM`, `HUP`, ...).
+    pub fn signal(&self, name: &str) {
         let pid = self.child.as_ref().expect("server still running").id();
         let status = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+            .args([&format!("-{name}"), &pid.to_string()])
             .status()
             .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
+        assert!(status.success(), "kill -{name} failed");
     }
 
     /// SIGKILL: the server gets no chance to finish or clean up anything.
