@@ -107,6 +107,28 @@ mod tests {
     }
 
     #[test]
+    fn a_key_from_another_pair_is_refused_naming_both_files() {
+        use crate::tls::test_pairs::{files_in, write_pair};
+
+        let dir = tempfile::tempdir().unwrap();
+        let files = files_in(dir.path());
+        write_pair(&files, "one.example");
+        load(&files).unwrap();
+        let other = dir.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        let other = files_in(&other);
+        write_pair(&other, "two.example");
+        let mixed = TlsFiles {
+            cert: files.cert.clone(),
+            key: other.key.clone(),
+        };
+        let error = format!("{:#}", load(&mixed).unwrap_err());
+        assert!(error.contains("does not belong"), "{error}");
+        assert!(error.contains(&other.key.display().to_string()), "{error}");
+        assert!(error.contains(&files.cert.display().to_string()), "{error}");
+    }
+
+    #[test]
     fn a_missing_file_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let missing = TlsFiles {

@@ -81,3 +81,28 @@ impl Tls {
         })
     }
 }
+
+#[cfg(test)]
+pub(crate) mod test_pairs {
+    use super::TlsFiles;
+
+    /// Writes a new self-signed certificate for `name` and its key over `files`; returns the
+    /// certificate (DER).
+    pub fn write_pair(files: &TlsFiles, name: &str) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        std::fs::write(&files.cert, cert.pem()).unwrap();
+        std::fs::write(&files.key, key.serialize_pem()).unwrap();
+        cert.der().to_vec()
+    }
+
+    pub fn files_in(dir: &std::path::Path) -> TlsFiles {
+        TlsFiles {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        }
+    }
+}

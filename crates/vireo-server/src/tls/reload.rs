@@ -1,11 +1,11 @@
-//! Reloads the certificate when asked (SIGHUP) or when either file changes on disk (their
-//! modification time, size or inode, looked at every few seconds). A pair that does not load
+//! Reloads the certificate when asked (SIGHUP) or when either file changes on disk (its change
+//! time, size or inode, looked at every few seconds). A pair that does not load
 //! keeps the one in use: a renewal written in two steps, or a bad file, never stops the server.
 
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -17,7 +17,9 @@ const CHECK_INTERVAL: Duration = Duration::from_secs(2);
 /// What a file looked like when it was last read; a change means it was rewritten or replaced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
-    modified: Option<SystemTime>,
+    /// The inode's change time, which any write or rename sets and nothing can set back
+    /// (unlike the modification time).
+    changed: (i64, i64),
     len: u64,
     inode: u64,
 }
@@ -31,7 +33,7 @@ impl Stamp {
 impl From<&Metadata> for Stamp {
     fn from(metadata: &Metadata) -> Self {
         Self {
-            modified: metadata.modified().ok(),
+            changed: (metadata.ctime(), metadata.ctime_nsec()),
             len: metadata.len(),
             inode: metadata.ino(),
         }
@@ -90,5 +92,45 @@ fn reload(tls: &Tls, reason: &str) {
                 "could not reload the TLS certificate ({reason}), still serving the previous one: {error:#}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::test_pairs::{files_in, write_pair};
+
+    fn presented(tls: &Tls) -> Vec<u8> {
+        tls.certificate.get().end_entity_cert().unwrap().to_vec()
+    }
+
+    #[test]
+    fn a_failed_reload_keeps_the_certificate_and_a_good_one_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = files_in(dir.path());
+        let first = write_pair(&files, "first.example");
+        let tls = Tls::load(&files).unwrap();
+        assert_eq!(presented(&tls), first);
+
+        std::fs::write(&files.key, "half a key").unwrap();
+        reload(&tls, "test");
+        assert_eq!(presented(&tls), first);
+
+        let second = write_pair(&files, "second.example");
+        reload(&tls, "test");
+        assert_eq!(presented(&tls), second);
+    }
+
+    #[test]
+    fn rewriting_or_removing_a_file_changes_its_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = files_in(dir.path());
+        write_pair(&files, "first.example");
+        let before = Stamp::of(&files.key);
+        assert!(before.is_some());
+        std::fs::write(&files.key, "shorter").unwrap();
+        assert_ne!(Stamp::of(&files.key), before);
+        std::fs::remove_file(&files.key).unwrap();
+        assert_eq!(Stamp::of(&files.key), None);
     }
 }
