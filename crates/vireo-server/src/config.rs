@@ -588,13 +588,13 @@ fn tls_files(cert: Option<PathBuf>, key: Option<PathBuf>) -> anyhow::Result<Opti
         (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
         (None, None) => Ok(None),
         (Some(cert), None) => bail!(
-            "TLS needs a key too: --tls-cert {} was given without --tls-key (or VIREO_TLS_KEY, or \
-             tls.key in the config file)",
+            "TLS needs both files: the certificate {} was given but no key; pass --tls-key FILE \
+             (or VIREO_TLS_KEY, or tls.key in the config file)",
             cert.display()
         ),
         (None, Some(key)) => bail!(
-            "TLS needs a certificate too: --tls-key {} was given without --tls-cert (or \
-             VIREO_TLS_CERT, or tls.cert in the config file)",
+            "TLS needs both files: the key {} was given but no certificate; pass --tls-cert FILE \
+             (or VIREO_TLS_CERT, or tls.cert in the config file)",
             key.display()
         ),
     }
@@ -693,7 +693,10 @@ mod tests {
         let config = load_with(file, flagged.clone()).unwrap();
         assert_eq!(config.tls.unwrap().cert, PathBuf::from("/run/cert.pem"));
         let err = Config::load(&flagged).unwrap_err();
-        assert!(format!("{err:#}").contains("without --tls-key"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("no key; pass --tls-key"),
+            "{err:#}"
+        );
         assert_eq!(Config::load(&ServeOptions::default()).unwrap().tls, None);
         let err = load_with("[tls]\ncert_file = \"x\"", ServeOptions::default()).unwrap_err();
         assert!(format!("{err:#}").contains("unknown field"), "{err:#}");

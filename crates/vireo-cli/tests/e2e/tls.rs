@@ -341,9 +341,13 @@ async fn bad_tls_settings_stop_the_start_before_anything_is_written() {
         (
             &["--tls-cert", &cert],
             None,
-            vec!["without --tls-key", &cert],
+            vec!["no key; pass --tls-key", &cert],
         ),
-        (&["--tls-key", &key], None, vec!["without --tls-cert", &key]),
+        (
+            &["--tls-key", &key],
+            None,
+            vec!["no certificate; pass --tls-cert", &key],
+        ),
         (
             &["--tls-cert", &missing, "--tls-key", &key],
             None,
@@ -357,7 +361,7 @@ async fn bad_tls_settings_stop_the_start_before_anything_is_written() {
         (
             &[],
             Some("[tls]\ncert = \"/nowhere/cert.pem\"\n"),
-            vec!["without --tls-key", "/nowhere/cert.pem"],
+            vec!["no key; pass --tls-key", "/nowhere/cert.pem"],
         ),
     ];
     for (args, config, expected) in refusals {
