@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::support::{DEADLINE, Server, eventually};
+use crate::support::{DEADLINE, Server, ServerBuilder, eventually, guest};
 
 /// A self-signed certificate for 127.0.0.1 and its PKCS#8 key, as PEM.
 struct Pair {
@@ -219,14 +219,22 @@ async fn the_cli_talks_https_trusting_ca_cert_and_says_why_without_it() {
     let certs = tempfile::tempdir().unwrap();
     let files = TlsFiles::in_dir(certs.path());
     files.write(&Pair::new("vireo test"));
+    // The files from the environment this time.
     let server = Server::builder(data.path())
-        .tls(&files.cert, &files.key)
+        .env("VIREO_TLS_CERT", &files.cert)
+        .env("VIREO_TLS_KEY", &files.key)
         .start();
-    server
-        .deploy_ok("hello", "hello", serde_json::json!({}))
-        .await;
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let component = certs.path().join("hello.wasm");
+    std::fs::write(&component, guest("hello")).unwrap();
 
-    let cli = |trust: bool, args: &[&str]| {
+    /// How the CLI is told to trust the server's certificate.
+    enum Trust {
+        Flag,
+        Env,
+        Nothing,
+    }
+    let cli = |trust: Trust, args: &[&str]| {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_vireo"));
         command
             .args(["--server", &server.url])
@@ -235,28 +243,27 @@ async fn the_cli_talks_https_trusting_ca_cert_and_says_why_without_it() {
             .env_remove("VIREO_API_KEY")
             .env_remove("VIREO_CA_CERT")
             .env_remove("VIREO_URL");
-        if trust {
-            command.arg("--ca-cert").arg(&files.cert);
-        }
-        command.output().expect("run vireo")
+        match trust {
+            Trust::Flag => command.arg("--ca-cert").arg(&files.cert),
+            Trust::Env => command.env("VIREO_CA_CERT", &files.cert),
+            Trust::Nothing => &mut command,
+        };
+        let output = command.output().expect("run vireo");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.success(), output.stdout, stderr)
     };
-    let listed = cli(true, &["ls", "-o", "json"]);
-    assert!(
-        listed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&listed.stderr)
-    );
-    assert!(String::from_utf8_lossy(&listed.stdout).contains("hello"));
-    let invoked = cli(true, &["invoke", "hello"]);
-    assert!(
-        invoked.status.success(),
-        "{}",
-        String::from_utf8_lossy(&invoked.stderr)
-    );
+    let component = component.to_str().unwrap();
+    let (deployed, _, stderr) = cli(Trust::Env, &["deploy", "hello", component]);
+    assert!(deployed, "{stderr}");
+    let (listed, stdout, stderr) = cli(Trust::Flag, &["ls", "-o", "json"]);
+    assert!(listed, "{stderr}");
+    assert!(String::from_utf8_lossy(&stdout).contains("hello"));
+    let (invoked, stdout, stderr) = cli(Trust::Env, &["invoke", "hello"]);
+    assert!(invoked, "{stderr}");
+    assert!(!stdout.is_empty());
 
-    let refused = cli(false, &["ls"]);
-    assert!(!refused.status.success());
-    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let (refused, _, stderr) = cli(Trust::Nothing, &["ls"]);
+    assert!(!refused);
     assert!(
         stderr.contains("is not trusted") && stderr.contains("--ca-cert"),
         "{stderr}"
@@ -337,46 +344,45 @@ async fn bad_tls_settings_stop_the_start_before_anything_is_written() {
     let stranger_key = other.key.display().to_string();
     let key = files.key.display().to_string();
 
-    let refusals: [(&[&str], Option<&str>, Vec<&str>); 5] = [
+    // Each way to get it wrong (a data directory each): how the server is started, and what
+    // its refusal must say.
+    let data: [tempfile::TempDir; 6] = std::array::from_fn(|_| tempfile::tempdir().unwrap());
+    let refusals: [(ServerBuilder, Vec<&str>); 6] = [
         (
-            &["--tls-cert", &cert],
-            None,
+            Server::builder(data[0].path()).args(&["--tls-cert", &cert]),
             vec!["no key; pass --tls-key", &cert],
         ),
         (
-            &["--tls-key", &key],
-            None,
+            Server::builder(data[1].path()).env("VIREO_TLS_KEY", &files.key),
             vec!["no certificate; pass --tls-cert", &key],
         ),
         (
-            &["--tls-cert", &missing, "--tls-key", &key],
-            None,
+            Server::builder(data[2].path()).config("[tls]\ncert = \"/nowhere/cert.pem\"\n"),
+            vec!["no key; pass --tls-key", "/nowhere/cert.pem"],
+        ),
+        (
+            Server::builder(data[3].path()).args(&["--tls-cert", &missing, "--tls-key", &key]),
             vec!["cannot read the TLS certificate", &missing],
         ),
         (
-            &["--tls-cert", &cert, "--tls-key", &stranger_key],
-            None,
+            Server::builder(data[4].path()).args(&[
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &stranger_key,
+            ]),
             vec!["does not belong to the certificate", &stranger_key, &cert],
         ),
         (
-            &[],
-            Some("[tls]\ncert = \"/nowhere/cert.pem\"\n"),
-            vec!["no key; pass --tls-key", "/nowhere/cert.pem"],
+            Server::builder(data[5].path()).args(&["--tls-cert", &cert, "--tls-key", &cert]),
+            vec!["holds no PEM private key", &cert],
         ),
     ];
-    for (args, config, expected) in refusals {
-        let data = tempfile::tempdir().unwrap();
-        let mut builder = Server::builder(data.path()).args(args);
-        if let Some(config) = config {
-            builder = builder.config(config);
-        }
+    for ((builder, expected), data) in refusals.into_iter().zip(&data) {
         let stderr = builder.start_fails();
-        for needle in expected {
-            assert!(
-                stderr.contains(needle),
-                "{args:?}: {needle:?} not in {stderr}"
-            );
+        for needle in &expected {
+            assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
         }
-        assert_eq!(written(data.path()), Vec::<String>::new(), "{args:?}");
+        assert_eq!(written(data.path()), Vec::<String>::new(), "{expected:?}");
     }
 }

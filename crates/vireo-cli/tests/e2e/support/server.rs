@@ -99,6 +99,8 @@ pub struct ServerBuilder {
     descriptor_limit: Option<u32>,
     /// The certificate the server presents, trusted by the test's clients and CLI.
     ca_cert: Option<PathBuf>,
+    /// Variables set for `vireo serve` (`VIREO_*` settings).
+    envs: Vec<(String, OsString)>,
 }
 
 impl ServerBuilder {
@@ -114,7 +116,14 @@ impl ServerBuilder {
             args: Vec::new(),
             descriptor_limit: None,
             ca_cert: None,
+            envs: Vec::new(),
         }
+    }
+
+    /// Sets the environment variable `key` for `vireo serve`.
+    pub fn env(mut self, key: &str, value: impl Into<OsString>) -> Self {
+        self.envs.push((key.to_string(), value.into()));
+        self
     }
 
     /// HTTPS with the PEM files `cert` and `key`; the harness's clients trust `cert`.
@@ -248,6 +257,7 @@ impl ServerBuilder {
         if let Some(key) = &self.admin_key {
             command.env("VIREO_ADMIN_KEY", key);
         }
+        command.envs(self.envs.iter().map(|(key, value)| (key, value)));
         command
             .env("VIREO_LOG", "info")
             .stdin(Stdio::null())
