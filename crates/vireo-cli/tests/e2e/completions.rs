@@ -18,11 +18,14 @@ fn completions(shell: &str) -> String {
 
 #[test]
 fn bash_loads_the_script_and_completes_commands_and_flags() {
-    let script = completions("bash");
+    // A file, not a variable: the script is longer than one argument or variable may be.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("vireo.bash");
+    std::fs::write(&script, completions("bash")).unwrap();
     // Load the script into a real bash, then ask its completion function for `vireo de<TAB>`
     // and `vireo logs --<TAB>` the way bash would.
     let probe = r#"
-        eval "$SCRIPT"
+        source "$SCRIPT"
         complete -p vireo
         COMP_WORDS=(vireo de); COMP_CWORD=1; COMP_LINE="vireo de"; COMP_POINT=${#COMP_LINE}
         _vireo vireo de vireo; echo "commands: ${COMPREPLY[*]}"
