@@ -50,6 +50,14 @@ pub async fn login(format: Format, target: LoginTarget<'_>) -> anyhow::Result<()
     let listed: NamespaceList = output::decode(listed)?;
     let usable: Vec<String> = listed.namespaces.into_iter().map(|ns| ns.name).collect();
 
+    // Absolute, so the profile works from any directory.
+    let ca_cert = target
+        .ca_cert
+        .map(|path| {
+            std::fs::canonicalize(path)
+                .with_context(|| format!("finding the CA certificate {}", path.display()))
+        })
+        .transpose()?;
     let mut profiles = Profiles::load()?;
     profiles.profiles.insert(
         name.to_string(),
@@ -57,6 +65,7 @@ pub async fn login(format: Format, target: LoginTarget<'_>) -> anyhow::Result<()
             server: server.to_string(),
             api_key,
             namespace: target.namespace.map(str::to_string),
+            ca_cert,
         },
     );
     let path = profiles.save()?;

@@ -34,7 +34,7 @@ use clap::{Parser, Subcommand};
 
 use crate::client::Client;
 use crate::output::Format;
-use crate::profiles::{Connection, Profiles};
+use crate::profiles::{Connection, Given, Profiles};
 
 /// Every request allocates and frees many small objects across two worker threads; mimalloc
 /// serves hello about 11 % faster than glibc's allocator (BENCHMARKS.md) for about 20 MiB more
@@ -229,17 +229,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let client = || {
         let profiles = Profiles::load()?;
         let profile = profiles.chosen(cli.profile.as_deref())?;
-        let connection = Connection::resolve(
-            cli.server.as_deref(),
-            cli.namespace.as_deref(),
-            cli.api_key.as_deref(),
-            profile.map(|(_, profile)| profile),
-        );
+        let given = Given {
+            server: cli.server.as_deref(),
+            namespace: cli.namespace.as_deref(),
+            api_key: cli.api_key.as_deref(),
+            ca_cert: cli.ca_cert.as_deref(),
+        };
+        let connection = Connection::resolve(given, profile.map(|(_, profile)| profile));
         Client::new(
             &connection.server,
             &connection.namespace,
             connection.api_key.as_deref(),
-            cli.ca_cert.as_deref(),
+            connection.ca_cert.as_deref(),
         )
     };
     match cli.command {

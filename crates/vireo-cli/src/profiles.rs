@@ -22,6 +22,9 @@ pub struct Profile {
     pub api_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// Extra certificate authorities for an `https://` server (`--ca-cert` at login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -111,15 +114,26 @@ pub struct Connection {
     pub server: String,
     pub namespace: String,
     pub api_key: Option<String>,
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// What the command line and the environment gave.
+#[derive(Default)]
+pub struct Given<'a> {
+    pub server: Option<&'a str>,
+    pub namespace: Option<&'a str>,
+    pub api_key: Option<&'a str>,
+    pub ca_cert: Option<&'a std::path::Path>,
 }
 
 impl Connection {
-    pub fn resolve(
-        server: Option<&str>,
-        namespace: Option<&str>,
-        api_key: Option<&str>,
-        profile: Option<&Profile>,
-    ) -> Self {
+    pub fn resolve(given: Given<'_>, profile: Option<&Profile>) -> Self {
+        let Given {
+            server,
+            namespace,
+            api_key,
+            ca_cert,
+        } = given;
         Self {
             server: server
                 .or(profile.map(|p| p.server.as_str()))
@@ -132,6 +146,9 @@ impl Connection {
             api_key: api_key
                 .or(profile.map(|p| p.api_key.as_str()))
                 .map(str::to_string),
+            ca_cert: ca_cert
+                .or(profile.and_then(|p| p.ca_cert.as_deref()))
+                .map(std::path::Path::to_path_buf),
         }
     }
 }
@@ -145,33 +162,46 @@ mod tests {
             server: "https://vireo.example.com".into(),
             api_key: "vireo_a_b".into(),
             namespace: Some("team".into()),
+            ca_cert: Some("/etc/vireo/ca.pem".into()),
         }
     }
 
     #[test]
     fn flags_and_variables_come_before_the_profile_and_it_before_the_defaults() {
-        let from_profile = Connection::resolve(None, None, None, Some(&profile()));
+        let from_profile = Connection::resolve(Given::default(), Some(&profile()));
         assert_eq!(
             from_profile,
             Connection {
                 server: "https://vireo.example.com".into(),
                 namespace: "team".into(),
                 api_key: Some("vireo_a_b".into()),
+                ca_cert: Some("/etc/vireo/ca.pem".into()),
             }
         );
-        let given = Connection::resolve(Some("http://h:1"), Some("x"), Some("k"), Some(&profile()));
+        let flags = Given {
+            server: Some("http://h:1"),
+            namespace: Some("x"),
+            api_key: Some("k"),
+            ca_cert: Some(std::path::Path::new("ca.pem")),
+        };
+        assert_eq!(
+            Connection::resolve(flags, Some(&profile())),
+            Connection {
+                server: "http://h:1".into(),
+                namespace: "x".into(),
+                api_key: Some("k".into()),
+                ca_cert: Some("ca.pem".into()),
+            }
+        );
+        let bare = Connection::resolve(Given::default(), None);
         assert_eq!(
             (
-                given.server.as_str(),
-                given.namespace.as_str(),
-                given.api_key.as_deref()
+                bare.server.as_str(),
+                bare.namespace.as_str(),
+                bare.api_key,
+                bare.ca_cert
             ),
-            ("http://h:1", "x", Some("k"))
-        );
-        let bare = Connection::resolve(None, None, None, None);
-        assert_eq!(
-            (bare.server.as_str(), bare.namespace.as_str(), bare.api_key),
-            (DEFAULT_SERVER, "default", None)
+            (DEFAULT_SERVER, "default", None, None)
         );
     }
 

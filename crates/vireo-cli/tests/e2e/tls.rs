@@ -240,8 +240,10 @@ async fn the_cli_talks_https_trusting_ca_cert_and_says_why_without_it() {
             .args(["--server", &server.url])
             .args(args)
             .env("VIREO_DATA", &server.data)
+            .env("XDG_CONFIG_HOME", certs.path().join("config"))
             .env_remove("VIREO_API_KEY")
             .env_remove("VIREO_CA_CERT")
+            .env_remove("VIREO_PROFILE")
             .env_remove("VIREO_URL");
         match trust {
             Trust::Flag => command.arg("--ca-cert").arg(&files.cert),
@@ -269,6 +271,13 @@ async fn the_cli_talks_https_trusting_ca_cert_and_says_why_without_it() {
         "{stderr}"
     );
     assert!(stderr.contains("UnknownIssuer"), "{stderr}");
+
+    // A profile saved with --ca-cert remembers it.
+    let key = server.admin_key.clone();
+    let (logged_in, _, stderr) = cli(Trust::Flag, &["login", "--api-key", &key]);
+    assert!(logged_in, "{stderr}");
+    let (listed, _, stderr) = cli(Trust::Nothing, &["ls"]);
+    assert!(listed, "the profile's CA certificate is used: {stderr}");
 }
 
 #[tokio::test]
