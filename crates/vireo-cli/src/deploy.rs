@@ -103,7 +103,8 @@ pub async fn submit_version(
     let url = format!("{}/fn/{}/{}", client.base_url(), client.namespace(), name);
     output::emit(format, answer, |view: VersionView| {
         let changes = view.settings_changed.unwrap_or_default();
-        deployed_message(&function, view.version, created, &changes, &url)
+        let traps = view.unimplemented_imports.unwrap_or_default();
+        deployed_message(&function, view.version, created, (&changes, &traps), &url)
     })
 }
 
@@ -125,7 +126,7 @@ fn deployed_message(
     function: &str,
     version: u32,
     created: bool,
-    changes: &[SettingChange],
+    (changes, linked_as_traps): (&[SettingChange], &[String]),
     url: &str,
 ) -> String {
     let mut message = if created {
@@ -137,6 +138,12 @@ fn deployed_message(
         message.push_str(&format!(
             "  {}: {} → {}\n",
             change.setting, change.from, change.to
+        ));
+    }
+    if !linked_as_traps.is_empty() {
+        message.push_str(&format!(
+            "  linked as traps (a call fails): {}\n",
+            linked_as_traps.join(", ")
         ));
     }
     message.push_str(url);
@@ -152,11 +159,11 @@ mod tests {
     fn messages_say_whether_a_version_was_created() {
         let url = "http://127.0.0.1:8080/fn/default/hello";
         assert_eq!(
-            deployed_message("default/hello", 1, true, &[], url),
+            deployed_message("default/hello", 1, true, (&[], &[]), url),
             "deployed default/hello version 1\nhttp://127.0.0.1:8080/fn/default/hello\n"
         );
         assert_eq!(
-            deployed_message("default/hello", 1, false, &[], url),
+            deployed_message("default/hello", 1, false, (&[], &[]), url),
             "unchanged default/hello version 1 (identical to the latest version)\n\
              http://127.0.0.1:8080/fn/default/hello\n"
         );
@@ -166,8 +173,15 @@ mod tests {
             to: serde_json::json!(256),
         };
         assert_eq!(
-            deployed_message("default/hello", 2, true, &[changed], url),
+            deployed_message(
+                "default/hello",
+                2,
+                true,
+                (&[changed], &["fermyon:spin/variables@2.0.0".to_string()]),
+                url
+            ),
             "deployed default/hello version 2\n  memory_mib: 128 → 256\n\
+             \x20 linked as traps (a call fails): fermyon:spin/variables@2.0.0\n\
              http://127.0.0.1:8080/fn/default/hello\n"
         );
     }

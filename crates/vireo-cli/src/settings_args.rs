@@ -83,6 +83,12 @@ pub struct SettingsArgs {
     #[arg(long, value_name = "ORIGIN")]
     cors_origin: Vec<String>,
 
+    /// Link imports of packages Vireo knows but does not implement yet (Spin's, wasi:keyvalue,
+    /// …) as traps instead of refusing the component, for SDK-built components that import
+    /// more than they call [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    allow_unimplemented_imports: Option<bool>,
+
     /// A JSON file of settings (the fields of `GET …/versions/N`'s `settings`), for all of them
     /// at once; flags given too replace the file's fields
     #[arg(long = "settings", value_name = "FILE.json")]
@@ -136,6 +142,8 @@ struct Settings {
     rate_limit: Option<Option<RateLimit>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cors: Option<Option<CorsSettings>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allow_unimplemented_imports: Option<bool>,
 }
 
 impl From<&SettingsArgs> for Settings {
@@ -152,6 +160,7 @@ impl From<&SettingsArgs> for Settings {
             invoke_auth: args.invoke_auth,
             rate_limit: args.rate_limit.map(Limit::into_option),
             cors: cors_from_origins(&args.cors_origin),
+            allow_unimplemented_imports: args.allow_unimplemented_imports,
         }
     }
 }

@@ -33,6 +33,9 @@ pub struct VersionView {
     /// Only on deploy: the settings that differ from the latest version's.
     #[serde(default)]
     pub settings_changed: Option<Vec<SettingChange>>,
+    /// Only on deploy: imports linked as traps.
+    #[serde(default)]
+    pub unimplemented_imports: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]

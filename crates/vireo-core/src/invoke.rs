@@ -164,6 +164,8 @@ pub trait Invoker: Send + Sync + 'static {
 pub struct Deployed {
     pub version: VersionInfo,
     pub created: bool,
+    /// Imports linked as traps (the version allows unimplemented imports).
+    pub unimplemented_imports: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -49,6 +49,10 @@ pub struct VersionSettings {
     /// (`https://api.example.com`, `http://*.internal:8080`, `http://127.0.0.1:8080`, port `*`
     /// for any). Empty (the default) allows no outgoing requests.
     pub allowed_outbound_hosts: Vec<String>,
+    /// Link imports of packages Vireo knows but does not implement yet (Spin's, wasi:keyvalue,
+    /// wasi:config, …) as traps instead of refusing the component: for components built from
+    /// SDK worlds that import more than they call. A call to one traps (a 500).
+    pub allow_unimplemented_imports: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -73,6 +77,7 @@ impl Default for VersionSettings {
             rate_limit: None,
             cors: None,
             allowed_outbound_hosts: Vec::new(),
+            allow_unimplemented_imports: false,
         }
     }
 }

@@ -59,6 +59,10 @@ pub struct VersionView {
     /// for a function's first version).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settings_changed: Option<Vec<crate::api::inherit::SettingChange>>,
+    /// Only on deploy: the imports linked as traps, which fail if called
+    /// (`allow_unimplemented_imports`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unimplemented_imports: Option<Vec<String>>,
 }
 
 impl From<VersionInfo> for VersionView {
@@ -74,6 +78,7 @@ impl From<VersionInfo> for VersionView {
             created_at_us: info.created_at_us,
             created: None,
             settings_changed: None,
+            unimplemented_imports: None,
         }
     }
 }

@@ -10,6 +10,7 @@ mod execute;
 mod host;
 mod instances;
 mod logs;
+mod unimplemented;
 mod validate;
 
 use std::collections::HashMap;
@@ -122,6 +123,17 @@ impl Runtime {
         self.capabilities.validate(settings)
     }
 
+    /// Deploy-time, before anything else is checked: whether the bytes are a component whose
+    /// imports Vireo links. Returns the imports linked as traps (allowed by `settings`).
+    pub fn check_imports(
+        &self,
+        bytes: &[u8],
+        settings: &VersionSettings,
+    ) -> Result<Vec<String>, Rejection> {
+        validate::check_header(bytes)?;
+        validate::check_imports(bytes, settings.allow_unimplemented_imports)
+    }
+
     /// Deploy-time: checks the bytes, compiles them once and keeps the artifact on disk.
     /// Returns how long compiling took, or `None` when an intact artifact of these bytes
     /// existed (a damaged one is replaced: deploying the same bytes again repairs it).
@@ -129,8 +141,10 @@ impl Runtime {
         &self,
         component_sha256: &str,
         bytes: bytes::Bytes,
+        settings: &VersionSettings,
     ) -> Result<Option<Duration>, RuntimeError> {
         validate::check_header(&bytes)?;
+        let allow_unimplemented = settings.allow_unimplemented_imports;
         // The same bytes deployed again (another function, new settings) are not recompiled.
         let (component, compile_time) = match self.load_artifact(component_sha256).await? {
             Some(component) => (component, None),
@@ -140,8 +154,11 @@ impl Runtime {
                 (component, Some(started.elapsed()))
             }
         };
-        let checked = validate::check_interface(&self.engine, &component)
-            .and_then(|()| self.pre_instantiate(&component).map(drop));
+        let checked = validate::check_interface(&self.engine, &component, allow_unimplemented)
+            .and_then(|()| {
+                self.pre_instantiate(&component, allow_unimplemented)
+                    .map(drop)
+            });
         if checked.is_err() {
             self.artifacts.remove(component_sha256);
         }
@@ -193,7 +210,8 @@ impl Runtime {
                             .await?
                     }
                 };
-                let pre = self.pre_instantiate(&component)?;
+                let pre =
+                    self.pre_instantiate(&component, version.settings.allow_unimplemented_imports)?;
                 let env = env
                     .await
                     .map_err(|e| RuntimeError::internal("preparing the environment", e))?;
@@ -358,11 +376,22 @@ impl Runtime {
             .map_err(|e| RuntimeError::internal("loading the artifact", e))
     }
 
-    fn pre_instantiate(&self, component: &Component) -> Result<ProxyPre<Host>, Rejection> {
-        let instance_pre = self
-            .linker
-            .instantiate_pre(component)
-            .map_err(|e| Rejection::Unlinkable(format!("{e:#}")))?;
+    /// `allow_unimplemented`: what the linker does not provide traps when called (deploy has
+    /// checked that only known packages are missing).
+    fn pre_instantiate(
+        &self,
+        component: &Component,
+        allow_unimplemented: bool,
+    ) -> Result<ProxyPre<Host>, Rejection> {
+        let unlinkable = |e: wasmtime::Error| Rejection::Unlinkable(format!("{e:#}"));
+        let instance_pre = if allow_unimplemented {
+            unimplemented::linker_with_traps(&self.linker, &self.engine, component)
+                .map_err(unlinkable)?
+                .instantiate_pre(component)
+        } else {
+            self.linker.instantiate_pre(component)
+        }
+        .map_err(unlinkable)?;
         ProxyPre::new(instance_pre).map_err(|e| Rejection::Unlinkable(format!("{e:#}")))
     }
 }

@@ -1,5 +1,7 @@
-//! Deploy-time checks: is this a component, does it export the HTTP handler, and does it import
-//! only what Vireo links (the capability registry's packages). Each rejection names the problem.
+//! Deploy-time checks: is this a component, does it import only what Vireo links (the capability
+//! registry's packages, or, when the version allows it, packages Vireo knows but does not
+//! implement yet, linked as traps), and does it export the HTTP handler. Each rejection names
+//! the problem.
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -30,6 +32,11 @@ pub enum Rejection {
         Registry::describe()
     )]
     UnsupportedImports(Vec<String>),
+    #[error(
+        "the component imports {}, which Vireo does not implement yet; if it never calls them (SDKs import more than a function uses), deploy with the setting `allow_unimplemented_imports` (`vireo deploy --allow-unimplemented-imports`) to link each as a trap",
+        imports_list(.0)
+    )]
+    UnimplementedImports(Vec<String>),
     #[error("the component cannot be linked: {0}")]
     Unlinkable(String),
 }
@@ -65,8 +72,88 @@ pub fn check_header(bytes: &[u8]) -> Result<(), Rejection> {
     }
 }
 
-/// Checks the compiled component's exports and imports against what Vireo runs and links.
-pub fn check_interface(engine: &Engine, component: &Component) -> Result<(), Rejection> {
+/// Packages of platforms Vireo is compatible with whose interfaces it does not implement yet;
+/// a component importing one may still be deployed, with those imports linked as traps.
+const KNOWN_PACKAGES: &[&str] = &[
+    "fermyon:spin",
+    "spin:postgres",
+    "spin:mysql",
+    "spin:redis",
+    "spin:mqtt",
+    "spin:sqlite",
+    "spin:key-value",
+    "spin:variables",
+    "wasi:keyvalue",
+    "wasi:config",
+    "wasi:blobstore",
+    "wasi:messaging",
+];
+
+/// An import of a known package Vireo does not provide (yet): linkable as a trap.
+pub(crate) fn is_unimplemented(import: &str) -> bool {
+    !Registry::provides(import) && known_but_unimplemented(import)
+}
+
+fn known_but_unimplemented(import: &str) -> bool {
+    KNOWN_PACKAGES.iter().any(|package| {
+        import
+            .strip_prefix(package)
+            .is_some_and(|rest| rest.starts_with(['/', '@']))
+    })
+}
+
+/// Checks the component's imports from its bytes, before anything is compiled, so a deploy
+/// hears about them first. Returns the imports to link as traps (known packages Vireo does not
+/// implement, when `allow_unimplemented` says so).
+pub fn check_imports(bytes: &[u8], allow_unimplemented: bool) -> Result<Vec<String>, Rejection> {
+    let (mut unsupported, mut unimplemented) = (Vec::new(), Vec::new());
+    for import in top_level_imports(bytes)? {
+        if Registry::provides(&import) {
+            continue;
+        }
+        if known_but_unimplemented(&import) {
+            unimplemented.push(import);
+        } else {
+            unsupported.push(import);
+        }
+    }
+    if !unsupported.is_empty() {
+        return Err(Rejection::UnsupportedImports(unsupported));
+    }
+    if !unimplemented.is_empty() && !allow_unimplemented {
+        return Err(Rejection::UnimplementedImports(unimplemented));
+    }
+    Ok(unimplemented)
+}
+
+/// The names the outermost component imports (nested components and modules import from it).
+fn top_level_imports(bytes: &[u8]) -> Result<Vec<String>, Rejection> {
+    let mut imports = Vec::new();
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| Rejection::Invalid(e.to_string()))?;
+        match payload {
+            wasmparser::Payload::Version { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            wasmparser::Payload::ComponentImportSection(section) if depth == 1 => {
+                for import in section {
+                    let import = import.map_err(|e| Rejection::Invalid(e.to_string()))?;
+                    imports.push(import.name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(imports)
+}
+
+/// Checks the compiled component's exports and imports against what Vireo runs and links;
+/// `allow_unimplemented` as for `check_imports`.
+pub fn check_interface(
+    engine: &Engine,
+    component: &Component,
+    allow_unimplemented: bool,
+) -> Result<(), Rejection> {
     let ty = component.component_type();
     let exports: Vec<String> = ty
         .exports(engine)
@@ -82,6 +169,7 @@ pub fn check_interface(engine: &Engine, component: &Component) -> Result<(), Rej
         .imports(engine)
         .map(|(name, _)| name.to_string())
         .filter(|name| !Registry::provides(name))
+        .filter(|name| !(allow_unimplemented && known_but_unimplemented(name)))
         .collect();
     if !unsupported.is_empty() {
         return Err(Rejection::UnsupportedImports(unsupported));
@@ -92,6 +180,26 @@ pub fn check_interface(engine: &Engine, component: &Component) -> Result<(), Rej
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_packages_are_told_apart_from_unknown_ones() {
+        for known in [
+            "fermyon:spin/key-value@2.0.0",
+            "fermyon:spin/variables",
+            "wasi:keyvalue/store@0.2.0-draft2",
+            "wasi:config/store@0.2.0-draft-2024-09-27",
+            "spin:postgres/postgres@3.0.0",
+        ] {
+            assert!(known_but_unimplemented(known), "{known}");
+        }
+        for unknown in [
+            "acme:thing/api@1.0.0",
+            "wasi:keyvalues/store",
+            "fermyon:spinach/x",
+        ] {
+            assert!(!known_but_unimplemented(unknown), "{unknown}");
+        }
+    }
 
     #[test]
     fn header_check_tells_modules_from_components() {

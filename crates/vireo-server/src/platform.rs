@@ -258,6 +258,11 @@ impl Deployer for Platform {
         component: Bytes,
         settings: VersionSettings,
     ) -> Result<Deployed, DeployError> {
+        // What the component imports first: settings are moot for a component Vireo cannot run.
+        let unimplemented_imports = self
+            .runtime
+            .check_imports(&component, &settings)
+            .map_err(|rejection| DeployError::Rejected(rejection.to_string()))?;
         settings
             .validate(&self.settings_limits)
             .map_err(|e| DeployError::InvalidSettings(e.to_string()))?;
@@ -279,7 +284,7 @@ impl Deployer for Platform {
         let sha = vireo_core::component_sha256(&component);
         let compile_time = self
             .runtime
-            .prepare(&sha, component.clone())
+            .prepare(&sha, component.clone(), &settings)
             .await
             .map_err(|error| match error {
                 RuntimeError::Rejected(rejection) => DeployError::Rejected(rejection.to_string()),
@@ -303,6 +308,7 @@ impl Deployer for Platform {
             return Ok(Deployed {
                 version: latest,
                 created: false,
+                unimplemented_imports,
             });
         }
         let new = NewVersion {
@@ -320,6 +326,7 @@ impl Deployer for Platform {
         Ok(Deployed {
             version,
             created: true,
+            unimplemented_imports,
         })
     }
 

@@ -175,7 +175,7 @@ async fn versions_and_aliases_route_to_the_right_version() {
 async fn bad_deploys_are_rejected_with_a_message_naming_the_problem() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
-    let cases: [(&str, Vec<u8>, Value, u16, &str); 8] = [
+    let cases: [(&str, Vec<u8>, Value, u16, &str); 11] = [
         (
             "junk",
             b"definitely not wasm".to_vec(),
@@ -203,6 +203,28 @@ async fn bad_deploys_are_rejected_with_a_message_naming_the_problem() {
             json!({}),
             422,
             "`acme:missing/api@1.0.0`",
+        ),
+        // The imports are told before the settings.
+        (
+            "importer-with-bad-settings",
+            guest("missing-import"),
+            json!({"allowed_outbound_hosts": ["redis://cache.example.com:6379"]}),
+            422,
+            "`acme:missing/api@1.0.0`",
+        ),
+        (
+            "spin-sdk",
+            guest("spin-import"),
+            json!({}),
+            422,
+            "imports `fermyon:spin/variables@2.0.0`, which Vireo does not implement yet",
+        ),
+        (
+            "unknown-even-if-allowed",
+            guest("missing-import"),
+            json!({"allow_unimplemented_imports": true}),
+            422,
+            "`acme:missing/api@1.0.0`, which Vireo does not provide",
         ),
         (
             "Bad_Name",
@@ -556,4 +578,37 @@ async fn describe_shows_a_function_at_a_glance() {
     assert!(recent.contains("\nversion 1 (prod): "), "{recent}");
     assert!(recent.contains("  memory_mib: 64\n"), "{recent}");
     assert!(recent.contains("nightly  app@prod"), "{recent}");
+}
+
+#[tokio::test]
+async fn unimplemented_imports_may_be_linked_as_traps_when_the_version_asks() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let file = guests().join("spin_import.wasm");
+    let said = server.cli_ok(&[
+        "deploy",
+        "sdk",
+        file.to_str().unwrap(),
+        "--allow-unimplemented-imports",
+    ]);
+    assert!(
+        said.contains("  linked as traps (a call fails): fermyon:spin/variables@2.0.0\n"),
+        "{said}"
+    );
+
+    // Never called: it runs; called: the trap fails that invocation alone.
+    let uncalled = reqwest::get(server.url("/fn/default/sdk/")).await.unwrap();
+    assert_eq!(uncalled.status(), 200);
+    assert_eq!(uncalled.text().await.unwrap(), "never called");
+    let called = reqwest::get(server.url("/fn/default/sdk/call"))
+        .await
+        .unwrap();
+    assert_eq!(called.status(), 500);
+    let id = crate::support::invocation_id(&called);
+    let record = server.invocation(&id).await;
+    assert_eq!(record["status"], "error", "{record}");
+    let error = record["error"].as_str().unwrap();
+    assert!(error.contains("fermyon:spin/variables"), "{record}");
+    let again = reqwest::get(server.url("/fn/default/sdk/")).await.unwrap();
+    assert_eq!(again.status(), 200, "the function keeps serving");
 }

@@ -133,6 +133,7 @@ pub async fn deploy(
     let mut view = VersionView::from(deployed.version);
     view.created = Some(deployed.created);
     view.settings_changed = Some(changed);
+    view.unimplemented_imports = Some(deployed.unimplemented_imports);
     Ok((status, Json(view)))
 }
 

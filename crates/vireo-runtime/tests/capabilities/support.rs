@@ -102,7 +102,7 @@ impl TestHost {
         let bytes = guest(fixture);
         let sha = hex::encode(Sha256::digest(&bytes));
         self.runtime
-            .prepare(&sha, Bytes::from(bytes.clone()))
+            .prepare(&sha, Bytes::from(bytes.clone()), &settings)
             .await
             .map_err(|e| e.to_string())?;
         let version = VersionInfo {

@@ -63,6 +63,7 @@ pub fn new_version(sha: &str) -> NewVersion {
             }),
             cors: None,
             allowed_outbound_hosts: vec!["https://api.example.com".to_string()],
+            allow_unimplemented_imports: true,
         },
     }
 }
