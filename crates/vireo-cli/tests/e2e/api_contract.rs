@@ -289,6 +289,12 @@ async fn the_openapi_document_lists_every_error_and_name_pattern() {
         .unwrap();
     let schemes = &document["components"]["securitySchemes"]["bearer"];
     assert_eq!(schemes["scheme"], "bearer", "{schemes}");
+    // `vireo config` posts a deploy form without a component: the document must allow it.
+    let form = &document["components"]["schemas"]["DeployForm"];
+    assert!(
+        form["properties"]["component"].is_object() && form.get("required").is_none(),
+        "{form}"
+    );
     let mut operation_ids = BTreeSet::new();
     let mut operations = 0;
     for (path, item) in document["paths"].as_object().expect("paths") {

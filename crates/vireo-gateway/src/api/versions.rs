@@ -33,7 +33,7 @@ pub struct DeployForm {
     reset_settings: Option<bool>,
     /// The component bytes (`application/wasm`), at most the server's upload limit (50 MiB);
     /// without it, the new version keeps the latest version's component (new settings only).
-    #[schema(value_type = String, format = Binary)]
+    #[schema(value_type = String, format = Binary, required = false)]
     component: Option<Vec<u8>>,
 }
 
