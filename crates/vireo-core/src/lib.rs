@@ -44,10 +44,12 @@ pub use secrets::{
 pub use settings::{InvalidSettings, InvokeAuth, SettingsLimits, VersionSettings};
 
 pub use store::{
-    Catalog, Change, ChangeFeed, ComponentStore, ErrorClass, FunctionInfo, InvocationQuery,
-    LogQuery, MasterKeyRecord, Missed, NewVersion, NodeInfo, NodeLiveness, NodeRegistry, Records,
-    Retained, Retention, StoreError, Subscription, VersionInfo, check_component_sha256,
-    component_sha256, node_liveness, verified_component,
+    Catalog, Change, ChangeFeed, ComponentStore, ErrorClass, FunctionInfo, InvalidCursor,
+    InvocationQuery, KeyValueLimits, KeyValueStore, KvCursor, KvKeyPage, KvLimitExceeded,
+    KvStoreId, KvStoreInfo, KvVersion, KvVersioned, LogQuery, MasterKeyRecord, Missed, NewVersion,
+    NodeInfo, NodeLiveness, NodeRegistry, Records, Retained, Retention, StoreError, Subscription,
+    VersionInfo, check_component_sha256, component_sha256, decode_counter, encode_counter,
+    node_liveness, verified_component,
 };
 pub use tenancy::{
     Directory, InvalidQuotas, NamespaceInfo, NamespaceQuotas, RateLimit, TenantStore,

@@ -50,6 +50,11 @@ impl Name {
         Self("default".to_string())
     }
 
+    /// The key-value store every namespace has without creating it.
+    pub fn default_kv_store() -> Self {
+        Self("default".to_string())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

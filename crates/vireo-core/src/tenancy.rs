@@ -49,6 +49,8 @@ pub struct NamespaceQuotas {
     /// Requests each API key may make to this namespace (admin API and invocations).
     #[serde(deserialize_with = "crate::json::optional_object")]
     pub key_rate_limit: Option<RateLimit>,
+    /// Bytes of keys and values the namespace's key-value stores may hold together.
+    pub max_kv_bytes: Option<u64>,
 }
 
 impl NamespaceQuotas {
@@ -60,6 +62,13 @@ impl NamespaceQuotas {
         }
         if let Some(limit) = &self.key_rate_limit {
             limit.validate("key_rate_limit")?;
+        }
+        // Stores count bytes in signed 64-bit integers.
+        if self.max_kv_bytes.is_some_and(|bytes| bytes > i64::MAX as u64) {
+            return Err(InvalidQuotas(format!(
+                "max_kv_bytes must be at most {}",
+                i64::MAX
+            )));
         }
         Ok(())
     }
@@ -241,5 +250,39 @@ impl Directory {
     fn remember_quotas(&self, namespace: &NamespaceInfo) {
         let mut quotas = self.quotas.write().unwrap_or_else(|p| p.into_inner());
         quotas.insert(namespace.name.clone(), namespace.quotas);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotas_outside_their_bounds_are_refused_by_name() {
+        assert!(NamespaceQuotas::default().validate().is_ok());
+        let kv = |bytes| NamespaceQuotas {
+            max_kv_bytes: Some(bytes),
+            ..NamespaceQuotas::default()
+        };
+        assert!(kv(0).validate().is_ok(), "zero: no key-value data at all");
+        assert!(kv(i64::MAX as u64).validate().is_ok());
+        let refused = kv(i64::MAX as u64 + 1).validate().unwrap_err();
+        assert!(refused.to_string().starts_with("max_kv_bytes"), "{refused}");
+        let refused = NamespaceQuotas {
+            max_concurrency: Some(0),
+            ..NamespaceQuotas::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(refused.to_string().starts_with("max_concurrency"), "{refused}");
+    }
+
+    #[test]
+    fn max_kv_bytes_is_optional_in_json() {
+        let quotas: NamespaceQuotas =
+            serde_json::from_str(r#"{"max_functions": 2, "max_kv_bytes": 1048576}"#).unwrap();
+        assert_eq!(quotas.max_kv_bytes, Some(1_048_576));
+        let quotas: NamespaceQuotas = serde_json::from_str(r#"{"max_functions": 2}"#).unwrap();
+        assert_eq!(quotas.max_kv_bytes, None);
     }
 }

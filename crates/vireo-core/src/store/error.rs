@@ -46,6 +46,35 @@ pub enum StoreError {
     ScheduleExists { namespace: Name, name: Name },
     #[error("secret {namespace}/{name} does not exist")]
     SecretNotFound { namespace: Name, name: SecretName },
+    #[error("key-value store {namespace}/{store} does not exist")]
+    KvStoreNotFound { namespace: Name, store: Name },
+    #[error("key-value store {namespace}/{store} already exists")]
+    KvStoreExists { namespace: Name, store: Name },
+    #[error(
+        "the default key-value store of namespace {namespace} always exists and cannot be deleted; delete its keys instead"
+    )]
+    KvDefaultStore { namespace: Name },
+    /// Nothing of the write was stored.
+    #[error(
+        "namespace {namespace} would hold more than its max_kv_bytes quota of {limit} bytes in key-value stores"
+    )]
+    KvQuotaExceeded { namespace: Name, limit: u64 },
+    #[error(
+        "the value of {key:?} in key-value store {namespace}/{store} is not a counter (a 64-bit integer as 8 little-endian bytes)"
+    )]
+    KvNotACounter {
+        namespace: Name,
+        store: Name,
+        key: String,
+    },
+    #[error(
+        "incrementing {key:?} in key-value store {namespace}/{store} would overflow a 64-bit integer"
+    )]
+    KvCounterOverflow {
+        namespace: Name,
+        store: Name,
+        key: String,
+    },
     /// The write contradicts one that got there first (a unique key taken, a row it refers to
     /// gone); nothing of it was stored. Trying the whole operation again sees the other write.
     /// The message, which the API shows, leaves the database's own words to the source.
@@ -106,13 +135,18 @@ impl StoreError {
             | Self::VersionNotFound { .. }
             | Self::AliasNotFound { .. }
             | Self::ScheduleNotFound { .. }
-            | Self::SecretNotFound { .. } => ErrorClass::NotFound,
+            | Self::SecretNotFound { .. }
+            | Self::KvStoreNotFound { .. } => ErrorClass::NotFound,
             Self::NamespaceExists(_)
             | Self::NamespaceNotEmpty { .. }
             | Self::FunctionExists { .. }
             | Self::ScheduleExists { .. }
+            | Self::KvStoreExists { .. }
+            | Self::KvDefaultStore { .. }
+            | Self::KvNotACounter { .. }
+            | Self::KvCounterOverflow { .. }
             | Self::Conflict { .. } => ErrorClass::Conflict,
-            Self::QuotaExceeded(_) => ErrorClass::QuotaExceeded,
+            Self::QuotaExceeded(_) | Self::KvQuotaExceeded { .. } => ErrorClass::QuotaExceeded,
             Self::Unavailable { retryable, .. } => ErrorClass::Unavailable {
                 retryable: *retryable,
             },

@@ -1,13 +1,14 @@
 //! The storage seams: the catalog of what is deployed, the component bytes, the append-only
-//! records of what ran, the nodes sharing a store, the feed of changes between nodes, and the
-//! errors they share. The async queue, schedules, tenants and secrets have their seams beside
-//! their domain types. Implemented in
+//! records of what ran, the key-value stores functions keep state in, the nodes sharing a
+//! store, the feed of changes between nodes, and the errors they share. The async queue,
+//! schedules, tenants and secrets have their seams beside their domain types. Implemented in
 //! `vireo-store`; every backend passes its conformance suite.
 
 mod catalog;
 mod changes;
 mod components;
 mod error;
+mod key_value;
 mod master_key;
 mod nodes;
 mod records;
@@ -18,6 +19,10 @@ pub use components::{
     ComponentStore, check_component_sha256, component_sha256, verified_component,
 };
 pub use error::{ErrorClass, StoreError};
+pub use key_value::{
+    InvalidCursor, KeyValueLimits, KeyValueStore, KvCursor, KvKeyPage, KvLimitExceeded,
+    KvStoreId, KvStoreInfo, KvVersion, KvVersioned, decode_counter, encode_counter,
+};
 pub use master_key::MasterKeyRecord;
 pub use nodes::{NodeInfo, NodeLiveness, NodeRegistry, node_liveness};
 pub use records::{InvocationQuery, LogQuery, Records, Retained, Retention};

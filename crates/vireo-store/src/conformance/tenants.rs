@@ -14,6 +14,7 @@ fn quotas() -> NamespaceQuotas {
             per_second: 4,
             burst: 5,
         }),
+        max_kv_bytes: Some(6),
     }
 }
 
