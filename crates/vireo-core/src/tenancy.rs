@@ -64,7 +64,10 @@ impl NamespaceQuotas {
             limit.validate("key_rate_limit")?;
         }
         // Stores count bytes in signed 64-bit integers.
-        if self.max_kv_bytes.is_some_and(|bytes| bytes > i64::MAX as u64) {
+        if self
+            .max_kv_bytes
+            .is_some_and(|bytes| bytes > i64::MAX as u64)
+        {
             return Err(InvalidQuotas(format!(
                 "max_kv_bytes must be at most {}",
                 i64::MAX
@@ -274,7 +277,10 @@ mod tests {
         }
         .validate()
         .unwrap_err();
-        assert!(refused.to_string().starts_with("max_concurrency"), "{refused}");
+        assert!(
+            refused.to_string().starts_with("max_concurrency"),
+            "{refused}"
+        );
     }
 
     #[test]

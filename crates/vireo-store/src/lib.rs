@@ -1,6 +1,6 @@
 //! Vireo's persistence. [`open`] chooses the backend from [`StorageConfig`] and returns the
 //! [`Stores`] bundle: the catalog, the records, the durable async queue, schedules, tenants,
-//! sealed secrets and the change feed, as `vireo-core`'s traits. Also here, above any backend:
+//! sealed secrets, key-value stores and the change feed, as `vireo-core`'s traits. Also here, above any backend:
 //! the content-addressed blob store for component bytes, the background writer that batches
 //! invocation records, and (feature `conformance`) the suite every backend passes.
 //!

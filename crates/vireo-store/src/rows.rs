@@ -9,8 +9,9 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use vireo_core::auth::{ApiKey, Role};
 use vireo_core::{
     AsyncInvocation, AsyncStatus, ClaimedInvocation, FunctionInfo, InvocationId, InvocationRecord,
-    InvocationStatus, LogLine, LogStream, MissedSlots, Name, NamespaceInfo, RetryPolicy, Schedule,
-    SealedSecret, SecretInfo, SecretName, StoreError, StoredRequest, Trigger, VersionInfo,
+    InvocationStatus, KvStoreInfo, LogLine, LogStream, MissedSlots, Name, NamespaceInfo,
+    RetryPolicy, Schedule, SealedSecret, SecretInfo, SecretName, StoreError, StoredRequest,
+    Trigger, VersionInfo,
 };
 
 use crate::codec;
@@ -343,6 +344,16 @@ pub(crate) fn namespace_info(row: &impl Columns) -> Result<NamespaceInfo, StoreE
         created_at_us: column(row, "created_at_us")?,
         quotas: codec::quotas(column::<Option<String>>(row, "quotas")?.as_deref())?,
         functions: codec::unsigned(column(row, "functions")?),
+    })
+}
+
+/// A key-value store's row: its name, totals and creation time.
+pub(crate) fn kv_store_info(row: &impl Columns) -> Result<KvStoreInfo, StoreError> {
+    Ok(KvStoreInfo {
+        name: name_column(row, "name")?,
+        keys: codec::unsigned(column(row, "key_count")?),
+        bytes: codec::unsigned(column(row, "total_bytes")?),
+        created_at_us: column(row, "created_at_us")?,
     })
 }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vireo_core::{
-    Catalog, ChangeFeed, ComponentStore, MasterKeyRecord, NodeRegistry, Queue, QueueAdmin, Records,
-    ScheduleStore, SecretStore, StoreError, TenantStore,
+    Catalog, ChangeFeed, ComponentStore, KeyValueStore, MasterKeyRecord, NodeRegistry, Queue,
+    QueueAdmin, Records, ScheduleStore, SecretStore, StoreError, TenantStore,
 };
 
 use crate::{postgres, sqlite};
@@ -72,6 +72,7 @@ pub struct Stores {
     pub schedules: Arc<dyn ScheduleStore>,
     pub tenants: Arc<dyn TenantStore>,
     pub secrets: Arc<dyn SecretStore>,
+    pub key_value: Arc<dyn KeyValueStore>,
     pub master_key: Arc<dyn MasterKeyRecord>,
     pub changes: Arc<dyn ChangeFeed>,
     pub nodes: Arc<dyn NodeRegistry>,
@@ -96,6 +97,7 @@ pub(crate) trait Backend:
     + ScheduleStore
     + TenantStore
     + SecretStore
+    + KeyValueStore
     + MasterKeyRecord
     + NodeRegistry
 {
@@ -118,6 +120,7 @@ impl Stores {
             schedules: backend.clone(),
             tenants: backend.clone(),
             secrets: backend.clone(),
+            key_value: backend.clone(),
             master_key: backend.clone(),
             changes,
             nodes: backend.clone(),

@@ -26,11 +26,16 @@ impl KeyValueLimits {
     pub const DEFAULT_MAX_KEY_BYTES: usize = 256;
     pub const DEFAULT_MAX_VALUE_BYTES: usize = 1024 * 1024;
 
-    /// A key the limits allow: not empty (no API path or listing could name it) and at most
-    /// `max_key_bytes` of UTF-8.
+    /// A key the limits allow: not empty (no API path or listing could name it), without NUL
+    /// (PostgreSQL's text cannot hold it) and at most `max_key_bytes` of UTF-8.
     pub fn check_key(&self, key: &str) -> Result<(), KvLimitExceeded> {
         if key.is_empty() {
             return Err(KvLimitExceeded("a key must not be empty".into()));
+        }
+        if key.contains('\0') {
+            return Err(KvLimitExceeded(
+                "a key must not contain the NUL character".into(),
+            ));
         }
         if key.len() > self.max_key_bytes {
             return Err(KvLimitExceeded(format!(
@@ -223,12 +228,10 @@ pub trait KeyValueStore: Send + Sync + 'static {
     /// Adds `delta` to the counter at `key` (a missing key counts as 0) and returns the new
     /// value; concurrent increments never lose one another. `KvNotACounter` if the stored value
     /// is not one (see [`encode_counter`]), `KvCounterOverflow` past the 64-bit range.
-    async fn increment(&self, store: &KvStoreId, key: &str, delta: i64)
-    -> Result<i64, StoreError>;
+    async fn increment(&self, store: &KvStoreId, key: &str, delta: i64) -> Result<i64, StoreError>;
 
     /// The value and its version, for [`KeyValueStore::swap`].
-    async fn get_versioned(&self, store: &KvStoreId, key: &str)
-    -> Result<KvVersioned, StoreError>;
+    async fn get_versioned(&self, store: &KvStoreId, key: &str) -> Result<KvVersioned, StoreError>;
 
     /// Writes `value` only if nothing wrote the key since it had `expected`; false (nothing
     /// written) when something did, and the caller may read again and retry.
@@ -272,6 +275,7 @@ mod tests {
             "bytes of UTF-8 count, not characters"
         );
         assert!(limits.check_key("").is_err());
+        assert!(limits.check_key("a\0b").is_err());
         assert!(limits.check_value(&vec![0; 1024 * 1024]).is_ok());
         assert_eq!(
             limits
@@ -288,7 +292,8 @@ mod tests {
             let cursor = KvCursor::after(key);
             let text = cursor.to_string();
             assert!(
-                text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                text.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
                 "safe in a query string: {text}"
             );
             assert_eq!(KvCursor::parse(&text).unwrap().last_key(), key);
@@ -300,7 +305,10 @@ mod tests {
     #[test]
     fn counters_are_eight_little_endian_bytes() {
         assert_eq!(encode_counter(1), [1, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(encode_counter(-2), [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            encode_counter(-2),
+            [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
+        );
         assert_eq!(decode_counter(&encode_counter(i64::MIN)), Some(i64::MIN));
         assert_eq!(decode_counter(b"42"), None, "text is not a counter");
         assert_eq!(decode_counter(&[0; 9]), None);

@@ -6,7 +6,11 @@ use vireo_core::{
     NewSchedule, SealedSecret, SecretName, Settlement, VersionSelector,
 };
 
+use futures::future::join_all;
+use vireo_core::{KvStoreId, encode_counter};
+
 use super::Fixture;
+use super::key_value::{INCREMENT_TASKS, INCREMENTS_PER_TASK};
 use super::support::{
     AT, NO_QUOTA, default_function, deployed, invocation_id, job, name, receive, result, start,
     status,
@@ -464,4 +468,57 @@ pub(super) async fn a_master_key_recorded_through_one_node_binds_the_other(fixtu
     one.master_key.record_master_key(b"node one").await.unwrap();
     let recorded = other.master_key.record_master_key(b"node two").await;
     assert_eq!(recorded.unwrap(), b"node one");
+}
+
+fn default_kv_store() -> KvStoreId {
+    KvStoreId::new(Name::default_namespace(), Name::default_kv_store())
+}
+
+/// Half the tasks increment through each node, all on one key.
+pub(super) async fn increments_through_two_nodes_never_lose_one(fixture: &dyn Fixture) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let store = default_kv_store();
+    let tasks = (0..INCREMENT_TASKS).map(|n| {
+        let kv = if n % 2 == 0 {
+            &one.key_value
+        } else {
+            &other.key_value
+        };
+        let store = &store;
+        async move {
+            for _ in 0..INCREMENTS_PER_TASK {
+                kv.increment(store, "hits", 1).await.unwrap();
+            }
+        }
+    });
+    join_all(tasks).await;
+    let total = (INCREMENT_TASKS * INCREMENTS_PER_TASK) as i64;
+    assert_eq!(
+        one.key_value.get(&store, "hits").await.unwrap().unwrap(),
+        encode_counter(total)
+    );
+    assert_eq!(
+        other.key_value.increment(&store, "hits", 0).await.unwrap(),
+        total
+    );
+}
+
+pub(super) async fn of_two_swaps_through_two_nodes_exactly_one_wins(fixture: &dyn Fixture) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let store = default_kv_store();
+    one.key_value.set(&store, "doc", b"v1").await.unwrap();
+    let read = other.key_value.get_versioned(&store, "doc").await.unwrap();
+    let (mine, theirs) = tokio::join!(
+        one.key_value.swap(&store, "doc", read.version, b"one"),
+        other.key_value.swap(&store, "doc", read.version, b"other"),
+    );
+    let (mine, theirs) = (mine.unwrap(), theirs.unwrap());
+    assert!(mine ^ theirs, "exactly one wins: {mine} {theirs}");
+    let winner: &[u8] = if mine { b"one" } else { b"other" };
+    for node in [one, &other] {
+        assert_eq!(
+            node.key_value.get(&store, "doc").await.unwrap().unwrap(),
+            winner
+        );
+    }
 }

@@ -16,6 +16,7 @@ mod catalog;
 mod changes;
 mod cluster;
 mod components;
+pub mod key_value;
 mod master_key;
 mod nodes;
 mod queue;
@@ -104,6 +105,22 @@ macro_rules! __conformance_cases {
                 secrets_of_unknown_namespaces_are_reported,
                 a_sample_shows_the_newest_secrets_of_every_namespace,
             ],
+            key_value: [
+                keys_are_set_read_checked_and_deleted,
+                stores_are_created_listed_and_deleted_with_their_keys,
+                unknown_stores_and_namespaces_are_reported_by_every_operation,
+                keys_list_in_byte_order_by_prefix_in_pages,
+                a_listing_pages_each_lasting_key_once_under_concurrent_writes,
+                concurrent_increments_never_lose_one,
+                increments_read_counters_as_spin_stores_them,
+                of_two_racing_swaps_exactly_one_wins,
+                a_swap_fails_after_any_write_even_back_to_the_same_value,
+                batches_read_and_write_many_keys_at_once,
+                store_totals_count_keys_and_bytes_exactly,
+                the_namespace_quota_refuses_growth_and_deleting_frees_it,
+                namespaces_never_see_each_others_keys,
+                deleting_a_namespace_deletes_its_stores_and_keys,
+            ],
             changes: [
                 published_changes_reach_every_subscriber_in_order,
                 writes_publish_what_they_change,
@@ -135,6 +152,8 @@ macro_rules! __conformance_cases {
                 a_component_stored_through_one_node_is_read_through_the_other,
                 each_node_sees_the_others_heartbeat,
                 a_master_key_recorded_through_one_node_binds_the_other,
+                increments_through_two_nodes_never_lose_one,
+                of_two_swaps_through_two_nodes_exactly_one_wins,
             ],
         }
     };

@@ -36,6 +36,8 @@ const TABLES: &[&str] = &[
     "schedules",
     "api_keys",
     "secrets",
+    "kv_stores",
+    "kv_entries",
     "master_key",
 ];
 

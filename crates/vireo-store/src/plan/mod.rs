@@ -2,6 +2,7 @@
 //! applies them alike. Each takes what the backend read in the transaction that writes.
 
 pub(crate) mod accept;
+pub(crate) mod key_value;
 
 use vireo_core::{Name, StoreError};
 

@@ -1,5 +1,5 @@
 //! The storage roles, written once for every SQL backend: one file per role (`catalog`,
-//! `records`, `queue`, `queue_admin`, `schedules`, `tenants`, `secrets`, `nodes`,
+//! `records`, `queue`, `queue_admin`, `schedules`, `tenants`, `secrets`, `key_value`, `nodes`,
 //! `master_key`), each implementing
 //! its `vireo-core` trait for [`SqlStore`] over any [`Dialect`]. What a database does its own
 //! way is a short trait beside the role (`CatalogDialect`, …): SQL text where the dialects
@@ -9,6 +9,7 @@
 //! change is committed and announced — is [`Dialect`] itself.
 
 pub(crate) mod catalog;
+pub(crate) mod key_value;
 pub(crate) mod master_key;
 pub(crate) mod nodes;
 pub(crate) mod queue;
@@ -23,8 +24,8 @@ use std::ops::Deref;
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Transaction};
 use vireo_core::{
-    Catalog, Change, MasterKeyRecord, Name, NodeRegistry, Queue, QueueAdmin, Records,
-    ScheduleStore, SecretStore, StoreError, TenantStore,
+    Catalog, Change, KeyValueStore, MasterKeyRecord, Name, NodeRegistry, Queue, QueueAdmin,
+    Records, ScheduleStore, SecretStore, StoreError, TenantStore,
 };
 
 use crate::plan;
@@ -89,6 +90,7 @@ where
         + ScheduleStore
         + TenantStore
         + SecretStore
+        + KeyValueStore
         + MasterKeyRecord
         + NodeRegistry,
 {

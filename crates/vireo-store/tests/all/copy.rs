@@ -2,7 +2,9 @@
 //! everything readable through the target's roles as it was through the source's; a target
 //! that holds anything is refused.
 
-use vireo_core::{AliasName, AsyncStatus, NamespaceQuotas, SealedSecret, SecretName};
+use vireo_core::{
+    AliasName, AsyncStatus, KvStoreId, NamespaceQuotas, SealedSecret, SecretName, encode_counter,
+};
 use vireo_store::conformance::support::{
     AT, NO_QUOTA, add_version, default_function, invocation_id, invocations, job, log, logs, name,
     record,
@@ -26,7 +28,8 @@ fn postgres() -> StorageConfig {
 }
 
 /// A component, a function with a version and an alias, a record with two log lines, a queued
-/// async invocation, a second namespace with quotas, a secret and the master key's record.
+/// async invocation, a second namespace with quotas and a key-value store of its own, a key in
+/// each namespace's stores, a secret and the master key's record.
 async fn populate(stores: &Stores) {
     let sha = stores.components.put_component(b"\0asm app").await.unwrap();
     let (namespace, function) = default_function("app");
@@ -57,6 +60,21 @@ async fn populate(stores: &Stores) {
         .create_namespace(&name("team"), &quotas, AT)
         .await
         .unwrap();
+    stores
+        .key_value
+        .create_store(&name("team"), &name("cache"), AT)
+        .await
+        .unwrap();
+    stores
+        .key_value
+        .set(&team_cache(), "page:/", b"\0<html>")
+        .await
+        .unwrap();
+    stores
+        .key_value
+        .increment(&default_kv(), "hits", 41)
+        .await
+        .unwrap();
     let sealed = SealedSecret {
         nonce: vec![7; 24],
         ciphertext: vec![1, 2, 3],
@@ -72,6 +90,14 @@ async fn populate(stores: &Stores) {
         .record_master_key(b"fingerprint")
         .await
         .unwrap();
+}
+
+fn team_cache() -> KvStoreId {
+    KvStoreId::new(name("team"), name("cache"))
+}
+
+fn default_kv() -> KvStoreId {
+    KvStoreId::new(name("default"), name("default"))
 }
 
 /// What [`populate`] stored, read back through `stores`.
@@ -117,6 +143,13 @@ async fn assert_populated(stores: &Stores) {
     assert_eq!(queued.status, AsyncStatus::Queued);
     let team = stores.tenants.get_namespace(&name("team")).await.unwrap();
     assert_eq!(team.quotas.max_functions, Some(3));
+    let cached = stores.key_value.get(&team_cache(), "page:/").await.unwrap();
+    assert_eq!(cached.as_deref(), Some(&b"\0<html>"[..]));
+    let listed = stores.key_value.list_stores(&name("team")).await.unwrap();
+    let cache = listed.iter().find(|s| s.name.as_str() == "cache").unwrap();
+    assert_eq!((cache.keys, cache.bytes, cache.created_at_us), (1, 13, AT));
+    let hits = stores.key_value.get(&default_kv(), "hits").await.unwrap();
+    assert_eq!(hits.as_deref(), Some(&encode_counter(41)[..]));
     let sample = stores.secrets.sample_sealed(10).await.unwrap();
     assert_eq!(sample.total, 1);
     assert_eq!(sample.secrets[0].2.ciphertext, [1, 2, 3]);
@@ -141,6 +174,8 @@ fn expected_report() -> CopyReport {
         ("schedules", 0),
         ("api_keys", 0),
         ("secrets", 1),
+        ("kv_stores", 2),
+        ("kv_entries", 2),
         ("master_key", 1),
     ];
     CopyReport {
@@ -173,6 +208,27 @@ async fn sqlite_copies_into_postgres_and_back_whole() {
     assert_populated(&round_trip).await;
 
     let copied = vireo_store::open(&cluster).await.unwrap();
+    // Counters and swaps go on from the copied values and versions.
+    let read = copied
+        .key_value
+        .get_versioned(&default_kv(), "hits")
+        .await
+        .unwrap();
+    assert_eq!(
+        copied
+            .key_value
+            .increment(&default_kv(), "hits", 1)
+            .await
+            .unwrap(),
+        42
+    );
+    assert!(
+        !copied
+            .key_value
+            .swap(&default_kv(), "hits", read.version, b"stale")
+            .await
+            .unwrap()
+    );
     // Log lines written after the copy number on from the copied ones.
     let (_, function) = default_function("app");
     let later = record(&function, 3);
