@@ -118,6 +118,13 @@ async fn every_error_is_the_json_envelope_with_the_right_status() {
             "invalid_body",
         ),
         json_case(
+            Method::PUT,
+            "/v1/namespaces/default/quotas",
+            "{\"max_kv_bytes\":9223372036854775808}",
+            400,
+            "invalid_request",
+        ),
+        json_case(
             Method::POST,
             "/v1/namespaces",
             "{\"name\":\"x\",\"quotas\":[null, null]}",

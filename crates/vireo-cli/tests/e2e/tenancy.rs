@@ -446,6 +446,19 @@ async fn namespace_quotas_and_rate_limits_answer_429_then_recover() {
     assert_eq!(accept().await.unwrap().status(), 202);
     assert_eq!(accept().await.unwrap().status(), 429);
 
+    // max_kv_bytes is kept and shown with the other quotas.
+    let kv_quota = admin
+        .put(server.url("/v1/namespaces/small/quotas"))
+        .json(&json!({"max_functions": 1, "max_queued": 1, "max_kv_bytes": 1_048_576}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kv_quota.status(), 200);
+    let kv_quota: Value = kv_quota.json().await.unwrap();
+    assert_eq!(kv_quota["quotas"]["max_kv_bytes"], 1_048_576, "{kv_quota}");
+    let (_, shown) = server.get_json("/v1/namespaces/small").await;
+    assert_eq!(shown["quotas"]["max_kv_bytes"], 1_048_576, "{shown}");
+
     // Each key gets 3 requests at once, then one per second.
     let changed = admin_cli(
         &server,
