@@ -7,10 +7,10 @@ use vireo_core::{
 };
 
 use futures::future::join_all;
-use vireo_core::{KvStoreId, encode_counter};
+use vireo_core::encode_counter;
 
 use super::Fixture;
-use super::key_value::{INCREMENT_TASKS, INCREMENTS_PER_TASK};
+use super::key_value::{INCREMENT_TASKS, INCREMENTS_PER_TASK, default_store};
 use super::support::{
     AT, NO_QUOTA, default_function, deployed, invocation_id, job, name, receive, result, start,
     status,
@@ -470,14 +470,10 @@ pub(super) async fn a_master_key_recorded_through_one_node_binds_the_other(fixtu
     assert_eq!(recorded.unwrap(), b"node one");
 }
 
-fn default_kv_store() -> KvStoreId {
-    KvStoreId::new(Name::default_namespace(), Name::default_kv_store())
-}
-
 /// Half the tasks increment through each node, all on one key.
 pub(super) async fn increments_through_two_nodes_never_lose_one(fixture: &dyn Fixture) {
     let (one, other) = (fixture.stores(), fixture.second_node().await);
-    let store = default_kv_store();
+    let store = default_store();
     let tasks = (0..INCREMENT_TASKS).map(|n| {
         let kv = if n % 2 == 0 {
             &one.key_value
@@ -505,7 +501,7 @@ pub(super) async fn increments_through_two_nodes_never_lose_one(fixture: &dyn Fi
 
 pub(super) async fn of_two_swaps_through_two_nodes_exactly_one_wins(fixture: &dyn Fixture) {
     let (one, other) = (fixture.stores(), fixture.second_node().await);
-    let store = default_kv_store();
+    let store = default_store();
     one.key_value.set(&store, "doc", b"v1").await.unwrap();
     let read = other.key_value.get_versioned(&store, "doc").await.unwrap();
     let (mine, theirs) = tokio::join!(

@@ -22,7 +22,8 @@ pub fn kv_store(namespace: &str, store: &str) -> KvStoreId {
     KvStoreId::new(name(namespace), name(store))
 }
 
-fn default_store() -> KvStoreId {
+/// The `default` store of the `default` namespace.
+pub fn default_store() -> KvStoreId {
     kv_store("default", "default")
 }
 
