@@ -46,6 +46,9 @@ pub struct QuotaArgs {
     /// Burst allowed above --key-rate.
     #[arg(long, value_name = "N", requires = "key_rate")]
     key_burst: Option<u32>,
+    /// Bytes of keys and values the namespace's key-value stores may hold together.
+    #[arg(long, value_name = "BYTES")]
+    max_kv_bytes: Option<u64>,
 }
 
 impl QuotaArgs {
@@ -59,6 +62,7 @@ impl QuotaArgs {
             "max_concurrency": self.max_concurrency,
             "max_queued": self.max_queued,
             "key_rate_limit": key_rate_limit,
+            "max_kv_bytes": self.max_kv_bytes,
         })
     }
 }

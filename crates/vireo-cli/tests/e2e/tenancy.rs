@@ -474,9 +474,15 @@ async fn namespace_quotas_and_rate_limits_answer_429_then_recover() {
             "1",
             "--key-burst",
             "3",
+            "--max-kv-bytes",
+            "2048",
         ],
     );
     assert_eq!(changed["quotas"]["key_rate_limit"]["burst"], 3);
+    assert_eq!(
+        changed["quotas"]["max_kv_bytes"], 2048,
+        "the CLI sets it too"
+    );
     let (_, key) = create_key(&server, "developer", "small", &[]);
     let client = Server::client_with_key(&key);
     let path = "/v1/namespaces/small/functions";
