@@ -177,11 +177,11 @@ mod tests {
                 "default/hello",
                 2,
                 true,
-                (&[changed], &["fermyon:spin/variables@2.0.0".to_string()]),
+                (&[changed], &["fermyon:spin/llm@2.0.0".to_string()]),
                 url
             ),
             "deployed default/hello version 2\n  memory_mib: 128 → 256\n\
-             \x20 linked as traps (a call fails): fermyon:spin/variables@2.0.0\n\
+             \x20 linked as traps (a call fails): fermyon:spin/llm@2.0.0\n\
              http://127.0.0.1:8080/fn/default/hello\n"
         );
     }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use vireo_core::cors::CorsSettings;
 use vireo_core::settings::{DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT_MS};
+use vireo_core::variables::{SecretRef, VariableValue};
 use vireo_core::{InvokeAuth, RateLimit, SecretName};
 
 use crate::output;
@@ -42,6 +43,17 @@ pub struct SettingsArgs {
     /// value).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     env: Vec<(String, String)>,
+
+    /// A configuration variable the function reads through `wasi:config/store` or Spin's
+    /// `variables` (names: lowercase letters, digits, `_`); repeat for more. Given at all,
+    /// `--var` and `--var-secret` together replace the latest version's variables
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_env)]
+    variables: Vec<(String, String)>,
+
+    /// A configuration variable whose value is a secret of the namespace, opened when the
+    /// version loads (never shown); repeat for more. The secret must exist
+    #[arg(long = "var-secret", value_name = "NAME=SECRET", value_parser = parse_variable_secret)]
+    secret_variables: Vec<(String, SecretName)>,
 
     /// Grant a secret of the namespace: the function sees it as an environment variable of
     /// the same name; repeat for more. It must exist (`vireo secrets set`).
@@ -144,6 +156,8 @@ struct Settings {
     cors: Option<Option<CorsSettings>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     allow_unimplemented_imports: Option<bool>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    variables: BTreeMap<String, VariableValue>,
 }
 
 impl From<&SettingsArgs> for Settings {
@@ -161,6 +175,17 @@ impl From<&SettingsArgs> for Settings {
             rate_limit: args.rate_limit.map(Limit::into_option),
             cors: cors_from_origins(&args.cors_origin),
             allow_unimplemented_imports: args.allow_unimplemented_imports,
+            variables: args
+                .variables
+                .iter()
+                .map(|(name, value)| (name.clone(), VariableValue::Text(value.clone())))
+                .chain(args.secret_variables.iter().map(|(name, secret)| {
+                    let bound = SecretRef {
+                        secret: secret.clone(),
+                    };
+                    (name.clone(), VariableValue::Secret(bound))
+                }))
+                .collect(),
         }
     }
 }
@@ -249,6 +274,14 @@ fn parse_env(value: &str) -> Result<(String, String), String> {
             "invalid environment variable {value:?}: use KEY=VALUE"
         )),
     }
+}
+
+/// `--var-secret NAME=SECRET`.
+fn parse_variable_secret(value: &str) -> Result<(String, SecretName), String> {
+    let (name, secret) =
+        parse_env(value).map_err(|_| format!("invalid --var-secret {value:?}: use NAME=SECRET"))?;
+    let secret = SecretName::parse(&secret).map_err(|e| e.to_string())?;
+    Ok((name, secret))
 }
 
 /// `--invoke-auth public|key`.
@@ -423,6 +456,19 @@ mod tests {
                 r#"{"invoke_auth":"key","rate_limit":{"per_second":5,"burst":20},"cors":{"allow_origins":["https://app.example.com"],"allow_methods":[],"allow_headers":[],"expose_headers":[],"max_age_secs":null,"allow_credentials":false}}"#
             )
         );
+        assert_eq!(
+            sent(&[
+                "config",
+                "--var",
+                "api_url=https://a.example",
+                "--var-secret",
+                "db_password=DB_PASSWORD",
+            ]),
+            json(
+                r#"{"variables":{"api_url":"https://a.example","db_password":{"secret":"DB_PASSWORD"}}}"#
+            )
+        );
+        assert!(Cli::try_parse_from(["config", "--var-secret", "x=not-a-secret"]).is_err());
         assert_eq!(
             sent(&["config", "--rate-limit", "none", "--cors-origin", "none"]),
             json(r#"{"rate_limit":null,"cors":null}"#)

@@ -20,6 +20,7 @@ pub mod tenancy;
 pub mod time;
 pub mod trace;
 pub mod usage;
+pub mod variables;
 
 pub use auth::{Action, ApiKey, AuthError, Caller, Principal, Role};
 pub use cors::InvalidCors;

@@ -8,6 +8,7 @@ use crate::cors::CorsSettings;
 use crate::names::is_env_var_name;
 use crate::secrets::SecretName;
 use crate::tenancy::RateLimit;
+use crate::variables::VariableValue;
 
 pub const DEFAULT_MEMORY_MIB: u32 = 128;
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
@@ -53,6 +54,9 @@ pub struct VersionSettings {
     /// wasi:config, …) as traps instead of refusing the component: for components built from
     /// SDK worlds that import more than they call. A call to one traps (a 500).
     pub allow_unimplemented_imports: bool,
+    /// Configuration the guest reads through `wasi:config/store` and `fermyon:spin/variables`:
+    /// text, or bound to a secret of the namespace (`{"secret": "NAME"}`).
+    pub variables: BTreeMap<String, VariableValue>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -78,6 +82,7 @@ impl Default for VersionSettings {
             cors: None,
             allowed_outbound_hosts: Vec::new(),
             allow_unimplemented_imports: false,
+            variables: BTreeMap::new(),
         }
     }
 }
@@ -95,6 +100,12 @@ pub struct SettingsLimits {
 pub struct InvalidSettings(String);
 
 impl VersionSettings {
+    /// Every secret the version is given: as environment variables and bound to variables.
+    pub fn granted_secrets(&self) -> BTreeSet<SecretName> {
+        let bound = crate::variables::secrets(&self.variables);
+        self.secrets.iter().chain(bound).cloned().collect()
+    }
+
     /// The settings' own bounds. Whether the runtime can grant what they ask
     /// (`allowed_outbound_hosts`) is its capabilities' check, at deploy too.
     pub fn validate(&self, limits: &SettingsLimits) -> Result<(), InvalidSettings> {
@@ -162,6 +173,12 @@ impl VersionSettings {
         if self.secrets.len() > MAX_SECRET_GRANTS {
             return fail(format!(
                 "at most {MAX_SECRET_GRANTS} secrets may be granted to a version"
+            ));
+        }
+        crate::variables::check(&self.variables).map_err(InvalidSettings)?;
+        if self.granted_secrets().len() > MAX_SECRET_GRANTS {
+            return fail(format!(
+                "at most {MAX_SECRET_GRANTS} secrets may be granted to a version (secrets and variables together)"
             ));
         }
         // One name, one value: a clash would leave the function guessing which one it sees.

@@ -3,6 +3,7 @@
 //! deadlines, memory limits and captured output.
 
 mod artifacts;
+mod bindings;
 mod capability;
 mod cpu;
 mod engine;
@@ -24,7 +25,7 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-pub use capability::{EgressLimits, SettingsRefused};
+pub use capability::{EgressLimits, Opened, SettingsRefused};
 pub use engine::{EngineSettings, MemoryReset};
 pub use execute::{Completion, CompletionFuture, Execution, Failure};
 pub use instances::LoadedVersion;
@@ -168,17 +169,17 @@ impl Runtime {
 
     /// The version's compiled state, from memory, else from its verified artifact (a cold
     /// start), else compiled from the component bytes that `source` reads (after an engine
-    /// upgrade made the artifact stale, or a damaged one was discarded; `source` checks them). `env` (the environment its instances get) is awaited only when loading,
+    /// upgrade made the artifact stale, or a damaged one was discarded; `source` checks them). `opened` (the environment and variables its instances get, secrets opened) is awaited only when loading,
     /// so whatever it costs (opening secrets) is paid once per load, not per request.
     pub async fn load<F, E, D>(
         &self,
         version: &VersionInfo,
         source: F,
-        env: E,
+        opened: E,
     ) -> Result<Loaded, RuntimeError>
     where
         F: Future<Output = std::io::Result<Vec<u8>>>,
-        E: Future<Output = Result<Vec<(String, String)>, D>>,
+        E: Future<Output = Result<Opened, D>>,
         D: std::fmt::Display,
     {
         let started = Instant::now();
@@ -212,10 +213,10 @@ impl Runtime {
                 };
                 let pre =
                     self.pre_instantiate(&component, version.settings.allow_unimplemented_imports)?;
-                let env = env
+                let opened = opened
                     .await
                     .map_err(|e| RuntimeError::internal("preparing the environment", e))?;
-                let grants = Grants::new(version, env).map_err(|e| {
+                let grants = Grants::new(version, opened).map_err(|e| {
                     RuntimeError::internal("reading the version's allowed_outbound_hosts", e)
                 })?;
                 Ok::<_, RuntimeError>(Arc::new(LoadedVersion::new(
@@ -328,7 +329,7 @@ impl Runtime {
                 return true;
             }
             match cell.get() {
-                Some(loaded) if affected(&loaded.settings.secrets) => {
+                Some(loaded) if affected(&loaded.settings.granted_secrets()) => {
                     forgotten.push(key.clone());
                     false
                 }

@@ -84,7 +84,6 @@ const KNOWN_PACKAGES: &[&str] = &[
     "spin:key-value",
     "spin:variables",
     "wasi:keyvalue",
-    "wasi:config",
     "wasi:blobstore",
     "wasi:messaging",
 ];
@@ -187,7 +186,6 @@ mod tests {
             "fermyon:spin/key-value@2.0.0",
             "fermyon:spin/variables",
             "wasi:keyvalue/store@0.2.0-draft2",
-            "wasi:config/store@0.2.0-draft-2024-09-27",
             "spin:postgres/postgres@3.0.0",
         ] {
             assert!(known_but_unimplemented(known), "{known}");

@@ -149,7 +149,7 @@ impl Platform {
             .load(
                 version,
                 self.components.component(&version.component_sha256),
-                self.vault.environment(version),
+                self.vault.open(version),
             )
             .await
     }
@@ -273,7 +273,10 @@ impl Deployer for Platform {
         if !self.catalog.namespace_exists(namespace).await? {
             return Err(StoreError::NamespaceNotFound(namespace.clone()).into());
         }
-        let missing = self.vault.missing(namespace, &settings.secrets).await?;
+        let missing = self
+            .vault
+            .missing(namespace, &settings.granted_secrets())
+            .await?;
         if !missing.is_empty() {
             let names: Vec<&str> = missing.iter().map(SecretName::as_str).collect();
             return Err(DeployError::InvalidSettings(format!(

@@ -217,7 +217,7 @@ async fn bad_deploys_are_rejected_with_a_message_naming_the_problem() {
             guest("spin-import"),
             json!({}),
             422,
-            "imports `fermyon:spin/variables@2.0.0`, which Vireo does not implement yet",
+            "imports `fermyon:spin/llm@2.0.0`, which Vireo does not implement yet",
         ),
         (
             "unknown-even-if-allowed",
@@ -592,7 +592,7 @@ async fn unimplemented_imports_may_be_linked_as_traps_when_the_version_asks() {
         "--allow-unimplemented-imports",
     ]);
     assert!(
-        said.contains("  linked as traps (a call fails): fermyon:spin/variables@2.0.0\n"),
+        said.contains("  linked as traps (a call fails): fermyon:spin/llm@2.0.0\n"),
         "{said}"
     );
 
@@ -608,7 +608,7 @@ async fn unimplemented_imports_may_be_linked_as_traps_when_the_version_asks() {
     let record = server.invocation(&id).await;
     assert_eq!(record["status"], "error", "{record}");
     let error = record["error"].as_str().unwrap();
-    assert!(error.contains("fermyon:spin/variables"), "{record}");
+    assert!(error.contains("fermyon:spin/llm"), "{record}");
     let again = reqwest::get(server.url("/fn/default/sdk/")).await.unwrap();
     assert_eq!(again.status(), 200, "the function keeps serving");
 }

@@ -32,3 +32,4 @@ mod tls;
 mod trace_context;
 mod tutorial;
 mod usage;
+mod variables;

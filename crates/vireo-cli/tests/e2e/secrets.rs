@@ -19,7 +19,7 @@ async fn env_of(server: &Server, function: &str) -> Value {
     seen["env"].clone()
 }
 
-fn set_secret(server: &Server, secret: &str, input: &str) -> String {
+pub(crate) fn set_secret(server: &Server, secret: &str, input: &str) -> String {
     let output = server.cli_with_stdin(&["secrets", "set", secret], input.as_bytes());
     assert!(
         output.status.success(),

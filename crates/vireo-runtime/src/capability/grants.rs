@@ -6,12 +6,23 @@ use vireo_core::{Name, VersionInfo};
 
 use super::network::{self, InvalidOutbound};
 
+/// What a version's settings give its function once secrets are opened, by the server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Opened {
+    /// Environment variables: the settings' `env` and the granted secrets.
+    pub environment: Vec<(String, String)>,
+    /// Configuration variables: the settings' `variables`, secret-bound ones opened.
+    pub variables: Vec<(String, String)>,
+}
+
 pub(crate) struct Grants {
     /// Whose grants these are, for what capabilities log.
     pub namespace: Name,
     pub function: Name,
     /// Environment variables: the settings' `env` and the granted secrets, opened.
     pub environment: Vec<(String, String)>,
+    /// Configuration variables, secret-bound ones opened.
+    pub variables: Vec<(String, String)>,
     /// Where the version may connect: its `allowed_outbound_hosts`.
     pub outbound: AllowList,
 }
@@ -19,14 +30,12 @@ pub(crate) struct Grants {
 impl Grants {
     /// The grants of `version`. Its settings were accepted at deploy, so a refusal here means
     /// they no longer are, and the version must not load with less (or more) than it was given.
-    pub fn new(
-        version: &VersionInfo,
-        environment: Vec<(String, String)>,
-    ) -> Result<Self, InvalidOutbound> {
+    pub fn new(version: &VersionInfo, opened: Opened) -> Result<Self, InvalidOutbound> {
         Ok(Self {
             namespace: version.namespace.clone(),
             function: version.function.clone(),
-            environment,
+            environment: opened.environment,
+            variables: opened.variables,
             outbound: network::allowed(&version.settings)?,
         })
     }

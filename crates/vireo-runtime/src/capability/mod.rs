@@ -8,11 +8,11 @@
 //! `Host` that its bindings project through), one line in the list, and a fixture test under
 //! `tests/capabilities/`.
 //!
-//! WIT that Vireo binds itself will be vendored at pinned versions under `wit/` behind one
-//! `bindgen!` (`src/bindings.rs`); there is none yet, because wasmtime-wasi and
-//! wasmtime-wasi-http bring WASI and wasi:http with their bindings (ARCHITECTURE.md,
-//! "Capabilities").
+//! WIT that Vireo binds itself is vendored at pinned versions under `wit/` behind one
+//! `bindgen!` (`src/bindings.rs`); wasmtime-wasi and wasmtime-wasi-http bring WASI and wasi:http
+//! with their own bindings (ARCHITECTURE.md, "Capabilities").
 
+mod config;
 mod grants;
 mod network;
 #[macro_use]
@@ -23,6 +23,7 @@ use vireo_core::{BoxError, VersionSettings};
 use wasmtime::component::Linker;
 
 pub(crate) use grants::Grants;
+pub use grants::Opened;
 pub use network::EgressLimits;
 pub(crate) use network::OutgoingTrace;
 pub use registry::SettingsRefused;
@@ -36,6 +37,8 @@ capabilities! {
     wasi: wasi::Wasi,
     /// Outgoing connections: wasi:http, within the version's allowed_outbound_hosts.
     network: network::Network,
+    /// The version's variables: wasi:config and Spin's variables.
+    config: config::Config,
 }
 
 /// One family of host interfaces, in the three lifetimes of a server: linked once per engine,
@@ -79,11 +82,42 @@ pub(crate) struct Package {
     name: &'static str,
     /// `major.minor`, e.g. `0.2`.
     version: &'static str,
+    /// Only these interfaces of it, when it links part of a package; empty for all.
+    interfaces: &'static [&'static str],
 }
 
 impl Package {
     pub const fn new(name: &'static str, version: &'static str) -> Self {
-        Self { name, version }
+        Self {
+            name,
+            version,
+            interfaces: &[],
+        }
+    }
+
+    /// `wasi:http`, or `fermyon:spin/variables` for part of a package.
+    pub(crate) fn described(&self) -> String {
+        match self.interfaces {
+            [] => self.name.to_string(),
+            interfaces => interfaces
+                .iter()
+                .map(|interface| format!("{}/{interface}", self.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    /// Part of a package: only `interfaces` of it.
+    pub const fn interfaces(
+        name: &'static str,
+        version: &'static str,
+        interfaces: &'static [&'static str],
+    ) -> Self {
+        Self {
+            name,
+            version,
+            interfaces,
+        }
     }
 
     /// Whether `import` (`wasi:http/types@0.2.4`) is an interface of this package at a version
@@ -93,7 +127,10 @@ impl Package {
             return false;
         };
         path.strip_prefix(self.name)
-            .is_some_and(|interface| interface.starts_with('/'))
+            .and_then(|interface| interface.strip_prefix('/'))
+            .is_some_and(|interface| {
+                self.interfaces.is_empty() || self.interfaces.contains(&interface)
+            })
             && version
                 .strip_prefix(self.version)
                 .is_some_and(|patch| patch.starts_with('.'))

@@ -121,16 +121,20 @@ impl Registry {
     /// The packages linked, grouped by version in the list's order: `wasi:cli, wasi:io and
     /// wasi:http at 0.2.x`, with `; ` between versions.
     pub(crate) fn describe() -> String {
-        let mut versions: Vec<(&str, Vec<&str>)> = Vec::new();
+        let mut versions: Vec<(&str, Vec<String>)> = Vec::new();
         for package in Self::packages() {
+            let name = package.described();
             match versions.iter_mut().find(|(v, _)| *v == package.version) {
-                Some((_, names)) => names.push(package.name),
-                None => versions.push((package.version, vec![package.name])),
+                Some((_, names)) => names.push(name),
+                None => versions.push((package.version, vec![name])),
             }
         }
         versions
             .iter()
-            .map(|(version, names)| format!("{} at {version}.x", and_list(names)))
+            .map(|(version, names)| {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                format!("{} at {version}.x", and_list(&names))
+            })
             .collect::<Vec<_>>()
             .join("; ")
     }
@@ -162,13 +166,18 @@ mod tests {
         assert!(!Registry::provides("wasi:httpx/types@0.2.0"));
         assert!(!Registry::provides("wasi:keyvalue/store@0.2.0-draft"));
         assert!(!Registry::provides("acme:missing/api@1.0.0"));
+        assert!(Registry::provides(
+            "wasi:config/store@0.2.0-draft-2024-09-27"
+        ));
+        assert!(Registry::provides("fermyon:spin/variables@2.0.0"));
+        assert!(!Registry::provides("fermyon:spin/key-value@2.0.0"));
     }
 
     #[test]
     fn the_description_names_every_package_by_version() {
         assert_eq!(
             Registry::describe(),
-            "wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets and wasi:http at 0.2.x"
+            "wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets, wasi:http and wasi:config at 0.2.x; fermyon:spin/variables at 2.0.x"
         );
     }
 

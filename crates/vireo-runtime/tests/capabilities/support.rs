@@ -123,7 +123,10 @@ impl TestHost {
             .load(
                 &version,
                 std::future::ready(Ok(bytes)),
-                std::future::ready(Ok::<_, std::convert::Infallible>(environment)),
+                std::future::ready(Ok::<_, std::convert::Infallible>(vireo_runtime::Opened {
+                    environment,
+                    variables: Vec::new(),
+                })),
             )
             .await
             .map_err(|e| e.to_string())?;

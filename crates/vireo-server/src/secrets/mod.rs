@@ -12,9 +12,11 @@ use std::sync::Arc;
 
 use anyhow::anyhow;
 use vireo_core::time::now_micros;
+use vireo_core::variables::VariableValue;
 use vireo_core::{
     Name, SecretError, SecretInfo, SecretName, SecretStore, SecretValue, StoreError, VersionInfo,
 };
+use vireo_runtime::Opened;
 
 pub use cipher::Cipher;
 pub use unlock::unlock;
@@ -69,27 +71,41 @@ impl Vault {
             .collect())
     }
 
-    /// The environment the version's function sees: its `env` and its granted secrets, opened.
-    /// Deploy refuses names in both, so nothing here overrides anything.
-    pub async fn environment(
-        &self,
-        version: &VersionInfo,
-    ) -> anyhow::Result<Vec<(String, String)>> {
+    /// What the version's function sees: its `env` and its granted secrets as environment
+    /// variables (deploy refuses names in both, so nothing here overrides anything), and its
+    /// `variables`, those bound to secrets opened.
+    pub async fn open(&self, version: &VersionInfo) -> anyhow::Result<Opened> {
         let namespace = &version.namespace;
-        let granted = &version.settings.secrets;
-        let mut sealed = self.store.sealed_secrets(namespace, granted).await?;
-        let mut env: Vec<(String, String)> = version
-            .settings
+        let settings = &version.settings;
+        let sealed = self
+            .store
+            .sealed_secrets(namespace, &settings.granted_secrets())
+            .await?;
+        let open = |name: &SecretName| {
+            let found = sealed.get(name).ok_or_else(|| {
+                anyhow!("secret {namespace}/{name} granted to this version does not exist")
+            })?;
+            self.cipher.open(namespace, name, found)
+        };
+        let mut environment: Vec<(String, String)> = settings
             .env
             .iter()
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
-        for name in granted {
-            let found = sealed.remove(name).ok_or_else(|| {
-                anyhow!("secret {namespace}/{name} granted to this version does not exist")
-            })?;
-            env.push((name.to_string(), self.cipher.open(namespace, name, &found)?));
+        for name in &settings.secrets {
+            environment.push((name.to_string(), open(name)?));
         }
-        Ok(env)
+        let mut variables = Vec::with_capacity(settings.variables.len());
+        for (name, value) in &settings.variables {
+            let value = match value {
+                VariableValue::Text(text) => text.clone(),
+                VariableValue::Secret(bound) => open(&bound.secret)?,
+            };
+            variables.push((name.clone(), value));
+        }
+        Ok(Opened {
+            environment,
+            variables,
+        })
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
+use vireo_core::variables::VariableValue;
 use vireo_core::{
     AliasName, AsyncInvocation, AsyncStatus, AttemptResult, Change, ClaimedInvocation,
     InvocationId, InvocationQuery, InvocationRecord, InvocationStatus, InvokeAuth, LogLine,
@@ -64,6 +65,10 @@ pub fn new_version(sha: &str) -> NewVersion {
             cors: None,
             allowed_outbound_hosts: vec!["https://api.example.com".to_string()],
             allow_unimplemented_imports: true,
+            variables: BTreeMap::from([(
+                "api_url".to_string(),
+                VariableValue::Text("https://api.example.com".to_string()),
+            )]),
         },
     }
 }
