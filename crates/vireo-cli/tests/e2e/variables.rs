@@ -103,3 +103,26 @@ async fn variables_reach_both_interfaces_and_secret_bound_ones_stay_sealed() {
     );
     assert_ne!(second["settings"]["variables"], Value::Null);
 }
+
+#[tokio::test]
+async fn an_unmodified_spin_sdk_component_reads_its_variables() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let file = guests().join("spin_variables.wasm");
+    let file = file.to_str().unwrap();
+    server.cli_ok(&["deploy", "spin", file, "--var", "greeting=Hallo"]);
+    let answer = reqwest::get(server.url("/fn/default/spin/welt"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.unwrap(), "Hallo, /welt");
+
+    // Without the variable, the SDK's `undefined` error is the component's 500.
+    server.cli_ok(&["deploy", "spin", file, "--reset-settings"]);
+    let answer = reqwest::get(server.url("/fn/default/spin/welt"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 500);
+    let said = answer.text().await.unwrap();
+    assert!(said.contains("no variable named greeting"), "{said}");
+}
