@@ -118,6 +118,18 @@ impl TestHost {
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect();
+        // Text variables as the server opens them; a secret-bound one needs the server's vault.
+        let variables = version
+            .settings
+            .variables
+            .iter()
+            .map(|(name, value)| match value {
+                vireo_core::variables::VariableValue::Text(text) => (name.clone(), text.clone()),
+                vireo_core::variables::VariableValue::Secret(_) => {
+                    panic!("the test host opens no secrets: give {name} as text")
+                }
+            })
+            .collect();
         let loaded = self
             .runtime
             .load(
@@ -125,7 +137,7 @@ impl TestHost {
                 std::future::ready(Ok(bytes)),
                 std::future::ready(Ok::<_, std::convert::Infallible>(vireo_runtime::Opened {
                     environment,
-                    variables: Vec::new(),
+                    variables,
                 })),
             )
             .await
