@@ -12,9 +12,9 @@ use serde_json::{Map, Value};
 use vireo_core::cors::CorsSettings;
 use vireo_core::settings::{DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT_MS};
 use vireo_core::variables::{SecretRef, VariableValue};
-use vireo_core::{InvokeAuth, RateLimit, SecretName};
+use vireo_core::{InvokeAuth, Name, RateLimit, SecretName};
 
-use crate::output;
+use crate::{args, output};
 
 /// The settings flags of `vireo deploy` and `vireo config`: each replaces that setting of the
 /// latest version; the rest is kept.
@@ -43,6 +43,12 @@ pub struct SettingsArgs {
     /// value).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     env: Vec<(String, String)>,
+
+    /// A key-value store of the namespace the function may open (`default` too only when
+    /// named); repeat for more. Given at all, the list replaces the latest version's
+    /// [default: none]
+    #[arg(long = "kv", value_name = "STORE", value_parser = args::kv_store_name)]
+    key_value_stores: Vec<Name>,
 
     /// A configuration variable the function reads through `wasi:config/store` or Spin's
     /// `variables` (names: lowercase letters, digits, `_`); repeat for more. Given at all,
@@ -158,6 +164,8 @@ struct Settings {
     allow_unimplemented_imports: Option<bool>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     variables: BTreeMap<String, VariableValue>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    key_value_stores: Vec<Name>,
 }
 
 impl From<&SettingsArgs> for Settings {
@@ -175,6 +183,7 @@ impl From<&SettingsArgs> for Settings {
             rate_limit: args.rate_limit.map(Limit::into_option),
             cors: cors_from_origins(&args.cors_origin),
             allow_unimplemented_imports: args.allow_unimplemented_imports,
+            key_value_stores: args.key_value_stores.clone(),
             variables: args
                 .variables
                 .iter()

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::cors::CorsSettings;
-use crate::names::is_env_var_name;
+use crate::names::{Name, is_env_var_name};
 use crate::secrets::SecretName;
 use crate::tenancy::RateLimit;
 use crate::variables::VariableValue;
@@ -17,6 +17,7 @@ const MAX_ENV_BYTES: usize = 64 * 1024;
 const MAX_INSTANCE_REUSE: u32 = 100_000;
 const MAX_MIN_INSTANCES: u32 = 64;
 const MAX_SECRET_GRANTS: usize = 64;
+const MAX_KV_GRANTS: usize = 64;
 
 /// Settings of one immutable version. Missing fields take the defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -57,6 +58,10 @@ pub struct VersionSettings {
     /// Configuration the guest reads through `wasi:config/store` and `fermyon:spin/variables`:
     /// text, or bound to a secret of the namespace (`{"secret": "NAME"}`).
     pub variables: BTreeMap<String, VariableValue>,
+    /// Key-value stores of the namespace the function may open (`default` included only when
+    /// listed): through `wasi:keyvalue` and Spin's key-value. None by default.
+    #[schema(value_type = Vec<String>)]
+    pub key_value_stores: BTreeSet<Name>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -83,6 +88,7 @@ impl Default for VersionSettings {
             allowed_outbound_hosts: Vec::new(),
             allow_unimplemented_imports: false,
             variables: BTreeMap::new(),
+            key_value_stores: BTreeSet::new(),
         }
     }
 }
@@ -176,6 +182,11 @@ impl VersionSettings {
             ));
         }
         crate::variables::check(&self.variables).map_err(InvalidSettings)?;
+        if self.key_value_stores.len() > MAX_KV_GRANTS {
+            return fail(format!(
+                "at most {MAX_KV_GRANTS} key-value stores may be granted to a version"
+            ));
+        }
         if self.granted_secrets().len() > MAX_SECRET_GRANTS {
             return fail(format!(
                 "at most {MAX_SECRET_GRANTS} secrets may be granted to a version (secrets and variables together)"

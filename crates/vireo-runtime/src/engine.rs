@@ -41,6 +41,14 @@ impl Default for MemoryReset {
     }
 }
 
+/// What the server lends the host interfaces: the stores behind them and their limits.
+#[derive(Clone, Default)]
+pub struct HostServices {
+    /// Behind `wasi:keyvalue` and Spin's key-value; none makes every store access-denied.
+    pub key_value: Option<std::sync::Arc<dyn vireo_core::KeyValueStore>>,
+    pub key_value_limits: vireo_core::KeyValueLimits,
+}
+
 /// Engine sizing; the server fills it from its config file.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {

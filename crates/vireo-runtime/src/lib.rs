@@ -26,7 +26,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 pub use capability::{EgressLimits, Opened, SettingsRefused};
-pub use engine::{EngineSettings, MemoryReset};
+pub use engine::{EngineSettings, HostServices, MemoryReset};
 pub use execute::{Completion, CompletionFuture, Execution, Failure};
 pub use instances::LoadedVersion;
 pub use logs::CapturedLine;
@@ -87,7 +87,11 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(settings: &EngineSettings, artifact_dir: &Path) -> Result<Self, RuntimeError> {
+    pub fn new(
+        settings: &EngineSettings,
+        services: &HostServices,
+        artifact_dir: &Path,
+    ) -> Result<Self, RuntimeError> {
         let engine = engine::build_engine(settings)
             .map_err(|e| RuntimeError::internal("creating the wasmtime engine", e))?;
         let mut linker = Linker::new(&engine);
@@ -100,7 +104,7 @@ impl Runtime {
         Ok(Self {
             engine,
             linker,
-            capabilities: Registry::new(settings),
+            capabilities: Registry::new(settings, services),
             artifacts: Arc::new(artifacts),
             loaded: Mutex::new(HashMap::new()),
             limits: Limits {

@@ -9,9 +9,9 @@ use anyhow::Context as _;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use vireo_core::{AsyncSubmitter, Deployer as _, Name};
+use vireo_core::{AsyncSubmitter, Deployer as _, KeyValueLimits, Name};
 use vireo_gateway::{AppState, SharedState};
-use vireo_runtime::{EngineSettings, Runtime};
+use vireo_runtime::{EngineSettings, HostServices, Runtime};
 use vireo_store::{RecordWriter, RecordWriterTask, Stores};
 use vireo_triggers::{QueueWriter, WorkerHandle};
 
@@ -68,7 +68,7 @@ impl Services {
                 components: stores.components.clone(),
                 records: records.clone(),
             },
-            start_runtime(config)?,
+            start_runtime(config, &stores)?,
             platform::Limits {
                 settings: config.settings_limits(),
                 admission: config.admission_settings(),
@@ -229,8 +229,9 @@ impl Services {
     }
 }
 
-/// The runtime, with outgoing connections capped by what the descriptor limit allows.
-fn start_runtime(config: &Config) -> anyhow::Result<Runtime> {
+/// The runtime, with outgoing connections capped by what the descriptor limit allows, and the
+/// stores its host interfaces use.
+fn start_runtime(config: &Config, stores: &Stores) -> anyhow::Result<Runtime> {
     let descriptor_limit = descriptors::raise_limit();
     let egress = config.egress_limits(descriptor_limit)?;
     tracing::info!(
@@ -242,6 +243,10 @@ fn start_runtime(config: &Config) -> anyhow::Result<Runtime> {
         &EngineSettings {
             egress,
             ..config.engine_settings()
+        },
+        &HostServices {
+            key_value: Some(stores.key_value.clone()),
+            key_value_limits: KeyValueLimits::default(),
         },
         &config.data_dir.join(data_dir::ARTIFACTS),
     )

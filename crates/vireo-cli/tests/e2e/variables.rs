@@ -108,7 +108,7 @@ async fn variables_reach_both_interfaces_and_secret_bound_ones_stay_sealed() {
 async fn an_unmodified_spin_sdk_component_reads_its_variables() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
-    let file = guests().join("spin_variables.wasm");
+    let file = guests().join("spin_app.wasm");
     let file = file.to_str().unwrap();
     server.cli_ok(&["deploy", "spin", file, "--var", "greeting=Hallo"]);
     let answer = reqwest::get(server.url("/fn/default/spin/welt"))

@@ -10,7 +10,7 @@ use wasmtime::component::{HasSelf, Linker};
 use super::{Capability, Grants, Package};
 use crate::bindings::fermyon::spin::variables;
 use crate::bindings::wasi::config::store;
-use crate::engine::EngineSettings;
+use crate::engine::{EngineSettings, HostServices};
 use crate::host::Host;
 use crate::logs::LogCapture;
 
@@ -28,7 +28,7 @@ impl Capability for Config {
     type Version = Variables;
     type Instance = Variables;
 
-    fn new(_: &EngineSettings) -> Self {
+    fn new(_: &EngineSettings, _: &HostServices) -> Self {
         Self
     }
 

@@ -1,6 +1,8 @@
 //! What a version is granted, derived once when it loads from its settings and the environment
 //! opened for it: the only input capabilities build a version's state from.
 
+use std::collections::BTreeSet;
+
 use vireo_core::egress::AllowList;
 use vireo_core::{Name, VersionInfo};
 
@@ -23,6 +25,8 @@ pub(crate) struct Grants {
     pub environment: Vec<(String, String)>,
     /// Configuration variables, secret-bound ones opened.
     pub variables: Vec<(String, String)>,
+    /// The key-value stores of its namespace it may open.
+    pub key_value_stores: BTreeSet<Name>,
     /// Where the version may connect: its `allowed_outbound_hosts`.
     pub outbound: AllowList,
 }
@@ -36,6 +40,7 @@ impl Grants {
             function: version.function.clone(),
             environment: opened.environment,
             variables: opened.variables,
+            key_value_stores: version.settings.key_value_stores.clone(),
             outbound: network::allowed(&version.settings)?,
         })
     }

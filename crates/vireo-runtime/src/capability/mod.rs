@@ -14,6 +14,7 @@
 
 mod config;
 mod grants;
+pub(crate) mod key_value;
 mod network;
 #[macro_use]
 mod registry;
@@ -28,7 +29,7 @@ pub use network::EgressLimits;
 pub(crate) use network::OutgoingTrace;
 pub use registry::SettingsRefused;
 
-use crate::engine::EngineSettings;
+use crate::engine::{EngineSettings, HostServices};
 use crate::host::Host;
 use crate::logs::LogCapture;
 
@@ -39,6 +40,8 @@ capabilities! {
     network: network::Network,
     /// The version's variables: wasi:config and Spin's variables.
     config: config::Config,
+    /// The version's key-value stores: wasi:keyvalue and Spin's key-value.
+    key_value: key_value::KeyValue,
 }
 
 /// One family of host interfaces, in the three lifetimes of a server: linked once per engine,
@@ -54,8 +57,8 @@ pub(crate) trait Capability {
     /// not be granted).
     type Instance: Send;
 
-    /// From the server's settings, once.
-    fn new(settings: &EngineSettings) -> Self;
+    /// From the server's settings and the services it lends, once.
+    fn new(settings: &EngineSettings, services: &HostServices) -> Self;
 
     /// Adds its interfaces to the engine's linker.
     fn link(linker: &mut Linker<Host>) -> wasmtime::Result<()>;

@@ -38,9 +38,15 @@ macro_rules! capabilities {
             pub(crate) const PACKAGES: &[&[$crate::capability::Package]] =
                 &[$(<$capability as $crate::capability::Capability>::PACKAGES),+];
 
-            pub(crate) fn new(settings: &$crate::engine::EngineSettings) -> Self {
+            pub(crate) fn new(
+                settings: &$crate::engine::EngineSettings,
+                services: &$crate::engine::HostServices,
+            ) -> Self {
                 Self {
-                    $($field: <$capability as $crate::capability::Capability>::new(settings),)+
+                    $($field: <$capability as $crate::capability::Capability>::new(
+                        settings,
+                        services,
+                    ),)+
                 }
             }
 
@@ -164,20 +170,21 @@ mod tests {
         assert!(!Registry::provides("wasi:http/types@0.3.0"));
         assert!(!Registry::provides("wasi:http/types"));
         assert!(!Registry::provides("wasi:httpx/types@0.2.0"));
-        assert!(!Registry::provides("wasi:keyvalue/store@0.2.0-draft"));
+        assert!(Registry::provides("wasi:keyvalue/store@0.2.0-draft2"));
         assert!(!Registry::provides("acme:missing/api@1.0.0"));
         assert!(Registry::provides(
             "wasi:config/store@0.2.0-draft-2024-09-27"
         ));
         assert!(Registry::provides("fermyon:spin/variables@2.0.0"));
-        assert!(!Registry::provides("fermyon:spin/key-value@2.0.0"));
+        assert!(Registry::provides("fermyon:spin/key-value@2.0.0"));
+        assert!(!Registry::provides("fermyon:spin/llm@2.0.0"));
     }
 
     #[test]
     fn the_description_names_every_package_by_version() {
         assert_eq!(
             Registry::describe(),
-            "wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets, wasi:http and wasi:config at 0.2.x; fermyon:spin/variables at 2.0.x"
+            "wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets, wasi:http, wasi:config and wasi:keyvalue at 0.2.x; fermyon:spin/variables and fermyon:spin/key-value at 2.0.x"
         );
     }
 

@@ -7,7 +7,7 @@ use wasmtime::component::Linker;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::{Capability, Grants, Package};
-use crate::engine::EngineSettings;
+use crate::engine::{EngineSettings, HostServices};
 use crate::host::Host;
 use crate::logs::LogCapture;
 
@@ -27,7 +27,7 @@ impl Capability for Wasi {
     type Version = Vec<(String, String)>;
     type Instance = WasiCtx;
 
-    fn new(_: &EngineSettings) -> Self {
+    fn new(_: &EngineSettings, _: &HostServices) -> Self {
         Self
     }
 

@@ -16,7 +16,8 @@ async fn an_import_no_capability_links_is_refused_by_name() {
     assert_eq!(
         refused,
         "the component imports `acme:missing/api@1.0.0`, which Vireo does not provide (Vireo links \
-         wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets and wasi:http \
-         at 0.2.x)"
+         wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets, wasi:http, \
+         wasi:config and wasi:keyvalue at 0.2.x; fermyon:spin/variables and fermyon:spin/key-value \
+         at 2.0.x)"
     );
 }

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty};
 use sha2::{Digest as _, Sha256};
 use vireo_core::{Body, BoxError, Name, VersionInfo, VersionSettings};
-use vireo_runtime::{CapturedLine, Completion, EngineSettings, Loaded, Runtime};
+use vireo_runtime::{CapturedLine, Completion, EngineSettings, HostServices, Loaded, Runtime};
 
 /// The fixture components, built for wasm32-wasip2 once per test run.
 pub fn guest(name: &str) -> Vec<u8> {
@@ -81,7 +81,7 @@ impl TestHost {
             ..settings
         };
         Self {
-            runtime: Runtime::new(&settings, artifacts.path()).unwrap(),
+            runtime: Runtime::new(&settings, &HostServices::default(), artifacts.path()).unwrap(),
             deployed: AtomicU32::new(0),
             _artifacts: artifacts,
         }

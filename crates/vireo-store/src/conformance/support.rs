@@ -69,6 +69,7 @@ pub fn new_version(sha: &str) -> NewVersion {
                 "api_url".to_string(),
                 VariableValue::Text("https://api.example.com".to_string()),
             )]),
+            key_value_stores: [Name::default_kv_store()].into(),
         },
     }
 }

@@ -23,7 +23,7 @@ pub(super) use policy::{InvalidOutbound, allowed};
 pub(crate) use trace::OutgoingTrace;
 
 use super::{Capability, Grants, Invocation, Package};
-use crate::engine::EngineSettings;
+use crate::engine::{EngineSettings, HostServices};
 use crate::host::Host;
 use crate::logs::LogCapture;
 use http::HttpHooks;
@@ -49,7 +49,7 @@ impl Capability for Network {
     type Version = Arc<OutboundPolicy>;
     type Instance = NetworkCtx;
 
-    fn new(settings: &EngineSettings) -> Self {
+    fn new(settings: &EngineSettings, _: &HostServices) -> Self {
         Self {
             limits: settings.egress,
             connections: ServerConnections::new(settings.egress.max_connections),

@@ -1,0 +1,168 @@
+//! Functions use key-value stores through `wasi:keyvalue`: only the stores their version is
+//! granted, only their namespace's, with nothing lost under concurrency.
+
+use serde_json::json;
+
+use crate::support::{Server, guest};
+
+/// What the `kv` fixture deployed as `function` in `namespace` answers for `path`.
+async fn call(server: &Server, namespace: &str, function: &str, path: &str) -> String {
+    let url = server.url(&format!("/fn/{namespace}/{function}{path}"));
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().await.unwrap().trim_end().to_string()
+}
+
+#[tokio::test]
+async fn a_function_uses_the_stores_it_is_granted_and_no_other() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server
+        .deploy_ok("kv", "kv", json!({"key_value_stores": ["default"]}))
+        .await;
+    let kv = |path: &'static str| call(&server, "default", "kv", path);
+
+    assert_eq!(kv("/set?key=user:42&value=ada").await, "ok");
+    assert_eq!(kv("/get?key=user:42").await, "ok ada");
+    assert_eq!(kv("/exists?key=user:42").await, "ok true");
+    assert_eq!(kv("/get?key=missing").await, "ok none");
+    assert_eq!(kv("/set-many?keys=a,b&value=1").await, "ok");
+    assert_eq!(kv("/get-many?keys=a,b,c").await, "ok a=1,b=1,c=none");
+    assert_eq!(kv("/delete-many?keys=a,b").await, "ok");
+    assert_eq!(kv("/list").await, "ok user:42 next=-");
+    assert_eq!(kv("/delete?key=user:42").await, "ok");
+    assert_eq!(kv("/exists?key=user:42").await, "ok false");
+
+    // Not granted, unknown, or another tenant's: the interface's errors, never their data.
+    assert_eq!(
+        kv("/get?key=x&store=sessions").await,
+        "error Error::AccessDenied"
+    );
+    server.deploy_ok("bare", "kv", json!({})).await;
+    assert_eq!(
+        call(&server, "default", "bare", "/get?key=x").await,
+        "error Error::AccessDenied",
+        "denied by default"
+    );
+    server
+        .deploy_ok(
+            "kv",
+            "kv",
+            json!({"key_value_stores": ["default", "sessions"]}),
+        )
+        .await;
+    assert_eq!(
+        kv("/get?key=x&store=sessions").await,
+        "error Error::NoSuchStore"
+    );
+
+    let (status, _) = server
+        .call(
+            reqwest::Method::POST,
+            "/v1/namespaces",
+            Some(json!({"name": "team"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let form = reqwest::multipart::Form::new()
+        .text(
+            "settings",
+            json!({"key_value_stores": ["default"]}).to_string(),
+        )
+        .part(
+            "component",
+            reqwest::multipart::Part::bytes(guest("kv")).file_name("kv.wasm"),
+        );
+    let deployed = server
+        .admin()
+        .post(server.url("/v1/namespaces/team/functions/kv/versions"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deployed.status(), 201);
+    assert_eq!(kv("/set?key=secret&value=default-ns").await, "ok");
+    assert_eq!(
+        call(&server, "team", "kv", "/get?key=secret").await,
+        "ok none",
+        "the same store name in another namespace is another store"
+    );
+
+    // Limits are the interface's errors, and nothing is written.
+    let big = kv("/big?key=big&bytes=2000000").await;
+    assert!(
+        big.starts_with("error Error::Other(\"a value of 2000000 bytes"),
+        "{big}"
+    );
+    assert_eq!(kv("/exists?key=big").await, "ok false");
+}
+
+#[tokio::test]
+async fn concurrent_increments_are_all_counted_and_a_lost_swap_says_so() {
+    let data = tempfile::tempdir().unwrap();
+    let server = std::sync::Arc::new(Server::start(data.path()));
+    server
+        .deploy_ok(
+            "kv",
+            "kv",
+            json!({"key_value_stores": ["default"], "max_concurrency": 16}),
+        )
+        .await;
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    let said = call(&server, "default", "kv", "/increment?key=hits&delta=1").await;
+                    assert!(said.starts_with("ok "), "{said}");
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.unwrap();
+    }
+    assert_eq!(
+        call(&server, "default", "kv", "/increment?key=hits&delta=0").await,
+        "ok 400"
+    );
+
+    assert_eq!(
+        call(&server, "default", "kv", "/cas?key=flag&value=first").await,
+        "ok swapped"
+    );
+    assert_eq!(
+        call(&server, "default", "kv", "/get?key=flag").await,
+        "ok first"
+    );
+}
+
+#[tokio::test]
+async fn an_unmodified_spin_sdk_component_keeps_state_in_its_store() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let file = crate::support::guests().join("spin_app.wasm");
+    let file = file.to_str().unwrap();
+    server.cli_ok(&["deploy", "spin", file]);
+    let visit = || async {
+        let response = reqwest::get(server.url("/fn/default/spin/kv/home"))
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    let (status, said) = visit().await;
+    assert_eq!(status, 500, "not granted: {said}");
+    assert!(said.contains("AccessDenied"), "{said}");
+
+    server.cli_ok(&["deploy", "spin", file, "--kv", "default"]);
+    assert_eq!(visit().await, (200, "home=1".to_string()));
+    assert_eq!(visit().await, (200, "home=2".to_string()));
+    // The same data through wasi:keyvalue.
+    server
+        .deploy_ok("kv", "kv", json!({"key_value_stores": ["default"]}))
+        .await;
+    assert_eq!(
+        call(&server, "default", "kv", "/get?key=home").await,
+        "ok 2"
+    );
+}
