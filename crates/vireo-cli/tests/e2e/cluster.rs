@@ -527,3 +527,34 @@ async fn a_node_whose_database_is_down_at_start_says_so_and_writes_nothing() {
         "nothing written to the data directory: {written:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guests_on_two_nodes_share_their_stores_and_lose_no_increment() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = ServerBuilder::new(Store::postgres(dir.path())).start();
+    let two = one.second_node().start();
+    one.deploy_ok("kv", "kv", json!({"key_value_stores": ["default"]}))
+        .await;
+    let nodes = Arc::new([one, two]);
+    let clients: Vec<_> = (0..8)
+        .map(|client| {
+            let nodes = nodes.clone();
+            tokio::spawn(async move {
+                // Half the clients on each node.
+                let node = &nodes[client % 2];
+                for _ in 0..25 {
+                    let path = "/fn/default/kv/increment?key=hits&delta=1";
+                    serves(node, path, |body| body.starts_with("ok ")).await;
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.unwrap();
+    }
+    // A read on either node sees every write committed on both.
+    for node in nodes.iter() {
+        let (status, body) = get(node, "/fn/default/kv/increment?key=hits&delta=0").await;
+        assert_eq!((status, body.as_str()), (200, "ok 200\n"));
+    }
+}
