@@ -47,7 +47,14 @@ pub struct HostServices {
     /// Behind `wasi:keyvalue` and Spin's key-value; none makes every store access-denied.
     pub key_value: Option<std::sync::Arc<dyn vireo_core::KeyValueStore>>,
     pub key_value_limits: vireo_core::KeyValueLimits,
+    /// Told of every key-value operation a guest made: the store, the operation's name (`get`,
+    /// `set`, …) and how long the store took, for the server's metrics.
+    pub key_value_observer: Option<KeyValueObserver>,
 }
+
+/// See [`HostServices::key_value_observer`].
+pub type KeyValueObserver =
+    std::sync::Arc<dyn Fn(&vireo_core::KvStoreId, &'static str, Duration) + Send + Sync>;
 
 /// Engine sizing; the server fills it from its config file.
 #[derive(Debug, Clone)]

@@ -21,7 +21,7 @@ use crate::platform::{self, Platform};
 use crate::secrets::{Cipher, Vault};
 use crate::telemetry::Telemetry;
 use crate::tls::{self, Tls};
-use crate::{changes, data_dir, descriptors, http, tenants, upkeep};
+use crate::{changes, data_dir, descriptors, http, telemetry, tenants, upkeep};
 
 /// How long shutdown waits to record the node as draining before it goes on regardless.
 const DRAIN_NOTICE: Duration = Duration::from_secs(1);
@@ -247,6 +247,7 @@ fn start_runtime(config: &Config, stores: &Stores) -> anyhow::Result<Runtime> {
         &HostServices {
             key_value: Some(stores.key_value.clone()),
             key_value_limits: KeyValueLimits::default(),
+            key_value_observer: Some(Arc::new(telemetry::kv_operation)),
         },
         &config.data_dir.join(data_dir::ARTIFACTS),
     )

@@ -12,7 +12,7 @@ use metrics::{
     gauge, histogram,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use vireo_core::{InvocationRecord, Name};
+use vireo_core::{InvocationRecord, KvStoreId, Name};
 
 const INVOCATIONS: &str = "vireo_invocations_total";
 const DURATION: &str = "vireo_invocation_duration_seconds";
@@ -22,6 +22,8 @@ const COLD_STARTS: &str = "vireo_cold_starts_total";
 const REJECTIONS: &str = "vireo_admission_rejections_total";
 const COMPILE: &str = "vireo_compile_seconds";
 const CPU: &str = "vireo_invocation_cpu_seconds_total";
+const KV_OPERATIONS: &str = "vireo_kv_operations_total";
+const KV_DURATION: &str = "vireo_kv_operation_seconds";
 
 /// From 100 µs (an instantiation) to 15 min (the longest timeout).
 const SECONDS_BUCKETS: [f64; 16] = [
@@ -141,6 +143,15 @@ fn describe() {
         Unit::Seconds,
         "Time to compile a deployed component."
     );
+    describe_counter!(
+        KV_OPERATIONS,
+        "Key-value operations functions made, by namespace, store and operation."
+    );
+    describe_histogram!(
+        KV_DURATION,
+        Unit::Seconds,
+        "How long the store took for a function's key-value operation, by operation."
+    );
     describe_gauge!(
         vireo_triggers::ASYNC_PENDING_METRIC,
         "Async invocations queued or running, per namespace (refreshed every third of the lease)."
@@ -229,6 +240,18 @@ pub fn cold_start(namespace: &Name, function: &Name) {
 pub fn admission_refused(namespace: &Name, function: &Name, reason: &'static str) {
     counter!(REJECTIONS, "namespace" => namespace.to_string(), "function" => function.to_string(), "reason" => reason)
         .increment(1);
+}
+
+/// One key-value operation a function made.
+pub fn kv_operation(store: &KvStoreId, op: &'static str, took: Duration) {
+    counter!(
+        KV_OPERATIONS,
+        "namespace" => store.namespace.to_string(),
+        "store" => store.store.to_string(),
+        "op" => op
+    )
+    .increment(1);
+    histogram!(KV_DURATION, "op" => op).record(took.as_secs_f64());
 }
 
 pub fn compiled(took: Duration) {

@@ -135,6 +135,24 @@ async fn concurrent_increments_are_all_counted_and_a_lost_swap_says_so() {
         call(&server, "default", "kv", "/get?key=flag").await,
         "ok first"
     );
+
+    // Every operation is counted by store and kind, and timed.
+    let metrics = server.metrics_text().await;
+    let counted = |op: &str| {
+        let series = format!(
+            "vireo_kv_operations_total{{namespace=\"default\",store=\"default\",op=\"{op}\"}} "
+        );
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series.as_str()))
+            .map(|count| count.parse::<f64>().unwrap())
+    };
+    assert_eq!(counted("increment"), Some(401.0), "{metrics}");
+    assert_eq!(counted("swap"), Some(1.0), "{metrics}");
+    assert!(
+        metrics.contains("vireo_kv_operation_seconds_count{op=\"increment\"} 401"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,9 @@ mod spin;
 mod wasi;
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Instant;
 
 use vireo_core::{
     KeyValueLimits, KeyValueStore, KvCursor, KvStoreId, KvVersioned, Name, StoreError,
@@ -17,7 +19,7 @@ use vireo_core::{
 use wasmtime::component::Linker;
 
 use super::{Capability, Grants, Package};
-use crate::engine::{EngineSettings, HostServices};
+use crate::engine::{EngineSettings, HostServices, KeyValueObserver};
 use crate::host::Host;
 use crate::logs::LogCapture;
 
@@ -29,12 +31,14 @@ const MAX_ALL_KEYS: usize = 100_000;
 pub(crate) struct KeyValue {
     backend: Option<Arc<dyn KeyValueStore>>,
     limits: KeyValueLimits,
+    observer: Option<KeyValueObserver>,
 }
 
 /// What a version may do with key-value stores, shared by its instances.
 pub(crate) struct Granted {
     backend: Option<Arc<dyn KeyValueStore>>,
     limits: KeyValueLimits,
+    observer: Option<KeyValueObserver>,
     namespace: Name,
     stores: BTreeSet<Name>,
 }
@@ -81,6 +85,7 @@ impl Capability for KeyValue {
         Self {
             backend: services.key_value.clone(),
             limits: services.key_value_limits,
+            observer: services.key_value_observer.clone(),
         }
     }
 
@@ -93,6 +98,7 @@ impl Capability for KeyValue {
         Arc::new(Granted {
             backend: self.backend.clone(),
             limits: self.limits,
+            observer: self.observer.clone(),
             namespace: grants.namespace.clone(),
             stores: grants.key_value_stores.clone(),
         })
@@ -132,6 +138,21 @@ impl Granted {
         })
     }
 
+    /// Runs one store operation of `op` on `store`, telling the observer how long it took.
+    async fn timed<T>(
+        &self,
+        store: &KvStoreId,
+        op: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, Refusal> {
+        let started = Instant::now();
+        let result = call.await;
+        if let Some(observe) = &self.observer {
+            observe(store, op, started.elapsed());
+        }
+        Ok(result?)
+    }
+
     fn check_key(&self, key: &str) -> Result<(), Refusal> {
         self.limits
             .check_key(key)
@@ -155,24 +176,28 @@ impl Granted {
 
     async fn get(&self, bucket: &KvStoreId, key: &str) -> Result<Option<Vec<u8>>, Refusal> {
         self.check_key(key)?;
-        Ok(self.backend()?.get(bucket, key).await?)
+        self.timed(bucket, "get", self.backend()?.get(bucket, key))
+            .await
     }
 
     async fn set(&self, bucket: &KvStoreId, key: &str, value: &[u8]) -> Result<(), Refusal> {
         self.check_key(key)?;
         self.check_value(value)?;
-        Ok(self.backend()?.set(bucket, key, value).await?)
+        self.timed(bucket, "set", self.backend()?.set(bucket, key, value))
+            .await
     }
 
     async fn delete(&self, bucket: &KvStoreId, key: &str) -> Result<(), Refusal> {
         self.check_key(key)?;
-        self.backend()?.delete(bucket, key).await?;
-        Ok(())
+        self.timed(bucket, "delete", self.backend()?.delete(bucket, key))
+            .await
+            .map(drop)
     }
 
     async fn exists(&self, bucket: &KvStoreId, key: &str) -> Result<bool, Refusal> {
         self.check_key(key)?;
-        Ok(self.backend()?.exists(bucket, key).await?)
+        self.timed(bucket, "exists", self.backend()?.exists(bucket, key))
+            .await
     }
 
     /// A page of keys after `cursor`, and the cursor of the next page.
@@ -185,10 +210,10 @@ impl Granted {
             .map(KvCursor::parse)
             .transpose()
             .map_err(|e| Refusal::Other(e.to_string()))?;
-        let page = self
+        let listing = self
             .backend()?
-            .list_keys(bucket, "", cursor.as_ref(), PAGE_KEYS)
-            .await?;
+            .list_keys(bucket, "", cursor.as_ref(), PAGE_KEYS);
+        let page = self.timed(bucket, "list_keys", listing).await?;
         Ok((page.keys, page.cursor.map(|next| next.to_string())))
     }
 
@@ -213,12 +238,18 @@ impl Granted {
 
     async fn increment(&self, bucket: &KvStoreId, key: &str, delta: i64) -> Result<i64, Refusal> {
         self.check_key(key)?;
-        Ok(self.backend()?.increment(bucket, key, delta).await?)
+        self.timed(
+            bucket,
+            "increment",
+            self.backend()?.increment(bucket, key, delta),
+        )
+        .await
     }
 
     async fn read_for_swap(&self, bucket: &KvStoreId, key: &str) -> Result<Cas, Refusal> {
         self.check_key(key)?;
-        let seen = self.backend()?.get_versioned(bucket, key).await?;
+        let reading = self.backend()?.get_versioned(bucket, key);
+        let seen = self.timed(bucket, "cas_read", reading).await?;
         Ok(Cas {
             id: bucket.clone(),
             key: key.to_string(),
@@ -229,10 +260,10 @@ impl Granted {
     /// Writes `value` if the key is still as `cas` saw it; otherwise the key as it is now.
     async fn swap(&self, cas: &Cas, value: &[u8]) -> Result<Result<(), Cas>, Refusal> {
         self.check_value(value)?;
-        let swapped = self
+        let swapping = self
             .backend()?
-            .swap(&cas.id, &cas.key, cas.seen.version, value)
-            .await?;
+            .swap(&cas.id, &cas.key, cas.seen.version, value);
+        let swapped = self.timed(&cas.id, "swap", swapping).await?;
         if swapped {
             return Ok(Ok(()));
         }
@@ -248,7 +279,9 @@ impl Granted {
         for key in &keys {
             self.check_key(key)?;
         }
-        let values = self.backend()?.get_many(bucket, &keys).await?;
+        let values = self
+            .timed(bucket, "get_many", self.backend()?.get_many(bucket, &keys))
+            .await?;
         Ok(keys.into_iter().zip(values).collect())
     }
 
@@ -262,7 +295,12 @@ impl Granted {
             self.check_key(key)?;
             self.check_value(value)?;
         }
-        Ok(self.backend()?.set_many(bucket, &entries).await?)
+        self.timed(
+            bucket,
+            "set_many",
+            self.backend()?.set_many(bucket, &entries),
+        )
+        .await
     }
 
     async fn delete_many(&self, bucket: &KvStoreId, keys: Vec<String>) -> Result<(), Refusal> {
@@ -270,6 +308,11 @@ impl Granted {
         for key in &keys {
             self.check_key(key)?;
         }
-        Ok(self.backend()?.delete_many(bucket, &keys).await?)
+        self.timed(
+            bucket,
+            "delete_many",
+            self.backend()?.delete_many(bucket, &keys),
+        )
+        .await
     }
 }
