@@ -184,3 +184,59 @@ async fn an_unmodified_spin_sdk_component_keeps_state_in_its_store() {
         "ok 2"
     );
 }
+
+/// Sets the keys `prefix` + the four digits of each number in `range`, 500 per `set-many`.
+async fn fill(server: &Server, prefix: &str, range: std::ops::Range<usize>) {
+    let keys: Vec<String> = range.map(|n| format!("{prefix}{n:04}")).collect();
+    for chunk in keys.chunks(500) {
+        let path = format!("/set-many?keys={}&value=v", chunk.join(","));
+        assert_eq!(call(server, "default", "kv", &path).await, "ok");
+    }
+}
+
+#[tokio::test]
+async fn listing_pages_every_key_once_while_others_change_and_data_outlives_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Server::start(data.path());
+    server
+        .deploy_ok("kv", "kv", json!({"key_value_stores": ["default"]}))
+        .await;
+    fill(&server, "k", 0..2500).await;
+
+    let mut seen = std::collections::BTreeMap::<String, u32>::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let page = call(&server, "default", "kv", &format!("/list?cursor={cursor}")).await;
+        let (keys, next) = page
+            .strip_prefix("ok ")
+            .and_then(|rest| rest.rsplit_once(" next="))
+            .unwrap_or_else(|| panic!("a page: {page}"));
+        for key in keys.split(',') {
+            *seen.entry(key.to_string()).or_default() += 1;
+        }
+        pages += 1;
+        // Writes between pages: new keys before and after the cursor, and deletions of
+        // keys that are not among the 2,500.
+        fill(&server, "a", pages * 10..pages * 10 + 10).await;
+        fill(&server, "z", pages * 10..pages * 10 + 10).await;
+        if next == "-" {
+            break;
+        }
+        cursor = next.to_string();
+    }
+    assert!(pages >= 3, "{pages} pages");
+    for n in 0..2500 {
+        let key = format!("k{n:04}");
+        assert_eq!(seen.get(&key), Some(&1), "{key} listed once");
+    }
+    assert!(seen.values().all(|count| *count == 1), "no key twice");
+
+    server.terminate();
+    assert!(server.wait_exit().success());
+    let server = server.restart().start();
+    assert_eq!(
+        call(&server, "default", "kv", "/get-many?keys=k0000,k2499").await,
+        "ok k0000=v,k2499=v"
+    );
+}
