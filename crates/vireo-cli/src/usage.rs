@@ -46,6 +46,10 @@ struct Line {
     billed_ms: u64,
     gb_seconds: f64,
     cold_starts: u64,
+    #[serde(default)]
+    kv_reads: u64,
+    #[serde(default)]
+    kv_writes: u64,
     cost: f64,
 }
 
@@ -55,6 +59,10 @@ struct Totals {
     billed_ms: u64,
     gb_seconds: f64,
     cold_starts: u64,
+    #[serde(default)]
+    kv_reads: u64,
+    #[serde(default)]
+    kv_writes: u64,
     cost_before_free_tier: f64,
     cost: f64,
 }
@@ -98,6 +106,8 @@ fn table(by: &str, report: &Report) -> String {
         "BILLED".into(),
         "GB-S".into(),
         "COLD".into(),
+        "KV READS".into(),
+        "KV WRITES".into(),
         "COST".into(),
     ];
     let totals = &report.totals;
@@ -111,6 +121,8 @@ fn table(by: &str, report: &Report) -> String {
                 output::duration_ms(line.billed_ms),
                 format!("{:.3}", line.gb_seconds),
                 line.cold_starts.to_string(),
+                line.kv_reads.to_string(),
+                line.kv_writes.to_string(),
                 format!("${:.6}", line.cost),
             ]
         })
@@ -120,6 +132,8 @@ fn table(by: &str, report: &Report) -> String {
             output::duration_ms(totals.billed_ms),
             format!("{:.3}", totals.gb_seconds),
             totals.cold_starts.to_string(),
+            totals.kv_reads.to_string(),
+            totals.kv_writes.to_string(),
             format!("${:.6}", totals.cost_before_free_tier),
         ]]);
     let mut text = output::table(header.each_ref().map(String::as_str), rows);
@@ -128,15 +142,18 @@ fn table(by: &str, report: &Report) -> String {
 }
 
 fn csv(by: &str, report: &Report) -> String {
-    let mut text = format!("{by},requests,billed_ms,gb_seconds,cold_starts,cost\n");
+    let mut text =
+        format!("{by},requests,billed_ms,gb_seconds,cold_starts,kv_reads,kv_writes,cost\n");
     for line in &report.rows {
         text.push_str(&format!(
-            "{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{}\n",
             csv_field(&line.key),
             line.requests,
             line.billed_ms,
             line.gb_seconds,
             line.cold_starts,
+            line.kv_reads,
+            line.kv_writes,
             line.cost
         ));
     }
@@ -159,7 +176,7 @@ mod tests {
     fn report() -> Report {
         serde_json::from_value(serde_json::json!({
             "rows": [
-                {"key": "hello", "requests": 3, "billed_ms": 3, "gb_seconds": 0.000375, "cold_starts": 1, "cost": 0.0000006},
+                {"key": "hello", "requests": 3, "billed_ms": 3, "gb_seconds": 0.000375, "cold_starts": 1, "kv_reads": 4, "kv_writes": 2, "cost": 0.0000006},
                 {"key": "a,b", "requests": 1, "billed_ms": 5, "gb_seconds": 0.000625, "cold_starts": 0, "cost": 0.0000002},
             ],
             "totals": {"requests": 4, "billed_ms": 8, "gb_seconds": 0.001, "cold_starts": 1,
@@ -174,9 +191,9 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "function,requests,billed_ms,gb_seconds,cold_starts,cost"
+            "function,requests,billed_ms,gb_seconds,cold_starts,kv_reads,kv_writes,cost"
         );
-        assert_eq!(lines[1], "hello,3,3,0.000375,1,0.0000006");
+        assert_eq!(lines[1], "hello,3,3,0.000375,1,4,2,0.0000006");
         assert!(lines[2].starts_with("\"a,b\",1,5,"), "{}", lines[2]);
         assert_eq!(lines.len(), 3);
     }

@@ -168,6 +168,11 @@ pub struct InvocationRecord {
     /// Request body bytes the function read, and response body bytes it sent.
     pub request_bytes: u64,
     pub response_bytes: u64,
+    /// Key-value operations the function made: reads (get, exists, listings, swap reads),
+    /// writes (set, delete, increment, swap) and the key and value bytes they moved.
+    pub kv_reads: u64,
+    pub kv_writes: u64,
+    pub kv_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

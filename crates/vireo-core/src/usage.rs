@@ -52,6 +52,9 @@ pub struct UsageRow {
     pub cold_starts: u64,
     pub request_bytes: u64,
     pub response_bytes: u64,
+    pub kv_reads: u64,
+    pub kv_writes: u64,
+    pub kv_bytes: u64,
 }
 
 /// Prices, like AWS Lambda's: per million requests and per GB-second, after a free tier that

@@ -111,6 +111,10 @@ pub struct InvocationView {
     pub billed_ms: u64,
     pub request_bytes: u64,
     pub response_bytes: u64,
+    /// Key-value operations: reads, writes, and the bytes of keys and values they moved.
+    pub kv_reads: u64,
+    pub kv_writes: u64,
+    pub kv_bytes: u64,
 }
 
 impl From<InvocationRecord> for InvocationView {
@@ -135,6 +139,9 @@ impl From<InvocationRecord> for InvocationView {
             billed_ms: record.billed_ms,
             request_bytes: record.request_bytes,
             response_bytes: record.response_bytes,
+            kv_reads: record.kv_reads,
+            kv_writes: record.kv_writes,
+            kv_bytes: record.kv_bytes,
         }
     }
 }
@@ -240,7 +247,7 @@ impl From<StoredResponse> for StoredResponseView {
 #[serde(untagged)]
 pub enum InvocationDetail {
     Async(Box<AsyncInvocationView>),
-    Direct(InvocationView),
+    Direct(Box<InvocationView>),
 }
 
 #[derive(Serialize, ToSchema)]

@@ -18,7 +18,7 @@ use wasmtime::{Engine, Trap};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-use crate::capability::Invocation;
+use crate::capability::{Invocation, KeyValueUse};
 use crate::cpu::{CpuScheduler, metered};
 use crate::instances::{Instance, LoadedVersion};
 use crate::logs::{CapturedLine, LogCapture};
@@ -36,6 +36,8 @@ pub struct Completion {
     /// calls made for it, instantiation included.
     pub cpu: Duration,
     pub logs: Vec<CapturedLine>,
+    /// What it did with key-value stores.
+    pub key_value: KeyValueUse,
 }
 
 /// Why the guest produced no response.
@@ -147,6 +149,7 @@ pub(crate) async fn execute(
             init: observed.init,
             cpu: Duration::ZERO,
             logs: observed.capture.map(|c| c.take_lines()).unwrap_or_default(),
+            key_value: invocation.key_value.used(),
         }
     }
     .in_current_span();
@@ -259,6 +262,7 @@ fn task_failed(message: &str) -> Completion {
         init: Duration::ZERO,
         cpu: Duration::ZERO,
         logs: Vec::new(),
+        key_value: KeyValueUse::default(),
     }
 }
 
@@ -295,6 +299,7 @@ mod tests {
             init: Duration::ZERO,
             cpu: Duration::ZERO,
             logs: Vec::new(),
+            key_value: KeyValueUse::default(),
         }
     }
 

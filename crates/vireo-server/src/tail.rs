@@ -78,6 +78,9 @@ impl Finished {
             billed_ms: vireo_core::usage::billed_ms(duration_us),
             request_bytes: self.meter.request_bytes(),
             response_bytes: self.meter.response_bytes(),
+            kv_reads: done.key_value.reads,
+            kv_writes: done.key_value.writes,
+            kv_bytes: done.key_value.bytes,
         };
         (record, logs)
     }

@@ -20,6 +20,10 @@ const MAX_BATCH: usize = 512;
 /// much later.
 const LINGER: Duration = Duration::from_millis(5);
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every message is a record: boxing it would allocate once more per invocation"
+)]
 enum Message {
     Record(InvocationRecord, Vec<LogLine>),
     /// Answered once everything queued before it is committed.

@@ -240,3 +240,51 @@ async fn listing_pages_every_key_once_while_others_change_and_data_outlives_a_re
         "ok k0000=v,k2499=v"
     );
 }
+
+#[tokio::test]
+async fn records_and_usage_count_each_invocations_key_value_operations() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server
+        .deploy_ok("kv", "kv", json!({"key_value_stores": ["default"]}))
+        .await;
+    let invoke = |path: &'static str| {
+        let url = server.url(&format!("/fn/default/kv{path}"));
+        async move {
+            let response = reqwest::get(url).await.unwrap();
+            assert_eq!(response.status(), 200);
+            crate::support::invocation_id(&response)
+        }
+    };
+    let counts = |record: &serde_json::Value| {
+        (
+            record["kv_reads"].as_u64().unwrap(),
+            record["kv_writes"].as_u64().unwrap(),
+            record["kv_bytes"].as_u64().unwrap(),
+        )
+    };
+    // One write of two keys of 1 byte with values of 2: 6 bytes.
+    let wrote = server
+        .invocation(&invoke("/set-many?keys=a,b&value=xy").await)
+        .await;
+    assert_eq!(counts(&wrote), (0, 1, 6), "{wrote}");
+    // One read of the same: the keys sent and the values received.
+    let read = server.invocation(&invoke("/get-many?keys=a,b").await).await;
+    assert_eq!(counts(&read), (1, 0, 6), "{read}");
+    let incremented = server
+        .invocation(&invoke("/increment?key=n&delta=1").await)
+        .await;
+    assert_eq!(
+        counts(&incremented),
+        (0, 1, 9),
+        "the key and the 8-byte counter"
+    );
+
+    let usage = crate::support::stdout_json(&server.cli(&["usage", "-o", "json"]));
+    let totals = &usage["totals"];
+    assert_eq!(
+        (totals["kv_reads"].as_u64(), totals["kv_writes"].as_u64()),
+        (Some(1), Some(2)),
+        "{usage}"
+    );
+}

@@ -106,7 +106,7 @@ async fn usage_totals_equal_the_records_and_cost_follows_the_plan() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "function,requests,billed_ms,gb_seconds,cold_starts,cost"
+        "function,requests,billed_ms,gb_seconds,cold_starts,kv_reads,kv_writes,cost"
     );
     assert!(
         lines[1].starts_with(&format!("echo,4,{},", expected[0].2)),

@@ -74,5 +74,5 @@ pub async fn get(
     let record = record
         .filter(|record| readable(&record.namespace))
         .ok_or_else(missing)?;
-    Ok(Json(InvocationDetail::Direct(record.into())))
+    Ok(Json(InvocationDetail::Direct(Box::new(record.into()))))
 }

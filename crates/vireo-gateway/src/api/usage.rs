@@ -46,6 +46,10 @@ pub struct UsageLine {
     pub cold_starts: u64,
     pub request_bytes: u64,
     pub response_bytes: u64,
+    /// Key-value operations functions made: reads, writes, and the bytes they moved.
+    pub kv_reads: u64,
+    pub kv_writes: u64,
+    pub kv_bytes: u64,
     /// Cost of this group before the free tier.
     pub cost: f64,
 }
@@ -58,6 +62,9 @@ pub struct UsageTotals {
     pub cold_starts: u64,
     pub request_bytes: u64,
     pub response_bytes: u64,
+    pub kv_reads: u64,
+    pub kv_writes: u64,
+    pub kv_bytes: u64,
     pub cost_before_free_tier: f64,
     /// After the plan's free tier, which applies to the total.
     pub cost: f64,
@@ -140,6 +147,9 @@ fn line(row: UsageRow, plan: &PricePlan) -> UsageLine {
         cold_starts: row.cold_starts,
         request_bytes: row.request_bytes,
         response_bytes: row.response_bytes,
+        kv_reads: row.kv_reads,
+        kv_writes: row.kv_writes,
+        kv_bytes: row.kv_bytes,
     }
 }
 
@@ -155,6 +165,9 @@ fn totals(rows: &[UsageRow], plan: &PricePlan) -> UsageTotals {
         cold_starts: sum(|r| r.cold_starts),
         request_bytes: sum(|r| r.request_bytes),
         response_bytes: sum(|r| r.response_bytes),
+        kv_reads: sum(|r| r.kv_reads),
+        kv_writes: sum(|r| r.kv_writes),
+        kv_bytes: sum(|r| r.kv_bytes),
         cost_before_free_tier: plan.gross(requests, gbs),
         cost: plan.net(requests, gbs),
     }

@@ -25,6 +25,7 @@ use wasmtime::component::Linker;
 
 pub(crate) use grants::Grants;
 pub use grants::Opened;
+pub use key_value::KeyValueUse;
 pub use network::EgressLimits;
 pub(crate) use network::OutgoingTrace;
 pub use registry::SettingsRefused;
@@ -144,12 +145,15 @@ impl Package {
 pub(crate) struct Invocation {
     /// The trace its outgoing requests continue.
     pub trace: Option<OutgoingTrace>,
+    /// What it does with key-value stores.
+    pub key_value: std::sync::Arc<key_value::Tally>,
 }
 
 impl Invocation {
     pub fn of<B>(request: &http::Request<B>) -> Self {
         Self {
             trace: OutgoingTrace::of(request.headers()),
+            key_value: std::sync::Arc::default(),
         }
     }
 }

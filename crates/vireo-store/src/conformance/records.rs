@@ -272,6 +272,11 @@ pub(super) async fn usage_sums_records_per_group_and_retries_add_up(stores: &Sto
         .unwrap();
     assert_eq!((stored.executions, stored.billed_ms), (2, 6));
     assert_eq!((stored.request_bytes, stored.response_bytes), (20, 40));
+    assert_eq!(
+        (stored.kv_reads, stored.kv_writes, stored.kv_bytes),
+        (6, 4, 100),
+        "key-value operations add up over attempts"
+    );
 
     let query = |group_by, function: Option<&Name>| vireo_core::UsageQuery {
         namespace: namespace.clone(),
@@ -294,6 +299,14 @@ pub(super) async fn usage_sums_records_per_group_and_retries_add_up(stores: &Sto
             by_function[0].mib_ms
         ),
         (3, 7, 7 * 128)
+    );
+    assert_eq!(
+        (
+            by_function[0].kv_reads,
+            by_function[0].kv_writes,
+            by_function[0].kv_bytes
+        ),
+        (9, 6, 150)
     );
     let by_day = stores
         .records

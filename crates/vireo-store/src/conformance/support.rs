@@ -98,6 +98,9 @@ pub fn record(function: &Name, n: u64) -> InvocationRecord {
         billed_ms: 1,
         request_bytes: 10,
         response_bytes: 20,
+        kv_reads: 3,
+        kv_writes: 2,
+        kv_bytes: 50,
         error: None,
     }
 }

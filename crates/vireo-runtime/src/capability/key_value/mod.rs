@@ -11,6 +11,7 @@ mod wasi;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use vireo_core::{
@@ -18,7 +19,7 @@ use vireo_core::{
 };
 use wasmtime::component::Linker;
 
-use super::{Capability, Grants, Package};
+use super::{Capability, Grants, Invocation, Package};
 use crate::engine::{EngineSettings, HostServices, KeyValueObserver};
 use crate::host::Host;
 use crate::logs::LogCapture;
@@ -79,7 +80,7 @@ impl Capability for KeyValue {
         Package::interfaces("fermyon:spin", "2.0", &["key-value"]),
     ];
     type Version = Arc<Granted>;
-    type Instance = Arc<Granted>;
+    type Instance = Active;
 
     fn new(_: &EngineSettings, services: &HostServices) -> Self {
         Self {
@@ -105,13 +106,75 @@ impl Capability for KeyValue {
     }
 
     fn instance(granted: &Self::Version, _: &LogCapture) -> Self::Instance {
-        granted.clone()
+        Active {
+            granted: granted.clone(),
+            tally: Arc::default(),
+        }
+    }
+
+    fn arm(active: &mut Self::Instance, invocation: &Invocation) {
+        active.tally = invocation.key_value.clone();
     }
 }
 
-impl Granted {
+/// An instance's grant, and the tally of the invocation it serves.
+#[derive(Clone)]
+pub(crate) struct Active {
+    granted: Arc<Granted>,
+    tally: Arc<Tally>,
+}
+
+/// What one invocation did with key-value stores, counted as it goes.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    reads: AtomicU64,
+    writes: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// What an invocation did with key-value stores: reads (get, exists, listings, swap reads),
+/// writes (set, delete, increment, swap) and the bytes of the keys and values they moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyValueUse {
+    pub reads: u64,
+    pub writes: u64,
+    pub bytes: u64,
+}
+
+impl Tally {
+    pub(crate) fn used(&self) -> KeyValueUse {
+        KeyValueUse {
+            reads: self.reads.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    fn count(&self, op: Op, bytes: usize) {
+        let counter = match op {
+            Op::Read => &self.reads,
+            Op::Write => &self.writes,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.add_bytes(bytes);
+    }
+
+    fn add_bytes(&self, bytes: usize) {
+        self.bytes
+            .fetch_add(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Read,
+    Write,
+}
+
+impl Active {
     fn backend(&self) -> Result<&dyn KeyValueStore, Refusal> {
-        self.backend
+        self.granted
+            .backend
             .as_deref()
             .ok_or_else(|| Refusal::Other("this server has no key-value store".to_string()))
     }
@@ -120,13 +183,14 @@ impl Granted {
     async fn open(&self, label: &str) -> Result<Bucket, Refusal> {
         let granted = Name::parse("key-value store", label)
             .ok()
-            .filter(|name| self.stores.contains(name));
+            .filter(|name| self.granted.stores.contains(name));
         let Some(store) = granted else {
             return Err(Refusal::AccessDenied);
         };
+        let namespace = &self.granted.namespace;
         let exists = self
             .backend()?
-            .list_stores(&self.namespace)
+            .list_stores(namespace)
             .await?
             .iter()
             .any(|info| info.name == store);
@@ -134,33 +198,42 @@ impl Granted {
             return Err(Refusal::NoSuchStore);
         }
         Ok(Bucket {
-            id: KvStoreId::new(self.namespace.clone(), store),
+            id: KvStoreId::new(namespace.clone(), store),
         })
     }
 
-    /// Runs one store operation of `op` on `store`, telling the observer how long it took.
+    /// Runs one store operation, counting it for the invocation (a read or a write, with the
+    /// bytes of keys and values it sent) and telling the observer how long the store took.
     async fn timed<T>(
         &self,
         store: &KvStoreId,
-        op: &'static str,
+        (name, op, sent): (&'static str, Op, usize),
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, Refusal> {
         let started = Instant::now();
         let result = call.await;
-        if let Some(observe) = &self.observer {
-            observe(store, op, started.elapsed());
+        self.tally.count(op, sent);
+        if let Some(observe) = &self.granted.observer {
+            observe(store, name, started.elapsed());
         }
         Ok(result?)
     }
 
+    /// Bytes a read brought back.
+    fn received(&self, bytes: usize) {
+        self.tally.add_bytes(bytes);
+    }
+
     fn check_key(&self, key: &str) -> Result<(), Refusal> {
-        self.limits
+        self.granted
+            .limits
             .check_key(key)
             .map_err(|e| Refusal::Other(e.to_string()))
     }
 
     fn check_value(&self, value: &[u8]) -> Result<(), Refusal> {
-        self.limits
+        self.granted
+            .limits
             .check_value(value)
             .map_err(|e| Refusal::Other(e.to_string()))
     }
@@ -176,27 +249,34 @@ impl Granted {
 
     async fn get(&self, bucket: &KvStoreId, key: &str) -> Result<Option<Vec<u8>>, Refusal> {
         self.check_key(key)?;
-        self.timed(bucket, "get", self.backend()?.get(bucket, key))
-            .await
+        let reading = self.backend()?.get(bucket, key);
+        let value = self
+            .timed(bucket, ("get", Op::Read, key.len()), reading)
+            .await?;
+        self.received(value.as_ref().map_or(0, Vec::len));
+        Ok(value)
     }
 
     async fn set(&self, bucket: &KvStoreId, key: &str, value: &[u8]) -> Result<(), Refusal> {
         self.check_key(key)?;
         self.check_value(value)?;
-        self.timed(bucket, "set", self.backend()?.set(bucket, key, value))
-            .await
+        let writing = self.backend()?.set(bucket, key, value);
+        let sent = key.len() + value.len();
+        self.timed(bucket, ("set", Op::Write, sent), writing).await
     }
 
     async fn delete(&self, bucket: &KvStoreId, key: &str) -> Result<(), Refusal> {
         self.check_key(key)?;
-        self.timed(bucket, "delete", self.backend()?.delete(bucket, key))
+        let deleting = self.backend()?.delete(bucket, key);
+        self.timed(bucket, ("delete", Op::Write, key.len()), deleting)
             .await
             .map(drop)
     }
 
     async fn exists(&self, bucket: &KvStoreId, key: &str) -> Result<bool, Refusal> {
         self.check_key(key)?;
-        self.timed(bucket, "exists", self.backend()?.exists(bucket, key))
+        let asking = self.backend()?.exists(bucket, key);
+        self.timed(bucket, ("exists", Op::Read, key.len()), asking)
             .await
     }
 
@@ -213,7 +293,10 @@ impl Granted {
         let listing = self
             .backend()?
             .list_keys(bucket, "", cursor.as_ref(), PAGE_KEYS);
-        let page = self.timed(bucket, "list_keys", listing).await?;
+        let page = self
+            .timed(bucket, ("list_keys", Op::Read, 0), listing)
+            .await?;
+        self.received(page.keys.iter().map(String::len).sum());
         Ok((page.keys, page.cursor.map(|next| next.to_string())))
     }
 
@@ -238,18 +321,19 @@ impl Granted {
 
     async fn increment(&self, bucket: &KvStoreId, key: &str, delta: i64) -> Result<i64, Refusal> {
         self.check_key(key)?;
-        self.timed(
-            bucket,
-            "increment",
-            self.backend()?.increment(bucket, key, delta),
-        )
-        .await
+        let adding = self.backend()?.increment(bucket, key, delta);
+        // The key and the eight bytes of the counter.
+        self.timed(bucket, ("increment", Op::Write, key.len() + 8), adding)
+            .await
     }
 
     async fn read_for_swap(&self, bucket: &KvStoreId, key: &str) -> Result<Cas, Refusal> {
         self.check_key(key)?;
         let reading = self.backend()?.get_versioned(bucket, key);
-        let seen = self.timed(bucket, "cas_read", reading).await?;
+        let seen = self
+            .timed(bucket, ("cas_read", Op::Read, key.len()), reading)
+            .await?;
+        self.received(seen.value.as_ref().map_or(0, Vec::len));
         Ok(Cas {
             id: bucket.clone(),
             key: key.to_string(),
@@ -263,7 +347,10 @@ impl Granted {
         let swapping = self
             .backend()?
             .swap(&cas.id, &cas.key, cas.seen.version, value);
-        let swapped = self.timed(&cas.id, "swap", swapping).await?;
+        let sent = cas.key.len() + value.len();
+        let swapped = self
+            .timed(&cas.id, ("swap", Op::Write, sent), swapping)
+            .await?;
         if swapped {
             return Ok(Ok(()));
         }
@@ -279,9 +366,12 @@ impl Granted {
         for key in &keys {
             self.check_key(key)?;
         }
+        let reading = self.backend()?.get_many(bucket, &keys);
+        let sent = keys.iter().map(String::len).sum();
         let values = self
-            .timed(bucket, "get_many", self.backend()?.get_many(bucket, &keys))
+            .timed(bucket, ("get_many", Op::Read, sent), reading)
             .await?;
+        self.received(values.iter().flatten().map(Vec::len).sum());
         Ok(keys.into_iter().zip(values).collect())
     }
 
@@ -295,12 +385,10 @@ impl Granted {
             self.check_key(key)?;
             self.check_value(value)?;
         }
-        self.timed(
-            bucket,
-            "set_many",
-            self.backend()?.set_many(bucket, &entries),
-        )
-        .await
+        let writing = self.backend()?.set_many(bucket, &entries);
+        let sent = entries.iter().map(|(k, v)| k.len() + v.len()).sum();
+        self.timed(bucket, ("set_many", Op::Write, sent), writing)
+            .await
     }
 
     async fn delete_many(&self, bucket: &KvStoreId, keys: Vec<String>) -> Result<(), Refusal> {
@@ -308,11 +396,9 @@ impl Granted {
         for key in &keys {
             self.check_key(key)?;
         }
-        self.timed(
-            bucket,
-            "delete_many",
-            self.backend()?.delete_many(bucket, &keys),
-        )
-        .await
+        let deleting = self.backend()?.delete_many(bucket, &keys);
+        let sent = keys.iter().map(String::len).sum();
+        self.timed(bucket, ("delete_many", Op::Write, sent), deleting)
+            .await
     }
 }
