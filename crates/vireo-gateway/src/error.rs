@@ -115,6 +115,13 @@ impl From<InvalidRetryPolicy> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
+        // A full key-value quota is 409, not the 429 of the other quotas: waiting does not free
+        // bytes, only deleting keys or a larger quota does, and the write conflicts with what
+        // the namespace holds now. Not 507 either: a 5xx blames the server, and clients and
+        // proxies retry those.
+        if let StoreError::KvQuotaExceeded { .. } = error {
+            return Self::new(StatusCode::CONFLICT, "quota_exceeded", error.to_string());
+        }
         match error.class() {
             ErrorClass::NotFound => Self::not_found(error.to_string()),
             ErrorClass::Conflict => Self::new(StatusCode::CONFLICT, "conflict", error.to_string()),
@@ -232,5 +239,63 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vireo_core::Name;
+
+    use super::*;
+
+    fn answer(error: StoreError) -> (StatusCode, &'static str) {
+        let answer = ApiError::from(error);
+        (answer.status, answer.code)
+    }
+
+    #[test]
+    fn key_value_failures_have_their_statuses() {
+        let namespace = Name::default_namespace();
+        let store = Name::default_kv_store();
+        assert_eq!(
+            answer(StoreError::KvStoreNotFound {
+                namespace: namespace.clone(),
+                store: store.clone(),
+            }),
+            (StatusCode::NOT_FOUND, "not_found")
+        );
+        assert_eq!(
+            answer(StoreError::KvStoreExists {
+                namespace: namespace.clone(),
+                store: store.clone(),
+            }),
+            (StatusCode::CONFLICT, "conflict")
+        );
+        assert_eq!(
+            answer(StoreError::KvDefaultStore {
+                namespace: namespace.clone(),
+            }),
+            (StatusCode::CONFLICT, "conflict")
+        );
+        assert_eq!(
+            answer(StoreError::KvQuotaExceeded {
+                namespace: namespace.clone(),
+                limit: 10,
+            }),
+            (StatusCode::CONFLICT, "quota_exceeded")
+        );
+        assert_eq!(
+            answer(StoreError::KvNotACounter {
+                namespace,
+                store,
+                key: "k".into(),
+            }),
+            (StatusCode::CONFLICT, "conflict")
+        );
+        assert_eq!(
+            answer(StoreError::QuotaExceeded("max_functions".into())),
+            (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded"),
+            "the other quotas keep their status"
+        );
     }
 }

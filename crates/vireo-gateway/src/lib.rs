@@ -37,6 +37,8 @@ pub struct GatewayLimits {
     pub max_header_bytes: usize,
     /// How fast every request body must arrive; slower ones are answered 408.
     pub body_pace: Pace,
+    /// The largest key and value the key-value API takes.
+    pub key_value: vireo_core::KeyValueLimits,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -23,8 +23,18 @@ const OPENAPI_PATH: &str = "/v1/openapi.json";
 struct AdminRoute {
     route: Route,
     needs: Requirement,
-    /// Takes a component upload, whose body may be as large as the server's upload limit.
-    uploads: bool,
+    body: BodyLimit,
+}
+
+/// How large a route's request body may be.
+#[derive(Clone, Copy)]
+enum BodyLimit {
+    /// axum's default (2 MB): JSON bodies are small.
+    Json,
+    /// A component upload: the server's upload limit.
+    Upload,
+    /// A key-value value: the server's value limit.
+    Value,
 }
 
 enum Route {
@@ -38,7 +48,7 @@ fn documented(route: UtoipaMethodRouter<AppState>, needs: Requirement) -> AdminR
     AdminRoute {
         route: Route::Documented(route),
         needs,
-        uploads: false,
+        body: BodyLimit::Json,
     }
 }
 
@@ -50,16 +60,13 @@ fn undocumented(
     AdminRoute {
         route: Route::Undocumented(path, handler),
         needs,
-        uploads: false,
+        body: BodyLimit::Json,
     }
 }
 
 impl AdminRoute {
-    fn uploads(self) -> Self {
-        Self {
-            uploads: true,
-            ..self
-        }
+    fn takes(self, body: BodyLimit) -> Self {
+        Self { body, ..self }
     }
 }
 
@@ -82,7 +89,7 @@ fn table() -> Vec<AdminRoute> {
         documented(routes!(api::functions::create), Namespace(Write)),
         documented(routes!(api::functions::get), Namespace(Read)),
         documented(routes!(api::functions::delete), Namespace(Write)),
-        documented(routes!(api::versions::deploy), Namespace(Write)).uploads(),
+        documented(routes!(api::versions::deploy), Namespace(Write)).takes(BodyLimit::Upload),
         documented(routes!(api::versions::list), Namespace(Read)),
         documented(routes!(api::versions::get), Namespace(Read)),
         documented(routes!(api::aliases::set), Namespace(Write)),
@@ -106,6 +113,13 @@ fn table() -> Vec<AdminRoute> {
         documented(routes!(api::secrets::list), Namespace(Read)),
         documented(routes!(api::secrets::delete), Namespace(Write)),
         documented(routes!(api::metrics::namespace), Namespace(Read)),
+        documented(routes!(api::key_value::list_stores), Namespace(Read)),
+        documented(routes!(api::key_value::create_store), Namespace(Write)),
+        documented(routes!(api::key_value::delete_store), Namespace(Write)),
+        documented(routes!(api::key_value::list_keys), Namespace(Read)),
+        documented(routes!(api::key_value::get_value), Namespace(Read)),
+        documented(routes!(api::key_value::set_value), Namespace(Write)).takes(BodyLimit::Value),
+        documented(routes!(api::key_value::delete_value), Namespace(Write)),
         undocumented("/metrics", get(probes::metrics), Admin),
     ]
 }
@@ -113,25 +127,22 @@ fn table() -> Vec<AdminRoute> {
 /// The admin API: every route of the table behind its guard, and the document describing them.
 pub(crate) fn admin(state: &AppState) -> Router<AppState> {
     let access = Access::from_ref(state);
-    let upload_limit =
-        usize::try_from(state.limits().max_upload_bytes + api::versions::FORM_OVERHEAD)
-            .unwrap_or(usize::MAX);
+    let limits = state.limits();
+    let upload_limit = usize::try_from(limits.max_upload_bytes + api::versions::FORM_OVERHEAD)
+        .unwrap_or(usize::MAX);
     let mut router = OpenApiRouter::with_openapi(openapi::frame());
-    for AdminRoute {
-        route,
-        needs,
-        uploads,
-    } in table()
-    {
+    for AdminRoute { route, needs, body } in table() {
         let guard = Guard {
             access: access.clone(),
             requirement: needs,
         };
         let guarded = |handler: MethodRouter<AppState>| {
-            let handler = if uploads {
-                handler.layer(DefaultBodyLimit::max(upload_limit))
-            } else {
-                handler
+            let handler = match body {
+                BodyLimit::Json => handler,
+                BodyLimit::Upload => handler.layer(DefaultBodyLimit::max(upload_limit)),
+                BodyLimit::Value => {
+                    handler.layer(DefaultBodyLimit::max(limits.key_value.max_value_bytes))
+                }
             };
             handler.route_layer(from_fn_with_state(guard, auth::guard))
         };

@@ -10,8 +10,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use vireo_core::buckets::Buckets;
 use vireo_core::{
-    AsyncSubmitter, Catalog, Deployer, Directory, Invoker, Name, NodeRegistry, PricePlan,
-    QueueAdmin, Records, ScheduleStore, SecretManager,
+    AsyncSubmitter, Catalog, Deployer, Directory, Invoker, KeyValueStore, Name, NodeRegistry,
+    PricePlan, QueueAdmin, Records, ScheduleStore, SecretManager,
 };
 
 use crate::GatewayLimits;
@@ -30,6 +30,8 @@ pub struct SharedState {
     pub schedules: Arc<dyn ScheduleStore>,
     /// Seals secrets and reloads what they are granted to; never answers a value.
     pub secrets: Arc<dyn SecretManager>,
+    /// The namespaces' key-value stores.
+    pub key_value: Arc<dyn KeyValueStore>,
     /// Stores `Prefer: respond-async` invocations.
     pub submitter: Arc<dyn AsyncSubmitter>,
     /// Bumped whenever new invocation records and log lines are committed.
@@ -129,6 +131,7 @@ pieces! {
     Arc<dyn QueueAdmin> => |shared| shared.queue.clone();
     Arc<dyn ScheduleStore> => |shared| shared.schedules.clone();
     Arc<dyn SecretManager> => |shared| shared.secrets.clone();
+    Arc<dyn KeyValueStore> => |shared| shared.key_value.clone();
     Arc<dyn NodeRegistry> => |shared| shared.nodes.clone();
     Arc<Directory> => |shared| shared.directory.clone();
     GatewayLimits => |shared| shared.limits;

@@ -49,6 +49,8 @@ struct FileConfig {
     store: StoreFileConfig,
     #[serde(default)]
     tls: TlsFileConfig,
+    #[serde(default)]
+    key_value: vireo_core::KeyValueLimits,
 }
 
 /// `[tls]` in the config file: serve HTTPS with this certificate chain and key (PEM).
@@ -321,6 +323,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub tracing: TracingConfig,
     pub egress: EgressConfig,
+    /// The largest key and value of the key-value stores.
+    pub key_value: vireo_core::KeyValueLimits,
     /// Components to deploy at start, as `(name, file)`.
     pub deploy: Vec<(vireo_core::Name, PathBuf)>,
     /// HTTPS instead of HTTP, with the certificate and key in these files.
@@ -360,6 +364,7 @@ impl Config {
         }
         validate_async(&file.async_queue, &file.cron)?;
         validate_egress(&file.egress)?;
+        validate_key_value(&file.key_value)?;
         if let Some(endpoint) = &file.tracing.otlp_endpoint
             && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
         {
@@ -396,6 +401,7 @@ impl Config {
             retention: file.retention,
             tracing: file.tracing,
             egress: file.egress,
+            key_value: file.key_value,
             deploy,
             tls,
         })
@@ -456,6 +462,7 @@ impl Config {
                 grace: Duration::from_millis(self.limits.body_read_timeout_ms),
                 min_bytes_per_sec: self.limits.body_min_bytes_per_sec,
             },
+            key_value: self.key_value,
         }
     }
 
@@ -582,6 +589,29 @@ fn validate_egress(egress: &EgressConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The largest key a store can index on PostgreSQL: a B-tree entry (the namespace, store and key
+/// together) must fit in a third of a page, about 2,700 bytes.
+const MAX_KV_KEY_BYTES: usize = 2048;
+/// A value is held whole in memory and written as one database row.
+const MAX_KV_VALUE_BYTES: usize = 64 << 20;
+
+fn validate_key_value(limits: &vireo_core::KeyValueLimits) -> anyhow::Result<()> {
+    if limits.max_key_bytes == 0 || limits.max_value_bytes == 0 {
+        bail!(
+            "invalid config: key_value.max_key_bytes and key_value.max_value_bytes must be greater than 0"
+        );
+    }
+    if limits.max_key_bytes > MAX_KV_KEY_BYTES {
+        bail!(
+            "invalid config: key_value.max_key_bytes is at most {MAX_KV_KEY_BYTES} (PostgreSQL indexes keys)"
+        );
+    }
+    if limits.max_value_bytes > MAX_KV_VALUE_BYTES {
+        bail!("invalid config: key_value.max_value_bytes is at most {MAX_KV_VALUE_BYTES} (64 MiB)");
+    }
+    Ok(())
+}
+
 /// Both files or neither: a certificate is no use without its key.
 fn tls_files(cert: Option<PathBuf>, key: Option<PathBuf>) -> anyhow::Result<Option<TlsFiles>> {
     match (cert, key) {
@@ -637,6 +667,7 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(config.limits.max_upload_mib, 50);
         assert_eq!(config.limits.max_request_body_kib, 6 * 1024);
+        assert_eq!(config.key_value, vireo_core::KeyValueLimits::default());
         let pace = config.gateway_limits().body_pace;
         assert_eq!(pace.grace, Duration::from_secs(10));
         assert_eq!(pace.min_bytes_per_sec, 1024);
@@ -727,6 +758,17 @@ mod tests {
             format!("{err:#}").contains("egress.max_connections"),
             "{err:#}"
         );
+        let err =
+            load_with("[key_value]\nmax_key_bytes = 4096", ServeOptions::default()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("key_value.max_key_bytes is at most 2048"),
+            "{err:#}"
+        );
+        let err =
+            load_with("[key_value]\nmax_value_bytes = 0", ServeOptions::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("key_value"), "{err:#}");
+        let err = load_with("[key_value]\nmax_keys = 1", ServeOptions::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
         let err = Config::load(&ServeOptions {
             deploy: vec!["hello".into()],
             ..Default::default()

@@ -120,6 +120,7 @@ impl Services {
             queue: stores.queue_admin.clone(),
             schedules: stores.schedules.clone(),
             secrets: platform.clone(),
+            key_value: stores.key_value.clone(),
             submitter: submitter.clone(),
             log_events: records.subscribe(),
             shutdown: shutdown.clone(),

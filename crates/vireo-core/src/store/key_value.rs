@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize};
 use super::StoreError;
 use crate::names::Name;
 
+/// What [`KeyValueLimits::check_key`] allows besides the length, as a JSON Schema pattern: not
+/// empty, no NUL, and neither `.` nor `..`, which URLs cannot carry as a path segment (clients
+/// resolve them away) and so the API cannot name.
+pub const KV_KEY_PATTERN: &str = r"^(?!\.\.?$)[^\x00]+$";
+
 /// The largest key and value a guest or the API may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

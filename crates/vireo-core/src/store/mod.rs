@@ -20,8 +20,9 @@ pub use components::{
 };
 pub use error::{ErrorClass, StoreError};
 pub use key_value::{
-    InvalidCursor, KeyValueLimits, KeyValueStore, KvCursor, KvKeyPage, KvLimitExceeded, KvStoreId,
-    KvStoreInfo, KvVersion, KvVersioned, decode_counter, encode_counter,
+    InvalidCursor, KV_KEY_PATTERN, KeyValueLimits, KeyValueStore, KvCursor, KvKeyPage,
+    KvLimitExceeded, KvStoreId, KvStoreInfo, KvVersion, KvVersioned, decode_counter,
+    encode_counter,
 };
 pub use master_key::MasterKeyRecord;
 pub use nodes::{NodeInfo, NodeLiveness, NodeRegistry, node_liveness};

@@ -7,6 +7,7 @@ pub mod aliases;
 pub mod functions;
 pub mod inherit;
 pub mod invocations;
+pub mod key_value;
 pub mod keys;
 pub mod logs;
 pub mod metrics;

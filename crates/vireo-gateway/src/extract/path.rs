@@ -7,7 +7,7 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use vireo_core::{AliasName, InvocationId, Name, SecretName, VersionSelector};
+use vireo_core::{AliasName, InvocationId, KvStoreId, Name, SecretName, VersionSelector};
 
 use super::rejected;
 use crate::error::ApiError;
@@ -73,6 +73,16 @@ pub struct SecretPath {
 /// An invocation's `{id}`.
 pub struct InvocationPath(pub InvocationId);
 
+/// A key-value `{store}` in its `{namespace}`.
+pub struct KvStorePath(pub KvStoreId);
+
+/// A `{key}` of a key-value `{store}`: any UTF-8, percent-decoded from its one path segment
+/// (`a%2Fb` is the key `a/b`); the handler checks it against the configured limits.
+pub struct KvKeyPath {
+    pub store: KvStoreId,
+    pub key: String,
+}
+
 /// A typed path: the parameters it reads by name, and how they become its fields.
 trait FromParams: Sized {
     type Raw: DeserializeOwned + Send;
@@ -102,6 +112,8 @@ extract_from_params!(
     SchedulePath,
     SecretPath,
     InvocationPath,
+    KvStorePath,
+    KvKeyPath,
 );
 
 // The parameters each path reads, by name; a route's others are ignored.
@@ -140,6 +152,26 @@ struct RawNamed {
 #[derive(Deserialize)]
 struct RawId {
     id: String,
+}
+
+#[derive(Deserialize)]
+struct RawKvStore {
+    namespace: String,
+    store: String,
+}
+
+#[derive(Deserialize)]
+struct RawKvKey {
+    namespace: String,
+    store: String,
+    key: String,
+}
+
+fn kv_store(namespace_value: &str, store: &str) -> Result<KvStoreId, ApiError> {
+    Ok(KvStoreId::new(
+        namespace(namespace_value)?,
+        Name::parse("key-value store", store)?,
+    ))
 }
 
 /// A namespace name wherever the API takes one.
@@ -222,6 +254,23 @@ impl FromParams for InvocationPath {
     type Raw = RawId;
     fn parse(raw: RawId) -> Result<Self, ApiError> {
         invocation_id(&raw.id).map(Self)
+    }
+}
+
+impl FromParams for KvStorePath {
+    type Raw = RawKvStore;
+    fn parse(raw: RawKvStore) -> Result<Self, ApiError> {
+        kv_store(&raw.namespace, &raw.store).map(Self)
+    }
+}
+
+impl FromParams for KvKeyPath {
+    type Raw = RawKvKey;
+    fn parse(raw: RawKvKey) -> Result<Self, ApiError> {
+        Ok(Self {
+            store: kv_store(&raw.namespace, &raw.store)?,
+            key: raw.key,
+        })
     }
 }
 

@@ -8,14 +8,16 @@ use vireo_core::auth::KEY_ID_PATTERN;
 use vireo_core::invocation::INVOCATION_ID_PATTERN;
 use vireo_core::names::NAME_PATTERN;
 use vireo_core::secrets::SECRET_NAME_PATTERN;
+use vireo_core::store::KV_KEY_PATTERN;
 
 /// `function` or `function@selector`, as a schedule names what it invokes.
 const TARGET_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}(@[a-z0-9][a-z0-9-]{0,62})?$";
 
 /// Name fields of request bodies: (schema, field, pattern).
-const BODY_FIELDS: [(&str, &str, &str); 6] = [
+const BODY_FIELDS: [(&str, &str, &str); 7] = [
     ("CreateNamespace", "name", NAME_PATTERN),
     ("CreateFunction", "name", NAME_PATTERN),
+    ("CreateKvStore", "name", NAME_PATTERN),
     ("CreateSchedule", "name", NAME_PATTERN),
     ("CreateSchedule", "function", TARGET_PATTERN),
     ("CreateKey", "namespaces", NAME_PATTERN),
@@ -53,6 +55,8 @@ pub fn pattern_of(path: &str, place: &ParameterIn, name: &str) -> Option<&'stati
         // Selectors are names too; an alias must not be all digits, a version must be.
         (ParameterIn::Path, "alias" | "version") => Some(NAME_PATTERN),
         (ParameterIn::Path, "name") if path.contains("/schedules/") => Some(NAME_PATTERN),
+        (ParameterIn::Path, "store") => Some(NAME_PATTERN),
+        (ParameterIn::Path, "key") => Some(KV_KEY_PATTERN),
         (ParameterIn::Path, "name") if path.contains("/secrets/") => Some(SECRET_NAME_PATTERN),
         (ParameterIn::Path, "id") if path.starts_with("/v1/keys/") => Some(KEY_ID_PATTERN),
         (ParameterIn::Path, "id") if path.starts_with("/v1/invocations/") => {

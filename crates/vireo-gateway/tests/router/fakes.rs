@@ -11,11 +11,12 @@ use http_body_util::{BodyExt as _, Full};
 use vireo_core::{
     AliasName, ApiKey, AsyncInvocation, AsyncSubmitter, Body, Call, Catalog, DeployError, Deployed,
     Deployer, Enqueued, FunctionInfo, InvocationId, InvocationQuery, InvocationRecord, InvokeError,
-    Invoker, LogLine, LogQuery, Name, NamespaceInfo, NamespaceQuotas, NewAsyncInvocation,
-    NewSchedule, NewVersion, NodeInfo, NodeRegistry, Principal, QueueAdmin, QueueCounts, Records,
-    Retained, Retention, RetryPolicy, Schedule, ScheduleStore, SecretError, SecretInfo,
-    SecretManager, SecretName, SecretValue, StoreError, TenantStore, UsageQuery, UsageRow,
-    VersionInfo, VersionSelector, VersionSettings,
+    Invoker, KeyValueStore, KvCursor, KvKeyPage, KvStoreId, KvStoreInfo, KvVersion, KvVersioned,
+    LogLine, LogQuery, Name, NamespaceInfo, NamespaceQuotas, NewAsyncInvocation, NewSchedule,
+    NewVersion, NodeInfo, NodeRegistry, Principal, QueueAdmin, QueueCounts, Records, Retained,
+    Retention, RetryPolicy, Schedule, ScheduleStore, SecretError, SecretInfo, SecretManager,
+    SecretName, SecretValue, StoreError, TenantStore, UsageQuery, UsageRow, VersionInfo,
+    VersionSelector, VersionSettings,
 };
 
 macro_rules! not_reached {
@@ -41,6 +42,8 @@ pub struct World {
     keys: Mutex<BTreeMap<String, ApiKey>>,
     functions: Mutex<BTreeMap<(Name, Name), FunctionInfo>>,
     calls: Mutex<Vec<SeenCall>>,
+    /// Key-value stores other than the `default` every namespace has, by (namespace, store).
+    kv: Mutex<BTreeMap<(Name, Name), BTreeMap<String, Vec<u8>>>>,
     /// What `Deployer::warm_versions` answers for every function.
     warm: Vec<u32>,
 }
@@ -457,5 +460,173 @@ impl SecretManager for World {
 
     async fn delete_secret(&self, _: &Name, _: &SecretName) -> Result<(), StoreError> {
         not_reached!("SecretManager::delete_secret")
+    }
+}
+
+impl World {
+    /// The keys of `store`, after checking its namespace and that it exists.
+    fn with_store<T>(
+        &self,
+        store: &KvStoreId,
+        then: impl FnOnce(&mut BTreeMap<String, Vec<u8>>) -> T,
+    ) -> Result<T, StoreError> {
+        if !self
+            .namespaces
+            .lock()
+            .unwrap()
+            .contains_key(&store.namespace)
+        {
+            return Err(StoreError::NamespaceNotFound(store.namespace.clone()));
+        }
+        let mut stores = self.kv.lock().unwrap();
+        let id = (store.namespace.clone(), store.store.clone());
+        if store.is_default() {
+            return Ok(then(stores.entry(id).or_default()));
+        }
+        let keys = stores
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::KvStoreNotFound {
+                namespace: store.namespace.clone(),
+                store: store.store.clone(),
+            })?;
+        Ok(then(keys))
+    }
+}
+
+#[async_trait]
+impl KeyValueStore for World {
+    async fn create_store(
+        &self,
+        namespace: &Name,
+        name: &Name,
+        at_us: i64,
+    ) -> Result<KvStoreInfo, StoreError> {
+        let id = KvStoreId::new(namespace.clone(), name.clone());
+        if id.is_default() || self.with_store(&id, |_| ()).is_ok() {
+            return Err(StoreError::KvStoreExists {
+                namespace: namespace.clone(),
+                store: name.clone(),
+            });
+        }
+        self.kv
+            .lock()
+            .unwrap()
+            .insert((namespace.clone(), name.clone()), BTreeMap::new());
+        Ok(KvStoreInfo {
+            name: name.clone(),
+            keys: 0,
+            bytes: 0,
+            created_at_us: at_us,
+        })
+    }
+
+    async fn list_stores(&self, namespace: &Name) -> Result<Vec<KvStoreInfo>, StoreError> {
+        self.with_store(
+            &KvStoreId::new(namespace.clone(), Name::default_kv_store()),
+            |_| (),
+        )?;
+        let stores = self.kv.lock().unwrap();
+        Ok(stores
+            .iter()
+            .filter(|((ns, _), _)| ns == namespace)
+            .map(|((_, name), keys)| KvStoreInfo {
+                name: name.clone(),
+                keys: keys.len() as u64,
+                bytes: keys.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum(),
+                created_at_us: 0,
+            })
+            .collect())
+    }
+
+    async fn delete_store(&self, namespace: &Name, name: &Name) -> Result<(), StoreError> {
+        let id = KvStoreId::new(namespace.clone(), name.clone());
+        if id.is_default() {
+            return Err(StoreError::KvDefaultStore {
+                namespace: namespace.clone(),
+            });
+        }
+        self.with_store(&id, |_| ())?;
+        self.kv
+            .lock()
+            .unwrap()
+            .remove(&(namespace.clone(), name.clone()));
+        Ok(())
+    }
+
+    async fn get(&self, store: &KvStoreId, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_store(store, |keys| keys.get(key).cloned())
+    }
+
+    async fn set(&self, store: &KvStoreId, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.with_store(store, |keys| {
+            keys.insert(key.to_string(), value.to_vec());
+        })
+    }
+
+    async fn delete(&self, store: &KvStoreId, key: &str) -> Result<bool, StoreError> {
+        self.with_store(store, |keys| keys.remove(key).is_some())
+    }
+
+    async fn exists(&self, store: &KvStoreId, key: &str) -> Result<bool, StoreError> {
+        self.with_store(store, |keys| keys.contains_key(key))
+    }
+
+    async fn list_keys(
+        &self,
+        store: &KvStoreId,
+        prefix: &str,
+        cursor: Option<&KvCursor>,
+        limit: u32,
+    ) -> Result<KvKeyPage, StoreError> {
+        self.with_store(store, |keys| {
+            let mut listed: Vec<String> = keys
+                .keys()
+                .filter(|key| key.starts_with(prefix))
+                .filter(|key| cursor.is_none_or(|cursor| key.as_str() > cursor.last_key()))
+                .take(limit as usize + 1)
+                .cloned()
+                .collect();
+            let more = listed.len() > limit as usize;
+            listed.truncate(limit as usize);
+            let cursor = more.then(|| KvCursor::after(listed.last().expect("a full page")));
+            KvKeyPage {
+                keys: listed,
+                cursor,
+            }
+        })
+    }
+
+    async fn increment(&self, _: &KvStoreId, _: &str, _: i64) -> Result<i64, StoreError> {
+        not_reached!("KeyValueStore::increment")
+    }
+
+    async fn get_versioned(&self, _: &KvStoreId, _: &str) -> Result<KvVersioned, StoreError> {
+        not_reached!("KeyValueStore::get_versioned")
+    }
+
+    async fn swap(
+        &self,
+        _: &KvStoreId,
+        _: &str,
+        _: KvVersion,
+        _: &[u8],
+    ) -> Result<bool, StoreError> {
+        not_reached!("KeyValueStore::swap")
+    }
+
+    async fn get_many(
+        &self,
+        _: &KvStoreId,
+        _: &[String],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        not_reached!("KeyValueStore::get_many")
+    }
+
+    async fn set_many(&self, _: &KvStoreId, _: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        not_reached!("KeyValueStore::set_many")
+    }
+
+    async fn delete_many(&self, _: &KvStoreId, _: &[String]) -> Result<(), StoreError> {
+        not_reached!("KeyValueStore::delete_many")
     }
 }

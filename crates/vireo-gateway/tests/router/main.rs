@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 use vireo_core::auth::generate_key;
 use vireo_core::{
-    ApiKey, Directory, Name, NamespaceQuotas, PricePlan, RateLimit, Role, TenantStore,
+    ApiKey, Directory, KeyValueLimits, Name, NamespaceQuotas, PricePlan, RateLimit, Role,
+    TenantStore,
 };
 use vireo_gateway::{AppState, GatewayLimits, Pace, SharedState};
 
@@ -72,6 +73,7 @@ impl Gateway {
             queue: world.clone(),
             schedules: world.clone(),
             secrets: world.clone(),
+            key_value: world.clone(),
             submitter: world.clone(),
             log_events,
             shutdown: CancellationToken::new(),
@@ -85,6 +87,10 @@ impl Gateway {
                 body_pace: Pace {
                     grace: Duration::from_secs(5),
                     min_bytes_per_sec: 1000,
+                },
+                key_value: KeyValueLimits {
+                    max_key_bytes: 16,
+                    max_value_bytes: 64,
                 },
             },
             pricing: PricePlan::default(),
@@ -201,6 +207,8 @@ fn concrete(template: &str, namespace: &str) -> String {
         .replace("{version}", "1")
         .replace("{alias}", "prod")
         .replace("{name}", "n")
+        .replace("{store}", "default")
+        .replace("{key}", "k")
         .replace("{id}", "0190a4b2-6f0e-7a4c-9d3e-2b1c0f5e6d7a")
 }
 
@@ -549,4 +557,205 @@ async fn an_invocation_reaches_the_invoker_without_the_vireo_key() {
         Some("Bearer the-functions-own-token"),
         "any other token is the function's business"
     );
+}
+
+/// `method path` with `key` and raw bytes as the body.
+async fn send_raw(
+    gateway: &Gateway,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: Vec<u8>,
+) -> Answer {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .body(Body::from(body))
+        .unwrap();
+    gateway.send(request).await
+}
+
+/// The raw value at `path`, or the error answer.
+async fn value_at(gateway: &Gateway, path: &str) -> Result<Vec<u8>, Answer> {
+    let request = Request::get(path)
+        .header(header::AUTHORIZATION, format!("Bearer {}", gateway.admin))
+        .body(Body::empty())
+        .unwrap();
+    let response = gateway.router.clone().oneshot(request).await.unwrap();
+    if response.status() != StatusCode::OK {
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        return Err(Answer {
+            status,
+            headers: HeaderMap::new(),
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        });
+    }
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/octet-stream"
+    );
+    Ok(response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec())
+}
+
+#[tokio::test]
+async fn key_value_keys_are_one_percent_decoded_segment_within_the_limits() {
+    let gateway = Gateway::new().await;
+    let admin = gateway.admin.clone();
+    let keys = "/v1/namespaces/mine/kv/default/keys";
+    // The limits here: keys up to 16 bytes, values up to 64.
+    for (encoded, key) in [
+        ("a%2Fb", "a/b"),
+        ("user%3A42", "user:42"),
+        ("two%20words", "two words"),
+        ("%C3%BC%F0%9F%99%82", "ü🙂"),
+    ] {
+        let path = format!("{keys}/{encoded}");
+        let stored = send_raw(
+            &gateway,
+            Method::PUT,
+            &path,
+            &admin,
+            key.as_bytes().to_vec(),
+        )
+        .await;
+        assert_eq!(
+            stored.status,
+            StatusCode::NO_CONTENT,
+            "{key}: {}",
+            stored.body
+        );
+        assert_eq!(
+            value_at(&gateway, &path).await.ok().unwrap(),
+            key.as_bytes()
+        );
+    }
+    let listed = gateway.call(Method::GET, keys, Some(&admin), None).await;
+    assert_eq!(
+        listed.body,
+        json!({"keys": ["a/b", "two words", "user:42", "ü🙂"], "next_cursor": null})
+    );
+    // `a/b` was stored under its own name, not as a key `b` below some `a`.
+    let missing = value_at(&gateway, &format!("{keys}/b")).await.unwrap_err();
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    let long_key = format!("{keys}/{}", "k".repeat(17));
+    let refused = send_raw(&gateway, Method::PUT, &long_key, &admin, b"v".to_vec()).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.code(), "invalid_key");
+    let nul = send_raw(
+        &gateway,
+        Method::PUT,
+        &format!("{keys}/a%00b"),
+        &admin,
+        vec![],
+    )
+    .await;
+    assert_eq!(nul.code(), "invalid_key");
+    let large = send_raw(
+        &gateway,
+        Method::PUT,
+        &format!("{keys}/big"),
+        &admin,
+        vec![7; 65],
+    )
+    .await;
+    assert_eq!(
+        large.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        large.body
+    );
+    assert_eq!(large.code(), "payload_too_large");
+    assert!(
+        value_at(&gateway, &format!("{keys}/big")).await.is_err(),
+        "nothing stored"
+    );
+    let most = send_raw(
+        &gateway,
+        Method::PUT,
+        &format!("{keys}/big"),
+        &admin,
+        vec![7; 64],
+    )
+    .await;
+    assert_eq!(most.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn key_value_stores_are_read_by_viewers_and_written_by_developers() {
+    let gateway = Gateway::new().await;
+    let viewer = gateway.key(Role::Viewer, &["mine"]).await;
+    let developer = gateway.key(Role::Developer, &["mine"]).await;
+    let stores = "/v1/namespaces/mine/kv";
+    let create = json!({"name": "sessions"});
+    let refused = gateway
+        .call(Method::POST, stores, Some(&viewer), Some(create.clone()))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let created = gateway
+        .call(Method::POST, stores, Some(&developer), Some(create.clone()))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["name"], "sessions");
+    let again = gateway
+        .call(Method::POST, stores, Some(&developer), Some(create))
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+
+    let key = "/v1/namespaces/mine/kv/sessions/keys/s1";
+    let written = send_raw(&gateway, Method::PUT, key, &viewer, b"x".to_vec()).await;
+    assert_eq!(written.status, StatusCode::FORBIDDEN);
+    let written = send_raw(&gateway, Method::PUT, key, &developer, b"x".to_vec()).await;
+    assert_eq!(written.status, StatusCode::NO_CONTENT);
+    let listed = gateway.call(Method::GET, stores, Some(&viewer), None).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.body["bytes_used"], 3, "{}", listed.body);
+    assert_eq!(listed.body["max_kv_bytes"], Value::Null);
+
+    let page = |query: &'static str| {
+        let gateway = &gateway;
+        let viewer = viewer.clone();
+        async move {
+            let path = format!("/v1/namespaces/mine/kv/sessions/keys{query}");
+            gateway.call(Method::GET, &path, Some(&viewer), None).await
+        }
+    };
+    assert_eq!(page("?limit=0").await.code(), "invalid_query");
+    assert_eq!(page("?limit=1001").await.code(), "invalid_query");
+    assert_eq!(page("?cursor=not*a*cursor").await.code(), "invalid_cursor");
+    assert_eq!(page("?limit=1").await.body["keys"], json!(["s1"]));
+
+    let default = gateway
+        .call(
+            Method::DELETE,
+            "/v1/namespaces/mine/kv/default",
+            Some(&developer),
+            None,
+        )
+        .await;
+    assert_eq!(default.status, StatusCode::CONFLICT);
+    assert!(
+        default.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be deleted")
+    );
+    let gone = gateway
+        .call(
+            Method::DELETE,
+            "/v1/namespaces/mine/kv/sessions",
+            Some(&developer),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    assert_eq!(page("").await.status, StatusCode::NOT_FOUND);
 }
