@@ -1,5 +1,9 @@
 //! Value parsers shared by several commands, so bad input is refused before any request is sent.
 
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use tokio::io::AsyncReadExt as _;
 use vireo_core::{InvalidName, InvocationId, InvocationMatch, Name, VersionSelector};
 
 pub fn function_name(value: &str) -> Result<Name, InvalidName> {
@@ -36,9 +40,70 @@ pub fn invocation_match(value: &str) -> Result<InvocationMatch, String> {
     })
 }
 
+/// Bytes given on the command line: a literal, a file's contents, or standard input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Data {
+    Literal(String),
+    File(PathBuf),
+    Stdin,
+}
+
+impl Data {
+    /// The bytes, verbatim.
+    pub async fn read(self) -> anyhow::Result<Vec<u8>> {
+        match self {
+            Data::Literal(text) => Ok(text.into_bytes()),
+            Data::File(path) => tokio::fs::read(&path)
+                .await
+                .with_context(|| format!("reading {}", path.display())),
+            Data::Stdin => {
+                let mut bytes = Vec::new();
+                tokio::io::stdin()
+                    .read_to_end(&mut bytes)
+                    .await
+                    .context("reading standard input")?;
+                Ok(bytes)
+            }
+        }
+    }
+}
+
+/// `STRING`, `@FILE` or `@-` (standard input).
+pub fn data(value: &str) -> Result<Data, String> {
+    match value.strip_prefix('@') {
+        None => Ok(Data::Literal(value.to_string())),
+        Some("-") => Ok(Data::Stdin),
+        Some("") => Err("expected a file name after '@' (or @- for standard input)".to_string()),
+        Some(path) => Ok(Data::File(PathBuf::from(path))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_is_a_literal_a_file_or_stdin() {
+        assert_eq!(data("a=1"), Ok(Data::Literal("a=1".into())));
+        assert_eq!(data(""), Ok(Data::Literal(String::new())));
+        assert_eq!(data("@body.json"), Ok(Data::File("body.json".into())));
+        assert_eq!(data("@-"), Ok(Data::Stdin));
+        assert!(data("@").unwrap_err().contains("file name"));
+    }
+
+    #[tokio::test]
+    async fn data_files_are_read_and_missing_ones_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("body.txt");
+        std::fs::write(&path, "from a file").unwrap();
+        assert_eq!(Data::File(path).read().await.unwrap(), b"from a file");
+        let missing = dir.path().join("missing.txt");
+        let err = Data::File(missing.clone()).read().await.unwrap_err();
+        assert!(
+            err.to_string().contains(&missing.display().to_string()),
+            "{err}"
+        );
+    }
 
     #[test]
     fn function_names_and_invocation_ids_are_checked() {

@@ -1,13 +1,11 @@
 //! `vireo invoke`: a small curl for functions, with the invocation id on stderr.
 
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, Response};
-use tokio::io::AsyncReadExt as _;
 
 use crate::args;
 use crate::client::{self, Client};
@@ -35,8 +33,8 @@ pub struct InvokeArgs {
     method: Option<Method>,
 
     /// Request body: a literal STRING, @FILE for a file's contents, or @- for standard input.
-    #[arg(short = 'd', long, value_name = "STRING|@FILE|@-", value_parser = parse_data)]
-    data: Option<Data>,
+    #[arg(short = 'd', long, value_name = "STRING|@FILE|@-", value_parser = args::data)]
+    data: Option<args::Data>,
 
     /// Request header as 'Name: value'; repeat for more.
     #[arg(short = 'H', long = "header", value_name = "'K: V'", value_parser = parse_header)]
@@ -60,33 +58,6 @@ pub struct InvokeArgs {
     /// its progress on stderr, then print it as `vireo invocations --id` does.
     #[arg(long, requires = "asynchronous")]
     wait: bool,
-}
-
-/// Where `--data` comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Data {
-    Literal(String),
-    File(PathBuf),
-    Stdin,
-}
-
-impl Data {
-    async fn read(self) -> anyhow::Result<Vec<u8>> {
-        match self {
-            Data::Literal(text) => Ok(text.into_bytes()),
-            Data::File(path) => tokio::fs::read(&path)
-                .await
-                .with_context(|| format!("reading {}", path.display())),
-            Data::Stdin => {
-                let mut bytes = Vec::new();
-                tokio::io::stdin()
-                    .read_to_end(&mut bytes)
-                    .await
-                    .context("reading the body from standard input")?;
-                Ok(bytes)
-            }
-        }
-    }
 }
 
 pub async fn run(client: &Client, format: Format, args: InvokeArgs) -> anyhow::Result<()> {
@@ -214,15 +185,6 @@ fn parse_method(value: &str) -> Result<Method, String> {
         .map_err(|_| format!("invalid HTTP method {value:?}"))
 }
 
-fn parse_data(value: &str) -> Result<Data, String> {
-    match value.strip_prefix('@') {
-        None => Ok(Data::Literal(value.to_string())),
-        Some("-") => Ok(Data::Stdin),
-        Some("") => Err("expected a file name after '@' (or @- for standard input)".to_string()),
-        Some(path) => Ok(Data::File(PathBuf::from(path))),
-    }
-}
-
 fn parse_header(value: &str) -> Result<(HeaderName, HeaderValue), String> {
     let (name, val) = value
         .split_once(':')
@@ -237,29 +199,6 @@ fn parse_header(value: &str) -> Result<(HeaderName, HeaderValue), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn data_is_a_literal_a_file_or_stdin() {
-        assert_eq!(parse_data("a=1"), Ok(Data::Literal("a=1".into())));
-        assert_eq!(parse_data(""), Ok(Data::Literal(String::new())));
-        assert_eq!(parse_data("@body.json"), Ok(Data::File("body.json".into())));
-        assert_eq!(parse_data("@-"), Ok(Data::Stdin));
-        assert!(parse_data("@").unwrap_err().contains("file name"));
-    }
-
-    #[tokio::test]
-    async fn data_files_are_read_and_missing_ones_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("body.txt");
-        std::fs::write(&path, "from a file").unwrap();
-        assert_eq!(Data::File(path).read().await.unwrap(), b"from a file");
-        let missing = dir.path().join("missing.txt");
-        let err = Data::File(missing.clone()).read().await.unwrap_err();
-        assert!(
-            err.to_string().contains(&missing.display().to_string()),
-            "{err}"
-        );
-    }
 
     #[test]
     fn headers_split_at_the_first_colon() {

@@ -10,6 +10,7 @@ mod describe;
 mod functions;
 mod invocations;
 mod invoke;
+mod kv;
 mod login;
 mod logs;
 mod nodes;
@@ -141,6 +142,9 @@ enum Command {
     /// Secrets: values functions see as environment variables, kept encrypted at rest.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// Key-value stores: list and manage stores, set, get, list and delete keys.
+    #[command(subcommand)]
+    Kv(kv::KvCommand),
     /// Billed requests, time, GB-seconds and cost under the server's price plan (-o csv too).
     Usage(usage::UsageArgs),
     /// A live view of each function's invocations/s, errors, p50/p99 latency and cold starts.
@@ -260,6 +264,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RetryPolicy(args) => queue::retry_policy(&client()?, format, args).await,
         Command::Cron(command) => cron::run(&client()?, format, command).await,
         Command::Secrets(command) => secrets::run(&client()?, format, command).await,
+        Command::Kv(command) => kv::run(&client()?, format, command).await,
         Command::Usage(args) => usage::run(&client()?, format, args).await,
         Command::Top(args) => top::run(&client()?, format, args).await,
         Command::Ns(command) => tenants::namespaces(&client()?, format, command).await,

@@ -17,6 +17,7 @@ mod fd_limits;
 mod hardening;
 mod integrity;
 mod isolation;
+mod key_value;
 mod key_value_guests;
 mod logs;
 mod messages;
