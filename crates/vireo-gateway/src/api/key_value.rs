@@ -11,7 +11,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 use vireo_core::time::{now_micros, rfc3339};
 use vireo_core::{Directory, KeyValueStore, KvCursor, KvStoreInfo, Name};
 
@@ -29,6 +31,21 @@ pub struct CreateKvStore {
     /// `[a-z0-9][a-z0-9-]{0,62}`
     pub name: String,
 }
+
+/// A value as it travels, in the document: raw bytes, whatever they hold (a `Vec<u8>` would be
+/// documented as an array of numbers).
+pub struct KvValue;
+
+impl PartialSchema for KvValue {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl ToSchema for KvValue {}
 
 /// A store with what it holds.
 #[derive(Serialize, ToSchema)]
@@ -177,7 +194,7 @@ pub async fn list_keys(
 #[utoipa::path(get, path = "/v1/namespaces/{namespace}/kv/{store}/keys/{key}", tag = "key-value",
     params(("namespace" = String, Path), ("store" = String, Path), ("key" = String, Path, description = "The key, percent-encoded: any UTF-8 without NUL")),
     responses(
-        (status = 200, description = "The value", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The value", content_type = "application/octet-stream", body = KvValue),
         (status = 400, description = "An empty key, one with NUL or longer than the server's limit", body = ErrorBody),
         (status = 404, description = "No such key, store or namespace", body = ErrorBody)))]
 pub async fn get_value(
@@ -196,7 +213,7 @@ pub async fn get_value(
 /// Stores the body, whatever its content type, as the key's value.
 #[utoipa::path(put, path = "/v1/namespaces/{namespace}/kv/{store}/keys/{key}", tag = "key-value",
     params(("namespace" = String, Path), ("store" = String, Path), ("key" = String, Path, description = "The key, percent-encoded: any UTF-8 without NUL")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The value, as raw bytes"),
+    request_body(content = KvValue, content_type = "application/octet-stream", description = "The value, as raw bytes"),
     responses(
         (status = 204, description = "Stored (created or replaced)"),
         (status = 400, description = "An empty key, one with NUL or longer than the server's limit", body = ErrorBody),
