@@ -25,6 +25,9 @@ macro_rules! not_reached {
     };
 }
 
+/// A key-value store's keys and values.
+type Entries = BTreeMap<String, Vec<u8>>;
+
 /// What the fake invoker was handed.
 #[derive(Debug, Clone)]
 pub struct SeenCall {
@@ -43,7 +46,7 @@ pub struct World {
     functions: Mutex<BTreeMap<(Name, Name), FunctionInfo>>,
     calls: Mutex<Vec<SeenCall>>,
     /// Key-value stores other than the `default` every namespace has, by (namespace, store).
-    kv: Mutex<BTreeMap<(Name, Name), BTreeMap<String, Vec<u8>>>>,
+    kv: Mutex<BTreeMap<(Name, Name), Entries>>,
     /// What `Deployer::warm_versions` answers for every function.
     warm: Vec<u32>,
 }
@@ -468,7 +471,7 @@ impl World {
     fn with_store<T>(
         &self,
         store: &KvStoreId,
-        then: impl FnOnce(&mut BTreeMap<String, Vec<u8>>) -> T,
+        then: impl FnOnce(&mut Entries) -> T,
     ) -> Result<T, StoreError> {
         if !self
             .namespaces
