@@ -563,3 +563,26 @@ async fn data_survives_a_restart() {
     let listed = stdout_json(&server.cli(&["kv", "stores", "ls", "-o", "json"]));
     assert_eq!(store_named(&listed, "kept")["keys"], 1, "{listed}");
 }
+
+#[tokio::test]
+async fn deleting_a_namespace_deletes_its_stores() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.cli_ok(&["ns", "create", "brief"]);
+    server.cli_ok(&["-n", "brief", "kv", "stores", "create", "notes"]);
+    server.cli_ok(&["-n", "brief", "kv", "set", "notes", "k", "v"]);
+    server.cli_ok(&["-n", "brief", "kv", "set", "default", "k", "v"]);
+    server.cli_ok(&["ns", "rm", "brief"]);
+    let missing = cli_fails(&server, &["-n", "brief", "kv", "stores", "ls"]);
+    assert!(
+        missing.contains("namespace brief does not exist"),
+        "{missing}"
+    );
+
+    server.cli_ok(&["ns", "create", "brief"]);
+    let listed = stdout_json(&server.cli(&["-n", "brief", "kv", "stores", "ls", "-o", "json"]));
+    assert_eq!(listed["stores"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["bytes_used"], 0, "{listed}");
+    let gone = cli_fails(&server, &["-n", "brief", "kv", "get", "default", "k"]);
+    assert!(gone.contains("404"), "{gone}");
+}
