@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use clap::{Args, Subcommand};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vireo_core::Name;
@@ -125,8 +125,8 @@ pub async fn run(client: &Client, format: Format, command: KvCommand) -> anyhow:
         KvCommand::Stores(command) => stores(client, format, command).await,
         KvCommand::Set { store, key, value } => {
             let value = value.read().await?;
-            client
-                .no_content(
+            let response = client
+                .success(
                     client
                         .request(Method::PUT, &key_path(client, &store, &key))
                         .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
@@ -134,10 +134,12 @@ pub async fn run(client: &Client, format: Format, command: KvCommand) -> anyhow:
                 )
                 .await
                 .with_context(|| format!("setting {key:?} in {namespace}/{store}"))?;
-            let answer = json!({"namespace": namespace.as_str(), "store": store.as_str(), "key": key, "bytes": value.len()});
+            let created = response.status() == StatusCode::CREATED;
+            let answer = json!({"namespace": namespace.as_str(), "store": store.as_str(), "key": key, "bytes": value.len(), "created": created});
+            let verb = if created { "created" } else { "replaced" };
             output::emit(format, answer, |_: Value| {
                 format!(
-                    "{key:?} set in {namespace}/{store} ({})\n",
+                    "{key:?} {verb} in {namespace}/{store} ({})\n",
                     output::size(value.len() as u64)
                 )
             })

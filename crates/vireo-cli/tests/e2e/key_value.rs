@@ -111,15 +111,15 @@ async fn stores_are_listed_with_their_totals_created_and_deleted() {
         put(&admin, &server, "sessions", "user:42", b"0123456789")
             .await
             .0,
-        204
+        201
     );
     assert_eq!(
         put(&admin, &server, "sessions", "user:43", b"01234")
             .await
             .0,
-        204
+        201
     );
-    assert_eq!(put(&admin, &server, "default", "flag", b"on").await.0, 204);
+    assert_eq!(put(&admin, &server, "default", "flag", b"on").await.0, 201);
     let listed = stdout_json(&server.cli(&["kv", "stores", "ls", "-o", "json"]));
     let sessions = store_named(&listed, "sessions");
     assert_eq!(sessions["keys"], 2, "{listed}");
@@ -172,7 +172,7 @@ async fn keys_and_binary_values_round_trip_through_the_api_and_the_cli() {
     for key in ["a/b", "with spaces", "ключ/ü 🙂", "user:42", "100%?#"] {
         assert_eq!(
             put(&admin, &server, "default", key, key.as_bytes()).await.0,
-            204,
+            201,
             "{key}"
         );
         assert_eq!(
@@ -210,7 +210,7 @@ async fn keys_and_binary_values_round_trip_through_the_api_and_the_cli() {
     std::fs::write(&file, &binary).unwrap();
     let from_file = format!("@{}", file.display());
     let said = server.cli_ok(&["kv", "set", "default", "bin/ä ry", &from_file]);
-    assert_eq!(said, "\"bin/ä ry\" set in default/default (1.0 KiB)\n");
+    assert_eq!(said, "\"bin/ä ry\" created in default/default (1.0 KiB)\n");
     let got = server.cli(&["kv", "get", "default", "bin/ä ry"]);
     assert!(
         got.status.success(),
@@ -224,6 +224,8 @@ async fn keys_and_binary_values_round_trip_through_the_api_and_the_cli() {
     let decoded = base64_decode(as_json["value_base64"].as_str().unwrap());
     assert_eq!(decoded, binary, "{as_json}");
 
+    let said = server.cli_ok(&["kv", "set", "default", "bin/ä ry", &from_file]);
+    assert_eq!(said, "\"bin/ä ry\" replaced in default/default (1.0 KiB)\n");
     let piped = server.cli_with_stdin(&["kv", "set", "default", "piped", "@-"], b"line\n\x00end\n");
     assert!(
         piped.status.success(),
@@ -270,9 +272,9 @@ async fn listings_page_by_cursor_and_narrow_by_prefix() {
     server.cli_ok(&["kv", "stores", "create", "many"]);
     let mut expected: Vec<String> = (0..250).map(|i| format!("item/{i:03}")).collect();
     for key in &expected {
-        assert_eq!(put(&admin, &server, "many", key, b"x").await.0, 204);
+        assert_eq!(put(&admin, &server, "many", key, b"x").await.0, 201);
     }
-    assert_eq!(put(&admin, &server, "many", "other", b"x").await.0, 204);
+    assert_eq!(put(&admin, &server, "many", "other", b"x").await.0, 201);
 
     // A page, its cursor on stderr, and the pages after it.
     let mut seen = Vec::new();
@@ -361,7 +363,7 @@ async fn limits_and_the_quota_refuse_a_write_and_store_none_of_it() {
     );
     assert_eq!(
         put(&admin, &server, "default", "big", &[1; 1024]).await.0,
-        204
+        201
     );
 
     let long_key = "k".repeat(33);
@@ -384,7 +386,7 @@ async fn limits_and_the_quota_refuse_a_write_and_store_none_of_it() {
     server.cli_ok(&["ns", "quota", "default", "--max-kv-bytes", "1127"]);
     assert_eq!(
         put(&admin, &server, "default", "small", &[2; 95]).await.0,
-        204
+        201
     );
     let (status, refused) = put(&admin, &server, "default", "more", &[3; 10]).await;
     assert_eq!(status, 409, "{refused}");
@@ -426,7 +428,7 @@ async fn limits_and_the_quota_refuse_a_write_and_store_none_of_it() {
     );
     assert_eq!(
         put(&admin, &server, "default", "more", &[3; 10]).await.0,
-        204
+        201
     );
 }
 
@@ -439,7 +441,7 @@ async fn viewers_read_and_other_tenants_see_nothing() {
         put(&admin, &server, "default", "secret-plan", b"attack at dawn")
             .await
             .0,
-        204
+        201
     );
     let created = stdout_json(&server.cli(&[
         "keys",
@@ -550,7 +552,7 @@ async fn data_survives_a_restart() {
         put(&server.admin(), &server, "kept", "k/1", &binary)
             .await
             .0,
-        204
+        201
     );
     server.terminate();
     assert!(server.wait_exit().success());

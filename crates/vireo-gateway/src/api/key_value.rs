@@ -15,7 +15,7 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 use vireo_core::time::{now_micros, rfc3339};
-use vireo_core::{Directory, KeyValueStore, KvCursor, KvStoreInfo, Name};
+use vireo_core::{Directory, KeyValueStore, KvCursor, KvStoreInfo, KvVersion, Name};
 
 use crate::GatewayLimits;
 use crate::error::{ApiError, ErrorBody};
@@ -215,7 +215,8 @@ pub async fn get_value(
     params(("namespace" = String, Path), ("store" = String, Path), ("key" = String, Path, description = "The key, percent-encoded: any UTF-8 without NUL")),
     request_body(content = KvValue, content_type = "application/octet-stream", description = "The value, as raw bytes"),
     responses(
-        (status = 204, description = "Stored (created or replaced)"),
+        (status = 201, description = "Stored; the key was absent"),
+        (status = 204, description = "Stored in place of the key's value"),
         (status = 400, description = "An empty key, one with NUL or longer than the server's limit", body = ErrorBody),
         (status = 409, description = "`quota_exceeded`: the namespace's max_kv_bytes would be exceeded; nothing was stored", body = ErrorBody),
         (status = 413, description = "The value is larger than the server's limit", body = ErrorBody)))]
@@ -239,6 +240,11 @@ pub async fn set_value(
         .key_value
         .check_value(&value)
         .map_err(|error| ApiError::payload_too_large(error.to_string()))?;
+    // A swap from "not stored" writes only a key that is absent, and says so in the same
+    // transaction; a key that is there is replaced.
+    if stores.swap(&store, &key, KvVersion::ABSENT, &value).await? {
+        return Ok(StatusCode::CREATED);
+    }
     stores.set(&store, &key, &value).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -607,14 +607,24 @@ impl KeyValueStore for World {
         not_reached!("KeyValueStore::get_versioned")
     }
 
+    /// Only from "not stored", as the API creates a key; the fake keeps no versions.
     async fn swap(
         &self,
-        _: &KvStoreId,
-        _: &str,
-        _: KvVersion,
-        _: &[u8],
+        store: &KvStoreId,
+        key: &str,
+        expected: KvVersion,
+        value: &[u8],
     ) -> Result<bool, StoreError> {
-        not_reached!("KeyValueStore::swap")
+        if expected != KvVersion::ABSENT {
+            not_reached!("KeyValueStore::swap from a stored version")
+        }
+        self.with_store(store, |keys| {
+            let absent = !keys.contains_key(key);
+            if absent {
+                keys.insert(key.to_string(), value.to_vec());
+            }
+            absent
+        })
     }
 
     async fn get_many(

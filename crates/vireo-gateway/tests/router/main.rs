@@ -626,12 +626,7 @@ async fn key_value_keys_are_one_percent_decoded_segment_within_the_limits() {
             key.as_bytes().to_vec(),
         )
         .await;
-        assert_eq!(
-            stored.status,
-            StatusCode::NO_CONTENT,
-            "{key}: {}",
-            stored.body
-        );
+        assert_eq!(stored.status, StatusCode::CREATED, "{key}: {}", stored.body);
         assert_eq!(
             value_at(&gateway, &path).await.ok().unwrap(),
             key.as_bytes()
@@ -686,7 +681,7 @@ async fn key_value_keys_are_one_percent_decoded_segment_within_the_limits() {
         vec![7; 64],
     )
     .await;
-    assert_eq!(most.status, StatusCode::NO_CONTENT);
+    assert_eq!(most.status, StatusCode::CREATED);
 }
 
 #[tokio::test]
@@ -714,10 +709,12 @@ async fn key_value_stores_are_read_by_viewers_and_written_by_developers() {
     let written = send_raw(&gateway, Method::PUT, key, &viewer, b"x".to_vec()).await;
     assert_eq!(written.status, StatusCode::FORBIDDEN);
     let written = send_raw(&gateway, Method::PUT, key, &developer, b"x".to_vec()).await;
-    assert_eq!(written.status, StatusCode::NO_CONTENT);
+    assert_eq!(written.status, StatusCode::CREATED);
+    let replaced = send_raw(&gateway, Method::PUT, key, &developer, b"xy".to_vec()).await;
+    assert_eq!(replaced.status, StatusCode::NO_CONTENT);
     let listed = gateway.call(Method::GET, stores, Some(&viewer), None).await;
     assert_eq!(listed.status, StatusCode::OK);
-    assert_eq!(listed.body["bytes_used"], 3, "{}", listed.body);
+    assert_eq!(listed.body["bytes_used"], 4, "{}", listed.body);
     assert_eq!(listed.body["max_kv_bytes"], Value::Null);
 
     let page = |query: &'static str| {
