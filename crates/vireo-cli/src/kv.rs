@@ -26,18 +26,23 @@ pub enum KvCommand {
     /// Set a key to a value: the text given, @FILE for a file's bytes, or @- for standard input,
     /// stored verbatim (no newline dropped).
     Set {
+        /// The store (`default`, or one `kv stores create` made).
         #[arg(value_parser = store_name)]
         store: Name,
+        /// The key: any UTF-8, `/` and spaces included.
         #[arg(value_parser = key)]
         key: String,
+        /// The value: this text, @FILE for a file's bytes, or @- for standard input.
         #[arg(value_name = "VALUE|@FILE|@-", value_parser = args::data)]
         value: Data,
     },
     /// Print a key's value: its raw bytes, or with -o json the key and the value as text if it
     /// is UTF-8, else base64.
     Get {
+        /// The store (`default`, or one `kv stores create` made).
         #[arg(value_parser = store_name)]
         store: Name,
+        /// The key: any UTF-8, `/` and spaces included.
         #[arg(value_parser = key)]
         key: String,
     },
@@ -45,8 +50,10 @@ pub enum KvCommand {
     Ls(LsArgs),
     /// Delete a key.
     Rm {
+        /// The store (`default`, or one `kv stores create` made).
         #[arg(value_parser = store_name)]
         store: Name,
+        /// The key: any UTF-8, `/` and spaces included.
         #[arg(value_parser = key)]
         key: String,
     },
@@ -58,11 +65,13 @@ pub enum StoresCommand {
     Ls,
     /// Create an empty store.
     Create {
+        /// The store's name: lowercase letters, digits and `-`.
         #[arg(value_parser = store_name)]
         name: Name,
     },
     /// Delete a store with every key in it (`default` cannot be deleted).
     Rm {
+        /// The store's name: lowercase letters, digits and `-`.
         #[arg(value_parser = store_name)]
         name: Name,
     },
@@ -70,6 +79,7 @@ pub enum StoresCommand {
 
 #[derive(Args)]
 pub struct LsArgs {
+    /// The store (`default`, or one `kv stores create` made).
     #[arg(value_parser = store_name)]
     store: Name,
     /// Only keys starting with this.

@@ -52,6 +52,7 @@ const GLOBAL: &str = "Global options";
 /// call it with `vireo invoke hello` and read what it printed with `vireo logs hello`.
 /// `vireo invoke --async` queues an invocation durably; `vireo cron add` schedules them.
 /// `vireo secrets set` keeps a value encrypted; `vireo deploy --secret` grants it.
+/// `vireo kv` reads and writes the namespace's key-value stores.
 #[derive(Parser)]
 #[command(name = "vireo", version, max_term_width = 100)]
 struct Cli {
