@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use vireo_core::{AsyncSubmitter, Deployer as _, KeyValueLimits, Name};
+use vireo_core::{AsyncSubmitter, Deployer as _, Name};
 use vireo_gateway::{AppState, SharedState};
 use vireo_runtime::{EngineSettings, HostServices, Runtime};
 use vireo_store::{RecordWriter, RecordWriterTask, Stores};
@@ -247,7 +247,7 @@ fn start_runtime(config: &Config, stores: &Stores) -> anyhow::Result<Runtime> {
         },
         &HostServices {
             key_value: Some(stores.key_value.clone()),
-            key_value_limits: KeyValueLimits::default(),
+            key_value_limits: config.key_value,
             key_value_observer: Some(Arc::new(telemetry::kv_operation)),
         },
         &config.data_dir.join(data_dir::ARTIFACTS),
