@@ -188,12 +188,14 @@ impl Active {
             return Err(Refusal::AccessDenied);
         };
         let namespace = &self.granted.namespace;
-        let exists = self
-            .backend()?
-            .list_stores(namespace)
-            .await?
-            .iter()
-            .any(|info| info.name == store);
+        // `default` exists in every namespace: no need to ask the store.
+        let exists = store == Name::default_kv_store()
+            || self
+                .backend()?
+                .list_stores(namespace)
+                .await?
+                .iter()
+                .any(|info| info.name == store);
         if !exists {
             return Err(Refusal::NoSuchStore);
         }
