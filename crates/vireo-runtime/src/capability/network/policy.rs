@@ -1,16 +1,28 @@
 //! Where a version may connect. A destination is approved only when its scheme, host and port
 //! match the version's `allowed_outbound_hosts`; a host name must resolve to public addresses
-//! only (a private or loopback destination must be named as an IP literal by the pattern), and
+//! only (a private or loopback destination must be named literally by the pattern: an IP
+//! literal, or `localhost` for loopback, which is never resolved), and
 //! the approval is the list of addresses checked, so a connection goes to exactly those. Every
 //! outgoing connection, whatever its protocol, asks here.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use vireo_core::egress::{self, AllowList, Destination, InvalidPattern, Scheme};
 use vireo_core::{Name, VersionSettings};
 
 use super::addresses;
 use super::limits::{EgressLimits, InvocationBudget, ServerConnections};
+
+/// The one name that stands for an address: loopback, on IPv4 then IPv6.
+const LOCALHOST: &str = "localhost";
+
+/// The first address of a resolver's answer that is not public, which refuses the whole answer.
+fn first_not_public(resolved: &[SocketAddr]) -> Option<std::net::IpAddr> {
+    resolved
+        .iter()
+        .map(SocketAddr::ip)
+        .find(|ip| !addresses::is_public(*ip))
+}
 
 /// Settings whose `allowed_outbound_hosts` cannot be granted; the message names the entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +102,12 @@ impl OutboundPolicy {
         match host {
             // The matching pattern named this very address.
             Destination::Ip(ip) => Ok(vec![SocketAddr::new(*ip, port)]),
+            // A pattern naming `localhost` names loopback as literally as `127.0.0.1` does (Spin
+            // users write it); it is never resolved, so no resolver can point it elsewhere.
+            Destination::Name(name) if name == LOCALHOST => Ok(vec![
+                SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+                SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
+            ]),
             Destination::Name(name) => self.resolve(name, port, deadline).await,
         }
     }
@@ -108,8 +126,8 @@ impl OutboundPolicy {
                 .map_err(|_| Refusal::ResolveTimeout)?
                 .map_err(Refusal::Resolve)?
                 .collect();
-        if let Some(private) = resolved.iter().find(|a| !addresses::is_public(a.ip())) {
-            let reason = format!("resolves to the non-public address {}", private.ip());
+        if let Some(private) = first_not_public(&resolved) {
+            let reason = format!("resolves to the non-public address {private}");
             self.refused(name, port, &reason);
             return Err(Refusal::NotPublic);
         }
@@ -146,6 +164,20 @@ mod tests {
         VersionSettings {
             allowed_outbound_hosts: patterns.iter().map(|p| p.to_string()).collect(),
             ..VersionSettings::default()
+        }
+    }
+
+    #[test]
+    fn one_non_public_address_refuses_a_names_whole_answer() {
+        let at = |ip: &str| SocketAddr::new(ip.parse().unwrap(), 80);
+        assert_eq!(first_not_public(&[at("93.184.215.14")]), None);
+        for rebound in ["127.0.0.1", "10.0.0.5", "::1", "169.254.169.254"] {
+            let answer = [at("93.184.215.14"), at(rebound)];
+            assert_eq!(
+                first_not_public(&answer),
+                Some(rebound.parse().unwrap()),
+                "{rebound}"
+            );
         }
     }
 
