@@ -86,14 +86,9 @@ impl DeletedSeries {
         }
     }
 
-    /// Whether an exposition line is one of its samples. Names cannot hold quotes or commas,
-    /// so the labels cannot match inside another label's value.
+    /// Whether an exposition line is one of its samples.
     fn labels(&self, line: &str) -> bool {
-        line.split_once('{').is_some_and(|(_, labels)| {
-            labels
-                .strip_prefix(self.labels.as_str())
-                .is_some_and(|rest| rest.starts_with([',', '}']))
-        })
+        vireo_gateway::api::metrics::leads_with_labels(line, &self.labels)
     }
 }
 

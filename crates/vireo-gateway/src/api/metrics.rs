@@ -31,19 +31,23 @@ pub async fn namespace(
     ))
 }
 
+/// Whether an exposition line is a sample whose labels begin with `labels` (whole labels,
+/// such as `namespace="team"`). Vireo's label values are names, which hold no quotes or commas,
+/// so `labels` cannot match inside another label's value.
+pub fn leads_with_labels(line: &str, labels: &str) -> bool {
+    line.split_once('{').is_some_and(|(_, rest)| {
+        rest.strip_prefix(labels)
+            .is_some_and(|rest| rest.starts_with([',', '}']))
+    })
+}
+
 /// The samples labelled `namespace="…"` first (as every per-namespace series is), and the
 /// comment lines, which describe metrics and name no namespace.
 fn of_namespace(exposition: &str, namespace: &str) -> String {
-    let label = format!("{{namespace=\"{namespace}\"");
+    let label = format!("namespace=\"{namespace}\"");
     let mut kept = String::new();
     for line in exposition.lines() {
-        let ours = line.starts_with('#')
-            || line.find('{').is_some_and(|open| {
-                line[open..]
-                    .strip_prefix(label.as_str())
-                    .is_some_and(|rest| rest.starts_with([',', '}']))
-            });
-        if ours {
+        if line.starts_with('#') || leads_with_labels(line, &label) {
             kept.push_str(line);
             kept.push('\n');
         }

@@ -180,10 +180,10 @@ impl Server {
     }
 }
 
-/// The invocation id header of a response.
 /// Submits `total` async invocations, 32 at a time, spread over `urls` in turn; each must be
-/// accepted (202). A 503 `not_stored` (the store too busy to take it in time) is sent again, as
-/// a client would: it was not accepted. Returns their ids.
+/// accepted (202). A 503 `not_stored` (the store too busy to take it in time) is sent again
+/// after a short pause, as a client backs off (a bounded retry, not a wait for a condition):
+/// it was not accepted. Returns their ids.
 pub async fn submit_async(urls: &[String], total: usize) -> BTreeSet<String> {
     const TRIES: usize = 10;
     let client = reqwest::Client::new();
@@ -220,6 +220,7 @@ pub async fn submit_async(urls: &[String], total: usize) -> BTreeSet<String> {
     ids
 }
 
+/// The invocation id header of a response.
 pub fn invocation_id(response: &reqwest::Response) -> String {
     response
         .headers()

@@ -17,7 +17,7 @@ use std::time::Instant;
 use vireo_core::{
     KeyValueLimits, KeyValueStore, KvCursor, KvStoreId, KvVersioned, Name, StoreError,
 };
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, Resource};
 
 use super::{Capability, Grants, Invocation, Package};
 use crate::engine::{EngineSettings, HostServices, KeyValueObserver};
@@ -54,6 +54,14 @@ pub struct Cas {
     id: KvStoreId,
     key: String,
     seen: KvVersioned,
+}
+
+impl Host {
+    /// The store a guest's handle (a wasi:keyvalue bucket or a Spin store) names; a handle not
+    /// in the guest's table traps.
+    fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<KvStoreId> {
+        Ok(self.table.get(bucket)?.id.clone())
+    }
 }
 
 /// Why an operation failed, before it is said in an interface's own error type.

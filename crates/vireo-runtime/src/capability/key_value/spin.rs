@@ -32,31 +32,31 @@ impl key_value::HostStore for Host {
     }
 
     async fn get(&mut self, store: Resource<Bucket>, key: String) -> Answer<Option<Vec<u8>>> {
-        let id = self.table.get(&store)?.id.clone();
+        let id = self.bucket(&store)?;
         let granted = self.capabilities.key_value.clone();
         Ok(granted.get(&id, &key).await.map_err(error))
     }
 
     async fn set(&mut self, store: Resource<Bucket>, key: String, value: Vec<u8>) -> Answer<()> {
-        let id = self.table.get(&store)?.id.clone();
+        let id = self.bucket(&store)?;
         let granted = self.capabilities.key_value.clone();
         Ok(granted.set(&id, &key, &value).await.map_err(error))
     }
 
     async fn delete(&mut self, store: Resource<Bucket>, key: String) -> Answer<()> {
-        let id = self.table.get(&store)?.id.clone();
+        let id = self.bucket(&store)?;
         let granted = self.capabilities.key_value.clone();
         Ok(granted.delete(&id, &key).await.map_err(error))
     }
 
     async fn exists(&mut self, store: Resource<Bucket>, key: String) -> Answer<bool> {
-        let id = self.table.get(&store)?.id.clone();
+        let id = self.bucket(&store)?;
         let granted = self.capabilities.key_value.clone();
         Ok(granted.exists(&id, &key).await.map_err(error))
     }
 
     async fn get_keys(&mut self, store: Resource<Bucket>) -> Answer<Vec<String>> {
-        let id = self.table.get(&store)?.id.clone();
+        let id = self.bucket(&store)?;
         let granted = self.capabilities.key_value.clone();
         Ok(granted.all_keys(&id).await.map_err(error))
     }

@@ -22,13 +22,6 @@ fn error(refusal: Refusal) -> store::Error {
 
 type Answer<T> = wasmtime::Result<Result<T, store::Error>>;
 
-impl Host {
-    /// The store a guest's bucket handle names.
-    fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<vireo_core::KvStoreId> {
-        Ok(self.table.get(bucket)?.id.clone())
-    }
-}
-
 impl store::Host for Host {
     async fn open(&mut self, identifier: String) -> Answer<Resource<Bucket>> {
         let granted = self.capabilities.key_value.clone();
