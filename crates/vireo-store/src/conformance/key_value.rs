@@ -365,6 +365,50 @@ pub(super) async fn concurrent_increments_never_lose_one(stores: &Stores) {
     );
 }
 
+/// Writes made at once are committed together, yet each succeeds or fails on its own: a
+/// failing write beside them (not a counter, an unknown store or namespace) takes nothing with
+/// it, and later writes of a store see the earlier ones.
+pub(super) async fn writes_at_once_succeed_or_fail_each_on_its_own(stores: &Stores) {
+    let kv = stores.key_value.as_ref();
+    let (default, other) = (default_store(), kv_store("default", "other"));
+    kv.create_store(&other.namespace, &other.store, AT)
+        .await
+        .unwrap();
+    kv.set(&default, "text", b"not a counter").await.unwrap();
+    let sets = (0..50).map(|i| {
+        let (default, other) = (&default, &other);
+        async move {
+            let key = format!("k{i}");
+            kv.set(default, &key, key.as_bytes()).await.unwrap();
+            kv.set(other, &key, b"o").await.unwrap();
+            kv.increment(default, "hits", 1).await.unwrap()
+        }
+    });
+    let missing_store = kv_store("default", "missing");
+    let missing_namespace = kv_store("nowhere", "default");
+    let (counters, not_a_counter, no_store, no_namespace) = tokio::join!(
+        join_all(sets),
+        kv.increment(&default, "text", 1),
+        kv.set(&missing_store, "k", b"v"),
+        kv.set(&missing_namespace, "k", b"v"),
+    );
+    let counters: BTreeSet<i64> = counters.into_iter().collect();
+    assert_eq!(
+        counters,
+        (1..=50).collect(),
+        "each increment saw the ones before"
+    );
+    assert_err!(not_a_counter, StoreError::KvNotACounter { .. });
+    assert_err!(no_store, StoreError::KvStoreNotFound { .. });
+    assert_err!(no_namespace, StoreError::NamespaceNotFound(_));
+    let written = contents(kv, &default).await;
+    assert_eq!(written.len(), 52, "50 keys, hits and text");
+    assert_eq!(written["k7"], b"k7");
+    assert_eq!(written["text"], b"not a counter");
+    assert_eq!(contents(kv, &other).await.len(), 50);
+    assert_eq!(totals(stores, &default).await, counted(&written));
+}
+
 /// What Spin's own store does: a counter written with `set` as 8 little-endian bytes
 /// increments; a missing key starts at 0; anything else is an error that changes nothing.
 pub(super) async fn increments_read_counters_as_spin_stores_them(stores: &Stores) {

@@ -112,6 +112,7 @@ macro_rules! __conformance_cases {
                 keys_list_in_byte_order_by_prefix_in_pages,
                 a_listing_pages_each_lasting_key_once_under_concurrent_writes,
                 concurrent_increments_never_lose_one,
+                writes_at_once_succeed_or_fail_each_on_its_own,
                 increments_read_counters_as_spin_stores_them,
                 of_two_racing_swaps_exactly_one_wins,
                 a_swap_fails_after_any_write_even_back_to_the_same_value,

@@ -45,12 +45,12 @@ pub(crate) use copy::copy_side;
 /// Connects to the database `config` names, brings its schema up to date (once, however many
 /// nodes start at the same time), and starts following its change log.
 pub(crate) async fn open(config: &PostgresConfig) -> Result<Stores, StoreError> {
-    let store = Arc::new(SqlStore(PgStore::open(config).await?));
+    let store = Arc::new(SqlStore::new(PgStore::open(config).await?));
     let changes = changes::PgFeed::follow(store.pool.clone()).await?;
     Ok(Stores::new(store.clone(), store, Arc::new(changes)))
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct PgStore {
     pool: PgPool,
 }

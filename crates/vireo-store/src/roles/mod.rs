@@ -39,7 +39,7 @@ pub(crate) type Conn<D> = <<D as Dialect>::Db as Database>::Connection;
 
 /// A backend's connections, as every role uses them.
 #[async_trait::async_trait]
-pub(crate) trait Dialect: Send + Sync + 'static {
+pub(crate) trait Dialect: Clone + Send + Sync + 'static {
     type Db: Driver<Connection: Sql>;
 
     /// A connection for one statement that reads.
@@ -70,13 +70,26 @@ pub(crate) trait Dialect: Send + Sync + 'static {
 /// Every role on the connections of one backend `D`; reads as `D` itself where a role needs
 /// the connections.
 #[derive(Debug)]
-pub(crate) struct SqlStore<D>(pub(crate) D);
+pub(crate) struct SqlStore<D> {
+    backend: D,
+    /// Where key-value writes queue to be committed in batches.
+    key_value: key_value::KvWriter,
+}
+
+impl<D> SqlStore<D> {
+    pub(crate) fn new(backend: D) -> Self {
+        Self {
+            backend,
+            key_value: key_value::KvWriter::default(),
+        }
+    }
+}
 
 impl<D> Deref for SqlStore<D> {
     type Target = D;
 
     fn deref(&self) -> &D {
-        &self.0
+        &self.backend
     }
 }
 
@@ -95,7 +108,7 @@ where
         + NodeRegistry,
 {
     async fn close(&self) {
-        self.0.close().await;
+        self.backend.close().await;
     }
 }
 
@@ -141,6 +154,6 @@ pub(crate) async fn check_function(
 }
 
 /// Commits a transaction that changed nothing other nodes keep a copy of.
-pub(crate) async fn commit<D: Dialect + ?Sized>(tx: Tx<D>) -> Result<(), StoreError> {
+pub(crate) async fn commit<D: Dialect>(tx: Tx<D>) -> Result<(), StoreError> {
     sql::commit(tx).await
 }

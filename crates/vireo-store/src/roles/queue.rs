@@ -73,7 +73,7 @@ const EXPIRE_IDEMPOTENCY_KEYS: &str = "DELETE FROM idempotency_keys WHERE create
 #[async_trait::async_trait]
 impl<D: QueueDialect> Queue for SqlStore<D> {
     async fn cycle(&self, cycle: &QueueCycle<'_>) -> Result<CycleOutcome, StoreError> {
-        self.0.run_cycle(cycle).await
+        self.backend.run_cycle(cycle).await
     }
 
     async fn extend_leases(&self, owner: &str, lease_until_us: i64) -> Result<(), StoreError> {

@@ -61,13 +61,13 @@ pub(crate) async fn open(path: &Path) -> Result<Stores, StoreError> {
     let store = SqliteStore::open(path).await?;
     let changes = store.changes.clone();
     Ok(Stores::new(
-        Arc::new(SqlStore(store)),
+        Arc::new(SqlStore::new(store)),
         Arc::new(components),
         changes,
     ))
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct SqliteStore {
     /// Exactly one connection: writers queue here instead of racing for SQLite's write lock,
     /// which would otherwise fail with SQLITE_BUSY when a reading transaction upgrades.
@@ -223,7 +223,7 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("vireo.db"))
             .await
             .unwrap();
-        (dir, SqlStore(store))
+        (dir, SqlStore::new(store))
     }
 
     #[tokio::test]
