@@ -209,6 +209,10 @@ pub trait KeyValueStore: Send + Sync + 'static {
     /// Every store of the namespace by name, `default` always among them.
     async fn list_stores(&self, namespace: &Name) -> Result<Vec<KvStoreInfo>, StoreError>;
 
+    /// Whether the store exists: `default` does in every namespace that does. One read, for
+    /// opening a store by name.
+    async fn store_exists(&self, store: &KvStoreId) -> Result<bool, StoreError>;
+
     /// Deletes the store with its keys; `KvDefaultStore` for `default`.
     async fn delete_store(&self, namespace: &Name, name: &Name) -> Result<(), StoreError>;
 

@@ -541,6 +541,10 @@ impl KeyValueStore for World {
             .collect())
     }
 
+    async fn store_exists(&self, store: &KvStoreId) -> Result<bool, StoreError> {
+        Ok(self.with_store(store, |_| ()).is_ok())
+    }
+
     async fn delete_store(&self, namespace: &Name, name: &Name) -> Result<(), StoreError> {
         let id = KvStoreId::new(namespace.clone(), name.clone());
         if id.is_default() {

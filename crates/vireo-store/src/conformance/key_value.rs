@@ -162,6 +162,15 @@ pub(super) async fn stores_are_created_listed_and_deleted_with_their_keys(stores
         .map(|s| s.name.to_string())
         .collect();
     assert_eq!(names, ["archive", "default", "sessions"], "by name");
+    for (namespace, store, exists) in [
+        ("default", "sessions", true),
+        ("default", "default", true),
+        ("default", "nothing", false),
+        ("nowhere", "default", false),
+    ] {
+        let found = kv.store_exists(&kv_store(namespace, store)).await.unwrap();
+        assert_eq!(found, exists, "{namespace}/{store} exists: {exists}");
+    }
 
     let store = KvStoreId::new(ns.clone(), sessions.clone());
     kv.set(&store, "user:1", b"one").await.unwrap();

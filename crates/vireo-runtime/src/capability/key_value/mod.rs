@@ -197,19 +197,11 @@ impl Active {
         };
         let namespace = &self.granted.namespace;
         // `default` exists in every namespace: no need to ask the store.
-        let exists = store == Name::default_kv_store()
-            || self
-                .backend()?
-                .list_stores(namespace)
-                .await?
-                .iter()
-                .any(|info| info.name == store);
-        if !exists {
+        let id = KvStoreId::new(namespace.clone(), store);
+        if !id.is_default() && !self.backend()?.store_exists(&id).await? {
             return Err(Refusal::NoSuchStore);
         }
-        Ok(Bucket {
-            id: KvStoreId::new(namespace.clone(), store),
-        })
+        Ok(Bucket { id })
     }
 
     /// Runs one store operation, counting it for the invocation (a read or a write, with the

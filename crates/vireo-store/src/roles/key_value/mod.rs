@@ -108,6 +108,15 @@ impl<D: Dialect> KeyValueStore for SqlStore<D> {
         Ok(stores)
     }
 
+    async fn store_exists(&self, store: &KvStoreId) -> Result<bool, StoreError> {
+        let mut conn = self.reader().await?;
+        match check_store(&mut *conn, store).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::NamespaceNotFound(_) | StoreError::KvStoreNotFound { .. }) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
     async fn delete_store(&self, namespace: &Name, name: &Name) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         check_namespace(&mut *tx, namespace).await?;
