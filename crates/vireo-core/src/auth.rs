@@ -106,6 +106,11 @@ impl ApiKey {
         if !bool::from(presented.as_bytes().ct_eq(self.secret_sha256.as_bytes())) {
             return Err(AuthError::Invalid);
         }
+        self.standing(now_us)
+    }
+
+    /// The caller this key stands for at `now_us`, unless it was revoked or has expired.
+    pub fn standing(&self, now_us: i64) -> Result<Caller, AuthError> {
         if self.revoked_at_us.is_some() {
             return Err(AuthError::Revoked);
         }
@@ -216,6 +221,18 @@ mod tests {
             ..key
         };
         assert_eq!(revoked.verify(secret, 10), Err(AuthError::Revoked));
+    }
+
+    #[test]
+    fn a_keys_standing_ends_when_it_expires_or_is_revoked() {
+        let key = stored(&generate_key());
+        assert_eq!(key.standing(10).unwrap().key_id, key.id);
+        assert_eq!(key.standing(1_000), Err(AuthError::Expired));
+        let revoked = ApiKey {
+            revoked_at_us: Some(5),
+            ..key
+        };
+        assert_eq!(revoked.standing(10), Err(AuthError::Revoked));
     }
 
     #[test]

@@ -126,6 +126,14 @@ pub struct Directory {
 /// The caller id an external admin key authenticates as.
 pub const EXTERNAL_ADMIN_ID: &str = "env";
 
+fn external_admin_caller() -> Caller {
+    Caller {
+        key_id: EXTERNAL_ADMIN_ID.into(),
+        role: Role::Admin,
+        namespaces: Vec::new(),
+    }
+}
+
 impl Directory {
     pub async fn load(
         store: Arc<dyn TenantStore>,
@@ -173,13 +181,24 @@ impl Directory {
         }
         let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         match &self.external_admin {
-            Some(admin) if bool::from(admin.ct_eq(&presented)) => Ok(Caller {
-                key_id: EXTERNAL_ADMIN_ID.into(),
-                role: Role::Admin,
-                namespaces: Vec::new(),
-            }),
+            Some(admin) if bool::from(admin.ct_eq(&presented)) => Ok(external_admin_caller()),
             _ => Err(AuthError::Invalid),
         }
+    }
+
+    /// The caller a key id stands for at `now_us`, for a session opened earlier with that key:
+    /// a key revoked or expired since ends its sessions, like its bearer requests.
+    pub fn caller(&self, key_id: &str, now_us: i64) -> Result<Caller, AuthError> {
+        if key_id == EXTERNAL_ADMIN_ID {
+            return match self.external_admin {
+                Some(_) => Ok(external_admin_caller()),
+                None => Err(AuthError::Invalid),
+            };
+        }
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        keys.get(key_id)
+            .ok_or(AuthError::Invalid)
+            .and_then(|key| key.standing(now_us))
     }
 
     /// True when some admin key that was never revoked is stored.

@@ -1,5 +1,6 @@
 //! Vireo's HTTP surface: `/fn/...` invokes functions, `/v1/...` is the admin API (with its
-//! OpenAPI document at `/v1/openapi.json`). Handlers are thin: parse, call a core seam, answer.
+//! OpenAPI document at `/v1/openapi.json`), `/ui` the web dashboard over the same seams.
+//! Handlers are thin: parse, call a core seam, answer.
 
 mod accept;
 pub mod api;
@@ -14,6 +15,7 @@ mod openapi;
 mod probes;
 mod routes;
 mod state;
+mod ui;
 pub mod views;
 
 use axum::Router;
@@ -22,6 +24,7 @@ use axum::routing::{any, get};
 
 pub use body::Pace;
 pub use state::{AppState, RenderMetrics, SharedState};
+pub use ui::UiSettings;
 
 /// Every response to an invocation carries its id here.
 pub const INVOCATION_ID_HEADER: &str = "x-vireo-invocation-id";
@@ -63,9 +66,11 @@ pub fn router(state: AppState) -> Router {
         max_url_bytes: limits.max_url_bytes,
         max_header_bytes: limits.max_header_bytes,
     };
-    admin
-        .merge(invoke)
-        .merge(health)
+    let mut routes = admin.merge(invoke).merge(health);
+    if let Some(dashboard) = ui::router(&state) {
+        routes = routes.merge(dashboard);
+    }
+    routes
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             head_limits,

@@ -50,6 +50,8 @@ pub struct SharedState {
     /// One token bucket per (API key, namespace).
     pub key_buckets: Arc<Buckets<(String, Name)>>,
     pub render_metrics: RenderMetrics,
+    /// The web dashboard's settings; `None` turns it off.
+    pub ui: Option<crate::UiSettings>,
 }
 
 impl SharedState {
@@ -73,6 +75,10 @@ impl AppState {
 
     pub(crate) fn limits(&self) -> GatewayLimits {
         self.0.limits
+    }
+
+    pub(crate) fn ui_settings(&self) -> Option<crate::UiSettings> {
+        self.0.ui.clone()
     }
 }
 

@@ -51,6 +51,27 @@ struct FileConfig {
     tls: TlsFileConfig,
     #[serde(default)]
     key_value: vireo_core::KeyValueLimits,
+    #[serde(default)]
+    ui: UiConfig,
+}
+
+/// `[ui]` in the config file: the web dashboard under `/ui`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// Serve the dashboard (default true); false answers `/ui` with 404 like any unknown path.
+    pub enabled: bool,
+    /// How long a dashboard session lasts after logging in, seconds (default 8 hours).
+    pub session_ttl_secs: u64,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            session_ttl_secs: 8 * 3600,
+        }
+    }
 }
 
 /// `[tls]` in the config file: serve HTTPS with this certificate chain and key (PEM).
@@ -329,6 +350,7 @@ pub struct Config {
     pub deploy: Vec<(vireo_core::Name, PathBuf)>,
     /// HTTPS instead of HTTP, with the certificate and key in these files.
     pub tls: Option<TlsFiles>,
+    pub ui: UiConfig,
 }
 
 impl Config {
@@ -372,6 +394,9 @@ impl Config {
                 "invalid config: tracing.otlp_endpoint must be an http:// or https:// URL, got {endpoint:?}"
             );
         }
+        if file.ui.session_ttl_secs == 0 {
+            bail!("invalid config: ui.session_ttl_secs must be greater than 0");
+        }
         if file.retention.sweep_interval_ms == 0 {
             bail!("invalid config: retention.sweep_interval_ms must be greater than 0");
         }
@@ -404,6 +429,7 @@ impl Config {
             key_value: file.key_value,
             deploy,
             tls,
+            ui: file.ui,
         })
     }
 
@@ -691,6 +717,21 @@ mod tests {
             PathBuf::from("/tmp/from-file/master.key")
         );
         assert_eq!(config.limits.max_upload_mib, 5);
+    }
+
+    #[test]
+    fn the_dashboard_is_on_unless_turned_off() {
+        let config = Config::load(&ServeOptions::default()).unwrap();
+        assert!(config.ui.enabled);
+        let config = load_with("[ui]\nenabled = false\n", ServeOptions::default()).unwrap();
+        assert!(!config.ui.enabled);
+        let refused = load_with("[ui]\nsession_ttl_secs = 0\n", ServeOptions::default());
+        assert!(
+            refused
+                .unwrap_err()
+                .to_string()
+                .contains("ui.session_ttl_secs")
+        );
     }
 
     #[test]

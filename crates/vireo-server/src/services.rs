@@ -29,6 +29,9 @@ const DRAIN_NOTICE: Duration = Duration::from_secs(1);
 /// The end of the shutdown grace period kept for writing what in-flight work produced
 /// (results, records), at most; a quarter of the grace period when that is shorter.
 const FINAL_WRITES: Duration = Duration::from_secs(2);
+/// What the dashboard's cookie-signing key is derived for: from the master key, so every node
+/// of a cluster signs and accepts the same sessions.
+const DASHBOARD_COOKIE_KEY: &str = "vireo dashboard cookies v1";
 
 pub struct Services {
     stores: Stores,
@@ -61,6 +64,11 @@ impl Services {
         let feed = stores.changes.subscribe();
         let directory =
             Arc::new(tenants::open_directory(stores.tenants.clone(), &config.data_dir).await?);
+        let ui = config.ui.enabled.then(|| vireo_gateway::UiSettings {
+            cookie_key: *cipher.derive_key(DASHBOARD_COOKIE_KEY),
+            session_ttl: Duration::from_secs(config.ui.session_ttl_secs),
+            secure_cookies: tls.is_some(),
+        });
         let (records, record_writer) = RecordWriter::spawn(stores.records.clone());
         let platform = Arc::new(Platform::new(
             platform::Storage {
@@ -131,6 +139,7 @@ impl Services {
             key_buckets: Arc::default(),
             pricing: config.pricing,
             limits: config.gateway_limits(),
+            ui,
         });
         let acceptor = tls.as_ref().map(|tls| tls.acceptor.clone());
         if let Some(tls) = tls {

@@ -6,7 +6,9 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use vireo_core::{Action, Caller, Catalog, InvocationQuery, Name, QueueAdmin, Records};
+use vireo_core::{
+    Action, Caller, Catalog, InvocationId, InvocationQuery, Name, QueueAdmin, Records,
+};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, FunctionPath, InvocationPath, invocation_id};
@@ -59,20 +61,43 @@ pub async fn get(
     Extension(caller): Extension<Caller>,
     InvocationPath(id): InvocationPath,
 ) -> Result<Json<InvocationDetail>, ApiError> {
+    let found = find(records.as_ref(), queue.as_ref(), &caller, &id).await?;
+    Ok(Json(found.detail))
+}
+
+/// An invocation the caller may read, and whose function it belongs to.
+pub(crate) struct Found {
+    pub detail: InvocationDetail,
+    pub namespace: Name,
+    pub function: Name,
+}
+
+pub(crate) async fn find(
+    records: &dyn Records,
+    queue: &dyn QueueAdmin,
+    caller: &Caller,
+    id: &InvocationId,
+) -> Result<Found, ApiError> {
     // Another tenant's invocation is answered exactly like one that does not exist.
     let missing = || ApiError::not_found(format!("invocation {id} does not exist"));
     let readable = |namespace: &Name| caller.may(Action::Read, namespace);
-    let record = records.get_invocation(&id).await?;
-    if let Some(invocation) = queue.get_async(&id).await? {
+    let record = records.get_invocation(id).await?;
+    if let Some(invocation) = queue.get_async(id).await? {
         if !readable(&invocation.namespace) {
             return Err(missing());
         }
-        return Ok(Json(InvocationDetail::Async(Box::new(
-            AsyncInvocationView::new(invocation, record),
-        ))));
+        return Ok(Found {
+            namespace: invocation.namespace.clone(),
+            function: invocation.function.clone(),
+            detail: InvocationDetail::Async(Box::new(AsyncInvocationView::new(invocation, record))),
+        });
     }
     let record = record
         .filter(|record| readable(&record.namespace))
         .ok_or_else(missing)?;
-    Ok(Json(InvocationDetail::Direct(Box::new(record.into()))))
+    Ok(Found {
+        namespace: record.namespace.clone(),
+        function: record.function.clone(),
+        detail: InvocationDetail::Direct(Box::new(record.into())),
+    })
 }

@@ -126,7 +126,7 @@ fn invocation_match(value: &str) -> Result<InvocationMatch, ApiError> {
     })
 }
 
-fn follow_lines(
+pub(crate) fn follow_lines(
     store: Arc<dyn Records>,
     query: LogQuery,
     LogFeed { events, shutdown }: LogFeed,

@@ -17,7 +17,7 @@ use crate::auth::authorize;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 
-const DEFAULT_WINDOW_US: i64 = 30 * 24 * 3600 * 1_000_000;
+pub(crate) const DEFAULT_WINDOW_US: i64 = 30 * 24 * 3600 * 1_000_000;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -123,17 +123,26 @@ pub async fn report(
         to_us,
         group_by: params.group_by.unwrap_or(UsageGrouping::Function),
     };
+    Ok(Json(compute(records.as_ref(), plan, query).await?))
+}
+
+/// The usage `query` asks for, priced under `plan`.
+pub(crate) async fn compute(
+    records: &dyn Records,
+    plan: PricePlan,
+    query: UsageQuery,
+) -> Result<UsageReport, ApiError> {
     let rows = records.usage(&query).await?;
-    Ok(Json(UsageReport {
+    Ok(UsageReport {
         namespace: query.namespace.to_string(),
         function: query.function.as_ref().map(ToString::to_string),
-        from: rfc3339(from_us),
-        to: rfc3339(to_us),
+        from: rfc3339(query.from_us),
+        to: rfc3339(query.to_us),
         group_by: query.group_by,
         totals: totals(&rows, &plan),
         rows: rows.into_iter().map(|row| line(row, &plan)).collect(),
         plan,
-    }))
+    })
 }
 
 fn line(row: UsageRow, plan: &PricePlan) -> UsageLine {

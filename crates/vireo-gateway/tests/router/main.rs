@@ -97,6 +97,11 @@ impl Gateway {
             directory: directory.clone(),
             key_buckets: Arc::default(),
             render_metrics: Arc::new(|| "vireo_up 1\n".to_string()),
+            ui: Some(vireo_gateway::UiSettings {
+                cookie_key: [7; 64],
+                session_ttl: Duration::from_secs(60),
+                secure_cookies: false,
+            }),
         });
         let mut gateway = Self {
             router: vireo_gateway::router(state),

@@ -7,19 +7,39 @@ use anyhow::anyhow;
 use chacha20poly1305::aead::rand_core::RngCore as _;
 use chacha20poly1305::aead::{Aead as _, KeyInit as _, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hkdf::Hkdf;
+use sha2::Sha256;
 use vireo_core::{Name, SealedSecret, SecretName, SecretValue};
+use zeroize::Zeroizing;
 
 pub const KEY_BYTES: usize = 32;
 const NONCE_BYTES: usize = 24;
 /// Sealed with a fixed nonce into the key's fingerprint.
 const FINGERPRINT_TEXT: &[u8] = b"vireo master key fingerprint";
 
-/// The master key, ready to seal and open (its key bytes are wiped when it is dropped).
-pub struct Cipher(XChaCha20Poly1305);
+/// The master key, ready to seal and open (its key bytes are wiped when it is dropped), and to
+/// derive keys for other purposes that every node sharing the store must agree on.
+pub struct Cipher {
+    aead: XChaCha20Poly1305,
+    kdf: Hkdf<Sha256>,
+}
 
 impl Cipher {
     pub fn new(key: &[u8; KEY_BYTES]) -> Self {
-        Self(XChaCha20Poly1305::new(key.into()))
+        Self {
+            aead: XChaCha20Poly1305::new(key.into()),
+            kdf: Hkdf::new(None, key),
+        }
+    }
+
+    /// A key for `purpose` (HKDF-SHA256 of the master key), equal on every node with the same
+    /// master key and unrelated to the key that seals secrets.
+    pub fn derive_key<const N: usize>(&self, purpose: &str) -> Zeroizing<[u8; N]> {
+        let mut key = Zeroizing::new([0u8; N]);
+        self.kdf
+            .expand(purpose.as_bytes(), key.as_mut())
+            .expect("HKDF-SHA256 expands to any key length up to 8160 bytes");
+        key
     }
 
     /// What tells this key from another without revealing it: the key's seal of a fixed text
@@ -30,7 +50,7 @@ impl Cipher {
             msg: FINGERPRINT_TEXT,
             aad: FINGERPRINT_TEXT,
         };
-        self.0
+        self.aead
             .encrypt(XNonce::from_slice(&[0; NONCE_BYTES]), payload)
             .expect("sealing a short text cannot fail")
     }
@@ -49,7 +69,7 @@ impl Cipher {
             aad: &aad,
         };
         let ciphertext = self
-            .0
+            .aead
             .encrypt(XNonce::from_slice(&nonce), payload)
             .map_err(|_| anyhow!("sealing secret {namespace}/{name} failed"))?;
         Ok(SealedSecret {
@@ -81,7 +101,7 @@ impl Cipher {
             aad: &aad,
         };
         let clear = self
-            .0
+            .aead
             .decrypt(XNonce::from_slice(&sealed.nonce), payload)
             .map_err(|_| unreadable())?;
         String::from_utf8(clear).map_err(|_| unreadable())
@@ -118,6 +138,14 @@ mod tests {
 
     fn value(text: &str) -> SecretValue {
         SecretValue::new(text.to_string()).unwrap()
+    }
+
+    #[test]
+    fn derived_keys_depend_on_the_master_key_and_the_purpose() {
+        let sessions: [u8; 64] = *cipher(7).derive_key("sessions");
+        assert_eq!(sessions, *cipher(7).derive_key::<64>("sessions"));
+        assert_ne!(sessions, *cipher(8).derive_key::<64>("sessions"));
+        assert_ne!(sessions, *cipher(7).derive_key::<64>("other"));
     }
 
     #[test]

@@ -1,0 +1,306 @@
+//! The namespaces a key sees, a namespace's functions with their last hour, and a function's
+//! page: its charts, versions, aliases (moved from here), settings, schedules and queue.
+
+use std::sync::Arc;
+
+use axum::extract::{Form, Query, State};
+use axum::response::{Html, Redirect};
+use maud::{Markup, html};
+use serde::Deserialize;
+use vireo_core::{
+    Action, Catalog, Deployer, Directory, FunctionInfo, Name, QueueAdmin, Records, ScheduleStore,
+};
+
+use super::activity::{self, Span};
+use super::error::UiError;
+use super::layout::{self, empty, time};
+use super::session::Viewer;
+use crate::auth::authorize;
+use crate::extract::{AliasPath, FunctionPath, NamespacePath};
+
+pub(crate) fn function_url(namespace: &Name, function: &Name) -> String {
+    format!("/ui/ns/{namespace}/fn/{function}")
+}
+
+pub(crate) async fn namespaces(
+    viewer: Viewer,
+    State(directory): State<Arc<Directory>>,
+) -> Result<Html<String>, UiError> {
+    let visible: Vec<_> = directory
+        .store()
+        .list_namespaces()
+        .await?
+        .into_iter()
+        .filter(|ns| viewer.caller.sees(&ns.name))
+        .collect();
+    let body = html! {
+        h1 { "Namespaces" }
+        @if visible.is_empty() {
+            (empty("This key sees no namespace.", html! {
+                "An admin creates one with " code { "vireo namespaces create NAME" }
+                " and a key for it with " code { "vireo keys create --namespace NAME" } "."
+            }))
+        } @else {
+            ul.cards {
+                @for ns in &visible {
+                    li { a href={ "/ui/ns/" (ns.name) } { (ns.name) } }
+                }
+            }
+        }
+    };
+    Ok(layout::page("Namespaces", Some(&viewer), body))
+}
+
+pub(crate) async fn list(
+    viewer: Viewer,
+    State(catalog): State<Arc<dyn Catalog>>,
+    State(records): State<Arc<dyn Records>>,
+    NamespacePath(namespace): NamespacePath,
+) -> Result<Html<String>, UiError> {
+    authorize(&viewer.caller, Action::Read, &namespace)?;
+    let functions = catalog.list_functions(&namespace).await?;
+    let mut rows = Vec::with_capacity(functions.len());
+    for info in functions {
+        let hour =
+            activity::summary(records.as_ref(), &namespace, &info.name, None, Span::Hour).await?;
+        rows.push((info, hour));
+    }
+    let body = html! {
+        h1 { "Functions in " (namespace) }
+        p.links { a href={ "/ui/ns/" (namespace) "/usage" } { "Usage and cost" } }
+        @if rows.is_empty() {
+            (empty("No functions here yet.", html! {
+                "Deploy one with " code { "vireo deploy NAME FILE.wasm --namespace " (namespace) }
+                "; it shows up here with its versions, invocations and logs."
+            }))
+        } @else {
+            div.scroll {
+                table #functions {
+                    thead { tr {
+                        th { "Function" } th { "Latest" } th { "Aliases" }
+                        th { "Last hour" } th { "Errors" } th { "Requests per minute" }
+                    } }
+                    tbody {
+                        @for (info, hour) in &rows {
+                            tr {
+                                td { a href=(function_url(&namespace, &info.name)) { (info.name) } }
+                                td { @match info.latest_version { Some(v) => { "v" (v) }, None => "not deployed" } }
+                                td { (aliases(info)) }
+                                td.num { (hour.total_requests()) }
+                                td.num { (hour.total_errors()) }
+                                td { (sparkline(&hour.requests)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(namespace.as_str(), Some(&viewer), body))
+}
+
+fn aliases(info: &FunctionInfo) -> Markup {
+    html! {
+        @for (alias, version) in &info.aliases {
+            span.tag { (alias) " → v" (version) } " "
+        }
+    }
+}
+
+/// Counts as a small line drawn in SVG (presentation attributes only: no inline style).
+#[expect(clippy::cast_precision_loss, reason = "counts per bucket are small")]
+fn sparkline(counts: &[u64]) -> Markup {
+    let (width, height) = (120.0, 24.0);
+    let top = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let step = width / (counts.len().max(2) - 1) as f64;
+    let points: Vec<String> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, count)| {
+            let y = height - 1.0 - (*count as f64 / top) * (height - 2.0);
+            format!("{:.1},{:.1}", i as f64 * step, y)
+        })
+        .collect();
+    html! {
+        svg.spark viewBox="0 0 120 24" width="120" height="24" role="img" aria-label="requests per minute, last hour" {
+            polyline fill="none" stroke="currentColor" stroke-width="1.5" points=(points.join(" ")) {}
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageParams {
+    #[serde(default)]
+    span: Span,
+    version: Option<u32>,
+}
+
+pub(crate) async fn page(
+    viewer: Viewer,
+    State(catalog): State<Arc<dyn Catalog>>,
+    State(deployer): State<Arc<dyn Deployer>>,
+    State(queue): State<Arc<dyn QueueAdmin>>,
+    State(schedules): State<Arc<dyn ScheduleStore>>,
+    FunctionPath {
+        namespace,
+        function,
+    }: FunctionPath,
+    Query(params): Query<PageParams>,
+) -> Result<Html<String>, UiError> {
+    authorize(&viewer.caller, Action::Read, &namespace)?;
+    let info = catalog.get_function(&namespace, &function).await?;
+    let mut versions = catalog.list_versions(&namespace, &function).await?;
+    versions.sort_by_key(|v| std::cmp::Reverse(v.version));
+    let warm = deployer.warm_versions(&namespace, &function);
+    let counts = queue.queue_counts(&namespace, &function).await?;
+    let schedules: Vec<_> = schedules
+        .list_schedules(&namespace)
+        .await?
+        .into_iter()
+        .filter(|schedule| schedule.function == function)
+        .collect();
+    let here = function_url(&namespace, &function);
+    let writable = viewer.may_write(&namespace);
+    let activity_url = match params.version {
+        Some(v) => format!("{here}/activity?span={}&version={v}", params.span.as_str()),
+        None => format!("{here}/activity?span={}", params.span.as_str()),
+    };
+    let chosen = |span: Span, version: Option<u32>| match version {
+        Some(v) => format!("{here}?span={}&version={v}", span.as_str()),
+        None => format!("{here}?span={}", span.as_str()),
+    };
+    let body = html! {
+        p.crumbs { a href={ "/ui/ns/" (namespace) } { (namespace) } " / " }
+        h1 { (function) }
+        p.links {
+            a href={ (here) "/invocations" } { "Invocations" }
+            a href={ (here) "/logs" } { "Live logs" }
+            a href={ (here) "/dlq" } { "Dead letters (" (counts.dead) ")" }
+        }
+        section.charts data-activity=(activity_url) {
+            div.pick {
+                @for span in Span::ALL {
+                    a.on[span == params.span] href=(chosen(span, params.version)) { "last " (span.as_str()) }
+                }
+                " · "
+                a.on[params.version.is_none()] href=(chosen(params.span, None)) { "all versions" }
+                @for v in &versions {
+                    a.on[params.version == Some(v.version)] href=(chosen(params.span, Some(v.version))) { "v" (v.version) }
+                }
+            }
+            p.totals aria-live="polite" { "Loading the last " (params.span.as_str()) "…" }
+            div.chart data-chart="traffic" {}
+            div.chart data-chart="duration" {}
+            div.chart data-chart="cold" {}
+        }
+        h2 { "Aliases" }
+        @if info.aliases.is_empty() {
+            (empty("No aliases: nothing is deployed yet.", html! {
+                "Deploy a version with " code { "vireo deploy " (function) " FILE.wasm" } "."
+            }))
+        } @else {
+            div.scroll { table #aliases {
+                thead { tr { th { "Alias" } th { "Version" } @if writable { th { "Move to" } } } }
+                tbody {
+                    @for (alias, version) in &info.aliases {
+                        tr data-alias=(alias) {
+                            td { (alias) }
+                            td.version { "v" (version) }
+                            @if writable {
+                                td {
+                                    @if alias != "latest" {
+                                        form.inline method="post" action={ (here) "/aliases/" (alias) } {
+                                            (viewer.csrf.field())
+                                            select name="version" aria-label={ "version for " (alias) } {
+                                                @for v in &versions {
+                                                    option value=(v.version) selected[v.version == *version] { "v" (v.version) }
+                                                }
+                                            }
+                                            button type="submit" { "Move" }
+                                        }
+                                    } @else {
+                                        span.hint { "follows each deploy" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
+        }
+        h2 { "Versions" }
+        div.scroll { table #versions {
+            thead { tr { th { "Version" } th { "Deployed" } th { "Size" } th { "Component" } th { "Loaded" } } }
+            tbody {
+                @for v in &versions {
+                    tr {
+                        td { "v" (v.version) }
+                        td { (time(v.created_at_us)) }
+                        td.num { (v.component_size / 1024) " KiB" }
+                        td { code { (&v.component_sha256[..12.min(v.component_sha256.len())]) } }
+                        td { @if warm.contains(&v.version) { "warm" } @else { "cold" } }
+                    }
+                }
+            }
+        } }
+        @if let Some(latest) = versions.first() {
+            h2 { "Settings of v" (latest.version) }
+            p.hint { "Secrets are shown by name; their values never leave the server." }
+            pre.settings { (serde_json::to_string_pretty(&latest.settings).unwrap_or_default()) }
+        }
+        h2 { "Schedules" }
+        @if schedules.is_empty() {
+            (empty("No schedules run this function.", html! {
+                "Add one with " code { "vireo cron create NAME " (function) " \"*/5 * * * *\"" } "."
+            }))
+        } @else {
+            div.scroll { table #schedules {
+                thead { tr { th { "Schedule" } th { "Cron" } th { "Zone" } th { "State" } th { "Next" } } }
+                tbody {
+                    @for schedule in &schedules {
+                        tr {
+                            td { (schedule.name) }
+                            td { code { (schedule.expression) } }
+                            td { (schedule.time_zone) }
+                            td { @if schedule.paused { "paused" } @else { "active" } }
+                            td { @if let Some(at) = schedule.next_fire_at_us { (time(at)) } @else { "never" } }
+                        }
+                    }
+                }
+            } }
+        }
+        h2 { "Async queue" }
+        dl.counts {
+            dt { "queued" } dd { (counts.queued) }
+            dt { "running" } dd { (counts.running) }
+            dt { "succeeded" } dd { (counts.succeeded) }
+            dt { "failed" } dd { (counts.failed) }
+            dt { "dead" } dd { a href={ (here) "/dlq" } { (counts.dead) } }
+        }
+    };
+    Ok(layout::page(function.as_str(), Some(&viewer), body))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MoveAlias {
+    version: u32,
+}
+
+/// Points an alias at another version (a roll back or forward), as `PUT .../aliases/{alias}`.
+pub(crate) async fn move_alias(
+    viewer: Viewer,
+    State(deployer): State<Arc<dyn Deployer>>,
+    AliasPath {
+        namespace,
+        function,
+        alias,
+    }: AliasPath,
+    Form(form): Form<MoveAlias>,
+) -> Result<Redirect, UiError> {
+    authorize(&viewer.caller, Action::Write, &namespace)?;
+    deployer
+        .set_alias(&namespace, &function, &alias, form.version)
+        .await?;
+    Ok(Redirect::to(&function_url(&namespace, &function)))
+}

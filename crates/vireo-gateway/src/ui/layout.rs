@@ -1,0 +1,70 @@
+//! The frame every page shares, and the small pieces pages repeat: times (shown in the viewer's
+//! zone by the script, UTC without it), durations, and the pager.
+
+use axum::response::Html;
+use maud::{DOCTYPE, Markup, html};
+use vireo_core::time::rfc3339;
+
+use super::session::Viewer;
+
+/// htmx's settings: no inline indicator styles (the CSP forbids them) and no evaluated code.
+const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0}"#;
+
+pub(crate) fn page(title: &str, viewer: Option<&Viewer>, body: Markup) -> Html<String> {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="htmx-config" content=(HTMX_CONFIG);
+                title { (title) " · Vireo" }
+                link rel="stylesheet" href="/ui/assets/uPlot.min.css";
+                link rel="stylesheet" href="/ui/assets/dashboard.css";
+                script src="/ui/assets/htmx.min.js" defer {}
+                script src="/ui/assets/uPlot.iife.min.js" defer {}
+                script src="/ui/assets/dashboard.js" defer {}
+            }
+            body {
+                header.top {
+                    a.brand href="/ui" { "Vireo" }
+                    @if let Some(viewer) = viewer {
+                        nav {
+                            a href="/ui" { "Namespaces" }
+                            @if viewer.is_admin() {
+                                a href="/ui/keys" { "API keys" }
+                            }
+                        }
+                        span.who { (viewer.caller.role.as_str()) " key " code { (viewer.caller.key_id) } }
+                        form.logout method="post" action="/ui/logout" {
+                            (viewer.csrf.field())
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    };
+    Html(markup.into_string())
+}
+
+/// A time the script shows in the viewer's time zone.
+pub(crate) fn time(micros: i64) -> Markup {
+    let stamp = rfc3339(micros);
+    html! { time datetime=(stamp) { (stamp) } }
+}
+
+/// A duration in milliseconds, as people read them.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "durations are far below 2^52 µs"
+)]
+pub(crate) fn millis(micros: u64) -> String {
+    format!("{:.1} ms", micros as f64 / 1000.0)
+}
+
+/// What a page with no rows says instead, with what to do next.
+pub(crate) fn empty(what: &str, next: Markup) -> Markup {
+    html! { div.empty { p { (what) } p.hint { (next) } } }
+}

@@ -1,0 +1,126 @@
+//! A function's async queue counts and its dead-letter queue, with redrive (one invocation or
+//! all), as `POST .../dlq/redrive` does it.
+
+use std::sync::Arc;
+
+use axum::extract::{Form, State};
+use axum::response::{Html, Redirect};
+use maud::html;
+use serde::Deserialize;
+use vireo_core::time::now_micros;
+use vireo_core::{Action, Catalog, QueueAdmin};
+
+use super::error::UiError;
+use super::functions::function_url;
+use super::layout::{self, empty, time};
+use super::session::Viewer;
+use crate::auth::authorize;
+use crate::error::ApiError;
+use crate::extract::{FunctionPath, invocation_id};
+
+/// The most dead invocations the page lists.
+const ROWS: u32 = 200;
+
+pub(crate) async fn dead_letters(
+    viewer: Viewer,
+    State(catalog): State<Arc<dyn Catalog>>,
+    State(queue): State<Arc<dyn QueueAdmin>>,
+    FunctionPath {
+        namespace,
+        function,
+    }: FunctionPath,
+) -> Result<Html<String>, UiError> {
+    authorize(&viewer.caller, Action::Read, &namespace)?;
+    catalog.get_function(&namespace, &function).await?;
+    let counts = queue.queue_counts(&namespace, &function).await?;
+    let dead = queue.list_dead(&namespace, &function, ROWS).await?;
+    let here = function_url(&namespace, &function);
+    let redrive = format!("{here}/dlq/redrive");
+    let writable = viewer.may_write(&namespace);
+    let body = html! {
+        p.crumbs {
+            a href={ "/ui/ns/" (namespace) } { (namespace) } " / "
+            a href=(here) { (function) } " / "
+        }
+        h1 { "Dead letters" }
+        dl.counts #queue-counts {
+            dt { "queued" } dd { (counts.queued) }
+            dt { "running" } dd { (counts.running) }
+            dt { "succeeded" } dd { (counts.succeeded) }
+            dt { "failed" } dd { (counts.failed) }
+            dt { "dead" } dd { (counts.dead) }
+        }
+        @if dead.is_empty() {
+            (empty("The dead-letter queue is empty.", html! {
+                "Async invocations land here when their attempts or event age run out; "
+                "the retry policy decides when."
+            }))
+        } @else {
+            @if writable {
+                form.inline method="post" action=(redrive) {
+                    (viewer.csrf.field())
+                    input type="hidden" name="all" value="true";
+                    button type="submit" { "Redrive all " (dead.len()) }
+                }
+            }
+            div.scroll { table #dead {
+                thead { tr {
+                    th { "Invocation" } th { "Accepted" } th { "Attempts" } th { "Last error" }
+                    @if writable { th {} }
+                } }
+                tbody {
+                    @for invocation in &dead {
+                        tr {
+                            td { a href={ "/ui/invocations/" (invocation.id) } { code { (invocation.id) } } }
+                            td { (time(invocation.accepted_at_us)) }
+                            td.num { (invocation.attempts) }
+                            td { (invocation.error.as_deref().unwrap_or("")) }
+                            @if writable {
+                                td {
+                                    form.inline method="post" action=(redrive) {
+                                        (viewer.csrf.field())
+                                        input type="hidden" name="id" value=(invocation.id);
+                                        button type="submit" { "Redrive" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
+        }
+    };
+    Ok(layout::page("Dead letters", Some(&viewer), body))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RedriveForm {
+    id: Option<String>,
+    all: Option<bool>,
+}
+
+pub(crate) async fn redrive(
+    viewer: Viewer,
+    State(queue): State<Arc<dyn QueueAdmin>>,
+    FunctionPath {
+        namespace,
+        function,
+    }: FunctionPath,
+    Form(form): Form<RedriveForm>,
+) -> Result<Redirect, UiError> {
+    authorize(&viewer.caller, Action::Write, &namespace)?;
+    let ids = match (form.all.unwrap_or(false), form.id.as_deref()) {
+        (true, None) => None,
+        (false, Some(id)) => Some(vec![invocation_id(id)?]),
+        _ => {
+            return Err(ApiError::bad_request("redrive one invocation, or all of them").into());
+        }
+    };
+    queue
+        .redrive(&namespace, &function, ids.as_deref(), now_micros())
+        .await?;
+    Ok(Redirect::to(&format!(
+        "{}/dlq",
+        function_url(&namespace, &function)
+    )))
+}
