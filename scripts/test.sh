@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need when it is missing (on a fresh Debian machine,
 # as root, without asking), then runs every test of the workspace: unit, store (on SQLite and on
-# a throwaway PostgreSQL server the tests start themselves), end-to-end against the real binary,
-# and the API fuzzing run (schemathesis). Arguments go to `cargo test`.
+# a throwaway PostgreSQL server the tests start themselves), end-to-end against the real binary
+# (the dashboard's in headless Chromium), and the API fuzzing run (schemathesis). Arguments go
+# to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -29,6 +30,25 @@ if ! command -v curl >/dev/null 2>&1; then
     echo "installing curl…" >&2
     apt-get update -q
     apt-get install -y -q curl
+fi
+
+# The dashboard's browser test drives Debian's Chromium with playwright-core from npm (no
+# browser download: it is pointed at /usr/bin/chromium).
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "installing chromium…" >&2
+    apt-get update -q
+    apt-get install -y -q chromium
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "installing nodejs and npm…" >&2
+    apt-get update -q
+    apt-get install -y -q nodejs npm
+fi
+# npm ci again whenever the lock file differs from the one last installed.
+if ! cmp -s tests/browser/package-lock.json tests/browser/node_modules/.installed-lock.json; then
+    echo "installing the browser test's node packages…" >&2
+    (cd tests/browser && npm ci --no-audit --no-fund &&
+        cp package-lock.json node_modules/.installed-lock.json)
 fi
 
 # schemathesis lives in its own virtual environment under target/, apart from the system's

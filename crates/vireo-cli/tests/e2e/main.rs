@@ -10,6 +10,7 @@ mod async_queue;
 mod cluster;
 mod completions;
 mod cron;
+mod dashboard;
 mod deploy;
 mod egress;
 mod failures;

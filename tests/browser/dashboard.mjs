@@ -1,0 +1,294 @@
+// Drives the dashboard of a running vireo server in Debian's headless Chromium, as a person
+// would: log in and out, look at functions, invocations, charts and live logs, move an alias,
+// redrive a dead invocation, and check what a viewer key may not do. Run by the e2e test
+// `dashboard::a_browser_uses_the_dashboard`, which starts the server and prepares its state
+// and passes it here through the environment:
+//   VIREO_URL      the server's base URL
+//   ADMIN_KEY      an admin key
+//   VIEWER_KEY     a viewer key for the namespace `default`
+//   DEAD_ID        an async invocation of `jobs` waiting in its dead-letter queue
+//   SCREENSHOTS    a directory for screenshots of the main pages
+// Each check prints a line; the first that fails ends the run with a non-zero status.
+
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const BASE = need("VIREO_URL");
+const ADMIN_KEY = need("ADMIN_KEY");
+const VIEWER_KEY = need("VIEWER_KEY");
+const DEAD_ID = need("DEAD_ID");
+const SCREENSHOTS = need("SCREENSHOTS");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+// How long a change may take to show (records and log lines are written in batches).
+const WITHIN_MS = 20_000;
+
+function need(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run this through the e2e test`);
+  return value;
+}
+
+let passed = 0;
+async function check(name, body) {
+  await body();
+  passed += 1;
+  console.log(`ok - ${name}`);
+}
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/// Polls `probe` until it returns a truthy value; fails with `what` and the last value seen.
+async function eventually(what, probe) {
+  const deadline = Date.now() + WITHIN_MS;
+  let last;
+  for (;;) {
+    last = await probe();
+    if (last) return last;
+    if (Date.now() > deadline) throw new Error(`not within ${WITHIN_MS} ms: ${what} (last seen: ${JSON.stringify(last)})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/// Calls a function from outside the browser.
+async function invoke(path, init = {}) {
+  const answer = await fetch(BASE + path, init);
+  const body = await answer.text();
+  return { status: answer.status, body, id: answer.headers.get("x-vireo-invocation-id") };
+}
+
+async function api(path) {
+  const answer = await fetch(BASE + path, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  assert(answer.ok, `GET ${path} answered ${answer.status}`);
+  return answer.json();
+}
+
+mkdirSync(SCREENSHOTS, { recursive: true });
+const profile = mkdtempSync(join(tmpdir(), "vireo-chromium-"));
+let context;
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--no-first-run",
+    ],
+    viewport: { width: 1280, height: 900 },
+  });
+} catch (error) {
+  console.error(`Chromium did not start from ${CHROMIUM} (install Debian's chromium package): ${error.message}`);
+  process.exit(2);
+}
+
+const problems = [];
+function watch(page, who) {
+  page.on("dialog", (dialog) => problems.push(`${who}: a dialog opened: ${dialog.message()}`));
+  page.on("pageerror", (error) => problems.push(`${who}: script error: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error" && /Content Security Policy|Refused to/.test(message.text())) {
+      problems.push(`${who}: ${message.text()}`);
+    }
+  });
+}
+
+async function logIn(page, key) {
+  await page.goto(BASE + "/ui/login");
+  await page.fill("#key", key);
+  await Promise.all([page.waitForLoadState("load"), page.click("form.login button")]);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+try {
+  const page = context.pages()[0] ?? (await context.newPage());
+  watch(page, "admin");
+
+  await check("a wrong key is refused and no session is opened", async () => {
+    await page.goto(BASE + "/ui");
+    assert(page.url().endsWith("/ui/login"), `without a session /ui went to ${page.url()}`);
+    await shot(page, "login");
+    const answer = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith("/ui/login") && r.request().method() === "POST"),
+      page.fill("#key", "vireo_000000000000000000_wrong").then(() => page.click("form.login button")),
+    ]).then(([response]) => response);
+    assert(answer.status() === 401, `a wrong key answered ${answer.status()}`);
+    assert((await page.textContent("p.error")).includes("not accepted"), "no refusal shown");
+    const cookies = await context.cookies(BASE + "/ui/");
+    assert(!cookies.some((c) => c.name === "vireo_session"), "a session cookie was set for a wrong key");
+  });
+
+  await check("logging in with a key leaves only an HttpOnly, SameSite=Strict session cookie", async () => {
+    await logIn(page, ADMIN_KEY);
+    assert(new URL(page.url()).pathname === "/ui", `after login the page is ${page.url()}`);
+    assert(!page.url().includes(ADMIN_KEY), "the key is in the URL");
+    const session = (await context.cookies(BASE + "/ui/")).find((c) => c.name === "vireo_session");
+    assert(session, "no session cookie");
+    assert(session.httpOnly && session.sameSite === "Strict", `session cookie: ${JSON.stringify(session)}`);
+    assert(session.expires > Date.now() / 1000, "the session cookie does not expire");
+    assert(!session.value.includes(ADMIN_KEY.split("_").pop()), "the cookie holds the key's secret");
+    const stored = await page.evaluate(() => document.cookie + JSON.stringify(localStorage) + JSON.stringify(sessionStorage));
+    assert(!stored.includes(ADMIN_KEY), "the key is readable by scripts");
+    assert((await page.textContent("main")).includes("default"), "the namespace is not listed");
+  });
+
+  await check("the function list shows the deployed functions", async () => {
+    await page.click("text=default");
+    for (const name of ["hello", "probe", "jobs"]) {
+      assert(await page.isVisible(`#functions a:text-is("${name}")`), `${name} is not listed`);
+    }
+    await shot(page, "functions");
+  });
+
+  await check("an invocation from outside appears in the invocations table within seconds", async () => {
+    await page.goto(BASE + "/ui/ns/default/fn/hello/invocations");
+    const called = await invoke("/fn/default/hello/from-outside");
+    assert(called.status === 200 && called.id, `hello answered ${called.status}`);
+    await eventually(`invocation ${called.id} in the table`, () => page.isVisible(`#invocations a:has-text("${called.id}")`));
+    await shot(page, "invocations");
+    await page.click(`#invocations a:has-text("${called.id}")`);
+    await page.waitForSelector("ol.log li");
+    assert((await page.textContent("ol.log")).includes("hello called: /from-outside"), "the invocation page lacks its log line");
+  });
+
+  await check("the function's chart counts a new invocation within seconds", async () => {
+    await page.goto(BASE + "/ui/ns/default/fn/hello");
+    await page.waitForSelector("section.charts[data-requests] .uplot canvas");
+    const before = Number(await page.getAttribute("section.charts", "data-requests"));
+    await invoke("/fn/default/hello/charted");
+    await eventually("the chart to count one more request", async () =>
+      Number(await page.getAttribute("section.charts", "data-requests")) >= before + 1);
+    await shot(page, "function");
+  });
+
+  await check("the live log tail shows a new line, and a logged <script> is text", async () => {
+    await page.goto(BASE + "/ui/ns/default/fn/probe/logs");
+    await eventually("the tail to connect", async () => (await page.textContent("#tail-state")) === "live");
+    const marker = `<script>alert(${Date.now()})</script>`;
+    const called = await invoke("/fn/default/probe/", { headers: { "ce-id": marker } });
+    assert(called.status === 200, `probe answered ${called.status}`);
+    await eventually("the line in the tail", async () => (await page.textContent("#log")).includes(marker));
+    assert((await page.locator("#log script").count()) === 0, "the logged <script> became an element");
+    assert((await page.innerHTML("#log")).includes("&lt;script&gt;"), "the line is not escaped text");
+    // Paused, a line is held back; resumed, it shows.
+    await page.click("#pause");
+    const held = `held-${Date.now()}`;
+    await invoke("/fn/default/probe/", { headers: { "ce-id": held } });
+    await eventually("the held line to be counted", async () => (await page.textContent("#tail-state")).includes("1 held"));
+    assert(!(await page.textContent("#log")).includes(held), "a paused tail showed a new line");
+    await page.click("#pause");
+    assert((await page.textContent("#log")).includes(held), "resuming did not show the held line");
+    await page.fill("#filter", held);
+    assert((await page.locator("#log li:visible").count()) === 1, "the filter did not narrow the lines");
+    await shot(page, "logs");
+    // Rendered by the server too (the invocation page), still text.
+    await page.goto(BASE + `/ui/invocations/${called.id}`);
+    assert((await page.textContent("ol.log")).includes(marker), "the invocation page lacks the line");
+    assert((await page.locator("ol.log script").count()) === 0, "the server rendered the <script>");
+  });
+
+  await check("moving an alias from the page changes which version answers", async () => {
+    const before = await invoke("/fn/default/hello@prod/");
+    assert(before.body.startsWith("Hello"), `prod answered ${before.body} before the move`);
+    await page.goto(BASE + "/ui/ns/default/fn/hello");
+    await page.selectOption('tr[data-alias="prod"] select', "2");
+    await Promise.all([page.waitForLoadState("load"), page.click('tr[data-alias="prod"] button')]);
+    assert((await page.textContent('tr[data-alias="prod"] td.version')) === "v2", "the page still shows v1");
+    await eventually("prod to answer from v2", async () => (await invoke("/fn/default/hello@prod/")).body.startsWith("Hi"));
+  });
+
+  await check("redrive from the dead-letter page queues the invocation again", async () => {
+    await page.goto(BASE + "/ui/ns/default/fn/jobs/dlq");
+    assert(await page.isVisible(`#dead a:has-text("${DEAD_ID}")`), "the dead invocation is not listed");
+    await shot(page, "dead-letters");
+    await Promise.all([page.waitForLoadState("load"), page.click(`#dead tr:has-text("${DEAD_ID}") button`)]);
+    // `stable` now points at a version that answers, so the redriven invocation succeeds.
+    await eventually("the redriven invocation to succeed", async () => (await api(`/v1/invocations/${DEAD_ID}`)).status === "succeeded");
+    await page.reload();
+    assert(!(await page.isVisible(`#dead a:has-text("${DEAD_ID}")`)), "the invocation is still listed as dead");
+  });
+
+  await check("a state change without the CSRF token is refused", async () => {
+    await page.goto(BASE + "/ui/ns/default/fn/hello");
+    const statuses = await page.evaluate(async () => {
+      const post = (body) => fetch("/ui/ns/default/fn/hello/aliases/prod", { method: "POST", body: new URLSearchParams(body) });
+      return [(await post({ version: "1" })).status, (await post({ version: "1", csrf: "forged" })).status];
+    });
+    assert(statuses[0] === 403 && statuses[1] === 403, `CSRF-less posts answered ${statuses}`);
+    const hello = await api("/v1/namespaces/default/functions/hello");
+    assert(hello.aliases.prod === 2, `the refused post moved prod to ${hello.aliases.prod}`);
+  });
+
+  await check("the usage and keys pages show their tables", async () => {
+    await page.goto(BASE + "/ui/ns/default/usage");
+    assert(await page.isVisible('#usage td:text-is("hello")'), "hello has no usage row");
+    await shot(page, "usage");
+    await page.goto(BASE + "/ui/keys");
+    assert((await page.locator("#keys tbody tr").count()) >= 2, "the keys are not listed");
+    await shot(page, "keys");
+  });
+
+  await check("the function page fits a phone-width screen", async () => {
+    await page.setViewportSize({ width: 375, height: 800 });
+    await page.goto(BASE + "/ui/ns/default/fn/hello");
+    await page.waitForSelector("section.charts .uplot canvas");
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert(overflow <= 1, `the page is ${overflow}px wider than the screen`);
+    await shot(page, "function-phone");
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  await check("logging out ends the session", async () => {
+    await Promise.all([page.waitForLoadState("load"), page.click("form.logout button")]);
+    assert(page.url().endsWith("/ui/login"), `after logout the page is ${page.url()}`);
+    await page.goto(BASE + "/ui/ns/default");
+    assert(page.url().endsWith("/ui/login"), "the dashboard is still open after logout");
+  });
+
+  await check("a viewer sees no write buttons, and a forged post with its cookie gets 403", async () => {
+    const viewer = await context.newPage();
+    watch(viewer, "viewer");
+    await logIn(viewer, VIEWER_KEY);
+    await viewer.goto(BASE + "/ui/ns/default/fn/hello");
+    assert((await viewer.locator("#aliases form, #aliases button").count()) === 0, "a viewer sees the alias move");
+    assert(!(await viewer.isVisible('a:text-is("API keys")')), "a viewer sees the keys link");
+    await viewer.goto(BASE + "/ui/ns/default/fn/jobs/dlq");
+    assert((await viewer.locator("main form").count()) === 0, "a viewer sees a redrive button");
+    const status = await viewer.evaluate(async () => {
+      const csrf = document.querySelector('input[name="csrf"]').value;
+      const answer = await fetch("/ui/ns/default/fn/hello/aliases/prod", {
+        method: "POST",
+        body: new URLSearchParams({ version: "1", csrf }),
+      });
+      return answer.status;
+    });
+    assert(status === 403, `a viewer's forged alias move answered ${status}`);
+    const keys = await viewer.goto(BASE + "/ui/keys");
+    assert(keys.status() === 403, `a viewer's keys page answered ${keys.status()}`);
+    await shot(viewer, "viewer-function");
+    const hello = await api("/v1/namespaces/default/functions/hello");
+    assert(hello.aliases.prod === 2, `the viewer moved prod to ${hello.aliases.prod}`);
+  });
+
+  await check("no page needed an inline script or style, opened a dialog or threw", async () => {
+    assert(problems.length === 0, problems.join("\n"));
+  });
+} catch (error) {
+  console.error(`not ok - ${error.stack || error}`);
+  console.error(`${passed} passed, 1 failed`);
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+  process.exit(1);
+}
+await context.close();
+rmSync(profile, { recursive: true, force: true });
+console.log(`${passed} passed, 0 failed`);
