@@ -6,10 +6,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 
-use crate::support::{DEADLINE, Server, eventually, invocation_id, stdout_json};
+use crate::support::{
+    DEADLINE, Server, ServerBuilder, Store, eventually, invocation_id, stdout_json,
+};
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -90,4 +95,150 @@ async fn a_browser_uses_the_dashboard() {
         14,
         "{stdout}"
     );
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The `name=value` pairs of the cookies an answer sets.
+fn cookies_set(answer: &reqwest::Response) -> Vec<String> {
+    answer
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok()?.split(';').next().map(str::to_string))
+        .collect()
+}
+
+/// Logs in to `node`'s dashboard with `key` as a browser would (the login form's CSRF cookie
+/// and token, then the form); the `Cookie` header of the session's later requests.
+async fn log_in(node: &Server, key: &str) -> String {
+    let client = no_redirects();
+    let form = client.get(node.url("/ui/login")).send().await.unwrap();
+    let csrf_cookie = cookies_set(&form).join("; ");
+    let html = form.text().await.unwrap();
+    let token = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the login form carries a CSRF token");
+    // Keys and tokens are URL-safe as they are.
+    let answer = client
+        .post(node.url("/ui/login"))
+        .header(COOKIE, csrf_cookie)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("key={key}&csrf={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "logging in was refused");
+    cookies_set(&answer).join("; ")
+}
+
+/// The requests the dashboard's chart of `function` counts on `node`, over the last hour.
+async fn charted_requests(node: &Server, session: &str, function: &str) -> Result<u64, String> {
+    let answer = no_redirects()
+        .get(node.url(&format!("/ui/ns/default/fn/{function}/activity?span=hour")))
+        .header(COOKIE, session)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if answer.status() != 200 {
+        return Err(format!("{} answered {}", node.url(""), answer.status()));
+    }
+    let chart: Value = answer.json().await.map_err(|e| e.to_string())?;
+    Ok(chart["requests"]
+        .as_array()
+        .expect("requests per bucket")
+        .iter()
+        .filter_map(Value::as_u64)
+        .sum())
+}
+
+async fn charts(node: &Server, session: &str, expected: u64) {
+    eventually(DEADLINE, || async {
+        match charted_requests(node, session, "hello").await? {
+            seen if seen == expected => Ok(()),
+            seen => Err(format!("{} charts {seen} requests", node.url(""))),
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_and_the_charts_hold_across_nodes_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut one = ServerBuilder::new(Store::postgres(dir.path())).start();
+    let two = one.second_node().start();
+    one.cli_ok(&["deploy", "hello", guests_hello().as_str()]);
+    let created = stdout_json(&one.cli(&[
+        "keys",
+        "create",
+        "--role",
+        "developer",
+        "-n",
+        "default",
+        "-o",
+        "json",
+    ]));
+    let key = created["key"].as_str().expect("a key");
+    let session = log_in(&one, key).await;
+
+    // Signed with a key both nodes derive from the shared master key, the session opened on
+    // one node is good on the other, once that node has heard of the key.
+    eventually(Duration::from_secs(5), || async {
+        let answer = no_redirects()
+            .get(two.url("/ui/ns/default"))
+            .header(COOKIE, &session)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        match answer.status().as_u16() {
+            200 => Ok(()),
+            status => Err(format!(
+                "the second node answered {status} {:?}",
+                answer.headers().get(LOCATION)
+            )),
+        }
+    })
+    .await;
+
+    // Each node's invocations are in both nodes' charts: they come from the stored records.
+    for (node, calls) in [(&one, 2), (&two, 3)] {
+        for _ in 0..calls {
+            let answer = reqwest::get(node.url("/fn/default/hello")).await.unwrap();
+            assert_eq!(answer.status(), 200);
+        }
+    }
+    charts(&one, &session, 5).await;
+    charts(&two, &session, 5).await;
+
+    // A restarted node still knows the session and still charts what ran before.
+    one.terminate();
+    one.wait_exit();
+    let one = one.restart().start();
+    charts(&one, &session, 5).await;
+}
+
+fn guests_hello() -> String {
+    crate::support::guests()
+        .join("hello.wasm")
+        .display()
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_dashboard_can_be_turned_off() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::builder(data.path())
+        .config("[ui]\nenabled = false\n")
+        .start();
+    for path in ["/ui", "/ui/login", "/ui/assets/dashboard.js"] {
+        let answer = no_redirects().get(server.url(path)).send().await.unwrap();
+        assert_eq!(answer.status(), 404, "{path}");
+    }
 }
