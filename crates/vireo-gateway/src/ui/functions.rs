@@ -37,8 +37,8 @@ pub(crate) async fn namespaces(
         h1 { "Namespaces" }
         @if visible.is_empty() {
             (empty("This key sees no namespace.", html! {
-                "An admin creates one with " code { "vireo namespaces create NAME" }
-                " and a key for it with " code { "vireo keys create --namespace NAME" } "."
+                "An admin creates one with " code { "vireo ns create NAME" }
+                " and a key for it with " code { "vireo keys create --role developer --namespace NAME" } "."
             }))
         } @else {
             ul.cards {
@@ -252,7 +252,7 @@ pub(crate) async fn page(
         h2 { "Schedules" }
         @if schedules.is_empty() {
             (empty("No schedules run this function.", html! {
-                "Add one with " code { "vireo cron create NAME " (function) " \"*/5 * * * *\"" } "."
+                "Add one with " code { "vireo cron add " (function) " --schedule \"*/5 * * * *\"" } "."
             }))
         } @else {
             div.scroll { table #schedules {
