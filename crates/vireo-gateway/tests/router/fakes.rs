@@ -126,8 +126,13 @@ impl TenantStore for World {
         Ok(self.keys.lock().unwrap().values().cloned().collect())
     }
 
-    async fn revoke_key(&self, _: &str, _: i64) -> Result<ApiKey, StoreError> {
-        not_reached!("TenantStore::revoke_key")
+    async fn revoke_key(&self, id: &str, at_us: i64) -> Result<ApiKey, StoreError> {
+        let mut keys = self.keys.lock().unwrap();
+        let key = keys
+            .get_mut(id)
+            .ok_or_else(|| StoreError::KeyNotFound(id.to_string()))?;
+        key.revoked_at_us.get_or_insert(at_us);
+        Ok(key.clone())
     }
 }
 

@@ -3,6 +3,7 @@
 //! of bad request, and a few handlers end to end. The real store, runtime and binary are tested
 //! in their own crates and in vireo-cli's e2e suite.
 
+mod dashboard;
 mod fakes;
 
 use std::sync::Arc;
