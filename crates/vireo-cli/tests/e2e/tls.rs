@@ -152,6 +152,15 @@ async fn https_serves_probes_functions_the_api_and_metrics_and_turns_plain_http_
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(response.version(), reqwest::Version::HTTP_11, "{path}");
     }
+    // Over HTTPS the dashboard's cookies are marked Secure.
+    let login = client.get(server.url("/ui/login")).send().await.unwrap();
+    let cookie = login.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
     let (status, functions) = server.get_json("/v1/namespaces/default/functions").await;
     assert_eq!(status, 200, "{functions}");
     assert!(functions.to_string().contains("hello"), "{functions}");

@@ -182,9 +182,7 @@ pub async fn pause(
     State(schedules): State<Arc<dyn ScheduleStore>>,
     SchedulePath { namespace, name }: SchedulePath,
 ) -> Result<Json<ScheduleView>, ApiError> {
-    let paused = schedules
-        .set_schedule_paused(&namespace, &name, true, None)
-        .await?;
+    let paused = set_paused(schedules.as_ref(), &namespace, &name, true).await?;
     Ok(Json(paused.into()))
 }
 
@@ -196,10 +194,24 @@ pub async fn resume(
     State(schedules): State<Arc<dyn ScheduleStore>>,
     SchedulePath { namespace, name }: SchedulePath,
 ) -> Result<Json<ScheduleView>, ApiError> {
-    let current = schedules.get_schedule(&namespace, &name).await?;
-    let next = cron(&current.expression, Some(&current.time_zone))?.next_after(now_micros());
-    let resumed = schedules
-        .set_schedule_paused(&namespace, &name, false, next)
-        .await?;
+    let resumed = set_paused(schedules.as_ref(), &namespace, &name, false).await?;
     Ok(Json(resumed.into()))
+}
+
+/// Pauses a schedule, or resumes it from now (its next slot after now).
+pub(crate) async fn set_paused(
+    schedules: &dyn ScheduleStore,
+    namespace: &Name,
+    name: &Name,
+    paused: bool,
+) -> Result<Schedule, ApiError> {
+    let next = if paused {
+        None
+    } else {
+        let current = schedules.get_schedule(namespace, name).await?;
+        cron(&current.expression, Some(&current.time_zone))?.next_after(now_micros())
+    };
+    Ok(schedules
+        .set_schedule_paused(namespace, name, paused, next)
+        .await?)
 }

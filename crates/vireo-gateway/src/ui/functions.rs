@@ -13,10 +13,11 @@ use vireo_core::{
 
 use super::activity::{self, Span};
 use super::error::UiError;
-use super::layout::{self, empty, time};
+use super::layout::{self, empty, page_of, pager, time};
 use super::session::Viewer;
+use crate::api::schedules::set_paused;
 use crate::auth::authorize;
-use crate::extract::{AliasPath, FunctionPath, NamespacePath};
+use crate::extract::{AliasPath, FunctionPath, NamespacePath, SchedulePath};
 
 pub(crate) fn function_url(namespace: &Name, function: &Name) -> String {
     format!("/ui/ns/{namespace}/fn/{function}")
@@ -51,16 +52,31 @@ pub(crate) async fn namespaces(
     Ok(layout::page("Namespaces", Some(&viewer), body))
 }
 
+/// `?page=N` of a paged table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageParam {
+    #[serde(default = "first_page")]
+    pub page: usize,
+}
+
+pub(crate) fn first_page() -> usize {
+    1
+}
+
 pub(crate) async fn list(
     viewer: Viewer,
     State(catalog): State<Arc<dyn Catalog>>,
     State(records): State<Arc<dyn Records>>,
     NamespacePath(namespace): NamespacePath,
+    Query(PageParam { page }): Query<PageParam>,
 ) -> Result<Html<String>, UiError> {
     authorize(&viewer.caller, Action::Read, &namespace)?;
     let functions = catalog.list_functions(&namespace).await?;
-    let mut rows = Vec::with_capacity(functions.len());
-    for info in functions {
+    let total = functions.len();
+    let shown = page_of(&functions, page);
+    let mut rows = Vec::with_capacity(shown.len());
+    for info in shown.iter().cloned() {
         let hour =
             activity::summary(records.as_ref(), &namespace, &info.name, None, Span::Hour).await?;
         rows.push((info, hour));
@@ -94,6 +110,7 @@ pub(crate) async fn list(
                     }
                 }
             }
+            (pager(page, total, |p| format!("/ui/ns/{namespace}?page={p}")))
         }
     };
     Ok(layout::page(namespace.as_str(), Some(&viewer), body))
@@ -134,6 +151,9 @@ pub(crate) struct PageParams {
     #[serde(default)]
     span: Span,
     version: Option<u32>,
+    /// The page of the versions table.
+    #[serde(default = "first_page")]
+    versions_page: usize,
 }
 
 pub(crate) async fn page(
@@ -233,7 +253,7 @@ pub(crate) async fn page(
         div.scroll { table #versions {
             thead { tr { th { "Version" } th { "Deployed" } th { "Size" } th { "Component" } th { "Loaded" } } }
             tbody {
-                @for v in &versions {
+                @for v in page_of(&versions, params.versions_page) {
                     tr {
                         td { "v" (v.version) }
                         td { (time(v.created_at_us)) }
@@ -244,6 +264,7 @@ pub(crate) async fn page(
                 }
             }
         } }
+        (pager(params.versions_page, versions.len(), |p| format!("{}&versions_page={p}", chosen(params.span, params.version))))
         @if let Some(latest) = versions.first() {
             h2 { "Settings of v" (latest.version) }
             p.hint { "Secrets are shown by name; their values never leave the server." }
@@ -256,15 +277,24 @@ pub(crate) async fn page(
             }))
         } @else {
             div.scroll { table #schedules {
-                thead { tr { th { "Schedule" } th { "Cron" } th { "Zone" } th { "State" } th { "Next" } } }
+                thead { tr { th { "Schedule" } th { "Cron" } th { "Zone" } th { "State" } th { "Next" } @if writable { th {} } } }
                 tbody {
                     @for schedule in &schedules {
-                        tr {
+                        tr data-schedule=(schedule.name) {
                             td { (schedule.name) }
                             td { code { (schedule.expression) } }
                             td { (schedule.time_zone) }
-                            td { @if schedule.paused { "paused" } @else { "active" } }
+                            td.state { @if schedule.paused { "paused" } @else { "active" } }
                             td { @if let Some(at) = schedule.next_fire_at_us { (time(at)) } @else { "never" } }
+                            @if writable {
+                                td {
+                                    form.inline method="post" action={ "/ui/ns/" (namespace) "/schedules/" (schedule.name) } {
+                                        (viewer.csrf.field())
+                                        input type="hidden" name="paused" value=(!schedule.paused);
+                                        button type="submit" { @if schedule.paused { "Resume" } @else { "Pause" } }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
@@ -303,4 +333,21 @@ pub(crate) async fn move_alias(
         .set_alias(&namespace, &function, &alias, form.version)
         .await?;
     Ok(Redirect::to(&function_url(&namespace, &function)))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PauseForm {
+    paused: bool,
+}
+
+/// Pauses or resumes a schedule, as `POST .../schedules/{name}/pause|resume`.
+pub(crate) async fn pause_schedule(
+    viewer: Viewer,
+    State(schedules): State<Arc<dyn ScheduleStore>>,
+    SchedulePath { namespace, name }: SchedulePath,
+    Form(form): Form<PauseForm>,
+) -> Result<Redirect, UiError> {
+    authorize(&viewer.caller, Action::Write, &namespace)?;
+    let schedule = set_paused(schedules.as_ref(), &namespace, &name, form.paused).await?;
+    Ok(Redirect::to(&function_url(&namespace, &schedule.function)))
 }

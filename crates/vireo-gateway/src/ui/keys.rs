@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, Redirect};
 use maud::html;
@@ -11,7 +11,8 @@ use vireo_core::Directory;
 use vireo_core::time::now_micros;
 
 use super::error::UiError;
-use super::layout;
+use super::functions::PageParam;
+use super::layout::{self, page_of, pager};
 use super::session::Viewer;
 use crate::api::keys::KeyView;
 
@@ -29,11 +30,14 @@ fn admin_only(viewer: &Viewer) -> Result<(), UiError> {
 pub(crate) async fn list(
     viewer: Viewer,
     State(directory): State<Arc<Directory>>,
+    Query(PageParam { page }): Query<PageParam>,
 ) -> Result<Html<String>, UiError> {
     admin_only(&viewer)?;
-    let keys: Vec<KeyView> = directory
-        .list_keys()
-        .into_iter()
+    let keys = directory.list_keys();
+    let total = keys.len();
+    let keys: Vec<KeyView> = page_of(&keys, page)
+        .iter()
+        .cloned()
         .map(KeyView::from)
         .collect();
     let body = html! {
@@ -62,6 +66,7 @@ pub(crate) async fn list(
                 }
             }
         } }
+        (pager(page, total, |p| format!("/ui/keys?page={p}")))
     };
     Ok(layout::page("API keys", Some(&viewer), body))
 }

@@ -64,7 +64,54 @@ pub(crate) fn millis(micros: u64) -> String {
     format!("{:.1} ms", micros as f64 / 1000.0)
 }
 
+/// Rows a paged table shows at once.
+pub(crate) const PAGE_ROWS: usize = 50;
+
+/// The rows of page `page` (from 1) of `rows`.
+pub(crate) fn page_of<T>(rows: &[T], page: usize) -> &[T] {
+    let start = page
+        .saturating_sub(1)
+        .saturating_mul(PAGE_ROWS)
+        .min(rows.len());
+    &rows[start..(start + PAGE_ROWS).min(rows.len())]
+}
+
+/// Links to the neighbouring pages of a table of `total` rows; `url` makes a page's address.
+pub(crate) fn pager(page: usize, total: usize, url: impl Fn(usize) -> String) -> Markup {
+    let pages = total.div_ceil(PAGE_ROWS).max(1);
+    let page = page.clamp(1, pages);
+    html! {
+        @if pages > 1 {
+            nav.pager aria-label="pages" {
+                @if page > 1 { a href=(url(page - 1)) rel="prev" { "← Previous" } }
+                span { "page " (page) " of " (pages) }
+                @if page < pages { a href=(url(page + 1)) rel="next" { "Next →" } }
+            }
+        }
+    }
+}
+
 /// What a page with no rows says instead, with what to do next.
 pub(crate) fn empty(what: &str, next: Markup) -> Markup {
     html! { div.empty { p { (what) } p.hint { (next) } } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_cut_rows_and_link_their_neighbours() {
+        let rows: Vec<usize> = (0..120).collect();
+        assert_eq!(page_of(&rows, 1), &rows[..50]);
+        assert_eq!(page_of(&rows, 3), &rows[100..]);
+        assert!(page_of(&rows, 9).is_empty());
+        let links = pager(2, rows.len(), |p| format!("?page={p}")).into_string();
+        assert!(
+            links.contains("?page=1") && links.contains("?page=3"),
+            "{links}"
+        );
+        assert!(links.contains("page 2 of 3"), "{links}");
+        assert!(pager(1, 50, |p| p.to_string()).into_string().is_empty());
+    }
 }

@@ -53,6 +53,10 @@ pub(crate) fn router(state: &AppState) -> Option<Router<AppState>> {
         .route("/ui/invocations/{id}", get(invocations::detail))
         .route("/ui/ns/{namespace}", get(functions::list))
         .route("/ui/ns/{namespace}/usage", get(usage::report))
+        .route(
+            "/ui/ns/{namespace}/schedules/{name}",
+            post(functions::pause_schedule),
+        )
         .route("/ui/ns/{namespace}/fn/{function}", get(functions::page))
         .route(
             "/ui/ns/{namespace}/fn/{function}/activity",

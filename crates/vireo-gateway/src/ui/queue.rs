@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Form, State};
+use axum::extract::{Form, Query, State};
 use axum::response::{Html, Redirect};
 use maud::html;
 use serde::Deserialize;
@@ -11,15 +11,15 @@ use vireo_core::time::now_micros;
 use vireo_core::{Action, Catalog, QueueAdmin};
 
 use super::error::UiError;
-use super::functions::function_url;
-use super::layout::{self, empty, time};
+use super::functions::{PageParam, function_url};
+use super::layout::{self, empty, page_of, pager, time};
 use super::session::Viewer;
 use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::extract::{FunctionPath, invocation_id};
 
-/// The most dead invocations the page lists.
-const ROWS: u32 = 200;
+/// The most dead invocations the pages list.
+const MOST: u32 = 1000;
 
 pub(crate) async fn dead_letters(
     viewer: Viewer,
@@ -29,11 +29,13 @@ pub(crate) async fn dead_letters(
         namespace,
         function,
     }: FunctionPath,
+    Query(PageParam { page }): Query<PageParam>,
 ) -> Result<Html<String>, UiError> {
     authorize(&viewer.caller, Action::Read, &namespace)?;
     catalog.get_function(&namespace, &function).await?;
     let counts = queue.queue_counts(&namespace, &function).await?;
-    let dead = queue.list_dead(&namespace, &function, ROWS).await?;
+    let all_dead = queue.list_dead(&namespace, &function, MOST).await?;
+    let dead = page_of(&all_dead, page);
     let here = function_url(&namespace, &function);
     let redrive = format!("{here}/dlq/redrive");
     let writable = viewer.may_write(&namespace);
@@ -60,7 +62,7 @@ pub(crate) async fn dead_letters(
                 form.inline method="post" action=(redrive) {
                     (viewer.csrf.field())
                     input type="hidden" name="all" value="true";
-                    button type="submit" { "Redrive all " (dead.len()) }
+                    button type="submit" { "Redrive all " (counts.dead) }
                 }
             }
             div.scroll { table #dead {
@@ -69,7 +71,7 @@ pub(crate) async fn dead_letters(
                     @if writable { th {} }
                 } }
                 tbody {
-                    @for invocation in &dead {
+                    @for invocation in dead {
                         tr {
                             td { a href={ "/ui/invocations/" (invocation.id) } { code { (invocation.id) } } }
                             td { (time(invocation.accepted_at_us)) }
@@ -88,6 +90,7 @@ pub(crate) async fn dead_letters(
                     }
                 }
             } }
+            (pager(page, all_dead.len(), |p| format!("{here}/dlq?page={p}")))
         }
     };
     Ok(layout::page("Dead letters", Some(&viewer), body))

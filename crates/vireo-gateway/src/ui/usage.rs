@@ -11,7 +11,8 @@ use vireo_core::time::now_micros;
 use vireo_core::{Action, Catalog, PricePlan, Records, StoreError, UsageGrouping, UsageQuery};
 
 use super::error::UiError;
-use super::layout::{self, empty};
+use super::functions::first_page;
+use super::layout::{self, empty, page_of, pager};
 use super::session::Viewer;
 use crate::api::usage::{DEFAULT_WINDOW_US, compute};
 use crate::auth::authorize;
@@ -21,6 +22,8 @@ use crate::extract::NamespacePath;
 #[serde(deny_unknown_fields)]
 pub(crate) struct UsageParams {
     by: Option<UsageGrouping>,
+    #[serde(default = "first_page")]
+    page: usize,
 }
 
 pub(crate) async fn report(
@@ -67,7 +70,7 @@ pub(crate) async fn report(
                     th { "Requests" } th { "Billed ms" } th { "GB-s" } th { "Cold starts" } th { "Cost" }
                 } }
                 tbody {
-                    @for row in &report.rows {
+                    @for row in page_of(&report.rows, params.page) {
                         tr {
                             td { (row.key) }
                             td.num { (row.requests) }
@@ -87,6 +90,7 @@ pub(crate) async fn report(
                     td.num { (format!("${:.6}", report.totals.cost)) }
                 } }
             } }
+            (pager(params.page, report.rows.len(), |p| format!("{here}?by={}&page={p}", by_name(group_by))))
         }
         h2 { "Price plan" }
         dl.counts {
@@ -99,4 +103,11 @@ pub(crate) async fn report(
             (format!("${:.6}", report.totals.cost_before_free_tier)) "." }
     };
     Ok(layout::page("Usage", Some(&viewer), body))
+}
+
+fn by_name(group_by: UsageGrouping) -> &'static str {
+    match group_by {
+        UsageGrouping::Day => "day",
+        _ => "function",
+    }
 }
