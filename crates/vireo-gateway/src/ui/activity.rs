@@ -9,14 +9,10 @@ use axum::Json;
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 use vireo_core::time::now_micros;
-use vireo_core::{
-    Action, Catalog, InvocationQuery, InvocationRecord, InvocationStatus, Name, Records,
-};
+use vireo_core::{InvocationQuery, InvocationRecord, InvocationStatus, Name, Records};
 
 use super::error::UiError;
-use super::session::Viewer;
-use crate::auth::authorize;
-use crate::extract::FunctionPath;
+use super::session::SeenFunction;
 
 /// The most records one chart reads.
 const MAX_RECORDS: usize = 50_000;
@@ -194,17 +190,14 @@ pub(crate) struct ChartParams {
 
 /// A function's chart data as JSON, for the page's script to draw.
 pub(crate) async fn chart_data(
-    viewer: Viewer,
-    State(catalog): State<Arc<dyn Catalog>>,
-    State(records): State<Arc<dyn Records>>,
-    FunctionPath {
+    SeenFunction {
         namespace,
         function,
-    }: FunctionPath,
+        ..
+    }: SeenFunction,
+    State(records): State<Arc<dyn Records>>,
     Query(params): Query<ChartParams>,
 ) -> Result<Json<Activity>, UiError> {
-    authorize(&viewer.caller, Action::Read, &namespace)?;
-    catalog.get_function(&namespace, &function).await?;
     let activity = summary(
         records.as_ref(),
         &namespace,

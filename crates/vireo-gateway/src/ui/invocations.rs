@@ -10,19 +10,18 @@ use maud::html;
 use serde::Deserialize;
 use vireo_core::time::{now_micros, parse_since};
 use vireo_core::{
-    Action, Catalog, InvocationId, InvocationMatch, InvocationQuery, InvocationRecord,
-    InvocationStatus, LogQuery, QueueAdmin, Records, Trigger,
+    InvocationId, InvocationMatch, InvocationQuery, InvocationRecord, InvocationStatus, LogQuery,
+    QueueAdmin, Records, Trigger,
 };
 
 use super::REFRESH;
 use super::error::UiError;
 use super::functions::function_url;
 use super::layout::{self, empty, millis, time};
-use super::session::Viewer;
+use super::session::{SeenFunction, Viewer};
 use crate::api::invocations::find;
-use crate::auth::authorize;
 use crate::error::ApiError;
-use crate::extract::{FunctionPath, InvocationPath, invocation_id};
+use crate::extract::{InvocationPath, invocation_id};
 
 /// Rows per page.
 const ROWS: usize = 50;
@@ -147,17 +146,14 @@ async fn matching(
 }
 
 pub(crate) async fn table(
-    viewer: Viewer,
-    State(catalog): State<Arc<dyn Catalog>>,
-    State(records): State<Arc<dyn Records>>,
-    FunctionPath {
+    SeenFunction {
+        viewer,
         namespace,
         function,
-    }: FunctionPath,
+    }: SeenFunction,
+    State(records): State<Arc<dyn Records>>,
     Query(filters): Query<Filters>,
 ) -> Result<Html<String>, UiError> {
-    authorize(&viewer.caller, Action::Read, &namespace)?;
-    catalog.get_function(&namespace, &function).await?;
     let chosen = filters.check()?;
     let query = InvocationQuery {
         namespace: namespace.clone(),

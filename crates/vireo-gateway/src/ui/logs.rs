@@ -10,15 +10,13 @@ use axum::response::{Html, IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 use vireo_core::time::now_micros;
-use vireo_core::{Action, Catalog, LogQuery, Name, Records};
+use vireo_core::{LogQuery, Name, Records};
 
 use super::error::UiError;
 use super::functions::function_url;
 use super::layout::{self, time};
-use super::session::Viewer;
+use super::session::SeenFunction;
 use crate::api::logs::follow_lines;
-use crate::auth::authorize;
-use crate::extract::FunctionPath;
 use crate::state::LogFeed;
 
 /// The lines the page opens with.
@@ -39,16 +37,13 @@ fn log_query(namespace: &Name, function: &Name, limit: u32) -> LogQuery {
 }
 
 pub(crate) async fn tail(
-    viewer: Viewer,
-    State(catalog): State<Arc<dyn Catalog>>,
-    State(records): State<Arc<dyn Records>>,
-    FunctionPath {
+    SeenFunction {
+        viewer,
         namespace,
         function,
-    }: FunctionPath,
+    }: SeenFunction,
+    State(records): State<Arc<dyn Records>>,
 ) -> Result<Html<String>, UiError> {
-    authorize(&viewer.caller, Action::Read, &namespace)?;
-    catalog.get_function(&namespace, &function).await?;
     let opened_at = now_micros();
     let lines = records
         .read_logs(&LogQuery {
@@ -97,18 +92,15 @@ pub(crate) struct StreamParams {
 }
 
 pub(crate) async fn stream(
-    viewer: Viewer,
-    State(catalog): State<Arc<dyn Catalog>>,
-    State(records): State<Arc<dyn Records>>,
-    State(feed): State<LogFeed>,
-    FunctionPath {
+    SeenFunction {
         namespace,
         function,
-    }: FunctionPath,
+        ..
+    }: SeenFunction,
+    State(records): State<Arc<dyn Records>>,
+    State(feed): State<LogFeed>,
     Query(params): Query<StreamParams>,
 ) -> Result<Response, UiError> {
-    authorize(&viewer.caller, Action::Read, &namespace)?;
-    catalog.get_function(&namespace, &function).await?;
     let query = LogQuery {
         after_seq: params.after,
         since_us: match params.after {

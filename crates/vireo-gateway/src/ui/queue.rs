@@ -8,12 +8,12 @@ use axum::response::{Html, Redirect};
 use maud::html;
 use serde::Deserialize;
 use vireo_core::time::now_micros;
-use vireo_core::{Action, Catalog, QueueAdmin};
+use vireo_core::{Action, QueueAdmin};
 
 use super::error::UiError;
 use super::functions::{PageParam, function_url};
 use super::layout::{self, empty, page_of, pager, time};
-use super::session::Viewer;
+use super::session::{SeenFunction, Viewer};
 use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::extract::{FunctionPath, invocation_id};
@@ -22,17 +22,14 @@ use crate::extract::{FunctionPath, invocation_id};
 const MOST: u32 = 1000;
 
 pub(crate) async fn dead_letters(
-    viewer: Viewer,
-    State(catalog): State<Arc<dyn Catalog>>,
-    State(queue): State<Arc<dyn QueueAdmin>>,
-    FunctionPath {
+    SeenFunction {
+        viewer,
         namespace,
         function,
-    }: FunctionPath,
+    }: SeenFunction,
+    State(queue): State<Arc<dyn QueueAdmin>>,
     Query(PageParam { page }): Query<PageParam>,
 ) -> Result<Html<String>, UiError> {
-    authorize(&viewer.caller, Action::Read, &namespace)?;
-    catalog.get_function(&namespace, &function).await?;
     let counts = queue.queue_counts(&namespace, &function).await?;
     let all_dead = queue.list_dead(&namespace, &function, MOST).await?;
     let dead = page_of(&all_dead, page);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Extension;
-use axum::extract::{Form, FromRequestParts};
+use axum::extract::{Form, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -15,11 +15,14 @@ use cookie::{Cookie, CookieJar, Key, SameSite};
 use maud::html;
 use serde::Deserialize;
 use vireo_core::time::now_micros;
-use vireo_core::{Action, Caller, Directory, Name};
+use vireo_core::{Action, Caller, Catalog, Directory, Name};
 
 use super::csrf::{self, CsrfToken};
 use super::error::UiError;
 use super::layout;
+use crate::auth::authorize;
+use crate::extract::FunctionPath;
+use crate::state::AppState;
 
 const SESSION_COOKIE: &str = "vireo_session";
 
@@ -130,6 +133,34 @@ impl<S: Send + Sync> FromRequestParts<S> for Viewer {
         let caller = sessions.caller(&parts.headers).ok_or(UiError::LoggedOut)?;
         let csrf = csrf::token(&sessions, &parts.headers).ok_or(UiError::LoggedOut)?;
         Ok(Self { caller, csrf })
+    }
+}
+
+/// A function the session's key may read, checked to exist: what every page about one function
+/// starts from.
+pub(crate) struct SeenFunction {
+    pub viewer: Viewer,
+    pub namespace: Name,
+    pub function: Name,
+}
+
+impl FromRequestParts<AppState> for SeenFunction {
+    type Rejection = UiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, UiError> {
+        let viewer = Viewer::from_request_parts(parts, state).await?;
+        let FunctionPath {
+            namespace,
+            function,
+        } = FunctionPath::from_request_parts(parts, state).await?;
+        authorize(&viewer.caller, Action::Read, &namespace)?;
+        let catalog = Arc::<dyn Catalog>::from_ref(state);
+        catalog.get_function(&namespace, &function).await?;
+        Ok(Self {
+            viewer,
+            namespace,
+            function,
+        })
     }
 }
 
