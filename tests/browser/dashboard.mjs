@@ -82,6 +82,9 @@ try {
       "--no-first-run",
     ],
     viewport: { width: 1280, height: 900 },
+    // A zone far from UTC, to see times shown in the viewer's zone.
+    locale: "en-US",
+    timezoneId: "Asia/Kolkata",
   });
 } catch (error) {
   console.error(`Chromium did not start from ${CHROMIUM} (install Debian's chromium package): ${error.message}`);
@@ -155,6 +158,10 @@ try {
     assert(called.status === 200 && called.id, `hello answered ${called.status}`);
     await eventually(`invocation ${called.id} in the table`, () => page.isVisible(`#invocations a:has-text("${called.id}")`));
     await shot(page, "invocations");
+    const stamp = page.locator(`#invocations tr:has-text("${called.id}") time`);
+    const utc = await stamp.getAttribute("datetime");
+    const local = new Date(utc).toLocaleString("en-US", { timeZone: "Asia/Kolkata" });
+    assert((await stamp.textContent()) === local, `${utc} is shown as ${await stamp.textContent()}, not as ${local}`);
     await page.click(`#invocations a:has-text("${called.id}")`);
     await page.waitForSelector("ol.log li");
     assert((await page.textContent("ol.log")).includes("hello called: /from-outside"), "the invocation page lacks its log line");
@@ -248,13 +255,17 @@ try {
     await shot(page, "keys");
   });
 
-  await check("the function page fits a phone-width screen", async () => {
+  await check("every page fits a phone-width screen", async () => {
     await page.setViewportSize({ width: 375, height: 800 });
-    await page.goto(BASE + "/ui/ns/default/fn/hello");
-    await page.waitForSelector("section.charts .uplot canvas");
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert(overflow <= 1, `the page is ${overflow}px wider than the screen`);
-    await shot(page, "function-phone");
+    const pages = ["/ui", "/ui/ns/default", "/ui/ns/default/fn/hello", "/ui/ns/default/fn/hello/invocations",
+      "/ui/ns/default/fn/probe/logs", "/ui/ns/default/fn/jobs/dlq", "/ui/ns/default/usage", "/ui/keys"];
+    for (const path of pages) {
+      await page.goto(BASE + path);
+      if (path === "/ui/ns/default/fn/hello") await page.waitForSelector("section.charts .uplot canvas");
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert(overflow <= 1, `${path} is ${overflow}px wider than the screen`);
+      if (path === "/ui/ns/default/fn/hello") await shot(page, "function-phone");
+    }
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
