@@ -144,11 +144,14 @@ try {
     assert((await page.textContent("main")).includes("default"), "the namespace is not listed");
   });
 
-  await check("the function list shows the deployed functions", async () => {
+  await check("the namespace page shows its functions, key-value stores and secret names", async () => {
     await page.click("text=default");
     for (const name of ["hello", "probe", "jobs"]) {
       assert(await page.isVisible(`#functions a:text-is("${name}")`), `${name} is not listed`);
     }
+    assert(await page.isVisible('#stores td:text-is("default")'), "the default key-value store is not listed");
+    assert(await page.isVisible('#secrets td:text-is("DB_PASSWORD")'), "the secret's name is not listed");
+    assert(!(await page.content()).includes("hunter2-value"), "a secret's value reached the page");
     await shot(page, "functions");
   });
 

@@ -40,6 +40,8 @@ async fn a_browser_uses_the_dashboard() {
         .await;
     server.cli_ok(&["alias", "hello", "prod", "1"]);
     server.deploy_ok("probe", "probe", json!({})).await;
+    let secret = server.cli_with_stdin(&["secrets", "set", "DB_PASSWORD"], b"hunter2-value");
+    assert!(secret.status.success(), "{secret:?}");
     // Once a year: it never fires while the test runs, and the page pauses it.
     server.cli_ok(&[
         "cron",

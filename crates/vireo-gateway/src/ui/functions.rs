@@ -8,7 +8,8 @@ use axum::response::{Html, Redirect};
 use maud::{Markup, html};
 use serde::Deserialize;
 use vireo_core::{
-    Action, Catalog, Deployer, Directory, FunctionInfo, Name, QueueAdmin, Records, ScheduleStore,
+    Action, Catalog, Deployer, Directory, FunctionInfo, KeyValueStore, Name, QueueAdmin, Records,
+    ScheduleStore, SecretManager,
 };
 
 use super::activity::{self, Span};
@@ -68,11 +69,15 @@ pub(crate) async fn list(
     viewer: Viewer,
     State(catalog): State<Arc<dyn Catalog>>,
     State(records): State<Arc<dyn Records>>,
+    State(key_value): State<Arc<dyn KeyValueStore>>,
+    State(secrets): State<Arc<dyn SecretManager>>,
     NamespacePath(namespace): NamespacePath,
     Query(PageParam { page }): Query<PageParam>,
 ) -> Result<Html<String>, UiError> {
     authorize(&viewer.caller, Action::Read, &namespace)?;
     let functions = catalog.list_functions(&namespace).await?;
+    let stores = key_value.list_stores(&namespace).await?;
+    let secrets = secrets.list_secrets(&namespace).await?;
     let total = functions.len();
     let shown = page_of(&functions, page);
     let mut rows = Vec::with_capacity(shown.len());
@@ -111,6 +116,43 @@ pub(crate) async fn list(
                 }
             }
             (pager(page, total, |p| format!("/ui/ns/{namespace}?page={p}")))
+        }
+        h2 { "Key-value stores" }
+        @if stores.is_empty() {
+            (empty("No key-value stores.", html! {
+                "Create one with " code { "vireo kv stores create NAME" } " and grant it with "
+                code { "vireo deploy … --kv NAME" } "."
+            }))
+        } @else {
+            div.scroll { table #stores {
+                thead { tr { th { "Store" } th { "Keys" } th { "Bytes" } th { "Created" } } }
+                tbody {
+                    @for store in &stores {
+                        tr {
+                            td { (store.name) }
+                            td.num { (store.keys) }
+                            td.num { (store.bytes) }
+                            td { (time(store.created_at_us)) }
+                        }
+                    }
+                }
+            } }
+        }
+        h2 { "Secrets" }
+        p.hint { "Names only: values never leave the server." }
+        @if secrets.is_empty() {
+            (empty("No secrets.", html! {
+                "Set one with " code { "vireo secrets set NAME" } " (the value on standard input)."
+            }))
+        } @else {
+            div.scroll { table #secrets {
+                thead { tr { th { "Secret" } th { "Updated" } } }
+                tbody {
+                    @for secret in &secrets {
+                        tr { td { (secret.name) } td { (time(secret.updated_at_us)) } }
+                    }
+                }
+            } }
         }
     };
     Ok(layout::page(namespace.as_str(), Some(&viewer), body))
