@@ -80,6 +80,8 @@ try {
       "--disable-background-networking",
       "--disable-component-update",
       "--no-first-run",
+      "--disable-quic",
+      "--disable-sync",
     ],
     viewport: { width: 1280, height: 900 },
     // A zone far from UTC, to see times shown in the viewer's zone.
