@@ -306,6 +306,19 @@ try {
     assert(hello.aliases.prod === 2, `the viewer moved prod to ${hello.aliases.prod}`);
   });
 
+  await check("revoking a key from the keys page ends its open session", async () => {
+    // One profile holds one session at a time: keep the viewer's to present it again later.
+    const viewerSession = await context.cookies(BASE + "/ui/");
+    await logIn(page, ADMIN_KEY);
+    await page.goto(BASE + "/ui/keys");
+    const id = VIEWER_KEY.split("_")[1];
+    await Promise.all([page.waitForLoadState("load"), page.click(`#keys tr:has-text("${id}") button`)]);
+    assert((await page.textContent(`#keys tr:has-text("${id}")`)).includes("revoked"), "the key is not shown revoked");
+    await context.addCookies(viewerSession);
+    await page.goto(BASE + "/ui/ns/default");
+    assert(page.url().endsWith("/ui/login"), `the revoked key's session still opens ${page.url()}`);
+  });
+
   await check("no page needed an inline script or style, opened a dialog or threw", async () => {
     assert(problems.length === 0, problems.join("\n"));
   });

@@ -104,7 +104,7 @@ async fn a_browser_uses_the_dashboard() {
     // Every check ran: the script prints one line per check it passed.
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("ok - ")).count(),
-        15,
+        16,
         "{stdout}"
     );
 }
