@@ -251,13 +251,22 @@ try {
     assert(hello.aliases.prod === 2, `the refused post moved prod to ${hello.aliases.prod}`);
   });
 
-  await check("the usage and keys pages show their tables", async () => {
+  await check("the usage and keys pages show their tables, and a key is made there", async () => {
     await page.goto(BASE + "/ui/ns/default/usage");
     assert(await page.isVisible('#usage td:text-is("hello")'), "hello has no usage row");
     await shot(page, "usage");
     await page.goto(BASE + "/ui/keys");
     assert((await page.locator("#keys tbody tr").count()) >= 2, "the keys are not listed");
     await shot(page, "keys");
+    // A key made on the page is shown once, in the page, and works against the API.
+    await page.selectOption("#new-key select[name=role]", "developer");
+    await page.fill("#new-key input[name=namespaces]", "default");
+    await page.fill("#new-key input[name=description]", "made in the browser test");
+    await Promise.all([page.waitForLoadState("load"), page.click("#new-key button")]);
+    assert(new URL(page.url()).search === "", `the new key's page has a query: ${page.url()}`);
+    const made = (await page.textContent("#created-key")).trim();
+    const answer = await fetch(BASE + "/v1/namespaces/default/functions", { headers: { authorization: `Bearer ${made}` } });
+    assert(answer.status === 200, `the key made on the page answered ${answer.status}`);
   });
 
   await check("every page fits a phone-width screen", async () => {

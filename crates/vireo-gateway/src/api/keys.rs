@@ -83,6 +83,11 @@ pub async fn create(
     State(directory): State<Arc<Directory>>,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    Ok((StatusCode::CREATED, Json(issue(&directory, body).await?)))
+}
+
+/// Makes and stores the key `body` asks for; the answer is the one time its secret is seen.
+pub(crate) async fn issue(directory: &Directory, body: CreateKey) -> Result<CreatedKey, ApiError> {
     let namespaces = body
         .namespaces
         .iter()
@@ -130,13 +135,10 @@ pub async fn create(
     };
     directory.create_key(key.clone()).await?;
     tracing::info!(key_id = %key.id, role = key.role.as_str(), "API key created");
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedKey {
-            key: generated.key,
-            view: key.into(),
-        }),
-    ))
+    Ok(CreatedKey {
+        key: generated.key,
+        view: key.into(),
+    })
 }
 
 #[utoipa::path(get, path = "/v1/keys", tag = "keys",

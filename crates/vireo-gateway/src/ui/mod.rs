@@ -48,7 +48,7 @@ pub(crate) fn router(state: &AppState) -> Option<Router<AppState>> {
         .route("/ui/", get(functions::namespaces))
         .route("/ui/login", get(session::login_page).post(session::log_in))
         .route("/ui/logout", post(session::log_out))
-        .route("/ui/keys", get(keys::list))
+        .route("/ui/keys", get(keys::list).post(keys::create))
         .route("/ui/keys/{key_id}/revoke", post(keys::revoke))
         .route("/ui/invocations/{id}", get(invocations::detail))
         .route("/ui/ns/{namespace}", get(functions::list))
