@@ -192,18 +192,24 @@ impl Driver for Sqlite {
 /// transaction depth" until a restart. Such a connection is closed here instead of being
 /// reused, and the pool opens a fresh one. The check reads a counter; sqlx's own ping on
 /// release has already waited for the queued ROLLBACK.
+///
+/// sqlx's ping before each acquire is off: it guards against a peer that hung up, which an
+/// in-process database cannot do, and it cost every statement outside a transaction a second
+/// round trip to the connection's thread.
 fn pool_options() -> SqlitePoolOptions {
-    SqlitePoolOptions::new().before_acquire(|conn, _| {
-        Box::pin(async move {
-            let clean = !conn.is_in_transaction();
-            if !clean {
-                tracing::debug!(
-                    "replacing a database connection whose last transaction did not end cleanly"
-                );
-            }
-            Ok(clean)
+    SqlitePoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(|conn, _| {
+            Box::pin(async move {
+                let clean = !conn.is_in_transaction();
+                if !clean {
+                    tracing::debug!(
+                        "replacing a database connection whose last transaction did not end cleanly"
+                    );
+                }
+                Ok(clean)
+            })
         })
-    })
 }
 
 /// Classifies a failure of `context`.
