@@ -72,15 +72,15 @@ pub(crate) trait Dialect: Clone + Send + Sync + 'static {
 #[derive(Debug)]
 pub(crate) struct SqlStore<D> {
     backend: D,
-    /// Where key-value writes queue to be committed in batches.
-    key_value: key_value::KvWriter,
+    /// Where key-value reads and writes queue to be done in batches.
+    key_value: key_value::KvQueues,
 }
 
 impl<D> SqlStore<D> {
     pub(crate) fn new(backend: D) -> Self {
         Self {
             backend,
-            key_value: key_value::KvWriter::default(),
+            key_value: key_value::KvQueues::default(),
         }
     }
 }

@@ -8,11 +8,18 @@
 //! (`lock_namespace`), so the bytes they check are the bytes they add to. The store row of
 //! `default` is created by its first write.
 
+mod reader;
 mod writer;
 
-pub(crate) use writer::KvWriter;
+/// Where a store handle's key-value reads and writes queue to be done in batches.
+#[derive(Debug, Default)]
+pub(crate) struct KvQueues {
+    reader: reader::KvReader,
+    writer: writer::KvWriter,
+}
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use vireo_core::{
     KeyValueStore, KvCursor, KvKeyPage, KvStoreId, KvStoreInfo, KvVersion, KvVersioned, Name,
@@ -33,8 +40,6 @@ const LIST_STORES: &str = "SELECT name, key_count, total_bytes, created_at_us FR
     WHERE namespace = $1 ORDER BY name";
 const NAMESPACE_CREATED: &str = "SELECT created_at_us FROM namespaces WHERE name = $1";
 const DELETE_STORE: &str = "DELETE FROM kv_stores WHERE namespace = $1 AND name = $2";
-const GET: &str = "SELECT value, revision FROM kv_entries
-    WHERE namespace = $1 AND store = $2 AND key = $3";
 const KEY_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM kv_entries
     WHERE namespace = $1 AND store = $2 AND key = $3)";
 /// Followed by ` IN ` and the keys.
@@ -220,14 +225,18 @@ impl<D: Dialect> KeyValueStore for SqlStore<D> {
     }
 
     async fn get_versioned(&self, store: &KvStoreId, key: &str) -> Result<KvVersioned, StoreError> {
-        let mut conn = self.reader().await?;
-        match stored_entry(&mut *conn, store, key).await? {
+        let read = self
+            .key_value
+            .reader
+            .read(&self.backend, store, key)
+            .await?;
+        match read {
             Some((value, revision)) => Ok(KvVersioned {
                 value: Some(value),
                 version: KvVersion(revision),
             }),
             None => {
-                check_store(&mut *conn, store).await?;
+                check_store(&mut *self.reader().await?, store).await?;
                 Ok(KvVersioned {
                     value: None,
                     version: KvVersion::ABSENT,
@@ -296,7 +305,38 @@ impl<D: Dialect> KeyValueStore for SqlStore<D> {
 
 impl<D: Dialect> SqlStore<D> {
     async fn write_kv(&self, store: &KvStoreId, write: KvWrite) -> Result<KvWritten, StoreError> {
-        self.key_value.submit(&self.backend, store, write).await
+        self.key_value
+            .writer
+            .submit(&self.backend, store, write)
+            .await
+    }
+}
+
+/// The failure of a batch's statement or transaction, told to each caller it held.
+fn batch_failure(context: &'static str, error: &Arc<StoreError>) -> StoreError {
+    StoreError::Unavailable {
+        context: context.into(),
+        retryable: !matches!(
+            error.class(),
+            vireo_core::ErrorClass::Unavailable { retryable: false }
+        ),
+        source: Box::new(SharedError(error.clone())),
+    }
+}
+
+/// One error told to every caller of a failed batch.
+#[derive(Debug)]
+struct SharedError(Arc<StoreError>);
+
+impl std::fmt::Display for SharedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SharedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
     }
 }
 
@@ -306,22 +346,6 @@ fn unexpected(written: KvWritten) -> StoreError {
         "writing to a key-value store",
         format!("the writer answered {written:?}"),
     )
-}
-
-/// The key's value and the revision that wrote it, if it is stored.
-async fn stored_entry(
-    conn: &mut impl Sql,
-    store: &KvStoreId,
-    key: &str,
-) -> Result<Option<(Vec<u8>, i64)>, StoreError> {
-    let row = query(GET)
-        .bind(store.namespace.as_str())
-        .bind(store.store.as_str())
-        .bind(key)
-        .fetch_optional(conn, "reading key")
-        .await?;
-    row.map(|row| Ok((column(&row, "value")?, column(&row, "revision")?)))
-        .transpose()
 }
 
 /// `NamespaceNotFound` or `KvStoreNotFound` unless the store exists.

@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 use vireo_core::{KvStoreId, StoreError};
 
-use super::GET_MANY;
+use super::{GET_MANY, batch_failure};
 use crate::codec;
 use crate::plan::key_value::{self as plan, KvQuota, KvWrite, KvWritten, StoreBatch, StoredKey};
 use crate::roles::{Dialect, Tx, commit};
@@ -145,7 +145,7 @@ async fn write_batch<D: Dialect>(backend: &D, mut batch: Vec<Pending>) {
         let error = Arc::new(error);
         for slot in &mut slots {
             if !matches!(slot.answer, Some(Err(_))) {
-                slot.answer = Some(Err(shared_failure(&error)));
+                slot.answer = Some(Err(batch_failure("writing to a key-value store", &error)));
             }
         }
     }
@@ -158,34 +158,6 @@ async fn write_batch<D: Dialect>(backend: &D, mut batch: Vec<Pending>) {
         });
         // A caller that stopped waiting has nothing to be told.
         let _ = reply.send(answer);
-    }
-}
-
-/// The failure of a batch's transaction, for each write it held.
-fn shared_failure(error: &Arc<StoreError>) -> StoreError {
-    StoreError::Unavailable {
-        context: "writing to a key-value store".into(),
-        retryable: !matches!(
-            error.class(),
-            vireo_core::ErrorClass::Unavailable { retryable: false }
-        ),
-        source: Box::new(SharedError(error.clone())),
-    }
-}
-
-/// One error told to every write of a failed batch.
-#[derive(Debug)]
-struct SharedError(Arc<StoreError>);
-
-impl std::fmt::Display for SharedError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for SharedError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.0)
     }
 }
 

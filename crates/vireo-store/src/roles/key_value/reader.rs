@@ -1,0 +1,162 @@
+//! Key reads in batches, on a connection of their own. Every `get` of one store handle goes to
+//! one reader task, which keeps a reader connection and answers whatever queued with one
+//! statement per store. A read costs a share of one round trip to the database instead of its
+//! own acquire, statement and release, which is most of what a function's `get` took.
+//!
+//! Each statement reads the database as it is when the statement starts, so a read sees every
+//! write committed before it was queued.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use sqlx::pool::PoolConnection;
+use tokio::sync::{mpsc, oneshot};
+use vireo_core::{KvStoreId, StoreError};
+
+use super::batch_failure;
+use crate::roles::Dialect;
+use crate::rows::column;
+use crate::sql::query;
+
+/// The most reads one batch takes.
+const MAX_BATCH: usize = 256;
+/// Reads waiting for the reader; past this, callers wait to hand theirs over.
+const QUEUE_LENGTH: usize = 1024;
+/// Keys per statement, far below every backend's limit on parameters.
+const KEYS_PER_STATEMENT: usize = 500;
+
+/// Followed by ` IN ` and the keys.
+const READ_KEYS: &str = "SELECT key, value, revision FROM kv_entries
+    WHERE namespace = $1 AND store = $2 AND key";
+
+/// A stored key's value and the revision that wrote it; `None` when the key is not stored.
+pub(super) type Entry = Option<(Vec<u8>, i64)>;
+
+/// A read handed to the reader, and where its answer goes.
+struct Pending {
+    store: KvStoreId,
+    key: String,
+    reply: oneshot::Sender<Result<Entry, StoreError>>,
+}
+
+/// The queue to a store handle's reader task, started by the first read.
+#[derive(Debug, Default)]
+pub(crate) struct KvReader(OnceLock<mpsc::Sender<Pending>>);
+
+impl KvReader {
+    /// The key's value and revision as the database has them once the read's batch runs.
+    pub(super) async fn read<D: Dialect>(
+        &self,
+        backend: &D,
+        store: &KvStoreId,
+        key: &str,
+    ) -> Result<Entry, StoreError> {
+        let queue = self.0.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE_LENGTH);
+            tokio::spawn(run(backend.clone(), receiver));
+            sender
+        });
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            store: store.clone(),
+            key: key.to_string(),
+            reply,
+        };
+        queue.send(pending).await.map_err(|_| reader_stopped())?;
+        answer.await.map_err(|_| reader_stopped())?
+    }
+}
+
+fn reader_stopped() -> StoreError {
+    StoreError::unavailable(
+        "reading a key-value store",
+        "the store's reader has stopped",
+    )
+}
+
+/// The reader task: a batch of whatever has queued, read, answered; until every handle on the
+/// queue is gone. The connection is kept between batches and replaced after a failure.
+async fn run<D: Dialect>(backend: D, mut queue: mpsc::Receiver<Pending>) {
+    let mut connection: Option<PoolConnection<D::Db>> = None;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        batch.sort_by(|a, b| {
+            (&a.store.namespace, &a.store.store).cmp(&(&b.store.namespace, &b.store.store))
+        });
+        let conn = match connection.take() {
+            Some(conn) => Ok(conn),
+            None => backend.reader().await,
+        };
+        let mut conn = match conn {
+            Ok(conn) => conn,
+            Err(error) => {
+                answer_all(std::mem::take(&mut batch), error);
+                continue;
+            }
+        };
+        let mut pending = std::mem::take(&mut batch);
+        let mut failed = false;
+        while !pending.is_empty() {
+            let rest = split_off_store(&mut pending);
+            match read_store::<D>(&mut conn, &pending).await {
+                Ok(found) => {
+                    for read in pending.drain(..) {
+                        // A caller that stopped waiting has nothing to be told.
+                        let _ = read.reply.send(Ok(found.get(&read.key).cloned()));
+                    }
+                }
+                Err(error) => {
+                    failed = true;
+                    answer_all(std::mem::take(&mut pending), error);
+                }
+            }
+            pending = rest;
+        }
+        if !failed {
+            connection = Some(conn);
+        }
+    }
+}
+
+/// Leaves the reads of the first store in `pending` and returns the others.
+fn split_off_store(pending: &mut Vec<Pending>) -> Vec<Pending> {
+    let first = &pending[0].store;
+    let end = pending
+        .iter()
+        .position(|read| read.store != *first)
+        .unwrap_or(pending.len());
+    pending.split_off(end)
+}
+
+/// The stored entries of the keys `reads` (all of one store) name.
+async fn read_store<D: Dialect>(
+    conn: &mut PoolConnection<D::Db>,
+    reads: &[Pending],
+) -> Result<HashMap<String, (Vec<u8>, i64)>, StoreError> {
+    let store = &reads[0].store;
+    let mut keys: Vec<&str> = reads.iter().map(|read| read.key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut found = HashMap::with_capacity(keys.len());
+    for keys in keys.chunks(KEYS_PER_STATEMENT) {
+        let mut read = query(READ_KEYS)
+            .bind(store.namespace.as_str())
+            .bind(store.store.as_str());
+        read.push(" IN ").push_list(keys.iter().copied());
+        for row in read.fetch_all(&mut **conn, "reading keys").await? {
+            let entry = (column(&row, "value")?, column(&row, "revision")?);
+            found.insert(column(&row, "key")?, entry);
+        }
+    }
+    Ok(found)
+}
+
+/// Tells every read in `reads` that its batch failed.
+fn answer_all(reads: Vec<Pending>, error: StoreError) {
+    let error = Arc::new(error);
+    for read in reads {
+        let _ = read
+            .reply
+            .send(Err(batch_failure("reading a key-value store", &error)));
+    }
+}
