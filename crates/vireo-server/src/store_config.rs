@@ -58,7 +58,7 @@ pub fn storage(
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         if file.max_connections < PostgresConfig::MIN_CONNECTIONS {
             bail!(
-                "invalid config: store.max_connections must be at least {} (one connection follows the change log)",
+                "invalid config: store.max_connections must be at least {} (one connection follows the change log, one serves key-value reads)",
                 PostgresConfig::MIN_CONNECTIONS
             );
         }

@@ -36,8 +36,9 @@ pub struct PostgresConfig {
 
 impl PostgresConfig {
     pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
-    /// The change log's listener holds one connection; the work needs at least one more.
-    pub const MIN_CONNECTIONS: u32 = 2;
+    /// The change log's listener holds one connection and the key-value reader keeps one while
+    /// it is busy; the rest of the work needs at least one more.
+    pub const MIN_CONNECTIONS: u32 = 3;
     pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
     /// The database at `url`, with the default pool size and statement timeout.

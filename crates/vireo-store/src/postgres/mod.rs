@@ -62,7 +62,7 @@ impl PgStore {
             return Err(StoreError::permanent(
                 format!("opening database {at}"),
                 format!(
-                    "a pool of {} connections is too small: the change log's listener holds one, and the work needs at least one more",
+                    "a pool of {} connections is too small: the change log's listener holds one, the key-value reader keeps one, and the rest of the work needs at least one more",
                     config.max_connections
                 ),
             ));

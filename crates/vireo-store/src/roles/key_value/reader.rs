@@ -22,6 +22,8 @@ use crate::sql::query;
 const MAX_BATCH: usize = 256;
 /// Reads waiting for the reader; past this, callers wait to hand theirs over.
 const QUEUE_LENGTH: usize = 1024;
+/// How long the reader keeps its connection without a read to do.
+const KEEP_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 /// Keys per statement, far below every backend's limit on parameters.
 const KEYS_PER_STATEMENT: usize = 500;
 
@@ -75,11 +77,25 @@ fn reader_stopped() -> StoreError {
 }
 
 /// The reader task: a batch of whatever has queued, read, answered; until every handle on the
-/// queue is gone. The connection is kept between batches and replaced after a failure.
+/// queue is gone. The connection is kept between batches, given back to the pool once no read
+/// came for [`KEEP_IDLE`], and replaced after a failure.
 async fn run<D: Dialect>(backend: D, mut queue: mpsc::Receiver<Pending>) {
     let mut connection: Option<PoolConnection<D::Db>> = None;
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        if connection.is_some() {
+            let next = tokio::time::timeout(KEEP_IDLE, queue.recv_many(&mut batch, MAX_BATCH));
+            match next.await {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(_idle) => {
+                    connection = None;
+                    continue;
+                }
+            }
+        } else if queue.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
         batch.sort_by(|a, b| {
             (&a.store.namespace, &a.store.store).cmp(&(&b.store.namespace, &b.store.store))
         });
