@@ -30,13 +30,68 @@ pub struct AliasArgs {
     #[arg(value_parser = AliasName::parse)]
     alias: AliasName,
 
-    /// The version number the alias should point at.
-    #[arg(required_unless_present = "delete")]
-    version: Option<u32>,
+    /// The version the alias should point at (`8`), or versions with percentages summing to
+    /// 100 to split its traffic (`7=95 8=5`: a canary of version 8).
+    #[arg(required_unless_present = "delete", value_name = "VERSION[=PERCENT]", value_parser = parse_share)]
+    versions: Vec<(u32, Option<u8>)>,
+
+    /// Keep each caller on one version by this request header (e.g. `x-user-id`); raising a
+    /// version's share then only moves callers to it.
+    #[arg(long, value_name = "HEADER", conflicts_with = "sticky_cookie")]
+    sticky_header: Option<String>,
+
+    /// Keep each caller on one version by this cookie.
+    #[arg(long, value_name = "COOKIE")]
+    sticky_cookie: Option<String>,
 
     /// Delete the alias instead of pointing it somewhere.
-    #[arg(long, conflicts_with = "version")]
+    #[arg(long, conflicts_with_all = ["versions", "sticky_header", "sticky_cookie"])]
     delete: bool,
+}
+
+/// `8` or `8=5`.
+fn parse_share(value: &str) -> Result<(u32, Option<u8>), String> {
+    let (version, percent) = match value.split_once('=') {
+        Some((version, percent)) => (version, Some(percent)),
+        None => (value, None),
+    };
+    let version = version
+        .parse()
+        .map_err(|_| format!("{version:?} is not a version number"))?;
+    let percent = percent
+        .map(|p| {
+            p.trim_end_matches('%')
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= 100)
+                .ok_or_else(|| format!("{p:?} is not a percentage from 0 to 100"))
+        })
+        .transpose()?;
+    Ok((version, percent))
+}
+
+/// The request body that points an alias at `versions`.
+fn alias_body(args: &AliasArgs) -> anyhow::Result<serde_json::Value> {
+    let sticky = match (&args.sticky_header, &args.sticky_cookie) {
+        (Some(header), _) => json!({ "header": header }),
+        (_, Some(cookie)) => json!({ "cookie": cookie }),
+        _ => serde_json::Value::Null,
+    };
+    match args.versions.as_slice() {
+        [(version, None | Some(100))] => Ok(json!({ "version": version, "sticky": sticky })),
+        shares => {
+            let versions = shares
+                .iter()
+                .map(|(version, percent)| match percent {
+                    Some(weight) => Ok(json!({ "version": version, "weight": weight })),
+                    None => anyhow::bail!(
+                        "give every version of a split its share, as VERSION=PERCENT (7=95 8=5)"
+                    ),
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Ok(json!({ "versions": versions, "sticky": sticky }))
+        }
+    }
 }
 
 #[derive(Args)]
@@ -69,24 +124,21 @@ pub async fn versions(client: &Client, format: Format, args: VersionsArgs) -> an
 pub async fn alias(client: &Client, format: Format, args: AliasArgs) -> anyhow::Result<()> {
     let path = client.function_path(&args.name, &format!("/aliases/{}", args.alias));
     let target = format!("{}@{}", client.qualified(&args.name), args.alias);
-    // clap guarantees exactly one of VERSION and --delete.
-    let Some(version) = args.version else {
+    // clap guarantees VERSION or --delete.
+    if args.delete {
         client
             .no_content(client.request(Method::DELETE, &path))
             .await
             .with_context(|| format!("deleting alias {target}"))?;
         return confirm(format, &format!("deleted alias {target}\n"));
-    };
+    }
+    let body = alias_body(&args)?;
     let answer = client
-        .json(
-            client
-                .request(Method::PUT, &path)
-                .json(&json!({ "version": version })),
-        )
+        .json(client.request(Method::PUT, &path).json(&body))
         .await
-        .with_context(|| format!("pointing alias {target} at version {version}"))?;
+        .with_context(|| format!("pointing alias {target} at {}", shares(&args.versions)))?;
     output::emit(format, answer, |_: FunctionView| {
-        format!("alias {target} -> {version}\n")
+        format!("alias {target} -> {}\n", shares(&args.versions))
     })
 }
 
@@ -161,7 +213,20 @@ fn functions_table(functions: &[FunctionView]) -> String {
     )
 }
 
-/// `latest=3, prod=2`: `latest` first, the others by name.
+/// `7 (95 %), 8 (5 %)`, or just `8`.
+fn shares(versions: &[(u32, Option<u8>)]) -> String {
+    versions
+        .iter()
+        .map(|(version, share)| match share {
+            Some(percent) if versions.len() > 1 => format!("{version} ({percent} %)"),
+            _ => version.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `latest=3, prod=7:95%+8:5%`: `latest` first, the others by name; a split alias with its
+/// versions' shares.
 pub fn aliases(function: &FunctionView) -> String {
     let latest = function.aliases.get_key_value(AliasName::LATEST);
     let others = function
@@ -171,7 +236,17 @@ pub fn aliases(function: &FunctionView) -> String {
     latest
         .into_iter()
         .chain(others)
-        .map(|(name, version)| format!("{name}={version}"))
+        .map(|(name, version)| match function.splits.get(name) {
+            Some(split) => {
+                let shares: Vec<String> = split
+                    .versions
+                    .iter()
+                    .map(|arm| format!("{}:{}%", arm.version, arm.weight))
+                    .collect();
+                format!("{name}={}", shares.join("+"))
+            }
+            None => format!("{name}={version}"),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -203,6 +278,7 @@ mod tests {
             created_at_us: 0,
             latest_version: Some(3),
             aliases: aliases.iter().map(|(a, v)| (a.to_string(), *v)).collect(),
+            splits: Default::default(),
         };
         assert_eq!(
             removed_message(
@@ -222,6 +298,29 @@ mod tests {
             "removed default/echo: 3 versions, no aliases, schedules a, b, and its invocation \
              records, logs and async invocations\n"
         );
+    }
+
+    #[test]
+    fn shares_are_parsed_and_a_split_needs_every_share() {
+        assert_eq!(parse_share("8"), Ok((8, None)));
+        assert_eq!(parse_share("8=5%"), Ok((8, Some(5))));
+        assert!(parse_share("8=101").is_err());
+        assert!(parse_share("x=5").is_err());
+        let args = |versions: Vec<(u32, Option<u8>)>| AliasArgs {
+            name: Name::parse("function", "app").unwrap(),
+            alias: AliasName::parse("prod").unwrap(),
+            versions,
+            sticky_header: Some("x-user-id".into()),
+            sticky_cookie: None,
+            delete: false,
+        };
+        assert_eq!(
+            alias_body(&args(vec![(7, Some(95)), (8, Some(5))])).unwrap(),
+            json!({"versions": [{"version": 7, "weight": 95}, {"version": 8, "weight": 5}],
+                   "sticky": {"header": "x-user-id"}})
+        );
+        assert_eq!(alias_body(&args(vec![(8, None)])).unwrap()["version"], 8);
+        assert!(alias_body(&args(vec![(7, Some(95)), (8, None)])).is_err());
     }
 
     #[test]

@@ -18,7 +18,8 @@ pub struct UsageArgs {
     /// Invocations started before: a duration ago or an RFC 3339 time [default: now]
     #[arg(long, value_name = "WHEN")]
     until: Option<String>,
-    /// Group by function, UTC day or UTC hour.
+    /// Group by function, function@version (to compare a split alias's versions), UTC day or
+    /// UTC hour.
     #[arg(long, value_enum, default_value_t = By::Function)]
     by: By,
     /// Only this function.
@@ -29,6 +30,7 @@ pub struct UsageArgs {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum By {
     Function,
+    Version,
     Day,
     Hour,
 }
@@ -70,6 +72,7 @@ struct Totals {
 pub async fn run(client: &Client, format: Format, args: UsageArgs) -> anyhow::Result<()> {
     let by = match args.by {
         By::Function => "function",
+        By::Version => "version",
         By::Day => "day",
         By::Hour => "hour",
     };

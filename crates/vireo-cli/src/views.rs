@@ -16,6 +16,8 @@ pub struct FunctionView {
     pub created_at_us: i64,
     pub latest_version: Option<u32>,
     pub aliases: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub splits: BTreeMap<String, vireo_core::AliasTarget>,
 }
 
 #[derive(Deserialize)]

@@ -8,6 +8,7 @@ use crate::auth::{Action, Principal};
 use crate::invocation::{InvocationId, Trigger};
 use crate::names::{AliasName, Name, VersionSelector};
 use crate::settings::{InvokeAuth, VersionSettings};
+use crate::split::{AliasTarget, VERSION_HEADER};
 use crate::store::{StoreError, VersionInfo};
 use crate::tenancy::RateLimit;
 
@@ -143,6 +144,58 @@ pub fn authorize_invocation(
     }
 }
 
+/// Whether `principal` may pick a version with `x-vireo-version`: only a caller allowed to
+/// invoke the namespace. Checked when an async request is accepted too, as it runs as Vireo.
+pub fn authorize_version_choice(
+    principal: &Principal,
+    namespace: &Name,
+) -> Result<(), InvokeError> {
+    let needs = || {
+        format!(
+            "choosing a version with {VERSION_HEADER} needs an invoker, developer or admin key of namespace {namespace}"
+        )
+    };
+    match principal {
+        Principal::System => Ok(()),
+        Principal::Key(caller) if caller.may(Action::Invoke, namespace) => Ok(()),
+        Principal::Key(_) => Err(InvokeError::Forbidden(needs())),
+        Principal::Anonymous => Err(InvokeError::Unauthorized(needs())),
+    }
+}
+
+/// The version a caller picked with `x-vireo-version` instead of the weights, if it sent the
+/// header. It reaches any version of the target, even one at 0 %, but only for callers allowed
+/// to invoke the namespace (a smoke test), never for anonymous callers of a public function.
+pub fn requested_version(
+    principal: &Principal,
+    namespace: &Name,
+    function: &Name,
+    headers: &http::HeaderMap,
+    target: &AliasTarget,
+) -> Result<Option<u32>, InvokeError> {
+    let Some(value) = headers.get(VERSION_HEADER) else {
+        return Ok(None);
+    };
+    authorize_version_choice(principal, namespace)?;
+    let version = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|version| target.contains(*version))
+        .ok_or_else(|| {
+            let versions: Vec<String> = target
+                .versions
+                .iter()
+                .map(|arm| arm.version.to_string())
+                .collect();
+            InvokeError::NotFound(format!(
+                "{VERSION_HEADER} must name a version this call can reach of {namespace}/{function}: {}",
+                versions.join(", ")
+            ))
+        })?;
+    Ok(Some(version))
+}
+
 #[async_trait::async_trait]
 pub trait Invoker: Send + Sync + 'static {
     /// The guest's response, whose body streams while the guest keeps running.
@@ -198,13 +251,13 @@ pub trait Deployer: Send + Sync + 'static {
         settings: VersionSettings,
     ) -> Result<Deployed, DeployError>;
 
-    /// Points an alias at a version; requests route by it at once.
+    /// Points an alias at a version, or splits it over several; requests route by it at once.
     async fn set_alias(
         &self,
         namespace: &Name,
         function: &Name,
         alias: &AliasName,
-        version: u32,
+        target: &AliasTarget,
     ) -> Result<(), StoreError>;
 
     async fn delete_alias(

@@ -15,6 +15,7 @@ pub mod queue;
 pub mod schedule;
 pub mod secrets;
 pub mod settings;
+pub mod split;
 pub mod store;
 pub mod tenancy;
 pub mod time;
@@ -43,6 +44,7 @@ pub use secrets::{
     SecretManager, SecretName, SecretStore, SecretValue,
 };
 pub use settings::{InvalidSettings, InvokeAuth, SettingsLimits, VersionSettings};
+pub use split::{AliasTarget, InvalidSplit, StickyKey, VERSION_HEADER, WeightedVersion};
 
 pub use store::{
     Catalog, Change, ChangeFeed, ComponentStore, ErrorClass, FunctionInfo, InvalidCursor,

@@ -26,6 +26,8 @@ pub fn gb_seconds(mib_ms: u64) -> f64 {
 #[serde(rename_all = "lowercase")]
 pub enum UsageGrouping {
     Function,
+    /// `function@version`, to compare the versions of a split alias.
+    Version,
     Day,
     Hour,
 }

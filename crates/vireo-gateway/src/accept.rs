@@ -9,12 +9,12 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use serde::Serialize;
 use utoipa::ToSchema;
-use vireo_core::invoke::authorize_invocation;
+use vireo_core::invoke::{authorize_invocation, authorize_version_choice};
 use vireo_core::queue::MAX_IDEMPOTENCY_KEY_LEN;
 use vireo_core::time::now_micros;
 use vireo_core::{
     AsyncStatus, Enqueued, InvocationId, Name, NewAsyncInvocation, Principal, StoreError,
-    StoredRequest, Trigger, VersionSelector,
+    StoredRequest, Trigger, VERSION_HEADER, VersionSelector,
 };
 
 use crate::INVOCATION_ID_HEADER;
@@ -71,6 +71,9 @@ pub async fn accept(
         .await?;
     // Delivery runs as Vireo itself, so who may invoke is decided here, once.
     authorize_invocation(principal, &version)?;
+    if parts.headers.contains_key(VERSION_HEADER) {
+        authorize_version_choice(principal, &target.namespace)?;
+    }
     let body = crate::invoke::guarded(state.limits, body)
         .collect()
         .await?

@@ -7,8 +7,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use vireo_core::time::rfc3339;
 use vireo_core::{
-    AsyncInvocation, AsyncStatus, FunctionInfo, InvocationRecord, InvocationStatus, LogLine,
-    LogStream, StoredResponse, Trigger, VersionInfo, VersionSettings,
+    AliasTarget, AsyncInvocation, AsyncStatus, FunctionInfo, InvocationRecord, InvocationStatus,
+    LogLine, LogStream, StoredResponse, Trigger, VersionInfo, VersionSettings,
 };
 
 #[derive(Serialize, ToSchema)]
@@ -20,6 +20,9 @@ pub struct FunctionView {
     pub latest_version: Option<u32>,
     /// Alias → version; `latest` always points at the newest version.
     pub aliases: BTreeMap<String, u32>,
+    /// Aliases that split their traffic by weight (their primary version is in `aliases`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub splits: BTreeMap<String, AliasTarget>,
     /// Where the function answers, relative to the server.
     pub url: String,
     /// Versions whose compiled state is loaded in this server; the others are scaled to zero
@@ -38,6 +41,7 @@ impl FunctionView {
             created_at_us: info.created_at_us,
             latest_version: info.latest_version,
             aliases: info.aliases,
+            splits: info.splits,
         }
     }
 }

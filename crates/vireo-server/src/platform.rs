@@ -11,12 +11,12 @@ use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use vireo_core::buckets::{Buckets, Verdict};
-use vireo_core::invoke::authorize_invocation;
+use vireo_core::invoke::{authorize_invocation, requested_version};
 use vireo_core::{
-    AliasName, Body, Call, Catalog, Change, ComponentStore, DeployError, Deployed, Deployer,
-    Directory, ErrorClass, InvocationStatus, InvokeError, Invoker, Name, NewVersion, SecretError,
-    SecretInfo, SecretManager, SecretName, SecretValue, SettingsLimits, StoreError, TraceContext,
-    VersionInfo, VersionSelector, VersionSettings, trace,
+    AliasName, AliasTarget, Body, Call, Catalog, Change, ComponentStore, DeployError, Deployed,
+    Deployer, Directory, ErrorClass, InvocationStatus, InvokeError, Invoker, Name, NewVersion,
+    SecretError, SecretInfo, SecretManager, SecretName, SecretValue, SettingsLimits, StoreError,
+    TraceContext, VERSION_HEADER, VersionInfo, VersionSelector, VersionSettings, trace,
 };
 use vireo_runtime::{Runtime, RuntimeError};
 use vireo_store::RecordWriter;
@@ -24,7 +24,7 @@ use vireo_store::RecordWriter;
 use crate::admission::{Admission, AdmissionSettings, Refused, Ticket};
 use crate::metering::Meter;
 use crate::otlp;
-use crate::routes::RouteCache;
+use crate::routes::{Route, RouteCache};
 use crate::secrets::Vault;
 use crate::tail::{self, Awaited, Finished, Tail};
 use crate::telemetry;
@@ -357,10 +357,10 @@ impl Deployer for Platform {
         namespace: &Name,
         function: &Name,
         alias: &AliasName,
-        version: u32,
+        target: &AliasTarget,
     ) -> Result<(), StoreError> {
         self.catalog
-            .set_alias(namespace, function, alias, version)
+            .set_alias(namespace, function, alias, target)
             .await?;
         self.changed(routes_of(namespace, function)).await;
         Ok(())
@@ -445,9 +445,11 @@ impl Invoker for Platform {
         function: &Name,
         selector: &VersionSelector,
     ) -> Result<VersionInfo, StoreError> {
-        self.routes
+        let route = self
+            .routes
             .resolve(self.catalog.as_ref(), namespace, function, selector)
-            .await
+            .await?;
+        Ok(route.primary().clone())
     }
 }
 
@@ -502,22 +504,37 @@ impl Platform {
         }
     }
 
-    /// One invocation, step by step: resolve, answer a preflight, authorize, take a rate token,
-    /// admit, load, execute.
+    /// One invocation, step by step: resolve, pick a version of a split, answer a preflight,
+    /// authorize, take a rate token, admit, load, execute.
     async fn run(&self, call: Call) -> Result<http::Response<Body>, InvokeError> {
-        let version = self
+        let route = self
             .resolve_call(&call.namespace, &call.function, &call.selector)
             .await?;
+        let headers = call.request.headers();
+        let mut version = route.version(route.target.choose(headers));
         // Browsers send preflights without credentials, so they are answered before auth.
         let cors = version.settings.cors.clone();
         if let Some(answer) = cors
             .as_ref()
-            .and_then(|cors| cors.preflight(call.request.method(), call.request.headers()))
+            .and_then(|cors| cors.preflight(call.request.method(), headers))
         {
             return Ok(preflight_answer(answer));
         }
-        let origin = call.request.headers().get(http::header::ORIGIN).cloned();
-        authorize_invocation(&call.principal, &version)?;
+        let origin = headers.get(http::header::ORIGIN).cloned();
+        authorize_invocation(&call.principal, version)?;
+        // Asked for after the caller proved it may call the function at all, so a key of
+        // another namespace learns no more than before.
+        if let Some(requested) = requested_version(
+            &call.principal,
+            &call.namespace,
+            &call.function,
+            headers,
+            &route.target,
+        )? {
+            version = route.version(requested);
+            authorize_invocation(&call.principal, version)?;
+        }
+        let version = version.clone();
         self.take_rate_token(&version)?;
         let quota = self.directory.quotas(&version.namespace).max_concurrency;
         let ticket = self
@@ -531,20 +548,22 @@ impl Platform {
                 version.namespace, version.function, version.version
             ))
         })?;
+        let number = http::HeaderValue::from(version.version);
         let mut response = self.execute(call, version, ticket, &loaded).await?;
         if let Some(cors) = &cors {
             cors.decorate(origin.as_ref(), response.headers_mut());
         }
+        response.headers_mut().insert(VERSION_HEADER, number);
         Ok(response)
     }
 
-    /// The version a call's selector names, through the route cache.
+    /// What a call's selector names, through the route cache.
     async fn resolve_call(
         &self,
         namespace: &Name,
         function: &Name,
         selector: &VersionSelector,
-    ) -> Result<VersionInfo, InvokeError> {
+    ) -> Result<Arc<Route>, InvokeError> {
         self.routes
             .resolve(self.catalog.as_ref(), namespace, function, selector)
             .await

@@ -1,6 +1,6 @@
 //! Prometheus metrics: the recorder, the metric names and their help, and the few calls the
-//! platform makes. Labels are namespace, function, status and trigger only — never ids — so
-//! their number stays bounded by what is deployed.
+//! platform makes. Labels are namespace, function, version, status and trigger only — never
+//! ids — so their number stays bounded by what is deployed.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
@@ -177,11 +177,12 @@ pub fn invocation_finished(record: &InvocationRecord) {
 /// allocates them and searches the registry, which was a noticeable part of each invocation.
 /// Kept as long as the registry keeps the series, i.e. for the process's life.
 struct FunctionMetrics {
-    duration: Histogram,
     instantiation: Histogram,
     cpu_micros: Counter,
-    /// One counter per (status, trigger) seen, a handful at most.
-    invocations: Vec<((&'static str, &'static str), Counter)>,
+    /// By version, so the versions of a split alias can be compared.
+    durations: Vec<(u32, Histogram)>,
+    /// One counter per (version, status, trigger) seen, a handful per version.
+    invocations: Vec<((u32, &'static str, &'static str), Counter)>,
 }
 
 impl FunctionMetrics {
@@ -191,15 +192,19 @@ impl FunctionMetrics {
             ("function", function.to_string()),
         ];
         Self {
-            duration: histogram!(DURATION, &labels),
             instantiation: histogram!(INSTANTIATION, &labels),
             cpu_micros: counter!(CPU, &labels),
+            durations: Vec::new(),
             invocations: Vec::new(),
         }
     }
 
     fn record(&mut self, record: &InvocationRecord) {
-        let outcome = (record.status.as_str(), record.trigger.as_str());
+        let outcome = (
+            record.version,
+            record.status.as_str(),
+            record.trigger.as_str(),
+        );
         match self.invocations.iter().find(|(seen, _)| *seen == outcome) {
             Some((_, invocations)) => invocations.increment(1),
             None => {
@@ -207,14 +212,28 @@ impl FunctionMetrics {
                     INVOCATIONS,
                     "namespace" => record.namespace.to_string(),
                     "function" => record.function.to_string(),
-                    "status" => outcome.0,
-                    "trigger" => outcome.1
+                    "version" => outcome.0.to_string(),
+                    "status" => outcome.1,
+                    "trigger" => outcome.2
                 );
                 invocations.increment(1);
                 self.invocations.push((outcome, invocations));
             }
         }
-        self.duration.record(micros_as_seconds(record.duration_us));
+        let seconds = micros_as_seconds(record.duration_us);
+        match self.durations.iter().find(|(v, _)| *v == record.version) {
+            Some((_, duration)) => duration.record(seconds),
+            None => {
+                let duration = histogram!(
+                    DURATION,
+                    "namespace" => record.namespace.to_string(),
+                    "function" => record.function.to_string(),
+                    "version" => record.version.to_string()
+                );
+                duration.record(seconds);
+                self.durations.push((record.version, duration));
+            }
+        }
         self.instantiation.record(micros_as_seconds(record.init_us));
         self.cpu_micros.increment(record.cpu_us);
     }

@@ -9,8 +9,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use vireo_core::{
-    AliasName, AsyncStatus, InvocationRecord, Name, NamespaceQuotas, QueueCounts, RetryPolicy,
-    Settlement, StoreError, StoredResponse,
+    AliasName, AliasTarget, AsyncStatus, InvocationRecord, Name, NamespaceQuotas, QueueCounts,
+    RetryPolicy, Settlement, StoreError, StoredResponse,
 };
 
 /// Headers one per line as `name: value`, which is lossless because a header value can never
@@ -129,6 +129,14 @@ pub(crate) fn mib_ms(record: &InvocationRecord) -> i64 {
             .billed_ms
             .saturating_mul(u64::from(record.memory_mib)),
     )
+}
+
+/// An alias's split as stored: nothing for an alias that names one version.
+pub(crate) fn encode_split(target: &AliasTarget) -> Result<Option<String>, StoreError> {
+    if target.is_single() {
+        return Ok(None);
+    }
+    to_json("alias split", target).map(Some)
 }
 
 /// The aliases of a function with this newest version: just `latest`, when there is one.

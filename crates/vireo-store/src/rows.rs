@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use vireo_core::auth::{ApiKey, Role};
 use vireo_core::{
-    AsyncInvocation, AsyncStatus, ClaimedInvocation, FunctionInfo, InvocationId, InvocationRecord,
-    InvocationStatus, KvStoreInfo, LogLine, LogStream, MissedSlots, Name, NamespaceInfo,
-    RetryPolicy, Schedule, SealedSecret, SecretInfo, SecretName, StoreError, StoredRequest,
-    Trigger, VersionInfo,
+    AliasTarget, AsyncInvocation, AsyncStatus, ClaimedInvocation, FunctionInfo, InvocationId,
+    InvocationRecord, InvocationStatus, KvStoreInfo, LogLine, LogStream, MissedSlots, Name,
+    NamespaceInfo, RetryPolicy, Schedule, SealedSecret, SecretInfo, SecretName, StoreError,
+    StoredRequest, Trigger, VersionInfo,
 };
 
 use crate::codec;
@@ -180,8 +180,12 @@ pub(crate) fn function_infos(
     for row in aliases {
         let function = name_column(row, "function")?;
         if let Some(info) = infos.get_mut(&function) {
-            info.aliases
-                .insert(column(row, "alias")?, column(row, "version")?);
+            let alias: String = column(row, "alias")?;
+            let target = alias_target(row)?;
+            info.aliases.insert(alias.clone(), target.primary());
+            if !target.is_single() {
+                info.splits.insert(alias, target);
+            }
         }
     }
     Ok(infos.into_values().collect())
@@ -196,7 +200,17 @@ fn function_info(row: &impl Columns) -> Result<FunctionInfo, StoreError> {
         created_at_us: column(row, "created_at_us")?,
         latest_version,
         aliases: codec::latest_alias(latest_version),
+        splits: BTreeMap::new(),
     })
+}
+
+/// What an alias row points at: its split, or its one version.
+pub(crate) fn alias_target(row: &impl Columns) -> Result<AliasTarget, StoreError> {
+    let split: Option<String> = column(row, "split")?;
+    match split {
+        Some(json) => codec::from_json("alias split", &json),
+        None => column(row, "version").map(AliasTarget::single),
+    }
 }
 
 pub(crate) fn version_info(row: &impl Columns) -> Result<VersionInfo, StoreError> {

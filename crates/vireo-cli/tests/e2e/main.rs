@@ -7,6 +7,7 @@ mod admission;
 mod api_contract;
 mod api_fuzz;
 mod async_queue;
+mod canary;
 mod cluster;
 mod completions;
 mod cron;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::StoreError;
 use crate::names::{AliasName, Name, VersionSelector};
 use crate::settings::VersionSettings;
+use crate::split::AliasTarget;
 
 /// A function and where its aliases point.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,8 +17,12 @@ pub struct FunctionInfo {
     pub created_at_us: i64,
     /// Newest version number; `None` before the first deploy.
     pub latest_version: Option<u32>,
-    /// Alias → version, `latest` included when a version exists.
+    /// Alias → version, `latest` included when a version exists; a split alias names its
+    /// primary version here.
     pub aliases: BTreeMap<String, u32>,
+    /// Aliases that split their traffic over several versions (or stick by a key).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub splits: BTreeMap<String, AliasTarget>,
 }
 
 /// One immutable version of a function.
@@ -84,13 +89,21 @@ pub trait Catalog: Send + Sync + 'static {
     /// Every distinct component hash some version uses (to keep their artifacts).
     async fn component_hashes(&self) -> Result<Vec<String>, StoreError>;
 
+    /// Points an alias at one version or splits it over several; every version must exist.
     async fn set_alias(
         &self,
         namespace: &Name,
         function: &Name,
         alias: &AliasName,
-        version: u32,
+        target: &AliasTarget,
     ) -> Result<(), StoreError>;
+    /// What an alias points at (`latest`: its one version).
+    async fn get_alias(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        alias: &AliasName,
+    ) -> Result<AliasTarget, StoreError>;
     async fn delete_alias(
         &self,
         namespace: &Name,

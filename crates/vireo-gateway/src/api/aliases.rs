@@ -1,4 +1,5 @@
-//! `/v1/namespaces/{namespace}/functions/{function}/aliases/{alias}`: point an alias at a version.
+//! `/v1/namespaces/{namespace}/functions/{function}/aliases/{alias}`: point an alias at a
+//! version, or split its traffic over several by weight.
 
 use std::sync::Arc;
 
@@ -7,16 +8,44 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
-use vireo_core::{Catalog, Deployer};
+use vireo_core::{AliasTarget, Catalog, Deployer, StickyKey, WeightedVersion};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AliasPath, ApiJson};
 use crate::views::FunctionView;
 
+/// Either `version` (all traffic to it) or `versions` with weights summing to 100, optionally
+/// `sticky` so a caller's header or cookie keeps it on one version.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetAlias {
-    pub version: u32,
+    pub version: Option<u32>,
+    pub versions: Option<Vec<WeightedVersion>>,
+    pub sticky: Option<StickyKey>,
+}
+
+impl SetAlias {
+    fn target(self) -> Result<AliasTarget, ApiError> {
+        let target = match (self.version, self.versions) {
+            (Some(version), None) => AliasTarget {
+                sticky: self.sticky,
+                ..AliasTarget::single(version)
+            },
+            (None, Some(versions)) => AliasTarget {
+                versions,
+                sticky: self.sticky,
+            },
+            _ => {
+                return Err(ApiError::bad_request(
+                    "give either `version` or `versions` (with weights summing to 100)",
+                ));
+            }
+        };
+        target
+            .validate()
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Ok(target)
+    }
 }
 
 #[utoipa::path(put, path = "/v1/namespaces/{namespace}/functions/{function}/aliases/{alias}", tag = "aliases",
@@ -33,8 +62,9 @@ pub async fn set(
     }: AliasPath,
     ApiJson(body): ApiJson<SetAlias>,
 ) -> Result<Json<FunctionView>, ApiError> {
+    let target = body.target()?;
     deployer
-        .set_alias(&namespace, &function, &alias, body.version)
+        .set_alias(&namespace, &function, &alias, &target)
         .await?;
     let info = catalog.get_function(&namespace, &function).await?;
     Ok(Json(super::functions::view(deployer.as_ref(), info)))

@@ -9,14 +9,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use vireo_core::{
-    AliasName, ApiKey, AsyncInvocation, AsyncSubmitter, Body, Call, Catalog, DeployError, Deployed,
-    Deployer, Enqueued, FunctionInfo, InvocationId, InvocationQuery, InvocationRecord, InvokeError,
-    Invoker, KeyValueStore, KvCursor, KvKeyPage, KvStoreId, KvStoreInfo, KvVersion, KvVersioned,
-    LogLine, LogQuery, Name, NamespaceInfo, NamespaceQuotas, NewAsyncInvocation, NewSchedule,
-    NewVersion, NodeInfo, NodeRegistry, Principal, QueueAdmin, QueueCounts, Records, Retained,
-    Retention, RetryPolicy, Schedule, ScheduleStore, SecretError, SecretInfo, SecretManager,
-    SecretName, SecretValue, StoreError, TenantStore, UsageQuery, UsageRow, VersionInfo,
-    VersionSelector, VersionSettings,
+    AliasName, AliasTarget, ApiKey, AsyncInvocation, AsyncSubmitter, Body, Call, Catalog,
+    DeployError, Deployed, Deployer, Enqueued, FunctionInfo, InvocationId, InvocationQuery,
+    InvocationRecord, InvokeError, Invoker, KeyValueStore, KvCursor, KvKeyPage, KvStoreId,
+    KvStoreInfo, KvVersion, KvVersioned, LogLine, LogQuery, Name, NamespaceInfo, NamespaceQuotas,
+    NewAsyncInvocation, NewSchedule, NewVersion, NodeInfo, NodeRegistry, Principal, QueueAdmin,
+    QueueCounts, Records, Retained, Retention, RetryPolicy, Schedule, ScheduleStore, SecretError,
+    SecretInfo, SecretManager, SecretName, SecretValue, StoreError, TenantStore, UsageQuery,
+    UsageRow, VersionInfo, VersionSelector, VersionSettings,
 };
 
 macro_rules! not_reached {
@@ -165,6 +165,7 @@ impl Catalog for World {
             created_at_us: at_us,
             latest_version: None,
             aliases: BTreeMap::new(),
+            splits: BTreeMap::new(),
         };
         functions.insert(key, created.clone());
         Ok(created)
@@ -222,8 +223,23 @@ impl Catalog for World {
         not_reached!("Catalog::component_hashes")
     }
 
-    async fn set_alias(&self, _: &Name, _: &Name, _: &AliasName, _: u32) -> Result<(), StoreError> {
+    async fn set_alias(
+        &self,
+        _: &Name,
+        _: &Name,
+        _: &AliasName,
+        _: &AliasTarget,
+    ) -> Result<(), StoreError> {
         not_reached!("Catalog::set_alias")
+    }
+
+    async fn get_alias(
+        &self,
+        _: &Name,
+        _: &Name,
+        _: &AliasName,
+    ) -> Result<AliasTarget, StoreError> {
+        not_reached!("Catalog::get_alias")
     }
 
     async fn delete_alias(&self, _: &Name, _: &Name, _: &AliasName) -> Result<(), StoreError> {
@@ -288,7 +304,13 @@ impl Deployer for World {
         not_reached!("Deployer::reconfigure")
     }
 
-    async fn set_alias(&self, _: &Name, _: &Name, _: &AliasName, _: u32) -> Result<(), StoreError> {
+    async fn set_alias(
+        &self,
+        _: &Name,
+        _: &Name,
+        _: &AliasName,
+        _: &AliasTarget,
+    ) -> Result<(), StoreError> {
         not_reached!("Deployer::set_alias")
     }
 

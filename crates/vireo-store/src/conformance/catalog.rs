@@ -1,7 +1,9 @@
 //! The catalog: functions, versions and aliases, and what each call reports for a namespace or
 //! function that does not exist.
 
-use vireo_core::{AliasName, Name, StoreError, VersionSelector};
+use vireo_core::{
+    AliasName, AliasTarget, Name, StickyKey, StoreError, VersionSelector, WeightedVersion,
+};
 
 use super::support::{
     AT, add_version, assert_err, default_function, invocation_id, invocations, log, logs, name,
@@ -70,6 +72,82 @@ pub(super) async fn latest_follows_the_newest_version(stores: &Stores) {
     );
 }
 
+pub(super) async fn split_aliases_keep_their_weights(stores: &Stores) {
+    let (ns, function) = default_function("hello");
+    for sha in ["a", "b", "c"] {
+        add_version(stores, &ns, &function, sha).await;
+    }
+    let prod = alias("prod");
+    let canary = AliasTarget {
+        versions: vec![
+            WeightedVersion {
+                version: 1,
+                weight: 95,
+            },
+            WeightedVersion {
+                version: 2,
+                weight: 5,
+            },
+        ],
+        sticky: Some(StickyKey::Cookie("session".into())),
+    };
+    let prod_target = async || {
+        stores
+            .catalog
+            .get_alias(&ns, &function, &prod)
+            .await
+            .unwrap()
+    };
+    stores
+        .catalog
+        .set_alias(&ns, &function, &prod, &canary)
+        .await
+        .unwrap();
+    assert_eq!(prod_target().await, canary);
+    // Whatever needs one version for the alias gets the primary one.
+    let by_prod = VersionSelector::Alias(prod.clone());
+    assert_eq!(resolved(stores, &ns, &function, &by_prod).await.version, 1);
+    let info = stores.catalog.get_function(&ns, &function).await.unwrap();
+    assert_eq!(info.aliases["prod"], 1);
+    assert_eq!(info.splits, [("prod".to_string(), canary.clone())].into());
+
+    let mut missing = canary.clone();
+    missing.versions[1].version = 9;
+    assert_err!(
+        stores
+            .catalog
+            .set_alias(&ns, &function, &prod, &missing)
+            .await,
+        StoreError::VersionNotFound { version: 9, .. }
+    );
+    assert_eq!(prod_target().await, canary);
+
+    // Promoting to one version forgets the split.
+    stores
+        .catalog
+        .set_alias(&ns, &function, &prod, &AliasTarget::single(2))
+        .await
+        .unwrap();
+    assert_eq!(prod_target().await, AliasTarget::single(2));
+    let info = stores.catalog.get_function(&ns, &function).await.unwrap();
+    assert!(info.splits.is_empty());
+    assert_eq!(
+        stores
+            .catalog
+            .get_alias(&ns, &function, &AliasName::latest())
+            .await
+            .unwrap(),
+        AliasTarget::single(3)
+    );
+    assert_err!(
+        stores
+            .catalog
+            .get_alias(&ns, &function, &alias("nope"))
+            .await,
+        StoreError::AliasNotFound { .. }
+    );
+}
+
 pub(super) async fn aliases_set_resolve_and_delete(stores: &Stores) {
     let (ns, function) = default_function("hello");
     for sha in ["a", "b", "c"] {
@@ -80,13 +158,13 @@ pub(super) async fn aliases_set_resolve_and_delete(stores: &Stores) {
 
     stores
         .catalog
-        .set_alias(&ns, &function, &prod, 1)
+        .set_alias(&ns, &function, &prod, &AliasTarget::single(1))
         .await
         .unwrap();
     assert_eq!(resolved(stores, &ns, &function, &by_prod).await.version, 1);
     stores
         .catalog
-        .set_alias(&ns, &function, &prod, 2)
+        .set_alias(&ns, &function, &prod, &AliasTarget::single(2))
         .await
         .unwrap();
     let by_alias = resolved(stores, &ns, &function, &by_prod).await;
@@ -101,7 +179,10 @@ pub(super) async fn aliases_set_resolve_and_delete(stores: &Stores) {
     );
 
     assert_err!(
-        stores.catalog.set_alias(&ns, &function, &prod, 7).await,
+        stores
+            .catalog
+            .set_alias(&ns, &function, &prod, &AliasTarget::single(7))
+            .await,
         StoreError::VersionNotFound { version: 7, .. }
     );
     assert_eq!(resolved(stores, &ns, &function, &by_prod).await.version, 2);
@@ -211,7 +292,7 @@ pub(super) async fn unknown_namespace_is_reported_everywhere(stores: &Stores) {
     assert_err!(
         stores
             .catalog
-            .set_alias(&ns, &function, &alias("prod"), 1)
+            .set_alias(&ns, &function, &alias("prod"), &AliasTarget::single(1))
             .await,
         StoreError::NamespaceNotFound(_)
     );
@@ -264,7 +345,7 @@ pub(super) async fn unknown_function_is_reported_everywhere(stores: &Stores) {
     missing(
         stores
             .catalog
-            .set_alias(&ns, &function, &alias("prod"), 1)
+            .set_alias(&ns, &function, &alias("prod"), &AliasTarget::single(1))
             .await,
     );
     missing(
@@ -299,7 +380,7 @@ pub(super) async fn delete_function_cascades(stores: &Stores) {
     add_version(stores, &ns, &other, "c").await;
     stores
         .catalog
-        .set_alias(&ns, &function, &alias("prod"), 1)
+        .set_alias(&ns, &function, &alias("prod"), &AliasTarget::single(1))
         .await
         .unwrap();
     let (mine, theirs) = (record(&function, 1), record(&other, 2));

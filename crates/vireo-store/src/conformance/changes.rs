@@ -2,7 +2,7 @@
 //! subscriber hears.
 
 use vireo_core::auth::{ApiKey, Role};
-use vireo_core::{AliasName, Change, NamespaceQuotas, SealedSecret, SecretName};
+use vireo_core::{AliasName, AliasTarget, Change, NamespaceQuotas, SealedSecret, SecretName};
 
 use super::support::{AT, deployed, name, receive};
 use crate::Stores;
@@ -49,7 +49,7 @@ pub(super) async fn writes_publish_what_they_change(stores: &Stores) {
     let prod = AliasName::parse("prod").unwrap();
     stores
         .catalog
-        .set_alias(&namespace, &function, &prod, 1)
+        .set_alias(&namespace, &function, &prod, &AliasTarget::single(1))
         .await
         .unwrap();
     receive(&mut subscriber, &routes).await;

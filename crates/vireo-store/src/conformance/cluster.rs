@@ -2,8 +2,8 @@
 //! other's see, so nothing relies on there being one writer.
 
 use vireo_core::{
-    AliasName, AsyncStatus, Change, Enqueued, InvocationId, MissedSlots, Name, NamespaceQuotas,
-    NewSchedule, SealedSecret, SecretName, Settlement, VersionSelector,
+    AliasName, AliasTarget, AsyncStatus, Change, Enqueued, InvocationId, MissedSlots, Name,
+    NamespaceQuotas, NewSchedule, SealedSecret, SecretName, Settlement, VersionSelector,
 };
 
 use futures::future::join_all;
@@ -22,7 +22,7 @@ pub(super) async fn what_one_node_writes_the_other_reads(fixture: &dyn Fixture) 
     let namespace = Name::default_namespace();
     let prod = AliasName::parse("prod").unwrap();
     one.catalog
-        .set_alias(&namespace, &function, &prod, 1)
+        .set_alias(&namespace, &function, &prod, &AliasTarget::single(1))
         .await
         .unwrap();
     let resolved = other
@@ -349,7 +349,12 @@ pub(super) async fn writes_through_one_node_reach_the_other_nodes_subscribers(
     let namespace = Name::default_namespace();
     let mut elsewhere = other.changes.subscribe();
     one.catalog
-        .set_alias(&namespace, &function, &AliasName::parse("prod").unwrap(), 1)
+        .set_alias(
+            &namespace,
+            &function,
+            &AliasName::parse("prod").unwrap(),
+            &AliasTarget::single(1),
+        )
         .await
         .unwrap();
     receive(

@@ -64,6 +64,7 @@ macro_rules! __conformance_cases {
                 versions_number_from_one,
                 latest_follows_the_newest_version,
                 aliases_set_resolve_and_delete,
+                split_aliases_keep_their_weights,
                 create_function_refuses_duplicates,
                 unknown_namespace_is_reported_everywhere,
                 unknown_function_is_reported_everywhere,

@@ -308,6 +308,23 @@ pub(super) async fn usage_sums_records_per_group_and_retries_add_up(stores: &Sto
         ),
         (9, 6, 150)
     );
+    let mut later = record(&hello, 4);
+    later.version = 2;
+    stores
+        .records
+        .record_invocations(&[later], &[])
+        .await
+        .unwrap();
+    let by_version = stores
+        .records
+        .usage(&query(vireo_core::UsageGrouping::Version, None))
+        .await
+        .unwrap();
+    let versions: Vec<(&str, u64)> = by_version
+        .iter()
+        .map(|row| (row.key.as_str(), row.requests))
+        .collect();
+    assert_eq!(versions, [("hello@1", 3), ("hello@2", 1), ("other@1", 1)]);
     let by_day = stores
         .records
         .usage(&query(vireo_core::UsageGrouping::Day, None))

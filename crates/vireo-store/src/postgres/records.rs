@@ -57,6 +57,7 @@ impl RecordsDialect for PgStore {
     fn usage_key(grouping: UsageGrouping) -> &'static str {
         match grouping {
             UsageGrouping::Function => "function",
+            UsageGrouping::Version => "function || '@' || version::TEXT",
             UsageGrouping::Day => {
                 "to_char(to_timestamp(started_at_us / 1000000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
             }

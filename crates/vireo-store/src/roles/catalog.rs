@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use vireo_core::{
-    AliasName, Catalog, FunctionInfo, Name, NewVersion, StoreError, VersionInfo, VersionSelector,
+    AliasName, AliasTarget, Catalog, FunctionInfo, Name, NewVersion, StoreError, VersionInfo,
+    VersionSelector,
 };
 
 use super::{Conn, Dialect, NAMESPACE_EXISTS, SqlStore, check_function, check_namespace};
@@ -39,7 +40,8 @@ const SELECT_FUNCTIONS: &str = "SELECT namespace, name, created_at_us,
             AS latest_version
     FROM functions f WHERE namespace = ";
 /// Followed by the namespace, and optionally ` AND function = ` and the function.
-const SELECT_ALIASES: &str = "SELECT function, alias, version FROM aliases WHERE namespace = ";
+const SELECT_ALIASES: &str =
+    "SELECT function, alias, version, split FROM aliases WHERE namespace = ";
 /// Versions, aliases, schedules and the queue go by cascade; records and logs have no foreign
 /// key.
 const DELETE_FUNCTION: [&str; 3] = [
@@ -61,6 +63,8 @@ const LATEST_VERSION: &str =
     "SELECT MAX(version) FROM versions WHERE namespace = $1 AND function = $2";
 const ALIAS_VERSION: &str =
     "SELECT version FROM aliases WHERE namespace = $1 AND function = $2 AND alias = $3";
+const ALIAS_TARGET: &str =
+    "SELECT version, split FROM aliases WHERE namespace = $1 AND function = $2 AND alias = $3";
 const GET_VERSION: &str = concat!(
     "SELECT ",
     version_columns!(),
@@ -70,8 +74,9 @@ const COMPONENT_HASHES: &str =
     "SELECT DISTINCT component_sha256 FROM versions ORDER BY component_sha256";
 const VERSION_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM versions WHERE namespace = $1 AND function = $2 AND version = $3)";
 const SET_ALIAS: &str =
-    "INSERT INTO aliases (namespace, function, alias, version) VALUES ($1, $2, $3, $4)
-    ON CONFLICT (namespace, function, alias) DO UPDATE SET version = excluded.version";
+    "INSERT INTO aliases (namespace, function, alias, version, split) VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (namespace, function, alias)
+    DO UPDATE SET version = excluded.version, split = excluded.split";
 const DELETE_ALIAS: &str =
     "DELETE FROM aliases WHERE namespace = $1 AND function = $2 AND alias = $3";
 
@@ -105,6 +110,7 @@ impl<D: CatalogDialect> Catalog for SqlStore<D> {
             created_at_us: at_us,
             latest_version: None,
             aliases: BTreeMap::new(),
+            splits: BTreeMap::new(),
         })
     }
 
@@ -268,31 +274,66 @@ impl<D: CatalogDialect> Catalog for SqlStore<D> {
         namespace: &Name,
         function: &Name,
         alias: &AliasName,
-        version: u32,
+        target: &AliasTarget,
     ) -> Result<(), StoreError> {
+        let split = codec::encode_split(target)?;
         let mut tx = self.write().await?;
         check_function(&mut *tx, namespace, function).await?;
-        let exists: bool = query(VERSION_EXISTS)
-            .bind(namespace.as_str())
-            .bind(function.as_str())
-            .bind(version)
-            .scalar(&mut *tx, "checking version")
-            .await?;
-        if !exists {
-            return Err(StoreError::VersionNotFound {
-                namespace: namespace.clone(),
-                function: function.clone(),
-                version,
-            });
+        for arm in &target.versions {
+            let exists: bool = query(VERSION_EXISTS)
+                .bind(namespace.as_str())
+                .bind(function.as_str())
+                .bind(arm.version)
+                .scalar(&mut *tx, "checking version")
+                .await?;
+            if !exists {
+                return Err(StoreError::VersionNotFound {
+                    namespace: namespace.clone(),
+                    function: function.clone(),
+                    version: arm.version,
+                });
+            }
         }
         query(SET_ALIAS)
             .bind(namespace.as_str())
             .bind(function.as_str())
             .bind(alias.as_str())
-            .bind(version)
+            .bind(target.primary())
+            .bind(split)
             .execute(&mut *tx, "setting alias")
             .await?;
         self.commit_change(tx, routes(namespace, function)).await
+    }
+
+    async fn get_alias(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        alias: &AliasName,
+    ) -> Result<AliasTarget, StoreError> {
+        let mut tx = self.read().await?;
+        check_function(&mut *tx, namespace, function).await?;
+        let not_found = || StoreError::AliasNotFound {
+            namespace: namespace.clone(),
+            function: function.clone(),
+            alias: alias.clone(),
+        };
+        if alias.is_latest() {
+            let latest: Option<u32> = query(LATEST_VERSION)
+                .bind(namespace.as_str())
+                .bind(function.as_str())
+                .scalar(&mut *tx, "resolving alias")
+                .await?;
+            return latest.map(AliasTarget::single).ok_or_else(not_found);
+        }
+        let row = query(ALIAS_TARGET)
+            .bind(namespace.as_str())
+            .bind(function.as_str())
+            .bind(alias.as_str())
+            .fetch_optional(&mut *tx, "reading alias")
+            .await?
+            .ok_or_else(not_found)?;
+        rows::alias_target(&row)
     }
 
     async fn delete_alias(

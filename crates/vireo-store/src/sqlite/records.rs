@@ -49,6 +49,7 @@ impl RecordsDialect for SqliteStore {
     fn usage_key(grouping: UsageGrouping) -> &'static str {
         match grouping {
             UsageGrouping::Function => "function",
+            UsageGrouping::Version => "function || '@' || version",
             UsageGrouping::Day => "strftime('%Y-%m-%d', started_at_us / 1000000, 'unixepoch')",
             UsageGrouping::Hour => "strftime('%Y-%m-%dT%H', started_at_us / 1000000, 'unixepoch')",
         }

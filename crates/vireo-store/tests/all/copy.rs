@@ -3,7 +3,8 @@
 //! that holds anything is refused.
 
 use vireo_core::{
-    AliasName, AsyncStatus, KvStoreId, NamespaceQuotas, SealedSecret, SecretName, encode_counter,
+    AliasName, AliasTarget, AsyncStatus, KvStoreId, NamespaceQuotas, SealedSecret, SecretName,
+    encode_counter,
 };
 use vireo_store::conformance::support::{
     AT, NO_QUOTA, add_version, default_function, invocation_id, invocations, job, log, logs, name,
@@ -27,7 +28,7 @@ fn postgres() -> StorageConfig {
     })
 }
 
-/// A component, a function with a version and an alias, a record with two log lines, a queued
+/// A component, a function with a version and a sticky alias, a record with two log lines, a queued
 /// async invocation, a second namespace with quotas and a key-value store of its own, a key in
 /// each namespace's stores, a secret and the master key's record.
 async fn populate(stores: &Stores) {
@@ -36,7 +37,12 @@ async fn populate(stores: &Stores) {
     add_version(stores, &namespace, &function, &sha).await;
     stores
         .catalog
-        .set_alias(&namespace, &function, &AliasName::parse("prod").unwrap(), 1)
+        .set_alias(
+            &namespace,
+            &function,
+            &AliasName::parse("prod").unwrap(),
+            &sticky_prod(),
+        )
         .await
         .unwrap();
     let ran = record(&function, 1);
@@ -100,6 +106,14 @@ fn default_kv() -> KvStoreId {
     KvStoreId::new(name("default"), name("default"))
 }
 
+/// A split alias (one version, but sticky), so its split column travels too.
+fn sticky_prod() -> AliasTarget {
+    AliasTarget {
+        sticky: Some(vireo_core::StickyKey::Header("x-user-id".into())),
+        ..AliasTarget::single(1)
+    }
+}
+
 /// What [`populate`] stored, read back through `stores`.
 async fn assert_populated(stores: &Stores) {
     let (namespace, function) = default_function("app");
@@ -113,6 +127,12 @@ async fn assert_populated(stores: &Stores) {
         .await
         .unwrap();
     assert_eq!(prod.version, 1);
+    let split = stores
+        .catalog
+        .get_alias(&namespace, &function, &AliasName::parse("prod").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(split, sticky_prod());
     let bytes = stores
         .components
         .component(&prod.component_sha256)
