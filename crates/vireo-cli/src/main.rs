@@ -17,6 +17,7 @@ mod nodes;
 mod output;
 mod profiles;
 mod queue;
+mod routes;
 mod secrets;
 mod serve;
 mod settings_args;
@@ -146,6 +147,12 @@ enum Command {
     /// Key-value stores: list and manage stores, set, get, list and delete keys.
     #[command(subcommand)]
     Kv(kv::KvCommand),
+    /// Routes: publish functions at paths of their own, on any host or on claimed hosts.
+    #[command(subcommand)]
+    Routes(routes::RoutesCommand),
+    /// Which namespace may route which host (admin keys only).
+    #[command(subcommand)]
+    Hosts(routes::HostsCommand),
     /// Billed requests, time, GB-seconds and cost under the server's price plan (-o csv too).
     Usage(usage::UsageArgs),
     /// A live view of each function's invocations/s, errors, p50/p99 latency and cold starts.
@@ -266,6 +273,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cron(command) => cron::run(&client()?, format, command).await,
         Command::Secrets(command) => secrets::run(&client()?, format, command).await,
         Command::Kv(command) => kv::run(&client()?, format, command).await,
+        Command::Routes(command) => routes::run(&client()?, format, command).await,
+        Command::Hosts(command) => routes::hosts(&client()?, format, command).await,
         Command::Usage(args) => usage::run(&client()?, format, args).await,
         Command::Top(args) => top::run(&client()?, format, args).await,
         Command::Ns(command) => tenants::namespaces(&client()?, format, command).await,

@@ -7,6 +7,7 @@ pub mod buckets;
 pub mod cors;
 pub mod cron;
 pub mod egress;
+pub mod http_route;
 pub mod invocation;
 pub mod invoke;
 pub mod json;
@@ -26,6 +27,10 @@ pub mod variables;
 pub use auth::{Action, ApiKey, AuthError, Caller, Principal, Role};
 pub use cors::InvalidCors;
 pub use cron::{CronSchedule, InvalidSchedule};
+pub use http_route::{
+    HostClaim, HostPattern, HttpRoute, InvalidRoute, LiveRoutes, PathPattern, RoutePattern,
+    RouteStore, RouteTable,
+};
 pub use invocation::{
     InvocationId, InvocationMatch, InvocationRecord, InvocationStatus, LogLine, LogStream, Trigger,
 };

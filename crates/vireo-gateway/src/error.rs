@@ -122,6 +122,10 @@ impl From<StoreError> for ApiError {
         if let StoreError::KvQuotaExceeded { .. } = error {
             return Self::new(StatusCode::CONFLICT, "quota_exceeded", error.to_string());
         }
+        // Routing a host nobody let the namespace route is a matter of permission.
+        if let StoreError::HostNotClaimed { .. } = error {
+            return Self::new(StatusCode::FORBIDDEN, "host_not_claimed", error.to_string());
+        }
         match error.class() {
             ErrorClass::NotFound => Self::not_found(error.to_string()),
             ErrorClass::Conflict => Self::new(StatusCode::CONFLICT, "conflict", error.to_string()),

@@ -57,6 +57,14 @@ async fn respond(state: Invoking, route: Result<Route, ApiError>, request: Reque
         Ok((ns, target, rest)) => invoke(state, id.clone(), &ns, &target, &rest, request).await,
         Err(invalid) => Err(invalid),
     };
+    with_invocation_id(answer, &id)
+}
+
+/// The answer, or the error's, with the invocation id.
+pub(crate) fn with_invocation_id(
+    answer: Result<Response, ApiError>,
+    id: &InvocationId,
+) -> Response {
     let mut response = answer.unwrap_or_else(IntoResponse::into_response);
     // A repeated async request answers with the first invocation's id, already set.
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
@@ -78,6 +86,17 @@ async fn invoke(
 ) -> Result<Response, ApiError> {
     let namespace = Name::parse("namespace", ns)?;
     let (function, selector) = VersionSelector::split_target(target)?;
+    call_function(state, id, (namespace, function, selector), rest, request).await
+}
+
+/// Hands `request` to `function@selector`, which sees the path `/{rest}`.
+pub(crate) async fn call_function(
+    state: Invoking,
+    id: InvocationId,
+    (namespace, function, selector): (Name, Name, VersionSelector),
+    rest: &str,
+    request: Request,
+) -> Result<Response, ApiError> {
     let limit = state.limits.max_request_body_bytes;
     let declared = request
         .headers()

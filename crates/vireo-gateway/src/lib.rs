@@ -13,6 +13,7 @@ mod invoke;
 mod limits;
 mod openapi;
 mod probes;
+mod published;
 mod routes;
 mod state;
 mod ui;
@@ -23,6 +24,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get};
 
 pub use body::Pace;
+pub use published::{ROUTE_DURATION, ROUTE_REQUESTS};
 pub use state::{AppState, RenderMetrics, SharedState};
 pub use ui::UiSettings;
 
@@ -71,7 +73,8 @@ pub fn router(state: AppState) -> Router {
         routes = routes.merge(dashboard);
     }
     routes
-        .fallback(not_found)
+        // Everything else may be a published route; the rest is 404 JSON.
+        .fallback(published::fallback)
         .layer(axum::middleware::from_fn_with_state(
             head_limits,
             heads::limit,
@@ -88,11 +91,4 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
             uri.path()
         ),
     )
-}
-
-async fn not_found(uri: axum::http::Uri) -> error::ApiError {
-    error::ApiError::not_found(format!(
-        "no route for {}: functions answer under /fn/{{namespace}}/{{function}}/..., the admin API under /v1 (see /v1/openapi.json)",
-        uri.path()
-    ))
 }

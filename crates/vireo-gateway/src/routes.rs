@@ -120,6 +120,12 @@ fn table() -> Vec<AdminRoute> {
         documented(routes!(api::key_value::get_value), Namespace(Read)),
         documented(routes!(api::key_value::set_value), Namespace(Write)).takes(BodyLimit::Value),
         documented(routes!(api::key_value::delete_value), Namespace(Write)),
+        documented(routes!(api::http_routes::add), Namespace(Write)),
+        documented(routes!(api::http_routes::list), Namespace(Read)),
+        documented(routes!(api::http_routes::delete), Namespace(Write)),
+        documented(routes!(api::http_routes::hosts), Admin),
+        documented(routes!(api::http_routes::claim), Admin),
+        documented(routes!(api::http_routes::release), Admin),
         undocumented("/metrics", get(probes::metrics), Admin),
     ]
 }

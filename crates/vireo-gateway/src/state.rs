@@ -10,8 +10,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use vireo_core::buckets::Buckets;
 use vireo_core::{
-    AsyncSubmitter, Catalog, Deployer, Directory, Invoker, KeyValueStore, Name, NodeRegistry,
-    PricePlan, QueueAdmin, Records, ScheduleStore, SecretManager,
+    AsyncSubmitter, Catalog, Deployer, Directory, Invoker, KeyValueStore, LiveRoutes, Name,
+    NodeRegistry, PricePlan, QueueAdmin, Records, RouteStore, ScheduleStore, SecretManager,
 };
 
 use crate::GatewayLimits;
@@ -28,6 +28,10 @@ pub struct SharedState {
     /// The durable async queue, as the admin API reads and changes it.
     pub queue: Arc<dyn QueueAdmin>,
     pub schedules: Arc<dyn ScheduleStore>,
+    /// Routes and host claims, for the admin API.
+    pub http_routes: Arc<dyn RouteStore>,
+    /// The route table requests outside Vireo's own paths are matched against.
+    pub published: Arc<LiveRoutes>,
     /// Seals secrets and reloads what they are granted to; never answers a value.
     pub secrets: Arc<dyn SecretManager>,
     /// The namespaces' key-value stores.
@@ -113,6 +117,7 @@ pub struct Invoking {
     pub submitter: Arc<dyn AsyncSubmitter>,
     pub access: Access,
     pub limits: GatewayLimits,
+    pub published: Arc<LiveRoutes>,
 }
 
 /// One `FromRef` per piece a handler can ask for: `$piece` is cut from the shared state by
@@ -158,5 +163,7 @@ pieces! {
         submitter: shared.submitter.clone(),
         access: shared.access(),
         limits: shared.limits,
+        published: shared.published.clone(),
     };
+    Arc<dyn RouteStore> => |shared| shared.http_routes.clone();
 }

@@ -12,6 +12,7 @@ mod node;
 mod otlp;
 mod owner_address;
 mod platform;
+mod published;
 mod routes;
 mod secrets;
 mod services;

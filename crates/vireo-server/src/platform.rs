@@ -15,8 +15,8 @@ use vireo_core::invoke::{authorize_invocation, requested_version};
 use vireo_core::{
     AliasName, AliasTarget, Body, Call, Catalog, Change, ComponentStore, DeployError, Deployed,
     Deployer, Directory, ErrorClass, InvocationStatus, InvokeError, Invoker, Name, NewVersion,
-    SecretError, SecretInfo, SecretManager, SecretName, SecretValue, SettingsLimits, StoreError,
-    TraceContext, VERSION_HEADER, VersionInfo, VersionSelector, VersionSettings, trace,
+    RouteStore, SecretError, SecretInfo, SecretManager, SecretName, SecretValue, SettingsLimits,
+    StoreError, TraceContext, VERSION_HEADER, VersionInfo, VersionSelector, VersionSettings, trace,
 };
 use vireo_runtime::{Runtime, RuntimeError};
 use vireo_store::RecordWriter;
@@ -24,6 +24,7 @@ use vireo_store::RecordWriter;
 use crate::admission::{Admission, AdmissionSettings, Refused, Ticket};
 use crate::metering::Meter;
 use crate::otlp;
+use crate::published::PublishedRoutes;
 use crate::routes::{Route, RouteCache};
 use crate::secrets::Vault;
 use crate::tail::{self, Awaited, Finished, Tail};
@@ -41,6 +42,8 @@ pub struct Platform {
     directory: Arc<Directory>,
     function_buckets: Buckets<(Name, Name)>,
     routes: RouteCache,
+    /// The routes (paths and hosts) that lead to functions.
+    published: PublishedRoutes,
     /// Guest tails still running after their response was sent; shutdown waits for them.
     in_flight: TaskTracker,
 }
@@ -50,6 +53,7 @@ pub struct Storage {
     pub catalog: Arc<dyn Catalog>,
     pub components: Arc<dyn ComponentStore>,
     pub records: RecordWriter,
+    pub http_routes: Arc<dyn RouteStore>,
 }
 
 /// The bounds a platform enforces: on deployed settings, and on running invocations.
@@ -77,8 +81,19 @@ impl Platform {
             directory: tenants.directory,
             function_buckets: Buckets::default(),
             routes: RouteCache::default(),
+            published: PublishedRoutes::new(storage.http_routes),
             in_flight: TaskTracker::new(),
         }
+    }
+
+    /// The route table the gateway matches requests against.
+    pub fn published_routes(&self) -> Arc<vireo_core::LiveRoutes> {
+        self.published.live()
+    }
+
+    /// Reads the routes to functions (at start; changes keep them current afterwards).
+    pub async fn load_published_routes(&self) {
+        self.published.reload().await;
     }
 
     /// Pre-warms every stored version with `min_instances`, so their first requests after a
@@ -191,6 +206,7 @@ impl Platform {
                 self.forget_if_deleted(namespace, function).await;
             }
             Change::Tenants => self.reload_directory().await,
+            Change::HttpRoutes => self.published.reload().await,
             Change::Secret { namespace, name } => self.reload_granting(namespace, name).await,
         }
     }
@@ -208,12 +224,15 @@ impl Platform {
             self.function_buckets
                 .retain(|(ns, f)| !(ns == namespace && f == function));
             telemetry::function_deleted(namespace, function);
+            // Its routes went with it.
+            self.published.reload().await;
         }
     }
 
     /// After changes went unheard: every copy may be stale, so all are read again.
     pub async fn apply_everything(&self) {
         self.routes.clear();
+        self.published.reload().await;
         self.reload_directory().await;
         for (namespace, function, number) in self.runtime.forget_secret_holders() {
             self.reload_version(&namespace, &function, number).await;

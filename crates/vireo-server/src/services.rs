@@ -75,6 +75,7 @@ impl Services {
                 catalog: stores.catalog.clone(),
                 components: stores.components.clone(),
                 records: records.clone(),
+                http_routes: stores.http_routes.clone(),
             },
             start_runtime(config, &stores)?,
             platform::Limits {
@@ -89,6 +90,7 @@ impl Services {
         let address = listener.local_addr().context("reading the bound address")?;
         let (node, store_health) = Node::start(stores.nodes.clone(), &platform, address);
         deploy_at_start(&platform, &config.deploy).await?;
+        platform.load_published_routes().await;
         platform.prewarm_all().await;
         let mut upkeep = vec![
             tokio::spawn(changes::follow(feed, platform.clone())),
@@ -127,6 +129,8 @@ impl Services {
             invoker: platform.clone(),
             queue: stores.queue_admin.clone(),
             schedules: stores.schedules.clone(),
+            http_routes: stores.http_routes.clone(),
+            published: platform.published_routes(),
             secrets: platform.clone(),
             key_value: stores.key_value.clone(),
             submitter: submitter.clone(),

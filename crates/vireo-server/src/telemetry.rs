@@ -112,6 +112,15 @@ fn function_active(namespace: &Name, function: &Name) {
 }
 
 fn describe() {
+    describe_counter!(
+        vireo_gateway::ROUTE_REQUESTS,
+        "Requests that took a published route, by namespace, route and status."
+    );
+    describe_histogram!(
+        vireo_gateway::ROUTE_DURATION,
+        Unit::Seconds,
+        "How long requests that took a published route took to answer (to the response head)."
+    );
     describe_counter!(INVOCATIONS, "Finished invocations by outcome and trigger.");
     describe_histogram!(DURATION, Unit::Seconds, "How long invocations ran.");
     describe_histogram!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use vireo_core::{
     Catalog, ChangeFeed, ComponentStore, KeyValueStore, MasterKeyRecord, NodeRegistry, Queue,
-    QueueAdmin, Records, ScheduleStore, SecretStore, StoreError, TenantStore,
+    QueueAdmin, Records, RouteStore, ScheduleStore, SecretStore, StoreError, TenantStore,
 };
 
 use crate::{postgres, sqlite};
@@ -71,6 +71,7 @@ pub struct Stores {
     pub queue: Arc<dyn Queue>,
     pub queue_admin: Arc<dyn QueueAdmin>,
     pub schedules: Arc<dyn ScheduleStore>,
+    pub http_routes: Arc<dyn RouteStore>,
     pub tenants: Arc<dyn TenantStore>,
     pub secrets: Arc<dyn SecretStore>,
     pub key_value: Arc<dyn KeyValueStore>,
@@ -96,6 +97,7 @@ pub(crate) trait Backend:
     + Queue
     + QueueAdmin
     + ScheduleStore
+    + RouteStore
     + TenantStore
     + SecretStore
     + KeyValueStore
@@ -119,6 +121,7 @@ impl Stores {
             queue: backend.clone(),
             queue_admin: backend.clone(),
             schedules: backend.clone(),
+            http_routes: backend.clone(),
             tenants: backend.clone(),
             secrets: backend.clone(),
             key_value: backend.clone(),

@@ -28,6 +28,7 @@ mod profiles;
 mod request_bodies;
 mod restart;
 mod retention;
+mod routes;
 mod scaling;
 mod secrets;
 mod store_faults;

@@ -21,6 +21,8 @@ pub enum Change {
     Routes { namespace: Name, function: Name },
     /// Namespaces, their quotas or the API keys changed.
     Tenants,
+    /// Routes or host claims changed: the route table is read again.
+    HttpRoutes,
     /// A secret was set or deleted; versions granted it must open it again.
     Secret { namespace: Name, name: SecretName },
 }

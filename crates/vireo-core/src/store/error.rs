@@ -40,6 +40,24 @@ pub enum StoreError {
     },
     #[error("function {namespace}/{function} already exists")]
     FunctionExists { namespace: Name, function: Name },
+    #[error("route {pattern} already goes to {namespace}/{function}; remove it first")]
+    RouteExists {
+        pattern: String,
+        namespace: Name,
+        function: Name,
+    },
+    #[error("namespace {namespace} has no route {pattern}")]
+    RouteNotFound { namespace: Name, pattern: String },
+    #[error(
+        "namespace {namespace} may not route host {host}: an admin claims hosts for a namespace with `vireo hosts claim {host} --namespace {namespace}`"
+    )]
+    HostNotClaimed { namespace: Name, host: String },
+    #[error("host {host} overlaps {claimed}, which another namespace claims")]
+    HostTaken { host: String, claimed: String },
+    #[error("host {host} is not claimed")]
+    HostNotFound { host: String },
+    #[error("routes of namespace {namespace} still use host {host}; remove them first")]
+    HostInUse { namespace: Name, host: String },
     #[error("schedule {namespace}/{name} does not exist")]
     ScheduleNotFound { namespace: Name, name: Name },
     #[error("schedule {namespace}/{name} already exists; choose another name")]
@@ -136,7 +154,9 @@ impl StoreError {
             | Self::AliasNotFound { .. }
             | Self::ScheduleNotFound { .. }
             | Self::SecretNotFound { .. }
-            | Self::KvStoreNotFound { .. } => ErrorClass::NotFound,
+            | Self::KvStoreNotFound { .. }
+            | Self::RouteNotFound { .. }
+            | Self::HostNotFound { .. } => ErrorClass::NotFound,
             Self::NamespaceExists(_)
             | Self::NamespaceNotEmpty { .. }
             | Self::FunctionExists { .. }
@@ -145,6 +165,10 @@ impl StoreError {
             | Self::KvDefaultStore { .. }
             | Self::KvNotACounter { .. }
             | Self::KvCounterOverflow { .. }
+            | Self::RouteExists { .. }
+            | Self::HostNotClaimed { .. }
+            | Self::HostTaken { .. }
+            | Self::HostInUse { .. }
             | Self::Conflict { .. } => ErrorClass::Conflict,
             Self::QuotaExceeded(_) | Self::KvQuotaExceeded { .. } => ErrorClass::QuotaExceeded,
             Self::Unavailable { retryable, .. } => ErrorClass::Unavailable {

@@ -5,6 +5,7 @@
 
 pub mod aliases;
 pub mod functions;
+pub mod http_routes;
 pub mod inherit;
 pub mod invocations;
 pub mod key_value;

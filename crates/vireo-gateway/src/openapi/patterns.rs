@@ -5,6 +5,7 @@ use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::schema::{ArrayItems, Schema};
 use utoipa::openapi::{OpenApi as Document, RefOr};
 use vireo_core::auth::KEY_ID_PATTERN;
+use vireo_core::http_route::HOST_PATTERN;
 use vireo_core::invocation::INVOCATION_ID_PATTERN;
 use vireo_core::names::NAME_PATTERN;
 use vireo_core::secrets::SECRET_NAME_PATTERN;
@@ -56,6 +57,7 @@ pub fn pattern_of(path: &str, place: &ParameterIn, name: &str) -> Option<&'stati
         (ParameterIn::Path, "alias" | "version") => Some(NAME_PATTERN),
         (ParameterIn::Path, "name") if path.contains("/schedules/") => Some(NAME_PATTERN),
         (ParameterIn::Path, "store") => Some(NAME_PATTERN),
+        (ParameterIn::Path, "host") => Some(HOST_PATTERN),
         (ParameterIn::Path, "key") => Some(KV_KEY_PATTERN),
         (ParameterIn::Path, "name") if path.contains("/secrets/") => Some(SECRET_NAME_PATTERN),
         (ParameterIn::Path, "id") if path.starts_with("/v1/keys/") => Some(KEY_ID_PATTERN),

@@ -10,13 +10,14 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use vireo_core::{
     AliasName, AliasTarget, ApiKey, AsyncInvocation, AsyncSubmitter, Body, Call, Catalog,
-    DeployError, Deployed, Deployer, Enqueued, FunctionInfo, InvocationId, InvocationQuery,
-    InvocationRecord, InvokeError, Invoker, KeyValueStore, KvCursor, KvKeyPage, KvStoreId,
-    KvStoreInfo, KvVersion, KvVersioned, LogLine, LogQuery, Name, NamespaceInfo, NamespaceQuotas,
-    NewAsyncInvocation, NewSchedule, NewVersion, NodeInfo, NodeRegistry, Principal, QueueAdmin,
-    QueueCounts, Records, Retained, Retention, RetryPolicy, Schedule, ScheduleStore, SecretError,
-    SecretInfo, SecretManager, SecretName, SecretValue, StoreError, TenantStore, UsageQuery,
-    UsageRow, VersionInfo, VersionSelector, VersionSettings,
+    DeployError, Deployed, Deployer, Enqueued, FunctionInfo, HostClaim, HostPattern, HttpRoute,
+    InvocationId, InvocationQuery, InvocationRecord, InvokeError, Invoker, KeyValueStore, KvCursor,
+    KvKeyPage, KvStoreId, KvStoreInfo, KvVersion, KvVersioned, LogLine, LogQuery, Name,
+    NamespaceInfo, NamespaceQuotas, NewAsyncInvocation, NewSchedule, NewVersion, NodeInfo,
+    NodeRegistry, Principal, QueueAdmin, QueueCounts, Records, Retained, Retention, RetryPolicy,
+    RoutePattern, RouteStore, Schedule, ScheduleStore, SecretError, SecretInfo, SecretManager,
+    SecretName, SecretValue, StoreError, TenantStore, UsageQuery, UsageRow, VersionInfo,
+    VersionSelector, VersionSettings,
 };
 
 macro_rules! not_reached {
@@ -428,6 +429,33 @@ impl NodeRegistry for World {
     }
     async fn leave(&self, _: &str) -> Result<(), StoreError> {
         not_reached!("NodeRegistry::leave")
+    }
+}
+
+#[async_trait]
+impl RouteStore for World {
+    async fn add_route(&self, _: &HttpRoute) -> Result<(), StoreError> {
+        not_reached!("RouteStore::add_route")
+    }
+
+    async fn list_routes(&self, _: Option<&Name>) -> Result<Vec<HttpRoute>, StoreError> {
+        not_reached!("RouteStore::list_routes")
+    }
+
+    async fn delete_route(&self, _: &Name, _: &RoutePattern) -> Result<(), StoreError> {
+        not_reached!("RouteStore::delete_route")
+    }
+
+    async fn claim_host(&self, _: &HostPattern, _: &Name, _: i64) -> Result<(), StoreError> {
+        not_reached!("RouteStore::claim_host")
+    }
+
+    async fn list_host_claims(&self) -> Result<Vec<HostClaim>, StoreError> {
+        not_reached!("RouteStore::list_host_claims")
+    }
+
+    async fn release_host(&self, _: &HostPattern) -> Result<(), StoreError> {
+        not_reached!("RouteStore::release_host")
     }
 }
 

@@ -73,6 +73,8 @@ impl Gateway {
             invoker: world.clone(),
             queue: world.clone(),
             schedules: world.clone(),
+            http_routes: world.clone(),
+            published: Arc::default(),
             secrets: world.clone(),
             key_value: world.clone(),
             submitter: world.clone(),

@@ -16,6 +16,7 @@ mod catalog;
 mod changes;
 mod cluster;
 mod components;
+mod http_routes;
 pub mod key_value;
 mod master_key;
 mod nodes;
@@ -92,6 +93,10 @@ macro_rules! __conformance_cases {
             ],
             schedules: [
                 schedules_fire_once_per_slot,
+            ],
+            http_routes: [
+                routes_are_added_listed_refused_on_conflict_and_removed,
+                hosts_are_routed_only_by_the_namespace_that_claims_them,
             ],
             tenants: [
                 namespaces_are_created_listed_changed_and_deleted_when_empty,

@@ -29,6 +29,8 @@ const TABLES: &[&str] = &[
     "functions",
     "versions",
     "aliases",
+    "host_claims",
+    "http_routes",
     "invocations",
     "logs",
     "async_invocations",

@@ -60,6 +60,7 @@ pub(super) async fn record(conn: &mut PgConnection, change: &Change) -> Result<(
             function,
         } => ("routes", Some(namespace.as_str()), Some(function.as_str())),
         Change::Tenants => ("tenants", None, None),
+        Change::HttpRoutes => ("http_routes", None, None),
         Change::Secret { namespace, name } => {
             ("secret", Some(namespace.as_str()), Some(name.as_str()))
         }
@@ -103,6 +104,7 @@ fn change_of(
             })
         }
         "tenants" => Ok(Change::Tenants),
+        "http_routes" => Ok(Change::HttpRoutes),
         "secret" => {
             let (namespace, name) = scope()?;
             Ok(Change::Secret {

@@ -1,6 +1,6 @@
 //! The storage roles, written once for every SQL backend: one file per role (`catalog`,
-//! `records`, `queue`, `queue_admin`, `schedules`, `tenants`, `secrets`, `key_value`, `nodes`,
-//! `master_key`), each implementing
+//! `records`, `queue`, `queue_admin`, `schedules`, `http_routes`, `tenants`, `secrets`,
+//! `key_value`, `nodes`, `master_key`), each implementing
 //! its `vireo-core` trait for [`SqlStore`] over any [`Dialect`]. What a database does its own
 //! way is a short trait beside the role (`CatalogDialect`, …): SQL text where the dialects
 //! differ, or a step written differently, implemented in the backend's `dialect.rs`, or in its
@@ -9,6 +9,7 @@
 //! change is committed and announced — is [`Dialect`] itself.
 
 pub(crate) mod catalog;
+pub(crate) mod http_routes;
 pub(crate) mod key_value;
 pub(crate) mod master_key;
 pub(crate) mod nodes;
@@ -25,7 +26,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Database, Transaction};
 use vireo_core::{
     Catalog, Change, KeyValueStore, MasterKeyRecord, Name, NodeRegistry, Queue, QueueAdmin,
-    Records, ScheduleStore, SecretStore, StoreError, TenantStore,
+    Records, RouteStore, ScheduleStore, SecretStore, StoreError, TenantStore,
 };
 
 use crate::plan;
@@ -101,6 +102,7 @@ where
         + Queue
         + QueueAdmin
         + ScheduleStore
+        + RouteStore
         + TenantStore
         + SecretStore
         + KeyValueStore

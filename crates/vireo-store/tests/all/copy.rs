@@ -28,7 +28,7 @@ fn postgres() -> StorageConfig {
     })
 }
 
-/// A component, a function with a version and a sticky alias, a record with two log lines, a queued
+/// A component, a function with a version, a sticky alias and a route on a claimed host, a record with two log lines, a queued
 /// async invocation, a second namespace with quotas and a key-value store of its own, a key in
 /// each namespace's stores, a secret and the master key's record.
 async fn populate(stores: &Stores) {
@@ -45,6 +45,12 @@ async fn populate(stores: &Stores) {
         )
         .await
         .unwrap();
+    stores
+        .http_routes
+        .claim_host(&shop_host(), &namespace, 1)
+        .await
+        .unwrap();
+    stores.http_routes.add_route(&shop_route()).await.unwrap();
     let ran = record(&function, 1);
     let lines = [log(&ran, 10, "first line"), log(&ran, 20, "second line")];
     stores
@@ -114,6 +120,20 @@ fn sticky_prod() -> AliasTarget {
     }
 }
 
+fn shop_host() -> vireo_core::HostPattern {
+    vireo_core::HostPattern::parse("*.shop.example").unwrap()
+}
+
+fn shop_route() -> vireo_core::HttpRoute {
+    vireo_core::HttpRoute {
+        namespace: name("default"),
+        pattern: vireo_core::RoutePattern::parse("eu.shop.example/cart/*").unwrap(),
+        function: name("app"),
+        selector: vireo_core::VersionSelector::Alias(AliasName::parse("prod").unwrap()),
+        created_at_us: 2,
+    }
+}
+
 /// What [`populate`] stored, read back through `stores`.
 async fn assert_populated(stores: &Stores) {
     let (namespace, function) = default_function("app");
@@ -133,6 +153,10 @@ async fn assert_populated(stores: &Stores) {
         .await
         .unwrap();
     assert_eq!(split, sticky_prod());
+    let routes = stores.http_routes.list_routes(None).await.unwrap();
+    assert_eq!(routes, [shop_route()]);
+    let claims = stores.http_routes.list_host_claims().await.unwrap();
+    assert_eq!(claims[0].host, shop_host().to_string());
     let bytes = stores
         .components
         .component(&prod.component_sha256)
@@ -187,6 +211,8 @@ fn expected_report() -> CopyReport {
         ("functions", 1),
         ("versions", 1),
         ("aliases", 1),
+        ("host_claims", 1),
+        ("http_routes", 1),
         ("invocations", 1),
         ("logs", 2),
         ("async_invocations", 1),
