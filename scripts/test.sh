@@ -50,6 +50,12 @@ if ! cmp -s tests/browser/package-lock.json tests/browser/node_modules/.installe
     (cd tests/browser && npm ci --no-audit --no-fund &&
         cp package-lock.json node_modules/.installed-lock.json)
 fi
+# The JWT tests generate their signing keys with openssl.
+if ! command -v openssl >/dev/null 2>&1; then
+    echo "installing openssl…" >&2
+    apt-get update -q
+    apt-get install -y -q openssl
+fi
 
 # schemathesis lives in its own virtual environment under target/, apart from the system's
 # Python (which Debian does not let pip change).

@@ -85,8 +85,9 @@ pub struct SettingsArgs {
     #[arg(long, value_name = "URL")]
     allow_outbound: Vec<String>,
 
-    /// Who may invoke: `public` (anyone) or `key` (invoker, developer and admin keys of the
-    /// namespace) [default: public]
+    /// Who may invoke: `public` (anyone), `key` (invoker, developer and admin keys of the
+    /// namespace) or bearer JWTs of an identity provider as JSON:
+    /// `{"jwt":{"issuer":"…","audiences":["…"],"jwks_url":"https://…"}}` [default: public]
     #[arg(long, value_name = "WHO", value_parser = parse_invoke_auth)]
     invoke_auth: Option<InvokeAuth>,
 
@@ -179,7 +180,7 @@ impl From<&SettingsArgs> for Settings {
             instance_reuse: args.instance_reuse,
             min_instances: args.min_instances,
             allowed_outbound_hosts: args.allow_outbound.clone(),
-            invoke_auth: args.invoke_auth,
+            invoke_auth: args.invoke_auth.clone(),
             rate_limit: args.rate_limit.map(Limit::into_option),
             cors: cors_from_origins(&args.cors_origin),
             allow_unimplemented_imports: args.allow_unimplemented_imports,
@@ -293,13 +294,16 @@ fn parse_variable_secret(value: &str) -> Result<(String, SecretName), String> {
     Ok((name, secret))
 }
 
-/// `--invoke-auth public|key`.
+/// `--invoke-auth public|key|{"jwt":{...}}`.
 fn parse_invoke_auth(value: &str) -> Result<InvokeAuth, String> {
     match value {
         "public" => Ok(InvokeAuth::Public),
         "key" => Ok(InvokeAuth::Key),
+        json if json.trim_start().starts_with('{') => {
+            serde_json::from_str(json).map_err(|e| format!("invalid invoke auth {json:?}: {e}"))
+        }
         _ => Err(format!(
-            "invalid invoke auth {value:?}: use public (anyone) or key (keys of the namespace)"
+            "invalid invoke auth {value:?}: use public (anyone), key (keys of the namespace) or {{\"jwt\": {{...}}}}"
         )),
     }
 }

@@ -54,6 +54,10 @@ pub enum InvokeError {
     /// The function needs a key and none (valid) was presented.
     #[error("{0}")]
     Unauthorized(String),
+    /// The version takes bearer JWTs and none (valid) came; the message says what was wrong
+    /// (never the token itself).
+    #[error("{0}")]
+    InvalidToken(String),
     /// The key is of the function's namespace but its role may not invoke.
     #[error("{0}")]
     Forbidden(String),
@@ -125,7 +129,11 @@ pub fn authorize_invocation(
 ) -> Result<(), InvokeError> {
     let namespace = &version.namespace;
     let target = format!("{namespace}/{}", version.function);
-    if version.settings.invoke_auth == InvokeAuth::Public {
+    // A JWT is the server's to verify (it holds the key sets), whoever the principal is.
+    if matches!(
+        version.settings.invoke_auth,
+        InvokeAuth::Public | InvokeAuth::Jwt(_)
+    ) {
         return Ok(());
     }
     match principal {
@@ -200,6 +208,16 @@ pub fn requested_version(
 pub trait Invoker: Send + Sync + 'static {
     /// The guest's response, whose body streams while the guest keeps running.
     async fn invoke(&self, call: Call) -> Result<http::Response<Body>, InvokeError>;
+
+    /// Checks what `version` asks of the request's credentials besides keys (a bearer JWT) and
+    /// puts what they prove into `headers` (the verified claims). Calls Vireo makes itself
+    /// (`Principal::System`: async delivery, schedules) were checked when accepted.
+    async fn check_credentials(
+        &self,
+        version: &VersionInfo,
+        principal: &Principal,
+        headers: &mut http::HeaderMap,
+    ) -> Result<(), InvokeError>;
 
     /// The version a call to `function@selector` would run now (served from the invoker's
     /// route cache, so checking before queueing costs no store read).

@@ -11,6 +11,7 @@ pub mod http_route;
 pub mod invocation;
 pub mod invoke;
 pub mod json;
+pub mod jwt;
 pub mod names;
 pub mod queue;
 pub mod schedule;

@@ -64,12 +64,15 @@ pub struct VersionSettings {
     pub key_value_stores: BTreeSet<Name>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// Who may invoke a version: anyone, callers with a key of the namespace, or callers with a
+/// valid bearer JWT of an identity provider (`{"jwt": {...}}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum InvokeAuth {
     #[default]
     Public,
     Key,
+    Jwt(crate::jwt::JwtAuth),
 }
 
 impl Default for VersionSettings {
@@ -142,6 +145,9 @@ impl VersionSettings {
                 "min_instances must be at most {MAX_MIN_INSTANCES}, got {}",
                 self.min_instances
             ));
+        }
+        if let InvokeAuth::Jwt(jwt) = &self.invoke_auth {
+            jwt.validate().map_err(InvalidSettings)?;
         }
         if let Some(limit) = &self.rate_limit {
             limit

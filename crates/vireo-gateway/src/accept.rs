@@ -74,6 +74,10 @@ pub async fn accept(
     if parts.headers.contains_key(VERSION_HEADER) {
         authorize_version_choice(principal, &target.namespace)?;
     }
+    state
+        .invoker
+        .check_credentials(&version, principal, &mut parts.headers)
+        .await?;
     let body = crate::invoke::guarded(state.limits, body)
         .collect()
         .await?

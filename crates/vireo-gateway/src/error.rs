@@ -68,6 +68,27 @@ impl ApiError {
         ));
     }
 
+    /// Tells the client its bearer token was refused and why (RFC 6750 §3).
+    pub fn refuse_token(&mut self, reason: &str) {
+        // The description is a quoted string: no quotes, backslashes or control characters.
+        let description: String = reason
+            .chars()
+            .map(|c| {
+                if c == '"' || c == '\\' || !(' '..='~').contains(&c) {
+                    '\''
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let challenge = format!(
+            "Bearer realm=\"vireo\", error=\"invalid_token\", error_description=\"{description}\""
+        );
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            self.headers.push((header::WWW_AUTHENTICATE, value));
+        }
+    }
+
     fn internal(context: &str, detail: &dyn std::fmt::Display) -> Self {
         tracing::error!(%detail, "{context}");
         Self::new(
@@ -202,6 +223,7 @@ impl From<InvokeError> for ApiError {
             InvokeError::RequestBody(fault) => return fault.clone().into(),
             InvokeError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             InvokeError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            InvokeError::InvalidToken(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
             InvokeError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             InvokeError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             InvokeError::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, "busy"),
@@ -222,6 +244,7 @@ impl From<InvokeError> for ApiError {
                 limit, retry_after, ..
             } => crate::limits::exhausted(&mut answer, limit, retry_after),
             InvokeError::Unauthorized(_) => answer.ask_for_a_key(),
+            InvokeError::InvalidToken(reason) => answer.refuse_token(&reason),
             _ => {}
         }
         answer

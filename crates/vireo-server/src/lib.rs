@@ -7,6 +7,7 @@ mod config;
 mod data_dir;
 mod descriptors;
 mod http;
+mod jwt;
 mod metering;
 mod node;
 mod otlp;

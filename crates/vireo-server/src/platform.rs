@@ -12,16 +12,19 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use vireo_core::buckets::{Buckets, Verdict};
 use vireo_core::invoke::{authorize_invocation, requested_version};
+use vireo_core::jwt::CLAIMS_HEADER;
 use vireo_core::{
     AliasName, AliasTarget, Body, Call, Catalog, Change, ComponentStore, DeployError, Deployed,
-    Deployer, Directory, ErrorClass, InvocationStatus, InvokeError, Invoker, Name, NewVersion,
-    RouteStore, SecretError, SecretInfo, SecretManager, SecretName, SecretValue, SettingsLimits,
-    StoreError, TraceContext, VERSION_HEADER, VersionInfo, VersionSelector, VersionSettings, trace,
+    Deployer, Directory, ErrorClass, InvocationStatus, InvokeAuth, InvokeError, Invoker, Name,
+    NewVersion, Principal, RouteStore, SecretError, SecretInfo, SecretManager, SecretName,
+    SecretValue, SettingsLimits, StoreError, TraceContext, VERSION_HEADER, VersionInfo,
+    VersionSelector, VersionSettings, trace,
 };
 use vireo_runtime::{Runtime, RuntimeError};
 use vireo_store::RecordWriter;
 
 use crate::admission::{Admission, AdmissionSettings, Refused, Ticket};
+use crate::jwt::JwtVerifier;
 use crate::metering::Meter;
 use crate::otlp;
 use crate::published::PublishedRoutes;
@@ -44,6 +47,7 @@ pub struct Platform {
     routes: RouteCache,
     /// The routes (paths and hosts) that lead to functions.
     published: PublishedRoutes,
+    jwt: JwtVerifier,
     /// Guest tails still running after their response was sent; shutdown waits for them.
     in_flight: TaskTracker,
 }
@@ -82,6 +86,7 @@ impl Platform {
             function_buckets: Buckets::default(),
             routes: RouteCache::default(),
             published: PublishedRoutes::new(storage.http_routes),
+            jwt: JwtVerifier::new(),
             in_flight: TaskTracker::new(),
         }
     }
@@ -458,6 +463,23 @@ impl Invoker for Platform {
         self.run(call).instrument(span).await
     }
 
+    async fn check_credentials(
+        &self,
+        version: &VersionInfo,
+        principal: &Principal,
+        headers: &mut http::HeaderMap,
+    ) -> Result<(), InvokeError> {
+        if *principal == Principal::System {
+            return Ok(());
+        }
+        // Claims come from Vireo's verification only, never from the caller.
+        headers.remove(CLAIMS_HEADER);
+        match &version.settings.invoke_auth {
+            InvokeAuth::Jwt(auth) => self.jwt.admit(auth, headers).await,
+            InvokeAuth::Public | InvokeAuth::Key => Ok(()),
+        }
+    }
+
     async fn resolve(
         &self,
         namespace: &Name,
@@ -529,6 +551,7 @@ impl Platform {
         let route = self
             .resolve_call(&call.namespace, &call.function, &call.selector)
             .await?;
+        let mut call = call;
         let headers = call.request.headers();
         let mut version = route.version(route.target.choose(headers));
         // Browsers send preflights without credentials, so they are answered before auth.
@@ -554,6 +577,8 @@ impl Platform {
             authorize_invocation(&call.principal, version)?;
         }
         let version = version.clone();
+        self.check_credentials(&version, &call.principal, call.request.headers_mut())
+            .await?;
         self.take_rate_token(&version)?;
         let quota = self.directory.quotas(&version.namespace).max_concurrency;
         let ticket = self

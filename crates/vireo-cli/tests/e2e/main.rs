@@ -19,6 +19,7 @@ mod fd_limits;
 mod hardening;
 mod integrity;
 mod isolation;
+mod jwt;
 mod key_value;
 mod key_value_guests;
 mod logs;

@@ -117,6 +117,7 @@ pub async fn attempt(
             error @ (InvokeError::NotFound(_)
             | InvokeError::RequestBody(_)
             | InvokeError::Unauthorized(_)
+            | InvokeError::InvalidToken(_)
             | InvokeError::Forbidden(_)),
         ) => plan.decide(id, Outcome::Refused(error.to_string()), None),
     }
