@@ -1,6 +1,7 @@
 //! `vireo top`: a live view of each function's invocations per second, errors, latency
 //! percentiles and cold starts, computed from two scrapes of the namespace's metrics
-//! (`/v1/namespaces/{ns}/metrics`).
+//! (`/v1/namespaces/{ns}/metrics`); a function that ran several versions (a split alias) gets
+//! a row per version beneath its own.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
@@ -117,91 +118,123 @@ fn render(refresh: &Refresh, client: &Client) -> String {
     text
 }
 
-/// Per function of `namespace`: what changed between two scrapes `elapsed` seconds apart.
+/// A row of the view: a function, or one of its versions when more than one ran (the
+/// versions of a split alias, side by side under their function).
+type Row = (String, Option<String>);
+
+/// The rows a sample counts towards: its function's, and its version's.
+fn rows_of(sample: &prometheus_parse::Sample) -> [Option<Row>; 2] {
+    let function = sample
+        .labels
+        .get("function")
+        .unwrap_or_default()
+        .to_string();
+    let version = sample
+        .labels
+        .get("version")
+        .map(|version| (function.clone(), Some(version.to_string())));
+    [Some((function, None)), version]
+}
+
+/// Per function of `namespace` (and per version, for functions where several ran): what
+/// changed between two scrapes `elapsed` seconds apart.
 fn activity(
     before: &Scrape,
     after: &Scrape,
     namespace: &str,
     elapsed: f64,
 ) -> Vec<FunctionActivity> {
-    let mut functions: BTreeMap<String, FunctionActivity> = BTreeMap::new();
+    let mut rows: BTreeMap<Row, FunctionActivity> = BTreeMap::new();
+    let in_namespace =
+        |sample: &prometheus_parse::Sample| sample.labels.get("namespace") == Some(namespace);
     let delta = |metric: &str, keep: &dyn Fn(&prometheus_parse::Sample) -> bool| {
-        let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+        let mut sums: BTreeMap<Row, f64> = BTreeMap::new();
         for (scrape, sign) in [(after, 1.0), (before, -1.0)] {
             for sample in scrape.samples.iter().filter(|s| s.metric == metric) {
-                if sample.labels.get("namespace") != Some(namespace) || !keep(sample) {
+                if !in_namespace(sample) || !keep(sample) {
                     continue;
                 }
-                let function = sample
-                    .labels
-                    .get("function")
-                    .unwrap_or_default()
-                    .to_string();
-                *sums.entry(function).or_default() += sign * number(&sample.value);
+                for row in rows_of(sample).into_iter().flatten() {
+                    *sums.entry(row).or_default() += sign * number(&sample.value);
+                }
             }
         }
         sums
     };
     let per_sec = |count: f64| if elapsed > 0.0 { count / elapsed } else { 0.0 };
-    for (function, count) in delta("vireo_invocations_total", &|_| true) {
-        functions
-            .entry(function.clone())
-            .or_default()
-            .invocations_per_sec = per_sec(count);
+    for (row, count) in delta("vireo_invocations_total", &|_| true) {
+        rows.entry(row).or_default().invocations_per_sec = per_sec(count);
     }
     // The function's own failures; a client_error (a broken request, a client that left) is the
     // caller's doing.
-    for (function, count) in delta("vireo_invocations_total", &|s| {
+    for (row, count) in delta("vireo_invocations_total", &|s| {
         matches!(s.labels.get("status"), Some("error" | "timeout"))
     }) {
-        functions.entry(function).or_default().errors_per_sec = per_sec(count);
+        rows.entry(row).or_default().errors_per_sec = per_sec(count);
     }
-    for (function, count) in delta("vireo_cold_starts_total", &|_| true) {
-        functions.entry(function).or_default().cold_starts = count.max(0.0) as u64;
+    for (row, count) in delta("vireo_cold_starts_total", &|_| true) {
+        rows.entry(row).or_default().cold_starts = count.max(0.0) as u64;
     }
-    for (function, entry) in &mut functions {
-        entry.function = function.clone();
-        let buckets = bucket_deltas(before, after, namespace, function);
+    // A version row only where the function ran more than one version.
+    let mut versions_of: BTreeMap<String, usize> = BTreeMap::new();
+    for (function, version) in rows.keys() {
+        if version.is_some() {
+            *versions_of.entry(function.clone()).or_default() += 1;
+        }
+    }
+    rows.retain(|(function, version), _| {
+        version.is_none() || versions_of.get(function).is_some_and(|n| *n > 1)
+    });
+    for ((function, version), entry) in &mut rows {
+        entry.function = match version {
+            Some(version) => format!("  {function}@{version}"),
+            None => function.clone(),
+        };
+        let buckets = bucket_deltas(before, after, &|sample| {
+            in_namespace(sample)
+                && rows_of(sample)
+                    .into_iter()
+                    .flatten()
+                    .any(|row| row.0 == *function && row.1 == *version)
+        });
         entry.p50_ms = quantile(&buckets, 0.50).map(|s| s * 1000.0);
         entry.p99_ms = quantile(&buckets, 0.99).map(|s| s * 1000.0);
     }
-    functions.into_values().collect()
+    rows.into_values().collect()
 }
 
-/// The duration histogram's cumulative buckets `(upper bound, count)` gained between scrapes.
+/// The duration histograms' cumulative buckets `(upper bound, count)` gained between scrapes,
+/// summed over the histograms `keep` takes (one per version of a function).
 fn bucket_deltas(
     before: &Scrape,
     after: &Scrape,
-    namespace: &str,
-    function: &str,
+    keep: &dyn Fn(&prometheus_parse::Sample) -> bool,
 ) -> Vec<(f64, f64)> {
-    let buckets = |scrape: &Scrape| -> Vec<(f64, f64)> {
-        scrape
+    let buckets = |scrape: &Scrape| -> BTreeMap<u64, (f64, f64)> {
+        let mut summed: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
+        let histograms = scrape
             .samples
             .iter()
-            .filter(|s| s.metric == "vireo_invocation_duration_seconds")
-            .filter(|s| {
-                s.labels.get("namespace") == Some(namespace)
-                    && s.labels.get("function") == Some(function)
-            })
-            .find_map(|s| match &s.value {
-                Value::Histogram(buckets) => {
-                    Some(buckets.iter().map(|b| (b.less_than, b.count)).collect())
+            .filter(|s| s.metric == "vireo_invocation_duration_seconds" && keep(s));
+        for sample in histograms {
+            if let Value::Histogram(buckets) = &sample.value {
+                for bucket in buckets {
+                    let entry = summed
+                        .entry(bucket.less_than.to_bits())
+                        .or_insert((bucket.less_than, 0.0));
+                    entry.1 += bucket.count;
                 }
-                _ => None,
-            })
-            .unwrap_or_default()
+            }
+        }
+        summed
     };
     let (old, new) = (buckets(before), buckets(after));
-    new.iter()
-        .map(|(bound, count)| {
-            let previous = old
-                .iter()
-                .find(|(b, _)| b == bound)
-                .map_or(0.0, |(_, c)| *c);
-            (*bound, count - previous)
-        })
-        .collect()
+    let mut gained: Vec<(f64, f64)> = new
+        .iter()
+        .map(|(key, (bound, count))| (*bound, count - old.get(key).map_or(0.0, |(_, c)| *c)))
+        .collect();
+    gained.sort_by(|a, b| a.0.total_cmp(&b.0));
+    gained
 }
 
 /// The `q` quantile of cumulative buckets, interpolating linearly inside the bucket it falls
@@ -294,5 +327,51 @@ mod tests {
         assert_eq!(hello.invocations_per_sec, 13.0);
         assert_eq!(hello.errors_per_sec, 2.0);
         assert_eq!(hello.p50_ms, Some(1.0));
+    }
+
+    #[test]
+    fn the_versions_of_a_split_show_side_by_side() {
+        let before = parse("# TYPE vireo_invocations_total counter\n");
+        let after = parse(
+            "# TYPE vireo_invocations_total counter\n\
+             vireo_invocations_total{namespace=\"default\",function=\"app\",version=\"7\",status=\"ok\",trigger=\"http\"} 18\n\
+             vireo_invocations_total{namespace=\"default\",function=\"app\",version=\"8\",status=\"error\",trigger=\"http\"} 2\n\
+             vireo_invocations_total{namespace=\"default\",function=\"solo\",version=\"3\",status=\"ok\",trigger=\"http\"} 5\n\
+             # TYPE vireo_invocation_duration_seconds histogram\n\
+             vireo_invocation_duration_seconds_bucket{namespace=\"default\",function=\"app\",version=\"7\",le=\"0.001\"} 18\n\
+             vireo_invocation_duration_seconds_bucket{namespace=\"default\",function=\"app\",version=\"7\",le=\"0.01\"} 18\n\
+             vireo_invocation_duration_seconds_bucket{namespace=\"default\",function=\"app\",version=\"7\",le=\"+Inf\"} 18\n\
+             vireo_invocation_duration_seconds_sum{namespace=\"default\",function=\"app\",version=\"7\"} 0.01\n\
+             vireo_invocation_duration_seconds_count{namespace=\"default\",function=\"app\",version=\"7\"} 18\n\
+             vireo_invocation_duration_seconds_bucket{namespace=\"default\",function=\"app\",version=\"8\",le=\"0.001\"} 0\n\
+             vireo_invocation_duration_seconds_bucket{namespace=\"default\",function=\"app\",version=\"8\",le=\"0.01\"} 2\n\
+             vireo_invocation_duration_seconds_bucket{namespace=\"default\",function=\"app\",version=\"8\",le=\"+Inf\"} 2\n\
+             vireo_invocation_duration_seconds_sum{namespace=\"default\",function=\"app\",version=\"8\"} 4\n\
+             vireo_invocation_duration_seconds_count{namespace=\"default\",function=\"app\",version=\"8\"} 2\n",
+        );
+        let rows = activity(&before, &after, "default", 1.0);
+        let seen: Vec<(&str, f64, f64)> = rows
+            .iter()
+            .map(|row| {
+                (
+                    row.function.as_str(),
+                    row.invocations_per_sec,
+                    row.errors_per_sec,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("app", 20.0, 2.0),
+                ("  app@7", 18.0, 0.0),
+                ("  app@8", 2.0, 2.0),
+                ("solo", 5.0, 0.0)
+            ]
+        );
+        // The function's latency covers both versions; each version's only its own.
+        assert_eq!(rows[1].p99_ms.map(|ms| ms <= 1.0), Some(true));
+        assert!(rows[2].p50_ms.is_some_and(|ms| ms > 1.0));
+        assert!(rows[0].p50_ms.is_some_and(|ms| ms <= 1.0));
     }
 }
