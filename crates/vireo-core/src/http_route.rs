@@ -298,10 +298,6 @@ impl RouteTable {
         Self { tiers }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.tiers.is_empty()
-    }
-
     /// The route a request for `host` (lowercase, no port) and `path` takes, if any.
     pub fn find<'a>(&'a self, host: &str, path: &'a str) -> Option<RouteMatch<'a>> {
         self.tiers
