@@ -8,8 +8,8 @@ use axum::response::{Html, Redirect};
 use maud::{Markup, html};
 use serde::Deserialize;
 use vireo_core::{
-    Action, Catalog, Deployer, Directory, FunctionInfo, KeyValueStore, Name, QueueAdmin, Records,
-    ScheduleStore, SecretManager,
+    Action, AliasTarget, Catalog, Deployer, Directory, FunctionInfo, KeyValueStore, Name,
+    QueueAdmin, Records, ScheduleStore, SecretManager,
 };
 
 use super::activity::{self, Span};
@@ -372,7 +372,12 @@ pub(crate) async fn move_alias(
 ) -> Result<Redirect, UiError> {
     authorize(&viewer.caller, Action::Write, &namespace)?;
     deployer
-        .set_alias(&namespace, &function, &alias, form.version)
+        .set_alias(
+            &namespace,
+            &function,
+            &alias,
+            &AliasTarget::single(form.version),
+        )
         .await?;
     Ok(Redirect::to(&function_url(&namespace, &function)))
 }
