@@ -64,9 +64,9 @@ check_answer kv "$BASE/fn/default/kv/get-set?key=bench&value=v" "ok
 "
 
 run_wrk hello "$BASE/fn/default/hello/" "$DURATION"
-HELLO_RPS=$RPS HELLO_P50=$P50 HELLO_P99=$P99 HELLO_ERRORS=$ERRORS
+HELLO_RPS=$RPS HELLO_P50=$P50 HELLO_P99=$P99 HELLO_ERRORS=$ERRORS HELLO_CPU=$CPU_US
 run_wrk get-set "$BASE/fn/default/kv/get-set?key=bench&value=v" "$DURATION"
-KV_RPS=$RPS KV_P50=$P50 KV_P99=$P99 KV_ERRORS=$ERRORS
+KV_RPS=$RPS KV_P50=$P50 KV_P99=$P99 KV_ERRORS=$ERRORS KV_CPU=$CPU_US
 ((HELLO_ERRORS == 0 && KV_ERRORS == 0)) ||
     die "errors during the measurements (hello $HELLO_ERRORS, get-set $KV_ERRORS)"
 PER_OP_US=$(awk -v a="$(wrk_ms "$KV_P50")" -v b="$(wrk_ms "$HELLO_P50")" \
@@ -99,10 +99,10 @@ report() {
     echo
     echo "Fresh instance per request; wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s for hello and get-set."
     echo
-    echo "| function | req/s | p50 | p99 |"
-    echo "|---|---|---|---|"
-    echo "| hello | $HELLO_RPS | $HELLO_P50 | $HELLO_P99 |"
-    echo "| kv: get + set | $KV_RPS | $KV_P50 | $KV_P99 |"
+    echo "| function | req/s | p50 | p99 | server CPU per request |"
+    echo "|---|---|---|---|---|"
+    echo "| hello | $HELLO_RPS | $HELLO_P50 | $HELLO_P99 | $HELLO_CPU us |"
+    echo "| kv: get + set | $KV_RPS | $KV_P50 | $KV_P99 | $KV_CPU us |"
     echo
     echo "- get + set throughput: $(ratio "$KV_RPS" "$HELLO_RPS") of hello's (target >= 0.60x)"
     echo "- added latency per operation at p50: ${PER_OP_US} us (target <= 50 us)"
