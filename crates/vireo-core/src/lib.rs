@@ -53,12 +53,14 @@ pub use settings::{InvalidSettings, InvokeAuth, SettingsLimits, VersionSettings}
 pub use split::{AliasTarget, InvalidSplit, StickyKey, VERSION_HEADER, WeightedVersion};
 
 pub use store::{
-    Catalog, Change, ChangeFeed, ComponentStore, ErrorClass, FunctionInfo, InvalidCursor,
-    InvocationQuery, KeyValueLimits, KeyValueStore, KvCursor, KvKeyPage, KvLimitExceeded,
-    KvStoreId, KvStoreInfo, KvVersion, KvVersioned, LogQuery, MasterKeyRecord, Missed, NewVersion,
-    NodeInfo, NodeLiveness, NodeRegistry, Records, Retained, Retention, StoreError, Subscription,
-    VersionInfo, check_component_sha256, component_sha256, decode_counter, encode_counter,
-    node_liveness, verified_component,
+    BucketId, BucketInfo, ByteRange, Catalog, Change, ChangeFeed, ComponentStore, ErrorClass,
+    FunctionInfo, InvalidCursor, InvalidObjectKey, InvocationQuery, KeyValueLimits, KeyValueStore,
+    KvCursor, KvKeyPage, KvLimitExceeded, KvStoreId, KvStoreInfo, KvVersion, KvVersioned, LogQuery,
+    MAX_OBJECT_KEY_BYTES, MasterKeyRecord, Missed, NewObject, NewVersion, NodeInfo, NodeLiveness,
+    NodeRegistry, OBJECT_KEY_PATTERN, ObjectBody, ObjectCursor, ObjectInfo, ObjectListing,
+    ObjectPage, ObjectRead, ObjectStore, Records, Retained, Retention, StoreError, Subscription,
+    VersionInfo, check_component_sha256, check_object_key, component_sha256, decode_counter,
+    encode_counter, node_liveness, verified_component,
 };
 pub use tenancy::{
     Directory, InvalidQuotas, NamespaceInfo, NamespaceQuotas, RateLimit, TenantStore,

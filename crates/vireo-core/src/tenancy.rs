@@ -51,6 +51,8 @@ pub struct NamespaceQuotas {
     pub key_rate_limit: Option<RateLimit>,
     /// Bytes of keys and values the namespace's key-value stores may hold together.
     pub max_kv_bytes: Option<u64>,
+    /// Bytes of objects the namespace's buckets may hold together.
+    pub max_object_bytes: Option<u64>,
 }
 
 impl NamespaceQuotas {
@@ -64,14 +66,16 @@ impl NamespaceQuotas {
             limit.validate("key_rate_limit")?;
         }
         // Stores count bytes in signed 64-bit integers.
-        if self
-            .max_kv_bytes
-            .is_some_and(|bytes| bytes > i64::MAX as u64)
-        {
-            return Err(InvalidQuotas(format!(
-                "max_kv_bytes must be at most {}",
-                i64::MAX
-            )));
+        for (field, bytes) in [
+            ("max_kv_bytes", self.max_kv_bytes),
+            ("max_object_bytes", self.max_object_bytes),
+        ] {
+            if bytes.is_some_and(|bytes| bytes > i64::MAX as u64) {
+                return Err(InvalidQuotas(format!(
+                    "{field} must be at most {}",
+                    i64::MAX
+                )));
+            }
         }
         Ok(())
     }

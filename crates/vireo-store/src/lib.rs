@@ -32,5 +32,5 @@ pub use batch::{RecordWriter, RecordWriterTask};
 pub use blobs::BlobStore;
 pub use copy::{CopyProgress, CopyReport, copy};
 pub use postgres::redacted as redacted_url;
-pub use sqlite::COMPONENTS_DIR;
+pub use sqlite::{COMPONENTS_DIR, OBJECTS_DIR};
 pub use stores::{PostgresConfig, StorageConfig, Stores, open};

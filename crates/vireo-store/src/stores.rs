@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vireo_core::{
-    Catalog, ChangeFeed, ComponentStore, KeyValueStore, MasterKeyRecord, NodeRegistry, Queue,
-    QueueAdmin, Records, RouteStore, ScheduleStore, SecretStore, StoreError, TenantStore,
+    Catalog, ChangeFeed, ComponentStore, KeyValueStore, MasterKeyRecord, NodeRegistry, ObjectStore,
+    Queue, QueueAdmin, Records, RouteStore, ScheduleStore, SecretStore, StoreError, TenantStore,
 };
 
 use crate::{postgres, sqlite};
@@ -75,6 +75,7 @@ pub struct Stores {
     pub tenants: Arc<dyn TenantStore>,
     pub secrets: Arc<dyn SecretStore>,
     pub key_value: Arc<dyn KeyValueStore>,
+    pub objects: Arc<dyn ObjectStore>,
     pub master_key: Arc<dyn MasterKeyRecord>,
     pub changes: Arc<dyn ChangeFeed>,
     pub nodes: Arc<dyn NodeRegistry>,
@@ -101,6 +102,7 @@ pub(crate) trait Backend:
     + TenantStore
     + SecretStore
     + KeyValueStore
+    + ObjectStore
     + MasterKeyRecord
     + NodeRegistry
 {
@@ -125,6 +127,7 @@ impl Stores {
             tenants: backend.clone(),
             secrets: backend.clone(),
             key_value: backend.clone(),
+            objects: backend.clone(),
             master_key: backend.clone(),
             changes,
             nodes: backend.clone(),

@@ -93,6 +93,27 @@ pub enum StoreError {
         store: Name,
         key: String,
     },
+    #[error("bucket {namespace}/{bucket} does not exist")]
+    BucketNotFound { namespace: Name, bucket: Name },
+    #[error("bucket {namespace}/{bucket} already exists")]
+    BucketExists { namespace: Name, bucket: Name },
+    #[error("bucket {namespace}/{bucket} still holds {objects} objects; delete them first")]
+    BucketNotEmpty {
+        namespace: Name,
+        bucket: Name,
+        objects: u64,
+    },
+    /// Nothing of the write was stored.
+    #[error(
+        "namespace {namespace} would hold more than its max_object_bytes quota of {limit} bytes in buckets"
+    )]
+    ObjectQuotaExceeded { namespace: Name, limit: u64 },
+    /// Nothing of the write was stored.
+    #[error("the object is larger than the limit of {limit} bytes")]
+    ObjectTooLarge { limit: u64 },
+    /// The body of a write failed before its end (the writer went away); nothing was stored.
+    #[error("reading the object's body failed: {0}")]
+    ObjectBodyFailed(#[source] std::io::Error),
     /// The write contradicts one that got there first (a unique key taken, a row it refers to
     /// gone); nothing of it was stored. Trying the whole operation again sees the other write.
     /// The message, which the API shows, leaves the database's own words to the source.
@@ -156,7 +177,8 @@ impl StoreError {
             | Self::SecretNotFound { .. }
             | Self::KvStoreNotFound { .. }
             | Self::RouteNotFound { .. }
-            | Self::HostNotFound { .. } => ErrorClass::NotFound,
+            | Self::HostNotFound { .. }
+            | Self::BucketNotFound { .. } => ErrorClass::NotFound,
             Self::NamespaceExists(_)
             | Self::NamespaceNotEmpty { .. }
             | Self::FunctionExists { .. }
@@ -169,8 +191,14 @@ impl StoreError {
             | Self::HostNotClaimed { .. }
             | Self::HostTaken { .. }
             | Self::HostInUse { .. }
+            | Self::BucketExists { .. }
+            | Self::BucketNotEmpty { .. }
             | Self::Conflict { .. } => ErrorClass::Conflict,
-            Self::QuotaExceeded(_) | Self::KvQuotaExceeded { .. } => ErrorClass::QuotaExceeded,
+            Self::QuotaExceeded(_)
+            | Self::KvQuotaExceeded { .. }
+            | Self::ObjectQuotaExceeded { .. }
+            | Self::ObjectTooLarge { .. } => ErrorClass::QuotaExceeded,
+            Self::ObjectBodyFailed(_) => ErrorClass::Unavailable { retryable: true },
             Self::Unavailable { retryable, .. } => ErrorClass::Unavailable {
                 retryable: *retryable,
             },

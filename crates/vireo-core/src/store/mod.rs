@@ -1,5 +1,5 @@
 //! The storage seams: the catalog of what is deployed, the component bytes, the append-only
-//! records of what ran, the key-value stores functions keep state in, the nodes sharing a
+//! records of what ran, the key-value stores functions keep state in, the buckets of objects, the nodes sharing a
 //! store, the feed of changes between nodes, and the errors they share. The async queue,
 //! schedules, tenants and secrets have their seams beside their domain types. Implemented in
 //! `vireo-store`; every backend passes its conformance suite.
@@ -11,6 +11,7 @@ mod error;
 mod key_value;
 mod master_key;
 mod nodes;
+mod objects;
 mod records;
 
 pub use catalog::{Catalog, FunctionInfo, NewVersion, VersionInfo};
@@ -26,4 +27,9 @@ pub use key_value::{
 };
 pub use master_key::MasterKeyRecord;
 pub use nodes::{NodeInfo, NodeLiveness, NodeRegistry, node_liveness};
+pub use objects::{
+    BucketId, BucketInfo, ByteRange, InvalidObjectKey, MAX_OBJECT_KEY_BYTES, NewObject,
+    OBJECT_KEY_PATTERN, ObjectBody, ObjectCursor, ObjectInfo, ObjectListing, ObjectPage,
+    ObjectRead, ObjectStore, check_object_key,
+};
 pub use records::{InvocationQuery, LogQuery, Records, Retained, Retention};

@@ -20,6 +20,7 @@ mod http_routes;
 pub mod key_value;
 mod master_key;
 mod nodes;
+mod objects;
 mod queue;
 mod records;
 mod schedules;
@@ -127,6 +128,13 @@ macro_rules! __conformance_cases {
                 the_namespace_quota_refuses_growth_and_deleting_frees_it,
                 namespaces_never_see_each_others_keys,
                 deleting_a_namespace_deletes_its_stores_and_keys,
+            ],
+            objects: [
+                buckets_are_created_listed_and_deleted_when_empty,
+                objects_round_trip_whole_and_by_range_with_their_sha256,
+                listings_page_by_prefix_delimiter_and_cursor,
+                limits_and_the_quota_refuse_and_store_nothing,
+                other_namespaces_and_unknown_buckets_are_unreachable,
             ],
             changes: [
                 published_changes_reach_every_subscriber_in_order,

@@ -15,6 +15,7 @@ fn quotas() -> NamespaceQuotas {
             burst: 5,
         }),
         max_kv_bytes: Some(6),
+        max_object_bytes: Some(7),
     }
 }
 

@@ -40,8 +40,14 @@ const TABLES: &[&str] = &[
     "secrets",
     "kv_stores",
     "kv_entries",
+    "buckets",
     "master_key",
 ];
+
+/// Object rows are not copied: their bytes live outside the tables (files beside a SQLite
+/// database, chunk rows in PostgreSQL) and a copy does not move them yet, so a source holding
+/// objects is refused rather than copied into objects without bytes.
+const OBJECTS: &str = "objects";
 
 /// Rows per read batch and per insert statement.
 const BATCH_ROWS: usize = 500;
@@ -128,6 +134,15 @@ pub async fn copy(
     let mut source = side(from, false).await?;
     let mut target = side(to, true).await?;
     refuse_unless_empty(target.as_mut()).await?;
+    let objects = source.count(OBJECTS).await?;
+    if objects > 0 {
+        return Err(StoreError::permanent(
+            "copying the store",
+            format!(
+                "the source holds {objects} objects in buckets, whose bytes a copy cannot move yet; copy them with `vireo objects get`/`put` and delete them first"
+            ),
+        ));
+    }
     let mut counts = Vec::new();
     for table in TABLES {
         counts.push(source.count(table).await?);
@@ -204,7 +219,7 @@ async fn side(config: &StorageConfig, write: bool) -> Result<Box<dyn Side>, Stor
 /// A fresh store holds its `default` namespace and nothing else.
 async fn refuse_unless_empty(target: &mut dyn Side) -> Result<(), StoreError> {
     let mut held = Vec::new();
-    for table in TABLES {
+    for table in TABLES.iter().chain([&OBJECTS]) {
         let rows = target.count(table).await?;
         let fresh = if *table == "namespaces" { 1 } else { 0 };
         if rows > fresh {

@@ -13,6 +13,7 @@ mod changes;
 mod components;
 mod copy;
 mod dialect;
+mod objects;
 mod queue;
 mod records;
 mod rows;

@@ -1,6 +1,6 @@
 //! The storage roles, written once for every SQL backend: one file per role (`catalog`,
 //! `records`, `queue`, `queue_admin`, `schedules`, `http_routes`, `tenants`, `secrets`,
-//! `key_value`, `nodes`, `master_key`), each implementing
+//! `key_value`, `objects`, `nodes`, `master_key`), each implementing
 //! its `vireo-core` trait for [`SqlStore`] over any [`Dialect`]. What a database does its own
 //! way is a short trait beside the role (`CatalogDialect`, …): SQL text where the dialects
 //! differ, or a step written differently, implemented in the backend's `dialect.rs`, or in its
@@ -13,6 +13,7 @@ pub(crate) mod http_routes;
 pub(crate) mod key_value;
 pub(crate) mod master_key;
 pub(crate) mod nodes;
+pub(crate) mod objects;
 pub(crate) mod queue;
 pub(crate) mod queue_admin;
 pub(crate) mod records;
@@ -25,8 +26,8 @@ use std::ops::Deref;
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Transaction};
 use vireo_core::{
-    Catalog, Change, KeyValueStore, MasterKeyRecord, Name, NodeRegistry, Queue, QueueAdmin,
-    Records, RouteStore, ScheduleStore, SecretStore, StoreError, TenantStore,
+    Catalog, Change, KeyValueStore, MasterKeyRecord, Name, NodeRegistry, ObjectStore, Queue,
+    QueueAdmin, Records, RouteStore, ScheduleStore, SecretStore, StoreError, TenantStore,
 };
 
 use crate::plan;
@@ -106,6 +107,7 @@ where
         + TenantStore
         + SecretStore
         + KeyValueStore
+        + ObjectStore
         + MasterKeyRecord
         + NodeRegistry,
 {

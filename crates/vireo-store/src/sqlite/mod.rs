@@ -8,6 +8,7 @@
 mod changes;
 mod copy;
 mod dialect;
+mod objects;
 mod queue;
 mod records;
 mod rows;
@@ -44,6 +45,7 @@ pub const COMPONENTS_DIR: &str = "components";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./src/sqlite/migrations");
 
 pub(crate) use copy::copy_side;
+pub use objects::OBJECTS_DIR;
 
 /// Opens (creating if missing) the database at `path`, brings its schema up to date, and
 /// bundles it with the component files beside it and the feed every handle on the file shares.
@@ -76,6 +78,8 @@ struct SqliteStore {
     reader: SqlitePool,
     /// Every handle of this process on the file shares it; writes announce their changes here.
     changes: Arc<LocalFeed>,
+    /// Where object bytes live.
+    objects: std::path::PathBuf,
 }
 
 impl SqliteStore {
@@ -106,6 +110,7 @@ impl SqliteStore {
             .await
             .map_err(|e| backend(format!("migrating database {at}"))(e.into()))?;
         drop(conn);
+        let objects = objects::open_dir(path, &writer).await?;
         let reader = pool_options()
             .max_connections(READER_CONNECTIONS)
             .connect_with(options.pragma("query_only", "ON"))
@@ -115,6 +120,7 @@ impl SqliteStore {
             writer,
             reader,
             changes: changes::feed_of(path),
+            objects,
         })
     }
 }

@@ -1,10 +1,11 @@
 //! `vireo_store::copy`: a populated SQLite store into an empty PostgreSQL database and back,
 //! everything readable through the target's roles as it was through the source's; a target
-//! that holds anything is refused.
+//! that holds anything is refused, and so is a source holding objects (whose bytes a copy does
+//! not move).
 
 use vireo_core::{
-    AliasName, AliasTarget, AsyncStatus, KvStoreId, NamespaceQuotas, SealedSecret, SecretName,
-    encode_counter,
+    AliasName, AliasTarget, AsyncStatus, BucketId, KvStoreId, NamespaceQuotas, NewObject,
+    SealedSecret, SecretName, encode_counter,
 };
 use vireo_store::conformance::support::{
     AT, NO_QUOTA, add_version, default_function, invocation_id, invocations, job, log, logs, name,
@@ -32,6 +33,11 @@ fn postgres() -> StorageConfig {
 /// async invocation, a second namespace with quotas and a key-value store of its own, a key in
 /// each namespace's stores, a secret and the master key's record.
 async fn populate(stores: &Stores) {
+    stores
+        .objects
+        .create_bucket(&name("default"), &name("uploads"), AT)
+        .await
+        .unwrap();
     let sha = stores.components.put_component(b"\0asm app").await.unwrap();
     let (namespace, function) = default_function("app");
     add_version(stores, &namespace, &function, &sha).await;
@@ -136,6 +142,12 @@ fn shop_route() -> vireo_core::HttpRoute {
 
 /// What [`populate`] stored, read back through `stores`.
 async fn assert_populated(stores: &Stores) {
+    let uploads = stores
+        .objects
+        .bucket(&BucketId::new(name("default"), name("uploads")))
+        .await
+        .unwrap();
+    assert_eq!((uploads.objects, uploads.created_at_us), (0, AT));
     let (namespace, function) = default_function("app");
     let prod = stores
         .catalog
@@ -222,6 +234,7 @@ fn expected_report() -> CopyReport {
         ("secrets", 1),
         ("kv_stores", 2),
         ("kv_entries", 2),
+        ("buckets", 1),
         ("master_key", 1),
     ];
     CopyReport {
@@ -320,4 +333,41 @@ async fn a_target_that_holds_anything_is_refused_and_left_alone() {
         1,
         "the target keeps what it had and gains nothing"
     );
+}
+
+#[tokio::test]
+async fn a_source_holding_objects_is_refused() {
+    let (source_dir, target_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (source, target) = (sqlite(&source_dir), sqlite(&target_dir));
+    let stores = vireo_store::open(&source).await.unwrap();
+    populate(&stores).await;
+    let body = futures::stream::iter([Ok(bytes::Bytes::from_static(b"png"))]);
+    let object = NewObject {
+        content_type: "image/png".into(),
+        metadata: Default::default(),
+        at_us: AT,
+        max_bytes: 1024,
+    };
+    stores
+        .objects
+        .put_object(
+            &BucketId::new(name("default"), name("uploads")),
+            "cat.png",
+            object,
+            Box::pin(body),
+        )
+        .await
+        .unwrap();
+
+    let refused = vireo_store::copy(&source, &target, &|_| {})
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("holds 1 objects"), "{refused}");
+    let copied = vireo_store::open(&target).await.unwrap();
+    let functions = copied
+        .catalog
+        .list_functions(&name("default"))
+        .await
+        .unwrap();
+    assert!(functions.is_empty(), "nothing was copied");
 }
