@@ -49,6 +49,9 @@ pub struct QuotaArgs {
     /// Bytes of keys and values the namespace's key-value stores may hold together.
     #[arg(long, value_name = "BYTES")]
     max_kv_bytes: Option<u64>,
+    /// Bytes of objects the namespace's buckets may hold together.
+    #[arg(long, value_name = "BYTES")]
+    max_object_bytes: Option<u64>,
 }
 
 impl QuotaArgs {
@@ -63,6 +66,7 @@ impl QuotaArgs {
             "max_queued": self.max_queued,
             "key_rate_limit": key_rate_limit,
             "max_kv_bytes": self.max_kv_bytes,
+            "max_object_bytes": self.max_object_bytes,
         })
     }
 }

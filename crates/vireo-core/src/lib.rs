@@ -57,10 +57,10 @@ pub use store::{
     FunctionInfo, InvalidCursor, InvalidObjectKey, InvocationQuery, KeyValueLimits, KeyValueStore,
     KvCursor, KvKeyPage, KvLimitExceeded, KvStoreId, KvStoreInfo, KvVersion, KvVersioned, LogQuery,
     MAX_OBJECT_KEY_BYTES, MasterKeyRecord, Missed, NewObject, NewVersion, NodeInfo, NodeLiveness,
-    NodeRegistry, OBJECT_KEY_PATTERN, ObjectBody, ObjectCursor, ObjectInfo, ObjectListing,
-    ObjectPage, ObjectRead, ObjectStore, Records, Retained, Retention, StoreError, Subscription,
-    VersionInfo, check_component_sha256, check_object_key, component_sha256, decode_counter,
-    encode_counter, node_liveness, verified_component,
+    NodeRegistry, OBJECT_KEY_PATTERN, ObjectBody, ObjectCursor, ObjectInfo, ObjectLimits,
+    ObjectListing, ObjectPage, ObjectRead, ObjectStore, Records, Retained, Retention, StoreError,
+    Subscription, VersionInfo, check_component_sha256, check_object_key, component_sha256,
+    decode_counter, encode_counter, node_liveness, verified_component,
 };
 pub use tenancy::{
     Directory, InvalidQuotas, NamespaceInfo, NamespaceQuotas, RateLimit, TenantStore,

@@ -140,8 +140,16 @@ impl From<StoreError> for ApiError {
         // bytes, only deleting keys or a larger quota does, and the write conflicts with what
         // the namespace holds now. Not 507 either: a 5xx blames the server, and clients and
         // proxies retry those.
-        if let StoreError::KvQuotaExceeded { .. } = error {
-            return Self::new(StatusCode::CONFLICT, "quota_exceeded", error.to_string());
+        match error {
+            StoreError::KvQuotaExceeded { .. } | StoreError::ObjectQuotaExceeded { .. } => {
+                return Self::new(StatusCode::CONFLICT, "quota_exceeded", error.to_string());
+            }
+            StoreError::ObjectTooLarge { .. } => return Self::payload_too_large(error.to_string()),
+            // The request's own body failed: nothing the server did.
+            StoreError::ObjectBodyFailed(_) => {
+                return Self::new(StatusCode::BAD_REQUEST, "invalid_body", error.to_string());
+            }
+            _ => {}
         }
         // Routing a host nobody let the namespace route is a matter of permission.
         if let StoreError::HostNotClaimed { .. } = error {

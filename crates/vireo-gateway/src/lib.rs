@@ -44,6 +44,8 @@ pub struct GatewayLimits {
     pub body_pace: Pace,
     /// The largest key and value the key-value API takes.
     pub key_value: vireo_core::KeyValueLimits,
+    /// The largest object the buckets API takes.
+    pub objects: vireo_core::ObjectLimits,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -35,6 +35,9 @@ enum BodyLimit {
     Upload,
     /// A key-value value: the server's value limit.
     Value,
+    /// An object: streamed to the store, which enforces the server's object limit as it
+    /// reads.
+    Streamed,
 }
 
 enum Route {
@@ -126,6 +129,13 @@ fn table() -> Vec<AdminRoute> {
         documented(routes!(api::http_routes::hosts), Admin),
         documented(routes!(api::http_routes::claim), Admin),
         documented(routes!(api::http_routes::release), Admin),
+        documented(routes!(api::buckets::list_buckets), Namespace(Read)),
+        documented(routes!(api::buckets::create_bucket), Namespace(Write)),
+        documented(routes!(api::buckets::delete_bucket), Namespace(Write)),
+        documented(routes!(api::buckets::list_objects), Namespace(Read)),
+        documented(routes!(api::objects::get_object), Namespace(Read)),
+        documented(routes!(api::objects::put_object), Namespace(Write)).takes(BodyLimit::Streamed),
+        documented(routes!(api::objects::delete_object), Namespace(Write)),
         undocumented("/metrics", get(probes::metrics), Admin),
     ]
 }
@@ -149,6 +159,7 @@ pub(crate) fn admin(state: &AppState) -> Router<AppState> {
                 BodyLimit::Value => {
                     handler.layer(DefaultBodyLimit::max(limits.key_value.max_value_bytes))
                 }
+                BodyLimit::Streamed => handler.layer(DefaultBodyLimit::disable()),
             };
             handler.route_layer(from_fn_with_state(guard, auth::guard))
         };

@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 use vireo_core::buckets::Buckets;
 use vireo_core::{
     AsyncSubmitter, Catalog, Deployer, Directory, Invoker, KeyValueStore, LiveRoutes, Name,
-    NodeRegistry, PricePlan, QueueAdmin, Records, RouteStore, ScheduleStore, SecretManager,
+    NodeRegistry, ObjectStore, PricePlan, QueueAdmin, Records, RouteStore, ScheduleStore,
+    SecretManager,
 };
 
 use crate::GatewayLimits;
@@ -36,6 +37,8 @@ pub struct SharedState {
     pub secrets: Arc<dyn SecretManager>,
     /// The namespaces' key-value stores.
     pub key_value: Arc<dyn KeyValueStore>,
+    /// The namespaces' object buckets.
+    pub objects: Arc<dyn ObjectStore>,
     /// Stores `Prefer: respond-async` invocations.
     pub submitter: Arc<dyn AsyncSubmitter>,
     /// Bumped whenever new invocation records and log lines are committed.
@@ -143,6 +146,7 @@ pieces! {
     Arc<dyn ScheduleStore> => |shared| shared.schedules.clone();
     Arc<dyn SecretManager> => |shared| shared.secrets.clone();
     Arc<dyn KeyValueStore> => |shared| shared.key_value.clone();
+    Arc<dyn ObjectStore> => |shared| shared.objects.clone();
     Arc<dyn NodeRegistry> => |shared| shared.nodes.clone();
     Arc<Directory> => |shared| shared.directory.clone();
     GatewayLimits => |shared| shared.limits;

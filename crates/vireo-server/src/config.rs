@@ -52,6 +52,8 @@ struct FileConfig {
     #[serde(default)]
     key_value: vireo_core::KeyValueLimits,
     #[serde(default)]
+    objects: vireo_core::ObjectLimits,
+    #[serde(default)]
     ui: UiConfig,
 }
 
@@ -346,6 +348,8 @@ pub struct Config {
     pub egress: EgressConfig,
     /// The largest key and value of the key-value stores.
     pub key_value: vireo_core::KeyValueLimits,
+    /// The largest object of the buckets.
+    pub objects: vireo_core::ObjectLimits,
     /// Components to deploy at start, as `(name, file)`.
     pub deploy: Vec<(vireo_core::Name, PathBuf)>,
     /// HTTPS instead of HTTP, with the certificate and key in these files.
@@ -387,6 +391,12 @@ impl Config {
         validate_async(&file.async_queue, &file.cron)?;
         validate_egress(&file.egress)?;
         validate_key_value(&file.key_value)?;
+        if file.objects.max_object_bytes == 0 || file.objects.max_object_bytes > i64::MAX as u64 {
+            bail!(
+                "invalid config: objects.max_object_bytes must be from 1 to {}",
+                i64::MAX
+            );
+        }
         if let Some(endpoint) = &file.tracing.otlp_endpoint
             && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
         {
@@ -427,6 +437,7 @@ impl Config {
             tracing: file.tracing,
             egress: file.egress,
             key_value: file.key_value,
+            objects: file.objects,
             deploy,
             tls,
             ui: file.ui,
@@ -489,6 +500,7 @@ impl Config {
                 min_bytes_per_sec: self.limits.body_min_bytes_per_sec,
             },
             key_value: self.key_value,
+            objects: self.objects,
         }
     }
 

@@ -133,6 +133,7 @@ impl Services {
             published: platform.published_routes(),
             secrets: platform.clone(),
             key_value: stores.key_value.clone(),
+            objects: stores.objects.clone(),
             submitter: submitter.clone(),
             log_events: records.subscribe(),
             shutdown: shutdown.clone(),

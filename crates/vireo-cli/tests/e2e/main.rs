@@ -8,6 +8,7 @@ mod api_contract;
 mod api_fuzz;
 mod async_queue;
 mod canary;
+mod buckets;
 mod cluster;
 mod completions;
 mod cron;

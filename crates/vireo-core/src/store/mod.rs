@@ -29,7 +29,7 @@ pub use master_key::MasterKeyRecord;
 pub use nodes::{NodeInfo, NodeLiveness, NodeRegistry, node_liveness};
 pub use objects::{
     BucketId, BucketInfo, ByteRange, InvalidObjectKey, MAX_OBJECT_KEY_BYTES, NewObject,
-    OBJECT_KEY_PATTERN, ObjectBody, ObjectCursor, ObjectInfo, ObjectListing, ObjectPage,
-    ObjectRead, ObjectStore, check_object_key,
+    OBJECT_KEY_PATTERN, ObjectBody, ObjectCursor, ObjectInfo, ObjectLimits, ObjectListing,
+    ObjectPage, ObjectRead, ObjectStore, check_object_key,
 };
 pub use records::{InvocationQuery, LogQuery, Records, Retained, Retention};

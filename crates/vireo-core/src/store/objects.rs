@@ -18,6 +18,25 @@ use serde::{Deserialize, Serialize};
 use super::{KvCursor, StoreError};
 use crate::names::Name;
 
+/// `[objects]` in the server's config: the largest object the API or a function may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObjectLimits {
+    pub max_object_bytes: u64,
+}
+
+impl ObjectLimits {
+    pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 100 * 1024 * 1024;
+}
+
+impl Default for ObjectLimits {
+    fn default() -> Self {
+        Self {
+            max_object_bytes: Self::DEFAULT_MAX_OBJECT_BYTES,
+        }
+    }
+}
+
 /// The longest object key, in bytes of UTF-8.
 pub const MAX_OBJECT_KEY_BYTES: usize = 1024;
 

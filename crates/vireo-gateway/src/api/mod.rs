@@ -4,6 +4,7 @@
 //! call them.
 
 pub mod aliases;
+pub mod buckets;
 pub mod functions;
 pub mod http_routes;
 pub mod inherit;
@@ -14,6 +15,7 @@ pub mod logs;
 pub mod metrics;
 pub mod namespaces;
 pub mod nodes;
+pub mod objects;
 pub mod queue;
 pub mod schedules;
 pub mod secrets;

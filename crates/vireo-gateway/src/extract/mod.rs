@@ -17,8 +17,9 @@ use crate::error::ApiError;
 mod path;
 
 pub use path::{
-    AliasPath, ApiPath, FunctionPath, InvocationPath, KvKeyPath, KvStorePath, NamespacePath,
-    SchedulePath, SecretPath, VersionPath, function, invocation_id, namespace,
+    AliasPath, ApiPath, BucketPath, FunctionPath, InvocationPath, KvKeyPath, KvStorePath,
+    NamespacePath, ObjectPath, SchedulePath, SecretPath, VersionPath, function, invocation_id,
+    namespace,
 };
 
 /// A JSON request body; `400` for bad syntax, `422` for the wrong shape, `415` without

@@ -7,7 +7,10 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use vireo_core::{AliasName, InvocationId, KvStoreId, Name, SecretName, VersionSelector};
+use vireo_core::{
+    AliasName, BucketId, InvocationId, KvStoreId, Name, SecretName, VersionSelector,
+    check_object_key,
+};
 
 use super::rejected;
 use crate::error::ApiError;
@@ -83,6 +86,16 @@ pub struct KvKeyPath {
     pub key: String,
 }
 
+/// `/v1/namespaces/{namespace}/buckets/{bucket}`.
+pub struct BucketPath(pub BucketId);
+
+/// `…/buckets/{bucket}/objects/{*key}`: the key is the rest of the path, slashes and all,
+/// checked against the store's rules.
+pub struct ObjectPath {
+    pub bucket: BucketId,
+    pub key: String,
+}
+
 /// A typed path: the parameters it reads by name, and how they become its fields.
 trait FromParams: Sized {
     type Raw: DeserializeOwned + Send;
@@ -114,6 +127,8 @@ extract_from_params!(
     InvocationPath,
     KvStorePath,
     KvKeyPath,
+    BucketPath,
+    ObjectPath,
 );
 
 // The parameters each path reads, by name; a route's others are ignored.
@@ -165,6 +180,50 @@ struct RawKvKey {
     namespace: String,
     store: String,
     key: String,
+}
+
+#[derive(Deserialize)]
+struct RawBucket {
+    namespace: String,
+    bucket: String,
+}
+
+#[derive(Deserialize)]
+struct RawObject {
+    namespace: String,
+    bucket: String,
+    key: String,
+}
+
+fn bucket(namespace_value: &str, bucket: &str) -> Result<BucketId, ApiError> {
+    Ok(BucketId::new(
+        namespace(namespace_value)?,
+        Name::parse("bucket", bucket)?,
+    ))
+}
+
+impl FromParams for BucketPath {
+    type Raw = RawBucket;
+    fn parse(raw: RawBucket) -> Result<Self, ApiError> {
+        bucket(&raw.namespace, &raw.bucket).map(Self)
+    }
+}
+
+impl FromParams for ObjectPath {
+    type Raw = RawObject;
+    fn parse(raw: RawObject) -> Result<Self, ApiError> {
+        check_object_key(&raw.key).map_err(|e| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_key",
+                e.to_string(),
+            )
+        })?;
+        Ok(Self {
+            bucket: bucket(&raw.namespace, &raw.bucket)?,
+            key: raw.key,
+        })
+    }
 }
 
 fn kv_store(namespace_value: &str, store: &str) -> Result<KvStoreId, ApiError> {

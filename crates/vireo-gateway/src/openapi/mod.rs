@@ -29,10 +29,21 @@ pub(crate) fn frame() -> Document {
 
 /// Finishes a document that holds every route.
 pub(crate) fn complete(document: &mut Document) {
+    rest_of_path_parameters(document);
     patterns::add(document);
     integers::name(document);
     unique_operation_ids(document);
     bearer_keys(document);
+}
+
+/// axum writes a parameter that takes the rest of the path (an object key) `{*key}`; OpenAPI
+/// has no such form and names it `{key}`.
+fn rest_of_path_parameters(document: &mut Document) {
+    let paths = std::mem::take(&mut document.paths.paths);
+    document.paths.paths = paths
+        .into_iter()
+        .map(|(path, item)| (path.replace("{*", "{"), item))
+        .collect();
 }
 
 /// Every documented route takes `Authorization: Bearer <key>` (the document itself, which

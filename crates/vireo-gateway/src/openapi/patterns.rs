@@ -9,16 +9,17 @@ use vireo_core::http_route::HOST_PATTERN;
 use vireo_core::invocation::INVOCATION_ID_PATTERN;
 use vireo_core::names::NAME_PATTERN;
 use vireo_core::secrets::SECRET_NAME_PATTERN;
-use vireo_core::store::KV_KEY_PATTERN;
+use vireo_core::store::{KV_KEY_PATTERN, OBJECT_KEY_PATTERN};
 
 /// `function` or `function@selector`, as a schedule names what it invokes.
 const TARGET_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}(@[a-z0-9][a-z0-9-]{0,62})?$";
 
 /// Name fields of request bodies: (schema, field, pattern).
-const BODY_FIELDS: [(&str, &str, &str); 7] = [
+const BODY_FIELDS: [(&str, &str, &str); 8] = [
     ("CreateNamespace", "name", NAME_PATTERN),
     ("CreateFunction", "name", NAME_PATTERN),
     ("CreateKvStore", "name", NAME_PATTERN),
+    ("CreateBucket", "name", NAME_PATTERN),
     ("CreateSchedule", "name", NAME_PATTERN),
     ("CreateSchedule", "function", TARGET_PATTERN),
     ("CreateKey", "namespaces", NAME_PATTERN),
@@ -56,8 +57,9 @@ pub fn pattern_of(path: &str, place: &ParameterIn, name: &str) -> Option<&'stati
         // Selectors are names too; an alias must not be all digits, a version must be.
         (ParameterIn::Path, "alias" | "version") => Some(NAME_PATTERN),
         (ParameterIn::Path, "name") if path.contains("/schedules/") => Some(NAME_PATTERN),
-        (ParameterIn::Path, "store") => Some(NAME_PATTERN),
+        (ParameterIn::Path, "store" | "bucket") => Some(NAME_PATTERN),
         (ParameterIn::Path, "host") => Some(HOST_PATTERN),
+        (ParameterIn::Path, "key") if path.contains("/buckets/") => Some(OBJECT_KEY_PATTERN),
         (ParameterIn::Path, "key") => Some(KV_KEY_PATTERN),
         (ParameterIn::Path, "name") if path.contains("/secrets/") => Some(SECRET_NAME_PATTERN),
         (ParameterIn::Path, "id") if path.starts_with("/v1/keys/") => Some(KEY_ID_PATTERN),

@@ -712,3 +712,84 @@ impl KeyValueStore for World {
         not_reached!("KeyValueStore::delete_many")
     }
 }
+
+/// The buckets of a server without any: these tests do not reach the buckets API, which the
+/// end-to-end suite tests against the real store.
+pub struct NoBuckets;
+
+#[async_trait]
+impl vireo_core::ObjectStore for NoBuckets {
+    async fn create_bucket(
+        &self,
+        namespace: &Name,
+        _: &Name,
+        _: i64,
+    ) -> Result<vireo_core::BucketInfo, StoreError> {
+        Err(StoreError::NamespaceNotFound(namespace.clone()))
+    }
+
+    async fn list_buckets(&self, _: &Name) -> Result<Vec<vireo_core::BucketInfo>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn bucket(
+        &self,
+        bucket: &vireo_core::BucketId,
+    ) -> Result<vireo_core::BucketInfo, StoreError> {
+        Err(no_bucket(bucket))
+    }
+
+    async fn delete_bucket(&self, bucket: &vireo_core::BucketId) -> Result<(), StoreError> {
+        Err(no_bucket(bucket))
+    }
+
+    async fn put_object(
+        &self,
+        bucket: &vireo_core::BucketId,
+        _: &str,
+        _: vireo_core::NewObject,
+        _: vireo_core::ObjectBody,
+    ) -> Result<vireo_core::ObjectInfo, StoreError> {
+        Err(no_bucket(bucket))
+    }
+
+    async fn head_object(
+        &self,
+        bucket: &vireo_core::BucketId,
+        _: &str,
+    ) -> Result<Option<vireo_core::ObjectInfo>, StoreError> {
+        Err(no_bucket(bucket))
+    }
+
+    async fn get_object(
+        &self,
+        bucket: &vireo_core::BucketId,
+        _: &str,
+        _: Option<vireo_core::ByteRange>,
+    ) -> Result<Option<vireo_core::ObjectRead>, StoreError> {
+        Err(no_bucket(bucket))
+    }
+
+    async fn delete_object(
+        &self,
+        bucket: &vireo_core::BucketId,
+        _: &str,
+    ) -> Result<bool, StoreError> {
+        Err(no_bucket(bucket))
+    }
+
+    async fn list_objects(
+        &self,
+        bucket: &vireo_core::BucketId,
+        _: &vireo_core::ObjectListing,
+    ) -> Result<vireo_core::ObjectPage, StoreError> {
+        Err(no_bucket(bucket))
+    }
+}
+
+fn no_bucket(bucket: &vireo_core::BucketId) -> StoreError {
+    StoreError::BucketNotFound {
+        namespace: bucket.namespace.clone(),
+        bucket: bucket.bucket.clone(),
+    }
+}

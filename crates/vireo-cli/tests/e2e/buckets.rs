@@ -1,0 +1,405 @@
+//! Object buckets through the admin API: objects of 0 B, 1 B and 50 MiB round-tripping with
+//! their sha256 as ETag, byte ranges, `If-None-Match`, listings over 2,000 keys by prefix,
+//! delimiter and cursor, the size limit and the namespace quota refusing a write without
+//! storing any of it, other tenants kept out, and the same on PostgreSQL.
+
+use futures::StreamExt as _;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::support::{Server, ServerBuilder, Store, stdout_json};
+
+pub fn object_url(server: &Server, bucket: &str, key: &str) -> String {
+    server.url(&format!(
+        "/v1/namespaces/default/buckets/{bucket}/objects/{}",
+        utf8_percent_encode(key, NON_ALPHANUMERIC)
+    ))
+}
+
+pub async fn create_bucket(client: &reqwest::Client, server: &Server, bucket: &str) {
+    let response = client
+        .post(server.url("/v1/namespaces/default/buckets"))
+        .json(&json!({"name": bucket}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+}
+
+/// `PUT` of `bytes` as the object; the status and the JSON answer.
+pub async fn put(
+    client: &reqwest::Client,
+    server: &Server,
+    bucket: &str,
+    key: &str,
+    bytes: Vec<u8>,
+) -> (u16, Value) {
+    let response = client
+        .put(object_url(server, bucket, key))
+        .header(header::CONTENT_TYPE, "image/png")
+        .header("x-vireo-meta-owner", "ada")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Bytes that differ at every offset, so a misplaced range shows.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Uploads and reads back objects of every interesting size, whole, by range, conditionally and
+/// by `HEAD`.
+async fn round_trips(server: &Server) {
+    let admin = server.admin();
+    create_bucket(&admin, server, "files").await;
+    for len in [0, 1, 50 * 1024 * 1024] {
+        let bytes = pattern(len);
+        let key = format!("sizes/{len}.bin");
+        let (status, stored) = put(&admin, server, "files", &key, bytes.clone()).await;
+        assert_eq!(status, 200, "{stored}");
+        assert_eq!(stored["size"], len);
+        assert_eq!(stored["etag"], sha256(&bytes));
+        assert_eq!(stored["metadata"]["owner"], "ada");
+
+        let response = admin
+            .get(object_url(server, "files", &key))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let headers = response.headers().clone();
+        assert_eq!(headers[header::CONTENT_TYPE], "image/png");
+        assert_eq!(headers[header::CONTENT_LENGTH], len.to_string().as_str());
+        assert_eq!(
+            headers[header::ETAG],
+            format!("\"{}\"", sha256(&bytes)).as_str()
+        );
+        assert_eq!(headers["x-vireo-meta-owner"], "ada");
+        // Read as a stream, hashed as it comes.
+        let mut body = response.bytes_stream();
+        let (mut hasher, mut read) = (Sha256::new(), 0);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.unwrap();
+            read += chunk.len();
+            hasher.update(&chunk);
+        }
+        assert_eq!(
+            (read, hex::encode(hasher.finalize())),
+            (len, sha256(&bytes))
+        );
+    }
+
+    let key = "sizes/52428800.bin";
+    let whole = pattern(50 * 1024 * 1024);
+    let etag = format!("\"{}\"", sha256(&whole));
+    let mib = 1024 * 1024;
+    for (range, start, end) in [
+        ("bytes=0-0", 0, 1),
+        (&*format!("bytes={}-{}", mib - 3, mib + 3), mib - 3, mib + 4),
+        ("bytes=-10", whole.len() - 10, whole.len()),
+        (&*format!("bytes={}-", 49 * mib), 49 * mib, whole.len()),
+    ] {
+        let response = admin
+            .get(object_url(server, "files", key))
+            .header(header::RANGE, range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 206, "{range}");
+        assert_eq!(
+            response.headers()[header::CONTENT_RANGE],
+            format!("bytes {start}-{}/{}", end - 1, whole.len()).as_str()
+        );
+        assert_eq!(
+            response.bytes().await.unwrap(),
+            &whole[start..end],
+            "{range}"
+        );
+    }
+    let response = admin
+        .get(object_url(server, "files", key))
+        .header(header::RANGE, format!("bytes={}-", whole.len()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 416);
+    assert_eq!(
+        response.headers()[header::CONTENT_RANGE],
+        format!("bytes */{}", whole.len()).as_str()
+    );
+
+    let response = admin
+        .get(object_url(server, "files", key))
+        .header(header::IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 304);
+    let response = admin
+        .head(object_url(server, "files", key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()[header::ETAG], etag.as_str());
+    assert_eq!(
+        response.headers()[header::CONTENT_LENGTH],
+        whole.len().to_string().as_str()
+    );
+
+    let response = admin
+        .delete(object_url(server, "files", key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let response = admin
+        .get(object_url(server, "files", key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn objects_round_trip_whole_and_by_range_with_their_sha256() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    round_trips(&server).await;
+}
+
+#[tokio::test]
+async fn objects_round_trip_through_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(Store::postgres(dir.path())).start();
+    round_trips(&server).await;
+}
+
+#[tokio::test]
+async fn listings_page_over_two_thousand_keys_by_prefix_delimiter_and_cursor() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let admin = server.admin();
+    create_bucket(&admin, &server, "many").await;
+    let keys: Vec<String> = (0..2000)
+        .map(|i| format!("dir-{}/file-{i:04}", i % 4))
+        .chain(["top-a".to_string(), "top-b".to_string()])
+        .collect();
+    let uploads = futures::stream::iter(keys.iter().map(|key| {
+        let (admin, server) = (&admin, &server);
+        async move {
+            put(admin, server, "many", key, key.as_bytes().to_vec())
+                .await
+                .0
+        }
+    }))
+    .buffer_unordered(16)
+    .collect::<Vec<_>>()
+    .await;
+    assert!(uploads.iter().all(|status| *status == 200));
+
+    let list = |query: String| {
+        let admin = admin.clone();
+        let url = server.url(&format!(
+            "/v1/namespaces/default/buckets/many/objects?{query}"
+        ));
+        async move {
+            let response = admin.get(url).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    // Every key once, in order, page by page.
+    let (mut listed, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let query = match &cursor {
+            Some(cursor) => format!("limit=333&cursor={cursor}"),
+            None => "limit=333".into(),
+        };
+        let page = list(query).await;
+        for object in page["objects"].as_array().unwrap() {
+            listed.push(object["key"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let mut expected = keys.clone();
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    let page = list("delimiter=/&limit=3".into()).await;
+    assert_eq!(
+        page["common_prefixes"],
+        json!(["dir-0/", "dir-1/", "dir-2/"])
+    );
+    let next = page["next_cursor"].as_str().unwrap();
+    let page = list(format!("delimiter=/&limit=3&cursor={next}")).await;
+    assert_eq!(page["common_prefixes"], json!(["dir-3/"]));
+    let rest: Vec<_> = page["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key"].clone())
+        .collect();
+    assert_eq!(rest, [json!("top-a"), json!("top-b")]);
+    assert_eq!(page["next_cursor"], Value::Null);
+
+    let page = list("prefix=dir-2/&limit=1000".into()).await;
+    assert_eq!(page["objects"].as_array().unwrap().len(), 500);
+    for query in ["limit=0", "cursor=!!"] {
+        let response = admin
+            .get(server.url(&format!(
+                "/v1/namespaces/default/buckets/many/objects?{query}"
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn the_size_limit_and_the_quota_refuse_a_write_and_store_none_of_it() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::builder(data.path())
+        .config("[objects]\nmax_object_bytes = 1000\n")
+        .start();
+    let admin = server.admin();
+    create_bucket(&admin, &server, "small").await;
+
+    let (status, refused) = put(&admin, &server, "small", "big", vec![1; 1001]).await;
+    assert_eq!(status, 413, "{refused}");
+    assert_eq!(refused["error"]["code"], "payload_too_large");
+    // Without a length up front, the limit stops the body as it passes it.
+    let chunks = futures::stream::iter((0..5).map(|_| Ok::<_, std::io::Error>(vec![7u8; 300])));
+    let response = admin
+        .put(object_url(&server, "small", "streamed"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    for key in ["big", "streamed"] {
+        let response = admin
+            .head(object_url(&server, "small", key))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "nothing of {key} was stored");
+    }
+
+    server.cli_ok(&["ns", "quota", "default", "--max-object-bytes", "1500"]);
+    assert_eq!(
+        put(&admin, &server, "small", "a", vec![1; 1000]).await.0,
+        200
+    );
+    let (status, refused) = put(&admin, &server, "small", "b", vec![2; 600]).await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "quota_exceeded");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_object_bytes quota of 1500"),
+        "{refused}"
+    );
+    assert_eq!(
+        put(&admin, &server, "small", "b", vec![2; 500]).await.0,
+        200
+    );
+    let listed: Value = admin
+        .get(server.url("/v1/namespaces/default/buckets"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["bytes_used"], 1500);
+    assert_eq!(listed["max_object_bytes"], 1500);
+    assert_eq!(listed["buckets"][0]["objects"], 2);
+
+    let key = "k".repeat(1025);
+    let (status, refused) = put(&admin, &server, "small", &key, vec![1]).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["code"], "invalid_key");
+}
+
+#[tokio::test]
+async fn other_tenants_cannot_reach_a_bucket_and_viewers_only_read() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let admin = server.admin();
+    create_bucket(&admin, &server, "private").await;
+    assert_eq!(
+        put(
+            &admin,
+            &server,
+            "private",
+            "plan.txt",
+            b"attack at dawn".to_vec()
+        )
+        .await
+        .0,
+        200
+    );
+
+    let other = Server::client_with_key(&server.developer_key_for_new_namespace("other"));
+    // Another namespace's resources are answered as if they did not exist.
+    for url in [
+        object_url(&server, "private", "plan.txt"),
+        server.url("/v1/namespaces/default/buckets"),
+        server.url("/v1/namespaces/default/buckets/private/objects"),
+    ] {
+        let response = other.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{url}");
+        assert!(!response.text().await.unwrap().contains("dawn"));
+    }
+    let (status, _) = put(&other, &server, "private", "plan.txt", b"mine now".to_vec()).await;
+    assert_eq!(status, 404);
+    // Its own namespace has no bucket of that name.
+    let response = other
+        .get(server.url("/v1/namespaces/other/buckets/private/objects/plan.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+
+    let created = stdout_json(&server.cli(&[
+        "keys",
+        "create",
+        "--role",
+        "viewer",
+        "--namespace",
+        "default",
+        "-o",
+        "json",
+    ]));
+    let viewer = Server::client_with_key(created["key"].as_str().unwrap());
+    let response = viewer
+        .get(object_url(&server, "private", "plan.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.bytes().await.unwrap(), "attack at dawn");
+    assert_eq!(
+        put(&viewer, &server, "private", "plan.txt", b"x".to_vec())
+            .await
+            .0,
+        403
+    );
+}
