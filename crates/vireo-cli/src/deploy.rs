@@ -1,13 +1,12 @@
 //! `vireo deploy`: streams a component and its settings to the server as the next version.
 
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
 use futures::TryStreamExt as _;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressStyle;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Body, Method, StatusCode};
 use tokio_util::io::ReaderStream;
@@ -55,7 +54,7 @@ pub async fn run(client: &Client, format: Format, args: DeployArgs) -> anyhow::R
         |n| n.to_string_lossy().into_owned(),
     );
 
-    let progress = upload_progress(size);
+    let progress = output::transfer_progress("uploading", size);
     let counter = progress.clone();
     let body = ReaderStream::with_capacity(file, 256 * 1024).inspect_ok(move |chunk| {
         counter.inc(chunk.len() as u64);
@@ -106,19 +105,6 @@ pub async fn submit_version(
         let traps = view.unimplemented_imports.unwrap_or_default();
         deployed_message(&function, view.version, created, (&changes, &traps), &url)
     })
-}
-
-/// A byte-counting bar on stderr, hidden when stderr is not a terminal (CI logs, pipes).
-fn upload_progress(size: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let style = ProgressStyle::with_template(
-        "uploading [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})",
-    )
-    .expect("valid template")
-    .progress_chars("=> ");
-    ProgressBar::new(size).with_style(style)
 }
 
 /// What a deploy did, the settings it changed (one line each), and where the function answers.

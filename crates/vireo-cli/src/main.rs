@@ -1,6 +1,7 @@
 //! `vireo`: runs the Vireo server (`vireo serve`) and talks to one over its admin API.
 
 mod args;
+mod buckets;
 mod client;
 mod config;
 mod credentials;
@@ -153,6 +154,12 @@ enum Command {
     /// Which namespace may route which host (admin keys only).
     #[command(subcommand)]
     Hosts(routes::HostsCommand),
+    /// Buckets of objects (files): list, create, delete.
+    #[command(subcommand)]
+    Buckets(buckets::BucketsCommand),
+    /// Objects in buckets: upload, download, list, stat and delete.
+    #[command(subcommand)]
+    Objects(buckets::ObjectsCommand),
     /// Billed requests, time, GB-seconds and cost under the server's price plan (-o csv too).
     Usage(usage::UsageArgs),
     /// A live view of each function's invocations/s, errors, p50/p99 latency and cold starts.
@@ -275,6 +282,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Kv(command) => kv::run(&client()?, format, command).await,
         Command::Routes(command) => routes::run(&client()?, format, command).await,
         Command::Hosts(command) => routes::hosts(&client()?, format, command).await,
+        Command::Buckets(command) => buckets::buckets(&client()?, format, command).await,
+        Command::Objects(command) => buckets::objects(&client()?, format, command).await,
         Command::Usage(args) => usage::run(&client()?, format, args).await,
         Command::Top(args) => top::run(&client()?, format, args).await,
         Command::Ns(command) => tenants::namespaces(&client()?, format, command).await,

@@ -50,6 +50,21 @@ pub fn pretty_json(value: &Value) -> String {
     text
 }
 
+/// A byte-counting bar on stderr (`verb` says which way the bytes go), hidden when stderr is
+/// not a terminal (CI logs, pipes).
+pub fn transfer_progress(verb: &str, size: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let style = indicatif::ProgressStyle::with_template(&format!(
+        "{verb} [{{bar:30}}] {{bytes}}/{{total_bytes}} ({{bytes_per_sec}})"
+    ))
+    .expect("valid template")
+    .progress_chars("=> ");
+    indicatif::ProgressBar::new(size).with_style(style)
+}
+
 /// Standard output was closed by its reader (`vireo logs hello | head`): not a failure.
 #[derive(Debug)]
 pub struct StdoutClosed;

@@ -403,3 +403,74 @@ async fn other_tenants_cannot_reach_a_bucket_and_viewers_only_read() {
         403
     );
 }
+
+#[tokio::test]
+async fn the_cli_creates_buckets_and_uploads_lists_stats_downloads_and_deletes_objects() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.cli_ok(&["buckets", "create", "uploads"]);
+    let file = data.path().join("cat.png");
+    let bytes = pattern(3 * 1024 * 1024 + 7);
+    std::fs::write(&file, &bytes).unwrap();
+
+    let stored = stdout_json(&server.cli(&[
+        "objects",
+        "put",
+        "uploads",
+        "images/cat.png",
+        file.to_str().unwrap(),
+        "--content-type",
+        "image/png",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(stored["etag"], sha256(&bytes));
+    let piped = server.cli_with_stdin(
+        &["objects", "put", "uploads", "notes/a b.txt", "-"],
+        b"hello",
+    );
+    assert!(piped.status.success(), "{piped:?}");
+
+    let listed = stdout_json(&server.cli(&["buckets", "ls", "-o", "json"]));
+    assert_eq!(listed["buckets"][0]["objects"], 2);
+    assert_eq!(listed["bytes_used"], bytes.len() + 5);
+    let page =
+        stdout_json(&server.cli(&["objects", "ls", "uploads", "--delimiter", "/", "-o", "json"]));
+    assert_eq!(page["common_prefixes"], json!(["images/", "notes/"]));
+    let table = server.cli_ok(&["objects", "ls", "uploads", "--prefix", "images/"]);
+    assert!(
+        table.contains("images/cat.png") && table.contains("image/png"),
+        "{table}"
+    );
+
+    let stat =
+        stdout_json(&server.cli(&["objects", "stat", "uploads", "images/cat.png", "-o", "json"]));
+    assert_eq!(stat["size"], bytes.len());
+    assert_eq!(stat["etag"], sha256(&bytes));
+    assert_eq!(stat["content_type"], "image/png");
+    assert!(stat["created_at_us"].as_i64().unwrap() > 0);
+
+    let copy = data.path().join("copy.png");
+    server.cli_ok(&[
+        "objects",
+        "get",
+        "uploads",
+        "images/cat.png",
+        "--to",
+        copy.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&copy).unwrap(), bytes);
+    assert_eq!(
+        server.cli_ok(&["objects", "get", "uploads", "notes/a b.txt"]),
+        "hello"
+    );
+
+    let refused = server.cli(&["buckets", "rm", "uploads"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("still holds 2 objects"));
+    server.cli_ok(&["objects", "rm", "uploads", "images/cat.png"]);
+    server.cli_ok(&["objects", "rm", "uploads", "notes/a b.txt"]);
+    server.cli_ok(&["buckets", "rm", "uploads"]);
+    let listed = stdout_json(&server.cli(&["buckets", "ls", "-o", "json"]));
+    assert_eq!(listed["buckets"], json!([]));
+}

@@ -25,6 +25,8 @@ use crate::extract::ObjectPath;
 /// Headers that carry an object's user metadata, after this prefix.
 const META_PREFIX: &str = "x-vireo-meta-";
 const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+/// When the object was written, in microseconds since the Unix epoch.
+const CREATED_AT_US: HeaderName = HeaderName::from_static("x-vireo-created-at-us");
 
 /// Streams the body into the object, replacing any object of that key once it is whole.
 #[utoipa::path(put, path = "/v1/namespaces/{namespace}/buckets/{bucket}/objects/{*key}", tag = "buckets",
@@ -147,6 +149,7 @@ fn respond(info: &ObjectInfo, asked: Option<ByteRange>, range: ByteRange, body: 
     headers.insert(header::ETAG, etag(info));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(range.len()));
+    headers.insert(CREATED_AT_US, HeaderValue::from(info.created_at_us));
     if let Ok(value) = HeaderValue::from_str(&info.content_type) {
         headers.insert(header::CONTENT_TYPE, value);
     }
