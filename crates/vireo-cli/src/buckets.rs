@@ -35,6 +35,58 @@ pub enum BucketsCommand {
         #[arg(value_parser = bucket_name)]
         name: Name,
     },
+    /// Invoke a function, asynchronously and durably, for each matching change to the
+    /// bucket's objects (replaces the function's notification on the bucket).
+    Notify {
+        #[arg(value_parser = bucket_name)]
+        bucket: Name,
+        #[arg(long, value_parser = crate::args::function_name)]
+        function: Name,
+        /// Which changes: created, deleted, or both.
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "created")]
+        events: Vec<EventArg>,
+        /// Only keys starting with this.
+        #[arg(long, value_name = "P", default_value = "")]
+        prefix: String,
+        /// Only keys ending with this.
+        #[arg(long, value_name = "S", default_value = "")]
+        suffix: String,
+    },
+    /// The bucket's notifications.
+    Notifications {
+        #[arg(value_parser = bucket_name)]
+        bucket: Name,
+    },
+    /// Stop invoking a function for the bucket's changes.
+    Unnotify {
+        #[arg(value_parser = bucket_name)]
+        bucket: Name,
+        #[arg(long, value_parser = crate::args::function_name)]
+        function: Name,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum EventArg {
+    Created,
+    Deleted,
+}
+
+impl EventArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct NotificationView {
+    function: String,
+    events: Vec<String>,
+    prefix: String,
+    suffix: String,
 }
 
 #[derive(Subcommand)]
@@ -213,6 +265,70 @@ pub async fn buckets(
                 json!({"namespace": namespace.as_str(), "bucket": name.as_str(), "deleted": true});
             output::emit(format, answer, |_: Value| {
                 format!("bucket {namespace}/{name} deleted\n")
+            })
+        }
+        BucketsCommand::Notify {
+            bucket,
+            function,
+            events,
+            prefix,
+            suffix,
+        } => {
+            let path = format!("{}/{bucket}/notifications/{function}", buckets_path(client));
+            let events: Vec<&str> = events.iter().map(|event| event.as_str()).collect();
+            let body = json!({"events": events, "prefix": prefix, "suffix": suffix});
+            let answer = client
+                .json(client.request(Method::PUT, &path).json(&body))
+                .await
+                .with_context(|| {
+                    format!("setting a notification on bucket {namespace}/{bucket}")
+                })?;
+            output::emit(format, answer, |view: NotificationView| {
+                format!(
+                    "{} of {namespace}/{bucket}/{}*{} now invoke {}\n",
+                    view.events.join(" and "),
+                    view.prefix,
+                    view.suffix,
+                    view.function
+                )
+            })
+        }
+        BucketsCommand::Notifications { bucket } => {
+            let path = format!("{}/{bucket}/notifications", buckets_path(client));
+            let answer = client
+                .json(client.request(Method::GET, &path))
+                .await
+                .with_context(|| {
+                    format!("listing the notifications of bucket {namespace}/{bucket}")
+                })?;
+            output::emit(format, answer, |views: Vec<NotificationView>| {
+                let table = output::table(
+                    ["FUNCTION", "EVENTS", "PREFIX", "SUFFIX"],
+                    views.into_iter().map(|view| {
+                        [
+                            view.function,
+                            view.events.join(","),
+                            view.prefix,
+                            view.suffix,
+                        ]
+                    }),
+                );
+                format!("{table}\n")
+            })
+        }
+        BucketsCommand::Unnotify { bucket, function } => {
+            let path = format!("{}/{bucket}/notifications/{function}", buckets_path(client));
+            client
+                .no_content(client.request(Method::DELETE, &path))
+                .await
+                .with_context(|| {
+                    format!(
+                        "deleting the notification of {function} on bucket {namespace}/{bucket}"
+                    )
+                })?;
+            let answer = json!({"namespace": namespace.as_str(), "bucket": bucket.as_str(), "function": function.as_str(), "deleted": true});
+            output::emit(format, answer, |_: Value| {
+                format!("{function} is no longer invoked for bucket {namespace}/{bucket}\n")
             })
         }
     }

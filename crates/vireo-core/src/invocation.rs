@@ -78,6 +78,8 @@ pub enum Trigger {
     Async,
     /// A cron schedule's slot, delivered from the queue.
     Cron,
+    /// A change to an object in a bucket with a notification, delivered from the queue.
+    Bucket,
 }
 
 impl Trigger {
@@ -86,11 +88,12 @@ impl Trigger {
             Trigger::Http => "http",
             Trigger::Async => "async",
             Trigger::Cron => "cron",
+            Trigger::Bucket => "bucket",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [Self::Http, Self::Async, Self::Cron]
+        [Self::Http, Self::Async, Self::Cron, Self::Bucket]
             .into_iter()
             .find(|trigger| trigger.as_str() == value)
     }

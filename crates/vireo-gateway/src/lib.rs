@@ -46,6 +46,9 @@ pub struct GatewayLimits {
     pub key_value: vireo_core::KeyValueLimits,
     /// The largest object the buckets API takes.
     pub objects: vireo_core::ObjectLimits,
+    /// The server's bound on a namespace's queued async invocations, which bucket
+    /// notifications count against.
+    pub max_pending_per_namespace: u64,
 }
 
 pub fn router(state: AppState) -> Router {

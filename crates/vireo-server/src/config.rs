@@ -501,6 +501,7 @@ impl Config {
             },
             key_value: self.key_value,
             objects: self.objects,
+            max_pending_per_namespace: self.async_queue.max_pending_per_namespace,
         }
     }
 

@@ -474,3 +474,221 @@ async fn the_cli_creates_buckets_and_uploads_lists_stats_downloads_and_deletes_o
     let listed = stdout_json(&server.cli(&["buckets", "ls", "-o", "json"]));
     assert_eq!(listed["buckets"], json!([]));
 }
+
+/// Every succeeded delivery of `function` as the echo function answered it: the request it
+/// saw, by the object key it was told of.
+async fn deliveries(server: &Server, function: &str) -> Vec<Value> {
+    let (status, page) = server
+        .get_json(&format!(
+            "/v1/namespaces/default/functions/{function}/invocations?limit=1000"
+        ))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let mut seen = Vec::new();
+    for record in page["invocations"].as_array().unwrap() {
+        assert_eq!(record["trigger"], "bucket", "{record}");
+        let id = record["id"].as_str().unwrap();
+        let detail = server.invocation(id).await;
+        let body = detail["response"]["body"].as_str().unwrap();
+        seen.push(serde_json::from_str::<Value>(body).unwrap());
+    }
+    seen
+}
+
+#[tokio::test]
+async fn two_hundred_uploads_are_delivered_once_each_with_cloudevents_headers() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.deploy_ok("thumbnail", "echo", json!({})).await;
+    server.cli_ok(&["buckets", "create", "uploads"]);
+    server.cli_ok(&[
+        "buckets",
+        "notify",
+        "uploads",
+        "--function",
+        "thumbnail",
+        "--events",
+        "created,deleted",
+        "--prefix",
+        "images/",
+        "--suffix",
+        ".png",
+    ]);
+    let listed = stdout_json(&server.cli(&["buckets", "notifications", "uploads", "-o", "json"]));
+    assert_eq!(listed[0]["events"], json!(["created", "deleted"]));
+
+    let admin = server.admin();
+    let keys: Vec<String> = (0..200).map(|i| format!("images/{i:03}.png")).collect();
+    let statuses = futures::stream::iter(keys.iter().map(|key| {
+        let (admin, server) = (&admin, &server);
+        async move {
+            put(admin, server, "uploads", key, key.as_bytes().to_vec())
+                .await
+                .0
+        }
+    }))
+    .buffer_unordered(16)
+    .collect::<Vec<_>>()
+    .await;
+    assert!(statuses.iter().all(|status| *status == 200));
+    // Outside the filters: no delivery.
+    assert_eq!(
+        put(&admin, &server, "uploads", "images/cat.jpg", b"x".to_vec())
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        put(&admin, &server, "uploads", "thumbs/cat.png", b"x".to_vec())
+            .await
+            .0,
+        200
+    );
+    server.all_succeeded("thumbnail", 200).await;
+
+    let seen = deliveries(&server, "thumbnail").await;
+    let mut subjects: Vec<String> = seen
+        .iter()
+        .map(|request| {
+            let headers = &request["headers"];
+            assert_eq!(headers["ce-type"], "dev.vireo.object.created");
+            assert_eq!(headers["ce-source"], "/namespaces/default/buckets/uploads");
+            let body: Value = serde_json::from_str(request["body"].as_str().unwrap()).unwrap();
+            let key = body["key"].as_str().unwrap();
+            assert_eq!(headers["ce-subject"], key);
+            assert_eq!(body["etag"], sha256(key.as_bytes()));
+            assert_eq!(body["size"], key.len());
+            assert_eq!(body["content_type"], "image/png");
+            key.to_string()
+        })
+        .collect();
+    subjects.sort();
+    assert_eq!(subjects, keys, "each upload delivered exactly once");
+
+    let response = admin
+        .delete(object_url(&server, "uploads", "images/000.png"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    server.all_succeeded("thumbnail", 201).await;
+    let deleted: Vec<Value> = deliveries(&server, "thumbnail")
+        .await
+        .into_iter()
+        .filter(|request| request["headers"]["ce-type"] == "dev.vireo.object.deleted")
+        .collect();
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0]["headers"]["ce-subject"], "images/000.png");
+
+    server.cli_ok(&["buckets", "unnotify", "uploads", "--function", "thumbnail"]);
+    assert_eq!(
+        put(&admin, &server, "uploads", "images/new.png", b"x".to_vec())
+            .await
+            .0,
+        200
+    );
+    let listed = stdout_json(&server.cli(&["buckets", "notifications", "uploads", "-o", "json"]));
+    assert_eq!(listed, json!([]));
+}
+
+#[tokio::test]
+async fn after_kill_9_mid_upload_every_object_has_exactly_one_event_and_none_is_half_written() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Server::start(data.path());
+    server.deploy_ok("thumbnail", "echo", json!({})).await;
+    server.cli_ok(&["buckets", "create", "uploads"]);
+    server.cli_ok(&["buckets", "notify", "uploads", "--function", "thumbnail"]);
+
+    // Uploads of 256 KiB each, 64 at once; the kill cuts off any still on their way.
+    let admin = server.admin();
+    let bytes = pattern(256 * 1024);
+    let uploads: Vec<_> = (0..64)
+        .map(|i| {
+            let (admin, url, bytes) = (
+                admin.clone(),
+                object_url(&server, "uploads", &format!("k/{i:02}")),
+                bytes.clone(),
+            );
+            tokio::spawn(async move {
+                admin
+                    .put(url)
+                    .body(bytes)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    crate::support::eventually(crate::support::DEADLINE, || async {
+        let listed: Value = server
+            .admin()
+            .get(server.url("/v1/namespaces/default/buckets"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        if listed["buckets"][0]["objects"].as_u64().unwrap_or(0) >= 8 {
+            Ok(())
+        } else {
+            Err(listed.to_string())
+        }
+    })
+    .await;
+    server.kill();
+    for upload in uploads {
+        let _ = upload.await.unwrap();
+    }
+
+    let server = server.restart().start();
+    let admin = server.admin();
+    let page: Value = admin
+        .get(server.url("/v1/namespaces/default/buckets/uploads/objects?limit=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored: Vec<String> = page["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|object| {
+            assert_eq!(object["size"], bytes.len(), "{object}");
+            assert_eq!(object["etag"], sha256(&bytes), "{object}");
+            object["key"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(stored.len() >= 8, "{stored:?}");
+    for key in &stored {
+        let response = admin
+            .get(object_url(&server, "uploads", key))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.bytes().await.unwrap(), bytes, "{key} is whole");
+    }
+    server.all_succeeded("thumbnail", stored.len() as u64).await;
+    let mut delivered: Vec<String> = deliveries(&server, "thumbnail")
+        .await
+        .iter()
+        .map(|request| {
+            request["headers"]["ce-subject"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    delivered.sort();
+    assert_eq!(
+        delivered, stored,
+        "one created event per object that exists"
+    );
+    // No file of a cut-off upload is left behind.
+    let files = std::fs::read_dir(data.path().join("objects"))
+        .unwrap()
+        .count();
+    assert_eq!(files, stored.len());
+}

@@ -124,6 +124,50 @@ pub struct NewObject {
     /// The largest body the write takes; a longer one is refused with `ObjectTooLarge` as
     /// soon as it passes the limit, and nothing of it is stored.
     pub max_bytes: u64,
+    /// The server's bound on a namespace's queued async invocations, which the notifications
+    /// a write triggers count against (see [`ObjectStore::put_object`]).
+    pub max_pending: u64,
+}
+
+/// A change to a bucket that a notification can ask to hear of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectEvent {
+    Created,
+    Deleted,
+}
+
+impl ObjectEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    /// The CloudEvents `type` of its deliveries.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            Self::Created => "dev.vireo.object.created",
+            Self::Deleted => "dev.vireo.object.deleted",
+        }
+    }
+}
+
+/// Invoke `function` for each change of `events` to an object whose key starts with `prefix`
+/// and ends with `suffix`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketNotification {
+    pub function: Name,
+    pub events: std::collections::BTreeSet<ObjectEvent>,
+    pub prefix: String,
+    pub suffix: String,
+}
+
+impl BucketNotification {
+    pub fn matches(&self, event: ObjectEvent, key: &str) -> bool {
+        self.events.contains(&event) && key.starts_with(&self.prefix) && key.ends_with(&self.suffix)
+    }
 }
 
 /// Bytes `start..end` of an object (end exclusive), within its size.
@@ -203,7 +247,10 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn delete_bucket(&self, bucket: &BucketId) -> Result<(), StoreError>;
 
     /// Stores `body` as the object `key`, replacing any object of that key once the new bytes
-    /// are whole. A body that fails (the client went away) stores nothing.
+    /// are whole. A body that fails (the client went away) stores nothing. Each matching
+    /// notification's async invocation is accepted in the transaction that makes the object
+    /// visible, so an object that exists always has its events; a namespace whose queue is
+    /// full refuses the write (`QuotaExceeded`) rather than lose one.
     async fn put_object(
         &self,
         bucket: &BucketId,
@@ -226,8 +273,32 @@ pub trait ObjectStore: Send + Sync + 'static {
         range: Option<ByteRange>,
     ) -> Result<Option<ObjectRead>, StoreError>;
 
-    /// Whether the object existed.
-    async fn delete_object(&self, bucket: &BucketId, key: &str) -> Result<bool, StoreError>;
+    /// Whether the object existed; its `deleted` notifications are accepted as for
+    /// [`ObjectStore::put_object`].
+    async fn delete_object(
+        &self,
+        bucket: &BucketId,
+        key: &str,
+        max_pending: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets the bucket's notification for `notification.function`, replacing any it had.
+    async fn set_notification(
+        &self,
+        bucket: &BucketId,
+        notification: &BucketNotification,
+    ) -> Result<(), StoreError>;
+
+    /// The bucket's notifications by function.
+    async fn notifications(&self, bucket: &BucketId)
+    -> Result<Vec<BucketNotification>, StoreError>;
+
+    /// Whether the bucket had a notification for `function`.
+    async fn delete_notification(
+        &self,
+        bucket: &BucketId,
+        function: &Name,
+    ) -> Result<bool, StoreError>;
 
     async fn list_objects(
         &self,

@@ -1,7 +1,7 @@
 //! `/v1/namespaces/{namespace}/buckets`: a namespace's buckets and the listing of their
 //! objects. The objects themselves travel through [`super::objects`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::Json;
@@ -11,11 +11,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vireo_core::time::{now_micros, rfc3339};
 use vireo_core::{
-    BucketInfo, Directory, Name, ObjectCursor, ObjectInfo, ObjectListing, ObjectStore,
+    BucketInfo, BucketNotification, Directory, Name, ObjectCursor, ObjectEvent, ObjectInfo,
+    ObjectListing, ObjectStore,
 };
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, BucketPath, NamespacePath};
+use crate::extract::{ApiJson, ApiQuery, BucketPath, NamespacePath, NotificationPath};
 
 /// Entries a listing answers unless asked for fewer, and the most it answers.
 const DEFAULT_PAGE: u32 = 100;
@@ -207,4 +208,101 @@ pub async fn list_objects(
         common_prefixes: page.common_prefixes,
         next_cursor: page.cursor.map(|cursor| cursor.to_string()),
     }))
+}
+
+/// What a bucket's changes invoke a function for.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetNotification {
+    /// `created`, `deleted` or both.
+    #[schema(value_type = Vec<String>)]
+    pub events: BTreeSet<ObjectEvent>,
+    /// Only keys starting with this (default: every key).
+    #[serde(default)]
+    pub prefix: String,
+    /// Only keys ending with this (default: every key).
+    #[serde(default)]
+    pub suffix: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NotificationView {
+    pub function: String,
+    #[schema(value_type = Vec<String>)]
+    pub events: BTreeSet<ObjectEvent>,
+    pub prefix: String,
+    pub suffix: String,
+}
+
+impl From<BucketNotification> for NotificationView {
+    fn from(notification: BucketNotification) -> Self {
+        Self {
+            function: notification.function.to_string(),
+            events: notification.events,
+            prefix: notification.prefix,
+            suffix: notification.suffix,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/namespaces/{namespace}/buckets/{bucket}/notifications", tag = "buckets",
+    params(("namespace" = String, Path), ("bucket" = String, Path)),
+    responses(
+        (status = 200, description = "The bucket's notifications by function", body = Vec<NotificationView>),
+        (status = 404, description = "No such bucket", body = ErrorBody)))]
+pub async fn list_notifications(
+    State(objects): State<Arc<dyn ObjectStore>>,
+    BucketPath(bucket): BucketPath,
+) -> Result<Json<Vec<NotificationView>>, ApiError> {
+    let listed = objects.notifications(&bucket).await?;
+    Ok(Json(
+        listed.into_iter().map(NotificationView::from).collect(),
+    ))
+}
+
+/// Invokes the function, asynchronously and durably, for each matching change to the bucket's
+/// objects, with CloudEvents headers and the object's description as JSON.
+#[utoipa::path(put, path = "/v1/namespaces/{namespace}/buckets/{bucket}/notifications/{function}", tag = "buckets",
+    params(("namespace" = String, Path), ("bucket" = String, Path), ("function" = String, Path)),
+    request_body = SetNotification,
+    responses(
+        (status = 200, description = "Set, replacing the function's notification on the bucket", body = NotificationView),
+        (status = 400, description = "No events", body = ErrorBody),
+        (status = 404, description = "No such bucket or function", body = ErrorBody)))]
+pub async fn set_notification(
+    State(objects): State<Arc<dyn ObjectStore>>,
+    NotificationPath { bucket, function }: NotificationPath,
+    ApiJson(body): ApiJson<SetNotification>,
+) -> Result<Json<NotificationView>, ApiError> {
+    if body.events.is_empty() {
+        return Err(ApiError::bad_request(
+            "events must name at least one of created and deleted",
+        ));
+    }
+    let notification = BucketNotification {
+        function,
+        events: body.events,
+        prefix: body.prefix,
+        suffix: body.suffix,
+    };
+    objects.set_notification(&bucket, &notification).await?;
+    Ok(Json(notification.into()))
+}
+
+#[utoipa::path(delete, path = "/v1/namespaces/{namespace}/buckets/{bucket}/notifications/{function}", tag = "buckets",
+    params(("namespace" = String, Path), ("bucket" = String, Path), ("function" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such notification or bucket", body = ErrorBody)))]
+pub async fn delete_notification(
+    State(objects): State<Arc<dyn ObjectStore>>,
+    NotificationPath { bucket, function }: NotificationPath,
+) -> Result<StatusCode, ApiError> {
+    if objects.delete_notification(&bucket, &function).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "bucket {bucket} has no notification for function {function}"
+        )))
+    }
 }

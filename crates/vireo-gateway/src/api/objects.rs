@@ -63,6 +63,7 @@ pub async fn put_object(
         metadata: metadata(&headers)?,
         at_us: now_micros(),
         max_bytes,
+        max_pending: limits.max_pending_per_namespace,
     };
     let body = Box::pin(body.into_data_stream().map_err(std::io::Error::other));
     let info = objects.put_object(&bucket, &key, object, body).await?;
@@ -126,9 +127,11 @@ pub async fn get_object(
         (status = 404, description = "No such object or bucket", body = ErrorBody)))]
 pub async fn delete_object(
     State(objects): State<Arc<dyn ObjectStore>>,
+    State(limits): State<GatewayLimits>,
     ObjectPath { bucket, key }: ObjectPath,
 ) -> Result<StatusCode, ApiError> {
-    if objects.delete_object(&bucket, &key).await? {
+    let max_pending = limits.max_pending_per_namespace;
+    if objects.delete_object(&bucket, &key, max_pending).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!(

@@ -96,6 +96,12 @@ pub struct ObjectPath {
     pub key: String,
 }
 
+/// `…/buckets/{bucket}/notifications/{function}`.
+pub struct NotificationPath {
+    pub bucket: BucketId,
+    pub function: Name,
+}
+
 /// A typed path: the parameters it reads by name, and how they become its fields.
 trait FromParams: Sized {
     type Raw: DeserializeOwned + Send;
@@ -129,6 +135,7 @@ extract_from_params!(
     KvKeyPath,
     BucketPath,
     ObjectPath,
+    NotificationPath,
 );
 
 // The parameters each path reads, by name; a route's others are ignored.
@@ -193,6 +200,23 @@ struct RawObject {
     namespace: String,
     bucket: String,
     key: String,
+}
+
+#[derive(Deserialize)]
+struct RawNotification {
+    namespace: String,
+    bucket: String,
+    function: String,
+}
+
+impl FromParams for NotificationPath {
+    type Raw = RawNotification;
+    fn parse(raw: RawNotification) -> Result<Self, ApiError> {
+        Ok(Self {
+            bucket: bucket(&raw.namespace, &raw.bucket)?,
+            function: function(&raw.function)?,
+        })
+    }
 }
 
 fn bucket(namespace_value: &str, bucket: &str) -> Result<BucketId, ApiError> {

@@ -774,6 +774,30 @@ impl vireo_core::ObjectStore for NoBuckets {
         &self,
         bucket: &vireo_core::BucketId,
         _: &str,
+        _: u64,
+    ) -> Result<bool, StoreError> {
+        Err(no_bucket(bucket))
+    }
+
+    async fn set_notification(
+        &self,
+        bucket: &vireo_core::BucketId,
+        _: &vireo_core::BucketNotification,
+    ) -> Result<(), StoreError> {
+        Err(no_bucket(bucket))
+    }
+
+    async fn notifications(
+        &self,
+        bucket: &vireo_core::BucketId,
+    ) -> Result<Vec<vireo_core::BucketNotification>, StoreError> {
+        Err(no_bucket(bucket))
+    }
+
+    async fn delete_notification(
+        &self,
+        bucket: &vireo_core::BucketId,
+        _: &Name,
     ) -> Result<bool, StoreError> {
         Err(no_bucket(bucket))
     }

@@ -97,6 +97,7 @@ impl Gateway {
                     max_value_bytes: 64,
                 },
                 objects: Default::default(),
+                max_pending_per_namespace: 100,
             },
             pricing: PricePlan::default(),
             directory: directory.clone(),

@@ -135,6 +135,8 @@ macro_rules! __conformance_cases {
                 listings_page_by_prefix_delimiter_and_cursor,
                 limits_and_the_quota_refuse_and_store_nothing,
                 other_namespaces_and_unknown_buckets_are_unreachable,
+                matching_changes_queue_one_invocation_each_with_the_write,
+                a_full_queue_refuses_the_write_and_stores_nothing,
             ],
             changes: [
                 published_changes_reach_every_subscriber_in_order,

@@ -1,6 +1,7 @@
 //! Object buckets: buckets and their totals, bodies streamed in and out whole or by range with
 //! their sha256, listings by prefix, delimiter and cursor, the limits and the quota (which
-//! store nothing when they refuse), and isolation between namespaces.
+//! store nothing when they refuse), isolation between namespaces, and notifications queued in
+//! the transaction of the change they announce.
 
 use std::collections::BTreeMap;
 
@@ -8,11 +9,11 @@ use bytes::Bytes;
 use futures::{StreamExt as _, TryStreamExt as _};
 use sha2::{Digest, Sha256};
 use vireo_core::{
-    BucketId, ByteRange, NamespaceQuotas, NewObject, ObjectBody, ObjectListing, ObjectStore,
-    StoreError,
+    BucketId, BucketNotification, ByteRange, NamespaceQuotas, NewObject, ObjectBody, ObjectEvent,
+    ObjectListing, ObjectStore, StoreError,
 };
 
-use super::support::{AT, assert_err, name};
+use super::support::{AT, assert_err, deployed, name};
 use crate::Stores;
 
 /// A limit no case's body reaches.
@@ -45,6 +46,7 @@ fn new_object(max_bytes: u64) -> NewObject {
         metadata: BTreeMap::from([("owner".to_string(), "ada".to_string())]),
         at_us: AT,
         max_bytes,
+        max_pending: NO_LIMIT,
     }
 }
 
@@ -106,9 +108,24 @@ pub(super) async fn buckets_are_created_listed_and_deleted_when_empty(stores: &S
         objects.delete_bucket(&uploads).await,
         StoreError::BucketNotEmpty { objects: 2, .. }
     );
-    assert!(objects.delete_object(&uploads, "a").await.unwrap());
-    assert!(!objects.delete_object(&uploads, "a").await.unwrap());
-    assert!(objects.delete_object(&uploads, "b").await.unwrap());
+    assert!(
+        objects
+            .delete_object(&uploads, "a", NO_LIMIT)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !objects
+            .delete_object(&uploads, "a", NO_LIMIT)
+            .await
+            .unwrap()
+    );
+    assert!(
+        objects
+            .delete_object(&uploads, "b", NO_LIMIT)
+            .await
+            .unwrap()
+    );
     let info = objects.bucket(&uploads).await.unwrap();
     assert_eq!((info.objects, info.bytes), (0, 0));
     objects.delete_bucket(&uploads).await.unwrap();
@@ -329,7 +346,7 @@ pub(super) async fn other_namespaces_and_unknown_buckets_are_unreachable(stores:
         StoreError::BucketNotFound { .. }
     );
     assert_err!(
-        objects.delete_object(&missing, "k").await,
+        objects.delete_object(&missing, "k", NO_LIMIT).await,
         StoreError::BucketNotFound { .. }
     );
     let nowhere = bucket("nowhere", "files");
@@ -341,4 +358,133 @@ pub(super) async fn other_namespaces_and_unknown_buckets_are_unreachable(stores:
         objects.get_object(&nowhere, "k", None).await,
         StoreError::NamespaceNotFound(_)
     );
+}
+
+/// Every invocation the queue holds, claimed at a time after all of them.
+async fn claim_all(stores: &Stores) -> Vec<vireo_core::ClaimedInvocation> {
+    stores
+        .queue
+        .claim("test-worker", i64::MAX / 2, i64::MAX / 2 + 1, 1000)
+        .await
+        .unwrap()
+}
+
+pub(super) async fn matching_changes_queue_one_invocation_each_with_the_write(stores: &Stores) {
+    let function = deployed(stores, "thumbnail").await;
+    let objects = stores.objects.as_ref();
+    let at = created(objects, "default", "uploads").await;
+    let notification = BucketNotification {
+        function: function.clone(),
+        events: [ObjectEvent::Created, ObjectEvent::Deleted].into(),
+        prefix: "images/".into(),
+        suffix: ".png".into(),
+    };
+    objects.set_notification(&at, &notification).await.unwrap();
+    assert_eq!(objects.notifications(&at).await.unwrap(), [notification]);
+    assert_err!(
+        objects
+            .set_notification(
+                &at,
+                &BucketNotification {
+                    function: name("missing"),
+                    events: [ObjectEvent::Created].into(),
+                    prefix: String::new(),
+                    suffix: String::new(),
+                }
+            )
+            .await,
+        StoreError::FunctionNotFound { .. }
+    );
+
+    put(objects, &at, "images/cat.png", b"png").await;
+    put(objects, &at, "images/cat.jpg", b"jpg").await;
+    put(objects, &at, "thumbs/cat.png", b"small").await;
+    assert!(
+        objects
+            .delete_object(&at, "images/cat.png", NO_LIMIT)
+            .await
+            .unwrap()
+    );
+    let claimed = claim_all(stores).await;
+    let mut events: Vec<(String, String)> = claimed
+        .iter()
+        .map(|job| {
+            assert_eq!(job.trigger, vireo_core::Trigger::Bucket);
+            assert_eq!(job.function, function);
+            assert_eq!(job.source, "/namespaces/default/buckets/uploads");
+            let header = |name: &str| job.request.headers[name].to_str().unwrap().to_string();
+            assert_eq!(header("ce-subject"), "images/cat.png");
+            let body: serde_json::Value = serde_json::from_slice(&job.request.body).unwrap();
+            assert_eq!(body["bucket"], "uploads");
+            assert_eq!(body["key"], "images/cat.png");
+            assert_eq!(body["size"], 3);
+            assert_eq!(body["etag"], hex::encode(Sha256::digest(b"png")));
+            assert_eq!(body["content_type"], "image/png");
+            (
+                header("ce-type"),
+                body["event"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    events.sort();
+    assert_eq!(
+        events,
+        [
+            (
+                "dev.vireo.object.created".to_string(),
+                "created".to_string()
+            ),
+            (
+                "dev.vireo.object.deleted".to_string(),
+                "deleted".to_string()
+            ),
+        ]
+    );
+
+    assert!(objects.delete_notification(&at, &function).await.unwrap());
+    assert!(!objects.delete_notification(&at, &function).await.unwrap());
+    put(objects, &at, "images/dog.png", b"png").await;
+    assert!(
+        claim_all(stores).await.is_empty(),
+        "no notification, no event"
+    );
+}
+
+pub(super) async fn a_full_queue_refuses_the_write_and_stores_nothing(stores: &Stores) {
+    let function = deployed(stores, "thumbnail").await;
+    let objects = stores.objects.as_ref();
+    let at = created(objects, "default", "uploads").await;
+    let notification = BucketNotification {
+        function,
+        events: [ObjectEvent::Created, ObjectEvent::Deleted].into(),
+        prefix: String::new(),
+        suffix: String::new(),
+    };
+    objects.set_notification(&at, &notification).await.unwrap();
+    let object = |max_pending| NewObject {
+        max_pending,
+        ..new_object(NO_LIMIT)
+    };
+    objects
+        .put_object(&at, "first", object(1), body(b"1", 1))
+        .await
+        .unwrap();
+    assert_err!(
+        objects
+            .put_object(&at, "second", object(1), body(b"2", 1))
+            .await,
+        StoreError::QuotaExceeded(_)
+    );
+    assert!(objects.head_object(&at, "second").await.unwrap().is_none());
+    assert_err!(
+        objects.delete_object(&at, "first", 1).await,
+        StoreError::QuotaExceeded(_)
+    );
+    assert!(
+        objects.head_object(&at, "first").await.unwrap().is_some(),
+        "not deleted"
+    );
+    let info = objects.bucket(&at).await.unwrap();
+    assert_eq!((info.objects, info.bytes), (1, 1));
+    assert_eq!(claim_all(stores).await.len(), 1);
 }

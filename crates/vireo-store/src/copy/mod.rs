@@ -41,6 +41,7 @@ const TABLES: &[&str] = &[
     "kv_stores",
     "kv_entries",
     "buckets",
+    "bucket_notifications",
     "master_key",
 ];
 

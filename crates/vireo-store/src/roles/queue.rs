@@ -155,7 +155,7 @@ pub(crate) async fn cycle_steps<D: QueueDialect>(
 /// Looks up what the accept rules need, in the transaction that stores what they accept, so
 /// nothing changes in between (a function deleted since the caller checked gets nothing
 /// stored).
-async fn accept<D: QueueDialect>(
+pub(crate) async fn accept<D: QueueDialect>(
     tx: &mut Conn<D>,
     batch: &[NewAsyncInvocation],
     max_pending: u64,

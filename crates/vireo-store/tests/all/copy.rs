@@ -235,6 +235,7 @@ fn expected_report() -> CopyReport {
         ("kv_stores", 2),
         ("kv_entries", 2),
         ("buckets", 1),
+        ("bucket_notifications", 0),
         ("master_key", 1),
     ];
     CopyReport {
@@ -347,6 +348,7 @@ async fn a_source_holding_objects_is_refused() {
         metadata: Default::default(),
         at_us: AT,
         max_bytes: 1024,
+        max_pending: 10,
     };
     stores
         .objects

@@ -136,11 +136,11 @@ fn call(job: ClaimedInvocation) -> Result<Call, String> {
         ("ce-specversion", "1.0".to_string()),
         ("ce-id", job.id.to_string()),
         ("ce-source", job.source.clone()),
-        ("ce-type", event_type(job.trigger).to_string()),
         ("ce-time", rfc3339(job.event_time_us)),
         (ATTEMPT_HEADER, job.attempt.to_string()),
     ];
-    for (name, value) in attributes {
+    let event_type = event_type(job.trigger).map(|event_type| ("ce-type", event_type.to_string()));
+    for (name, value) in attributes.into_iter().chain(event_type) {
         let value = HeaderValue::from_str(&value)
             .map_err(|e| format!("cannot send {name} {value:?}: {e}"))?;
         headers.insert(HeaderName::from_static(name), value);
@@ -163,11 +163,12 @@ fn call(job: ClaimedInvocation) -> Result<Call, String> {
     })
 }
 
-/// The CloudEvents `type` of a delivery.
-fn event_type(trigger: Trigger) -> &'static str {
+/// The CloudEvents `type` of a delivery; a bucket's event stored its own (the change it was).
+fn event_type(trigger: Trigger) -> Option<&'static str> {
     match trigger {
-        Trigger::Cron => "dev.vireo.schedule.fired",
-        Trigger::Async | Trigger::Http => "dev.vireo.invocation.async",
+        Trigger::Cron => Some("dev.vireo.schedule.fired"),
+        Trigger::Async | Trigger::Http => Some("dev.vireo.invocation.async"),
+        Trigger::Bucket => None,
     }
 }
 

@@ -23,6 +23,18 @@ CREATE TABLE objects (
     FOREIGN KEY (namespace, bucket) REFERENCES buckets (namespace, name) ON DELETE CASCADE
 );
 
+-- What a bucket's changes invoke (see the SQLite schema).
+CREATE TABLE bucket_notifications (
+    namespace TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    function TEXT NOT NULL,
+    events TEXT NOT NULL,
+    prefix TEXT NOT NULL,
+    suffix TEXT NOT NULL,
+    PRIMARY KEY (namespace, bucket, function),
+    FOREIGN KEY (namespace, bucket) REFERENCES buckets (namespace, name) ON DELETE CASCADE
+);
+
 -- An object's bytes, in chunks every node reads, written in the transaction that writes the
 -- object's row: the chunks come first, so the reference is checked at commit, and a replaced
 -- or deleted object takes its chunks with it.

@@ -8,17 +8,19 @@
 
 mod body;
 mod listing;
+mod notify;
 
 pub(crate) use body::BodyMeter;
 
 use std::collections::BTreeMap;
 
 use vireo_core::{
-    BucketId, BucketInfo, ByteRange, Name, NewObject, ObjectBody, ObjectInfo, ObjectListing,
-    ObjectPage, ObjectRead, ObjectStore, StoreError,
+    BucketId, BucketInfo, BucketNotification, ByteRange, Name, NewObject, ObjectBody, ObjectEvent,
+    ObjectInfo, ObjectListing, ObjectPage, ObjectRead, ObjectStore, StoreError,
 };
 
-use super::{Dialect, SqlStore, Tx, check_namespace, commit};
+use super::queue::QueueDialect;
+use super::{Dialect, SqlStore, Tx, check_function, check_namespace, commit};
 use crate::codec;
 use crate::rows::{self, Columns, column};
 use crate::sql::{Sql, query};
@@ -44,8 +46,7 @@ macro_rules! select_objects {
 const OBJECT: &str = concat!(select_objects!(), " AND key = $3");
 /// Followed by the bounds of the page.
 const LIST_OBJECTS: &str = select_objects!();
-const DELETE_OBJECT: &str = "DELETE FROM objects WHERE namespace = $1 AND bucket = $2 AND key = $3
-    RETURNING blob, size";
+const DELETE_OBJECT: &str = "DELETE FROM objects WHERE namespace = $1 AND bucket = $2 AND key = $3";
 const INSERT_OBJECT: &str = "INSERT INTO objects
         (namespace, bucket, key, blob, size, etag, content_type, metadata, created_at_us)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
@@ -82,7 +83,7 @@ pub(crate) trait ObjectsDialect: Dialect {
 }
 
 #[async_trait::async_trait]
-impl<D: ObjectsDialect> ObjectStore for SqlStore<D> {
+impl<D: ObjectsDialect + QueueDialect> ObjectStore for SqlStore<D> {
     async fn create_bucket(
         &self,
         namespace: &Name,
@@ -171,6 +172,7 @@ impl<D: ObjectsDialect> ObjectStore for SqlStore<D> {
             }
         };
         let (size, etag) = meter.finish();
+        let max_pending = object.max_pending;
         let info = ObjectInfo {
             key: key.to_string(),
             size,
@@ -179,7 +181,7 @@ impl<D: ObjectsDialect> ObjectStore for SqlStore<D> {
             created_at_us: object.at_us,
             metadata: object.metadata,
         };
-        match make_visible::<D>(tx, bucket, &blob, &info).await {
+        match make_visible::<D>(tx, bucket, &blob, &info, max_pending).await {
             Ok(replaced) => {
                 if let Some(old) = replaced {
                     self.forget_body(&old).await;
@@ -225,11 +227,29 @@ impl<D: ObjectsDialect> ObjectStore for SqlStore<D> {
         ))
     }
 
-    async fn delete_object(&self, bucket: &BucketId, key: &str) -> Result<bool, StoreError> {
+    async fn delete_object(
+        &self,
+        bucket: &BucketId,
+        key: &str,
+        max_pending: u64,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
         find_bucket(&mut *tx, bucket).await?;
         let removed = remove_object(&mut *tx, bucket, key).await?;
+        if let Some((info, _)) = &removed {
+            let now = vireo_core::time::now_micros();
+            notify::accept_events::<D>(
+                &mut tx,
+                bucket,
+                ObjectEvent::Deleted,
+                info,
+                now,
+                max_pending,
+            )
+            .await?;
+        }
         commit::<D>(tx).await?;
+        let removed = removed.map(|(_, blob)| blob);
         match removed {
             Some(blob) => {
                 self.forget_body(&blob).await;
@@ -248,9 +268,55 @@ impl<D: ObjectsDialect> ObjectStore for SqlStore<D> {
         find_bucket(&mut *tx, bucket).await?;
         listing::page(&mut *tx, bucket, listing).await
     }
+
+    async fn set_notification(
+        &self,
+        bucket: &BucketId,
+        notification: &BucketNotification,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        find_bucket(&mut *tx, bucket).await?;
+        check_function(&mut *tx, &bucket.namespace, &notification.function).await?;
+        query(notify::SET_NOTIFICATION)
+            .bind(bucket.namespace.as_str())
+            .bind(bucket.bucket.as_str())
+            .bind(notification.function.as_str())
+            .bind(notify::encode_events(&notification.events)?)
+            .bind(notification.prefix.as_str())
+            .bind(notification.suffix.as_str())
+            .execute(&mut *tx, "setting bucket notification")
+            .await?;
+        commit::<D>(tx).await
+    }
+
+    async fn notifications(
+        &self,
+        bucket: &BucketId,
+    ) -> Result<Vec<BucketNotification>, StoreError> {
+        let mut tx = self.read().await?;
+        find_bucket(&mut *tx, bucket).await?;
+        notify::notifications(&mut *tx, bucket).await
+    }
+
+    async fn delete_notification(
+        &self,
+        bucket: &BucketId,
+        function: &Name,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        find_bucket(&mut *tx, bucket).await?;
+        let deleted = query(notify::DELETE_NOTIFICATION)
+            .bind(bucket.namespace.as_str())
+            .bind(bucket.bucket.as_str())
+            .bind(function.as_str())
+            .execute(&mut *tx, "deleting bucket notification")
+            .await?;
+        commit::<D>(tx).await?;
+        Ok(deleted > 0)
+    }
 }
 
-impl<D: ObjectsDialect> SqlStore<D> {
+impl<D: ObjectsDialect + QueueDialect> SqlStore<D> {
     /// The object's description and the blob holding its bytes.
     async fn stored_object(
         &self,
@@ -270,29 +336,25 @@ impl<D: ObjectsDialect> SqlStore<D> {
     }
 }
 
-/// Writes the object's row over any old one, checking the quota, and commits; the blob of the
-/// object it replaced, if any.
-async fn make_visible<D: Dialect>(
+/// Writes the object's row over any old one, checking the quota, with the invocations of its
+/// notifications, and commits; the blob of the object it replaced, if any.
+async fn make_visible<D: QueueDialect>(
     mut tx: Tx<D>,
     bucket: &BucketId,
     blob: &str,
     info: &ObjectInfo,
+    max_pending: u64,
 ) -> Result<Option<String>, StoreError> {
     find_bucket(&mut *tx, bucket).await?;
     let limit = object_quota(&mut *tx, &bucket.namespace).await?;
     if limit.is_some() {
         D::lock_namespace(&mut tx, &bucket.namespace).await?;
     }
-    let old = query(DELETE_OBJECT)
-        .bind(bucket.namespace.as_str())
-        .bind(bucket.bucket.as_str())
-        .bind(info.key.as_str())
-        .fetch_optional(&mut *tx, "replacing object")
-        .await?;
-    let (replaced, old_size) = match old {
-        Some(row) => (Some(column::<String>(&row, 0)?), column::<i64>(&row, 1)?),
-        None => (None, 0),
-    };
+    let old = take_object(&mut *tx, bucket, &info.key).await?;
+    let old_size = old
+        .as_ref()
+        .map_or(0, |(old, _)| codec::saturating_i64(old.size));
+    let replaced = old.map(|(_, blob)| blob);
     let size = codec::saturating_i64(info.size);
     if let Some(limit) = limit {
         let held: i64 = query(NAMESPACE_BYTES)
@@ -326,28 +388,54 @@ async fn make_visible<D: Dialect>(
         size - old_size,
     )
     .await?;
+    notify::accept_events::<D>(
+        &mut tx,
+        bucket,
+        ObjectEvent::Created,
+        info,
+        info.created_at_us,
+        max_pending,
+    )
+    .await?;
     commit::<D>(tx).await?;
     Ok(replaced)
 }
 
-/// Deletes the object's row and takes it off the bucket's totals; the blob it named.
+/// Deletes the object's row and takes it off the bucket's totals; the object and its blob.
 async fn remove_object(
     conn: &mut impl Sql,
     bucket: &BucketId,
     key: &str,
-) -> Result<Option<String>, StoreError> {
-    let row = query(DELETE_OBJECT)
+) -> Result<Option<(ObjectInfo, String)>, StoreError> {
+    let removed = take_object(&mut *conn, bucket, key).await?;
+    if let Some((info, _)) = &removed {
+        add_to_totals(conn, bucket, -1, -codec::saturating_i64(info.size)).await?;
+    }
+    Ok(removed)
+}
+
+/// Deletes the object's row (leaving the totals to the caller); the object and its blob.
+async fn take_object(
+    conn: &mut impl Sql,
+    bucket: &BucketId,
+    key: &str,
+) -> Result<Option<(ObjectInfo, String)>, StoreError> {
+    let row = query(OBJECT)
         .bind(bucket.namespace.as_str())
         .bind(bucket.bucket.as_str())
         .bind(key)
-        .fetch_optional(conn, "deleting object")
+        .fetch_optional(&mut *conn, "reading object")
         .await?;
     let Some(row) = row else {
         return Ok(None);
     };
-    let size: i64 = column(&row, 1)?;
-    add_to_totals(conn, bucket, -1, -size).await?;
-    Ok(Some(column(&row, 0)?))
+    query(DELETE_OBJECT)
+        .bind(bucket.namespace.as_str())
+        .bind(bucket.bucket.as_str())
+        .bind(key)
+        .execute(conn, "deleting object")
+        .await?;
+    Ok(Some((object_info(&row)?, column(&row, "blob")?)))
 }
 
 async fn add_to_totals(

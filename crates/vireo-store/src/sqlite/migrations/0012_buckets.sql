@@ -28,3 +28,16 @@ CREATE TABLE objects (
     PRIMARY KEY (namespace, bucket, key),
     FOREIGN KEY (namespace, bucket) REFERENCES buckets (namespace, name) ON DELETE CASCADE
 ) STRICT;
+
+-- What a bucket's changes invoke: each function at most once per bucket, for the events listed
+-- (a JSON array of "created" and "deleted") on keys with the prefix and suffix.
+CREATE TABLE bucket_notifications (
+    namespace TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    function TEXT NOT NULL,
+    events TEXT NOT NULL,
+    prefix TEXT NOT NULL,
+    suffix TEXT NOT NULL,
+    PRIMARY KEY (namespace, bucket, function),
+    FOREIGN KEY (namespace, bucket) REFERENCES buckets (namespace, name) ON DELETE CASCADE
+) STRICT;
