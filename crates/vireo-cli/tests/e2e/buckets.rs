@@ -48,6 +48,19 @@ pub async fn put(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Uploads each key with its own text as its bytes, 16 at a time; each must be stored.
+async fn upload_keys(client: &reqwest::Client, server: &Server, bucket: &str, keys: &[String]) {
+    let statuses = futures::stream::iter(keys.iter().map(|key| async move {
+        put(client, server, bucket, key, key.as_bytes().to_vec())
+            .await
+            .0
+    }))
+    .buffer_unordered(16)
+    .collect::<Vec<_>>()
+    .await;
+    assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
+}
+
 /// Bytes that differ at every offset, so a misplaced range shows.
 pub fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
@@ -197,18 +210,7 @@ async fn listings_page_over_two_thousand_keys_by_prefix_delimiter_and_cursor() {
         .map(|i| format!("dir-{}/file-{i:04}", i % 4))
         .chain(["top-a".to_string(), "top-b".to_string()])
         .collect();
-    let uploads = futures::stream::iter(keys.iter().map(|key| {
-        let (admin, server) = (&admin, &server);
-        async move {
-            put(admin, server, "many", key, key.as_bytes().to_vec())
-                .await
-                .0
-        }
-    }))
-    .buffer_unordered(16)
-    .collect::<Vec<_>>()
-    .await;
-    assert!(uploads.iter().all(|status| *status == 200));
+    upload_keys(&admin, &server, "many", &keys).await;
 
     let list = |query: String| {
         let admin = admin.clone();
@@ -519,18 +521,7 @@ async fn two_hundred_uploads_are_delivered_once_each_with_cloudevents_headers() 
 
     let admin = server.admin();
     let keys: Vec<String> = (0..200).map(|i| format!("images/{i:03}.png")).collect();
-    let statuses = futures::stream::iter(keys.iter().map(|key| {
-        let (admin, server) = (&admin, &server);
-        async move {
-            put(admin, server, "uploads", key, key.as_bytes().to_vec())
-                .await
-                .0
-        }
-    }))
-    .buffer_unordered(16)
-    .collect::<Vec<_>>()
-    .await;
-    assert!(statuses.iter().all(|status| *status == 200));
+    upload_keys(&admin, &server, "uploads", &keys).await;
     // Outside the filters: no delivery.
     assert_eq!(
         put(&admin, &server, "uploads", "images/cat.jpg", b"x".to_vec())

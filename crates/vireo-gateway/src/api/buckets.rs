@@ -11,16 +11,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vireo_core::time::{now_micros, rfc3339};
 use vireo_core::{
-    BucketInfo, BucketNotification, Directory, Name, ObjectCursor, ObjectEvent, ObjectInfo,
-    ObjectListing, ObjectStore,
+    BucketInfo, BucketNotification, Directory, Name, ObjectEvent, ObjectInfo, ObjectListing,
+    ObjectStore,
 };
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, BucketPath, NamespacePath, NotificationPath};
-
-/// Entries a listing answers unless asked for fewer, and the most it answers.
-const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 1000;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -176,26 +172,7 @@ pub async fn list_objects(
     BucketPath(bucket): BucketPath,
     ApiQuery(params): ApiQuery<ObjectListParams>,
 ) -> Result<Json<ObjectPageView>, ApiError> {
-    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            format!("limit must be from 1 to {MAX_PAGE}, not {limit}"),
-        ));
-    }
-    let cursor = params
-        .cursor
-        .as_deref()
-        .map(ObjectCursor::parse)
-        .transpose()
-        .map_err(|error| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_cursor",
-                format!("{error}: pass the next_cursor of the page before, unchanged"),
-            )
-        })?;
+    let (limit, cursor) = super::page(params.limit, params.cursor.as_deref())?;
     let listing = ObjectListing {
         prefix: params.prefix.unwrap_or_default(),
         delimiter: params.delimiter,

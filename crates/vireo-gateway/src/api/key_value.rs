@@ -15,15 +15,11 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 use vireo_core::time::{now_micros, rfc3339};
-use vireo_core::{Directory, KeyValueStore, KvCursor, KvStoreInfo, KvVersion, Name};
+use vireo_core::{Directory, KeyValueStore, KvStoreInfo, KvVersion, Name};
 
 use crate::GatewayLimits;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, KvKeyPath, KvStorePath, NamespacePath, rejected};
-
-/// Keys a listing answers unless asked for fewer, and the most it answers.
-const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 1000;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -160,26 +156,7 @@ pub async fn list_keys(
     KvStorePath(store): KvStorePath,
     ApiQuery(params): ApiQuery<KeyListParams>,
 ) -> Result<Json<KeyPage>, ApiError> {
-    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            format!("limit must be from 1 to {MAX_PAGE}, not {limit}"),
-        ));
-    }
-    let cursor = params
-        .cursor
-        .as_deref()
-        .map(KvCursor::parse)
-        .transpose()
-        .map_err(|error| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_cursor",
-                format!("{error}: pass the next_cursor of the page before, unchanged"),
-            )
-        })?;
+    let (limit, cursor) = super::page(params.limit, params.cursor.as_deref())?;
     let prefix = params.prefix.unwrap_or_default();
     let page = stores
         .list_keys(&store, &prefix, cursor.as_ref(), limit)
