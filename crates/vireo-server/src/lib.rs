@@ -2,6 +2,7 @@
 //! starts the services over them, and stops them in order at SIGINT/SIGTERM.
 
 mod admission;
+mod bucket_events;
 mod changes;
 mod config;
 mod data_dir;

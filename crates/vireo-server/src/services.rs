@@ -107,6 +107,10 @@ impl Services {
             config.async_queue.max_pending_per_namespace,
             wake.clone(),
         );
+        let objects = Arc::new(crate::bucket_events::WakingObjects {
+            inner: stores.objects.clone(),
+            wake: wake.clone(),
+        });
         let worker = vireo_triggers::start_worker(
             stores.queue.clone(),
             platform.clone(),
@@ -133,7 +137,7 @@ impl Services {
             published: platform.published_routes(),
             secrets: platform.clone(),
             key_value: stores.key_value.clone(),
-            objects: stores.objects.clone(),
+            objects,
             submitter: submitter.clone(),
             log_events: records.subscribe(),
             shutdown: shutdown.clone(),

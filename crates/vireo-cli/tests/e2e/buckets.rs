@@ -683,3 +683,25 @@ async fn after_kill_9_mid_upload_every_object_has_exactly_one_event_and_none_is_
         .count();
     assert_eq!(files, stored.len());
 }
+
+#[tokio::test]
+async fn an_upload_wakes_the_worker_instead_of_waiting_for_its_poll() {
+    let data = tempfile::tempdir().unwrap();
+    // A poll a minute away: only the wake-up can deliver within the deadline below.
+    let server = Server::builder(data.path())
+        .config("[async]\npoll_interval_ms = 60000\n")
+        .start();
+    server.deploy_ok("thumbnail", "echo", json!({})).await;
+    server.cli_ok(&["buckets", "create", "uploads"]);
+    server.cli_ok(&["buckets", "notify", "uploads", "--function", "thumbnail"]);
+    let admin = server.admin();
+    // The worker polls once as it starts; wait that out with a first delivery.
+    upload_keys(&admin, &server, "uploads", &["first".to_string()]).await;
+    server.all_succeeded("thumbnail", 1).await;
+    upload_keys(&admin, &server, "uploads", &["second".to_string()]).await;
+    server
+        .queue_counts_until("thumbnail", std::time::Duration::from_secs(20), |counts| {
+            counts["succeeded"] == 2
+        })
+        .await;
+}
