@@ -25,6 +25,13 @@ if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bi
     apt-get install -y -q postgresql
 fi
 
+# Functions' outbound Redis is tested against a real redis-server the tests start themselves.
+if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
+    echo "installing redis-server…" >&2
+    apt-get update -q
+    apt-get install -y -q redis-server
+fi
+
 # The README tutorial's test runs its blocks as written, and they use curl.
 if ! command -v curl >/dev/null 2>&1; then
     echo "installing curl…" >&2

@@ -79,9 +79,10 @@ pub struct SettingsArgs {
     #[arg(long, value_name = "N")]
     min_instances: Option<u32>,
 
-    /// An origin the function may send HTTP requests to: `scheme://host[:port]`, `*.` as the
-    /// leftmost label for any name below, port `*` for any; loopback and private addresses only
-    /// as IP literals. Repeat for more [default: none, no outgoing requests]
+    /// An origin the function may send HTTP requests to, or a database it may connect to:
+    /// `scheme://host[:port]` (http, https, postgres, redis, ...), `*.` as the leftmost label for
+    /// any name below, port `*` for any; loopback and private addresses only as IP literals (or
+    /// `localhost`). Repeat for more [default: none, no outgoing connections]
     #[arg(long, value_name = "URL")]
     allow_outbound: Vec<String>,
 

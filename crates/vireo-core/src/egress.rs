@@ -1,8 +1,10 @@
 //! Outbound-host patterns (`allowed_outbound_hosts`): the origins a function may send HTTP
-//! requests to.
+//! requests to, and the databases, brokers and TCP services it may connect to.
 //!
-//! A pattern is `scheme://host[:port]`: the scheme is `http` or `https`; the port defaults to
-//! the scheme's (80, 443) and `*` means any port; the host is a DNS name, a name whose leftmost
+//! A pattern is `scheme://host[:port]`: the scheme is `http`, `https`, `postgres`, `mysql`,
+//! `redis`, `rediss`, `mqtt`, `mqtts` or `tcp`, and says what the entry grants (an `https`
+//! entry never lets a PostgreSQL client through); the port defaults to the scheme's (80, 443,
+//! 5432, 3306, 6379, 6379, 1883, 8883; a `tcp` entry must name its port) and `*` means any port; the host is a DNS name, a name whose leftmost
 //! label is `*` (`*.example.com`: any name under `example.com`, at any depth, not
 //! `example.com` itself), or an IP literal (`127.0.0.1`, `[::1]`). Names match names and IP
 //! literals match IP literals only, so a request to `http://127.0.0.1` needs a pattern naming
@@ -19,22 +21,66 @@ const MAX_PATTERN_LEN: usize = 300;
 pub enum Scheme {
     Http,
     Https,
+    Postgres,
+    Mysql,
+    Redis,
+    /// Redis over TLS.
+    Rediss,
+    Mqtt,
+    /// MQTT over TLS.
+    Mqtts,
+    /// Plain TCP (`wasi:sockets`).
+    Tcp,
 }
 
 impl Scheme {
+    /// Every scheme with its names; `postgresql` is PostgreSQL's own alias.
+    const NAMES: [(&str, Scheme); 10] = [
+        ("http", Self::Http),
+        ("https", Self::Https),
+        ("postgres", Self::Postgres),
+        ("postgresql", Self::Postgres),
+        ("mysql", Self::Mysql),
+        ("redis", Self::Redis),
+        ("rediss", Self::Rediss),
+        ("mqtt", Self::Mqtt),
+        ("mqtts", Self::Mqtts),
+        ("tcp", Self::Tcp),
+    ];
+
     pub fn parse(text: &str) -> Option<Self> {
-        match text.to_ascii_lowercase().as_str() {
-            "http" => Some(Self::Http),
-            "https" => Some(Self::Https),
-            _ => None,
+        let text = text.to_ascii_lowercase();
+        Self::NAMES
+            .iter()
+            .find(|(name, _)| *name == text)
+            .map(|(_, scheme)| *scheme)
+    }
+
+    /// The port a URL of this scheme means when it names none; `tcp` has none.
+    pub fn default_port(self) -> Option<u16> {
+        match self {
+            Self::Http => Some(80),
+            Self::Https => Some(443),
+            Self::Postgres => Some(5432),
+            Self::Mysql => Some(3306),
+            Self::Redis | Self::Rediss => Some(6379),
+            Self::Mqtt => Some(1883),
+            Self::Mqtts => Some(8883),
+            Self::Tcp => None,
         }
     }
 
-    pub fn default_port(self) -> u16 {
-        match self {
-            Self::Http => 80,
-            Self::Https => 443,
-        }
+    /// The scheme as a URL writes it.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, scheme)| *scheme == self)
+            .map_or("", |(name, _)| name)
+    }
+
+    /// Whether this is a scheme of HTTP requests.
+    pub fn is_http(self) -> bool {
+        matches!(self, Self::Http | Self::Https)
     }
 }
 
@@ -105,8 +151,9 @@ impl Pattern {
         let (scheme, authority) = text
             .split_once("://")
             .ok_or_else(|| fail("a scheme is required, e.g. https://api.example.com"))?;
-        let scheme =
-            Scheme::parse(scheme).ok_or_else(|| fail("the scheme must be http or https"))?;
+        let scheme = Scheme::parse(scheme).ok_or_else(|| {
+            fail("the scheme must be http, https, postgres, mysql, redis, rediss, mqtt, mqtts or tcp")
+        })?;
         if authority.contains(['/', '?', '#', '@']) {
             return Err(fail(
                 "only scheme://host[:port] is allowed: no path, query or user",
@@ -114,16 +161,19 @@ impl Pattern {
         }
         let (host, port) = split_port(authority)
             .ok_or_else(|| fail("an IPv6 address must be written in brackets, e.g. [::1]"))?;
-        let port = match port {
-            None => Some(scheme.default_port()),
-            Some("*") => None,
-            Some(port) => Some(
-                port.parse::<u16>()
-                    .ok()
-                    .filter(|p| *p != 0)
-                    .ok_or_else(|| fail("the port must be 1-65535 or *"))?,
-            ),
-        };
+        let port =
+            match port {
+                None => Some(scheme.default_port().ok_or_else(|| {
+                    fail("a tcp entry must name its port, e.g. tcp://10.0.0.5:7000")
+                })?),
+                Some("*") => None,
+                Some(port) => Some(
+                    port.parse::<u16>()
+                        .ok()
+                        .filter(|p| *p != 0)
+                        .ok_or_else(|| fail("the port must be 1-65535 or *"))?,
+                ),
+            };
         Ok(Self {
             scheme,
             host: parse_host(host).map_err(fail)?,
@@ -296,7 +346,8 @@ mod tests {
     fn bad_patterns_are_named_with_the_reason() {
         for (bad, reason) in [
             ("api.example.com", "scheme is required"),
-            ("ftp://example.com", "http or https"),
+            ("ftp://example.com", "http, https, postgres"),
+            ("tcp://example.com", "must name its port"),
             ("https://example.com/path", "no path"),
             ("https://user@example.com", "no path"),
             ("https://example.com:0", "port"),
@@ -334,6 +385,31 @@ mod tests {
         assert!(allows(&l, Scheme::Https, "example.com", 1));
         assert!(allows(&l, Scheme::Http, "example.org", 8080));
         assert!(!allows(&l, Scheme::Http, "example.org", 80));
+    }
+
+    #[test]
+    fn database_and_broker_entries_grant_their_scheme_only() {
+        let l = list(&[
+            "postgres://db.example.com",
+            "redis://127.0.0.1:6380",
+            "mqtts://*.example.com",
+            "tcp://10.0.0.5:7000",
+            "POSTGRESQL://pg.example.com:6432",
+        ]);
+        assert!(allows(&l, Scheme::Postgres, "db.example.com", 5432));
+        assert!(allows(&l, Scheme::Postgres, "pg.example.com", 6432));
+        assert!(!allows(&l, Scheme::Postgres, "db.example.com", 5433));
+        assert!(!allows(&l, Scheme::Mysql, "db.example.com", 5432));
+        assert!(!allows(&l, Scheme::Https, "db.example.com", 5432));
+        assert!(allows(&l, Scheme::Redis, "127.0.0.1", 6380));
+        assert!(!allows(&l, Scheme::Rediss, "127.0.0.1", 6380));
+        assert!(allows(&l, Scheme::Mqtts, "broker.example.com", 8883));
+        assert!(allows(&l, Scheme::Tcp, "10.0.0.5", 7000));
+        assert!(!allows(&l, Scheme::Tcp, "10.0.0.5", 7001));
+        assert_eq!(Scheme::parse("Redis"), Some(Scheme::Redis));
+        assert!(Scheme::Https.is_http() && !Scheme::Postgres.is_http());
+        assert_eq!(Scheme::Postgres.name(), "postgres");
+        assert_eq!(Scheme::Tcp.name(), "tcp");
     }
 
     #[test]

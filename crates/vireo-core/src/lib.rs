@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod backoff;
 pub mod buckets;
+pub mod connections;
 pub mod cors;
 pub mod cron;
 pub mod egress;
@@ -26,6 +27,7 @@ pub mod usage;
 pub mod variables;
 
 pub use auth::{Action, ApiKey, AuthError, Caller, Principal, Role};
+pub use connections::ConnectionLimits;
 pub use cors::InvalidCors;
 pub use cron::{CronSchedule, InvalidSchedule};
 pub use http_route::{

@@ -47,9 +47,10 @@ pub struct VersionSettings {
     /// Browser cross-origin access: Vireo answers preflights and adds the CORS headers; none
     /// leaves CORS to the function.
     pub cors: Option<CorsSettings>,
-    /// Origins the function may send HTTP requests to, as `scheme://host[:port]` patterns
-    /// (`https://api.example.com`, `http://*.internal:8080`, `http://127.0.0.1:8080`, port `*`
-    /// for any). Empty (the default) allows no outgoing requests.
+    /// Origins the function may send HTTP requests to, and databases it may connect to, as
+    /// `scheme://host[:port]` patterns (`https://api.example.com`, `http://*.internal:8080`,
+    /// `postgres://10.0.0.5:5432`, `redis://127.0.0.1:6379`, port `*` for any). Empty (the
+    /// default) allows no outgoing connections.
     pub allowed_outbound_hosts: Vec<String>,
     /// Link imports of packages Vireo knows but does not implement yet (Spin's, wasi:keyvalue,
     /// wasi:config, …) as traps instead of refusing the component: for components built from

@@ -3,15 +3,19 @@
 wasmtime::component::bindgen!({
     path: "wit",
     world: "vireo:host/host",
-    // Key-value calls wait on the store; a resource the guest hands back that is not in its
-    // table is a trap, not an interface error.
+    // Key-value, database and broker calls wait on I/O; a resource the guest hands back that
+    // is not in its table is a trap, not an interface error.
     imports: {
         "wasi:keyvalue": async | trappable,
         "fermyon:spin/key-value": async | trappable,
+        "spin:postgres/postgres": async | trappable,
+        "fermyon:spin/redis": async | trappable,
     },
     with: {
         "wasi:keyvalue/store.bucket": crate::capability::key_value::Bucket,
         "wasi:keyvalue/atomics.cas": crate::capability::key_value::Cas,
         "fermyon:spin/key-value.store": crate::capability::key_value::Bucket,
+        "spin:postgres/postgres.connection": crate::capability::postgres::Connection,
+        "fermyon:spin/redis.connection": crate::capability::redis::Connection,
     },
 });

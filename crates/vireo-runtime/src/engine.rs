@@ -77,6 +77,8 @@ pub struct EngineSettings {
     pub idle_ttl: Duration,
     /// Bounds on functions' outgoing requests.
     pub egress: EgressLimits,
+    /// Bounds on the connections to databases and brokers the host opens for functions.
+    pub connections: vireo_core::ConnectionLimits,
 }
 
 impl Default for EngineSettings {
@@ -90,6 +92,7 @@ impl Default for EngineSettings {
             max_log_bytes: 64 * 1024,
             idle_ttl: Duration::from_secs(300),
             egress: EgressLimits::default(),
+            connections: vireo_core::ConnectionLimits::default(),
         }
     }
 }

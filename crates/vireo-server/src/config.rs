@@ -55,6 +55,7 @@ struct FileConfig {
     objects: vireo_core::ObjectLimits,
     #[serde(default)]
     ui: UiConfig,
+    connections: vireo_core::ConnectionLimits,
 }
 
 /// `[ui]` in the config file: the web dashboard under `/ui`.
@@ -350,6 +351,8 @@ pub struct Config {
     pub key_value: vireo_core::KeyValueLimits,
     /// The largest object of the buckets.
     pub objects: vireo_core::ObjectLimits,
+    /// Pools and limits of functions' connections to databases and brokers.
+    pub connections: vireo_core::ConnectionLimits,
     /// Components to deploy at start, as `(name, file)`.
     pub deploy: Vec<(vireo_core::Name, PathBuf)>,
     /// HTTPS instead of HTTP, with the certificate and key in these files.
@@ -397,6 +400,9 @@ impl Config {
                 i64::MAX
             );
         }
+        if let Some(zero) = file.connections.first_zero() {
+            bail!("invalid config: {zero} must be greater than 0");
+        }
         if let Some(endpoint) = &file.tracing.otlp_endpoint
             && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
         {
@@ -438,6 +444,7 @@ impl Config {
             egress: file.egress,
             key_value: file.key_value,
             objects: file.objects,
+            connections: file.connections,
             deploy,
             tls,
             ui: file.ui,
@@ -458,6 +465,7 @@ impl Config {
                 decommit_batch_size: self.engine.decommit_batch_size,
                 pagemap_scan: self.engine.pagemap_scan,
             },
+            connections: self.connections,
             ..EngineSettings::default()
         }
     }
@@ -807,6 +815,13 @@ mod tests {
             format!("{err:#}").contains("body_min_bytes_per_sec"),
             "{err:#}"
         );
+        let err = load_with("[connections]\npool_size = 0", ServeOptions::default()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("connections.pool_size must be greater than 0"),
+            "{err:#}"
+        );
+        let config = load_with("[connections]\npool_size = 3", ServeOptions::default()).unwrap();
+        assert_eq!(config.engine_settings().connections.pool_size, 3);
         let err = load_with("[egress]\nmax_connections = 0", ServeOptions::default()).unwrap_err();
         assert!(
             format!("{err:#}").contains("egress.max_connections"),

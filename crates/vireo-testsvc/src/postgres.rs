@@ -8,12 +8,13 @@
 //! whether it returns, panics or is killed. Dropping a [`Postgres`] stops it at once.
 
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::{free_port, io};
 
 /// The superuser `initdb` creates; the tests connect as it, trusted on loopback only.
 const SUPERUSER: &str = "postgres";
@@ -32,6 +33,15 @@ const SERVER_SETTINGS: &[&str] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error(
+        "`{program}` is not installed (install Debian's `{package}` package; scripts/test.sh does)"
+    )]
+    Missing {
+        program: &'static str,
+        package: &'static str,
+    },
+    #[error("{what} did not become ready; its log:\n{log}")]
+    NotReady { what: String, log: String },
     #[error(
         "no PostgreSQL server binaries: neither `pg_config --bindir` nor /usr/lib/postgresql/*/bin \
          has initdb and pg_ctl (install Debian's `postgresql` package; scripts/test.sh does)"
@@ -294,20 +304,6 @@ fn find_bindir() -> Option<PathBuf> {
 /// `/proc/self` belongs to the process's effective user.
 fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
-}
-
-fn free_port() -> Result<u16, StartError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(io("finding a free port"))?;
-    let port = listener
-        .local_addr()
-        .map_err(io("finding a free port"))?
-        .port();
-    Ok(port)
-}
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
-    let what = what.into();
-    move |source| StartError::Io { what, source }
 }
 
 #[cfg(test)]

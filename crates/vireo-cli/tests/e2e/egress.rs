@@ -213,7 +213,8 @@ async fn invalid_patterns_are_refused_at_deploy() {
     let server = Server::start(data.path());
     for (pattern, reason) in [
         ("api.example.com", "scheme is required"),
-        ("ftp://example.com", "http or https"),
+        ("ftp://example.com", "http, https, postgres"),
+        ("tcp://example.com", "must name its port"),
         ("https://a.*.example.com", "leftmost label"),
         ("https://example.com/path", "no path"),
     ] {

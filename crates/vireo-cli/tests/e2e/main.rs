@@ -26,6 +26,8 @@ mod key_value_guests;
 mod logs;
 mod messages;
 mod metrics;
+mod outbound_postgres;
+mod outbound_redis;
 mod profiles;
 mod request_bodies;
 mod restart;

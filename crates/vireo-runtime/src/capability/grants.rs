@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use vireo_core::egress::AllowList;
 use vireo_core::{Name, VersionInfo};
 
-use super::network::{self, InvalidOutbound};
+use super::network::{self, Approver, InvalidOutbound};
 
 /// What a version's settings give its function once secrets are opened, by the server.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,5 +43,13 @@ impl Grants {
             key_value_stores: version.settings.key_value_stores.clone(),
             outbound: network::allowed(&version.settings)?,
         })
+    }
+
+    /// What checks the version's outgoing connections, for any capability that makes them.
+    pub fn approver(&self) -> Approver {
+        Approver::new(
+            (self.namespace.clone(), self.function.clone()),
+            self.outbound.clone(),
+        )
     }
 }

@@ -13,9 +13,12 @@
 //! with their own bindings (ARCHITECTURE.md, "Capabilities").
 
 mod config;
+mod connections;
 mod grants;
 pub(crate) mod key_value;
 mod network;
+pub(crate) mod postgres;
+pub(crate) mod redis;
 #[macro_use]
 mod registry;
 mod wasi;
@@ -43,6 +46,10 @@ capabilities! {
     config: config::Config,
     /// The version's key-value stores: wasi:keyvalue and Spin's key-value.
     key_value: key_value::KeyValue,
+    /// Outbound PostgreSQL: Spin's postgres, within the version's allowed_outbound_hosts.
+    postgres: postgres::Postgres,
+    /// Outbound Redis: Spin's redis, within the version's allowed_outbound_hosts.
+    redis: redis::Redis,
 }
 
 /// One family of host interfaces, in the three lifetimes of a server: linked once per engine,

@@ -102,16 +102,22 @@ async fn send_approved(
     options: Option<RequestOptions>,
 ) -> SendResult {
     let uri = request.uri();
+    // Only an http or https entry grants an HTTP request, whatever else the list names.
     let scheme = uri
         .scheme_str()
         .and_then(Scheme::parse)
+        .filter(|scheme| scheme.is_http())
         .ok_or(Error::HttpProtocolError)?;
     let host = Destination::parse(uri.host().ok_or(Error::HttpRequestUriInvalid)?);
-    let port = uri.port_u16().unwrap_or(scheme.default_port());
+    let port = uri
+        .port_u16()
+        .or(scheme.default_port())
+        .ok_or(Error::HttpRequestUriInvalid)?;
 
     let timeouts = send::Timeouts::new(options);
     let deadline = tokio::time::Instant::now() + timeouts.connect;
     let addresses = policy
+        .approver()
         .approve(scheme, &host, port, deadline)
         .await
         .map_err(|refusal| match refusal {
@@ -124,9 +130,9 @@ async fn send_approved(
             },
         })?;
     let tls_name = match (scheme, host) {
-        (Scheme::Http, _) => None,
         (Scheme::Https, Destination::Ip(ip)) => Some(ServerName::from(ip)),
         (Scheme::Https, Destination::Name(name)) => Some(ServerName::try_from(name)?),
+        _ => None,
     };
     send::send(request, &addresses, tls_name, deadline, timeouts).await
 }

@@ -19,7 +19,7 @@ use wasmtime::component::Linker;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 pub use limits::EgressLimits;
-pub(super) use policy::{InvalidOutbound, allowed};
+pub(super) use policy::{Approver, InvalidOutbound, Refusal, allowed};
 pub(crate) use trace::OutgoingTrace;
 
 use super::{Capability, Grants, Invocation, Package};
@@ -67,8 +67,7 @@ impl Capability for Network {
 
     fn load(&self, grants: &Grants) -> Self::Version {
         Arc::new(OutboundPolicy::new(
-            (grants.namespace.clone(), grants.function.clone()),
-            grants.outbound.clone(),
+            grants.approver(),
             self.limits,
             self.connections.clone(),
         ))

@@ -57,26 +57,18 @@ pub(crate) enum Refusal {
     Resolve(std::io::Error),
 }
 
-/// A version's outgoing policy, shared by its instances.
+/// A version's outgoing policy for HTTP, shared by its instances: where it may go, and how many
+/// requests it may have open.
 pub(crate) struct OutboundPolicy {
-    namespace: Name,
-    function: Name,
-    allowed: AllowList,
+    approver: Approver,
     limits: EgressLimits,
     connections: ServerConnections,
 }
 
 impl OutboundPolicy {
-    pub fn new(
-        (namespace, function): (Name, Name),
-        allowed: AllowList,
-        limits: EgressLimits,
-        connections: ServerConnections,
-    ) -> Self {
+    pub fn new(approver: Approver, limits: EgressLimits, connections: ServerConnections) -> Self {
         Self {
-            namespace,
-            function,
-            allowed,
+            approver,
             limits,
             connections,
         }
@@ -85,6 +77,38 @@ impl OutboundPolicy {
     /// A fresh share of outgoing connections for one invocation.
     pub fn budget(&self) -> InvocationBudget {
         InvocationBudget::new(self.limits, self.connections.clone())
+    }
+
+    pub fn approver(&self) -> &Approver {
+        &self.approver
+    }
+
+    /// Logs a refusal over a limit, naming whose.
+    pub fn over_limit(&self, why: &str) {
+        tracing::warn!(
+            namespace = %self.approver.namespace,
+            function = %self.approver.function,
+            reason = %why,
+            "outgoing requests refused over a limit"
+        );
+    }
+}
+
+/// Where a version may connect, whatever the protocol: the one check every outgoing
+/// connection passes.
+pub(crate) struct Approver {
+    namespace: Name,
+    function: Name,
+    allowed: AllowList,
+}
+
+impl Approver {
+    pub fn new((namespace, function): (Name, Name), allowed: AllowList) -> Self {
+        Self {
+            namespace,
+            function,
+            allowed,
+        }
     }
 
     /// The addresses a connection to `scheme://host:port` may go to, resolved before `deadline`.
@@ -134,24 +158,15 @@ impl OutboundPolicy {
         Ok(resolved)
     }
 
-    /// Logs a refusal: where to, never the path, headers or body (they may carry secrets).
+    /// Logs a refusal: where to, never the path, headers, body or connection string (they may
+    /// carry secrets).
     fn refused(&self, host: impl std::fmt::Display, port: u16, reason: &str) {
         tracing::info!(
             namespace = %self.namespace,
             function = %self.function,
             destination = %format_args!("{host}:{port}"),
             reason,
-            "outgoing request refused"
-        );
-    }
-
-    /// Logs a refusal over a limit, naming whose.
-    pub fn over_limit(&self, why: &str) {
-        tracing::warn!(
-            namespace = %self.namespace,
-            function = %self.function,
-            reason = %why,
-            "outgoing requests refused over a limit"
+            "outgoing connection refused"
         );
     }
 }

@@ -1,0 +1,395 @@
+//! Functions use a real PostgreSQL through Spin's `spin:postgres/postgres@3.0.0`, built with
+//! Spin SDK 5: every type the WIT maps round-trips, the server's errors reach the guest with
+//! their message, destinations outside the version's grants are refused before any connection,
+//! connections are pooled per version, and a hostile guest is held to its limits.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use vireo_testsvc::Postgres;
+
+use crate::support::{DEADLINE, Server, eventually};
+
+/// A fresh database on the run's PostgreSQL, and the grant that reaches it.
+fn database() -> (String, String) {
+    let server = Postgres::shared();
+    let url = server.create_database().expect("a database for the test");
+    (url, format!("postgres://127.0.0.1:{}", server.port()))
+}
+
+/// What the `spin-outbound` fixture deployed as `function` answers for `path`.
+async fn call(server: &Server, function: &str, path: &str, address: &str, body: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(server.url(&format!("/fn/default/{function}{path}")))
+        .header("address", address)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().await.unwrap()
+}
+
+/// The database's name, the last segment of its URL.
+fn name_of(url: &str) -> &str {
+    url.rsplit('/').next().unwrap()
+}
+
+/// Client connections PostgreSQL counts to `database`, other than `client`'s own.
+async fn connections_to(client: &tokio_postgres::Client, database: &str) -> i64 {
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&database],
+        )
+        .await
+        .unwrap();
+    row.get(0)
+}
+
+#[tokio::test]
+async fn every_mapped_type_round_trips_and_errors_carry_the_servers_message() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let (url, grant) = database();
+    server
+        .deploy_ok(
+            "pg",
+            "spin-outbound",
+            json!({"allowed_outbound_hosts": [grant]}),
+        )
+        .await;
+
+    let types = call(&server, "pg", "/pg/types", &url, "").await;
+    let expected = [
+        "ok inserted=2",
+        "columns=b:DbDataType::Boolean,c:DbDataType::Int8,i2:DbDataType::Int16,i4:DbDataType::Int32,i8:DbDataType::Int64,f4:DbDataType::Floating32,f8:DbDataType::Floating64,t:DbDataType::Str,v:DbDataType::Str,by:DbDataType::Binary,d:DbDataType::Date,tm:DbDataType::Time,ts:DbDataType::Datetime,tz:DbDataType::Datetime,epoch:DbDataType::Int64,j:DbDataType::Other",
+        "[DbValue::Boolean(true), DbValue::Int8(-7), DbValue::Int16(-32768), DbValue::Int32(2147483647), DbValue::Int64(-9007199254740993), DbValue::Floating32(1.5), DbValue::Floating64(-2.25), DbValue::Str(\"héllo 'quoted'\"), DbValue::Str(\"short\"), DbValue::Binary([0, 1, 254, 255]), DbValue::Date((2024, 2, 29)), DbValue::Time((23, 59, 58, 123456000)), DbValue::Datetime((1999, 12, 31, 23, 59, 59, 500000000)), DbValue::Datetime((2000, 1, 1, 0, 0, 0, 0)), DbValue::Int64(1700000000), DbValue::Unsupported]",
+        "[DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::Unsupported]",
+    ]
+    .join("\n");
+    assert_eq!(types, expected);
+
+    let syntax = call(&server, "pg", "/pg/query", &url, "SELEC 1").await;
+    assert!(
+        syntax.starts_with("error PgError(Error::QueryFailed(")
+            && syntax.contains("syntax error at or near \\\"SELEC\\\""),
+        "{syntax}"
+    );
+    let created = call(
+        &server,
+        "pg",
+        "/pg/execute",
+        &url,
+        "CREATE TABLE once (id INTEGER PRIMARY KEY)",
+    )
+    .await;
+    assert_eq!(created, "ok 0");
+    assert_eq!(
+        call(
+            &server,
+            "pg",
+            "/pg/execute",
+            &url,
+            "INSERT INTO once VALUES (1)"
+        )
+        .await,
+        "ok 1"
+    );
+    let duplicate = call(
+        &server,
+        "pg",
+        "/pg/execute",
+        &url,
+        "INSERT INTO once VALUES (1)",
+    )
+    .await;
+    assert!(
+        duplicate.starts_with("error Error::QueryFailed(")
+            && duplicate
+                .contains("duplicate key value violates unique constraint \\\"once_pkey\\\""),
+        "{duplicate}"
+    );
+    let unix = call(
+        &server,
+        "pg",
+        "/pg/query",
+        "host=/var/run/postgresql",
+        "SELECT 1",
+    )
+    .await;
+    assert!(unix.contains("unix sockets are not accepted"), "{unix}");
+}
+
+#[tokio::test]
+async fn destinations_outside_the_grants_are_refused_before_any_connection() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let (url, grant) = database();
+    let port = Postgres::shared().port();
+    let database = name_of(&url).to_string();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_lowercase();
+    let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host((hostname.as_str(), port))
+        .await
+        .unwrap_or_else(|e| panic!("this machine's name {hostname} must resolve: {e}"))
+        .collect();
+    assert!(
+        resolved.iter().any(|a| a.ip().is_loopback()),
+        "the test needs this machine's name {hostname} to resolve to loopback, as /etc/hosts has it on Debian; it resolves to {resolved:?}"
+    );
+
+    server.deploy_ok("bare", "spin-outbound", json!({})).await;
+    server
+        .deploy_ok(
+            "other-port",
+            "spin-outbound",
+            json!({"allowed_outbound_hosts": [format!("postgres://127.0.0.1:{}", port + 1)]}),
+        )
+        .await;
+    server
+        .deploy_ok(
+            "by-name",
+            "spin-outbound",
+            json!({"allowed_outbound_hosts": [format!("postgres://{hostname}:{port}")]}),
+        )
+        .await;
+    server
+        .deploy_ok(
+            "http-only",
+            "spin-outbound",
+            json!({"allowed_outbound_hosts": [format!("http://127.0.0.1:{port}")]}),
+        )
+        .await;
+    server
+        .deploy_ok(
+            "granted",
+            "spin-outbound",
+            json!({"allowed_outbound_hosts": [grant]}),
+        )
+        .await;
+
+    let not_allowed =
+        format!("postgres://127.0.0.1:{port} is not in the version's allowed_outbound_hosts");
+    for function in ["bare", "other-port", "http-only"] {
+        let said = call(&server, function, "/pg/query", &url, "SELECT 1").await;
+        assert!(
+            said.starts_with("error PgError(Error::ConnectionFailed(")
+                && said.contains(&not_allowed),
+            "{function}: {said}"
+        );
+    }
+    let by_name = url.replace("127.0.0.1", &hostname);
+    let said = call(&server, "by-name", "/pg/query", &by_name, "SELECT 1").await;
+    assert!(
+        said.contains("resolves to an address that is not public"),
+        "{said}"
+    );
+    let private = url.replace("127.0.0.1", "10.11.12.13");
+    let said = call(&server, "granted", "/pg/query", &private, "SELECT 1").await;
+    assert!(
+        said.contains(&format!("postgres://10.11.12.13:{port} is not in")),
+        "{said}"
+    );
+    let key_value = format!("host=10.11.12.13 port={port} user=postgres dbname={database}");
+    let said = call(&server, "granted", "/pg/query", &key_value, "SELECT 1").await;
+    assert!(
+        said.contains("is not in the version's allowed_outbound_hosts"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("user=postgres"),
+        "the connection string is never echoed: {said}"
+    );
+    let admin = admin_client().await;
+    assert_eq!(
+        connections_to(&admin, &database).await,
+        0,
+        "a refused open connects nowhere"
+    );
+
+    let key_value = format!("host=127.0.0.1 port={port} user=postgres dbname={database}");
+    assert_eq!(
+        call(&server, "granted", "/pg/query", &key_value, "SELECT 41 + 1").await,
+        "ok [DbValue::Int32(42)]"
+    );
+    assert_eq!(
+        connections_to(&admin, &database).await,
+        1,
+        "the granted call's connection stays pooled"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_invocations_share_the_versions_pool() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Arc::new(
+        Server::builder(data.path())
+            .config("[connections]\npool_size = 4\nconnect_timeout_ms = 30000\n")
+            .start(),
+    );
+    let (url, grant) = database();
+    let database = name_of(&url).to_string();
+    server
+        .deploy_ok(
+            "pg",
+            "spin-outbound",
+            json!({"allowed_outbound_hosts": [grant], "max_concurrency": 100}),
+        )
+        .await;
+
+    let calls: Vec<_> = (0..200)
+        .map(|_| {
+            let (server, url) = (server.clone(), url.clone());
+            tokio::spawn(async move {
+                call(
+                    &server,
+                    "pg",
+                    "/pg/query",
+                    &url,
+                    "SELECT pg_sleep(0.01)::text, 1",
+                )
+                .await
+            })
+        })
+        .collect();
+    let admin = admin_client().await;
+    let mut most = 0;
+    while calls.iter().any(|call| !call.is_finished()) {
+        most = most.max(connections_to(&admin, &database).await);
+    }
+    for call in calls {
+        assert_eq!(
+            call.await.unwrap(),
+            "ok [DbValue::Str(\"\"), DbValue::Int32(1)]"
+        );
+    }
+    most = most.max(connections_to(&admin, &database).await);
+    assert!(most >= 1, "the invocations connected");
+    assert!(
+        most <= 4,
+        "200 invocations opened {most} connections, the pool holds 4"
+    );
+}
+
+#[tokio::test]
+async fn a_hostile_guest_is_held_to_its_limits_and_leaves_nothing_behind() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::builder(data.path())
+        .config(
+            "[connections]\npool_size = 2\nmax_open_per_instance = 2\ncall_timeout_ms = 500\nmax_rows = 1000\nmax_result_bytes = 100000\n",
+        )
+        .start();
+    let (url, grant) = database();
+    let database = name_of(&url).to_string();
+    server
+        .deploy_ok(
+            "pg",
+            "spin-outbound",
+            json!({"allowed_outbound_hosts": [grant]}),
+        )
+        .await;
+
+    let held = call(&server, "pg", "/pg/hold?count=3", &url, "").await;
+    assert!(
+        held.contains(
+            "the instance already holds 2 open connections (connections.max_open_per_instance)"
+        ),
+        "{held}"
+    );
+    assert_eq!(
+        call(&server, "pg", "/pg/hold?count=2", &url, "").await,
+        "ok 2"
+    );
+
+    let rows = call(
+        &server,
+        "pg",
+        "/pg/query",
+        &url,
+        "SELECT generate_series(1, 5000)",
+    )
+    .await;
+    assert!(
+        rows.contains("more than 1000 rows (connections.max_rows)"),
+        "{rows}"
+    );
+    let bytes = call(
+        &server,
+        "pg",
+        "/pg/query",
+        &url,
+        "SELECT repeat('x', 200000)",
+    )
+    .await;
+    assert!(
+        bytes.contains("larger than 100000 bytes (connections.max_result_bytes)"),
+        "{bytes}"
+    );
+
+    let slow = call(&server, "pg", "/pg/query", &url, "SELECT pg_sleep(60)").await;
+    assert!(
+        slow.contains("longer than 500 ms (connections.call_timeout_ms)"),
+        "{slow}"
+    );
+    let client = admin_client().await;
+    eventually(DEADLINE, || async {
+        let sleeping: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'SELECT pg_sleep(60)%' AND state = 'active'",
+                &[&database],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if sleeping == 0 { Ok(()) } else { Err(format!("{sleeping} sleeps still run")) }
+    })
+    .await;
+
+    // A transaction left open is rolled back before its connection is lent again: every later
+    // insert commits.
+    assert_eq!(call(&server, "pg", "/pg/abandon", &url, "").await, "ok");
+    for _ in 0..4 {
+        assert_eq!(
+            call(
+                &server,
+                "pg",
+                "/pg/execute",
+                &url,
+                "INSERT INTO abandoned VALUES (2)"
+            )
+            .await,
+            "ok 1"
+        );
+    }
+    let own = database_client(&url).await;
+    let counted: Vec<(i32, i64)> = own
+        .query(
+            "SELECT n, count(*) FROM abandoned GROUP BY n ORDER BY n",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        counted,
+        vec![(2, 4)],
+        "the abandoned insert never commits; every later one does"
+    );
+}
+
+async fn admin_client() -> tokio_postgres::Client {
+    database_client(&Postgres::shared().url("postgres")).await
+}
+
+async fn database_client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}

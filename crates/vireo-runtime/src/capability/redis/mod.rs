@@ -1,0 +1,273 @@
+//! Outbound Redis for functions: Spin's `fermyon:spin/redis@2.0.0`. A guest opens a
+//! `redis://[user:password@]host[:port][/db]` address; the host checks its host and port against
+//! the version's `allowed_outbound_hosts` (`redis://host:port`) and lends the guest a
+//! connection from the version's pool for that destination and credentials. Every command is
+//! bounded in time and in the bytes it returns; a command that times out closes its connection
+//! rather than hand a blocked one to the next borrower. Commands that would turn a pooled
+//! connection into something else (subscriptions, `MONITOR`, replication) are refused.
+
+mod spin;
+
+use std::sync::Arc;
+
+use deadpool_redis::{Manager, Pool, Runtime, Timeouts};
+use redis::aio::ConnectionLike as _;
+use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo as _, Value};
+use tokio::sync::OwnedSemaphorePermit;
+use vireo_core::ConnectionLimits;
+use vireo_core::egress::Scheme;
+use wasmtime::component::Linker;
+
+use super::connections::{self, InstanceSlots, Pools, ResultBudget};
+use super::network::Approver;
+use super::{Capability, Grants, Package};
+use crate::engine::{EngineSettings, HostServices};
+use crate::host::Host;
+use crate::logs::LogCapture;
+
+/// Commands a guest may not run on a pooled connection: they leave it subscribed, streaming or
+/// closed for whoever borrows it next.
+const REFUSED_COMMANDS: &[&str] = &[
+    "SUBSCRIBE",
+    "PSUBSCRIBE",
+    "SSUBSCRIBE",
+    "MONITOR",
+    "SYNC",
+    "PSYNC",
+    "REPLICAOF",
+    "SLAVEOF",
+    "QUIT",
+    "RESET",
+    "HELLO",
+    "SHUTDOWN",
+];
+
+/// Why a Redis call failed, before it is said in the interface's error type.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    InvalidAddress,
+    TypeError,
+    Other(String),
+}
+
+pub(crate) struct Redis {
+    limits: ConnectionLimits,
+}
+
+/// A version's Redis state: where it may connect and its pools.
+pub(crate) struct Granted {
+    approver: Approver,
+    pools: Pools<Pool>,
+    limits: ConnectionLimits,
+}
+
+/// An instance's share: its version's pools, and the connections it holds.
+pub(crate) struct Active {
+    granted: Arc<Granted>,
+    slots: InstanceSlots,
+}
+
+/// A connection lent to the guest; `None` once closed after a failed command.
+pub struct Connection {
+    connection: Option<deadpool_redis::Connection>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Capability for Redis {
+    const NAME: &str = "redis";
+    const PACKAGES: &[Package] = &[Package::interfaces("fermyon:spin", "2.0", &["redis"])];
+    type Version = Arc<Granted>;
+    type Instance = Active;
+
+    fn new(settings: &EngineSettings, _: &HostServices) -> Self {
+        Self {
+            limits: settings.connections,
+        }
+    }
+
+    fn link(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+        spin::link(linker)
+    }
+
+    fn load(&self, grants: &Grants) -> Self::Version {
+        Arc::new(Granted {
+            approver: grants.approver(),
+            pools: Pools::new(&self.limits),
+            limits: self.limits,
+        })
+    }
+
+    fn instance(granted: &Self::Version, _: &LogCapture) -> Self::Instance {
+        Active {
+            slots: InstanceSlots::new(&granted.limits),
+            granted: granted.clone(),
+        }
+    }
+}
+
+impl Active {
+    /// A connection to `address`, if the version may connect there.
+    async fn open(&self, address: &str) -> Result<Connection, Failure> {
+        let limits = &self.granted.limits;
+        let slot = self.slots.take(limits).map_err(Failure::Other)?;
+        let info = address
+            .into_connection_info()
+            .map_err(|_| Failure::InvalidAddress)?;
+        let (host, port) = match info.addr() {
+            ConnectionAddr::Tcp(host, port) => (host.clone(), *port),
+            ConnectionAddr::TcpTls { .. } => {
+                return Err(Failure::Other(
+                    "rediss:// is not supported: Vireo connects to Redis without TLS".into(),
+                ));
+            }
+            _ => return Err(Failure::InvalidAddress),
+        };
+        let approved =
+            connections::approve(&self.granted.approver, Scheme::Redis, &host, port, limits)
+                .await
+                .map_err(Failure::Other)?;
+        let pool = self
+            .granted
+            .pools
+            .get_or_make(format!("{approved} {address}"), || {
+                let info = info.set_addr(ConnectionAddr::Tcp(approved.ip().to_string(), port));
+                make_pool(info, limits)
+            })
+            .map_err(Failure::Other)?;
+        let idle = limits.idle_timeout();
+        pool.retain(|_, metrics| metrics.last_used() < idle);
+        let connection = pool
+            .get()
+            .await
+            .map_err(|e| Failure::Other(e.to_string()))?;
+        Ok(Connection {
+            connection: Some(connection),
+            _slot: slot,
+        })
+    }
+
+    /// Runs `command`, within the time and result limits.
+    async fn run(
+        &self,
+        connection: &mut Connection,
+        command: redis::Cmd,
+    ) -> Result<Value, Failure> {
+        let limits = &self.granted.limits;
+        let pooled = connection.connection.as_mut().ok_or_else(|| {
+            Failure::Other("the connection was closed after a failed command".into())
+        })?;
+        let sent = tokio::time::timeout(limits.call_timeout(), pooled.req_packed_command(&command));
+        let (result, close) = match sent.await {
+            Ok(Ok(value)) => (Ok(value), false),
+            Ok(Err(error)) => {
+                let close = error.is_unrecoverable_error();
+                (Err(failure(error)), close)
+            }
+            Err(_) => {
+                let late = Failure::Other(format!(
+                    "the command took longer than {} ms (connections.call_timeout_ms)",
+                    limits.call_timeout_ms
+                ));
+                (Err(late), true)
+            }
+        };
+        if close {
+            // Out of the pool for good: dropping it closes the connection.
+            connection
+                .connection
+                .take()
+                .map(deadpool_redis::Connection::take);
+        }
+        let value = result?;
+        size(&value, &mut ResultBudget::new(limits)).map_err(Failure::Other)?;
+        Ok(value)
+    }
+}
+
+/// A command the guest named, unless it is one a pooled connection cannot serve.
+fn guest_command(name: &str) -> Result<redis::Cmd, Failure> {
+    if REFUSED_COMMANDS
+        .iter()
+        .any(|refused| refused.eq_ignore_ascii_case(name))
+    {
+        return Err(Failure::Other(format!(
+            "{name} is not allowed on a pooled connection"
+        )));
+    }
+    Ok(redis::cmd(name))
+}
+
+/// Counts the bytes of `value` against the result limit.
+fn size(value: &Value, budget: &mut ResultBudget) -> Result<(), String> {
+    match value {
+        Value::BulkString(bytes) => budget.spend(bytes.len()),
+        Value::SimpleString(text) => budget.spend(text.len()),
+        Value::Array(values) | Value::Set(values) => {
+            budget.spend(8 * values.len())?;
+            values.iter().try_for_each(|value| size(value, budget))
+        }
+        Value::Map(pairs) => pairs.iter().try_for_each(|(key, value)| {
+            size(key, budget)?;
+            size(value, budget)
+        }),
+        _ => budget.spend(8),
+    }
+}
+
+/// A failed command: `type-error` for a value of the wrong type (the WIT's `incr` on a value
+/// that is not a number among them), the server's message otherwise.
+fn failure(error: redis::RedisError) -> Failure {
+    let wrong_type = error.kind() == redis::ErrorKind::UnexpectedReturnType
+        || error.code() == Some("WRONGTYPE")
+        || error.detail().is_some_and(|d| d.contains("not an integer"));
+    if wrong_type {
+        Failure::TypeError
+    } else {
+        Failure::Other(error.to_string())
+    }
+}
+
+/// A pool that connects with `info`.
+fn make_pool(info: redis::ConnectionInfo, limits: &ConnectionLimits) -> Result<Pool, String> {
+    // No response timeout of the client's own: the call timeout (`Active::run`) decides, and
+    // closes the connection rather than leave a late reply in its pipeline.
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(limits.connect_timeout()))
+        .set_response_timeout(None);
+    let manager = Manager::new_with_config(info, config).map_err(|e| e.to_string())?;
+    let timeout = Some(limits.connect_timeout());
+    Pool::builder(manager)
+        .max_size(limits.pool_size)
+        .runtime(Runtime::Tokio1)
+        .timeouts(Timeouts {
+            wait: timeout,
+            create: timeout,
+            recycle: timeout,
+        })
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_that_would_spoil_a_pooled_connection_are_refused() {
+        assert!(guest_command("subscribe").is_err());
+        assert!(guest_command("MONITOR").is_err());
+        assert!(guest_command("GET").is_ok());
+    }
+
+    #[test]
+    fn nested_replies_count_every_byte() {
+        let limits = ConnectionLimits {
+            max_result_bytes: 20,
+            ..ConnectionLimits::default()
+        };
+        let reply = Value::Array(vec![Value::BulkString(vec![0; 4])]);
+        assert!(size(&reply, &mut ResultBudget::new(&limits)).is_ok());
+        let big = Value::Array(vec![Value::BulkString(vec![0; 13])]);
+        assert!(size(&big, &mut ResultBudget::new(&limits)).is_err());
+    }
+}
