@@ -55,6 +55,7 @@ struct FileConfig {
     objects: vireo_core::ObjectLimits,
     #[serde(default)]
     ui: UiConfig,
+    #[serde(default)]
     connections: vireo_core::ConnectionLimits,
 }
 
