@@ -17,19 +17,6 @@ fn database() -> (String, String) {
     (url, format!("postgres://127.0.0.1:{}", server.port()))
 }
 
-/// What the `spin-outbound` fixture deployed as `function` answers for `path`.
-async fn call(server: &Server, function: &str, path: &str, address: &str, body: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(server.url(&format!("/fn/default/{function}{path}")))
-        .header("address", address)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{path}");
-    response.text().await.unwrap()
-}
-
 /// The database's name, the last segment of its URL.
 fn name_of(url: &str) -> &str {
     url.rsplit('/').next().unwrap()
@@ -53,14 +40,10 @@ async fn every_mapped_type_round_trips_and_errors_carry_the_servers_message() {
     let server = Server::start(data.path());
     let (url, grant) = database();
     server
-        .deploy_ok(
-            "pg",
-            "spin-outbound",
-            json!({"allowed_outbound_hosts": [grant]}),
-        )
+        .deploy_outbound("pg", std::slice::from_ref(&grant))
         .await;
 
-    let types = call(&server, "pg", "/pg/types", &url, "").await;
+    let types = server.outbound("pg", "/pg/types", &url, "").await;
     let expected = [
         "ok inserted=2",
         "columns=b:DbDataType::Boolean,c:DbDataType::Int8,i2:DbDataType::Int16,i4:DbDataType::Int32,i8:DbDataType::Int64,f4:DbDataType::Floating32,f8:DbDataType::Floating64,t:DbDataType::Str,v:DbDataType::Str,by:DbDataType::Binary,d:DbDataType::Date,tm:DbDataType::Time,ts:DbDataType::Datetime,tz:DbDataType::Datetime,epoch:DbDataType::Int64,j:DbDataType::Other",
@@ -70,54 +53,39 @@ async fn every_mapped_type_round_trips_and_errors_carry_the_servers_message() {
     .join("\n");
     assert_eq!(types, expected);
 
-    let syntax = call(&server, "pg", "/pg/query", &url, "SELEC 1").await;
+    let syntax = server.outbound("pg", "/pg/query", &url, "SELEC 1").await;
     assert!(
         syntax.starts_with("error PgError(Error::QueryFailed(")
             && syntax.contains("syntax error at or near \\\"SELEC\\\""),
         "{syntax}"
     );
-    let created = call(
-        &server,
-        "pg",
-        "/pg/execute",
-        &url,
-        "CREATE TABLE once (id INTEGER PRIMARY KEY)",
-    )
-    .await;
-    assert_eq!(created, "ok 0");
-    assert_eq!(
-        call(
-            &server,
+    let created = server
+        .outbound(
             "pg",
             "/pg/execute",
             &url,
-            "INSERT INTO once VALUES (1)"
+            "CREATE TABLE once (id INTEGER PRIMARY KEY)",
         )
-        .await,
+        .await;
+    assert_eq!(created, "ok 0");
+    assert_eq!(
+        server
+            .outbound("pg", "/pg/execute", &url, "INSERT INTO once VALUES (1)")
+            .await,
         "ok 1"
     );
-    let duplicate = call(
-        &server,
-        "pg",
-        "/pg/execute",
-        &url,
-        "INSERT INTO once VALUES (1)",
-    )
-    .await;
+    let duplicate = server
+        .outbound("pg", "/pg/execute", &url, "INSERT INTO once VALUES (1)")
+        .await;
     assert!(
         duplicate.starts_with("error Error::QueryFailed(")
             && duplicate
                 .contains("duplicate key value violates unique constraint \\\"once_pkey\\\""),
         "{duplicate}"
     );
-    let unix = call(
-        &server,
-        "pg",
-        "/pg/query",
-        "host=/var/run/postgresql",
-        "SELECT 1",
-    )
-    .await;
+    let unix = server
+        .outbound("pg", "/pg/query", "host=/var/run/postgresql", "SELECT 1")
+        .await;
     assert!(unix.contains("unix sockets are not accepted"), "{unix}");
 }
 
@@ -141,40 +109,29 @@ async fn destinations_outside_the_grants_are_refused_before_any_connection() {
         "the test needs this machine's name {hostname} to resolve to loopback, as /etc/hosts has it on Debian; it resolves to {resolved:?}"
     );
 
-    server.deploy_ok("bare", "spin-outbound", json!({})).await;
+    server.deploy_outbound("bare", &[]).await;
     server
-        .deploy_ok(
+        .deploy_outbound(
             "other-port",
-            "spin-outbound",
-            json!({"allowed_outbound_hosts": [format!("postgres://127.0.0.1:{}", port + 1)]}),
+            &[format!("postgres://127.0.0.1:{}", port + 1)],
         )
         .await;
     server
-        .deploy_ok(
-            "by-name",
-            "spin-outbound",
-            json!({"allowed_outbound_hosts": [format!("postgres://{hostname}:{port}")]}),
-        )
+        .deploy_outbound("by-name", &[format!("postgres://{hostname}:{port}")])
         .await;
     server
-        .deploy_ok(
-            "http-only",
-            "spin-outbound",
-            json!({"allowed_outbound_hosts": [format!("http://127.0.0.1:{port}")]}),
-        )
+        .deploy_outbound("http-only", &[format!("http://127.0.0.1:{port}")])
         .await;
     server
-        .deploy_ok(
-            "granted",
-            "spin-outbound",
-            json!({"allowed_outbound_hosts": [grant]}),
-        )
+        .deploy_outbound("granted", std::slice::from_ref(&grant))
         .await;
 
     let not_allowed =
         format!("postgres://127.0.0.1:{port} is not in the version's allowed_outbound_hosts");
     for function in ["bare", "other-port", "http-only"] {
-        let said = call(&server, function, "/pg/query", &url, "SELECT 1").await;
+        let said = server
+            .outbound(function, "/pg/query", &url, "SELECT 1")
+            .await;
         assert!(
             said.starts_with("error PgError(Error::ConnectionFailed(")
                 && said.contains(&not_allowed),
@@ -182,19 +139,25 @@ async fn destinations_outside_the_grants_are_refused_before_any_connection() {
         );
     }
     let by_name = url.replace("127.0.0.1", &hostname);
-    let said = call(&server, "by-name", "/pg/query", &by_name, "SELECT 1").await;
+    let said = server
+        .outbound("by-name", "/pg/query", &by_name, "SELECT 1")
+        .await;
     assert!(
         said.contains("resolves to an address that is not public"),
         "{said}"
     );
     let private = url.replace("127.0.0.1", "10.11.12.13");
-    let said = call(&server, "granted", "/pg/query", &private, "SELECT 1").await;
+    let said = server
+        .outbound("granted", "/pg/query", &private, "SELECT 1")
+        .await;
     assert!(
         said.contains(&format!("postgres://10.11.12.13:{port} is not in")),
         "{said}"
     );
     let key_value = format!("host=10.11.12.13 port={port} user=postgres dbname={database}");
-    let said = call(&server, "granted", "/pg/query", &key_value, "SELECT 1").await;
+    let said = server
+        .outbound("granted", "/pg/query", &key_value, "SELECT 1")
+        .await;
     assert!(
         said.contains("is not in the version's allowed_outbound_hosts"),
         "{said}"
@@ -212,7 +175,9 @@ async fn destinations_outside_the_grants_are_refused_before_any_connection() {
 
     let key_value = format!("host=127.0.0.1 port={port} user=postgres dbname={database}");
     assert_eq!(
-        call(&server, "granted", "/pg/query", &key_value, "SELECT 41 + 1").await,
+        server
+            .outbound("granted", "/pg/query", &key_value, "SELECT 41 + 1")
+            .await,
         "ok [DbValue::Int32(42)]"
     );
     assert_eq!(
@@ -244,14 +209,9 @@ async fn concurrent_invocations_share_the_versions_pool() {
         .map(|_| {
             let (server, url) = (server.clone(), url.clone());
             tokio::spawn(async move {
-                call(
-                    &server,
-                    "pg",
-                    "/pg/query",
-                    &url,
-                    "SELECT pg_sleep(0.01)::text, 1",
-                )
-                .await
+                server
+                    .outbound("pg", "/pg/query", &url, "SELECT pg_sleep(0.01)::text, 1")
+                    .await
             })
         })
         .collect();
@@ -284,15 +244,9 @@ async fn a_hostile_guest_is_held_to_its_limits_and_leaves_nothing_behind() {
         .start();
     let (url, grant) = database();
     let database = name_of(&url).to_string();
-    server
-        .deploy_ok(
-            "pg",
-            "spin-outbound",
-            json!({"allowed_outbound_hosts": [grant]}),
-        )
-        .await;
+    server.deploy_outbound("pg", &[grant]).await;
 
-    let held = call(&server, "pg", "/pg/hold?count=3", &url, "").await;
+    let held = server.outbound("pg", "/pg/hold?count=3", &url, "").await;
     assert!(
         held.contains(
             "the instance already holds 2 open connections (connections.max_open_per_instance)"
@@ -300,36 +254,28 @@ async fn a_hostile_guest_is_held_to_its_limits_and_leaves_nothing_behind() {
         "{held}"
     );
     assert_eq!(
-        call(&server, "pg", "/pg/hold?count=2", &url, "").await,
+        server.outbound("pg", "/pg/hold?count=2", &url, "").await,
         "ok 2"
     );
 
-    let rows = call(
-        &server,
-        "pg",
-        "/pg/query",
-        &url,
-        "SELECT generate_series(1, 5000)",
-    )
-    .await;
+    let rows = server
+        .outbound("pg", "/pg/query", &url, "SELECT generate_series(1, 5000)")
+        .await;
     assert!(
         rows.contains("more than 1000 rows (connections.max_rows)"),
         "{rows}"
     );
-    let bytes = call(
-        &server,
-        "pg",
-        "/pg/query",
-        &url,
-        "SELECT repeat('x', 200000)",
-    )
-    .await;
+    let bytes = server
+        .outbound("pg", "/pg/query", &url, "SELECT repeat('x', 200000)")
+        .await;
     assert!(
         bytes.contains("larger than 100000 bytes (connections.max_result_bytes)"),
         "{bytes}"
     );
 
-    let slow = call(&server, "pg", "/pg/query", &url, "SELECT pg_sleep(60)").await;
+    let slow = server
+        .outbound("pg", "/pg/query", &url, "SELECT pg_sleep(60)")
+        .await;
     assert!(
         slow.contains("longer than 500 ms (connections.call_timeout_ms)"),
         "{slow}"
@@ -350,17 +296,17 @@ async fn a_hostile_guest_is_held_to_its_limits_and_leaves_nothing_behind() {
 
     // A transaction left open is rolled back before its connection is lent again: every later
     // insert commits.
-    assert_eq!(call(&server, "pg", "/pg/abandon", &url, "").await, "ok");
+    assert_eq!(server.outbound("pg", "/pg/abandon", &url, "").await, "ok");
     for _ in 0..4 {
         assert_eq!(
-            call(
-                &server,
-                "pg",
-                "/pg/execute",
-                &url,
-                "INSERT INTO abandoned VALUES (2)"
-            )
-            .await,
+            server
+                .outbound(
+                    "pg",
+                    "/pg/execute",
+                    &url,
+                    "INSERT INTO abandoned VALUES (2)"
+                )
+                .await,
             "ok 1"
         );
     }

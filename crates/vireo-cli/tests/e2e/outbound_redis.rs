@@ -4,22 +4,9 @@
 //! connection.
 
 use futures::StreamExt as _;
-use serde_json::json;
 use vireo_testsvc::Redis;
 
 use crate::support::{DEADLINE, Server};
-
-async fn call(server: &Server, function: &str, path: &str, address: &str, body: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(server.url(&format!("/fn/default/{function}{path}")))
-        .header("address", address)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{path}");
-    response.text().await.unwrap()
-}
 
 fn grant() -> String {
     format!("redis://127.0.0.1:{}", Redis::shared().port())
@@ -30,26 +17,26 @@ async fn typed_commands_execute_and_publish_reach_the_server() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
     let url = Redis::shared().url();
-    server
-        .deploy_ok(
-            "rd",
-            "spin-outbound",
-            json!({"allowed_outbound_hosts": [grant()]}),
-        )
-        .await;
+    server.deploy_outbound("rd", &[grant()]).await;
 
     assert_eq!(
-        call(&server, "rd", "/redis/commands", &url, "typed").await,
+        server
+            .outbound("rd", "/redis/commands", &url, "typed")
+            .await,
         "ok get=Some(\"hello\") missing=None incr=1,2 wrong=Some(Error::TypeError) sadd=3 srem=1 \
          smembers=[\"typed:a\", \"typed:c\"] hset=[RedisResult::Int64(1)] \
          hgetall=bin:field,bin:42 del=2"
     );
     assert_eq!(
-        call(&server, "rd", "/redis/execute", &url, "SET plain value").await,
+        server
+            .outbound("rd", "/redis/execute", &url, "SET plain value")
+            .await,
         "ok status:OK"
     );
     assert_eq!(
-        call(&server, "rd", "/redis/execute", &url, "GET plain").await,
+        server
+            .outbound("rd", "/redis/execute", &url, "GET plain")
+            .await,
         "ok bin:value"
     );
 
@@ -57,14 +44,9 @@ async fn typed_commands_execute_and_publish_reach_the_server() {
     let mut subscriber = client.get_async_pubsub().await.unwrap();
     subscriber.subscribe("news").await.unwrap();
     assert_eq!(
-        call(
-            &server,
-            "rd",
-            "/redis/publish?channel=news",
-            &url,
-            "extra! extra!"
-        )
-        .await,
+        server
+            .outbound("rd", "/redis/publish?channel=news", &url, "extra! extra!")
+            .await,
         "ok"
     );
     let mut messages = subscriber.on_message();
@@ -84,60 +66,53 @@ async fn grants_and_pooled_connections_are_enforced() {
         .start();
     let url = Redis::shared().url();
     let port = Redis::shared().port();
-    server.deploy_ok("bare", "spin-outbound", json!({})).await;
+    server.deploy_outbound("bare", &[]).await;
     server
-        .deploy_ok(
-            "pg-only",
-            "spin-outbound",
-            json!({"allowed_outbound_hosts": [format!("postgres://127.0.0.1:{port}")]}),
-        )
+        .deploy_outbound("pg-only", &[format!("postgres://127.0.0.1:{port}")])
         .await;
-    server
-        .deploy_ok(
-            "rd",
-            "spin-outbound",
-            json!({"allowed_outbound_hosts": [grant()]}),
-        )
-        .await;
+    server.deploy_outbound("rd", &[grant()]).await;
 
     let refused = format!(
         "error Error::Other(\"redis://127.0.0.1:{port} is not in the version's allowed_outbound_hosts\")"
     );
     for function in ["bare", "pg-only"] {
         assert_eq!(
-            call(&server, function, "/redis/execute", &url, "PING").await,
+            server
+                .outbound(function, "/redis/execute", &url, "PING")
+                .await,
             refused,
             "{function}"
         );
     }
     let elsewhere = url.replace("127.0.0.1", "127.0.0.2");
-    let said = call(&server, "rd", "/redis/execute", &elsewhere, "PING").await;
+    let said = server
+        .outbound("rd", "/redis/execute", &elsewhere, "PING")
+        .await;
     assert!(
         said.contains(&format!("redis://127.0.0.2:{port} is not in")),
         "{said}"
     );
     assert_eq!(
-        call(&server, "rd", "/redis/execute", "not a url", "PING").await,
+        server
+            .outbound("rd", "/redis/execute", "not a url", "PING")
+            .await,
         "error Error::InvalidAddress"
     );
     assert_eq!(
-        call(&server, "rd", "/redis/execute", &url, "SUBSCRIBE news").await,
+        server
+            .outbound("rd", "/redis/execute", &url, "SUBSCRIBE news")
+            .await,
         "error Error::Other(\"SUBSCRIBE is not allowed on a pooled connection\")"
     );
     // A command that blocks is cut off, and its connection closed rather than lent again.
     assert_eq!(
-        call(
-            &server,
-            "rd",
-            "/redis/execute",
-            &url,
-            "BLPOP nothing-ever 0"
-        )
-        .await,
+        server
+            .outbound("rd", "/redis/execute", &url, "BLPOP nothing-ever 0")
+            .await,
         "error Error::Other(\"the command took longer than 500 ms (connections.call_timeout_ms)\")"
     );
     assert_eq!(
-        call(&server, "rd", "/redis/execute", &url, "PING").await,
+        server.outbound("rd", "/redis/execute", &url, "PING").await,
         "ok status:PONG"
     );
 }

@@ -8,15 +8,126 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use deadpool::Runtime;
+use deadpool::managed::{Manager, Object, Pool, Timeouts};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use vireo_core::ConnectionLimits;
 use vireo_core::egress::{Destination, Scheme};
 
+use super::Grants;
 use super::network::{Approver, Refusal};
+
+/// A version's connections of one kind (`M` makes them): where it may connect, and its pools.
+pub(crate) struct Destinations<M: Manager> {
+    approver: Approver,
+    pools: Pools<Pool<M>>,
+    pub limits: ConnectionLimits,
+}
+
+/// An instance's share of its version's connections, and the ones it holds.
+pub(crate) struct Active<M: Manager> {
+    pub destinations: Arc<Destinations<M>>,
+    slots: InstanceSlots,
+}
+
+/// A connection lent to the guest, with its instance slot; `None` once it was closed after a
+/// failed call. Dropping it returns the connection to its pool and frees the slot.
+pub struct Lent<M: Manager> {
+    pub object: Option<Object<M>>,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// Where a guest asks to connect: the scheme, host and port its address names, and the
+/// address itself (with any credentials), which with the approved address keys the pool.
+pub(crate) struct Asked<'a> {
+    pub scheme: Scheme,
+    pub host: &'a str,
+    pub port: u16,
+    pub address: &'a str,
+}
+
+impl<M: Manager> Destinations<M> {
+    pub fn new(grants: &Grants, limits: ConnectionLimits) -> Self {
+        Self {
+            approver: grants.approver(),
+            pools: Pools::new(&limits),
+            limits,
+        }
+    }
+
+    /// The instance's share, with no connections held yet.
+    pub fn instance(self: &Arc<Self>) -> Active<M> {
+        Active {
+            slots: InstanceSlots::new(&self.limits),
+            destinations: self.clone(),
+        }
+    }
+}
+
+impl<M: Manager> Active<M>
+where
+    M::Error: std::fmt::Display,
+{
+    /// Lends a connection to `asked` if the version may connect there: the slot first, then
+    /// the grant, and only then the pool (made by `manager` for the approved address) and
+    /// a connection from it. The error says why, without the address.
+    pub async fn lend(
+        &self,
+        asked: Asked<'_>,
+        manager: impl FnOnce(SocketAddr) -> Result<M, String>,
+    ) -> Result<Lent<M>, String> {
+        let destinations = &self.destinations;
+        let limits = &destinations.limits;
+        let slot = self.slots.take(limits)?;
+        let approved = approve(
+            &destinations.approver,
+            asked.scheme,
+            asked.host,
+            asked.port,
+            limits,
+        )
+        .await?;
+        let pool = destinations
+            .pools
+            .get_or_make(format!("{approved} {}", asked.address), || {
+                pool(manager(approved)?, limits)
+            })?;
+        let idle = limits.idle_timeout();
+        pool.retain(|_, metrics| metrics.last_used() < idle);
+        let object = pool.get().await.map_err(|e| e.to_string())?;
+        Ok(Lent {
+            object: Some(object),
+            _slot: slot,
+        })
+    }
+}
+
+impl<M: Manager> Lent<M> {
+    /// Takes the connection out of its pool for good: dropping it closes it.
+    pub fn close(&mut self) {
+        self.object.take().map(Object::take);
+    }
+}
+
+/// A pool of `limits.pool_size` connections made by `manager`, whose waits, connects and
+/// recycles give up after the connect timeout.
+fn pool<M: Manager>(manager: M, limits: &ConnectionLimits) -> Result<Pool<M>, String> {
+    let timeout = Some(limits.connect_timeout());
+    Pool::builder(manager)
+        .max_size(limits.pool_size)
+        .runtime(Runtime::Tokio1)
+        .timeouts(Timeouts {
+            wait: timeout,
+            create: timeout,
+            recycle: timeout,
+        })
+        .build()
+        .map_err(|e| e.to_string())
+}
 
 /// A version's pools of one kind, by destination and credentials; at most
 /// `max_pools_per_version` of them, so a guest cycling connection strings cannot pile them up.
-pub(crate) struct Pools<P> {
+struct Pools<P> {
     pools: Mutex<HashMap<String, P>>,
     max: usize,
 }
@@ -53,7 +164,7 @@ impl<P: Clone> Pools<P> {
 
 /// The connections one instance may hold open at once.
 #[derive(Clone)]
-pub(crate) struct InstanceSlots(Arc<Semaphore>);
+struct InstanceSlots(Arc<Semaphore>);
 
 impl InstanceSlots {
     pub fn new(limits: &ConnectionLimits) -> Self {
@@ -73,7 +184,7 @@ impl InstanceSlots {
 
 /// The one address a connection to `scheme://host:port` goes to, if the version's grants allow
 /// it; the error says why not, without the connection string (it may carry a password).
-pub(crate) async fn approve(
+async fn approve(
     approver: &Approver,
     scheme: Scheme,
     host: &str,

@@ -111,6 +111,30 @@ impl Server {
         body
     }
 
+    /// Deploys the `spin-outbound` fixture as `name`, allowed to connect to `hosts` only.
+    pub async fn deploy_outbound(&self, name: &str, hosts: &[String]) -> Value {
+        self.deploy_ok(
+            name,
+            "spin-outbound",
+            serde_json::json!({"allowed_outbound_hosts": hosts}),
+        )
+        .await
+    }
+
+    /// What the `spin-outbound` fixture deployed as `function` answers for `path`, given the
+    /// connection string `address` and `body`.
+    pub async fn outbound(&self, function: &str, path: &str, address: &str, body: &str) -> String {
+        let response = reqwest::Client::new()
+            .post(self.url(&format!("/fn/default/{function}{path}")))
+            .header("address", address)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("a call to the outbound fixture");
+        assert_eq!(response.status(), 200, "{path}");
+        response.text().await.expect("the fixture's answer")
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let response = self.admin().get(self.url(path)).send().await.expect("GET");
         let status = response.status().as_u16();

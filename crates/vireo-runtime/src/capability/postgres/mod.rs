@@ -13,18 +13,16 @@ mod values;
 
 use std::sync::Arc;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Timeouts};
+use deadpool_postgres::{Manager, ManagerConfig, Object, RecyclingMethod};
 use futures::TryStreamExt as _;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio_postgres::NoTls;
 use vireo_core::ConnectionLimits;
 use vireo_core::egress::Scheme;
 use wasmtime::component::Linker;
 
-use super::connections::{self, InstanceSlots, Pools, ResultBudget};
-use super::network::Approver;
+use super::connections::{Active, Asked, Destinations, Lent, ResultBudget};
 use super::{Capability, Grants, Package};
-use crate::bindings::spin::postgres::postgres::{Column, Error, RowSet};
+use crate::bindings::spin::postgres::postgres::{Column, Error, ParameterValue, RowSet};
 use crate::engine::{EngineSettings, HostServices};
 use crate::host::Host;
 use crate::logs::LogCapture;
@@ -38,30 +36,14 @@ pub(crate) struct Postgres {
     limits: ConnectionLimits,
 }
 
-/// A version's PostgreSQL state: where it may connect and its pools.
-pub(crate) struct Granted {
-    approver: Approver,
-    pools: Pools<Pool>,
-    limits: ConnectionLimits,
-}
-
-/// An instance's share: its version's pools, and the connections it holds.
-pub(crate) struct Active {
-    granted: Arc<Granted>,
-    slots: InstanceSlots,
-}
-
-/// A connection lent to the guest; `None` once closed after a failed call.
-pub struct Connection {
-    client: Option<Object>,
-    _slot: OwnedSemaphorePermit,
-}
+/// A connection lent to the guest.
+pub type Connection = Lent<Manager>;
 
 impl Capability for Postgres {
     const NAME: &str = "postgres";
     const PACKAGES: &[Package] = &[Package::new("spin:postgres", "3.0")];
-    type Version = Arc<Granted>;
-    type Instance = Active;
+    type Version = Arc<Destinations<Manager>>;
+    type Instance = Active<Manager>;
 
     fn new(settings: &EngineSettings, _: &HostServices) -> Self {
         Self {
@@ -74,53 +56,37 @@ impl Capability for Postgres {
     }
 
     fn load(&self, grants: &Grants) -> Self::Version {
-        Arc::new(Granted {
-            approver: grants.approver(),
-            pools: Pools::new(&self.limits),
-            limits: self.limits,
-        })
+        Arc::new(Destinations::new(grants, self.limits))
     }
 
-    fn instance(granted: &Self::Version, _: &LogCapture) -> Self::Instance {
-        Active {
-            slots: InstanceSlots::new(&granted.limits),
-            granted: granted.clone(),
-        }
+    fn instance(destinations: &Self::Version, _: &LogCapture) -> Self::Instance {
+        destinations.instance()
     }
 }
 
-impl Active {
+impl Active<Manager> {
     /// A connection to `address`, if the version may connect there.
     async fn open(&self, address: &str) -> Result<Connection, Error> {
-        let limits = &self.granted.limits;
-        let slot = self.slots.take(limits).map_err(Error::ConnectionFailed)?;
         let parsed = address::parse(address).map_err(Error::ConnectionFailed)?;
-        let approved = connections::approve(
-            &self.granted.approver,
-            Scheme::Postgres,
-            &parsed.host,
-            parsed.port,
-            limits,
-        )
-        .await
-        .map_err(Error::ConnectionFailed)?;
-        let pool = self
-            .granted
-            .pools
-            .get_or_make(format!("{approved} {address}"), || {
-                make_pool(parsed.to(approved, limits.connect_timeout()), limits)
-            })
-            .map_err(Error::ConnectionFailed)?;
-        let idle = limits.idle_timeout();
-        pool.retain(|_, metrics| metrics.last_used() < idle);
-        let client = pool
-            .get()
-            .await
-            .map_err(|e| Error::ConnectionFailed(e.to_string()))?;
-        Ok(Connection {
-            client: Some(client),
-            _slot: slot,
+        let timeout = self.destinations.limits.connect_timeout();
+        let asked = Asked {
+            scheme: Scheme::Postgres,
+            host: &parsed.host,
+            port: parsed.port,
+            address,
+        };
+        self.lend(asked, |approved| {
+            let reset = ManagerConfig {
+                recycling_method: RecyclingMethod::Custom(RESET.to_string()),
+            };
+            Ok(Manager::from_config(
+                parsed.to(approved, timeout),
+                NoTls,
+                reset,
+            ))
         })
+        .await
+        .map_err(Error::ConnectionFailed)
     }
 
     /// Runs `statement` and collects its rows, within the row, byte and time limits.
@@ -128,9 +94,10 @@ impl Active {
         &self,
         connection: &mut Connection,
         statement: &str,
-        params: Vec<values::Param>,
+        params: Vec<ParameterValue>,
     ) -> Result<RowSet, Error> {
-        let limits = self.granted.limits;
+        let params = values::params(params)?;
+        let limits = self.destinations.limits;
         let collecting = async |client: &Object| {
             let prepared = client.prepare(statement).await.map_err(failed)?;
             let columns = prepared
@@ -141,10 +108,10 @@ impl Active {
                     data_type: values::data_type(column.type_()),
                 })
                 .collect();
-            let params = params
-                .iter()
-                .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync));
-            let stream = client.query_raw(&prepared, params).await.map_err(failed)?;
+            let stream = client
+                .query_raw(&prepared, values::borrowed(&params))
+                .await
+                .map_err(failed)?;
             let mut stream = std::pin::pin!(stream);
             let mut rows = Vec::new();
             let mut budget = ResultBudget::new(&limits);
@@ -166,7 +133,7 @@ impl Active {
             }
             Ok(RowSet { columns, rows })
         };
-        connection.call(&limits, collecting).await
+        call(connection, &limits, collecting).await
     }
 
     /// Runs `statement` and says how many rows it changed, within the time limit.
@@ -174,72 +141,44 @@ impl Active {
         &self,
         connection: &mut Connection,
         statement: &str,
-        params: Vec<values::Param>,
+        params: Vec<ParameterValue>,
     ) -> Result<u64, Error> {
-        let limits = self.granted.limits;
+        let params = values::params(params)?;
+        let limits = self.destinations.limits;
         let executing = async |client: &Object| {
-            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-                .iter()
-                .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
-                .collect();
+            let params: Vec<_> = values::borrowed(&params).collect();
             client.execute(statement, &params).await.map_err(failed)
         };
-        connection.call(&limits, executing).await
+        call(connection, &limits, executing).await
     }
 }
 
-impl Connection {
-    /// Runs `call` on the connection within the call timeout. A call that times out is
-    /// cancelled on the server and the connection closed; so is one whose connection broke.
-    async fn call<T>(
-        &mut self,
-        limits: &ConnectionLimits,
-        call: impl AsyncFnOnce(&Object) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        let client = self.client.as_ref().ok_or_else(|| {
-            Error::ConnectionFailed("the connection was closed after a failed call".into())
-        })?;
-        let (result, close) = match tokio::time::timeout(limits.call_timeout(), call(client)).await
-        {
-            Ok(result) => (result, client.is_closed()),
-            Err(_) => {
-                let cancel = client.cancel_token();
-                tokio::spawn(async move { cancel.cancel_query(NoTls).await });
-                let late = Error::QueryFailed(format!(
-                    "the call took longer than {} ms (connections.call_timeout_ms)",
-                    limits.call_timeout_ms
-                ));
-                (Err(late), true)
-            }
-        };
-        if close {
-            // Out of the pool for good: dropping it closes the connection.
-            self.client.take().map(Object::take);
+/// Runs `work` on the lent connection within the call timeout. A call that times out is
+/// cancelled on the server and the connection closed; so is one whose connection broke.
+async fn call<T>(
+    connection: &mut Connection,
+    limits: &ConnectionLimits,
+    work: impl AsyncFnOnce(&Object) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let client = connection.object.as_ref().ok_or_else(|| {
+        Error::ConnectionFailed("the connection was closed after a failed call".into())
+    })?;
+    let (result, close) = match tokio::time::timeout(limits.call_timeout(), work(client)).await {
+        Ok(result) => (result, client.is_closed()),
+        Err(_) => {
+            let cancel = client.cancel_token();
+            tokio::spawn(async move { cancel.cancel_query(NoTls).await });
+            let late = Error::QueryFailed(format!(
+                "the call took longer than {} ms (connections.call_timeout_ms)",
+                limits.call_timeout_ms
+            ));
+            (Err(late), true)
         }
-        result
+    };
+    if close {
+        connection.close();
     }
-}
-
-/// A pool that connects with `config`.
-fn make_pool(config: tokio_postgres::Config, limits: &ConnectionLimits) -> Result<Pool, String> {
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Custom(RESET.to_string()),
-        },
-    );
-    let timeout = Some(limits.connect_timeout());
-    Pool::builder(manager)
-        .max_size(limits.pool_size)
-        .runtime(Runtime::Tokio1)
-        .timeouts(Timeouts {
-            wait: timeout,
-            create: timeout,
-            recycle: timeout,
-        })
-        .build()
-        .map_err(|e| e.to_string())
+    result
 }
 
 /// A failed query or execute, as the WIT's error: the server's message for what the server

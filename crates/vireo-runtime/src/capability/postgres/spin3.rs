@@ -2,7 +2,7 @@
 
 use wasmtime::component::{HasSelf, Linker, Resource};
 
-use super::{Connection, values};
+use super::Connection;
 use crate::bindings::spin::postgres::postgres::{self, Error, ParameterValue, RowSet};
 use crate::host::Host;
 
@@ -11,14 +11,6 @@ pub(super) fn link(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
 }
 
 type Answer<T> = wasmtime::Result<Result<T, Error>>;
-
-fn params(values: Vec<ParameterValue>) -> Result<Vec<values::Param>, Error> {
-    values
-        .into_iter()
-        .map(values::param)
-        .collect::<Result<_, _>>()
-        .map_err(Error::BadParameter)
-}
 
 impl postgres::Host for Host {}
 
@@ -34,36 +26,22 @@ impl postgres::HostConnection for Host {
         &mut self,
         connection: Resource<Connection>,
         statement: String,
-        values: Vec<ParameterValue>,
+        params: Vec<ParameterValue>,
     ) -> Answer<RowSet> {
-        let params = match params(values) {
-            Ok(params) => params,
-            Err(error) => return Ok(Err(error)),
-        };
         let connection = self.table.get_mut(&connection)?;
-        Ok(self
-            .capabilities
-            .postgres
-            .query(connection, &statement, params)
-            .await)
+        let postgres = &self.capabilities.postgres;
+        Ok(postgres.query(connection, &statement, params).await)
     }
 
     async fn execute(
         &mut self,
         connection: Resource<Connection>,
         statement: String,
-        values: Vec<ParameterValue>,
+        params: Vec<ParameterValue>,
     ) -> Answer<u64> {
-        let params = match params(values) {
-            Ok(params) => params,
-            Err(error) => return Ok(Err(error)),
-        };
         let connection = self.table.get_mut(&connection)?;
-        Ok(self
-            .capabilities
-            .postgres
-            .execute(connection, &statement, params)
-            .await)
+        let postgres = &self.capabilities.postgres;
+        Ok(postgres.execute(connection, &statement, params).await)
     }
 
     async fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {

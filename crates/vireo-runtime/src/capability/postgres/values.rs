@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, 
 use tokio_postgres::Row;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
-use crate::bindings::spin::postgres::postgres::{DbDataType, DbValue, ParameterValue};
+use crate::bindings::spin::postgres::postgres::{DbDataType, DbValue, Error, ParameterValue};
 
 /// A parameter ready to bind.
 pub(super) type Param = Box<dyn ToSql + Send + Sync>;
@@ -56,8 +56,22 @@ impl ToSql for UtcDateTime {
     to_sql_checked!();
 }
 
+/// The guest's parameters as SQL parameters; the first that cannot be is `bad-parameter`.
+pub(super) fn params(values: Vec<ParameterValue>) -> Result<Vec<Param>, Error> {
+    values
+        .into_iter()
+        .map(param)
+        .collect::<Result<_, _>>()
+        .map_err(Error::BadParameter)
+}
+
+/// Parameters as tokio-postgres takes them.
+pub(super) fn borrowed(params: &[Param]) -> impl ExactSizeIterator<Item = &(dyn ToSql + Sync)> {
+    params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync))
+}
+
 /// The guest's parameter as a SQL parameter; a date or time that does not exist is refused.
-pub(super) fn param(value: ParameterValue) -> Result<Param, String> {
+fn param(value: ParameterValue) -> Result<Param, String> {
     Ok(match value {
         ParameterValue::Boolean(v) => Box::new(v),
         ParameterValue::Int8(v) => Box::new(v),

@@ -10,16 +10,14 @@ mod spin;
 
 use std::sync::Arc;
 
-use deadpool_redis::{Manager, Pool, Runtime, Timeouts};
+use deadpool_redis::Manager;
 use redis::aio::ConnectionLike as _;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo as _, Value};
-use tokio::sync::OwnedSemaphorePermit;
 use vireo_core::ConnectionLimits;
 use vireo_core::egress::Scheme;
 use wasmtime::component::Linker;
 
-use super::connections::{self, InstanceSlots, Pools, ResultBudget};
-use super::network::Approver;
+use super::connections::{Active, Asked, Destinations, Lent, ResultBudget};
 use super::{Capability, Grants, Package};
 use crate::engine::{EngineSettings, HostServices};
 use crate::host::Host;
@@ -54,30 +52,14 @@ pub(crate) struct Redis {
     limits: ConnectionLimits,
 }
 
-/// A version's Redis state: where it may connect and its pools.
-pub(crate) struct Granted {
-    approver: Approver,
-    pools: Pools<Pool>,
-    limits: ConnectionLimits,
-}
-
-/// An instance's share: its version's pools, and the connections it holds.
-pub(crate) struct Active {
-    granted: Arc<Granted>,
-    slots: InstanceSlots,
-}
-
-/// A connection lent to the guest; `None` once closed after a failed command.
-pub struct Connection {
-    connection: Option<deadpool_redis::Connection>,
-    _slot: OwnedSemaphorePermit,
-}
+/// A connection lent to the guest.
+pub type Connection = Lent<Manager>;
 
 impl Capability for Redis {
     const NAME: &str = "redis";
     const PACKAGES: &[Package] = &[Package::interfaces("fermyon:spin", "2.0", &["redis"])];
-    type Version = Arc<Granted>;
-    type Instance = Active;
+    type Version = Arc<Destinations<Manager>>;
+    type Instance = Active<Manager>;
 
     fn new(settings: &EngineSettings, _: &HostServices) -> Self {
         Self {
@@ -90,26 +72,17 @@ impl Capability for Redis {
     }
 
     fn load(&self, grants: &Grants) -> Self::Version {
-        Arc::new(Granted {
-            approver: grants.approver(),
-            pools: Pools::new(&self.limits),
-            limits: self.limits,
-        })
+        Arc::new(Destinations::new(grants, self.limits))
     }
 
-    fn instance(granted: &Self::Version, _: &LogCapture) -> Self::Instance {
-        Active {
-            slots: InstanceSlots::new(&granted.limits),
-            granted: granted.clone(),
-        }
+    fn instance(destinations: &Self::Version, _: &LogCapture) -> Self::Instance {
+        destinations.instance()
     }
 }
 
-impl Active {
+impl Active<Manager> {
     /// A connection to `address`, if the version may connect there.
     async fn open(&self, address: &str) -> Result<Connection, Failure> {
-        let limits = &self.granted.limits;
-        let slot = self.slots.take(limits).map_err(Failure::Other)?;
         let info = address
             .into_connection_info()
             .map_err(|_| Failure::InvalidAddress)?;
@@ -122,28 +95,24 @@ impl Active {
             }
             _ => return Err(Failure::InvalidAddress),
         };
-        let approved =
-            connections::approve(&self.granted.approver, Scheme::Redis, &host, port, limits)
-                .await
-                .map_err(Failure::Other)?;
-        let pool = self
-            .granted
-            .pools
-            .get_or_make(format!("{approved} {address}"), || {
-                let info = info.set_addr(ConnectionAddr::Tcp(approved.ip().to_string(), port));
-                make_pool(info, limits)
-            })
-            .map_err(Failure::Other)?;
-        let idle = limits.idle_timeout();
-        pool.retain(|_, metrics| metrics.last_used() < idle);
-        let connection = pool
-            .get()
-            .await
-            .map_err(|e| Failure::Other(e.to_string()))?;
-        Ok(Connection {
-            connection: Some(connection),
-            _slot: slot,
+        let timeout = self.destinations.limits.connect_timeout();
+        let asked = Asked {
+            scheme: Scheme::Redis,
+            host: &host,
+            port,
+            address,
+        };
+        self.lend(asked, |approved| {
+            let info = info.set_addr(ConnectionAddr::Tcp(approved.ip().to_string(), port));
+            // No response timeout of the client's own: the call timeout (`run`) decides, and
+            // closes the connection rather than leave a late reply in its pipeline.
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(None);
+            Manager::new_with_config(info, config).map_err(|e| e.to_string())
         })
+        .await
+        .map_err(Failure::Other)
     }
 
     /// Runs `command`, within the time and result limits.
@@ -152,8 +121,8 @@ impl Active {
         connection: &mut Connection,
         command: redis::Cmd,
     ) -> Result<Value, Failure> {
-        let limits = &self.granted.limits;
-        let pooled = connection.connection.as_mut().ok_or_else(|| {
+        let limits = &self.destinations.limits;
+        let pooled = connection.object.as_mut().ok_or_else(|| {
             Failure::Other("the connection was closed after a failed command".into())
         })?;
         let sent = tokio::time::timeout(limits.call_timeout(), pooled.req_packed_command(&command));
@@ -172,11 +141,7 @@ impl Active {
             }
         };
         if close {
-            // Out of the pool for good: dropping it closes the connection.
-            connection
-                .connection
-                .take()
-                .map(deadpool_redis::Connection::take);
+            connection.close();
         }
         let value = result?;
         size(&value, &mut ResultBudget::new(limits)).map_err(Failure::Other)?;
@@ -225,27 +190,6 @@ fn failure(error: redis::RedisError) -> Failure {
     } else {
         Failure::Other(error.to_string())
     }
-}
-
-/// A pool that connects with `info`.
-fn make_pool(info: redis::ConnectionInfo, limits: &ConnectionLimits) -> Result<Pool, String> {
-    // No response timeout of the client's own: the call timeout (`Active::run`) decides, and
-    // closes the connection rather than leave a late reply in its pipeline.
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(limits.connect_timeout()))
-        .set_response_timeout(None);
-    let manager = Manager::new_with_config(info, config).map_err(|e| e.to_string())?;
-    let timeout = Some(limits.connect_timeout());
-    Pool::builder(manager)
-        .max_size(limits.pool_size)
-        .runtime(Runtime::Tokio1)
-        .timeouts(Timeouts {
-            wait: timeout,
-            create: timeout,
-            recycle: timeout,
-        })
-        .build()
-        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
