@@ -32,6 +32,13 @@ if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; 
     apt-get install -y -q redis-server
 fi
 
+# Functions' outbound MQTT is tested against a real mosquitto broker the tests start themselves.
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+    echo "installing mosquitto…" >&2
+    apt-get update -q
+    apt-get install -y -q mosquitto
+fi
+
 # The README tutorial's test runs its blocks as written, and they use curl.
 if ! command -v curl >/dev/null 2>&1; then
     echo "installing curl…" >&2

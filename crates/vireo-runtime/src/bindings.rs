@@ -10,6 +10,7 @@ wasmtime::component::bindgen!({
         "fermyon:spin/key-value": async | trappable,
         "spin:postgres/postgres": async | trappable,
         "fermyon:spin/redis": async | trappable,
+        "fermyon:spin/mqtt": async | trappable,
     },
     with: {
         "wasi:keyvalue/store.bucket": crate::capability::key_value::Bucket,
@@ -17,5 +18,6 @@ wasmtime::component::bindgen!({
         "fermyon:spin/key-value.store": crate::capability::key_value::Bucket,
         "spin:postgres/postgres.connection": crate::capability::postgres::Connection,
         "fermyon:spin/redis.connection": crate::capability::redis::Connection,
+        "fermyon:spin/mqtt.connection": crate::capability::mqtt::Connection,
     },
 });

@@ -5,15 +5,12 @@
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::{StartError, free_port};
+use crate::{StartError, Watched, free_port, which};
 
-/// How long a fresh server may take to answer `PING`.
-const READY_WITHIN: Duration = Duration::from_secs(20);
 /// A port found free may be taken before the server binds it; try a few.
 const START_ATTEMPTS: u32 = 3;
 
@@ -21,9 +18,7 @@ const START_ATTEMPTS: u32 = 3;
 #[derive(Debug)]
 pub struct Redis {
     port: u16,
-    dir: PathBuf,
-    watchdog_stdin: Option<ChildStdin>,
-    watchdog: Child,
+    server: Watched,
 }
 
 impl Redis {
@@ -54,57 +49,21 @@ impl Redis {
     }
 
     fn start_once(program: &std::path::Path) -> Result<Redis, StartError> {
-        let dir = tempfile::Builder::new()
-            .prefix("vireo-redis-")
-            .tempdir()
-            .map_err(crate::io("creating the server's directory"))?
-            .keep();
         let port = free_port()?;
-        // The shell starts the server, waits for its own input to end, then stops it.
-        const SCRIPT: &str = r#""$@" & server=$!; while read -r _; do :; done; kill "$server"; wait "$server"; rm -rf "$VIREO_REDIS_DIR""#;
-        let mut watchdog = Command::new("sh");
-        watchdog
-            .args(["-c", SCRIPT, "watchdog"])
-            .arg(program)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .arg("--logfile")
-            .arg(dir.join("redis.log"))
-            .env("VIREO_REDIS_DIR", &dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let mut child = watchdog
-            .spawn()
-            .map_err(crate::io("starting redis-server"))?;
-        let stdin = child.stdin.take().expect("piped");
-        let server = Redis {
-            port,
-            dir,
-            watchdog_stdin: Some(stdin),
-            watchdog: child,
-        };
-        server.wait_ready()?;
-        Ok(server)
-    }
-
-    /// Polls with `PING` until the server answers `PONG`, or fails with its log.
-    fn wait_ready(&self) -> Result<(), StartError> {
-        let deadline = Instant::now() + READY_WITHIN;
-        loop {
-            if self.ping().is_ok() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(StartError::NotReady {
-                    what: "redis-server".into(),
-                    log: std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let server = Watched::start("redis-server", |dir| {
+            let mut command = Command::new(program);
+            command
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .arg("--dir")
+                .arg(dir)
+                .arg("--logfile")
+                .arg(dir.join("redis.log"));
+            command
+        })?;
+        let redis = Redis { port, server };
+        redis.server.wait_ready(|| redis.ping(), "redis.log")?;
+        Ok(redis)
     }
 
     fn ping(&self) -> std::io::Result<()> {
@@ -128,23 +87,6 @@ impl Redis {
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        drop(self.watchdog_stdin.take());
-        let _ = self.watchdog.wait();
-    }
-}
-
-/// The full path of `program` on PATH, also searching the sbin directories Debian installs
-/// daemons into.
-pub(crate) fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
-        .chain(["/usr/sbin", "/usr/bin", "/sbin"])
-        .map(|dir| PathBuf::from(dir).join(program))
-        .find(|candidate| candidate.is_file())
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ mod key_value_guests;
 mod logs;
 mod messages;
 mod metrics;
+mod outbound_mqtt;
 mod outbound_postgres;
 mod outbound_redis;
 mod profiles;

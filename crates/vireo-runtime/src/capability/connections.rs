@@ -14,8 +14,54 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use vireo_core::ConnectionLimits;
 use vireo_core::egress::{Destination, Scheme};
 
-use super::Grants;
 use super::network::{Approver, Refusal};
+use super::{Capability, Grants, Package};
+use crate::engine::{EngineSettings, HostServices};
+use crate::host::Host;
+use crate::logs::LogCapture;
+
+/// One protocol of outbound connections: its interfaces and what makes its connections.
+pub(crate) trait Protocol {
+    const NAME: &str;
+    const PACKAGES: &[Package];
+    /// Makes and recycles its pooled connections.
+    type Manager: Manager;
+
+    fn link(linker: &mut wasmtime::component::Linker<Host>) -> wasmtime::Result<()>;
+}
+
+/// The capability of one protocol's connections, in the `[connections]` limits; every
+/// protocol has the same lifetimes: pools per version, slots per instance.
+pub(crate) struct Outbound<P> {
+    limits: ConnectionLimits,
+    protocol: std::marker::PhantomData<P>,
+}
+
+impl<P: Protocol> Capability for Outbound<P> {
+    const NAME: &str = P::NAME;
+    const PACKAGES: &[Package] = P::PACKAGES;
+    type Version = Arc<Destinations<P::Manager>>;
+    type Instance = Active<P::Manager>;
+
+    fn new(settings: &EngineSettings, _: &HostServices) -> Self {
+        Self {
+            limits: settings.connections,
+            protocol: std::marker::PhantomData,
+        }
+    }
+
+    fn link(linker: &mut wasmtime::component::Linker<Host>) -> wasmtime::Result<()> {
+        P::link(linker)
+    }
+
+    fn load(&self, grants: &Grants) -> Self::Version {
+        Arc::new(Destinations::new(grants, self.limits))
+    }
+
+    fn instance(destinations: &Self::Version, _: &LogCapture) -> Self::Instance {
+        destinations.instance()
+    }
+}
 
 /// A version's connections of one kind (`M` makes them): where it may connect, and its pools.
 pub(crate) struct Destinations<M: Manager> {

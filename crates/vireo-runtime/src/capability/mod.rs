@@ -16,6 +16,7 @@ mod config;
 mod connections;
 mod grants;
 pub(crate) mod key_value;
+pub(crate) mod mqtt;
 mod network;
 pub(crate) mod postgres;
 pub(crate) mod redis;
@@ -47,9 +48,11 @@ capabilities! {
     /// The version's key-value stores: wasi:keyvalue and Spin's key-value.
     key_value: key_value::KeyValue,
     /// Outbound PostgreSQL: Spin's postgres, within the version's allowed_outbound_hosts.
-    postgres: postgres::Postgres,
+    postgres: connections::Outbound<postgres::Postgres>,
     /// Outbound Redis: Spin's redis, within the version's allowed_outbound_hosts.
-    redis: redis::Redis,
+    redis: connections::Outbound<redis::Redis>,
+    /// Outbound MQTT: Spin's mqtt, within the version's allowed_outbound_hosts.
+    mqtt: connections::Outbound<mqtt::Mqtt>,
 }
 
 /// One family of host interfaces, in the three lifetimes of a server: linked once per engine,

@@ -11,8 +11,6 @@ mod address;
 mod spin3;
 mod values;
 
-use std::sync::Arc;
-
 use deadpool_postgres::{Manager, ManagerConfig, Object, RecyclingMethod};
 use futures::TryStreamExt as _;
 use tokio_postgres::NoTls;
@@ -20,47 +18,29 @@ use vireo_core::ConnectionLimits;
 use vireo_core::egress::Scheme;
 use wasmtime::component::Linker;
 
-use super::connections::{Active, Asked, Destinations, Lent, ResultBudget};
-use super::{Capability, Grants, Package};
+use super::Package;
+use super::connections::{Active, Asked, Lent, Protocol, ResultBudget};
 use crate::bindings::spin::postgres::postgres::{Column, Error, ParameterValue, RowSet};
-use crate::engine::{EngineSettings, HostServices};
 use crate::host::Host;
-use crate::logs::LogCapture;
 
 /// What a returned connection runs before it is lent again: ends any transaction the last
 /// borrower left open, then what `DISCARD ALL` does short of dropping prepared statements.
 const RESET: &str = "ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
                      UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES;";
 
-pub(crate) struct Postgres {
-    limits: ConnectionLimits,
-}
+/// PostgreSQL connections.
+pub(crate) struct Postgres;
 
 /// A connection lent to the guest.
 pub type Connection = Lent<Manager>;
 
-impl Capability for Postgres {
+impl Protocol for Postgres {
     const NAME: &str = "postgres";
     const PACKAGES: &[Package] = &[Package::new("spin:postgres", "3.0")];
-    type Version = Arc<Destinations<Manager>>;
-    type Instance = Active<Manager>;
-
-    fn new(settings: &EngineSettings, _: &HostServices) -> Self {
-        Self {
-            limits: settings.connections,
-        }
-    }
+    type Manager = Manager;
 
     fn link(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         spin3::link(linker)
-    }
-
-    fn load(&self, grants: &Grants) -> Self::Version {
-        Arc::new(Destinations::new(grants, self.limits))
-    }
-
-    fn instance(destinations: &Self::Version, _: &LogCapture) -> Self::Instance {
-        destinations.instance()
     }
 }
 

@@ -8,20 +8,15 @@
 
 mod spin;
 
-use std::sync::Arc;
-
 use deadpool_redis::Manager;
 use redis::aio::ConnectionLike as _;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo as _, Value};
-use vireo_core::ConnectionLimits;
 use vireo_core::egress::Scheme;
 use wasmtime::component::Linker;
 
-use super::connections::{Active, Asked, Destinations, Lent, ResultBudget};
-use super::{Capability, Grants, Package};
-use crate::engine::{EngineSettings, HostServices};
+use super::Package;
+use super::connections::{Active, Asked, Lent, Protocol, ResultBudget};
 use crate::host::Host;
-use crate::logs::LogCapture;
 
 /// Commands a guest may not run on a pooled connection: they leave it subscribed, streaming or
 /// closed for whoever borrows it next.
@@ -48,35 +43,19 @@ pub(crate) enum Failure {
     Other(String),
 }
 
-pub(crate) struct Redis {
-    limits: ConnectionLimits,
-}
+/// Redis connections.
+pub(crate) struct Redis;
 
 /// A connection lent to the guest.
 pub type Connection = Lent<Manager>;
 
-impl Capability for Redis {
+impl Protocol for Redis {
     const NAME: &str = "redis";
     const PACKAGES: &[Package] = &[Package::interfaces("fermyon:spin", "2.0", &["redis"])];
-    type Version = Arc<Destinations<Manager>>;
-    type Instance = Active<Manager>;
-
-    fn new(settings: &EngineSettings, _: &HostServices) -> Self {
-        Self {
-            limits: settings.connections,
-        }
-    }
+    type Manager = Manager;
 
     fn link(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         spin::link(linker)
-    }
-
-    fn load(&self, grants: &Grants) -> Self::Version {
-        Arc::new(Destinations::new(grants, self.limits))
-    }
-
-    fn instance(destinations: &Self::Version, _: &LogCapture) -> Self::Instance {
-        destinations.instance()
     }
 }
 
@@ -194,6 +173,8 @@ fn failure(error: redis::RedisError) -> Failure {
 
 #[cfg(test)]
 mod tests {
+    use vireo_core::ConnectionLimits;
+
     use super::*;
 
     #[test]

@@ -1,0 +1,93 @@
+//! A throwaway MQTT broker: Debian's `mosquitto` on a free loopback port, anonymous and without
+//! persistence, configured and logging in a temporary directory the watchdog removes.
+
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::{StartError, Watched, free_port, which};
+
+/// A port found free may be taken before the broker binds it; try a few.
+const START_ATTEMPTS: u32 = 3;
+
+/// A running broker. Dropping it stops the broker and removes its directory.
+#[derive(Debug)]
+pub struct Mosquitto {
+    port: u16,
+    _broker: Watched,
+}
+
+impl Mosquitto {
+    /// The broker every test of this process shares, started on first use. A broker that
+    /// cannot start fails the calling test with the reason (never a skip).
+    pub fn shared() -> &'static Mosquitto {
+        static SHARED: OnceLock<Result<Mosquitto, String>> = OnceLock::new();
+        match SHARED.get_or_init(|| Mosquitto::start().map_err(|e| e.to_string())) {
+            Ok(broker) => broker,
+            Err(reason) => panic!("the tests' MQTT broker could not start: {reason}"),
+        }
+    }
+
+    pub fn start() -> Result<Mosquitto, StartError> {
+        let program = which("mosquitto").ok_or(StartError::Missing {
+            program: "mosquitto",
+            package: "mosquitto",
+        })?;
+        let mut attempt = 1;
+        loop {
+            let port = free_port()?;
+            let broker = Watched::start("mosquitto", |dir| {
+                let config = dir.join("mosquitto.conf");
+                let text = format!(
+                    "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest file {}\n",
+                    dir.join("mosquitto.log").display()
+                );
+                // A write that fails leaves mosquitto without its config: it then fails to
+                // start, and waiting for it reports its log.
+                let _ = std::fs::write(&config, text);
+                let mut command = Command::new(&program);
+                command.arg("-c").arg(config);
+                command
+            })?;
+            let ready = broker.wait_ready(
+                || TcpStream::connect(("127.0.0.1", port)).map(drop),
+                "mosquitto.log",
+            );
+            match ready {
+                Ok(()) => {
+                    return Ok(Mosquitto {
+                        port,
+                        _broker: broker,
+                    });
+                }
+                Err(_) if attempt < START_ATTEMPTS => attempt += 1,
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The broker's URL, `mqtt://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broker_starts_listens_and_is_gone_after_drop() {
+        let broker = Mosquitto::start().unwrap();
+        let port = broker.port();
+        drop(broker);
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "the broker still listens after drop"
+        );
+    }
+}
