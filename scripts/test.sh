@@ -39,6 +39,13 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
     apt-get install -y -q mosquitto
 fi
 
+# Functions' outbound MySQL is tested against a real MariaDB server the tests start themselves.
+if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
+    echo "installing mariadb-server…" >&2
+    apt-get update -q
+    apt-get install -y -q mariadb-server
+fi
+
 # The README tutorial's test runs its blocks as written, and they use curl.
 if ! command -v curl >/dev/null 2>&1; then
     echo "installing curl…" >&2

@@ -11,6 +11,7 @@ wasmtime::component::bindgen!({
         "spin:postgres/postgres": async | trappable,
         "fermyon:spin/redis": async | trappable,
         "fermyon:spin/mqtt": async | trappable,
+        "fermyon:spin/mysql": async | trappable,
     },
     with: {
         "wasi:keyvalue/store.bucket": crate::capability::key_value::Bucket,
@@ -19,5 +20,6 @@ wasmtime::component::bindgen!({
         "spin:postgres/postgres.connection": crate::capability::postgres::Connection,
         "fermyon:spin/redis.connection": crate::capability::redis::Connection,
         "fermyon:spin/mqtt.connection": crate::capability::mqtt::Connection,
+        "fermyon:spin/mysql.connection": crate::capability::mysql::Connection,
     },
 });

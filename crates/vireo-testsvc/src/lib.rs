@@ -3,13 +3,15 @@
 //! in a temporary directory, and stops when the test process ends, however it ends.
 //!
 //! Dev-only: the store's backend tests and the end-to-end harness need a real PostgreSQL, and
-//! functions' outbound connections a real Redis and Mosquitto; none of them belong to the store
+//! functions' outbound connections a real Redis, Mosquitto and MariaDB; none of them belong to the store
 //! crate or ship in the binary.
 
+pub mod mariadb;
 pub mod mosquitto;
 pub mod postgres;
 pub mod redis;
 
+pub use mariadb::MariaDb;
 pub use mosquitto::Mosquitto;
 pub use postgres::{Postgres, StartError};
 pub use redis::Redis;

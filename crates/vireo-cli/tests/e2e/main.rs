@@ -27,6 +27,7 @@ mod logs;
 mod messages;
 mod metrics;
 mod outbound_mqtt;
+mod outbound_mysql;
 mod outbound_postgres;
 mod outbound_redis;
 mod profiles;

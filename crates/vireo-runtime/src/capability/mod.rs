@@ -17,6 +17,7 @@ mod connections;
 mod grants;
 pub(crate) mod key_value;
 pub(crate) mod mqtt;
+pub(crate) mod mysql;
 mod network;
 pub(crate) mod postgres;
 pub(crate) mod redis;
@@ -53,6 +54,8 @@ capabilities! {
     redis: connections::Outbound<redis::Redis>,
     /// Outbound MQTT: Spin's mqtt, within the version's allowed_outbound_hosts.
     mqtt: connections::Outbound<mqtt::Mqtt>,
+    /// Outbound MySQL and MariaDB: Spin's mysql, within the version's allowed_outbound_hosts.
+    mysql: connections::Outbound<mysql::Mysql>,
 }
 
 /// One family of host interfaces, in the three lifetimes of a server: linked once per engine,
