@@ -109,7 +109,7 @@ async fn grants_and_pooled_connections_are_enforced() {
         server
             .outbound("rd", "/redis/execute", &url, "BLPOP nothing-ever 0")
             .await,
-        "error Error::Other(\"the command took longer than 500 ms (connections.call_timeout_ms)\")"
+        "error Error::Other(\"the call took longer than 500 ms (connections.call_timeout_ms)\")"
     );
     assert_eq!(
         server.outbound("rd", "/redis/execute", &url, "PING").await,

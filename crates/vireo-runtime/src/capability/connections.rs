@@ -148,10 +148,44 @@ where
     }
 }
 
+/// Why a call on a lent connection did not run to its end.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Cut {
+    #[error("the connection was closed after a failed call")]
+    Closed,
+    #[error("the call took longer than {0} ms (connections.call_timeout_ms)")]
+    Late(u64),
+}
+
 impl<M: Manager> Lent<M> {
-    /// Takes the connection out of its pool for good: dropping it closes it.
-    pub fn close(&mut self) {
-        self.object.take().map(Object::take);
+    /// Runs `work` on the lent connection within the call timeout. A call that takes longer is
+    /// abandoned (`stop` first gets the connection, to stop the server's side of it) and the
+    /// connection closed, never lent again; so is one whose result `broken` says left it
+    /// unusable.
+    pub async fn call<T>(
+        &mut self,
+        limits: &ConnectionLimits,
+        work: impl AsyncFnOnce(&mut M::Type) -> T,
+        broken: impl FnOnce(&T, &M::Type) -> bool,
+        stop: impl FnOnce(&M::Type),
+    ) -> Result<T, Cut> {
+        let connection = self.object.as_deref_mut().ok_or(Cut::Closed)?;
+        let outcome = tokio::time::timeout(limits.call_timeout(), work(connection)).await;
+        let (result, close) = match outcome {
+            Ok(result) => {
+                let close = broken(&result, connection);
+                (Ok(result), close)
+            }
+            Err(_) => {
+                stop(connection);
+                (Err(Cut::Late(limits.call_timeout_ms)), true)
+            }
+        };
+        if close {
+            // Out of the pool for good: dropping it closes the connection.
+            self.object.take().map(Object::take);
+        }
+        result
     }
 }
 

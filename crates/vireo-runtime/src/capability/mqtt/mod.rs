@@ -188,12 +188,9 @@ impl Active<Sessions> {
         qos: QoS,
     ) -> Result<(), Failure> {
         let limits = &self.destinations.limits;
-        let session = connection.object.as_mut().ok_or_else(|| {
-            Failure::Other("the connection was closed after a failed publish".into())
-        })?;
-        // Events from before this publish say nothing about it.
-        while session.events.try_recv().is_ok() {}
-        let published = async {
+        let publishing = async |session: &mut Session| {
+            // Events from before this publish say nothing about it.
+            while session.events.try_recv().is_ok() {}
             session
                 .client
                 .publish(topic, qos, false, payload)
@@ -214,18 +211,12 @@ impl Active<Sessions> {
                 "the broker closed the connection".into(),
             ))
         };
-        let result = match tokio::time::timeout(limits.call_timeout(), published).await {
+        // A session whose publish failed is in an unknown state: it is not lent again.
+        let failed = |result: &Result<(), Failure>, _: &Session| result.is_err();
+        match connection.call(limits, publishing, failed, |_| {}).await {
             Ok(result) => result,
-            Err(_) => Err(Failure::Other(format!(
-                "the publish took longer than {} ms (connections.call_timeout_ms)",
-                limits.call_timeout_ms
-            ))),
-        };
-        if result.is_err() {
-            // A session in an unknown state is not lent again.
-            connection.close();
+            Err(cut) => Err(Failure::Other(cut.to_string())),
         }
-        result
     }
 }
 

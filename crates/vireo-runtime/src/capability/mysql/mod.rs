@@ -18,7 +18,7 @@ use vireo_core::egress::Scheme;
 use wasmtime::component::Linker;
 
 use super::Package;
-use super::connections::{Active, Asked, Lent, Protocol, ResultBudget};
+use super::connections::{Active, Asked, Cut, Lent, Protocol, ResultBudget};
 use crate::bindings::fermyon::spin::rdbms_types::{Column, Error, ParameterValue, RowSet};
 use crate::host::Host;
 
@@ -168,26 +168,13 @@ async fn call<T>(
     limits: &ConnectionLimits,
     work: impl AsyncFnOnce(&mut Conn) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let conn = connection.object.as_mut().ok_or_else(|| {
-        Error::ConnectionFailed("the connection was closed after a failed call".into())
-    })?;
-    let (result, close) = match tokio::time::timeout(limits.call_timeout(), work(conn)).await {
-        Ok(result) => {
-            let broken = matches!(&result, Err(Error::ConnectionFailed(_)));
-            (result, broken)
-        }
-        Err(_) => {
-            let late = Error::QueryFailed(format!(
-                "the call took longer than {} ms (connections.call_timeout_ms)",
-                limits.call_timeout_ms
-            ));
-            (Err(late), true)
-        }
-    };
-    if close {
-        connection.close();
+    let broken =
+        |result: &Result<T, Error>, _: &Conn| matches!(result, Err(Error::ConnectionFailed(_)));
+    match connection.call(limits, work, broken, |_| {}).await {
+        Ok(result) => result,
+        Err(cut @ Cut::Closed) => Err(Error::ConnectionFailed(cut.to_string())),
+        Err(cut @ Cut::Late(_)) => Err(Error::QueryFailed(cut.to_string())),
     }
-    result
 }
 
 /// A failed call, as the WIT's error: the server's message for what the server refused.

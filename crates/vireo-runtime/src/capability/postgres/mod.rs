@@ -11,7 +11,7 @@ mod address;
 mod spin3;
 mod values;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, RecyclingMethod};
+use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, RecyclingMethod};
 use futures::TryStreamExt as _;
 use tokio_postgres::NoTls;
 use vireo_core::ConnectionLimits;
@@ -19,7 +19,7 @@ use vireo_core::egress::Scheme;
 use wasmtime::component::Linker;
 
 use super::Package;
-use super::connections::{Active, Asked, Lent, Protocol, ResultBudget};
+use super::connections::{Active, Asked, Cut, Lent, Protocol, ResultBudget};
 use crate::bindings::spin::postgres::postgres::{Column, Error, ParameterValue, RowSet};
 use crate::host::Host;
 
@@ -78,7 +78,7 @@ impl Active<Manager> {
     ) -> Result<RowSet, Error> {
         let params = values::params(params)?;
         let limits = self.destinations.limits;
-        let collecting = async |client: &Object| {
+        let collecting = async |client: &mut ClientWrapper| {
             let prepared = client.prepare(statement).await.map_err(failed)?;
             let columns = prepared
                 .columns()
@@ -125,7 +125,7 @@ impl Active<Manager> {
     ) -> Result<u64, Error> {
         let params = values::params(params)?;
         let limits = self.destinations.limits;
-        let executing = async |client: &Object| {
+        let executing = async |client: &mut ClientWrapper| {
             let params: Vec<_> = values::borrowed(&params).collect();
             client.execute(statement, &params).await.map_err(failed)
         };
@@ -138,27 +138,18 @@ impl Active<Manager> {
 async fn call<T>(
     connection: &mut Connection,
     limits: &ConnectionLimits,
-    work: impl AsyncFnOnce(&Object) -> Result<T, Error>,
+    work: impl AsyncFnOnce(&mut ClientWrapper) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let client = connection.object.as_ref().ok_or_else(|| {
-        Error::ConnectionFailed("the connection was closed after a failed call".into())
-    })?;
-    let (result, close) = match tokio::time::timeout(limits.call_timeout(), work(client)).await {
-        Ok(result) => (result, client.is_closed()),
-        Err(_) => {
-            let cancel = client.cancel_token();
-            tokio::spawn(async move { cancel.cancel_query(NoTls).await });
-            let late = Error::QueryFailed(format!(
-                "the call took longer than {} ms (connections.call_timeout_ms)",
-                limits.call_timeout_ms
-            ));
-            (Err(late), true)
-        }
+    let cancel = |client: &ClientWrapper| {
+        let cancel = client.cancel_token();
+        tokio::spawn(async move { cancel.cancel_query(NoTls).await });
     };
-    if close {
-        connection.close();
+    let broken = |_: &Result<T, Error>, client: &ClientWrapper| client.is_closed();
+    match connection.call(limits, work, broken, cancel).await {
+        Ok(result) => result,
+        Err(cut @ Cut::Closed) => Err(Error::ConnectionFailed(cut.to_string())),
+        Err(cut @ Cut::Late(_)) => Err(Error::QueryFailed(cut.to_string())),
     }
-    result
 }
 
 /// A failed query or execute, as the WIT's error: the server's message for what the server

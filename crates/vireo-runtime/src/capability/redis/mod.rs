@@ -101,27 +101,16 @@ impl Active<Manager> {
         command: redis::Cmd,
     ) -> Result<Value, Failure> {
         let limits = &self.destinations.limits;
-        let pooled = connection.object.as_mut().ok_or_else(|| {
-            Failure::Other("the connection was closed after a failed command".into())
-        })?;
-        let sent = tokio::time::timeout(limits.call_timeout(), pooled.req_packed_command(&command));
-        let (result, close) = match sent.await {
-            Ok(Ok(value)) => (Ok(value), false),
-            Ok(Err(error)) => {
-                let close = error.is_unrecoverable_error();
-                (Err(failure(error)), close)
-            }
-            Err(_) => {
-                let late = Failure::Other(format!(
-                    "the command took longer than {} ms (connections.call_timeout_ms)",
-                    limits.call_timeout_ms
-                ));
-                (Err(late), true)
-            }
+        let sending = async |pooled: &mut redis::aio::MultiplexedConnection| {
+            pooled.req_packed_command(&command).await
         };
-        if close {
-            connection.close();
-        }
+        let broken = |result: &redis::RedisResult<Value>, _: &_| {
+            result.as_ref().is_err_and(|e| e.is_unrecoverable_error())
+        };
+        let result = match connection.call(limits, sending, broken, |_| {}).await {
+            Ok(sent) => sent.map_err(failure),
+            Err(cut) => Err(Failure::Other(cut.to_string())),
+        };
         let value = result?;
         size(&value, &mut ResultBudget::new(limits)).map_err(Failure::Other)?;
         Ok(value)
