@@ -290,25 +290,39 @@ async fn approve(
     }
 }
 
-/// Bytes a result may still grow by before it passes `max_result_bytes`.
+/// What a result may still grow by: rows before `max_rows`, bytes before `max_result_bytes`.
 pub(crate) struct ResultBudget {
+    rows: usize,
     left: usize,
-    max: usize,
+    limits: ConnectionLimits,
 }
 
 impl ResultBudget {
     pub fn new(limits: &ConnectionLimits) -> Self {
         Self {
+            rows: 0,
             left: limits.max_result_bytes,
-            max: limits.max_result_bytes,
+            limits: *limits,
         }
+    }
+
+    /// One more row.
+    pub fn row(&mut self) -> Result<(), String> {
+        self.rows += 1;
+        if self.rows > self.limits.max_rows {
+            return Err(format!(
+                "the query returned more than {} rows (connections.max_rows)",
+                self.limits.max_rows
+            ));
+        }
+        Ok(())
     }
 
     pub fn spend(&mut self, bytes: usize) -> Result<(), String> {
         self.left = self.left.checked_sub(bytes).ok_or_else(|| {
             format!(
                 "the result is larger than {} bytes (connections.max_result_bytes)",
-                self.max
+                self.limits.max_result_bytes
             )
         })?;
         Ok(())
@@ -348,10 +362,17 @@ mod tests {
     }
 
     #[test]
-    fn results_stop_at_their_byte_limit() {
+    fn results_stop_at_their_byte_and_row_limits() {
         let mut budget = ResultBudget::new(&limits());
         budget.spend(6).unwrap();
         budget.spend(4).unwrap();
         assert!(budget.spend(1).unwrap_err().contains("max_result_bytes"));
+        let mut budget = ResultBudget::new(&ConnectionLimits {
+            max_rows: 2,
+            ..limits()
+        });
+        budget.row().unwrap();
+        budget.row().unwrap();
+        assert!(budget.row().unwrap_err().contains("max_rows"));
     }
 }

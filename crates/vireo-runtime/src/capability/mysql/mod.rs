@@ -120,12 +120,7 @@ impl Active<Connections> {
             let mut rows = Vec::new();
             let mut budget = ResultBudget::new(&limits);
             while let Some(row) = result.next().await.map_err(failed)? {
-                if rows.len() == limits.max_rows {
-                    return Err(Error::QueryFailed(format!(
-                        "the query returned more than {} rows (connections.max_rows)",
-                        limits.max_rows
-                    )));
-                }
+                budget.row().map_err(Error::QueryFailed)?;
                 let mut fields = Vec::with_capacity(columns.len());
                 for (column, value) in columns.iter().zip(row.unwrap()) {
                     let (value, bytes) = values::field(column, value)?;

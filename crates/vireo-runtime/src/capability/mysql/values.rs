@@ -10,6 +10,16 @@ use crate::bindings::fermyon::spin::rdbms_types::{DbDataType, DbValue, Error, Pa
 
 /// The character set MySQL gives binary strings and blobs.
 const BINARY_CHARSET: u16 = 63;
+/// Strings and blobs: text, or bytes in the binary character set.
+const STRINGS: [ColumnType; 7] = [
+    ColumnType::MYSQL_TYPE_VARCHAR,
+    ColumnType::MYSQL_TYPE_VAR_STRING,
+    ColumnType::MYSQL_TYPE_STRING,
+    ColumnType::MYSQL_TYPE_TINY_BLOB,
+    ColumnType::MYSQL_TYPE_MEDIUM_BLOB,
+    ColumnType::MYSQL_TYPE_LONG_BLOB,
+    ColumnType::MYSQL_TYPE_BLOB,
+];
 
 pub(super) fn params(values: Vec<ParameterValue>) -> Params {
     if values.is_empty() {
@@ -73,24 +83,8 @@ fn kind(column: &Column) -> Kind {
         ColumnType::MYSQL_TYPE_LONGLONG => integer(DbDataType::Int64, DbDataType::Uint64),
         ColumnType::MYSQL_TYPE_FLOAT => Kind::Float32,
         ColumnType::MYSQL_TYPE_DOUBLE => Kind::Float64,
-        ColumnType::MYSQL_TYPE_VARCHAR
-        | ColumnType::MYSQL_TYPE_VAR_STRING
-        | ColumnType::MYSQL_TYPE_STRING
-        | ColumnType::MYSQL_TYPE_TINY_BLOB
-        | ColumnType::MYSQL_TYPE_MEDIUM_BLOB
-        | ColumnType::MYSQL_TYPE_LONG_BLOB
-        | ColumnType::MYSQL_TYPE_BLOB
-            if binary =>
-        {
-            Kind::Binary
-        }
-        ColumnType::MYSQL_TYPE_VARCHAR
-        | ColumnType::MYSQL_TYPE_VAR_STRING
-        | ColumnType::MYSQL_TYPE_STRING
-        | ColumnType::MYSQL_TYPE_TINY_BLOB
-        | ColumnType::MYSQL_TYPE_MEDIUM_BLOB
-        | ColumnType::MYSQL_TYPE_LONG_BLOB
-        | ColumnType::MYSQL_TYPE_BLOB => Kind::Text,
+        string if STRINGS.contains(&string) && binary => Kind::Binary,
+        string if STRINGS.contains(&string) => Kind::Text,
         _ => Kind::Other,
     }
 }

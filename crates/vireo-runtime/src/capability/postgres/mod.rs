@@ -96,12 +96,7 @@ impl Active<Manager> {
             let mut rows = Vec::new();
             let mut budget = ResultBudget::new(&limits);
             while let Some(row) = stream.try_next().await.map_err(failed)? {
-                if rows.len() == limits.max_rows {
-                    return Err(Error::QueryFailed(format!(
-                        "the query returned more than {} rows (connections.max_rows)",
-                        limits.max_rows
-                    )));
-                }
+                budget.row().map_err(Error::QueryFailed)?;
                 let mut fields = Vec::with_capacity(row.len());
                 for index in 0..row.len() {
                     let (value, bytes) =
