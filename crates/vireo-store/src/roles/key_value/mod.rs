@@ -9,6 +9,7 @@
 //! `default` is created by its first write.
 
 mod reader;
+mod task_queue;
 mod writer;
 
 /// Where a store handle's key-value reads and writes queue to be done in batches.

@@ -7,21 +7,20 @@
 //! write committed before it was queued.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use sqlx::pool::PoolConnection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use vireo_core::{KvStoreId, StoreError};
 
 use super::batch_failure;
+use super::task_queue::{Asked, TaskQueue};
 use crate::roles::Dialect;
 use crate::rows::column;
 use crate::sql::query;
 
 /// The most reads one batch takes.
 const MAX_BATCH: usize = 256;
-/// Reads waiting for the reader; past this, callers wait to hand theirs over.
-const QUEUE_LENGTH: usize = 1024;
 /// How long the reader keeps its connection without a read to do.
 const KEEP_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 /// Keys per statement, far below every backend's limit on parameters.
@@ -34,16 +33,12 @@ const READ_KEYS: &str = "SELECT key, value, revision FROM kv_entries
 /// A stored key's value and the revision that wrote it; `None` when the key is not stored.
 pub(super) type Entry = Option<(Vec<u8>, i64)>;
 
-/// A read handed to the reader, and where its answer goes.
-struct Pending {
-    store: KvStoreId,
-    key: String,
-    reply: oneshot::Sender<Result<Entry, StoreError>>,
-}
+/// A read handed to the reader: the key, and where its entry goes.
+type Pending = Asked<String, Entry>;
 
 /// The queue to a store handle's reader task, started by the first read.
 #[derive(Debug, Default)]
-pub(crate) struct KvReader(OnceLock<mpsc::Sender<Pending>>);
+pub(crate) struct KvReader(TaskQueue<String, Entry>);
 
 impl KvReader {
     /// The key's value and revision as the database has them once the read's batch runs.
@@ -53,27 +48,12 @@ impl KvReader {
         store: &KvStoreId,
         key: &str,
     ) -> Result<Entry, StoreError> {
-        let queue = self.0.get_or_init(|| {
-            let (sender, receiver) = mpsc::channel(QUEUE_LENGTH);
-            tokio::spawn(run(backend.clone(), receiver));
-            sender
-        });
-        let (reply, answer) = oneshot::channel();
-        let pending = Pending {
-            store: store.clone(),
-            key: key.to_string(),
-            reply,
-        };
-        queue.send(pending).await.map_err(|_| reader_stopped())?;
-        answer.await.map_err(|_| reader_stopped())?
+        let start = |queue| run(backend.clone(), queue);
+        let key = key.to_string();
+        (self.0)
+            .ask(start, store, key, "reading a key-value store")
+            .await
     }
-}
-
-fn reader_stopped() -> StoreError {
-    StoreError::unavailable(
-        "reading a key-value store",
-        "the store's reader has stopped",
-    )
 }
 
 /// The reader task: a batch of whatever has queued, read, answered; until every handle on the
@@ -118,7 +98,7 @@ async fn run<D: Dialect>(backend: D, mut queue: mpsc::Receiver<Pending>) {
                 Ok(found) => {
                     for read in pending.drain(..) {
                         // A caller that stopped waiting has nothing to be told.
-                        let _ = read.reply.send(Ok(found.get(&read.key).cloned()));
+                        let _ = read.reply.send(Ok(found.get(&read.request).cloned()));
                     }
                 }
                 Err(error) => {
@@ -150,7 +130,7 @@ async fn read_store<D: Dialect>(
     reads: &[Pending],
 ) -> Result<HashMap<String, (Vec<u8>, i64)>, StoreError> {
     let store = &reads[0].store;
-    let mut keys: Vec<&str> = reads.iter().map(|read| read.key.as_str()).collect();
+    let mut keys: Vec<&str> = reads.iter().map(|read| read.request.as_str()).collect();
     keys.sort_unstable();
     keys.dedup();
     let mut found = HashMap::with_capacity(keys.len());

@@ -11,11 +11,12 @@
 //! then their stores, are taken in name order, so batches on several nodes never deadlock.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use vireo_core::{KvStoreId, StoreError};
 
+use super::task_queue::{Asked, TaskQueue};
 use super::{GET_MANY, batch_failure};
 use crate::codec;
 use crate::plan::key_value::{self as plan, KvQuota, KvWrite, KvWritten, StoreBatch, StoredKey};
@@ -25,8 +26,6 @@ use crate::sql::{Sql, query};
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 256;
-/// Writes waiting for the writer; past this, callers wait to hand theirs over.
-const QUEUE_LENGTH: usize = 1024;
 /// Keys per statement, far below every backend's limit on parameters.
 const KEYS_PER_STATEMENT: usize = 500;
 
@@ -58,15 +57,11 @@ const ADD_TO_TOTALS: &str = "UPDATE kv_stores
 type Answer = Result<KvWritten, StoreError>;
 
 /// A write handed to the writer, and where its answer goes.
-struct Pending {
-    store: KvStoreId,
-    write: KvWrite,
-    reply: oneshot::Sender<Answer>,
-}
+type Pending = Asked<KvWrite, KvWritten>;
 
 /// The queue to a store handle's writer task, started by the first write.
 #[derive(Debug, Default)]
-pub(crate) struct KvWriter(OnceLock<mpsc::Sender<Pending>>);
+pub(crate) struct KvWriter(TaskQueue<KvWrite, KvWritten>);
 
 impl KvWriter {
     /// Queues `write` to `store` and waits for the batch that commits it. A caller that stops
@@ -77,27 +72,11 @@ impl KvWriter {
         store: &KvStoreId,
         write: KvWrite,
     ) -> Answer {
-        let queue = self.0.get_or_init(|| {
-            let (sender, receiver) = mpsc::channel(QUEUE_LENGTH);
-            tokio::spawn(run(backend.clone(), receiver));
-            sender
-        });
-        let (reply, answer) = oneshot::channel();
-        let pending = Pending {
-            store: store.clone(),
-            write,
-            reply,
-        };
-        queue.send(pending).await.map_err(|_| writer_stopped())?;
-        answer.await.map_err(|_| writer_stopped())?
+        let start = |queue| run(backend.clone(), queue);
+        (self.0)
+            .ask(start, store, write, "writing to a key-value store")
+            .await
     }
-}
-
-fn writer_stopped() -> StoreError {
-    StoreError::unavailable(
-        "writing to a key-value store",
-        "the store's writer has stopped",
-    )
 }
 
 /// The writer task: a batch of whatever has queued, committed, answered; until every handle
@@ -133,7 +112,7 @@ async fn write_batch<D: Dialect>(backend: &D, mut batch: Vec<Pending>) {
         .map(|pending| {
             let slot = Slot {
                 store: pending.store,
-                write: Some(pending.write),
+                write: Some(pending.request),
                 answer: None,
             };
             (slot, pending.reply)
