@@ -381,17 +381,7 @@ async fn other_tenants_cannot_reach_a_bucket_and_viewers_only_read() {
         .unwrap();
     assert_eq!(response.status(), 404);
 
-    let created = stdout_json(&server.cli(&[
-        "keys",
-        "create",
-        "--role",
-        "viewer",
-        "--namespace",
-        "default",
-        "-o",
-        "json",
-    ]));
-    let viewer = Server::client_with_key(created["key"].as_str().unwrap());
+    let viewer = server.viewer_client();
     let response = viewer
         .get(object_url(&server, "private", "plan.txt"))
         .send()

@@ -443,17 +443,7 @@ async fn viewers_read_and_other_tenants_see_nothing() {
             .0,
         201
     );
-    let created = stdout_json(&server.cli(&[
-        "keys",
-        "create",
-        "--role",
-        "viewer",
-        "--namespace",
-        "default",
-        "-o",
-        "json",
-    ]));
-    let viewer = Server::client_with_key(created["key"].as_str().unwrap());
+    let viewer = server.viewer_client();
 
     assert_eq!(
         get(&viewer, &server, "default", "secret-plan").await.1,

@@ -52,18 +52,21 @@ impl Server {
     /// Creates `namespace` and a developer key for it; the key.
     pub fn developer_key_for_new_namespace(&self, namespace: &str) -> String {
         self.cli_ok(&["ns", "create", namespace]);
+        self.key_for(namespace, "developer")
+    }
+
+    /// A new key of `role` for `namespace`.
+    pub fn key_for(&self, namespace: &str, role: &str) -> String {
         let created = self.cli_ok(&[
-            "keys",
-            "create",
-            "--role",
-            "developer",
-            "-n",
-            namespace,
-            "-o",
-            "json",
+            "keys", "create", "--role", role, "-n", namespace, "-o", "json",
         ]);
         let created: Value = serde_json::from_str(&created).expect("the key as JSON");
         created["key"].as_str().expect("a key").to_string()
+    }
+
+    /// An HTTP client with a new viewer key of the default namespace.
+    pub fn viewer_client(&self) -> reqwest::Client {
+        Self::client_with_key(&self.key_for("default", "viewer"))
     }
 
     /// Runs the `vireo` CLI against this server with `input` on its standard input.
