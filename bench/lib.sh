@@ -300,20 +300,23 @@ pss_kib() {
 # cpu_ticks PID : user + system CPU time of PID so far, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# run_wrk NAME URL SECONDS : warms up for WARMUP s, then measures for SECONDS with
-# wrk -tTHREADS -cCONNECTIONS. Sets RPS, P50, P99 (as wrk prints them, e.g. 11.60ms), ERRORS,
+# run_wrk NAME URL SECONDS [HEADER] : warms up for WARMUP s, then measures for SECONDS with
+# wrk -tTHREADS -cCONNECTIONS (and -H HEADER, -s WRK_SCRIPT when set). Sets RPS, P50, P99 (as wrk prints them, e.g. 11.60ms), ERRORS,
 # CPU_US (the server's CPU time per request during the measurement, in µs: user + system of
 # SERVER_PID from /proc), EXTRA_CPU_US (the same for the ticks the command EXTRA_TICKS prints,
 # when set: another process's CPU, such as a database's) and leaves wrk's output in
 # $WORK/NAME.wrk.
 run_wrk() {
     local name=$1 url=$2 seconds=$3 out=$WORK/$1.wrk ticks_before ticks_after
+    local header=()
+    if [[ -n ${4:-} ]]; then header=(-H "$4"); fi
+    if [[ -n ${WRK_SCRIPT:-} ]]; then header+=(-s "$WRK_SCRIPT"); fi
     log "$name: warming up for ${WARMUP}s"
-    run wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "$url" >/dev/null
+    run wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "${header[@]}" "$url" >/dev/null
     ticks_before=$(cpu_ticks "$SERVER_PID")
     local extra_before=0 extra_after=0
     if [[ -n ${EXTRA_TICKS:-} ]]; then extra_before=$($EXTRA_TICKS); fi
-    run wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --latency "$url" >"$out"
+    run wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --latency "${header[@]}" "$url" >"$out"
     ticks_after=$(cpu_ticks "$SERVER_PID")
     if [[ -n ${EXTRA_TICKS:-} ]]; then extra_after=$($EXTRA_TICKS); fi
     # shellcheck disable=SC2034 # read by the callers that set EXTRA_TICKS

@@ -7,8 +7,11 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
+use vireo_core::InvokeAuth;
+
 use crate::client::Client;
 use crate::output::{self, Format};
+use crate::settings_args::parse_invoke_auth;
 
 #[derive(Subcommand)]
 pub enum RoutesCommand {
@@ -21,6 +24,11 @@ pub enum RoutesCommand {
         /// The function, optionally `@version` or `@alias`.
         #[arg(long, value_name = "NAME[@VERSION|@ALIAS]")]
         function: String,
+        /// Who may call the function through this route, instead of the version's own
+        /// setting: public, key, or `{"jwt":{"issuer":"…","audiences":["…"],"jwks_url":"…"}}`
+        /// [default: the version's]
+        #[arg(long, value_name = "WHO", value_parser = parse_invoke_auth)]
+        invoke_auth: Option<InvokeAuth>,
     },
     /// List the namespace's routes.
     Ls,
@@ -51,7 +59,19 @@ pub enum HostsCommand {
 struct RouteView {
     route: String,
     function: String,
+    #[serde(default)]
+    invoke_auth: Option<InvokeAuth>,
     created_at_us: i64,
+}
+
+/// The AUTH column: the route's own `invoke_auth`, or the version's when it has none.
+fn auth_column(auth: Option<&InvokeAuth>) -> String {
+    match auth {
+        None => "(version's)".to_string(),
+        Some(InvokeAuth::Public) => "public".to_string(),
+        Some(InvokeAuth::Key) => "key".to_string(),
+        Some(InvokeAuth::Jwt(jwt)) => format!("jwt ({})", jwt.issuer),
+    }
 }
 
 #[derive(Deserialize)]
@@ -75,8 +95,12 @@ pub async fn run(client: &Client, format: Format, command: RoutesCommand) -> any
     let namespace = client.namespace().clone();
     let path = format!("/v1/namespaces/{namespace}/routes");
     match command {
-        RoutesCommand::Add { route, function } => {
-            let body = json!({ "route": route, "function": function });
+        RoutesCommand::Add {
+            route,
+            function,
+            invoke_auth,
+        } => {
+            let body = json!({ "route": route, "function": function, "invoke_auth": invoke_auth });
             let answer = client
                 .json(client.request(Method::POST, &path).json(&body))
                 .await
@@ -92,11 +116,12 @@ pub async fn run(client: &Client, format: Format, command: RoutesCommand) -> any
                 .with_context(|| format!("listing the routes of namespace {namespace}"))?;
             output::emit(format, answer, |list: RouteList| {
                 output::table(
-                    ["ROUTE", "FUNCTION", "CREATED"],
+                    ["ROUTE", "FUNCTION", "AUTH", "CREATED"],
                     list.routes.iter().map(|route| {
                         [
                             route.route.clone(),
                             route.function.clone(),
+                            auth_column(route.invoke_auth.as_ref()),
                             output::timestamp(route.created_at_us),
                         ]
                     }),

@@ -296,7 +296,7 @@ fn parse_variable_secret(value: &str) -> Result<(String, SecretName), String> {
 }
 
 /// `--invoke-auth public|key|{"jwt":{...}}`.
-fn parse_invoke_auth(value: &str) -> Result<InvokeAuth, String> {
+pub(crate) fn parse_invoke_auth(value: &str) -> Result<InvokeAuth, String> {
     match value {
         "public" => Ok(InvokeAuth::Public),
         "key" => Ok(InvokeAuth::Key),

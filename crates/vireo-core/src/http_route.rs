@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::names::{Name, VersionSelector};
+use crate::settings::InvokeAuth;
 use crate::store::StoreError;
 
 /// Paths Vireo answers itself; no route may claim them or anything under them.
@@ -219,6 +220,9 @@ pub struct HttpRoute {
     pub pattern: RoutePattern,
     pub function: Name,
     pub selector: VersionSelector,
+    /// Who may call the function through this route, instead of the version's own
+    /// `invoke_auth`; `None` keeps the version's.
+    pub invoke_auth: Option<InvokeAuth>,
     pub created_at_us: i64,
 }
 
@@ -336,6 +340,7 @@ mod tests {
             pattern: RoutePattern::parse(pattern).unwrap(),
             function: Name::parse("function", function).unwrap(),
             selector: VersionSelector::Number(1),
+            invoke_auth: None,
             created_at_us: 0,
         }
     }

@@ -27,10 +27,30 @@ pub struct Call {
     pub function: Name,
     pub selector: VersionSelector,
     pub trigger: Trigger,
-    /// Who asks; checked against the version's `invoke_auth`.
+    /// Who asks; checked against the version's `invoke_auth`, or the route's.
     pub principal: Principal,
+    /// The `invoke_auth` of the route the request took, which replaces the version's.
+    pub route_auth: Option<InvokeAuth>,
     /// The request as the guest should see it: the path is the function-relative `/{rest}`.
     pub request: http::Request<Body>,
+}
+
+/// Why a call got no answer from its function, and the version picked to answer it when the
+/// call got that far (so even a failure says which version of a split it hit).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Unanswered {
+    pub error: InvokeError,
+    pub version: Option<u32>,
+}
+
+impl From<InvokeError> for Unanswered {
+    fn from(error: InvokeError) -> Self {
+        Self {
+            error,
+            version: None,
+        }
+    }
 }
 
 /// Why an invocation produced no answer.
@@ -121,19 +141,26 @@ impl RequestBodyError {
     }
 }
 
-/// Whether `principal` may run `version`, under its `invoke_auth`. A key of another namespace
-/// learns nothing more than that the function is not there.
+/// Who may run `version` when reached through a route with `route_auth`: the route's setting
+/// when it has one, else the version's own.
+pub fn invoke_auth<'a>(
+    route_auth: Option<&'a InvokeAuth>,
+    version: &'a VersionInfo,
+) -> &'a InvokeAuth {
+    route_auth.unwrap_or(&version.settings.invoke_auth)
+}
+
+/// Whether `principal` may run `version` under `auth` (see [`invoke_auth`]). A key of another
+/// namespace learns nothing more than that the function is not there.
 pub fn authorize_invocation(
     principal: &Principal,
     version: &VersionInfo,
+    auth: &InvokeAuth,
 ) -> Result<(), InvokeError> {
     let namespace = &version.namespace;
     let target = format!("{namespace}/{}", version.function);
     // A JWT is the server's to verify (it holds the key sets), whoever the principal is.
-    if matches!(
-        version.settings.invoke_auth,
-        InvokeAuth::Public | InvokeAuth::Jwt(_)
-    ) {
+    if matches!(auth, InvokeAuth::Public | InvokeAuth::Jwt(_)) {
         return Ok(());
     }
     match principal {
@@ -207,14 +234,14 @@ pub fn requested_version(
 #[async_trait::async_trait]
 pub trait Invoker: Send + Sync + 'static {
     /// The guest's response, whose body streams while the guest keeps running.
-    async fn invoke(&self, call: Call) -> Result<http::Response<Body>, InvokeError>;
+    async fn invoke(&self, call: Call) -> Result<http::Response<Body>, Unanswered>;
 
-    /// Checks what `version` asks of the request's credentials besides keys (a bearer JWT) and
+    /// Checks what `auth` asks of the request's credentials besides keys (a bearer JWT) and
     /// puts what they prove into `headers` (the verified claims). Calls Vireo makes itself
     /// (`Principal::System`: async delivery, schedules) were checked when accepted.
     async fn check_credentials(
         &self,
-        version: &VersionInfo,
+        auth: &InvokeAuth,
         principal: &Principal,
         headers: &mut http::HeaderMap,
     ) -> Result<(), InvokeError>;

@@ -39,6 +39,7 @@ pub use invocation::{
 };
 pub use invoke::{
     Body, BoxError, Call, DeployError, Deployed, Deployer, InvokeError, Invoker, RequestBodyError,
+    Unanswered,
 };
 pub use names::{AliasName, InvalidName, Name, VersionSelector};
 pub use queue::{

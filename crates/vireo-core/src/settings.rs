@@ -76,6 +76,16 @@ pub enum InvokeAuth {
     Jwt(crate::jwt::JwtAuth),
 }
 
+impl InvokeAuth {
+    /// A JWT setting must name its issuer and one source of keys.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Self::Jwt(jwt) => jwt.validate(),
+            Self::Public | Self::Key => Ok(()),
+        }
+    }
+}
+
 impl Default for VersionSettings {
     fn default() -> Self {
         Self {
@@ -147,9 +157,7 @@ impl VersionSettings {
                 self.min_instances
             ));
         }
-        if let InvokeAuth::Jwt(jwt) = &self.invoke_auth {
-            jwt.validate().map_err(InvalidSettings)?;
-        }
+        self.invoke_auth.validate().map_err(InvalidSettings)?;
         if let Some(limit) = &self.rate_limit {
             limit
                 .validate("rate_limit")

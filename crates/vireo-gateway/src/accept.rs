@@ -9,12 +9,12 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use serde::Serialize;
 use utoipa::ToSchema;
-use vireo_core::invoke::{authorize_invocation, authorize_version_choice};
+use vireo_core::invoke::{authorize_invocation, authorize_version_choice, invoke_auth};
 use vireo_core::queue::MAX_IDEMPOTENCY_KEY_LEN;
 use vireo_core::time::now_micros;
 use vireo_core::{
-    AsyncStatus, Enqueued, InvocationId, Name, NewAsyncInvocation, Principal, StoreError,
-    StoredRequest, Trigger, VERSION_HEADER, VersionSelector,
+    AsyncStatus, Enqueued, InvocationId, InvokeAuth, Name, NewAsyncInvocation, Principal,
+    StoreError, StoredRequest, Trigger, VERSION_HEADER, VersionSelector,
 };
 
 use crate::INVOCATION_ID_HEADER;
@@ -49,10 +49,13 @@ pub fn wants_async(headers: &HeaderMap) -> bool {
         })
 }
 
+/// What a request calls: `function@selector` of a namespace, and the `invoke_auth` of the route
+/// it took, which replaces the version's.
 pub struct Target {
     pub namespace: Name,
     pub function: Name,
     pub selector: VersionSelector,
+    pub route_auth: Option<InvokeAuth>,
 }
 
 pub async fn accept(
@@ -70,13 +73,14 @@ pub async fn accept(
         .resolve(&target.namespace, &target.function, &target.selector)
         .await?;
     // Delivery runs as Vireo itself, so who may invoke is decided here, once.
-    authorize_invocation(principal, &version)?;
+    let auth = invoke_auth(target.route_auth.as_ref(), &version);
+    authorize_invocation(principal, &version, auth)?;
     if parts.headers.contains_key(VERSION_HEADER) {
         authorize_version_choice(principal, &target.namespace)?;
     }
     state
         .invoker
-        .check_credentials(&version, principal, &mut parts.headers)
+        .check_credentials(auth, principal, &mut parts.headers)
         .await?;
     let body = crate::invoke::guarded(state.limits, body)
         .collect()

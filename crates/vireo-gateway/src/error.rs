@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use vireo_core::{
     DeployError, ErrorClass, InvalidName, InvalidQuotas, InvalidRetryPolicy, InvalidSecretName,
-    InvalidSecretValue, InvokeError, RequestBodyError, SecretError, StoreError,
+    InvalidSecretValue, InvokeError, RequestBodyError, SecretError, StoreError, Unanswered,
+    VERSION_HEADER,
 };
 
 #[derive(Debug)]
@@ -220,6 +221,19 @@ impl From<RequestBodyError> for ApiError {
             answer
                 .headers
                 .push((header::CONNECTION, HeaderValue::from_static("close")));
+        }
+        answer
+    }
+}
+
+/// A refusal or failure after a version was picked names that version, as answers do.
+impl From<Unanswered> for ApiError {
+    fn from(unanswered: Unanswered) -> Self {
+        let mut answer = Self::from(unanswered.error);
+        if let Some(version) = unanswered.version {
+            answer
+                .headers
+                .push((HeaderName::from_static(VERSION_HEADER), version.into()));
         }
         answer
     }

@@ -10,6 +10,7 @@ use vireo_core::{
     BoxError, Call, InvocationId, Name, Principal, RequestBodyError, Trigger, VersionSelector,
 };
 
+use crate::accept::Target;
 use crate::body::Guarded;
 use crate::error::ApiError;
 use crate::extract::ApiPath;
@@ -86,14 +87,20 @@ async fn invoke(
 ) -> Result<Response, ApiError> {
     let namespace = Name::parse("namespace", ns)?;
     let (function, selector) = VersionSelector::split_target(target)?;
-    call_function(state, id, (namespace, function, selector), rest, request).await
+    let target = Target {
+        namespace,
+        function,
+        selector,
+        route_auth: None,
+    };
+    call_function(state, id, target, rest, request).await
 }
 
-/// Hands `request` to `function@selector`, which sees the path `/{rest}`.
+/// Hands `request` to `target`, which sees the path `/{rest}`.
 pub(crate) async fn call_function(
     state: Invoking,
     id: InvocationId,
-    (namespace, function, selector): (Name, Name, VersionSelector),
+    target: Target,
     rest: &str,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -112,18 +119,10 @@ pub(crate) async fn call_function(
     strip_hop_by_hop(&mut parts.headers);
     let principal = auth::invoker(&state.access, &mut parts.headers)?;
     let budget = match &principal {
-        Principal::Key(caller) => limits::key_budget(&state.access, caller, &namespace)?,
+        Principal::Key(caller) => limits::key_budget(&state.access, caller, &target.namespace)?,
         _ => None,
     };
-    let mut response = deliver(
-        &state,
-        id,
-        (namespace, function, selector),
-        principal,
-        parts,
-        body,
-    )
-    .await?;
+    let mut response = deliver(&state, id, target, principal, parts, body).await?;
     if let Some(budget) = budget {
         limits::describe(response.headers_mut(), budget);
     }
@@ -134,7 +133,7 @@ pub(crate) async fn call_function(
 async fn deliver(
     state: &Invoking,
     id: InvocationId,
-    (namespace, function, selector): (Name, Name, VersionSelector),
+    target: Target,
     principal: Principal,
     mut parts: axum::http::request::Parts,
     body: AxumBody,
@@ -146,11 +145,6 @@ async fn deliver(
             .insert(header::HOST, HeaderValue::from_static("localhost"));
     }
     if accept::wants_async(&parts.headers) {
-        let target = accept::Target {
-            namespace,
-            function,
-            selector,
-        };
         return accept::accept(state, id, target, &principal, parts, body).await;
     }
     // Streamed to the guest, never buffered: a chunked body is cut off at the limit, a trickling
@@ -160,11 +154,12 @@ async fn deliver(
         .boxed_unsync();
     let call = Call {
         id,
-        namespace,
-        function,
-        selector,
+        namespace: target.namespace,
+        function: target.function,
+        selector: target.selector,
         trigger: Trigger::Http,
         principal,
+        route_auth: target.route_auth,
         request: http::Request::from_parts(parts, body),
     };
 

@@ -12,6 +12,7 @@ use metrics::{counter, histogram};
 use vireo_core::InvocationId;
 use vireo_core::http_route::ORIGINAL_URL_HEADER;
 
+use crate::accept::Target;
 use crate::error::ApiError;
 use crate::invoke::{call_function, with_invocation_id};
 use crate::state::Invoking;
@@ -37,11 +38,12 @@ pub async fn fallback(State(state): State<Invoking>, mut request: Request) -> Re
     {
         request.headers_mut().insert(ORIGINAL_URL_HEADER, value);
     }
-    let target = (
-        route.namespace.clone(),
-        route.function.clone(),
-        route.selector.clone(),
-    );
+    let target = Target {
+        namespace: route.namespace.clone(),
+        function: route.function.clone(),
+        selector: route.selector.clone(),
+        route_auth: route.invoke_auth.clone(),
+    };
     drop(table);
     let started = Instant::now();
     let id = InvocationId::generate();

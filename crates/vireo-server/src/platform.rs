@@ -11,13 +11,13 @@ use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use vireo_core::buckets::{Buckets, Verdict};
-use vireo_core::invoke::{authorize_invocation, requested_version};
+use vireo_core::invoke::{authorize_invocation, invoke_auth, requested_version};
 use vireo_core::jwt::CLAIMS_HEADER;
 use vireo_core::{
     AliasName, AliasTarget, Body, Call, Catalog, Change, ComponentStore, DeployError, Deployed,
     Deployer, Directory, ErrorClass, InvocationStatus, InvokeAuth, InvokeError, Invoker, Name,
     NewVersion, Principal, RouteStore, SecretError, SecretInfo, SecretManager, SecretName,
-    SecretValue, SettingsLimits, StoreError, TraceContext, VERSION_HEADER, VersionInfo,
+    SecretValue, SettingsLimits, StoreError, TraceContext, Unanswered, VERSION_HEADER, VersionInfo,
     VersionSelector, VersionSettings, trace,
 };
 use vireo_runtime::{Runtime, RuntimeError};
@@ -442,7 +442,7 @@ impl SecretManager for Platform {
 
 #[async_trait::async_trait]
 impl Invoker for Platform {
-    async fn invoke(&self, mut call: Call) -> Result<http::Response<Body>, InvokeError> {
+    async fn invoke(&self, mut call: Call) -> Result<http::Response<Body>, Unanswered> {
         let headers = call.request.headers_mut();
         let caller = caller_trace(headers);
         let span = tracing::info_span!(
@@ -465,7 +465,7 @@ impl Invoker for Platform {
 
     async fn check_credentials(
         &self,
-        version: &VersionInfo,
+        auth: &InvokeAuth,
         principal: &Principal,
         headers: &mut http::HeaderMap,
     ) -> Result<(), InvokeError> {
@@ -474,7 +474,7 @@ impl Invoker for Platform {
         }
         // Claims come from Vireo's verification only, never from the caller.
         headers.remove(CLAIMS_HEADER);
-        match &version.settings.invoke_auth {
+        match auth {
             InvokeAuth::Jwt(auth) => self.jwt.admit(auth, headers).await,
             InvokeAuth::Public | InvokeAuth::Key => Ok(()),
         }
@@ -546,8 +546,8 @@ impl Platform {
     }
 
     /// One invocation, step by step: resolve, pick a version of a split, answer a preflight,
-    /// authorize, take a rate token, admit, load, execute.
-    async fn run(&self, call: Call) -> Result<http::Response<Body>, InvokeError> {
+    /// authorize, then run it on that version.
+    async fn run(&self, call: Call) -> Result<http::Response<Body>, Unanswered> {
         let route = self
             .resolve_call(&call.namespace, &call.function, &call.selector)
             .await?;
@@ -563,7 +563,11 @@ impl Platform {
             return Ok(preflight_answer(answer));
         }
         let origin = headers.get(http::header::ORIGIN).cloned();
-        authorize_invocation(&call.principal, version)?;
+        authorize_invocation(
+            &call.principal,
+            version,
+            invoke_auth(call.route_auth.as_ref(), version),
+        )?;
         // Asked for after the caller proved it may call the function at all, so a key of
         // another namespace learns no more than before.
         if let Some(requested) = requested_version(
@@ -574,11 +578,44 @@ impl Platform {
             &route.target,
         )? {
             version = route.version(requested);
-            authorize_invocation(&call.principal, version)?;
+            authorize_invocation(
+                &call.principal,
+                version,
+                invoke_auth(call.route_auth.as_ref(), version),
+            )?;
         }
         let version = version.clone();
-        self.check_credentials(&version, &call.principal, call.request.headers_mut())
-            .await?;
+        self.check_credentials(
+            invoke_auth(call.route_auth.as_ref(), &version),
+            &call.principal,
+            call.request.headers_mut(),
+        )
+        .await?;
+        // From here on the caller may call the version, so every answer names it, refusals
+        // and failures too, and errors can be compared per version of a split.
+        let number = version.version;
+        let mut response = self
+            .run_version(call, version)
+            .await
+            .map_err(|error| Unanswered {
+                error,
+                version: Some(number),
+            })?;
+        if let Some(cors) = &cors {
+            cors.decorate(origin.as_ref(), response.headers_mut());
+        }
+        response
+            .headers_mut()
+            .insert(VERSION_HEADER, http::HeaderValue::from(number));
+        Ok(response)
+    }
+
+    /// The authorized call on its chosen version: take a rate token, admit, load, execute.
+    async fn run_version(
+        &self,
+        call: Call,
+        version: VersionInfo,
+    ) -> Result<http::Response<Body>, InvokeError> {
         self.take_rate_token(&version)?;
         let quota = self.directory.quotas(&version.namespace).max_concurrency;
         let ticket = self
@@ -592,13 +629,7 @@ impl Platform {
                 version.namespace, version.function, version.version
             ))
         })?;
-        let number = http::HeaderValue::from(version.version);
-        let mut response = self.execute(call, version, ticket, &loaded).await?;
-        if let Some(cors) = &cors {
-            cors.decorate(origin.as_ref(), response.headers_mut());
-        }
-        response.headers_mut().insert(VERSION_HEADER, number);
-        Ok(response)
+        self.execute(call, version, ticket, &loaded).await
     }
 
     /// What a call's selector names, through the route cache.

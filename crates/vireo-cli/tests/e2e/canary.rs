@@ -289,3 +289,64 @@ async fn async_invocations_resolve_the_split_each_time() {
     // Both versions ran: the chance that 40 fair draws all land on one is 2 in 10^12.
     assert_eq!(ran.keys().copied().collect::<Vec<_>>(), [1, 2], "{ran:?}");
 }
+
+/// The version header on what Vireo answers for a version: a version that traps (500) and a
+/// version's rate limit (429) name the version, so a failing canary shows itself; a caller
+/// refused before it may call learns no version.
+#[tokio::test]
+async fn failures_and_refusals_after_the_pick_name_the_version() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.deploy_ok("app", "hello", json!({})).await;
+    server.deploy_ok("app", "panic", json!({})).await;
+    server.cli_ok(&["alias", "app", "prod", "1=50", "2=50"]);
+    let client = reqwest::Client::new();
+    let url = server.url("/fn/default/app@prod/");
+    let mut seen = BTreeMap::new();
+    for _ in 0..40 {
+        let response = client.get(&url).send().await.unwrap();
+        let version = response
+            .headers()
+            .get("x-vireo-version")
+            .map(|v| v.to_str().unwrap().to_string());
+        *seen
+            .entry((response.status().as_u16(), version))
+            .or_insert(0) += 1;
+    }
+    let pairs: Vec<_> = seen.keys().cloned().collect();
+    assert_eq!(
+        pairs,
+        vec![(200, Some("1".to_string())), (500, Some("2".to_string()))],
+        "{seen:?}"
+    );
+
+    server
+        .deploy_ok(
+            "limited",
+            "hello",
+            json!({"rate_limit": {"per_second": 1, "burst": 1}}),
+        )
+        .await;
+    let limited = server.url("/fn/default/limited/");
+    let answers = futures::future::join_all((0..5).map(|_| client.get(&limited).send())).await;
+    let refused: Vec<_> = answers
+        .iter()
+        .map(|answer| answer.as_ref().unwrap())
+        .filter(|answer| answer.status() == 429)
+        .collect();
+    assert!(!refused.is_empty(), "5 calls at once passed a limit of 1");
+    for answer in refused {
+        assert_eq!(answer.headers()["x-vireo-version"], "1");
+    }
+
+    server
+        .deploy_ok("private", "hello", json!({"invoke_auth": "key"}))
+        .await;
+    let anonymous = client
+        .get(server.url("/fn/default/private/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert!(anonymous.headers().get("x-vireo-version").is_none());
+}

@@ -319,3 +319,99 @@ async fn inline_keys_and_a_forwarded_token() {
         .await;
     assert_eq!(bad.status(), 400);
 }
+
+/// A route's own `invoke_auth` replaces the version's for requests through that route only: a
+/// public function published behind JWT, and reached directly without one.
+#[tokio::test]
+async fn a_route_with_its_own_invoke_auth_replaces_the_versions() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let es = SigningKey::generate(keys_dir.path(), Algorithm::ES256, "es-route");
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.deploy_ok("orders", "echo", json!({})).await;
+    let invoke_auth =
+        json!({"jwt": {"issuer": ISSUER, "audiences": [AUDIENCE], "keys": [es.jwk()]}});
+    server.cli_ok(&[
+        "routes",
+        "add",
+        "/orders/*",
+        "--function",
+        "orders",
+        "--invoke-auth",
+        &invoke_auth.to_string(),
+    ]);
+    let listed: Value =
+        serde_json::from_str(&server.cli_ok(&["routes", "ls", "-o", "json"])).unwrap();
+    assert_eq!(listed["routes"][0]["invoke_auth"], invoke_auth);
+    assert!(
+        server
+            .cli_ok(&["routes", "ls"])
+            .contains(&format!("jwt ({ISSUER})"))
+    );
+
+    let through_route = |token: Option<String>| {
+        let mut request = reqwest::Client::new().get(server.url("/orders/42"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let refused = through_route(None).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(
+        refused.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+    let wrong_audience = es.sign(&claims(json!({"aud": "someone-else"})));
+    assert_eq!(
+        through_route(Some(wrong_audience)).await.unwrap().status(),
+        401
+    );
+    let answer = through_route(Some(es.sign(&claims(json!({})))))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let seen: Value = answer.json().await.unwrap();
+    assert_eq!(seen["path"], "/42");
+    let claims_header = seen["headers"]["x-vireo-jwt-claims"].as_str().unwrap();
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims_header)
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&decoded).unwrap()["sub"],
+        "user-7"
+    );
+    assert!(seen["headers"]["authorization"].is_null());
+
+    // The async path checks the route's setting when it accepts.
+    let queued = reqwest::Client::new()
+        .post(server.url("/orders/42"))
+        .header("prefer", "respond-async")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status(), 401);
+
+    // The version itself stays public at /fn.
+    let (status, _, body) = call(&server, None).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A route whose JWT setting has no keys is refused when added.
+    let bad = server.cli(&[
+        "routes",
+        "add",
+        "/bad/*",
+        "--function",
+        "orders",
+        "--invoke-auth",
+        &json!({"jwt": {"issuer": ISSUER}}).to_string(),
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("invalid invoke_auth"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

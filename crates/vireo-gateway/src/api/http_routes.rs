@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vireo_core::time::{now_micros, rfc3339};
 use vireo_core::{
-    Caller, HostClaim, HostPattern, HttpRoute, Name, Role, RoutePattern, RouteStore,
+    Caller, HostClaim, HostPattern, HttpRoute, InvokeAuth, Name, Role, RoutePattern, RouteStore,
     VersionSelector,
 };
 
@@ -25,6 +25,10 @@ pub struct AddRoute {
     pub route: String,
     /// `function[@version|@alias]` of the namespace.
     pub function: String,
+    /// Who may call the function through this route (`public`, `key` or `{"jwt": {...}}`),
+    /// instead of the version's own `invoke_auth`; the version's when left out.
+    #[serde(default)]
+    pub invoke_auth: Option<InvokeAuth>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -32,6 +36,9 @@ pub struct RouteView {
     pub namespace: String,
     pub route: String,
     pub function: String,
+    /// The route's own `invoke_auth`; absent when the version's applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoke_auth: Option<InvokeAuth>,
     pub created_at: String,
     pub created_at_us: i64,
 }
@@ -42,6 +49,7 @@ impl From<HttpRoute> for RouteView {
             namespace: route.namespace.to_string(),
             route: route.pattern.to_string(),
             function: format!("{}@{}", route.function, route.selector),
+            invoke_auth: route.invoke_auth,
             created_at: rfc3339(route.created_at_us),
             created_at_us: route.created_at_us,
         }
@@ -94,11 +102,16 @@ pub async fn add(
         ));
     }
     let (function, selector) = VersionSelector::split_target(&body.function)?;
+    if let Some(auth) = &body.invoke_auth {
+        auth.validate()
+            .map_err(|e| ApiError::bad_request(format!("invalid invoke_auth: {e}")))?;
+    }
     let route = HttpRoute {
         namespace,
         pattern,
         function,
         selector,
+        invoke_auth: body.invoke_auth,
         created_at_us: now_micros(),
     };
     routes.add_route(&route).await?;

@@ -11,13 +11,13 @@ use http_body_util::{BodyExt as _, Full};
 use vireo_core::{
     AliasName, AliasTarget, ApiKey, AsyncInvocation, AsyncSubmitter, Body, Call, Catalog,
     DeployError, Deployed, Deployer, Enqueued, FunctionInfo, HostClaim, HostPattern, HttpRoute,
-    InvocationId, InvocationQuery, InvocationRecord, InvokeError, Invoker, KeyValueStore, KvCursor,
-    KvKeyPage, KvStoreId, KvStoreInfo, KvVersion, KvVersioned, LogLine, LogQuery, Name,
-    NamespaceInfo, NamespaceQuotas, NewAsyncInvocation, NewSchedule, NewVersion, NodeInfo,
-    NodeRegistry, Principal, QueueAdmin, QueueCounts, Records, Retained, Retention, RetryPolicy,
-    RoutePattern, RouteStore, Schedule, ScheduleStore, SecretError, SecretInfo, SecretManager,
-    SecretName, SecretValue, StoreError, TenantStore, UsageQuery, UsageRow, VersionInfo,
-    VersionSelector, VersionSettings,
+    InvocationId, InvocationQuery, InvocationRecord, InvokeAuth, InvokeError, Invoker,
+    KeyValueStore, KvCursor, KvKeyPage, KvStoreId, KvStoreInfo, KvVersion, KvVersioned, LogLine,
+    LogQuery, Name, NamespaceInfo, NamespaceQuotas, NewAsyncInvocation, NewSchedule, NewVersion,
+    NodeInfo, NodeRegistry, Principal, QueueAdmin, QueueCounts, Records, Retained, Retention,
+    RetryPolicy, RoutePattern, RouteStore, Schedule, ScheduleStore, SecretError, SecretInfo,
+    SecretManager, SecretName, SecretValue, StoreError, TenantStore, Unanswered, UsageQuery,
+    UsageRow, VersionInfo, VersionSelector, VersionSettings,
 };
 
 macro_rules! not_reached {
@@ -337,7 +337,7 @@ impl Invoker for World {
     /// Versions here ask for no credentials besides keys (JWTs are tested end to end).
     async fn check_credentials(
         &self,
-        _: &VersionInfo,
+        _: &InvokeAuth,
         _: &Principal,
         _: &mut http::HeaderMap,
     ) -> Result<(), InvokeError> {
@@ -345,7 +345,7 @@ impl Invoker for World {
     }
 
     /// Answers `200 ran` after noting what the call carried.
-    async fn invoke(&self, call: Call) -> Result<http::Response<Body>, InvokeError> {
+    async fn invoke(&self, call: Call) -> Result<http::Response<Body>, Unanswered> {
         let header = |name| {
             call.request
                 .headers()

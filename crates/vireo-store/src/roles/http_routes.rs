@@ -7,14 +7,15 @@ use vireo_core::{
 };
 
 use super::{Dialect, SqlStore, check_function, check_namespace};
+use crate::codec;
 use crate::rows::{self, Columns, column, name_column};
 use crate::sql::{Sql, query};
 
-const ROUTE_COLUMNS: &str =
-    "SELECT host, path, namespace, function, selector, created_at_us FROM http_routes";
+const ROUTE_COLUMNS: &str = "SELECT host, path, namespace, function, selector, invoke_auth,
+    created_at_us FROM http_routes";
 const INSERT_ROUTE: &str =
-    "INSERT INTO http_routes (host, path, namespace, function, selector, created_at_us)
-    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
+    "INSERT INTO http_routes (host, path, namespace, function, selector, invoke_auth, created_at_us)
+    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
 const DELETE_ROUTE: &str =
     "DELETE FROM http_routes WHERE namespace = $1 AND host = $2 AND path = $3";
 const CLAIMS: &str = "SELECT host, namespace, created_at_us FROM host_claims ORDER BY host";
@@ -42,12 +43,18 @@ impl<D: Dialect> RouteStore for SqlStore<D> {
             }
         }
         let (host, path) = keys(&route.pattern);
+        let invoke_auth = route
+            .invoke_auth
+            .as_ref()
+            .map(|auth| codec::to_json("a route's invoke_auth", auth))
+            .transpose()?;
         let inserted = query(INSERT_ROUTE)
             .bind(host.as_str())
             .bind(path.as_str())
             .bind(route.namespace.as_str())
             .bind(route.function.as_str())
             .bind(route.selector.to_string())
+            .bind(invoke_auth)
             .bind(route.created_at_us)
             .execute(&mut *tx, "adding a route")
             .await?;
@@ -210,6 +217,9 @@ fn http_route(row: &impl Columns) -> Result<HttpRoute, StoreError> {
         pattern: rows::parsed_column(row, "path", |_| RoutePattern::parse(&written).ok())?,
         function: name_column(row, "function")?,
         selector: rows::parsed_column(row, "selector", |s| s.parse().ok())?,
+        invoke_auth: column::<Option<String>>(row, "invoke_auth")?
+            .map(|json| codec::from_json("a route's invoke_auth", &json))
+            .transpose()?,
         created_at_us: column(row, "created_at_us")?,
     })
 }

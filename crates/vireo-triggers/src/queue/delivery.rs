@@ -79,7 +79,11 @@ pub async fn attempt(
         }
     };
     begins();
-    match invoker.invoke(call).await {
+    match invoker
+        .invoke(call)
+        .await
+        .map_err(|unanswered| unanswered.error)
+    {
         Ok(response) => {
             let (response, body_error) =
                 collect(response, settings.max_stored_response_bytes).await;
@@ -159,6 +163,7 @@ fn call(job: ClaimedInvocation) -> Result<Call, String> {
         trigger: job.trigger,
         // The key, if the function needs one, was checked when the invocation was accepted.
         principal: Principal::System,
+        route_auth: None,
         request,
     })
 }
