@@ -65,12 +65,15 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt-get update -q
     apt-get install -y -q nodejs npm
 fi
-# npm ci again whenever the lock file differs from the one last installed.
-if ! cmp -s tests/browser/package-lock.json tests/browser/node_modules/.installed-lock.json; then
-    echo "installing the browser test's node packages…" >&2
-    (cd tests/browser && npm ci --no-audit --no-fund &&
-        cp package-lock.json node_modules/.installed-lock.json)
-fi
+# The JavaScript guest fixtures (tests/js) are built with componentize-js from npm.
+# npm ci again whenever a lock file differs from the one last installed.
+for packages in tests/browser tests/js; do
+    if ! cmp -s "$packages/package-lock.json" "$packages/node_modules/.installed-lock.json"; then
+        echo "installing the node packages of $packages…" >&2
+        (cd "$packages" && npm ci --no-audit --no-fund &&
+            cp package-lock.json node_modules/.installed-lock.json)
+    fi
+done
 # The JWT tests generate their signing keys with openssl.
 if ! command -v openssl >/dev/null 2>&1; then
     echo "installing openssl…" >&2

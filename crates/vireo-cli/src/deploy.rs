@@ -103,7 +103,12 @@ pub async fn submit_version(
     output::emit(format, answer, |view: VersionView| {
         let changes = view.settings_changed.unwrap_or_default();
         let traps = view.unimplemented_imports.unwrap_or_default();
-        deployed_message(&function, view.version, created, (&changes, &traps), &url)
+        let mut message =
+            deployed_message(&function, view.version, created, (&changes, &traps), &url);
+        for warning in view.warnings.unwrap_or_default() {
+            message.push_str(&format!("warning: {warning}\n"));
+        }
+        message
     })
 }
 

@@ -118,6 +118,9 @@ fn render(function: &str, described: &Described) -> String {
         for (setting, value) in &version.settings {
             text.push_str(&format!("  {setting}: {}\n", setting_text(value)));
         }
+        if info.reuse_fallback_versions.contains(&version.version) {
+            text.push_str(REUSE_FALLBACK_WARNING);
+        }
     }
     text.push_str("\nschedules:");
     if described.schedules.is_empty() {
@@ -140,6 +143,8 @@ fn render(function: &str, described: &Described) -> String {
     text
 }
 
+const REUSE_FALLBACK_WARNING: &str = "  warning: an instance returned without answering its second request, so this server runs every request of this version on a fresh instance (instance_reuse has no effect)\n";
+
 /// A setting as people read it: text bare, `none` for null, anything else as compact JSON.
 fn setting_text(value: &Value) -> String {
     match value {
@@ -158,7 +163,7 @@ mod tests {
         let described: Described = serde_json::from_value(json!({
             "url": "http://127.0.0.1:8080/fn/default/echo",
             "function": {"name": "echo", "created_at_us": 0, "latest_version": 2,
-                         "aliases": {"latest": 2, "prod": 1}},
+                         "aliases": {"latest": 2, "prod": 1}, "reuse_fallback_versions": [1]},
             "versions": [
                 {"version": 2, "component_sha256": "ab".repeat(32), "component_size": 2048,
                  "created_at_us": 0, "settings": {"memory_mib": 64, "invoke_auth": "key",
@@ -181,6 +186,15 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\nversion 1 (prod): "), "{text}");
+        assert_eq!(
+            text.matches(REUSE_FALLBACK_WARNING).count(),
+            1,
+            "only version 1 fell back: {text}"
+        );
+        assert!(
+            text.contains(&format!("memory_mib: 128\n{REUSE_FALLBACK_WARNING}")),
+            "{text}"
+        );
         assert!(text.contains("  invoke_auth: key\n  memory_mib: 64\n  rate_limit: none\n  secrets: [\"DB_PASSWORD\"]\n"), "{text}");
         assert!(
             text.contains("schedules: none (`vireo cron add` makes one)"),

@@ -18,6 +18,9 @@ pub struct FunctionView {
     pub aliases: BTreeMap<String, u32>,
     #[serde(default)]
     pub splits: BTreeMap<String, vireo_core::AliasTarget>,
+    /// Versions that fell back to a fresh instance per request on the server.
+    #[serde(default)]
+    pub reuse_fallback_versions: Vec<u32>,
 }
 
 #[derive(Deserialize)]
@@ -38,6 +41,9 @@ pub struct VersionView {
     /// Only on deploy: imports linked as traps.
     #[serde(default)]
     pub unimplemented_imports: Option<Vec<String>>,
+    /// Only on deploy: what the deployer should know.
+    #[serde(default)]
+    pub warnings: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]

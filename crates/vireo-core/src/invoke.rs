@@ -264,6 +264,8 @@ pub struct Deployed {
     pub created: bool,
     /// Imports linked as traps (the version allows unimplemented imports).
     pub unimplemented_imports: Vec<String>,
+    /// What the deployer should know about the version, in words (nothing blocks it).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -314,6 +316,10 @@ pub trait Deployer: Send + Sync + 'static {
 
     /// Versions of the function whose compiled state is loaded (warm) in this server.
     fn warm_versions(&self, namespace: &Name, function: &Name) -> Vec<u32>;
+
+    /// Loaded versions whose instances could not serve a second request, so they run on a
+    /// fresh instance per request whatever their `instance_reuse` says.
+    fn reuse_fallback_versions(&self, namespace: &Name, function: &Name) -> Vec<u32>;
 
     /// Deletes a function and forgets its loaded state.
     async fn delete(&self, namespace: &Name, function: &Name) -> Result<(), StoreError>;

@@ -28,12 +28,21 @@ pub struct FunctionView {
     /// Versions whose compiled state is loaded in this server; the others are scaled to zero
     /// and their next request is a cold start.
     pub warm_versions: Vec<u32>,
+    /// Loaded versions whose instances could not serve a second request (componentize-js
+    /// components cannot): they run on a fresh instance per request whatever their
+    /// `instance_reuse` says.
+    pub reuse_fallback_versions: Vec<u32>,
 }
 
 impl FunctionView {
-    pub fn new(info: FunctionInfo, warm_versions: Vec<u32>) -> Self {
+    pub fn new(
+        info: FunctionInfo,
+        warm_versions: Vec<u32>,
+        reuse_fallback_versions: Vec<u32>,
+    ) -> Self {
         Self {
             warm_versions,
+            reuse_fallback_versions,
             url: format!("/fn/{}/{}", info.namespace, info.name),
             namespace: info.namespace.to_string(),
             name: info.name.to_string(),
@@ -67,6 +76,10 @@ pub struct VersionView {
     /// (`allow_unimplemented_imports`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unimplemented_imports: Option<Vec<String>>,
+    /// Only on deploy: what the deployer should know, in words (such as `instance_reuse` that
+    /// cannot take effect).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<String>>,
 }
 
 impl From<VersionInfo> for VersionView {
@@ -83,6 +96,7 @@ impl From<VersionInfo> for VersionView {
             created: None,
             settings_changed: None,
             unimplemented_imports: None,
+            warnings: None,
         }
     }
 }

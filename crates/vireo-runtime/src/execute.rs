@@ -4,8 +4,8 @@
 
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -16,11 +16,13 @@ use tracing::Instrument as _;
 use vireo_core::{Body, BoxError, InvocationStatus};
 use wasmtime::{Engine, Trap};
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::capability::{Invocation, KeyValueUse};
-use crate::cpu::{CpuScheduler, metered};
+use crate::cpu::{CpuScheduler, GuestCpu, metered};
 use crate::instances::{Instance, LoadedVersion};
+use crate::lent;
 use crate::logs::{CapturedLine, LogCapture};
 
 /// How an invocation ended, known once the guest has finished (possibly after its response
@@ -85,10 +87,6 @@ pub(crate) async fn execute(
     let cpu = version.cpu_share(scheduler);
     let ready = version.take_ready(limits.idle_ttl);
     let invocation = Invocation::of(&request);
-    let request = request.map(|body| {
-        body.map_err(|e: BoxError| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
-            .boxed_unsync()
-    });
     let (sender, receiver) = oneshot::channel();
     let engine = engine.clone();
     let share = cpu.clone();
@@ -97,30 +95,52 @@ pub(crate) async fn execute(
     // is logged with the invocation it belongs to.
     let guest = async move {
         let mut observed = Observed::default();
+        let outparam = Outparam::new(sender);
         let run = async {
-            let init_started = Instant::now();
-            let mut instance = match ready {
+            let instance = match ready {
                 Some(instance) => instance,
-                None => {
-                    let instance = version
-                        .instantiate(&engine, limits.max_log_bytes, deadline, share.clone())
-                        .await?;
-                    observed.init = init_started.elapsed();
-                    instance
-                }
+                None => fresh(&version, &engine, limits, deadline, &share, &mut observed).await?,
             };
-            instance.arm(deadline, share, &invocation);
-            observed.capture = Some(instance.capture.clone());
-            observed.memory_exceeded = Some(instance.memory_exceeded.clone());
-            let mut http = instance.store.data_mut().http();
-            let guest_request = http.new_incoming_request(Scheme::Http, request)?;
-            let outparam = http.new_response_outparam(sender)?;
-            instance
-                .proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut instance.store, guest_request, outparam)
-                .await?;
-            Ok::<Instance, wasmtime::Error>(instance)
+            if instance.served == 0 {
+                return handle(
+                    instance,
+                    request,
+                    &outparam,
+                    (deadline, &share, &invocation),
+                    &mut observed,
+                )
+                .await;
+            }
+            // A reused instance gets a request it can give back: one that cannot serve a second
+            // request leaves it unanswered and unread, and a fresh instance serves it instead.
+            let (request, lent) = lent::lend(request);
+            let instance = handle(
+                instance,
+                request,
+                &outparam,
+                (deadline, &share, &invocation),
+                &mut observed,
+            )
+            .await?;
+            if outparam.answered() {
+                return Ok(instance);
+            }
+            version.fall_back_to_fresh_instances();
+            match lent.reclaim() {
+                Some(request) => {
+                    let instance =
+                        fresh(&version, &engine, limits, deadline, &share, &mut observed).await?;
+                    handle(
+                        instance,
+                        request,
+                        &outparam,
+                        (deadline, &share, &invocation),
+                        &mut observed,
+                    )
+                    .await
+                }
+                None => Ok(instance),
+            }
         };
         let outcome = tokio::time::timeout(timeout, run).await;
         let timed_out = || {
@@ -132,7 +152,10 @@ pub(crate) async fn execute(
         let (status, error) = match outcome {
             Ok(Ok(mut instance)) => {
                 instance.served += 1;
-                if instance.served < version.settings.instance_reuse {
+                // Only an instance that answered, within its memory, serves again.
+                let sound =
+                    outparam.answered_ok() && !instance.memory_exceeded.load(Ordering::Relaxed);
+                if sound && version.reuses_after(instance.served) {
                     version.keep(instance);
                 }
                 (InvocationStatus::Ok, None)
@@ -214,6 +237,93 @@ pub(crate) async fn execute(
     Execution {
         response,
         completion,
+    }
+}
+
+/// A fresh store and instance of the version, its instantiation time noted.
+async fn fresh(
+    version: &LoadedVersion,
+    engine: &Engine,
+    limits: Limits,
+    deadline: Instant,
+    share: &Arc<GuestCpu>,
+    observed: &mut Observed,
+) -> wasmtime::Result<Instance> {
+    let started = Instant::now();
+    let instance = version
+        .instantiate(engine, limits.max_log_bytes, deadline, share.clone())
+        .await?;
+    observed.init += started.elapsed();
+    Ok(instance)
+}
+
+/// One call of the guest's handler on `instance`, armed for this invocation (its deadline, CPU
+/// share and trace); the response it sets goes to `outparam`.
+async fn handle(
+    mut instance: Instance,
+    request: http::Request<Body>,
+    outparam: &Outparam,
+    (deadline, share, invocation): (Instant, &Arc<GuestCpu>, &Invocation),
+    observed: &mut Observed,
+) -> wasmtime::Result<Instance> {
+    instance.arm(deadline, share.clone(), invocation);
+    observed.capture = Some(instance.capture.clone());
+    observed.memory_exceeded = Some(instance.memory_exceeded.clone());
+    let request = request.map(|body| {
+        body.map_err(|e: BoxError| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
+            .boxed_unsync()
+    });
+    let mut http = instance.store.data_mut().http();
+    let guest_request = http.new_incoming_request(Scheme::Http, request)?;
+    let guest_outparam = http.new_response_outparam_from_callback(outparam.callback())?;
+    instance
+        .proxy
+        .wasi_http_incoming_handler()
+        .call_handle(&mut instance.store, guest_request, guest_outparam)
+        .await?;
+    Ok(instance)
+}
+
+type GuestResponse = Result<hyper::Response<HyperOutgoingBody>, ErrorCode>;
+
+/// The caller's response channel, lent to the guest: it stays here until a guest sets a
+/// response, so a guest that returns without one leaves it for another try.
+struct Outparam {
+    sender: Arc<Mutex<Option<oneshot::Sender<GuestResponse>>>>,
+    answered_ok: Arc<AtomicBool>,
+}
+
+impl Outparam {
+    fn new(sender: oneshot::Sender<GuestResponse>) -> Self {
+        Self {
+            sender: Arc::new(Mutex::new(Some(sender))),
+            answered_ok: Arc::default(),
+        }
+    }
+
+    /// What the guest's `response-outparam.set` calls.
+    fn callback(&self) -> impl FnOnce(GuestResponse) + Send + Sync + 'static {
+        let (sender, answered_ok) = (self.sender.clone(), self.answered_ok.clone());
+        move |response| {
+            let sender = sender.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(sender) = sender {
+                answered_ok.store(response.is_ok(), Ordering::Relaxed);
+                // The caller may have gone (its client disconnected): nothing to tell it then.
+                let _ = sender.send(response);
+            }
+        }
+    }
+
+    /// Whether a guest set a response, a successful one or an error.
+    fn answered(&self) -> bool {
+        self.sender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+    }
+
+    fn answered_ok(&self) -> bool {
+        self.answered_ok.load(Ordering::Relaxed)
     }
 }
 
@@ -313,6 +423,36 @@ mod tests {
         let (answered, answer) = until_answered(guest, response).await;
         assert!(matches!(answered, Answered::Finished(_)));
         assert_eq!(answer, Some("hello"));
+    }
+
+    #[test]
+    fn the_outparam_tells_an_answer_an_error_answer_and_none_apart() {
+        let (sender, mut receiver) = oneshot::channel();
+        let outparam = Outparam::new(sender);
+        assert!(!outparam.answered(), "nothing set yet");
+        (outparam.callback())(Err(ErrorCode::InternalError(None)));
+        assert!(outparam.answered());
+        assert!(!outparam.answered_ok(), "an error code is not a response");
+        assert!(
+            matches!(receiver.try_recv(), Ok(Err(_))),
+            "the caller got it"
+        );
+
+        let (sender, mut receiver) = oneshot::channel();
+        let outparam = Outparam::new(sender);
+        let response = hyper::Response::new(HyperOutgoingBody::default());
+        (outparam.callback())(Ok(response));
+        assert!(outparam.answered() && outparam.answered_ok());
+        assert!(matches!(receiver.try_recv(), Ok(Ok(_))));
+
+        let (sender, receiver) = oneshot::channel::<GuestResponse>();
+        let outparam = Outparam::new(sender);
+        drop(outparam.callback());
+        assert!(
+            !outparam.answered(),
+            "a guest that drops its outparam leaves the channel here"
+        );
+        drop(receiver);
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use vireo_core::{Name, VersionSettings};
+use vireo_core::{Name, VersionInfo, VersionSettings};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
@@ -46,30 +46,63 @@ impl Instance {
 pub struct LoadedVersion {
     namespace: Name,
     function: Name,
+    version: u32,
+    component_sha256: String,
     pub(crate) pre: ProxyPre<Host>,
     pub(crate) settings: VersionSettings,
     /// What each capability built from the version's grants at load.
     capabilities: Versions,
     ready: Mutex<Vec<Instance>>,
     last_used: Mutex<Instant>,
+    /// Set when a reused instance returned without answering: its instances serve one request
+    /// each from then on, whatever `instance_reuse` says.
+    serves_once: AtomicBool,
 }
 
 impl LoadedVersion {
-    pub(crate) fn new(
-        (namespace, function): (Name, Name),
-        pre: ProxyPre<Host>,
-        settings: VersionSettings,
-        capabilities: Versions,
-    ) -> Self {
+    pub(crate) fn new(version: &VersionInfo, pre: ProxyPre<Host>, capabilities: Versions) -> Self {
         Self {
-            namespace,
-            function,
+            namespace: version.namespace.clone(),
+            function: version.function.clone(),
+            version: version.version,
+            component_sha256: version.component_sha256.clone(),
             pre,
-            settings,
+            settings: version.settings.clone(),
             capabilities,
             ready: Mutex::new(Vec::new()),
             last_used: Mutex::new(Instant::now()),
+            serves_once: AtomicBool::new(false),
         }
+    }
+
+    /// Whether an instance that has served `served` requests serves another.
+    pub(crate) fn reuses_after(&self, served: u32) -> bool {
+        served < self.settings.instance_reuse && !self.serves_once()
+    }
+
+    /// Whether this version fell back to a fresh instance per request.
+    pub fn serves_once(&self) -> bool {
+        self.serves_once.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn component_sha256(&self) -> &str {
+        &self.component_sha256
+    }
+
+    /// A reused instance returned without answering: the component cannot serve a second
+    /// request on one instance (componentize-js components cannot), so from now on every
+    /// request gets a fresh one, and the instances kept for reuse go.
+    pub(crate) fn fall_back_to_fresh_instances(&self) {
+        if self.serves_once.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        tracing::warn!(
+            namespace = %self.namespace,
+            function = %self.function,
+            version = self.version,
+            "an instance returned without answering its second request: this component cannot serve more than one request per instance, so instance_reuse is off for this version and every request gets a fresh instance"
+        );
+        self.ready().retain(|instance| instance.served == 0);
     }
 
     /// A new share of the CPU for one invocation of this version.

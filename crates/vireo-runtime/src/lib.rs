@@ -10,6 +10,7 @@ mod engine;
 mod execute;
 mod host;
 mod instances;
+mod lent;
 mod logs;
 mod unimplemented;
 mod validate;
@@ -224,9 +225,8 @@ impl Runtime {
                     RuntimeError::internal("reading the version's allowed_outbound_hosts", e)
                 })?;
                 Ok::<_, RuntimeError>(Arc::new(LoadedVersion::new(
-                    (version.namespace.clone(), version.function.clone()),
+                    version,
                     pre,
-                    version.settings.clone(),
                     self.capabilities.load(&grants),
                 )))
             })
@@ -288,14 +288,41 @@ impl Runtime {
 
     /// Versions of a function whose compiled state is in memory.
     pub fn warm_versions(&self, namespace: &Name, function: &Name) -> Vec<u32> {
+        self.loaded_versions(namespace, function, |_| true)
+    }
+
+    /// Loaded versions of a function that fell back to a fresh instance per request because
+    /// their instances could not serve a second one (see `LoadedVersion::serves_once`).
+    pub fn reuse_fallback_versions(&self, namespace: &Name, function: &Name) -> Vec<u32> {
+        self.loaded_versions(namespace, function, LoadedVersion::serves_once)
+    }
+
+    /// The numbers of a function's loaded versions that match `matching`, in order.
+    fn loaded_versions(
+        &self,
+        namespace: &Name,
+        function: &Name,
+        matching: impl Fn(&LoadedVersion) -> bool,
+    ) -> Vec<u32> {
         let mut versions: Vec<u32> = self
             .lock_loaded()
             .iter()
-            .filter(|((ns, f, _), cell)| ns == namespace && f == function && cell.initialized())
+            .filter(|((ns, f, _), cell)| {
+                ns == namespace && f == function && cell.get().is_some_and(|v| matching(v.as_ref()))
+            })
             .map(|((_, _, version), _)| *version)
             .collect();
         versions.sort_unstable();
         versions
+    }
+
+    /// Whether a loaded version of this component (by content hash) was found unable to serve
+    /// a second request per instance: a deploy of it with `instance_reuse` is warned.
+    pub fn serves_once(&self, component_sha256: &str) -> bool {
+        self.lock_loaded().values().any(|cell| {
+            cell.get()
+                .is_some_and(|v| v.serves_once() && v.component_sha256() == component_sha256)
+        })
     }
 
     /// Drops the loaded state of every version of a function (after it was deleted).

@@ -332,10 +332,12 @@ impl Deployer for Platform {
             && latest.component_sha256 == sha
             && latest.settings == settings
         {
+            let warnings = self.reuse_warnings(&latest);
             return Ok(Deployed {
                 version: latest,
                 created: false,
                 unimplemented_imports,
+                warnings,
             });
         }
         let new = NewVersion {
@@ -351,6 +353,7 @@ impl Deployer for Platform {
         self.prewarm(&version).await;
         tracing::info!(namespace = %namespace, function = %function, version = version.version, "deployed");
         Ok(Deployed {
+            warnings: self.reuse_warnings(&version),
             version,
             created: true,
             unimplemented_imports,
@@ -405,6 +408,10 @@ impl Deployer for Platform {
 
     fn warm_versions(&self, namespace: &Name, function: &Name) -> Vec<u32> {
         self.runtime.warm_versions(namespace, function)
+    }
+
+    fn reuse_fallback_versions(&self, namespace: &Name, function: &Name) -> Vec<u32> {
+        self.runtime.reuse_fallback_versions(namespace, function)
     }
 
     async fn delete(&self, namespace: &Name, function: &Name) -> Result<(), StoreError> {
@@ -523,6 +530,21 @@ fn caller_trace(headers: &mut http::HeaderMap) -> Option<TraceContext> {
 }
 
 impl Platform {
+    /// A deploy asking for `instance_reuse` of a component this server has seen fail to serve
+    /// a second request on one instance: reuse will fall back to fresh instances.
+    fn reuse_warnings(&self, version: &VersionInfo) -> Vec<String> {
+        if version.settings.instance_reuse > 1
+            && self.runtime.serves_once(&version.component_sha256)
+        {
+            vec![format!(
+                "instance_reuse {} will not take effect: this component returned without answering when an instance served it a second time (componentize-js components do), so each request gets a fresh instance",
+                version.settings.instance_reuse
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The function's own rate limit, shared by all its callers.
     fn take_rate_token(&self, version: &VersionInfo) -> Result<(), InvokeError> {
         let Some(limit) = version.settings.rate_limit else {

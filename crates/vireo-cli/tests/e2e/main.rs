@@ -34,6 +34,7 @@ mod profiles;
 mod request_bodies;
 mod restart;
 mod retention;
+mod reuse_fallback;
 mod routes;
 mod scaling;
 mod secrets;

@@ -85,5 +85,6 @@ pub async fn delete(
 /// The stored function plus what this server has loaded of it.
 pub(crate) fn view(deployer: &dyn Deployer, info: FunctionInfo) -> FunctionView {
     let warm = deployer.warm_versions(&info.namespace, &info.name);
-    FunctionView::new(info, warm)
+    let serving_once = deployer.reuse_fallback_versions(&info.namespace, &info.name);
+    FunctionView::new(info, warm, serving_once)
 }

@@ -134,6 +134,7 @@ pub async fn deploy(
     view.created = Some(deployed.created);
     view.settings_changed = Some(changed);
     view.unimplemented_imports = Some(deployed.unimplemented_imports);
+    view.warnings = Some(deployed.warnings);
     Ok((status, Json(view)))
 }
 

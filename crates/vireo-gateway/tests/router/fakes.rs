@@ -319,6 +319,10 @@ impl Deployer for World {
         not_reached!("Deployer::delete_alias")
     }
 
+    fn reuse_fallback_versions(&self, _: &Name, _: &Name) -> Vec<u32> {
+        Vec::new()
+    }
+
     fn warm_versions(&self, _: &Name, _: &Name) -> Vec<u32> {
         self.warm.clone()
     }

@@ -1,8 +1,9 @@
 //! Guest components, built from source once per test run.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -43,6 +44,38 @@ fn guest_manifests(root: &Path) -> Vec<PathBuf> {
     manifests.sort();
     manifests.push(root.join("tests/fixtures/Cargo.toml"));
     manifests
+}
+
+/// Builds `tests/js/<name>.js` into a component with componentize-js, once per test run, and
+/// returns its bytes. The node packages come from `npm ci` in `tests/js` (scripts/test.sh).
+pub fn js_guest(name: &str) -> Vec<u8> {
+    static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    let out = built.entry(name.to_string()).or_insert_with(|| {
+        let dir = workspace_root().join("tests/js");
+        assert!(
+            dir.join("node_modules/@bytecodealliance/componentize-js")
+                .exists(),
+            "componentize-js is not installed: run scripts/test.sh, or `npm ci` in {}",
+            dir.display()
+        );
+        let out_dir = workspace_root().join("target/guests/js");
+        std::fs::create_dir_all(&out_dir).expect("create target/guests/js");
+        let out = out_dir.join(format!("{name}.wasm"));
+        let status = Command::new("node")
+            .current_dir(&dir)
+            .arg("build.mjs")
+            .arg(format!("{name}.js"))
+            .arg(&out)
+            .status()
+            .expect("run node to build a JavaScript guest (is nodejs installed?)");
+        assert!(
+            status.success(),
+            "building tests/js/{name}.js with componentize-js failed"
+        );
+        out
+    });
+    std::fs::read(&*out).unwrap_or_else(|e| panic!("read {}: {e}", out.display()))
 }
 
 pub fn guest(name: &str) -> Vec<u8> {

@@ -1,0 +1,106 @@
+//! Instance reuse with components that serve one request per instance (componentize-js): the
+//! instance that returned without answering is dropped, the request goes to a fresh instance,
+//! and the version runs on fresh instances from then on, saying so in the log, `describe` and
+//! the next deploy.
+
+use serde_json::{Value, json};
+
+use crate::support::{Server, guests, js_guest, stdout_json};
+
+/// Sends `n` requests to `path`, each a POST with its own body; returns what each answered.
+async fn posts(server: &Server, path: &str, n: usize) -> Vec<(u16, String)> {
+    let client = reqwest::Client::new();
+    let mut answers = Vec::new();
+    for i in 0..n {
+        let response = client
+            .post(server.url(path))
+            .body(format!("body {i}"))
+            .send()
+            .await
+            .unwrap();
+        answers.push((response.status().as_u16(), response.text().await.unwrap()));
+    }
+    answers
+}
+
+async fn fallback_versions(server: &Server, function: &str) -> Value {
+    let (_, view) = server
+        .get_json(&format!("/v1/namespaces/default/functions/{function}"))
+        .await;
+    view["reuse_fallback_versions"].clone()
+}
+
+#[tokio::test]
+async fn an_instance_that_cannot_serve_twice_hands_the_request_to_a_fresh_one() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let component = guests().join("serves_once.wasm");
+    let component = component.to_str().unwrap();
+    let deployed = server.cli_ok(&["deploy", "once", component, "--instance-reuse", "10"]);
+    assert!(
+        !deployed.contains("warning"),
+        "nothing is known yet: {deployed}"
+    );
+
+    let answers = posts(&server, "/fn/default/once/", 6).await;
+    let expected: Vec<(u16, String)> = (0..6).map(|i| (200, format!("body {i}"))).collect();
+    assert_eq!(answers, expected, "each request answered, its body whole");
+    server
+        .logged("cannot serve more than one request per instance")
+        .await;
+    assert_eq!(
+        server
+            .log_lines("cannot serve more than one request per instance")
+            .len(),
+        1,
+        "warned once per version"
+    );
+    assert_eq!(fallback_versions(&server, "once").await, json!([1]));
+    let records = stdout_json(&server.cli(&["invocations", "once", "-o", "json"]));
+    let statuses: Vec<&str> = records["invocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|record| record["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["ok"; 6], "every invocation recorded as ok");
+
+    let described = server.cli_ok(&["describe", "once"]);
+    assert!(
+        described.contains("warning: an instance returned without answering its second request"),
+        "{described}"
+    );
+    let again = server.cli_ok(&["deploy", "once", component, "--instance-reuse", "5"]);
+    assert!(
+        again.contains("warning: instance_reuse 5 will not take effect"),
+        "{again}"
+    );
+
+    // A component that serves many requests per instance keeps its reuse.
+    server
+        .deploy_ok("counted", "counter", json!({"instance_reuse": 3}))
+        .await;
+    let answers = posts(&server, "/fn/default/counted/", 3).await;
+    assert_eq!(
+        answers,
+        [(200, "1".into()), (200, "2".into()), (200, "3".into())]
+    );
+    assert_eq!(fallback_versions(&server, "counted").await, json!([]));
+}
+
+#[tokio::test]
+async fn a_componentize_js_function_with_instance_reuse_answers_every_request() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let deployed = server
+        .deploy("hello-js", js_guest("hello"), json!({"instance_reuse": 10}))
+        .await;
+    assert_eq!(deployed.status(), 201);
+
+    let answers = posts(&server, "/fn/default/hello-js/greet", 20).await;
+    let expected: Vec<(u16, String)> = (0..20)
+        .map(|i| (200, format!("hello from js /greet body {i}")))
+        .collect();
+    assert_eq!(answers, expected);
+    assert_eq!(fallback_versions(&server, "hello-js").await, json!([1]));
+}
