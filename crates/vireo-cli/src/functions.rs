@@ -279,6 +279,7 @@ mod tests {
             latest_version: Some(3),
             aliases: aliases.iter().map(|(a, v)| (a.to_string(), *v)).collect(),
             splits: Default::default(),
+            reuse_fallback_versions: Vec::new(),
         };
         assert_eq!(
             removed_message(
