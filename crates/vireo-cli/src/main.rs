@@ -22,6 +22,7 @@ mod routes;
 mod secrets;
 mod serve;
 mod settings_args;
+mod sources;
 mod sse;
 mod store;
 mod tenants;
@@ -142,6 +143,9 @@ enum Command {
     /// Cron schedules: invoke functions at times given by cron expressions.
     #[command(subcommand)]
     Cron(cron::CronCommand),
+    /// Event sources: invoke a function for every message of a broker's stream.
+    #[command(subcommand)]
+    Sources(sources::SourcesCommand),
     /// Secrets: values functions see as environment variables, kept encrypted at rest.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
@@ -278,6 +282,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq(command) => queue::dlq(&client()?, format, command).await,
         Command::RetryPolicy(args) => queue::retry_policy(&client()?, format, args).await,
         Command::Cron(command) => cron::run(&client()?, format, command).await,
+        Command::Sources(command) => sources::run(&client()?, format, command).await,
         Command::Secrets(command) => secrets::run(&client()?, format, command).await,
         Command::Kv(command) => kv::run(&client()?, format, command).await,
         Command::Routes(command) => routes::run(&client()?, format, command).await,

@@ -169,6 +169,25 @@ pub struct ScheduleView {
 }
 
 #[derive(Deserialize)]
+pub struct SourceList {
+    pub sources: Vec<SourceView>,
+}
+
+#[derive(Deserialize)]
+pub struct SourceView {
+    pub name: String,
+    pub kind: String,
+    pub stream: String,
+    pub function: String,
+    pub paused: bool,
+    pub state: String,
+    pub received: u64,
+    pub acknowledged: u64,
+    pub lag: Option<u64>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Deserialize)]
 pub struct SecretList {
     pub secrets: Vec<SecretView>,
 }

@@ -80,6 +80,8 @@ pub enum Trigger {
     Cron,
     /// A change to an object in a bucket with a notification, delivered from the queue.
     Bucket,
+    /// A broker's message read by an event source, delivered from the queue.
+    Source,
 }
 
 impl Trigger {
@@ -89,13 +91,20 @@ impl Trigger {
             Trigger::Async => "async",
             Trigger::Cron => "cron",
             Trigger::Bucket => "bucket",
+            Trigger::Source => "source",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [Self::Http, Self::Async, Self::Cron, Self::Bucket]
-            .into_iter()
-            .find(|trigger| trigger.as_str() == value)
+        [
+            Self::Http,
+            Self::Async,
+            Self::Cron,
+            Self::Bucket,
+            Self::Source,
+        ]
+        .into_iter()
+        .find(|trigger| trigger.as_str() == value)
     }
 }
 

@@ -18,6 +18,7 @@ pub mod queue;
 pub mod schedule;
 pub mod secrets;
 pub mod settings;
+pub mod source;
 pub mod split;
 pub mod store;
 pub mod tenancy;
@@ -53,6 +54,10 @@ pub use secrets::{
     SecretManager, SecretName, SecretStore, SecretValue,
 };
 pub use settings::{InvalidSettings, InvokeAuth, SettingsLimits, VersionSettings};
+pub use source::{
+    InvalidSource, NewSource, SecretOpener, Source, SourceKind, SourceMonitor, SourceProbe,
+    SourceProbeError, SourceSpec, SourceState, SourceStatus, SourceStore,
+};
 pub use split::{AliasTarget, InvalidSplit, StickyKey, VERSION_HEADER, WeightedVersion};
 
 pub use store::{

@@ -25,7 +25,7 @@ use axum::routing::{any, get};
 
 pub use body::Pace;
 pub use published::{ROUTE_DURATION, ROUTE_REQUESTS};
-pub use state::{AppState, RenderMetrics, SharedState};
+pub use state::{AppState, RenderMetrics, SharedState, SourceServices};
 pub use ui::UiSettings;
 
 /// Every response to an invocation carries its id here.

@@ -12,7 +12,7 @@ use vireo_core::buckets::Buckets;
 use vireo_core::{
     AsyncSubmitter, Catalog, Deployer, Directory, Invoker, KeyValueStore, LiveRoutes, Name,
     NodeRegistry, ObjectStore, PricePlan, QueueAdmin, Records, RouteStore, ScheduleStore,
-    SecretManager,
+    SecretManager, SecretOpener, SourceMonitor, SourceProbe, SourceStore,
 };
 
 use crate::GatewayLimits;
@@ -29,6 +29,8 @@ pub struct SharedState {
     /// The durable async queue, as the admin API reads and changes it.
     pub queue: Arc<dyn QueueAdmin>,
     pub schedules: Arc<dyn ScheduleStore>,
+    /// Event sources: stored, probed at create, and their state on this node.
+    pub sources: SourceServices,
     /// Routes and host claims, for the admin API.
     pub http_routes: Arc<dyn RouteStore>,
     /// The route table requests outside Vireo's own paths are matched against.
@@ -59,6 +61,16 @@ pub struct SharedState {
     pub render_metrics: RenderMetrics,
     /// The web dashboard's settings; `None` turns it off.
     pub ui: Option<crate::UiSettings>,
+}
+
+/// What the sources API needs beside the catalog.
+#[derive(Clone)]
+pub struct SourceServices {
+    pub store: Arc<dyn SourceStore>,
+    pub probe: Arc<dyn SourceProbe>,
+    pub monitor: Arc<dyn SourceMonitor>,
+    /// Opens the secret a source names as its password, for the connection attempt.
+    pub secrets: Arc<dyn SecretOpener>,
 }
 
 impl SharedState {
@@ -144,6 +156,7 @@ pieces! {
     Arc<dyn Deployer> => |shared| shared.deployer.clone();
     Arc<dyn QueueAdmin> => |shared| shared.queue.clone();
     Arc<dyn ScheduleStore> => |shared| shared.schedules.clone();
+    SourceServices => |shared| shared.sources.clone();
     Arc<dyn SecretManager> => |shared| shared.secrets.clone();
     Arc<dyn KeyValueStore> => |shared| shared.key_value.clone();
     Arc<dyn ObjectStore> => |shared| shared.objects.clone();

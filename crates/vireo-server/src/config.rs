@@ -38,6 +38,8 @@ struct FileConfig {
     #[serde(default)]
     cron: CronConfig,
     #[serde(default)]
+    sources: SourcesConfig,
+    #[serde(default)]
     pricing: vireo_core::PricePlan,
     #[serde(default)]
     retention: RetentionConfig,
@@ -227,6 +229,27 @@ impl Default for CronConfig {
     }
 }
 
+/// `[sources]` in the config file: how each node follows the event sources.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourcesConfig {
+    /// How often the node rereads the sources to start, pause or stop their runners, ms.
+    pub poll_ms: u64,
+    /// A message left unacknowledged this long by a consumer that went away (its node died)
+    /// is taken over by another, ms. Longer than any commit takes, so a live node's messages
+    /// are not taken.
+    pub claim_idle_ms: u64,
+}
+
+impl Default for SourcesConfig {
+    fn default() -> Self {
+        Self {
+            poll_ms: 1_000,
+            claim_idle_ms: 30_000,
+        }
+    }
+}
+
 /// `[engine]` in the config file: how instance memory is reset between requests.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -344,6 +367,7 @@ pub struct Config {
     pub engine: EngineConfig,
     pub async_queue: AsyncConfig,
     pub cron: CronConfig,
+    pub sources: SourcesConfig,
     pub pricing: vireo_core::PricePlan,
     pub retention: RetentionConfig,
     pub tracing: TracingConfig,
@@ -393,6 +417,7 @@ impl Config {
             bail!("invalid config: scaling.idle_ttl_ms must be greater than 0");
         }
         validate_async(&file.async_queue, &file.cron)?;
+        validate_sources(&file.sources)?;
         validate_egress(&file.egress)?;
         validate_key_value(&file.key_value)?;
         if file.objects.max_object_bytes == 0 || file.objects.max_object_bytes > i64::MAX as u64 {
@@ -439,6 +464,7 @@ impl Config {
             engine: file.engine,
             async_queue: file.async_queue,
             cron: file.cron,
+            sources: file.sources,
             pricing: file.pricing,
             retention: file.retention,
             tracing: file.tracing,
@@ -536,6 +562,13 @@ impl Config {
         }
     }
 
+    pub fn source_settings(&self) -> vireo_triggers::sources::SourceSettings {
+        vireo_triggers::sources::SourceSettings {
+            poll: Duration::from_millis(self.sources.poll_ms),
+            claim_idle: Duration::from_millis(self.sources.claim_idle_ms),
+        }
+    }
+
     pub fn scheduler_settings(&self) -> vireo_triggers::SchedulerSettings {
         vireo_triggers::SchedulerSettings {
             tick: Duration::from_millis(self.cron.tick_ms),
@@ -584,6 +617,17 @@ fn validate_limits(limits: &LimitsConfig) -> anyhow::Result<()> {
     }
     if limits.max_memory_mib > 16 * 1024 {
         bail!("invalid config: limits.max_memory_mib is at most 16384 (16 GiB per instance)");
+    }
+    Ok(())
+}
+
+fn validate_sources(sources: &SourcesConfig) -> anyhow::Result<()> {
+    if sources.poll_ms == 0 {
+        bail!("invalid config: sources.poll_ms must be greater than 0");
+    }
+    // Below a second, a slow commit on a live node would hand its messages to another.
+    if sources.claim_idle_ms < 1_000 {
+        bail!("invalid config: sources.claim_idle_ms must be at least 1000");
     }
     Ok(())
 }

@@ -17,8 +17,8 @@ use vireo_core::{
     AliasName, AliasTarget, Body, Call, Catalog, Change, ComponentStore, DeployError, Deployed,
     Deployer, Directory, ErrorClass, InvocationStatus, InvokeAuth, InvokeError, Invoker, Name,
     NewVersion, Principal, RouteStore, SecretError, SecretInfo, SecretManager, SecretName,
-    SecretValue, SettingsLimits, StoreError, TraceContext, Unanswered, VERSION_HEADER, VersionInfo,
-    VersionSelector, VersionSettings, trace,
+    SecretOpener, SecretValue, SettingsLimits, StoreError, TraceContext, Unanswered,
+    VERSION_HEADER, VersionInfo, VersionSelector, VersionSettings, trace,
 };
 use vireo_runtime::{Runtime, RuntimeError};
 use vireo_store::RecordWriter;
@@ -444,6 +444,17 @@ impl SecretManager for Platform {
         self.changed(secret_of(namespace, name)).await;
         tracing::info!(%namespace, secret = %name, "secret deleted");
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl SecretOpener for Platform {
+    async fn open_secret(
+        &self,
+        namespace: &Name,
+        name: &SecretName,
+    ) -> Result<SecretValue, StoreError> {
+        self.vault.open_one(namespace, name).await
     }
 }
 

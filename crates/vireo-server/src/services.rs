@@ -10,9 +10,10 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use vireo_core::{AsyncSubmitter, Deployer as _, Name};
-use vireo_gateway::{AppState, SharedState};
+use vireo_gateway::{AppState, SharedState, SourceServices};
 use vireo_runtime::{EngineSettings, HostServices, Runtime};
 use vireo_store::{RecordWriter, RecordWriterTask, Stores};
+use vireo_triggers::sources::{Kinds, Statuses};
 use vireo_triggers::{QueueWriter, WorkerHandle};
 
 use crate::config::Config;
@@ -40,6 +41,7 @@ pub struct Services {
     /// Loops that hold nothing to finish: stopped at once.
     upkeep: Vec<JoinHandle<()>>,
     scheduler: JoinHandle<()>,
+    sources: JoinHandle<()>,
     worker: WorkerHandle,
     submitter: Arc<dyn AsyncSubmitter>,
     queue_writer: JoinHandle<()>,
@@ -126,6 +128,20 @@ impl Services {
             config.scheduler_settings(),
             shutdown.clone(),
         ));
+        let kinds = Arc::new(Kinds::default());
+        let statuses = Statuses::default();
+        let sources = tokio::spawn(vireo_triggers::sources::supervisor::run(
+            vireo_triggers::sources::supervisor::Parts {
+                store: stores.sources.clone(),
+                secrets: platform.clone(),
+                submitter: submitter.clone(),
+                kinds: kinds.clone(),
+                statuses: statuses.clone(),
+                consumer: format!("vireo-{}", node.id()),
+            },
+            config.source_settings(),
+            shutdown.clone(),
+        ));
         let state = AppState::new(SharedState {
             catalog: stores.catalog.clone(),
             records: stores.records.clone(),
@@ -133,6 +149,12 @@ impl Services {
             invoker: platform.clone(),
             queue: stores.queue_admin.clone(),
             schedules: stores.schedules.clone(),
+            sources: SourceServices {
+                store: stores.sources.clone(),
+                probe: kinds,
+                monitor: Arc::new(statuses),
+                secrets: platform.clone(),
+            },
             http_routes: stores.http_routes.clone(),
             published: platform.published_routes(),
             secrets: platform.clone(),
@@ -167,6 +189,7 @@ impl Services {
             server,
             upkeep,
             scheduler,
+            sources,
             worker,
             submitter,
             queue_writer,
@@ -215,6 +238,7 @@ impl Services {
             task.abort();
         }
         finish_by(work_deadline, self.scheduler, "the cron scheduler").await;
+        finish_by(work_deadline, self.sources, "the event sources").await;
         let remaining = work_deadline.saturating_duration_since(tokio::time::Instant::now());
         if !self.worker.stop(remaining).await {
             tracing::warn!(

@@ -10,8 +10,8 @@ use vireo_core::auth::{ApiKey, Role};
 use vireo_core::{
     AliasTarget, AsyncInvocation, AsyncStatus, ClaimedInvocation, FunctionInfo, InvocationId,
     InvocationRecord, InvocationStatus, KvStoreInfo, LogLine, LogStream, MissedSlots, Name,
-    NamespaceInfo, RetryPolicy, Schedule, SealedSecret, SecretInfo, SecretName, StoreError,
-    StoredRequest, Trigger, VersionInfo,
+    NamespaceInfo, RetryPolicy, Schedule, SealedSecret, SecretInfo, SecretName, Source, SourceKind,
+    SourceSpec, StoreError, StoredRequest, Trigger, VersionInfo,
 };
 
 use crate::codec;
@@ -351,6 +351,29 @@ pub(crate) fn schedule(row: &impl Columns) -> Result<Schedule, StoreError> {
         last_slot_us: column(row, "last_slot_us")?,
         last_invocation: last_invocation.as_deref().and_then(InvocationId::parse),
         last_status: last_status.as_deref().and_then(AsyncStatus::parse),
+    })
+}
+
+pub(crate) fn source(row: &impl Columns) -> Result<Source, StoreError> {
+    let password_secret: Option<String> = column(row, "password_secret")?;
+    Ok(Source {
+        namespace: name_column(row, "namespace")?,
+        name: name_column(row, "name")?,
+        function: name_column(row, "function")?,
+        selector: parsed_column(row, "selector", |s| s.parse().ok())?,
+        spec: SourceSpec {
+            kind: parsed_column(row, "kind", SourceKind::parse)?,
+            url: column(row, "url")?,
+            stream: column(row, "stream")?,
+            password_secret: password_secret
+                .map(|secret| {
+                    codec::parsed("password_secret", &secret, |s| SecretName::parse(s).ok())
+                })
+                .transpose()?,
+            batch_size: column(row, "batch_size")?,
+        },
+        paused: column(row, "paused")?,
+        created_at_us: column(row, "created_at_us")?,
     })
 }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use vireo_core::{
     Catalog, ChangeFeed, ComponentStore, KeyValueStore, MasterKeyRecord, NodeRegistry, ObjectStore,
-    Queue, QueueAdmin, Records, RouteStore, ScheduleStore, SecretStore, StoreError, TenantStore,
+    Queue, QueueAdmin, Records, RouteStore, ScheduleStore, SecretStore, SourceStore, StoreError,
+    TenantStore,
 };
 
 use crate::{postgres, sqlite};
@@ -71,6 +72,7 @@ pub struct Stores {
     pub queue: Arc<dyn Queue>,
     pub queue_admin: Arc<dyn QueueAdmin>,
     pub schedules: Arc<dyn ScheduleStore>,
+    pub sources: Arc<dyn SourceStore>,
     pub http_routes: Arc<dyn RouteStore>,
     pub tenants: Arc<dyn TenantStore>,
     pub secrets: Arc<dyn SecretStore>,
@@ -98,6 +100,7 @@ pub(crate) trait Backend:
     + Queue
     + QueueAdmin
     + ScheduleStore
+    + SourceStore
     + RouteStore
     + TenantStore
     + SecretStore
@@ -123,6 +126,7 @@ impl Stores {
             queue: backend.clone(),
             queue_admin: backend.clone(),
             schedules: backend.clone(),
+            sources: backend.clone(),
             http_routes: backend.clone(),
             tenants: backend.clone(),
             secrets: backend.clone(),

@@ -38,6 +38,7 @@ mod reuse_fallback;
 mod routes;
 mod scaling;
 mod secrets;
+mod sources;
 mod store_faults;
 mod tenancy;
 mod tls;

@@ -62,6 +62,10 @@ pub enum StoreError {
     ScheduleNotFound { namespace: Name, name: Name },
     #[error("schedule {namespace}/{name} already exists; choose another name")]
     ScheduleExists { namespace: Name, name: Name },
+    #[error("source {namespace}/{name} does not exist")]
+    SourceNotFound { namespace: Name, name: Name },
+    #[error("source {namespace}/{name} already exists; choose another name")]
+    SourceExists { namespace: Name, name: Name },
     #[error("secret {namespace}/{name} does not exist")]
     SecretNotFound { namespace: Name, name: SecretName },
     #[error("key-value store {namespace}/{store} does not exist")]
@@ -174,6 +178,7 @@ impl StoreError {
             | Self::VersionNotFound { .. }
             | Self::AliasNotFound { .. }
             | Self::ScheduleNotFound { .. }
+            | Self::SourceNotFound { .. }
             | Self::SecretNotFound { .. }
             | Self::KvStoreNotFound { .. }
             | Self::RouteNotFound { .. }
@@ -183,6 +188,7 @@ impl StoreError {
             | Self::NamespaceNotEmpty { .. }
             | Self::FunctionExists { .. }
             | Self::ScheduleExists { .. }
+            | Self::SourceExists { .. }
             | Self::KvStoreExists { .. }
             | Self::KvDefaultStore { .. }
             | Self::KvNotACounter { .. }

@@ -19,6 +19,7 @@ pub mod objects;
 pub mod queue;
 pub mod schedules;
 pub mod secrets;
+pub mod sources;
 pub mod usage;
 pub mod versions;
 

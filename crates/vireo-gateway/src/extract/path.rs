@@ -67,6 +67,12 @@ pub struct SchedulePath {
     pub name: Name,
 }
 
+/// A source's `{name}` in its `{namespace}`.
+pub struct SourcePath {
+    pub namespace: Name,
+    pub name: Name,
+}
+
 /// A secret's `{name}` in its `{namespace}`.
 pub struct SecretPath {
     pub namespace: Name,
@@ -129,6 +135,7 @@ extract_from_params!(
     AliasPath,
     VersionPath,
     SchedulePath,
+    SourcePath,
     SecretPath,
     InvocationPath,
     KvStorePath,
@@ -309,6 +316,16 @@ impl FromParams for VersionPath {
             namespace: namespace(&raw.namespace)?,
             function: function(&raw.function)?,
             selector: raw.version.parse()?,
+        })
+    }
+}
+
+impl FromParams for SourcePath {
+    type Raw = RawNamed;
+    fn parse(raw: RawNamed) -> Result<Self, ApiError> {
+        Ok(Self {
+            namespace: namespace(&raw.namespace)?,
+            name: Name::parse("source", &raw.name)?,
         })
     }
 }

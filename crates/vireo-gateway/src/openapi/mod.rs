@@ -18,7 +18,7 @@ pub(crate) use errors::add as add_errors;
 #[derive(OpenApi)]
 #[openapi(info(
     title = "Vireo admin API",
-    description = "Deploy and inspect WebAssembly HTTP functions, their async queues, cron schedules and secrets; manage namespaces and API keys. Every route but this document needs `Authorization: Bearer <key>`; a namespace the key does not cover answers 404. Functions themselves answer at /fn/{namespace}/{function}[@{alias|version}]/{path}."
+    description = "Deploy and inspect WebAssembly HTTP functions, their async queues, cron schedules, event sources and secrets; manage namespaces and API keys. Every route but this document needs `Authorization: Bearer <key>`; a namespace the key does not cover answers 404. Functions themselves answer at /fn/{namespace}/{function}[@{alias|version}]/{path}."
 ))]
 struct Frame;
 

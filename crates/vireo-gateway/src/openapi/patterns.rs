@@ -56,7 +56,11 @@ pub fn pattern_of(path: &str, place: &ParameterIn, name: &str) -> Option<&'stati
         (_, "namespace" | "function") => Some(NAME_PATTERN),
         // Selectors are names too; an alias must not be all digits, a version must be.
         (ParameterIn::Path, "alias" | "version") => Some(NAME_PATTERN),
-        (ParameterIn::Path, "name") if path.contains("/schedules/") => Some(NAME_PATTERN),
+        (ParameterIn::Path, "name")
+            if path.contains("/schedules/") || path.contains("/sources/") =>
+        {
+            Some(NAME_PATTERN)
+        }
         (ParameterIn::Path, "store" | "bucket") => Some(NAME_PATTERN),
         (ParameterIn::Path, "host") => Some(HOST_PATTERN),
         (ParameterIn::Path, "key") if path.contains("/buckets/") => Some(OBJECT_KEY_PATTERN),

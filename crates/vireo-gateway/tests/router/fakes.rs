@@ -16,7 +16,8 @@ use vireo_core::{
     LogQuery, Name, NamespaceInfo, NamespaceQuotas, NewAsyncInvocation, NewSchedule, NewVersion,
     NodeInfo, NodeRegistry, Principal, QueueAdmin, QueueCounts, Records, Retained, Retention,
     RetryPolicy, RoutePattern, RouteStore, Schedule, ScheduleStore, SecretError, SecretInfo,
-    SecretManager, SecretName, SecretValue, StoreError, TenantStore, Unanswered, UsageQuery,
+    SecretManager, SecretName, SecretOpener, SecretValue, Source, SourceMonitor, SourceProbe,
+    SourceProbeError, SourceStatus, SourceStore, StoreError, TenantStore, Unanswered, UsageQuery,
     UsageRow, VersionInfo, VersionSelector, VersionSettings,
 };
 
@@ -512,6 +513,53 @@ impl ScheduleStore for World {
         _: Option<(i64, &InvocationId)>,
     ) -> Result<bool, StoreError> {
         not_reached!("ScheduleStore::advance_schedule")
+    }
+}
+
+#[async_trait]
+impl SourceStore for World {
+    async fn create_source(&self, _: &vireo_core::NewSource) -> Result<Source, StoreError> {
+        not_reached!("SourceStore::create_source")
+    }
+
+    async fn get_source(&self, _: &Name, _: &Name) -> Result<Source, StoreError> {
+        not_reached!("SourceStore::get_source")
+    }
+
+    async fn list_sources(&self, _: &Name) -> Result<Vec<Source>, StoreError> {
+        not_reached!("SourceStore::list_sources")
+    }
+
+    async fn all_sources(&self) -> Result<Vec<Source>, StoreError> {
+        not_reached!("SourceStore::all_sources")
+    }
+
+    async fn delete_source(&self, _: &Name, _: &Name) -> Result<(), StoreError> {
+        not_reached!("SourceStore::delete_source")
+    }
+
+    async fn set_source_paused(&self, _: &Name, _: &Name, _: bool) -> Result<Source, StoreError> {
+        not_reached!("SourceStore::set_source_paused")
+    }
+}
+
+#[async_trait]
+impl SourceProbe for World {
+    async fn probe(&self, _: &Source, _: Option<&SecretValue>) -> Result<(), SourceProbeError> {
+        not_reached!("SourceProbe::probe")
+    }
+}
+
+impl SourceMonitor for World {
+    fn status(&self, _: &Name, _: &Name) -> Option<SourceStatus> {
+        not_reached!("SourceMonitor::status")
+    }
+}
+
+#[async_trait]
+impl SecretOpener for World {
+    async fn open_secret(&self, _: &Name, _: &SecretName) -> Result<SecretValue, StoreError> {
+        not_reached!("SecretOpener::open_secret")
     }
 }
 

@@ -21,7 +21,7 @@ use vireo_core::{
     ApiKey, Directory, KeyValueLimits, Name, NamespaceQuotas, PricePlan, RateLimit, Role,
     TenantStore,
 };
-use vireo_gateway::{AppState, GatewayLimits, Pace, SharedState};
+use vireo_gateway::{AppState, GatewayLimits, Pace, SharedState, SourceServices};
 
 use fakes::World;
 
@@ -73,6 +73,12 @@ impl Gateway {
             invoker: world.clone(),
             queue: world.clone(),
             schedules: world.clone(),
+            sources: SourceServices {
+                store: world.clone(),
+                probe: world.clone(),
+                monitor: world.clone(),
+                secrets: world.clone(),
+            },
             http_routes: world.clone(),
             published: Arc::default(),
             secrets: world.clone(),

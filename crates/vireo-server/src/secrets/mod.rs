@@ -71,6 +71,26 @@ impl Vault {
             .collect())
     }
 
+    /// One secret in clear, for the server's own use (a source's broker password).
+    pub async fn open_one(
+        &self,
+        namespace: &Name,
+        name: &SecretName,
+    ) -> Result<SecretValue, StoreError> {
+        let names = BTreeSet::from([name.clone()]);
+        let sealed = self.store.sealed_secrets(namespace, &names).await?;
+        let found = sealed.get(name).ok_or_else(|| StoreError::SecretNotFound {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        })?;
+        let opened = self
+            .cipher
+            .open(namespace, name, found)
+            .map_err(|e| StoreError::permanent(format!("opening secret {namespace}/{name}"), e))?;
+        SecretValue::new(opened)
+            .map_err(|e| StoreError::permanent(format!("opening secret {namespace}/{name}"), e))
+    }
+
     /// What the version's function sees: its `env` and its granted secrets as environment
     /// variables (deploy refuses names in both, so nothing here overrides anything), and its
     /// `variables`, those bound to secrets opened.

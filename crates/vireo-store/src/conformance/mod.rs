@@ -25,6 +25,7 @@ mod queue;
 mod records;
 mod schedules;
 mod secrets;
+mod sources;
 pub mod support;
 mod tenants;
 
@@ -94,6 +95,9 @@ macro_rules! __conformance_cases {
             ],
             schedules: [
                 schedules_fire_once_per_slot,
+            ],
+            sources: [
+                sources_round_trip_pause_and_go_with_their_function,
             ],
             http_routes: [
                 routes_are_added_listed_refused_on_conflict_and_removed,

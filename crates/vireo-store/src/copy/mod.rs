@@ -36,6 +36,7 @@ const TABLES: &[&str] = &[
     "async_invocations",
     "idempotency_keys",
     "schedules",
+    "sources",
     "api_keys",
     "secrets",
     "kv_stores",

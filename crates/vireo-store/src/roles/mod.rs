@@ -1,5 +1,5 @@
 //! The storage roles, written once for every SQL backend: one file per role (`catalog`,
-//! `records`, `queue`, `queue_admin`, `schedules`, `http_routes`, `tenants`, `secrets`,
+//! `records`, `queue`, `queue_admin`, `schedules`, `sources`, `http_routes`, `tenants`, `secrets`,
 //! `key_value`, `objects`, `nodes`, `master_key`), each implementing
 //! its `vireo-core` trait for [`SqlStore`] over any [`Dialect`]. What a database does its own
 //! way is a short trait beside the role (`CatalogDialect`, …): SQL text where the dialects
@@ -19,6 +19,7 @@ pub(crate) mod queue_admin;
 pub(crate) mod records;
 pub(crate) mod schedules;
 pub(crate) mod secrets;
+pub(crate) mod sources;
 pub(crate) mod tenants;
 
 use std::ops::Deref;
@@ -27,7 +28,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Database, Transaction};
 use vireo_core::{
     Catalog, Change, KeyValueStore, MasterKeyRecord, Name, NodeRegistry, ObjectStore, Queue,
-    QueueAdmin, Records, RouteStore, ScheduleStore, SecretStore, StoreError, TenantStore,
+    QueueAdmin, Records, RouteStore, ScheduleStore, SecretStore, SourceStore, StoreError,
+    TenantStore,
 };
 
 use crate::plan;
@@ -103,6 +105,7 @@ where
         + Queue
         + QueueAdmin
         + ScheduleStore
+        + SourceStore
         + RouteStore
         + TenantStore
         + SecretStore

@@ -138,13 +138,14 @@ fn call(job: ClaimedInvocation) -> Result<Call, String> {
     *headers = job.request.headers;
     let attributes = [
         ("ce-specversion", "1.0".to_string()),
-        ("ce-id", job.id.to_string()),
         ("ce-source", job.source.clone()),
         ("ce-time", rfc3339(job.event_time_us)),
         (ATTEMPT_HEADER, job.attempt.to_string()),
     ];
+    // A broker message keeps its own identity as `ce-id`, stored with it.
+    let id = (job.trigger != Trigger::Source).then(|| ("ce-id", job.id.to_string()));
     let event_type = event_type(job.trigger).map(|event_type| ("ce-type", event_type.to_string()));
-    for (name, value) in attributes.into_iter().chain(event_type) {
+    for (name, value) in attributes.into_iter().chain(id).chain(event_type) {
         let value = HeaderValue::from_str(&value)
             .map_err(|e| format!("cannot send {name} {value:?}: {e}"))?;
         headers.insert(HeaderName::from_static(name), value);
@@ -168,12 +169,13 @@ fn call(job: ClaimedInvocation) -> Result<Call, String> {
     })
 }
 
-/// The CloudEvents `type` of a delivery; a bucket's event stored its own (the change it was).
+/// The CloudEvents `type` of a delivery; a bucket's event stored its own (the change it was),
+/// and so did a source's message (its broker's kind).
 fn event_type(trigger: Trigger) -> Option<&'static str> {
     match trigger {
         Trigger::Cron => Some("dev.vireo.schedule.fired"),
         Trigger::Async | Trigger::Http => Some("dev.vireo.invocation.async"),
-        Trigger::Bucket => None,
+        Trigger::Bucket | Trigger::Source => None,
     }
 }
 

@@ -1,0 +1,147 @@
+//! `vireo sources`: event sources whose broker messages invoke a function, each one stored in
+//! the durable async queue before the broker is told it was received.
+
+use anyhow::Context as _;
+use clap::{Subcommand, ValueEnum};
+use reqwest::Method;
+use serde_json::json;
+
+use crate::args;
+use crate::client::Client;
+use crate::output::{self, Format};
+use crate::views::{SourceList, SourceView};
+
+#[derive(Subcommand)]
+pub enum SourcesCommand {
+    /// Invoke a function for every message of a broker's stream.
+    Add {
+        /// Name of the source in the namespace.
+        name: String,
+        #[arg(long, value_enum)]
+        kind: Kind,
+        /// The broker's URL, without a password (redis://127.0.0.1:6379/0).
+        #[arg(long)]
+        url: String,
+        /// The stream to read (Redis: the stream's key).
+        #[arg(long)]
+        stream: String,
+        /// The function to invoke: NAME, NAME@VERSION or NAME@ALIAS.
+        #[arg(long, value_name = "NAME[@VERSION|@ALIAS]", value_parser = args::target)]
+        function: String,
+        /// A namespace secret holding the broker's password (`vireo secrets set NAME`).
+        #[arg(long, value_name = "NAME")]
+        password_secret: Option<String>,
+        /// Most messages taken from the broker at once [default: 100]
+        #[arg(long, value_name = "N")]
+        batch_size: Option<u32>,
+    },
+    /// List the namespace's sources with their state, counters and lag on the node answering.
+    Ls,
+    /// Stop reading until resumed; the broker keeps what arrives meanwhile.
+    Pause { name: String },
+    /// Read again from where the source left off.
+    Resume { name: String },
+    /// Delete a source; messages already accepted still run.
+    Rm { name: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Kind {
+    /// A Redis stream, read through a consumer group.
+    Redis,
+}
+
+pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> anyhow::Result<()> {
+    let base = format!("/v1/namespaces/{}/sources", client.namespace());
+    let source = |name: &str| format!("{base}/{name}");
+    match command {
+        SourcesCommand::Add {
+            name,
+            kind,
+            url,
+            stream,
+            function,
+            password_secret,
+            batch_size,
+        } => {
+            let kind = match kind {
+                Kind::Redis => "redis",
+            };
+            let body = json!({
+                "name": name, "kind": kind, "url": url, "stream": stream, "function": function,
+                "password_secret": password_secret, "batch_size": batch_size,
+            });
+            let answer = client
+                .json(client.request(Method::POST, &base).json(&body))
+                .await
+                .with_context(|| format!("adding source {name}"))?;
+            output::emit(format, answer, |created: SourceView| {
+                format!(
+                    "source {} added: {} {} -> {}\n",
+                    created.name, created.kind, created.stream, created.function
+                )
+            })
+        }
+        SourcesCommand::Ls => {
+            let answer = client
+                .json(client.request(Method::GET, &base))
+                .await
+                .context("listing sources")?;
+            output::emit(format, answer, |list: SourceList| {
+                sources_table(&list.sources)
+            })
+        }
+        SourcesCommand::Rm { name } => {
+            client
+                .no_content(client.request(Method::DELETE, &source(&name)))
+                .await
+                .with_context(|| format!("deleting source {name}"))?;
+            if format == Format::Json {
+                return output::write_stdout(b"{}\n");
+            }
+            output::write_stdout(format!("source {name} deleted\n").as_bytes())
+        }
+        SourcesCommand::Pause { name } => toggle(client, format, &source(&name), "pause").await,
+        SourcesCommand::Resume { name } => toggle(client, format, &source(&name), "resume").await,
+    }
+}
+
+async fn toggle(client: &Client, format: Format, path: &str, action: &str) -> anyhow::Result<()> {
+    let answer = client
+        .json(client.request(Method::POST, &format!("{path}/{action}")))
+        .await
+        .with_context(|| format!("{action} {path}"))?;
+    output::emit(format, answer, |s: SourceView| {
+        let state = if s.paused { "paused" } else { "resumed" };
+        format!("source {}: {state}\n", s.name)
+    })
+}
+
+fn sources_table(sources: &[SourceView]) -> String {
+    output::table(
+        [
+            "NAME",
+            "KIND",
+            "STREAM",
+            "FUNCTION",
+            "STATE",
+            "RECEIVED",
+            "ACKED",
+            "LAG",
+            "LAST ERROR",
+        ],
+        sources.iter().map(|s| {
+            [
+                s.name.clone(),
+                s.kind.clone(),
+                s.stream.clone(),
+                s.function.clone(),
+                s.state.clone(),
+                s.received.to_string(),
+                s.acknowledged.to_string(),
+                s.lag.map_or("-".to_string(), |lag| lag.to_string()),
+                s.last_error.clone().unwrap_or_else(|| "-".to_string()),
+            ]
+        }),
+    )
+}

@@ -1,0 +1,117 @@
+//! Event sources: each source's broker messages are accepted into the durable async queue and
+//! acknowledged to the broker only after that commit, so a message the broker forgets is one
+//! Vireo keeps.
+//!
+//! Every kind implements one small trait pair ([`Connector`] to connect, [`Receiver`] to
+//! receive up to N, acknowledge, release and report lag); one generic [`runner`] owns what
+//! every kind must do alike: batching, backpressure, ack-after-commit, reconnecting with
+//! backoff, state and metrics. [`supervisor`] keeps one runner per running source on this node;
+//! the nodes of a cluster share a source's messages through the broker's own competing
+//! consumers (for Redis, one consumer group per source with a consumer per node).
+
+mod message;
+mod redis;
+mod runner;
+mod status;
+pub mod supervisor;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use vireo_core::{SecretValue, Source, SourceKind, SourceProbe, SourceProbeError};
+
+pub use status::{SOURCE_LAG_METRIC, SOURCE_MESSAGES_METRIC, Statuses};
+pub use supervisor::SourceSettings;
+
+/// One message as a broker gave it.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// The broker's identity of the message, unique in the source's stream: the idempotency
+    /// key and the CloudEvents `ce-id`.
+    pub id: String,
+    /// The stream, subject, topic or routing key it came from (`ce-subject`).
+    pub subject: String,
+    pub body: Bytes,
+    pub content_type: &'static str,
+    /// The broker's headers or fields, sent as `x-vireo-msg-<name>`.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Why a receiver cannot go on; the runner reconnects with backoff.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SourceError(pub String);
+
+/// How one node connects to a kind's broker.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// This node's consumer name, unique among the nodes sharing a source.
+    pub consumer: String,
+    /// A message pending this long at a consumer that does not acknowledge it (one that died)
+    /// is taken over.
+    pub claim_idle: std::time::Duration,
+}
+
+/// Connects to one kind of broker. Connecting checks what the source reads and prepares it
+/// (for Redis, its consumer group), so the same call is the create-time probe.
+#[async_trait::async_trait]
+pub trait Connector: Send + Sync + 'static {
+    async fn connect(
+        &self,
+        source: &Source,
+        password: Option<&SecretValue>,
+        options: &ConnectOptions,
+    ) -> Result<Box<dyn Receiver>, SourceProbeError>;
+}
+
+/// A connected source.
+#[async_trait::async_trait]
+pub trait Receiver: Send {
+    /// Up to `max` messages, waiting a short while (about a second) when none is there.
+    async fn receive(&mut self, max: u32) -> Result<Vec<Message>, SourceError>;
+    /// Tells the broker these are safely stored; it will not deliver them again.
+    async fn acknowledge(&mut self, ids: &[String]) -> Result<(), SourceError>;
+    /// These were received but not stored (the queue was full): deliver them again.
+    async fn release(&mut self, ids: &[String]) -> Result<(), SourceError>;
+    /// Messages the broker holds that this source has not received, where it says.
+    async fn lag(&mut self) -> Result<Option<u64>, SourceError>;
+}
+
+/// Every kind this build reads.
+pub struct Kinds {
+    redis: Arc<dyn Connector>,
+}
+
+impl Default for Kinds {
+    fn default() -> Self {
+        Self {
+            redis: Arc::new(redis::RedisConnector),
+        }
+    }
+}
+
+impl Kinds {
+    fn connector(&self, kind: SourceKind) -> Arc<dyn Connector> {
+        match kind {
+            SourceKind::Redis => self.redis.clone(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SourceProbe for Kinds {
+    async fn probe(
+        &self,
+        source: &Source,
+        password: Option<&SecretValue>,
+    ) -> Result<(), SourceProbeError> {
+        let options = ConnectOptions {
+            consumer: "probe".to_string(),
+            claim_idle: std::time::Duration::MAX,
+        };
+        self.connector(source.spec.kind)
+            .connect(source, password, &options)
+            .await
+            .map(drop)
+    }
+}
