@@ -15,6 +15,7 @@ use tokio::io::AsyncWriteExt as _;
 use tokio_util::io::ReaderStream;
 use vireo_core::{Name, check_object_key};
 
+use crate::args::bucket_name;
 use crate::client::Client;
 use crate::output::{self, Format};
 
@@ -147,10 +148,6 @@ pub struct ObjectLsArgs {
     /// Start after the page this cursor was printed for.
     #[arg(long, value_name = "C")]
     cursor: Option<String>,
-}
-
-fn bucket_name(value: &str) -> Result<Name, String> {
-    Name::parse("bucket", value).map_err(|error| error.to_string())
 }
 
 fn object_key(value: &str) -> Result<String, String> {

@@ -50,6 +50,11 @@ pub struct SettingsArgs {
     #[arg(long = "kv", value_name = "STORE", value_parser = args::kv_store_name)]
     key_value_stores: Vec<Name>,
 
+    /// A bucket of the namespace the function may open through `wasi:blobstore`; repeat for
+    /// more. Given at all, the list replaces the latest version's [default: none]
+    #[arg(long = "bucket", value_name = "BUCKET", value_parser = args::bucket_name)]
+    buckets: Vec<Name>,
+
     /// A configuration variable the function reads through `wasi:config/store` or Spin's
     /// `variables` (names: lowercase letters, digits, `_`); repeat for more. Given at all,
     /// `--var` and `--var-secret` together replace the latest version's variables
@@ -168,6 +173,8 @@ struct Settings {
     variables: BTreeMap<String, VariableValue>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     key_value_stores: Vec<Name>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    buckets: Vec<Name>,
 }
 
 impl From<&SettingsArgs> for Settings {
@@ -186,6 +193,7 @@ impl From<&SettingsArgs> for Settings {
             cors: cors_from_origins(&args.cors_origin),
             allow_unimplemented_imports: args.allow_unimplemented_imports,
             key_value_stores: args.key_value_stores.clone(),
+            buckets: args.buckets.clone(),
             variables: args
                 .variables
                 .iter()

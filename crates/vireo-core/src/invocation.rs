@@ -185,6 +185,12 @@ pub struct InvocationRecord {
     pub kv_reads: u64,
     pub kv_writes: u64,
     pub kv_bytes: u64,
+    /// Bucket operations the function made: reads (object reads, infos, listings, existence
+    /// checks), writes (objects written, copied, moved or deleted, buckets created) and the
+    /// object bytes it read and wrote.
+    pub object_reads: u64,
+    pub object_writes: u64,
+    pub object_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

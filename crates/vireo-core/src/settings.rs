@@ -17,6 +17,7 @@ const MAX_ENV_BYTES: usize = 64 * 1024;
 const MAX_INSTANCE_REUSE: u32 = 100_000;
 const MAX_MIN_INSTANCES: u32 = 64;
 const MAX_SECRET_GRANTS: usize = 64;
+/// Key-value stores, and buckets, a version may be granted.
 const MAX_KV_GRANTS: usize = 64;
 
 /// Settings of one immutable version. Missing fields take the defaults.
@@ -63,6 +64,10 @@ pub struct VersionSettings {
     /// listed): through `wasi:keyvalue` and Spin's key-value. None by default.
     #[schema(value_type = Vec<String>)]
     pub key_value_stores: BTreeSet<Name>,
+    /// Buckets of the namespace the function may open through `wasi:blobstore`. None by
+    /// default.
+    #[schema(value_type = Vec<String>)]
+    pub buckets: BTreeSet<Name>,
 }
 
 /// Who may invoke a version: anyone, callers with a key of the namespace, or callers with a
@@ -103,6 +108,7 @@ impl Default for VersionSettings {
             allow_unimplemented_imports: false,
             variables: BTreeMap::new(),
             key_value_stores: BTreeSet::new(),
+            buckets: BTreeSet::new(),
         }
     }
 }
@@ -200,6 +206,11 @@ impl VersionSettings {
         if self.key_value_stores.len() > MAX_KV_GRANTS {
             return fail(format!(
                 "at most {MAX_KV_GRANTS} key-value stores may be granted to a version"
+            ));
+        }
+        if self.buckets.len() > MAX_KV_GRANTS {
+            return fail(format!(
+                "at most {MAX_KV_GRANTS} buckets may be granted to a version"
             ));
         }
         if self.granted_secrets().len() > MAX_SECRET_GRANTS {

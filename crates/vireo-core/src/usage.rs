@@ -57,6 +57,9 @@ pub struct UsageRow {
     pub kv_reads: u64,
     pub kv_writes: u64,
     pub kv_bytes: u64,
+    pub object_reads: u64,
+    pub object_writes: u64,
+    pub object_bytes: u64,
 }
 
 /// Prices, like AWS Lambda's: per million requests and per GB-second, after a free tier that

@@ -133,6 +133,10 @@ pub struct InvocationView {
     pub kv_reads: u64,
     pub kv_writes: u64,
     pub kv_bytes: u64,
+    /// Bucket operations: reads, writes, and the object bytes read and written.
+    pub object_reads: u64,
+    pub object_writes: u64,
+    pub object_bytes: u64,
 }
 
 impl From<InvocationRecord> for InvocationView {
@@ -160,6 +164,9 @@ impl From<InvocationRecord> for InvocationView {
             kv_reads: record.kv_reads,
             kv_writes: record.kv_writes,
             kv_bytes: record.kv_bytes,
+            object_reads: record.object_reads,
+            object_writes: record.object_writes,
+            object_bytes: record.object_bytes,
         }
     }
 }

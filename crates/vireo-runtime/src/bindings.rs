@@ -12,6 +12,7 @@ wasmtime::component::bindgen!({
         "fermyon:spin/redis": async | trappable,
         "fermyon:spin/mqtt": async | trappable,
         "fermyon:spin/mysql": async | trappable,
+        "wasi:blobstore": async | trappable,
     },
     with: {
         "wasi:keyvalue/store.bucket": crate::capability::key_value::Bucket,
@@ -21,5 +22,11 @@ wasmtime::component::bindgen!({
         "fermyon:spin/redis.connection": crate::capability::redis::Connection,
         "fermyon:spin/mqtt.connection": crate::capability::mqtt::Connection,
         "fermyon:spin/mysql.connection": crate::capability::mysql::Connection,
+        // Streams are wasmtime-wasi's, so a guest reads and writes objects with wasi:io.
+        "wasi:io": wasmtime_wasi::p2::bindings::io,
+        "wasi:blobstore/container.container": crate::capability::blobstore::Container,
+        "wasi:blobstore/container.stream-object-names": crate::capability::blobstore::NameStream,
+        "wasi:blobstore/types.outgoing-value": crate::capability::blobstore::OutgoingValue,
+        "wasi:blobstore/types.incoming-value": crate::capability::blobstore::IncomingValue,
     },
 });

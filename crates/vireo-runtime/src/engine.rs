@@ -50,6 +50,12 @@ pub struct HostServices {
     /// Told of every key-value operation a guest made: the store, the operation's name (`get`,
     /// `set`, …) and how long the store took, for the server's metrics.
     pub key_value_observer: Option<KeyValueObserver>,
+    /// Behind `wasi:blobstore`; none refuses every bucket.
+    pub objects: Option<std::sync::Arc<dyn vireo_core::ObjectStore>>,
+    pub object_limits: vireo_core::ObjectLimits,
+    /// The bound on a namespace's queued async invocations, which the notifications of a
+    /// function's writes count against.
+    pub max_pending_per_namespace: u64,
 }
 
 /// See [`HostServices::key_value_observer`].

@@ -19,7 +19,7 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::capability::{Invocation, KeyValueUse};
+use crate::capability::{Invocation, KeyValueUse, ObjectUse};
 use crate::cpu::{CpuScheduler, GuestCpu, metered};
 use crate::instances::{Instance, LoadedVersion};
 use crate::lent;
@@ -40,6 +40,8 @@ pub struct Completion {
     pub logs: Vec<CapturedLine>,
     /// What it did with key-value stores.
     pub key_value: KeyValueUse,
+    /// What it did with buckets.
+    pub objects: ObjectUse,
 }
 
 /// Why the guest produced no response.
@@ -173,6 +175,7 @@ pub(crate) async fn execute(
             cpu: Duration::ZERO,
             logs: observed.capture.map(|c| c.take_lines()).unwrap_or_default(),
             key_value: invocation.key_value.used(),
+            objects: invocation.objects.used(),
         }
     }
     .in_current_span();
@@ -373,6 +376,7 @@ fn task_failed(message: &str) -> Completion {
         cpu: Duration::ZERO,
         logs: Vec::new(),
         key_value: KeyValueUse::default(),
+        objects: ObjectUse::default(),
     }
 }
 
@@ -410,6 +414,7 @@ mod tests {
             cpu: Duration::ZERO,
             logs: Vec::new(),
             key_value: KeyValueUse::default(),
+            objects: ObjectUse::default(),
         }
     }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 use vireo_core::{
-    BucketId, BucketInfo, BucketNotification, ByteRange, Name, NewObject, ObjectBody, ObjectInfo,
-    ObjectListing, ObjectPage, ObjectRead, ObjectStore, StoreError,
+    BucketId, BucketInfo, BucketNotification, ByteRange, EventBounds, Name, NewObject, ObjectBody,
+    ObjectInfo, ObjectListing, ObjectPage, ObjectRead, ObjectStore, StoreError,
 };
 
 pub(crate) struct WakingObjects {
@@ -73,9 +73,9 @@ impl ObjectStore for WakingObjects {
         &self,
         bucket: &BucketId,
         key: &str,
-        max_pending: u64,
+        events: EventBounds,
     ) -> Result<bool, StoreError> {
-        let deleted = self.inner.delete_object(bucket, key, max_pending).await?;
+        let deleted = self.inner.delete_object(bucket, key, events).await?;
         if deleted {
             self.wake.notify_one();
         }

@@ -72,6 +72,13 @@ impl Services {
             secure_cookies: tls.is_some(),
         });
         let (records, record_writer) = RecordWriter::spawn(stores.records.clone());
+        // The queue worker's wake-up: a write through the API or a function that may have
+        // queued a bucket event starts its delivery at once.
+        let wake = Arc::new(Notify::new());
+        let objects = Arc::new(crate::bucket_events::WakingObjects {
+            inner: stores.objects.clone(),
+            wake: wake.clone(),
+        });
         let platform = Arc::new(Platform::new(
             platform::Storage {
                 catalog: stores.catalog.clone(),
@@ -79,7 +86,7 @@ impl Services {
                 records: records.clone(),
                 http_routes: stores.http_routes.clone(),
             },
-            start_runtime(config, &stores)?,
+            start_runtime(config, &stores, objects.clone())?,
             platform::Limits {
                 settings: config.settings_limits(),
                 admission: config.admission_settings(),
@@ -103,16 +110,11 @@ impl Services {
             )),
         ];
 
-        let wake = Arc::new(Notify::new());
         let (writer, queue_writer) = QueueWriter::spawn(
             stores.queue.clone(),
             config.async_queue.max_pending_per_namespace,
             wake.clone(),
         );
-        let objects = Arc::new(crate::bucket_events::WakingObjects {
-            inner: stores.objects.clone(),
-            wake: wake.clone(),
-        });
         let worker = vireo_triggers::start_worker(
             stores.queue.clone(),
             platform.clone(),
@@ -274,7 +276,11 @@ impl Services {
 
 /// The runtime, with outgoing connections capped by what the descriptor limit allows, and the
 /// stores its host interfaces use.
-fn start_runtime(config: &Config, stores: &Stores) -> anyhow::Result<Runtime> {
+fn start_runtime(
+    config: &Config,
+    stores: &Stores,
+    objects: Arc<dyn vireo_core::ObjectStore>,
+) -> anyhow::Result<Runtime> {
     let descriptor_limit = descriptors::raise_limit();
     let egress = config.egress_limits(descriptor_limit)?;
     tracing::info!(
@@ -291,6 +297,9 @@ fn start_runtime(config: &Config, stores: &Stores) -> anyhow::Result<Runtime> {
             key_value: Some(stores.key_value.clone()),
             key_value_limits: config.key_value,
             key_value_observer: Some(Arc::new(telemetry::kv_operation)),
+            objects: Some(objects),
+            object_limits: config.objects,
+            max_pending_per_namespace: config.async_queue.max_pending_per_namespace,
         },
         &config.data_dir.join(data_dir::ARTIFACTS),
     )

@@ -81,6 +81,9 @@ impl Finished {
             kv_reads: done.key_value.reads,
             kv_writes: done.key_value.writes,
             kv_bytes: done.key_value.bytes,
+            object_reads: done.objects.reads,
+            object_writes: done.objects.writes,
+            object_bytes: done.objects.bytes,
         };
         (record, logs)
     }

@@ -28,8 +28,9 @@ pub use key_value::{
 pub use master_key::MasterKeyRecord;
 pub use nodes::{NodeInfo, NodeLiveness, NodeRegistry, node_liveness};
 pub use objects::{
-    BucketId, BucketInfo, BucketNotification, ByteRange, InvalidObjectKey, MAX_OBJECT_KEY_BYTES,
-    NewObject, OBJECT_KEY_PATTERN, ObjectBody, ObjectCursor, ObjectEvent, ObjectInfo, ObjectLimits,
-    ObjectListing, ObjectPage, ObjectRead, ObjectStore, check_object_key,
+    BucketId, BucketInfo, BucketNotification, ByteRange, EVENT_DEPTH_HEADER, EventBounds,
+    InvalidObjectKey, MAX_EVENT_DEPTH, MAX_OBJECT_KEY_BYTES, NewObject, OBJECT_KEY_PATTERN,
+    ObjectBody, ObjectCursor, ObjectEvent, ObjectInfo, ObjectLimits, ObjectListing, ObjectPage,
+    ObjectRead, ObjectStore, check_object_key,
 };
 pub use records::{InvocationQuery, LogQuery, Records, Retained, Retention};

@@ -124,9 +124,42 @@ pub struct NewObject {
     /// The largest body the write takes; a longer one is refused with `ObjectTooLarge` as
     /// soon as it passes the limit, and nothing of it is stored.
     pub max_bytes: u64,
-    /// The server's bound on a namespace's queued async invocations, which the notifications
-    /// a write triggers count against (see [`ObjectStore::put_object`]).
+    /// What the notifications the write triggers are bounded by.
+    pub events: EventBounds,
+}
+
+/// Notified functions that write into buckets may trigger each other without end; each event
+/// carries its depth in the chain, and a change made at this depth triggers no more.
+pub const MAX_EVENT_DEPTH: u32 = 8;
+
+/// The CloudEvents extension attribute that carries an event's depth (a header of its
+/// delivery); a function's writes read it from the request that invoked it.
+pub const EVENT_DEPTH_HEADER: &str = "ce-vireodepth";
+
+/// What bounds the notifications a change triggers (see [`ObjectStore::put_object`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventBounds {
+    /// The server's bound on a namespace's queued async invocations, which they count against.
     pub max_pending: u64,
+    /// How deep in a chain of notified functions the change is made: 0 from outside one (the
+    /// API, a function invoked otherwise), `n` from a function invoked by an event of depth
+    /// `n`. Its events have depth `n + 1`; at [`MAX_EVENT_DEPTH`] it triggers none.
+    pub depth: u32,
+}
+
+impl EventBounds {
+    /// A change made outside any chain of events.
+    pub fn outside_chains(max_pending: u64) -> Self {
+        Self {
+            max_pending,
+            depth: 0,
+        }
+    }
+
+    /// Whether the change's events would go past [`MAX_EVENT_DEPTH`].
+    pub fn chain_ends(&self) -> bool {
+        self.depth >= MAX_EVENT_DEPTH
+    }
 }
 
 /// A change to a bucket that a notification can ask to hear of.
@@ -250,7 +283,8 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// are whole. A body that fails (the client went away) stores nothing. Each matching
     /// notification's async invocation is accepted in the transaction that makes the object
     /// visible, so an object that exists always has its events; a namespace whose queue is
-    /// full refuses the write (`QuotaExceeded`) rather than lose one.
+    /// full refuses the write (`QuotaExceeded`) rather than lose one. A write at the end of a
+    /// chain of events ([`EventBounds::chain_ends`]) triggers none.
     async fn put_object(
         &self,
         bucket: &BucketId,
@@ -279,7 +313,7 @@ pub trait ObjectStore: Send + Sync + 'static {
         &self,
         bucket: &BucketId,
         key: &str,
-        max_pending: u64,
+        events: EventBounds,
     ) -> Result<bool, StoreError>;
 
     /// Sets the bucket's notification for `notification.function`, replacing any it had.

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt as _;
 use vireo_core::time::now_micros;
-use vireo_core::{ByteRange, NewObject, ObjectInfo, ObjectStore};
+use vireo_core::{ByteRange, EventBounds, NewObject, ObjectInfo, ObjectStore};
 
 use super::buckets::ObjectView;
 use super::key_value::KvValue;
@@ -63,7 +63,7 @@ pub async fn put_object(
         metadata: metadata(&headers)?,
         at_us: now_micros(),
         max_bytes,
-        max_pending: limits.max_pending_per_namespace,
+        events: EventBounds::outside_chains(limits.max_pending_per_namespace),
     };
     let body = Box::pin(body.into_data_stream().map_err(std::io::Error::other));
     let info = objects.put_object(&bucket, &key, object, body).await?;
@@ -130,8 +130,8 @@ pub async fn delete_object(
     State(limits): State<GatewayLimits>,
     ObjectPath { bucket, key }: ObjectPath,
 ) -> Result<StatusCode, ApiError> {
-    let max_pending = limits.max_pending_per_namespace;
-    if objects.delete_object(&bucket, &key, max_pending).await? {
+    let events = EventBounds::outside_chains(limits.max_pending_per_namespace);
+    if objects.delete_object(&bucket, &key, events).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!(

@@ -50,6 +50,10 @@ pub struct UsageLine {
     pub kv_reads: u64,
     pub kv_writes: u64,
     pub kv_bytes: u64,
+    /// Bucket operations functions made: reads, writes, and the object bytes they moved.
+    pub object_reads: u64,
+    pub object_writes: u64,
+    pub object_bytes: u64,
     /// Cost of this group before the free tier.
     pub cost: f64,
 }
@@ -65,6 +69,9 @@ pub struct UsageTotals {
     pub kv_reads: u64,
     pub kv_writes: u64,
     pub kv_bytes: u64,
+    pub object_reads: u64,
+    pub object_writes: u64,
+    pub object_bytes: u64,
     pub cost_before_free_tier: f64,
     /// After the plan's free tier, which applies to the total.
     pub cost: f64,
@@ -159,6 +166,9 @@ fn line(row: UsageRow, plan: &PricePlan) -> UsageLine {
         kv_reads: row.kv_reads,
         kv_writes: row.kv_writes,
         kv_bytes: row.kv_bytes,
+        object_reads: row.object_reads,
+        object_writes: row.object_writes,
+        object_bytes: row.object_bytes,
     }
 }
 
@@ -177,6 +187,9 @@ fn totals(rows: &[UsageRow], plan: &PricePlan) -> UsageTotals {
         kv_reads: sum(|r| r.kv_reads),
         kv_writes: sum(|r| r.kv_writes),
         kv_bytes: sum(|r| r.kv_bytes),
+        object_reads: sum(|r| r.object_reads),
+        object_writes: sum(|r| r.object_writes),
+        object_bytes: sum(|r| r.object_bytes),
         cost_before_free_tier: plan.gross(requests, gbs),
         cost: plan.net(requests, gbs),
     }

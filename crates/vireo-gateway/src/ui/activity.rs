@@ -238,6 +238,9 @@ mod tests {
             kv_reads: 0,
             kv_writes: 0,
             kv_bytes: 0,
+            object_reads: 0,
+            object_writes: 0,
+            object_bytes: 0,
         }
     }
 

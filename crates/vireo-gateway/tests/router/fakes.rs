@@ -826,7 +826,7 @@ impl vireo_core::ObjectStore for NoBuckets {
         &self,
         bucket: &vireo_core::BucketId,
         _: &str,
-        _: u64,
+        _: vireo_core::EventBounds,
     ) -> Result<bool, StoreError> {
         Err(no_bucket(bucket))
     }

@@ -27,6 +27,8 @@ pub(crate) struct Grants {
     pub variables: Vec<(String, String)>,
     /// The key-value stores of its namespace it may open.
     pub key_value_stores: BTreeSet<Name>,
+    /// The buckets of its namespace it may open.
+    pub buckets: BTreeSet<Name>,
     /// Where the version may connect: its `allowed_outbound_hosts`.
     pub outbound: AllowList,
 }
@@ -41,6 +43,7 @@ impl Grants {
             environment: opened.environment,
             variables: opened.variables,
             key_value_stores: version.settings.key_value_stores.clone(),
+            buckets: version.settings.buckets.clone(),
             outbound: network::allowed(&version.settings)?,
         })
     }

@@ -12,6 +12,7 @@
 //! `bindgen!` (`src/bindings.rs`); wasmtime-wasi and wasmtime-wasi-http bring WASI and wasi:http
 //! with their own bindings (ARCHITECTURE.md, "Capabilities").
 
+pub(crate) mod blobstore;
 mod config;
 mod connections;
 mod grants;
@@ -28,6 +29,7 @@ mod wasi;
 use vireo_core::{BoxError, VersionSettings};
 use wasmtime::component::Linker;
 
+pub use blobstore::ObjectUse;
 pub(crate) use grants::Grants;
 pub use grants::Opened;
 pub use key_value::KeyValueUse;
@@ -48,6 +50,8 @@ capabilities! {
     config: config::Config,
     /// The version's key-value stores: wasi:keyvalue and Spin's key-value.
     key_value: key_value::KeyValue,
+    /// The version's buckets: wasi:blobstore.
+    blobstore: blobstore::Blobstore,
     /// Outbound PostgreSQL: Spin's postgres, within the version's allowed_outbound_hosts.
     postgres: connections::Outbound<postgres::Postgres>,
     /// Outbound Redis: Spin's redis, within the version's allowed_outbound_hosts.
@@ -160,6 +164,11 @@ pub(crate) struct Invocation {
     pub trace: Option<OutgoingTrace>,
     /// What it does with key-value stores.
     pub key_value: std::sync::Arc<key_value::Tally>,
+    /// What it does with buckets.
+    pub objects: std::sync::Arc<blobstore::Tally>,
+    /// Its depth in a chain of bucket events: the `ce-vireodepth` of the event that invoked
+    /// it, 0 when none did.
+    pub event_depth: u32,
 }
 
 impl Invocation {
@@ -167,6 +176,12 @@ impl Invocation {
         Self {
             trace: OutgoingTrace::of(request.headers()),
             key_value: std::sync::Arc::default(),
+            objects: std::sync::Arc::default(),
+            event_depth: request
+                .headers()
+                .get(vireo_core::EVENT_DEPTH_HEADER)
+                .and_then(|depth| depth.to_str().ok()?.parse().ok())
+                .unwrap_or(0),
         }
     }
 }

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use futures::{StreamExt as _, TryStreamExt as _};
 use sha2::{Digest, Sha256};
 use vireo_core::{
-    BucketId, BucketNotification, ByteRange, NamespaceQuotas, NewObject, ObjectBody, ObjectEvent,
-    ObjectListing, ObjectStore, StoreError,
+    BucketId, BucketNotification, ByteRange, EventBounds, NamespaceQuotas, NewObject, ObjectBody,
+    ObjectEvent, ObjectListing, ObjectStore, StoreError,
 };
 
 use super::support::{AT, assert_err, deployed, name};
@@ -18,6 +18,11 @@ use crate::Stores;
 
 /// A limit no case's body reaches.
 const NO_LIMIT: u64 = u64::MAX;
+/// Events outside any chain, with room for all of them.
+const ANY_EVENTS: EventBounds = EventBounds {
+    max_pending: NO_LIMIT,
+    depth: 0,
+};
 
 fn bucket(namespace: &str, bucket: &str) -> BucketId {
     BucketId::new(name(namespace), name(bucket))
@@ -46,7 +51,7 @@ fn new_object(max_bytes: u64) -> NewObject {
         metadata: BTreeMap::from([("owner".to_string(), "ada".to_string())]),
         at_us: AT,
         max_bytes,
-        max_pending: NO_LIMIT,
+        events: ANY_EVENTS,
     }
 }
 
@@ -110,19 +115,19 @@ pub(super) async fn buckets_are_created_listed_and_deleted_when_empty(stores: &S
     );
     assert!(
         objects
-            .delete_object(&uploads, "a", NO_LIMIT)
+            .delete_object(&uploads, "a", ANY_EVENTS)
             .await
             .unwrap()
     );
     assert!(
         !objects
-            .delete_object(&uploads, "a", NO_LIMIT)
+            .delete_object(&uploads, "a", ANY_EVENTS)
             .await
             .unwrap()
     );
     assert!(
         objects
-            .delete_object(&uploads, "b", NO_LIMIT)
+            .delete_object(&uploads, "b", ANY_EVENTS)
             .await
             .unwrap()
     );
@@ -346,7 +351,7 @@ pub(super) async fn other_namespaces_and_unknown_buckets_are_unreachable(stores:
         StoreError::BucketNotFound { .. }
     );
     assert_err!(
-        objects.delete_object(&missing, "k", NO_LIMIT).await,
+        objects.delete_object(&missing, "k", ANY_EVENTS).await,
         StoreError::BucketNotFound { .. }
     );
     let nowhere = bucket("nowhere", "files");
@@ -401,7 +406,7 @@ pub(super) async fn matching_changes_queue_one_invocation_each_with_the_write(st
     put(objects, &at, "thumbs/cat.png", b"small").await;
     assert!(
         objects
-            .delete_object(&at, "images/cat.png", NO_LIMIT)
+            .delete_object(&at, "images/cat.png", ANY_EVENTS)
             .await
             .unwrap()
     );
@@ -462,7 +467,7 @@ pub(super) async fn a_full_queue_refuses_the_write_and_stores_nothing(stores: &S
     };
     objects.set_notification(&at, &notification).await.unwrap();
     let object = |max_pending| NewObject {
-        max_pending,
+        events: EventBounds::outside_chains(max_pending),
         ..new_object(NO_LIMIT)
     };
     objects
@@ -477,7 +482,9 @@ pub(super) async fn a_full_queue_refuses_the_write_and_stores_nothing(stores: &S
     );
     assert!(objects.head_object(&at, "second").await.unwrap().is_none());
     assert_err!(
-        objects.delete_object(&at, "first", 1).await,
+        objects
+            .delete_object(&at, "first", EventBounds::outside_chains(1))
+            .await,
         StoreError::QuotaExceeded(_)
     );
     assert!(

@@ -70,6 +70,7 @@ pub fn new_version(sha: &str) -> NewVersion {
                 VariableValue::Text("https://api.example.com".to_string()),
             )]),
             key_value_stores: [Name::default_kv_store()].into(),
+            buckets: [Name::parse("bucket", "uploads").unwrap()].into(),
         },
     }
 }
@@ -101,6 +102,9 @@ pub fn record(function: &Name, n: u64) -> InvocationRecord {
         kv_reads: 3,
         kv_writes: 2,
         kv_bytes: 50,
+        object_reads: 4,
+        object_writes: 1,
+        object_bytes: 700,
         error: None,
     }
 }

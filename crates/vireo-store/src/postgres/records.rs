@@ -25,7 +25,7 @@ macro_rules! of_existing_functions {
 const RECORD_INVOCATIONS: &str = concat!(
     "INSERT INTO invocations (",
     invocation_columns!(),
-    ") SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[], $8::TEXT[], $9::BIGINT[], $10::BOOLEAN[], $11::TEXT[], $12::BIGINT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::BIGINT[], $17::BIGINT[], $18::BIGINT[], $19::BIGINT[], $20::BIGINT[], $21::BIGINT[], $22::BIGINT[]) AS v (",
+    ") SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[], $8::TEXT[], $9::BIGINT[], $10::BOOLEAN[], $11::TEXT[], $12::BIGINT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::BIGINT[], $17::BIGINT[], $18::BIGINT[], $19::BIGINT[], $20::BIGINT[], $21::BIGINT[], $22::BIGINT[], $23::BIGINT[], $24::BIGINT[], $25::BIGINT[]) AS v (",
     invocation_columns!(),
     ")",
     of_existing_functions!(),
@@ -49,7 +49,8 @@ impl RecordsDialect for PgStore {
     const USAGE_SUMS: &'static str = " AS key, SUM(executions)::BIGINT, SUM(billed_ms)::BIGINT,
         SUM(mib_ms)::BIGINT, COUNT(*) FILTER (WHERE cold),
         SUM(request_bytes)::BIGINT, SUM(response_bytes)::BIGINT,
-        SUM(kv_reads)::BIGINT, SUM(kv_writes)::BIGINT, SUM(kv_bytes)::BIGINT
+        SUM(kv_reads)::BIGINT, SUM(kv_writes)::BIGINT, SUM(kv_bytes)::BIGINT,
+        SUM(object_reads)::BIGINT, SUM(object_writes)::BIGINT, SUM(object_bytes)::BIGINT
     FROM invocations WHERE namespace = ";
     const LOG_SIZE_CUT: &'static str = "SELECT seq FROM (SELECT seq, SUM(octet_length(line)) OVER (ORDER BY seq DESC) AS total FROM logs) AS sized
     WHERE total > $1 ORDER BY seq DESC LIMIT 1";
@@ -131,6 +132,9 @@ struct InvocationColumns<'a> {
     kv_reads: Vec<i64>,
     kv_writes: Vec<i64>,
     kv_bytes: Vec<i64>,
+    object_reads: Vec<i64>,
+    object_writes: Vec<i64>,
+    object_bytes: Vec<i64>,
 }
 
 impl<'a> InvocationColumns<'a> {
@@ -159,6 +163,10 @@ impl<'a> InvocationColumns<'a> {
         self.kv_reads.push(saturating_i64(record.kv_reads));
         self.kv_writes.push(saturating_i64(record.kv_writes));
         self.kv_bytes.push(saturating_i64(record.kv_bytes));
+        self.object_reads.push(saturating_i64(record.object_reads));
+        self.object_writes
+            .push(saturating_i64(record.object_writes));
+        self.object_bytes.push(saturating_i64(record.object_bytes));
     }
 
     fn bind(
@@ -188,5 +196,8 @@ impl<'a> InvocationColumns<'a> {
             .bind(self.kv_reads)
             .bind(self.kv_writes)
             .bind(self.kv_bytes)
+            .bind(self.object_reads)
+            .bind(self.object_writes)
+            .bind(self.object_bytes)
     }
 }

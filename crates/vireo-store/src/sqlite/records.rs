@@ -41,7 +41,8 @@ impl RecordsDialect for SqliteStore {
     const LOGS_OF_INVOCATION: &'static str = " INDEXED BY logs_by_invocation";
     const USAGE_SUMS: &'static str =
         " AS key, SUM(executions), SUM(billed_ms), SUM(mib_ms), SUM(cold),
-        SUM(request_bytes), SUM(response_bytes), SUM(kv_reads), SUM(kv_writes), SUM(kv_bytes)
+        SUM(request_bytes), SUM(response_bytes), SUM(kv_reads), SUM(kv_writes), SUM(kv_bytes),
+        SUM(object_reads), SUM(object_writes), SUM(object_bytes)
     FROM invocations INDEXED BY invocations_by_start WHERE namespace = ";
     const LOG_SIZE_CUT: &'static str = "SELECT seq FROM (SELECT seq, SUM(length(CAST(line AS BLOB))) OVER (ORDER BY seq DESC) AS total FROM logs)
     WHERE total > $1 ORDER BY seq DESC LIMIT 1";
@@ -65,7 +66,7 @@ impl RecordsDialect for SqliteStore {
     ) -> Result<(), StoreError> {
         for chunk in records.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(RECORD_INVOCATIONS);
-            push_padded_values(&mut insert, chunk, 22, |mut row, record| {
+            push_padded_values(&mut insert, chunk, 25, |mut row, record| {
                 row.push_bind(record.id.as_str())
                     .push_bind(record.namespace.as_str())
                     .push_bind(record.function.as_str())
@@ -87,7 +88,10 @@ impl RecordsDialect for SqliteStore {
                     .push_bind(saturating_i64(record.cpu_us))
                     .push_bind(saturating_i64(record.kv_reads))
                     .push_bind(saturating_i64(record.kv_writes))
-                    .push_bind(saturating_i64(record.kv_bytes));
+                    .push_bind(saturating_i64(record.kv_bytes))
+                    .push_bind(saturating_i64(record.object_reads))
+                    .push_bind(saturating_i64(record.object_writes))
+                    .push_bind(saturating_i64(record.object_bytes));
             });
             insert.push(RECORD_INVOCATIONS_END);
             insert

@@ -348,7 +348,7 @@ async fn a_source_holding_objects_is_refused() {
         metadata: Default::default(),
         at_us: AT,
         max_bytes: 1024,
-        max_pending: 10,
+        events: vireo_core::EventBounds::outside_chains(10),
     };
     stores
         .objects

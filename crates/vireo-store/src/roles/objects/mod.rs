@@ -15,8 +15,8 @@ pub(crate) use body::BodyMeter;
 use std::collections::BTreeMap;
 
 use vireo_core::{
-    BucketId, BucketInfo, BucketNotification, ByteRange, Name, NewObject, ObjectBody, ObjectEvent,
-    ObjectInfo, ObjectListing, ObjectPage, ObjectRead, ObjectStore, StoreError,
+    BucketId, BucketInfo, BucketNotification, ByteRange, EventBounds, Name, NewObject, ObjectBody,
+    ObjectEvent, ObjectInfo, ObjectListing, ObjectPage, ObjectRead, ObjectStore, StoreError,
 };
 
 use super::queue::QueueDialect;
@@ -172,7 +172,7 @@ impl<D: ObjectsDialect + QueueDialect> ObjectStore for SqlStore<D> {
             }
         };
         let (size, etag) = meter.finish();
-        let max_pending = object.max_pending;
+        let events = object.events;
         let info = ObjectInfo {
             key: key.to_string(),
             size,
@@ -181,7 +181,7 @@ impl<D: ObjectsDialect + QueueDialect> ObjectStore for SqlStore<D> {
             created_at_us: object.at_us,
             metadata: object.metadata,
         };
-        match make_visible::<D>(tx, bucket, &blob, &info, max_pending).await {
+        match make_visible::<D>(tx, bucket, &blob, &info, events).await {
             Ok(replaced) => {
                 if let Some(old) = replaced {
                     self.forget_body(&old).await;
@@ -231,22 +231,15 @@ impl<D: ObjectsDialect + QueueDialect> ObjectStore for SqlStore<D> {
         &self,
         bucket: &BucketId,
         key: &str,
-        max_pending: u64,
+        events: EventBounds,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
         find_bucket(&mut *tx, bucket).await?;
         let removed = remove_object(&mut *tx, bucket, key).await?;
         if let Some((info, _)) = &removed {
             let now = vireo_core::time::now_micros();
-            notify::accept_events::<D>(
-                &mut tx,
-                bucket,
-                ObjectEvent::Deleted,
-                info,
-                now,
-                max_pending,
-            )
-            .await?;
+            notify::accept_events::<D>(&mut tx, bucket, ObjectEvent::Deleted, info, now, events)
+                .await?;
         }
         commit::<D>(tx).await?;
         let removed = removed.map(|(_, blob)| blob);
@@ -343,7 +336,7 @@ async fn make_visible<D: QueueDialect>(
     bucket: &BucketId,
     blob: &str,
     info: &ObjectInfo,
-    max_pending: u64,
+    events: EventBounds,
 ) -> Result<Option<String>, StoreError> {
     find_bucket(&mut *tx, bucket).await?;
     let limit = object_quota(&mut *tx, &bucket.namespace).await?;
@@ -394,7 +387,7 @@ async fn make_visible<D: QueueDialect>(
         ObjectEvent::Created,
         info,
         info.created_at_us,
-        max_pending,
+        events,
     )
     .await?;
     commit::<D>(tx).await?;

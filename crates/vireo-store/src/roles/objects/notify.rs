@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use vireo_core::{
-    AliasName, BucketId, BucketNotification, Enqueued, InvocationId, NewAsyncInvocation,
-    ObjectEvent, ObjectInfo, StoreError, StoredRequest, Trigger, VersionSelector,
+    AliasName, BucketId, BucketNotification, Enqueued, EventBounds, InvocationId,
+    NewAsyncInvocation, ObjectEvent, ObjectInfo, StoreError, StoredRequest, Trigger,
+    VersionSelector,
 };
 
 use crate::codec;
@@ -64,18 +65,27 @@ pub(super) async fn accept_events<D: QueueDialect>(
     event: ObjectEvent,
     object: &ObjectInfo,
     at_us: i64,
-    max_pending: u64,
+    events: EventBounds,
 ) -> Result<(), StoreError> {
+    let depth = events.depth + 1;
     let batch: Vec<NewAsyncInvocation> = notifications(&mut *tx, bucket)
         .await?
         .into_iter()
         .filter(|n| n.matches(event, &object.key))
-        .map(|n| invocation(bucket, &n, event, object, at_us))
+        .map(|n| invocation(bucket, &n, (event, depth), object, at_us))
         .collect::<Result<_, _>>()?;
     if batch.is_empty() {
         return Ok(());
     }
-    let outcomes = accept::<D>(tx, &batch, max_pending).await?;
+    if events.chain_ends() {
+        tracing::warn!(
+            bucket = %bucket, key = %object.key, depth = events.depth,
+            "a function at the end of a chain of bucket events changed an object; \
+             its notifications are not delivered, so the chain stops"
+        );
+        return Ok(());
+    }
+    let outcomes = accept::<D>(tx, &batch, events.max_pending).await?;
     for (outcome, item) in outcomes.iter().zip(&batch) {
         match outcome {
             Enqueued::Accepted | Enqueued::Duplicate(_) => {}
@@ -97,11 +107,11 @@ pub(super) async fn accept_events<D: QueueDialect>(
 
 /// `POST /` with the change as JSON and its CloudEvents attributes: `ce-type` the event's,
 /// `ce-source` the bucket, `ce-subject` the key (control characters percent-encoded, which a
-/// header cannot carry).
+/// header cannot carry), and `ce-vireodepth` its depth in a chain of events.
 fn invocation(
     bucket: &BucketId,
     notification: &BucketNotification,
-    event: ObjectEvent,
+    (event, depth): (ObjectEvent, u32),
     object: &ObjectInfo,
     at_us: i64,
 ) -> Result<NewAsyncInvocation, StoreError> {
@@ -137,6 +147,10 @@ fn invocation(
     let subject = HeaderValue::from_bytes(subject.as_bytes())
         .map_err(|e| StoreError::permanent("naming the object in its event", e))?;
     headers.insert(HeaderName::from_static("ce-subject"), subject);
+    headers.insert(
+        HeaderName::from_static(vireo_core::EVENT_DEPTH_HEADER),
+        HeaderValue::from(depth),
+    );
     Ok(NewAsyncInvocation {
         id: InvocationId::generate(),
         namespace: bucket.namespace.clone(),
