@@ -171,6 +171,7 @@ mod tests {
         assert!(!Registry::provides("wasi:http/types"));
         assert!(!Registry::provides("wasi:httpx/types@0.2.0"));
         assert!(Registry::provides("wasi:keyvalue/store@0.2.0-draft2"));
+        assert!(Registry::provides("wasi:blobstore/container@0.2.0-draft"));
         assert!(!Registry::provides("acme:missing/api@1.0.0"));
         assert!(Registry::provides(
             "wasi:config/store@0.2.0-draft-2024-09-27"
@@ -190,7 +191,7 @@ mod tests {
     fn the_description_names_every_package_by_version() {
         assert_eq!(
             Registry::describe(),
-            "wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets, wasi:http, wasi:config and wasi:keyvalue at 0.2.x; fermyon:spin/variables, fermyon:spin/key-value, fermyon:spin/redis, fermyon:spin/mqtt and fermyon:spin/mysql, fermyon:spin/rdbms-types at 2.0.x; spin:postgres at 3.0.x"
+            "wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets, wasi:http, wasi:config, wasi:keyvalue and wasi:blobstore at 0.2.x; fermyon:spin/variables, fermyon:spin/key-value, fermyon:spin/redis, fermyon:spin/mqtt and fermyon:spin/mysql, fermyon:spin/rdbms-types at 2.0.x; spin:postgres at 3.0.x"
         );
     }
 
