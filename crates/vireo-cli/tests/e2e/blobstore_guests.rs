@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::buckets::{create_bucket, object_url, put};
-use crate::support::{Server, eventually, guest, stdout_json};
+use crate::support::{Server, eventually, guest, metered, stdout_json};
 
 /// What the `blobs` fixture deployed as `function` in `namespace` answers for `path`.
 async fn call(server: &Server, namespace: &str, function: &str, path: &str) -> String {
@@ -276,44 +276,21 @@ async fn records_and_usage_count_each_invocations_bucket_operations() {
     server
         .deploy_ok("blobs", "blobs", json!({"buckets": ["uploads"]}))
         .await;
-    let invoke = |path: &'static str| {
-        let url = server.url(&format!("/fn/default/blobs{path}"));
-        async move {
-            let response = reqwest::get(url).await.unwrap();
-            assert_eq!(response.status(), 200);
-            crate::support::invocation_id(&response)
-        }
-    };
-    let counts = |record: &serde_json::Value| {
-        (
-            record["object_reads"].as_u64().unwrap(),
-            record["object_writes"].as_u64().unwrap(),
-            record["object_bytes"].as_u64().unwrap(),
-        )
-    };
+    let call = |path: &'static str| server.metered_call(path, "object");
     // Opening the bucket is a read; the write of 100,000 bytes a write.
-    let wrote = server
-        .invocation(&invoke("/write?key=m&bytes=100000").await)
-        .await;
-    assert_eq!(counts(&wrote), (1, 1, 100_000), "{wrote}");
+    let (wrote, counts) = call("/fn/default/blobs/write?key=m&bytes=100000").await;
+    assert_eq!(counts, (1, 1, 100_000), "{wrote}");
     // The open and the read of ten bytes.
-    let read = server
-        .invocation(&invoke("/read?key=m&start=0&end=9").await)
-        .await;
-    assert_eq!(counts(&read), (2, 0, 10), "{read}");
+    let (read, counts) = call("/fn/default/blobs/read?key=m&start=0&end=9").await;
+    assert_eq!(counts, (2, 0, 10), "{read}");
     // A copy reads and writes its bytes.
-    let copied = server.invocation(&invoke("/copy?key=m&to=n").await).await;
-    assert_eq!(counts(&copied), (1, 1, 200_000), "{copied}");
+    let (copied, counts) = call("/fn/default/blobs/copy?key=m&to=n").await;
+    assert_eq!(counts, (1, 1, 200_000), "{copied}");
 
     let usage = stdout_json(&server.cli(&["usage", "-o", "json"]));
-    let totals = &usage["totals"];
     assert_eq!(
-        (
-            totals["object_reads"].as_u64(),
-            totals["object_writes"].as_u64(),
-            totals["object_bytes"].as_u64()
-        ),
-        (Some(4), Some(2), Some(300_010)),
+        metered(&usage["totals"], "object"),
+        (4, 2, 300_010),
         "{usage}"
     );
 }

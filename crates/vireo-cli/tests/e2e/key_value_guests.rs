@@ -248,43 +248,17 @@ async fn records_and_usage_count_each_invocations_key_value_operations() {
     server
         .deploy_ok("kv", "kv", json!({"key_value_stores": ["default"]}))
         .await;
-    let invoke = |path: &'static str| {
-        let url = server.url(&format!("/fn/default/kv{path}"));
-        async move {
-            let response = reqwest::get(url).await.unwrap();
-            assert_eq!(response.status(), 200);
-            crate::support::invocation_id(&response)
-        }
-    };
-    let counts = |record: &serde_json::Value| {
-        (
-            record["kv_reads"].as_u64().unwrap(),
-            record["kv_writes"].as_u64().unwrap(),
-            record["kv_bytes"].as_u64().unwrap(),
-        )
-    };
+    let call = |path: &'static str| server.metered_call(path, "kv");
     // One write of two keys of 1 byte with values of 2: 6 bytes.
-    let wrote = server
-        .invocation(&invoke("/set-many?keys=a,b&value=xy").await)
-        .await;
-    assert_eq!(counts(&wrote), (0, 1, 6), "{wrote}");
+    let (wrote, counts) = call("/fn/default/kv/set-many?keys=a,b&value=xy").await;
+    assert_eq!(counts, (0, 1, 6), "{wrote}");
     // One read of the same: the keys sent and the values received.
-    let read = server.invocation(&invoke("/get-many?keys=a,b").await).await;
-    assert_eq!(counts(&read), (1, 0, 6), "{read}");
-    let incremented = server
-        .invocation(&invoke("/increment?key=n&delta=1").await)
-        .await;
-    assert_eq!(
-        counts(&incremented),
-        (0, 1, 9),
-        "the key and the 8-byte counter"
-    );
+    let (read, counts) = call("/fn/default/kv/get-many?keys=a,b").await;
+    assert_eq!(counts, (1, 0, 6), "{read}");
+    let (_, counts) = call("/fn/default/kv/increment?key=n&delta=1").await;
+    assert_eq!(counts, (0, 1, 9), "the key and the 8-byte counter");
 
     let usage = crate::support::stdout_json(&server.cli(&["usage", "-o", "json"]));
-    let totals = &usage["totals"];
-    assert_eq!(
-        (totals["kv_reads"].as_u64(), totals["kv_writes"].as_u64()),
-        (Some(1), Some(2)),
-        "{usage}"
-    );
+    let (reads, writes, _) = crate::support::metered(&usage["totals"], "kv");
+    assert_eq!((reads, writes), (1, 2), "{usage}");
 }

@@ -24,6 +24,7 @@ pub(crate) mod postgres;
 pub(crate) mod redis;
 #[macro_use]
 mod registry;
+mod tally;
 mod wasi;
 
 use vireo_core::{BoxError, VersionSettings};
@@ -36,6 +37,7 @@ pub use key_value::KeyValueUse;
 pub use network::EgressLimits;
 pub(crate) use network::OutgoingTrace;
 pub use registry::SettingsRefused;
+pub use tally::StoreUse;
 
 use crate::engine::{EngineSettings, HostServices};
 use crate::host::Host;
@@ -163,9 +165,9 @@ pub(crate) struct Invocation {
     /// The trace its outgoing requests continue.
     pub trace: Option<OutgoingTrace>,
     /// What it does with key-value stores.
-    pub key_value: std::sync::Arc<key_value::Tally>,
+    pub key_value: std::sync::Arc<tally::Tally>,
     /// What it does with buckets.
-    pub objects: std::sync::Arc<blobstore::Tally>,
+    pub objects: std::sync::Arc<tally::Tally>,
     /// Its depth in a chain of bucket events: the `ce-vireodepth` of the event that invoked
     /// it, 0 when none did.
     pub event_depth: u32,

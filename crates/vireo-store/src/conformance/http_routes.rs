@@ -1,7 +1,9 @@
 //! Routes and host claims: one route per pattern across namespaces, hosts only for the
 //! namespace that claims them, and every write announced to the route tables of every node.
 
-use vireo_core::{Change, HostPattern, HttpRoute, Name, RoutePattern, StoreError, VersionSelector};
+use vireo_core::{
+    Change, HostPattern, HttpRoute, InvokeAuth, Name, RoutePattern, StoreError, VersionSelector,
+};
 
 use super::support::{AT, assert_err, deployed, name, receive};
 use crate::Stores;
@@ -12,6 +14,7 @@ fn route(namespace: &Name, pattern: &str, function: &Name) -> HttpRoute {
         pattern: RoutePattern::parse(pattern).unwrap(),
         function: function.clone(),
         selector: VersionSelector::Number(1),
+        invoke_auth: None,
         created_at_us: AT,
     }
 }
@@ -27,7 +30,11 @@ pub(super) async fn routes_are_added_listed_refused_on_conflict_and_removed(stor
     let hello = route(&default, "/hello", &function);
     stores.http_routes.add_route(&hello).await.unwrap();
     receive(&mut subscriber, &Change::HttpRoutes).await;
-    let prefix = route(&default, "/orders/*", &function);
+    // A route's own invoke_auth is kept as given.
+    let prefix = HttpRoute {
+        invoke_auth: Some(InvokeAuth::Key),
+        ..route(&default, "/orders/*", &function)
+    };
     stores.http_routes.add_route(&prefix).await.unwrap();
 
     // The same pattern again is refused with the route it conflicts with.

@@ -136,6 +136,7 @@ fn shop_route() -> vireo_core::HttpRoute {
         pattern: vireo_core::RoutePattern::parse("eu.shop.example/cart/*").unwrap(),
         function: name("app"),
         selector: vireo_core::VersionSelector::Alias(AliasName::parse("prod").unwrap()),
+        invoke_auth: Some(vireo_core::InvokeAuth::Key),
         created_at_us: 2,
     }
 }
@@ -230,6 +231,7 @@ fn expected_report() -> CopyReport {
         ("async_invocations", 1),
         ("idempotency_keys", 1),
         ("schedules", 0),
+        ("sources", 0),
         ("api_keys", 0),
         ("secrets", 1),
         ("kv_stores", 2),

@@ -192,6 +192,16 @@ impl Server {
         );
     }
 
+    /// One GET of `path` (which must answer 200), its record, and what the record metered of
+    /// `kind` (see [`metered`]).
+    pub async fn metered_call(&self, path: &str, kind: &str) -> (Value, (u64, u64, u64)) {
+        let response = reqwest::get(self.url(path)).await.unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        let record = self.invocation(&invocation_id(&response)).await;
+        let counts = metered(&record, kind);
+        (record, counts)
+    }
+
     /// The invocation record, once the batching writer has committed it.
     pub async fn invocation(&self, id: &str) -> Value {
         eventually(DEADLINE, || async move {
@@ -242,6 +252,17 @@ pub async fn submit_async(urls: &[String], total: usize) -> BTreeSet<String> {
         .await;
     assert_eq!(ids.len(), total, "every invocation got its own id");
     ids
+}
+
+/// The reads, writes and bytes of `kind` (`kv`, `object`) counted in an invocation record or
+/// in usage totals.
+pub fn metered(counted: &Value, kind: &str) -> (u64, u64, u64) {
+    let field = |name: &str| {
+        counted[format!("{kind}_{name}")]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {kind}_{name} in {counted}"))
+    };
+    (field("reads"), field("writes"), field("bytes"))
 }
 
 /// The invocation id header of a response.

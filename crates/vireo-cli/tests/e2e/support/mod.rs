@@ -10,7 +10,7 @@ mod server;
 
 use std::time::{Duration, Instant};
 
-pub use api::{invocation_id, start_holding_the_only_slot, submit_async};
+pub use api::{invocation_id, metered, start_holding_the_only_slot, submit_async};
 pub use cli::stdout_json;
 pub use guests::{guest, guests, js_guest};
 pub use raw::{raw_response, raw_status, read_answer};

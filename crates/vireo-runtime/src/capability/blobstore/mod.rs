@@ -10,7 +10,6 @@ mod wasi;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::TryStreamExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
@@ -21,6 +20,7 @@ use vireo_core::{
 };
 use wasmtime::component::Linker;
 
+use super::tally::{StoreUse, Tally};
 use super::{Capability, Grants, Invocation, Package};
 use crate::engine::{EngineSettings, HostServices};
 use crate::host::Host;
@@ -155,45 +155,10 @@ pub(crate) struct Active {
     depth: u32,
 }
 
-/// What one invocation did with buckets, counted as it goes.
-#[derive(Debug, Default)]
-pub(crate) struct Tally {
-    reads: AtomicU64,
-    writes: AtomicU64,
-    bytes: AtomicU64,
-}
-
 /// What an invocation did with buckets: reads (object reads, infos, listings, existence
 /// checks), writes (objects written, copied, moved, deleted, buckets created) and the object
 /// bytes it read and wrote (a copy counts its bytes both ways).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ObjectUse {
-    pub reads: u64,
-    pub writes: u64,
-    pub bytes: u64,
-}
-
-impl Tally {
-    pub(crate) fn used(&self) -> ObjectUse {
-        ObjectUse {
-            reads: self.reads.load(Ordering::Relaxed),
-            writes: self.writes.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-        }
-    }
-
-    fn read(&self) {
-        self.reads.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn wrote(&self) {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn moved(&self, bytes: usize) {
-        self.bytes.fetch_add(as_u64(bytes), Ordering::Relaxed);
-    }
-}
+pub type ObjectUse = StoreUse;
 
 fn as_u64(bytes: usize) -> u64 {
     u64::try_from(bytes).unwrap_or(u64::MAX)

@@ -11,7 +11,6 @@ mod wasi;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use vireo_core::{
@@ -19,6 +18,7 @@ use vireo_core::{
 };
 use wasmtime::component::{Linker, Resource};
 
+use super::tally::{StoreUse, Tally};
 use super::{Capability, Grants, Invocation, Package};
 use crate::engine::{EngineSettings, HostServices, KeyValueObserver};
 use crate::host::Host;
@@ -132,45 +132,17 @@ pub(crate) struct Active {
     tally: Arc<Tally>,
 }
 
-/// What one invocation did with key-value stores, counted as it goes.
-#[derive(Debug, Default)]
-pub(crate) struct Tally {
-    reads: AtomicU64,
-    writes: AtomicU64,
-    bytes: AtomicU64,
-}
-
 /// What an invocation did with key-value stores: reads (get, exists, listings, swap reads),
 /// writes (set, delete, increment, swap) and the bytes of the keys and values they moved.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KeyValueUse {
-    pub reads: u64,
-    pub writes: u64,
-    pub bytes: u64,
-}
+pub type KeyValueUse = StoreUse;
 
-impl Tally {
-    pub(crate) fn used(&self) -> KeyValueUse {
-        KeyValueUse {
-            reads: self.reads.load(Ordering::Relaxed),
-            writes: self.writes.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-        }
+/// Counts one operation and the bytes it sent.
+fn count(tally: &Tally, op: Op, bytes: usize) {
+    match op {
+        Op::Read => tally.read(),
+        Op::Write => tally.wrote(),
     }
-
-    fn count(&self, op: Op, bytes: usize) {
-        let counter = match op {
-            Op::Read => &self.reads,
-            Op::Write => &self.writes,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        self.add_bytes(bytes);
-    }
-
-    fn add_bytes(&self, bytes: usize) {
-        self.bytes
-            .fetch_add(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
-    }
+    tally.moved(bytes);
 }
 
 #[derive(Clone, Copy)]
@@ -214,7 +186,7 @@ impl Active {
     ) -> Result<T, Refusal> {
         let started = Instant::now();
         let result = call.await;
-        self.tally.count(op, sent);
+        count(&self.tally, op, sent);
         if let Some(observe) = &self.granted.observer {
             observe(store, name, started.elapsed());
         }
@@ -223,7 +195,7 @@ impl Active {
 
     /// Bytes a read brought back.
     fn received(&self, bytes: usize) {
-        self.tally.add_bytes(bytes);
+        self.tally.moved(bytes);
     }
 
     fn check_key(&self, key: &str) -> Result<(), Refusal> {
