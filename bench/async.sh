@@ -66,7 +66,7 @@ main() {
     ensure_wasip2_target
     build_vireo
 
-    local config=$WORK/vireo.toml script=$WORK/async.lua
+    local config=$WORK/vireo-server.toml script=$WORK/async.lua
     printf '[async]\nconcurrency = %s\nmax_pending_per_namespace = 10000000\n' "$CONCURRENCY" >"$config"
     printf '%s\n' 'wrk.method = "POST"' "wrk.body = '{\"job\":1}'" \
         'wrk.headers["Prefer"] = "respond-async"' \

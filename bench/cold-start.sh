@@ -182,7 +182,7 @@ main() {
     ensure_wasip2_target
     build_vireo
 
-    CONFIG=$WORK/vireo.toml
+    CONFIG=$WORK/vireo-server.toml
     printf '[scaling]\nidle_ttl_ms = %s\n' "$IDLE_TTL_MS" >"$CONFIG"
     declare -gA ANOMALIES=([scale]=0 [restart]=0)
     local file

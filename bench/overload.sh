@@ -306,7 +306,7 @@ main() {
     ensure_wasip2_target
     build_vireo
 
-    CONFIG=$WORK/vireo.toml
+    CONFIG=$WORK/vireo-server.toml
     printf '[limits]\nmax_concurrent_invocations = %s\nmax_queued_per_function = %s\nqueue_timeout_ms = %s\n' \
         "$MAX_CONCURRENT" "$MAX_QUEUED" "$QUEUE_TIMEOUT_MS" >"$CONFIG"
     start_vireo vireo "$WORK/data" --config "$CONFIG"

@@ -14,6 +14,7 @@ mod invoke;
 mod kv;
 mod login;
 mod logs;
+mod manifest;
 mod nodes;
 mod output;
 mod profiles;
@@ -189,6 +190,9 @@ enum Command {
     Logout,
     /// List the saved profiles: server, namespace and key id, never the key.
     Profiles,
+    /// Print the JSON Schema of the project manifest `vireo.toml`, for editors: save it and
+    /// point `#:schema FILE` at it from the manifest's first line.
+    Schema,
     /// Print a shell completion script, e.g. `source <(vireo completions bash)` in ~/.bashrc,
     /// `vireo completions zsh > "${fpath[1]}/_vireo"`, or
     /// `vireo completions fish > ~/.config/fish/completions/vireo.fish`.
@@ -299,6 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Nodes => nodes::list(&client()?, format).await,
         Command::Store(command) => store::run(format, command).await,
         Command::Completions { shell } => print_completions(shell),
+        Command::Schema => print_schema(),
         Command::Login => {
             let target = login::LoginTarget {
                 server: cli.server.as_deref(),
@@ -312,6 +317,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Logout => login::logout(format, cli.profile.as_deref()),
         Command::Profiles => login::list(format),
     }
+}
+
+fn print_schema() -> anyhow::Result<()> {
+    let mut schema = serde_json::to_vec_pretty(&manifest::json_schema())
+        .context("encoding the manifest's schema")?;
+    schema.push(b'\n');
+    output::write_stdout(&schema)
 }
 
 fn print_completions(shell: clap_complete::Shell) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+pub use vireo_core::settings::SettingChange;
 
 #[derive(Deserialize)]
 pub struct FunctionList {
@@ -44,13 +45,6 @@ pub struct VersionView {
     /// Only on deploy: what the deployer should know.
     #[serde(default)]
     pub warnings: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-pub struct SettingChange {
-    pub setting: String,
-    pub from: serde_json::Value,
-    pub to: serde_json::Value,
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::cors::CorsSettings;
 use crate::names::{Name, is_env_var_name};
@@ -229,6 +230,51 @@ impl VersionSettings {
             ));
         }
         Ok(())
+    }
+}
+
+/// A setting one version has differently from another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SettingChange {
+    pub setting: String,
+    #[schema(value_type = Object)]
+    pub from: Value,
+    #[schema(value_type = Object)]
+    pub to: Value,
+}
+
+impl VersionSettings {
+    /// The settings that differ from `self` in `after`, in field order.
+    pub fn changes_to(&self, after: &VersionSettings) -> Vec<SettingChange> {
+        changes_between(&settings_object(self), &settings_object(after))
+    }
+}
+
+/// The fields that differ between two settings objects as the API shows them (`before` may
+/// come from a server that knows other fields), in `after`'s order; a field `after` lacks is not
+/// a change.
+pub fn changes_between(
+    before: &Map<String, Value>,
+    after: &Map<String, Value>,
+) -> Vec<SettingChange> {
+    after
+        .iter()
+        .filter_map(|(setting, to)| {
+            let from = before.get(setting).cloned().unwrap_or(Value::Null);
+            (&from != to).then(|| SettingChange {
+                setting: setting.clone(),
+                from,
+                to: to.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The settings as the API shows them.
+pub fn settings_object(settings: &VersionSettings) -> Map<String, Value> {
+    match serde_json::to_value(settings).expect("settings serialize as JSON") {
+        Value::Object(fields) => fields,
+        _ => unreachable!("settings serialize as an object"),
     }
 }
 

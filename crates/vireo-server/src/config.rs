@@ -588,7 +588,20 @@ impl Config {
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
+    if looks_like_project_manifest(&text) {
+        bail!(
+            "{} is a project manifest (what `vireo deploy` reads), not a server config file; \
+             give `vireo serve --config` the server's own file, such as vireo-server.toml",
+            path.display()
+        );
+    }
     toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+/// A project manifest names its component (or lists functions); no server config key does.
+fn looks_like_project_manifest(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text)
+        .is_ok_and(|table| table.contains_key("component") || table.contains_key("function"))
 }
 
 fn validate_limits(limits: &LimitsConfig) -> anyhow::Result<()> {
@@ -744,7 +757,7 @@ mod tests {
 
     fn load_with(file: &str, options: ServeOptions) -> anyhow::Result<Config> {
         let dir = tempfile::tempdir()?;
-        let path = dir.path().join("vireo.toml");
+        let path = dir.path().join("vireo-server.toml");
         std::fs::write(&path, file)?;
         Config::load(&ServeOptions {
             config: Some(path),
@@ -889,5 +902,15 @@ mod tests {
         })
         .unwrap_err();
         assert!(format!("{err:#}").contains("NAME=FILE"), "{err:#}");
+    }
+
+    #[test]
+    fn a_project_manifest_is_refused_as_server_config() {
+        let manifest = "name = \"greet\"\ncomponent = \"dist/greet.wasm\"\n";
+        let err = load_with(manifest, ServeOptions::default()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("is a project manifest"),
+            "{err:#}"
+        );
     }
 }

@@ -124,7 +124,7 @@ fn written(data: &Path) -> Vec<String> {
     match std::fs::read_dir(data) {
         Ok(entries) => entries
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| name != "vireo.toml")
+            .filter(|name| name != "vireo-server.toml")
             .collect(),
         Err(_) => Vec::new(),
     }

@@ -4,18 +4,9 @@
 
 use serde_json::{Map, Value};
 use vireo_core::VersionSettings;
+pub use vireo_core::settings::SettingChange;
 
 use crate::error::ApiError;
-
-/// A setting the new version has differently from the one it inherited from.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
-pub struct SettingChange {
-    pub setting: String,
-    #[schema(value_type = Object)]
-    pub from: Value,
-    #[schema(value_type = Object)]
-    pub to: Value,
-}
 
 /// `given` (a JSON object of settings) over `base`, validated as settings.
 pub fn settings_over(base: &VersionSettings, given: &[u8]) -> Result<VersionSettings, ApiError> {
@@ -26,29 +17,9 @@ pub fn settings_over(base: &VersionSettings, given: &[u8]) -> Result<VersionSett
     } else {
         serde_json::from_slice(given).map_err(|e| invalid(e.to_string()))?
     };
-    let Value::Object(mut merged) = to_value(base) else {
-        unreachable!("settings serialize as an object")
-    };
+    let mut merged = vireo_core::settings::settings_object(base);
     merged.extend(given);
     serde_json::from_value(Value::Object(merged)).map_err(|e| invalid(e.to_string()))
-}
-
-/// The settings that differ between `before` and `after`, in field order.
-pub fn changes(before: &VersionSettings, after: &VersionSettings) -> Vec<SettingChange> {
-    let (Value::Object(before), Value::Object(after)) = (to_value(before), to_value(after)) else {
-        unreachable!("settings serialize as objects")
-    };
-    after
-        .into_iter()
-        .filter_map(|(setting, to)| {
-            let from = before.get(&setting).cloned().unwrap_or(Value::Null);
-            (from != to).then_some(SettingChange { setting, from, to })
-        })
-        .collect()
-}
-
-fn to_value(settings: &VersionSettings) -> Value {
-    serde_json::to_value(settings).expect("settings serialize as JSON")
 }
 
 #[cfg(test)]
@@ -75,7 +46,7 @@ mod tests {
         );
         assert_eq!(settings_over(&base, b"").unwrap(), base);
         assert_eq!(
-            changes(&base, &merged),
+            base.changes_to(&merged),
             [SettingChange {
                 setting: "timeout_ms".to_string(),
                 from: json!(10_000),

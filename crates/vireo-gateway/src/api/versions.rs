@@ -111,7 +111,7 @@ pub async fn deploy(
         latest_settings.clone()
     };
     let settings = inherit::settings_over(&base, &given)?;
-    let changed = inherit::changes(&latest_settings, &settings);
+    let changed = latest_settings.changes_to(&settings);
     let deployed = match (component, &latest) {
         (Some(component), _) => {
             deployer

@@ -268,7 +268,7 @@ impl ServerBuilder {
     fn write_config(&self, config: &str) -> PathBuf {
         let data = &self.data;
         std::fs::create_dir_all(data).expect("data dir");
-        let file = data.join("vireo.toml");
+        let file = data.join("vireo-server.toml");
         std::fs::write(&file, config).expect("write config");
         file
     }
