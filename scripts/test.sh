@@ -11,6 +11,8 @@ export DEBIAN_FRONTEND=noninteractive
 # The version the fuzzing test was verified with (crates/vireo-cli/tests/e2e/api_fuzz.rs).
 SCHEMATHESIS_VERSION=4.32.5
 venv="target/schemathesis-$SCHEMATHESIS_VERSION"
+# The version the manifest's schema test was verified with (crates/vireo-cli/tests/e2e/manifest.rs).
+JSONSCHEMA_VERSION=4.26.0
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     echo "installing the wasm32-wasip2 target…" >&2
@@ -95,6 +97,12 @@ if ! "$venv/bin/st" --version 2>/dev/null | grep -q "version $SCHEMATHESIS_VERSI
     fi
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
         "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+# The project manifest's JSON Schema is checked with python-jsonschema, in the same environment.
+if ! "$venv/bin/python" -c 'import jsonschema' 2>/dev/null; then
+    echo "installing jsonschema $JSONSCHEMA_VERSION into $venv…" >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "jsonschema==$JSONSCHEMA_VERSION"
 fi
 export PATH="$PWD/$venv/bin:$PATH"
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use vireo_core::Name;
 
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     /// Without a trailing slash, so paths can be appended.
@@ -66,6 +67,14 @@ impl Client {
             namespace,
             no_key,
         })
+    }
+
+    /// The same connection, working in `namespace`.
+    pub fn in_namespace(&self, namespace: &Name) -> Self {
+        Self {
+            namespace: namespace.clone(),
+            ..self.clone()
+        }
     }
 
     pub fn base_url(&self) -> &str {
@@ -125,6 +134,20 @@ impl Client {
     /// Sends a request that must succeed and answer JSON.
     pub async fn json(&self, request: RequestBuilder) -> anyhow::Result<Value> {
         read_json(self.success(request).await?).await
+    }
+
+    /// Sends a request that must succeed and answer JSON, or find nothing (404, `None`).
+    pub async fn json_if_found(&self, request: RequestBuilder) -> anyhow::Result<Option<Value>> {
+        let response = self.send(request).await?;
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            bail!(failure_message(status, &body));
+        }
+        read_json(response).await.map(Some)
     }
 
     /// Sends a request that must succeed; for answers without a body (204).

@@ -1,62 +1,98 @@
 //! `vireo deploy`: streams a component and its settings to the server as the next version.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
 use futures::TryStreamExt as _;
-use indicatif::ProgressStyle;
+use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::multipart::{Form, Part};
 use reqwest::{Body, Method, StatusCode};
 use tokio_util::io::ReaderStream;
 use vireo_core::Name;
 
-use crate::args;
 use crate::client::{self, Client};
+use crate::manifest::Manifest;
 use crate::output::{self, Format};
 use crate::settings_args::{SettingsArgs, settings_form};
 use crate::views::{SettingChange, VersionView};
+use crate::{apply, args};
 
 #[derive(Args)]
 pub struct DeployArgs {
-    /// The function to deploy to; it is created on its first deploy.
-    #[arg(value_parser = args::function_name)]
-    name: Name,
+    /// The function to deploy to; it is created on its first deploy. Without NAME and FILE,
+    /// deploys what the project manifest (./vireo.toml, or -f) says.
+    #[arg(value_parser = args::function_name, requires = "file")]
+    name: Option<Name>,
 
     /// The WebAssembly HTTP component (`.wasm`) to upload.
-    file: PathBuf,
+    file: Option<PathBuf>,
+
+    /// The project manifest to deploy from [default: ./vireo.toml]
+    #[arg(
+        short = 'f',
+        long = "manifest",
+        value_name = "PATH",
+        conflicts_with = "name"
+    )]
+    manifest: Option<PathBuf>,
+
+    /// Say what deploying the manifest would change (versions, settings, aliases, schedules)
+    /// and change nothing
+    #[arg(long, conflicts_with = "name")]
+    dry_run: bool,
 
     #[command(flatten)]
     settings: SettingsArgs,
 }
 
 pub async fn run(client: &Client, format: Format, args: DeployArgs) -> anyhow::Result<()> {
-    let file = tokio::fs::File::open(&args.file)
+    let (Some(name), Some(file)) = (args.name, args.file) else {
+        if args.settings.given() {
+            bail!(
+                "settings flags apply to `vireo deploy NAME FILE`; a deploy from the manifest \
+                 takes its settings from its [settings] table"
+            );
+        }
+        let manifest = Manifest::load(args.manifest.as_deref())?;
+        return apply::run(client, format, &manifest, args.dry_run).await;
+    };
+    let (component, progress) = upload_part(&name, &file).await?;
+    let form = settings_form(&args.settings)?.part("component", component);
+    let what = format!("deploying {}", file.display());
+    let answered = submit_version(client, format, &name, form, &what).await;
+    progress.finish_and_clear();
+    answered
+}
+
+/// The component at `file` as a streamed form part, and the progress bar it moves (finish it
+/// when the server has answered).
+pub async fn upload_part(name: &Name, file: &Path) -> anyhow::Result<(Part, ProgressBar)> {
+    let opened = tokio::fs::File::open(file)
         .await
-        .with_context(|| format!("opening {}", args.file.display()))?;
-    let metadata = file
+        .with_context(|| format!("opening {}", file.display()))?;
+    let metadata = opened
         .metadata()
         .await
-        .with_context(|| format!("reading the size of {}", args.file.display()))?;
+        .with_context(|| format!("reading the size of {}", file.display()))?;
     if metadata.is_dir() {
         bail!(
             "{} is a directory: pass the component's .wasm file, e.g. {}",
-            args.file.display(),
-            args.file
-                .join(format!("target/wasm32-wasip2/release/{}.wasm", args.name))
+            file.display(),
+            file.join(format!("target/wasm32-wasip2/release/{name}.wasm"))
                 .display()
         );
     }
     let size = metadata.len();
-    let file_name = args.file.file_name().map_or_else(
+    let file_name = file.file_name().map_or_else(
         || "component.wasm".into(),
         |n| n.to_string_lossy().into_owned(),
     );
 
     let progress = output::transfer_progress("uploading", size);
     let counter = progress.clone();
-    let body = ReaderStream::with_capacity(file, 256 * 1024).inspect_ok(move |chunk| {
+    let body = ReaderStream::with_capacity(opened, 256 * 1024).inspect_ok(move |chunk| {
         counter.inc(chunk.len() as u64);
         if counter.position() >= size {
             // All bytes are on their way; the server now validates and compiles the component.
@@ -71,11 +107,7 @@ pub async fn run(client: &Client, format: Format, args: DeployArgs) -> anyhow::R
         .file_name(file_name)
         .mime_str("application/wasm")
         .context("labelling the component part")?;
-    let form = settings_form(&args.settings)?.part("component", component);
-    let what = format!("deploying {}", args.file.display());
-    let answered = submit_version(client, format, &args.name, form, &what).await;
-    progress.finish_and_clear();
-    answered
+    Ok((component, progress))
 }
 
 /// Posts `form` as the next version of `name` (`what` names the operation in errors) and
@@ -88,18 +120,8 @@ pub async fn submit_version(
     what: &str,
 ) -> anyhow::Result<()> {
     let function = client.qualified(name);
-    let request = client
-        .request(Method::POST, &client.function_path(name, "/versions"))
-        .multipart(form);
-    let response = client
-        .success(request)
-        .await
-        .with_context(|| format!("{what} to {function}"))?;
-    let created = response.status() == StatusCode::CREATED;
-    let answer = client::read_json(response)
-        .await
-        .with_context(|| format!("{what} to {function}"))?;
-    let url = format!("{}/fn/{}/{}", client.base_url(), client.namespace(), name);
+    let (answer, created) = post_version(client, name, form, what).await?;
+    let url = function_url(client, name);
     output::emit(format, answer, |view: VersionView| {
         let changes = view.settings_changed.unwrap_or_default();
         let traps = view.unimplemented_imports.unwrap_or_default();
@@ -112,34 +134,76 @@ pub async fn submit_version(
     })
 }
 
+/// Posts `form` as the next version of `name`: the server's answer, and whether it made a new
+/// version (an identical one keeps the latest).
+pub async fn post_version(
+    client: &Client,
+    name: &Name,
+    form: Form,
+    what: &str,
+) -> anyhow::Result<(serde_json::Value, bool)> {
+    let function = client.qualified(name);
+    let request = client
+        .request(Method::POST, &client.function_path(name, "/versions"))
+        .multipart(form);
+    let response = client
+        .success(request)
+        .await
+        .with_context(|| format!("{what} to {function}"))?;
+    let created = response.status() == StatusCode::CREATED;
+    let answer = client::read_json(response)
+        .await
+        .with_context(|| format!("{what} to {function}"))?;
+    Ok((answer, created))
+}
+
+/// Where the function answers.
+pub fn function_url(client: &Client, name: &Name) -> String {
+    format!("{}/fn/{}/{}", client.base_url(), client.namespace(), name)
+}
+
 /// What a deploy did, the settings it changed (one line each), and where the function answers.
 fn deployed_message(
     function: &str,
     version: u32,
     created: bool,
-    (changes, linked_as_traps): (&[SettingChange], &[String]),
+    changes_and_traps: (&[SettingChange], &[String]),
     url: &str,
+) -> String {
+    let mut message = version_lines(function, version, created, changes_and_traps);
+    message.push_str(url);
+    message.push('\n');
+    message
+}
+
+/// Whether a deploy made a version, the settings it changed and the imports linked as traps.
+pub fn version_lines(
+    function: &str,
+    version: u32,
+    created: bool,
+    (changes, linked_as_traps): (&[SettingChange], &[String]),
 ) -> String {
     let mut message = if created {
         format!("deployed {function} version {version}\n")
     } else {
         format!("unchanged {function} version {version} (identical to the latest version)\n")
     };
-    for change in changes {
-        message.push_str(&format!(
-            "  {}: {} → {}\n",
-            change.setting, change.from, change.to
-        ));
-    }
+    message.push_str(&change_lines(changes));
     if !linked_as_traps.is_empty() {
         message.push_str(&format!(
             "  linked as traps (a call fails): {}\n",
             linked_as_traps.join(", ")
         ));
     }
-    message.push_str(url);
-    message.push('\n');
     message
+}
+
+/// One line per changed setting: `  name: from → to`.
+pub fn change_lines(changes: &[SettingChange]) -> String {
+    changes
+        .iter()
+        .map(|change| format!("  {}: {} → {}\n", change.setting, change.from, change.to))
+        .collect()
 }
 
 #[cfg(test)]

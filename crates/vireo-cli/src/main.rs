@@ -1,7 +1,9 @@
 //! `vireo`: runs the Vireo server (`vireo serve`) and talks to one over its admin API.
 
+mod apply;
 mod args;
 mod buckets;
+mod build;
 mod client;
 mod config;
 mod credentials;
@@ -111,8 +113,12 @@ struct Cli {
 enum Command {
     /// Run a Vireo server in the foreground until Ctrl-C or SIGTERM.
     Serve(serve::ServeArgs),
-    /// Upload a component as the next version of a function (creating the function if needed).
+    /// Upload a component as the next version of a function (creating the function if needed);
+    /// without arguments, deploy what ./vireo.toml says (building first when it is stale).
     Deploy(deploy::DeployArgs),
+    /// Run the project manifest's build command, then check the component as a deploy would
+    /// and print its size and build time.
+    Build(build::BuildArgs),
     /// Make a new version with other settings and the latest version's component, e.g.
     /// `vireo config NAME --memory 256` (no upload).
     Config(config::ConfigArgs),
@@ -273,6 +279,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Deploy(args) => deploy::run(&client()?, format, args).await,
+        Command::Build(args) => build::run(format, args),
         Command::Config(args) => config::run(&client()?, format, args).await,
         Command::Invoke(args) => invoke::run(&client()?, format, args).await,
         Command::Ls => functions::list(&client()?, format).await,

@@ -124,6 +124,16 @@ pub struct SettingsArgs {
     reset_settings: bool,
 }
 
+impl SettingsArgs {
+    /// Whether any settings flag was given.
+    pub fn given(&self) -> bool {
+        self.settings_file.is_some()
+            || self.reset_settings
+            || serde_json::to_value(Settings::from(self))
+                .map_or(true, |sent| sent != Value::Object(Map::new()))
+    }
+}
+
 /// A setting given as a value, or as `none` to remove it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Limit<T> {

@@ -155,6 +155,8 @@ pub struct ScheduleView {
     pub function: String,
     pub schedule: String,
     pub time_zone: String,
+    #[serde(default)]
+    pub payload: String,
     pub missed: String,
     pub paused: bool,
     pub next_fire_at_us: Option<i64>,

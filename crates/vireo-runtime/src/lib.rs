@@ -31,7 +31,7 @@ pub use engine::{EngineSettings, HostServices, KeyValueObserver, MemoryReset};
 pub use execute::{Completion, CompletionFuture, Execution, Failure};
 pub use instances::LoadedVersion;
 pub use logs::CapturedLine;
-pub use validate::Rejection;
+pub use validate::{Rejection, check_component};
 
 use artifacts::ArtifactCache;
 use capability::{Grants, Registry};

@@ -127,23 +127,61 @@ pub fn check_imports(bytes: &[u8], allow_unimplemented: bool) -> Result<Vec<Stri
 
 /// The names the outermost component imports (nested components and modules import from it).
 fn top_level_imports(bytes: &[u8]) -> Result<Vec<String>, Rejection> {
-    let mut imports = Vec::new();
+    Ok(top_level_names(bytes)?.imports)
+}
+
+/// What the outermost component imports and exports, by name.
+struct TopLevelNames {
+    imports: Vec<String>,
+    exports: Vec<String>,
+}
+
+fn top_level_names(bytes: &[u8]) -> Result<TopLevelNames, Rejection> {
+    let invalid = |e: wasmparser::BinaryReaderError| Rejection::Invalid(e.to_string());
+    let mut names = TopLevelNames {
+        imports: Vec::new(),
+        exports: Vec::new(),
+    };
     let mut depth = 0usize;
     for payload in wasmparser::Parser::new(0).parse_all(bytes) {
-        let payload = payload.map_err(|e| Rejection::Invalid(e.to_string()))?;
-        match payload {
+        match payload.map_err(invalid)? {
             wasmparser::Payload::Version { .. } => depth += 1,
             wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
             wasmparser::Payload::ComponentImportSection(section) if depth == 1 => {
                 for import in section {
-                    let import = import.map_err(|e| Rejection::Invalid(e.to_string()))?;
-                    imports.push(import.name.name.to_string());
+                    names
+                        .imports
+                        .push(import.map_err(invalid)?.name.name.to_string());
+                }
+            }
+            wasmparser::Payload::ComponentExportSection(section) if depth == 1 => {
+                for export in section {
+                    names
+                        .exports
+                        .push(export.map_err(invalid)?.name.name.to_string());
                 }
             }
             _ => {}
         }
     }
-    Ok(imports)
+    Ok(names)
+}
+
+fn is_http_handler(export: &str) -> bool {
+    export.starts_with("wasi:http/incoming-handler@0.2.")
+}
+
+/// Everything deploy checks that needs no compiling, from the bytes alone: a component, whose
+/// imports Vireo links, exporting the HTTP handler. For a developer's machine (`vireo build`),
+/// where no engine runs. Returns the imports that would be linked as traps.
+pub fn check_component(bytes: &[u8], allow_unimplemented: bool) -> Result<Vec<String>, Rejection> {
+    check_header(bytes)?;
+    let traps = check_imports(bytes, allow_unimplemented)?;
+    let exports = top_level_names(bytes)?.exports;
+    if !exports.iter().any(|name| is_http_handler(name)) {
+        return Err(Rejection::NoHttpHandler(exports));
+    }
+    Ok(traps)
 }
 
 /// Checks the compiled component's exports and imports against what Vireo runs and links;
@@ -158,10 +196,7 @@ pub fn check_interface(
         .exports(engine)
         .map(|(name, _)| name.to_string())
         .collect();
-    if !exports
-        .iter()
-        .any(|name| name.starts_with("wasi:http/incoming-handler@0.2."))
-    {
+    if !exports.iter().any(|name| is_http_handler(name)) {
         return Err(Rejection::NoHttpHandler(exports));
     }
     let unsupported: Vec<String> = ty
@@ -208,5 +243,17 @@ mod tests {
             check_header(b"\0asm\x99\0\0\0"),
             Err(Rejection::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_component_without_the_http_handler_is_refused_before_compiling() {
+        assert_eq!(
+            check_component(b"\0asm\x0d\0\x01\0", false),
+            Err(Rejection::NoHttpHandler(Vec::new()))
+        );
+        assert_eq!(
+            check_component(b"\0asm\x01\0\0\0", false),
+            Err(Rejection::CoreModule)
+        );
     }
 }

@@ -40,6 +40,8 @@ pub use config::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 pub use owner_address::ADDRESS_FILE;
 use services::Services;
 pub use store_copy::copy_store;
+/// The deploy checks that need no engine, for `vireo build` on a developer's machine.
+pub use vireo_runtime::{Rejection, check_component};
 pub use vireo_store::{CopyProgress, CopyReport};
 
 /// How server logs are printed.

@@ -25,6 +25,7 @@ mod jwt;
 mod key_value;
 mod key_value_guests;
 mod logs;
+mod manifest;
 mod messages;
 mod metrics;
 mod outbound_mqtt;

@@ -38,6 +38,15 @@ impl Server {
             .expect("run vireo CLI")
     }
 
+    /// Runs the `vireo` CLI against this server in `dir` (a project's directory).
+    pub fn cli_in(&self, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+        self.cli_command(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run vireo CLI")
+    }
+
     /// Runs the `vireo` CLI against this server; it must succeed. Its stdout.
     pub fn cli_ok(&self, args: &[&str]) -> String {
         let output = self.cli(args);
