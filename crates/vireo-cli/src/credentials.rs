@@ -3,7 +3,7 @@
 //! `<data>/admin.key`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
@@ -27,6 +27,14 @@ pub fn api_key(explicit: Option<&str>, server: &reqwest::Url) -> anyhow::Result<
             Err(error).with_context(|| format!("cannot read the admin key {}", file.display()))
         }
     }
+}
+
+/// The admin key the server using the data directory `data` wrote at its first start.
+pub fn admin_key_in(data: &Path) -> anyhow::Result<String> {
+    let file = data.join(ADMIN_KEY_FILE);
+    let key = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read the admin key {}", file.display()))?;
+    Ok(key.trim().to_string())
 }
 
 /// Where a server on this machine wrote its admin key: `$VIREO_DATA/admin.key`.

@@ -93,6 +93,23 @@ pub async fn run(client: &Client, format: Format, args: LogsArgs) -> anyhow::Res
     }
 }
 
+/// Prints the function's lines written from now on, as they are written (`vireo dev`).
+pub async fn follow_from_now(client: &Client, name: &Name, format: Format) -> anyhow::Result<()> {
+    let path = client.function_path(name, "/logs");
+    let answer = client
+        .json(client.request(Method::GET, &path).query(&[("tail", "1")]))
+        .await?;
+    let page: LogPage = output::decode(answer)?;
+    let request = client
+        .request(Method::GET, &path)
+        .query(&[
+            ("after", page.next_after.to_string()),
+            ("follow", "true".to_string()),
+        ])
+        .header(header::ACCEPT, "text/event-stream");
+    follow(client, request, format).await
+}
+
 /// Prints each event's line until the server ends the stream.
 async fn follow(
     client: &Client,

@@ -10,6 +10,7 @@ mod credentials;
 mod cron;
 mod deploy;
 mod describe;
+mod dev;
 mod functions;
 mod invocations;
 mod invoke;
@@ -119,6 +120,9 @@ enum Command {
     /// Run the project manifest's build command, then check the component as a deploy would
     /// and print its size and build time.
     Build(build::BuildArgs),
+    /// Run a local server (data in the project's .vireo/), deploy the manifest's functions to
+    /// it, rebuild and redeploy when a watched file changes, and print their logs as they come.
+    Dev(dev::DevArgs),
     /// Make a new version with other settings and the latest version's component, e.g.
     /// `vireo config NAME --memory 256` (no upload).
     Config(config::ConfigArgs),
@@ -241,7 +245,7 @@ fn main() -> ExitCode {
 
 /// The error and its causes, `: `-separated; a cause whose words its error already says (many
 /// errors repeat their source in their message) is not said again.
-fn error_text(err: &anyhow::Error) -> String {
+pub(crate) fn error_text(err: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in err.chain() {
         let said = cause.to_string();
@@ -280,6 +284,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args).await,
         Command::Deploy(args) => deploy::run(&client()?, format, args).await,
         Command::Build(args) => build::run(format, args),
+        Command::Dev(args) => dev::run(format, args).await,
         Command::Config(args) => config::run(&client()?, format, args).await,
         Command::Invoke(args) => invoke::run(&client()?, format, args).await,
         Command::Ls => functions::list(&client()?, format).await,

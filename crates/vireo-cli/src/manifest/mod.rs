@@ -168,7 +168,11 @@ impl Manifest {
 
     /// A path of the manifest, relative to its directory.
     pub fn path_of(&self, relative: &Path) -> PathBuf {
-        self.dir.join(relative)
+        if self.dir == Path::new(".") {
+            relative.to_path_buf()
+        } else {
+            self.dir.join(relative)
+        }
     }
 }
 

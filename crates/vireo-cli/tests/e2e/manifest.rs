@@ -1,14 +1,16 @@
 //! The project manifest `vireo.toml`: `vireo deploy` from it (building a stale component,
 //! settings, aliases, schedules, `--dry-run`), `vireo build`'s checks, errors that name the
-//! line, and `vireo schema`.
+//! line, `vireo schema`, and `vireo dev`.
 
+use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::support::{Server, guests, stdout_json};
+use crate::support::{Server, eventually, guests, stdout_json};
 
 fn fixture(name: &str) -> PathBuf {
     guests().join(format!("{name}.wasm"))
@@ -331,7 +333,7 @@ fn build_runs_the_command_and_checks_the_component_as_deploy_would() {
         &format!("cp '{}' out/app.wasm", fixture("hello").display()),
     );
     let built = stdout(&vireo_in(dir, &["build"]));
-    assert!(built.starts_with("app: ./out/app.wasm ("), "{built}");
+    assert!(built.starts_with("app: out/app.wasm ("), "{built}");
     assert!(built.contains("KiB), built in"), "{built}");
     assert!(built.contains("a component Vireo runs"), "{built}");
     let report: Value =
@@ -446,4 +448,148 @@ for document in json.load(open("documents.json")):
         .lines()
         .map(str::to_string)
         .collect()
+}
+
+/// A running `vireo dev` and what it printed so far; stopped with SIGTERM when dropped, which
+/// also stops the server it started.
+struct Dev {
+    child: std::process::Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Dev {
+    fn start(dir: &Path) -> Dev {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vireo"))
+            .arg("dev")
+            .current_dir(dir)
+            .env("XDG_CONFIG_HOME", dir.join("cli-config"))
+            .env_remove("VIREO_URL")
+            .env_remove("VIREO_DATA")
+            .env_remove("VIREO_API_KEY")
+            .env_remove("VIREO_PROFILE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run vireo dev");
+        let collect = |pipe: Box<dyn std::io::Read + Send>| {
+            let text = Arc::new(Mutex::new(String::new()));
+            let sink = Arc::clone(&text);
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    let mut text = sink.lock().unwrap();
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            });
+            text
+        };
+        let stdout = collect(Box::new(child.stdout.take().unwrap()));
+        let stderr = collect(Box::new(child.stderr.take().unwrap()));
+        Dev {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn printed(&self) -> String {
+        format!(
+            "{}\n--- stderr ---\n{}",
+            self.stdout.lock().unwrap(),
+            self.stderr.lock().unwrap()
+        )
+    }
+
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("wait for vireo dev")
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.stop();
+        }
+    }
+}
+
+#[tokio::test]
+async fn dev_serves_the_project_and_redeploys_when_a_source_changes() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    std::fs::create_dir(dir.join("src")).unwrap();
+    change_source(dir, "echo");
+    write_manifest(dir, "hello", "0 3 * * *");
+    let mut dev = Dev::start(dir);
+    let url = eventually(Duration::from_secs(60), || {
+        let printed = dev.printed();
+        async move {
+            printed
+                .lines()
+                .find_map(|line| line.strip_prefix("vireo dev: a local server on "))
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_string)
+                .ok_or(printed)
+        }
+    })
+    .await;
+    let get = |path: &str| {
+        let url = format!("{url}{path}");
+        async move {
+            let response = reqwest::get(&url).await.map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            Ok::<_, String>((status, response.text().await.map_err(|e| e.to_string())?))
+        }
+    };
+    let body = eventually(Duration::from_secs(60), || async {
+        match get("/fn/default/app/").await? {
+            (200, body) => Ok(body),
+            other => Err(format!("{other:?}\n{}", dev.printed())),
+        }
+    })
+    .await;
+    assert_eq!(env_seen(&body), json!({"GREETING": "hello"}));
+    assert!(
+        dir.join(".vireo/vireo.db").exists(),
+        "the store is in the project's .vireo/"
+    );
+
+    // Saving a source file rebuilds and redeploys: the hello fixture answers now, and the
+    // line it prints shows up in dev's output.
+    change_source(dir, "hello");
+    eventually(Duration::from_secs(60), || async {
+        match get("/fn/default/app/").await? {
+            (200, body) if body == "hello, Vireo!\n" => Ok(()),
+            other => Err(format!("{other:?}\n{}", dev.printed())),
+        }
+    })
+    .await;
+    eventually(Duration::from_secs(30), || {
+        let printed = dev.printed();
+        async move {
+            if printed.contains("stdout hello called: /") {
+                Ok(())
+            } else {
+                Err(printed)
+            }
+        }
+    })
+    .await;
+    assert!(
+        dev.printed().contains("deployed default/app version 2"),
+        "{}",
+        dev.printed()
+    );
+
+    // SIGTERM stops dev and the server it started.
+    assert!(dev.stop().success(), "{}", dev.printed());
+    assert!(
+        get("/fn/default/app/").await.is_err(),
+        "the local server still answers"
+    );
 }
