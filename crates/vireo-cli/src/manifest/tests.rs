@@ -1,31 +1,7 @@
 use super::*;
 
-/// The example of the manifest's specification, as README shows it.
-pub const EXAMPLE: &str = r#"name = "greet"
-namespace = "default"
-component = "dist/greet.wasm"
-
-[build]
-command = "npm run build"
-watch = ["src", "package.json"]
-
-[settings]
-memory_mib = 128
-timeout_ms = 10000
-env = { GREETING = "hello" }
-key_value_stores = ["default"]
-variables = { api_url = "https://api.example.com", db_password = { secret = "DB_PASSWORD" } }
-invoke_auth = "key"
-
-[aliases]
-live = "latest"
-stable = 1
-canary = { versions = [{ version = 1, weight = 90 }, { version = 2, weight = 10 }] }
-
-[[schedules]]
-name = "nightly"
-cron = "0 3 * * *"
-"#;
+/// A manifest with every part (the e2e schema test validates the same file).
+const EXAMPLE: &str = include_str!("example.toml");
 
 fn error(text: &str) -> String {
     parse("vireo.toml", text).unwrap_err().to_string()
@@ -53,6 +29,7 @@ fn the_example_parses_into_the_api_settings() {
         "key_value_stores": ["default"],
         "variables": {"api_url": "https://api.example.com", "db_password": {"secret": "DB_PASSWORD"}},
         "invoke_auth": "key",
+        "allowed_outbound_hosts": ["https://api.example.com"],
     }))
     .unwrap();
     assert_eq!(settings, expected);

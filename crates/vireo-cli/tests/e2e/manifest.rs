@@ -381,30 +381,7 @@ fn the_schema_accepts_the_manifest_and_rejects_unknown_keys() {
         schema["$schema"],
         "https://json-schema.org/draft/2020-12/schema"
     );
-    let example = r#"name = "greet"
-namespace = "default"
-component = "dist/greet.wasm"
-
-[build]
-command = "npm run build"
-watch = ["src", "package.json"]
-
-[settings]
-memory_mib = 128
-timeout_ms = 10000
-env = { GREETING = "hello" }
-key_value_stores = ["default"]
-variables = { greeting = "hello", db_password = { secret = "DB_PASSWORD" } }
-invoke_auth = "key"
-allowed_outbound_hosts = ["https://api.example.com"]
-
-[aliases]
-live = "latest"
-
-[[schedules]]
-name = "nightly"
-cron = "0 3 * * *"
-"#;
+    let example = include_str!("../../src/manifest/example.toml");
     let example: Value = toml::from_str(example).unwrap();
     let mut typo = example.clone();
     typo["settings"]["memry_mib"] = json!(1);
