@@ -38,6 +38,7 @@ pub struct FunctionSpec {
     #[schema(value_type = String)]
     pub name: Name,
     /// The namespace to deploy to [default: the CLI profile's, or `--namespace`].
+    #[serde(default, deserialize_with = "namespace_name")]
     #[schema(value_type = Option<String>)]
     pub namespace: Option<Name>,
     /// The built component (`.wasm`), relative to this file's directory.
@@ -96,6 +97,7 @@ pub enum LatestWord {
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSpec {
     /// The schedule's name in the namespace.
+    #[serde(deserialize_with = "schedule_name")]
     #[schema(value_type = String)]
     pub name: Name,
     /// Five fields (`0 3 * * *`) or six with leading seconds.
@@ -120,6 +122,17 @@ pub struct ScheduleSpec {
 pub struct FunctionList {
     /// The functions, each with the keys of a one-function file.
     pub function: Vec<FunctionSpec>,
+}
+
+/// `Name`'s own deserializing calls every name a function's, in its errors.
+fn namespace_name<'de, D: serde::Deserializer<'de>>(names: D) -> Result<Option<Name>, D::Error> {
+    Option::<String>::deserialize(names)?
+        .map(|name| Name::parse("namespace", &name).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+fn schedule_name<'de, D: serde::Deserializer<'de>>(names: D) -> Result<Name, D::Error> {
+    Name::parse("schedule", &String::deserialize(names)?).map_err(serde::de::Error::custom)
 }
 
 impl FunctionSpec {

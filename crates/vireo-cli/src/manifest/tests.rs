@@ -70,6 +70,18 @@ fn unknown_keys_are_named_with_their_line_and_column() {
     assert!(err.contains("missing field `name`"), "{err}");
     let err = error("name = \"hi\"\ncomponent = \"hi.wasm\"\n[settings]\nmemory_mib = \"lots\"\n");
     assert!(err.starts_with("vireo.toml:4:14: invalid type"), "{err}");
+    let err = error("name = \"hi\"\nnamespace = \"Team\"\ncomponent = \"hi.wasm\"\n");
+    assert!(
+        err.starts_with("vireo.toml:2:13: invalid namespace name \"Team\""),
+        "{err}"
+    );
+    let err = error(
+        "name = \"hi\"\ncomponent = \"hi.wasm\"\n[[schedules]]\nname = \"Nightly\"\ncron = \"0 3 * * *\"\n",
+    );
+    assert!(
+        err.starts_with("vireo.toml:4:8: invalid schedule name"),
+        "{err}"
+    );
     let err = error("name = \"hi\"\ncomponent = \"hi.wasm\"\nname = \"again\"\n");
     assert!(err.starts_with("vireo.toml:3:1: "), "{err}");
 }
