@@ -4,6 +4,7 @@
 //! `--dry-run` compares the same things and changes nothing.
 
 mod aliases;
+mod named;
 mod schedules;
 
 use anyhow::Context as _;
@@ -37,7 +38,7 @@ struct FunctionReport {
     component_changed: Option<bool>,
     settings_changed: Vec<SettingChange>,
     aliases: Vec<aliases::AliasChange>,
-    schedules: Vec<schedules::ScheduleChange>,
+    schedules: Vec<named::Change>,
     unimplemented_imports: Vec<String>,
     warnings: Vec<String>,
     url: String,

@@ -1,115 +1,67 @@
-//! The manifest's cron schedules: created when missing, replaced when they differ. Schedules of
-//! the function the manifest does not name are left as they are, and said so.
+//! The manifest's cron schedules, named in the namespace (see `named.rs` for what is done).
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use reqwest::Method;
-use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use vireo_core::Name;
 
+use super::named::{self, Change, Rules};
 use crate::client::Client;
 use crate::manifest::ScheduleSpec;
 use crate::output;
 use crate::views::{ScheduleList, ScheduleView};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScheduleAction {
-    Created,
-    Replaced,
-    Unchanged,
-    /// Invokes the function but is not in the manifest: left as it is.
-    NotInManifest,
-}
-
-#[derive(Serialize)]
-pub struct ScheduleChange {
-    name: String,
-    action: ScheduleAction,
-}
-
-impl ScheduleChange {
-    pub fn describe(&self, dry_run: bool) -> String {
-        let name = &self.name;
-        match (self.action, dry_run) {
-            (ScheduleAction::Created, false) => format!("schedule {name}: created"),
-            (ScheduleAction::Created, true) => format!("schedule {name}: would be created"),
-            (ScheduleAction::Replaced, false) => format!("schedule {name}: replaced"),
-            (ScheduleAction::Replaced, true) => format!("schedule {name}: would be replaced"),
-            (ScheduleAction::Unchanged, _) => format!("schedule {name}: unchanged"),
-            (ScheduleAction::NotInManifest, _) => {
-                format!("schedule {name}: not in the manifest, left as it is")
-            }
-        }
-    }
-}
 
 pub async fn apply(
     client: &Client,
     function: &Name,
     wanted: &[ScheduleSpec],
     dry_run: bool,
-) -> anyhow::Result<Vec<ScheduleChange>> {
+) -> anyhow::Result<Vec<Change>> {
     let base = format!("/v1/namespaces/{}/schedules", client.namespace());
-    let existing: Vec<ScheduleView> = match client
-        .json_if_found(client.request(Method::GET, &base))
-        .await?
-    {
-        Some(answer) => output::decode::<ScheduleList>(answer)?.schedules,
-        None => Vec::new(),
-    };
-    let invokes_function = |view: &ScheduleView| {
-        view.function
-            .split_once('@')
-            .map_or(view.function.as_str(), |(name, _)| name)
-            == function.as_str()
-    };
-    let mut changes = Vec::new();
-    for spec in wanted {
-        let body = create_body(function, spec);
-        let current = existing.iter().find(|view| view.name == spec.name.as_str());
-        let action = match current {
-            None => ScheduleAction::Created,
-            Some(view) if !invokes_function(view) => bail!(
-                "the schedule {} of namespace {} invokes {}, not {function}: rename the one in the manifest",
-                spec.name,
-                client.namespace(),
-                view.function
-            ),
-            Some(view) if same(view, &body) => ScheduleAction::Unchanged,
-            Some(_) => ScheduleAction::Replaced,
+    let existing: Vec<ScheduleView> =
+        match client.json_if_found(client.request(Method::GET, &base)).await? {
+            Some(answer) => output::decode::<ScheduleList>(answer)?.schedules,
+            None => Vec::new(),
         };
-        if !dry_run && action != ScheduleAction::Unchanged {
-            if action == ScheduleAction::Replaced {
-                let path = format!("{base}/{}", spec.name);
-                client
-                    .no_content(client.request(Method::DELETE, &path))
-                    .await
-                    .with_context(|| format!("replacing the schedule {}", spec.name))?;
-            }
+    let wanted: Vec<Value> = wanted.iter().map(|spec| create_body(function, spec)).collect();
+    let rules = Rules {
+        kind: "schedule",
+        wanted_name: |body: &Value| body["name"].as_str().unwrap_or_default().to_string(),
+        existing_name: |view: &ScheduleView| view.name.clone(),
+        owner: |view: &ScheduleView| function_of(&view.function).to_string(),
+        same,
+    };
+    let create = |body: &Value| {
+        let request = client.request(Method::POST, &base).json(body);
+        let name = body["name"].clone();
+        async move {
             client
-                .json(client.request(Method::POST, &base).json(&body))
+                .json(request)
                 .await
-                .with_context(|| format!("creating the schedule {}", spec.name))?;
+                .map(drop)
+                .with_context(|| format!("creating the schedule {name}"))
         }
-        changes.push(ScheduleChange {
-            name: spec.name.to_string(),
-            action,
-        });
-    }
-    for view in existing.iter().filter(|view| invokes_function(view)) {
-        if !wanted.iter().any(|spec| spec.name.as_str() == view.name) {
-            changes.push(ScheduleChange {
-                name: view.name.clone(),
-                action: ScheduleAction::NotInManifest,
-            });
+    };
+    let delete = |view: &ScheduleView| {
+        let request = client.request(Method::DELETE, &format!("{base}/{}", view.name));
+        let name = view.name.clone();
+        async move {
+            client
+                .no_content(request)
+                .await
+                .with_context(|| format!("replacing the schedule {name}"))
         }
-    }
-    Ok(changes)
+    };
+    named::reconcile(function, &wanted, &existing, rules, dry_run, (create, delete)).await
+}
+
+/// `name` of `name@alias`.
+fn function_of(target: &str) -> &str {
+    target.split_once('@').map_or(target, |(name, _)| name)
 }
 
 /// The API's body creating the schedule.
-fn create_body(function: &Name, spec: &ScheduleSpec) -> serde_json::Value {
+fn create_body(function: &Name, spec: &ScheduleSpec) -> Value {
     let target = match &spec.alias {
         Some(alias) => format!("{function}@{alias}"),
         None => function.to_string(),
@@ -125,7 +77,7 @@ fn create_body(function: &Name, spec: &ScheduleSpec) -> serde_json::Value {
 }
 
 /// Whether the existing schedule is the one `body` would create.
-fn same(view: &ScheduleView, body: &serde_json::Value) -> bool {
+fn same(body: &Value, view: &ScheduleView) -> bool {
     body["function"] == view.function.as_str()
         && body["schedule"] == view.schedule.as_str()
         && body["time_zone"] == view.time_zone.as_str()
