@@ -56,11 +56,12 @@ pub enum HostsCommand {
 }
 
 #[derive(Deserialize)]
-struct RouteView {
-    route: String,
-    function: String,
+pub struct RouteView {
+    pub route: String,
+    /// `function@selector`.
+    pub function: String,
     #[serde(default)]
-    invoke_auth: Option<InvokeAuth>,
+    pub invoke_auth: Option<InvokeAuth>,
     created_at_us: i64,
 }
 
@@ -75,8 +76,8 @@ fn auth_column(auth: Option<&InvokeAuth>) -> String {
 }
 
 #[derive(Deserialize)]
-struct RouteList {
-    routes: Vec<RouteView>,
+pub struct RouteList {
+    pub routes: Vec<RouteView>,
 }
 
 #[derive(Deserialize)]

@@ -5,6 +5,7 @@
 
 mod aliases;
 mod named;
+mod routes;
 mod schedules;
 
 use anyhow::Context as _;
@@ -39,6 +40,7 @@ struct FunctionReport {
     settings_changed: Vec<SettingChange>,
     aliases: Vec<aliases::AliasChange>,
     schedules: Vec<named::Change>,
+    routes: Vec<named::Change>,
     unimplemented_imports: Vec<String>,
     warnings: Vec<String>,
     url: String,
@@ -120,6 +122,7 @@ async fn apply(
         settings_changed: Vec::new(),
         aliases: Vec::new(),
         schedules: Vec::new(),
+        routes: Vec::new(),
         unimplemented_imports: Vec::new(),
         warnings: Vec::new(),
         url: function_url(client, name),
@@ -144,6 +147,7 @@ async fn apply(
     report.aliases =
         aliases::apply(client, name, &function.aliases, report.version, dry_run).await?;
     report.schedules = schedules::apply(client, name, &function.schedules, dry_run).await?;
+    report.routes = routes::apply(client, name, &function.routes, dry_run).await?;
     Ok(report)
 }
 
@@ -250,7 +254,7 @@ fn report_text(report: &FunctionReport, dry_run: bool) -> String {
     for change in &report.aliases {
         text.push_str(&format!("  {}\n", change.describe(dry_run)));
     }
-    for change in &report.schedules {
+    for change in report.schedules.iter().chain(&report.routes) {
         text.push_str(&format!("  {}\n", change.describe(dry_run)));
     }
     for warning in &report.warnings {

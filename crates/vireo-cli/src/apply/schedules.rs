@@ -18,12 +18,17 @@ pub async fn apply(
     dry_run: bool,
 ) -> anyhow::Result<Vec<Change>> {
     let base = format!("/v1/namespaces/{}/schedules", client.namespace());
-    let existing: Vec<ScheduleView> =
-        match client.json_if_found(client.request(Method::GET, &base)).await? {
-            Some(answer) => output::decode::<ScheduleList>(answer)?.schedules,
-            None => Vec::new(),
-        };
-    let wanted: Vec<Value> = wanted.iter().map(|spec| create_body(function, spec)).collect();
+    let existing: Vec<ScheduleView> = match client
+        .json_if_found(client.request(Method::GET, &base))
+        .await?
+    {
+        Some(answer) => output::decode::<ScheduleList>(answer)?.schedules,
+        None => Vec::new(),
+    };
+    let wanted: Vec<Value> = wanted
+        .iter()
+        .map(|spec| create_body(function, spec))
+        .collect();
     let rules = Rules {
         kind: "schedule",
         wanted_name: |body: &Value| body["name"].as_str().unwrap_or_default().to_string(),
@@ -52,7 +57,15 @@ pub async fn apply(
                 .with_context(|| format!("replacing the schedule {name}"))
         }
     };
-    named::reconcile(function, &wanted, &existing, rules, dry_run, (create, delete)).await
+    named::reconcile(
+        function,
+        &wanted,
+        &existing,
+        rules,
+        dry_run,
+        (create, delete),
+    )
+    .await
 }
 
 /// `name` of `name@alias`.

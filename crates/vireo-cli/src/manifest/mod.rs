@@ -12,7 +12,8 @@ use serde::Deserialize;
 use toml::Spanned;
 use utoipa::ToSchema;
 use vireo_core::{
-    AliasName, AliasTarget, CronSchedule, MissedSlots, Name, SettingsLimits, VersionSettings,
+    AliasName, AliasTarget, CronSchedule, InvokeAuth, MissedSlots, Name, RoutePattern,
+    SettingsLimits, VersionSettings,
 };
 
 pub use schema::json_schema;
@@ -58,6 +59,9 @@ pub struct FunctionSpec {
     /// Cron schedules that invoke this function.
     #[serde(default)]
     pub schedules: Vec<ScheduleSpec>,
+    /// Paths (and hosts) the function is published at besides `/fn/NAMESPACE/NAME`.
+    #[serde(default)]
+    pub routes: Vec<RouteSpec>,
 }
 
 /// How `vireo build` (and a `vireo deploy` that finds the component stale) builds the component.
@@ -114,6 +118,21 @@ pub struct ScheduleSpec {
     /// The alias the schedule invokes [default: latest].
     #[schema(value_type = Option<String>)]
     pub alias: Option<AliasName>,
+}
+
+/// A route to the function, as `vireo routes add` makes.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    /// `[HOST]/PATH`: `/hello`, `/orders/*` (a prefix), `api.example.com/orders/*`.
+    #[schema(value_type = String)]
+    pub route: Spanned<String>,
+    /// The alias the route invokes [default: latest].
+    #[schema(value_type = Option<String>)]
+    pub alias: Option<AliasName>,
+    /// Who may call the function through this route, instead of the version's own
+    /// `invoke_auth` [default: the version's].
+    pub invoke_auth: Option<InvokeAuth>,
 }
 
 /// Several functions in one file.
@@ -240,6 +259,10 @@ fn check(function: &FunctionSpec) -> Result<(), (Option<Range<usize>>, String)> 
                 .validate()
                 .map_err(|err| (Some(target.span()), format!("alias {alias}: {err}")))?;
         }
+    }
+    for route in &function.routes {
+        RoutePattern::parse(route.route.get_ref())
+            .map_err(|err| (Some(route.route.span()), format!("route: {err}")))?;
     }
     for schedule in &function.schedules {
         CronSchedule::parse(schedule.cron.get_ref(), schedule.time_zone.as_deref()).map_err(

@@ -42,6 +42,11 @@ fn the_example_parses_into_the_api_settings() {
     assert_eq!(alias("stable"), AliasSpec::Version(1));
     assert!(matches!(alias("canary"), AliasSpec::Split(split) if split.versions.len() == 2));
     assert_eq!(greet.schedules[0].cron.get_ref(), "0 3 * * *");
+    assert_eq!(greet.routes[0].route.get_ref(), "/greet");
+    assert_eq!(
+        greet.routes[0].invoke_auth,
+        Some(vireo_core::InvokeAuth::Public)
+    );
 }
 
 #[test]
@@ -102,7 +107,7 @@ fn settings_get_the_servers_validation_at_their_table() {
 }
 
 #[test]
-fn aliases_and_schedules_are_checked() {
+fn aliases_schedules_and_routes_are_checked() {
     let err = error(
         "name = \"hi\"\ncomponent = \"hi.wasm\"\n[aliases]\nlive = { versions = [{ version = 1, weight = 60 }] }\n",
     );
@@ -116,6 +121,8 @@ fn aliases_and_schedules_are_checked() {
         err.starts_with("vireo.toml:5:8: schedule n: invalid cron expression"),
         "{err}"
     );
+    let err = error("name = \"hi\"\ncomponent = \"hi.wasm\"\n[[routes]]\nroute = \"greet\"\n");
+    assert!(err.starts_with("vireo.toml:4:9: route: "), "{err}");
 }
 
 #[test]

@@ -69,6 +69,10 @@ live = "latest"
 [[schedules]]
 name = "nightly"
 cron = "{cron}"
+
+[[routes]]
+route = "/greet"
+alias = "live"
 "#
     );
     std::fs::write(project.join("vireo.toml"), manifest).unwrap();
@@ -132,6 +136,12 @@ async fn a_project_deploys_from_its_manifest_and_stays_in_step_with_it() {
         "{first}"
     );
     assert!(first.contains("schedule nightly: created"), "{first}");
+    assert!(first.contains("route /greet: created"), "{first}");
+    let (status, body) = answer(&server, "/greet").await;
+    assert_eq!(
+        (status, env_seen(&body)),
+        (200, json!({"GREETING": "hello"}))
+    );
     let (status, body) = answer(&server, "/fn/default/app/").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(env_seen(&body), json!({"GREETING": "hello"}));
@@ -204,6 +214,7 @@ async fn a_project_deploys_from_its_manifest_and_stays_in_step_with_it() {
         "{third}"
     );
     assert!(third.contains("schedule nightly: unchanged"), "{third}");
+    assert!(third.contains("route /greet: unchanged"), "{third}");
     assert_eq!(version_count(&server).await, 2);
 
     // A newer source rebuilds; a different component makes a version; a new cron replaces the
@@ -229,6 +240,7 @@ async fn a_project_deploys_from_its_manifest_and_stays_in_step_with_it() {
         "{fourth}"
     );
     assert_eq!(deployed["schedules"][0]["action"], "replaced", "{fourth}");
+    assert_eq!(deployed["routes"][0]["action"], "unchanged", "{fourth}");
     assert_eq!(
         answer(&server, "/fn/default/app@live/").await,
         (200, "hi, Vireo!\n".to_string()),
