@@ -136,9 +136,12 @@ impl Client {
         read_json(self.success(request).await?).await
     }
 
-    /// Sends a request that must succeed and answer JSON, or find nothing (404, `None`).
-    pub async fn json_if_found(&self, request: RequestBuilder) -> anyhow::Result<Option<Value>> {
-        let response = self.send(request).await?;
+    /// GETs `path`, decoded into the view `T`; `None` when the server has nothing there (404).
+    pub async fn get_if_found<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> anyhow::Result<Option<T>> {
+        let response = self.send(self.request(Method::GET, path)).await?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -147,7 +150,7 @@ impl Client {
             let body = response.text().await.unwrap_or_default();
             bail!(failure_message(status, &body));
         }
-        read_json(response).await.map(Some)
+        crate::output::decode(read_json(response).await?).map(Some)
     }
 
     /// Sends a request that must succeed; for answers without a body (204).

@@ -11,7 +11,6 @@ use vireo_core::{AliasName, AliasTarget, Name};
 
 use crate::client::Client;
 use crate::manifest::AliasSpec;
-use crate::output;
 use crate::views::FunctionView;
 
 /// One alias: where it pointed, where it points now (or would), and whether that changed.
@@ -71,13 +70,9 @@ pub async fn apply(
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let current = match client
-        .json_if_found(client.request(Method::GET, &client.function_path(function, "")))
-        .await?
-    {
-        Some(answer) => Some(output::decode::<FunctionView>(answer)?),
-        None => None,
-    };
+    let current: Option<FunctionView> = client
+        .get_if_found(&client.function_path(function, ""))
+        .await?;
     let mut changes = Vec::new();
     for (alias, spec) in wanted {
         let to = match spec.get_ref() {

@@ -9,7 +9,6 @@ mod routes;
 mod schedules;
 
 use anyhow::Context as _;
-use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -153,11 +152,9 @@ async fn apply(
 
 /// The function's latest version, if it has one.
 async fn latest_version(client: &Client, name: &Name) -> anyhow::Result<Option<Latest>> {
-    let request = client.request(Method::GET, &client.function_path(name, "/versions/latest"));
-    match client.json_if_found(request).await? {
-        Some(answer) => Ok(Some(output::decode(answer)?)),
-        None => Ok(None),
-    }
+    client
+        .get_if_found(&client.function_path(name, "/versions/latest"))
+        .await
 }
 
 /// A dry run: what a deploy would make of the latest version, from the component's digest and

@@ -3,11 +3,12 @@
 //! again) when it differs; one of another function by the same name is an error; those of the
 //! function the manifest does not list are left alone, and said so.
 
-use std::future::Future;
-
-use anyhow::bail;
+use anyhow::{Context as _, bail};
+use reqwest::RequestBuilder;
 use serde::Serialize;
 use vireo_core::Name;
+
+use crate::client::Client;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,27 +56,23 @@ pub struct Rules<W, E> {
     pub same: fn(&W, &E) -> bool,
 }
 
-/// Makes `existing` what `wanted` says for `function`, through `create` and `delete` (neither
-/// called on a dry run).
-pub async fn reconcile<W, E, C, CF, D, DF>(
+/// Makes `existing` what `wanted` says for `function`, with the requests `create` and `delete`
+/// make (none sent on a dry run).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the two sides, how to compare them, and the two requests"
+)]
+pub async fn reconcile<W, E>(
+    client: &Client,
     function: &Name,
-    wanted: &[W],
-    existing: &[E],
+    (wanted, existing): (&[W], &[E]),
     rules: Rules<W, E>,
     dry_run: bool,
-    (create, delete): (C, D),
-) -> anyhow::Result<Vec<Change>>
-where
-    C: Fn(&W) -> CF,
-    CF: Future<Output = anyhow::Result<()>>,
-    D: Fn(&E) -> DF,
-    DF: Future<Output = anyhow::Result<()>>,
-{
-    let change = |name: String, action| Change {
-        name,
-        action,
-        kind: rules.kind,
-    };
+    create: impl Fn(&W) -> RequestBuilder,
+    delete: impl Fn(&E) -> RequestBuilder,
+) -> anyhow::Result<Vec<Change>> {
+    let kind = rules.kind;
+    let change = |name: String, action| Change { name, action, kind };
     let mut changes = Vec::new();
     for want in wanted {
         let name = (rules.wanted_name)(want);
@@ -85,8 +82,7 @@ where
         let action = match current {
             None => Action::Created,
             Some(exists) if (rules.owner)(exists) != function.as_str() => bail!(
-                "the {} {name} belongs to the function {}, not {function}: rename the one in the manifest",
-                rules.kind,
+                "the {kind} {name} belongs to the function {}, not {function}: rename the one in the manifest",
                 (rules.owner)(exists)
             ),
             Some(exists) if (rules.same)(want, exists) => Action::Unchanged,
@@ -94,10 +90,16 @@ where
         };
         if !dry_run {
             if let (Action::Replaced, Some(exists)) = (action, current) {
-                delete(exists).await?;
+                client
+                    .no_content(delete(exists))
+                    .await
+                    .with_context(|| format!("replacing the {kind} {name}"))?;
             }
             if action != Action::Unchanged {
-                create(want).await?;
+                client
+                    .json(create(want))
+                    .await
+                    .with_context(|| format!("creating the {kind} {name}"))?;
             }
         }
         changes.push(change(name, action));
@@ -110,4 +112,9 @@ where
         }
     }
     Ok(changes)
+}
+
+/// `name` of `name@alias` or `name@version`.
+pub fn function_of(target: &str) -> &str {
+    target.split_once('@').map_or(target, |(name, _)| name)
 }

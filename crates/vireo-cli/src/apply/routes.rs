@@ -1,7 +1,6 @@
 //! The manifest's routes, named by their pattern in the namespace (see `named.rs` for what is
 //! done).
 
-use anyhow::Context as _;
 use reqwest::Method;
 use serde::Serialize;
 use vireo_core::{InvokeAuth, Name, RoutePattern};
@@ -9,7 +8,6 @@ use vireo_core::{InvokeAuth, Name, RoutePattern};
 use super::named::{self, Change, Rules};
 use crate::client::Client;
 use crate::manifest::RouteSpec;
-use crate::output;
 use crate::routes::{RouteList, RouteView};
 
 /// The API's body adding the route; `route` as the server writes it back.
@@ -27,13 +25,11 @@ pub async fn apply(
     dry_run: bool,
 ) -> anyhow::Result<Vec<Change>> {
     let base = format!("/v1/namespaces/{}/routes", client.namespace());
-    let existing: Vec<RouteView> = match client
-        .json_if_found(client.request(Method::GET, &base))
+    let existing = client
+        .get_if_found::<RouteList>(&base)
         .await?
-    {
-        Some(answer) => output::decode::<RouteList>(answer)?.routes,
-        None => Vec::new(),
-    };
+        .map(|list| list.routes)
+        .unwrap_or_default();
     let wanted = wanted
         .iter()
         .map(|spec| {
@@ -61,36 +57,18 @@ pub async fn apply(
             add.function == view.function && add.invoke_auth == view.invoke_auth
         },
     };
-    let create = |add: &AddRoute| {
-        let request = client.request(Method::POST, &base).json(add);
-        let route = add.route.clone();
-        async move {
-            client
-                .json(request)
-                .await
-                .map(drop)
-                .with_context(|| format!("adding the route {route}"))
-        }
-    };
-    let delete = |view: &RouteView| {
-        let request = client
-            .request(Method::DELETE, &base)
-            .query(&[("route", &view.route)]);
-        let route = view.route.clone();
-        async move {
-            client
-                .no_content(request)
-                .await
-                .with_context(|| format!("replacing the route {route}"))
-        }
-    };
     named::reconcile(
+        client,
         function,
-        &wanted,
-        &existing,
+        (&wanted, &existing),
         rules,
         dry_run,
-        (create, delete),
+        |add| client.request(Method::POST, &base).json(add),
+        |view| {
+            client
+                .request(Method::DELETE, &base)
+                .query(&[("route", &view.route)])
+        },
     )
     .await
 }

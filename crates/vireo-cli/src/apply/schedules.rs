@@ -1,6 +1,5 @@
 //! The manifest's cron schedules, named in the namespace (see `named.rs` for what is done).
 
-use anyhow::Context as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 use vireo_core::Name;
@@ -8,7 +7,6 @@ use vireo_core::Name;
 use super::named::{self, Change, Rules};
 use crate::client::Client;
 use crate::manifest::ScheduleSpec;
-use crate::output;
 use crate::views::{ScheduleList, ScheduleView};
 
 pub async fn apply(
@@ -18,13 +16,11 @@ pub async fn apply(
     dry_run: bool,
 ) -> anyhow::Result<Vec<Change>> {
     let base = format!("/v1/namespaces/{}/schedules", client.namespace());
-    let existing: Vec<ScheduleView> = match client
-        .json_if_found(client.request(Method::GET, &base))
+    let existing = client
+        .get_if_found::<ScheduleList>(&base)
         .await?
-    {
-        Some(answer) => output::decode::<ScheduleList>(answer)?.schedules,
-        None => Vec::new(),
-    };
+        .map(|list| list.schedules)
+        .unwrap_or_default();
     let wanted: Vec<Value> = wanted
         .iter()
         .map(|spec| create_body(function, spec))
@@ -33,44 +29,19 @@ pub async fn apply(
         kind: "schedule",
         wanted_name: |body: &Value| body["name"].as_str().unwrap_or_default().to_string(),
         existing_name: |view: &ScheduleView| view.name.clone(),
-        owner: |view: &ScheduleView| function_of(&view.function).to_string(),
+        owner: |view: &ScheduleView| named::function_of(&view.function).to_string(),
         same,
     };
-    let create = |body: &Value| {
-        let request = client.request(Method::POST, &base).json(body);
-        let name = body["name"].clone();
-        async move {
-            client
-                .json(request)
-                .await
-                .map(drop)
-                .with_context(|| format!("creating the schedule {name}"))
-        }
-    };
-    let delete = |view: &ScheduleView| {
-        let request = client.request(Method::DELETE, &format!("{base}/{}", view.name));
-        let name = view.name.clone();
-        async move {
-            client
-                .no_content(request)
-                .await
-                .with_context(|| format!("replacing the schedule {name}"))
-        }
-    };
     named::reconcile(
+        client,
         function,
-        &wanted,
-        &existing,
+        (&wanted, &existing),
         rules,
         dry_run,
-        (create, delete),
+        |body| client.request(Method::POST, &base).json(body),
+        |view| client.request(Method::DELETE, &format!("{base}/{}", view.name)),
     )
     .await
-}
-
-/// `name` of `name@alias`.
-fn function_of(target: &str) -> &str {
-    target.split_once('@').map_or(target, |(name, _)| name)
 }
 
 /// The API's body creating the schedule.
