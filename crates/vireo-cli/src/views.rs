@@ -173,7 +173,13 @@ pub struct SourceList {
 pub struct SourceView {
     pub name: String,
     pub kind: String,
+    #[serde(default)]
+    pub url: String,
     pub stream: String,
+    #[serde(default)]
+    pub password_secret: Option<String>,
+    #[serde(default)]
+    pub batch_size: u32,
     pub function: String,
     pub paused: bool,
     pub state: String,

@@ -16,6 +16,8 @@ pub const MAX_SOURCE_URL_LEN: usize = 1024;
 pub const MAX_SOURCE_STREAM_LEN: usize = 128;
 /// Most messages one receive asks the broker for.
 pub const MAX_SOURCE_BATCH: u32 = 1000;
+/// Messages one receive asks the broker for when the source does not say.
+pub const DEFAULT_SOURCE_BATCH: u32 = 100;
 
 /// The brokers a source reads from. Only the kinds built are listed; the CLI and the API name
 /// them in their errors.

@@ -7,6 +7,7 @@ mod aliases;
 mod named;
 mod routes;
 mod schedules;
+mod sources;
 
 use anyhow::Context as _;
 use reqwest::multipart::{Form, Part};
@@ -40,6 +41,7 @@ struct FunctionReport {
     aliases: Vec<aliases::AliasChange>,
     schedules: Vec<named::Change>,
     routes: Vec<named::Change>,
+    sources: Vec<named::Change>,
     unimplemented_imports: Vec<String>,
     warnings: Vec<String>,
     url: String,
@@ -122,6 +124,7 @@ async fn apply(
         aliases: Vec::new(),
         schedules: Vec::new(),
         routes: Vec::new(),
+        sources: Vec::new(),
         unimplemented_imports: Vec::new(),
         warnings: Vec::new(),
         url: function_url(client, name),
@@ -147,6 +150,7 @@ async fn apply(
         aliases::apply(client, name, &function.aliases, report.version, dry_run).await?;
     report.schedules = schedules::apply(client, name, &function.schedules, dry_run).await?;
     report.routes = routes::apply(client, name, &function.routes, dry_run).await?;
+    report.sources = sources::apply(client, name, &function.sources, dry_run).await?;
     Ok(report)
 }
 
@@ -251,7 +255,12 @@ fn report_text(report: &FunctionReport, dry_run: bool) -> String {
     for change in &report.aliases {
         text.push_str(&format!("  {}\n", change.describe(dry_run)));
     }
-    for change in report.schedules.iter().chain(&report.routes) {
+    for change in report
+        .schedules
+        .iter()
+        .chain(&report.routes)
+        .chain(&report.sources)
+    {
         text.push_str(&format!("  {}\n", change.describe(dry_run)));
     }
     for warning in &report.warnings {

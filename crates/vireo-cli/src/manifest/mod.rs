@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 use utoipa::ToSchema;
+use vireo_core::source::DEFAULT_SOURCE_BATCH;
 use vireo_core::{
-    AliasName, AliasTarget, CronSchedule, InvokeAuth, MissedSlots, Name, RoutePattern,
-    SettingsLimits, VersionSettings,
+    AliasName, AliasTarget, CronSchedule, InvokeAuth, MissedSlots, Name, RoutePattern, SecretName,
+    SettingsLimits, SourceKind, SourceSpec, VersionSettings,
 };
 
 pub use schema::json_schema;
@@ -62,6 +63,9 @@ pub struct FunctionSpec {
     /// Paths (and hosts) the function is published at besides `/fn/NAMESPACE/NAME`.
     #[serde(default)]
     pub routes: Vec<RouteSpec>,
+    /// Event sources: streams of a broker whose every message invokes the function.
+    #[serde(default)]
+    pub sources: Vec<EventSourceSpec>,
 }
 
 /// How `vireo build` (and a `vireo deploy` that finds the component stale) builds the component.
@@ -135,6 +139,44 @@ pub struct RouteSpec {
     pub invoke_auth: Option<InvokeAuth>,
 }
 
+/// An event source invoking the function, with the API's source fields.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventSourceSpec {
+    /// The source's name in the namespace.
+    #[serde(deserialize_with = "source_name")]
+    #[schema(value_type = String)]
+    pub name: Name,
+    /// The broker: `redis`.
+    pub kind: SourceKind,
+    /// The broker's URL, without a password (`redis://127.0.0.1:6379/0`).
+    #[schema(value_type = String)]
+    pub url: Spanned<String>,
+    /// The stream read (Redis: a stream key).
+    pub stream: String,
+    /// A secret of the namespace holding the broker's password.
+    #[schema(value_type = Option<String>)]
+    pub password_secret: Option<SecretName>,
+    /// Most messages taken per receive [default: 100, at most 1000].
+    pub batch_size: Option<u32>,
+    /// The alias the source invokes [default: latest].
+    #[schema(value_type = Option<String>)]
+    pub alias: Option<AliasName>,
+}
+
+impl EventSourceSpec {
+    /// Where it reads, as core checks and stores it.
+    pub fn spec(&self) -> SourceSpec {
+        SourceSpec {
+            kind: self.kind,
+            url: self.url.get_ref().clone(),
+            stream: self.stream.clone(),
+            password_secret: self.password_secret.clone(),
+            batch_size: self.batch_size.unwrap_or(DEFAULT_SOURCE_BATCH),
+        }
+    }
+}
+
 /// Several functions in one file.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -143,7 +185,8 @@ pub struct FunctionList {
     pub function: Vec<FunctionSpec>,
 }
 
-/// `Name`'s own deserializing calls every name a function's, in its errors.
+/// `Name`'s own deserializing calls every name a function's, in its errors; these say what
+/// the name is of.
 fn namespace_name<'de, D: serde::Deserializer<'de>>(names: D) -> Result<Option<Name>, D::Error> {
     Option::<String>::deserialize(names)?
         .map(|name| Name::parse("namespace", &name).map_err(serde::de::Error::custom))
@@ -152,6 +195,10 @@ fn namespace_name<'de, D: serde::Deserializer<'de>>(names: D) -> Result<Option<N
 
 fn schedule_name<'de, D: serde::Deserializer<'de>>(names: D) -> Result<Name, D::Error> {
     Name::parse("schedule", &String::deserialize(names)?).map_err(serde::de::Error::custom)
+}
+
+fn source_name<'de, D: serde::Deserializer<'de>>(names: D) -> Result<Name, D::Error> {
+    Name::parse("source", &String::deserialize(names)?).map_err(serde::de::Error::custom)
 }
 
 impl FunctionSpec {
@@ -263,6 +310,14 @@ fn check(function: &FunctionSpec) -> Result<(), (Option<Range<usize>>, String)> 
     for route in &function.routes {
         RoutePattern::parse(route.route.get_ref())
             .map_err(|err| (Some(route.route.span()), format!("route: {err}")))?;
+    }
+    for source in &function.sources {
+        source.spec().validate().map_err(|err| {
+            (
+                Some(source.url.span()),
+                format!("source {}: {err}", source.name),
+            )
+        })?;
     }
     for schedule in &function.schedules {
         CronSchedule::parse(schedule.cron.get_ref(), schedule.time_zone.as_deref()).map_err(

@@ -582,3 +582,80 @@ async fn dev_serves_the_project_and_redeploys_when_a_source_changes() {
         "the local server still answers"
     );
 }
+
+#[tokio::test]
+async fn event_sources_come_from_the_manifest_and_are_replaced_when_they_differ() {
+    let redis = vireo_testsvc::Redis::shared();
+    let mut connection = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let stream = "manifest-orders";
+    // A source reads only a stream that exists.
+    let _: String = redis::cmd("XADD")
+        .arg(stream)
+        .arg("*")
+        .arg("payload")
+        .arg("first")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let project = tempfile::tempdir().unwrap();
+    let write = |batch: &str| {
+        let manifest = format!(
+            "name = \"orders\"\ncomponent = \"{}\"\n\n[[sources]]\nname = \"orders-in\"\nkind = \"redis\"\nurl = \"{}\"\nstream = \"{stream}\"\n{batch}",
+            fixture("echo").display(),
+            redis.url()
+        );
+        std::fs::write(project.path().join("vireo.toml"), manifest).unwrap();
+    };
+    write("");
+    let first = stdout(&server.cli_in(project.path(), &["deploy"]));
+    assert!(first.contains("source orders-in: created"), "{first}");
+    let again = stdout(&server.cli_in(project.path(), &["deploy"]));
+    assert!(again.contains("source orders-in: unchanged"), "{again}");
+
+    write("batch_size = 10\n");
+    let plan = stdout(&server.cli_in(project.path(), &["deploy", "--dry-run"]));
+    assert!(
+        plan.contains("source orders-in: would be replaced"),
+        "{plan}"
+    );
+    let (_, source) = server
+        .get_json("/v1/namespaces/default/sources/orders-in")
+        .await;
+    assert_eq!(source["batch_size"], 100, "{source}");
+    let replaced = stdout(&server.cli_in(project.path(), &["deploy"]));
+    assert!(
+        replaced.contains("source orders-in: replaced"),
+        "{replaced}"
+    );
+    let (_, source) = server
+        .get_json("/v1/namespaces/default/sources/orders-in")
+        .await;
+    assert_eq!(source["batch_size"], 10, "{source}");
+
+    // The replaced source delivers what is published from now on.
+    let _: String = redis::cmd("XADD")
+        .arg(stream)
+        .arg("*")
+        .arg("payload")
+        .arg("second")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(30), || async {
+        let (_, source) = server
+            .get_json("/v1/namespaces/default/sources/orders-in")
+            .await;
+        if source["acknowledged"].as_u64() >= Some(1) {
+            Ok(())
+        } else {
+            Err(source.to_string())
+        }
+    })
+    .await;
+}

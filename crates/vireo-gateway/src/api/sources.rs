@@ -19,9 +19,6 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, NamespacePath, SourcePath};
 use crate::state::SourceServices;
 
-/// Messages per receive when the request names no batch size.
-const DEFAULT_BATCH_SIZE: u32 = 100;
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSource {
@@ -136,7 +133,9 @@ fn spec(body: &CreateSource) -> Result<SourceSpec, ApiError> {
         url: body.url.clone(),
         stream: body.stream.clone(),
         password_secret,
-        batch_size: body.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
+        batch_size: body
+            .batch_size
+            .unwrap_or(vireo_core::source::DEFAULT_SOURCE_BATCH),
     };
     spec.validate()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_source", e.to_string()))?;

@@ -1,0 +1,73 @@
+//! The manifest's event sources, named in the namespace (see `named.rs` for what is done).
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use vireo_core::Name;
+
+use super::named::{self, Change, Rules};
+use crate::client::Client;
+use crate::manifest::EventSourceSpec;
+use crate::views::{SourceList, SourceView};
+
+pub async fn apply(
+    client: &Client,
+    function: &Name,
+    wanted: &[EventSourceSpec],
+    dry_run: bool,
+) -> anyhow::Result<Vec<Change>> {
+    let base = format!("/v1/namespaces/{}/sources", client.namespace());
+    let existing = client
+        .get_if_found::<SourceList>(&base)
+        .await?
+        .map(|list| list.sources)
+        .unwrap_or_default();
+    let wanted: Vec<Value> = wanted
+        .iter()
+        .map(|source| create_body(function, source))
+        .collect();
+    let rules = Rules {
+        kind: "source",
+        wanted_name: |body: &Value| body["name"].as_str().unwrap_or_default().to_string(),
+        existing_name: |view: &SourceView| view.name.clone(),
+        owner: |view: &SourceView| named::function_of(&view.function).to_string(),
+        same,
+    };
+    named::reconcile(
+        client,
+        function,
+        (&wanted, &existing),
+        rules,
+        dry_run,
+        |body| client.request(Method::POST, &base).json(body),
+        |view| client.request(Method::DELETE, &format!("{base}/{}", view.name)),
+    )
+    .await
+}
+
+/// The API's body creating the source.
+fn create_body(function: &Name, source: &EventSourceSpec) -> Value {
+    let target = match &source.alias {
+        Some(alias) => format!("{function}@{alias}"),
+        None => function.to_string(),
+    };
+    let spec = source.spec();
+    json!({
+        "name": source.name,
+        "function": target,
+        "kind": spec.kind.as_str(),
+        "url": spec.url,
+        "stream": spec.stream,
+        "password_secret": spec.password_secret,
+        "batch_size": spec.batch_size,
+    })
+}
+
+/// Whether the existing source is the one `body` would create.
+fn same(body: &Value, view: &SourceView) -> bool {
+    body["function"] == view.function.as_str()
+        && body["kind"] == view.kind.as_str()
+        && body["url"] == view.url.as_str()
+        && body["stream"] == view.stream.as_str()
+        && body["password_secret"] == json!(view.password_secret)
+        && body["batch_size"] == view.batch_size
+}
