@@ -10,6 +10,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use notify::{EventKind, RecursiveMode, Watcher as _};
+use reqwest::Method;
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 use tokio::signal::unix::{SignalKind, signal};
@@ -54,7 +56,11 @@ pub async fn run(format: Format, args: DevArgs) -> anyhow::Result<()> {
     let mut followed = BTreeSet::new();
     let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     loop {
-        match apply::run(&client, format, &manifest, false).await {
+        let deployed = match create_namespaces(&client, &manifest).await {
+            Ok(()) => apply::run(&client, format, &manifest, false).await,
+            Err(err) => Err(err),
+        };
+        match deployed {
             Ok(()) => follow_new_functions(&client, format, &manifest, &mut followed),
             Err(err) => eprintln!("error: {}", crate::error_text(&err)),
         }
@@ -73,6 +79,30 @@ pub async fn run(format: Format, args: DevArgs) -> anyhow::Result<()> {
         }
     }
     server.kill().await.context("stopping the local server")
+}
+
+/// The local server starts with the namespace `default` only: the others the manifest names
+/// are made.
+async fn create_namespaces(client: &Client, manifest: &Manifest) -> anyhow::Result<()> {
+    let named: BTreeSet<&Name> = manifest
+        .functions
+        .iter()
+        .filter_map(|function| function.namespace.as_ref())
+        .collect();
+    for namespace in named {
+        let path = format!("/v1/namespaces/{namespace}");
+        if client.get_if_found::<Value>(&path).await?.is_none() {
+            let request = client
+                .request(Method::POST, "/v1/namespaces")
+                .json(&json!({ "name": namespace }));
+            client
+                .json(request)
+                .await
+                .with_context(|| format!("creating the namespace {namespace}"))?;
+            eprintln!("vireo dev: created the namespace {namespace}");
+        }
+    }
+    Ok(())
 }
 
 /// Starts `vireo serve` on `data` and waits for the address it listens on; its own log goes to

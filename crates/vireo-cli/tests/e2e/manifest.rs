@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::support::{Server, eventually, guests, stdout_json};
+use crate::support::{Server, eventually, guests, install_tls_provider, stdout_json};
 
 fn fixture(name: &str) -> PathBuf {
     guests().join(format!("{name}.wasm"))
@@ -449,6 +449,7 @@ struct Dev {
 
 impl Dev {
     fn start(dir: &Path) -> Dev {
+        install_tls_provider();
         let mut child = Command::new(env!("CARGO_BIN_EXE_vireo"))
             .arg("dev")
             .current_dir(dir)
@@ -658,4 +659,38 @@ async fn event_sources_come_from_the_manifest_and_are_replaced_when_they_differ(
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn dev_makes_the_namespaces_the_manifest_names() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    let manifest = format!(
+        "[[function]]\nname = \"hello\"\nnamespace = \"team-a\"\ncomponent = \"{}\"\n",
+        fixture("hello").display()
+    );
+    std::fs::write(dir.join("vireo.toml"), manifest).unwrap();
+    let mut dev = Dev::start(dir);
+    eventually(Duration::from_secs(60), || {
+        let printed = dev.printed();
+        async move {
+            let url = printed
+                .lines()
+                .find_map(|line| line.strip_prefix("vireo dev: a local server on "))
+                .and_then(|rest| rest.split_whitespace().next())
+                .ok_or(printed.clone())?;
+            match reqwest::get(format!("{url}/fn/team-a/hello/")).await {
+                Ok(response) if response.status() == 200 => Ok(()),
+                other => Err(format!("{other:?}\n{printed}")),
+            }
+        }
+    })
+    .await;
+    assert!(
+        dev.printed()
+            .contains("vireo dev: created the namespace team-a"),
+        "{}",
+        dev.printed()
+    );
+    assert!(dev.stop().success(), "{}", dev.printed());
 }

@@ -18,6 +18,12 @@ pub use server::{Server, ServerBuilder, Store};
 
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
+/// Every test that starts a server talks to it with reqwest, which is built without a crypto
+/// provider of its own (as in the `vireo` binary): ring is installed before, once.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Polls `check` until it answers `Ok`, pausing briefly between tries. After `within` it
 /// panics with the last `Err`, which says what state things were stuck in.
 pub async fn eventually<T, Fut>(within: Duration, mut check: impl FnMut() -> Fut) -> T

@@ -105,9 +105,7 @@ pub struct ServerBuilder {
 
 impl ServerBuilder {
     pub fn new(store: Store) -> Self {
-        // Every test that starts a server talks to it with reqwest, which is built without a
-        // crypto provider of its own (as in the `vireo` binary): ring is installed here, once.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        super::install_tls_provider();
         Self {
             data: store.node_dir(),
             admin_key: store.shared_admin_key().map(str::to_string),
