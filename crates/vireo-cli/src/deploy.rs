@@ -38,8 +38,8 @@ pub struct DeployArgs {
     )]
     manifest: Option<PathBuf>,
 
-    /// Say what deploying the manifest would change (versions, settings, aliases, schedules)
-    /// and change nothing
+    /// Say what deploying the manifest would change (version, settings, aliases, schedules,
+    /// routes, sources) and change nothing
     #[arg(long, conflicts_with = "name")]
     dry_run: bool,
 

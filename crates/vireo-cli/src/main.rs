@@ -60,6 +60,7 @@ const GLOBAL: &str = "Global options";
 /// `vireo invoke --async` queues an invocation durably; `vireo cron add` schedules them.
 /// `vireo secrets set` keeps a value encrypted; `vireo deploy --secret` grants it.
 /// `vireo kv` reads and writes the namespace's key-value stores.
+/// A project keeps its function in `vireo.toml`: `vireo build`, `vireo deploy`, `vireo dev`.
 #[derive(Parser)]
 #[command(name = "vireo", version, max_term_width = 100)]
 struct Cli {
