@@ -226,9 +226,9 @@ fn explain(rejection: &Rejection) -> &'static str {
              `class IncomingHandler`, in Rust export `wasi::http::incoming_handler`."
         }
         Rejection::UnsupportedImports(_) => {
-            "The component asks for interfaces Vireo does not have: build it for the world \
-             `wasi:http/proxy`, or leave out the libraries that need the others (files, \
-             sockets, processes)."
+            "The component asks for interfaces Vireo does not have (named above): build it for \
+             the world `wasi:http/proxy` plus what Vireo links, or leave out the library that \
+             imports them."
         }
         Rejection::UnimplementedImports(_) => {
             "If the function never calls them, set `allow_unimplemented_imports = true` under \

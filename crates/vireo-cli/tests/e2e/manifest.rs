@@ -379,6 +379,47 @@ fn build_runs_the_command_and_checks_the_component_as_deploy_would() {
     );
     assert!(err.contains("does not handle HTTP requests"), "{err}");
 
+    // An import of Spin's that Vireo knows but does not implement: refused unless the settings
+    // allow linking it as a trap, which the build then says.
+    project_building(
+        dir,
+        &format!("cp '{}' out/app.wasm", fixture("spin_import").display()),
+    );
+    let err = stderr_of_failure(&vireo_in(dir, &["build"]));
+    assert!(
+        err.contains("`fermyon:spin/llm@2.0.0`, which Vireo does not implement yet"),
+        "{err}"
+    );
+    assert!(
+        err.contains("set `allow_unimplemented_imports = true` under [settings]"),
+        "{err}"
+    );
+    let manifest = std::fs::read_to_string(dir.join("vireo.toml")).unwrap();
+    std::fs::write(
+        dir.join("vireo.toml"),
+        format!("{manifest}\n[settings]\nallow_unimplemented_imports = true\n"),
+    )
+    .unwrap();
+    let built = stdout(&vireo_in(dir, &["build"]));
+    assert!(
+        built.contains("linked as traps (a call fails): fermyon:spin/llm@2.0.0"),
+        "{built}"
+    );
+
+    project_building(
+        dir,
+        &format!("cp '{}' out/app.wasm", fixture("missing_import").display()),
+    );
+    let err = stderr_of_failure(&vireo_in(dir, &["build"]));
+    assert!(
+        err.contains("imports `acme:missing/api@1.0.0`, which Vireo does not provide"),
+        "{err}"
+    );
+    assert!(
+        err.contains("build it for the world `wasi:http/proxy`"),
+        "{err}"
+    );
+
     project_building(dir, "exit 3");
     let err = stderr_of_failure(&vireo_in(dir, &["build"]));
     assert!(err.contains("the build command of app failed"), "{err}");
