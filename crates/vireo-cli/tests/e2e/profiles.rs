@@ -123,7 +123,8 @@ async fn login_saves_a_profile_that_later_commands_use() {
     let profiles = vireo(config, &["profiles"], "");
     let shown = said(&profiles);
     assert!(shown.contains("dev") && shown.contains("team"), "{shown}");
-    let secret = developer.rsplit('_').next().unwrap();
+    // `vireo_<id>_<secret>`: the secret (base64url) may hold `_` itself.
+    let secret = developer.splitn(3, '_').nth(2).unwrap();
     assert!(!shown.contains(secret), "never the key: {shown}");
 
     let out = vireo(config, &["logout", "--profile", "dev"], "");
