@@ -83,11 +83,11 @@ impl EventArg {
 }
 
 #[derive(Deserialize)]
-struct NotificationView {
-    function: String,
-    events: Vec<String>,
-    prefix: String,
-    suffix: String,
+pub struct NotificationView {
+    pub function: String,
+    pub events: Vec<String>,
+    pub prefix: String,
+    pub suffix: String,
 }
 
 #[derive(Subcommand)]
@@ -156,7 +156,7 @@ fn object_key(value: &str) -> Result<String, String> {
         .map_err(|error| error.to_string())
 }
 
-fn buckets_path(client: &Client) -> String {
+pub fn buckets_path(client: &Client) -> String {
     format!("/v1/namespaces/{}/buckets", client.namespace())
 }
 

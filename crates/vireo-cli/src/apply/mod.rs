@@ -5,6 +5,7 @@
 
 mod aliases;
 mod named;
+mod notifications;
 mod routes;
 mod schedules;
 mod sources;
@@ -42,6 +43,7 @@ struct FunctionReport {
     schedules: Vec<named::Change>,
     routes: Vec<named::Change>,
     sources: Vec<named::Change>,
+    notifications: Vec<named::Change>,
     unimplemented_imports: Vec<String>,
     warnings: Vec<String>,
     url: String,
@@ -125,6 +127,7 @@ async fn apply(
         schedules: Vec::new(),
         routes: Vec::new(),
         sources: Vec::new(),
+        notifications: Vec::new(),
         unimplemented_imports: Vec::new(),
         warnings: Vec::new(),
         url: function_url(client, name),
@@ -151,6 +154,8 @@ async fn apply(
     report.schedules = schedules::apply(client, name, &function.schedules, dry_run).await?;
     report.routes = routes::apply(client, name, &function.routes, dry_run).await?;
     report.sources = sources::apply(client, name, &function.sources, dry_run).await?;
+    report.notifications =
+        notifications::apply(client, name, &function.notifications, dry_run).await?;
     Ok(report)
 }
 
@@ -260,6 +265,7 @@ fn report_text(report: &FunctionReport, dry_run: bool) -> String {
         .iter()
         .chain(&report.routes)
         .chain(&report.sources)
+        .chain(&report.notifications)
     {
         text.push_str(&format!("  {}\n", change.describe(dry_run)));
     }

@@ -31,6 +31,10 @@ pub struct Change {
 }
 
 impl Change {
+    pub fn new(kind: &'static str, name: String, action: Action) -> Self {
+        Self { name, action, kind }
+    }
+
     pub fn describe(&self, dry_run: bool) -> String {
         let (kind, name) = (self.kind, &self.name);
         let done = match (self.action, dry_run) {
@@ -72,7 +76,7 @@ pub async fn reconcile<W, E>(
     delete: impl Fn(&E) -> RequestBuilder,
 ) -> anyhow::Result<Vec<Change>> {
     let kind = rules.kind;
-    let change = |name: String, action| Change { name, action, kind };
+    let change = |name: String, action| Change::new(kind, name, action);
     let mut changes = Vec::new();
     for want in wanted {
         let name = (rules.wanted_name)(want);

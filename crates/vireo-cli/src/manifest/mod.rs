@@ -4,7 +4,7 @@
 
 mod schema;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -13,8 +13,8 @@ use toml::Spanned;
 use utoipa::ToSchema;
 use vireo_core::source::DEFAULT_SOURCE_BATCH;
 use vireo_core::{
-    AliasName, AliasTarget, CronSchedule, InvokeAuth, MissedSlots, Name, RoutePattern, SecretName,
-    SettingsLimits, SourceKind, SourceSpec, VersionSettings,
+    AliasName, AliasTarget, CronSchedule, InvokeAuth, MissedSlots, Name, ObjectEvent, RoutePattern,
+    SecretName, SettingsLimits, SourceKind, SourceSpec, VersionSettings,
 };
 
 pub use schema::json_schema;
@@ -66,6 +66,9 @@ pub struct FunctionSpec {
     /// Event sources: streams of a broker whose every message invokes the function.
     #[serde(default)]
     pub sources: Vec<EventSourceSpec>,
+    /// Buckets whose object changes invoke the function.
+    #[serde(default)]
+    pub notifications: Vec<NotificationSpec>,
 }
 
 /// How `vireo build` (and a `vireo deploy` that finds the component stale) builds the component.
@@ -177,6 +180,25 @@ impl EventSourceSpec {
     }
 }
 
+/// Changes to a bucket's objects that invoke the function, as `vireo buckets notify` sets.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSpec {
+    /// A bucket of the namespace.
+    #[serde(deserialize_with = "bucket_name")]
+    #[schema(value_type = String)]
+    pub bucket: Name,
+    /// `created`, `deleted` or both.
+    #[schema(value_type = Vec<String>)]
+    pub events: Spanned<BTreeSet<ObjectEvent>>,
+    /// Only keys starting with this [default: every key].
+    #[serde(default)]
+    pub prefix: String,
+    /// Only keys ending with this [default: every key].
+    #[serde(default)]
+    pub suffix: String,
+}
+
 /// Several functions in one file.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -199,6 +221,10 @@ fn schedule_name<'de, D: serde::Deserializer<'de>>(names: D) -> Result<Name, D::
 
 fn source_name<'de, D: serde::Deserializer<'de>>(names: D) -> Result<Name, D::Error> {
     Name::parse("source", &String::deserialize(names)?).map_err(serde::de::Error::custom)
+}
+
+fn bucket_name<'de, D: serde::Deserializer<'de>>(names: D) -> Result<Name, D::Error> {
+    Name::parse("bucket", &String::deserialize(names)?).map_err(serde::de::Error::custom)
 }
 
 impl FunctionSpec {
@@ -318,6 +344,14 @@ fn check(function: &FunctionSpec) -> Result<(), (Option<Range<usize>>, String)> 
                 format!("source {}: {err}", source.name),
             )
         })?;
+    }
+    for notification in &function.notifications {
+        if notification.events.get_ref().is_empty() {
+            return Err((
+                Some(notification.events.span()),
+                "notification: events must name at least one of created and deleted".to_string(),
+            ));
+        }
     }
     for schedule in &function.schedules {
         CronSchedule::parse(schedule.cron.get_ref(), schedule.time_zone.as_deref()).map_err(

@@ -107,7 +107,7 @@ fn settings_get_the_servers_validation_at_their_table() {
 }
 
 #[test]
-fn aliases_schedules_routes_and_sources_are_checked() {
+fn aliases_and_triggers_are_checked() {
     let err = error(
         "name = \"hi\"\ncomponent = \"hi.wasm\"\n[aliases]\nlive = { versions = [{ version = 1, weight = 60 }] }\n",
     );
@@ -127,6 +127,13 @@ fn aliases_schedules_routes_and_sources_are_checked() {
         "name = \"hi\"\ncomponent = \"hi.wasm\"\n[[sources]]\nname = \"in\"\nkind = \"redis\"\nurl = \"http://127.0.0.1:6379\"\nstream = \"s\"\n",
     );
     assert!(err.starts_with("vireo.toml:6:7: source in: "), "{err}");
+    let err = error(
+        "name = \"hi\"\ncomponent = \"hi.wasm\"\n[[notifications]]\nbucket = \"up\"\nevents = []\n",
+    );
+    assert!(
+        err.starts_with("vireo.toml:5:10: notification: events must name"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -735,3 +735,48 @@ async fn dev_makes_the_namespaces_the_manifest_names() {
     );
     assert!(dev.stop().success(), "{}", dev.printed());
 }
+
+#[tokio::test]
+async fn bucket_notifications_come_from_the_manifest() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.cli_ok(&["buckets", "create", "uploads"]);
+    let project = tempfile::tempdir().unwrap();
+    let write = |prefix: &str| {
+        let manifest = format!(
+            "name = \"thumbs\"\ncomponent = \"{}\"\n\n[[notifications]]\nbucket = \"uploads\"\nevents = [\"created\"]\nprefix = \"{prefix}\"\n",
+            fixture("echo").display()
+        );
+        std::fs::write(project.path().join("vireo.toml"), manifest).unwrap();
+    };
+    write("in/");
+    let first = stdout(&server.cli_in(project.path(), &["deploy"]));
+    assert!(
+        first.contains("notification of bucket uploads: created"),
+        "{first}"
+    );
+    let again = stdout(&server.cli_in(project.path(), &["deploy"]));
+    assert!(
+        again.contains("notification of bucket uploads: unchanged"),
+        "{again}"
+    );
+    write("images/");
+    let plan = stdout(&server.cli_in(project.path(), &["deploy", "--dry-run"]));
+    assert!(
+        plan.contains("notification of bucket uploads: would be replaced"),
+        "{plan}"
+    );
+    let replaced = stdout(&server.cli_in(project.path(), &["deploy"]));
+    assert!(
+        replaced.contains("notification of bucket uploads: replaced"),
+        "{replaced}"
+    );
+    let (status, listed) = server
+        .get_json("/v1/namespaces/default/buckets/uploads/notifications")
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(
+        listed,
+        json!([{"function": "thumbs", "events": ["created"], "prefix": "images/", "suffix": ""}])
+    );
+}
