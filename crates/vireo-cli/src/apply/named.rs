@@ -4,8 +4,9 @@
 //! function the manifest does not list are left alone, and said so.
 
 use anyhow::{Context as _, bail};
-use reqwest::RequestBuilder;
+use reqwest::{Method, RequestBuilder};
 use serde::Serialize;
+use serde_json::Value;
 use vireo_core::Name;
 
 use crate::client::Client;
@@ -49,24 +50,30 @@ impl Change {
     }
 }
 
-/// How to tell a kind of thing apart: by name, by the function it belongs to, and whether an
-/// existing one is what the manifest wants.
+/// What the server lists of a kind of thing: its name in the namespace, and the function it
+/// invokes (`name@selector`).
+pub trait Listed {
+    fn name(&self) -> &str;
+    fn target(&self) -> &str;
+
+    /// The function it belongs to.
+    fn owner(&self) -> &str {
+        let target = self.target();
+        target.split_once('@').map_or(target, |(name, _)| name)
+    }
+}
+
+/// How the manifest's side of a kind of thing is named and compared with the server's.
 pub struct Rules<W, E> {
     pub kind: &'static str,
     pub wanted_name: fn(&W) -> String,
-    pub existing_name: fn(&E) -> String,
-    /// The name of the function an existing one belongs to.
-    pub owner: fn(&E) -> String,
+    /// Whether an existing one is what the manifest wants.
     pub same: fn(&W, &E) -> bool,
 }
 
 /// Makes `existing` what `wanted` says for `function`, with the requests `create` and `delete`
 /// make (none sent on a dry run).
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the two sides, how to compare them, and the two requests"
-)]
-pub async fn reconcile<W, E>(
+pub async fn reconcile<W, E: Listed>(
     client: &Client,
     function: &Name,
     (wanted, existing): (&[W], &[E]),
@@ -80,14 +87,12 @@ pub async fn reconcile<W, E>(
     let mut changes = Vec::new();
     for want in wanted {
         let name = (rules.wanted_name)(want);
-        let current = existing
-            .iter()
-            .find(|exists| (rules.existing_name)(exists) == name);
+        let current = existing.iter().find(|exists| exists.name() == name);
         let action = match current {
             None => Action::Created,
-            Some(exists) if (rules.owner)(exists) != function.as_str() => bail!(
+            Some(exists) if exists.owner() != function.as_str() => bail!(
                 "the {kind} {name} belongs to the function {}, not {function}: rename the one in the manifest",
-                (rules.owner)(exists)
+                exists.owner()
             ),
             Some(exists) if (rules.same)(want, exists) => Action::Unchanged,
             Some(_) => Action::Replaced,
@@ -109,16 +114,39 @@ pub async fn reconcile<W, E>(
         changes.push(change(name, action));
     }
     for exists in existing {
-        let name = (rules.existing_name)(exists);
-        let listed = wanted.iter().any(|want| (rules.wanted_name)(want) == name);
-        if (rules.owner)(exists) == function.as_str() && !listed {
-            changes.push(change(name, Action::NotInManifest));
+        let listed = wanted
+            .iter()
+            .any(|want| (rules.wanted_name)(want) == exists.name());
+        if exists.owner() == function.as_str() && !listed {
+            changes.push(change(exists.name().to_string(), Action::NotInManifest));
         }
     }
     Ok(changes)
 }
 
-/// `name` of `name@alias` or `name@version`.
-pub fn function_of(target: &str) -> &str {
-    target.split_once('@').map_or(target, |(name, _)| name)
+/// For kinds created by POSTing a JSON body with a `name` to `base` and deleted at `base/NAME`
+/// (schedules, sources): `wanted` are those bodies.
+pub async fn reconcile_posted<E: Listed>(
+    client: &Client,
+    function: &Name,
+    (kind, base): (&'static str, &str),
+    (wanted, existing): (&[Value], &[E]),
+    same: fn(&Value, &E) -> bool,
+    dry_run: bool,
+) -> anyhow::Result<Vec<Change>> {
+    let rules = Rules {
+        kind,
+        wanted_name: |body: &Value| body["name"].as_str().unwrap_or_default().to_string(),
+        same,
+    };
+    reconcile(
+        client,
+        function,
+        (wanted, existing),
+        rules,
+        dry_run,
+        |body| client.request(Method::POST, base).json(body),
+        |exists| client.request(Method::DELETE, &format!("{base}/{}", exists.name())),
+    )
+    .await
 }

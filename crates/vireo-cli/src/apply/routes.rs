@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde::Serialize;
 use vireo_core::{InvokeAuth, Name, RoutePattern};
 
-use super::named::{self, Change, Rules};
+use super::named::{self, Change, Listed, Rules};
 use crate::client::Client;
 use crate::manifest::RouteSpec;
 use crate::routes::{RouteList, RouteView};
@@ -45,14 +45,6 @@ pub async fn apply(
     let rules = Rules {
         kind: "route",
         wanted_name: |add: &AddRoute| add.route.clone(),
-        existing_name: |view: &RouteView| view.route.clone(),
-        owner: |view: &RouteView| {
-            let target = view.function.as_str();
-            target
-                .split_once('@')
-                .map_or(target, |(name, _)| name)
-                .to_string()
-        },
         same: |add: &AddRoute, view: &RouteView| {
             add.function == view.function && add.invoke_auth == view.invoke_auth
         },
@@ -71,4 +63,14 @@ pub async fn apply(
         },
     )
     .await
+}
+
+impl Listed for RouteView {
+    fn name(&self) -> &str {
+        &self.route
+    }
+
+    fn target(&self) -> &str {
+        &self.function
+    }
 }

@@ -1,10 +1,9 @@
 //! The manifest's event sources, named in the namespace (see `named.rs` for what is done).
 
-use reqwest::Method;
 use serde_json::{Value, json};
 use vireo_core::Name;
 
-use super::named::{self, Change, Rules};
+use super::named::{self, Change, Listed};
 use crate::client::Client;
 use crate::manifest::EventSourceSpec;
 use crate::views::{SourceList, SourceView};
@@ -25,23 +24,18 @@ pub async fn apply(
         .iter()
         .map(|source| create_body(function, source))
         .collect();
-    let rules = Rules {
-        kind: "source",
-        wanted_name: |body: &Value| body["name"].as_str().unwrap_or_default().to_string(),
-        existing_name: |view: &SourceView| view.name.clone(),
-        owner: |view: &SourceView| named::function_of(&view.function).to_string(),
-        same,
-    };
-    named::reconcile(
-        client,
-        function,
-        (&wanted, &existing),
-        rules,
-        dry_run,
-        |body| client.request(Method::POST, &base).json(body),
-        |view| client.request(Method::DELETE, &format!("{base}/{}", view.name)),
-    )
-    .await
+    let kind = ("source", base.as_str());
+    named::reconcile_posted(client, function, kind, (&wanted, &existing), same, dry_run).await
+}
+
+impl Listed for SourceView {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn target(&self) -> &str {
+        &self.function
+    }
 }
 
 /// The API's body creating the source.
