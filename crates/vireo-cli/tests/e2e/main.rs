@@ -31,6 +31,7 @@ mod outbound_mqtt;
 mod outbound_mysql;
 mod outbound_postgres;
 mod outbound_redis;
+mod presigned;
 mod profiles;
 mod request_bodies;
 mod restart;
