@@ -14,6 +14,7 @@ mod invoke;
 mod kv;
 mod login;
 mod logs;
+mod new;
 mod nodes;
 mod output;
 mod profiles;
@@ -110,6 +111,9 @@ struct Cli {
 enum Command {
     /// Run a Vireo server in the foreground until Ctrl-C or SIGTERM.
     Serve(serve::ServeArgs),
+    /// Write a new function project from a template: `vireo new js greet` (rust, python, js;
+    /// `vireo new --list` says what each needs).
+    New(new::NewArgs),
     /// Upload a component as the next version of a function (creating the function if needed).
     Deploy(deploy::DeployArgs),
     /// Make a new version with other settings and the latest version's component, e.g.
@@ -268,6 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
+        Command::New(args) => new::run(format, args),
         Command::Deploy(args) => deploy::run(&client()?, format, args).await,
         Command::Config(args) => config::run(&client()?, format, args).await,
         Command::Invoke(args) => invoke::run(&client()?, format, args).await,

@@ -42,6 +42,7 @@ mod scaling;
 mod secrets;
 mod sources;
 mod store_faults;
+mod templates;
 mod tenancy;
 mod thumbnail;
 mod tls;
