@@ -91,15 +91,10 @@ for way in "${WAYS[@]}"; do
     curl -fsS "$BASE/fn/default/$way/" | grep -q '^Hello, world!$' || die "$way did not greet"
 done
 
-declare -A BEST_RPS BEST_P50 BEST_P99 BEST_CPU
 for ((round = 1; round <= ROUNDS; round++)); do
     log "round $round of $ROUNDS"
     for way in "${WAYS[@]}"; do
-        run_wrk "$way" "$BASE/fn/default/$way/" "$DURATION"
-        ((ERRORS == 0)) || die "$way: $ERRORS errors"
-        if [[ -z ${BEST_RPS[$way]:-} ]] || awk -v a="$RPS" -v b="${BEST_RPS[$way]}" 'BEGIN { exit !(a > b) }'; then
-            BEST_RPS[$way]=$RPS BEST_P50[$way]=$P50 BEST_P99[$way]=$P99 BEST_CPU[$way]=$CPU_US
-        fi
+        measure_best "$way" "$BASE/fn/default/$way/"
     done
 done
 # Whether the server fell back to fresh instances for a reuse deployment (componentize-js).
