@@ -244,4 +244,14 @@ mod tests {
         assert!(cargo.contains("name = \"greet\""), "{cargo}");
         assert!(!cargo.contains(NAME_PLACEHOLDER), "{cargo}");
     }
+
+    #[test]
+    fn an_empty_directory_is_used_and_a_full_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let templates = templates().unwrap();
+        let js = templates.iter().find(|t| t.language == "js").unwrap();
+        write_project(js, "greet", dir.path()).unwrap();
+        let again = write_project(js, "greet", dir.path()).unwrap_err();
+        assert!(again.to_string().contains("is not empty"), "{again}");
+    }
 }

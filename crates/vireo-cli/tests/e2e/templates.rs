@@ -56,8 +56,12 @@ impl Manifest {
 /// Runs `vireo new LANGUAGE NAME` into a fresh directory under `parent`; the project's path.
 fn new_project(server: &Server, parent: &Path, language: &str, name: &str) -> PathBuf {
     let project = parent.join(name);
-    let created = server.cli_ok(&["new", language, name, "--dir", project.to_str().unwrap()]);
-    assert!(created.contains("next steps"), "{created}");
+    let dir = project.to_str().unwrap();
+    let created = stdout_json(&server.cli(&["new", language, name, "--dir", dir, "-o", "json"]));
+    assert_eq!(created["dir"], dir);
+    assert_eq!(created["next_steps"][0], format!("cd {dir}"));
+    let files = created["files"].as_array().unwrap();
+    assert!(files.contains(&"vireo.toml".into()), "{created}");
     project
 }
 
@@ -70,7 +74,9 @@ fn lend_toolchain(language: &str, project: &Path) -> String {
         // The guest fixtures' target directory: spin-sdk and its dependencies are built there
         // already, with the same versions (Cargo.lock) and profile.
         "rust" => {
-            std::os::unix::fs::symlink(root.join("target/guests"), project.join("target"))
+            let guests = root.join("target/guests");
+            std::fs::create_dir_all(&guests).expect("create target/guests");
+            std::os::unix::fs::symlink(guests, project.join("target"))
                 .expect("link the target directory");
             path
         }
