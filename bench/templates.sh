@@ -26,7 +26,8 @@ manifest's settings: fresh (instance_reuse 1, an instance per request) and reuse
 (instance_reuse $REUSE). Each request runs the whole template: a variable, an environment
 variable and a read and a write of the default key-value store. Measures each with
 wrk -t$THREADS -c$CONNECTIONS -d\${DURATION}s, ROUNDS times in turn, and reports each one's best
-round and reuse's throughput as a ratio of fresh's. Needs scripts/test.sh's toolchains; installs
+round and reuse's throughput as a ratio of fresh's, and how long each template took from
+\`vireo new\` to its first answer. Needs scripts/test.sh's toolchains; installs
 wrk, curl and jq (apt-get) when missing.
 
 Options:
@@ -77,18 +78,25 @@ build_template() {
 
 start_vireo vireo "$WORK/data"
 BASE=http://$SERVER_ADDR
+# greets WAY : WAY's function must answer its greeting.
+greets() {
+    record "$(quote curl -fsS "$BASE/fn/default/$1/")  # must answer Hello, world!"
+    curl -fsS "$BASE/fn/default/$1/" | grep -q '^Hello, world!$' || die "$1 did not greet"
+}
+
 WAYS=()
-declare -A SIZE
+declare -A SIZE READY
 for language in python js; do
+    started=$(now_us)
     build_template "$language"
-    SIZE[$language]=$(stat -c %s "$COMPONENT")
     deploy_component "$language-fresh" "$COMPONENT" "$(jq -c '. + {instance_reuse: 1}' <<<"$SETTINGS")"
+    greets "$language-fresh"
+    # From `vireo new` to the first answer, with the toolchain installed and its caches warm.
+    READY[$language]=$(seconds_since "$started")
+    SIZE[$language]=$(stat -c %s "$COMPONENT")
     deploy_component "$language-reuse" "$COMPONENT" "$(jq -c --argjson n "$REUSE" '. + {instance_reuse: $n}' <<<"$SETTINGS")"
+    greets "$language-reuse"
     WAYS+=("$language-fresh" "$language-reuse")
-done
-for way in "${WAYS[@]}"; do
-    record "$(quote curl -fsS "$BASE/fn/default/$way/")  # must answer Hello, world!"
-    curl -fsS "$BASE/fn/default/$way/" | grep -q '^Hello, world!$' || die "$way did not greet"
 done
 
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -117,6 +125,7 @@ report() {
     echo
     echo "- python: reuse $(ratio "${BEST_RPS[python-reuse]}" "${BEST_RPS[python-fresh]}") of fresh"
     echo "- js: reuse $(ratio "${BEST_RPS[js-reuse]}" "${BEST_RPS[js-fresh]}") of fresh; versions of js-reuse that fell back to fresh instances: $FALLBACKS"
+    echo "- from \`vireo new\` to the first answer (build, deploy, first request): python ${READY[python]} s, js ${READY[js]} s"
     echo
     commands_section
 }
