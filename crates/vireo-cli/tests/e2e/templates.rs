@@ -189,6 +189,28 @@ fn the_js_template_pins_the_packages_tests_js_installs() {
     );
 }
 
+/// The JS template's world imports Spin's interfaces as Vireo serves them: its WIT files are the
+/// runtime's, unchanged.
+#[test]
+fn the_js_template_imports_spin_interfaces_as_vireo_serves_them() {
+    let root = workspace_root();
+    let template = root.join("templates/js/wit/spin");
+    let mut files: Vec<_> = std::fs::read_dir(&template)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["key-value.wit", "package.wit", "variables.wit"]);
+    for file in files {
+        assert_eq!(
+            std::fs::read_to_string(template.join(&file)).unwrap(),
+            std::fs::read_to_string(root.join("crates/vireo-runtime/wit/deps/spin").join(&file))
+                .unwrap(),
+            "{file:?}"
+        );
+    }
+}
+
 #[test]
 fn new_refuses_a_directory_that_is_not_empty() {
     let dir = tempfile::tempdir().unwrap();
