@@ -164,34 +164,44 @@ async fn object(
     }
 }
 
-/// Lets pages of any origin use presigned URLs, answering their preflight requests here.
+/// Lets pages of any origin use presigned URLs, answering their preflight requests here. A
+/// preflight's requested headers are allowed as asked (`x-vireo-meta-*` names vary), since the
+/// URL, not the page, is what grants access.
 async fn allow_any_origin(request: Request, next: Next) -> Response {
-    let preflight = request.method() == Method::OPTIONS;
-    let mut response = if preflight {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        next.run(request).await
+    let preflight = (request.method() == Method::OPTIONS).then(|| {
+        request
+            .headers()
+            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static(
+                "content-type, range, if-none-match",
+            ))
+    });
+    let mut response = match preflight {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => next.run(request).await,
     };
-    let headers = response.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("etag, content-length, content-range, x-vireo-created-at-us"),
-    );
-    if preflight {
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, HEAD, PUT"),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("content-type, range, if-none-match, x-vireo-meta-*"),
-        );
-        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(600));
+    let mut allowed = vec![
+        (
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        ),
+        (
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("etag, content-length, content-range, x-vireo-created-at-us"),
+        ),
+    ];
+    if let Some(asked) = preflight {
+        allowed.extend([
+            (
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, HEAD, PUT"),
+            ),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, asked),
+            (header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(600)),
+        ]);
     }
+    response.headers_mut().extend(allowed);
     response
 }
 

@@ -77,6 +77,10 @@ async fn a_presigned_url_uploads_and_downloads_one_object_without_a_key() {
         .request(Method::OPTIONS, &put_url)
         .header(header::ORIGIN, "https://app.example")
         .header(header::ACCESS_CONTROL_REQUEST_METHOD, "PUT")
+        .header(
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+            "content-type, x-vireo-meta-owner",
+        )
         .send()
         .await
         .unwrap();
@@ -85,6 +89,10 @@ async fn a_presigned_url_uploads_and_downloads_one_object_without_a_key() {
         .to_str()
         .unwrap();
     assert!(allowed.contains("PUT"), "{allowed}");
+    let headers = preflight.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS]
+        .to_str()
+        .unwrap();
+    assert!(headers.contains("x-vireo-meta-owner"), "{headers}");
     let bytes = b"\x89PNG not really".to_vec();
     let uploaded = anonymous
         .put(&put_url)
