@@ -106,22 +106,13 @@ request = function()
 end
 LUA
 
-declare -A BEST_RPS BEST_P50 BEST_P99 BEST_CPU
-measure() {
-    local way=$1 url=$2 header=${3:-}
-    run_wrk "$way" "$url" "$DURATION" "$header"
-    ((ERRORS == 0)) || die "$way: $ERRORS errors"
-    if [[ -z ${BEST_RPS[$way]:-} ]] || awk -v a="$RPS" -v b="${BEST_RPS[$way]}" 'BEGIN { exit !(a > b) }'; then
-        BEST_RPS[$way]=$RPS BEST_P50[$way]=$P50 BEST_P99[$way]=$P99 BEST_CPU[$way]=$CPU_US
-    fi
-}
 for ((round = 1; round <= ROUNDS; round++)); do
     log "round $round of $ROUNDS"
-    measure direct "$BASE/fn/default/hello/"
-    measure route "$BASE/hello"
-    WRK_SCRIPT=$WORK/users.lua measure direct-script "$BASE/fn/default/hello/"
-    WRK_SCRIPT=$WORK/users.lua measure split "$BASE/fn/default/split@prod/"
-    measure jwt "$BASE/fn/default/secure/" "Authorization: Bearer $TOKEN"
+    measure_best direct "$BASE/fn/default/hello/"
+    measure_best route "$BASE/hello"
+    WRK_SCRIPT=$WORK/users.lua measure_best direct-script "$BASE/fn/default/hello/"
+    WRK_SCRIPT=$WORK/users.lua measure_best split "$BASE/fn/default/split@prod/"
+    measure_best jwt "$BASE/fn/default/secure/" "Authorization: Bearer $TOKEN"
 done
 
 report() {

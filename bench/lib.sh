@@ -340,6 +340,18 @@ run_wrk() {
     return 0
 }
 
+# measure_best WAY URL [HEADER] : run_wrk for DURATION seconds (no errors allowed), keeping
+# WAY's best round so far (by throughput) in BEST_RPS, BEST_P50, BEST_P99 and BEST_CPU.
+declare -A BEST_RPS BEST_P50 BEST_P99 BEST_CPU
+measure_best() {
+    local way=$1 url=$2 header=${3:-}
+    run_wrk "$way" "$url" "$DURATION" "$header"
+    ((ERRORS == 0)) || die "$way: $ERRORS errors"
+    if [[ -z ${BEST_RPS[$way]:-} ]] || awk -v a="$RPS" -v b="${BEST_RPS[$way]}" 'BEGIN { exit !(a > b) }'; then
+        BEST_RPS[$way]=$RPS BEST_P50[$way]=$P50 BEST_P99[$way]=$P99 BEST_CPU[$way]=$CPU_US
+    fi
+}
+
 # wrk_ms DURATION : a duration as wrk prints it (850.00us, 11.60ms, 1.20s, 2.00m) in ms.
 wrk_ms() {
     awk -v d="$1" 'BEGIN {

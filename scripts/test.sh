@@ -106,4 +106,17 @@ if ! "$venv/bin/python" -c 'import jsonschema' 2>/dev/null; then
 fi
 export PATH="$PWD/$venv/bin:$PATH"
 
+# The Python template's toolchain (componentize-py and the Spin SDK, pinned by its
+# requirements.txt), in a virtual environment of its own that the template tests build with;
+# installed again whenever the requirements differ from the ones last installed.
+python_template="target/templates-python"
+if ! cmp -s templates/python/requirements.txt "$python_template/installed-requirements.txt"; then
+    echo "installing the Python template's toolchain into $python_template…" >&2
+    rm -rf "$python_template"
+    python3 -m venv "$python_template"
+    "$python_template/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -r templates/python/requirements.txt
+    cp templates/python/requirements.txt "$python_template/installed-requirements.txt"
+fi
+
 cargo test --workspace "$@"

@@ -130,6 +130,32 @@ pub enum ObjectsCommand {
         #[arg(value_parser = object_key)]
         key: String,
     },
+    /// A URL that lets anyone holding it download (get) or upload (put) one object until it
+    /// expires, without a key: e.g. for a browser to upload directly.
+    Presign {
+        #[arg(value_parser = bucket_name)]
+        bucket: Name,
+        #[arg(value_parser = object_key)]
+        key: String,
+        /// What the URL allows: get (download, and HEAD) or put (upload).
+        #[arg(long, value_enum, default_value = "get")]
+        method: PresignMethod,
+        /// How long the URL works, e.g. 15m, 2h, 7d (at most 7 days).
+        #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = humantime::parse_duration)]
+        expires: std::time::Duration,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum PresignMethod {
+    Get,
+    Put,
+}
+
+#[derive(Deserialize)]
+struct PresignedView {
+    url: String,
+    expires_at: String,
 }
 
 #[derive(Args)]
@@ -423,6 +449,34 @@ pub async fn objects(
             let answer = json!({"namespace": namespace.as_str(), "bucket": bucket.as_str(), "key": key, "deleted": true});
             output::emit(format, answer, |_: Value| {
                 format!("{namespace}/{bucket}/{key} deleted\n")
+            })
+        }
+        ObjectsCommand::Presign {
+            bucket,
+            key,
+            method,
+            expires,
+        } => {
+            let method = match method {
+                PresignMethod::Get => "GET",
+                PresignMethod::Put => "PUT",
+            };
+            let body = json!({"key": key, "method": method, "expires_in_s": expires.as_secs()});
+            let path = format!("{}/{bucket}/presign", buckets_path(client));
+            let mut answer = client
+                .json(client.request(Method::POST, &path).json(&body))
+                .await
+                .with_context(|| format!("presigning {method} of {namespace}/{bucket}/{key}"))?;
+            let url = format!(
+                "{}{}",
+                client.base_url().trim_end_matches('/'),
+                answer["path"].as_str().unwrap_or_default()
+            );
+            answer["url"] = Value::String(url);
+            // The URL alone on stdout, for `curl -T file "$(vireo objects presign …)"`.
+            output::emit(format, answer, |view: PresignedView| {
+                eprintln!("valid until {}", view.expires_at);
+                format!("{}\n", view.url)
             })
         }
         ObjectsCommand::Stat { bucket, key } => {

@@ -18,6 +18,7 @@ mod kv;
 mod login;
 mod logs;
 mod manifest;
+mod new;
 mod nodes;
 mod output;
 mod profiles;
@@ -115,6 +116,9 @@ struct Cli {
 enum Command {
     /// Run a Vireo server in the foreground until Ctrl-C or SIGTERM.
     Serve(serve::ServeArgs),
+    /// Write a new function project from a template: `vireo new js greet` (rust, python, js;
+    /// `vireo new --list` says what each needs).
+    New(new::NewArgs),
     /// Upload a component as the next version of a function (creating the function if needed);
     /// without arguments, deploy what ./vireo.toml says (building first when it is stale).
     Deploy(deploy::DeployArgs),
@@ -283,6 +287,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
+        Command::New(args) => new::run(format, args),
         Command::Deploy(args) => deploy::run(&client()?, format, args).await,
         Command::Build(args) => build::run(format, args),
         Command::Dev(args) => dev::run(format, args).await,

@@ -12,8 +12,8 @@ use crate::output::{self, Format};
 #[derive(Subcommand)]
 pub enum StoreCommand {
     /// Copy everything (functions, versions and their components, aliases, namespaces and
-    /// quotas, API keys, sealed secrets, schedules, queued async invocations, records and logs)
-    /// into an empty store. Stop the servers of both stores first; SQLite ends are locked
+    /// quotas, API keys, sealed secrets, schedules, sources, key-value stores, buckets and their
+    /// objects, queued async invocations, records and logs) into an empty store. Stop the servers of both stores first; SQLite ends are locked
     /// meanwhile. The nodes of the new store need the same master key file.
     Copy {
         /// The store to copy: a data directory (e.g. .vireo), sqlite:PATH or postgres://…
@@ -53,6 +53,8 @@ fn report_json(report: &CopyReport) -> serde_json::Value {
         "tables": tables,
         "components": report.components,
         "component_bytes": report.component_bytes,
+        "objects": report.objects,
+        "object_bytes": report.object_bytes,
     })
 }
 
@@ -77,10 +79,12 @@ fn summary(report: &CopyReport, to: &str) -> String {
             .map(|(table, rows)| [table.clone(), rows.to_string()]),
     );
     text.push_str(&format!(
-        "\ncopied {rows} rows and {} components ({}) into {to}.\n\
+        "\ncopied {rows} rows, {} components ({}) and the bytes of {} objects ({}) into {to}.\n\
          Give every node of that store the same master key file (the source's master.key).\n",
         report.components,
-        output::size(report.component_bytes)
+        output::size(report.component_bytes),
+        report.objects,
+        output::size(report.object_bytes)
     ));
     text
 }

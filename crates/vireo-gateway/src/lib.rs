@@ -12,6 +12,7 @@ mod heads;
 mod invoke;
 mod limits;
 mod openapi;
+mod presigned;
 mod probes;
 mod published;
 mod routes;
@@ -24,6 +25,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get};
 
 pub use body::Pace;
+pub use presigned::PresignKey;
 pub use published::{ROUTE_DURATION, ROUTE_REQUESTS};
 pub use state::{AppState, RenderMetrics, SharedState, SourceServices};
 pub use ui::UiSettings;
@@ -73,7 +75,7 @@ pub fn router(state: AppState) -> Router {
         max_url_bytes: limits.max_url_bytes,
         max_header_bytes: limits.max_header_bytes,
     };
-    let mut routes = admin.merge(invoke).merge(health);
+    let mut routes = admin.merge(invoke).merge(health).merge(presigned::router());
     if let Some(dashboard) = ui::router(&state) {
         routes = routes.merge(dashboard);
     }

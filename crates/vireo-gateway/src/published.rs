@@ -3,14 +3,16 @@
 //! the matched prefix and the original request target in `x-vireo-original-url`. Each route
 //! counts its requests by status and their latency.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use metrics::{counter, histogram};
-use vireo_core::InvocationId;
-use vireo_core::http_route::ORIGINAL_URL_HEADER;
+use metrics::{Counter, Histogram, counter, histogram};
+use vireo_core::http_route::{ORIGINAL_URL_HEADER, RoutePattern};
+use vireo_core::{InvocationId, Name};
 
 use crate::accept::Target;
 use crate::error::ApiError;
@@ -31,8 +33,6 @@ pub async fn fallback(State(state): State<Invoking>, mut request: Request) -> Re
     };
     let route = found.route;
     let rest = found.rest.to_string();
-    let pattern = route.pattern.to_string();
-    let namespace = route.namespace.to_string();
     if let Some(original) = request.uri().path_and_query()
         && let Ok(value) = HeaderValue::from_str(original.as_str())
     {
@@ -44,17 +44,65 @@ pub async fn fallback(State(state): State<Invoking>, mut request: Request) -> Re
         selector: route.selector.clone(),
         route_auth: route.invoke_auth.clone(),
     };
-    drop(table);
     let started = Instant::now();
     let id = InvocationId::generate();
     let answer = call_function(state, id.clone(), target, &rest, request).await;
     let response = with_invocation_id(answer, &id);
-    let status = response.status().as_u16().to_string();
-    counter!(ROUTE_REQUESTS, "namespace" => namespace.clone(), "route" => pattern.clone(), "status" => status)
-        .increment(1);
-    histogram!(ROUTE_DURATION, "namespace" => namespace, "route" => pattern)
-        .record(started.elapsed().as_secs_f64());
+    count_request(
+        &route.namespace,
+        &route.pattern,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
+}
+
+/// A route's metric handles, registered once: looking a metric up by its label strings
+/// allocates them and searches the registry on every request, a cost a route must not add.
+struct RouteMetrics {
+    duration: Histogram,
+    /// One counter per status seen, a handful per route.
+    requests: Vec<(u16, Counter)>,
+}
+
+/// Handles by namespace, then route.
+static ROUTES: LazyLock<Mutex<HashMap<Name, HashMap<RoutePattern, RouteMetrics>>>> =
+    LazyLock::new(Mutex::default);
+
+fn count_request(namespace: &Name, pattern: &RoutePattern, status: u16, seconds: f64) {
+    let mut routes = ROUTES.lock().unwrap_or_else(|p| p.into_inner());
+    // Looked up by reference: the names are cloned only for a route's first request.
+    if !routes
+        .get(namespace)
+        .is_some_and(|known| known.contains_key(pattern))
+    {
+        let duration = histogram!(ROUTE_DURATION, "namespace" => namespace.to_string(), "route" => pattern.to_string());
+        routes.entry(namespace.clone()).or_default().insert(
+            pattern.clone(),
+            RouteMetrics {
+                duration,
+                requests: Vec::new(),
+            },
+        );
+    }
+    let route = routes
+        .get_mut(namespace)
+        .and_then(|known| known.get_mut(pattern))
+        .expect("registered above");
+    route.duration.record(seconds);
+    match route.requests.iter().find(|(seen, _)| *seen == status) {
+        Some((_, requests)) => requests.increment(1),
+        None => {
+            let requests = counter!(
+                ROUTE_REQUESTS,
+                "namespace" => namespace.to_string(),
+                "route" => pattern.to_string(),
+                "status" => status.to_string()
+            );
+            requests.increment(1);
+            route.requests.push((status, requests));
+        }
+    }
 }
 
 /// The host a request names, lowercase and without its port.

@@ -142,6 +142,7 @@ fn table() -> Vec<AdminRoute> {
         documented(routes!(api::objects::get_object), Namespace(Read)),
         documented(routes!(api::objects::put_object), Namespace(Write)).takes(BodyLimit::Streamed),
         documented(routes!(api::objects::delete_object), Namespace(Write)),
+        documented(routes!(api::presign::presign), Namespace(Write)),
         documented(routes!(api::buckets::list_notifications), Namespace(Read)),
         documented(routes!(api::buckets::set_notification), Namespace(Write)),
         documented(routes!(api::buckets::delete_notification), Namespace(Write)),

@@ -61,6 +61,8 @@ pub struct SharedState {
     pub render_metrics: RenderMetrics,
     /// The web dashboard's settings; `None` turns it off.
     pub ui: Option<crate::UiSettings>,
+    /// Signs and checks presigned object URLs.
+    pub presign_key: crate::PresignKey,
 }
 
 /// What the sources API needs beside the catalog.
@@ -183,4 +185,5 @@ pieces! {
         published: shared.published.clone(),
     };
     Arc<dyn RouteStore> => |shared| shared.http_routes.clone();
+    crate::PresignKey => |shared| shared.presign_key.clone();
 }

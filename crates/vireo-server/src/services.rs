@@ -33,6 +33,7 @@ const FINAL_WRITES: Duration = Duration::from_secs(2);
 /// What the dashboard's cookie-signing key is derived for: from the master key, so every node
 /// of a cluster signs and accepts the same sessions.
 const DASHBOARD_COOKIE_KEY: &str = "vireo dashboard cookies v1";
+const PRESIGN_KEY: &str = "vireo presigned object urls v1";
 
 pub struct Services {
     stores: Stores,
@@ -71,6 +72,7 @@ impl Services {
             session_ttl: Duration::from_secs(config.ui.session_ttl_secs),
             secure_cookies: tls.is_some(),
         });
+        let presign_key = vireo_gateway::PresignKey::new(*cipher.derive_key(PRESIGN_KEY));
         let (records, record_writer) = RecordWriter::spawn(stores.records.clone());
         // The queue worker's wake-up: a write through the API or a function that may have
         // queued a bucket event starts its delivery at once.
@@ -173,6 +175,7 @@ impl Services {
             pricing: config.pricing,
             limits: config.gateway_limits(),
             ui,
+            presign_key,
         });
         let acceptor = tls.as_ref().map(|tls| tls.acceptor.clone());
         if let Some(tls) = tls {

@@ -360,6 +360,8 @@ async fn views(node: &Server) -> Vec<(String, Value)> {
         "/v1/namespaces/default/functions/app/dlq",
         "/v1/namespaces/default/schedules",
         "/v1/namespaces/default/secrets",
+        "/v1/namespaces/default/buckets",
+        "/v1/namespaces/default/buckets/uploads/objects",
         "/v1/usage?group_by=function",
     ] {
         let (status, mut body) = node.get_json(path).await;
@@ -417,6 +419,18 @@ async fn a_copied_single_node_installation_is_served_identically_by_a_cluster() 
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    // An object of several PostgreSQL chunks, whose bytes the copy moves.
+    let object: Vec<u8> = (0..3_000_000_u32).map(|n| (n % 253) as u8).collect();
+    let upload = single_dir.path().join("upload.bin");
+    std::fs::write(&upload, &object).unwrap();
+    single.cli_ok(&["buckets", "create", "uploads"]);
+    single.cli_ok(&[
+        "objects",
+        "put",
+        "uploads",
+        "data/big.bin",
+        upload.to_str().unwrap(),
+    ]);
     let before = eventually(DEADLINE, || async {
         let seen = views(&single).await;
         // Three invocations, two of hello (one log line each): all written.
@@ -454,6 +468,11 @@ async fn a_copied_single_node_installation_is_served_identically_by_a_cluster() 
     );
     let report = stdout_json(&copied);
     assert_eq!(report["components"], 2, "{report}");
+    assert_eq!(
+        (&report["objects"], &report["object_bytes"]),
+        (&json!(1), &json!(object.len())),
+        "{report}"
+    );
     // The nodes share the single node's master key, so its secrets open.
     std::fs::copy(single_dir.path().join("master.key"), dir.join("master.key")).unwrap();
     let one = ServerBuilder::new(store.clone()).start();
@@ -471,6 +490,20 @@ async fn a_copied_single_node_installation_is_served_identically_by_a_cluster() 
             sees_password(body, "s3cret")
         })
         .await;
+        let downloaded = cluster_dir.path().join("download.bin");
+        node.cli_ok(&[
+            "objects",
+            "get",
+            "uploads",
+            "data/big.bin",
+            "--to",
+            downloaded.to_str().unwrap(),
+        ]);
+        assert!(
+            std::fs::read(&downloaded).unwrap() == object,
+            "{} serves the object's bytes as uploaded",
+            node.url
+        );
         let old_key = Server::client_with_key(&single_admin_key);
         let answer = old_key.get(node.url("/v1/keys")).send().await.unwrap();
         assert_eq!(

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod namespaces;
 pub mod nodes;
 pub mod objects;
+pub mod presign;
 pub mod queue;
 pub mod schedules;
 pub mod secrets;

@@ -41,8 +41,19 @@ const CREATED_AT_US: HeaderName = HeaderName::from_static("x-vireo-created-at-us
 pub async fn put_object(
     State(objects): State<Arc<dyn ObjectStore>>,
     State(limits): State<GatewayLimits>,
-    ObjectPath { bucket, key }: ObjectPath,
+    path: ObjectPath,
     headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    write_object(&objects, &limits, path, &headers, body).await
+}
+
+/// Streams `body` into the object (the admin API's and a presigned URL's `PUT`).
+pub(crate) async fn write_object(
+    objects: &Arc<dyn ObjectStore>,
+    limits: &GatewayLimits,
+    ObjectPath { bucket, key }: ObjectPath,
+    headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let max_bytes = limits.objects.max_object_bytes;
@@ -60,7 +71,7 @@ pub async fn put_object(
             .and_then(|value| value.to_str().ok())
             .unwrap_or(DEFAULT_CONTENT_TYPE)
             .to_string(),
-        metadata: metadata(&headers)?,
+        metadata: metadata(headers)?,
         at_us: now_micros(),
         max_bytes,
         events: EventBounds::outside_chains(limits.max_pending_per_namespace),
@@ -83,16 +94,26 @@ pub async fn put_object(
         (status = 416, description = "The range lies outside the object", body = ErrorBody)))]
 pub async fn get_object(
     State(objects): State<Arc<dyn ObjectStore>>,
-    ObjectPath { bucket, key }: ObjectPath,
+    path: ObjectPath,
     method: Method,
     headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    read_object(&objects, path, &method, &headers).await
+}
+
+/// Answers the object's bytes or headers (the admin API's and a presigned URL's `GET`/`HEAD`).
+pub(crate) async fn read_object(
+    objects: &Arc<dyn ObjectStore>,
+    ObjectPath { bucket, key }: ObjectPath,
+    method: &Method,
+    headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let missing = || ApiError::not_found(format!("object {key:?} is not in bucket {bucket}"));
     let info = objects
         .head_object(&bucket, &key)
         .await?
         .ok_or_else(missing)?;
-    if none_match(&headers, &info) {
+    if none_match(headers, &info) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         response.headers_mut().insert(header::ETAG, etag(&info));
         return Ok(response);
@@ -101,7 +122,7 @@ pub async fn get_object(
         Some(value) => Some(parse_range(value, info.size).ok_or_else(|| unsatisfiable(&info))?),
         None => None,
     };
-    if method == Method::HEAD {
+    if *method == Method::HEAD {
         let whole = ByteRange {
             start: 0,
             end: info.size,

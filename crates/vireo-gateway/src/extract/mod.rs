@@ -19,7 +19,7 @@ mod path;
 pub use path::{
     AliasPath, ApiPath, BucketPath, FunctionPath, InvocationPath, KvKeyPath, KvStorePath,
     NamespacePath, NotificationPath, ObjectPath, SchedulePath, SecretPath, SourcePath, VersionPath,
-    function, invocation_id, namespace,
+    checked_object_key, function, invocation_id, namespace,
 };
 
 /// A JSON request body; `400` for bad syntax, `422` for the wrong shape, `415` without

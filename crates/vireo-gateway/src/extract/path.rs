@@ -240,16 +240,21 @@ impl FromParams for BucketPath {
     }
 }
 
+/// `400 invalid_key` unless `key` may name an object.
+pub fn checked_object_key(key: &str) -> Result<(), ApiError> {
+    check_object_key(key).map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_key",
+            e.to_string(),
+        )
+    })
+}
+
 impl FromParams for ObjectPath {
     type Raw = RawObject;
     fn parse(raw: RawObject) -> Result<Self, ApiError> {
-        check_object_key(&raw.key).map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "invalid_key",
-                e.to_string(),
-            )
-        })?;
+        checked_object_key(&raw.key)?;
         Ok(Self {
             bucket: bucket(&raw.namespace, &raw.bucket)?,
             key: raw.key,

@@ -114,6 +114,7 @@ impl Gateway {
                 session_ttl: Duration::from_secs(60),
                 secure_cookies: false,
             }),
+            presign_key: vireo_gateway::PresignKey::new([9; 32]),
         });
         let mut gateway = Self {
             router: vireo_gateway::router(state),

@@ -1,18 +1,23 @@
 //! Copying a whole installation from one store to another (a single node's SQLite into a
 //! cluster's PostgreSQL, or back): every table that describes what is deployed and what ran,
-//! row for row, and the component bytes the versions name. The target must be empty, and takes
-//! everything in one transaction: a copy that fails leaves it as empty as it was.
+//! row for row, the component bytes the versions name and the object bytes the objects name.
+//! The target must be empty, and takes everything in one transaction: a copy that fails leaves
+//! it as empty as it was.
 //!
 //! Rows travel as [`Cell`]s, read by the source column's kind and written as the target
 //! column's (SQLite keeps booleans as integers), so the two schemas only need the same tables
 //! and column names, which their migrations keep.
 
 use std::collections::BTreeSet;
+use std::io;
 
+use bytes::Bytes;
+use futures::StreamExt as _;
 use sqlx::query::Query;
 use tokio::sync::mpsc;
-use vireo_core::StoreError;
+use vireo_core::{ObjectBody, StoreError};
 
+use crate::roles::objects::BodyMeter;
 use crate::rows::{At, Columns};
 use crate::stores::{StorageConfig, open};
 use crate::{postgres, sqlite};
@@ -42,14 +47,10 @@ const TABLES: &[&str] = &[
     "kv_stores",
     "kv_entries",
     "buckets",
+    "objects",
     "bucket_notifications",
     "master_key",
 ];
-
-/// Object rows are not copied: their bytes live outside the tables (files beside a SQLite
-/// database, chunk rows in PostgreSQL) and a copy does not move them yet, so a source holding
-/// objects is refused rather than copied into objects without bytes.
-const OBJECTS: &str = "objects";
 
 /// Rows per read batch and per insert statement.
 const BATCH_ROWS: usize = 500;
@@ -100,6 +101,19 @@ pub(crate) trait Side: Send {
         columns: &[Column],
         rows: Vec<Vec<Cell>>,
     ) -> Result<(), StoreError>;
+    /// Sends the bytes of `blob` in order; stops early when `chunks` is closed.
+    async fn read_blob(
+        &mut self,
+        blob: &str,
+        chunks: mpsc::Sender<io::Result<Bytes>>,
+    ) -> Result<(), StoreError>;
+    /// Stores `body` as the bytes of `blob`, which an object row written to this end names.
+    async fn write_blob(
+        &mut self,
+        blob: &str,
+        body: ObjectBody,
+        meter: &mut BodyMeter,
+    ) -> Result<(), StoreError>;
     /// Removes every row of `table` (the target's own `default` namespace).
     async fn clear(&mut self, table: &str) -> Result<(), StoreError>;
     /// Ends the snapshot, or commits what was written.
@@ -109,7 +123,7 @@ pub(crate) trait Side: Send {
 /// How far a copy has come.
 #[derive(Debug, Clone, Copy)]
 pub struct CopyProgress<'a> {
-    /// The table being copied, or `components`.
+    /// The table being copied, `objects` for object bytes, or `components`.
     pub what: &'a str,
     /// Rows (or components) copied of everything, and everything.
     pub done: u64,
@@ -123,6 +137,9 @@ pub struct CopyReport {
     pub tables: Vec<(String, u64)>,
     pub components: u64,
     pub component_bytes: u64,
+    /// Objects whose bytes were copied, and their bytes.
+    pub objects: u64,
+    pub object_bytes: u64,
 }
 
 /// Copies everything in `from` into the empty store `to` (both brought up to date first),
@@ -136,15 +153,6 @@ pub async fn copy(
     let mut source = side(from, false).await?;
     let mut target = side(to, true).await?;
     refuse_unless_empty(target.as_mut()).await?;
-    let objects = source.count(OBJECTS).await?;
-    if objects > 0 {
-        return Err(StoreError::permanent(
-            "copying the store",
-            format!(
-                "the source holds {objects} objects in buckets, whose bytes a copy cannot move yet; copy them with `vireo objects get`/`put` and delete them first"
-            ),
-        ));
-    }
     let mut counts = Vec::new();
     for table in TABLES {
         counts.push(source.count(table).await?);
@@ -183,6 +191,7 @@ pub async fn copy(
         }
         report.tables.push((table.to_string(), copied));
     }
+    copy_object_bytes(source.as_mut(), target.as_mut(), &mut report, progress).await?;
     let shas = component_hashes(source.as_mut()).await?;
     source.finish().await?;
     for (n, sha) in shas.iter().enumerate() {
@@ -221,7 +230,7 @@ async fn side(config: &StorageConfig, write: bool) -> Result<Box<dyn Side>, Stor
 /// A fresh store holds its `default` namespace and nothing else.
 async fn refuse_unless_empty(target: &mut dyn Side) -> Result<(), StoreError> {
     let mut held = Vec::new();
-    for table in TABLES.iter().chain([&OBJECTS]) {
+    for table in TABLES {
         let rows = target.count(table).await?;
         let fresh = if *table == "namespaces" { 1 } else { 0 };
         if rows > fresh {
@@ -325,25 +334,109 @@ fn convert(row: Vec<Cell>, columns: &[Column], table: &str) -> Result<Vec<Cell>,
 
 /// The components the source's versions name.
 async fn component_hashes(source: &mut dyn Side) -> Result<BTreeSet<String>, StoreError> {
-    let columns = [Column {
-        name: "component_sha256".to_string(),
-        kind: Kind::Text,
-    }];
-    let (batches, mut received) = mpsc::channel(4);
-    let reading = source.read("versions", &columns, batches);
-    let collecting = async {
-        let mut shas = BTreeSet::new();
-        while let Some(batch) = received.recv().await {
-            for row in batch {
-                if let Some(Cell::Text(sha)) = row.into_iter().next() {
-                    shas.insert(sha);
-                }
-            }
+    let rows = read_columns(source, "versions", &[("component_sha256", Kind::Text)]).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| match row.into_iter().next() {
+            Some(Cell::Text(sha)) => Some(sha),
+            _ => None,
+        })
+        .collect())
+}
+
+/// An object's bytes as its row names them.
+struct Blob {
+    id: String,
+    size: u64,
+    etag: String,
+}
+
+/// Streams the bytes of every object the source names into the target, each checked against
+/// its row's size and sha256 on the way, so a damaged source fails the copy instead of
+/// spreading.
+async fn copy_object_bytes(
+    source: &mut dyn Side,
+    target: &mut dyn Side,
+    report: &mut CopyReport,
+    progress: &(dyn Fn(CopyProgress<'_>) + Sync),
+) -> Result<(), StoreError> {
+    let columns = [
+        ("blob", Kind::Text),
+        ("size", Kind::Integer),
+        ("etag", Kind::Text),
+    ];
+    let blobs: Vec<Blob> = read_columns(source, "objects", &columns)
+        .await?
+        .into_iter()
+        .map(|row| match <[Cell; 3]>::try_from(row) {
+            Ok([Cell::Text(id), Cell::Integer(size), Cell::Text(etag)]) => Ok(Blob {
+                id,
+                size: size.unsigned_abs(),
+                etag,
+            }),
+            row => Err(StoreError::permanent(
+                "listing the objects to copy",
+                format!("an object row has no blob, size or etag: {row:?}"),
+            )),
+        })
+        .collect::<Result<_, _>>()?;
+    let total = blobs.len() as u64;
+    for (n, blob) in blobs.into_iter().enumerate() {
+        progress(CopyProgress {
+            what: "objects",
+            done: n as u64,
+            total,
+        });
+        let (chunks, received) = mpsc::channel(2);
+        let body: ObjectBody = futures::stream::unfold(received, |mut received| async move {
+            received.recv().await.map(|chunk| (chunk, received))
+        })
+        .boxed();
+        let mut meter = BodyMeter::new(u64::MAX, None);
+        tokio::try_join!(
+            source.read_blob(&blob.id, chunks),
+            target.write_blob(&blob.id, body, &mut meter)
+        )?;
+        let (size, etag) = meter.finish();
+        if (size, &etag) != (blob.size, &blob.etag) {
+            return Err(StoreError::permanent(
+                format!("copying the object bytes {}", blob.id),
+                format!(
+                    "the source has {size} bytes with sha256 {etag} where its object says {} bytes with {}: the source store is damaged",
+                    blob.size, blob.etag
+                ),
+            ));
         }
-        Ok::<_, StoreError>(shas)
+        report.objects += 1;
+        report.object_bytes += size;
+    }
+    Ok(())
+}
+
+/// Every row of `table`, reduced to `columns`.
+async fn read_columns(
+    source: &mut dyn Side,
+    table: &str,
+    columns: &[(&str, Kind)],
+) -> Result<Vec<Vec<Cell>>, StoreError> {
+    let columns: Vec<Column> = columns
+        .iter()
+        .map(|(name, kind)| Column {
+            name: name.to_string(),
+            kind: *kind,
+        })
+        .collect();
+    let (batches, mut received) = mpsc::channel(4);
+    let reading = source.read(table, &columns, batches);
+    let collecting = async {
+        let mut rows = Vec::new();
+        while let Some(batch) = received.recv().await {
+            rows.extend(batch);
+        }
+        Ok::<_, StoreError>(rows)
     };
-    let ((), shas) = tokio::try_join!(reading, collecting)?;
-    Ok(shas)
+    let ((), rows) = tokio::try_join!(reading, collecting)?;
+    Ok(rows)
 }
 
 /// `"name"`, quoted for either dialect (some columns, such as `trigger`, are keywords).

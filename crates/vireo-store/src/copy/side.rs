@@ -1,14 +1,18 @@
 //! One end of a copy as one transaction on either database: the source's gives one snapshot to
 //! read, the target's commits everything written or nothing. What differs per database (how
-//! a table's columns are found, inserting into identity columns, what follows the last write)
-//! is the [`CopyDialect`] each backend implements.
+//! a table's columns are found, inserting into identity columns, what follows the last write,
+//! where object bytes live) is the [`CopyDialect`] each backend implements.
 
+use std::io;
+
+use bytes::Bytes;
 use futures::TryStreamExt as _;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 use tokio::sync::mpsc;
-use vireo_core::StoreError;
+use vireo_core::{ObjectBody, StoreError};
 
 use super::{BATCH_ROWS, Cell, Column, Side, bind_rows, cells, insert_rows, quoted, select_all};
+use crate::roles::objects::BodyMeter;
 use crate::rows::Columns;
 
 /// What a database does its own way in a copy.
@@ -20,6 +24,27 @@ pub(crate) trait CopyDialect: Database {
     /// The columns of `table` with their kinds, in table order.
     async fn columns(conn: &mut Self::Connection, table: &str) -> Result<Vec<Column>, StoreError>;
 
+    /// Where this database keeps object bytes besides its rows (SQLite: the objects directory).
+    type BlobPlace: Send + Sync;
+
+    /// Sends the bytes of `blob`, in order, as this end's snapshot holds them.
+    async fn read_blob(
+        conn: &mut Self::Connection,
+        place: &Self::BlobPlace,
+        blob: &str,
+        chunks: mpsc::Sender<io::Result<Bytes>>,
+    ) -> Result<(), StoreError>;
+
+    /// Stores `body` as `blob` (counted and hashed by `meter`) for an object row this end
+    /// writes: visible with that row's commit, or at least never under its name half-written.
+    async fn write_blob(
+        conn: &mut Self::Connection,
+        place: &Self::BlobPlace,
+        blob: &str,
+        body: ObjectBody,
+        meter: &mut BodyMeter,
+    ) -> Result<(), StoreError>;
+
     /// Runs once everything is written, before the commit.
     async fn after_writes(conn: &mut Self::Connection) -> Result<(), StoreError>;
 
@@ -28,10 +53,11 @@ pub(crate) trait CopyDialect: Database {
 }
 
 /// A transaction used as one end of a copy.
-pub(crate) struct TxSide<DB: Database> {
+pub(crate) struct TxSide<DB: CopyDialect> {
     pub(crate) tx: sqlx::Transaction<'static, DB>,
     /// Whether this end is written, so its transaction commits.
     pub(crate) writes: bool,
+    pub(crate) blobs: DB::BlobPlace,
 }
 
 #[async_trait::async_trait]
@@ -107,6 +133,23 @@ where
             .await
             .map_err(DB::failed(format!("emptying {table}")))?;
         Ok(())
+    }
+
+    async fn read_blob(
+        &mut self,
+        blob: &str,
+        chunks: mpsc::Sender<io::Result<Bytes>>,
+    ) -> Result<(), StoreError> {
+        DB::read_blob(&mut self.tx, &self.blobs, blob, chunks).await
+    }
+
+    async fn write_blob(
+        &mut self,
+        blob: &str,
+        body: ObjectBody,
+        meter: &mut BodyMeter,
+    ) -> Result<(), StoreError> {
+        DB::write_blob(&mut self.tx, &self.blobs, blob, body, meter).await
     }
 
     async fn finish(mut self: Box<Self>) -> Result<(), StoreError> {

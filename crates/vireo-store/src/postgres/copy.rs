@@ -1,14 +1,21 @@
 //! PostgreSQL as one end of a copy: its columns from `information_schema`, identities kept as
-//! copied and their sequences moved past the copied values.
+//! copied and their sequences moved past the copied values, object bytes as chunk rows.
 
+use std::io;
+
+use bytes::Bytes;
+use futures::TryStreamExt as _;
 use sqlx::{PgConnection, Postgres};
-use vireo_core::StoreError;
+use tokio::sync::mpsc;
+use vireo_core::{ObjectBody, StoreError};
 
-use super::{PgStore, backend};
+use super::{PgStore, backend, objects};
 use crate::copy::{Column, CopyDialect, Kind, Side, TxSide, typed_columns};
 use crate::roles::Dialect as _;
+use crate::roles::objects::BodyMeter;
 use crate::stores::PostgresConfig;
 
+const CHUNKS: &str = "SELECT data FROM object_chunks WHERE blob = $1 ORDER BY seq";
 const COLUMNS: &str = "SELECT column_name::TEXT, data_type::TEXT FROM information_schema.columns
     WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position";
 /// Each identity column's sequence continues after the highest value copied.
@@ -33,7 +40,11 @@ pub(crate) async fn copy_side(
             .await
             .map_err(backend("starting a snapshot to copy"))?;
     }
-    Ok(Box::new(TxSide { tx, writes: write }))
+    Ok(Box::new(TxSide {
+        tx,
+        writes: write,
+        blobs: (),
+    }))
 }
 
 #[async_trait::async_trait]
@@ -53,6 +64,42 @@ impl CopyDialect for Postgres {
             "boolean" => Some(Kind::Boolean),
             _ => None,
         })
+    }
+
+    /// The chunks are rows in the same database.
+    type BlobPlace = ();
+
+    async fn read_blob(
+        conn: &mut PgConnection,
+        _: &(),
+        blob: &str,
+        chunks: mpsc::Sender<io::Result<Bytes>>,
+    ) -> Result<(), StoreError> {
+        let mut rows = sqlx::query_scalar::<_, Vec<u8>>(CHUNKS)
+            .bind(blob)
+            .fetch(conn);
+        while let Some(data) = rows
+            .try_next()
+            .await
+            .map_err(backend(format!("reading the object bytes {blob}")))?
+        {
+            // A receiver that is gone has failed; its error is the one reported.
+            if chunks.send(Ok(Bytes::from(data))).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// In the copy's transaction: the chunks' rows commit with the objects' rows.
+    async fn write_blob(
+        conn: &mut PgConnection,
+        _: &(),
+        blob: &str,
+        body: ObjectBody,
+        meter: &mut BodyMeter,
+    ) -> Result<(), StoreError> {
+        objects::insert_body(conn, blob, body, meter).await
     }
 
     async fn after_writes(conn: &mut PgConnection) -> Result<(), StoreError> {

@@ -5,7 +5,7 @@
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt as _;
-use sqlx::{Postgres, Transaction};
+use sqlx::{PgConnection, Postgres, Transaction};
 use vireo_core::{ByteRange, ObjectBody, StoreError};
 
 use super::PgStore;
@@ -27,25 +27,11 @@ impl ObjectsDialect for PgStore {
     async fn store_body(
         &self,
         blob: &str,
-        mut body: ObjectBody,
+        body: ObjectBody,
         meter: &mut BodyMeter,
     ) -> Result<Transaction<'static, Postgres>, StoreError> {
         let mut tx = self.write().await?;
-        let mut pending = BytesMut::new();
-        let mut seq = 0_i64;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(StoreError::ObjectBodyFailed)?;
-            meter.take(&chunk)?;
-            pending.extend_from_slice(&chunk);
-            while pending.len() >= CHUNK_BYTES {
-                let full = pending.split_to(CHUNK_BYTES).freeze();
-                insert_chunk(&mut tx, blob, seq, &full).await?;
-                seq += 1;
-            }
-        }
-        if !pending.is_empty() {
-            insert_chunk(&mut tx, blob, seq, &pending.freeze()).await?;
-        }
+        insert_body(&mut tx, blob, body, meter).await?;
         Ok(tx)
     }
 
@@ -88,8 +74,33 @@ impl ObjectsDialect for PgStore {
     }
 }
 
+/// Writes `body` as the chunk rows of `blob`, in the transaction that is to name it.
+pub(super) async fn insert_body(
+    conn: &mut PgConnection,
+    blob: &str,
+    mut body: ObjectBody,
+    meter: &mut BodyMeter,
+) -> Result<(), StoreError> {
+    let mut pending = BytesMut::new();
+    let mut seq = 0_i64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(StoreError::ObjectBodyFailed)?;
+        meter.take(&chunk)?;
+        pending.extend_from_slice(&chunk);
+        while pending.len() >= CHUNK_BYTES {
+            let full = pending.split_to(CHUNK_BYTES).freeze();
+            insert_chunk(conn, blob, seq, &full).await?;
+            seq += 1;
+        }
+    }
+    if !pending.is_empty() {
+        insert_chunk(conn, blob, seq, &pending.freeze()).await?;
+    }
+    Ok(())
+}
+
 async fn insert_chunk(
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut PgConnection,
     blob: &str,
     seq: i64,
     data: &Bytes,
@@ -98,7 +109,7 @@ async fn insert_chunk(
         .bind(blob)
         .bind(seq)
         .bind(data.as_ref())
-        .execute(&mut **tx, "writing object bytes")
+        .execute(conn, "writing object bytes")
         .await?;
     Ok(())
 }

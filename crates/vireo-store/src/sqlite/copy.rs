@@ -1,14 +1,22 @@
 //! SQLite as one end of a copy: its columns from `pragma_table_info`, each declared INTEGER,
-//! TEXT or BLOB (the tables are STRICT).
+//! TEXT or BLOB (the tables are STRICT); object bytes as the files of its objects directory.
 
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use sqlx::{Sqlite, SqliteConnection};
-use vireo_core::StoreError;
+use tokio::sync::mpsc;
+use tokio_util::io::ReaderStream;
+use vireo_core::{ObjectBody, StoreError};
 
-use super::{SqliteStore, backend};
+use super::{SqliteStore, backend, objects};
 use crate::copy::{Column, CopyDialect, Kind, Side, TxSide, typed_columns};
 use crate::roles::Dialect as _;
+use crate::roles::objects::BodyMeter;
+
+/// Bytes per chunk read from an object file.
+const READ_CHUNK: usize = 1024 * 1024;
 
 /// The database at `path` as a copy's source (a read transaction) or target (a write one).
 pub(crate) async fn copy_side(path: &Path, write: bool) -> Result<Box<dyn Side>, StoreError> {
@@ -18,7 +26,11 @@ pub(crate) async fn copy_side(path: &Path, write: bool) -> Result<Box<dyn Side>,
     } else {
         store.read().await?
     };
-    Ok(Box::new(TxSide { tx, writes: write }))
+    Ok(Box::new(TxSide {
+        tx,
+        writes: write,
+        blobs: store.objects.clone(),
+    }))
 }
 
 #[async_trait::async_trait]
@@ -38,6 +50,40 @@ impl CopyDialect for Sqlite {
             "BLOB" => Some(Kind::Bytes),
             _ => None,
         })
+    }
+
+    type BlobPlace = PathBuf;
+
+    async fn read_blob(
+        _: &mut SqliteConnection,
+        dir: &PathBuf,
+        blob: &str,
+        chunks: mpsc::Sender<io::Result<Bytes>>,
+    ) -> Result<(), StoreError> {
+        let path = dir.join(blob);
+        let file = tokio::fs::File::open(&path).await.map_err(|e| {
+            StoreError::permanent(format!("reading the object bytes {}", path.display()), e)
+        })?;
+        let mut read = ReaderStream::with_capacity(file, READ_CHUNK);
+        while let Some(chunk) = futures::StreamExt::next(&mut read).await {
+            // A receiver that is gone has failed; its error is the one reported.
+            if chunks.send(chunk).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The file is complete under its name before the rows commit; if they never do, the
+    /// store's next opening removes it with the other files no row names.
+    async fn write_blob(
+        _: &mut SqliteConnection,
+        dir: &PathBuf,
+        blob: &str,
+        body: ObjectBody,
+        meter: &mut BodyMeter,
+    ) -> Result<(), StoreError> {
+        objects::write_blob(dir, blob, body, meter).await
     }
 
     async fn after_writes(_: &mut SqliteConnection) -> Result<(), StoreError> {

@@ -35,23 +35,10 @@ impl ObjectsDialect for SqliteStore {
     async fn store_body(
         &self,
         blob: &str,
-        mut body: ObjectBody,
+        body: ObjectBody,
         meter: &mut BodyMeter,
     ) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        let incoming = self.objects.join(format!("{INCOMING_PREFIX}{blob}"));
-        let failed = |e: io::Error| StoreError::unavailable("writing object bytes", e);
-        let mut file = tokio::fs::File::create(&incoming).await.map_err(failed)?;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(StoreError::ObjectBodyFailed)?;
-            meter.take(&chunk)?;
-            file.write_all(&chunk).await.map_err(failed)?;
-        }
-        file.sync_all().await.map_err(failed)?;
-        drop(file);
-        tokio::fs::rename(&incoming, self.objects.join(blob))
-            .await
-            .map_err(failed)?;
-        sync_dir(&self.objects).await.map_err(failed)?;
+        write_blob(&self.objects, blob, body, meter).await?;
         self.write().await
     }
 
@@ -84,6 +71,30 @@ impl ObjectsDialect for SqliteStore {
             ReaderStream::with_capacity(reader, READ_BUFFER).boxed(),
         ))
     }
+}
+
+/// Writes `body` whole as the file `blob` in `dir`: to a temporary file, synced, then renamed
+/// and the directory synced, so the name never holds half the bytes.
+pub(super) async fn write_blob(
+    dir: &Path,
+    blob: &str,
+    mut body: ObjectBody,
+    meter: &mut BodyMeter,
+) -> Result<(), StoreError> {
+    let incoming = dir.join(format!("{INCOMING_PREFIX}{blob}"));
+    let failed = |e: io::Error| StoreError::unavailable("writing object bytes", e);
+    let mut file = tokio::fs::File::create(&incoming).await.map_err(failed)?;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(StoreError::ObjectBodyFailed)?;
+        meter.take(&chunk)?;
+        file.write_all(&chunk).await.map_err(failed)?;
+    }
+    file.sync_all().await.map_err(failed)?;
+    drop(file);
+    tokio::fs::rename(&incoming, dir.join(blob))
+        .await
+        .map_err(failed)?;
+    sync_dir(dir).await.map_err(failed)
 }
 
 /// The objects directory of the database at `db`, created if missing, after removing files no

@@ -1,7 +1,7 @@
 //! `vireo_store::copy`: a populated SQLite store into an empty PostgreSQL database and back,
-//! everything readable through the target's roles as it was through the source's; a target
-//! that holds anything is refused, and so is a source holding objects (whose bytes a copy does
-//! not move).
+//! everything readable through the target's roles as it was through the source's, objects with
+//! their bytes; a target that holds anything is refused, and so is a source whose object bytes
+//! do not match their objects.
 
 use vireo_core::{
     AliasName, AliasTarget, AsyncStatus, BucketId, KvStoreId, NamespaceQuotas, NewObject,
@@ -31,13 +31,17 @@ fn postgres() -> StorageConfig {
 
 /// A component, a function with a version, a sticky alias and a route on a claimed host, a record with two log lines, a queued
 /// async invocation, a second namespace with quotas and a key-value store of its own, a key in
-/// each namespace's stores, a secret and the master key's record.
+/// each namespace's stores, a secret, the master key's record, and a bucket with an empty
+/// object, a small one and one of several PostgreSQL chunks.
 async fn populate(stores: &Stores) {
     stores
         .objects
         .create_bucket(&name("default"), &name("uploads"), AT)
         .await
         .unwrap();
+    for (key, bytes) in objects() {
+        put_object(stores, key, bytes).await;
+    }
     let sha = stores.components.put_component(b"\0asm app").await.unwrap();
     let (namespace, function) = default_function("app");
     add_version(stores, &namespace, &function, &sha).await;
@@ -141,14 +145,54 @@ fn shop_route() -> vireo_core::HttpRoute {
     }
 }
 
-/// What [`populate`] stored, read back through `stores`.
-async fn assert_populated(stores: &Stores) {
-    let uploads = stores
+/// The objects [`populate`] puts into `uploads`.
+fn objects() -> [(&'static str, Vec<u8>); 3] {
+    let large = (0..2_500_000_u32).map(|n| (n % 251) as u8).collect();
+    [
+        ("empty", Vec::new()),
+        ("images/cat.png", b"\x89PNG".to_vec()),
+        ("large.bin", large),
+    ]
+}
+
+fn uploads() -> BucketId {
+    BucketId::new(name("default"), name("uploads"))
+}
+
+async fn put_object(stores: &Stores, key: &str, bytes: Vec<u8>) {
+    let body = futures::stream::iter([Ok(bytes::Bytes::from(bytes))]);
+    let object = NewObject {
+        content_type: "application/octet-stream".into(),
+        metadata: Default::default(),
+        at_us: AT,
+        max_bytes: 10 << 20,
+        events: vireo_core::EventBounds::outside_chains(10),
+    };
+    stores
         .objects
-        .bucket(&BucketId::new(name("default"), name("uploads")))
+        .put_object(&uploads(), key, object, Box::pin(body))
         .await
         .unwrap();
-    assert_eq!((uploads.objects, uploads.created_at_us), (0, AT));
+}
+
+async fn object_bytes(stores: &Stores, key: &str) -> Vec<u8> {
+    let read = stores
+        .objects
+        .get_object(&uploads(), key, None)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("object {key} is missing"));
+    let chunks: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(read.body).await.unwrap();
+    chunks.concat()
+}
+
+/// What [`populate`] stored, read back through `stores`.
+async fn assert_populated(stores: &Stores) {
+    let bucket = stores.objects.bucket(&uploads()).await.unwrap();
+    assert_eq!((bucket.objects, bucket.created_at_us), (3, AT));
+    for (key, bytes) in objects() {
+        assert!(object_bytes(stores, key).await == bytes, "{key}'s bytes");
+    }
     let (namespace, function) = default_function("app");
     let prod = stores
         .catalog
@@ -237,6 +281,7 @@ fn expected_report() -> CopyReport {
         ("kv_stores", 2),
         ("kv_entries", 2),
         ("buckets", 1),
+        ("objects", 3),
         ("bucket_notifications", 0),
         ("master_key", 1),
     ];
@@ -244,6 +289,8 @@ fn expected_report() -> CopyReport {
         tables: rows.iter().map(|(t, n)| (t.to_string(), *n)).collect(),
         components: 1,
         component_bytes: 8,
+        objects: 3,
+        object_bytes: 2_500_004,
     }
 }
 
@@ -339,39 +386,40 @@ async fn a_target_that_holds_anything_is_refused_and_left_alone() {
 }
 
 #[tokio::test]
-async fn a_source_holding_objects_is_refused() {
+async fn object_bytes_that_do_not_match_their_object_fail_the_copy() {
     let (source_dir, target_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (source, target) = (sqlite(&source_dir), sqlite(&target_dir));
     let stores = vireo_store::open(&source).await.unwrap();
     populate(&stores).await;
-    let body = futures::stream::iter([Ok(bytes::Bytes::from_static(b"png"))]);
-    let object = NewObject {
-        content_type: "image/png".into(),
-        metadata: Default::default(),
-        at_us: AT,
-        max_bytes: 1024,
-        events: vireo_core::EventBounds::outside_chains(10),
-    };
-    stores
-        .objects
-        .put_object(
-            &BucketId::new(name("default"), name("uploads")),
-            "cat.png",
-            object,
-            Box::pin(body),
-        )
-        .await
-        .unwrap();
+    stores.close().await;
+    // Damage the small object's file, keeping its length.
+    let files = std::fs::read_dir(source_dir.path().join(vireo_store::OBJECTS_DIR)).unwrap();
+    let damaged = files
+        .map(|entry| entry.unwrap().path())
+        .find(|path| std::fs::metadata(path).unwrap().len() == 4)
+        .expect("the small object's file");
+    std::fs::write(&damaged, b"GIF8").unwrap();
 
     let refused = vireo_store::copy(&source, &target, &|_| {})
         .await
-        .unwrap_err();
-    assert!(refused.to_string().contains("holds 1 objects"), "{refused}");
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("the source store is damaged"), "{refused}");
     let copied = vireo_store::open(&target).await.unwrap();
-    let functions = copied
-        .catalog
-        .list_functions(&name("default"))
-        .await
-        .unwrap();
-    assert!(functions.is_empty(), "nothing was copied");
+    assert!(
+        copied
+            .objects
+            .list_buckets(&name("default"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing was copied"
+    );
+    let left: Vec<_> = std::fs::read_dir(target_dir.path().join(vireo_store::OBJECTS_DIR))
+        .unwrap()
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the target's next opening removed the bytes no object names"
+    );
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
@@ -47,7 +47,9 @@ fn guest_manifests(root: &Path) -> Vec<PathBuf> {
 }
 
 /// Builds `tests/js/<name>.js` into a component with componentize-js, once per test run, and
-/// returns its bytes. The node packages come from `npm ci` in `tests/js` (scripts/test.sh).
+/// returns its bytes. The node packages come from `npm ci` in `tests/js` (scripts/test.sh); the
+/// build script is the JavaScript template's (`tests/js/build.mjs` and `wit` link to it), run
+/// as if it lived in `tests/js` so that it finds the packages installed there.
 pub fn js_guest(name: &str) -> Vec<u8> {
     static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
     let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
@@ -64,6 +66,7 @@ pub fn js_guest(name: &str) -> Vec<u8> {
         let out = out_dir.join(format!("{name}.wasm"));
         let status = Command::new("node")
             .current_dir(&dir)
+            .arg("--preserve-symlinks-main")
             .arg("build.mjs")
             .arg(format!("{name}.js"))
             .arg(&out)

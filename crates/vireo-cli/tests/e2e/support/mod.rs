@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 pub use api::{invocation_id, metered, start_holding_the_only_slot, submit_async};
 pub use cli::stdout_json;
-pub use guests::{guest, guests, js_guest};
+pub use guests::{guest, guests, js_guest, workspace_root};
 pub use raw::{raw_response, raw_status, read_answer};
 pub use server::{Server, ServerBuilder, Store};
 
