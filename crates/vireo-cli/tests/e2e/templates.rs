@@ -1,11 +1,10 @@
 //! `vireo new` and the templates it writes: each language's project builds with its own
-//! toolchain (the build command of its vireo.toml), deploys with its manifest's settings, and
-//! answers with the request's body, a variable, an environment variable and a key-value counter.
+//! toolchain (`vireo build` runs its vireo.toml's build command), deploys from its manifest
+//! (`vireo deploy`), and answers with the request's body, a variable, an environment variable
+//! and a key-value counter.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-use serde_json::Value;
 
 use crate::support::{Server, stdout_json, workspace_root};
 
@@ -23,34 +22,6 @@ const PYTHON_TOOLCHAIN: &str = "target/templates-python";
 /// What every template answers a POST of `tests` with, the `visits` count aside.
 fn expected_answer(visits: u32) -> String {
     format!("Hello, tests!\nvisits: {visits}\nstage: dev\n")
-}
-
-/// A template's vireo.toml, read as the manifest's fields the test needs.
-struct Manifest {
-    name: String,
-    component: PathBuf,
-    build_command: String,
-    settings: Value,
-}
-
-impl Manifest {
-    fn read(project: &Path) -> Self {
-        let text = std::fs::read_to_string(project.join("vireo.toml")).expect("read vireo.toml");
-        let manifest: toml::Table = toml::from_str(&text).expect("vireo.toml is TOML");
-        let field = |table: &toml::Table, key: &str| -> String {
-            table[key]
-                .as_str()
-                .unwrap_or_else(|| panic!("{key} is a string: {text}"))
-                .to_string()
-        };
-        let build = manifest["build"].as_table().expect("a [build] table");
-        Manifest {
-            name: field(&manifest, "name"),
-            component: project.join(field(&manifest, "component")),
-            build_command: field(build, "command"),
-            settings: serde_json::to_value(&manifest["settings"]).expect("settings as JSON"),
-        }
-    }
 }
 
 /// Runs `vireo new LANGUAGE NAME` into a fresh directory under `parent`; the project's path.
@@ -103,41 +74,24 @@ fn lend_toolchain(language: &str, project: &Path) -> String {
     }
 }
 
-/// `vireo new` → the manifest's build command → `vireo deploy` with the manifest's settings →
-/// two requests, the second counting one more visit.
+/// `vireo new` → `vireo build` → `vireo deploy` (both from the project's vireo.toml) → two
+/// requests, the second counting one more visit.
 async fn template_answers(language: &str) {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
     let projects = tempfile::tempdir().unwrap();
     let project = new_project(&server, projects.path(), language, "greet");
-    let manifest = Manifest::read(&project);
-    assert_eq!(manifest.name, "greet");
-
     let path = lend_toolchain(language, &project);
-    let build = Command::new("sh")
-        .arg("-c")
-        .arg(&manifest.build_command)
-        .current_dir(&project)
-        .env("PATH", path)
-        .output()
-        .expect("run the build command");
-    assert!(
-        build.status.success(),
-        "{language}: `{}` failed: {}{}",
-        manifest.build_command,
-        String::from_utf8_lossy(&build.stdout),
-        String::from_utf8_lossy(&build.stderr)
-    );
-
-    let settings = projects.path().join("settings.json");
-    std::fs::write(&settings, manifest.settings.to_string()).unwrap();
-    server.cli_ok(&[
-        "deploy",
-        &manifest.name,
-        manifest.component.to_str().unwrap(),
-        "--settings",
-        settings.to_str().unwrap(),
-    ]);
+    for step in [["build", "-o", "json"], ["deploy", "-o", "json"]] {
+        let done = server.cli_in_with_path(&project, &step, &path);
+        assert!(
+            done.status.success(),
+            "{language}: vireo {} failed: {}{}",
+            step[0],
+            String::from_utf8_lossy(&done.stdout),
+            String::from_utf8_lossy(&done.stderr)
+        );
+    }
 
     let client = reqwest::Client::new();
     for visits in [1, 2] {

@@ -40,8 +40,19 @@ impl Server {
 
     /// Runs the `vireo` CLI against this server in `dir` (a project's directory).
     pub fn cli_in(&self, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+        self.cli_in_with_path(dir, args, &std::env::var("PATH").unwrap_or_default())
+    }
+
+    /// [`Server::cli_in`] with `PATH` set to `path`, e.g. for a build command's toolchain.
+    pub fn cli_in_with_path(
+        &self,
+        dir: &std::path::Path,
+        args: &[&str],
+        path: &str,
+    ) -> std::process::Output {
         self.cli_command(args)
             .current_dir(dir)
+            .env("PATH", path)
             .stdin(Stdio::null())
             .output()
             .expect("run vireo CLI")
