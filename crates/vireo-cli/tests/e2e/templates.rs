@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use serde_json::Value;
+
 use crate::support::{Server, stdout_json, workspace_root};
 
 /// `vireo new` needs no server.
