@@ -1,6 +1,6 @@
 // Drives the dashboard of a running vireo server in Debian's headless Chromium, as a person
 // would: log in and out, look at functions, invocations, charts and live logs, move an alias,
-// redrive a dead invocation, and check what a viewer key may not do. Run by the e2e test
+// redrive a dead invocation, browse a bucket, and check what a viewer key may not do. Run by the e2e test
 // `dashboard::a_browser_uses_the_dashboard`, which starts the server and prepares its state
 // and passes it here through the environment:
 //   VIREO_URL      the server's base URL
@@ -269,10 +269,55 @@ try {
     assert(answer.status === 200, `the key made on the page answered ${answer.status}`);
   });
 
+  await check("a bucket's objects are listed by folder, filtered, paged and downloaded", async () => {
+    await page.goto(BASE + "/ui/ns/default");
+    assert((await page.textContent('#buckets tr:has-text("media")')).includes("57"), "media's object count is not shown");
+    await Promise.all([page.waitForURL("**/buckets/media"), page.click('#buckets a:text-is("media")')]);
+    assert(await page.isVisible('#objects tr.folder a:text-is("docs/")'), "the docs/ folder is not listed");
+    const markup = "<img src=x onerror=alert(2)>.html";
+    assert((await page.textContent("#objects")).includes(markup), "the markup key is not shown as text");
+    assert((await page.locator("#objects img").count()) === 0, "an object's key became an element");
+    await shot(page, "bucket");
+    // Its bytes download through the session, never shown in the dashboard's origin.
+    const download = await page.evaluate(async (key) => {
+      const link = [...document.querySelectorAll("#objects tr")].find((tr) => tr.dataset.key === key).querySelector("a.download");
+      const answer = await fetch(link.href);
+      return { status: answer.status, body: await answer.text(), disposition: answer.headers.get("content-disposition") };
+    }, markup);
+    assert(download.status === 200 && download.body === "<script>alert(3)</script>", `download: ${JSON.stringify(download)}`);
+    assert(download.disposition.startsWith("attachment;"), `the object is not sent as an attachment: ${download.disposition}`);
+    await Promise.all([page.waitForURL("**/buckets/media?prefix=docs%2F"), page.click('#objects a:text-is("docs/")')]);
+    assert((await page.inputValue('input[name="prefix"]')) === "docs/", "the folder did not become the prefix");
+    assert((await page.locator("#objects tbody tr").count()) === 1, "the folder shows more than its one object");
+    assert(await page.isVisible('#objects tr[data-key="docs/readme.txt"]'), "docs/readme.txt is not listed in its folder");
+    // 55 objects under many/: a first page of 50, then the rest by the cursor.
+    await page.goto(BASE + "/ui/ns/default/buckets/media?prefix=many%2F");
+    assert((await page.locator("#objects tbody tr").count()) === 50, "the first page does not hold 50 objects");
+    await Promise.all([page.waitForLoadState("load"), page.click('nav.pager a[rel="next"]')]);
+    assert((await page.locator("#objects tbody tr").count()) === 5, "the next page does not hold the other 5");
+    assert(await page.isVisible('#objects tr[data-key="many/54.txt"]'), "the last object is not on the last page");
+    await page.fill('input[name="prefix"]', "many/1");
+    await Promise.all([page.waitForLoadState("load"), page.click("form.filters button")]);
+    assert((await page.locator("#objects tbody tr").count()) === 10, "the prefix filter did not narrow to many/1*");
+  });
+
+  await check("an object is deleted from its bucket's page, and only with the CSRF token", async () => {
+    await page.goto(BASE + "/ui/ns/default/buckets/media?prefix=docs%2F");
+    const forged = await page.evaluate(async () =>
+      (await fetch("/ui/ns/default/buckets/media/delete", { method: "POST", body: new URLSearchParams({ key: "docs/readme.txt" }) })).status);
+    assert(forged === 403, `a CSRF-less delete answered ${forged}`);
+    await Promise.all([page.waitForLoadState("load"), page.click('#objects tr[data-key="docs/readme.txt"] button')]);
+    assert(new URL(page.url()).search === "?prefix=docs%2F", `after the delete the page is ${page.url()}`);
+    assert(await page.isVisible("text=No objects under this prefix."), "the emptied folder does not say so");
+    const gone = await fetch(BASE + "/v1/namespaces/default/buckets/media/objects/docs/readme.txt", { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    assert(gone.status === 404, `the deleted object answered ${gone.status}`);
+  });
+
   await check("every page fits a phone-width screen", async () => {
     await page.setViewportSize({ width: 375, height: 800 });
     const pages = ["/ui", "/ui/ns/default", "/ui/ns/default/fn/hello", "/ui/ns/default/fn/hello/invocations",
-      "/ui/ns/default/fn/probe/logs", "/ui/ns/default/fn/jobs/dlq", "/ui/ns/default/usage", "/ui/keys"];
+      "/ui/ns/default/fn/probe/logs", "/ui/ns/default/fn/jobs/dlq", "/ui/ns/default/usage", "/ui/keys",
+      "/ui/ns/default/buckets/media"];
     for (const path of pages) {
       await page.goto(BASE + path);
       if (path === "/ui/ns/default/fn/hello") await page.waitForSelector("section.charts .uplot canvas");
@@ -308,6 +353,18 @@ try {
       return answer.status;
     });
     assert(status === 403, `a viewer's forged alias move answered ${status}`);
+    await viewer.goto(BASE + "/ui/ns/default/buckets/media");
+    assert((await viewer.locator('main form[method="post"], main button.danger').count()) === 0, "a viewer sees a delete button");
+    const bucketStatuses = await viewer.evaluate(async () => {
+      const csrf = document.querySelector('input[name="csrf"]').value;
+      const forged = await fetch("/ui/ns/default/buckets/media/delete", { method: "POST", body: new URLSearchParams({ key: "many/00.txt", csrf }) });
+      const read = await fetch(document.querySelector("a.download").href);
+      return [forged.status, read.status];
+    });
+    assert(bucketStatuses[0] === 403, `a viewer's forged delete answered ${bucketStatuses[0]}`);
+    assert(bucketStatuses[1] === 200, `a viewer's download answered ${bucketStatuses[1]}`);
+    const kept = await fetch(BASE + "/v1/namespaces/default/buckets/media/objects/many/00.txt", { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    assert(kept.status === 200, `after the viewer's forged delete the object answered ${kept.status}`);
     const keys = await viewer.goto(BASE + "/ui/keys");
     assert(keys.status() === 403, `a viewer's keys page answered ${keys.status()}`);
     await shot(viewer, "viewer-function");

@@ -79,6 +79,7 @@ async fn a_browser_uses_the_dashboard() {
     })
     .await;
     server.cli_ok(&["alias", "jobs", "stable", "2"]);
+    fill_bucket(&server).await;
     let viewer = stdout_json(&server.cli(&[
         "keys", "create", "--role", "viewer", "-n", "default", "-o", "json",
     ]));
@@ -104,9 +105,48 @@ async fn a_browser_uses_the_dashboard() {
     // Every check ran: the script prints one line per check it passed.
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("ok - ")).count(),
-        16,
+        18,
         "{stdout}"
     );
+}
+
+/// The bucket `media`: a text file in a folder, an HTML object whose key is markup and whose
+/// body is a `<script>`, and more objects under `many/` than one page shows.
+async fn fill_bucket(server: &Server) {
+    let admin = server.admin();
+    let created = admin
+        .post(server.url("/v1/namespaces/default/buckets"))
+        .json(&json!({"name": "media"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let mut objects = vec![
+        (
+            "docs/readme.txt".to_string(),
+            "text/plain",
+            "read me first".to_string(),
+        ),
+        (
+            "<img src=x onerror=alert(2)>.html".to_string(),
+            "text/html",
+            "<script>alert(3)</script>".to_string(),
+        ),
+    ];
+    objects.extend((0..55).map(|i| (format!("many/{i:02}.txt"), "text/plain", i.to_string())));
+    for (key, content_type, body) in objects {
+        // The URL parser percent-encodes the spaces and angle brackets.
+        let put = admin
+            .put(server.url(&format!(
+                "/v1/namespaces/default/buckets/media/objects/{key}"
+            )))
+            .header(CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 200, "{key}");
+    }
 }
 
 fn no_redirects() -> reqwest::Client {

@@ -92,14 +92,14 @@ impl From<ObjectInfo> for ObjectView {
 #[serde(deny_unknown_fields)]
 pub struct ObjectListParams {
     /// Only keys starting with this.
-    prefix: Option<String>,
+    pub prefix: Option<String>,
     /// Keys with this after the prefix are rolled up into one common prefix each, up to and
     /// including it (`/` lists "folders").
-    delimiter: Option<String>,
+    pub delimiter: Option<String>,
     /// At most this many entries, objects and common prefixes together (default 100, 1 to 1000).
-    limit: Option<u32>,
+    pub limit: Option<u32>,
     /// Where the listing goes on: the `next_cursor` of the page before.
-    cursor: Option<String>,
+    pub cursor: Option<String>,
 }
 
 /// One page of a listing, in the order of the keys' UTF-8 bytes.

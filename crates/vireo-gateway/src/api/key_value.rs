@@ -83,11 +83,11 @@ pub struct KvStoreList {
 #[serde(deny_unknown_fields)]
 pub struct KeyListParams {
     /// Only keys starting with this.
-    prefix: Option<String>,
+    pub prefix: Option<String>,
     /// At most this many keys (default 100, 1 to 1000).
-    limit: Option<u32>,
+    pub limit: Option<u32>,
     /// Where the listing goes on: the `next_cursor` of the page before.
-    cursor: Option<String>,
+    pub cursor: Option<String>,
 }
 
 /// One page of keys, in the order of their UTF-8 bytes.
@@ -177,14 +177,23 @@ pub async fn list_keys(
 pub async fn get_value(
     State(stores): State<Arc<dyn KeyValueStore>>,
     State(limits): State<GatewayLimits>,
-    KvKeyPath { store, key }: KvKeyPath,
+    path: KvKeyPath,
 ) -> Result<impl IntoResponse, ApiError> {
-    check_key(&limits, &key)?;
-    let value = stores
-        .get(&store, &key)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("key {key:?} is not in store {store}")))?;
+    let value = read_value(stores.as_ref(), &limits, &path).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], value))
+}
+
+/// A key's value, or `404` (the API's and the dashboard's reads).
+pub(crate) async fn read_value(
+    stores: &dyn KeyValueStore,
+    limits: &GatewayLimits,
+    KvKeyPath { store, key }: &KvKeyPath,
+) -> Result<Vec<u8>, ApiError> {
+    check_key(limits, key)?;
+    stores
+        .get(store, key)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("key {key:?} is not in store {store}")))
 }
 
 /// Stores the body, whatever its content type, as the key's value.

@@ -9,13 +9,14 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use vireo_core::{
     Action, AliasTarget, Catalog, Deployer, Directory, FunctionInfo, KeyValueStore, Name,
-    QueueAdmin, Records, ScheduleStore, SecretManager,
+    ObjectStore, QueueAdmin, Records, ScheduleStore, SecretManager,
 };
 
 use super::activity::{self, Span};
 use super::error::UiError;
-use super::layout::{self, empty, page_of, pager, time};
+use super::layout::{self, bytes, empty, page_of, pager, time};
 use super::session::Viewer;
+use crate::api::buckets::list_buckets;
 use crate::api::schedules::set_paused;
 use crate::auth::authorize;
 use crate::extract::{AliasPath, FunctionPath, NamespacePath, SchedulePath};
@@ -71,11 +72,20 @@ pub(crate) async fn list(
     State(records): State<Arc<dyn Records>>,
     State(key_value): State<Arc<dyn KeyValueStore>>,
     State(secrets): State<Arc<dyn SecretManager>>,
+    State(objects): State<Arc<dyn ObjectStore>>,
+    State(directory): State<Arc<Directory>>,
     NamespacePath(namespace): NamespacePath,
     Query(PageParam { page }): Query<PageParam>,
 ) -> Result<Html<String>, UiError> {
     authorize(&viewer.caller, Action::Read, &namespace)?;
     let functions = catalog.list_functions(&namespace).await?;
+    let buckets = list_buckets(
+        State(objects),
+        State(directory),
+        NamespacePath(namespace.clone()),
+    )
+    .await?
+    .0;
     let stores = key_value.list_stores(&namespace).await?;
     let secrets = secrets.list_secrets(&namespace).await?;
     let total = functions.len();
@@ -133,6 +143,31 @@ pub(crate) async fn list(
                             td.num { (store.keys) }
                             td.num { (store.bytes) }
                             td { (time(store.created_at_us)) }
+                        }
+                    }
+                }
+            } }
+        }
+        h2 { "Buckets" }
+        p.hint {
+            (bytes(buckets.bytes_used)) " stored"
+            @if let Some(quota) = buckets.max_object_bytes { " of a quota of " (bytes(quota)) }
+        }
+        @if buckets.buckets.is_empty() {
+            (empty("No buckets.", html! {
+                "Create one with " code { "vireo buckets create NAME" } " and grant it with "
+                code { "vireo deploy … --bucket NAME" } "."
+            }))
+        } @else {
+            div.scroll { table #buckets {
+                thead { tr { th { "Bucket" } th { "Objects" } th { "Bytes" } th { "Created" } } }
+                tbody {
+                    @for bucket in &buckets.buckets {
+                        tr {
+                            td { a href={ "/ui/ns/" (namespace) "/buckets/" (bucket.name) } { (bucket.name) } }
+                            td.num { (bucket.objects) }
+                            td.num { (bytes(bucket.bytes)) }
+                            td { (time(bucket.created_at_us)) }
                         }
                     }
                 }

@@ -17,7 +17,7 @@ use vireo_core::{
 use super::REFRESH;
 use super::error::UiError;
 use super::functions::function_url;
-use super::layout::{self, empty, millis, time};
+use super::layout::{self, empty, millis, time, with_query};
 use super::session::{SeenFunction, Viewer};
 use crate::api::invocations::find;
 use crate::error::ApiError;
@@ -88,16 +88,7 @@ impl Filters {
             ("since", self.since.as_deref()),
             ("before", before),
         ];
-        let query: Vec<(&str, &str)> = pairs
-            .into_iter()
-            .filter_map(|(name, value)| value.filter(|v| !v.is_empty()).map(|v| (name, v)))
-            .collect();
-        let encoded = serde_urlencoded::to_string(query).unwrap_or_default();
-        if encoded.is_empty() {
-            base.to_string()
-        } else {
-            format!("{base}?{encoded}")
-        }
+        with_query(base, &pairs)
     }
 }
 

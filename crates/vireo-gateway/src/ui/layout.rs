@@ -64,6 +64,36 @@ pub(crate) fn millis(micros: u64) -> String {
     format!("{:.1} ms", micros as f64 / 1000.0)
 }
 
+/// A size in bytes, as people read them.
+#[expect(clippy::cast_precision_loss, reason = "shown to one decimal")]
+pub(crate) fn bytes(count: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if count < 1024 {
+        return format!("{count} B");
+    }
+    let mut value = count as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// `base` with the non-empty `pairs` as its query string, each value URL-encoded.
+pub(crate) fn with_query(base: &str, pairs: &[(&str, Option<&str>)]) -> String {
+    let query: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter_map(|(name, value)| value.filter(|v| !v.is_empty()).map(|v| (*name, v)))
+        .collect();
+    let encoded = serde_urlencoded::to_string(query).unwrap_or_default();
+    if encoded.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{encoded}")
+    }
+}
+
 /// Rows a paged table shows at once.
 pub(crate) const PAGE_ROWS: usize = 50;
 
@@ -113,5 +143,21 @@ mod tests {
         );
         assert!(links.contains("page 2 of 3"), "{links}");
         assert!(pager(1, 50, |p| p.to_string()).into_string().is_empty());
+    }
+
+    #[test]
+    fn sizes_and_queries_read_as_people_write_them() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(5 * 1024 * 1024), "5.0 MiB");
+        assert_eq!(
+            with_query("/b", &[("prefix", Some("")), ("cursor", None)]),
+            "/b"
+        );
+        assert_eq!(
+            with_query("/b", &[("prefix", Some("a b/&<")), ("cursor", Some("x"))]),
+            "/b?prefix=a+b%2F%26%3C&cursor=x"
+        );
     }
 }

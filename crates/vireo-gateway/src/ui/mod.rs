@@ -6,6 +6,7 @@
 
 mod activity;
 mod assets;
+mod buckets;
 mod csrf;
 mod error;
 mod functions;
@@ -53,6 +54,15 @@ pub(crate) fn router(state: &AppState) -> Option<Router<AppState>> {
         .route("/ui/invocations/{id}", get(invocations::detail))
         .route("/ui/ns/{namespace}", get(functions::list))
         .route("/ui/ns/{namespace}/usage", get(usage::report))
+        .route("/ui/ns/{namespace}/buckets/{bucket}", get(buckets::objects))
+        .route(
+            "/ui/ns/{namespace}/buckets/{bucket}/object",
+            get(buckets::download),
+        )
+        .route(
+            "/ui/ns/{namespace}/buckets/{bucket}/delete",
+            post(buckets::delete),
+        )
         .route(
             "/ui/ns/{namespace}/schedules/{name}",
             post(functions::pause_schedule),
