@@ -1,6 +1,6 @@
 // Drives the dashboard of a running vireo server in Debian's headless Chromium, as a person
 // would: log in and out, look at functions, invocations, charts and live logs, move an alias,
-// redrive a dead invocation, browse a bucket, and check what a viewer key may not do. Run by the e2e test
+// redrive a dead invocation, browse a bucket and a key-value store, and check what a viewer key may not do. Run by the e2e test
 // `dashboard::a_browser_uses_the_dashboard`, which starts the server and prepares its state
 // and passes it here through the environment:
 //   VIREO_URL      the server's base URL
@@ -151,7 +151,7 @@ try {
     for (const name of ["hello", "probe", "jobs"]) {
       assert(await page.isVisible(`#functions a:text-is("${name}")`), `${name} is not listed`);
     }
-    assert(await page.isVisible('#stores td:text-is("default")'), "the default key-value store is not listed");
+    assert(await page.isVisible('#stores a:text-is("default")'), "the default key-value store is not listed");
     assert(await page.isVisible('#secrets td:text-is("DB_PASSWORD")'), "the secret's name is not listed");
     assert(!(await page.content()).includes("hunter2-value"), "a secret's value reached the page");
     await shot(page, "functions");
@@ -313,11 +313,43 @@ try {
     assert(gone.status === 404, `the deleted object answered ${gone.status}`);
   });
 
+  await check("a key-value store's keys are listed, filtered and paged, and values shown as text or hex", async () => {
+    await page.goto(BASE + "/ui/ns/default");
+    await Promise.all([page.waitForURL("**/kv/default"), page.click('#stores a:text-is("default")')]);
+    // greeting, blob and user:00 to user:54: a first page of 50, then the rest by the cursor.
+    assert((await page.locator("#keys tbody tr").count()) === 50, "the first page does not hold 50 keys");
+    await Promise.all([page.waitForLoadState("load"), page.click('nav.pager a[rel="next"]')]);
+    assert((await page.locator("#keys tbody tr").count()) === 7, "the next page does not hold the other 7");
+    await page.fill('input[name="prefix"]', "user:1");
+    await Promise.all([page.waitForLoadState("load"), page.click("form.filters button")]);
+    assert((await page.locator("#keys tbody tr").count()) === 10, "the prefix filter did not narrow to user:1*");
+    await shot(page, "key-value");
+    await page.goto(BASE + "/ui/ns/default/kv/default");
+    await Promise.all([page.waitForLoadState("load"), page.click('#keys a:text-is("greeting")')]);
+    assert((await page.textContent("#value")) === "<script>alert(4)</script>", "the text value is not shown as it is");
+    assert((await page.locator("main script").count()) === 0, "the value's <script> became an element");
+    await page.goto(BASE + "/ui/ns/default/kv/default/value?key=blob");
+    assert((await page.textContent("#value-size")) === "5 B", "the binary value's size is not shown");
+    assert((await page.textContent("#value.hex")).startsWith("00 9f 92 96 ff"), "the binary value is not shown in hex");
+  });
+
+  await check("a key is deleted from its value's page, and only with the CSRF token", async () => {
+    await page.goto(BASE + "/ui/ns/default/kv/default/value?key=greeting");
+    const forged = await page.evaluate(async () =>
+      (await fetch("/ui/ns/default/kv/default/delete", { method: "POST", body: new URLSearchParams({ key: "greeting" }) })).status);
+    assert(forged === 403, `a CSRF-less delete answered ${forged}`);
+    await Promise.all([page.waitForLoadState("load"), page.click("main form button.danger")]);
+    assert(new URL(page.url()).pathname === "/ui/ns/default/kv/default", `after the delete the page is ${page.url()}`);
+    assert((await page.locator('#keys tr[data-key="greeting"]').count()) === 0, "the deleted key is still listed");
+    const gone = await fetch(BASE + "/v1/namespaces/default/kv/default/keys/greeting", { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    assert(gone.status === 404, `the deleted key answered ${gone.status}`);
+  });
+
   await check("every page fits a phone-width screen", async () => {
     await page.setViewportSize({ width: 375, height: 800 });
     const pages = ["/ui", "/ui/ns/default", "/ui/ns/default/fn/hello", "/ui/ns/default/fn/hello/invocations",
       "/ui/ns/default/fn/probe/logs", "/ui/ns/default/fn/jobs/dlq", "/ui/ns/default/usage", "/ui/keys",
-      "/ui/ns/default/buckets/media"];
+      "/ui/ns/default/buckets/media", "/ui/ns/default/kv/default", "/ui/ns/default/kv/default/value?key=blob"];
     for (const path of pages) {
       await page.goto(BASE + path);
       if (path === "/ui/ns/default/fn/hello") await page.waitForSelector("section.charts .uplot canvas");
@@ -365,6 +397,17 @@ try {
     assert(bucketStatuses[1] === 200, `a viewer's download answered ${bucketStatuses[1]}`);
     const kept = await fetch(BASE + "/v1/namespaces/default/buckets/media/objects/many/00.txt", { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
     assert(kept.status === 200, `after the viewer's forged delete the object answered ${kept.status}`);
+    await viewer.goto(BASE + "/ui/ns/default/kv/default/value?key=blob");
+    assert((await viewer.locator('main form[method="post"], main button.danger').count()) === 0, "a viewer sees a key's delete button");
+    await viewer.goto(BASE + "/ui/ns/default/kv/default");
+    assert((await viewer.locator('main form[method="post"], main button.danger').count()) === 0, "a viewer sees delete buttons on the keys");
+    const kvForged = await viewer.evaluate(async () => {
+      const csrf = document.querySelector('input[name="csrf"]').value;
+      return (await fetch("/ui/ns/default/kv/default/delete", { method: "POST", body: new URLSearchParams({ key: "blob", csrf }) })).status;
+    });
+    assert(kvForged === 403, `a viewer's forged key delete answered ${kvForged}`);
+    const blob = await fetch(BASE + "/v1/namespaces/default/kv/default/keys/blob", { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    assert(blob.status === 200, `after the viewer's forged delete the key answered ${blob.status}`);
     const keys = await viewer.goto(BASE + "/ui/keys");
     assert(keys.status() === 403, `a viewer's keys page answered ${keys.status()}`);
     await shot(viewer, "viewer-function");

@@ -80,6 +80,7 @@ async fn a_browser_uses_the_dashboard() {
     .await;
     server.cli_ok(&["alias", "jobs", "stable", "2"]);
     fill_bucket(&server).await;
+    fill_store(&server).await;
     let viewer = stdout_json(&server.cli(&[
         "keys", "create", "--role", "viewer", "-n", "default", "-o", "json",
     ]));
@@ -105,7 +106,7 @@ async fn a_browser_uses_the_dashboard() {
     // Every check ran: the script prints one line per check it passed.
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("ok - ")).count(),
-        18,
+        20,
         "{stdout}"
     );
 }
@@ -146,6 +147,29 @@ async fn fill_bucket(server: &Server) {
             .await
             .unwrap();
         assert_eq!(put.status(), 200, "{key}");
+    }
+}
+
+/// The store `default`: a text value holding a `<script>`, a value that is not UTF-8, and more
+/// keys than one page shows.
+async fn fill_store(server: &Server) {
+    let mut values = vec![
+        (
+            "greeting".to_string(),
+            b"<script>alert(4)</script>".to_vec(),
+        ),
+        ("blob".to_string(), vec![0x00, 0x9f, 0x92, 0x96, 0xff]),
+    ];
+    values.extend((0..55).map(|i| (format!("user:{i:02}"), i.to_string().into_bytes())));
+    for (key, value) in values {
+        let put = server
+            .admin()
+            .put(server.url(&format!("/v1/namespaces/default/kv/default/keys/{key}")))
+            .body(value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 201, "{key}");
     }
 }
 

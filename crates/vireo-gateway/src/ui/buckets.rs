@@ -14,7 +14,7 @@ use serde::Deserialize;
 use vireo_core::{Action, BucketId, ObjectStore};
 
 use super::error::UiError;
-use super::layout::{self, PAGE_ROWS, bytes, empty, time, with_query};
+use super::layout::{self, Listing, PAGE_ROWS, bytes, cursor_pager, empty, time, with_query};
 use super::session::Viewer;
 use crate::GatewayLimits;
 use crate::api::buckets::{ObjectListParams, list_objects};
@@ -27,14 +27,6 @@ const FOLDER: &str = "/";
 
 pub(crate) fn bucket_url(bucket: &BucketId) -> String {
     format!("/ui/ns/{}/buckets/{}", bucket.namespace, bucket.bucket)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Listing {
-    #[serde(default)]
-    prefix: String,
-    cursor: Option<String>,
 }
 
 pub(crate) async fn objects(
@@ -124,12 +116,9 @@ pub(crate) async fn objects(
                 }
             } }
         }
-        nav.pager aria-label="pages" {
-            @if cursor.is_some() { a href=(folder(&prefix)) { "← First page" } }
-            @if let Some(next) = &page.next_cursor {
-                a href=(with_query(&here, &[("prefix", Some(&prefix)), ("cursor", Some(next))])) rel="next" { "Next →" }
-            }
-        }
+        (cursor_pager(&folder(&prefix), cursor.is_some(), page.next_cursor.map(|next| {
+            with_query(&here, &[("prefix", Some(&prefix)), ("cursor", Some(&next))])
+        })))
     };
     Ok(layout::page(bucket.bucket.as_str(), Some(&viewer), body))
 }

@@ -17,6 +17,7 @@ use super::error::UiError;
 use super::layout::{self, bytes, empty, page_of, pager, time};
 use super::session::Viewer;
 use crate::api::buckets::list_buckets;
+use crate::api::key_value::list_stores;
 use crate::api::schedules::set_paused;
 use crate::auth::authorize;
 use crate::extract::{AliasPath, FunctionPath, NamespacePath, SchedulePath};
@@ -81,12 +82,18 @@ pub(crate) async fn list(
     let functions = catalog.list_functions(&namespace).await?;
     let buckets = list_buckets(
         State(objects),
+        State(directory.clone()),
+        NamespacePath(namespace.clone()),
+    )
+    .await?
+    .0;
+    let stores = list_stores(
+        State(key_value),
         State(directory),
         NamespacePath(namespace.clone()),
     )
     .await?
     .0;
-    let stores = key_value.list_stores(&namespace).await?;
     let secrets = secrets.list_secrets(&namespace).await?;
     let total = functions.len();
     let shown = page_of(&functions, page);
@@ -128,26 +135,23 @@ pub(crate) async fn list(
             (pager(page, total, |p| format!("/ui/ns/{namespace}?page={p}")))
         }
         h2 { "Key-value stores" }
-        @if stores.is_empty() {
-            (empty("No key-value stores.", html! {
-                "Create one with " code { "vireo kv stores create NAME" } " and grant it with "
-                code { "vireo deploy … --kv NAME" } "."
-            }))
-        } @else {
-            div.scroll { table #stores {
-                thead { tr { th { "Store" } th { "Keys" } th { "Bytes" } th { "Created" } } }
-                tbody {
-                    @for store in &stores {
-                        tr {
-                            td { (store.name) }
-                            td.num { (store.keys) }
-                            td.num { (store.bytes) }
-                            td { (time(store.created_at_us)) }
-                        }
+        p.hint {
+            (bytes(stores.bytes_used)) " stored"
+            @if let Some(quota) = stores.max_kv_bytes { " of a quota of " (bytes(quota)) }
+        }
+        div.scroll { table #stores {
+            thead { tr { th { "Store" } th { "Keys" } th { "Bytes" } th { "Created" } } }
+            tbody {
+                @for store in &stores.stores {
+                    tr {
+                        td { a href={ "/ui/ns/" (namespace) "/kv/" (store.name) } { (store.name) } }
+                        td.num { (store.keys) }
+                        td.num { (bytes(store.bytes)) }
+                        td { (time(store.created_at_us)) }
                     }
                 }
-            } }
-        }
+            }
+        } }
         h2 { "Buckets" }
         p.hint {
             (bytes(buckets.bytes_used)) " stored"

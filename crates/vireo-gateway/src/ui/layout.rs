@@ -3,6 +3,7 @@
 
 use axum::response::Html;
 use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
 use vireo_core::time::rfc3339;
 
 use super::session::Viewer;
@@ -117,6 +118,27 @@ pub(crate) fn pager(page: usize, total: usize, url: impl Fn(usize) -> String) ->
                 span { "page " (page) " of " (pages) }
                 @if page < pages { a href=(url(page + 1)) rel="next" { "Next →" } }
             }
+        }
+    }
+}
+
+/// `?prefix=…&cursor=…` of a listing paged by cursor: keys starting with `prefix`, from where
+/// the API's `next_cursor` of the page before left off.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Listing {
+    #[serde(default)]
+    pub prefix: String,
+    pub cursor: Option<String>,
+}
+
+/// Links through a listing paged by cursor: back to its first page (`first`) when this is a later
+/// one, and on to `next` when there is more.
+pub(crate) fn cursor_pager(first: &str, later_page: bool, next: Option<String>) -> Markup {
+    html! {
+        nav.pager aria-label="pages" {
+            @if later_page { a href=(first) { "← First page" } }
+            @if let Some(next) = next { a href=(next) rel="next" { "Next →" } }
         }
     }
 }

@@ -11,6 +11,7 @@ mod csrf;
 mod error;
 mod functions;
 mod invocations;
+mod key_value;
 mod keys;
 mod layout;
 mod logs;
@@ -54,6 +55,12 @@ pub(crate) fn router(state: &AppState) -> Option<Router<AppState>> {
         .route("/ui/invocations/{id}", get(invocations::detail))
         .route("/ui/ns/{namespace}", get(functions::list))
         .route("/ui/ns/{namespace}/usage", get(usage::report))
+        .route("/ui/ns/{namespace}/kv/{store}", get(key_value::keys))
+        .route("/ui/ns/{namespace}/kv/{store}/value", get(key_value::value))
+        .route(
+            "/ui/ns/{namespace}/kv/{store}/delete",
+            post(key_value::delete),
+        )
         .route("/ui/ns/{namespace}/buckets/{bucket}", get(buckets::objects))
         .route(
             "/ui/ns/{namespace}/buckets/{bucket}/object",
