@@ -1,12 +1,14 @@
 // Drives the dashboard of a running vireo server in Debian's headless Chromium, as a person
 // would: log in and out, look at functions, invocations, charts and live logs, move an alias,
-// redrive a dead invocation, browse a bucket and a key-value store, and check what a viewer key may not do. Run by the e2e test
+// redrive a dead invocation, browse a bucket and a key-value store, pause an event source, and check what a viewer key may not do. Run by the e2e test
 // `dashboard::a_browser_uses_the_dashboard`, which starts the server and prepares its state
 // and passes it here through the environment:
 //   VIREO_URL      the server's base URL
 //   ADMIN_KEY      an admin key
 //   VIEWER_KEY     a viewer key for the namespace `default`
 //   DEAD_ID        an async invocation of `jobs` waiting in its dead-letter queue
+// and the names it fills in: the bucket `media`, the key-value store `default`'s keys and the
+// failing event source `orders` (see `dashboard.rs`).
 //   SCREENSHOTS    a directory for screenshots of the main pages
 // Each check prints a line; the first that fails ends the run with a non-zero status.
 
@@ -345,6 +347,31 @@ try {
     assert(gone.status === 404, `the deleted key answered ${gone.status}`);
   });
 
+  await check("the namespace page shows each event source's state, last error and counters", async () => {
+    await page.goto(BASE + "/ui/ns/default");
+    const row = '#sources tr[data-source="orders"]';
+    const cells = await page.locator(`${row} td`).allTextContents();
+    assert(cells[1] === "redis" && cells[2] === "probe" && cells[3] === "orders", `the source's row: ${cells}`);
+    assert(cells[4].startsWith("failing") && cells[4].includes("refused the credentials"), `the source's state: ${cells[4]}`);
+    assert(cells[5] === "1" && cells[6] === "1", `the source's counters: ${cells}`);
+    await page.locator("#sources").scrollIntoViewIfNeeded();
+    await shot(page, "sources");
+  });
+
+  await check("a source is paused and resumed from the namespace page, and only with the CSRF token", async () => {
+    const row = '#sources tr[data-source="orders"]';
+    const forged = await page.evaluate(async () =>
+      (await fetch("/ui/ns/default/sources/orders", { method: "POST", body: new URLSearchParams({ paused: "true" }) })).status);
+    assert(forged === 403, `a CSRF-less pause answered ${forged}`);
+    assert((await api("/v1/namespaces/default/sources/orders")).paused === false, "the refused post paused the source");
+    await Promise.all([page.waitForLoadState("load"), page.click(`${row} button`)]);
+    assert((await page.textContent(`${row} td.state`)).startsWith("paused"), "the page does not show the source paused");
+    assert((await api("/v1/namespaces/default/sources/orders")).paused === true, "the source is not paused");
+    assert((await page.textContent(`${row} button`)) === "Resume", "a paused source offers no resume");
+    await Promise.all([page.waitForLoadState("load"), page.click(`${row} button`)]);
+    assert((await api("/v1/namespaces/default/sources/orders")).paused === false, "the source was not resumed");
+  });
+
   await check("every page fits a phone-width screen", async () => {
     await page.setViewportSize({ width: 375, height: 800 });
     const pages = ["/ui", "/ui/ns/default", "/ui/ns/default/fn/hello", "/ui/ns/default/fn/hello/invocations",
@@ -408,6 +435,15 @@ try {
     assert(kvForged === 403, `a viewer's forged key delete answered ${kvForged}`);
     const blob = await fetch(BASE + "/v1/namespaces/default/kv/default/keys/blob", { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
     assert(blob.status === 200, `after the viewer's forged delete the key answered ${blob.status}`);
+    await viewer.goto(BASE + "/ui/ns/default");
+    assert(await viewer.isVisible('#sources tr[data-source="orders"]'), "a viewer does not see the source");
+    assert((await viewer.locator("main form, main button").count()) === 0, "a viewer sees a button on the namespace page");
+    const sourceForged = await viewer.evaluate(async () => {
+      const csrf = document.querySelector('input[name="csrf"]').value;
+      return (await fetch("/ui/ns/default/sources/orders", { method: "POST", body: new URLSearchParams({ paused: "true", csrf }) })).status;
+    });
+    assert(sourceForged === 403, `a viewer's forged pause answered ${sourceForged}`);
+    assert((await api("/v1/namespaces/default/sources/orders")).paused === false, "the viewer paused the source");
     const keys = await viewer.goto(BASE + "/ui/keys");
     assert(keys.status() === 403, `a viewer's keys page answered ${keys.status()}`);
     await shot(viewer, "viewer-function");

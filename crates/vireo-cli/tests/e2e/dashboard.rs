@@ -12,6 +12,8 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 
+use vireo_testsvc::Redis;
+
 use crate::support::{
     DEADLINE, Server, ServerBuilder, Store, eventually, invocation_id, stdout_json,
 };
@@ -81,6 +83,7 @@ async fn a_browser_uses_the_dashboard() {
     server.cli_ok(&["alias", "jobs", "stable", "2"]);
     fill_bucket(&server).await;
     fill_store(&server).await;
+    let _redis = failing_source(&server).await;
     let viewer = stdout_json(&server.cli(&[
         "keys", "create", "--role", "viewer", "-n", "default", "-o", "json",
     ]));
@@ -106,7 +109,7 @@ async fn a_browser_uses_the_dashboard() {
     // Every check ran: the script prints one line per check it passed.
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("ok - ")).count(),
-        20,
+        22,
         "{stdout}"
     );
 }
@@ -171,6 +174,69 @@ async fn fill_store(server: &Server) {
             .unwrap();
         assert_eq!(put.status(), 201, "{key}");
     }
+}
+
+/// The source `orders` of `probe`, on a Redis of its own: it receives one message, then the
+/// broker demands a password it lacks, so the source is failing with that error when the
+/// browser looks. The Redis lives as long as what this returns.
+async fn failing_source(server: &Server) -> Redis {
+    let redis = Redis::start().expect("a Redis of its own, to lock it");
+    let mut broker = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let command = |args: &[&str]| {
+        let mut command = redis::cmd(args[0]);
+        command.arg(&args[1..]);
+        command
+    };
+    // A source reads only a stream that exists, from the messages added after it was made.
+    let _: String = command(&["XADD", "orders", "*", "payload", "before"])
+        .query_async(&mut broker)
+        .await
+        .unwrap();
+    server.cli_ok(&[
+        "sources",
+        "add",
+        "orders",
+        "--kind",
+        "redis",
+        "--url",
+        &redis.url(),
+        "--stream",
+        "orders",
+        "--function",
+        "probe",
+    ]);
+    let _: String = command(&["XADD", "orders", "*", "payload", "after"])
+        .query_async(&mut broker)
+        .await
+        .unwrap();
+    let source_is = |wanted: fn(&Value) -> bool| async move {
+        eventually(DEADLINE, || async {
+            let (_, source) = server
+                .get_json("/v1/namespaces/default/sources/orders")
+                .await;
+            if wanted(&source) {
+                Ok(())
+            } else {
+                Err(source.to_string())
+            }
+        })
+        .await;
+    };
+    source_is(|source| source["acknowledged"] == 1).await;
+    let _: () = command(&["CONFIG", "SET", "requirepass", "locked"])
+        .query_async(&mut broker)
+        .await
+        .unwrap();
+    let _: u64 = command(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"])
+        .query_async(&mut broker)
+        .await
+        .unwrap();
+    source_is(|source| source["state"] == "failing" && source["last_error"].is_string()).await;
+    redis
 }
 
 fn no_redirects() -> reqwest::Client {

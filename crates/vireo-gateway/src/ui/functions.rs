@@ -16,11 +16,13 @@ use super::activity::{self, Span};
 use super::error::UiError;
 use super::layout::{self, bytes, empty, page_of, pager, time};
 use super::session::Viewer;
+use super::sources;
 use crate::api::buckets::list_buckets;
 use crate::api::key_value::list_stores;
 use crate::api::schedules::set_paused;
 use crate::auth::authorize;
 use crate::extract::{AliasPath, FunctionPath, NamespacePath, SchedulePath};
+use crate::state::SourceServices;
 
 pub(crate) fn function_url(namespace: &Name, function: &Name) -> String {
     format!("/ui/ns/{namespace}/fn/{function}")
@@ -75,11 +77,13 @@ pub(crate) async fn list(
     State(secrets): State<Arc<dyn SecretManager>>,
     State(objects): State<Arc<dyn ObjectStore>>,
     State(directory): State<Arc<Directory>>,
+    State(source_services): State<SourceServices>,
     NamespacePath(namespace): NamespacePath,
     Query(PageParam { page }): Query<PageParam>,
 ) -> Result<Html<String>, UiError> {
     authorize(&viewer.caller, Action::Read, &namespace)?;
     let functions = catalog.list_functions(&namespace).await?;
+    let sources = sources::of_namespace(catalog.clone(), source_services, &namespace).await?;
     let buckets = list_buckets(
         State(objects),
         State(directory.clone()),
@@ -134,6 +138,8 @@ pub(crate) async fn list(
             }
             (pager(page, total, |p| format!("/ui/ns/{namespace}?page={p}")))
         }
+        h2 #sources-heading { "Event sources" }
+        (sources::table(&viewer, &namespace, &sources))
         h2 { "Key-value stores" }
         p.hint {
             (bytes(stores.bytes_used)) " stored"

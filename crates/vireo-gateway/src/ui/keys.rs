@@ -14,7 +14,7 @@ use vireo_core::{Directory, Role};
 
 use super::error::UiError;
 use super::functions::PageParam;
-use super::layout::{self, page_of, pager};
+use super::layout::{self, page_of, pager, stamp};
 use super::session::Viewer;
 use crate::api::keys::{CreateKey, KeyView, issue};
 
@@ -54,7 +54,7 @@ pub(crate) async fn list(
                         td { (key.role.as_str()) }
                         td { @if key.namespaces.is_empty() { "all" } @else { (key.namespaces.join(", ")) } }
                         td { (key.description.as_deref().unwrap_or("")) }
-                        td { time datetime=(key.created_at) { (key.created_at) } }
+                        td { (stamp(&key.created_at)) }
                         td { (key.state) }
                         td {
                             @if key.state == "active" && key.id != viewer.caller.key_id {

@@ -52,8 +52,12 @@ pub(crate) fn page(title: &str, viewer: Option<&Viewer>, body: Markup) -> Html<S
 
 /// A time the script shows in the viewer's time zone.
 pub(crate) fn time(micros: i64) -> Markup {
-    let stamp = rfc3339(micros);
-    html! { time datetime=(stamp) { (stamp) } }
+    stamp(&rfc3339(micros))
+}
+
+/// An RFC 3339 time the script shows in the viewer's time zone.
+pub(crate) fn stamp(rfc3339: &str) -> Markup {
+    html! { time datetime=(rfc3339) { (rfc3339) } }
 }
 
 /// A duration in milliseconds, as people read them.

@@ -17,6 +17,7 @@ mod layout;
 mod logs;
 mod queue;
 mod session;
+mod sources;
 mod usage;
 
 use std::sync::Arc;
@@ -55,6 +56,10 @@ pub(crate) fn router(state: &AppState) -> Option<Router<AppState>> {
         .route("/ui/invocations/{id}", get(invocations::detail))
         .route("/ui/ns/{namespace}", get(functions::list))
         .route("/ui/ns/{namespace}/usage", get(usage::report))
+        .route(
+            "/ui/ns/{namespace}/sources/{name}",
+            post(sources::set_paused),
+        )
         .route("/ui/ns/{namespace}/kv/{store}", get(key_value::keys))
         .route("/ui/ns/{namespace}/kv/{store}/value", get(key_value::value))
         .route(
