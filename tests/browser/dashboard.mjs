@@ -1,6 +1,6 @@
 // Drives the dashboard of a running vireo server in Debian's headless Chromium, as a person
 // would: log in and out, look at functions, invocations, charts and live logs, move an alias,
-// redrive a dead invocation, browse a bucket and a key-value store, pause an event source, and check what a viewer key may not do. Run by the e2e test
+// split an alias, redrive a dead invocation, browse a bucket and a key-value store, pause an event source, and check what a viewer key may not do. Run by the e2e test
 // `dashboard::a_browser_uses_the_dashboard`, which starts the server and prepares its state
 // and passes it here through the environment:
 //   VIREO_URL      the server's base URL
@@ -218,6 +218,32 @@ try {
     await Promise.all([page.waitForLoadState("load"), page.click('tr[data-alias="prod"] button')]);
     assert((await page.textContent('tr[data-alias="prod"] td.version')) === "v2", "the page still shows v1");
     await eventually("prod to answer from v2", async () => (await invoke("/fn/default/hello@prod/")).body.startsWith("Hi"));
+  });
+
+  await check("splitting an alias from the page sends its requests to both versions, sticky by a header", async () => {
+    await page.goto(BASE + "/ui/ns/default/fn/hello");
+    const forged = await page.evaluate(async () =>
+      (await fetch("/ui/ns/default/fn/hello/split", { method: "POST", body: new URLSearchParams({ alias: "canary", version: "1", other: "2", other_weight: "50" }) })).status);
+    assert(forged === 403, `a CSRF-less split answered ${forged}`);
+    await page.selectOption("#split select[name=alias]", "canary");
+    await page.selectOption("#split select[name=version]", "1");
+    await page.selectOption("#split select[name=other]", "2");
+    await page.fill("#split input[name=other_weight]", "50");
+    await page.selectOption("#split select[name=sticky]", "header");
+    await page.fill("#split input[name=sticky_name]", "x-user");
+    await Promise.all([page.waitForLoadState("load"), page.click("#split button")]);
+    const shown = await page.textContent('tr[data-alias="canary"] td.version');
+    assert(shown === "v1 50% · v2 50%, sticky by header x-user", `the page shows canary as ${shown}`);
+    const split = (await api("/v1/namespaces/default/functions/hello")).splits.canary;
+    assert(JSON.stringify(split.versions) === JSON.stringify([{ version: 1, weight: 50 }, { version: 2, weight: 50 }]) &&
+      split.sticky.header === "x-user", `the API holds canary as ${JSON.stringify(split)}`);
+    const version = (body) => (body.startsWith("Hello") ? 1 : body.startsWith("Hi") ? 2 : body);
+    const seen = new Set();
+    for (let i = 0; i < 200 && seen.size < 2; i += 1) seen.add(version((await invoke("/fn/default/hello@canary/")).body));
+    assert(seen.has(1) && seen.has(2), `200 requests to canary reached only ${[...seen]}`);
+    const alice = new Set();
+    for (let i = 0; i < 10; i += 1) alice.add(version((await invoke("/fn/default/hello@canary/", { headers: { "x-user": "alice" } })).body));
+    assert(alice.size === 1, `one x-user reached ${[...alice]}`);
   });
 
   await check("a schedule is paused and resumed from the function page", async () => {
@@ -444,11 +470,17 @@ try {
     });
     assert(sourceForged === 403, `a viewer's forged pause answered ${sourceForged}`);
     assert((await api("/v1/namespaces/default/sources/orders")).paused === false, "the viewer paused the source");
+    await viewer.goto(BASE + "/ui/ns/default/fn/hello");
+    const splitForged = await viewer.evaluate(async () => {
+      const csrf = document.querySelector('input[name="csrf"]').value;
+      return (await fetch("/ui/ns/default/fn/hello/split", { method: "POST", body: new URLSearchParams({ alias: "prod", version: "1", other: "2", other_weight: "50", csrf }) })).status;
+    });
+    assert(splitForged === 403, `a viewer's forged split answered ${splitForged}`);
     const keys = await viewer.goto(BASE + "/ui/keys");
     assert(keys.status() === 403, `a viewer's keys page answered ${keys.status()}`);
     await shot(viewer, "viewer-function");
     const hello = await api("/v1/namespaces/default/functions/hello");
-    assert(hello.aliases.prod === 2, `the viewer moved prod to ${hello.aliases.prod}`);
+    assert(hello.aliases.prod === 2 && !(hello.splits && hello.splits.prod), `the viewer changed prod: ${JSON.stringify(hello)}`);
   });
 
   await check("revoking a key from the keys page ends its open session", async () => {

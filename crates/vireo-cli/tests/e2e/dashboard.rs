@@ -41,6 +41,7 @@ async fn a_browser_uses_the_dashboard() {
         .deploy_ok("hello", "hello", json!({"env": {"GREETING": "Hi"}}))
         .await;
     server.cli_ok(&["alias", "hello", "prod", "1"]);
+    server.cli_ok(&["alias", "hello", "canary", "1"]);
     server.deploy_ok("probe", "probe", json!({})).await;
     let secret = server.cli_with_stdin(&["secrets", "set", "DB_PASSWORD"], b"hunter2-value");
     assert!(secret.status.success(), "{secret:?}");
@@ -109,7 +110,7 @@ async fn a_browser_uses_the_dashboard() {
     // Every check ran: the script prints one line per check it passed.
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("ok - ")).count(),
-        22,
+        23,
         "{stdout}"
     );
 }

@@ -300,7 +300,14 @@ impl FromParams for AliasPath {
     type Raw = RawAlias;
     fn parse(raw: RawAlias) -> Result<Self, ApiError> {
         let (namespace, function) = (namespace(&raw.namespace)?, function(&raw.function)?);
-        let alias = AliasName::parse(&raw.alias)?;
+        AliasPath::new(namespace, function, &raw.alias)
+    }
+}
+
+impl AliasPath {
+    /// The function's alias `alias`, which may not be `latest`.
+    pub fn new(namespace: Name, function: Name, alias: &str) -> Result<Self, ApiError> {
+        let alias = AliasName::parse(alias)?;
         if alias.is_latest() {
             return Err(ApiError::bad_request(
                 "`latest` always points at the newest version and cannot be changed",

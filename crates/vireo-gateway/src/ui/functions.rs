@@ -16,7 +16,7 @@ use super::activity::{self, Span};
 use super::error::UiError;
 use super::layout::{self, bytes, empty, page_of, pager, time};
 use super::session::Viewer;
-use super::sources;
+use super::{sources, split};
 use crate::api::buckets::list_buckets;
 use crate::api::key_value::list_stores;
 use crate::api::schedules::set_paused;
@@ -313,7 +313,7 @@ pub(crate) async fn page(
                     @for (alias, version) in &info.aliases {
                         tr data-alias=(alias) {
                             td { (alias) }
-                            td.version { "v" (version) }
+                            td.version { (split::describe(&info, alias, *version)) }
                             @if writable {
                                 td {
                                     @if alias != "latest" {
@@ -335,6 +335,7 @@ pub(crate) async fn page(
                     }
                 }
             } }
+            @if writable { (split::form(&viewer, &info, &versions)) }
         }
         h2 { "Versions" }
         div.scroll { table #versions {

@@ -18,6 +18,7 @@ mod logs;
 mod queue;
 mod session;
 mod sources;
+mod split;
 mod usage;
 
 use std::sync::Arc;
@@ -80,6 +81,10 @@ pub(crate) fn router(state: &AppState) -> Option<Router<AppState>> {
             post(functions::pause_schedule),
         )
         .route("/ui/ns/{namespace}/fn/{function}", get(functions::page))
+        .route(
+            "/ui/ns/{namespace}/fn/{function}/split",
+            post(split::split_alias),
+        )
         .route(
             "/ui/ns/{namespace}/fn/{function}/activity",
             get(activity::chart_data),
