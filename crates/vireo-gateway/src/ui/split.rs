@@ -149,3 +149,42 @@ pub(crate) async fn split_alias(
     .await?;
     Ok(Redirect::to(&back))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(version: u32, other: u32, other_weight: u8, sticky: &str) -> SplitForm {
+        SplitForm {
+            alias: "canary".into(),
+            version,
+            other,
+            other_weight,
+            sticky: sticky.into(),
+            sticky_name: " x-user ".into(),
+        }
+    }
+
+    #[test]
+    fn the_form_becomes_the_alias_api_request() {
+        let request = form(1, 2, 10, "header").request().unwrap();
+        assert_eq!(request.version, None);
+        let arms: Vec<_> = request
+            .versions
+            .unwrap()
+            .iter()
+            .map(|arm| (arm.version, arm.weight))
+            .collect();
+        assert_eq!(arms, [(1, 90), (2, 10)]);
+        assert_eq!(request.sticky, Some(StickyKey::Header("x-user".into())));
+        assert_eq!(form(1, 2, 50, "").request().unwrap().sticky, None);
+        for refused in [
+            form(2, 2, 50, ""),
+            form(1, 2, 0, ""),
+            form(1, 2, 100, ""),
+            form(1, 2, 50, "query"),
+        ] {
+            assert!(refused.request().is_err());
+        }
+    }
+}
