@@ -18,6 +18,7 @@ wasmtime::component::bindgen!({
         "wasi:keyvalue/store.bucket": crate::capability::key_value::Bucket,
         "wasi:keyvalue/atomics.cas": crate::capability::key_value::Cas,
         "fermyon:spin/key-value.store": crate::capability::key_value::Bucket,
+        // Every version of the interface lends the same connections.
         "spin:postgres/postgres.connection": crate::capability::postgres::Connection,
         "fermyon:spin/redis.connection": crate::capability::redis::Connection,
         "fermyon:spin/mqtt.connection": crate::capability::mqtt::Connection,

@@ -1,4 +1,4 @@
-//! Functions use a real PostgreSQL through Spin's `spin:postgres/postgres@3.0.0`, built with
+//! Functions use a real PostgreSQL through Spin's `spin:postgres/postgres@3.0.0` and `@4.0.0`, built with
 //! Spin SDK 5: every type the WIT maps round-trips, the server's errors reach the guest with
 //! their message, destinations outside the version's grants are refused before any connection,
 //! connections are pooled per version, and a hostile guest is held to its limits.
@@ -47,8 +47,8 @@ async fn every_mapped_type_round_trips_and_errors_carry_the_servers_message() {
     let expected = [
         "ok inserted=2",
         "columns=b:DbDataType::Boolean,c:DbDataType::Int8,i2:DbDataType::Int16,i4:DbDataType::Int32,i8:DbDataType::Int64,f4:DbDataType::Floating32,f8:DbDataType::Floating64,t:DbDataType::Str,v:DbDataType::Str,by:DbDataType::Binary,d:DbDataType::Date,tm:DbDataType::Time,ts:DbDataType::Datetime,tz:DbDataType::Datetime,epoch:DbDataType::Int64,j:DbDataType::Other",
-        "[DbValue::Boolean(true), DbValue::Int8(-7), DbValue::Int16(-32768), DbValue::Int32(2147483647), DbValue::Int64(-9007199254740993), DbValue::Floating32(1.5), DbValue::Floating64(-2.25), DbValue::Str(\"héllo 'quoted'\"), DbValue::Str(\"short\"), DbValue::Binary([0, 1, 254, 255]), DbValue::Date((2024, 2, 29)), DbValue::Time((23, 59, 58, 123456000)), DbValue::Datetime((1999, 12, 31, 23, 59, 59, 500000000)), DbValue::Datetime((2000, 1, 1, 0, 0, 0, 0)), DbValue::Int64(1700000000), DbValue::Unsupported]",
-        "[DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::Unsupported]",
+        "[DbValue::Boolean(true), DbValue::Int8(-7), DbValue::Int16(-32768), DbValue::Int32(2147483647), DbValue::Int64(-9007199254740993), DbValue::Floating32(1.5), DbValue::Floating64(-2.25), DbValue::Str(\"héllo 'quoted'\"), DbValue::Str(\"short\"), DbValue::Binary([0, 1, 254, 255]), DbValue::Date((2024, 2, 29)), DbValue::Time((23, 59, 58, 123456000)), DbValue::Datetime((1999, 12, 31, 23, 59, 59, 500000000)), DbValue::Datetime((2000, 1, 1, 0, 0, 0, 0)), DbValue::Int64(1700000000), DbValue::DbNull]",
+        "[DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull]",
     ]
     .join("\n");
     assert_eq!(types, expected);
@@ -338,4 +338,92 @@ async fn database_client(url: &str) -> tokio_postgres::Client {
         .unwrap();
     tokio::spawn(connection);
     client
+}
+
+#[tokio::test]
+async fn spin_postgres_4_round_trips_every_type_it_maps_and_the_servers_error_fields() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let (url, grant) = database();
+    server
+        .deploy_outbound("pg4", std::slice::from_ref(&grant))
+        .await;
+
+    // Written as parameters, read back as columns; jsonb is stored normalised, json as written,
+    // an inclusive upper bound of an int4range as the exclusive one after it.
+    let types = server.outbound("pg4", "/pg4/types", &url, "").await;
+    let point = "DbValue::Unsupported([63, 240, 0, 0, 0, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0])";
+    let nulls = vec!["DbValue::DbNull"; 26].join(", ");
+    let expected = [
+        "ok inserted=2".to_string(),
+        [
+            "columns=b:DbDataType::Boolean,c:DbDataType::Int8,i2:DbDataType::Int16,",
+            "i4:DbDataType::Int32,i8:DbDataType::Int64,f4:DbDataType::Floating32,",
+            "f8:DbDataType::Floating64,t:DbDataType::Str,by:DbDataType::Binary,",
+            "d:DbDataType::Date,tm:DbDataType::Time,ts:DbDataType::Datetime,",
+            "tz:DbDataType::Datetime,epoch:DbDataType::Int64,u:DbDataType::Uuid,",
+            "j:DbDataType::Jsonb,js:DbDataType::Jsonb,n:DbDataType::Decimal,",
+            "r4:DbDataType::RangeInt32,r8:DbDataType::RangeInt64,rn:DbDataType::RangeDecimal,",
+            "a4:DbDataType::ArrayInt32,a8:DbDataType::ArrayInt64,an:DbDataType::ArrayDecimal,",
+            "at:DbDataType::ArrayStr,iv:DbDataType::Interval,p:DbDataType::Other(\"point\")",
+        ]
+        .concat(),
+        [
+            "[DbValue::Boolean(true), DbValue::Int8(-7), DbValue::Int16(-32768), ",
+            "DbValue::Int32(2147483647), DbValue::Int64(-9007199254740993), ",
+            "DbValue::Floating32(1.5), DbValue::Floating64(-2.25), ",
+            "DbValue::Str(\"héllo 'quoted'\"), DbValue::Binary([0, 1, 254, 255]), ",
+            "DbValue::Date((2024, 2, 29)), DbValue::Time((23, 59, 58, 123456000)), ",
+            "DbValue::Datetime((1999, 12, 31, 23, 59, 59, 500000000)), ",
+            "DbValue::Datetime((2000, 1, 1, 0, 0, 0, 0)), DbValue::Int64(1700000000), ",
+            "DbValue::Uuid(\"67e55044-10b1-426f-9247-bb680e5fe0c8\"), ",
+            "Jsonb({\"a\": null, \"b\": [1, 2]}), Jsonb({\"kept\":  \"as written\"}), ",
+            "DbValue::Decimal(\"-12345678901234.5678\"), ",
+            "DbValue::RangeInt32((Some((1, RangeBoundKind::Inclusive)), Some((11, RangeBoundKind::Exclusive)))), ",
+            "DbValue::RangeInt64((None, Some((9223372036854775807, RangeBoundKind::Exclusive)))), ",
+            "DbValue::RangeDecimal((Some((\"1.5\", RangeBoundKind::Exclusive)), Some((\"2.25\", RangeBoundKind::Inclusive)))), ",
+            "DbValue::ArrayInt32([Some(1), None, Some(-3)]), ",
+            "DbValue::ArrayInt64([Some(-9223372036854775808)]), ",
+            "DbValue::ArrayDecimal([Some(\"0.001\"), None]), ",
+            "DbValue::ArrayStr([Some(\"a,b\"), None, Some(\"\")]), ",
+            "DbValue::Interval(Interval { micros: 3600000001, days: 2, months: 14 }), ",
+        ]
+        .concat()
+            + point
+            + "]",
+        format!("[{nulls}, {point}]"),
+    ]
+    .join("\n");
+    assert_eq!(types, expected);
+
+    let syntax = server.outbound("pg4", "/pg4/query", &url, "SELEC 1").await;
+    assert_eq!(
+        syntax,
+        r#"error Error::QueryFailed(QueryError::DbError(DbError { as-text: "ERROR: syntax error at or near \"SELEC\"", severity: "ERROR", code: "42601", message: "syntax error at or near \"SELEC\"", detail: None, extras: [("position", "1")] }))"#
+    );
+    let execute = async |sql: &str| server.outbound("pg4", "/pg4/execute", &url, sql).await;
+    assert_eq!(
+        execute("CREATE TABLE once4 (id INTEGER PRIMARY KEY)").await,
+        "ok 0"
+    );
+    assert_eq!(execute("INSERT INTO once4 VALUES (1)").await, "ok 1");
+    let duplicate = execute("INSERT INTO once4 VALUES (1)").await;
+    for part in [
+        "error Error::QueryFailed(QueryError::DbError(DbError { ",
+        r#"code: "23505""#,
+        r#"message: "duplicate key value violates unique constraint \"once4_pkey\"""#,
+        r#"detail: Some("Key (id)=(1) already exists.")"#,
+        r#"("table", "once4")"#,
+        r#"("constraint", "once4_pkey")"#,
+    ] {
+        assert!(duplicate.contains(part), "{part} in {duplicate}");
+    }
+    let refused = server
+        .outbound("pg4", "/pg4/query", "host=/var/run/postgresql", "SELECT 1")
+        .await;
+    assert!(
+        refused.starts_with("error Error::ConnectionFailed(")
+            && refused.contains("unix sockets are not accepted"),
+        "{refused}"
+    );
 }

@@ -180,7 +180,8 @@ mod tests {
         assert!(Registry::provides("fermyon:spin/key-value@2.0.0"));
         assert!(!Registry::provides("fermyon:spin/llm@2.0.0"));
         assert!(Registry::provides("spin:postgres/postgres@3.0.0"));
-        assert!(!Registry::provides("spin:postgres/postgres@4.0.0"));
+        assert!(Registry::provides("spin:postgres/postgres@4.0.0"));
+        assert!(!Registry::provides("spin:postgres/postgres@4.2.0-rc"));
         assert!(Registry::provides("fermyon:spin/redis@2.0.0"));
         assert!(Registry::provides("fermyon:spin/mqtt@2.0.0"));
         assert!(Registry::provides("fermyon:spin/mysql@2.0.0"));
@@ -191,7 +192,7 @@ mod tests {
     fn the_description_names_every_package_by_version() {
         assert_eq!(
             Registry::describe(),
-            "wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets, wasi:http, wasi:config, wasi:keyvalue and wasi:blobstore at 0.2.x; fermyon:spin/variables, fermyon:spin/key-value, fermyon:spin/redis, fermyon:spin/mqtt and fermyon:spin/mysql, fermyon:spin/rdbms-types at 2.0.x; spin:postgres at 3.0.x"
+            "wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets, wasi:http, wasi:config, wasi:keyvalue and wasi:blobstore at 0.2.x; fermyon:spin/variables, fermyon:spin/key-value, fermyon:spin/redis, fermyon:spin/mqtt and fermyon:spin/mysql, fermyon:spin/rdbms-types at 2.0.x; spin:postgres at 4.0.x; spin:postgres at 3.0.x"
         );
     }
 

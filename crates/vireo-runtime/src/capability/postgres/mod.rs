@@ -1,4 +1,6 @@
-//! Outbound PostgreSQL for functions: Spin's `spin:postgres/postgres@3.0.0`. A guest opens a
+//! Outbound PostgreSQL for functions: Spin's `spin:postgres/postgres@4.0.0` and `@3.0.0`, one
+//! implementation (the older interface's values and errors convert through the newer one's). A
+//! guest opens a
 //! connection string; the host checks the host and port it names against the version's
 //! `allowed_outbound_hosts` (`postgres://host:port`), then lends the guest a connection from the
 //! version's pool for that destination and credentials, and takes it back when the guest drops
@@ -8,8 +10,11 @@
 //! transaction or session settings.
 
 mod address;
+mod calls;
 mod spin3;
+mod spin4;
 mod values;
+mod wire;
 
 use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, RecyclingMethod};
 use futures::TryStreamExt as _;
@@ -20,7 +25,9 @@ use wasmtime::component::Linker;
 
 use super::Package;
 use super::connections::{Active, Asked, Cut, Lent, Protocol, ResultBudget};
-use crate::bindings::spin::postgres::postgres::{Column, Error, ParameterValue, RowSet};
+use crate::bindings::spin::postgres4_0_0::postgres::{
+    Column, DbError, Error, ParameterValue, QueryError, RowSet,
+};
 use crate::host::Host;
 
 /// What a returned connection runs before it is lent again: ends any transaction the last
@@ -36,10 +43,14 @@ pub type Connection = Lent<Manager>;
 
 impl Protocol for Postgres {
     const NAME: &str = "postgres";
-    const PACKAGES: &[Package] = &[Package::new("spin:postgres", "3.0")];
+    const PACKAGES: &[Package] = &[
+        Package::new("spin:postgres", "4.0"),
+        Package::new("spin:postgres", "3.0"),
+    ];
     type Manager = Manager;
 
     fn link(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+        spin4::link(linker)?;
         spin3::link(linker)
     }
 }
@@ -96,12 +107,12 @@ impl Active<Manager> {
             let mut rows = Vec::new();
             let mut budget = ResultBudget::new(&limits);
             while let Some(row) = stream.try_next().await.map_err(failed)? {
-                budget.row().map_err(Error::QueryFailed)?;
+                budget.row().map_err(text)?;
                 let mut fields = Vec::with_capacity(row.len());
                 for index in 0..row.len() {
                     let (value, bytes) =
                         values::field(&row, index).map_err(Error::ValueConversionFailed)?;
-                    budget.spend(bytes).map_err(Error::QueryFailed)?;
+                    budget.spend(bytes).map_err(text)?;
                     fields.push(value);
                 }
                 rows.push(fields);
@@ -143,16 +154,16 @@ async fn call<T>(
     match connection.call(limits, work, broken, cancel).await {
         Ok(result) => result,
         Err(cut @ Cut::Closed) => Err(Error::ConnectionFailed(cut.to_string())),
-        Err(cut @ Cut::Late(_)) => Err(Error::QueryFailed(cut.to_string())),
+        Err(cut @ Cut::Late(_)) => Err(text(cut.to_string())),
     }
 }
 
-/// A failed query or execute, as the WIT's error: the server's message for what the server
-/// refused, `bad-parameter` for a parameter of the wrong type, `connection-failed` for a broken
-/// connection.
+/// A failed query or execute, as the WIT's error: the server's error with its fields for what
+/// the server refused, `bad-parameter` for a parameter of the wrong type, `connection-failed`
+/// for a broken connection.
 fn failed(error: tokio_postgres::Error) -> Error {
     if let Some(db) = error.as_db_error() {
-        return Error::QueryFailed(db.to_string());
+        return Error::QueryFailed(QueryError::DbError(db_error(db)));
     }
     if error.is_closed() {
         return Error::ConnectionFailed(error.to_string());
@@ -163,4 +174,38 @@ fn failed(error: tokio_postgres::Error) -> Error {
         return Error::BadParameter(error.to_string());
     }
     Error::Other(error.to_string())
+}
+
+/// A query that failed on the host's side (a limit, a timeout).
+fn text(message: String) -> Error {
+    Error::QueryFailed(QueryError::Text(message))
+}
+
+/// The server's error as the WIT's record: what it names, and its other fields as `extras`.
+fn db_error(db: &tokio_postgres::error::DbError) -> DbError {
+    let position = db.position().map(|position| match position {
+        tokio_postgres::error::ErrorPosition::Original(at) => at.to_string(),
+        tokio_postgres::error::ErrorPosition::Internal { position, .. } => position.to_string(),
+    });
+    let extras = [
+        ("hint", db.hint().map(str::to_string)),
+        ("position", position),
+        ("where", db.where_().map(str::to_string)),
+        ("schema", db.schema().map(str::to_string)),
+        ("table", db.table().map(str::to_string)),
+        ("column", db.column().map(str::to_string)),
+        ("datatype", db.datatype().map(str::to_string)),
+        ("constraint", db.constraint().map(str::to_string)),
+    ];
+    DbError {
+        as_text: db.to_string(),
+        severity: db.severity().to_string(),
+        code: db.code().code().to_string(),
+        message: db.message().to_string(),
+        detail: db.detail().map(str::to_string),
+        extras: extras
+            .into_iter()
+            .filter_map(|(name, value)| Some((name.to_string(), value?)))
+            .collect(),
+    }
 }
