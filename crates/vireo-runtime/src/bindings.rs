@@ -12,6 +12,7 @@ wasmtime::component::bindgen!({
         "fermyon:spin/redis": async | trappable,
         "fermyon:spin/mqtt": async | trappable,
         "fermyon:spin/mysql": async | trappable,
+        "fermyon:spin/postgres": async | trappable,
         "wasi:blobstore": async | trappable,
     },
     with: {
@@ -20,6 +21,7 @@ wasmtime::component::bindgen!({
         "fermyon:spin/key-value.store": crate::capability::key_value::Bucket,
         // Every version of the interface lends the same connections.
         "spin:postgres/postgres.connection": crate::capability::postgres::Connection,
+        "fermyon:spin/postgres.connection": crate::capability::postgres::Connection,
         "fermyon:spin/redis.connection": crate::capability::redis::Connection,
         "fermyon:spin/mqtt.connection": crate::capability::mqtt::Connection,
         "fermyon:spin/mysql.connection": crate::capability::mysql::Connection,

@@ -427,3 +427,40 @@ async fn spin_postgres_4_round_trips_every_type_it_maps_and_the_servers_error_fi
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn spin_2_postgres_round_trips_the_types_it_maps() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let (url, grant) = database();
+    server
+        .deploy_outbound("pg2", std::slice::from_ref(&grant))
+        .await;
+
+    let types = server.outbound("pg2", "/pg2/types", &url, "").await;
+    let expected = [
+        "ok inserted=2",
+        "unsigned=Error::BadParameter(\"PostgreSQL has no unsigned integers: pass a signed one\")",
+        "columns=b:DbDataType::Boolean,c:DbDataType::Int8,i2:DbDataType::Int16,i4:DbDataType::Int32,i8:DbDataType::Int64,f4:DbDataType::Floating32,f8:DbDataType::Floating64,t:DbDataType::Str,by:DbDataType::Binary,d:DbDataType::Other",
+        "[DbValue::Boolean(false), DbValue::Int8(127), DbValue::Int16(32767), DbValue::Int32(-2147483648), DbValue::Int64(9007199254740993), DbValue::Floating32(-0.5), DbValue::Floating64(1e300), DbValue::Str(\"Spin 2 ✓\"), DbValue::Binary([255, 0]), DbValue::Unsupported]",
+        "[DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::DbNull, DbValue::Unsupported]",
+    ]
+    .join("\n");
+    assert_eq!(types, expected);
+
+    let syntax = server.outbound("pg2", "/pg2/query", &url, "SELEC 1").await;
+    assert_eq!(
+        syntax,
+        r#"error Error::QueryFailed("ERROR: syntax error at or near \"SELEC\"")"#
+    );
+    let query = async |sql: &str| server.outbound("pg2", "/pg2/query", &url, sql).await;
+    assert_eq!(
+        query("CREATE TABLE once2 (id INTEGER PRIMARY KEY)").await,
+        "ok"
+    );
+    assert_eq!(query("INSERT INTO once2 VALUES (1)").await, "ok");
+    assert_eq!(
+        query("INSERT INTO once2 VALUES (1)").await,
+        r#"error Error::QueryFailed("ERROR: duplicate key value violates unique constraint \"once2_pkey\"\nDETAIL: Key (id)=(1) already exists.")"#
+    );
+}

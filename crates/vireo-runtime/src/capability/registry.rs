@@ -185,14 +185,14 @@ mod tests {
         assert!(Registry::provides("fermyon:spin/redis@2.0.0"));
         assert!(Registry::provides("fermyon:spin/mqtt@2.0.0"));
         assert!(Registry::provides("fermyon:spin/mysql@2.0.0"));
-        assert!(!Registry::provides("fermyon:spin/postgres@2.0.0"));
+        assert!(Registry::provides("fermyon:spin/postgres@2.0.0"));
     }
 
     #[test]
     fn the_description_names_every_package_by_version() {
         assert_eq!(
             Registry::describe(),
-            "wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets, wasi:http, wasi:config, wasi:keyvalue and wasi:blobstore at 0.2.x; fermyon:spin/variables, fermyon:spin/key-value, fermyon:spin/redis, fermyon:spin/mqtt and fermyon:spin/mysql, fermyon:spin/rdbms-types at 2.0.x; spin:postgres at 4.0.x; spin:postgres at 3.0.x"
+            "wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets, wasi:http, wasi:config, wasi:keyvalue and wasi:blobstore at 0.2.x; fermyon:spin/variables, fermyon:spin/key-value, fermyon:spin/postgres, fermyon:spin/redis, fermyon:spin/mqtt and fermyon:spin/mysql, fermyon:spin/rdbms-types at 2.0.x; spin:postgres at 4.0.x; spin:postgres at 3.0.x"
         );
     }
 

@@ -4,8 +4,35 @@
 use wasmtime::component::Resource;
 
 use super::Connection;
-use crate::bindings::spin::postgres4_0_0::postgres::{Error, ParameterValue, RowSet};
+use crate::bindings::spin::postgres4_0_0::postgres::{
+    Column, DbValue, Error, ParameterValue, RowSet,
+};
 use crate::host::Host;
+
+/// A version's parameter, as @4.0.0's; one that has no @4.0.0 equivalent is `bad-parameter`.
+pub(super) trait Param {
+    fn into_v4(self) -> Result<ParameterValue, Error>;
+}
+
+impl Param for ParameterValue {
+    fn into_v4(self) -> Result<ParameterValue, Error> {
+        Ok(self)
+    }
+}
+
+/// A row set's columns and rows, each converted to an older version's.
+pub(super) fn rows_as<C, V>(
+    set: RowSet,
+    column: impl Fn(Column) -> C,
+    value: impl Fn(DbValue) -> V,
+) -> (Vec<C>, Vec<Vec<V>>) {
+    let columns = set.columns.into_iter().map(column).collect();
+    let rows = set
+        .rows
+        .into_iter()
+        .map(|row| row.into_iter().map(&value).collect());
+    (columns, rows.collect())
+}
 
 /// An interface call's answer: a trap for a connection the guest does not hold, else the
 /// interface's result.
@@ -28,12 +55,15 @@ pub(super) async fn query<P, R, E>(
     params: Vec<P>,
 ) -> Answer<R, E>
 where
-    P: Into<ParameterValue>,
+    P: Param,
     R: From<RowSet>,
     E: From<Error>,
 {
     let connection = host.table.get_mut(&connection)?;
-    let params = params.into_iter().map(Into::into).collect();
+    let params = match params.into_iter().map(P::into_v4).collect() {
+        Ok(params) => params,
+        Err(error) => return Ok(Err(error.into())),
+    };
     let postgres = &host.capabilities.postgres;
     let answer = postgres.query(connection, &statement, params).await;
     Ok(answer.map(Into::into).map_err(Into::into))
@@ -46,11 +76,14 @@ pub(super) async fn execute<P, E>(
     params: Vec<P>,
 ) -> Answer<u64, E>
 where
-    P: Into<ParameterValue>,
+    P: Param,
     E: From<Error>,
 {
     let connection = host.table.get_mut(&connection)?;
-    let params = params.into_iter().map(Into::into).collect();
+    let params = match params.into_iter().map(P::into_v4).collect() {
+        Ok(params) => params,
+        Err(error) => return Ok(Err(error.into())),
+    };
     let postgres = &host.capabilities.postgres;
     Ok(postgres
         .execute(connection, &statement, params)
@@ -117,3 +150,24 @@ macro_rules! serve {
     };
 }
 pub(super) use serve;
+
+/// `From<@4.0.0's error>` for a version whose `query-failed` is only the message: the server's
+/// error reads as PostgreSQL prints it.
+macro_rules! flat_error {
+    ($error:ty) => {
+        impl From<$crate::bindings::spin::postgres4_0_0::postgres::Error> for $error {
+            fn from(error: $crate::bindings::spin::postgres4_0_0::postgres::Error) -> Self {
+                use $crate::bindings::spin::postgres4_0_0::postgres::{Error, QueryError};
+                match error {
+                    Error::ConnectionFailed(m) => Self::ConnectionFailed(m),
+                    Error::BadParameter(m) => Self::BadParameter(m),
+                    Error::QueryFailed(QueryError::Text(m)) => Self::QueryFailed(m),
+                    Error::QueryFailed(QueryError::DbError(db)) => Self::QueryFailed(db.as_text),
+                    Error::ValueConversionFailed(m) => Self::ValueConversionFailed(m),
+                    Error::Other(m) => Self::Other(m),
+                }
+            }
+        }
+    };
+}
+pub(super) use flat_error;

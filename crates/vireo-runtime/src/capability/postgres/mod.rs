@@ -1,16 +1,16 @@
-//! Outbound PostgreSQL for functions: Spin's `spin:postgres/postgres@4.0.0` and `@3.0.0`, one
-//! implementation (the older interface's values and errors convert through the newer one's). A
-//! guest opens a
-//! connection string; the host checks the host and port it names against the version's
-//! `allowed_outbound_hosts` (`postgres://host:port`), then lends the guest a connection from the
-//! version's pool for that destination and credentials, and takes it back when the guest drops
-//! it. Every call is bounded in time, rows and bytes; a call that times out is cancelled on the
-//! server and its connection closed, never handed to the next borrower. A returned connection
-//! is rolled back and reset before it is lent again, so no invocation sees another's open
-//! transaction or session settings.
+//! Outbound PostgreSQL for functions: Spin's `spin:postgres/postgres@4.0.0` and `@3.0.0` and
+//! Spin 2's `fermyon:spin/postgres@2.0.0`, one implementation (the older interfaces' values and
+//! errors convert through @4.0.0's). A guest opens a connection string; the host checks the host
+//! and port it names against the version's `allowed_outbound_hosts` (`postgres://host:port`),
+//! then lends the guest a connection from the version's pool for that destination and
+//! credentials, and takes it back when the guest drops it. Every call is bounded in time, rows
+//! and bytes; a call that times out is cancelled on the server and its connection closed, never
+//! handed to the next borrower. A returned connection is rolled back and reset before it is
+//! lent again, so no invocation sees another's open transaction or session settings.
 
 mod address;
 mod calls;
+mod spin2;
 mod spin3;
 mod spin4;
 mod values;
@@ -46,12 +46,14 @@ impl Protocol for Postgres {
     const PACKAGES: &[Package] = &[
         Package::new("spin:postgres", "4.0"),
         Package::new("spin:postgres", "3.0"),
+        Package::interfaces("fermyon:spin", "2.0", &["postgres"]),
     ];
     type Manager = Manager;
 
     fn link(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         spin4::link(linker)?;
-        spin3::link(linker)
+        spin3::link(linker)?;
+        spin2::link(linker)
     }
 }
 

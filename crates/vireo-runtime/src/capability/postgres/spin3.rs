@@ -9,41 +9,38 @@ use crate::bindings::spin::postgres4_0_0::postgres as v4;
 
 super::calls::serve!(postgres);
 
-impl From<ParameterValue> for v4::ParameterValue {
-    fn from(value: ParameterValue) -> Self {
-        match value {
-            ParameterValue::Boolean(v) => Self::Boolean(v),
-            ParameterValue::Int8(v) => Self::Int8(v),
-            ParameterValue::Int16(v) => Self::Int16(v),
-            ParameterValue::Int32(v) => Self::Int32(v),
-            ParameterValue::Int64(v) => Self::Int64(v),
-            ParameterValue::Floating32(v) => Self::Floating32(v),
-            ParameterValue::Floating64(v) => Self::Floating64(v),
-            ParameterValue::Str(v) => Self::Str(v),
-            ParameterValue::Binary(v) => Self::Binary(v),
-            ParameterValue::Date(v) => Self::Date(v),
-            ParameterValue::Time(v) => Self::Time(v),
-            ParameterValue::Datetime(v) => Self::Datetime(v),
-            ParameterValue::Timestamp(v) => Self::Timestamp(v),
-            ParameterValue::DbNull => Self::DbNull,
-        }
+super::calls::flat_error!(Error);
+
+impl super::calls::Param for ParameterValue {
+    fn into_v4(self) -> Result<v4::ParameterValue, v4::Error> {
+        type V4 = v4::ParameterValue;
+        Ok(match self {
+            ParameterValue::Boolean(v) => V4::Boolean(v),
+            ParameterValue::Int8(v) => V4::Int8(v),
+            ParameterValue::Int16(v) => V4::Int16(v),
+            ParameterValue::Int32(v) => V4::Int32(v),
+            ParameterValue::Int64(v) => V4::Int64(v),
+            ParameterValue::Floating32(v) => V4::Floating32(v),
+            ParameterValue::Floating64(v) => V4::Floating64(v),
+            ParameterValue::Str(v) => V4::Str(v),
+            ParameterValue::Binary(v) => V4::Binary(v),
+            ParameterValue::Date(v) => V4::Date(v),
+            ParameterValue::Time(v) => V4::Time(v),
+            ParameterValue::Datetime(v) => V4::Datetime(v),
+            ParameterValue::Timestamp(v) => V4::Timestamp(v),
+            ParameterValue::DbNull => V4::DbNull,
+        })
     }
 }
 
 impl From<v4::RowSet> for RowSet {
     fn from(set: v4::RowSet) -> Self {
-        let columns = set.columns.into_iter().map(|column| Column {
+        let column = |column: v4::Column| Column {
             name: column.name,
             data_type: data_type(column.data_type),
-        });
-        let rows = set
-            .rows
-            .into_iter()
-            .map(|row| row.into_iter().map(value).collect());
-        Self {
-            columns: columns.collect(),
-            rows: rows.collect(),
-        }
+        };
+        let (columns, rows) = super::calls::rows_as(set, column, value);
+        Self { columns, rows }
     }
 }
 
@@ -83,18 +80,5 @@ fn value(value: v4::DbValue) -> DbValue {
         v4::DbValue::Timestamp(v) => DbValue::Timestamp(v),
         v4::DbValue::DbNull => DbValue::DbNull,
         _ => DbValue::Unsupported,
-    }
-}
-
-impl From<v4::Error> for Error {
-    fn from(error: v4::Error) -> Self {
-        match error {
-            v4::Error::ConnectionFailed(m) => Self::ConnectionFailed(m),
-            v4::Error::BadParameter(m) => Self::BadParameter(m),
-            v4::Error::QueryFailed(v4::QueryError::Text(m)) => Self::QueryFailed(m),
-            v4::Error::QueryFailed(v4::QueryError::DbError(db)) => Self::QueryFailed(db.as_text),
-            v4::Error::ValueConversionFailed(m) => Self::ValueConversionFailed(m),
-            v4::Error::Other(m) => Self::Other(m),
-        }
     }
 }
