@@ -4,34 +4,19 @@
 use wasmtime::component::Resource;
 
 use super::Connection;
-use crate::bindings::spin::postgres4_0_0::postgres::{
-    Column, DbValue, Error, ParameterValue, RowSet,
-};
+use crate::bindings::spin::postgres4_0_0::postgres::{Error, ParameterValue, RowSet};
 use crate::host::Host;
 
-/// A version's parameter, as @4.0.0's; one that has no @4.0.0 equivalent is `bad-parameter`.
-pub(super) trait Param {
-    fn into_v4(self) -> Result<ParameterValue, Error>;
+/// A version's parameter, as @4.0.0's; one that has no @4.0.0 equivalent is refused with why
+/// (the interface's `bad-parameter`).
+pub(crate) trait IntoV4 {
+    fn into_v4(self) -> Result<ParameterValue, String>;
 }
 
-impl Param for ParameterValue {
-    fn into_v4(self) -> Result<ParameterValue, Error> {
+impl IntoV4 for ParameterValue {
+    fn into_v4(self) -> Result<ParameterValue, String> {
         Ok(self)
     }
-}
-
-/// A row set's columns and rows, each converted to an older version's.
-pub(super) fn rows_as<C, V>(
-    set: RowSet,
-    column: impl Fn(Column) -> C,
-    value: impl Fn(DbValue) -> V,
-) -> (Vec<C>, Vec<Vec<V>>) {
-    let columns = set.columns.into_iter().map(column).collect();
-    let rows = set
-        .rows
-        .into_iter()
-        .map(|row| row.into_iter().map(&value).collect());
-    (columns, rows.collect())
 }
 
 /// An interface call's answer: a trap for a connection the guest does not hold, else the
@@ -55,15 +40,11 @@ pub(super) async fn query<P, R, E>(
     params: Vec<P>,
 ) -> Answer<R, E>
 where
-    P: Param,
+    P: IntoV4,
     R: From<RowSet>,
     E: From<Error>,
 {
     let connection = host.table.get_mut(&connection)?;
-    let params = match params.into_iter().map(P::into_v4).collect() {
-        Ok(params) => params,
-        Err(error) => return Ok(Err(error.into())),
-    };
     let postgres = &host.capabilities.postgres;
     let answer = postgres.query(connection, &statement, params).await;
     Ok(answer.map(Into::into).map_err(Into::into))
@@ -76,14 +57,10 @@ pub(super) async fn execute<P, E>(
     params: Vec<P>,
 ) -> Answer<u64, E>
 where
-    P: Param,
+    P: IntoV4,
     E: From<Error>,
 {
     let connection = host.table.get_mut(&connection)?;
-    let params = match params.into_iter().map(P::into_v4).collect() {
-        Ok(params) => params,
-        Err(error) => return Ok(Err(error.into())),
-    };
     let postgres = &host.capabilities.postgres;
     Ok(postgres
         .execute(connection, &statement, params)
@@ -171,3 +148,42 @@ macro_rules! flat_error {
     };
 }
 pub(super) use flat_error;
+
+/// `$value` of one version's variant as the same-named variant of another's: `$carried` are
+/// those with a payload, `$bare` those without; any other is `$otherwise`.
+macro_rules! same_variants {
+    ($value:expr, $from:ty => $to:ty,
+     [$($carried:ident),*], [$($bare:ident),*] $(, $otherwise:expr)?) => {{
+        type Source = $from;
+        type Target = $to;
+        match $value {
+            $(Source::$carried(v) => Target::$carried(v),)*
+            $(Source::$bare => Target::$bare,)*
+            $(_ => $otherwise,)?
+        }
+    }};
+}
+pub(super) use same_variants;
+
+/// `From<@4.0.0's row set>` for an older version's, through its module's `data_type` and
+/// `value` functions.
+macro_rules! row_set_from_v4 {
+    () => {
+        impl From<v4::RowSet> for RowSet {
+            fn from(set: v4::RowSet) -> Self {
+                let column = |column: v4::Column| Column {
+                    name: column.name,
+                    data_type: data_type(column.data_type),
+                };
+                let rows = set.rows.into_iter();
+                Self {
+                    columns: set.columns.into_iter().map(column).collect(),
+                    rows: rows
+                        .map(|row| row.into_iter().map(value).collect())
+                        .collect(),
+                }
+            }
+        }
+    };
+}
+pub(super) use row_set_from_v4;

@@ -25,9 +25,7 @@ use wasmtime::component::Linker;
 
 use super::Package;
 use super::connections::{Active, Asked, Cut, Lent, Protocol, ResultBudget};
-use crate::bindings::spin::postgres4_0_0::postgres::{
-    Column, DbError, Error, ParameterValue, QueryError, RowSet,
-};
+use crate::bindings::spin::postgres4_0_0::postgres::{Column, DbError, Error, QueryError, RowSet};
 use crate::host::Host;
 
 /// What a returned connection runs before it is lent again: ends any transaction the last
@@ -87,9 +85,9 @@ impl Active<Manager> {
         &self,
         connection: &mut Connection,
         statement: &str,
-        params: Vec<ParameterValue>,
+        params: Vec<impl calls::IntoV4>,
     ) -> Result<RowSet, Error> {
-        let params = values::params(params)?;
+        let params = values::params(params).map_err(Error::BadParameter)?;
         let limits = self.destinations.limits;
         let collecting = async |client: &mut ClientWrapper| {
             let prepared = client.prepare(statement).await.map_err(failed)?;
@@ -129,9 +127,9 @@ impl Active<Manager> {
         &self,
         connection: &mut Connection,
         statement: &str,
-        params: Vec<ParameterValue>,
+        params: Vec<impl calls::IntoV4>,
     ) -> Result<u64, Error> {
-        let params = values::params(params)?;
+        let params = values::params(params).map_err(Error::BadParameter)?;
         let limits = self.destinations.limits;
         let executing = async |client: &mut ClientWrapper| {
             let params: Vec<_> = values::borrowed(&params).collect();

@@ -8,21 +8,22 @@ use rust_decimal::Decimal;
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
+use super::calls::IntoV4;
 use super::wire::{self, Json, Null, Raw, UtcDateTime};
 use crate::bindings::spin::postgres4_0_0::postgres::{
-    DbDataType, DbValue, Error, Interval, ParameterValue, RangeBoundKind,
+    DbDataType, DbValue, Interval, ParameterValue, RangeBoundKind,
 };
 
 /// A parameter ready to bind.
 pub(super) type Param = Box<dyn ToSql + Send + Sync>;
 
-/// The guest's parameters as SQL parameters; the first that cannot be is `bad-parameter`.
-pub(super) fn params(values: Vec<ParameterValue>) -> Result<Vec<Param>, Error> {
+/// The guest's parameters, of any version, as SQL parameters; the first that cannot be is
+/// refused, with why (the interface's `bad-parameter`).
+pub(super) fn params(values: Vec<impl IntoV4>) -> Result<Vec<Param>, String> {
     values
         .into_iter()
-        .map(param)
-        .collect::<Result<_, _>>()
-        .map_err(Error::BadParameter)
+        .map(|value| param(value.into_v4()?))
+        .collect()
 }
 
 /// Parameters as tokio-postgres takes them.
