@@ -26,7 +26,10 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-pub use capability::{EgressLimits, KeyValueUse, ObjectUse, Opened, SettingsRefused, StoreUse};
+pub use capability::{
+    EgressLimits, KeyValueUse, OUTBOUND_CALL_DURATION_METRIC, OUTBOUND_CONNECTIONS_METRIC,
+    ObjectUse, Opened, SettingsRefused, StoreUse,
+};
 pub use engine::{EngineSettings, HostServices, KeyValueObserver, MemoryReset};
 pub use execute::{Completion, CompletionFuture, Execution, Failure};
 pub use instances::LoadedVersion;

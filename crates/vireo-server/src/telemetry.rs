@@ -157,6 +157,15 @@ fn describe() {
         "How long the store took for a function's key-value operation, by operation."
     );
     describe_gauge!(
+        vireo_runtime::OUTBOUND_CONNECTIONS_METRIC,
+        "Connections the server holds open to databases and brokers for functions, by kind."
+    );
+    describe_histogram!(
+        vireo_runtime::OUTBOUND_CALL_DURATION_METRIC,
+        Unit::Seconds,
+        "How long one database or broker call a function made took, by kind."
+    );
+    describe_gauge!(
         vireo_triggers::ASYNC_PENDING_METRIC,
         "Async invocations queued or running, per namespace (refreshed every third of the lease)."
     );

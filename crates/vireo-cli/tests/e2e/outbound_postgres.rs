@@ -464,3 +464,45 @@ async fn spin_2_postgres_round_trips_the_types_it_maps() {
         r#"error Error::QueryFailed("ERROR: duplicate key value violates unique constraint \"once2_pkey\"\nDETAIL: Key (id)=(1) already exists.")"#
     );
 }
+
+/// The value of the `/metrics` sample `series` (name and labels), if it is there.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_the_connections_the_server_holds_and_time_each_call() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let (url, grant) = database();
+    let database = name_of(&url).to_string();
+    server
+        .deploy_outbound("held", std::slice::from_ref(&grant))
+        .await;
+    let gauge = r#"vireo_outbound_connections{kind="postgres"}"#;
+    let calls = r#"vireo_outbound_call_duration_seconds_count{kind="postgres"}"#;
+
+    // Three connections at once, each running one query, then all back in the pool.
+    assert_eq!(
+        server.outbound("held", "/pg/hold?count=3", &url, "").await,
+        "ok 3"
+    );
+    let admin = admin_client().await;
+    assert_eq!(connections_to(&admin, &database).await, 3);
+    let text = server.metrics_text().await;
+    assert_eq!(sample(&text, gauge), Some(3.0), "{text}");
+    assert_eq!(sample(&text, calls), Some(3.0), "{text}");
+
+    // A removed function's pools close, and the gauge says so.
+    assert!(server.cli(&["rm", "held"]).status.success());
+    eventually(DEADLINE, || async {
+        let open = connections_to(&admin, &database).await;
+        let text = server.metrics_text().await;
+        match (open, sample(&text, gauge)) {
+            (0, Some(0.0)) => Ok(()),
+            other => Err(format!("server and gauge: {other:?}")),
+        }
+    })
+    .await;
+}

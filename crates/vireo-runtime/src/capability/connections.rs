@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use deadpool::Runtime;
@@ -19,6 +20,12 @@ use super::{Capability, Grants, Package};
 use crate::engine::{EngineSettings, HostServices};
 use crate::host::Host;
 use crate::logs::LogCapture;
+
+/// Connections the host holds open to databases and brokers, idle or lent, by kind
+/// (`postgres`, `mysql`, `redis`, `mqtt`).
+pub const OUTBOUND_CONNECTIONS_METRIC: &str = "vireo_outbound_connections";
+/// How long one call on a lent connection (a query, a command, a publish) took, by kind.
+pub const OUTBOUND_CALL_DURATION_METRIC: &str = "vireo_outbound_call_duration_seconds";
 
 /// One protocol of outbound connections: its interfaces and what makes its connections.
 pub(crate) trait Protocol {
@@ -55,7 +62,7 @@ impl<P: Protocol> Capability for Outbound<P> {
     }
 
     fn load(&self, grants: &Grants) -> Self::Version {
-        Arc::new(Destinations::new(grants, self.limits))
+        Arc::new(Destinations::new(grants, self.limits, P::NAME))
     }
 
     fn instance(destinations: &Self::Version, _: &LogCapture) -> Self::Instance {
@@ -66,8 +73,9 @@ impl<P: Protocol> Capability for Outbound<P> {
 /// A version's connections of one kind (`M` makes them): where it may connect, and its pools.
 pub(crate) struct Destinations<M: Manager> {
     approver: Approver,
-    pools: Pools<Pool<M>>,
+    pools: Pools<Counted<M>>,
     pub limits: ConnectionLimits,
+    kind: &'static str,
 }
 
 /// An instance's share of its version's connections, and the ones it holds.
@@ -80,6 +88,7 @@ pub(crate) struct Active<M: Manager> {
 /// failed call. Dropping it returns the connection to its pool and frees the slot.
 pub struct Lent<M: Manager> {
     pub object: Option<Object<M>>,
+    pool: Counted<M>,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -93,11 +102,12 @@ pub(crate) struct Asked<'a> {
 }
 
 impl<M: Manager> Destinations<M> {
-    pub fn new(grants: &Grants, limits: ConnectionLimits) -> Self {
+    pub fn new(grants: &Grants, limits: ConnectionLimits, kind: &'static str) -> Self {
         Self {
             approver: grants.approver(),
             pools: Pools::new(&limits),
             limits,
+            kind,
         }
     }
 
@@ -133,16 +143,22 @@ where
             limits,
         )
         .await?;
-        let pool = destinations
-            .pools
-            .get_or_make(format!("{approved} {}", asked.address), || {
-                pool(manager(approved)?, limits)
-            })?;
+        let pool =
+            destinations
+                .pools
+                .get_or_make(format!("{approved} {}", asked.address), || {
+                    Ok(Counted::new(
+                        pool(manager(approved)?, limits)?,
+                        destinations.kind,
+                    ))
+                })?;
         let idle = limits.idle_timeout();
-        pool.retain(|_, metrics| metrics.last_used() < idle);
-        let object = pool.get().await.map_err(|e| e.to_string())?;
+        pool.inner.retain(|_, metrics| metrics.last_used() < idle);
+        let object = pool.inner.get().await;
+        pool.recount();
         Ok(Lent {
-            object: Some(object),
+            object: Some(object.map_err(|e| e.to_string())?),
+            pool,
             _slot: slot,
         })
     }
@@ -170,7 +186,9 @@ impl<M: Manager> Lent<M> {
         stop: impl FnOnce(&M::Type),
     ) -> Result<T, Cut> {
         let connection = self.object.as_deref_mut().ok_or(Cut::Closed)?;
+        let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(limits.call_timeout(), work(connection)).await;
+        self.pool.durations.record(started.elapsed());
         let (result, close) = match outcome {
             Ok(result) => {
                 let close = broken(&result, connection);
@@ -184,6 +202,7 @@ impl<M: Manager> Lent<M> {
         if close {
             // Out of the pool for good: dropping it closes the connection.
             self.object.take().map(Object::take);
+            self.pool.recount();
         }
         result
     }
@@ -203,6 +222,57 @@ fn pool<M: Manager>(manager: M, limits: &ConnectionLimits) -> Result<Pool<M>, St
         })
         .build()
         .map_err(|e| e.to_string())
+}
+
+/// A pool that keeps `vireo_outbound_connections` up to date with the connections it holds:
+/// counted after whatever may open or close one (a borrow, the idle sweep, a connection closed
+/// after a failed call), and uncounted when the pool and every connection lent from it are gone.
+struct Counted<M: Manager> {
+    inner: Pool<M>,
+    open: Arc<OpenCount>,
+    durations: metrics::Histogram,
+}
+
+/// The connections a pool was last counted holding, and the gauge they are in.
+struct OpenCount {
+    counted: AtomicUsize,
+    gauge: metrics::Gauge,
+}
+
+impl Drop for OpenCount {
+    fn drop(&mut self) {
+        self.gauge.decrement(*self.counted.get_mut() as f64);
+    }
+}
+
+impl<M: Manager> Clone for Counted<M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            open: self.open.clone(),
+            durations: self.durations.clone(),
+        }
+    }
+}
+
+impl<M: Manager> Counted<M> {
+    fn new(inner: Pool<M>, kind: &'static str) -> Self {
+        Self {
+            inner,
+            open: Arc::new(OpenCount {
+                counted: AtomicUsize::new(0),
+                gauge: metrics::gauge!(OUTBOUND_CONNECTIONS_METRIC, "kind" => kind),
+            }),
+            durations: metrics::histogram!(OUTBOUND_CALL_DURATION_METRIC, "kind" => kind),
+        }
+    }
+
+    /// Moves the gauge by what the pool opened or closed since it was last counted.
+    fn recount(&self) {
+        let now = self.inner.status().size;
+        let before = self.open.counted.swap(now, Ordering::AcqRel);
+        self.open.gauge.increment(now as f64 - before as f64);
+    }
 }
 
 /// A version's pools of one kind, by destination and credentials; at most

@@ -31,6 +31,7 @@ use vireo_core::{BoxError, VersionSettings};
 use wasmtime::component::Linker;
 
 pub use blobstore::ObjectUse;
+pub use connections::{OUTBOUND_CALL_DURATION_METRIC, OUTBOUND_CONNECTIONS_METRIC};
 pub(crate) use grants::Grants;
 pub use grants::Opened;
 pub use key_value::KeyValueUse;
