@@ -34,6 +34,13 @@ if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; 
     apt-get install -y -q redis-server
 fi
 
+# Event sources reading NATS JetStream are tested against a real nats-server the tests start.
+if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+    echo "installing nats-server…" >&2
+    apt-get update -q
+    apt-get install -y -q nats-server
+fi
+
 # Functions' outbound MQTT is tested against a real mosquitto broker the tests start themselves.
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
     echo "installing mosquitto…" >&2

@@ -19,12 +19,17 @@ pub enum SourcesCommand {
         name: String,
         #[arg(long, value_enum)]
         kind: Kind,
-        /// The broker's URL, without a password (redis://127.0.0.1:6379/0).
+        /// The broker's URL, without a password (redis://127.0.0.1:6379/0,
+        /// nats://127.0.0.1:4222, mqtt://127.0.0.1:1883).
         #[arg(long)]
         url: String,
-        /// The stream to read (Redis: the stream's key).
-        #[arg(long)]
+        /// What to read: a Redis stream's key, a JetStream stream, or (as --topic) an MQTT
+        /// topic filter such as sensors/+/temp.
+        #[arg(long, visible_alias = "topic")]
         stream: String,
+        /// JetStream only: read just the stream's subjects matching this filter (orders.>).
+        #[arg(long)]
+        subject: Option<String>,
         /// The function to invoke: NAME, NAME@VERSION or NAME@ALIAS.
         #[arg(long, value_name = "NAME[@VERSION|@ALIAS]", value_parser = args::target)]
         function: String,
@@ -49,6 +54,8 @@ pub enum SourcesCommand {
 pub enum Kind {
     /// A Redis stream, read through a consumer group.
     Redis,
+    /// A NATS JetStream stream, read through a durable pull consumer.
+    Nats,
 }
 
 pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> anyhow::Result<()> {
@@ -60,15 +67,18 @@ pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> an
             kind,
             url,
             stream,
+            subject,
             function,
             password_secret,
             batch_size,
         } => {
             let kind = match kind {
                 Kind::Redis => "redis",
+                Kind::Nats => "nats",
             };
             let body = json!({
-                "name": name, "kind": kind, "url": url, "stream": stream, "function": function,
+                "name": name, "kind": kind, "url": url, "stream": stream, "subject": subject,
+                "function": function,
                 "password_secret": password_secret, "batch_size": batch_size,
             });
             let answer = client

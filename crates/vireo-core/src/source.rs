@@ -12,7 +12,7 @@ use crate::store::StoreError;
 
 /// Longest connection URL.
 pub const MAX_SOURCE_URL_LEN: usize = 1024;
-/// Longest stream (subject, topic, queue) name.
+/// Longest stream (subject, topic, queue) name, and subject filter.
 pub const MAX_SOURCE_STREAM_LEN: usize = 128;
 /// Most messages one receive asks the broker for.
 pub const MAX_SOURCE_BATCH: u32 = 1000;
@@ -26,14 +26,17 @@ pub const DEFAULT_SOURCE_BATCH: u32 = 100;
 pub enum SourceKind {
     /// A Redis stream read through a consumer group.
     Redis,
+    /// A NATS JetStream stream read through a durable pull consumer.
+    Nats,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 1] = [SourceKind::Redis];
+    pub const ALL: [SourceKind; 2] = [SourceKind::Redis, SourceKind::Nats];
 
     pub fn as_str(self) -> &'static str {
         match self {
             SourceKind::Redis => "redis",
+            SourceKind::Nats => "nats",
         }
     }
 
@@ -45,6 +48,7 @@ impl SourceKind {
     fn schemes(self) -> &'static [&'static str] {
         match self {
             SourceKind::Redis => &["redis", "rediss"],
+            SourceKind::Nats => &["nats"],
         }
     }
 }
@@ -61,8 +65,10 @@ pub struct SourceSpec {
     pub kind: SourceKind,
     /// Without a password: one comes only from `password_secret`.
     pub url: String,
-    /// The stream (Redis) the source reads.
+    /// What the source reads: a Redis stream key, a JetStream stream, an MQTT topic filter.
     pub stream: String,
+    /// Only the messages on subjects matching this filter (JetStream); all when `None`.
+    pub subject: Option<String>,
     /// The namespace secret holding the broker password, if it needs one.
     pub password_secret: Option<SecretName>,
     /// Most messages taken from the broker per receive.
@@ -113,6 +119,19 @@ impl SourceSpec {
                 self.stream
             ));
         }
+        if let Some(subject) = &self.subject {
+            if self.kind != SourceKind::Nats {
+                return fail(format!(
+                    "subject filters a JetStream stream; a {} source reads only its stream",
+                    self.kind
+                ));
+            }
+            if !is_token_list(subject) {
+                return fail(format!(
+                    "subject {subject:?} must be 1 to {MAX_SOURCE_STREAM_LEN} bytes of dot-separated tokens without spaces"
+                ));
+            }
+        }
         if self.batch_size == 0 || self.batch_size > MAX_SOURCE_BATCH {
             return fail(format!(
                 "batch_size must be between 1 and {MAX_SOURCE_BATCH}, got {}",
@@ -121,6 +140,14 @@ impl SourceSpec {
         }
         Ok(())
     }
+}
+
+/// A NATS subject or filter: non-empty tokens separated by dots.
+fn is_token_list(subject: &str) -> bool {
+    subject.len() <= MAX_SOURCE_STREAM_LEN
+        && subject
+            .split('.')
+            .all(|token| !token.is_empty() && !token.chars().any(|c| c.is_control() || c == ' '))
 }
 
 /// A source to create.
@@ -259,6 +286,7 @@ mod tests {
             kind: SourceKind::Redis,
             url: url.to_string(),
             stream: "events".to_string(),
+            subject: None,
             password_secret: None,
             batch_size: 100,
         }
@@ -293,6 +321,25 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("batch_size")
+        );
+    }
+
+    #[test]
+    fn subjects_filter_jetstream_streams_only() {
+        let mut nats = spec("nats://127.0.0.1:4222");
+        nats.kind = SourceKind::Nats;
+        nats.subject = Some("orders.*.>".to_string());
+        assert!(nats.validate().is_ok());
+        nats.subject = Some("orders..x".to_string());
+        assert!(nats.validate().unwrap_err().to_string().contains("subject"));
+        let mut redis = spec("redis://127.0.0.1");
+        redis.subject = Some("orders".to_string());
+        assert!(
+            redis
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("subject")
         );
     }
 

@@ -132,7 +132,7 @@ impl Services {
             config.scheduler_settings(),
             shutdown.clone(),
         ));
-        let kinds = Arc::new(Kinds::default());
+        let kinds = Arc::new(Kinds::new(config.source_settings().claim_idle));
         let statuses = Statuses::default();
         let sources = tokio::spawn(vireo_triggers::sources::supervisor::run(
             vireo_triggers::sources::supervisor::Parts {

@@ -368,6 +368,7 @@ pub(crate) fn source(row: &impl Columns) -> Result<Source, StoreError> {
             kind: parsed_column(row, "kind", SourceKind::parse)?,
             url: column(row, "url")?,
             stream: column(row, "stream")?,
+            subject: column(row, "subject")?,
             password_secret: password_secret
                 .map(|secret| {
                     codec::parsed("password_secret", &secret, |s| SecretName::parse(s).ok())

@@ -3,16 +3,18 @@
 //! in a temporary directory, and stops when the test process ends, however it ends.
 //!
 //! Dev-only: the store's backend tests and the end-to-end harness need a real PostgreSQL, and
-//! functions' outbound connections a real Redis, Mosquitto and MariaDB; none of them belong to the store
-//! crate or ship in the binary.
+//! functions' outbound connections and event sources a real Redis, Mosquitto, MariaDB and
+//! NATS; none of them belong to the store crate or ship in the binary.
 
 pub mod mariadb;
 pub mod mosquitto;
+pub mod nats;
 pub mod postgres;
 pub mod redis;
 
 pub use mariadb::MariaDb;
 pub use mosquitto::Mosquitto;
+pub use nats::Nats;
 pub use postgres::{Postgres, StartError};
 pub use redis::Redis;
 
@@ -27,7 +29,8 @@ const READY_WITHIN: Duration = Duration::from_secs(20);
 /// A service run by a watchdog shell in a temporary directory of its own: the shell starts it,
 /// waits for its own standard input to end (the test process holds the only write end, so
 /// that happens when the process exits, however it exits, or when this is dropped), then
-/// stops it and removes the directory.
+/// stops it and removes the directory. Meanwhile the lines `stop` and `start` on that input
+/// stop the service and start it again, keeping the directory (a broker outage).
 #[derive(Debug)]
 pub(crate) struct Watched {
     pub dir: PathBuf,
@@ -38,7 +41,14 @@ pub(crate) struct Watched {
 impl Watched {
     /// Starts what `command` makes, given the service's directory.
     pub fn start(what: &str, command: impl FnOnce(&Path) -> Command) -> Result<Self, StartError> {
-        const SCRIPT: &str = r#""$@" & service=$!; while read -r _; do :; done; kill "$service"; wait "$service"; rm -rf "$VIREO_SERVICE_DIR""#;
+        const SCRIPT: &str = r#""$@" & service=$!
+while read -r line; do
+    case "$line" in
+        stop) kill "$service"; wait "$service";;
+        start) "$@" & service=$!;;
+    esac
+done
+kill "$service"; wait "$service"; rm -rf "$VIREO_SERVICE_DIR""#;
         let dir = tempfile::Builder::new()
             .prefix(&format!("vireo-{what}-"))
             .tempdir()
@@ -80,6 +90,18 @@ impl Watched {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(())
+    }
+}
+
+impl Watched {
+    /// Tells the watchdog to stop the service (`stop`) or start it again (`start`); the caller
+    /// waits for the effect.
+    pub fn control(&mut self, command: &str) -> Result<(), StartError> {
+        use std::io::Write as _;
+        let stdin = self.stdin.as_mut().expect("held until drop");
+        writeln!(stdin, "{command}")
+            .and_then(|()| stdin.flush())
+            .map_err(io(format!("telling the watchdog to {command}")))
     }
 }
 

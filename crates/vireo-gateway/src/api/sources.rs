@@ -30,8 +30,10 @@ pub struct CreateSource {
     pub kind: String,
     /// The broker's URL, without a password (`redis://127.0.0.1:6379/0`).
     pub url: String,
-    /// The stream read (Redis: a stream key).
+    /// What is read: a Redis stream key, a JetStream stream, an MQTT topic filter.
     pub stream: String,
+    /// JetStream only: read just the stream's subjects matching this filter (`orders.>`).
+    pub subject: Option<String>,
     /// A namespace secret holding the broker's password.
     pub password_secret: Option<String>,
     /// Most messages taken per receive (default 100, at most 1000).
@@ -47,6 +49,7 @@ pub struct SourceView {
     pub kind: SourceKind,
     pub url: String,
     pub stream: String,
+    pub subject: Option<String>,
     pub password_secret: Option<String>,
     pub batch_size: u32,
     pub paused: bool,
@@ -85,6 +88,7 @@ impl SourceView {
             kind: source.spec.kind,
             url: source.spec.url,
             stream: source.spec.stream,
+            subject: source.spec.subject,
             password_secret: source.spec.password_secret.map(String::from),
             batch_size: source.spec.batch_size,
             paused: source.paused,
@@ -132,6 +136,7 @@ fn spec(body: &CreateSource) -> Result<SourceSpec, ApiError> {
         kind,
         url: body.url.clone(),
         stream: body.stream.clone(),
+        subject: body.subject.clone(),
         password_secret,
         batch_size: body
             .batch_size

@@ -87,6 +87,7 @@ mod tests {
                 kind: SourceKind::Redis,
                 url: "redis://127.0.0.1".to_string(),
                 stream: "orders".to_string(),
+                subject: None,
                 password_secret: None,
                 batch_size: 10,
             },

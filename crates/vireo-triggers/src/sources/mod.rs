@@ -10,6 +10,7 @@
 //! consumers (for Redis, one consumer group per source with a consumer per node).
 
 mod message;
+mod nats;
 mod redis;
 mod runner;
 mod status;
@@ -80,21 +81,37 @@ pub trait Receiver: Send {
 /// Every kind this build reads.
 pub struct Kinds {
     redis: Arc<dyn Connector>,
+    nats: Arc<dyn Connector>,
+    /// What the create-time probe prepares at the broker with (a JetStream consumer's
+    /// ack-wait), the same as the runners.
+    claim_idle: std::time::Duration,
 }
 
-impl Default for Kinds {
-    fn default() -> Self {
+impl Kinds {
+    pub fn new(claim_idle: std::time::Duration) -> Self {
         Self {
             redis: Arc::new(redis::RedisConnector),
+            nats: Arc::new(nats::NatsConnector),
+            claim_idle,
+        }
+    }
+
+    fn connector(&self, kind: SourceKind) -> Arc<dyn Connector> {
+        match kind {
+            SourceKind::Redis => self.redis.clone(),
+            SourceKind::Nats => self.nats.clone(),
         }
     }
 }
 
-impl Kinds {
-    fn connector(&self, kind: SourceKind) -> Arc<dyn Connector> {
-        match kind {
-            SourceKind::Redis => self.redis.clone(),
-        }
+/// How a payload is labelled for the function: JSON, text, or bytes.
+fn content_type_of(payload: &[u8]) -> &'static str {
+    if serde_json::from_slice::<serde_json::Value>(payload).is_ok() {
+        "application/json"
+    } else if std::str::from_utf8(payload).is_ok() {
+        "text/plain; charset=utf-8"
+    } else {
+        "application/octet-stream"
     }
 }
 
@@ -107,7 +124,7 @@ impl SourceProbe for Kinds {
     ) -> Result<(), SourceProbeError> {
         let options = ConnectOptions {
             consumer: "probe".to_string(),
-            claim_idle: std::time::Duration::MAX,
+            claim_idle: self.claim_idle,
         };
         self.connector(source.spec.kind)
             .connect(source, password, &options)

@@ -16,7 +16,7 @@ use redis::streams::{
 use redis::{AsyncCommands as _, AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError};
 use vireo_core::{SecretValue, Source, SourceProbeError};
 
-use super::{ConnectOptions, Connector, Message, Receiver, SourceError};
+use super::{ConnectOptions, Connector, Message, Receiver, SourceError, content_type_of};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Above the blocking read's wait, so a blocked read is not taken for a dead server.
@@ -288,16 +288,6 @@ fn message(stream: &str, entry: StreamId) -> Message {
         body,
         content_type,
         headers,
-    }
-}
-
-fn content_type_of(payload: &[u8]) -> &'static str {
-    if serde_json::from_slice::<serde_json::Value>(payload).is_ok() {
-        "application/json"
-    } else if std::str::from_utf8(payload).is_ok() {
-        "text/plain; charset=utf-8"
-    } else {
-        "application/octet-stream"
     }
 }
 

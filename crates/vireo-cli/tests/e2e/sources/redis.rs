@@ -1,19 +1,17 @@
-//! Event sources against a real Redis: every stream entry becomes one succeeded invocation,
-//! acknowledged only after the queue's commit, with nothing lost to a `kill -9` of Vireo or to
-//! the broker refusing service for a while; a source that cannot work is refused at create
-//! with the reason.
+//! Redis Streams: a consumer group per source, `XACK` after the commit, `XAUTOCLAIM` of what a
+//! killed node left pending.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use vireo_testsvc::Redis;
 
+use super::{
+    FAST_CLAIMS, MESSAGES, add_source, create, each_delivered_once, last_delivery_line,
+    listed_all_acknowledged, source_becomes, state_changes_logged,
+};
 use crate::support::{DEADLINE, Server, eventually, stdout_json};
-
-const MESSAGES: usize = 1000;
-/// Entries idle this long at a consumer that died are taken over: short, for the crash test.
-const FAST_CLAIMS: &str = "[sources]\nclaim_idle_ms = 1000\npoll_ms = 200\n";
 
 async fn connection(redis: &Redis) -> redis::aio::MultiplexedConnection {
     redis::Client::open(redis.url())
@@ -62,70 +60,6 @@ async fn publish(
     ids.into_iter().zip(payloads).collect()
 }
 
-fn add_source(server: &Server, name: &str, url: &str, stream: &str) -> Value {
-    stdout_json(&server.cli(&[
-        "sources",
-        "add",
-        name,
-        "--kind",
-        "redis",
-        "--url",
-        url,
-        "--stream",
-        stream,
-        "--function",
-        "probe",
-        "-o",
-        "json",
-    ]))
-}
-
-/// How many times each `ce-id` reached the probe, read from its log lines (one per attempt).
-async fn delivered_ids(server: &Server) -> BTreeMap<String, usize> {
-    let mut seen = BTreeMap::new();
-    let mut after = 0;
-    loop {
-        let (status, page) = server
-            .get_json(&format!(
-                "/v1/namespaces/default/functions/probe/logs?after={after}&limit=1000"
-            ))
-            .await;
-        assert_eq!(status, 200, "{page}");
-        let lines = page["lines"].as_array().unwrap();
-        if lines.is_empty() {
-            return seen;
-        }
-        for line in lines {
-            let text = line["line"].as_str().unwrap();
-            let id = text
-                .split(' ')
-                .find_map(|field| field.strip_prefix("ce-id="))
-                .unwrap_or_default();
-            *seen.entry(id.to_string()).or_insert(0) += 1;
-        }
-        after = page["next_after"].as_i64().unwrap();
-    }
-}
-
-/// Waits until every published entry reached the function, each exactly once, and the
-/// queue holds exactly one succeeded invocation per entry.
-async fn each_delivered_once(server: &Server, published: &BTreeMap<String, String>) {
-    server.all_succeeded("probe", published.len() as u64).await;
-    let published_ids: BTreeSet<&String> = published.keys().collect();
-    let seen = eventually(DEADLINE, || async {
-        let seen = delivered_ids(server).await;
-        if seen.len() >= published.len() {
-            Ok(seen)
-        } else {
-            Err(format!("{} of {} delivered", seen.len(), published.len()))
-        }
-    })
-    .await;
-    assert_eq!(seen.keys().collect::<BTreeSet<_>>(), published_ids);
-    let twice: Vec<_> = seen.iter().filter(|(_, count)| **count > 1).collect();
-    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
-}
-
 /// The source's pending entries at the broker: none once all are acknowledged.
 async fn pending(redis: &mut redis::aio::MultiplexedConnection, stream: &str) -> u64 {
     let summary: Vec<redis::Value> = redis::cmd("XPENDING")
@@ -146,7 +80,7 @@ async fn each_stream_entry_becomes_one_succeeded_invocation() {
     server.deploy_ok("probe", "probe", json!({})).await;
     create_stream(&mut publisher, "e2e-orders").await;
 
-    let created = add_source(&server, "orders", &redis.url(), "e2e-orders");
+    let created = add_source(&server, "orders", "redis", &redis.url(), "e2e-orders", &[]);
     assert_eq!(created["kind"], "redis", "{created}");
     assert_eq!(created["function"], "probe");
     let published = publish(
@@ -158,36 +92,11 @@ async fn each_stream_entry_becomes_one_succeeded_invocation() {
     each_delivered_once(&server, &published).await;
     assert_eq!(pending(&mut publisher, "e2e-orders").await, 0);
 
-    let listed = eventually(DEADLINE, || async {
-        let listed = stdout_json(&server.cli(&["sources", "ls", "-o", "json"]));
-        let source = listed["sources"][0].clone();
-        if source["acknowledged"] == MESSAGES && source["lag"] == 0 {
-            Ok(source)
-        } else {
-            Err(source.to_string())
-        }
-    })
-    .await;
-    assert_eq!(listed["state"], "running", "{listed}");
-    assert_eq!(listed["received"], MESSAGES);
-    let metrics = server.metrics_text().await;
-    assert!(
-        metrics
-            .lines()
-            .any(|line| line.starts_with("vireo_source_messages_total")
-                && line.contains("outcome=\"acknowledged\"")
-                && line.contains("source=\"orders\"")
-                && line.ends_with(&format!(" {MESSAGES}"))),
-        "{metrics}"
-    );
-    assert!(metrics.contains("vireo_source_lag{"), "{metrics}");
+    listed_all_acknowledged(&server, MESSAGES).await;
 
     // The delivery: CloudEvents binary mode naming the source, the entry's other fields as
     // headers (the probe prints ce-type), the payload as the body.
-    let (_, page) = server
-        .get_json("/v1/namespaces/default/functions/probe/logs?limit=1")
-        .await;
-    let line = page["lines"][0]["line"].as_str().unwrap();
+    let line = last_delivery_line(&server).await;
     assert!(line.contains("ce-type=dev.vireo.redis.message"), "{line}");
 
     // Paused: entries wait at the broker, then arrive after resume.
@@ -223,21 +132,6 @@ async fn a_source_that_cannot_work_is_refused_at_create_with_the_reason() {
         .query_async(&mut admin)
         .await
         .unwrap();
-    let create = |body: Value| {
-        let server = &server;
-        async move {
-            let response = server
-                .admin()
-                .post(server.url("/v1/namespaces/default/sources"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            let body: Value = response.json().await.unwrap();
-            (status, body["error"]["code"].clone(), body)
-        }
-    };
     let source = |url: &str, stream: &str, secret: Option<&str>| {
         json!({"name": "guarded", "function": "probe", "kind": "redis", "url": url,
                "stream": stream, "password_secret": secret})
@@ -245,14 +139,17 @@ async fn a_source_that_cannot_work_is_refused_at_create_with_the_reason() {
     let port = redis.port();
     let user_url = format!("redis://e2e-reader@127.0.0.1:{port}");
 
-    let (status, code, body) = create(source("nats://127.0.0.1:4222", "s", None)).await;
+    let (status, code, body) = create(&server, &source("nats://127.0.0.1:4222", "s", None)).await;
     assert_eq!(
         (status, code.as_str().unwrap()),
         (400, "invalid_source"),
         "{body}"
     );
-    let (status, code, body) =
-        create(source(&format!("redis://u:pw@127.0.0.1:{port}"), "s", None)).await;
+    let (status, code, body) = create(
+        &server,
+        &source(&format!("redis://u:pw@127.0.0.1:{port}"), "s", None),
+    )
+    .await;
     assert_eq!(
         (status, code.as_str().unwrap()),
         (400, "invalid_source"),
@@ -263,11 +160,14 @@ async fn a_source_that_cannot_work_is_refused_at_create_with_the_reason() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_port = closed.local_addr().unwrap().port();
     drop(closed);
-    let (status, code, body) = create(source(
-        &format!("redis://127.0.0.1:{closed_port}"),
-        "e2e-guarded",
-        None,
-    ))
+    let (status, code, body) = create(
+        &server,
+        &source(
+            &format!("redis://127.0.0.1:{closed_port}"),
+            "e2e-guarded",
+            None,
+        ),
+    )
     .await;
     assert_eq!(
         (status, code.as_str().unwrap()),
@@ -275,7 +175,8 @@ async fn a_source_that_cannot_work_is_refused_at_create_with_the_reason() {
         "{body}"
     );
 
-    let (status, code, body) = create(source(&redis.url(), "e2e-no-such-stream", None)).await;
+    let (status, code, body) =
+        create(&server, &source(&redis.url(), "e2e-no-such-stream", None)).await;
     assert_eq!(
         (status, code.as_str().unwrap()),
         (422, "source_stream_missing"),
@@ -284,8 +185,11 @@ async fn a_source_that_cannot_work_is_refused_at_create_with_the_reason() {
     assert!(body.to_string().contains("e2e-no-such-stream"), "{body}");
 
     server.cli_with_stdin(&["secrets", "set", "REDIS_PASSWORD"], b"wrong-password");
-    let (status, code, body) =
-        create(source(&user_url, "e2e-guarded", Some("REDIS_PASSWORD"))).await;
+    let (status, code, body) = create(
+        &server,
+        &source(&user_url, "e2e-guarded", Some("REDIS_PASSWORD")),
+    )
+    .await;
     assert_eq!(
         (status, code.as_str().unwrap()),
         (422, "source_auth_refused"),
@@ -294,11 +198,15 @@ async fn a_source_that_cannot_work_is_refused_at_create_with_the_reason() {
     assert!(!body.to_string().contains("wrong-password"), "{body}");
 
     server.cli_with_stdin(&["secrets", "set", "REDIS_PASSWORD"], b"right-password");
-    let (status, _, body) = create(source(&user_url, "e2e-guarded", Some("REDIS_PASSWORD"))).await;
+    let (status, _, body) = create(
+        &server,
+        &source(&user_url, "e2e-guarded", Some("REDIS_PASSWORD")),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["password_secret"], "REDIS_PASSWORD");
     assert!(!body.to_string().contains("right-password"), "{body}");
-    let (status, code, _) = create(source(&redis.url(), "e2e-guarded", None)).await;
+    let (status, code, _) = create(&server, &source(&redis.url(), "e2e-guarded", None)).await;
     assert_eq!((status, code.as_str().unwrap()), (409, "conflict"));
     let log = server.stderr_lines().join("\n");
     assert!(
@@ -315,7 +223,7 @@ async fn a_vireo_killed_while_entries_flow_loses_none_and_stores_each_once() {
     let mut server = Server::builder(data.path()).config(FAST_CLAIMS).start();
     server.deploy_ok("probe", "probe", json!({})).await;
     create_stream(&mut publisher, "e2e-crash").await;
-    add_source(&server, "orders", &redis.url(), "e2e-crash");
+    add_source(&server, "orders", "redis", &redis.url(), "e2e-crash", &[]);
     let published = publish(
         &mut publisher,
         "e2e-crash",
@@ -347,7 +255,7 @@ async fn a_broker_refusing_service_makes_the_source_fail_then_run_again_by_itsel
     let server = Server::builder(data.path()).config(FAST_CLAIMS).start();
     server.deploy_ok("probe", "probe", json!({})).await;
     create_stream(&mut admin, "e2e-outage").await;
-    add_source(&server, "orders", &redis.url(), "e2e-outage");
+    add_source(&server, "orders", "redis", &redis.url(), "e2e-outage", &[]);
     let mut published = publish(&mut admin, "e2e-outage", ["before".to_string()]).await;
     server.all_succeeded("probe", 1).await;
 
@@ -363,18 +271,8 @@ async fn a_broker_refusing_service_makes_the_source_fail_then_run_again_by_itsel
         .await
         .unwrap();
     // The dropped connection fails first; reconnecting then names the refusal.
-    let failing = eventually(DEADLINE, || async {
-        let (_, source) = server
-            .get_json("/v1/namespaces/default/sources/orders")
-            .await;
-        let refused = source["last_error"]
-            .as_str()
-            .is_some_and(|error| error.contains("refused the credentials"));
-        if source["state"] == "failing" && refused {
-            Ok(source)
-        } else {
-            Err(source.to_string())
-        }
+    let failing = source_becomes(&server, "failing", DEADLINE, |error| {
+        error.is_some_and(|error| error.contains("refused the credentials"))
     })
     .await;
     assert!(failing["last_error_at"].is_string(), "{failing}");
@@ -385,21 +283,7 @@ async fn a_broker_refusing_service_makes_the_source_fail_then_run_again_by_itsel
         .query_async(&mut admin)
         .await
         .unwrap();
-    eventually(Duration::from_secs(30), || async {
-        let (_, source) = server
-            .get_json("/v1/namespaces/default/sources/orders")
-            .await;
-        if source["state"] == "running" {
-            Ok(())
-        } else {
-            Err(source.to_string())
-        }
-    })
-    .await;
+    source_becomes(&server, "running", Duration::from_secs(30), |_| true).await;
     each_delivered_once(&server, &published).await;
-    assert!(
-        !server.log_lines("source failing").is_empty()
-            && !server.log_lines("source running again").is_empty(),
-        "each state change is logged"
-    );
+    state_changes_logged(&server);
 }
