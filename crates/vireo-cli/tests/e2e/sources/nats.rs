@@ -12,7 +12,7 @@ use super::{
     FAST_CLAIMS, MESSAGES, add_source, create, each_delivered_once, last_delivery_line,
     listed_all_acknowledged, source_becomes, state_changes_logged,
 };
-use crate::support::{DEADLINE, Server, eventually};
+use crate::support::{DEADLINE, Server, eventually, stdout_json};
 
 const CONSUMER: &str = "vireo_default_orders";
 
@@ -250,4 +250,69 @@ async fn a_stopped_nats_server_makes_the_source_fail_then_run_again_by_itself() 
     );
     each_delivered_once(&server, &published).await;
     state_changes_logged(&server);
+}
+
+#[tokio::test]
+async fn messages_a_function_fails_are_retried_dead_lettered_and_redriven() {
+    let nats = Nats::shared();
+    let js = jetstream(nats).await;
+    let data = tempfile::tempdir().unwrap();
+    let config = format!("{FAST_CLAIMS}[async]\nmin_backoff_ms = 100\nmax_backoff_ms = 500\n");
+    let server = Server::builder(data.path()).config(&config).start();
+    server.deploy_ok("probe", "probe", json!({})).await;
+    server.cli_ok(&["retry-policy", "probe", "--max-attempts", "2"]);
+    create_stream(&js, "E2E_FAILING", "failing").await;
+    add_source(&server, "orders", "nats", &nats.url(), "E2E_FAILING", &[]);
+    // The broker header `status` reaches the probe as x-vireo-msg-status: it answers 500.
+    let mut failing = BTreeMap::new();
+    for n in 0..5 {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("status", "500");
+        let ack = js
+            .publish_with_headers("failing.orders.eu", headers, format!("bad-{n}").into())
+            .await
+            .unwrap();
+        failing.insert(ack.await.unwrap().sequence.to_string(), format!("bad-{n}"));
+    }
+    let good = publish(
+        &js,
+        "failing.orders.eu",
+        (0..5).map(|n| format!("good-{n}")),
+    )
+    .await;
+
+    let dead_letters = || async {
+        server
+            .queue_counts_until("probe", DEADLINE, |counts| {
+                counts["dead"] == 5 && counts["succeeded"] == 5
+            })
+            .await;
+        let dead = stdout_json(&server.cli(&["dlq", "ls", "probe", "-o", "json"]));
+        let dead = dead["invocations"].as_array().unwrap().clone();
+        assert_eq!(dead.len(), 5);
+        for invocation in &dead {
+            assert_eq!(invocation["attempts"], 2, "{invocation}");
+            assert_eq!(invocation["response"]["status"], 500, "{invocation}");
+            assert_eq!(invocation["trigger"], "source", "{invocation}");
+        }
+    };
+    dead_letters().await;
+    // Acknowledged to the broker once stored: the failures are the queue's to retry.
+    assert_eq!(unacknowledged(&js, "E2E_FAILING").await, 0);
+
+    let redriven = stdout_json(&server.cli(&["dlq", "redrive", "probe", "--all", "-o", "json"]));
+    assert_eq!(redriven["redriven"], 5);
+    // Two fresh attempts each, dead again; the good ones ran once.
+    let seen = eventually(DEADLINE, || async {
+        let seen = super::delivered_ids(&server).await;
+        if failing.keys().all(|id| seen.get(id) == Some(&4)) {
+            Ok(seen)
+        } else {
+            Err(format!("{seen:?}"))
+        }
+    })
+    .await;
+    dead_letters().await;
+    assert!(good.keys().all(|id| seen.get(id) == Some(&1)), "{seen:?}");
+    assert_eq!(seen.len(), failing.len() + good.len(), "{seen:?}");
 }
