@@ -56,6 +56,8 @@ pub enum Kind {
     Redis,
     /// A NATS JetStream stream, read through a durable pull consumer.
     Nats,
+    /// An MQTT topic filter, subscribed to at QoS 1 with a persistent session.
+    Mqtt,
 }
 
 pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> anyhow::Result<()> {
@@ -75,6 +77,7 @@ pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> an
             let kind = match kind {
                 Kind::Redis => "redis",
                 Kind::Nats => "nats",
+                Kind::Mqtt => "mqtt",
             };
             let body = json!({
                 "name": name, "kind": kind, "url": url, "stream": stream, "subject": subject,

@@ -28,15 +28,18 @@ pub enum SourceKind {
     Redis,
     /// A NATS JetStream stream read through a durable pull consumer.
     Nats,
+    /// An MQTT topic filter subscribed to at QoS 1 with a persistent session.
+    Mqtt,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 2] = [SourceKind::Redis, SourceKind::Nats];
+    pub const ALL: [SourceKind; 3] = [SourceKind::Redis, SourceKind::Nats, SourceKind::Mqtt];
 
     pub fn as_str(self) -> &'static str {
         match self {
             SourceKind::Redis => "redis",
             SourceKind::Nats => "nats",
+            SourceKind::Mqtt => "mqtt",
         }
     }
 
@@ -49,6 +52,7 @@ impl SourceKind {
         match self {
             SourceKind::Redis => &["redis", "rediss"],
             SourceKind::Nats => &["nats"],
+            SourceKind::Mqtt => &["mqtt"],
         }
     }
 }
@@ -132,6 +136,12 @@ impl SourceSpec {
                 ));
             }
         }
+        if self.kind == SourceKind::Mqtt && !is_topic_filter(&self.stream) {
+            return fail(format!(
+                "topic {:?} is not an MQTT topic filter ('+' is a whole level, '#' only the last one)",
+                self.stream
+            ));
+        }
         if self.batch_size == 0 || self.batch_size > MAX_SOURCE_BATCH {
             return fail(format!(
                 "batch_size must be between 1 and {MAX_SOURCE_BATCH}, got {}",
@@ -148,6 +158,16 @@ fn is_token_list(subject: &str) -> bool {
         && subject
             .split('.')
             .all(|token| !token.is_empty() && !token.chars().any(|c| c.is_control() || c == ' '))
+}
+
+/// An MQTT topic filter: `+` stands for one whole level, `#` for the rest and only at the end.
+fn is_topic_filter(filter: &str) -> bool {
+    let levels: Vec<&str> = filter.split('/').collect();
+    levels.iter().enumerate().all(|(at, level)| match *level {
+        "+" => true,
+        "#" => at == levels.len() - 1,
+        level => !level.contains(['+', '#']),
+    })
 }
 
 /// A source to create.

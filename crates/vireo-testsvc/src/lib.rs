@@ -18,7 +18,7 @@ pub use nats::Nats;
 pub use postgres::{Postgres, StartError};
 pub use redis::Redis;
 
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -94,14 +94,34 @@ kill "$service"; wait "$service"; rm -rf "$VIREO_SERVICE_DIR""#;
 }
 
 impl Watched {
-    /// Tells the watchdog to stop the service (`stop`) or start it again (`start`); the caller
-    /// waits for the effect.
-    pub fn control(&mut self, command: &str) -> Result<(), StartError> {
+    /// Tells the watchdog to stop the service (`stop`) or start it again (`start`).
+    fn control(&mut self, command: &str) -> Result<(), StartError> {
         use std::io::Write as _;
         let stdin = self.stdin.as_mut().expect("held until drop");
         writeln!(stdin, "{command}")
             .and_then(|()| stdin.flush())
             .map_err(io(format!("telling the watchdog to {command}")))
+    }
+
+    /// Stops the service, keeping its directory; returns once nothing listens on `port`.
+    pub fn stop_service(&mut self, port: u16, log: &str) -> Result<(), StartError> {
+        self.control("stop")?;
+        let deadline = Instant::now() + READY_WITHIN;
+        while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if Instant::now() >= deadline {
+                return Err(StartError::NotReady {
+                    what: format!("{log} (stopping)"),
+                    log: std::fs::read_to_string(self.dir.join(log)).unwrap_or_default(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Starts the stopped service again with the same arguments; the caller waits for it.
+    pub fn start_service(&mut self) -> Result<(), StartError> {
+        self.control("start")
     }
 }
 

@@ -1,5 +1,6 @@
-//! A throwaway MQTT broker: Debian's `mosquitto` on a free loopback port, anonymous and without
-//! persistence, configured and logging in a temporary directory the watchdog removes.
+//! A throwaway MQTT broker: Debian's `mosquitto` on a free loopback port, anonymous, without
+//! persistence and without a bound on a session's queued messages (tests publish backlogs),
+//! configured and logging in a temporary directory the watchdog removes.
 
 use std::net::TcpStream;
 use std::process::Command;
@@ -9,12 +10,13 @@ use crate::{StartError, Watched, free_port, which};
 
 /// A port found free may be taken before the broker binds it; try a few.
 const START_ATTEMPTS: u32 = 3;
+const LOG: &str = "mosquitto.log";
 
 /// A running broker. Dropping it stops the broker and removes its directory.
 #[derive(Debug)]
 pub struct Mosquitto {
     port: u16,
-    _broker: Watched,
+    broker: Watched,
 }
 
 impl Mosquitto {
@@ -39,8 +41,8 @@ impl Mosquitto {
             let broker = Watched::start("mosquitto", |dir| {
                 let config = dir.join("mosquitto.conf");
                 let text = format!(
-                    "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest file {}\n",
-                    dir.join("mosquitto.log").display()
+                    "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nlog_dest file {}\n",
+                    dir.join(LOG).display()
                 );
                 // A write that fails leaves mosquitto without its config: it then fails to
                 // start, and waiting for it reports its log.
@@ -49,21 +51,30 @@ impl Mosquitto {
                 command.arg("-c").arg(config);
                 command
             })?;
-            let ready = broker.wait_ready(
-                || TcpStream::connect(("127.0.0.1", port)).map(drop),
-                "mosquitto.log",
-            );
+            let ready =
+                broker.wait_ready(|| TcpStream::connect(("127.0.0.1", port)).map(drop), LOG);
             match ready {
                 Ok(()) => {
-                    return Ok(Mosquitto {
-                        port,
-                        _broker: broker,
-                    });
+                    return Ok(Mosquitto { port, broker });
                 }
                 Err(_) if attempt < START_ATTEMPTS => attempt += 1,
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// Stops the broker (forgetting its sessions: it persists nothing); returns once its port
+    /// is closed.
+    pub fn stop(&mut self) -> Result<(), StartError> {
+        self.broker.stop_service(self.port, LOG)
+    }
+
+    /// Starts the stopped broker again on the same port.
+    pub fn start_again(&mut self) -> Result<(), StartError> {
+        self.broker.start_service()?;
+        let port = self.port;
+        self.broker
+            .wait_ready(|| TcpStream::connect(("127.0.0.1", port)).map(drop), LOG)
     }
 
     pub fn port(&self) -> u16 {

@@ -6,14 +6,12 @@ use std::io::{BufRead as _, BufReader};
 use std::net::TcpStream;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::{StartError, Watched, free_port, which};
 
 /// A port found free may be taken before the server binds it; try a few.
 const START_ATTEMPTS: u32 = 3;
-/// How long a stopped server may take to close its port.
-const STOP_WITHIN: Duration = Duration::from_secs(20);
 const LOG: &str = "nats.log";
 
 /// A running server. Dropping it stops the server and removes its directory.
@@ -81,23 +79,12 @@ impl Nats {
 
     /// Stops the server, keeping its streams; returns once its port is closed.
     pub fn stop(&mut self) -> Result<(), StartError> {
-        self.server.control("stop")?;
-        let deadline = Instant::now() + STOP_WITHIN;
-        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-            if Instant::now() >= deadline {
-                return Err(StartError::NotReady {
-                    what: "nats-server stopping".to_string(),
-                    log: std::fs::read_to_string(self.server.dir.join(LOG)).unwrap_or_default(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(())
+        self.server.stop_service(self.port, LOG)
     }
 
     /// Starts the stopped server again, on the same port with the same streams.
     pub fn start_again(&mut self) -> Result<(), StartError> {
-        self.server.control("start")?;
+        self.server.start_service()?;
         self.wait_ready()
     }
 

@@ -23,7 +23,11 @@ async fn fired_slots(server: &Server) -> BTreeMap<String, (i64, usize)> {
         if !text.contains("ce-type=dev.vireo.schedule.fired") {
             continue;
         }
-        let slot = text.split("ce-time=").nth(1).unwrap().trim().to_string();
+        let slot = text
+            .split(' ')
+            .find_map(|field| field.strip_prefix("ce-time="))
+            .unwrap()
+            .to_string();
         let entry = slots
             .entry(slot)
             .or_insert((line["at_us"].as_i64().unwrap(), 0));

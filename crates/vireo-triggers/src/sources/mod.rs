@@ -10,6 +10,7 @@
 //! consumers (for Redis, one consumer group per source with a consumer per node).
 
 mod message;
+mod mqtt;
 mod nats;
 mod redis;
 mod runner;
@@ -51,6 +52,9 @@ pub struct ConnectOptions {
     /// A message pending this long at a consumer that does not acknowledge it (one that died)
     /// is taken over.
     pub claim_idle: std::time::Duration,
+    /// Only the create-time check: leave nothing at the broker that would keep messages for
+    /// this connection alone (an MQTT persistent session).
+    pub probe: bool,
 }
 
 /// Connects to one kind of broker. Connecting checks what the source reads and prepares it
@@ -82,6 +86,7 @@ pub trait Receiver: Send {
 pub struct Kinds {
     redis: Arc<dyn Connector>,
     nats: Arc<dyn Connector>,
+    mqtt: Arc<dyn Connector>,
     /// What the create-time probe prepares at the broker with (a JetStream consumer's
     /// ack-wait), the same as the runners.
     claim_idle: std::time::Duration,
@@ -92,6 +97,7 @@ impl Kinds {
         Self {
             redis: Arc::new(redis::RedisConnector),
             nats: Arc::new(nats::NatsConnector),
+            mqtt: Arc::new(mqtt::MqttConnector),
             claim_idle,
         }
     }
@@ -100,6 +106,7 @@ impl Kinds {
         match kind {
             SourceKind::Redis => self.redis.clone(),
             SourceKind::Nats => self.nats.clone(),
+            SourceKind::Mqtt => self.mqtt.clone(),
         }
     }
 }
@@ -125,6 +132,7 @@ impl SourceProbe for Kinds {
         let options = ConnectOptions {
             consumer: "probe".to_string(),
             claim_idle: self.claim_idle,
+            probe: true,
         };
         self.connector(source.spec.kind)
             .connect(source, password, &options)

@@ -106,6 +106,7 @@ async fn reconcile(
             options: ConnectOptions {
                 consumer: parts.consumer.clone(),
                 claim_idle: settings.claim_idle,
+                probe: false,
             },
             tracker: parts.statuses.track(&source),
         };

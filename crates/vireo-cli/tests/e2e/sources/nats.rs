@@ -9,7 +9,7 @@ use serde_json::json;
 use vireo_testsvc::Nats;
 
 use super::{
-    FAST_CLAIMS, MESSAGES, add_source, create, each_delivered_once, last_delivery_line,
+    BY_ID, FAST_CLAIMS, MESSAGES, add_source, create, each_delivered_once, last_delivery_line,
     listed_all_acknowledged, source_becomes, state_changes_logged,
 };
 use crate::support::{DEADLINE, Server, eventually, stdout_json};
@@ -89,8 +89,8 @@ async fn each_message_on_the_filtered_subjects_becomes_one_succeeded_invocation(
         (0..MESSAGES).map(|n| format!("{{\"order\":{n}}}")),
     )
     .await;
-    each_delivered_once(&server, &published).await;
-    listed_all_acknowledged(&server, MESSAGES).await;
+    each_delivered_once(&server, &published, BY_ID).await;
+    listed_all_acknowledged(&server, MESSAGES, json!(0)).await;
     assert_eq!(unacknowledged(&js, "E2E_ORDERS").await, 0);
     let line = last_delivery_line(&server).await;
     assert!(line.contains("ce-type=dev.vireo.nats.message"), "{line}");
@@ -101,7 +101,7 @@ async fn each_message_on_the_filtered_subjects_becomes_one_succeeded_invocation(
     server.cli_ok(&["sources", "resume", "orders"]);
     let mut all = published.clone();
     all.extend(more);
-    each_delivered_once(&server, &all).await;
+    each_delivered_once(&server, &all, BY_ID).await;
 }
 
 #[tokio::test]
@@ -248,7 +248,7 @@ async fn a_stopped_nats_server_makes_the_source_fail_then_run_again_by_itself() 
         )
         .await,
     );
-    each_delivered_once(&server, &published).await;
+    each_delivered_once(&server, &published, BY_ID).await;
     state_changes_logged(&server);
 }
 
@@ -304,7 +304,7 @@ async fn messages_a_function_fails_are_retried_dead_lettered_and_redriven() {
     assert_eq!(redriven["redriven"], 5);
     // Two fresh attempts each, dead again; the good ones ran once.
     let seen = eventually(DEADLINE, || async {
-        let seen = super::delivered_ids(&server).await;
+        let seen = super::delivered(&server, BY_ID).await;
         if failing.keys().all(|id| seen.get(id) == Some(&4)) {
             Ok(seen)
         } else {

@@ -8,7 +8,7 @@ use serde_json::json;
 use vireo_testsvc::Redis;
 
 use super::{
-    FAST_CLAIMS, MESSAGES, add_source, create, each_delivered_once, last_delivery_line,
+    BY_ID, FAST_CLAIMS, MESSAGES, add_source, create, each_delivered_once, last_delivery_line,
     listed_all_acknowledged, source_becomes, state_changes_logged,
 };
 use crate::support::{DEADLINE, Server, eventually, stdout_json};
@@ -89,10 +89,10 @@ async fn each_stream_entry_becomes_one_succeeded_invocation() {
         (0..MESSAGES).map(|n| format!("{{\"order\":{n}}}")),
     )
     .await;
-    each_delivered_once(&server, &published).await;
+    each_delivered_once(&server, &published, BY_ID).await;
     assert_eq!(pending(&mut publisher, "e2e-orders").await, 0);
 
-    listed_all_acknowledged(&server, MESSAGES).await;
+    listed_all_acknowledged(&server, MESSAGES, json!(0)).await;
 
     // The delivery: CloudEvents binary mode naming the source, the entry's other fields as
     // headers (the probe prints ce-type), the payload as the body.
@@ -105,7 +105,7 @@ async fn each_stream_entry_becomes_one_succeeded_invocation() {
     server.cli_ok(&["sources", "resume", "orders"]);
     let mut all = published.clone();
     all.extend(more);
-    each_delivered_once(&server, &all).await;
+    each_delivered_once(&server, &all, BY_ID).await;
 
     server.cli_ok(&["sources", "rm", "orders"]);
     let listed = stdout_json(&server.cli(&["sources", "ls", "-o", "json"]));
@@ -284,6 +284,6 @@ async fn a_broker_refusing_service_makes_the_source_fail_then_run_again_by_itsel
         .await
         .unwrap();
     source_becomes(&server, "running", Duration::from_secs(30), |_| true).await;
-    each_delivered_once(&server, &published).await;
+    each_delivered_once(&server, &published, BY_ID).await;
     state_changes_logged(&server);
 }
