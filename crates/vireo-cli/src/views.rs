@@ -177,6 +177,8 @@ pub struct SourceView {
     pub url: String,
     pub stream: String,
     #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
     pub password_secret: Option<String>,
     #[serde(default)]
     pub batch_size: u32,

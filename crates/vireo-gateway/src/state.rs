@@ -127,6 +127,16 @@ pub struct Readiness {
     pub store_health: watch::Receiver<Result<(), String>>,
 }
 
+/// What a namespace's dashboard page shows beside its functions.
+#[derive(Clone)]
+pub struct NamespaceResources {
+    pub key_value: Arc<dyn KeyValueStore>,
+    pub secrets: Arc<dyn SecretManager>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub directory: Arc<Directory>,
+    pub sources: SourceServices,
+}
+
 /// What `/fn/...` needs: run a call now or store it for later, under the caller's limits.
 #[derive(Clone)]
 pub struct Invoking {
@@ -186,4 +196,11 @@ pieces! {
     };
     Arc<dyn RouteStore> => |shared| shared.http_routes.clone();
     crate::PresignKey => |shared| shared.presign_key.clone();
+    NamespaceResources => |shared| NamespaceResources {
+        key_value: shared.key_value.clone(),
+        secrets: shared.secrets.clone(),
+        objects: shared.objects.clone(),
+        directory: shared.directory.clone(),
+        sources: shared.sources.clone(),
+    };
 }

@@ -51,6 +51,7 @@ fn create_body(function: &Name, source: &EventSourceSpec) -> Value {
         "kind": spec.kind.as_str(),
         "url": spec.url,
         "stream": spec.stream,
+        "subject": spec.subject,
         "password_secret": spec.password_secret,
         "batch_size": spec.batch_size,
     })
@@ -62,6 +63,7 @@ fn same(body: &Value, view: &SourceView) -> bool {
         && body["kind"] == view.kind.as_str()
         && body["url"] == view.url.as_str()
         && body["stream"] == view.stream.as_str()
+        && body["subject"] == json!(view.subject)
         && body["password_secret"] == json!(view.password_secret)
         && body["batch_size"] == view.batch_size
 }

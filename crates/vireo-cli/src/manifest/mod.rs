@@ -150,13 +150,16 @@ pub struct EventSourceSpec {
     #[serde(deserialize_with = "source_name")]
     #[schema(value_type = String)]
     pub name: Name,
-    /// The broker: `redis`.
+    /// The broker: `redis`, `nats` or `mqtt`.
     pub kind: SourceKind,
-    /// The broker's URL, without a password (`redis://127.0.0.1:6379/0`).
+    /// The broker's URL, without a password (`redis://127.0.0.1:6379/0`,
+    /// `nats://127.0.0.1:4222`, `mqtt://127.0.0.1:1883`).
     #[schema(value_type = String)]
     pub url: Spanned<String>,
-    /// The stream read (Redis: a stream key).
+    /// What is read: a Redis stream key, a JetStream stream, an MQTT topic filter.
     pub stream: String,
+    /// Only the messages on subjects matching this filter (JetStream) [default: all].
+    pub subject: Option<String>,
     /// A secret of the namespace holding the broker's password.
     #[schema(value_type = Option<String>)]
     pub password_secret: Option<SecretName>,
@@ -174,6 +177,7 @@ impl EventSourceSpec {
             kind: self.kind,
             url: self.url.get_ref().clone(),
             stream: self.stream.clone(),
+            subject: self.subject.clone(),
             password_secret: self.password_secret.clone(),
             batch_size: self.batch_size.unwrap_or(DEFAULT_SOURCE_BATCH),
         }

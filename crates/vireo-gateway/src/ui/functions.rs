@@ -8,8 +8,8 @@ use axum::response::{Html, Redirect};
 use maud::{Markup, html};
 use serde::Deserialize;
 use vireo_core::{
-    Action, AliasTarget, Catalog, Deployer, Directory, FunctionInfo, KeyValueStore, Name,
-    ObjectStore, QueueAdmin, Records, ScheduleStore, SecretManager,
+    Action, AliasTarget, Catalog, Deployer, Directory, FunctionInfo, Name, QueueAdmin, Records,
+    ScheduleStore,
 };
 
 use super::activity::{self, Span};
@@ -22,7 +22,7 @@ use crate::api::key_value::list_stores;
 use crate::api::schedules::set_paused;
 use crate::auth::authorize;
 use crate::extract::{AliasPath, FunctionPath, NamespacePath, SchedulePath};
-use crate::state::SourceServices;
+use crate::state::NamespaceResources;
 
 pub(crate) fn function_url(namespace: &Name, function: &Name) -> String {
     format!("/ui/ns/{namespace}/fn/{function}")
@@ -73,14 +73,17 @@ pub(crate) async fn list(
     viewer: Viewer,
     State(catalog): State<Arc<dyn Catalog>>,
     State(records): State<Arc<dyn Records>>,
-    State(key_value): State<Arc<dyn KeyValueStore>>,
-    State(secrets): State<Arc<dyn SecretManager>>,
-    State(objects): State<Arc<dyn ObjectStore>>,
-    State(directory): State<Arc<Directory>>,
-    State(source_services): State<SourceServices>,
+    State(resources): State<NamespaceResources>,
     NamespacePath(namespace): NamespacePath,
     Query(PageParam { page }): Query<PageParam>,
 ) -> Result<Html<String>, UiError> {
+    let NamespaceResources {
+        key_value,
+        secrets,
+        objects,
+        directory,
+        sources: source_services,
+    } = resources;
     authorize(&viewer.caller, Action::Read, &namespace)?;
     let functions = catalog.list_functions(&namespace).await?;
     let sources = sources::of_namespace(catalog.clone(), source_services, &namespace).await?;
