@@ -467,17 +467,27 @@ async fn the_cli_creates_buckets_and_uploads_lists_stats_downloads_and_deletes_o
     assert_eq!(listed["buckets"], json!([]));
 }
 
-/// Every succeeded delivery of `function` as the echo function answered it: the request it
-/// saw, by the object key it was told of.
-async fn deliveries(server: &Server, function: &str) -> Vec<Value> {
-    let (status, page) = server
-        .get_json(&format!(
-            "/v1/namespaces/default/functions/{function}/invocations?limit=1000"
-        ))
-        .await;
-    assert_eq!(status, 200, "{page}");
+/// The succeeded deliveries of `function` as the echo function answered them: the request it
+/// saw, by the object key it was told of. Records are written a few milliseconds after the
+/// queue counts a delivery, so with `expected` the listing is read until that many are in;
+/// without it (after a kill -9, which loses the last few milliseconds of records) it is read
+/// once.
+async fn deliveries(server: &Server, function: &str, expected: Option<usize>) -> Vec<Value> {
+    let path = format!("/v1/namespaces/default/functions/{function}/invocations?limit=1000");
+    let records = crate::support::eventually(crate::support::DEADLINE, || async {
+        let (status, page) = server.get_json(&path).await;
+        assert_eq!(status, 200, "{page}");
+        let records = page["invocations"].as_array().unwrap().clone();
+        match (records.len(), expected) {
+            (n, Some(expected)) if n != expected => {
+                Err(format!("{n} of {expected} delivery records written"))
+            }
+            _ => Ok(records),
+        }
+    })
+    .await;
     let mut seen = Vec::new();
-    for record in page["invocations"].as_array().unwrap() {
+    for record in records {
         assert_eq!(record["trigger"], "bucket", "{record}");
         let id = record["id"].as_str().unwrap();
         let detail = server.invocation(id).await;
@@ -527,7 +537,7 @@ async fn two_hundred_uploads_are_delivered_once_each_with_cloudevents_headers() 
     );
     server.all_succeeded("thumbnail", 200).await;
 
-    let seen = deliveries(&server, "thumbnail").await;
+    let seen = deliveries(&server, "thumbnail", Some(200)).await;
     let mut subjects: Vec<String> = seen
         .iter()
         .map(|request| {
@@ -553,7 +563,7 @@ async fn two_hundred_uploads_are_delivered_once_each_with_cloudevents_headers() 
         .unwrap();
     assert_eq!(response.status(), 204);
     server.all_succeeded("thumbnail", 201).await;
-    let deleted: Vec<Value> = deliveries(&server, "thumbnail")
+    let deleted: Vec<Value> = deliveries(&server, "thumbnail", Some(201))
         .await
         .into_iter()
         .filter(|request| request["headers"]["ce-type"] == "dev.vireo.object.deleted")
@@ -651,8 +661,10 @@ async fn after_kill_9_mid_upload_every_object_has_exactly_one_event_and_none_is_
             .unwrap();
         assert_eq!(response.bytes().await.unwrap(), bytes, "{key} is whole");
     }
+    // One event per stored object, counted by the queue, which commits with the object; the
+    // records that survived the kill each name a different stored object.
     server.all_succeeded("thumbnail", stored.len() as u64).await;
-    let mut delivered: Vec<String> = deliveries(&server, "thumbnail")
+    let mut delivered: Vec<String> = deliveries(&server, "thumbnail", None)
         .await
         .iter()
         .map(|request| {
@@ -663,9 +675,12 @@ async fn after_kill_9_mid_upload_every_object_has_exactly_one_event_and_none_is_
         })
         .collect();
     delivered.sort();
-    assert_eq!(
-        delivered, stored,
-        "one created event per object that exists"
+    let recorded = delivered.len();
+    delivered.dedup();
+    assert_eq!(delivered.len(), recorded, "no object delivered twice");
+    assert!(
+        delivered.iter().all(|key| stored.contains(key)),
+        "{delivered:?} are all stored: {stored:?}"
     );
     // No file of a cut-off upload is left behind.
     let files = std::fs::read_dir(data.path().join("objects"))

@@ -119,15 +119,14 @@ impl Package {
         }
     }
 
-    /// `wasi:http`, or `fermyon:spin/variables` for part of a package.
-    pub(crate) fn described(&self) -> String {
+    /// `wasi:http`, or `fermyon:spin/variables` and `fermyon:spin/redis` for parts of a package.
+    pub(crate) fn described(&self) -> Vec<String> {
         match self.interfaces {
-            [] => self.name.to_string(),
+            [] => vec![self.name.to_string()],
             interfaces => interfaces
                 .iter()
                 .map(|interface| format!("{}/{interface}", self.name))
-                .collect::<Vec<_>>()
-                .join(", "),
+                .collect(),
         }
     }
 

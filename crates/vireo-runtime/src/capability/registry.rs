@@ -125,22 +125,36 @@ impl Registry {
     }
 
     /// The packages linked, grouped by version in the list's order: `wasi:cli, wasi:io and
-    /// wasi:http at 0.2.x`, with `; ` between versions.
+    /// wasi:http at 0.2.x`, with `; ` between versions; versions linking the same packages
+    /// share one group (`spin:postgres at 4.0.x and 3.0.x`).
     pub(crate) fn describe() -> String {
-        let mut versions: Vec<(&str, Vec<String>)> = Vec::new();
+        let mut by_version: Vec<(&str, Vec<String>)> = Vec::new();
         for package in Self::packages() {
-            let name = package.described();
-            match versions.iter_mut().find(|(v, _)| *v == package.version) {
-                Some((_, names)) => names.push(name),
-                None => versions.push((package.version, vec![name])),
+            let index = match by_version.iter().position(|(v, _)| *v == package.version) {
+                Some(index) => index,
+                None => {
+                    by_version.push((package.version, Vec::new()));
+                    by_version.len() - 1
+                }
+            };
+            let names = &mut by_version[index].1;
+            for name in package.described() {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
             }
         }
-        versions
+        let mut groups: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+        for (version, names) in by_version {
+            let version = format!("{version}.x");
+            match groups.iter_mut().find(|(linked, _)| *linked == names) {
+                Some((_, versions)) => versions.push(version),
+                None => groups.push((names, vec![version])),
+            }
+        }
+        groups
             .iter()
-            .map(|(version, names)| {
-                let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                format!("{} at {version}.x", and_list(&names))
-            })
+            .map(|(names, versions)| format!("{} at {}", and_list(names), and_list(versions)))
             .collect::<Vec<_>>()
             .join("; ")
     }
@@ -151,11 +165,14 @@ impl Registry {
 }
 
 /// `a`, `a and b`, `a, b and c`.
-fn and_list(names: &[&str]) -> String {
+fn and_list<S: AsRef<str>>(names: &[S]) -> String {
     match names {
         [] => String::new(),
-        [one] => (*one).to_string(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+        [one] => one.as_ref().to_string(),
+        [rest @ .., last] => {
+            let rest: Vec<&str> = rest.iter().map(AsRef::as_ref).collect();
+            format!("{} and {}", rest.join(", "), last.as_ref())
+        }
     }
 }
 
@@ -192,7 +209,7 @@ mod tests {
     fn the_description_names_every_package_by_version() {
         assert_eq!(
             Registry::describe(),
-            "wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets, wasi:http, wasi:config, wasi:keyvalue and wasi:blobstore at 0.2.x; fermyon:spin/variables, fermyon:spin/key-value, fermyon:spin/postgres, fermyon:spin/redis, fermyon:spin/mqtt and fermyon:spin/mysql, fermyon:spin/rdbms-types at 2.0.x; spin:postgres at 4.0.x; spin:postgres at 3.0.x"
+            "wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets, wasi:http, wasi:config, wasi:keyvalue and wasi:blobstore at 0.2.x; fermyon:spin/variables, fermyon:spin/key-value, fermyon:spin/postgres, fermyon:spin/redis, fermyon:spin/mqtt, fermyon:spin/mysql and fermyon:spin/rdbms-types at 2.0.x; spin:postgres at 4.0.x and 3.0.x"
         );
     }
 
