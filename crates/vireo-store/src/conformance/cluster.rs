@@ -2,8 +2,9 @@
 //! other's see, so nothing relies on there being one writer.
 
 use vireo_core::{
-    AliasName, AliasTarget, AsyncStatus, Change, Enqueued, InvocationId, MissedSlots, Name,
-    NamespaceQuotas, NewSchedule, SealedSecret, SecretName, Settlement, VersionSelector,
+    AliasName, AliasTarget, AsyncStatus, Change, Enqueued, HostPattern, InvocationId, MissedSlots,
+    Name, NamespaceQuotas, NewSchedule, SealedSecret, SecretName, Settlement, StoreError,
+    VersionSelector,
 };
 
 use futures::future::join_all;
@@ -522,4 +523,34 @@ pub(super) async fn of_two_swaps_through_two_nodes_exactly_one_wins(fixture: &dy
             winner
         );
     }
+}
+
+/// Rounds of two overlapping claims raced through two nodes: without serialising, both read
+/// no claim and both insert.
+const CLAIM_RACES: usize = 20;
+
+pub(super) async fn of_two_overlapping_host_claims_through_two_nodes_exactly_one_wins(
+    fixture: &dyn Fixture,
+) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let (default, team) = (Name::default_namespace(), name("team"));
+    one.tenants
+        .create_namespace(&team, &Default::default(), AT)
+        .await
+        .unwrap();
+    for round in 0..CLAIM_RACES {
+        let every = HostPattern::parse(&format!("*.r{round}.example.com")).unwrap();
+        let api = HostPattern::parse(&format!("api.r{round}.example.com")).unwrap();
+        let (mine, theirs) = tokio::join!(
+            one.http_routes.claim_host(&every, &default, AT),
+            other.http_routes.claim_host(&api, &team, AT),
+        );
+        match (mine, theirs) {
+            (Ok(()), Err(StoreError::HostTaken { .. }))
+            | (Err(StoreError::HostTaken { .. }), Ok(())) => {}
+            outcome => panic!("round {round}: exactly one claim wins, got {outcome:?}"),
+        }
+    }
+    let claims = other.http_routes.list_host_claims().await.unwrap();
+    assert_eq!(claims.len(), CLAIM_RACES, "{claims:?}");
 }

@@ -175,6 +175,7 @@ macro_rules! __conformance_cases {
                 a_master_key_recorded_through_one_node_binds_the_other,
                 increments_through_two_nodes_never_lose_one,
                 of_two_swaps_through_two_nodes_exactly_one_wins,
+                of_two_overlapping_host_claims_through_two_nodes_exactly_one_wins,
             ],
         }
     };

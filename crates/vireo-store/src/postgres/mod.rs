@@ -39,6 +39,11 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// NO KEY UPDATE leaves rows that refer to the namespace free to be inserted meanwhile.
 const LOCK_NAMESPACE: &str = "SELECT 1 FROM namespaces WHERE name = $1 FOR NO KEY UPDATE";
 
+/// Serialises the writes that decide by the host claims, across nodes: two overlapping claims
+/// (or a route and the release of its host) would otherwise both pass each one's check.
+const LOCK_HOST_CLAIMS: &str = "SELECT pg_advisory_xact_lock($1)";
+const HOST_CLAIMS_LOCK: i64 = 0x7669_7265_6f48_6f73; // "vireoHos"
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./src/postgres/migrations");
 
 pub(crate) use copy::copy_side;
@@ -135,6 +140,14 @@ impl Dialect for PgStore {
         query(LOCK_NAMESPACE)
             .bind(namespace.as_str())
             .execute(conn, "locking namespace")
+            .await?;
+        Ok(())
+    }
+
+    async fn lock_host_claims(conn: &mut PgConnection) -> Result<(), StoreError> {
+        query(LOCK_HOST_CLAIMS)
+            .bind(HOST_CLAIMS_LOCK)
+            .execute(conn, "locking host claims")
             .await?;
         Ok(())
     }

@@ -29,6 +29,7 @@ impl<D: Dialect> RouteStore for SqlStore<D> {
         let mut tx = self.write().await?;
         check_function(&mut *tx, &route.namespace, &route.function).await?;
         if let Some(host) = &route.pattern.host {
+            D::lock_host_claims(&mut tx).await?;
             let claims = claims(&mut *tx).await?;
             let claimed = claims
                 .iter()
@@ -121,6 +122,7 @@ impl<D: Dialect> RouteStore for SqlStore<D> {
         at_us: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
+        D::lock_host_claims(&mut tx).await?;
         check_namespace(&mut *tx, namespace).await?;
         for claim in claims(&mut *tx).await? {
             let Ok(claimed) = HostPattern::parse(&claim.host) else {
@@ -152,6 +154,7 @@ impl<D: Dialect> RouteStore for SqlStore<D> {
 
     async fn release_host(&self, host: &HostPattern) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
+        D::lock_host_claims(&mut tx).await?;
         let claims = claims(&mut *tx).await?;
         let Some(claim) = claims.iter().find(|claim| claim.host == host.to_string()) else {
             return Err(StoreError::HostNotFound {

@@ -67,6 +67,13 @@ pub(crate) trait Dialect: Clone + Send + Sync + 'static {
         Ok(())
     }
 
+    /// Waits for other writes that read host claims to decide (a claim's overlap, a route's
+    /// host, a release's routes); held until commit. Nothing to do where one writer at a time
+    /// writes.
+    async fn lock_host_claims(_conn: &mut Conn<Self>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Closes every connection once the work using them is done.
     async fn close(&self);
 }
