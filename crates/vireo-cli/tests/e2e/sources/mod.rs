@@ -8,11 +8,12 @@ mod nats;
 mod redis;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{DEADLINE, Server, eventually, stdout_json};
+use crate::support::{DEADLINE, Server, ServerBuilder, Store, eventually, stdout_json};
 
 const MESSAGES: usize = 1000;
 /// Messages idle this long at a consumer that died are taken over (Redis) or redelivered
@@ -180,5 +181,53 @@ fn state_changes_logged(server: &Server) {
         !server.log_lines("source failing").is_empty()
             && !server.log_lines("source running again").is_empty(),
         "each state change is logged"
+    );
+}
+
+/// Two nodes on one fresh PostgreSQL database, their files under `dir`, the probe deployed.
+async fn two_nodes(dir: &Path) -> [Server; 2] {
+    let one = ServerBuilder::new(Store::postgres(dir)).start();
+    let two = one.second_node().start();
+    one.deploy_ok("probe", "probe", serde_json::json!({})).await;
+    [one, two]
+}
+
+/// Waits until the source `orders` runs on `node` (each node reports its own runner).
+async fn runs_on(node: &Server) {
+    source_becomes(node, "running", DEADLINE, |_| true).await;
+}
+
+/// What `node` itself acknowledged of the source `orders`, by its own `/metrics`.
+async fn acknowledged_on(node: &Server) -> u64 {
+    let metrics = node.metrics_text().await;
+    metrics
+        .lines()
+        .find(|line| {
+            line.starts_with("vireo_source_messages_total")
+                && line.contains("outcome=\"acknowledged\"")
+                && line.contains("source=\"orders\"")
+        })
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Both nodes took messages from the broker, and together acknowledged each one once.
+async fn shared_by_both(nodes: &[Server; 2], messages: usize) {
+    let (one, two) = eventually(DEADLINE, || async {
+        let counts = (
+            acknowledged_on(&nodes[0]).await,
+            acknowledged_on(&nodes[1]).await,
+        );
+        if counts.0 + counts.1 >= messages as u64 {
+            Ok(counts)
+        } else {
+            Err(format!("acknowledged {counts:?} of {messages}"))
+        }
+    })
+    .await;
+    assert_eq!(one + two, messages as u64, "none acknowledged twice");
+    assert!(
+        one > 0 && two > 0,
+        "both nodes took messages: {one} and {two}"
     );
 }

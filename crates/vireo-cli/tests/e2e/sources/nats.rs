@@ -10,7 +10,8 @@ use vireo_testsvc::Nats;
 
 use super::{
     BY_ID, FAST_CLAIMS, MESSAGES, add_source, create, each_delivered_once, last_delivery_line,
-    listed_all_acknowledged, source_becomes, state_changes_logged,
+    listed_all_acknowledged, runs_on, shared_by_both, source_becomes, state_changes_logged,
+    two_nodes,
 };
 use crate::support::{DEADLINE, Server, eventually, stdout_json};
 
@@ -102,6 +103,36 @@ async fn each_message_on_the_filtered_subjects_becomes_one_succeeded_invocation(
     let mut all = published.clone();
     all.extend(more);
     each_delivered_once(&server, &all, BY_ID).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_share_a_consumers_messages_and_run_none_twice() {
+    let nats = Nats::shared();
+    let js = jetstream(nats).await;
+    let data = tempfile::tempdir().unwrap();
+    let nodes = two_nodes(data.path()).await;
+    create_stream(&js, "E2E_SHARED", "shared").await;
+    // Small pulls, so that neither node can take every message in a few.
+    add_source(
+        &nodes[0],
+        "orders",
+        "nats",
+        &nats.url(),
+        "E2E_SHARED",
+        &["--batch-size", "10"],
+    );
+    for node in &nodes {
+        runs_on(node).await;
+    }
+    let published = publish(
+        &js,
+        "shared.orders.eu",
+        (0..MESSAGES).map(|n| format!("{{\"order\":{n}}}")),
+    )
+    .await;
+    each_delivered_once(&nodes[0], &published, BY_ID).await;
+    shared_by_both(&nodes, MESSAGES).await;
+    assert_eq!(unacknowledged(&js, "E2E_SHARED").await, 0);
 }
 
 #[tokio::test]

@@ -9,7 +9,8 @@ use vireo_testsvc::Redis;
 
 use super::{
     BY_ID, FAST_CLAIMS, MESSAGES, add_source, create, each_delivered_once, last_delivery_line,
-    listed_all_acknowledged, source_becomes, state_changes_logged,
+    listed_all_acknowledged, runs_on, shared_by_both, source_becomes, state_changes_logged,
+    two_nodes,
 };
 use crate::support::{DEADLINE, Server, eventually, stdout_json};
 
@@ -69,6 +70,36 @@ async fn pending(redis: &mut redis::aio::MultiplexedConnection, stream: &str) ->
         .await
         .unwrap();
     redis::from_redis_value(summary[0].clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_share_a_streams_entries_and_run_none_twice() {
+    let redis = Redis::shared();
+    let mut publisher = connection(redis).await;
+    let data = tempfile::tempdir().unwrap();
+    let nodes = two_nodes(data.path()).await;
+    create_stream(&mut publisher, "e2e-shared").await;
+    // Small reads, so that neither node can take every entry in a few.
+    add_source(
+        &nodes[0],
+        "orders",
+        "redis",
+        &redis.url(),
+        "e2e-shared",
+        &["--batch-size", "10"],
+    );
+    for node in &nodes {
+        runs_on(node).await;
+    }
+    let published = publish(
+        &mut publisher,
+        "e2e-shared",
+        (0..MESSAGES).map(|n| format!("{{\"order\":{n}}}")),
+    )
+    .await;
+    each_delivered_once(&nodes[0], &published, BY_ID).await;
+    shared_by_both(&nodes, MESSAGES).await;
+    assert_eq!(pending(&mut publisher, "e2e-shared").await, 0);
 }
 
 #[tokio::test]
