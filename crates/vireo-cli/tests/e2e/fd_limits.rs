@@ -172,12 +172,26 @@ async fn an_invocation_over_its_concurrent_limit_gets_errors_while_hello_is_serv
     hellos_all_answer(&server, 100).await;
     upstream.release();
 
+    // Requests the guest starts after the held 16 were answered and closed may go too (a slow
+    // machine may still be starting them then), so the split is not fixed; what holds is that
+    // never more than 16 were open and every other request was refused with the limit's code.
     let (tally, id) = flooding.await.unwrap();
-    assert_eq!(
-        tally,
-        json!({"ok": 16, "failed": 984, "errors": {"ConnectionLimitReached": 984}})
+    let (ok, failed) = (
+        tally["ok"].as_u64().unwrap(),
+        tally["failed"].as_u64().unwrap(),
     );
-    assert_eq!(upstream.most(), 16);
+    assert!(ok >= 16 && failed > 0, "{tally}");
+    assert_eq!(ok + failed, 1000, "{tally}");
+    assert_eq!(
+        tally["errors"],
+        json!({"ConnectionLimitReached": failed}),
+        "{tally}"
+    );
+    assert_eq!(
+        upstream.most(),
+        16,
+        "never more than the invocation's limit"
+    );
     let why = "the invocation has 16 outgoing requests open (egress.max_concurrent_per_invocation)";
     assert_refusal_noted(&server, &id, why).await;
     assert_eq!(server.log_lines(REFUSED).len(), 1, "logged once");
