@@ -78,7 +78,7 @@ start_postgres() {
     fi
     run as_postgres "$PG_BIN/initdb" --pgdata "$PG_ROOT/data" --username vireo --auth trust \
         --encoding UTF8 --locale C >/dev/null
-    PG_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    PG_PORT=$(free_port)
     run as_postgres "$PG_BIN/pg_ctl" --pgdata "$PG_ROOT/data" --log "$PG_ROOT/log" --wait \
         --options "-p $PG_PORT -k $PG_ROOT -c listen_addresses=127.0.0.1 -c max_connections=200" \
         start >/dev/null

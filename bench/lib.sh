@@ -179,6 +179,11 @@ build_vireo_guests() {
 # ---------------------------------------------------------------------------
 # Servers
 
+# free_port : a TCP port on 127.0.0.1 nothing listens on now (for servers that cannot take 0).
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 show_logs() {
     local name=$1 file
     for file in "$WORK/$name.stdout" "$WORK/$name.stderr"; do

@@ -54,11 +54,6 @@ Environment:
 EOF
 }
 
-# free_port : a TCP port on 127.0.0.1 nothing listens on now.
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # start_broker NAME CMD... : CMD in the background as the broker NAME; sets BROKER_PID.
 start_broker() {
     local name=$1
