@@ -17,7 +17,7 @@ use crate::manifest::Manifest;
 use crate::output::{self, Format};
 use crate::settings_args::{SettingsArgs, settings_form};
 use crate::views::{SettingChange, VersionView};
-use crate::{apply, args};
+use crate::{apply, args, spin_manifest};
 
 #[derive(Args)]
 pub struct DeployArgs {
@@ -38,6 +38,19 @@ pub struct DeployArgs {
     )]
     manifest: Option<PathBuf>,
 
+    /// Deploy a Spin application: every component of the Spin manifest (version 2) that an
+    /// HTTP trigger runs, with its routes, outbound hosts, key-value stores, environment and
+    /// variables (`SPIN_VARIABLE_NAME` in the environment sets one, as for `spin up`); what
+    /// Vireo cannot map is reported [default path: ./spin.toml]
+    #[arg(
+        long,
+        value_name = "SPIN.TOML",
+        num_args = 0..=1,
+        default_missing_value = spin_manifest::FILE_NAME,
+        conflicts_with_all = ["name", "manifest"]
+    )]
+    from_spin: Option<PathBuf>,
+
     /// Say what deploying the manifest would change (version, settings, aliases, schedules,
     /// routes, sources) and change nothing
     #[arg(long, conflicts_with = "name")]
@@ -55,7 +68,10 @@ pub async fn run(client: &Client, format: Format, args: DeployArgs) -> anyhow::R
                  takes its settings from its [settings] table"
             );
         }
-        let manifest = Manifest::load(args.manifest.as_deref())?;
+        let manifest = match &args.from_spin {
+            Some(spin) => spin_manifest::load(Some(spin))?,
+            None => Manifest::load(args.manifest.as_deref())?,
+        };
         return apply::run(client, format, &manifest, args.dry_run).await;
     };
     let (component, progress) = upload_part(&name, &file).await?;

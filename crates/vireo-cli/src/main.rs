@@ -28,6 +28,7 @@ mod secrets;
 mod serve;
 mod settings_args;
 mod sources;
+mod spin_manifest;
 mod sse;
 mod store;
 mod tenants;

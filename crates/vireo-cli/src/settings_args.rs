@@ -114,6 +114,11 @@ pub struct SettingsArgs {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     allow_unimplemented_imports: Option<bool>,
 
+    /// Hand requests over as Spin's HTTP trigger does: the whole path a route matched and
+    /// Spin's `spin-*` headers, for components written for Spin [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    spin_http: Option<bool>,
+
     /// A JSON file of settings (the fields of `GET …/versions/N`'s `settings`), for all of them
     /// at once; flags given too replace the file's fields
     #[arg(long = "settings", value_name = "FILE.json")]
@@ -179,6 +184,8 @@ struct Settings {
     cors: Option<Option<CorsSettings>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     allow_unimplemented_imports: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spin_http: Option<bool>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     variables: BTreeMap<String, VariableValue>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -202,6 +209,7 @@ impl From<&SettingsArgs> for Settings {
             rate_limit: args.rate_limit.map(Limit::into_option),
             cors: cors_from_origins(&args.cors_origin),
             allow_unimplemented_imports: args.allow_unimplemented_imports,
+            spin_http: args.spin_http,
             key_value_stores: args.key_value_stores.clone(),
             buckets: args.buckets.clone(),
             variables: args

@@ -8,6 +8,7 @@ use crate::auth::{Action, Principal};
 use crate::invocation::{InvocationId, Trigger};
 use crate::names::{AliasName, Name, VersionSelector};
 use crate::settings::{InvokeAuth, VersionSettings};
+use crate::spin_http::Arrival;
 use crate::split::{AliasTarget, VERSION_HEADER};
 use crate::store::{StoreError, VersionInfo};
 use crate::tenancy::RateLimit;
@@ -33,6 +34,16 @@ pub struct Call {
     pub route_auth: Option<InvokeAuth>,
     /// The request as the guest should see it: the path is the function-relative `/{rest}`.
     pub request: http::Request<Body>,
+    /// How an HTTP request reached the gateway; none for an event or an async invocation run
+    /// later. Read only by versions that see requests as Spin does (`spin_http`).
+    pub arrival: Option<Arrival>,
+}
+
+/// The connection a request came on, put in each request's extensions by the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub addr: std::net::SocketAddr,
+    pub tls: bool,
 }
 
 /// Why a call got no answer from its function, and the version picked to answer it when the

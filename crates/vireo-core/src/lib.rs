@@ -19,6 +19,7 @@ pub mod schedule;
 pub mod secrets;
 pub mod settings;
 pub mod source;
+pub mod spin_http;
 pub mod split;
 pub mod store;
 pub mod tenancy;

@@ -69,6 +69,10 @@ pub struct VersionSettings {
     /// default.
     #[schema(value_type = Vec<String>)]
     pub buckets: BTreeSet<Name>,
+    /// Hand requests over as Spin's HTTP trigger does: the whole path a route matched (not the
+    /// part after it) and Spin's `spin-*` headers (`spin-path-info`, `spin-full-url`, …). Set
+    /// for functions deployed from a Spin application manifest.
+    pub spin_http: bool,
 }
 
 /// Who may invoke a version: anyone, callers with a key of the namespace, or callers with a
@@ -110,6 +114,7 @@ impl Default for VersionSettings {
             variables: BTreeMap::new(),
             key_value_stores: BTreeSet::new(),
             buckets: BTreeSet::new(),
+            spin_http: false,
         }
     }
 }

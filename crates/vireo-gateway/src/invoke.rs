@@ -6,8 +6,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
+use vireo_core::invoke::Peer;
+use vireo_core::spin_http::Arrival;
 use vireo_core::{
-    BoxError, Call, InvocationId, Name, Principal, RequestBodyError, Trigger, VersionSelector,
+    BoxError, Call, InvocationId, Name, PathPattern, Principal, RequestBodyError, Trigger,
+    VersionSelector,
 };
 
 use crate::accept::Target;
@@ -93,15 +96,16 @@ async fn invoke(
         selector,
         route_auth: None,
     };
-    call_function(state, id, target, rest, request).await
+    call_function(state, id, target, (None, rest), request).await
 }
 
-/// Hands `request` to `target`, which sees the path `/{rest}`.
+/// Hands `request` to `target`, which sees the path `/{rest}`; `route` is the path pattern of
+/// the route the request took, if it took one.
 pub(crate) async fn call_function(
     state: Invoking,
     id: InvocationId,
     target: Target,
-    rest: &str,
+    (route, rest): (Option<PathPattern>, &str),
     request: Request,
 ) -> Result<Response, ApiError> {
     let limit = state.limits.max_request_body_bytes;
@@ -115,6 +119,7 @@ pub(crate) async fn call_function(
     }
 
     let (mut parts, body) = request.into_parts();
+    let arrival = arrival(&parts, route);
     parts.uri = guest_uri(rest, parts.uri.query())?;
     strip_hop_by_hop(&mut parts.headers);
     let principal = auth::invoker(&state.access, &mut parts.headers)?;
@@ -122,7 +127,7 @@ pub(crate) async fn call_function(
         Principal::Key(caller) => limits::key_budget(&state.access, caller, &target.namespace)?,
         _ => None,
     };
-    let mut response = deliver(&state, id, target, principal, parts, body).await?;
+    let mut response = deliver(&state, id, (target, arrival), principal, parts, body).await?;
     if let Some(budget) = budget {
         limits::describe(response.headers_mut(), budget);
     }
@@ -133,7 +138,7 @@ pub(crate) async fn call_function(
 async fn deliver(
     state: &Invoking,
     id: InvocationId,
-    target: Target,
+    (target, arrival): (Target, Arrival),
     principal: Principal,
     mut parts: axum::http::request::Parts,
     body: AxumBody,
@@ -161,10 +166,25 @@ async fn deliver(
         principal,
         route_auth: target.route_auth,
         request: http::Request::from_parts(parts, body),
+        arrival: Some(arrival),
     };
 
     let response = state.invoker.invoke(call).await?;
     Ok(response.map(AxumBody::new))
+}
+
+/// How the request reached the gateway, before its path is made function-relative.
+fn arrival(parts: &axum::http::request::Parts, route: Option<PathPattern>) -> Arrival {
+    let peer = parts.extensions.get::<Peer>();
+    Arrival {
+        target: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_string(), |target| target.to_string()),
+        route,
+        client: peer.map(|peer| peer.addr),
+        tls: peer.is_some_and(|peer| peer.tls),
+    }
 }
 
 /// A request body for a function, bounded by the server's size limit and body pace.

@@ -46,7 +46,8 @@ pub async fn fallback(State(state): State<Invoking>, mut request: Request) -> Re
     };
     let started = Instant::now();
     let id = InvocationId::generate();
-    let answer = call_function(state, id.clone(), target, &rest, request).await;
+    let matched = Some(route.pattern.path.clone());
+    let answer = call_function(state, id.clone(), target, (matched, &rest), request).await;
     let response = with_invocation_id(answer, &id);
     count_request(
         &route.namespace,

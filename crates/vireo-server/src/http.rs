@@ -6,6 +6,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -14,6 +15,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+use vireo_core::invoke::Peer;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
@@ -43,11 +46,11 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let mut failures = AcceptFailures::default();
     loop {
-        let stream = tokio::select! {
+        let (stream, addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, addr)) => {
                     failures.recovered();
-                    stream
+                    (stream, addr)
                 }
                 Err(error) => {
                     if let Some(pause) = failures.failed(&error) {
@@ -66,6 +69,10 @@ pub async fn serve(
             http: connections.clone(),
             app: app.clone(),
             watcher: graceful.watcher(),
+            peer: Peer {
+                addr,
+                tls: tls.is_some(),
+            },
         };
         match &tls {
             None => {
@@ -94,11 +101,19 @@ struct Connection {
     http: http1::Builder,
     app: Router,
     watcher: Watcher,
+    peer: Peer,
 }
 
 impl Connection {
     async fn serve(self, stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static) {
-        let service = TowerToHyperService::new(self.app);
+        // Every request carries the connection it came on (the client's address, for
+        // functions that ask for it).
+        let peer = self.peer;
+        let app = self.app.map_request(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(peer);
+            request
+        });
+        let service = TowerToHyperService::new(app);
         let connection = self
             .watcher
             .watch(self.http.serve_connection(TokioIo::new(stream), service));

@@ -13,6 +13,7 @@ use tracing::Instrument;
 use vireo_core::buckets::{Buckets, Verdict};
 use vireo_core::invoke::{authorize_invocation, invoke_auth, requested_version};
 use vireo_core::jwt::CLAIMS_HEADER;
+use vireo_core::spin_http;
 use vireo_core::{
     AliasName, AliasTarget, Body, Call, Catalog, Change, ComponentStore, DeployError, Deployed,
     Deployer, Directory, ErrorClass, InvocationStatus, InvokeAuth, InvokeError, Invoker, Name,
@@ -624,6 +625,9 @@ impl Platform {
             call.request.headers_mut(),
         )
         .await?;
+        if version.settings.spin_http {
+            spin_http::shape(&mut call.request, call.arrival.as_ref());
+        }
         // From here on the caller may call the version, so every answer names it, refusals
         // and failures too, and errors can be compared per version of a split.
         let number = version.version;

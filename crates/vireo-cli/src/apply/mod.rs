@@ -67,6 +67,11 @@ pub async fn run(
     if format == Format::Csv {
         return Err(output::csv_unsupported());
     }
+    if format == Format::Table {
+        for note in &manifest.notes {
+            eprintln!("note: {note}");
+        }
+    }
     let mut reports = Vec::new();
     for function in &manifest.functions {
         let client = match &function.namespace {
@@ -89,7 +94,7 @@ pub async fn run(
         reports.push(report);
     }
     if format == Format::Json {
-        let answer = json!({ "dry_run": dry_run, "functions": reports });
+        let answer = json!({ "dry_run": dry_run, "functions": reports, "not_mapped": manifest.notes });
         output::write_stdout(output::pretty_json(&answer).as_bytes())?;
     }
     Ok(())

@@ -30,6 +30,9 @@ pub struct Manifest {
     /// The directory relative paths are taken from, and builds run in.
     pub dir: PathBuf,
     pub functions: Vec<FunctionSpec>,
+    /// What the file asks that the deploy does not do (a Spin manifest's unmapped parts),
+    /// reported with the deploy.
+    pub notes: Vec<String>,
 }
 
 /// One function: what it is called, its built component, how to build it, and how it runs.
@@ -272,6 +275,7 @@ impl Manifest {
             shown,
             dir,
             functions,
+            notes: Vec::new(),
         })
     }
 

@@ -41,6 +41,7 @@ mod reuse_fallback;
 mod routes;
 mod scaling;
 mod secrets;
+mod spin_import;
 mod sources;
 mod store_faults;
 mod templates;

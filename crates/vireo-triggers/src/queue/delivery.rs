@@ -166,6 +166,8 @@ fn call(job: ClaimedInvocation) -> Result<Call, String> {
         principal: Principal::System,
         route_auth: None,
         request,
+        // Run later, away from the connection it came on.
+        arrival: None,
     })
 }
 
