@@ -109,10 +109,12 @@ impl Connection {
         // Every request carries the connection it came on (the client's address, for
         // functions that ask for it).
         let peer = self.peer;
-        let app = self.app.map_request(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(peer);
-            request
-        });
+        let app = self
+            .app
+            .map_request(move |mut request: hyper::Request<Incoming>| {
+                request.extensions_mut().insert(peer);
+                request
+            });
         let service = TowerToHyperService::new(app);
         let connection = self
             .watcher

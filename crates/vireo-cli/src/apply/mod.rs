@@ -94,7 +94,8 @@ pub async fn run(
         reports.push(report);
     }
     if format == Format::Json {
-        let answer = json!({ "dry_run": dry_run, "functions": reports, "not_mapped": manifest.notes });
+        let answer =
+            json!({ "dry_run": dry_run, "functions": reports, "not_mapped": manifest.notes });
         output::write_stdout(output::pretty_json(&answer).as_bytes())?;
     }
     Ok(())

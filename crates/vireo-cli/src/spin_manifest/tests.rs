@@ -73,7 +73,11 @@ fn each_component_an_http_trigger_runs_becomes_a_function_with_its_routes() {
     let names: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["api", "internal"]);
     let api = &functions[0];
-    let routes: Vec<&str> = api.routes.iter().map(|r| r.route.get_ref().as_str()).collect();
+    let routes: Vec<&str> = api
+        .routes
+        .iter()
+        .map(|r| r.route.get_ref().as_str())
+        .collect();
     assert_eq!(routes, ["/api/*", "/api-health"]);
     assert!(functions[1].routes.is_empty());
     let expected = [
@@ -145,7 +149,8 @@ fn an_environment_value_overrides_a_default_and_a_required_variable_needs_one() 
     );
     let refused = converted(&[]).unwrap_err().to_string();
     assert!(
-        refused.contains("the variable region is required") && refused.contains("SPIN_VARIABLE_REGION"),
+        refused.contains("the variable region is required")
+            && refused.contains("SPIN_VARIABLE_REGION"),
         "{refused}"
     );
 }
@@ -167,8 +172,12 @@ fn manifests_vireo_cannot_read_are_refused_with_the_reason() {
     let remote = "spin_manifest_version = 2\n[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n\
                   [component.a]\nsource = { url = \"https://example.com/a.wasm\", digest = \"sha256:00\" }\n";
     let refused = convert(remote, &BTreeMap::new()).unwrap_err();
-    assert!(refused.to_string().contains("not a local file"), "{refused}");
-    let dangling = "spin_manifest_version = 2\n[[trigger.http]]\nroute = \"/\"\ncomponent = \"b\"\n";
+    assert!(
+        refused.to_string().contains("not a local file"),
+        "{refused}"
+    );
+    let dangling =
+        "spin_manifest_version = 2\n[[trigger.http]]\nroute = \"/\"\ncomponent = \"b\"\n";
     let refused = convert(dangling, &BTreeMap::new()).unwrap_err();
     assert!(refused.to_string().contains("does not define"), "{refused}");
 }

@@ -83,7 +83,10 @@ async fn a_spin_application_deploys_with_its_routes_and_answers_with_spins_heade
     assert_eq!(would, ["greet", "hola"]);
     let notes = dry["not_mapped"].to_string();
     assert!(notes.contains("cron trigger"), "{notes}");
-    assert!(notes.contains("component hola's files is not mapped"), "{notes}");
+    assert!(
+        notes.contains("component hola's files is not mapped"),
+        "{notes}"
+    );
     let (status, _) = server
         .get_json("/v1/namespaces/default/functions/greet")
         .await;
@@ -92,7 +95,10 @@ async fn a_spin_application_deploys_with_its_routes_and_answers_with_spins_heade
     let deployed = server.cli_in(app.path(), &["deploy", "--from-spin", "spin.toml"]);
     assert!(deployed.status.success(), "{deployed:?}");
     let said = String::from_utf8_lossy(&deployed.stderr);
-    assert!(said.contains("note: 1 cron trigger(s) not mapped"), "{said}");
+    assert!(
+        said.contains("note: 1 cron trigger(s) not mapped"),
+        "{said}"
+    );
 
     let client = reqwest::Client::new();
     // The whole path, as under Spin, with the application variable's default.
