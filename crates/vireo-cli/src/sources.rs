@@ -39,6 +39,12 @@ pub enum SourcesCommand {
         /// Most messages taken from the broker at once [default: 100]
         #[arg(long, value_name = "N")]
         batch_size: Option<u32>,
+        /// Invoke the function only for messages whose JSON body matches, as JSON: fields each
+        /// with a list of patterns, e.g. '{"type": ["order.created"], "amount": [{"numeric":
+        /// [">", 100]}]}' (also prefix, suffix, exists, anything-but; objects descend); the
+        /// others are acknowledged and counted as filtered
+        #[arg(long, value_name = "JSON", value_parser = json_object)]
+        filter: Option<serde_json::Value>,
     },
     /// List the namespace's sources with their state, counters and lag on the node answering.
     Ls,
@@ -73,6 +79,7 @@ pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> an
             function,
             password_secret,
             batch_size,
+            filter,
         } => {
             let kind = match kind {
                 Kind::Redis => "redis",
@@ -82,7 +89,7 @@ pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> an
             let body = json!({
                 "name": name, "kind": kind, "url": url, "stream": stream, "subject": subject,
                 "function": function,
-                "password_secret": password_secret, "batch_size": batch_size,
+                "password_secret": password_secret, "batch_size": batch_size, "filter": filter,
             });
             let answer = client
                 .json(client.request(Method::POST, &base).json(&body))
@@ -119,6 +126,11 @@ pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> an
     }
 }
 
+/// A `--filter`: JSON, which the server checks as a filter.
+fn json_object(text: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))
+}
+
 async fn toggle(client: &Client, format: Format, path: &str, action: &str) -> anyhow::Result<()> {
     let answer = client
         .json(client.request(Method::POST, &format!("{path}/{action}")))
@@ -140,6 +152,7 @@ fn sources_table(sources: &[SourceView]) -> String {
             "STATE",
             "RECEIVED",
             "ACKED",
+            "FILTERED",
             "LAG",
             "LAST ERROR",
         ],
@@ -152,6 +165,7 @@ fn sources_table(sources: &[SourceView]) -> String {
                 s.state.clone(),
                 s.received.to_string(),
                 s.acknowledged.to_string(),
+                s.filtered.to_string(),
                 s.lag.map_or("-".to_string(), |lag| lag.to_string()),
                 s.last_error.clone().unwrap_or_else(|| "-".to_string()),
             ]

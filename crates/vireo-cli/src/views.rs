@@ -182,11 +182,15 @@ pub struct SourceView {
     pub password_secret: Option<String>,
     #[serde(default)]
     pub batch_size: u32,
+    #[serde(default)]
+    pub filter: Option<serde_json::Value>,
     pub function: String,
     pub paused: bool,
     pub state: String,
     pub received: u64,
     pub acknowledged: u64,
+    #[serde(default)]
+    pub filtered: u64,
     pub lag: Option<u64>,
     pub last_error: Option<String>,
 }

@@ -12,6 +12,7 @@ pub mod http_route;
 pub mod invocation;
 pub mod invoke;
 pub mod json;
+pub mod message_filter;
 pub mod jwt;
 pub mod names;
 pub mod queue;

@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::message_filter::MessageFilter;
 use crate::names::{Name, VersionSelector};
 use crate::secrets::{SecretName, SecretValue};
 use crate::store::StoreError;
@@ -77,6 +78,9 @@ pub struct SourceSpec {
     pub password_secret: Option<SecretName>,
     /// Most messages taken from the broker per receive.
     pub batch_size: u32,
+    /// Only messages whose JSON body matches invoke the function; the others are acknowledged
+    /// and counted as filtered. All when `None`.
+    pub filter: Option<MessageFilter>,
 }
 
 /// Why a source's settings are refused; the message names the setting.
@@ -275,6 +279,8 @@ pub struct SourceStatus {
     pub acknowledged: u64,
     /// Messages the queue refused for now (namespace queue full); the broker redelivers them.
     pub refused: u64,
+    /// Messages acknowledged without an invocation: their body did not match the filter.
+    pub filtered: u64,
     /// Messages in the broker not yet delivered to the source, where the broker reports it.
     pub lag: Option<u64>,
     pub last_error: Option<String>,
@@ -309,6 +315,7 @@ mod tests {
             subject: None,
             password_secret: None,
             batch_size: 100,
+            filter: None,
         }
     }
 

@@ -375,6 +375,9 @@ pub(crate) fn source(row: &impl Columns) -> Result<Source, StoreError> {
                 })
                 .transpose()?,
             batch_size: column(row, "batch_size")?,
+            filter: column::<Option<String>>(row, "filter")?
+                .map(|filter| codec::from_json("filter", &filter))
+                .transpose()?,
         },
         paused: column(row, "paused")?,
         created_at_us: column(row, "created_at_us")?,

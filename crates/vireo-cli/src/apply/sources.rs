@@ -54,6 +54,7 @@ fn create_body(function: &Name, source: &EventSourceSpec) -> Value {
         "subject": spec.subject,
         "password_secret": spec.password_secret,
         "batch_size": spec.batch_size,
+        "filter": spec.filter,
     })
 }
 
@@ -66,4 +67,5 @@ fn same(body: &Value, view: &SourceView) -> bool {
         && body["subject"] == json!(view.subject)
         && body["password_secret"] == json!(view.password_secret)
         && body["batch_size"] == view.batch_size
+        && body["filter"] == json!(view.filter)
 }

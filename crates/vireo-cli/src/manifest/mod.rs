@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 use utoipa::ToSchema;
+use vireo_core::message_filter::MessageFilter;
 use vireo_core::source::DEFAULT_SOURCE_BATCH;
 use vireo_core::{
     AliasName, AliasTarget, CronSchedule, InvokeAuth, MissedSlots, Name, ObjectEvent, RoutePattern,
@@ -168,6 +169,11 @@ pub struct EventSourceSpec {
     pub password_secret: Option<SecretName>,
     /// Most messages taken per receive [default: 100, at most 1000].
     pub batch_size: Option<u32>,
+    /// Only messages whose JSON body matches invoke the function: fields each with a list of
+    /// patterns (`{ type = ["order.created"], amount = [{ numeric = [">", 100] }] }`; also
+    /// prefix, suffix, exists, anything-but; tables descend) [default: every message].
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<MessageFilter>,
     /// The alias the source invokes [default: latest].
     #[schema(value_type = Option<String>)]
     pub alias: Option<AliasName>,
@@ -183,6 +189,7 @@ impl EventSourceSpec {
             subject: self.subject.clone(),
             password_secret: self.password_secret.clone(),
             batch_size: self.batch_size.unwrap_or(DEFAULT_SOURCE_BATCH),
+            filter: self.filter.clone(),
         }
     }
 }

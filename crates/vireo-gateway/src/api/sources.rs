@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use vireo_core::message_filter::MessageFilter;
 use vireo_core::time::{now_micros, rfc3339};
 use vireo_core::{
     Catalog, Name, NewSource, SecretName, Source, SourceKind, SourceProbeError, SourceSpec,
@@ -38,6 +39,13 @@ pub struct CreateSource {
     pub password_secret: Option<String>,
     /// Most messages taken per receive (default 100, at most 1000).
     pub batch_size: Option<u32>,
+    /// Only messages whose JSON body matches invoke the function, the others are acknowledged
+    /// and counted as filtered: an object naming fields, each a list of patterns (a value,
+    /// `{"prefix": …}`, `{"suffix": …}`, `{"exists": bool}`, `{"numeric": [">", 0]}`,
+    /// `{"anything-but": [...]}`) or an object of its own fields, in the style of Lambda's
+    /// filter criteria.
+    #[schema(value_type = Option<Object>, example = json!({"type": ["order.created"]}))]
+    pub filter: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -52,6 +60,8 @@ pub struct SourceView {
     pub subject: Option<String>,
     pub password_secret: Option<String>,
     pub batch_size: u32,
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<serde_json::Value>,
     pub paused: bool,
     /// On the node that answered: `running`, `paused` or `failing`; `starting` before its
     /// runner has reported.
@@ -59,6 +69,8 @@ pub struct SourceView {
     pub received: u64,
     pub acknowledged: u64,
     pub refused: u64,
+    /// Messages acknowledged without an invocation: their body did not match the filter.
+    pub filtered: u64,
     pub lag: Option<u64>,
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,
@@ -91,11 +103,13 @@ impl SourceView {
             subject: source.spec.subject,
             password_secret: source.spec.password_secret.map(String::from),
             batch_size: source.spec.batch_size,
+            filter: source.spec.filter.map(|filter| filter.as_json().clone()),
             paused: source.paused,
             state: state.to_string(),
             received: status.map_or(0, |s| s.received),
             acknowledged: status.map_or(0, |s| s.acknowledged),
             refused: status.map_or(0, |s| s.refused),
+            filtered: status.map_or(0, |s| s.filtered),
             lag: status.and_then(|s| s.lag),
             last_error: status.and_then(|s| s.last_error.clone()),
             last_error_at: status.and_then(|s| s.last_error_at_us).map(rfc3339),
@@ -141,6 +155,12 @@ fn spec(body: &CreateSource) -> Result<SourceSpec, ApiError> {
         batch_size: body
             .batch_size
             .unwrap_or(vireo_core::source::DEFAULT_SOURCE_BATCH),
+        filter: body
+            .filter
+            .clone()
+            .map(MessageFilter::parse)
+            .transpose()
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_source", e.to_string()))?,
     };
     spec.validate()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_source", e.to_string()))?;

@@ -20,6 +20,10 @@ fn source(function: &Name, name_: &str) -> NewSource {
             subject: Some("orders.eu".to_string()),
             password_secret: Some(SecretName::parse("NATS_PASSWORD").unwrap()),
             batch_size: 250,
+            filter: Some(
+                serde_json::from_value(serde_json::json!({"type": ["order.created"]}))
+                    .expect("a valid filter"),
+            ),
         },
         created_at_us: 7,
     }

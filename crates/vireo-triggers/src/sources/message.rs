@@ -90,6 +90,7 @@ mod tests {
                 subject: None,
                 password_secret: None,
                 batch_size: 10,
+                filter: None,
             },
             paused: false,
             created_at_us: 0,

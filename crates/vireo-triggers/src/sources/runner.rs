@@ -101,8 +101,11 @@ impl Runner {
             self.tracker.count("received", messages.len());
             // The batch is finished even when cancelled now: what is stored gets acknowledged.
             let stored = self.store(messages).await;
-            receiver.acknowledge(&stored.kept).await?;
+            // One acknowledgement of both, so a broker that wants them in order gets that.
+            let acknowledged = [stored.kept.as_slice(), stored.filtered.as_slice()].concat();
+            receiver.acknowledge(&acknowledged).await?;
             self.tracker.count("acknowledged", stored.kept.len());
+            self.tracker.count("filtered", stored.filtered.len());
             self.tracker.count("duplicate", stored.duplicates);
             if !stored.refused.is_empty() {
                 receiver.release(&stored.refused).await?;
@@ -122,17 +125,23 @@ impl Runner {
         }
     }
 
-    /// Submits every message at once, so the queue writer commits them together.
+    /// Submits every message the filter lets through at once, so the queue writer commits them
+    /// together.
     async fn store(&self, messages: Vec<Message>) -> Stored {
         let now = now_micros();
         let mut submissions = JoinSet::new();
+        let mut stored = Stored::default();
+        let filter = self.source.spec.filter.as_ref();
         for message in messages {
             let id = message.id.clone();
+            if filter.is_some_and(|filter| !filter.matches(&message.body)) {
+                stored.filtered.push(id);
+                continue;
+            }
             let invocation = message::invocation(&self.source, message, now);
             let submitter = self.submitter.clone();
             submissions.spawn(async move { (id, submitter.submit(invocation).await) });
         }
-        let mut stored = Stored::default();
         while let Some(joined) = submissions.join_next().await {
             let Ok((id, outcome)) = joined else {
                 // A submission that panicked stored nothing we know of: redelivered later.
@@ -167,6 +176,8 @@ impl Runner {
 struct Stored {
     /// Held by the queue: to acknowledge.
     kept: Vec<String>,
+    /// Not for the function (its body did not match the filter): to acknowledge.
+    filtered: Vec<String>,
     duplicates: usize,
     /// Not stored: to release to the broker.
     refused: Vec<String>,

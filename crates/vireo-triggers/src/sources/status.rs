@@ -9,7 +9,8 @@ use vireo_core::time::now_micros;
 use vireo_core::{Name, Source, SourceMonitor, SourceState, SourceStatus};
 
 /// Messages by outcome: `received`, `acknowledged`, `refused` (the queue was full; the broker
-/// keeps them) or `duplicate` (stored before, by the idempotency key).
+/// keeps them), `duplicate` (stored before, by the idempotency key) or `filtered` (acknowledged
+/// without an invocation: the body did not match the source's filter).
 pub const SOURCE_MESSAGES_METRIC: &str = "vireo_source_messages_total";
 /// Messages the broker holds that the source has not received yet, where the broker says.
 pub const SOURCE_LAG_METRIC: &str = "vireo_source_lag";
@@ -50,6 +51,7 @@ impl Statuses {
             received: 0,
             acknowledged: 0,
             refused: 0,
+            filtered: 0,
             lag: None,
             last_error: None,
             last_error_at_us: None,
@@ -100,6 +102,7 @@ impl Tracker {
             "received" => status.received += n,
             "acknowledged" => status.acknowledged += n,
             "refused" => status.refused += n,
+            "filtered" => status.filtered += n,
             _ => {}
         });
     }

@@ -144,6 +144,65 @@ async fn each_stream_entry_becomes_one_succeeded_invocation() {
 }
 
 #[tokio::test]
+async fn a_filter_lets_only_matching_entries_invoke_and_acknowledges_the_rest() {
+    let redis = Redis::shared();
+    let mut publisher = connection(redis).await;
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.deploy_ok("probe", "probe", json!({})).await;
+    create_stream(&mut publisher, "e2e-filtered").await;
+    let filter = r#"{"kind": ["paid"], "amount": [{"numeric": [">", 10]}]}"#;
+    let created = add_source(
+        &server,
+        "orders",
+        "redis",
+        &redis.url(),
+        "e2e-filtered",
+        &["--filter", filter],
+    );
+    assert_eq!(created["filter"]["kind"], json!(["paid"]), "{created}");
+
+    let payloads = (0..200).map(|n| {
+        let kind = if n % 2 == 0 { "paid" } else { "created" };
+        json!({"kind": kind, "amount": n % 20, "order": n}).to_string()
+    });
+    let mut published = publish(&mut publisher, "e2e-filtered", payloads).await;
+    published.extend(publish(&mut publisher, "e2e-filtered", ["not json".to_string()]).await);
+    let matching: BTreeMap<String, String> = published
+        .iter()
+        .filter(|(_, payload)| {
+            serde_json::from_str::<serde_json::Value>(payload)
+                .is_ok_and(|order| order["kind"] == "paid" && order["amount"].as_u64() > Some(10))
+        })
+        .map(|(id, payload)| (id.clone(), payload.clone()))
+        .collect();
+    // Even orders with amount 12, 14, 16, 18: 40 of 200.
+    assert_eq!(matching.len(), 40);
+    each_delivered_once(&server, &matching, BY_ID).await;
+
+    let listed = eventually(DEADLINE, || async {
+        let listed = stdout_json(&server.cli(&["sources", "ls", "-o", "json"]));
+        let source = listed["sources"][0].clone();
+        if source["acknowledged"] == 40 && source["filtered"] == 161 {
+            Ok(source)
+        } else {
+            Err(source.to_string())
+        }
+    })
+    .await;
+    assert_eq!(listed["received"], 201, "{listed}");
+    // Filtered entries are acknowledged too: nothing stays pending at the broker.
+    assert_eq!(pending(&mut publisher, "e2e-filtered").await, 0);
+    let metrics = server.metrics_text().await;
+    assert!(
+        metrics.lines().any(|line| line.starts_with("vireo_source_messages_total")
+            && line.contains("outcome=\"filtered\"")
+            && line.ends_with(" 161")),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
 async fn a_source_that_cannot_work_is_refused_at_create_with_the_reason() {
     let redis = Redis::shared();
     let mut admin = connection(redis).await;
@@ -187,6 +246,18 @@ async fn a_source_that_cannot_work_is_refused_at_create_with_the_reason() {
         "{body}"
     );
     assert!(body.to_string().contains("password_secret"), "{body}");
+    let mut unfiltered = source(&redis.url(), "e2e-guarded", None);
+    unfiltered["filter"] = json!({"kind": "paid"});
+    let (status, code, body) = create(&server, &unfiltered).await;
+    assert_eq!(
+        (status, code.as_str().unwrap()),
+        (400, "invalid_source"),
+        "{body}"
+    );
+    assert!(
+        body.to_string().contains("kind must be a list of patterns"),
+        "{body}"
+    );
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_port = closed.local_addr().unwrap().port();
