@@ -39,6 +39,10 @@ pub enum SourcesCommand {
         /// Most messages taken from the broker at once [default: 100]
         #[arg(long, value_name = "N")]
         batch_size: Option<u32>,
+        /// Deliver messages in batches: each invocation gets a JSON array of up to
+        /// --batch-size messages gathered for at most this long (e.g. 500ms; at most 5s)
+        #[arg(long, value_name = "DURATION", value_parser = batch_window)]
+        batch_window: Option<u32>,
         /// Invoke the function only for messages whose JSON body matches, as JSON: fields each
         /// with a list of patterns, e.g. '{"type": ["order.created"], "amount": [{"numeric":
         /// [">", 100]}]}' (also prefix, suffix, exists, anything-but; objects descend); the
@@ -79,6 +83,7 @@ pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> an
             function,
             password_secret,
             batch_size,
+            batch_window,
             filter,
         } => {
             let kind = match kind {
@@ -89,7 +94,8 @@ pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> an
             let body = json!({
                 "name": name, "kind": kind, "url": url, "stream": stream, "subject": subject,
                 "function": function,
-                "password_secret": password_secret, "batch_size": batch_size, "filter": filter,
+                "password_secret": password_secret, "batch_size": batch_size,
+                "batch_window_ms": batch_window, "filter": filter,
             });
             let answer = client
                 .json(client.request(Method::POST, &base).json(&body))
@@ -124,6 +130,12 @@ pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> an
         SourcesCommand::Pause { name } => toggle(client, format, &source(&name), "pause").await,
         SourcesCommand::Resume { name } => toggle(client, format, &source(&name), "resume").await,
     }
+}
+
+/// A `--batch-window` in milliseconds; the server checks its bound.
+fn batch_window(text: &str) -> Result<u32, String> {
+    let window = humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 500ms, 2s)"))?;
+    u32::try_from(window.as_millis()).map_err(|_| "too long".to_string())
 }
 
 /// A `--filter`: JSON, which the server checks as a filter.

@@ -183,6 +183,8 @@ pub struct SourceView {
     #[serde(default)]
     pub batch_size: u32,
     #[serde(default)]
+    pub batch_window_ms: Option<u32>,
+    #[serde(default)]
     pub filter: Option<serde_json::Value>,
     pub function: String,
     pub paused: bool,

@@ -19,6 +19,9 @@ pub const MAX_SOURCE_STREAM_LEN: usize = 128;
 pub const MAX_SOURCE_BATCH: u32 = 1000;
 /// Messages one receive asks the broker for when the source does not say.
 pub const DEFAULT_SOURCE_BATCH: u32 = 100;
+/// Longest a batching source gathers messages for one invocation. Kept well below how long a
+/// broker waits before taking an unacknowledged message back (`[sources] claim_idle_ms`).
+pub const MAX_BATCH_WINDOW_MS: u32 = 5_000;
 
 /// The brokers a source reads from. Only the kinds built are listed; the CLI and the API name
 /// them in their errors.
@@ -76,8 +79,11 @@ pub struct SourceSpec {
     pub subject: Option<String>,
     /// The namespace secret holding the broker password, if it needs one.
     pub password_secret: Option<SecretName>,
-    /// Most messages taken from the broker per receive.
+    /// Most messages taken from the broker per receive, and, when batching, per invocation.
     pub batch_size: u32,
+    /// Batching: each invocation gets a JSON array of up to `batch_size` messages, gathered
+    /// for at most this long after the first; one invocation per message when `None`.
+    pub batch_window_ms: Option<u32>,
     /// Only messages whose JSON body matches invoke the function; the others are acknowledged
     /// and counted as filtered. All when `None`.
     pub filter: Option<MessageFilter>,
@@ -150,6 +156,14 @@ impl SourceSpec {
             return fail(format!(
                 "batch_size must be between 1 and {MAX_SOURCE_BATCH}, got {}",
                 self.batch_size
+            ));
+        }
+        if self
+            .batch_window_ms
+            .is_some_and(|window| window > MAX_BATCH_WINDOW_MS)
+        {
+            return fail(format!(
+                "batch_window_ms must be at most {MAX_BATCH_WINDOW_MS}"
             ));
         }
         Ok(())
@@ -315,6 +329,7 @@ mod tests {
             subject: None,
             password_secret: None,
             batch_size: 100,
+            batch_window_ms: None,
             filter: None,
         }
     }

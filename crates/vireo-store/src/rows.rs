@@ -375,6 +375,7 @@ pub(crate) fn source(row: &impl Columns) -> Result<Source, StoreError> {
                 })
                 .transpose()?,
             batch_size: column(row, "batch_size")?,
+            batch_window_ms: column(row, "batch_window_ms")?,
             filter: column::<Option<String>>(row, "filter")?
                 .map(|filter| codec::from_json("filter", &filter))
                 .transpose()?,

@@ -54,6 +54,7 @@ fn create_body(function: &Name, source: &EventSourceSpec) -> Value {
         "subject": spec.subject,
         "password_secret": spec.password_secret,
         "batch_size": spec.batch_size,
+        "batch_window_ms": spec.batch_window_ms,
         "filter": spec.filter,
     })
 }
@@ -67,5 +68,6 @@ fn same(body: &Value, view: &SourceView) -> bool {
         && body["subject"] == json!(view.subject)
         && body["password_secret"] == json!(view.password_secret)
         && body["batch_size"] == view.batch_size
+        && body["batch_window_ms"] == json!(view.batch_window_ms)
         && body["filter"] == json!(view.filter)
 }

@@ -167,8 +167,12 @@ pub struct EventSourceSpec {
     /// A secret of the namespace holding the broker's password.
     #[schema(value_type = Option<String>)]
     pub password_secret: Option<SecretName>,
-    /// Most messages taken per receive [default: 100, at most 1000].
+    /// Most messages taken per receive, and per invocation when batching [default: 100, at
+    /// most 1000].
     pub batch_size: Option<u32>,
+    /// Deliver up to `batch_size` messages per invocation as a JSON array, gathered for at most
+    /// this many milliseconds (at most 5000) [default: one invocation per message].
+    pub batch_window_ms: Option<u32>,
     /// Only messages whose JSON body matches invoke the function: fields each with a list of
     /// patterns (`{ type = ["order.created"], amount = [{ numeric = [">", 100] }] }`; also
     /// prefix, suffix, exists, anything-but; tables descend) [default: every message].
@@ -189,6 +193,7 @@ impl EventSourceSpec {
             subject: self.subject.clone(),
             password_secret: self.password_secret.clone(),
             batch_size: self.batch_size.unwrap_or(DEFAULT_SOURCE_BATCH),
+            batch_window_ms: self.batch_window_ms,
             filter: self.filter.clone(),
         }
     }

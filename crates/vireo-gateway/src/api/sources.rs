@@ -37,8 +37,13 @@ pub struct CreateSource {
     pub subject: Option<String>,
     /// A namespace secret holding the broker's password.
     pub password_secret: Option<String>,
-    /// Most messages taken per receive (default 100, at most 1000).
+    /// Most messages taken per receive (default 100, at most 1000); when batching, most
+    /// messages per invocation.
     pub batch_size: Option<u32>,
+    /// Batch messages: each invocation gets a JSON array of up to `batch_size` messages,
+    /// gathered for at most this many milliseconds (at most 5000); one invocation per message
+    /// when absent.
+    pub batch_window_ms: Option<u32>,
     /// Only messages whose JSON body matches invoke the function, the others are acknowledged
     /// and counted as filtered: an object naming fields, each a list of patterns (a value,
     /// `{"prefix": …}`, `{"suffix": …}`, `{"exists": bool}`, `{"numeric": [">", 0]}`,
@@ -60,6 +65,7 @@ pub struct SourceView {
     pub subject: Option<String>,
     pub password_secret: Option<String>,
     pub batch_size: u32,
+    pub batch_window_ms: Option<u32>,
     #[schema(value_type = Option<Object>)]
     pub filter: Option<serde_json::Value>,
     pub paused: bool,
@@ -103,6 +109,7 @@ impl SourceView {
             subject: source.spec.subject,
             password_secret: source.spec.password_secret.map(String::from),
             batch_size: source.spec.batch_size,
+            batch_window_ms: source.spec.batch_window_ms,
             filter: source.spec.filter.map(|filter| filter.as_json().clone()),
             paused: source.paused,
             state: state.to_string(),
@@ -155,6 +162,7 @@ fn spec(body: &CreateSource) -> Result<SourceSpec, ApiError> {
         batch_size: body
             .batch_size
             .unwrap_or(vireo_core::source::DEFAULT_SOURCE_BATCH),
+        batch_window_ms: body.batch_window_ms,
         filter: body
             .filter
             .clone()

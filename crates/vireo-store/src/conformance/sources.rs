@@ -20,6 +20,7 @@ fn source(function: &Name, name_: &str) -> NewSource {
             subject: Some("orders.eu".to_string()),
             password_secret: Some(SecretName::parse("NATS_PASSWORD").unwrap()),
             batch_size: 250,
+            batch_window_ms: Some(400),
             filter: Some(
                 serde_json::from_value(serde_json::json!({"type": ["order.created"]}))
                     .expect("a valid filter"),

@@ -7,9 +7,9 @@ use super::{Dialect, SqlStore, check_function, commit};
 use crate::rows;
 use crate::sql::query;
 
-const SOURCE_COLUMNS: &str = "SELECT namespace, name, function, selector, kind, url, stream, subject, password_secret, batch_size, filter, paused, created_at_us FROM sources";
-const CREATE_SOURCE: &str = "INSERT INTO sources (namespace, name, function, selector, kind, url, stream, subject, password_secret, batch_size, filter, created_at_us)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING";
+const SOURCE_COLUMNS: &str = "SELECT namespace, name, function, selector, kind, url, stream, subject, password_secret, batch_size, batch_window_ms, filter, paused, created_at_us FROM sources";
+const CREATE_SOURCE: &str = "INSERT INTO sources (namespace, name, function, selector, kind, url, stream, subject, password_secret, batch_size, batch_window_ms, filter, created_at_us)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING";
 const DELETE_SOURCE: &str = "DELETE FROM sources WHERE namespace = $1 AND name = $2";
 const SET_SOURCE_PAUSED: &str = "UPDATE sources SET paused = $3 WHERE namespace = $1 AND name = $2";
 
@@ -32,6 +32,7 @@ impl<D: Dialect> SourceStore for SqlStore<D> {
             .bind(spec.subject.as_deref())
             .bind(spec.password_secret.as_ref().map(|secret| secret.as_str()))
             .bind(i64::from(spec.batch_size))
+            .bind(spec.batch_window_ms.map(i64::from))
             .bind(spec.filter.as_ref().map(|filter| filter.as_json().to_string()))
             .bind(source.created_at_us)
             .execute(&mut *tx, "creating source")

@@ -3,6 +3,10 @@
 //! every kind has the same guarantee: a message is acknowledged to its broker only after the
 //! queue's commit holds it (or held it already: a duplicate by its idempotency key).
 //!
+//! A batching source (`batch_window_ms`) gathers up to `batch_size` messages for at most the
+//! window and delivers them as one invocation; the batch is acknowledged when that invocation
+//! is committed, and released whole when the queue refuses it.
+//!
 //! Backpressure: a namespace with as many async invocations queued or running as the queue
 //! allows refuses further ones; the refused messages are released to the broker, which keeps
 //! them, and the runner waits (doubling up to a few seconds) before it pulls again.
@@ -21,6 +25,8 @@ use super::{ConnectOptions, Connector, Message, Receiver, SourceError, message};
 
 /// How often the broker is asked for the lag.
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
+/// Most payload bytes one batch delivery gathers (Lambda's limit for a synchronous payload).
+const MAX_BATCH_BYTES: usize = 6 * 1024 * 1024;
 /// Longest wait before reconnecting to a broker that failed.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
 
@@ -98,6 +104,13 @@ impl Runner {
             if messages.is_empty() {
                 continue;
             }
+            let messages = match self.source.spec.batch_window_ms {
+                Some(window) => {
+                    let window = Duration::from_millis(u64::from(window));
+                    self.gather(receiver, messages, window, cancel).await?
+                }
+                None => messages,
+            };
             self.tracker.count("received", messages.len());
             // The batch is finished even when cancelled now: what is stored gets acknowledged.
             let stored = self.store(messages).await;
@@ -125,44 +138,72 @@ impl Runner {
         }
     }
 
-    /// Submits every message the filter lets through at once, so the queue writer commits them
-    /// together.
+    /// Batching: adds to the batch begun with `messages` until it is full or `window` has passed
+    /// since it began (overshot by at most one receive's wait for messages).
+    async fn gather(
+        &self,
+        receiver: &mut dyn Receiver,
+        mut messages: Vec<Message>,
+        window: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<Message>, SourceError> {
+        let began = Instant::now();
+        let full = self.source.spec.batch_size as usize;
+        while messages.len() < full && began.elapsed() < window && !cancel.is_cancelled() {
+            let wanted = u32::try_from(full - messages.len()).unwrap_or(u32::MAX);
+            messages.extend(receiver.receive(wanted).await?);
+        }
+        Ok(messages)
+    }
+
+    /// Submits every message the filter lets through at once (alone, or in batches when the
+    /// source batches), so the queue writer commits them together.
     async fn store(&self, messages: Vec<Message>) -> Stored {
         let now = now_micros();
         let mut submissions = JoinSet::new();
         let mut stored = Stored::default();
         let filter = self.source.spec.filter.as_ref();
-        for message in messages {
-            let id = message.id.clone();
-            if filter.is_some_and(|filter| !filter.matches(&message.body)) {
-                stored.filtered.push(id);
-                continue;
-            }
-            let invocation = message::invocation(&self.source, message, now);
+        let (passed, filtered): (Vec<Message>, Vec<Message>) = messages
+            .into_iter()
+            .partition(|message| filter.is_none_or(|filter| filter.matches(&message.body)));
+        stored.filtered = filtered.into_iter().map(|message| message.id).collect();
+        let deliveries = match self.source.spec.batch_window_ms {
+            Some(_) => batches(passed, self.source.spec.batch_size as usize),
+            None => passed.into_iter().map(|message| vec![message]).collect(),
+        };
+        for delivery in deliveries {
+            let ids: Vec<String> = delivery.iter().map(|message| message.id.clone()).collect();
+            let invocation = match self.source.spec.batch_window_ms {
+                Some(_) => message::batch_invocation(&self.source, delivery, now),
+                None => {
+                    let single = delivery.into_iter().next().expect("one message each");
+                    message::invocation(&self.source, single, now)
+                }
+            };
             let submitter = self.submitter.clone();
-            submissions.spawn(async move { (id, submitter.submit(invocation).await) });
+            submissions.spawn(async move { (ids, submitter.submit(invocation).await) });
         }
         while let Some(joined) = submissions.join_next().await {
-            let Ok((id, outcome)) = joined else {
+            let Ok((ids, outcome)) = joined else {
                 // A submission that panicked stored nothing we know of: redelivered later.
                 continue;
             };
             match outcome {
-                Ok(Enqueued::Accepted) => stored.kept.push(id),
+                Ok(Enqueued::Accepted) => stored.kept.extend(ids),
                 Ok(Enqueued::Duplicate(_)) => {
-                    stored.duplicates += 1;
-                    stored.kept.push(id);
+                    stored.duplicates += ids.len();
+                    stored.kept.extend(ids);
                 }
-                Ok(Enqueued::QueueFull { .. }) => stored.refused.push(id),
+                Ok(Enqueued::QueueFull { .. }) => stored.refused.extend(ids),
                 Ok(Enqueued::FunctionNotFound) => {
-                    stored.refused.push(id);
+                    stored.refused.extend(ids);
                     stored.error = Some(format!(
                         "function {} does not exist; messages stay at the broker",
                         self.source.function
                     ));
                 }
                 Err(error) => {
-                    stored.refused.push(id);
+                    stored.refused.extend(ids);
                     stored.error = Some(format!("storing messages in the queue: {error}"));
                 }
             }
@@ -171,7 +212,26 @@ impl Runner {
     }
 }
 
-/// What became of one batch.
+/// `messages` in order, in batches of at most `size` messages and about [`MAX_BATCH_BYTES`] of
+/// payload (a larger message goes alone).
+fn batches(messages: Vec<Message>, size: usize) -> Vec<Vec<Message>> {
+    let mut batches: Vec<Vec<Message>> = Vec::new();
+    let mut bytes = 0;
+    for message in messages {
+        let full = batches.last().is_none_or(|batch| {
+            batch.len() >= size || bytes + message.body.len() > MAX_BATCH_BYTES
+        });
+        if full {
+            batches.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += message.body.len();
+        batches.last_mut().expect("one was pushed").push(message);
+    }
+    batches
+}
+
+/// What became of one receive.
 #[derive(Default)]
 struct Stored {
     /// Held by the queue: to acknowledge.
@@ -183,4 +243,49 @@ struct Stored {
     refused: Vec<String>,
     /// A failure that ends this connection (the store, or the function gone).
     error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn sized(id: usize, bytes: usize) -> Message {
+        Message {
+            id: id.to_string(),
+            subject: "s".to_string(),
+            body: Bytes::from(vec![b'x'; bytes]),
+            content_type: "application/octet-stream",
+            headers: Vec::new(),
+        }
+    }
+
+    fn ids(batches: &[Vec<Message>]) -> Vec<Vec<&str>> {
+        batches
+            .iter()
+            .map(|batch| batch.iter().map(|m| m.id.as_str()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn batches_keep_the_order_and_hold_at_most_their_size_and_bytes() {
+        let small: Vec<Message> = (0..5).map(|n| sized(n, 10)).collect();
+        assert_eq!(
+            ids(&batches(small, 2)),
+            [vec!["0", "1"], vec!["2", "3"], vec!["4"]]
+        );
+        let half = MAX_BATCH_BYTES / 2;
+        let large = vec![
+            sized(0, half),
+            sized(1, half),
+            sized(2, 1),
+            sized(3, MAX_BATCH_BYTES + 1),
+            sized(4, 1),
+        ];
+        assert_eq!(
+            ids(&batches(large, 100)),
+            [vec!["0", "1"], vec!["2"], vec!["3"], vec!["4"]]
+        );
+    }
 }

@@ -202,6 +202,89 @@ async fn a_filter_lets_only_matching_entries_invoke_and_acknowledges_the_rest() 
     );
 }
 
+/// The message ids each of `function`'s invocations got, as the echo function describes its
+/// request: a batch's body is the JSON array of its messages.
+async fn batched_ids(server: &Server, function: &str) -> Vec<Vec<String>> {
+    let path = format!("/v1/namespaces/default/functions/{function}/invocations?limit=1000");
+    let (status, page) = server.get_json(&path).await;
+    assert_eq!(status, 200, "{page}");
+    let mut batches = Vec::new();
+    for record in page["invocations"].as_array().unwrap() {
+        let detail = server.invocation(record["id"].as_str().unwrap()).await;
+        let described: serde_json::Value =
+            serde_json::from_str(detail["response"]["body"].as_str().unwrap()).unwrap();
+        assert_eq!(described["headers"]["ce-type"], "dev.vireo.redis.batch", "{described}");
+        let messages: serde_json::Value =
+            serde_json::from_str(described["body"].as_str().unwrap()).unwrap();
+        let ids: Vec<String> = messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|message| message["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            described["headers"]["x-vireo-batch-size"],
+            ids.len().to_string(),
+            "{described}"
+        );
+        batches.push(ids);
+    }
+    batches
+}
+
+#[tokio::test]
+async fn a_batching_source_delivers_arrays_that_hold_each_entry_once() {
+    let redis = Redis::shared();
+    let mut publisher = connection(redis).await;
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.deploy_ok("echo", "echo", json!({})).await;
+    create_stream(&mut publisher, "e2e-batched").await;
+    let url = redis.url();
+    let created = stdout_json(&server.cli(&[
+        "sources", "add", "orders", "--kind", "redis", "--url", &url, "--stream",
+        "e2e-batched", "--function", "echo", "--batch-size", "50", "--batch-window", "300ms",
+        "-o", "json",
+    ]));
+    assert_eq!(created["batch_window_ms"], 300, "{created}");
+    let published = publish(
+        &mut publisher,
+        "e2e-batched",
+        (0..200).map(|n| format!("{{\"order\":{n}}}")),
+    )
+    .await;
+
+    let batches = eventually(DEADLINE, || async {
+        let batches = batched_ids(&server, "echo").await;
+        let delivered: usize = batches.iter().map(Vec::len).sum();
+        if delivered == published.len() {
+            Ok(batches)
+        } else {
+            Err(format!("{delivered} of {} delivered", published.len()))
+        }
+    })
+    .await;
+    let mut seen: Vec<&String> = batches.iter().flatten().collect();
+    seen.sort();
+    assert_eq!(seen, published.keys().collect::<Vec<_>>(), "each entry exactly once");
+    assert!(batches.iter().all(|batch| batch.len() <= 50), "{batches:?}");
+    // 200 entries published at once, at most 50 to a batch: a handful of invocations.
+    assert!(batches.len() >= 4 && batches.len() < 200, "{} batches", batches.len());
+    assert_eq!(pending(&mut publisher, "e2e-batched").await, 0);
+
+    let (status, code, body) = create(
+        &server,
+        &json!({"name": "slow", "function": "echo", "kind": "redis", "url": url,
+                "stream": "e2e-batched", "batch_window_ms": 60_000}),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str().unwrap()),
+        (400, "invalid_source"),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn a_source_that_cannot_work_is_refused_at_create_with_the_reason() {
     let redis = Redis::shared();
