@@ -20,12 +20,12 @@ pub enum SourcesCommand {
         #[arg(long, value_enum)]
         kind: Kind,
         /// The broker's URL, without a password (redis://127.0.0.1:6379/0,
-        /// nats://127.0.0.1:4222, mqtt://127.0.0.1:1883).
+        /// nats://127.0.0.1:4222, mqtt://127.0.0.1:1883, postgres://app@127.0.0.1:5432/shop).
         #[arg(long)]
         url: String,
-        /// What to read: a Redis stream's key, a JetStream stream, or (as --topic) an MQTT
-        /// topic filter such as sensors/+/temp.
-        #[arg(long, visible_alias = "topic")]
+        /// What to read: a Redis stream's key, a JetStream stream, (as --topic) an MQTT topic
+        /// filter such as sensors/+/temp, or (as --table) a PostgreSQL table, e.g. shop.orders.
+        #[arg(long, visible_aliases = ["topic", "table"])]
         stream: String,
         /// JetStream only: read just the stream's subjects matching this filter (orders.>).
         #[arg(long)]
@@ -68,6 +68,8 @@ pub enum Kind {
     Nats,
     /// An MQTT topic filter, subscribed to at QoS 1 with a persistent session.
     Mqtt,
+    /// A PostgreSQL table's inserted, updated and deleted rows, recorded by a trigger.
+    Postgres,
 }
 
 pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> anyhow::Result<()> {
@@ -90,6 +92,7 @@ pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> an
                 Kind::Redis => "redis",
                 Kind::Nats => "nats",
                 Kind::Mqtt => "mqtt",
+                Kind::Postgres => "postgres",
             };
             let body = json!({
                 "name": name, "kind": kind, "url": url, "stream": stream, "subject": subject,

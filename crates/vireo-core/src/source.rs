@@ -34,16 +34,24 @@ pub enum SourceKind {
     Nats,
     /// An MQTT topic filter subscribed to at QoS 1 with a persistent session.
     Mqtt,
+    /// A PostgreSQL table's row changes, recorded by a trigger in an outbox table.
+    Postgres,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 3] = [SourceKind::Redis, SourceKind::Nats, SourceKind::Mqtt];
+    pub const ALL: [SourceKind; 4] = [
+        SourceKind::Redis,
+        SourceKind::Nats,
+        SourceKind::Mqtt,
+        SourceKind::Postgres,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             SourceKind::Redis => "redis",
             SourceKind::Nats => "nats",
             SourceKind::Mqtt => "mqtt",
+            SourceKind::Postgres => "postgres",
         }
     }
 
@@ -57,6 +65,7 @@ impl SourceKind {
             SourceKind::Redis => &["redis", "rediss"],
             SourceKind::Nats => &["nats"],
             SourceKind::Mqtt => &["mqtt"],
+            SourceKind::Postgres => &["postgres", "postgresql"],
         }
     }
 }
@@ -152,6 +161,12 @@ impl SourceSpec {
                 self.stream
             ));
         }
+        if self.kind == SourceKind::Postgres && !is_table_name(&self.stream) {
+            return fail(format!(
+                "table {:?} must be a table name, optionally schema-qualified (letters, digits and _, not starting with a digit)",
+                self.stream
+            ));
+        }
         if self.batch_size == 0 || self.batch_size > MAX_SOURCE_BATCH {
             return fail(format!(
                 "batch_size must be between 1 and {MAX_SOURCE_BATCH}, got {}",
@@ -176,6 +191,16 @@ fn is_token_list(subject: &str) -> bool {
         && subject
             .split('.')
             .all(|token| !token.is_empty() && !token.chars().any(|c| c.is_control() || c == ' '))
+}
+
+/// `table` or `schema.table`, each an unquoted SQL identifier.
+fn is_table_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() <= 2
+        && parts.iter().all(|part| {
+            part.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
 }
 
 /// An MQTT topic filter: `+` stands for one whole level, `#` for the rest and only at the end.

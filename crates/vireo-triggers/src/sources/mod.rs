@@ -12,6 +12,7 @@
 mod message;
 mod mqtt;
 mod nats;
+mod postgres;
 mod redis;
 mod runner;
 mod status;
@@ -87,6 +88,7 @@ pub struct Kinds {
     redis: Arc<dyn Connector>,
     nats: Arc<dyn Connector>,
     mqtt: Arc<dyn Connector>,
+    postgres: Arc<dyn Connector>,
     /// What the create-time probe prepares at the broker with (a JetStream consumer's
     /// ack-wait), the same as the runners.
     claim_idle: std::time::Duration,
@@ -98,6 +100,7 @@ impl Kinds {
             redis: Arc::new(redis::RedisConnector),
             nats: Arc::new(nats::NatsConnector),
             mqtt: Arc::new(mqtt::MqttConnector),
+            postgres: Arc::new(postgres::PostgresConnector),
             claim_idle,
         }
     }
@@ -107,6 +110,7 @@ impl Kinds {
             SourceKind::Redis => self.redis.clone(),
             SourceKind::Nats => self.nats.clone(),
             SourceKind::Mqtt => self.mqtt.clone(),
+            SourceKind::Postgres => self.postgres.clone(),
         }
     }
 }

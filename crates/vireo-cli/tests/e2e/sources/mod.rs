@@ -5,6 +5,7 @@
 
 mod mqtt;
 mod nats;
+mod postgres;
 mod redis;
 
 use std::collections::{BTreeMap, BTreeSet};
