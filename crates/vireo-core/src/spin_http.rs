@@ -22,8 +22,8 @@ pub const CLIENT_ADDR: HeaderName = HeaderName::from_static("spin-client-addr");
 /// wants to see the request as Spin shows it.
 #[derive(Debug, Clone)]
 pub struct Arrival {
-    /// The path and query as the client sent them.
-    pub target: String,
+    /// The request target as the client sent it (cloning a `Uri` copies no bytes).
+    pub target: Uri,
     /// The path pattern of the route the request took; `None` for the function's own URL
     /// (`/fn/{namespace}/{function}/…`), which is mounted like Spin's catch-all `/...`.
     pub route: Option<PathPattern>,
@@ -91,20 +91,18 @@ pub fn shape<B>(request: &mut http::Request<B>, arrival: Option<&Arrival>) {
         headers.remove(name);
     }
     let routed = arrival.and_then(|arrival| arrival.route.as_ref());
-    if let (Some(_), Some(arrival)) = (routed, arrival)
-        && let Ok(whole) = arrival.target.parse::<Uri>()
-    {
-        *request.uri_mut() = whole;
+    if let (Some(_), Some(whole)) = (
+        routed,
+        arrival.and_then(|arrival| arrival.target.path_and_query()),
+    ) {
+        *request.uri_mut() = Uri::from(whole.clone());
     }
     let mount = Mount::of(routed);
     let path = request.uri().path().to_string();
-    let target = match arrival {
-        Some(arrival) => arrival.target.clone(),
-        None => request
-            .uri()
-            .path_and_query()
-            .map_or_else(|| path.clone(), |target| target.as_str().to_string()),
-    };
+    let target = arrival.map_or_else(|| request.uri().clone(), |arrival| arrival.target.clone());
+    let target = target
+        .path_and_query()
+        .map_or_else(|| path.clone(), |target| target.as_str().to_string());
     let headers = request.headers_mut();
     let host = headers
         .get(header::HOST)
@@ -157,7 +155,7 @@ mod tests {
     fn arrival(target: &str, route: Option<&str>) -> Arrival {
         let route = route.map(|route| PathPattern::parse(route).unwrap());
         Arrival {
-            target: target.to_string(),
+            target: target.parse().unwrap(),
             route,
             client: Some("127.0.0.1:8777".parse().unwrap()),
             tls: false,

@@ -177,10 +177,7 @@ async fn deliver(
 fn arrival(parts: &axum::http::request::Parts, route: Option<PathPattern>) -> Arrival {
     let peer = parts.extensions.get::<Peer>();
     Arrival {
-        target: parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| parts.uri.path().to_string(), |target| target.to_string()),
+        target: parts.uri.clone(),
         route,
         client: peer.map(|peer| peer.addr),
         tls: peer.is_some_and(|peer| peer.tls),
