@@ -140,7 +140,9 @@ impl Pattern {
             ("prefix", Value::String(prefix)) => Ok(Self::Prefix(prefix.clone())),
             ("suffix", Value::String(suffix)) => Ok(Self::Suffix(suffix.clone())),
             ("exists", Value::Bool(exists)) => Ok(Self::Exists(*exists)),
-            ("numeric", Value::Array(terms)) => numeric(terms).map(Self::Numeric).or_else(|why| invalid(&why)),
+            ("numeric", Value::Array(terms)) => numeric(terms)
+                .map(Self::Numeric)
+                .or_else(|why| invalid(&why)),
             ("anything-but", Value::Array(values))
                 if values.iter().all(|v| !v.is_object() && !v.is_array()) =>
             {
@@ -198,7 +200,7 @@ fn same(expected: &Value, value: &Value) -> bool {
 /// `[">", 0, "<=", 100]`: one or two comparisons, each an operator and a number.
 fn numeric(terms: &[Value]) -> Result<Vec<(Comparison, serde_json::Number)>, String> {
     let usage = "numeric takes one or two comparisons like [\">\", 0, \"<=\", 100]";
-    if terms.is_empty() || terms.len() > 4 || terms.len() % 2 != 0 {
+    if terms.is_empty() || terms.len() > 4 || !terms.len().is_multiple_of(2) {
         return Err(usage.to_string());
     }
     terms
@@ -273,38 +275,74 @@ mod tests {
     #[test]
     fn listed_values_match_any_of_them_and_every_field_must_match() {
         let orders = json!({"type": ["order.created", "order.paid"], "region": ["eu"]});
-        assert!(matches(orders.clone(), json!({"type": "order.paid", "region": "eu", "id": 1})));
-        assert!(!matches(orders.clone(), json!({"type": "order.paid", "region": "us"})));
+        assert!(matches(
+            orders.clone(),
+            json!({"type": "order.paid", "region": "eu", "id": 1})
+        ));
+        assert!(!matches(
+            orders.clone(),
+            json!({"type": "order.paid", "region": "us"})
+        ));
         assert!(!matches(orders, json!({"type": "order.paid"})));
     }
 
     #[test]
     fn nested_objects_descend_and_arrays_match_by_an_element() {
         let nested = json!({"order": {"customer": {"tier": ["gold"]}}});
-        assert!(matches(nested.clone(), json!({"order": {"customer": {"tier": "gold"}}})));
-        assert!(!matches(nested.clone(), json!({"order": {"customer": "gold"}})));
+        assert!(matches(
+            nested.clone(),
+            json!({"order": {"customer": {"tier": "gold"}}})
+        ));
+        assert!(!matches(
+            nested.clone(),
+            json!({"order": {"customer": "gold"}})
+        ));
         assert!(!matches(nested, json!({"order": "x"})));
-        assert!(matches(json!({"tags": ["urgent"]}), json!({"tags": ["new", "urgent"]})));
+        assert!(matches(
+            json!({"tags": ["urgent"]}),
+            json!({"tags": ["new", "urgent"]})
+        ));
     }
 
     #[test]
     fn patterns_compare_strings_numbers_and_presence() {
-        assert!(matches(json!({"path": [{"prefix": "/img/"}]}), json!({"path": "/img/a.png"})));
-        assert!(!matches(json!({"path": [{"prefix": "/img/"}]}), json!({"path": 3})));
-        assert!(matches(json!({"path": [{"suffix": ".png"}]}), json!({"path": "/img/a.png"})));
+        assert!(matches(
+            json!({"path": [{"prefix": "/img/"}]}),
+            json!({"path": "/img/a.png"})
+        ));
+        assert!(!matches(
+            json!({"path": [{"prefix": "/img/"}]}),
+            json!({"path": 3})
+        ));
+        assert!(matches(
+            json!({"path": [{"suffix": ".png"}]}),
+            json!({"path": "/img/a.png"})
+        ));
         let range = json!({"amount": [{"numeric": [">", 100, "<=", 200]}]});
         assert!(matches(range.clone(), json!({"amount": 150.5})));
         assert!(!matches(range.clone(), json!({"amount": 100})));
         assert!(!matches(range, json!({"amount": "150"})));
         assert!(matches(json!({"n": [1]}), json!({"n": 1.0})));
-        assert!(matches(json!({"error": [{"exists": false}]}), json!({"ok": true})));
-        assert!(!matches(json!({"error": [{"exists": false}]}), json!({"error": null})));
-        assert!(matches(json!({"error": [{"exists": true}]}), json!({"error": null})));
+        assert!(matches(
+            json!({"error": [{"exists": false}]}),
+            json!({"ok": true})
+        ));
+        assert!(!matches(
+            json!({"error": [{"exists": false}]}),
+            json!({"error": null})
+        ));
+        assert!(matches(
+            json!({"error": [{"exists": true}]}),
+            json!({"error": null})
+        ));
         let not_test = json!({"env": [{"anything-but": ["test", "dev"]}]});
         assert!(matches(not_test.clone(), json!({"env": "prod"})));
         assert!(!matches(not_test.clone(), json!({"env": "dev"})));
         assert!(!matches(not_test, json!({})));
-        assert!(matches(json!({"done": [false, null]}), json!({"done": null})));
+        assert!(matches(
+            json!({"done": [false, null]}),
+            json!({"done": null})
+        ));
     }
 
     #[test]

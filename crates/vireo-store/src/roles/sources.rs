@@ -33,7 +33,11 @@ impl<D: Dialect> SourceStore for SqlStore<D> {
             .bind(spec.password_secret.as_ref().map(|secret| secret.as_str()))
             .bind(i64::from(spec.batch_size))
             .bind(spec.batch_window_ms.map(i64::from))
-            .bind(spec.filter.as_ref().map(|filter| filter.as_json().to_string()))
+            .bind(
+                spec.filter
+                    .as_ref()
+                    .map(|filter| filter.as_json().to_string()),
+            )
             .bind(source.created_at_us)
             .execute(&mut *tx, "creating source")
             .await?;

@@ -55,7 +55,11 @@ pub fn invocation(source: &Source, message: Message, now_us: i64) -> NewAsyncInv
 /// `{"id", "subject", "headers", "body"}` (`body` as text, or `body_base64` when the payload is
 /// not UTF-8). `ce-id` and the idempotency key digest the messages' ids, so a batch the broker
 /// redelivers whole is stored once.
-pub fn batch_invocation(source: &Source, messages: Vec<Message>, now_us: i64) -> NewAsyncInvocation {
+pub fn batch_invocation(
+    source: &Source,
+    messages: Vec<Message>,
+    now_us: i64,
+) -> NewAsyncInvocation {
     let ids = messages
         .iter()
         .map(|message| message.id.as_str())

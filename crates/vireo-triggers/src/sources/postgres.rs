@@ -71,10 +71,8 @@ impl Connector for PostgresConnector {
         if let Some(password) = password {
             config.password(password.expose());
         }
-        let (mut client, mut connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| classify(url, &e))?;
+        let (mut client, mut connection) =
+            config.connect(NoTls).await.map_err(|e| classify(url, &e))?;
         // The connection is driven here; notifications go to the receiver.
         let (notified, notifications) = mpsc::channel(16);
         tokio::spawn(async move {
@@ -214,10 +212,8 @@ impl PostgresReceiver {
             )
             .await
             .map_err(self.failed("claiming"))?;
-        let mut changes: Vec<(i64, String)> = rows
-            .iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect();
+        let mut changes: Vec<(i64, String)> =
+            rows.iter().map(|row| (row.get(0), row.get(1))).collect();
         changes.sort_by_key(|(id, _)| *id);
         Ok(changes
             .into_iter()
@@ -225,7 +221,12 @@ impl PostgresReceiver {
             .collect())
     }
 
-    async fn by_ids(&self, statement: &str, ids: &[String], doing: &str) -> Result<(), SourceError> {
+    async fn by_ids(
+        &self,
+        statement: &str,
+        ids: &[String],
+        doing: &str,
+    ) -> Result<(), SourceError> {
         let ids: Vec<i64> = ids.iter().filter_map(|id| id.parse().ok()).collect();
         if ids.is_empty() {
             return Ok(());

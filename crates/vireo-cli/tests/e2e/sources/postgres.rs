@@ -51,7 +51,9 @@ async fn outbox(client: &Client) -> i64 {
 
 /// The change ids `1..=count` a fresh database's outbox gives its first changes.
 fn change_ids(count: usize) -> BTreeMap<String, String> {
-    (1..=count).map(|id| (id.to_string(), String::new())).collect()
+    (1..=count)
+        .map(|id| (id.to_string(), String::new()))
+        .collect()
 }
 
 #[tokio::test]
@@ -75,7 +77,10 @@ async fn each_row_change_becomes_one_succeeded_invocation() {
     })
     .await;
     let line = super::last_delivery_line(&server).await;
-    assert!(line.contains("ce-type=dev.vireo.postgres.message"), "{line}");
+    assert!(
+        line.contains("ce-type=dev.vireo.postgres.message"),
+        "{line}"
+    );
     assert!(line.contains("ce-subject=shop.orders"), "{line}");
 }
 
@@ -143,17 +148,29 @@ async fn a_change_carries_its_operation_and_the_row_before_and_after() {
     body["name"] = json!("missing");
     body["stream"] = json!("shop.no_such_table");
     let (status, code, answer) = create(&server, &body).await;
-    assert_eq!((status, code.as_str().unwrap()), (422, "source_stream_missing"), "{answer}");
+    assert_eq!(
+        (status, code.as_str().unwrap()),
+        (422, "source_stream_missing"),
+        "{answer}"
+    );
     body["stream"] = json!("orders; DROP TABLE shop.orders");
     let (status, code, answer) = create(&server, &body).await;
-    assert_eq!((status, code.as_str().unwrap()), (400, "invalid_source"), "{answer}");
+    assert_eq!(
+        (status, code.as_str().unwrap()),
+        (400, "invalid_source"),
+        "{answer}"
+    );
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_port = closed.local_addr().unwrap().port();
     drop(closed);
     body["stream"] = json!("shop.orders");
     body["url"] = json!(format!("postgres://postgres@127.0.0.1:{closed_port}/shop"));
     let (status, code, answer) = create(&server, &body).await;
-    assert_eq!((status, code.as_str().unwrap()), (422, "source_unreachable"), "{answer}");
+    assert_eq!(
+        (status, code.as_str().unwrap()),
+        (422, "source_unreachable"),
+        "{answer}"
+    );
 }
 
 #[tokio::test]

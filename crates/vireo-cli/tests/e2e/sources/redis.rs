@@ -195,9 +195,11 @@ async fn a_filter_lets_only_matching_entries_invoke_and_acknowledges_the_rest() 
     assert_eq!(pending(&mut publisher, "e2e-filtered").await, 0);
     let metrics = server.metrics_text().await;
     assert!(
-        metrics.lines().any(|line| line.starts_with("vireo_source_messages_total")
-            && line.contains("outcome=\"filtered\"")
-            && line.ends_with(" 161")),
+        metrics
+            .lines()
+            .any(|line| line.starts_with("vireo_source_messages_total")
+                && line.contains("outcome=\"filtered\"")
+                && line.ends_with(" 161")),
         "{metrics}"
     );
 }
@@ -213,7 +215,10 @@ async fn batched_ids(server: &Server, function: &str) -> Vec<Vec<String>> {
         let detail = server.invocation(record["id"].as_str().unwrap()).await;
         let described: serde_json::Value =
             serde_json::from_str(detail["response"]["body"].as_str().unwrap()).unwrap();
-        assert_eq!(described["headers"]["ce-type"], "dev.vireo.redis.batch", "{described}");
+        assert_eq!(
+            described["headers"]["ce-type"], "dev.vireo.redis.batch",
+            "{described}"
+        );
         let messages: serde_json::Value =
             serde_json::from_str(described["body"].as_str().unwrap()).unwrap();
         let ids: Vec<String> = messages
@@ -242,9 +247,23 @@ async fn a_batching_source_delivers_arrays_that_hold_each_entry_once() {
     create_stream(&mut publisher, "e2e-batched").await;
     let url = redis.url();
     let created = stdout_json(&server.cli(&[
-        "sources", "add", "orders", "--kind", "redis", "--url", &url, "--stream",
-        "e2e-batched", "--function", "echo", "--batch-size", "50", "--batch-window", "300ms",
-        "-o", "json",
+        "sources",
+        "add",
+        "orders",
+        "--kind",
+        "redis",
+        "--url",
+        &url,
+        "--stream",
+        "e2e-batched",
+        "--function",
+        "echo",
+        "--batch-size",
+        "50",
+        "--batch-window",
+        "300ms",
+        "-o",
+        "json",
     ]));
     assert_eq!(created["batch_window_ms"], 300, "{created}");
     let published = publish(
@@ -266,10 +285,18 @@ async fn a_batching_source_delivers_arrays_that_hold_each_entry_once() {
     .await;
     let mut seen: Vec<&String> = batches.iter().flatten().collect();
     seen.sort();
-    assert_eq!(seen, published.keys().collect::<Vec<_>>(), "each entry exactly once");
+    assert_eq!(
+        seen,
+        published.keys().collect::<Vec<_>>(),
+        "each entry exactly once"
+    );
     assert!(batches.iter().all(|batch| batch.len() <= 50), "{batches:?}");
     // 200 entries published at once, at most 50 to a batch: a handful of invocations.
-    assert!(batches.len() >= 4 && batches.len() < 200, "{} batches", batches.len());
+    assert!(
+        batches.len() >= 4 && batches.len() < 200,
+        "{} batches",
+        batches.len()
+    );
     assert_eq!(pending(&mut publisher, "e2e-batched").await, 0);
 
     let (status, code, body) = create(
