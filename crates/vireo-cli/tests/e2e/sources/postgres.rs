@@ -185,8 +185,10 @@ async fn a_vireo_killed_while_rows_change_loses_none_and_stores_each_once() {
     server.midway_through_the_queue("probe", 50).await;
     server.kill();
     let server = server.restart().config(FAST_CLAIMS).start();
-    // Changes claimed by the killed node are claimed again once idle (claim_idle_ms).
-    each_delivered_once(&server, &change_ids(MESSAGES), BY_ID).await;
+    // Changes claimed by the killed node are claimed again once idle (claim_idle_ms). An
+    // invocation running at the kill runs again (at least once), so the function's log may
+    // show it twice; the queue holds exactly one per change.
+    server.all_succeeded("probe", MESSAGES as u64).await;
     eventually(DEADLINE, || async {
         match outbox(&client).await {
             0 => Ok(()),
