@@ -24,12 +24,13 @@ const WAIT: Duration = Duration::from_secs(1);
 /// The channel the trigger notifies, with the source's name as the payload.
 const CHANNEL: &str = "vireo_changes";
 
-/// The outbox and the trigger function, created once per database (idempotent, and serialized
-/// by an advisory lock so that nodes connecting at once do not race on the catalog).
+/// Serializes installing among nodes connecting at once, so they do not race on the catalog.
+const INSTALL_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('vireo.changes'))";
+
+/// The outbox and the trigger function, created once per database.
 const OUTBOX: &str = r"
-SELECT pg_advisory_xact_lock(hashtext('vireo.changes'));
 CREATE SCHEMA IF NOT EXISTS vireo;
-CREATE TABLE IF NOT EXISTS vireo.changes (
+CREATE TABLE vireo.changes (
     id bigserial PRIMARY KEY,
     source text NOT NULL,
     changed_at timestamptz NOT NULL DEFAULT now(),
@@ -37,7 +38,7 @@ CREATE TABLE IF NOT EXISTS vireo.changes (
     claimed_by text,
     claimed_at timestamptz
 );
-CREATE INDEX IF NOT EXISTS changes_of_source ON vireo.changes (source, id);
+CREATE INDEX changes_of_source ON vireo.changes (source, id);
 CREATE OR REPLACE FUNCTION vireo.record_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO vireo.changes (source, change) VALUES (TG_ARGV[0], jsonb_build_object(
@@ -123,24 +124,38 @@ impl Connector for PostgresConnector {
     }
 }
 
-/// Creates the outbox if needed and (re)creates the source's trigger on `table`.
+/// Creates the outbox and the source's trigger on `table` where they are missing. Nothing is
+/// changed when both exist (every reconnect): DDL on a busy table takes locks that writers
+/// inserting into the outbox wait on, and they on it.
 async fn install(
     client: &mut Client,
     table: &str,
     source: &str,
 ) -> Result<(), tokio_postgres::Error> {
     let transaction = client.transaction().await?;
-    transaction.batch_execute(OUTBOX).await?;
-    let trigger = quoted(source);
-    let table = qualified(table);
-    let argument = source.replace('\'', "''");
-    transaction
-        .batch_execute(&format!(
-            "DROP TRIGGER IF EXISTS {trigger} ON {table};
-             CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {table}
-             FOR EACH ROW EXECUTE FUNCTION vireo.record_change('{argument}');"
-        ))
+    transaction.batch_execute(INSTALL_LOCK).await?;
+    let present = transaction
+        .query_one(
+            "SELECT to_regclass('vireo.changes') IS NOT NULL,
+                    EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1::text::regclass AND tgname = $2)",
+            &[&table, &source],
+        )
         .await?;
+    let (outbox, trigger): (bool, bool) = (present.get(0), present.get(1));
+    if !outbox {
+        transaction.batch_execute(OUTBOX).await?;
+    }
+    if !trigger {
+        let argument = source.replace('\'', "''");
+        transaction
+            .batch_execute(&format!(
+                "CREATE TRIGGER {} AFTER INSERT OR UPDATE OR DELETE ON {}
+                 FOR EACH ROW EXECUTE FUNCTION vireo.record_change('{argument}');",
+                quoted(source),
+                qualified(table)
+            ))
+            .await?;
+    }
     transaction.commit().await
 }
 
