@@ -68,6 +68,12 @@ pub trait Connector: Send + Sync + 'static {
         password: Option<&SecretValue>,
         options: &ConnectOptions,
     ) -> Result<Box<dyn Receiver>, SourceProbeError>;
+
+    /// Removes what connecting prepared at the broker for a deleted source: its consumer
+    /// group, durable consumer, persistent session, or change trigger and waiting changes.
+    /// Idempotent: every node that knew the source does it once its runner has stopped, so a
+    /// runner elsewhere that reconnected meanwhile cannot leave anything behind.
+    async fn remove(&self, source: &Source, password: Option<&SecretValue>) -> Result<(), String>;
 }
 
 /// A connected source.

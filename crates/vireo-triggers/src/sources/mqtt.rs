@@ -48,33 +48,14 @@ impl Connector for MqttConnector {
         options: &ConnectOptions,
     ) -> Result<Box<dyn Receiver>, SourceProbeError> {
         let url = source.spec.url.as_str();
-        let parsed = url::Url::parse(url)
-            .map_err(|e| SourceProbeError::Invalid(format!("url {url:?}: {e}")))?;
-        let host = parsed.host_str().unwrap_or_default().to_string();
-        let port = parsed.port().unwrap_or(1883);
         // One session per source, the same after a restart, so what a killed Vireo left
-        // unacknowledged is sent again; the check uses a throwaway one beside it.
+        // unacknowledged is sent again; the check uses a throwaway one beside it, and leaves
+        // no session behind to hoard messages.
         let client_id = match options.probe {
             true => format!("{}.probe", source.consumer_group()),
             false => source.consumer_group(),
         };
-        let mut mqtt = MqttOptions::new(client_id, host, port);
-        mqtt.set_keep_alive(KEEP_ALIVE)
-            .set_max_packet_size(MAX_PACKET, MAX_PACKET)
-            .set_manual_acks(true)
-            // The create-time check leaves no session behind to hoard messages.
-            .set_clean_session(options.probe);
-        match (parsed.username(), password) {
-            ("", None) => {}
-            (user, Some(password)) => {
-                mqtt.set_credentials(user, password.expose());
-            }
-            (user, None) => {
-                return Err(SourceProbeError::Invalid(format!(
-                    "url {url:?} names user {user:?}: give the password with password_secret"
-                )));
-            }
-        }
+        let mqtt = mqtt_options(url, password, client_id, options.probe)?;
         let (client, mut events) = AsyncClient::new(mqtt, REQUESTS);
         let topic = source.spec.stream.clone();
         let early = tokio::time::timeout(CONNECT_TIMEOUT, subscribe(&client, &mut events, &topic))
@@ -97,6 +78,60 @@ impl Connector for MqttConnector {
             held: early.into_iter().map(Arrival::new).collect(),
         }))
     }
+
+    async fn remove(&self, source: &Source, password: Option<&SecretValue>) -> Result<(), String> {
+        // Connecting with the session's client id and a clean session discards the session.
+        let url = source.spec.url.as_str();
+        let mqtt = mqtt_options(url, password, source.consumer_group(), true)
+            .map_err(|e| e.to_string())?;
+        let (client, mut events) = AsyncClient::new(mqtt, REQUESTS);
+        let connected = async {
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                    Ok(_) => {}
+                    Err(error) => return Err(error.to_string()),
+                }
+            }
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT, connected)
+            .await
+            .map_err(|_| format!("{url} did not answer within {CONNECT_TIMEOUT:?}"))?
+            .map_err(|error| format!("removing the session at {url}: {error}"))?;
+        let _ = client.disconnect().await;
+        let _ = tokio::time::timeout(CONNECT_TIMEOUT, events.poll()).await;
+        Ok(())
+    }
+}
+
+/// How to connect to the source's broker as `client_id`.
+fn mqtt_options(
+    url: &str,
+    password: Option<&SecretValue>,
+    client_id: String,
+    clean_session: bool,
+) -> Result<MqttOptions, SourceProbeError> {
+    let parsed =
+        url::Url::parse(url).map_err(|e| SourceProbeError::Invalid(format!("url {url:?}: {e}")))?;
+    let host = parsed.host_str().unwrap_or_default().to_string();
+    let port = parsed.port().unwrap_or(1883);
+    let mut mqtt = MqttOptions::new(client_id, host, port);
+    mqtt.set_keep_alive(KEEP_ALIVE)
+        .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+        .set_manual_acks(true)
+        .set_clean_session(clean_session);
+    match (parsed.username(), password) {
+        ("", None) => {}
+        (user, Some(password)) => {
+            mqtt.set_credentials(user, password.expose());
+        }
+        (user, None) => {
+            return Err(SourceProbeError::Invalid(format!(
+                "url {url:?} names user {user:?}: give the password with password_secret"
+            )));
+        }
+    }
+    Ok(mqtt)
 }
 
 /// Why connecting or subscribing failed.

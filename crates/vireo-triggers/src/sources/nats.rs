@@ -41,20 +41,7 @@ impl Connector for NatsConnector {
         options: &ConnectOptions,
     ) -> Result<Box<dyn Receiver>, SourceProbeError> {
         let url = source.spec.url.as_str();
-        let (address, connect) = connect_options(url, password)?;
-        let client =
-            connect
-                .connect(address.as_str())
-                .await
-                .map_err(|error| match error.kind() {
-                    ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
-                        SourceProbeError::AuthRefused {
-                            url: url.to_string(),
-                            detail: error.to_string(),
-                        }
-                    }
-                    _ => unreachable_at(url, error),
-                })?;
+        let client = open(url, password).await?;
         let context = jetstream::new(client.clone());
         let stream_name = source.spec.stream.as_str();
         let stream = context
@@ -107,6 +94,51 @@ impl Connector for NatsConnector {
             unacknowledged: HashMap::new(),
         }))
     }
+
+    async fn remove(&self, source: &Source, password: Option<&SecretValue>) -> Result<(), String> {
+        let client = open(&source.spec.url, password)
+            .await
+            .map_err(|e| e.to_string())?;
+        let durable = durable_name(source);
+        let stream = &source.spec.stream;
+        match jetstream::new(client)
+            .delete_consumer_from_stream(&durable, stream)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Gone already, or with its stream.
+            Err(error)
+                if matches!(error.kind(), ConsumerErrorKind::JetStream(cause)
+                    if [ErrorCode::CONSUMER_NOT_FOUND, ErrorCode::STREAM_NOT_FOUND]
+                        .contains(&cause.error_code())) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(format!(
+                "removing consumer {durable} of stream {stream}: {error}"
+            )),
+        }
+    }
+}
+
+/// A connection to the source's server, with the password from its secret.
+async fn open(
+    url: &str,
+    password: Option<&SecretValue>,
+) -> Result<async_nats::Client, SourceProbeError> {
+    let (address, connect) = connect_options(url, password)?;
+    connect
+        .connect(address.as_str())
+        .await
+        .map_err(|error| match error.kind() {
+            ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
+                SourceProbeError::AuthRefused {
+                    url: url.to_string(),
+                    detail: error.to_string(),
+                }
+            }
+            _ => unreachable_at(url, error),
+        })
 }
 
 /// The address to dial and how: a password comes only from the secret, with the URL's user

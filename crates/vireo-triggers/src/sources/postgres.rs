@@ -64,27 +64,7 @@ impl Connector for PostgresConnector {
         options: &ConnectOptions,
     ) -> Result<Box<dyn Receiver>, SourceProbeError> {
         let url = source.spec.url.as_str();
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| SourceProbeError::Invalid(format!("url {url:?}: {e}")))?;
-        config.connect_timeout(CONNECT_TIMEOUT);
-        config.application_name("vireo");
-        if let Some(password) = password {
-            config.password(password.expose());
-        }
-        let (mut client, mut connection) =
-            config.connect(NoTls).await.map_err(|e| classify(url, &e))?;
-        // The connection is driven here; notifications go to the receiver.
-        let (notified, notifications) = mpsc::channel(16);
-        tokio::spawn(async move {
-            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-            while let Some(Ok(message)) = messages.next().await {
-                if let AsyncMessage::Notification(_) = message {
-                    // A full channel already holds a wake-up.
-                    let _ = notified.try_send(());
-                }
-            }
-        });
+        let (mut client, notifications) = open(url, password).await?;
         let table = source.spec.stream.clone();
         let exists: Option<String> = client
             .query_one("SELECT to_regclass($1)::text", &[&table])
@@ -122,6 +102,69 @@ impl Connector for PostgresConnector {
             claim_idle: options.claim_idle,
         }))
     }
+
+    async fn remove(&self, source: &Source, password: Option<&SecretValue>) -> Result<(), String> {
+        let url = source.spec.url.as_str();
+        let (client, _) = open(url, password).await.map_err(|e| e.to_string())?;
+        let name = source.consumer_group();
+        let table = source.spec.stream.as_str();
+        let present = client
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL, to_regclass('vireo.changes') IS NOT NULL",
+                &[&table],
+            )
+            .await
+            .map_err(|e| format!("reading {url}: {e}"))?;
+        let (table_exists, outbox_exists): (bool, bool) = (present.get(0), present.get(1));
+        if table_exists {
+            client
+                .batch_execute(&format!(
+                    "DROP TRIGGER IF EXISTS {} ON {}",
+                    quoted(&name),
+                    qualified(table)
+                ))
+                .await
+                .map_err(|e| format!("dropping the change trigger on {table}: {e}"))?;
+        }
+        if outbox_exists {
+            client
+                .execute("DELETE FROM vireo.changes WHERE source = $1", &[&name])
+                .await
+                .map_err(|e| format!("deleting the waiting changes of {table}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A connection to the source's database, driven by a task of its own, and the notifications
+/// it receives.
+async fn open(
+    url: &str,
+    password: Option<&SecretValue>,
+) -> Result<(Client, mpsc::Receiver<()>), SourceProbeError> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| SourceProbeError::Invalid(format!("url {url:?}: {e}")))?;
+    config.connect_timeout(CONNECT_TIMEOUT);
+    config.application_name("vireo");
+    if let Some(password) = password {
+        config.password(password.expose());
+    }
+    let (client, mut connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| classify(url, &e))?;
+    let (notified, notifications) = mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notification(_) = message {
+                // A full channel already holds a wake-up.
+                let _ = notified.try_send(());
+            }
+        }
+    });
+    Ok((client, notifications))
 }
 
 /// Creates the outbox and the source's trigger on `table` where they are missing. Nothing is

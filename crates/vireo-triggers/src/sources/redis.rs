@@ -38,25 +38,7 @@ impl Connector for RedisConnector {
     ) -> Result<Box<dyn super::Receiver>, SourceProbeError> {
         let url = source.spec.url.as_str();
         let stream = source.spec.stream.clone();
-        let mut info = url
-            .into_connection_info()
-            .map_err(|e| SourceProbeError::Invalid(format!("url {url:?}: {e}")))?;
-        if let Some(password) = password {
-            let settings = info
-                .redis_settings()
-                .clone()
-                .set_password(password.expose());
-            info = info.set_redis_settings(settings);
-        }
-        let client = redis::Client::open(info)
-            .map_err(|e| SourceProbeError::Invalid(format!("url {url:?}: {e}")))?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT));
-        let mut connection = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(|e| classify(url, e))?;
+        let mut connection = open(url, password).await?;
         let key_type: String = redis::cmd("TYPE")
             .arg(&stream)
             .query_async(&mut connection)
@@ -96,6 +78,51 @@ impl Connector for RedisConnector {
             last_claim: None,
         }))
     }
+
+    async fn remove(&self, source: &Source, password: Option<&SecretValue>) -> Result<(), String> {
+        let mut connection = open(&source.spec.url, password)
+            .await
+            .map_err(|e| e.to_string())?;
+        let destroyed: Result<bool, RedisError> = connection
+            .xgroup_destroy(&source.spec.stream, source.consumer_group())
+            .await;
+        match destroyed {
+            Ok(_) => Ok(()),
+            // The stream itself is gone, and the group with it.
+            Err(error) if error.to_string().contains("requires the key to exist") => Ok(()),
+            Err(error) => Err(format!(
+                "removing consumer group {} of stream {}: {error}",
+                source.consumer_group(),
+                source.spec.stream
+            )),
+        }
+    }
+}
+
+/// A connection to the source's server, with the password from its secret.
+async fn open(
+    url: &str,
+    password: Option<&SecretValue>,
+) -> Result<MultiplexedConnection, SourceProbeError> {
+    let mut info = url
+        .into_connection_info()
+        .map_err(|e| SourceProbeError::Invalid(format!("url {url:?}: {e}")))?;
+    if let Some(password) = password {
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_password(password.expose());
+        info = info.set_redis_settings(settings);
+    }
+    let client = redis::Client::open(info)
+        .map_err(|e| SourceProbeError::Invalid(format!("url {url:?}: {e}")))?;
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .map_err(|e| classify(url, e))
 }
 
 /// The first entry id of a stream, where reading one's own pending entries and claiming start.

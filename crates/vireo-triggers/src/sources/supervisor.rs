@@ -1,6 +1,8 @@
 //! Keeps one runner per running source on this node: it rereads the sources every poll
 //! interval and starts, stops or restarts runners to match (paused, deleted and changed
-//! sources), so every node follows the store without a message between nodes.
+//! sources), so every node follows the store without a message between nodes. A source that
+//! disappears was deleted: once its runner here has stopped, this node removes it at its broker
+//! (idempotently, as every node does).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,12 +51,24 @@ impl Running {
 /// Runs until `cancel`, then stops every runner (each finishes the batch it is storing).
 pub async fn run(parts: Parts, settings: SourceSettings, cancel: CancellationToken) {
     let mut running: HashMap<(Name, Name), Running> = HashMap::new();
+    // Every source of the last reading, paused ones too: one that disappears was deleted.
+    let mut known: HashMap<(Name, Name), Source> = HashMap::new();
     let mut retry = Retry::new("reading the event sources");
     loop {
         match parts.store.all_sources().await {
             Ok(sources) => {
                 retry.succeeded();
+                let now: HashMap<_, _> = sources
+                    .iter()
+                    .map(|source| ((source.namespace.clone(), source.name.clone()), source.clone()))
+                    .collect();
                 reconcile(&parts, &settings, &mut running, sources).await;
+                for (key, deleted) in known.drain().filter(|(key, _)| !now.contains_key(key)) {
+                    // Its runner here has stopped (reconcile waited for it).
+                    let (secrets, kinds) = (parts.secrets.clone(), parts.kinds.clone());
+                    tokio::spawn(remove_at_broker(secrets, kinds, key, deleted));
+                }
+                known = now;
             }
             Err(error) => {
                 retry.failed(&error);
@@ -67,6 +81,34 @@ pub async fn run(parts: Parts, settings: SourceSettings, cancel: CancellationTok
     }
     for (_, runner) in running.drain() {
         runner.stop().await;
+    }
+}
+
+/// Removes a deleted source's consumer group, durable consumer, session or trigger at its
+/// broker; a failure is logged (what is left behind is named there).
+async fn remove_at_broker(
+    secrets: Arc<dyn SecretOpener>,
+    kinds: Arc<Kinds>,
+    key: (Name, Name),
+    source: Source,
+) {
+    let password = match &source.spec.password_secret {
+        Some(secret) => match secrets.open_secret(&source.namespace, secret).await {
+            Ok(password) => Some(password),
+            Err(error) => {
+                tracing::warn!(namespace = %key.0, source = %key.1, %error, "cannot open the password to remove the deleted source at its broker");
+                return;
+            }
+        },
+        None => None,
+    };
+    match kinds
+        .connector(source.spec.kind)
+        .remove(&source, password.as_ref())
+        .await
+    {
+        Ok(()) => tracing::info!(namespace = %key.0, source = %key.1, "source removed at its broker"),
+        Err(error) => tracing::warn!(namespace = %key.0, source = %key.1, %error, "source left at its broker"),
     }
 }
 
