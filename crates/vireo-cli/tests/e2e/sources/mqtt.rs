@@ -89,6 +89,22 @@ async fn each_message_on_the_topic_filter_becomes_one_succeeded_invocation() {
     let mut all = published.clone();
     all.extend(more);
     each_delivered_once(&server, &all, BY_SUBJECT).await;
+
+    // Deleted: the broker keeps no session for it. Resuming the source's session after the
+    // removal finds none (MQTT's session-present flag).
+    server.cli_ok(&["sources", "rm", "orders"]);
+    server.logged("source removed at its broker").await;
+    let mut options = MqttOptions::new("vireo.default.orders", "127.0.0.1", broker.port());
+    options.set_clean_session(false);
+    let (_client, mut events) = AsyncClient::new(options, 10);
+    let session_present = loop {
+        if let rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(ack)) =
+            events.poll().await.unwrap()
+        {
+            break ack.session_present;
+        }
+    };
+    assert!(!session_present, "the source's session was left at the broker");
 }
 
 #[tokio::test]

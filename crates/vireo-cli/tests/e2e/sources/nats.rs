@@ -103,6 +103,17 @@ async fn each_message_on_the_filtered_subjects_becomes_one_succeeded_invocation(
     let mut all = published.clone();
     all.extend(more);
     each_delivered_once(&server, &all, BY_ID).await;
+
+    // Deleted: its durable consumer goes from the stream too.
+    server.cli_ok(&["sources", "rm", "orders"]);
+    let stream = js.get_stream("E2E_ORDERS").await.unwrap();
+    eventually(DEADLINE, || async {
+        match stream.consumer_info(CONSUMER).await {
+            Err(_) => Ok(()),
+            Ok(info) => Err(format!("consumer {} is still there", info.name)),
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

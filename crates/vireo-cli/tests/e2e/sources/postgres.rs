@@ -82,6 +82,29 @@ async fn each_row_change_becomes_one_succeeded_invocation() {
         "{line}"
     );
     assert!(line.contains("ce-subject=shop.orders"), "{line}");
+
+    // Deleted: its trigger goes from the table, so changes stop being recorded.
+    server.cli_ok(&["sources", "pause", "orders"]);
+    insert(&client, MESSAGES as i32, MESSAGES as i32 + 1).await;
+    assert_eq!(outbox(&client).await, 1, "a paused source's changes wait");
+    server.cli_ok(&["sources", "rm", "orders"]);
+    eventually(DEADLINE, || async {
+        let triggers: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop.orders'::regclass AND NOT tgisinternal",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        match (triggers, outbox(&client).await) {
+            (0, 0) => Ok(()),
+            left => Err(format!("triggers and waiting changes left: {left:?}")),
+        }
+    })
+    .await;
+    insert(&client, MESSAGES as i32 + 1, MESSAGES as i32 + 2).await;
+    assert_eq!(outbox(&client).await, 0, "a removed source records no change");
 }
 
 #[tokio::test]

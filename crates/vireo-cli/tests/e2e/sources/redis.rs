@@ -141,6 +141,21 @@ async fn each_stream_entry_becomes_one_succeeded_invocation() {
     server.cli_ok(&["sources", "rm", "orders"]);
     let listed = stdout_json(&server.cli(&["sources", "ls", "-o", "json"]));
     assert_eq!(listed["sources"], json!([]));
+    // Its consumer group goes from the stream too.
+    eventually(DEADLINE, || async {
+        let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg("e2e-orders")
+            .query_async(&mut publisher)
+            .await
+            .unwrap();
+        match groups.groups.len() {
+            0 => Ok(()),
+            n => Err(format!("{n} consumer groups left")),
+        }
+    })
+    .await;
+    assert!(!server.log_lines("source removed at its broker").is_empty());
 }
 
 #[tokio::test]
