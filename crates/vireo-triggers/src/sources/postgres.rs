@@ -150,10 +150,7 @@ async fn open(
     if let Some(password) = password {
         config.password(password.expose());
     }
-    let (client, mut connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| classify(url, &e))?;
+    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| classify(url, &e))?;
     let (notified, notifications) = mpsc::channel(16);
     tokio::spawn(async move {
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));

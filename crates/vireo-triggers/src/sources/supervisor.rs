@@ -60,7 +60,12 @@ pub async fn run(parts: Parts, settings: SourceSettings, cancel: CancellationTok
                 retry.succeeded();
                 let now: HashMap<_, _> = sources
                     .iter()
-                    .map(|source| ((source.namespace.clone(), source.name.clone()), source.clone()))
+                    .map(|source| {
+                        (
+                            (source.namespace.clone(), source.name.clone()),
+                            source.clone(),
+                        )
+                    })
                     .collect();
                 reconcile(&parts, &settings, &mut running, sources).await;
                 for (key, deleted) in known.drain().filter(|(key, _)| !now.contains_key(key)) {
@@ -107,8 +112,12 @@ async fn remove_at_broker(
         .remove(&source, password.as_ref())
         .await
     {
-        Ok(()) => tracing::info!(namespace = %key.0, source = %key.1, "source removed at its broker"),
-        Err(error) => tracing::warn!(namespace = %key.0, source = %key.1, %error, "source left at its broker"),
+        Ok(()) => {
+            tracing::info!(namespace = %key.0, source = %key.1, "source removed at its broker")
+        }
+        Err(error) => {
+            tracing::warn!(namespace = %key.0, source = %key.1, %error, "source left at its broker")
+        }
     }
 }
 

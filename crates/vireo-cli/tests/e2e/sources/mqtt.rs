@@ -104,7 +104,10 @@ async fn each_message_on_the_topic_filter_becomes_one_succeeded_invocation() {
             break ack.session_present;
         }
     };
-    assert!(!session_present, "the source's session was left at the broker");
+    assert!(
+        !session_present,
+        "the source's session was left at the broker"
+    );
 }
 
 #[tokio::test]

@@ -104,7 +104,11 @@ async fn each_row_change_becomes_one_succeeded_invocation() {
     })
     .await;
     insert(&client, MESSAGES as i32 + 1, MESSAGES as i32 + 2).await;
-    assert_eq!(outbox(&client).await, 0, "a removed source records no change");
+    assert_eq!(
+        outbox(&client).await,
+        0,
+        "a removed source records no change"
+    );
 }
 
 #[tokio::test]

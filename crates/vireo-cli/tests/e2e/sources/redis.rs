@@ -146,7 +146,7 @@ async fn each_stream_entry_becomes_one_succeeded_invocation() {
         let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
             .arg("GROUPS")
             .arg("e2e-orders")
-            .query_async(&mut publisher)
+            .query_async(&mut connection(redis).await)
             .await
             .unwrap();
         match groups.groups.len() {
