@@ -14,7 +14,7 @@ use vireo_core::egress::AllowList;
 use vireo_core::variables::{SecretRef, VariableValue};
 use vireo_core::{Name, RoutePattern, SecretName, VersionSettings};
 
-use crate::manifest::{BuildSpec, FunctionSpec, Manifest, RouteSpec};
+use crate::manifest::{self, BuildSpec, FunctionSpec, Manifest, RouteSpec};
 
 /// The file `vireo deploy --from-spin` reads when given no path.
 pub const FILE_NAME: &str = "spin.toml";
@@ -96,13 +96,9 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Manifest> {
         })
         .collect();
     let (functions, notes) = convert(&text, &variables).with_context(|| format!("in {shown}"))?;
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
     Ok(Manifest {
         shown,
-        dir,
+        dir: manifest::directory_of(&path),
         functions,
         notes,
     })

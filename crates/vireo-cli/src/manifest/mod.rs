@@ -280,13 +280,9 @@ impl Manifest {
             Err(err) => return Err(anyhow::Error::new(err).context(format!("reading {shown}"))),
         };
         let functions = parse(&shown, &text)?;
-        let dir = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
         Ok(Self {
             shown,
-            dir,
+            dir: directory_of(&path),
             functions,
             notes: Vec::new(),
         })
@@ -299,6 +295,14 @@ impl Manifest {
         } else {
             self.dir.join(relative)
         }
+    }
+}
+
+/// The directory a manifest's relative paths are taken from: the one the file is in.
+pub fn directory_of(manifest: &Path) -> PathBuf {
+    match manifest.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
     }
 }
 

@@ -49,6 +49,17 @@ async fn outbox(client: &Client) -> i64 {
         .get(0)
 }
 
+/// Waits until every change has left the outbox: each invocation committed.
+async fn outbox_drains(client: &Client) {
+    eventually(DEADLINE, || async {
+        match outbox(client).await {
+            0 => Ok(()),
+            left => Err(format!("{left} changes left in the outbox")),
+        }
+    })
+    .await;
+}
+
 /// The change ids `1..=count` a fresh database's outbox gives its first changes.
 fn change_ids(count: usize) -> BTreeMap<String, String> {
     (1..=count)
@@ -69,13 +80,7 @@ async fn each_row_change_becomes_one_succeeded_invocation() {
     insert(&client, 0, MESSAGES as i32).await;
     each_delivered_once(&server, &change_ids(MESSAGES), BY_ID).await;
     listed_all_acknowledged(&server, MESSAGES, json!(0)).await;
-    eventually(DEADLINE, || async {
-        match outbox(&client).await {
-            0 => Ok(()),
-            left => Err(format!("{left} changes left in the outbox")),
-        }
-    })
-    .await;
+    outbox_drains(&client).await;
     let line = super::last_delivery_line(&server).await;
     assert!(
         line.contains("ce-type=dev.vireo.postgres.message"),
@@ -216,13 +221,7 @@ async fn a_vireo_killed_while_rows_change_loses_none_and_stores_each_once() {
     // invocation running at the kill runs again (at least once), so the function's log may
     // show it twice; the queue holds exactly one per change.
     server.all_succeeded("probe", MESSAGES as u64).await;
-    eventually(DEADLINE, || async {
-        match outbox(&client).await {
-            0 => Ok(()),
-            left => Err(format!("{left} changes left in the outbox")),
-        }
-    })
-    .await;
+    outbox_drains(&client).await;
     server.all_succeeded("probe", MESSAGES as u64).await;
 }
 
