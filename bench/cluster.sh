@@ -57,33 +57,6 @@ EOF
 }
 
 PG_BIN=""
-PG_ROOT=""
-PG_PORT=""
-
-# as_postgres CMD... : CMD as the postgres user when root (initdb refuses root).
-as_postgres() {
-    if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-start_postgres() {
-    ensure_tool pg_ctlcluster postgresql
-    PG_BIN=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d | sort -V | tail -n 1)
-    [[ -x $PG_BIN/initdb ]] || die "no initdb under /usr/lib/postgresql"
-    PG_ROOT=$WORK/pg
-    mkdir -p "$PG_ROOT"
-    if ((EUID == 0)); then
-        # The postgres user must reach its directory inside WORK (mode 0700 from mktemp).
-        chmod o+x "$WORK"
-        chown postgres: "$PG_ROOT"
-    fi
-    run as_postgres "$PG_BIN/initdb" --pgdata "$PG_ROOT/data" --username vireo --auth trust \
-        --encoding UTF8 --locale C >/dev/null
-    PG_PORT=$(free_port)
-    run as_postgres "$PG_BIN/pg_ctl" --pgdata "$PG_ROOT/data" --log "$PG_ROOT/log" --wait \
-        --options "-p $PG_PORT -k $PG_ROOT -c listen_addresses=127.0.0.1 -c max_connections=200" \
-        start >/dev/null
-}
-
 # cleanup_cluster : the nodes first, while their database still answers (a node whose store is
 # gone waits out its shutdown grace), then PostgreSQL, then the rest of lib.sh's cleanup.
 cleanup_cluster() {
@@ -93,20 +66,6 @@ cleanup_cluster() {
     stop_postgres
     (exit "$status")
     cleanup
-}
-
-stop_postgres() {
-    if [[ -n $PG_ROOT && -d $PG_ROOT/data ]]; then
-        as_postgres "$PG_BIN/pg_ctl" --pgdata "$PG_ROOT/data" --mode fast --wait stop >/dev/null 2>&1 || true
-    fi
-}
-
-# fresh_database : creates an empty database and prints its URL (a name of its own: this runs
-# in a command substitution, whose counters the caller never sees).
-fresh_database() {
-    local name=bench_$(now_us)
-    "$PG_BIN/createdb" --host 127.0.0.1 --port "$PG_PORT" --username vireo "$name" >&2
-    printf 'postgres://vireo@127.0.0.1:%s/%s' "$PG_PORT" "$name"
 }
 
 # start_node NAME DATA STORE [ARG...] : a vireo serve on STORE sharing the master key in WORK.
@@ -121,16 +80,6 @@ succeeded() { admin_curl -fsS --max-time 10 "$(queue_url "$1")" | jq -r .succeed
 drained() { admin_curl -fsS --max-time 10 "$(queue_url "$1")" | jq -e '.queued + .running == 0' >/dev/null; }
 
 median() { sort -g | awk '{ v[++n] = $1 } END { print (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'; }
-
-# postgres_ticks : user + system CPU ticks of every process of the postgres user so far (this
-# script's PostgreSQL is the only one running while it measures).
-postgres_ticks() {
-    local pid total=0
-    for pid in $(pgrep -u postgres); do
-        total=$((total + $(cpu_ticks "$pid" 2>/dev/null || echo 0)))
-    done
-    echo "$total"
-}
 
 # hello_on STORE-KIND ROUND : one measured run of hello on a fresh store; appends to the tables.
 hello_on() {

@@ -432,3 +432,58 @@ write_result() {
     cat >"$1"
     log "wrote $1"
 }
+
+# A throwaway PostgreSQL (cluster.sh: the store; sources.sh: a source's database).
+PG_ROOT=""
+PG_PORT=""
+
+# as_postgres CMD... : CMD as the postgres user when root (initdb refuses root).
+as_postgres() {
+    if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_postgres : initdb into WORK/pg and start it on a free loopback port, trusting the user
+# vireo; sets PG_BIN, PG_ROOT and PG_PORT.
+start_postgres() {
+    ensure_tool pg_ctlcluster postgresql
+    PG_BIN=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d | sort -V | tail -n 1)
+    [[ -x $PG_BIN/initdb ]] || die "no initdb under /usr/lib/postgresql"
+    PG_ROOT=$WORK/pg
+    mkdir -p "$PG_ROOT"
+    if ((EUID == 0)); then
+        # The postgres user must reach its directory inside WORK (mode 0700 from mktemp).
+        chmod o+x "$WORK"
+        chown postgres: "$PG_ROOT"
+    fi
+    run as_postgres "$PG_BIN/initdb" --pgdata "$PG_ROOT/data" --username vireo --auth trust \
+        --encoding UTF8 --locale C >/dev/null
+    PG_PORT=$(free_port)
+    run as_postgres "$PG_BIN/pg_ctl" --pgdata "$PG_ROOT/data" --log "$PG_ROOT/log" --wait \
+        --options "-p $PG_PORT -k $PG_ROOT -c listen_addresses=127.0.0.1 -c max_connections=200" \
+        start >/dev/null
+}
+
+# stop_postgres : stops the server start_postgres started, if any.
+stop_postgres() {
+    if [[ -n $PG_ROOT && -d $PG_ROOT/data ]]; then
+        as_postgres "$PG_BIN/pg_ctl" --pgdata "$PG_ROOT/data" --mode fast --wait stop >/dev/null 2>&1 || true
+    fi
+}
+
+# fresh_database : creates an empty database and prints its URL (a name of its own: this runs
+# in a command substitution, whose counters the caller never sees).
+fresh_database() {
+    local name=bench_$(now_us)
+    "$PG_BIN/createdb" --host 127.0.0.1 --port "$PG_PORT" --username vireo "$name" >&2
+    printf 'postgres://vireo@127.0.0.1:%s/%s' "$PG_PORT" "$name"
+}
+
+# postgres_ticks : user + system CPU ticks of every process of the postgres user so far (this
+# script's PostgreSQL is the only one running while it measures).
+postgres_ticks() {
+    local pid total=0
+    for pid in $(pgrep -u postgres); do
+        total=$((total + $(cpu_ticks "$pid" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Event sources end to end on Redis Streams and NATS JetStream: messages per second from the
+# Event sources end to end on Redis Streams, NATS JetStream and PostgreSQL row changes: messages
+# per second from the
 # broker to succeeded invocations, and publish → function start latency at half that rate. Run
 # `bench/sources.sh --help`.
 set -euo pipefail
@@ -11,7 +12,7 @@ MESSAGES=${MESSAGES:-50000}
 PACED_SECONDS=${PACED_SECONDS:-10}
 RATE=${RATE:-}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-600}
-KINDS=${KINDS:-redis nats}
+KINDS=${KINDS:-redis nats postgres}
 NATS_PY_VERSION=2.16.0
 RESULTS=bench/results/sources.md
 
@@ -21,23 +22,27 @@ Usage: bench/sources.sh [--help]
 
 Builds Vireo (release) and the example components, starts vireo serve on 127.0.0.1 (the
 default SQLite store) and, for each kind in KINDS, its broker on a free loopback port
-(redis-server; nats-server -js), deploys hello (a no-op answering 14 bytes) as two functions
-with a source of that kind each, then:
+(redis-server; nats-server -js; a throwaway PostgreSQL, initdb into a temporary directory),
+deploys hello (a no-op answering 14 bytes) as two functions with a source of that kind each,
+then:
   1. throughput: publishes MESSAGES messages to the first source at once (redis-cli --pipe;
-     bench/nats_publish.py, core NATS publishes into the stream) and times from the first
-     publish until the function's queue counts them all succeeded; the server's and the
-     broker's CPU time per message over that time come from /proc;
+     bench/nats_publish.py, core NATS publishes into the stream; one INSERT of MESSAGES rows,
+     each a change the trigger records) and times from the first publish until the
+     function's queue counts them all succeeded; the server's and the broker's CPU time per
+     message over that time come from /proc (for PostgreSQL, all its processes);
   2. latency: publishes to the second source at RATE messages/s (default half the rate
      measured in 1) for PACED_SECONDS s, each message carrying its publish time (wall clock,
-     microseconds) as the field or header sent-us, then waits for them all to succeed;
+     microseconds) as the field or header sent-us (PostgreSQL: the row's column sent_us),
+     then waits for them all to succeed;
   3. reads, with sqlite3 from the data directory after the server stopped, each paced
-     message's publish time (the x-vireo-msg-sent-us header its queued invocation keeps), its
-     commit to Vireo's queue (accepted_at_us) and its function's start (the invocation
-     record's started_at_us): p50/p99/max of publish → commit and publish → start.
+     message's publish time (the x-vireo-msg-sent-us header its queued invocation keeps, or
+     the changed row in its body), its commit to Vireo's queue (accepted_at_us) and its
+     function's start (the invocation record's started_at_us): p50/p99/max of publish →
+     commit and publish → start.
 The targets (issue "Event sources"): >= 5,000 messages/s end to end for NATS and Redis on
 SQLite; p99 publish → function start <= 50 ms at half that rate. Brokers, Vireo and the
 publisher share the machine's cores.
-Installs redis-server, redis-tools, nats-server, jq and sqlite3 (apt-get),
+Installs redis-server, redis-tools, nats-server, postgresql, jq and sqlite3 (apt-get),
 nats-py $NATS_PY_VERSION (pip, in a throwaway venv) and the wasm32-wasip2 target (rustup) when
 missing.
 
@@ -45,7 +50,7 @@ Options:
   -h, --help      show this help
 
 Environment:
-  KINDS           the kinds measured, in order (default "redis nats")
+  KINDS           the kinds measured, in order (default "redis nats postgres")
   MESSAGES        messages published in 1 (default 50000)
   PACED_SECONDS   seconds of paced publishing in 2 (default 10)
   RATE            messages/s in 2 (default: half the rate measured in 1)
@@ -64,7 +69,7 @@ start_broker() {
     PIDS+=("$BROKER_PID")
 }
 
-start_redis() {
+start_broker_redis() {
     BROKER_PORT=$(free_port)
     mkdir -p "$WORK/redis"
     start_broker redis redis-server --port "$BROKER_PORT" --bind 127.0.0.1 --save '' \
@@ -74,7 +79,7 @@ start_redis() {
     BROKER_URL=redis://127.0.0.1:$BROKER_PORT
 }
 
-start_nats() {
+start_broker_nats() {
     BROKER_PORT=$(free_port)
     start_broker nats nats-server -js -a 127.0.0.1 -p "$BROKER_PORT" -sd "$WORK/nats"
     wait_for 10 0.1 grep -q 'Server is ready' "$WORK/nats.log" ||
@@ -90,6 +95,48 @@ ensure_nats_py() {
 }
 
 nats_publish() { "$WORK/venv/bin/python" bench/nats_publish.py "$BROKER_URL" "$@"; }
+
+# A database on a PostgreSQL of this run's own; its tables are the sources' streams.
+start_broker_postgres() {
+    start_postgres
+    BROKER_URL=$(fresh_database)
+}
+
+# psql_run SQL : one statement on the source database.
+psql_run() {
+    record "psql $BROKER_URL -c $(quote "$1")"
+    "$PG_BIN/psql" -q -X -v ON_ERROR_STOP=1 "$BROKER_URL" -c "$1" >/dev/null
+}
+
+# psql_pipe WHAT : the statements on stdin, on the source database; WHAT says what they are.
+psql_pipe() {
+    record "psql $BROKER_URL  # $1"
+    "$PG_BIN/psql" -q -X -v ON_ERROR_STOP=1 "$BROKER_URL" >/dev/null
+}
+
+# broker_ticks KIND : the broker's CPU ticks so far.
+broker_ticks() {
+    case $1 in
+    postgres) postgres_ticks ;;
+    *) cpu_ticks "$BROKER_PID" ;;
+    esac
+}
+
+# cleanup_sources : the PostgreSQL too (not a child of this shell), then lib.sh's cleanup.
+cleanup_sources() {
+    local status=$?
+    stop_postgres
+    (exit "$status")
+    cleanup
+}
+
+# stop_broker KIND : stops the broker of KIND.
+stop_broker() {
+    case $1 in
+    postgres) stop_postgres ;;
+    *) stop_pid "$BROKER_PID" ;;
+    esac
+}
 
 # xadd_resp STREAM FIRST LAST [SENT_US] : the RESP commands adding entries FIRST..LAST to
 # STREAM, each with a `payload` field (the body the function receives) and, with SENT_US, a
@@ -115,6 +162,7 @@ prepare_stream() {
     # The consumer group starts at the stream's end, so this first entry is not delivered.
     redis) redis-cli -p "$BROKER_PORT" XADD "$2" '*' seed 1 >/dev/null ;;
     nats) nats_publish "$2" "$2.*" create ;;
+    postgres) psql_run "CREATE TABLE $2 (n bigint PRIMARY KEY, sent_us bigint)" ;;
     esac
 }
 
@@ -132,6 +180,7 @@ publish_all() {
     case $1 in
     redis) xadd_resp "$2" 1 "$3" | redis-cli -p "$BROKER_PORT" --pipe >"$WORK/$2.pipe" ;;
     nats) nats_publish "$2" "$2.messages" publish "$3" >/dev/null ;;
+    postgres) psql_run "INSERT INTO $2 SELECT g, NULL FROM generate_series(1, $3) g" ;;
     esac
 }
 
@@ -156,6 +205,21 @@ publish_paced() {
         } | redis-cli -p "$BROKER_PORT" --pipe >"$WORK/$stream.pipe"
         ;;
     nats) nats_publish "$stream" "$stream.messages" publish "$total" "$rate" >/dev/null ;;
+    postgres)
+        local start sent=0 due
+        start=$(now_us)
+        {
+            while ((sent < total)); do
+                due=$((($(now_us) - start) * rate / 1000000))
+                ((due > total)) && due=$total
+                if ((due > sent)); then
+                    echo "INSERT INTO $stream SELECT g, $(now_us) FROM generate_series($((sent + 1)), $due) g;"
+                    sent=$due
+                fi
+                sleep 0.01
+            done
+        } | psql_pipe "every 10 ms: INSERT INTO $stream SELECT g, <now µs> FROM generate_series(<next>, <due>) g"
+        ;;
     esac
 }
 
@@ -180,40 +244,42 @@ per_message() {
 # and PACED_COUNT_OF for it.
 measure() {
     local kind=$1 bulk=$1-bulk paced=$1-paced
-    "start_$kind"
+    # Streams are named like the functions, with _ for - (a PostgreSQL table needs it).
+    "start_broker_$kind"
     deploy_hello "$bulk"
     deploy_hello "$paced"
-    add_source "$kind" "$bulk" "$bulk"
-    add_source "$kind" "$paced" "$paced"
+    add_source "$kind" "$bulk" "${bulk//-/_}"
+    add_source "$kind" "$paced" "${paced//-/_}"
 
     log "$kind 1. publishing $MESSAGES messages at once"
     local start server_ticks broker_ticks seconds rate
     server_ticks=$(cpu_ticks "$SERVER_PID")
-    broker_ticks=$(cpu_ticks "$BROKER_PID")
+    broker_ticks=$(broker_ticks "$kind")
     start=$(now_us)
-    publish_all "$kind" "$bulk" "$MESSAGES"
+    publish_all "$kind" "${bulk//-/_}" "$MESSAGES"
     wait_for "$DRAIN_TIMEOUT" 0.05 all_succeeded "$bulk" "$MESSAGES" ||
         die "not all $MESSAGES $kind messages succeeded within ${DRAIN_TIMEOUT}s: $(queue_counts "$bulk")"
     seconds=$(seconds_since "$start")
     rate=$(awk -v n="$MESSAGES" -v s="$seconds" 'BEGIN { printf "%.0f", n / s }')
-    THROUGHPUT_ROWS+=("| $kind | $MESSAGES | $seconds | $rate | $(per_message "$server_ticks" "$(cpu_ticks "$SERVER_PID")" "$MESSAGES") µs | $(per_message "$broker_ticks" "$(cpu_ticks "$BROKER_PID")" "$MESSAGES") µs |")
+    THROUGHPUT_ROWS+=("| $kind | $MESSAGES | $seconds | $rate | $(per_message "$server_ticks" "$(cpu_ticks "$SERVER_PID")" "$MESSAGES") µs | $(per_message "$broker_ticks" "$(broker_ticks "$kind")" "$MESSAGES") µs |")
     log "$kind: $MESSAGES messages in ${seconds}s: $rate/s"
 
     local paced_rate=${RATE:-$((rate / 2))}
     log "$kind 2. publishing $paced_rate messages/s for ${PACED_SECONDS}s"
-    publish_paced "$kind" "$paced" "$paced_rate" "$PACED_SECONDS"
+    publish_paced "$kind" "${paced//-/_}" "$paced_rate" "$PACED_SECONDS"
     PACED_RATE_OF[$kind]=$paced_rate
     PACED_COUNT_OF[$kind]=$((paced_rate * PACED_SECONDS))
     wait_for "$DRAIN_TIMEOUT" 0.1 all_succeeded "$paced" "${PACED_COUNT_OF[$kind]}" ||
         die "not all ${PACED_COUNT_OF[$kind]} paced $kind messages succeeded within ${DRAIN_TIMEOUT}s: $(queue_counts "$paced")"
-    stop_pid "$BROKER_PID"
+    stop_broker "$kind"
 }
 
 # latency_row KIND : the paced messages' latencies, read from the stopped server's database.
 latency_row() {
     local kind=$1
-    # The header as the queue keeps it: one `name: value` line per header.
+    # The header as the queue keeps it (one `name: value` line per header), or the changed row.
     local sent="CAST(substr(CAST(a.headers AS TEXT), instr(CAST(a.headers AS TEXT), 'x-vireo-msg-sent-us: ') + 21, 16) AS INTEGER)"
+    if [[ $kind == postgres ]]; then sent="json_extract(CAST(a.body AS TEXT), '\$.new.sent_us')"; fi
     local query="SELECT (a.accepted_at_us - $sent) / 1000.0, (i.started_at_us - $sent) / 1000.0
         FROM async_invocations a JOIN invocations i ON i.id = a.id
         WHERE a.function = '$kind-paced' AND a.status = 'succeeded'"
@@ -237,9 +303,11 @@ main() {
     require_whole DRAIN_TIMEOUT seconds
     local kind
     for kind in $KINDS; do
-        [[ $kind == redis || $kind == nats ]] || die "KINDS: unknown kind $kind (redis, nats)"
+        [[ $kind == redis || $kind == nats || $kind == postgres ]] ||
+            die "KINDS: unknown kind $kind (redis, nats, postgres)"
     done
     init_work vireo-sources
+    trap cleanup_sources EXIT
     ensure_tool jq
     ensure_tool sqlite3
     ensure_tool python3
@@ -255,6 +323,7 @@ main() {
                 die "python3 cannot make a venv: apt-get install python3-venv"
             ensure_nats_py
             ;;
+        postgres) ensure_tool pg_ctlcluster postgresql ;;
         esac
     done
     ensure_wasip2_target
@@ -282,7 +351,7 @@ main() {
         echo "|---|---:|---:|---|---|"
         printf '%s\n' "${latency_rows[@]}"
         echo
-        machine_section "$(redis-server --version 2>/dev/null || true)" "nats-server $(nats-server --version 2>/dev/null || true)"
+        machine_section "$(redis-server --version 2>/dev/null || true)" "nats-server $(nats-server --version 2>/dev/null || true)" "$("${PG_BIN:-/usr/bin}/postgres" --version 2>/dev/null || true)"
         commands_section
     } | write_result "$RESULTS"
     cat "$RESULTS"
