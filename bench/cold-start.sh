@@ -10,7 +10,6 @@ COUNT=${COUNT:-200}
 RESTARTS=${RESTARTS:-30}
 IDLE_TTL_MS=${IDLE_TTL_MS:-50}
 COLD_TIMEOUT=10  # seconds to wait for a version to be scaled to zero
-RECORD_TIMEOUT=10 # seconds to wait for an invocation record to be written
 RESULTS=bench/results/cold-start.md
 
 usage() {
@@ -47,57 +46,19 @@ EOF
 # ---------------------------------------------------------------------------
 # Measuring
 
-api() { printf 'http://%s/v1/namespaces/default/functions/hello' "$SERVER_ADDR"; }
-
-# scaled_to_zero : the hello function has no warm version.
-scaled_to_zero() {
-    admin_curl -fsS --max-time 5 "$(api)" | jq -e '.warm_versions == []' >/dev/null
-}
-
-# fetch_record ID : writes the invocation record ID to $WORK/record.json once it exists.
-fetch_record() {
-    admin_curl -fsS --max-time 5 -o "$WORK/record.json" "http://$SERVER_ADDR/v1/invocations/$1" 2>/dev/null
-}
-
-# timed_request SCENARIO : one GET of hello, timed by curl. Appends curl's time_total (ms) to
-# $WORK/SCENARIO.total and the record's init_us to $WORK/SCENARIO.init; counts records that
-# are not cold in ANOMALIES[SCENARIO].
-timed_request() {
-    local scenario=$1 url="http://$SERVER_ADDR/fn/default/hello/"
-    local headers=$WORK/request.headers body=$WORK/request.body result code total id cold init
-    result=$(curl -sS --max-time 30 -D "$headers" -o "$body" -w '%{http_code} %{time_total}' "$url") ||
-        die "$scenario: GET $url failed"
-    read -r code total <<<"$result"
-    [[ $code == 200 ]] || die "$scenario: GET $url answered $code: $(head -c 300 "$body")"
-    printf '%s' "$HELLO_BODY" | cmp -s - "$body" || die "$scenario: GET $url answered an unexpected body"
-    id=$(awk -F': *' 'tolower($1) == "x-vireo-invocation-id" {sub(/\r$/, "", $2); print $2}' "$headers")
-    [[ -n $id ]] || die "$scenario: no x-vireo-invocation-id header"
-
-    wait_for "$RECORD_TIMEOUT" 0.02 fetch_record "$id" ||
-        die "$scenario: invocation $id was not recorded within ${RECORD_TIMEOUT}s"
-    read -r cold init < <(jq -r '"\(.cold) \(.init_us)"' "$WORK/record.json")
-    [[ $init =~ ^[0-9]+$ ]] || die "$scenario: record $id has no init_us: $(cat "$WORK/record.json")"
-    if [[ $cold != true ]]; then
-        ANOMALIES[$scenario]=$((ANOMALIES[$scenario] + 1))
-        log "$scenario: invocation $id was not a cold start: $(cat "$WORK/record.json")"
-    fi
-    awk -v t="$total" 'BEGIN { printf "%.3f\n", t * 1000 }' >>"$WORK/$scenario.total"
-    printf '%s\n' "$init" >>"$WORK/$scenario.init"
-}
-
 # after_scale_to_zero : COUNT cold starts, each after the version was scaled to zero.
 after_scale_to_zero() {
     local i start
     record "# then $COUNT times: poll until warm_versions is [], time one request, read its record"
-    record "$(quote curl -fsS -H "Authorization: Bearer \$VIREO_ADMIN_KEY" "$(api)")  # until .warm_versions == []"
+    record "$(quote curl -fsS -H "Authorization: Bearer \$VIREO_ADMIN_KEY" "$(function_api hello)")  # until .warm_versions == []"
     record "$(quote curl -sS -D headers -o body -w '%{http_code} %{time_total}' "http://$SERVER_ADDR/fn/default/hello/")"
     record "$(quote curl -fsS -H "Authorization: Bearer \$VIREO_ADMIN_KEY" "http://$SERVER_ADDR/v1/invocations/ID")  # ID from x-vireo-invocation-id; until it exists"
     log "after scale to zero: $COUNT cold starts"
     start=$(now_us)
     for ((i = 1; i <= COUNT; i++)); do
-        wait_for "$COLD_TIMEOUT" 0.01 scaled_to_zero ||
+        wait_for "$COLD_TIMEOUT" 0.01 scaled_to_zero hello ||
             die "hello was not scaled to zero within ${COLD_TIMEOUT}s (idle_ttl_ms = $IDLE_TTL_MS)"
-        timed_request scale
+        timed_cold_request scale hello "$HELLO_BODY"
         if ((i % 50 == 0)); then log "after scale to zero: $i/$COUNT"; fi
     done
     SCALE_SECONDS=$(seconds_since "$start")
@@ -112,7 +73,7 @@ after_restart() {
     for ((i = 1; i <= RESTARTS; i++)); do
         stop_server
         start_vireo vireo "$WORK/data" --config "$config"
-        timed_request restart
+        timed_cold_request restart hello "$HELLO_BODY"
         if ((i % 10 == 0)); then log "after a restart: $i/$RESTARTS"; fi
     done
     RESTART_SECONDS=$(seconds_since "$start")
@@ -121,24 +82,11 @@ after_restart() {
 # ---------------------------------------------------------------------------
 # Report
 
-# row LABEL SCENARIO : one table row.
-row() {
-    local n p50 p99 max n_init i50 i99 imax
-    read -r n p50 p99 max < <(stats "$WORK/$2.total")
-    read -r n_init i50 i99 imax < <(stats "$WORK/$2.init")
-    ((n == n_init)) || die "$2: $n timings but $n_init records"
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$n" "${ANOMALIES[$2]}" \
-        "$(fmt "$p50")" "$(fmt "$p99")" "$(fmt "$max")" \
-        "$(fmt "$(awk -v x="$i50" 'BEGIN { print x / 1000 }')" 3)" \
-        "$(fmt "$(awk -v x="$i99" 'BEGIN { print x / 1000 }')" 3)" \
-        "$(fmt "$(awk -v x="$imax" 'BEGIN { print x / 1000 }')" 3)"
-}
-
 table() {
     echo "| cold start after | samples | not cold | client p50 (ms) | client p99 (ms) | client max (ms) | init p50 (ms) | init p99 (ms) | init max (ms) |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-    row "scale to zero" scale
-    row "restart" restart
+    cold_row "scale to zero" scale
+    cold_row "restart" restart
 }
 
 report() {

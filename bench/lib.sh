@@ -487,3 +487,76 @@ postgres_ticks() {
     done
     echo "$total"
 }
+
+# Cold starts (cold-start.sh, languages.sh): a function's first request after scale to zero.
+RECORD_TIMEOUT=10 # seconds to wait for an invocation record to be written
+
+# function_api FUNCTION : the admin API URL of FUNCTION of the default namespace.
+function_api() { printf 'http://%s/v1/namespaces/default/functions/%s' "$SERVER_ADDR" "$1"; }
+
+# scaled_to_zero FUNCTION : FUNCTION has no warm version.
+scaled_to_zero() {
+    admin_curl -fsS --max-time 5 "$(function_api "$1")" | jq -e '.warm_versions == []' >/dev/null
+}
+
+# fetch_record ID : writes the invocation record ID to $WORK/record.json once it exists.
+fetch_record() {
+    admin_curl -fsS --max-time 5 -o "$WORK/record.json" "http://$SERVER_ADDR/v1/invocations/$1" 2>/dev/null
+}
+
+# timed_cold_request SCENARIO FUNCTION BODY : one GET of /fn/default/FUNCTION/, timed by curl,
+# which must answer BODY. Appends curl's time_total (ms) to $WORK/SCENARIO.total and the
+# record's init_us to $WORK/SCENARIO.init; counts records that are not cold in
+# ANOMALIES[SCENARIO].
+timed_cold_request() {
+    local scenario=$1 url="http://$SERVER_ADDR/fn/default/$2/" expected=$3
+    local headers=$WORK/request.headers body=$WORK/request.body result code total id cold init
+    result=$(curl -sS --max-time 30 -D "$headers" -o "$body" -w '%{http_code} %{time_total}' "$url") ||
+        die "$scenario: GET $url failed"
+    read -r code total <<<"$result"
+    [[ $code == 200 ]] || die "$scenario: GET $url answered $code: $(head -c 300 "$body")"
+    printf '%s' "$expected" | cmp -s - "$body" || die "$scenario: GET $url answered an unexpected body"
+    id=$(awk -F': *' 'tolower($1) == "x-vireo-invocation-id" {sub(/\r$/, "", $2); print $2}' "$headers")
+    [[ -n $id ]] || die "$scenario: no x-vireo-invocation-id header"
+
+    wait_for "$RECORD_TIMEOUT" 0.02 fetch_record "$id" ||
+        die "$scenario: invocation $id was not recorded within ${RECORD_TIMEOUT}s"
+    read -r cold init < <(jq -r '"\(.cold) \(.init_us)"' "$WORK/record.json")
+    [[ $init =~ ^[0-9]+$ ]] || die "$scenario: record $id has no init_us: $(cat "$WORK/record.json")"
+    if [[ $cold != true ]]; then
+        ANOMALIES[$scenario]=$((ANOMALIES[$scenario] + 1))
+        log "$scenario: invocation $id was not a cold start: $(cat "$WORK/record.json")"
+    fi
+    awk -v t="$total" 'BEGIN { printf "%.3f\n", t * 1000 }' >>"$WORK/$scenario.total"
+    printf '%s\n' "$init" >>"$WORK/$scenario.init"
+}
+
+# cold_row LABEL SCENARIO : a table row of SCENARIO's timed_cold_request samples: count, not
+# cold, client p50/p99/max (ms), init p50/p99/max (ms).
+cold_row() {
+    local n p50 p99 max n_init i50 i99 imax
+    read -r n p50 p99 max < <(stats "$WORK/$2.total")
+    read -r n_init i50 i99 imax < <(stats "$WORK/$2.init")
+    ((n == n_init)) || die "$2: $n timings but $n_init records"
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$n" "${ANOMALIES[$2]}" \
+        "$(fmt "$p50")" "$(fmt "$p99")" "$(fmt "$max")" \
+        "$(fmt "$(awk -v x="$i50" 'BEGIN { print x / 1000 }')" 3)" \
+        "$(fmt "$(awk -v x="$i99" 'BEGIN { print x / 1000 }')" 3)" \
+        "$(fmt "$(awk -v x="$imax" 'BEGIN { print x / 1000 }')" 3)"
+}
+
+# wasmtime serve, the peer that run.sh and languages.sh compare with (cargo install'd when
+# INSTALL_WASMTIME is 1).
+WASMTIME_VERSION=48.0.8
+INSTALL_WASMTIME=${INSTALL_WASMTIME:-0}
+
+# Sets WASMTIME to a wasmtime binary, or to "" when there is none.
+find_wasmtime() {
+    WASMTIME=$(command -v wasmtime || true)
+    if [[ -z $WASMTIME && -x $HOME/.cargo/bin/wasmtime ]]; then WASMTIME=$HOME/.cargo/bin/wasmtime; fi
+    if [[ -z $WASMTIME && $INSTALL_WASMTIME == 1 ]]; then
+        run cargo install --locked "wasmtime-cli@$WASMTIME_VERSION"
+        WASMTIME=$HOME/.cargo/bin/wasmtime
+    fi
+    return 0
+}

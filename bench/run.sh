@@ -10,7 +10,6 @@ DURATION=${DURATION:-10}
 WARMUP=2
 THREADS=1
 CONNECTIONS=32
-WASMTIME_VERSION=48.0.8
 
 HYPER_BIN=target/bench/release/hyper-hello
 RESULTS=bench/results/latest.md
@@ -46,17 +45,6 @@ EOF
 
 # ---------------------------------------------------------------------------
 # Setup
-
-# Sets WASMTIME to a wasmtime binary, or to "" when there is none.
-find_wasmtime() {
-    WASMTIME=$(command -v wasmtime || true)
-    if [[ -z $WASMTIME && -x $HOME/.cargo/bin/wasmtime ]]; then WASMTIME=$HOME/.cargo/bin/wasmtime; fi
-    if [[ -z $WASMTIME && $INSTALL_WASMTIME == 1 ]]; then
-        run cargo install --locked "wasmtime-cli@$WASMTIME_VERSION"
-        WASMTIME=$HOME/.cargo/bin/wasmtime
-    fi
-    return 0
-}
 
 build() {
     build_vireo

@@ -1,8 +1,10 @@
 // Builds src/index.js into dist/function.wasm, a wasi:http component, with componentize-js:
-//   npm run build          (or: node build.mjs [SOURCE.js] [OUT.wasm])
+//   npm run build          (or: node build.mjs [SOURCE.js] [OUT.wasm] [--wasi-only])
 // The world it is built against exports wasi:http/incoming-handler and imports Spin's
-// key-value and variables interfaces (wit/spin, the version Vireo serves). The WASI packages
-// come from the jco package componentize-js depends on, assembled into a temporary directory.
+// key-value and variables interfaces (wit/spin, the version Vireo serves); with --wasi-only it
+// imports WASI alone, for wasi:http hosts without Spin's interfaces (wasmtime serve). The WASI
+// packages come from the jco package componentize-js depends on, assembled into a temporary
+// directory.
 import { componentize } from '@bytecodealliance/componentize-js';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,17 +16,21 @@ const WASI = new URL('node_modules/@bytecodealliance/jco/lib/wit/builtin/0.2.12/
 const SHIPPED = '0.2.12';
 const ENGINE_HTTP = '0.2.10';
 const PACKAGES = ['cli', 'clocks', 'filesystem', 'http', 'io', 'random', 'sockets'];
+const args = process.argv.slice(2);
+const wasiOnly = args.includes('--wasi-only');
+const [source = 'src/index.js', out = 'dist/function.wasm'] = args.filter((arg) => !arg.startsWith('--'));
+const SPIN_IMPORTS = wasiOnly
+  ? ''
+  : `  import fermyon:spin/key-value@2.0.0;
+  import fermyon:spin/variables@2.0.0;
+`;
 const WORLD = `package vireo:function;
 
 world http-function {
-  import fermyon:spin/key-value@2.0.0;
-  import fermyon:spin/variables@2.0.0;
-  import wasi:cli/environment@${SHIPPED};
+${SPIN_IMPORTS}  import wasi:cli/environment@${SHIPPED};
   export wasi:http/incoming-handler@${ENGINE_HTTP};
 }
 `;
-
-const [source = 'src/index.js', out = 'dist/function.wasm'] = process.argv.slice(2);
 
 const wit = await mkdtemp(join(tmpdir(), 'vireo-js-wit-'));
 try {
