@@ -111,6 +111,27 @@ async fn each_message_on_the_topic_filter_becomes_one_succeeded_invocation() {
 }
 
 #[tokio::test]
+async fn messages_published_at_qos_0_arrive_while_the_source_runs() {
+    let broker = Mosquitto::start().expect("an MQTT broker of its own");
+    let client = publisher(&broker, "e2e-qos0");
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::builder(data.path()).config(FAST_CLAIMS).start();
+    server.deploy_ok("probe", "probe", json!({})).await;
+    subscribed_source(&server, &broker).await;
+    // Delivered at the lower of the publish and subscription QoS: 0, with no acknowledgement.
+    let mut published = BTreeMap::new();
+    for n in 0..50 {
+        let topic = format!("e2e/orders/qos0-{n}");
+        client
+            .publish(&topic, QoS::AtMostOnce, false, format!("{{\"n\":{n}}}"))
+            .await
+            .unwrap();
+        published.insert(topic, String::new());
+    }
+    each_delivered_once(&server, &published, BY_SUBJECT).await;
+}
+
+#[tokio::test]
 async fn an_mqtt_source_that_cannot_work_is_refused_at_create_with_the_reason() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
