@@ -119,7 +119,7 @@ report() {
     for language in js py; do
         echo "- $language: Vireo fresh $(ratio "${BEST_RPS[$language-fresh]}" "${BEST_RPS[wasmtime-$language]}") of wasmtime serve (target 3×), with reuse $(ratio "${BEST_RPS[$language-reuse]}" "${BEST_RPS[wasmtime-$language]}") (target 10×)"
     done
-    echo "- versions of js-reuse that fell back to fresh instances: $FALLBACKS"
+    echo "- versions of js-reuse that fell back to fresh instances (after the last round's Vireo ways): $FALLBACKS"
     echo
     echo "## Cold starts after scale to zero"
     echo
@@ -168,10 +168,11 @@ main() {
         for way in js-fresh js-reuse py-fresh py-reuse; do
             measure_best "$way" "$base/$way/"
         done
+        # Read while loaded: an idle version is unloaded after idle_ttl_ms, and its state with it.
+        FALLBACKS=$(admin_curl -fsS "$(function_api js-reuse)" | jq -c '.reuse_fallback_versions')
         on_wasmtime js "$JS_WASM" "$JS_BODY"
         on_wasmtime py "$PY_WASM" "$PY_BODY"
     done
-    FALLBACKS=$(admin_curl -fsS "$(function_api js-reuse)" | jq -c '.reuse_fallback_versions')
 
     declare -gA ANOMALIES=()
     cold_starts js-fresh "$JS_BODY"
