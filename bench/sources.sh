@@ -189,39 +189,36 @@ publish_all() {
 publish_paced() {
     local kind=$1 stream=$2 rate=$3 seconds=$4 total=$(($3 * $4))
     case $kind in
-    redis)
-        local start sent=0 due
-        start=$(now_us)
-        {
-            while ((sent < total)); do
-                due=$((($(now_us) - start) * rate / 1000000))
-                ((due > total)) && due=$total
-                if ((due > sent)); then
-                    xadd_resp "$stream" $((sent + 1)) "$due" "$(now_us)"
-                    sent=$due
-                fi
-                sleep 0.01
-            done
-        } | redis-cli -p "$BROKER_PORT" --pipe >"$WORK/$stream.pipe"
-        ;;
+    redis) paced "$rate" "$total" redis_entries "$stream" | redis-cli -p "$BROKER_PORT" --pipe >"$WORK/$stream.pipe" ;;
     nats) nats_publish "$stream" "$stream.messages" publish "$total" "$rate" >/dev/null ;;
     postgres)
-        local start sent=0 due
-        start=$(now_us)
-        {
-            while ((sent < total)); do
-                due=$((($(now_us) - start) * rate / 1000000))
-                ((due > total)) && due=$total
-                if ((due > sent)); then
-                    echo "INSERT INTO $stream SELECT g, $(now_us) FROM generate_series($((sent + 1)), $due) g;"
-                    sent=$due
-                fi
-                sleep 0.01
-            done
-        } | psql_pipe "every 10 ms: INSERT INTO $stream SELECT g, <now µs> FROM generate_series(<next>, <due>) g"
+        paced "$rate" "$total" postgres_rows "$stream" |
+            psql_pipe "every 10 ms: INSERT INTO $stream SELECT g, <now µs> FROM generate_series(<next>, <due>) g"
         ;;
     esac
 }
+
+# paced RATE TOTAL EMIT STREAM : EMIT STREAM FIRST LAST for the messages due at RATE/s, in 10 ms
+# steps that catch up with the clock, until TOTAL are out.
+paced() {
+    local rate=$1 total=$2 emit=$3 stream=$4 start sent=0 due
+    start=$(now_us)
+    while ((sent < total)); do
+        due=$((($(now_us) - start) * rate / 1000000))
+        ((due > total)) && due=$total
+        if ((due > sent)); then
+            "$emit" "$stream" $((sent + 1)) "$due"
+            sent=$due
+        fi
+        sleep 0.01
+    done
+}
+
+# redis_entries STREAM FIRST LAST : XADDs of entries FIRST..LAST, sent now.
+redis_entries() { xadd_resp "$1" "$2" "$3" "$(now_us)"; }
+
+# postgres_rows STREAM FIRST LAST : an INSERT of rows FIRST..LAST, sent now.
+postgres_rows() { echo "INSERT INTO $1 SELECT g, $(now_us) FROM generate_series($2, $3) g;"; }
 
 queue_counts() { admin_curl -fsS --max-time 5 "http://$SERVER_ADDR/v1/namespaces/default/functions/$1/queue"; }
 
