@@ -258,28 +258,19 @@ async fn a_batching_source_delivers_arrays_that_hold_each_entry_once() {
     let mut publisher = connection(redis).await;
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
-    server.deploy_ok("echo", "echo", json!({})).await;
+    // The echo component, under the name add_source points sources at: it answers with the
+    // request it got, so each invocation's record shows its batch.
+    server.deploy_ok("probe", "echo", json!({})).await;
     create_stream(&mut publisher, "e2e-batched").await;
     let url = redis.url();
-    let created = stdout_json(&server.cli(&[
-        "sources",
-        "add",
+    let created = add_source(
+        &server,
         "orders",
-        "--kind",
         "redis",
-        "--url",
         &url,
-        "--stream",
         "e2e-batched",
-        "--function",
-        "echo",
-        "--batch-size",
-        "50",
-        "--batch-window",
-        "300ms",
-        "-o",
-        "json",
-    ]));
+        &["--batch-size", "50", "--batch-window", "300ms"],
+    );
     assert_eq!(created["batch_window_ms"], 300, "{created}");
     let published = publish(
         &mut publisher,
@@ -289,7 +280,7 @@ async fn a_batching_source_delivers_arrays_that_hold_each_entry_once() {
     .await;
 
     let batches = eventually(DEADLINE, || async {
-        let batches = batched_ids(&server, "echo").await;
+        let batches = batched_ids(&server, "probe").await;
         let delivered: usize = batches.iter().map(Vec::len).sum();
         if delivered == published.len() {
             Ok(batches)
@@ -316,7 +307,7 @@ async fn a_batching_source_delivers_arrays_that_hold_each_entry_once() {
 
     let (status, code, body) = create(
         &server,
-        &json!({"name": "slow", "function": "echo", "kind": "redis", "url": url,
+        &json!({"name": "slow", "function": "probe", "kind": "redis", "url": url,
                 "stream": "e2e-batched", "batch_window_ms": 60_000}),
     )
     .await;
