@@ -41,6 +41,14 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; t
     apt-get install -y -q nats-server
 fi
 
+# Event sources reading RabbitMQ queues are tested against a real broker the tests start (a
+# private node of Debian's rabbitmq-server; the package's own system service is not used).
+if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+    echo "installing rabbitmq-server…" >&2
+    apt-get update -q
+    apt-get install -y -q rabbitmq-server
+fi
+
 # Functions' outbound MQTT is tested against a real mosquitto broker the tests start themselves.
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
     echo "installing mosquitto…" >&2

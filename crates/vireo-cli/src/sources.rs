@@ -20,12 +20,14 @@ pub enum SourcesCommand {
         #[arg(long, value_enum)]
         kind: Kind,
         /// The broker's URL, without a password (redis://127.0.0.1:6379/0,
-        /// nats://127.0.0.1:4222, mqtt://127.0.0.1:1883, postgres://app@127.0.0.1:5432/shop).
+        /// nats://127.0.0.1:4222, mqtt://127.0.0.1:1883, postgres://app@127.0.0.1:5432/shop,
+        /// amqp://guest@127.0.0.1:5672/%2f).
         #[arg(long)]
         url: String,
         /// What to read: a Redis stream's key, a JetStream stream, (as --topic) an MQTT topic
-        /// filter such as sensors/+/temp, or (as --table) a PostgreSQL table, e.g. shop.orders.
-        #[arg(long, visible_aliases = ["topic", "table"])]
+        /// filter such as sensors/+/temp, (as --table) a PostgreSQL table, e.g. shop.orders, or
+        /// (as --queue) a RabbitMQ queue that exists.
+        #[arg(long, visible_aliases = ["topic", "table", "queue"])]
         stream: String,
         /// JetStream only: read just the stream's subjects matching this filter (orders.>).
         #[arg(long)]
@@ -70,6 +72,8 @@ pub enum Kind {
     Mqtt,
     /// A PostgreSQL table's inserted, updated and deleted rows, recorded by a trigger.
     Postgres,
+    /// A RabbitMQ queue (AMQP 0-9-1), consumed with manual acknowledgements.
+    Amqp,
 }
 
 pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> anyhow::Result<()> {
@@ -93,6 +97,7 @@ pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> an
                 Kind::Nats => "nats",
                 Kind::Mqtt => "mqtt",
                 Kind::Postgres => "postgres",
+                Kind::Amqp => "amqp",
             };
             let body = json!({
                 "name": name, "kind": kind, "url": url, "stream": stream, "subject": subject,

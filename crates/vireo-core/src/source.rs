@@ -36,14 +36,17 @@ pub enum SourceKind {
     Mqtt,
     /// A PostgreSQL table's row changes, recorded by a trigger in an outbox table.
     Postgres,
+    /// A RabbitMQ (AMQP 0-9-1) queue, consumed with manual acknowledgements.
+    Amqp,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 4] = [
+    pub const ALL: [SourceKind; 5] = [
         SourceKind::Redis,
         SourceKind::Nats,
         SourceKind::Mqtt,
         SourceKind::Postgres,
+        SourceKind::Amqp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +55,7 @@ impl SourceKind {
             SourceKind::Nats => "nats",
             SourceKind::Mqtt => "mqtt",
             SourceKind::Postgres => "postgres",
+            SourceKind::Amqp => "amqp",
         }
     }
 
@@ -66,6 +70,7 @@ impl SourceKind {
             SourceKind::Nats => &["nats"],
             SourceKind::Mqtt => &["mqtt"],
             SourceKind::Postgres => &["postgres", "postgresql"],
+            SourceKind::Amqp => &["amqp"],
         }
     }
 }
@@ -82,7 +87,8 @@ pub struct SourceSpec {
     pub kind: SourceKind,
     /// Without a password: one comes only from `password_secret`.
     pub url: String,
-    /// What the source reads: a Redis stream key, a JetStream stream, an MQTT topic filter.
+    /// What the source reads: a Redis stream key, a JetStream stream, an MQTT topic filter, a
+    /// PostgreSQL table, a RabbitMQ queue.
     pub stream: String,
     /// Only the messages on subjects matching this filter (JetStream); all when `None`.
     pub subject: Option<String>,

@@ -3,19 +3,21 @@
 //! in a temporary directory, and stops when the test process ends, however it ends.
 //!
 //! Dev-only: the store's backend tests and the end-to-end harness need a real PostgreSQL, and
-//! functions' outbound connections and event sources a real Redis, Mosquitto, MariaDB and
-//! NATS; none of them belong to the store crate or ship in the binary.
+//! functions' outbound connections and event sources a real Redis, Mosquitto, MariaDB, NATS
+//! and RabbitMQ; none of them belong to the store crate or ship in the binary.
 
 pub mod mariadb;
 pub mod mosquitto;
 pub mod nats;
 pub mod postgres;
+pub mod rabbitmq;
 pub mod redis;
 
 pub use mariadb::MariaDb;
 pub use mosquitto::Mosquitto;
 pub use nats::Nats;
 pub use postgres::{Postgres, StartError};
+pub use rabbitmq::RabbitMq;
 pub use redis::Redis;
 
 use std::net::{TcpListener, TcpStream};
@@ -76,10 +78,20 @@ kill "$service"; wait "$service"; rm -rf "$VIREO_SERVICE_DIR""#;
     /// Polls `answers` until it succeeds, or fails with the service's log file `log`.
     pub fn wait_ready(
         &self,
-        mut answers: impl FnMut() -> std::io::Result<()>,
+        answers: impl FnMut() -> std::io::Result<()>,
         log: &str,
     ) -> Result<(), StartError> {
-        let deadline = Instant::now() + READY_WITHIN;
+        self.wait_ready_within(answers, log, READY_WITHIN)
+    }
+
+    /// The same, for a service that may take longer than most to start.
+    pub fn wait_ready_within(
+        &self,
+        mut answers: impl FnMut() -> std::io::Result<()>,
+        log: &str,
+        within: Duration,
+    ) -> Result<(), StartError> {
+        let deadline = Instant::now() + within;
         while answers().is_err() {
             if Instant::now() >= deadline {
                 return Err(StartError::NotReady {

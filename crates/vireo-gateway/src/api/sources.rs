@@ -31,7 +31,8 @@ pub struct CreateSource {
     pub kind: String,
     /// The broker's URL, without a password (`redis://127.0.0.1:6379/0`).
     pub url: String,
-    /// What is read: a Redis stream key, a JetStream stream, an MQTT topic filter.
+    /// What is read: a Redis stream key, a JetStream stream, an MQTT topic filter, a PostgreSQL
+    /// table, a RabbitMQ queue.
     pub stream: String,
     /// JetStream only: read just the stream's subjects matching this filter (`orders.>`).
     pub subject: Option<String>,

@@ -9,6 +9,7 @@
 //! the nodes of a cluster share a source's messages through the broker's own competing
 //! consumers (for Redis, one consumer group per source with a consumer per node).
 
+mod amqp;
 mod message;
 mod mqtt;
 mod nats;
@@ -95,6 +96,7 @@ pub struct Kinds {
     nats: Arc<dyn Connector>,
     mqtt: Arc<dyn Connector>,
     postgres: Arc<dyn Connector>,
+    amqp: Arc<dyn Connector>,
     /// What the create-time probe prepares at the broker with (a JetStream consumer's
     /// ack-wait), the same as the runners.
     claim_idle: std::time::Duration,
@@ -107,6 +109,7 @@ impl Kinds {
             nats: Arc::new(nats::NatsConnector),
             mqtt: Arc::new(mqtt::MqttConnector),
             postgres: Arc::new(postgres::PostgresConnector),
+            amqp: Arc::new(amqp::AmqpConnector),
             claim_idle,
         }
     }
@@ -117,6 +120,7 @@ impl Kinds {
             SourceKind::Nats => self.nats.clone(),
             SourceKind::Mqtt => self.mqtt.clone(),
             SourceKind::Postgres => self.postgres.clone(),
+            SourceKind::Amqp => self.amqp.clone(),
         }
     }
 }

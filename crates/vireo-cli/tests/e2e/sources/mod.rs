@@ -3,6 +3,7 @@
 //! the broker going away for a while; a source that cannot work is refused at create with the
 //! reason. What every kind is checked with is here; each kind's module drives its broker.
 
+mod amqp;
 mod mqtt;
 mod nats;
 mod postgres;
