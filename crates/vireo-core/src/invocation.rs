@@ -191,6 +191,10 @@ pub struct InvocationRecord {
     pub object_reads: u64,
     pub object_writes: u64,
     pub object_bytes: u64,
+    /// Calls the function made over database and broker connections (queries, statements,
+    /// commands, publishes), and the bytes of the results it read and messages it published.
+    pub outbound_calls: u64,
+    pub outbound_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

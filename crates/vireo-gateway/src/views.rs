@@ -137,6 +137,10 @@ pub struct InvocationView {
     pub object_reads: u64,
     pub object_writes: u64,
     pub object_bytes: u64,
+    /// Calls over database and broker connections, and the bytes of their results and
+    /// published messages.
+    pub outbound_calls: u64,
+    pub outbound_bytes: u64,
 }
 
 impl From<InvocationRecord> for InvocationView {
@@ -167,6 +171,8 @@ impl From<InvocationRecord> for InvocationView {
             object_reads: record.object_reads,
             object_writes: record.object_writes,
             object_bytes: record.object_bytes,
+            outbound_calls: record.outbound_calls,
+            outbound_bytes: record.outbound_bytes,
         }
     }
 }

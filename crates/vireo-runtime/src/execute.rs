@@ -19,7 +19,7 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::capability::{Invocation, KeyValueUse, ObjectUse};
+use crate::capability::{Invocation, KeyValueUse, ObjectUse, OutboundUse};
 use crate::cpu::{CpuScheduler, GuestCpu, metered};
 use crate::instances::{Instance, LoadedVersion};
 use crate::lent;
@@ -42,6 +42,8 @@ pub struct Completion {
     pub key_value: KeyValueUse,
     /// What it did with buckets.
     pub objects: ObjectUse,
+    /// What it did over database and broker connections.
+    pub outbound: OutboundUse,
 }
 
 /// Why the guest produced no response.
@@ -176,6 +178,7 @@ pub(crate) async fn execute(
             logs: observed.capture.map(|c| c.take_lines()).unwrap_or_default(),
             key_value: invocation.key_value.used(),
             objects: invocation.objects.used(),
+            outbound: invocation.outbound.used(),
         }
     }
     .in_current_span();
@@ -377,6 +380,7 @@ fn task_failed(message: &str) -> Completion {
         logs: Vec::new(),
         key_value: KeyValueUse::default(),
         objects: ObjectUse::default(),
+        outbound: OutboundUse::default(),
     }
 }
 
@@ -415,6 +419,7 @@ mod tests {
             logs: Vec::new(),
             key_value: KeyValueUse::default(),
             objects: ObjectUse::default(),
+            outbound: OutboundUse::default(),
         }
     }
 

@@ -84,6 +84,8 @@ impl Finished {
             object_reads: done.objects.reads,
             object_writes: done.objects.writes,
             object_bytes: done.objects.bytes,
+            outbound_calls: done.outbound.calls,
+            outbound_bytes: done.outbound.bytes,
         };
         (record, logs)
     }

@@ -472,7 +472,8 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 }
 
 #[tokio::test]
-async fn metrics_count_the_connections_the_server_holds_and_time_each_call() {
+async fn metrics_count_the_connections_the_server_holds_and_time_each_call_and_records_count_them()
+{
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
     let (url, grant) = database();
@@ -483,16 +484,32 @@ async fn metrics_count_the_connections_the_server_holds_and_time_each_call() {
     let gauge = r#"vireo_outbound_connections{kind="postgres"}"#;
     let calls = r#"vireo_outbound_call_duration_seconds_count{kind="postgres"}"#;
 
-    // Three connections at once, each running one query, then all back in the pool.
+    // Three connections at once, each running one query, then all back in the pool; the
+    // record counts the three calls and their results (one integer of 8 bytes each).
+    let (answer, record) = server
+        .outbound_recorded("held", "/pg/hold?count=3", &url, "")
+        .await;
+    assert_eq!(answer, "ok 3");
     assert_eq!(
-        server.outbound("held", "/pg/hold?count=3", &url, "").await,
-        "ok 3"
+        (&record["outbound_calls"], &record["outbound_bytes"]),
+        (&json!(3), &json!(24)),
+        "{record}"
     );
     let admin = admin_client().await;
     assert_eq!(connections_to(&admin, &database).await, 3);
     let text = server.metrics_text().await;
     assert_eq!(sample(&text, gauge), Some(3.0), "{text}");
     assert_eq!(sample(&text, calls), Some(3.0), "{text}");
+    // One query of a text of 4 bytes and an integer.
+    let (answer, record) = server
+        .outbound_recorded("held", "/pg4/query", &url, "SELECT 'abcd'::text, 7::int4")
+        .await;
+    assert!(answer.starts_with("ok"), "{answer}");
+    assert_eq!(
+        (&record["outbound_calls"], &record["outbound_bytes"]),
+        (&json!(1), &json!(12)),
+        "{record}"
+    );
 
     // A removed function's pools close, and the gauge says so.
     assert!(server.cli(&["rm", "held"]).status.success());

@@ -241,6 +241,8 @@ mod tests {
             object_reads: 0,
             object_writes: 0,
             object_bytes: 0,
+            outbound_calls: 0,
+            outbound_bytes: 0,
         }
     }
 

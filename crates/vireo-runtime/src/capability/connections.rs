@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use deadpool::Runtime;
@@ -16,7 +16,7 @@ use vireo_core::ConnectionLimits;
 use vireo_core::egress::{Destination, Scheme};
 
 use super::network::{Approver, Refusal};
-use super::{Capability, Grants, Package};
+use super::{Capability, Grants, Invocation, Package};
 use crate::engine::{EngineSettings, HostServices};
 use crate::host::Host;
 use crate::logs::LogCapture;
@@ -68,6 +68,44 @@ impl<P: Protocol> Capability for Outbound<P> {
     fn instance(destinations: &Self::Version, _: &LogCapture) -> Self::Instance {
         destinations.instance()
     }
+
+    fn arm(active: &mut Self::Instance, invocation: &Invocation) {
+        active.tally = invocation.outbound.clone();
+    }
+}
+
+/// What one invocation did over its database and broker connections, counted as it goes.
+#[derive(Debug, Default)]
+pub(crate) struct CallTally {
+    calls: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// What an invocation did over database and broker connections: the calls it made (queries,
+/// statements, commands, publishes) and the bytes of the results it read and the messages it
+/// published.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboundUse {
+    pub calls: u64,
+    pub bytes: u64,
+}
+
+impl CallTally {
+    pub(crate) fn used(&self) -> OutboundUse {
+        OutboundUse {
+            calls: self.calls.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    fn called(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn moved(&self, bytes: usize) {
+        self.bytes
+            .fetch_add(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
 }
 
 /// A version's connections of one kind (`M` makes them): where it may connect, and its pools.
@@ -78,10 +116,12 @@ pub(crate) struct Destinations<M: Manager> {
     kind: &'static str,
 }
 
-/// An instance's share of its version's connections, and the ones it holds.
+/// An instance's share of its version's connections, the ones it holds, and the tally of the
+/// invocation it serves.
 pub(crate) struct Active<M: Manager> {
     pub destinations: Arc<Destinations<M>>,
     slots: InstanceSlots,
+    tally: Arc<CallTally>,
 }
 
 /// A connection lent to the guest, with its instance slot; `None` once it was closed after a
@@ -89,6 +129,7 @@ pub(crate) struct Active<M: Manager> {
 pub struct Lent<M: Manager> {
     pub object: Option<Object<M>>,
     pool: Counted<M>,
+    tally: Arc<CallTally>,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -116,6 +157,7 @@ impl<M: Manager> Destinations<M> {
         Active {
             slots: InstanceSlots::new(&self.limits),
             destinations: self.clone(),
+            tally: Arc::default(),
         }
     }
 }
@@ -159,6 +201,7 @@ where
         Ok(Lent {
             object: Some(object.map_err(|e| e.to_string())?),
             pool,
+            tally: self.tally.clone(),
             _slot: slot,
         })
     }
@@ -186,6 +229,7 @@ impl<M: Manager> Lent<M> {
         stop: impl FnOnce(&M::Type),
     ) -> Result<T, Cut> {
         let connection = self.object.as_deref_mut().ok_or(Cut::Closed)?;
+        self.tally.called();
         let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(limits.call_timeout(), work(connection)).await;
         self.pool.durations.record(started.elapsed());
@@ -205,6 +249,16 @@ impl<M: Manager> Lent<M> {
             self.pool.recount();
         }
         result
+    }
+
+    /// The budget of one call's result, whose bytes count for the invocation.
+    pub fn budget(&self, limits: &ConnectionLimits) -> ResultBudget {
+        ResultBudget::new(limits, self.tally.clone())
+    }
+
+    /// Counts `bytes` sent for the invocation (a published message).
+    pub fn sent(&self, bytes: usize) {
+        self.tally.moved(bytes);
     }
 }
 
@@ -360,19 +414,22 @@ async fn approve(
     }
 }
 
-/// What a result may still grow by: rows before `max_rows`, bytes before `max_result_bytes`.
+/// What a result may still grow by: rows before `max_rows`, bytes before `max_result_bytes`;
+/// what it spends counts in the invocation's tally.
 pub(crate) struct ResultBudget {
     rows: usize,
     left: usize,
     limits: ConnectionLimits,
+    tally: Arc<CallTally>,
 }
 
 impl ResultBudget {
-    pub fn new(limits: &ConnectionLimits) -> Self {
+    pub fn new(limits: &ConnectionLimits, tally: Arc<CallTally>) -> Self {
         Self {
             rows: 0,
             left: limits.max_result_bytes,
             limits: *limits,
+            tally,
         }
     }
 
@@ -389,6 +446,7 @@ impl ResultBudget {
     }
 
     pub fn spend(&mut self, bytes: usize) -> Result<(), String> {
+        self.tally.moved(bytes);
         self.left = self.left.checked_sub(bytes).ok_or_else(|| {
             format!(
                 "the result is larger than {} bytes (connections.max_result_bytes)",
@@ -432,15 +490,24 @@ mod tests {
     }
 
     #[test]
-    fn results_stop_at_their_byte_and_row_limits() {
-        let mut budget = ResultBudget::new(&limits());
+    fn results_stop_at_their_byte_and_row_limits_and_count_their_bytes() {
+        let tally = Arc::new(CallTally::default());
+        let mut budget = ResultBudget::new(&limits(), tally.clone());
         budget.spend(6).unwrap();
         budget.spend(4).unwrap();
         assert!(budget.spend(1).unwrap_err().contains("max_result_bytes"));
-        let mut budget = ResultBudget::new(&ConnectionLimits {
+        assert_eq!(
+            tally.used(),
+            OutboundUse {
+                calls: 0,
+                bytes: 11
+            }
+        );
+        let limits = ConnectionLimits {
             max_rows: 2,
             ..limits()
-        });
+        };
+        let mut budget = ResultBudget::new(&limits, Arc::default());
         budget.row().unwrap();
         budget.row().unwrap();
         assert!(budget.row().unwrap_err().contains("max_rows"));

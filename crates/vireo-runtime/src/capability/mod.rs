@@ -31,7 +31,7 @@ use vireo_core::{BoxError, VersionSettings};
 use wasmtime::component::Linker;
 
 pub use blobstore::ObjectUse;
-pub use connections::{OUTBOUND_CALL_DURATION_METRIC, OUTBOUND_CONNECTIONS_METRIC};
+pub use connections::{OUTBOUND_CALL_DURATION_METRIC, OUTBOUND_CONNECTIONS_METRIC, OutboundUse};
 pub(crate) use grants::Grants;
 pub use grants::Opened;
 pub use key_value::KeyValueUse;
@@ -168,6 +168,8 @@ pub(crate) struct Invocation {
     pub key_value: std::sync::Arc<tally::Tally>,
     /// What it does with buckets.
     pub objects: std::sync::Arc<tally::Tally>,
+    /// What it does over database and broker connections.
+    pub outbound: std::sync::Arc<connections::CallTally>,
     /// Its depth in a chain of bucket events: the `ce-vireodepth` of the event that invoked
     /// it, 0 when none did.
     pub event_depth: u32,
@@ -179,6 +181,7 @@ impl Invocation {
             trace: OutgoingTrace::of(request.headers()),
             key_value: std::sync::Arc::default(),
             objects: std::sync::Arc::default(),
+            outbound: std::sync::Arc::default(),
             event_depth: request
                 .headers()
                 .get(vireo_core::EVENT_DEPTH_HEADER)

@@ -106,6 +106,8 @@ pub fn record(function: &Name, n: u64) -> InvocationRecord {
         object_reads: 4,
         object_writes: 1,
         object_bytes: 700,
+        outbound_calls: 5,
+        outbound_bytes: 90,
         error: None,
     }
 }

@@ -25,7 +25,7 @@ macro_rules! of_existing_functions {
 const RECORD_INVOCATIONS: &str = concat!(
     "INSERT INTO invocations (",
     invocation_columns!(),
-    ") SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[], $8::TEXT[], $9::BIGINT[], $10::BOOLEAN[], $11::TEXT[], $12::BIGINT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::BIGINT[], $17::BIGINT[], $18::BIGINT[], $19::BIGINT[], $20::BIGINT[], $21::BIGINT[], $22::BIGINT[], $23::BIGINT[], $24::BIGINT[], $25::BIGINT[]) AS v (",
+    ") SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[], $8::TEXT[], $9::BIGINT[], $10::BOOLEAN[], $11::TEXT[], $12::BIGINT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::BIGINT[], $17::BIGINT[], $18::BIGINT[], $19::BIGINT[], $20::BIGINT[], $21::BIGINT[], $22::BIGINT[], $23::BIGINT[], $24::BIGINT[], $25::BIGINT[], $26::BIGINT[], $27::BIGINT[]) AS v (",
     invocation_columns!(),
     ")",
     of_existing_functions!(),
@@ -135,6 +135,8 @@ struct InvocationColumns<'a> {
     object_reads: Vec<i64>,
     object_writes: Vec<i64>,
     object_bytes: Vec<i64>,
+    outbound_calls: Vec<i64>,
+    outbound_bytes: Vec<i64>,
 }
 
 impl<'a> InvocationColumns<'a> {
@@ -167,6 +169,10 @@ impl<'a> InvocationColumns<'a> {
         self.object_writes
             .push(saturating_i64(record.object_writes));
         self.object_bytes.push(saturating_i64(record.object_bytes));
+        self.outbound_calls
+            .push(saturating_i64(record.outbound_calls));
+        self.outbound_bytes
+            .push(saturating_i64(record.outbound_bytes));
     }
 
     fn bind(
@@ -199,5 +205,7 @@ impl<'a> InvocationColumns<'a> {
             .bind(self.object_reads)
             .bind(self.object_writes)
             .bind(self.object_bytes)
+            .bind(self.outbound_calls)
+            .bind(self.outbound_bytes)
     }
 }

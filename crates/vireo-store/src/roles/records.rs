@@ -42,7 +42,7 @@ const MAX_LOG_LINES_PER_READ: u32 = 10_000;
 /// The columns [`rows::invocation_record`] reads, and the record writer writes.
 macro_rules! invocation_columns {
     () => {
-        r#"id, namespace, function, version, "trigger", started_at_us, duration_us, status, http_status, cold, error, init_us, executions, memory_mib, billed_ms, mib_ms, request_bytes, response_bytes, cpu_us, kv_reads, kv_writes, kv_bytes, object_reads, object_writes, object_bytes"#
+        r#"id, namespace, function, version, "trigger", started_at_us, duration_us, status, http_status, cold, error, init_us, executions, memory_mib, billed_ms, mib_ms, request_bytes, response_bytes, cpu_us, kv_reads, kv_writes, kv_bytes, object_reads, object_writes, object_bytes, outbound_calls, outbound_bytes"#
     };
 }
 pub(crate) use invocation_columns;
@@ -51,7 +51,7 @@ pub(crate) use invocation_columns;
 /// and the metering adds up. Ends an insert into `invocations`.
 macro_rules! record_invocations_conflict {
     () => {
-        " ON CONFLICT (id) DO UPDATE SET version = excluded.version, started_at_us = excluded.started_at_us, duration_us = excluded.duration_us, status = excluded.status, http_status = excluded.http_status, cold = excluded.cold, error = excluded.error, init_us = excluded.init_us, memory_mib = excluded.memory_mib, executions = invocations.executions + excluded.executions, billed_ms = invocations.billed_ms + excluded.billed_ms, mib_ms = invocations.mib_ms + excluded.mib_ms, request_bytes = invocations.request_bytes + excluded.request_bytes, response_bytes = invocations.response_bytes + excluded.response_bytes, cpu_us = invocations.cpu_us + excluded.cpu_us, kv_reads = invocations.kv_reads + excluded.kv_reads, kv_writes = invocations.kv_writes + excluded.kv_writes, kv_bytes = invocations.kv_bytes + excluded.kv_bytes, object_reads = invocations.object_reads + excluded.object_reads, object_writes = invocations.object_writes + excluded.object_writes, object_bytes = invocations.object_bytes + excluded.object_bytes"
+        " ON CONFLICT (id) DO UPDATE SET version = excluded.version, started_at_us = excluded.started_at_us, duration_us = excluded.duration_us, status = excluded.status, http_status = excluded.http_status, cold = excluded.cold, error = excluded.error, init_us = excluded.init_us, memory_mib = excluded.memory_mib, executions = invocations.executions + excluded.executions, billed_ms = invocations.billed_ms + excluded.billed_ms, mib_ms = invocations.mib_ms + excluded.mib_ms, request_bytes = invocations.request_bytes + excluded.request_bytes, response_bytes = invocations.response_bytes + excluded.response_bytes, cpu_us = invocations.cpu_us + excluded.cpu_us, kv_reads = invocations.kv_reads + excluded.kv_reads, kv_writes = invocations.kv_writes + excluded.kv_writes, kv_bytes = invocations.kv_bytes + excluded.kv_bytes, object_reads = invocations.object_reads + excluded.object_reads, object_writes = invocations.object_writes + excluded.object_writes, object_bytes = invocations.object_bytes + excluded.object_bytes, outbound_calls = invocations.outbound_calls + excluded.outbound_calls, outbound_bytes = invocations.outbound_bytes + excluded.outbound_bytes"
     };
 }
 pub(crate) use record_invocations_conflict;

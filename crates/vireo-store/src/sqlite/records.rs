@@ -66,7 +66,7 @@ impl RecordsDialect for SqliteStore {
     ) -> Result<(), StoreError> {
         for chunk in records.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(RECORD_INVOCATIONS);
-            push_padded_values(&mut insert, chunk, 25, |mut row, record| {
+            push_padded_values(&mut insert, chunk, 27, |mut row, record| {
                 row.push_bind(record.id.as_str())
                     .push_bind(record.namespace.as_str())
                     .push_bind(record.function.as_str())
@@ -91,7 +91,9 @@ impl RecordsDialect for SqliteStore {
                     .push_bind(saturating_i64(record.kv_bytes))
                     .push_bind(saturating_i64(record.object_reads))
                     .push_bind(saturating_i64(record.object_writes))
-                    .push_bind(saturating_i64(record.object_bytes));
+                    .push_bind(saturating_i64(record.object_bytes))
+                    .push_bind(saturating_i64(record.outbound_calls))
+                    .push_bind(saturating_i64(record.outbound_bytes));
             });
             insert.push(RECORD_INVOCATIONS_END);
             insert

@@ -124,6 +124,31 @@ impl Server {
     /// What the `spin-outbound` fixture deployed as `function` answers for `path`, given the
     /// connection string `address` and `body`.
     pub async fn outbound(&self, function: &str, path: &str, address: &str, body: &str) -> String {
+        let response = self.outbound_call(function, path, address, body).await;
+        response.text().await.expect("the fixture's answer")
+    }
+
+    /// The same, with the invocation's record.
+    pub async fn outbound_recorded(
+        &self,
+        function: &str,
+        path: &str,
+        address: &str,
+        body: &str,
+    ) -> (String, Value) {
+        let response = self.outbound_call(function, path, address, body).await;
+        let id = invocation_id(&response);
+        let answer = response.text().await.expect("the fixture's answer");
+        (answer, self.invocation(&id).await)
+    }
+
+    async fn outbound_call(
+        &self,
+        function: &str,
+        path: &str,
+        address: &str,
+        body: &str,
+    ) -> reqwest::Response {
         let response = reqwest::Client::new()
             .post(self.url(&format!("/fn/default/{function}{path}")))
             .header("address", address)
@@ -132,7 +157,7 @@ impl Server {
             .await
             .expect("a call to the outbound fixture");
         assert_eq!(response.status(), 200, "{path}");
-        response.text().await.expect("the fixture's answer")
+        response
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {

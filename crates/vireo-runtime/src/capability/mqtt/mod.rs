@@ -188,6 +188,7 @@ impl Active<Sessions> {
         qos: QoS,
     ) -> Result<(), Failure> {
         let limits = &self.destinations.limits;
+        connection.sent(payload.len());
         let publishing = async |session: &mut Session| {
             // Events from before this publish say nothing about it.
             while session.events.try_recv().is_ok() {}

@@ -18,7 +18,7 @@ use vireo_core::egress::Scheme;
 use wasmtime::component::Linker;
 
 use super::Package;
-use super::connections::{Active, Asked, Cut, Lent, Protocol, ResultBudget};
+use super::connections::{Active, Asked, Cut, Lent, Protocol};
 use crate::bindings::fermyon::spin::rdbms_types::{Column, Error, ParameterValue, RowSet};
 use crate::host::Host;
 
@@ -113,12 +113,12 @@ impl Active<Connections> {
     ) -> Result<RowSet, Error> {
         let params = values::params(params);
         let limits = self.destinations.limits;
+        let mut budget = connection.budget(&limits);
         let collecting = async |conn: &mut Conn| {
             let mut result = conn.exec_iter(statement, params).await.map_err(failed)?;
             let columns: Vec<mysql_async::Column> =
                 result.columns().map(|c| c.to_vec()).unwrap_or_default();
             let mut rows = Vec::new();
-            let mut budget = ResultBudget::new(&limits);
             while let Some(row) = result.next().await.map_err(failed)? {
                 budget.row().map_err(Error::QueryFailed)?;
                 let mut fields = Vec::with_capacity(columns.len());

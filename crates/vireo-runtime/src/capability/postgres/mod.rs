@@ -24,7 +24,7 @@ use vireo_core::egress::Scheme;
 use wasmtime::component::Linker;
 
 use super::Package;
-use super::connections::{Active, Asked, Cut, Lent, Protocol, ResultBudget};
+use super::connections::{Active, Asked, Cut, Lent, Protocol};
 use crate::bindings::spin::postgres4_0_0::postgres::{Column, DbError, Error, QueryError, RowSet};
 use crate::host::Host;
 
@@ -89,6 +89,7 @@ impl Active<Manager> {
     ) -> Result<RowSet, Error> {
         let params = values::params(params).map_err(Error::BadParameter)?;
         let limits = self.destinations.limits;
+        let mut budget = connection.budget(&limits);
         let collecting = async |client: &mut ClientWrapper| {
             let prepared = client.prepare(statement).await.map_err(failed)?;
             let columns = prepared
@@ -105,7 +106,6 @@ impl Active<Manager> {
                 .map_err(failed)?;
             let mut stream = std::pin::pin!(stream);
             let mut rows = Vec::new();
-            let mut budget = ResultBudget::new(&limits);
             while let Some(row) = stream.try_next().await.map_err(failed)? {
                 budget.row().map_err(text)?;
                 let mut fields = Vec::with_capacity(row.len());

@@ -112,7 +112,7 @@ impl Active<Manager> {
             Err(cut) => Err(Failure::Other(cut.to_string())),
         };
         let value = result?;
-        size(&value, &mut ResultBudget::new(limits)).map_err(Failure::Other)?;
+        size(&value, &mut connection.budget(limits)).map_err(Failure::Other)?;
         Ok(value)
     }
 }
@@ -180,8 +180,8 @@ mod tests {
             ..ConnectionLimits::default()
         };
         let reply = Value::Array(vec![Value::BulkString(vec![0; 4])]);
-        assert!(size(&reply, &mut ResultBudget::new(&limits)).is_ok());
+        assert!(size(&reply, &mut ResultBudget::new(&limits, Default::default())).is_ok());
         let big = Value::Array(vec![Value::BulkString(vec![0; 13])]);
-        assert!(size(&big, &mut ResultBudget::new(&limits)).is_err());
+        assert!(size(&big, &mut ResultBudget::new(&limits, Default::default())).is_err());
     }
 }

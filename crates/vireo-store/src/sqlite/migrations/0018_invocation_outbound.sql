@@ -1,0 +1,4 @@
+-- Calls each invocation made over database and broker connections and the bytes they moved,
+-- metered like its key-value and bucket operations (attempts add up).
+ALTER TABLE invocations ADD COLUMN outbound_calls INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE invocations ADD COLUMN outbound_bytes INTEGER NOT NULL DEFAULT 0;
