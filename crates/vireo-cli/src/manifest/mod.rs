@@ -154,14 +154,14 @@ pub struct EventSourceSpec {
     #[serde(deserialize_with = "source_name")]
     #[schema(value_type = String)]
     pub name: Name,
-    /// The broker: `redis`, `nats`, `mqtt` or `postgres`.
+    /// The broker: `redis`, `nats`, `mqtt`, `postgres` or `amqp` (RabbitMQ).
     pub kind: SourceKind,
     /// The broker's URL, without a password (`redis://127.0.0.1:6379/0`,
-    /// `nats://127.0.0.1:4222`, `mqtt://127.0.0.1:1883`).
+    /// `nats://127.0.0.1:4222`, `mqtt://127.0.0.1:1883`, `amqp://guest@127.0.0.1:5672/%2f`).
     #[schema(value_type = String)]
     pub url: Spanned<String>,
     /// What is read: a Redis stream key, a JetStream stream, an MQTT topic filter, a
-    /// PostgreSQL table.
+    /// PostgreSQL table, a RabbitMQ queue.
     pub stream: String,
     /// Only the messages on subjects matching this filter (JetStream) [default: all].
     pub subject: Option<String>,
