@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Event sources end to end on Redis Streams, NATS JetStream and PostgreSQL row changes: messages
-# per second from the
-# broker to succeeded invocations, and publish → function start latency at half that rate. Run
+# Event sources end to end on Redis Streams, NATS JetStream, PostgreSQL row changes and RabbitMQ
+# queues: messages per second from the broker to succeeded invocations, and publish → function start latency at half that rate. Run
 # `bench/sources.sh --help`.
 set -euo pipefail
 
@@ -12,8 +11,9 @@ MESSAGES=${MESSAGES:-50000}
 PACED_SECONDS=${PACED_SECONDS:-10}
 RATE=${RATE:-}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-600}
-KINDS=${KINDS:-redis nats postgres}
+KINDS=${KINDS:-redis nats postgres amqp}
 NATS_PY_VERSION=2.16.0
+PIKA_VERSION=1.3.2
 RESULTS=bench/results/sources.md
 
 usage() {
@@ -22,12 +22,14 @@ Usage: bench/sources.sh [--help]
 
 Builds Vireo (release) and the example components, starts vireo serve on 127.0.0.1 (the
 default SQLite store) and, for each kind in KINDS, its broker on a free loopback port
-(redis-server; nats-server -js; a throwaway PostgreSQL, initdb into a temporary directory),
+(redis-server; nats-server -js; a throwaway PostgreSQL, initdb into a temporary directory; a
+private rabbitmq-server node with its own Erlang port mapper, in a temporary directory),
 deploys hello (a no-op answering 14 bytes) as two functions with a source of that kind each,
 then:
   1. throughput: publishes MESSAGES messages to the first source at once (redis-cli --pipe;
      bench/nats_publish.py, core NATS publishes into the stream; one INSERT of MESSAGES rows,
-     each a change the trigger records) and times from the first publish until the
+     each a change the trigger records; bench/amqp_publish.py, persistent messages into a
+     durable queue without publisher confirms) and times from the first publish until the
      function's queue counts them all succeeded; the server's and the broker's CPU time per
      message over that time come from /proc (for PostgreSQL, all its processes);
   2. latency: publishes to the second source at RATE messages/s (default half the rate
@@ -42,15 +44,15 @@ then:
 The targets (issue "Event sources"): >= 5,000 messages/s end to end for NATS and Redis on
 SQLite; p99 publish → function start <= 50 ms at half that rate. Brokers, Vireo and the
 publisher share the machine's cores.
-Installs redis-server, redis-tools, nats-server, postgresql, jq and sqlite3 (apt-get),
-nats-py $NATS_PY_VERSION (pip, in a throwaway venv) and the wasm32-wasip2 target (rustup) when
-missing.
+Installs redis-server, redis-tools, nats-server, postgresql, rabbitmq-server, jq and sqlite3
+(apt-get), nats-py $NATS_PY_VERSION and pika $PIKA_VERSION (pip, in a throwaway venv) and the
+wasm32-wasip2 target (rustup) when missing.
 
 Options:
   -h, --help      show this help
 
 Environment:
-  KINDS           the kinds measured, in order (default "redis nats postgres")
+  KINDS           the kinds measured, in order (default "redis nats postgres amqp")
   MESSAGES        messages published in 1 (default 50000)
   PACED_SECONDS   seconds of paced publishing in 2 (default 10)
   RATE            messages/s in 2 (default: half the rate measured in 1)
@@ -87,14 +89,38 @@ start_broker_nats() {
     BROKER_URL=nats://127.0.0.1:$BROKER_PORT
 }
 
-# A venv with nats-py, for bench/nats_publish.py.
-ensure_nats_py() {
-    [[ -x $WORK/venv/bin/python ]] && return
-    run python3 -m venv "$WORK/venv"
-    run "$WORK/venv/bin/python" -m pip install --quiet --disable-pip-version-check "nats-py==$NATS_PY_VERSION"
+# ensure_python_package REQUIREMENT : the publishers' venv, with REQUIREMENT installed.
+ensure_python_package() {
+    python3 -c 'import ensurepip, venv' 2>/dev/null ||
+        die "python3 cannot make a venv: apt-get install python3-venv"
+    [[ -x $WORK/venv/bin/python ]] || run python3 -m venv "$WORK/venv"
+    run "$WORK/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$1"
 }
 
 nats_publish() { "$WORK/venv/bin/python" bench/nats_publish.py "$BROKER_URL" "$@"; }
+amqp_publish() { "$WORK/venv/bin/python" bench/amqp_publish.py "$BROKER_URL" "$@"; }
+
+# A RabbitMQ node of this run's own: its name, ports, Erlang port mapper and files are private
+# (the package's system service is not used), the default guest user reached from loopback.
+start_broker_amqp() {
+    BROKER_PORT=$(free_port)
+    local epmd_port dist_port node=bench$BROKER_PORT@localhost dir=$WORK/rabbitmq
+    epmd_port=$(free_port)
+    dist_port=$(free_port)
+    mkdir -p "$dir"
+    echo '[].' >"$dir/enabled_plugins"
+    start_broker epmd epmd -address 127.0.0.1 -port "$epmd_port"
+    start_broker rabbitmq env HOME="$dir" RABBITMQ_NODENAME="$node" \
+        RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$BROKER_PORT" \
+        RABBITMQ_DIST_PORT="$dist_port" ERL_EPMD_ADDRESS=127.0.0.1 ERL_EPMD_PORT="$epmd_port" \
+        RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" \
+        RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" RABBITMQ_PLUGINS_EXPAND_DIR="$dir/plugins" \
+        RABBITMQ_CONFIG_FILE="$dir/rabbitmq" RABBITMQ_ADVANCED_CONFIG_FILE="$dir/advanced.config" \
+        RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf" /usr/lib/rabbitmq/bin/rabbitmq-server
+    wait_for 90 0.2 grep -q 'Server startup complete' "$dir/log/$node.log" ||
+        die "rabbitmq-server did not start on 127.0.0.1:$BROKER_PORT: $(tail -n 5 "$WORK/rabbitmq.log")"
+    BROKER_URL=amqp://127.0.0.1:$BROKER_PORT/%2f
+}
 
 # A database on a PostgreSQL of this run's own; its tables are the sources' streams.
 start_broker_postgres() {
@@ -118,6 +144,8 @@ psql_pipe() {
 broker_ticks() {
     case $1 in
     postgres) postgres_ticks ;;
+    # The Erlang VM, not the start script.
+    amqp) cpu_ticks "$(pgrep -f -n "beam.smp.*$BROKER_PORT")" ;;
     *) cpu_ticks "$BROKER_PID" ;;
     esac
 }
@@ -163,6 +191,7 @@ prepare_stream() {
     redis) redis-cli -p "$BROKER_PORT" XADD "$2" '*' seed 1 >/dev/null ;;
     nats) nats_publish "$2" "$2.*" create ;;
     postgres) psql_run "CREATE TABLE $2 (n bigint PRIMARY KEY, sent_us bigint)" ;;
+    amqp) amqp_publish "$2" create ;;
     esac
 }
 
@@ -181,6 +210,7 @@ publish_all() {
     redis) xadd_resp "$2" 1 "$3" | redis-cli -p "$BROKER_PORT" --pipe >"$WORK/$2.pipe" ;;
     nats) nats_publish "$2" "$2.messages" publish "$3" >/dev/null ;;
     postgres) psql_run "INSERT INTO $2 SELECT g, NULL FROM generate_series(1, $3) g" ;;
+    amqp) amqp_publish "$2" publish "$3" >/dev/null ;;
     esac
 }
 
@@ -191,6 +221,7 @@ publish_paced() {
     case $kind in
     redis) paced "$rate" "$total" redis_entries "$stream" | redis-cli -p "$BROKER_PORT" --pipe >"$WORK/$stream.pipe" ;;
     nats) nats_publish "$stream" "$stream.messages" publish "$total" "$rate" >/dev/null ;;
+    amqp) amqp_publish "$stream" publish "$total" "$rate" >/dev/null ;;
     postgres)
         paced "$rate" "$total" postgres_rows "$stream" |
             psql_pipe "every 10 ms: INSERT INTO $stream SELECT g, <now µs> FROM generate_series(<next>, <due>) g"
@@ -300,8 +331,8 @@ main() {
     require_whole DRAIN_TIMEOUT seconds
     local kind
     for kind in $KINDS; do
-        [[ $kind == redis || $kind == nats || $kind == postgres ]] ||
-            die "KINDS: unknown kind $kind (redis, nats, postgres)"
+        [[ $kind == redis || $kind == nats || $kind == postgres || $kind == amqp ]] ||
+            die "KINDS: unknown kind $kind (redis, nats, postgres, amqp)"
     done
     init_work vireo-sources
     trap cleanup_sources EXIT
@@ -316,11 +347,13 @@ main() {
             ;;
         nats)
             ensure_tool nats-server
-            python3 -c 'import ensurepip, venv' 2>/dev/null ||
-                die "python3 cannot make a venv: apt-get install python3-venv"
-            ensure_nats_py
+            ensure_python_package "nats-py==$NATS_PY_VERSION"
             ;;
         postgres) ensure_tool pg_ctlcluster postgresql ;;
+        amqp)
+            [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || run apt-get install -y -q rabbitmq-server
+            ensure_python_package "pika==$PIKA_VERSION"
+            ;;
         esac
     done
     ensure_wasip2_target
@@ -348,7 +381,7 @@ main() {
         echo "|---|---:|---:|---|---|"
         printf '%s\n' "${latency_rows[@]}"
         echo
-        machine_section "$(redis-server --version 2>/dev/null || true)" "nats-server $(nats-server --version 2>/dev/null || true)" "$("${PG_BIN:-/usr/bin}/postgres" --version 2>/dev/null || true)"
+        machine_section "$(redis-server --version 2>/dev/null || true)" "nats-server $(nats-server --version 2>/dev/null || true)" "$("${PG_BIN:-/usr/bin}/postgres" --version 2>/dev/null || true)" "rabbitmq-server $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null || true)"
         commands_section
     } | write_result "$RESULTS"
     cat "$RESULTS"

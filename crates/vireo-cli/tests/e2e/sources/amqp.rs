@@ -12,11 +12,11 @@ use serde_json::json;
 use vireo_testsvc::RabbitMq;
 
 use super::{
-    BY_ID, FAST_CLAIMS, MESSAGES, add_source, create, each_delivered_once, last_delivery_line,
-    listed_all_acknowledged, runs_on, shared_by_both, source_becomes, state_changes_logged,
-    two_nodes,
+    BY_ID, FAST_CLAIMS, MESSAGES, QUICK_RETRIES, add_source, create, dead_lettered_and_redriven,
+    each_delivered_once, last_delivery_line, listed_all_acknowledged, runs_on, shared_by_both,
+    source_becomes, state_changes_logged, two_nodes,
 };
-use crate::support::{DEADLINE, Server, eventually, stdout_json};
+use crate::support::{DEADLINE, Server, eventually};
 
 const SECRET: &str = "AMQP_PASSWORD";
 
@@ -321,7 +321,7 @@ async fn messages_a_function_fails_are_retried_dead_lettered_and_redriven() {
     let broker = RabbitMq::shared();
     let (_connection, channel) = channel(broker).await;
     let data = tempfile::tempdir().unwrap();
-    let config = format!("{FAST_CLAIMS}[async]\nmin_backoff_ms = 100\nmax_backoff_ms = 500\n");
+    let config = format!("{FAST_CLAIMS}{QUICK_RETRIES}");
     let server = server_with_password(Server::builder(data.path()).config(&config).start()).await;
     server.cli_ok(&["retry-policy", "probe", "--max-attempts", "2"]);
     declare_queue(&channel, "e2e-failing").await;
@@ -338,36 +338,7 @@ async fn messages_a_function_fails_are_retried_dead_lettered_and_redriven() {
     .await;
     let good = publish(&channel, "e2e-failing", (0..3).map(|n| format!("good-{n}"))).await;
 
-    let dead_letters = || async {
-        server
-            .queue_counts_until("probe", DEADLINE, |counts| {
-                counts["dead"] == 3 && counts["succeeded"] == 3
-            })
-            .await;
-        let dead = stdout_json(&server.cli(&["dlq", "ls", "probe", "-o", "json"]));
-        let dead = dead["invocations"].as_array().unwrap().clone();
-        assert_eq!(dead.len(), 3);
-        for invocation in &dead {
-            assert_eq!(invocation["attempts"], 2, "{invocation}");
-            assert_eq!(invocation["response"]["status"], 500, "{invocation}");
-            assert_eq!(invocation["trigger"], "source", "{invocation}");
-        }
-    };
-    dead_letters().await;
-
-    let redriven = stdout_json(&server.cli(&["dlq", "redrive", "probe", "--all", "-o", "json"]));
-    assert_eq!(redriven["redriven"], 3);
-    let seen = eventually(DEADLINE, || async {
-        let seen = super::delivered(&server, BY_ID).await;
-        if failing.keys().all(|id| seen.get(id) == Some(&4)) {
-            Ok(seen)
-        } else {
-            Err(format!("{seen:?}"))
-        }
-    })
-    .await;
-    dead_letters().await;
-    assert!(good.keys().all(|id| seen.get(id) == Some(&1)), "{seen:?}");
+    dead_lettered_and_redriven(&server, &failing, &good).await;
     // Acknowledged to the broker once stored: the failures were the queue's to retry.
     all_acknowledged_at_the_broker(&server, &channel, "e2e-failing").await;
 }

@@ -233,3 +233,48 @@ async fn shared_by_both(nodes: &[Server; 2], messages: usize) {
         "both nodes took messages: {one} and {two}"
     );
 }
+
+/// The retry configuration of the dead-letter tests: quick backoffs.
+const QUICK_RETRIES: &str = "[async]\nmin_backoff_ms = 100\nmax_backoff_ms = 500\n";
+
+/// With a retry policy of two attempts, the `failing` messages (answered 500 by the probe) end
+/// in the dead-letter queue and the `good` ones succeed; then a redrive gives each failing one
+/// two fresh attempts and the DLQ again, while the good ones ran once. Keys are message ids.
+async fn dead_lettered_and_redriven(
+    server: &Server,
+    failing: &BTreeMap<String, String>,
+    good: &BTreeMap<String, String>,
+) {
+    let dead_letters = || async {
+        server
+            .queue_counts_until("probe", DEADLINE, |counts| {
+                counts["dead"] == failing.len() && counts["succeeded"] == good.len()
+            })
+            .await;
+        let dead = stdout_json(&server.cli(&["dlq", "ls", "probe", "-o", "json"]));
+        let dead = dead["invocations"].as_array().unwrap().clone();
+        assert_eq!(dead.len(), failing.len());
+        for invocation in &dead {
+            assert_eq!(invocation["attempts"], 2, "{invocation}");
+            assert_eq!(invocation["response"]["status"], 500, "{invocation}");
+            assert_eq!(invocation["trigger"], "source", "{invocation}");
+        }
+    };
+    dead_letters().await;
+
+    let redriven = stdout_json(&server.cli(&["dlq", "redrive", "probe", "--all", "-o", "json"]));
+    assert_eq!(redriven["redriven"], failing.len());
+    // Two fresh attempts each, dead again; the good ones ran once.
+    let seen = eventually(DEADLINE, || async {
+        let seen = delivered(server, BY_ID).await;
+        if failing.keys().all(|id| seen.get(id) == Some(&4)) {
+            Ok(seen)
+        } else {
+            Err(format!("{seen:?}"))
+        }
+    })
+    .await;
+    dead_letters().await;
+    assert!(good.keys().all(|id| seen.get(id) == Some(&1)), "{seen:?}");
+    assert_eq!(seen.len(), failing.len() + good.len(), "{seen:?}");
+}

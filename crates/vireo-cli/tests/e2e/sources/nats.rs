@@ -9,11 +9,11 @@ use serde_json::json;
 use vireo_testsvc::Nats;
 
 use super::{
-    BY_ID, FAST_CLAIMS, MESSAGES, add_source, create, each_delivered_once, last_delivery_line,
-    listed_all_acknowledged, runs_on, shared_by_both, source_becomes, state_changes_logged,
-    two_nodes,
+    BY_ID, FAST_CLAIMS, MESSAGES, QUICK_RETRIES, add_source, create, dead_lettered_and_redriven,
+    each_delivered_once, last_delivery_line, listed_all_acknowledged, runs_on, shared_by_both,
+    source_becomes, state_changes_logged, two_nodes,
 };
-use crate::support::{DEADLINE, Server, eventually, stdout_json};
+use crate::support::{DEADLINE, Server, eventually};
 
 const CONSUMER: &str = "vireo_default_orders";
 
@@ -299,7 +299,7 @@ async fn messages_a_function_fails_are_retried_dead_lettered_and_redriven() {
     let nats = Nats::shared();
     let js = jetstream(nats).await;
     let data = tempfile::tempdir().unwrap();
-    let config = format!("{FAST_CLAIMS}[async]\nmin_backoff_ms = 100\nmax_backoff_ms = 500\n");
+    let config = format!("{FAST_CLAIMS}{QUICK_RETRIES}");
     let server = Server::builder(data.path()).config(&config).start();
     server.deploy_ok("probe", "probe", json!({})).await;
     server.cli_ok(&["retry-policy", "probe", "--max-attempts", "2"]);
@@ -323,38 +323,7 @@ async fn messages_a_function_fails_are_retried_dead_lettered_and_redriven() {
     )
     .await;
 
-    let dead_letters = || async {
-        server
-            .queue_counts_until("probe", DEADLINE, |counts| {
-                counts["dead"] == 5 && counts["succeeded"] == 5
-            })
-            .await;
-        let dead = stdout_json(&server.cli(&["dlq", "ls", "probe", "-o", "json"]));
-        let dead = dead["invocations"].as_array().unwrap().clone();
-        assert_eq!(dead.len(), 5);
-        for invocation in &dead {
-            assert_eq!(invocation["attempts"], 2, "{invocation}");
-            assert_eq!(invocation["response"]["status"], 500, "{invocation}");
-            assert_eq!(invocation["trigger"], "source", "{invocation}");
-        }
-    };
-    dead_letters().await;
-    // Acknowledged to the broker once stored: the failures are the queue's to retry.
+    dead_lettered_and_redriven(&server, &failing, &good).await;
+    // Acknowledged to the broker once stored: the failures were the queue's to retry.
     assert_eq!(unacknowledged(&js, "E2E_FAILING").await, 0);
-
-    let redriven = stdout_json(&server.cli(&["dlq", "redrive", "probe", "--all", "-o", "json"]));
-    assert_eq!(redriven["redriven"], 5);
-    // Two fresh attempts each, dead again; the good ones ran once.
-    let seen = eventually(DEADLINE, || async {
-        let seen = super::delivered(&server, BY_ID).await;
-        if failing.keys().all(|id| seen.get(id) == Some(&4)) {
-            Ok(seen)
-        } else {
-            Err(format!("{seen:?}"))
-        }
-    })
-    .await;
-    dead_letters().await;
-    assert!(good.keys().all(|id| seen.get(id) == Some(&1)), "{seen:?}");
-    assert_eq!(seen.len(), failing.len() + good.len(), "{seen:?}");
 }
