@@ -47,7 +47,7 @@ pub struct Platform {
     function_buckets: Buckets<(Name, Name)>,
     routes: RouteCache,
     /// The routes (paths and hosts) that lead to functions.
-    published: PublishedRoutes,
+    published: Arc<PublishedRoutes>,
     jwt: JwtVerifier,
     /// Guest tails still running after their response was sent; shutdown waits for them.
     in_flight: TaskTracker,
@@ -86,7 +86,7 @@ impl Platform {
             directory: tenants.directory,
             function_buckets: Buckets::default(),
             routes: RouteCache::default(),
-            published: PublishedRoutes::new(storage.http_routes),
+            published: Arc::new(PublishedRoutes::new(storage.http_routes)),
             jwt: JwtVerifier::new(),
             in_flight: TaskTracker::new(),
         }
@@ -95,6 +95,11 @@ impl Platform {
     /// The route table the gateway matches requests against.
     pub fn published_routes(&self) -> Arc<vireo_core::LiveRoutes> {
         self.published.live()
+    }
+
+    /// What rereads that table; the admin API's route writes go through it.
+    pub fn route_publisher(&self) -> Arc<PublishedRoutes> {
+        self.published.clone()
     }
 
     /// Reads the routes to functions (at start; changes keep them current afterwards).

@@ -159,7 +159,10 @@ impl Services {
                 monitor: Arc::new(statuses),
                 secrets: platform.clone(),
             },
-            http_routes: stores.http_routes.clone(),
+            http_routes: Arc::new(crate::published::RereadingRoutes {
+                inner: stores.http_routes.clone(),
+                published: platform.route_publisher(),
+            }),
             published: platform.published_routes(),
             secrets: platform.clone(),
             key_value: stores.key_value.clone(),
