@@ -170,12 +170,6 @@ async fn logs_show_the_newest_lines_and_say_when_older_ones_are_left_out() {
     server
         .deploy_ok("hello", "hello", serde_json::json!({}))
         .await;
-    for n in 1..=5 {
-        let response = reqwest::get(server.url(&format!("/fn/default/hello/{n}")))
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-    }
     let lines = |output: &std::process::Output| -> Vec<String> {
         String::from_utf8_lossy(&output.stdout)
             .lines()
@@ -187,13 +181,20 @@ async fn logs_show_the_newest_lines_and_say_when_older_ones_are_left_out() {
             })
             .collect()
     };
-    // Records are written in batches: wait until all five lines are in.
-    let deadline = std::time::Instant::now() + DEADLINE;
-    while lines(&server.cli(&["logs", "hello", "-o", "json"])).len() < 5 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the five lines never arrived"
-        );
+    // A record is queued after its response is sent, so the next call's record could be stored
+    // first: each call waits for its line before the next, which makes the stored order known.
+    for n in 1..=5 {
+        let response = reqwest::get(server.url(&format!("/fn/default/hello/{n}")))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let deadline = std::time::Instant::now() + DEADLINE;
+        while lines(&server.cli(&["logs", "hello", "-o", "json"])).len() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "call {n}'s line never arrived"
+            );
+        }
     }
     let tail = server.cli(&["logs", "hello", "--tail", "2", "-o", "json"]);
     assert_eq!(lines(&tail), ["hello called: /4", "hello called: /5"]);
