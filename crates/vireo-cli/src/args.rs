@@ -33,6 +33,10 @@ pub fn bucket_name(value: &str) -> Result<Name, String> {
     Name::parse("bucket", value).map_err(|e| e.to_string())
 }
 
+pub fn sqlite_database_name(value: &str) -> Result<Name, String> {
+    Name::parse("SQLite database", value).map_err(|e| e.to_string())
+}
+
 /// `vireo logs --invocation`: a whole id, or the short one `vireo logs` prints (its end).
 pub fn invocation_match(value: &str) -> Result<InvocationMatch, String> {
     InvocationMatch::parse(value).ok_or_else(|| {

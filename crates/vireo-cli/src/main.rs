@@ -29,6 +29,7 @@ mod serve;
 mod settings_args;
 mod sources;
 mod spin_manifest;
+mod sqlite;
 mod sse;
 mod store;
 mod tenants;
@@ -169,6 +170,9 @@ enum Command {
     /// Key-value stores: list and manage stores, set, get, list and delete keys.
     #[command(subcommand)]
     Kv(kv::KvCommand),
+    /// SQLite databases functions open through Spin's sqlite: list, create, delete, run SQL.
+    #[command(subcommand)]
+    Sqlite(sqlite::SqliteCommand),
     /// Routes: publish functions at paths of their own, on any host or on claimed hosts.
     #[command(subcommand)]
     Routes(routes::RoutesCommand),
@@ -308,6 +312,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sources(command) => sources::run(&client()?, format, command).await,
         Command::Secrets(command) => secrets::run(&client()?, format, command).await,
         Command::Kv(command) => kv::run(&client()?, format, command).await,
+        Command::Sqlite(command) => sqlite::run(&client()?, format, command).await,
         Command::Routes(command) => routes::run(&client()?, format, command).await,
         Command::Hosts(command) => routes::hosts(&client()?, format, command).await,
         Command::Buckets(command) => buckets::buckets(&client()?, format, command).await,

@@ -87,9 +87,9 @@ pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// Left-aligned columns without borders (easy to read, grep and cut), ending in a newline.
-pub fn table<const N: usize>(
-    header: [&str; N],
-    rows: impl IntoIterator<Item = [String; N]>,
+pub fn table<R: Into<comfy_table::Row>>(
+    header: impl Into<comfy_table::Row>,
+    rows: impl IntoIterator<Item = R>,
 ) -> String {
     let mut table = Table::new();
     table
@@ -202,7 +202,10 @@ mod tests {
     fn tables_have_aligned_columns_and_no_borders() {
         let text = table(
             ["NAME", "LATEST"],
-            [["hello".into(), "3".into()], ["a".into(), "-".into()]],
+            [
+                ["hello".to_string(), "3".to_string()],
+                ["a".to_string(), "-".to_string()],
+            ],
         );
         assert_eq!(text, "NAME   LATEST\nhello  3\na      -\n");
         assert_eq!(

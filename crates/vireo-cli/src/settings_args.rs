@@ -55,6 +55,12 @@ pub struct SettingsArgs {
     #[arg(long = "bucket", value_name = "BUCKET", value_parser = args::bucket_name)]
     buckets: Vec<Name>,
 
+    /// A SQLite database of the namespace the function may open through Spin's sqlite
+    /// (`default` too only when named); repeat for more. Given at all, the list replaces the
+    /// latest version's [default: none]
+    #[arg(long = "sqlite", value_name = "DATABASE", value_parser = args::sqlite_database_name)]
+    sqlite_databases: Vec<Name>,
+
     /// A configuration variable the function reads through `wasi:config/store` or Spin's
     /// `variables` (names: lowercase letters, digits, `_`); repeat for more. Given at all,
     /// `--var` and `--var-secret` together replace the latest version's variables
@@ -192,6 +198,8 @@ struct Settings {
     key_value_stores: Vec<Name>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     buckets: Vec<Name>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    sqlite_databases: Vec<Name>,
 }
 
 impl From<&SettingsArgs> for Settings {
@@ -212,6 +220,7 @@ impl From<&SettingsArgs> for Settings {
             spin_http: args.spin_http,
             key_value_stores: args.key_value_stores.clone(),
             buckets: args.buckets.clone(),
+            sqlite_databases: args.sqlite_databases.clone(),
             variables: args
                 .variables
                 .iter()

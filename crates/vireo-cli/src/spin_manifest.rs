@@ -56,6 +56,8 @@ struct Component {
     #[serde(default)]
     key_value_stores: Vec<String>,
     #[serde(default)]
+    sqlite_databases: Vec<String>,
+    #[serde(default)]
     environment: BTreeMap<String, String>,
     #[serde(default)]
     variables: BTreeMap<String, String>,
@@ -266,17 +268,33 @@ fn function(
             Err(err) => notes.push(format!("component {id}: {err}; not mapped")),
         }
     }
-    for store in component.key_value_stores {
-        match Name::parse("key-value store", &store) {
-            Ok(store) => {
-                if store.as_str() != "default" {
-                    notes.push(format!(
-                        "component {id} opens the key-value store {store}: create it with `vireo kv create {store}` if the namespace lacks it"
-                    ));
+    let grants = [
+        (
+            component.key_value_stores,
+            "key-value store",
+            "vireo kv stores create",
+            &mut settings.key_value_stores,
+        ),
+        (
+            component.sqlite_databases,
+            "SQLite database",
+            "vireo sqlite create",
+            &mut settings.sqlite_databases,
+        ),
+    ];
+    for (names, what, create, granted) in grants {
+        for name in names {
+            match Name::parse(what, &name) {
+                Ok(name) => {
+                    if name.as_str() != "default" {
+                        notes.push(format!(
+                            "component {id} opens the {what} {name}: create it with `{create} {name}` if the namespace lacks it"
+                        ));
+                    }
+                    granted.insert(name);
                 }
-                settings.key_value_stores.insert(store);
+                Err(err) => notes.push(format!("component {id}: {err}; not mapped")),
             }
-            Err(err) => notes.push(format!("component {id}: {err}; not mapped")),
         }
     }
     for (variable, template) in component.variables {

@@ -70,7 +70,8 @@ pub use store::{
     MAX_OBJECT_KEY_BYTES, MasterKeyRecord, Missed, NewObject, NewVersion, NodeInfo, NodeLiveness,
     NodeRegistry, OBJECT_KEY_PATTERN, ObjectBody, ObjectCursor, ObjectEvent, ObjectInfo,
     ObjectLimits, ObjectListing, ObjectPage, ObjectRead, ObjectStore, Records, Retained, Retention,
-    StoreError, Subscription, VersionInfo, check_component_sha256, check_object_key,
+    SqlBounds, SqlConnection, SqlFailure, SqlRows, SqlValue, SqliteDatabaseInfo, SqliteDatabases,
+    SqliteLimits, StoreError, Subscription, VersionInfo, check_component_sha256, check_object_key,
     component_sha256, decode_counter, encode_counter, node_liveness, verified_component,
 };
 pub use tenancy::{

@@ -18,7 +18,7 @@ const MAX_ENV_BYTES: usize = 64 * 1024;
 const MAX_INSTANCE_REUSE: u32 = 100_000;
 const MAX_MIN_INSTANCES: u32 = 64;
 const MAX_SECRET_GRANTS: usize = 64;
-/// Key-value stores, and buckets, a version may be granted.
+/// Key-value stores, buckets and SQLite databases a version may be granted, each.
 const MAX_KV_GRANTS: usize = 64;
 
 /// Settings of one immutable version. Missing fields take the defaults.
@@ -69,6 +69,11 @@ pub struct VersionSettings {
     /// default.
     #[schema(value_type = Vec<String>)]
     pub buckets: BTreeSet<Name>,
+    /// SQLite databases of the namespace the function may open through Spin's sqlite
+    /// interfaces (`default` included only when listed). None by default; refused on a server
+    /// whose store is PostgreSQL.
+    #[schema(value_type = Vec<String>)]
+    pub sqlite_databases: BTreeSet<Name>,
     /// Hand requests over as Spin's HTTP trigger does: the whole path a route matched (not the
     /// part after it) and Spin's `spin-*` headers (`spin-path-info`, `spin-full-url`, …). Set
     /// for functions deployed from a Spin application manifest.
@@ -114,6 +119,7 @@ impl Default for VersionSettings {
             variables: BTreeMap::new(),
             key_value_stores: BTreeSet::new(),
             buckets: BTreeSet::new(),
+            sqlite_databases: BTreeSet::new(),
             spin_http: false,
         }
     }
@@ -217,6 +223,11 @@ impl VersionSettings {
         if self.buckets.len() > MAX_KV_GRANTS {
             return fail(format!(
                 "at most {MAX_KV_GRANTS} buckets may be granted to a version"
+            ));
+        }
+        if self.sqlite_databases.len() > MAX_KV_GRANTS {
+            return fail(format!(
+                "at most {MAX_KV_GRANTS} SQLite databases may be granted to a version"
             ));
         }
         if self.granted_secrets().len() > MAX_SECRET_GRANTS {

@@ -12,7 +12,7 @@ use vireo_core::buckets::Buckets;
 use vireo_core::{
     AsyncSubmitter, Catalog, Deployer, Directory, Invoker, KeyValueStore, LiveRoutes, Name,
     NodeRegistry, ObjectStore, PricePlan, QueueAdmin, Records, RouteStore, ScheduleStore,
-    SecretManager, SecretOpener, SourceMonitor, SourceProbe, SourceStore,
+    SecretManager, SecretOpener, SourceMonitor, SourceProbe, SourceStore, SqliteDatabases,
 };
 
 use crate::GatewayLimits;
@@ -41,6 +41,8 @@ pub struct SharedState {
     pub key_value: Arc<dyn KeyValueStore>,
     /// The namespaces' object buckets.
     pub objects: Arc<dyn ObjectStore>,
+    /// The namespaces' SQLite databases; none on a server sharing its store with others.
+    pub sqlite: Option<Arc<dyn SqliteDatabases>>,
     /// Stores `Prefer: respond-async` invocations.
     pub submitter: Arc<dyn AsyncSubmitter>,
     /// Bumped whenever new invocation records and log lines are committed.
@@ -111,6 +113,19 @@ pub struct Access {
     pub key_buckets: Arc<Buckets<(String, Name)>>,
 }
 
+/// The namespaces' SQLite databases, if this server has them.
+#[derive(Clone)]
+pub struct FunctionSqlite(pub Option<Arc<dyn SqliteDatabases>>);
+
+impl FunctionSqlite {
+    /// The databases, or why this server has none.
+    pub fn databases(&self) -> Result<&dyn SqliteDatabases, vireo_core::StoreError> {
+        self.0
+            .as_deref()
+            .ok_or(vireo_core::StoreError::SqliteUnavailable)
+    }
+}
+
 /// What following a function's logs waits on.
 #[derive(Clone)]
 pub struct LogFeed {
@@ -172,6 +187,7 @@ pieces! {
     Arc<dyn SecretManager> => |shared| shared.secrets.clone();
     Arc<dyn KeyValueStore> => |shared| shared.key_value.clone();
     Arc<dyn ObjectStore> => |shared| shared.objects.clone();
+    FunctionSqlite => |shared| FunctionSqlite(shared.sqlite.clone());
     Arc<dyn NodeRegistry> => |shared| shared.nodes.clone();
     Arc<Directory> => |shared| shared.directory.clone();
     GatewayLimits => |shared| shared.limits;

@@ -14,6 +14,8 @@ wasmtime::component::bindgen!({
         "fermyon:spin/mysql": async | trappable,
         "fermyon:spin/postgres": async | trappable,
         "wasi:blobstore": async | trappable,
+        "fermyon:spin/sqlite": async | trappable,
+        "spin:sqlite/sqlite": async | trappable,
     },
     with: {
         "wasi:keyvalue/store.bucket": crate::capability::key_value::Bucket,
@@ -25,6 +27,8 @@ wasmtime::component::bindgen!({
         "fermyon:spin/redis.connection": crate::capability::redis::Connection,
         "fermyon:spin/mqtt.connection": crate::capability::mqtt::Connection,
         "fermyon:spin/mysql.connection": crate::capability::mysql::Connection,
+        "fermyon:spin/sqlite.connection": crate::capability::sqlite::Connection,
+        "spin:sqlite/sqlite.connection": crate::capability::sqlite::Connection,
         // Streams are wasmtime-wasi's, so a guest reads and writes objects with wasi:io.
         "wasi:io": wasmtime_wasi::p2::bindings::io,
         "wasi:blobstore/container.container": crate::capability::blobstore::Container,

@@ -53,6 +53,8 @@ pub struct HostServices {
     /// Behind `wasi:blobstore`; none refuses every bucket.
     pub objects: Option<std::sync::Arc<dyn vireo_core::ObjectStore>>,
     pub object_limits: vireo_core::ObjectLimits,
+    /// Behind Spin's sqlite; none (a server on a shared store) refuses versions granted any.
+    pub sqlite: Option<std::sync::Arc<dyn vireo_core::SqliteDatabases>>,
     /// The bound on a namespace's queued async invocations, which the notifications of a
     /// function's writes count against.
     pub max_pending_per_namespace: u64,

@@ -59,6 +59,8 @@ struct FileConfig {
     ui: UiConfig,
     #[serde(default)]
     connections: vireo_core::ConnectionLimits,
+    #[serde(default)]
+    sqlite: vireo_core::SqliteLimits,
 }
 
 /// `[ui]` in the config file: the web dashboard under `/ui`.
@@ -378,6 +380,8 @@ pub struct Config {
     pub objects: vireo_core::ObjectLimits,
     /// Pools and limits of functions' connections to databases and brokers.
     pub connections: vireo_core::ConnectionLimits,
+    /// Sizes and pools of functions' SQLite databases.
+    pub sqlite: vireo_core::SqliteLimits,
     /// Components to deploy at start, as `(name, file)`.
     pub deploy: Vec<(vireo_core::Name, PathBuf)>,
     /// HTTPS instead of HTTP, with the certificate and key in these files.
@@ -429,6 +433,7 @@ impl Config {
         if let Some(zero) = file.connections.first_zero() {
             bail!("invalid config: {zero} must be greater than 0");
         }
+        validate_sqlite(&file.sqlite)?;
         if let Some(endpoint) = &file.tracing.otlp_endpoint
             && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
         {
@@ -472,6 +477,7 @@ impl Config {
             key_value: file.key_value,
             objects: file.objects,
             connections: file.connections,
+            sqlite: file.sqlite,
             deploy,
             tls,
             ui: file.ui,
@@ -713,6 +719,26 @@ fn validate_key_value(limits: &vireo_core::KeyValueLimits) -> anyhow::Result<()>
     }
     if limits.max_value_bytes > MAX_KV_VALUE_BYTES {
         bail!("invalid config: key_value.max_value_bytes is at most {MAX_KV_VALUE_BYTES} (64 MiB)");
+    }
+    Ok(())
+}
+
+fn validate_sqlite(limits: &vireo_core::SqliteLimits) -> anyhow::Result<()> {
+    for (name, value) in [
+        ("sqlite.max_database_mib", limits.max_database_mib),
+        (
+            "sqlite.max_databases_per_namespace",
+            limits.max_databases_per_namespace as u64,
+        ),
+        ("sqlite.pool_size", limits.pool_size as u64),
+    ] {
+        if value == 0 {
+            bail!("invalid config: {name} must be greater than 0");
+        }
+    }
+    // SQLite counts pages in a 32-bit integer: 4 KiB pages reach 8 TiB.
+    if limits.max_database_mib > 8 << 20 {
+        bail!("invalid config: sqlite.max_database_mib is at most 8388608 (8 TiB)");
     }
     Ok(())
 }

@@ -81,6 +81,13 @@ impl Services {
             inner: stores.objects.clone(),
             wake: wake.clone(),
         });
+        // Files on this node: only a server alone on its store can offer them.
+        let sqlite: Option<Arc<dyn vireo_core::SqliteDatabases>> = match config.store {
+            vireo_store::StorageConfig::Sqlite { .. } => Some(Arc::new(
+                vireo_store::FunctionDatabases::new(&config.data_dir, config.sqlite),
+            )),
+            vireo_store::StorageConfig::Postgres(_) => None,
+        };
         let platform = Arc::new(Platform::new(
             platform::Storage {
                 catalog: stores.catalog.clone(),
@@ -88,7 +95,7 @@ impl Services {
                 records: records.clone(),
                 http_routes: stores.http_routes.clone(),
             },
-            start_runtime(config, &stores, objects.clone())?,
+            start_runtime(config, &stores, objects.clone(), sqlite.clone())?,
             platform::Limits {
                 settings: config.settings_limits(),
                 admission: config.admission_settings(),
@@ -167,6 +174,7 @@ impl Services {
             secrets: platform.clone(),
             key_value: stores.key_value.clone(),
             objects,
+            sqlite,
             submitter: submitter.clone(),
             log_events: records.subscribe(),
             shutdown: shutdown.clone(),
@@ -286,6 +294,7 @@ fn start_runtime(
     config: &Config,
     stores: &Stores,
     objects: Arc<dyn vireo_core::ObjectStore>,
+    sqlite: Option<Arc<dyn vireo_core::SqliteDatabases>>,
 ) -> anyhow::Result<Runtime> {
     let descriptor_limit = descriptors::raise_limit();
     let egress = config.egress_limits(descriptor_limit)?;
@@ -305,6 +314,7 @@ fn start_runtime(
             key_value_observer: Some(Arc::new(telemetry::kv_operation)),
             objects: Some(objects),
             object_limits: config.objects,
+            sqlite,
             max_pending_per_namespace: config.async_queue.max_pending_per_namespace,
         },
         &config.data_dir.join(data_dir::ARTIFACTS),

@@ -36,6 +36,7 @@ component = "worker"
 source = "target/wasm32-wasip2/release/api.wasm"
 allowed_outbound_hosts = ["https://payments.example.com", "https://{{ host }}"]
 key_value_stores = ["default", "carts"]
+sqlite_databases = ["default", "orders"]
 environment = { STAGE = "prod" }
 files = ["static/**"]
 description = "the API"
@@ -87,7 +88,8 @@ fn each_component_an_http_trigger_runs_becomes_a_function_with_its_routes() {
         "component worker not deployed: no HTTP trigger runs it",
         "component api's files is not mapped",
         "invalid allowed_outbound_hosts entry \"https://{{ host }}\"",
-        "component api opens the key-value store carts",
+        "component api opens the key-value store carts: create it with `vireo kv stores create carts`",
+        "component api opens the SQLite database orders: create it with `vireo sqlite create orders`",
         "component api's variable bearer not mapped: it mixes text with the secret variable api_token",
     ];
     for expected in expected {
@@ -112,6 +114,8 @@ fn settings_carry_over_and_requests_are_shaped_as_spin_does() {
     );
     let stores: Vec<&str> = settings.key_value_stores.iter().map(Name::as_str).collect();
     assert_eq!(stores, ["carts", "default"]);
+    let databases: Vec<&str> = settings.sqlite_databases.iter().map(Name::as_str).collect();
+    assert_eq!(databases, ["default", "orders"]);
     assert_eq!(settings.variables["greeting"], text("hello, from eu"));
     assert_eq!(
         settings.variables["token"],

@@ -43,6 +43,7 @@ mod scaling;
 mod secrets;
 mod sources;
 mod spin_import;
+mod sqlite_guests;
 mod store_faults;
 mod templates;
 mod tenancy;

@@ -97,6 +97,15 @@ pub enum StoreError {
         store: Name,
         key: String,
     },
+    #[error("SQLite database {namespace}/{database} does not exist")]
+    SqliteDatabaseNotFound { namespace: Name, database: Name },
+    #[error("SQLite database {namespace}/{database} already exists")]
+    SqliteDatabaseExists { namespace: Name, database: Name },
+    /// Functions' SQLite databases are files on one node; a server on a shared store has none.
+    #[error(
+        "SQLite databases are served only by a server on the embedded store: on a shared PostgreSQL store each node would have its own file; use outbound PostgreSQL instead"
+    )]
+    SqliteUnavailable,
     #[error("bucket {namespace}/{bucket} does not exist")]
     BucketNotFound { namespace: Name, bucket: Name },
     #[error("bucket {namespace}/{bucket} already exists")]
@@ -181,6 +190,7 @@ impl StoreError {
             | Self::SourceNotFound { .. }
             | Self::SecretNotFound { .. }
             | Self::KvStoreNotFound { .. }
+            | Self::SqliteDatabaseNotFound { .. }
             | Self::RouteNotFound { .. }
             | Self::HostNotFound { .. }
             | Self::BucketNotFound { .. } => ErrorClass::NotFound,
@@ -193,6 +203,8 @@ impl StoreError {
             | Self::KvDefaultStore { .. }
             | Self::KvNotACounter { .. }
             | Self::KvCounterOverflow { .. }
+            | Self::SqliteDatabaseExists { .. }
+            | Self::SqliteUnavailable
             | Self::RouteExists { .. }
             | Self::HostNotClaimed { .. }
             | Self::HostTaken { .. }

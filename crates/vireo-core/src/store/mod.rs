@@ -13,6 +13,7 @@ mod master_key;
 mod nodes;
 mod objects;
 mod records;
+mod sqlite;
 
 pub use catalog::{Catalog, FunctionInfo, NewVersion, VersionInfo};
 pub use changes::{Change, ChangeFeed, Missed, Subscription};
@@ -34,3 +35,7 @@ pub use objects::{
     ObjectRead, ObjectStore, check_object_key,
 };
 pub use records::{InvocationQuery, LogQuery, Records, Retained, Retention};
+pub use sqlite::{
+    SqlBounds, SqlConnection, SqlFailure, SqlRows, SqlValue, SqliteDatabaseInfo, SqliteDatabases,
+    SqliteLimits,
+};

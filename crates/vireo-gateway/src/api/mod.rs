@@ -21,6 +21,7 @@ pub mod queue;
 pub mod schedules;
 pub mod secrets;
 pub mod sources;
+pub mod sqlite;
 pub mod usage;
 pub mod versions;
 

@@ -9,10 +9,11 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vireo_core::time::{now_micros, rfc3339};
-use vireo_core::{Caller, Directory, NamespaceInfo, NamespaceQuotas};
+use vireo_core::{Caller, Directory, NamespaceInfo, NamespaceQuotas, StoreError};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, NamespacePath, namespace};
+use crate::state::FunctionSqlite;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -105,11 +106,32 @@ pub async fn set_quotas(
 #[utoipa::path(delete, path = "/v1/namespaces/{namespace}", tag = "namespaces",
     params(("namespace" = String, Path)),
     responses((status = 204, description = "Deleted, with its records and logs; keys that named it are revoked"),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "It still holds functions, schedules or secrets")))]
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "It still holds functions, schedules, secrets or SQLite databases")))]
 pub async fn delete(
     State(directory): State<Arc<Directory>>,
+    State(sqlite): State<FunctionSqlite>,
     NamespacePath(ns): NamespacePath,
 ) -> Result<StatusCode, ApiError> {
+    if let Some(databases) = &sqlite.0 {
+        // Data a function kept is not deleted by accident: the databases go first, by name.
+        let held: Vec<String> = databases
+            .list(&ns)
+            .await?
+            .into_iter()
+            .filter(|database| database.bytes > 0)
+            .map(|database| database.name.to_string())
+            .collect();
+        if !held.is_empty() {
+            return Err(StoreError::NamespaceNotEmpty {
+                namespace: ns,
+                what: format!("SQLite databases ({})", held.join(", ")),
+            }
+            .into());
+        }
+    }
     directory.delete_namespace(&ns, now_micros()).await?;
+    if let Some(databases) = &sqlite.0 {
+        databases.forget_namespace(&ns).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }

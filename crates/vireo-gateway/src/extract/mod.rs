@@ -18,8 +18,8 @@ mod path;
 
 pub use path::{
     AliasPath, ApiPath, BucketPath, FunctionPath, InvocationPath, KvKeyPath, KvStorePath,
-    NamespacePath, NotificationPath, ObjectPath, SchedulePath, SecretPath, SourcePath, VersionPath,
-    checked_object_key, function, invocation_id, namespace,
+    NamespacePath, NotificationPath, ObjectPath, SchedulePath, SecretPath, SourcePath,
+    SqliteDatabasePath, VersionPath, checked_object_key, function, invocation_id, namespace,
 };
 
 /// A JSON request body; `400` for bad syntax, `422` for the wrong shape, `415` without

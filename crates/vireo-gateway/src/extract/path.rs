@@ -73,6 +73,12 @@ pub struct SourcePath {
     pub name: Name,
 }
 
+/// A SQLite database's `{name}` in its `{namespace}`.
+pub struct SqliteDatabasePath {
+    pub namespace: Name,
+    pub name: Name,
+}
+
 /// A secret's `{name}` in its `{namespace}`.
 pub struct SecretPath {
     pub namespace: Name,
@@ -136,6 +142,7 @@ extract_from_params!(
     VersionPath,
     SchedulePath,
     SourcePath,
+    SqliteDatabasePath,
     SecretPath,
     InvocationPath,
     KvStorePath,
@@ -338,6 +345,16 @@ impl FromParams for SourcePath {
         Ok(Self {
             namespace: namespace(&raw.namespace)?,
             name: Name::parse("source", &raw.name)?,
+        })
+    }
+}
+
+impl FromParams for SqliteDatabasePath {
+    type Raw = RawNamed;
+    fn parse(raw: RawNamed) -> Result<Self, ApiError> {
+        Ok(Self {
+            namespace: namespace(&raw.namespace)?,
+            name: Name::parse("SQLite database", &raw.name)?,
         })
     }
 }

@@ -15,11 +15,12 @@ use vireo_core::store::{KV_KEY_PATTERN, OBJECT_KEY_PATTERN};
 const TARGET_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}(@[a-z0-9][a-z0-9-]{0,62})?$";
 
 /// Name fields of request bodies: (schema, field, pattern).
-const BODY_FIELDS: [(&str, &str, &str); 8] = [
+const BODY_FIELDS: [(&str, &str, &str); 9] = [
     ("CreateNamespace", "name", NAME_PATTERN),
     ("CreateFunction", "name", NAME_PATTERN),
     ("CreateKvStore", "name", NAME_PATTERN),
     ("CreateBucket", "name", NAME_PATTERN),
+    ("CreateSqliteDatabase", "name", NAME_PATTERN),
     ("CreateSchedule", "name", NAME_PATTERN),
     ("CreateSchedule", "function", TARGET_PATTERN),
     ("CreateKey", "namespaces", NAME_PATTERN),
@@ -57,7 +58,9 @@ pub fn pattern_of(path: &str, place: &ParameterIn, name: &str) -> Option<&'stati
         // Selectors are names too; an alias must not be all digits, a version must be.
         (ParameterIn::Path, "alias" | "version") => Some(NAME_PATTERN),
         (ParameterIn::Path, "name")
-            if path.contains("/schedules/") || path.contains("/sources/") =>
+            if path.contains("/schedules/")
+                || path.contains("/sources/")
+                || path.contains("/sqlite/") =>
         {
             Some(NAME_PATTERN)
         }

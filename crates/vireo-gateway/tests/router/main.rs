@@ -84,6 +84,7 @@ impl Gateway {
             secrets: world.clone(),
             key_value: world.clone(),
             objects: Arc::new(fakes::NoBuckets),
+            sqlite: None,
             submitter: world.clone(),
             log_events,
             shutdown: CancellationToken::new(),

@@ -98,11 +98,11 @@ impl CallTally {
         }
     }
 
-    fn called(&self) {
+    pub(crate) fn called(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn moved(&self, bytes: usize) {
+    pub(crate) fn moved(&self, bytes: usize) {
         self.bytes
             .fetch_add(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
@@ -368,7 +368,7 @@ impl<P: Clone> Pools<P> {
 
 /// The connections one instance may hold open at once.
 #[derive(Clone)]
-struct InstanceSlots(Arc<Semaphore>);
+pub(crate) struct InstanceSlots(Arc<Semaphore>);
 
 impl InstanceSlots {
     pub fn new(limits: &ConnectionLimits) -> Self {

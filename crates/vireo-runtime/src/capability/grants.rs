@@ -29,6 +29,8 @@ pub(crate) struct Grants {
     pub key_value_stores: BTreeSet<Name>,
     /// The buckets of its namespace it may open.
     pub buckets: BTreeSet<Name>,
+    /// The SQLite databases of its namespace it may open.
+    pub sqlite_databases: BTreeSet<Name>,
     /// Where the version may connect: its `allowed_outbound_hosts`.
     pub outbound: AllowList,
 }
@@ -44,6 +46,7 @@ impl Grants {
             variables: opened.variables,
             key_value_stores: version.settings.key_value_stores.clone(),
             buckets: version.settings.buckets.clone(),
+            sqlite_databases: version.settings.sqlite_databases.clone(),
             outbound: network::allowed(&version.settings)?,
         })
     }

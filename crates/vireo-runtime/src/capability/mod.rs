@@ -22,6 +22,7 @@ pub(crate) mod mysql;
 mod network;
 pub(crate) mod postgres;
 pub(crate) mod redis;
+pub(crate) mod sqlite;
 #[macro_use]
 mod registry;
 mod tally;
@@ -63,6 +64,8 @@ capabilities! {
     mqtt: connections::Outbound<mqtt::Mqtt>,
     /// Outbound MySQL and MariaDB: Spin's mysql, within the version's allowed_outbound_hosts.
     mysql: connections::Outbound<mysql::Mysql>,
+    /// The namespace's SQLite databases: Spin's sqlite, within the version's sqlite_databases.
+    sqlite: sqlite::Sqlite,
 }
 
 /// One family of host interfaces, in the three lifetimes of a server: linked once per engine,

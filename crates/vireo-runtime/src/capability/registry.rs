@@ -203,13 +203,15 @@ mod tests {
         assert!(Registry::provides("fermyon:spin/mqtt@2.0.0"));
         assert!(Registry::provides("fermyon:spin/mysql@2.0.0"));
         assert!(Registry::provides("fermyon:spin/postgres@2.0.0"));
+        assert!(Registry::provides("fermyon:spin/sqlite@2.0.0"));
+        assert!(Registry::provides("spin:sqlite/sqlite@3.0.0"));
     }
 
     #[test]
     fn the_description_names_every_package_by_version() {
         assert_eq!(
             Registry::describe(),
-            "wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets, wasi:http, wasi:config, wasi:keyvalue and wasi:blobstore at 0.2.x; fermyon:spin/variables, fermyon:spin/key-value, fermyon:spin/postgres, fermyon:spin/redis, fermyon:spin/mqtt, fermyon:spin/mysql and fermyon:spin/rdbms-types at 2.0.x; spin:postgres at 4.0.x and 3.0.x"
+            "wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random, wasi:sockets, wasi:http, wasi:config, wasi:keyvalue and wasi:blobstore at 0.2.x; fermyon:spin/variables, fermyon:spin/key-value, fermyon:spin/postgres, fermyon:spin/redis, fermyon:spin/mqtt, fermyon:spin/mysql, fermyon:spin/rdbms-types and fermyon:spin/sqlite at 2.0.x; spin:postgres at 4.0.x; spin:postgres and spin:sqlite at 3.0.x"
         );
     }
 

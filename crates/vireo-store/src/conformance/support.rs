@@ -71,6 +71,7 @@ pub fn new_version(sha: &str) -> NewVersion {
             )]),
             key_value_stores: [Name::default_kv_store()].into(),
             buckets: [Name::parse("bucket", "uploads").unwrap()].into(),
+            sqlite_databases: [Name::parse("database", "orders").unwrap()].into(),
             spin_http: true,
         },
     }
