@@ -28,6 +28,9 @@ pub async fn copy_store(
     if source == target {
         bail!("--from and --to name the same store");
     }
+    if let (StorageConfig::Sqlite { path }, StorageConfig::Postgres(_)) = (&source, &target) {
+        refuse_function_databases(path)?;
+    }
     // Held until the copy ends: no server may write a SQLite end meanwhile.
     let _claims = [&source, &target]
         .into_iter()
@@ -45,6 +48,41 @@ pub async fn copy_store(
                 store_config::shown(&target)
             )
         })
+}
+
+/// Functions' SQLite databases are files beside the store that a cluster cannot serve: a copy
+/// into PostgreSQL would leave their data behind, so it is refused while any holds data.
+fn refuse_function_databases(database: &Path) -> anyhow::Result<()> {
+    let root = database
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(vireo_store::SQLITE_DIR);
+    let mut held = Vec::new();
+    for namespace in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(namespace.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = file.file_name().to_string_lossy().into_owned();
+            if let Some(stem) = name.strip_suffix(".db")
+                && file.metadata().is_ok_and(|meta| meta.len() > 0)
+            {
+                held.push(format!(
+                    "{}/{stem}",
+                    namespace.file_name().to_string_lossy()
+                ));
+            }
+        }
+    }
+    if !held.is_empty() {
+        held.sort();
+        bail!(
+            "functions' SQLite databases hold data ({}), and a cluster has no SQLite databases: move that data into PostgreSQL yourself, then remove them with `vireo sqlite rm NS/DB`",
+            held.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// A data directory (its `vireo.db`), or a store URL.

@@ -245,3 +245,43 @@ async fn a_server_on_a_shared_store_refuses_sqlite_with_the_reason() {
         String::from_utf8_lossy(&listed.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_copy_into_a_cluster_refuses_to_leave_sqlite_data_behind() {
+    let single_dir = tempfile::tempdir().unwrap();
+    let mut single = Server::start(single_dir.path());
+    single.cli_ok(&["sqlite", "exec", "default", "CREATE TABLE kept (x)"]);
+    single.terminate();
+    assert!(single.wait_exit().success());
+
+    let cluster_dir = tempfile::tempdir().unwrap();
+    let Store::Postgres { url, .. } = Store::postgres(cluster_dir.path()) else {
+        unreachable!("a PostgreSQL store")
+    };
+    let copy = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vireo"))
+            .args(["store", "copy", "--from"])
+            .arg(single_dir.path())
+            .args(["--to", &url])
+            .output()
+            .unwrap()
+    };
+    let refused = copy();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("SQLite databases hold data (default/default)"),
+        "{said}"
+    );
+
+    let mut again = single.restart().start();
+    again.cli_ok(&["sqlite", "rm", "default"]);
+    again.terminate();
+    assert!(again.wait_exit().success());
+    let copied = copy();
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+}
