@@ -39,6 +39,8 @@ enum By {
 struct Report {
     rows: Vec<Line>,
     totals: Totals,
+    #[serde(default)]
+    sqlite_bytes: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +143,12 @@ fn table(by: &str, report: &Report) -> String {
         ]]);
     let mut text = output::table(header.each_ref().map(String::as_str), rows);
     text.push_str(&format!("after the free tier: ${:.6}\n", totals.cost));
+    if let Some(bytes) = report.sqlite_bytes {
+        text.push_str(&format!(
+            "SQLite databases hold {} now\n",
+            output::size(bytes)
+        ));
+    }
     text
 }
 

@@ -171,6 +171,10 @@ async fn functions_use_their_granted_databases_through_both_spin_interfaces() {
         .collect();
     assert_eq!(names, ["default", "notes"]);
     assert!(listed["bytes_used"].as_u64().unwrap() > 0, "{listed}");
+    let usage = stdout_json(&server.cli(&["usage", "-o", "json"]));
+    assert_eq!(usage["sqlite_bytes"], listed["bytes_used"], "{usage}");
+    let shown = server.cli_ok(&["usage"]);
+    assert!(shown.contains("SQLite databases hold"), "{shown}");
     let failed = server.cli(&["sqlite", "exec", "notes", "SELEC nonsense"]);
     assert!(!failed.status.success());
     assert!(
@@ -237,6 +241,8 @@ async fn a_server_on_a_shared_store_refuses_sqlite_with_the_reason() {
             .contains("embedded store"),
         "{body}"
     );
+    let usage = stdout_json(&server.cli(&["usage", "-o", "json"]));
+    assert_eq!(usage["sqlite_bytes"], Value::Null, "{usage}");
     let listed = server.cli(&["sqlite", "ls"]);
     assert!(!listed.status.success());
     assert!(

@@ -16,6 +16,7 @@ use vireo_core::{
 use crate::auth::authorize;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
+use crate::state::FunctionSqlite;
 
 pub(crate) const DEFAULT_WINDOW_US: i64 = 30 * 24 * 3600 * 1_000_000;
 
@@ -88,6 +89,9 @@ pub struct UsageReport {
     /// Sums of the rows, which are sums of the invocation records.
     pub totals: UsageTotals,
     pub plan: PricePlan,
+    /// What the namespace's SQLite databases hold on disk now, whatever the period; null on a
+    /// server without SQLite databases (one sharing a PostgreSQL store).
+    pub sqlite_bytes: Option<u64>,
 }
 
 #[utoipa::path(get, path = "/v1/usage", tag = "usage", params(UsageParams),
@@ -97,6 +101,7 @@ pub async fn report(
     State(catalog): State<Arc<dyn Catalog>>,
     State(records): State<Arc<dyn Records>>,
     State(plan): State<PricePlan>,
+    State(sqlite): State<FunctionSqlite>,
     Extension(caller): Extension<Caller>,
     ApiQuery(params): ApiQuery<UsageParams>,
 ) -> Result<Json<UsageReport>, ApiError> {
@@ -130,7 +135,21 @@ pub async fn report(
         to_us,
         group_by: params.group_by.unwrap_or(UsageGrouping::Function),
     };
-    Ok(Json(compute(records.as_ref(), plan, query).await?))
+    let sqlite_bytes = match &sqlite.0 {
+        Some(databases) => Some(
+            databases
+                .list(&query.namespace)
+                .await?
+                .iter()
+                .map(|database| database.bytes)
+                .sum(),
+        ),
+        None => None,
+    };
+    Ok(Json(UsageReport {
+        sqlite_bytes,
+        ..compute(records.as_ref(), plan, query).await?
+    }))
 }
 
 /// The usage `query` asks for, priced under `plan`.
@@ -149,6 +168,7 @@ pub(crate) async fn compute(
         totals: totals(&rows, &plan),
         rows: rows.into_iter().map(|row| line(row, &plan)).collect(),
         plan,
+        sqlite_bytes: None,
     })
 }
 
