@@ -182,6 +182,11 @@ impl Pattern {
     }
 
     fn matches(&self, scheme: Scheme, host: &Destination, port: u16) -> bool {
+        self.names(scheme, host) && self.port.is_none_or(|p| p == port)
+    }
+
+    /// Whether it names `host` for `scheme`, at some port.
+    fn names(&self, scheme: Scheme, host: &Destination) -> bool {
         let host_matches = match (&self.host, host) {
             (HostPattern::Exact(pattern), Destination::Name(name)) => pattern == name,
             (HostPattern::Under(suffix), Destination::Name(name)) => name
@@ -190,7 +195,7 @@ impl Pattern {
             (HostPattern::Ip(pattern), Destination::Ip(ip)) => pattern == ip,
             _ => false,
         };
-        self.scheme == scheme && host_matches && self.port.is_none_or(|p| p == port)
+        self.scheme == scheme && host_matches
     }
 }
 
@@ -279,6 +284,16 @@ impl AllowList {
     pub fn allows(&self, scheme: Scheme, host: &Destination, port: u16) -> bool {
         self.0.iter().any(|p| p.matches(scheme, host, port))
     }
+
+    /// Whether some entry names `host` for `scheme`, at any port: a name worth looking up.
+    pub fn names(&self, scheme: Scheme, host: &Destination) -> bool {
+        self.0.iter().any(|p| p.names(scheme, host))
+    }
+
+    /// Whether any entry is for `scheme`.
+    pub fn has(&self, scheme: Scheme) -> bool {
+        self.0.iter().any(|p| p.scheme == scheme)
+    }
 }
 
 #[cfg(test)]
@@ -291,6 +306,21 @@ mod tests {
 
     fn allows(list: &AllowList, scheme: Scheme, host: &str, port: u16) -> bool {
         list.allows(scheme, &Destination::parse(host), port)
+    }
+
+    #[test]
+    fn names_are_covered_at_any_port_and_schemes_are_told_apart() {
+        let l = list(&[
+            "tcp://db.example.com:7000",
+            "tcp://*.cache.example.com:11211",
+        ]);
+        let name = |host: &str| Destination::parse(host);
+        assert!(l.names(Scheme::Tcp, &name("db.example.com")));
+        assert!(l.names(Scheme::Tcp, &name("a.cache.example.com")));
+        assert!(!l.names(Scheme::Tcp, &name("cache.example.com")));
+        assert!(!l.names(Scheme::Http, &name("db.example.com")));
+        assert!(l.has(Scheme::Tcp));
+        assert!(!l.has(Scheme::Postgres));
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod outbound_mqtt;
 mod outbound_mysql;
 mod outbound_postgres;
 mod outbound_redis;
+mod outbound_tcp;
 mod presigned;
 mod profiles;
 mod request_bodies;

@@ -25,6 +25,7 @@ pub(crate) mod redis;
 pub(crate) mod sqlite;
 #[macro_use]
 mod registry;
+mod sockets;
 mod tally;
 mod wasi;
 
@@ -46,7 +47,7 @@ use crate::host::Host;
 use crate::logs::LogCapture;
 
 capabilities! {
-    /// WASI 0.2, granting nothing but the environment and captured output.
+    /// WASI 0.2, granting the environment, captured output and TCP within `tcp://` grants.
     wasi: wasi::Wasi,
     /// Outgoing connections: wasi:http, within the version's allowed_outbound_hosts.
     network: network::Network,

@@ -158,6 +158,15 @@ impl Approver {
         Ok(resolved)
     }
 
+    /// Logs a socket connect that no grant allows.
+    pub fn refused_address(&self, address: SocketAddr) {
+        self.refused(
+            address.ip(),
+            address.port(),
+            "not in allowed_outbound_hosts",
+        );
+    }
+
     /// Logs a refusal: where to, never the path, headers, body or connection string (they may
     /// carry secrets).
     fn refused(&self, host: impl std::fmt::Display, port: u16, reason: &str) {
