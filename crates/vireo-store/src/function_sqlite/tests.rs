@@ -31,6 +31,13 @@ async fn execute(
     connection.execute(statement, parameters, bounds()).await
 }
 
+async fn default_connection(databases: &FunctionDatabases) -> Box<dyn SqlConnection> {
+    databases
+        .connect(&name("ns"), &name("default"), WAIT)
+        .await
+        .unwrap()
+}
+
 fn failed(result: Result<SqlRows, SqlFailure>) -> String {
     match result {
         Err(SqlFailure::Failed(message)) => message,
@@ -96,10 +103,7 @@ async fn default_always_exists_and_named_databases_are_created_listed_and_delete
 async fn every_value_type_round_trips_and_changes_are_counted() {
     let dir = tempfile::tempdir().unwrap();
     let databases = databases(dir.path(), SqliteLimits::default());
-    let mut connection = databases
-        .connect(&name("ns"), &name("default"), WAIT)
-        .await
-        .unwrap();
+    let mut connection = default_connection(&databases).await;
     connection
         .execute("CREATE TABLE t (i, r, s, b, n)", vec![], bounds())
         .await
@@ -179,10 +183,7 @@ async fn a_database_stops_at_its_size_and_a_runaway_statement_at_its_deadline() 
         .await,
         Err(SqlFailure::DatabaseFull)
     );
-    let mut connection = databases
-        .connect(&name("ns"), &name("default"), WAIT)
-        .await
-        .unwrap();
+    let mut connection = default_connection(&databases).await;
     let forever =
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
     let short = SqlBounds {
@@ -214,10 +215,7 @@ async fn a_database_stops_at_its_size_and_a_runaway_statement_at_its_deadline() 
 async fn an_abandoned_statement_is_interrupted_and_its_connection_closed() {
     let dir = tempfile::tempdir().unwrap();
     let databases = databases(dir.path(), SqliteLimits::default());
-    let mut connection = databases
-        .connect(&name("ns"), &name("default"), WAIT)
-        .await
-        .unwrap();
+    let mut connection = default_connection(&databases).await;
     let forever =
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
     let gave_up = tokio::time::timeout(
@@ -241,10 +239,7 @@ async fn a_transaction_left_open_is_rolled_back_and_the_pool_bounds_connections(
     execute(&databases, "default", "CREATE TABLE t (x)", vec![])
         .await
         .unwrap();
-    let mut connection = databases
-        .connect(&name("ns"), &name("default"), WAIT)
-        .await
-        .unwrap();
+    let mut connection = default_connection(&databases).await;
     connection.execute("BEGIN", vec![], bounds()).await.unwrap();
     connection
         .execute("INSERT INTO t VALUES (1)", vec![], bounds())
