@@ -434,33 +434,67 @@ fn run(
     parameters: Vec<SqlValue>,
     bounds: SqlBounds,
 ) -> Result<SqlRows, SqlFailure> {
-    let failed = |e: rusqlite::Error| failure(e, bounds.timeout);
-    let mut prepared = connection.prepare(statement).map_err(failed)?;
+    match collect(connection, statement, parameters, bounds) {
+        Ok(rows) => Ok(rows),
+        Err(Stopped::Sqlite(error)) => Err(failure(error, bounds.timeout)),
+        Err(Stopped::Limit(message)) => Err(SqlFailure::Failed(message)),
+    }
+}
+
+/// Why collecting a statement's rows stopped: SQLite's error, or a limit of `SqlBounds`.
+enum Stopped {
+    Sqlite(rusqlite::Error),
+    Limit(String),
+}
+
+impl From<rusqlite::Error> for Stopped {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Sqlite(error)
+    }
+}
+
+fn collect(
+    connection: &Connection,
+    statement: &str,
+    parameters: Vec<SqlValue>,
+    bounds: SqlBounds,
+) -> Result<SqlRows, Stopped> {
+    // One statement per call, as the interfaces mean it: a second one is refused rather than
+    // silently left out, and text with none (spaces, comments) runs nothing.
+    let mut statements = rusqlite::Batch::new(connection, statement);
+    let Some(mut prepared) = statements.next()? else {
+        return Ok(SqlRows {
+            last_insert_rowid: connection.last_insert_rowid(),
+            ..SqlRows::default()
+        });
+    };
+    if statements.next()?.is_some() {
+        return Err(Stopped::Limit(
+            "the text holds more than one statement: run them one at a time".to_string(),
+        ));
+    }
     let columns: Vec<String> = prepared
         .column_names()
         .into_iter()
         .map(str::to_string)
         .collect();
     let values: Vec<Value> = parameters.into_iter().map(to_sqlite).collect();
-    let mut rows = prepared
-        .query(rusqlite::params_from_iter(values))
-        .map_err(failed)?;
+    let mut rows = prepared.query(rusqlite::params_from_iter(values))?;
     let mut collected = Vec::new();
     let mut bytes = 0usize;
-    while let Some(row) = rows.next().map_err(failed)? {
+    while let Some(row) = rows.next()? {
         if collected.len() == bounds.max_rows {
-            return Err(SqlFailure::Failed(format!(
+            return Err(Stopped::Limit(format!(
                 "the query returned more than {} rows (connections.max_rows)",
                 bounds.max_rows
             )));
         }
         let values = (0..columns.len())
             .map(|at| row.get_ref(at).map(from_sqlite))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(failed)?;
+            .collect::<Result<Vec<_>, _>>()?;
         bytes += values.iter().map(SqlValue::size).sum::<usize>();
         if bytes > bounds.max_result_bytes {
-            return Err(SqlFailure::Failed(format!(
+            return Err(Stopped::Limit(format!(
                 "the result is larger than {} bytes (connections.max_result_bytes)",
                 bounds.max_result_bytes
             )));

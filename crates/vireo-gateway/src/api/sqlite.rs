@@ -66,7 +66,6 @@ pub struct SqliteDatabaseList {
 pub struct SqlStatement {
     pub statement: String,
     #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
     pub parameters: Vec<Value>,
 }
 
@@ -75,7 +74,6 @@ pub struct SqlStatement {
 pub struct SqlResult {
     pub columns: Vec<String>,
     /// One array of values per row, in the order of `columns`.
-    #[schema(value_type = Vec<Vec<Object>>)]
     pub rows: Vec<Vec<Value>>,
     /// Rows the statement inserted, updated or deleted.
     pub changes: u64,

@@ -257,3 +257,24 @@ async fn a_transaction_left_open_is_rolled_back_and_the_pool_bounds_connections(
         .unwrap();
     assert_eq!(counted.rows, [vec![SqlValue::Integer(0)]]);
 }
+
+#[tokio::test]
+async fn empty_and_odd_statements_answer_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let databases = databases(dir.path(), SqliteLimits::default());
+    let mut connection = default_connection(&databases).await;
+    for statement in ["", "   ", "-- nothing", ";"] {
+        let answered = connection.execute(statement, vec![], bounds()).await;
+        assert!(
+            matches!(&answered, Ok(rows) if rows.rows.is_empty()),
+            "{statement:?}: {answered:?}"
+        );
+    }
+    for statement in ["SELECT 1; SELECT 2", "SELECT '\0'", "SELECT ?"] {
+        let answered = connection.execute(statement, vec![], bounds()).await;
+        assert!(
+            matches!(answered, Err(SqlFailure::Failed(_))),
+            "{statement:?}: {answered:?}"
+        );
+    }
+}
