@@ -301,6 +301,13 @@ impl SqliteDatabases for FunctionDatabases {
         name: &Name,
         wait: Duration,
     ) -> Result<Box<dyn SqlConnection>, StoreError> {
+        // Asked first, so names that were never created leave no pool behind.
+        if *name != Name::default_kv_store() && !self.path(namespace, name).exists() {
+            return Err(StoreError::SqliteDatabaseNotFound {
+                namespace: namespace.clone(),
+                database: name.clone(),
+            });
+        }
         let pool = self.pool(namespace, name);
         let slot = tokio::time::timeout(wait, pool.slots.clone().acquire_owned())
             .await

@@ -61,6 +61,10 @@ async fn default_always_exists_and_named_databases_are_created_listed_and_delete
         databases.connect(&ns, &name("notes"), WAIT).await.err(),
         Some(StoreError::SqliteDatabaseNotFound { .. })
     ));
+    assert!(
+        databases.pools.lock().unwrap().is_empty(),
+        "a name never created leaves no pool"
+    );
     databases.create(&ns, &name("notes")).await.unwrap();
     assert!(matches!(
         databases.create(&ns, &name("notes")).await,
