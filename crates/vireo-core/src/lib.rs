@@ -64,15 +64,16 @@ pub use split::{AliasTarget, InvalidSplit, StickyKey, VERSION_HEADER, WeightedVe
 
 pub use store::{
     BucketId, BucketInfo, BucketNotification, ByteRange, Catalog, Change, ChangeFeed,
-    ComponentStore, EVENT_DEPTH_HEADER, ErrorClass, EventBounds, FunctionInfo, InvalidCursor,
-    InvalidObjectKey, InvocationQuery, KeyValueLimits, KeyValueStore, KvCursor, KvKeyPage,
-    KvLimitExceeded, KvStoreId, KvStoreInfo, KvVersion, KvVersioned, LogQuery, MAX_EVENT_DEPTH,
-    MAX_OBJECT_KEY_BYTES, MasterKeyRecord, Missed, NewObject, NewVersion, NodeInfo, NodeLiveness,
-    NodeRegistry, OBJECT_KEY_PATTERN, ObjectBody, ObjectCursor, ObjectEvent, ObjectInfo,
-    ObjectLimits, ObjectListing, ObjectPage, ObjectRead, ObjectStore, Records, Retained, Retention,
-    SqlBounds, SqlConnection, SqlFailure, SqlRows, SqlValue, SqliteDatabaseInfo, SqliteDatabases,
-    SqliteLimits, StoreError, Subscription, VersionInfo, check_component_sha256, check_object_key,
-    component_sha256, decode_counter, encode_counter, node_liveness, verified_component,
+    ComponentStore, EVENT_DEPTH_HEADER, ErrorClass, EventBounds, FunctionInfo, HeartbeatBounds,
+    InvalidCursor, InvalidObjectKey, InvocationQuery, KeyValueLimits, KeyValueStore, KvCursor,
+    KvKeyPage, KvLimitExceeded, KvStoreId, KvStoreInfo, KvVersion, KvVersioned, LogQuery,
+    MAX_EVENT_DEPTH, MAX_OBJECT_KEY_BYTES, MasterKeyRecord, Missed, NewObject, NewVersion,
+    NodeInfo, NodeLiveness, NodeRegistry, OBJECT_KEY_PATTERN, ObjectBody, ObjectCursor,
+    ObjectEvent, ObjectInfo, ObjectLimits, ObjectListing, ObjectPage, ObjectRead, ObjectStore,
+    Records, Retained, Retention, SqlBounds, SqlConnection, SqlFailure, SqlRows, SqlValue,
+    SqliteDatabaseInfo, SqliteDatabases, SqliteLimits, StoreError, Subscription, VersionInfo,
+    check_component_sha256, check_object_key, component_sha256, decode_counter, encode_counter,
+    node_liveness, verified_component,
 };
 pub use tenancy::{
     Directory, InvalidQuotas, NamespaceInfo, NamespaceQuotas, RateLimit, TenantStore,

@@ -17,7 +17,7 @@ use vireo_triggers::sources::{Kinds, Statuses};
 use vireo_triggers::{QueueWriter, WorkerHandle};
 
 use crate::config::Config;
-use crate::node::Node;
+use crate::node::{Node, Peers};
 use crate::platform::{self, Platform};
 use crate::secrets::{Cipher, Vault};
 use crate::telemetry::Telemetry;
@@ -106,7 +106,11 @@ impl Services {
             },
         ));
         let address = listener.local_addr().context("reading the bound address")?;
-        let (node, store_health) = Node::start(stores.nodes.clone(), &platform, address);
+        let node_id = Node::new_id();
+        let alone = matches!(config.store, vireo_store::StorageConfig::Sqlite { .. });
+        let peers = Peers::succeed(&config.data_dir, &node_id, alone);
+        let (node, store_health) =
+            Node::start(stores.nodes.clone(), &platform, node_id, address, peers);
         deploy_at_start(&platform, &config.deploy).await?;
         platform.load_published_routes().await;
         platform.prewarm_all().await;
@@ -149,6 +153,7 @@ impl Services {
                 kinds: kinds.clone(),
                 statuses: statuses.clone(),
                 consumer: format!("vireo-{}", node.id()),
+                slot: node.slot(),
             },
             config.source_settings(),
             shutdown.clone(),

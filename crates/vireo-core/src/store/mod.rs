@@ -27,7 +27,7 @@ pub use key_value::{
     encode_counter,
 };
 pub use master_key::MasterKeyRecord;
-pub use nodes::{NodeInfo, NodeLiveness, NodeRegistry, node_liveness};
+pub use nodes::{HeartbeatBounds, NodeInfo, NodeLiveness, NodeRegistry, node_liveness};
 pub use objects::{
     BucketId, BucketInfo, BucketNotification, ByteRange, EVENT_DEPTH_HEADER, EventBounds,
     InvalidObjectKey, MAX_EVENT_DEPTH, MAX_OBJECT_KEY_BYTES, NewObject, OBJECT_KEY_PATTERN,

@@ -22,15 +22,35 @@ pub struct NodeInfo {
 
 #[async_trait::async_trait]
 pub trait NodeRegistry: Send + Sync + 'static {
-    /// Records `node` as it is now (the first heartbeat adds it), and forgets nodes whose last
-    /// heartbeat is older than `forget_before_us` (they stopped without leaving).
-    async fn heartbeat(&self, node: &NodeInfo, forget_before_us: i64) -> Result<(), StoreError>;
+    /// Records `node` as it is now (the first heartbeat adds it), forgets nodes whose last
+    /// heartbeat is older than `forget_before_us` (they stopped without leaving), and returns
+    /// the node's slot.
+    ///
+    /// A slot is a small number no other live node (one that beat at or after `bounds.live_since_us`)
+    /// holds: the lowest free one at the node's first beat, kept while it stays live. A node
+    /// that went silent loses its slot to the next node that needs one, so a restarted cluster
+    /// reuses the same numbers; what a broker keeps per consumer (an MQTT session) is found
+    /// again by the node that takes the slot over.
+    async fn heartbeat(&self, node: &NodeInfo, bounds: &HeartbeatBounds)
+    -> Result<u32, StoreError>;
 
     /// The nodes whose last heartbeat is at or after `since_us`, the longest running first.
     async fn nodes(&self, since_us: i64) -> Result<Vec<NodeInfo>, StoreError>;
 
     /// Removes the node `id` (it stopped cleanly); removing an unknown node is a no-op.
     async fn leave(&self, id: &str) -> Result<(), StoreError>;
+}
+
+/// Which other nodes a heartbeat counts as live, and which it forgets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatBounds {
+    /// A node whose last beat is older than this has lost its slot to whoever needs one.
+    pub live_since_us: i64,
+    /// A node whose last beat is older than this is forgotten.
+    pub forget_before_us: i64,
+    /// The node this one restarts (it ran from the same data directory): dead whatever its
+    /// last beat, so its slot is this node's at once.
+    pub predecessor: Option<String>,
 }
 
 /// How often a node beats, and for how long silence still counts as alive.
@@ -46,6 +66,16 @@ pub struct NodeLiveness {
 impl NodeLiveness {
     pub fn live_window_us(&self) -> i64 {
         i64::try_from((self.heartbeat * (self.missed_beats + 1)).as_micros()).unwrap_or(i64::MAX)
+    }
+
+    /// The bounds of a heartbeat made at `now_us`.
+    pub fn bounds(&self, now_us: i64) -> HeartbeatBounds {
+        let forget_after = i64::try_from(self.forget_after.as_micros()).unwrap_or(i64::MAX);
+        HeartbeatBounds {
+            live_since_us: now_us.saturating_sub(self.live_window_us()),
+            forget_before_us: now_us.saturating_sub(forget_after),
+            predecessor: None,
+        }
     }
 }
 

@@ -10,15 +10,15 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use vireo_core::{
     AliasName, AliasTarget, ApiKey, AsyncInvocation, AsyncSubmitter, Body, Call, Catalog,
-    DeployError, Deployed, Deployer, Enqueued, FunctionInfo, HostClaim, HostPattern, HttpRoute,
-    InvocationId, InvocationQuery, InvocationRecord, InvokeAuth, InvokeError, Invoker,
-    KeyValueStore, KvCursor, KvKeyPage, KvStoreId, KvStoreInfo, KvVersion, KvVersioned, LogLine,
-    LogQuery, Name, NamespaceInfo, NamespaceQuotas, NewAsyncInvocation, NewSchedule, NewVersion,
-    NodeInfo, NodeRegistry, Principal, QueueAdmin, QueueCounts, Records, Retained, Retention,
-    RetryPolicy, RoutePattern, RouteStore, Schedule, ScheduleStore, SecretError, SecretInfo,
-    SecretManager, SecretName, SecretOpener, SecretValue, Source, SourceMonitor, SourceProbe,
-    SourceProbeError, SourceStatus, SourceStore, StoreError, TenantStore, Unanswered, UsageQuery,
-    UsageRow, VersionInfo, VersionSelector, VersionSettings,
+    DeployError, Deployed, Deployer, Enqueued, FunctionInfo, HeartbeatBounds, HostClaim,
+    HostPattern, HttpRoute, InvocationId, InvocationQuery, InvocationRecord, InvokeAuth,
+    InvokeError, Invoker, KeyValueStore, KvCursor, KvKeyPage, KvStoreId, KvStoreInfo, KvVersion,
+    KvVersioned, LogLine, LogQuery, Name, NamespaceInfo, NamespaceQuotas, NewAsyncInvocation,
+    NewSchedule, NewVersion, NodeInfo, NodeRegistry, Principal, QueueAdmin, QueueCounts, Records,
+    Retained, Retention, RetryPolicy, RoutePattern, RouteStore, Schedule, ScheduleStore,
+    SecretError, SecretInfo, SecretManager, SecretName, SecretOpener, SecretValue, Source,
+    SourceMonitor, SourceProbe, SourceProbeError, SourceStatus, SourceStore, StoreError,
+    TenantStore, Unanswered, UsageQuery, UsageRow, VersionInfo, VersionSelector, VersionSettings,
 };
 
 macro_rules! not_reached {
@@ -436,7 +436,7 @@ impl AsyncSubmitter for World {
 
 #[async_trait]
 impl NodeRegistry for World {
-    async fn heartbeat(&self, _: &NodeInfo, _: i64) -> Result<(), StoreError> {
+    async fn heartbeat(&self, _: &NodeInfo, _: &HeartbeatBounds) -> Result<u32, StoreError> {
         not_reached!("NodeRegistry::heartbeat")
     }
     async fn nodes(&self, _: i64) -> Result<Vec<NodeInfo>, StoreError> {

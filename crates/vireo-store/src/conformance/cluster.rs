@@ -459,14 +459,31 @@ pub(super) async fn each_node_sees_the_others_heartbeat(fixture: &dyn Fixture) {
         super::nodes::node("first", 1, 10),
         super::nodes::node("second", 2, 20),
     );
-    one.nodes.heartbeat(&first, 0).await.unwrap();
-    other.nodes.heartbeat(&second, 0).await.unwrap();
+    let bounds = super::nodes::forgetting_before(0);
+    assert_eq!(one.nodes.heartbeat(&first, &bounds).await.unwrap(), 0);
+    assert_eq!(other.nodes.heartbeat(&second, &bounds).await.unwrap(), 1);
     for node in [one, &other] {
         assert_eq!(
             node.nodes.nodes(0).await.unwrap(),
             [first.clone(), second.clone()]
         );
     }
+}
+
+pub(super) async fn nodes_starting_at_once_get_distinct_slots(fixture: &dyn Fixture) {
+    let (one, other) = (fixture.stores(), fixture.second_node().await);
+    let bounds = super::nodes::forgetting_before(0);
+    let beats = (0..8).map(|n| {
+        let (stores, id) = (if n % 2 == 0 { one } else { &other }, format!("node-{n}"));
+        let bounds = &bounds;
+        async move {
+            let node = super::nodes::node(&id, n, n);
+            stores.nodes.heartbeat(&node, bounds).await.unwrap()
+        }
+    });
+    let mut slots = join_all(beats).await;
+    slots.sort_unstable();
+    assert_eq!(slots, (0..8).collect::<Vec<u32>>());
 }
 
 pub(super) async fn a_master_key_recorded_through_one_node_binds_the_other(fixture: &dyn Fixture) {

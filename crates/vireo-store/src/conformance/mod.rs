@@ -152,6 +152,7 @@ macro_rules! __conformance_cases {
             ],
             nodes: [
                 heartbeats_list_live_nodes_and_forget_silent_ones,
+                live_nodes_hold_distinct_slots_and_silent_ones_give_theirs_up,
             ],
             master_key: [
                 the_first_master_key_fingerprint_stays,
@@ -172,6 +173,7 @@ macro_rules! __conformance_cases {
                 writes_through_one_node_reach_the_other_nodes_subscribers,
                 a_component_stored_through_one_node_is_read_through_the_other,
                 each_node_sees_the_others_heartbeat,
+                nodes_starting_at_once_get_distinct_slots,
                 a_master_key_recorded_through_one_node_binds_the_other,
                 increments_through_two_nodes_never_lose_one,
                 of_two_swaps_through_two_nodes_exactly_one_wins,

@@ -41,8 +41,9 @@ const LOCK_NAMESPACE: &str = "SELECT 1 FROM namespaces WHERE name = $1 FOR NO KE
 
 /// Serialises the writes that decide by the host claims, across nodes: two overlapping claims
 /// (or a route and the release of its host) would otherwise both pass each one's check.
-const LOCK_HOST_CLAIMS: &str = "SELECT pg_advisory_xact_lock($1)";
+const ADVISORY_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
 const HOST_CLAIMS_LOCK: i64 = 0x7669_7265_6f48_6f73; // "vireoHos"
+const NODE_SLOTS_LOCK: i64 = 0x7669_7265_6f53_6c6f; // "vireoSlo"
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./src/postgres/migrations");
 
@@ -145,16 +146,29 @@ impl Dialect for PgStore {
     }
 
     async fn lock_host_claims(conn: &mut PgConnection) -> Result<(), StoreError> {
-        query(LOCK_HOST_CLAIMS)
-            .bind(HOST_CLAIMS_LOCK)
-            .execute(conn, "locking host claims")
-            .await?;
-        Ok(())
+        advisory_lock(conn, HOST_CLAIMS_LOCK, "locking host claims").await
+    }
+
+    async fn lock_node_slots(conn: &mut PgConnection) -> Result<(), StoreError> {
+        advisory_lock(conn, NODE_SLOTS_LOCK, "locking node slots").await
     }
 
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Takes the transaction-scoped advisory lock `key`.
+async fn advisory_lock(
+    conn: &mut PgConnection,
+    key: i64,
+    context: &'static str,
+) -> Result<(), StoreError> {
+    query(ADVISORY_LOCK)
+        .bind(key)
+        .execute(conn, context)
+        .await?;
+    Ok(())
 }
 
 /// SQLSTATEs of conditions that pass: the connection (class 08), a serialization failure or a

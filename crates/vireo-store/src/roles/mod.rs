@@ -74,6 +74,12 @@ pub(crate) trait Dialect: Clone + Send + Sync + 'static {
         Ok(())
     }
 
+    /// Waits for other nodes choosing a slot at the same moment; held until commit. Nothing
+    /// to do where one writer at a time writes.
+    async fn lock_node_slots(_conn: &mut Conn<Self>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Closes every connection once the work using them is done.
     async fn close(&self);
 }

@@ -73,7 +73,12 @@ impl Connector for AmqpConnector {
         }))
     }
 
-    async fn remove(&self, _: &Source, _: Option<&SecretValue>) -> Result<(), String> {
+    async fn remove(
+        &self,
+        _: &Source,
+        _: Option<&SecretValue>,
+        _: &ConnectOptions,
+    ) -> Result<(), String> {
         // The queue is the user's, and a consumer ends with its connection.
         Ok(())
     }

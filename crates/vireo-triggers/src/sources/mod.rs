@@ -22,6 +22,7 @@ pub mod supervisor;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tokio::sync::watch;
 use vireo_core::{SecretValue, Source, SourceKind, SourceProbe, SourceProbeError};
 
 pub use status::{SOURCE_LAG_METRIC, SOURCE_MESSAGES_METRIC, Statuses};
@@ -57,6 +58,10 @@ pub struct ConnectOptions {
     /// Only the create-time check: leave nothing at the broker that would keep messages for
     /// this connection alone (an MQTT persistent session).
     pub probe: bool,
+    /// This node's slot (`NodeRegistry::heartbeat`), `None` until its first heartbeat: for
+    /// kinds whose broker keeps state per consumer that the node taking a dead node's place
+    /// must find again (an MQTT session).
+    pub slot: watch::Receiver<Option<u32>>,
 }
 
 /// Connects to one kind of broker. Connecting checks what the source reads and prepares it
@@ -73,8 +78,14 @@ pub trait Connector: Send + Sync + 'static {
     /// Removes what connecting prepared at the broker for a deleted source: its consumer
     /// group, durable consumer, persistent session, or change trigger and waiting changes.
     /// Idempotent: every node that knew the source does it once its runner has stopped, so a
-    /// runner elsewhere that reconnected meanwhile cannot leave anything behind.
-    async fn remove(&self, source: &Source, password: Option<&SecretValue>) -> Result<(), String>;
+    /// runner elsewhere that reconnected meanwhile cannot leave anything behind. `options` are
+    /// this node's, as its runner connected with them.
+    async fn remove(
+        &self,
+        source: &Source,
+        password: Option<&SecretValue>,
+        options: &ConnectOptions,
+    ) -> Result<(), String>;
 }
 
 /// A connected source.
@@ -147,6 +158,7 @@ impl SourceProbe for Kinds {
             consumer: "probe".to_string(),
             claim_idle: self.claim_idle,
             probe: true,
+            slot: watch::channel(None).1,
         };
         self.connector(source.spec.kind)
             .connect(source, password, &options)

@@ -1,10 +1,16 @@
-//! MQTT: the source's topic filter is subscribed to at QoS 1 with a persistent session (client
-//! id `vireo.<namespace>.<source>`, clean session off) and manual acknowledgements: a message
-//! is acknowledged (`PUBACK`) only after the queue's commit, in the order it arrived, and one
-//! never acknowledged is sent again by the broker when the session resumes. Node ids change at
-//! every start, so the session is the source's rather than a node's: a restarted Vireo resumes
-//! it. The nodes of a cluster therefore contend for that one session (a broker hands it to the
-//! newest connection); sharing one source's messages between nodes is not built for MQTT.
+//! MQTT: the source's topic filter is subscribed to at QoS 1 as a shared subscription
+//! (`$share/vireo.<namespace>.<source>/<filter>`), each node with a persistent session of its
+//! own (clean session off) and manual acknowledgements: a message is acknowledged (`PUBACK`)
+//! only after the queue's commit, in the order it arrived, and one never acknowledged is sent
+//! again by the broker when the session resumes. The broker hands each message to one of the
+//! group's sessions, so the nodes of a cluster share the messages.
+//!
+//! A session belongs to the node's slot, not to the node (node ids change at every start):
+//! client id `vireo.<namespace>.<source>` for slot 0 (the name a single node has always
+//! used) and `vireo.<namespace>.<source>.<slot>` for the others. A node started in place of a
+//! dead one takes its slot and so resumes its session and what it left unacknowledged. A
+//! session whose slot no live node holds (the cluster shrank) keeps what the broker queued for
+//! it until a node takes that slot again.
 //!
 //! MQTT gives a message no identity that outlives its delivery (packet ids are reused as soon
 //! as a message is acknowledged), so each arrival gets a fresh id: delivery is at least once,
@@ -18,7 +24,7 @@ use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet,
     Publish, QoS, SubscribeReasonCode,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use vireo_core::{InvocationId, SecretValue, Source, SourceProbeError};
 
@@ -48,23 +54,39 @@ impl Connector for MqttConnector {
         options: &ConnectOptions,
     ) -> Result<Box<dyn Receiver>, SourceProbeError> {
         let url = source.spec.url.as_str();
-        // One session per source, the same after a restart, so what a killed Vireo left
-        // unacknowledged is sent again; the check uses a throwaway one beside it, and leaves
-        // no session behind to hoard messages.
-        let client_id = match options.probe {
-            true => format!("{}.probe", source.consumer_group()),
-            false => source.consumer_group(),
+        // The check subscribes to the plain filter with a throwaway session: joining the group
+        // would take messages from it, and a clean session drops what it took unacknowledged.
+        let (client_id, slot, filter) = match options.probe {
+            true => (
+                format!("{}.probe", source.consumer_group()),
+                None,
+                source.spec.stream.clone(),
+            ),
+            false => {
+                let slot = node_slot(options).await?;
+                (session_id(source, slot), Some(slot), shared_filter(source))
+            }
         };
         let mqtt = mqtt_options(url, password, client_id, options.probe)?;
         let (client, mut events) = AsyncClient::new(mqtt, REQUESTS);
         let topic = source.spec.stream.clone();
-        let early = tokio::time::timeout(CONNECT_TIMEOUT, subscribe(&client, &mut events, &topic))
+        let early = tokio::time::timeout(CONNECT_TIMEOUT, subscribe(&client, &mut events, &filter))
             .await
             .map_err(|_| SourceProbeError::Unreachable {
                 url: url.to_string(),
                 detail: format!("no answer within {CONNECT_TIMEOUT:?}"),
             })?
             .map_err(|failure| failure.at(url))?;
+        if slot == Some(0) {
+            // Slot 0's session may carry the plain subscription of a Vireo from before shared
+            // subscriptions, which would deliver every message a second time.
+            client.unsubscribe(topic.as_str()).await.map_err(|e| {
+                SourceProbeError::Unreachable {
+                    url: url.to_string(),
+                    detail: e.to_string(),
+                }
+            })?;
+        }
         let (handover, arrivals) = mpsc::channel(HANDOVER);
         let connection = tokio::spawn(drive(events, handover));
         Ok(Box::new(MqttReceiver {
@@ -72,6 +94,7 @@ impl Connector for MqttConnector {
             topic,
             arrivals,
             connection,
+            slot: slot.map(|slot| (slot, options.slot.clone())),
             unacknowledged: VecDeque::new(),
             // A resumed session's unacknowledged messages come before the subscription's
             // answer: handed over first.
@@ -79,10 +102,19 @@ impl Connector for MqttConnector {
         }))
     }
 
-    async fn remove(&self, source: &Source, password: Option<&SecretValue>) -> Result<(), String> {
-        // Connecting with the session's client id and a clean session discards the session.
+    async fn remove(
+        &self,
+        source: &Source,
+        password: Option<&SecretValue>,
+        options: &ConnectOptions,
+    ) -> Result<(), String> {
+        // Connecting with the session's client id and a clean session discards the session:
+        // this node's; each node removes its own.
+        let Some(slot) = *options.slot.borrow() else {
+            return Err("this node has no slot, so no session of its own to remove".to_string());
+        };
         let url = source.spec.url.as_str();
-        let mqtt = mqtt_options(url, password, source.consumer_group(), true)
+        let mqtt = mqtt_options(url, password, session_id(source, slot), true)
             .map_err(|e| e.to_string())?;
         let (client, mut events) = AsyncClient::new(mqtt, REQUESTS);
         let connected = async {
@@ -102,6 +134,30 @@ impl Connector for MqttConnector {
         let _ = tokio::time::timeout(CONNECT_TIMEOUT, events.poll()).await;
         Ok(())
     }
+}
+
+/// This node's slot, waiting a little for a node that has only just started to get one.
+async fn node_slot(options: &ConnectOptions) -> Result<u32, SourceProbeError> {
+    let mut slot = options.slot.clone();
+    match tokio::time::timeout(CONNECT_TIMEOUT, slot.wait_for(Option::is_some)).await {
+        Ok(Ok(held)) => Ok(held.expect("waited for a slot")),
+        _ => Err(SourceProbeError::Invalid(
+            "this node has no slot yet: its heartbeat has not reached the store".to_string(),
+        )),
+    }
+}
+
+/// The client id of the session of `slot`.
+fn session_id(source: &Source, slot: u32) -> String {
+    match slot {
+        0 => source.consumer_group(),
+        slot => format!("{}.{slot}", source.consumer_group()),
+    }
+}
+
+/// The source's filter as a subscription shared by its sessions, one group per source.
+fn shared_filter(source: &Source) -> String {
+    format!("$share/{}/{}", source.consumer_group(), source.spec.stream)
 }
 
 /// How to connect to the source's broker as `client_id`.
@@ -237,6 +293,9 @@ impl Arrival {
 struct MqttReceiver {
     client: AsyncClient,
     topic: String,
+    /// The slot whose session this is, and the node's slot as it changes: a node that lost
+    /// its slot (it was silent too long) must leave that session to the node that took it.
+    slot: Option<(u32, watch::Receiver<Option<u32>>)>,
     arrivals: mpsc::Receiver<Result<Publish, String>>,
     connection: JoinHandle<()>,
     /// Handed to the runner and not yet acknowledged, in arrival order.
@@ -255,6 +314,20 @@ impl MqttReceiver {
         ))
     }
 
+    /// An error once this node's slot is no longer the session's.
+    fn check_slot(&self) -> Result<(), SourceError> {
+        match &self.slot {
+            Some((connected, now)) if *now.borrow() != Some(*connected) => {
+                Err(SourceError(format!(
+                    "this node's slot changed from {connected} to {}; reconnecting with that slot's session",
+                    now.borrow()
+                        .map_or("none".to_string(), |slot| slot.to_string())
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn hand_over(&mut self, arrival: Arrival) -> Message {
         let message = arrival.message();
         self.unacknowledged.push_back(arrival);
@@ -271,6 +344,7 @@ impl Drop for MqttReceiver {
 #[async_trait::async_trait]
 impl Receiver for MqttReceiver {
     async fn receive(&mut self, max: u32) -> Result<Vec<Message>, SourceError> {
+        self.check_slot()?;
         let max = max as usize;
         let mut messages = Vec::new();
         while messages.len() < max

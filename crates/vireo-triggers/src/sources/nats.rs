@@ -95,7 +95,12 @@ impl Connector for NatsConnector {
         }))
     }
 
-    async fn remove(&self, source: &Source, password: Option<&SecretValue>) -> Result<(), String> {
+    async fn remove(
+        &self,
+        source: &Source,
+        password: Option<&SecretValue>,
+        _: &ConnectOptions,
+    ) -> Result<(), String> {
         let client = open(&source.spec.url, password)
             .await
             .map_err(|e| e.to_string())?;

@@ -103,7 +103,12 @@ impl Connector for PostgresConnector {
         }))
     }
 
-    async fn remove(&self, source: &Source, password: Option<&SecretValue>) -> Result<(), String> {
+    async fn remove(
+        &self,
+        source: &Source,
+        password: Option<&SecretValue>,
+        _: &ConnectOptions,
+    ) -> Result<(), String> {
         let url = source.spec.url.as_str();
         let (client, _) = open(url, password).await.map_err(|e| e.to_string())?;
         let name = source.consumer_group();

@@ -79,7 +79,12 @@ impl Connector for RedisConnector {
         }))
     }
 
-    async fn remove(&self, source: &Source, password: Option<&SecretValue>) -> Result<(), String> {
+    async fn remove(
+        &self,
+        source: &Source,
+        password: Option<&SecretValue>,
+        _: &ConnectOptions,
+    ) -> Result<(), String> {
         let mut connection = open(&source.spec.url, password)
             .await
             .map_err(|e| e.to_string())?;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use vireo_core::backoff::Retry;
@@ -33,6 +34,19 @@ pub struct Parts {
     pub statuses: Statuses,
     /// This node's consumer name at the brokers.
     pub consumer: String,
+    /// This node's slot, once its heartbeat has given it one.
+    pub slot: watch::Receiver<Option<u32>>,
+}
+
+impl Parts {
+    fn connect_options(&self, settings: &SourceSettings) -> ConnectOptions {
+        ConnectOptions {
+            consumer: self.consumer.clone(),
+            claim_idle: settings.claim_idle,
+            probe: false,
+            slot: self.slot.clone(),
+        }
+    }
 }
 
 struct Running {
@@ -71,7 +85,8 @@ pub async fn run(parts: Parts, settings: SourceSettings, cancel: CancellationTok
                 for (key, deleted) in known.drain().filter(|(key, _)| !now.contains_key(key)) {
                     // Its runner here has stopped (reconcile waited for it).
                     let (secrets, kinds) = (parts.secrets.clone(), parts.kinds.clone());
-                    tokio::spawn(remove_at_broker(secrets, kinds, key, deleted));
+                    let options = parts.connect_options(&settings);
+                    tokio::spawn(remove_at_broker(secrets, kinds, options, key, deleted));
                 }
                 known = now;
             }
@@ -94,6 +109,7 @@ pub async fn run(parts: Parts, settings: SourceSettings, cancel: CancellationTok
 async fn remove_at_broker(
     secrets: Arc<dyn SecretOpener>,
     kinds: Arc<Kinds>,
+    options: ConnectOptions,
     key: (Name, Name),
     source: Source,
 ) {
@@ -109,7 +125,7 @@ async fn remove_at_broker(
     };
     match kinds
         .connector(source.spec.kind)
-        .remove(&source, password.as_ref())
+        .remove(&source, password.as_ref(), &options)
         .await
     {
         Ok(()) => {
@@ -154,11 +170,7 @@ async fn reconcile(
             connector: parts.kinds.connector(source.spec.kind),
             secrets: parts.secrets.clone(),
             submitter: parts.submitter.clone(),
-            options: ConnectOptions {
-                consumer: parts.consumer.clone(),
-                claim_idle: settings.claim_idle,
-                probe: false,
-            },
+            options: parts.connect_options(settings),
             tracker: parts.statuses.track(&source),
         };
         let task = tokio::spawn(runner.run(cancel.clone()));

@@ -11,7 +11,8 @@ use vireo_testsvc::Mosquitto;
 
 use super::{
     BY_SUBJECT, FAST_CLAIMS, MESSAGES, add_source, create, each_delivered_once, last_delivery_line,
-    listed_all_acknowledged, source_becomes, state_changes_logged,
+    listed_all_acknowledged, runs_on, shared_by_both, source_becomes, state_changes_logged,
+    two_nodes,
 };
 use crate::support::{DEADLINE, Server, eventually};
 
@@ -205,6 +206,33 @@ async fn a_vireo_killed_while_messages_flow_loses_none() {
         (counts["failed"].clone(), counts["dead"].clone()),
         (json!(0), json!(0))
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_share_a_topics_messages_and_run_none_twice() {
+    let broker = Mosquitto::start().expect("an MQTT broker of its own");
+    let client = publisher(&broker, "e2e-shared");
+    let data = tempfile::tempdir().unwrap();
+    let nodes = two_nodes(data.path()).await;
+    add_source(
+        &nodes[0],
+        "orders",
+        "mqtt",
+        &broker.url(),
+        "e2e/orders/+",
+        &[],
+    );
+    for node in &nodes {
+        runs_on(node).await;
+    }
+    let published = publish(
+        &client,
+        "e2e/orders/",
+        (0..MESSAGES).map(|n| format!("shared-{n}")),
+    )
+    .await;
+    each_delivered_once(&nodes[0], &published, BY_SUBJECT).await;
+    shared_by_both(&nodes, MESSAGES).await;
 }
 
 #[tokio::test]
