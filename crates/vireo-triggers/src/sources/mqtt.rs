@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet,
-    Publish, QoS, SubscribeReasonCode,
+    Publish, QoS, StateError, SubscribeReasonCode, mqttbytes,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -35,8 +35,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a receive waits for a first message.
 const WAIT: Duration = Duration::from_secs(1);
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
-/// Largest message taken (rumqttc's default is 10 KiB).
-const MAX_PACKET: usize = 1024 * 1024;
+/// Largest message payload taken: Lambda's limit for a synchronous payload, as for a batch.
+const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+/// Largest packet taken: the payload, its topic (at most 64 KiB) and the packet's header.
+/// rumqttc refuses a larger one from its header, before reading it (its default is 10 KiB).
+const MAX_PACKET: usize = MAX_PAYLOAD + 64 * 1024 + 16;
 /// Requests (acks) queued towards the connection.
 const REQUESTS: usize = 1024;
 /// Messages the connection task hands over before it waits for the runner; the broker's
@@ -236,7 +239,9 @@ async fn subscribe(
     let mut early = Vec::new();
     loop {
         match events.poll().await.map_err(refused)? {
-            Event::Incoming(Packet::Publish(publish)) => early.push(publish),
+            Event::Incoming(Packet::Publish(publish)) => {
+                early.push(taken(publish).map_err(Failure::Connection)?);
+            }
             Event::Incoming(Packet::SubAck(ack)) => {
                 return match ack.return_codes.first() {
                     Some(SubscribeReasonCode::Success(_)) => Ok(early),
@@ -254,8 +259,11 @@ async fn subscribe(
 async fn drive(mut events: EventLoop, handover: mpsc::Sender<Result<Publish, String>>) {
     loop {
         let arrived = match events.poll().await {
-            Ok(Event::Incoming(Packet::Publish(publish))) => Ok(publish),
+            Ok(Event::Incoming(Packet::Publish(publish))) => taken(publish),
             Ok(_) => continue,
+            Err(ConnectionError::MqttState(StateError::Deserialization(
+                mqttbytes::Error::PayloadSizeLimitExceeded(size),
+            ))) => Err(too_large(size)),
             Err(error) => Err(error.to_string()),
         };
         let failed = arrived.is_err();
@@ -263,6 +271,24 @@ async fn drive(mut events: EventLoop, handover: mpsc::Sender<Result<Publish, Str
             return;
         }
     }
+}
+
+/// `publish`, unless its payload is over the limit (its topic took some of the packet's).
+fn taken(publish: Publish) -> Result<Publish, String> {
+    match publish.payload.len() {
+        size if size > MAX_PAYLOAD => Err(too_large(size)),
+        _ => Ok(publish),
+    }
+}
+
+/// Why the connection ends at a message of `size` bytes: it is never acknowledged, so it is not
+/// lost, but the session offers it first again at every reconnect.
+fn too_large(size: usize) -> String {
+    format!(
+        "the broker sent a message of {size} bytes, over the {MAX_PAYLOAD} bytes of payload an \
+         MQTT source takes; it stays unacknowledged in the session and is offered again at each \
+         reconnect"
+    )
 }
 
 /// A message as it arrived, with the id the runner knows it by.

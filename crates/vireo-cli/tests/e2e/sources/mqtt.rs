@@ -18,7 +18,9 @@ use crate::support::{DEADLINE, Server, eventually};
 
 /// A publisher whose connection runs until the test ends.
 fn publisher(broker: &Mosquitto, id: &str) -> AsyncClient {
-    let options = MqttOptions::new(id, "127.0.0.1", broker.port());
+    let mut options = MqttOptions::new(id, "127.0.0.1", broker.port());
+    // rumqttc's default of 10 KiB would refuse the large messages.
+    options.set_max_packet_size(16 << 20, 16 << 20);
     let (client, mut events) = AsyncClient::new(options, 2 * MESSAGES);
     tokio::spawn(async move { while events.poll().await.is_ok() {} });
     client
@@ -271,4 +273,51 @@ async fn a_stopped_broker_makes_the_source_fail_then_run_again_by_itself() {
     );
     each_delivered_once(&server, &published, BY_SUBJECT).await;
     state_changes_logged(&server);
+}
+
+#[tokio::test]
+async fn a_message_up_to_6_mib_is_delivered_and_a_larger_one_fails_the_source_with_the_limit() {
+    const TAKEN: usize = 6 * 1024 * 1024;
+    let broker = Mosquitto::start().expect("an MQTT broker of its own");
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::builder(data.path()).config(FAST_CLAIMS).start();
+    server.deploy_ok("probe", "probe", json!({})).await;
+    subscribed_source(&server, &broker).await;
+    let client = publisher(&broker, "e2e-large");
+
+    let published = publish(&client, "e2e/orders/large-", ["x".repeat(TAKEN)]).await;
+    each_delivered_once(&server, &published, BY_SUBJECT).await;
+    let line = last_delivery_line(&server).await;
+    assert!(line.ends_with(&format!(" body-bytes={TAKEN}")), "{line}");
+
+    // One byte more, then far more (refused from the packet's header, before it is read):
+    // each fails the source and is kept at the broker (never acknowledged, so never lost).
+    for (n, size) in [TAKEN + 1, 2 * TAKEN].into_iter().enumerate() {
+        if n > 0 {
+            // A fresh session: the first oversized message stalls the one before.
+            server.cli_ok(&["sources", "rm", "orders"]);
+            server.logged("source removed at its broker").await;
+            subscribed_source(&server, &broker).await;
+        }
+        publish(
+            &client,
+            &format!("e2e/orders/over-{n}-"),
+            ["x".repeat(size)],
+        )
+        .await;
+        let failing = source_becomes(&server, "failing", DEADLINE, |error| {
+            error.is_some_and(|error| error.contains(&format!("over the {TAKEN} bytes")))
+        })
+        .await;
+        assert!(failing["last_error_at"].is_string(), "{failing}");
+    }
+    let counts = server.queue_counts_until("probe", DEADLINE, |_| true).await;
+    assert_eq!(
+        counts["succeeded"], 1,
+        "an oversized message was stored: {counts}"
+    );
+    assert_eq!(
+        counts["queued"], 0,
+        "an oversized message was stored: {counts}"
+    );
 }
