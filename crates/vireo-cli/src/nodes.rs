@@ -21,6 +21,7 @@ struct NodeView {
     last_heartbeat: String,
     in_flight: u64,
     state: String,
+    slot: Option<u32>,
 }
 
 pub async fn list(client: &Client, format: Format) -> anyhow::Result<()> {
@@ -35,6 +36,7 @@ pub async fn list(client: &Client, format: Format) -> anyhow::Result<()> {
                 "ADDRESS",
                 "VERSION",
                 "STATE",
+                "SLOT",
                 "IN FLIGHT",
                 "STARTED",
                 "LAST HEARTBEAT",
@@ -45,6 +47,8 @@ pub async fn list(client: &Client, format: Format) -> anyhow::Result<()> {
                     node.address,
                     node.version,
                     node.state,
+                    node.slot
+                        .map_or_else(|| "-".to_string(), |slot| slot.to_string()),
                     node.in_flight.to_string(),
                     node.started_at,
                     node.last_heartbeat,

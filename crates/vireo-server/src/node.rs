@@ -94,6 +94,7 @@ impl Node {
             heartbeat_at_us: now,
             in_flight: 0,
             draining: false,
+            slot: None,
         };
         let (health, watched) = watch::channel(Ok(()));
         let beats = Arc::new(Beats {

@@ -449,5 +449,6 @@ pub(crate) fn node_info(row: &impl Columns) -> Result<vireo_core::NodeInfo, Stor
         heartbeat_at_us: column(row, "heartbeat_at_us")?,
         in_flight: u64::try_from(column::<i64>(row, "in_flight")?).unwrap_or(0),
         draining: column(row, "draining")?,
+        slot: column::<Option<i64>>(row, "slot")?.and_then(|slot| u32::try_from(slot).ok()),
     })
 }

@@ -78,6 +78,15 @@ async fn what_one_node_deploys_every_node_serves_and_changes_reach_all_within_a_
             node.address()
         );
     }
+    // Each holds a slot of its own, the lowest free ones.
+    let mut slots: Vec<u64> = nodes["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["slot"].as_u64().unwrap())
+        .collect();
+    slots.sort_unstable();
+    assert_eq!(slots, [0, 1, 2], "{nodes}");
 
     // Following the logs through one node shows what another node runs.
     one.deploy_ok("hello", "hello", json!({})).await;

@@ -18,6 +18,9 @@ pub struct NodeInfo {
     pub in_flight: u64,
     /// The node is shutting down: it finishes what it runs and takes nothing new.
     pub draining: bool,
+    /// The node's slot (see [`NodeRegistry::heartbeat`]), once a heartbeat gave it one. What
+    /// a heartbeat is given here is ignored: the store hands slots out.
+    pub slot: Option<u32>,
 }
 
 #[async_trait::async_trait]

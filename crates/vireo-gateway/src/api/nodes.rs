@@ -24,6 +24,9 @@ pub struct NodeView {
     pub in_flight: u64,
     /// `ready`, or `draining` while it shuts down.
     pub state: &'static str,
+    /// The number no other live node holds, which names what a broker keeps for the node (its
+    /// MQTT sessions); null until its first heartbeat is stored.
+    pub slot: Option<u32>,
 }
 
 impl From<NodeInfo> for NodeView {
@@ -36,6 +39,7 @@ impl From<NodeInfo> for NodeView {
             last_heartbeat: rfc3339(node.heartbeat_at_us),
             in_flight: node.in_flight,
             state: if node.draining { "draining" } else { "ready" },
+            slot: node.slot,
         }
     }
 }

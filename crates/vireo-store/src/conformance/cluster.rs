@@ -465,7 +465,10 @@ pub(super) async fn each_node_sees_the_others_heartbeat(fixture: &dyn Fixture) {
     for node in [one, &other] {
         assert_eq!(
             node.nodes.nodes(0).await.unwrap(),
-            [first.clone(), second.clone()]
+            [
+                super::nodes::holding(first.clone(), 0),
+                super::nodes::holding(second.clone(), 1)
+            ]
         );
     }
 }

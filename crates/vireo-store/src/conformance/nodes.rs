@@ -14,6 +14,15 @@ pub(super) fn node(id: &str, started_at_us: i64, heartbeat_at_us: i64) -> NodeIn
         heartbeat_at_us,
         in_flight: 3,
         draining: false,
+        slot: None,
+    }
+}
+
+/// `node` as listed, holding `slot`.
+pub(super) fn holding(node: NodeInfo, slot: u32) -> NodeInfo {
+    NodeInfo {
+        slot: Some(slot),
+        ..node
     }
 }
 
@@ -37,7 +46,13 @@ pub(super) async fn heartbeats_list_live_nodes_and_forget_silent_ones(stores: &S
         .await
         .unwrap();
     let listed = registry.nodes(0).await.unwrap();
-    assert_eq!(listed, [node("a", 1_000, 2_500), node("b", 2_000, 2_000)]);
+    assert_eq!(
+        listed,
+        [
+            holding(node("a", 1_000, 2_500), 1),
+            holding(node("b", 2_000, 2_000), 0)
+        ]
+    );
 
     // A later heartbeat updates what changed and keeps the start time.
     let later = NodeInfo {
@@ -55,6 +70,7 @@ pub(super) async fn heartbeats_list_live_nodes_and_forget_silent_ones(stores: &S
         )
         .await
         .unwrap();
+    let later = holding(later, 1);
     assert_eq!(
         registry.nodes(5_000).await.unwrap(),
         std::slice::from_ref(&later)
@@ -103,4 +119,19 @@ pub(super) async fn live_nodes_hold_distinct_slots_and_silent_ones_give_theirs_u
     let slot = registry.heartbeat(&node("e", 2, 32), &restarted).await;
     assert_eq!(slot.unwrap(), 1);
     assert_eq!(beat("c", 33, 0).await, 3, "c lost its slot");
+    let listed: Vec<_> = registry.nodes(0).await.unwrap();
+    let slots: Vec<_> = listed
+        .iter()
+        .map(|node| (node.id.as_str(), node.slot))
+        .collect();
+    assert_eq!(
+        slots,
+        [
+            ("a", Some(2)),
+            ("c", Some(3)),
+            ("d", Some(0)),
+            ("e", Some(1))
+        ],
+        "the listing shows each node's slot"
+    );
 }

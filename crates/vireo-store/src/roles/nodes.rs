@@ -15,7 +15,7 @@ const HEARTBEAT: &str = "INSERT INTO nodes
         draining = excluded.draining";
 const FORGET_SILENT: &str = "DELETE FROM nodes WHERE heartbeat_at_us < $1";
 const LIVE_NODES: &str = "SELECT id, address, version, started_at_us, heartbeat_at_us,
-        in_flight, draining
+        in_flight, draining, slot
     FROM nodes WHERE heartbeat_at_us >= $1 ORDER BY started_at_us, id";
 const LEAVE: &str = "DELETE FROM nodes WHERE id = $1";
 const OWN_SLOT: &str = "SELECT slot FROM nodes WHERE id = $1";
