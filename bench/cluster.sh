@@ -57,17 +57,6 @@ EOF
 }
 
 PG_BIN=""
-# cleanup_cluster : the nodes first, while their database still answers (a node whose store is
-# gone waits out its shutdown grace), then PostgreSQL, then the rest of lib.sh's cleanup.
-cleanup_cluster() {
-    local status=$? pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    PIDS=()
-    stop_postgres
-    (exit "$status")
-    cleanup
-}
-
 # start_node NAME DATA STORE [ARG...] : a vireo serve on STORE sharing the master key in WORK.
 start_node() {
     local name=$1 data=$2 store=$3
@@ -170,7 +159,6 @@ main() {
     require_whole DRAIN_TIMEOUT seconds
 
     init_work vireo-cluster
-    trap cleanup_cluster EXIT
     ensure_wrk
     ensure_tool jq
     ensure_tool python3

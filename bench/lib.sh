@@ -96,10 +96,14 @@ stop_pid() {
 cleanup() {
     local status=$?
     local pid
+    # The servers first, while a database they use still answers (a node whose store is gone
+    # waits out its shutdown grace), then the PostgreSQL start_postgres started (not a child of
+    # this shell).
     for pid in "${PIDS[@]}"; do
         stop_pid "$pid"
     done
     PIDS=()
+    stop_postgres
     if [[ -n $WORK ]]; then rm -rf "$WORK"; fi
     exit "$status"
 }
@@ -178,6 +182,28 @@ build_vireo_guests() {
 
 # ---------------------------------------------------------------------------
 # Servers
+
+# start_broker NAME CMD... : CMD in the background as the broker NAME; sets BROKER_PID.
+start_broker() {
+    local name=$1
+    shift
+    record "$(quote "$@") &"
+    "$@" >"$WORK/$name.log" 2>&1 </dev/null &
+    BROKER_PID=$!
+    PIDS+=("$BROKER_PID")
+}
+
+# start_broker_redis : redis-server on a free loopback port, without persistence; sets
+# BROKER_PORT and BROKER_URL.
+start_broker_redis() {
+    BROKER_PORT=$(free_port)
+    mkdir -p "$WORK/redis"
+    start_broker redis redis-server --port "$BROKER_PORT" --bind 127.0.0.1 --save '' \
+        --appendonly no --dir "$WORK/redis"
+    wait_for 10 0.1 redis-cli -p "$BROKER_PORT" ping >/dev/null ||
+        die "redis-server did not answer on 127.0.0.1:$BROKER_PORT: $(tail -n 5 "$WORK/redis.log")"
+    BROKER_URL=redis://127.0.0.1:$BROKER_PORT
+}
 
 # free_port : a TCP port on 127.0.0.1 nothing listens on now (for servers that cannot take 0).
 free_port() {

@@ -61,26 +61,6 @@ Environment:
 EOF
 }
 
-# start_broker NAME CMD... : CMD in the background as the broker NAME; sets BROKER_PID.
-start_broker() {
-    local name=$1
-    shift
-    record "$(quote "$@") &"
-    "$@" >"$WORK/$name.log" 2>&1 </dev/null &
-    BROKER_PID=$!
-    PIDS+=("$BROKER_PID")
-}
-
-start_broker_redis() {
-    BROKER_PORT=$(free_port)
-    mkdir -p "$WORK/redis"
-    start_broker redis redis-server --port "$BROKER_PORT" --bind 127.0.0.1 --save '' \
-        --appendonly no --dir "$WORK/redis"
-    wait_for 10 0.1 redis-cli -p "$BROKER_PORT" ping >/dev/null ||
-        die "redis-server did not answer on 127.0.0.1:$BROKER_PORT: $(tail -n 5 "$WORK/redis.log")"
-    BROKER_URL=redis://127.0.0.1:$BROKER_PORT
-}
-
 start_broker_nats() {
     BROKER_PORT=$(free_port)
     start_broker nats nats-server -js -a 127.0.0.1 -p "$BROKER_PORT" -sd "$WORK/nats"
@@ -148,14 +128,6 @@ broker_ticks() {
     amqp) cpu_ticks "$(pgrep -f -n "beam.smp.*$BROKER_PORT")" ;;
     *) cpu_ticks "$BROKER_PID" ;;
     esac
-}
-
-# cleanup_sources : the PostgreSQL too (not a child of this shell), then lib.sh's cleanup.
-cleanup_sources() {
-    local status=$?
-    stop_postgres
-    (exit "$status")
-    cleanup
 }
 
 # stop_broker KIND : stops the broker of KIND.
@@ -335,7 +307,6 @@ main() {
             die "KINDS: unknown kind $kind (redis, nats, postgres, amqp)"
     done
     init_work vireo-sources
-    trap cleanup_sources EXIT
     ensure_tool jq
     ensure_tool sqlite3
     ensure_tool python3
