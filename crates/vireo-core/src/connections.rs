@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 pub struct ConnectionLimits {
     /// Connections one pool (a version, destination and credentials) may hold open.
     pub pool_size: usize,
-    /// A pooled connection unused this long is closed.
+    /// A pooled connection unused this long is closed; 0 closes each connection once its
+    /// invocation is done with it (no pooling).
     pub idle_timeout_secs: u64,
     /// Connecting, or waiting for a free pooled connection, gives up after this long.
     pub connect_timeout_ms: u64,
@@ -60,7 +61,6 @@ impl ConnectionLimits {
     pub fn first_zero(&self) -> Option<&'static str> {
         [
             ("connections.pool_size", self.pool_size as u64),
-            ("connections.idle_timeout_secs", self.idle_timeout_secs),
             ("connections.connect_timeout_ms", self.connect_timeout_ms),
             ("connections.call_timeout_ms", self.call_timeout_ms),
             (

@@ -235,6 +235,37 @@ async fn concurrent_invocations_share_the_versions_pool() {
 }
 
 #[tokio::test]
+async fn with_no_idle_time_each_invocation_closes_its_connection() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::builder(data.path())
+        .config("[connections]\nidle_timeout_secs = 0\n")
+        .start();
+    let (url, grant) = database();
+    let database = name_of(&url).to_string();
+    server
+        .deploy_ok(
+            "pg",
+            "spin-outbound",
+            json!({"allowed_outbound_hosts": [grant]}),
+        )
+        .await;
+    let admin = admin_client().await;
+    for _ in 0..3 {
+        assert_eq!(
+            server.outbound("pg", "/pg/query", &url, "SELECT 1").await,
+            "ok [DbValue::Int32(1)]"
+        );
+        eventually(DEADLINE, || async {
+            match connections_to(&admin, &database).await {
+                0 => Ok(()),
+                open => Err(format!("{open} connections left open")),
+            }
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
 async fn a_hostile_guest_is_held_to_its_limits_and_leaves_nothing_behind() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::builder(data.path())

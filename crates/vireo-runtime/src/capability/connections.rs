@@ -125,10 +125,13 @@ pub(crate) struct Active<M: Manager> {
 }
 
 /// A connection lent to the guest, with its instance slot; `None` once it was closed after a
-/// failed call. Dropping it returns the connection to its pool and frees the slot.
+/// failed call. Dropping it returns the connection to its pool (or closes it, when the pool
+/// keeps none idle) and frees the slot.
 pub struct Lent<M: Manager> {
     pub object: Option<Object<M>>,
     pool: Counted<M>,
+    /// `connections.idle_timeout_secs` is not 0: the connection goes back to the pool.
+    keep_idle: bool,
     tally: Arc<CallTally>,
     _slot: OwnedSemaphorePermit,
 }
@@ -201,6 +204,7 @@ where
         Ok(Lent {
             object: Some(object.map_err(|e| e.to_string())?),
             pool,
+            keep_idle: limits.idle_timeout_secs > 0,
             tally: self.tally.clone(),
             _slot: slot,
         })
@@ -244,11 +248,15 @@ impl<M: Manager> Lent<M> {
             }
         };
         if close {
-            // Out of the pool for good: dropping it closes the connection.
-            self.object.take().map(Object::take);
-            self.pool.recount();
+            self.close();
         }
         result
+    }
+
+    /// Takes the connection out of the pool for good: dropping it closes it.
+    fn close(&mut self) {
+        self.object.take().map(Object::take);
+        self.pool.recount();
     }
 
     /// The budget of one call's result, whose bytes count for the invocation.
@@ -291,6 +299,14 @@ struct Counted<M: Manager> {
 struct OpenCount {
     counted: AtomicUsize,
     gauge: metrics::Gauge,
+}
+
+impl<M: Manager> Drop for Lent<M> {
+    fn drop(&mut self) {
+        if !self.keep_idle {
+            self.close();
+        }
+    }
 }
 
 impl Drop for OpenCount {
