@@ -22,6 +22,21 @@ fn name_of(url: &str) -> &str {
     url.rsplit('/').next().unwrap()
 }
 
+/// A server on `data` with `config`, and the function `pg` (spin-outbound) deployed with
+/// `settings` and the grant of a fresh database; that database's URL and name.
+async fn pg_function(
+    data: &std::path::Path,
+    config: &str,
+    mut settings: serde_json::Value,
+) -> (Server, String, String) {
+    let server = Server::builder(data).config(config).start();
+    let (url, grant) = database();
+    settings["allowed_outbound_hosts"] = json!([grant]);
+    server.deploy_ok("pg", "spin-outbound", settings).await;
+    let database = name_of(&url).to_string();
+    (server, url, database)
+}
+
 /// Client connections PostgreSQL counts to `database`, other than `client`'s own.
 async fn connections_to(client: &tokio_postgres::Client, database: &str) -> i64 {
     let row = client
@@ -190,20 +205,13 @@ async fn destinations_outside_the_grants_are_refused_before_any_connection() {
 #[tokio::test]
 async fn concurrent_invocations_share_the_versions_pool() {
     let data = tempfile::tempdir().unwrap();
-    let server = Arc::new(
-        Server::builder(data.path())
-            .config("[connections]\npool_size = 4\nconnect_timeout_ms = 30000\n")
-            .start(),
-    );
-    let (url, grant) = database();
-    let database = name_of(&url).to_string();
-    server
-        .deploy_ok(
-            "pg",
-            "spin-outbound",
-            json!({"allowed_outbound_hosts": [grant], "max_concurrency": 100}),
-        )
-        .await;
+    let (server, url, database) = pg_function(
+        data.path(),
+        "[connections]\npool_size = 4\nconnect_timeout_ms = 30000\n",
+        json!({"max_concurrency": 100}),
+    )
+    .await;
+    let server = Arc::new(server);
 
     let calls: Vec<_> = (0..200)
         .map(|_| {
@@ -237,18 +245,12 @@ async fn concurrent_invocations_share_the_versions_pool() {
 #[tokio::test]
 async fn with_no_idle_time_each_invocation_closes_its_connection() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::builder(data.path())
-        .config("[connections]\nidle_timeout_secs = 0\n")
-        .start();
-    let (url, grant) = database();
-    let database = name_of(&url).to_string();
-    server
-        .deploy_ok(
-            "pg",
-            "spin-outbound",
-            json!({"allowed_outbound_hosts": [grant]}),
-        )
-        .await;
+    let (server, url, database) = pg_function(
+        data.path(),
+        "[connections]\nidle_timeout_secs = 0\n",
+        json!({}),
+    )
+    .await;
     let admin = admin_client().await;
     for _ in 0..3 {
         assert_eq!(
