@@ -139,7 +139,7 @@ report() {
     echo "Fresh instance per request; wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency; PostgreSQL,"
     echo "redis-server, Vireo and wrk share the machine's cores."
     echo
-    echo "| function | req/s | p50 | p99 | Vireo CPU per request | PostgreSQL CPU per request | connections opened |"
+    echo "| function | req/s | p50 | p99 | Vireo CPU per request | PostgreSQL CPU per request | connections opened (warm-up and measurement) |"
     echo "|---|---|---|---|---|---|---|"
     echo "| hello | $HELLO_RPS | $HELLO_P50 | $HELLO_P99 | $HELLO_CPU us | | |"
     echo "| SELECT 1, pooled | $POOL_RPS | $POOL_P50 | $POOL_P99 | $POOL_CPU us | $POOL_PG_CPU us | $POOL_SESSIONS |"
