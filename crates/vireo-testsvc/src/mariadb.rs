@@ -2,6 +2,7 @@
 //! directory, on a free loopback port, root without a password (trusted on loopback only),
 //! without binary logs. The watchdog stops it and removes the directory.
 
+use std::io::Read;
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -55,11 +56,7 @@ impl MariaDb {
                 command
             })?;
             installed?;
-            let ready = watched.wait_ready(
-                || TcpStream::connect(("127.0.0.1", port)).map(drop),
-                "mariadb.log",
-            );
-            match ready {
+            match watched.wait_ready(|| greets(port), "mariadb.log") {
                 Ok(()) => {
                     return Ok(MariaDb {
                         port,
@@ -131,6 +128,22 @@ fn run_install(program: &std::path::Path, dir: &std::path::Path) -> Result<(), S
             String::from_utf8_lossy(&output.stderr)
         ),
     })
+}
+
+/// A MariaDB server greets a client with its handshake packet, protocol version 10. Checked in
+/// the protocol, not by a mere connect: another test's server may have bound the port first.
+fn greets(port: u16) -> std::io::Result<()> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(1)))?;
+    // A packet starts with its 3-byte length and sequence number.
+    let mut start = [0u8; 5];
+    stream.read_exact(&mut start)?;
+    match start[4] {
+        10 => Ok(()),
+        other => Err(std::io::Error::other(format!(
+            "greeted with protocol version {other}"
+        ))),
+    }
 }
 
 #[cfg(test)]

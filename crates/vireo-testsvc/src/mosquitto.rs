@@ -2,9 +2,11 @@
 //! persistence and without a bound on a session's queued messages (tests publish backlogs),
 //! configured and logging in a temporary directory the watchdog removes.
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::{StartError, Watched, free_port, which};
 
@@ -51,9 +53,7 @@ impl Mosquitto {
                 command.arg("-c").arg(config);
                 command
             })?;
-            let ready =
-                broker.wait_ready(|| TcpStream::connect(("127.0.0.1", port)).map(drop), LOG);
-            match ready {
+            match broker.wait_ready(|| accepts_a_session(port), LOG) {
                 Ok(()) => {
                     return Ok(Mosquitto { port, broker });
                 }
@@ -73,8 +73,7 @@ impl Mosquitto {
     pub fn start_again(&mut self) -> Result<(), StartError> {
         self.broker.start_service()?;
         let port = self.port;
-        self.broker
-            .wait_ready(|| TcpStream::connect(("127.0.0.1", port)).map(drop), LOG)
+        self.broker.wait_ready(|| accepts_a_session(port), LOG)
     }
 
     pub fn port(&self) -> u16 {
@@ -84,6 +83,26 @@ impl Mosquitto {
     /// The broker's URL, `mqtt://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+/// An MQTT broker answers a `CONNECT` with a `CONNACK` accepting it. Checked in the protocol,
+/// not by a mere connect: another test's server may have bound the port first.
+fn accepts_a_session(port: u16) -> std::io::Result<()> {
+    // MQTT 3.1.1 CONNECT: protocol "MQTT" level 4, clean session, keep-alive 10 s, empty
+    // client id (the broker assigns one).
+    const CONNECT: [u8; 14] = [0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 10, 0, 0];
+    const ACCEPTED: [u8; 4] = [0x20, 2, 0, 0];
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+    stream.write_all(&CONNECT)?;
+    let mut answer = [0u8; 4];
+    stream.read_exact(&mut answer)?;
+    match answer == ACCEPTED {
+        true => Ok(()),
+        false => Err(std::io::Error::other(format!(
+            "answered CONNECT with {answer:02x?}"
+        ))),
     }
 }
 
