@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::capability::EgressLimits;
+use crate::capability::{EgressLimits, OutboundTrust};
 
 /// How linear memories, tables and stacks are reset between instances: the knobs that decide
 /// how much a fresh instance per request costs (see BENCHMARKS.md for the measurements).
@@ -87,6 +87,8 @@ pub struct EngineSettings {
     pub egress: EgressLimits,
     /// Bounds on the connections to databases and brokers the host opens for functions.
     pub connections: vireo_core::ConnectionLimits,
+    /// Whom functions' outgoing TLS trusts (HTTPS, databases, brokers).
+    pub outbound_trust: OutboundTrust,
 }
 
 impl Default for EngineSettings {
@@ -101,6 +103,7 @@ impl Default for EngineSettings {
             idle_ttl: Duration::from_secs(300),
             egress: EgressLimits::default(),
             connections: vireo_core::ConnectionLimits::default(),
+            outbound_trust: OutboundTrust::default(),
         }
     }
 }

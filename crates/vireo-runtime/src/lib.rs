@@ -28,7 +28,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 pub use capability::{
     EgressLimits, KeyValueUse, OUTBOUND_CALL_DURATION_METRIC, OUTBOUND_CONNECTIONS_METRIC,
-    ObjectUse, Opened, OutboundUse, SettingsRefused, StoreUse,
+    ObjectUse, Opened, OutboundTrust, OutboundUse, SettingsRefused, StoreUse,
 };
 pub use engine::{EngineSettings, HostServices, KeyValueObserver, MemoryReset};
 pub use execute::{Completion, CompletionFuture, Execution, Failure};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use vireo_core::SettingsLimits;
-use vireo_runtime::{EgressLimits, EngineSettings, MemoryReset};
+use vireo_runtime::{EgressLimits, EngineSettings, MemoryReset, OutboundTrust};
 
 use crate::ServeOptions;
 use crate::admission::AdmissionSettings;
@@ -102,6 +102,9 @@ pub struct EgressConfig {
     /// Outgoing connections open at once, all invocations together; by default a quarter of the
     /// file descriptor limit (at most 16,384), and at most half of it.
     pub max_connections: Option<usize>,
+    /// Certificate authorities (PEM) that functions' outgoing TLS trusts beside the Web PKI
+    /// roots: HTTPS, PostgreSQL with `sslmode=require`, `rediss://`, `mqtts://`.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for EgressConfig {
@@ -111,6 +114,7 @@ impl Default for EgressConfig {
             max_concurrent_per_invocation: limits.concurrent_per_invocation,
             max_requests_per_invocation: limits.requests_per_invocation,
             max_connections: None,
+            ca_file: None,
         }
     }
 }
@@ -387,6 +391,8 @@ pub struct Config {
     /// HTTPS instead of HTTP, with the certificate and key in these files.
     pub tls: Option<TlsFiles>,
     pub ui: UiConfig,
+    /// Whom functions' outgoing TLS trusts: the Web PKI and `egress.ca_file`.
+    pub outbound_trust: OutboundTrust,
 }
 
 impl Config {
@@ -454,6 +460,11 @@ impl Config {
             options.tls_cert.clone().or(file.tls.cert),
             options.tls_key.clone().or(file.tls.key),
         )?;
+        let outbound_trust = match &file.egress.ca_file {
+            Some(path) => OutboundTrust::with_ca_file(path)
+                .map_err(|e| anyhow::anyhow!("invalid config: egress.ca_file: {e}"))?,
+            None => OutboundTrust::default(),
+        };
         let deploy = options
             .deploy
             .iter()
@@ -481,6 +492,7 @@ impl Config {
             deploy,
             tls,
             ui: file.ui,
+            outbound_trust,
         })
     }
 
@@ -499,6 +511,7 @@ impl Config {
                 pagemap_scan: self.engine.pagemap_scan,
             },
             connections: self.connections,
+            outbound_trust: self.outbound_trust.clone(),
             ..EngineSettings::default()
         }
     }
@@ -909,6 +922,15 @@ mod tests {
         let err = load_with("[egress]\nmax_connections = 0", ServeOptions::default()).unwrap_err();
         assert!(
             format!("{err:#}").contains("egress.max_connections"),
+            "{err:#}"
+        );
+        let err = load_with(
+            "[egress]\nca_file = \"/nonexistent/ca.pem\"",
+            ServeOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("egress.ca_file: reading /nonexistent/ca.pem"),
             "{err:#}"
         );
         let err =

@@ -12,6 +12,7 @@ pub mod nats;
 pub mod postgres;
 pub mod rabbitmq;
 pub mod redis;
+pub mod tls;
 
 pub use mariadb::MariaDb;
 pub use mosquitto::Mosquitto;
@@ -19,6 +20,7 @@ pub use nats::Nats;
 pub use postgres::{Postgres, StartError};
 pub use rabbitmq::RabbitMq;
 pub use redis::Redis;
+pub use tls::TlsIdentity;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! A throwaway MQTT broker: Debian's `mosquitto` on a free loopback port, anonymous, without
 //! persistence and without a bound on a session's queued messages (tests publish backlogs),
-//! configured and logging in a temporary directory the watchdog removes.
+//! configured and logging in a temporary directory the watchdog removes. A broker started with
+//! a [`TlsIdentity`] also listens for TLS on a second port.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -8,7 +9,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::{StartError, Watched, free_port, which};
+use crate::{StartError, TlsIdentity, Watched, free_port, which};
 
 /// A port found free may be taken before the broker binds it; try a few.
 const START_ATTEMPTS: u32 = 3;
@@ -18,6 +19,7 @@ const LOG: &str = "mosquitto.log";
 #[derive(Debug)]
 pub struct Mosquitto {
     port: u16,
+    tls_port: Option<u16>,
     broker: Watched,
 }
 
@@ -33,6 +35,15 @@ impl Mosquitto {
     }
 
     pub fn start() -> Result<Mosquitto, StartError> {
+        Self::start_with(None)
+    }
+
+    /// Starts a broker that also takes TLS connections as `identity`, on [`Self::tls_port`].
+    pub fn start_with_tls(identity: &TlsIdentity) -> Result<Mosquitto, StartError> {
+        Self::start_with(Some(identity))
+    }
+
+    fn start_with(tls: Option<&TlsIdentity>) -> Result<Mosquitto, StartError> {
         let program = which("mosquitto").ok_or(StartError::Missing {
             program: "mosquitto",
             package: "mosquitto",
@@ -40,12 +51,25 @@ impl Mosquitto {
         let mut attempt = 1;
         loop {
             let port = free_port()?;
+            let tls_port = tls.map(|_| free_port()).transpose()?;
+            let mut written = Ok(());
             let broker = Watched::start("mosquitto", |dir| {
                 let config = dir.join("mosquitto.conf");
-                let text = format!(
+                let mut text = format!(
                     "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nlog_dest file {}\n",
                     dir.join(LOG).display()
                 );
+                if let (Some(identity), Some(tls_port)) = (tls, tls_port) {
+                    // Started as root, mosquitto reads the key as its own user: a throwaway key
+                    // others may read.
+                    written = identity.write(dir, 0o644).map(|(cert, key)| {
+                        text.push_str(&format!(
+                            "listener {tls_port} 127.0.0.1\ncertfile {}\nkeyfile {}\n",
+                            cert.display(),
+                            key.display()
+                        ));
+                    });
+                }
                 // A write that fails leaves mosquitto without its config: it then fails to
                 // start, and waiting for it reports its log.
                 let _ = std::fs::write(&config, text);
@@ -53,9 +77,14 @@ impl Mosquitto {
                 command.arg("-c").arg(config);
                 command
             })?;
+            written?;
             match broker.wait_ready(|| accepts_a_session(port), LOG) {
                 Ok(()) => {
-                    return Ok(Mosquitto { port, broker });
+                    return Ok(Mosquitto {
+                        port,
+                        tls_port,
+                        broker,
+                    });
                 }
                 Err(_) if attempt < START_ATTEMPTS => attempt += 1,
                 Err(error) => return Err(error),
@@ -78,6 +107,11 @@ impl Mosquitto {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port taking TLS connections, for a broker started with a [`TlsIdentity`].
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     /// The broker's URL, `mqtt://127.0.0.1:PORT`.

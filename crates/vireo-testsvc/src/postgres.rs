@@ -14,7 +14,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::{free_port, io};
+use crate::{TlsIdentity, free_port, io};
 
 /// The superuser `initdb` creates; the tests connect as it, trusted on loopback only.
 const SUPERUSER: &str = "postgres";
@@ -68,6 +68,8 @@ pub struct Postgres {
     root: PathBuf,
     port: u16,
     as_postgres: bool,
+    /// Takes TLS connections too, as the identity in `server.crt` and `server.key`.
+    tls: bool,
     /// Closing it tells the watchdog to stop the server.
     watchdog_stdin: Option<ChildStdin>,
     watchdog: Child,
@@ -86,6 +88,15 @@ impl Postgres {
 
     /// Starts a fresh server.
     pub fn start() -> Result<Postgres, StartError> {
+        Self::start_with(None)
+    }
+
+    /// Starts a fresh server that also takes TLS connections (`sslmode=require`) as `identity`.
+    pub fn start_with_tls(identity: &TlsIdentity) -> Result<Postgres, StartError> {
+        Self::start_with(Some(identity))
+    }
+
+    fn start_with(tls: Option<&TlsIdentity>) -> Result<Postgres, StartError> {
         let bin = find_bindir().ok_or(StartError::NotInstalled)?;
         let as_postgres = running_as_root();
         let root = tempfile::Builder::new()
@@ -100,9 +111,14 @@ impl Postgres {
             root: root.clone(),
             port: 0,
             as_postgres,
+            tls: tls.is_some(),
             watchdog_stdin: Some(watchdog_stdin),
             watchdog,
         };
+        if let Some(identity) = tls {
+            // PostgreSQL refuses a key others may read.
+            identity.write(&root, 0o600)?;
+        }
         if as_postgres {
             let mut chown = Command::new("chown");
             chown.arg("-R").arg(format!("{OS_USER}:")).arg(&root);
@@ -133,6 +149,12 @@ impl Postgres {
         for setting in SERVER_SETTINGS {
             options.push_str(" -c ");
             options.push_str(setting);
+        }
+        if self.tls {
+            let root = self.root.display();
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={root}/server.crt -c ssl_key_file={root}/server.key"
+            ));
         }
         let log = self.root.join("postgres.log");
         let mut pg_ctl = self.tool("pg_ctl");

@@ -77,7 +77,7 @@ impl Upstream {
 }
 
 /// Invokes the `fetch` fixture deployed as `function`, asking it to GET `url`.
-async fn fetch(
+pub(crate) async fn fetch(
     server: &Server,
     function: &str,
     url: &str,

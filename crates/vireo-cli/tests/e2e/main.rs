@@ -33,6 +33,7 @@ mod outbound_mysql;
 mod outbound_postgres;
 mod outbound_redis;
 mod outbound_tcp;
+mod outbound_tls;
 mod presigned;
 mod profiles;
 mod request_bodies;

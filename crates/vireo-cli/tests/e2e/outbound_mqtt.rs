@@ -9,9 +9,9 @@ use vireo_testsvc::Mosquitto;
 
 use crate::support::{DEADLINE, Server};
 
-/// A subscriber to `topic` at exactly-once, so each message arrives at the QoS it was sent.
-async fn subscriber(topic: &str) -> (AsyncClient, EventLoop) {
-    let broker = Mosquitto::shared();
+/// A subscriber to `topic` on `broker` at exactly-once, so each message arrives at the QoS it
+/// was sent.
+pub(crate) async fn subscriber(broker: &Mosquitto, topic: &str) -> (AsyncClient, EventLoop) {
     let mut options = MqttOptions::new(format!("test-{topic}"), "127.0.0.1", broker.port());
     options.set_keep_alive(Duration::from_secs(30));
     let (client, mut events) = AsyncClient::new(options, 16);
@@ -29,7 +29,7 @@ async fn subscriber(topic: &str) -> (AsyncClient, EventLoop) {
 }
 
 /// The next message the subscriber receives: its payload and QoS.
-async fn next_message(events: &mut EventLoop) -> (String, QoS) {
+pub(crate) async fn next_message(events: &mut EventLoop) -> (String, QoS) {
     tokio::time::timeout(DEADLINE, async {
         loop {
             if let Event::Incoming(Packet::Publish(message)) = events.poll().await.unwrap() {
@@ -51,7 +51,7 @@ async fn a_subscriber_sees_each_message_at_the_qos_asked() {
     let broker = Mosquitto::shared();
     let grant = format!("mqtt://127.0.0.1:{}", broker.port());
     server.deploy_outbound("mq", &[grant]).await;
-    let (_client, mut events) = subscriber("sensors/qos").await;
+    let (_client, mut events) = subscriber(broker, "sensors/qos").await;
 
     for (qos, expected) in [
         ("0", QoS::AtMostOnce),

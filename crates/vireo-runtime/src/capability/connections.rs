@@ -10,12 +10,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use deadpool::Runtime;
-use deadpool::managed::{Manager, Object, Pool, Timeouts};
+use deadpool::managed::{Manager, Object, Pool, PoolError, Timeouts};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use vireo_core::ConnectionLimits;
 use vireo_core::egress::{Destination, Scheme};
+use vireo_core::{BoxError, ConnectionLimits};
 
 use super::network::{Approver, Refusal};
+use super::trust::OutboundTrust;
 use super::{Capability, Grants, Invocation, Package};
 use crate::engine::{EngineSettings, HostServices};
 use crate::host::Host;
@@ -41,6 +42,7 @@ pub(crate) trait Protocol {
 /// protocol has the same lifetimes: pools per version, slots per instance.
 pub(crate) struct Outbound<P> {
     limits: ConnectionLimits,
+    trust: OutboundTrust,
     protocol: std::marker::PhantomData<P>,
 }
 
@@ -53,6 +55,7 @@ impl<P: Protocol> Capability for Outbound<P> {
     fn new(settings: &EngineSettings, _: &HostServices) -> Self {
         Self {
             limits: settings.connections,
+            trust: settings.outbound_trust.clone(),
             protocol: std::marker::PhantomData,
         }
     }
@@ -62,7 +65,12 @@ impl<P: Protocol> Capability for Outbound<P> {
     }
 
     fn load(&self, grants: &Grants) -> Self::Version {
-        Arc::new(Destinations::new(grants, self.limits, P::NAME))
+        Arc::new(Destinations::new(
+            grants,
+            self.limits,
+            self.trust.clone(),
+            P::NAME,
+        ))
     }
 
     fn instance(destinations: &Self::Version, _: &LogCapture) -> Self::Instance {
@@ -113,6 +121,8 @@ pub(crate) struct Destinations<M: Manager> {
     approver: Approver,
     pools: Pools<Counted<M>>,
     pub limits: ConnectionLimits,
+    /// Whom connections over TLS trust.
+    pub trust: OutboundTrust,
     kind: &'static str,
 }
 
@@ -146,11 +156,17 @@ pub(crate) struct Asked<'a> {
 }
 
 impl<M: Manager> Destinations<M> {
-    pub fn new(grants: &Grants, limits: ConnectionLimits, kind: &'static str) -> Self {
+    pub fn new(
+        grants: &Grants,
+        limits: ConnectionLimits,
+        trust: OutboundTrust,
+        kind: &'static str,
+    ) -> Self {
         Self {
             approver: grants.approver(),
             pools: Pools::new(&limits),
             limits,
+            trust,
             kind,
         }
     }
@@ -167,7 +183,7 @@ impl<M: Manager> Destinations<M> {
 
 impl<M: Manager> Active<M>
 where
-    M::Error: std::fmt::Display,
+    M::Error: std::fmt::Display + Into<BoxError>,
 {
     /// Lends a connection to `asked` if the version may connect there: the slot first, then
     /// the grant, and only then the pool (made by `manager` for the approved address) and
@@ -202,12 +218,30 @@ where
         let object = pool.inner.get().await;
         pool.recount();
         Ok(Lent {
-            object: Some(object.map_err(|e| e.to_string())?),
+            object: Some(object.map_err(unavailable)?),
             pool,
             keep_idle: limits.idle_timeout_secs > 0,
             tally: self.tally.clone(),
             _slot: slot,
         })
+    }
+}
+
+/// Why no connection could be had: a client's error with its causes (a failed TLS handshake
+/// says why only in its source), or the pool's (a timeout).
+fn unavailable<E: std::fmt::Display + Into<BoxError>>(error: PoolError<E>) -> String {
+    match error {
+        PoolError::Backend(error) => {
+            let error: BoxError = error.into();
+            let causes = std::iter::successors(Some(&*error as &dyn std::error::Error), |cause| {
+                cause.source()
+            });
+            causes
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(": ")
+        }
+        other => other.to_string(),
     }
 }
 

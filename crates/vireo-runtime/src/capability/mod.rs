@@ -27,6 +27,7 @@ pub(crate) mod sqlite;
 mod registry;
 mod sockets;
 mod tally;
+mod trust;
 mod wasi;
 
 use vireo_core::{BoxError, VersionSettings};
@@ -41,6 +42,8 @@ pub use network::EgressLimits;
 pub(crate) use network::OutgoingTrace;
 pub use registry::SettingsRefused;
 pub use tally::StoreUse;
+pub use trust::OutboundTrust;
+pub(crate) use trust::server_name;
 
 use crate::engine::{EngineSettings, HostServices};
 use crate::host::Host;

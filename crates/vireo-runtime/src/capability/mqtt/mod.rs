@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool::managed::{Metrics, RecycleError, RecycleResult};
-use rumqttc::{AsyncClient, ConnectReturnCode, Event, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, Event, MqttOptions, Outgoing, Packet, QoS, Transport,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use vireo_core::egress::Scheme;
@@ -25,6 +27,8 @@ use crate::host::Host;
 
 /// MQTT's port when an address names none.
 const DEFAULT_PORT: u16 = 1883;
+/// MQTT over TLS's port when an `mqtts://` address names none.
+const DEFAULT_TLS_PORT: u16 = 8883;
 /// Events a session keeps for the publish waiting on them; older ones are dropped.
 const EVENTS: usize = 64;
 
@@ -117,17 +121,21 @@ impl deadpool::managed::Manager for Sessions {
     }
 }
 
-/// The host, port and client id of `mqtt://host[:port][?client_id=ID]`.
-fn parse(address: &str) -> Result<(String, u16, String), Failure> {
+/// Where `mqtt://host[:port][?client_id=ID]` (or `mqtts://…`, over TLS) goes.
+struct Address {
+    scheme: Scheme,
+    host: String,
+    port: u16,
+    client_id: String,
+}
+
+fn parse(address: &str) -> Result<Address, Failure> {
     let uri: http::Uri = address.parse().map_err(|_| Failure::InvalidAddress)?;
-    if uri.scheme_str() != Some("mqtt") {
-        return Err(match uri.scheme_str() {
-            Some("mqtts") => Failure::ConnectionFailed(
-                "mqtts:// is not supported: Vireo connects to MQTT brokers without TLS".into(),
-            ),
-            _ => Failure::InvalidAddress,
-        });
-    }
+    let (scheme, default_port) = match uri.scheme_str() {
+        Some("mqtt") => (Scheme::Mqtt, DEFAULT_PORT),
+        Some("mqtts") => (Scheme::Mqtts, DEFAULT_TLS_PORT),
+        _ => return Err(Failure::InvalidAddress),
+    };
     let host = uri.host().ok_or(Failure::InvalidAddress)?;
     let client_id = uri
         .query()
@@ -135,11 +143,12 @@ fn parse(address: &str) -> Result<(String, u16, String), Failure> {
         .flat_map(|query| query.split('&'))
         .find_map(|pair| pair.strip_prefix("client_id="))
         .unwrap_or("vireo");
-    Ok((
-        host.to_string(),
-        uri.port_u16().unwrap_or(DEFAULT_PORT),
-        client_id.to_string(),
-    ))
+    Ok(Address {
+        scheme,
+        host: host.to_string(),
+        port: uri.port_u16().unwrap_or(default_port),
+        client_id: client_id.to_string(),
+    })
 }
 
 /// The keep-alive the guest asked for, as the client takes it: zero (none) or whole seconds.
@@ -155,18 +164,30 @@ impl Active<Sessions> {
         (username, password): (&str, &str),
         keep_alive_secs: u64,
     ) -> Result<Connection, Failure> {
-        let (host, port, client_id) = parse(address)?;
+        let Address {
+            scheme,
+            host,
+            port,
+            client_id,
+        } = parse(address)?;
         let limits = self.destinations.limits;
         // The pool key holds everything the sessions are made from.
         let key = format!("{address}\0{username}\0{password}\0{keep_alive_secs}");
         let asked = Asked {
-            scheme: Scheme::Mqtt,
+            scheme,
             host: &host,
             port,
             address: &key,
         };
+        let trust = &self.destinations.trust;
         self.lend(asked, |approved| {
+            // The client connects to the approved address and would verify the certificate
+            // against it: the configuration verifies it against the name the guest gave.
             let mut options = MqttOptions::new(&client_id, approved.ip().to_string(), port);
+            if scheme == Scheme::Mqtts {
+                let config = trust.config_for(super::server_name(&host)?)?;
+                options.set_transport(Transport::tls_with_config(config.into()));
+            }
             options
                 .set_keep_alive(keep_alive(keep_alive_secs))
                 .set_max_packet_size(limits.max_result_bytes, limits.max_result_bytes);
@@ -226,23 +247,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn addresses_name_host_port_and_client_id() {
-        let (host, port, id) = parse("mqtt://127.0.0.1:1884?client_id=sensor").unwrap();
+    fn addresses_name_scheme_host_port_and_client_id() {
+        let address = parse("mqtt://127.0.0.1:1884?client_id=sensor").unwrap();
         assert_eq!(
-            (host.as_str(), port, id.as_str()),
+            (
+                address.host.as_str(),
+                address.port,
+                address.client_id.as_str()
+            ),
             ("127.0.0.1", 1884, "sensor")
         );
-        let (_, port, id) = parse("mqtt://broker.example.com").unwrap();
-        assert_eq!((port, id.as_str()), (1883, "vireo"));
+        let address = parse("mqtt://broker.example.com").unwrap();
+        assert_eq!((address.port, address.client_id.as_str()), (1883, "vireo"));
+        let tls = parse("mqtts://broker.example.com").unwrap();
+        assert_eq!((tls.scheme, tls.port), (Scheme::Mqtts, 8883));
         assert!(matches!(
             parse("not an address"),
             Err(Failure::InvalidAddress)
         ));
         assert!(matches!(parse("http://h"), Err(Failure::InvalidAddress)));
-        assert!(matches!(
-            parse("mqtts://h"),
-            Err(Failure::ConnectionFailed(_))
-        ));
     }
 
     #[test]

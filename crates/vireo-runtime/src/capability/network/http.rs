@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rustls::pki_types::ServerName;
 use tracing::Instrument as _;
 use vireo_core::egress::{Destination, Scheme};
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::limits::{ConnectionSlot, Exceeded, InvocationBudget};
@@ -65,6 +66,21 @@ impl HttpHooks {
 }
 
 impl WasiHttpHooks for HttpHooks {
+    /// A certificate the server's trust refuses is `tls-certificate-error` (not the generic
+    /// `tls-protocol-error`), and the invocation's log says why.
+    fn p2_error_from_tls(&mut self, error: &std::io::Error) -> ErrorCode {
+        self.notes
+            .note(&format!("an outgoing TLS handshake failed: {error}"));
+        let refused_certificate = error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .is_some_and(|tls| matches!(tls, rustls::Error::InvalidCertificate(_)));
+        match refused_certificate {
+            true => ErrorCode::TlsCertificateError,
+            false => ErrorCode::TlsProtocolError,
+        }
+    }
+
     fn send_request(
         &mut self,
         mut request: http::Request<WasiBody>,
@@ -134,7 +150,8 @@ async fn send_approved(
         (Scheme::Https, Destination::Name(name)) => Some(ServerName::try_from(name)?),
         _ => None,
     };
-    send::send(request, &addresses, tls_name, deadline, timeouts).await
+    let tls = tls_name.map(|name| (name, policy.tls()));
+    send::send(request, &addresses, tls, deadline, timeouts).await
 }
 
 /// The connection future, holding `slot` until the connection is closed (or dropped, with the

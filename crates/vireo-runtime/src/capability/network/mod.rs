@@ -35,6 +35,7 @@ pub(crate) struct Network {
     limits: EgressLimits,
     /// Open outgoing connections, all versions together.
     connections: ServerConnections,
+    tls: Arc<rustls::ClientConfig>,
 }
 
 /// An instance's `wasi:http` state.
@@ -53,6 +54,7 @@ impl Capability for Network {
         Self {
             limits: settings.egress,
             connections: ServerConnections::new(settings.egress.max_connections),
+            tls: settings.outbound_trust.config(),
         }
     }
 
@@ -70,6 +72,7 @@ impl Capability for Network {
             grants.approver(),
             self.limits,
             self.connections.clone(),
+            self.tls.clone(),
         ))
     }
 

@@ -11,6 +11,8 @@ use vireo_core::egress::{self, AllowList, Destination, InvalidPattern, Scheme};
 use vireo_core::{Name, VersionSettings};
 
 use super::addresses;
+use std::sync::Arc;
+
 use super::limits::{EgressLimits, InvocationBudget, ServerConnections};
 
 /// The one name that stands for an address: loopback, on IPv4 then IPv6.
@@ -63,15 +65,27 @@ pub(crate) struct OutboundPolicy {
     approver: Approver,
     limits: EgressLimits,
     connections: ServerConnections,
+    /// How HTTPS verifies the servers it reaches.
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl OutboundPolicy {
-    pub fn new(approver: Approver, limits: EgressLimits, connections: ServerConnections) -> Self {
+    pub fn new(
+        approver: Approver,
+        limits: EgressLimits,
+        connections: ServerConnections,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Self {
         Self {
             approver,
             limits,
             connections,
+            tls,
         }
+    }
+
+    pub fn tls(&self) -> Arc<rustls::ClientConfig> {
+        self.tls.clone()
     }
 
     /// A fresh share of outgoing connections for one invocation.

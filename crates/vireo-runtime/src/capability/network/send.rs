@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -56,20 +56,20 @@ impl Timeouts {
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
-/// Connects to the first of `addresses` that answers (TLS verified against `tls_name` when
-/// given) before `deadline`, sends `request` and returns the response head with its body.
+/// Connects to the first of `addresses` that answers (over TLS verified against the name,
+/// when given) before `deadline`, sends `request` and returns the response head with its body.
 pub(crate) async fn send(
     mut request: http::Request<WasiBody>,
     addresses: &[SocketAddr],
-    tls_name: Option<ServerName<'static>>,
+    tls: Option<(ServerName<'static>, Arc<ClientConfig>)>,
     deadline: Instant,
     timeouts: Timeouts,
 ) -> Result<(http::Response<WasiBody>, ConnectionFuture), Error> {
     let connecting = async {
         let tcp = connect(addresses).await?;
-        let stream: Box<dyn Stream> = match tls_name {
-            Some(name) => Box::new(
-                TlsConnector::from(tls_config())
+        let stream: Box<dyn Stream> = match tls {
+            Some((name, config)) => Box::new(
+                TlsConnector::from(config)
                     .connect(name, tcp)
                     .await
                     .map_err(Error::Tls)?,
@@ -140,25 +140,6 @@ async fn connect(addresses: &[SocketAddr]) -> Result<TcpStream, Error> {
         }
     }
     Err(last)
-}
-
-/// Web PKI roots, built once.
-fn tls_config() -> Arc<ClientConfig> {
-    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-            };
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .expect("ring supports rustls' default protocol versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            Arc::new(config)
-        })
-        .clone()
 }
 
 /// A response body that fails with `connection-read-timeout` when no frame arrives for

@@ -2,6 +2,11 @@
 //! URL or a `host=… port=… user=…` key-value string. Exactly one TCP host is accepted (no unix
 //! sockets, no `hostaddr`: the host decides which address a connection goes to, after the
 //! version's grants approve the host and port the string names).
+//!
+//! `sslmode=require` connects over TLS and verifies the server's certificate against the name
+//! the string gives (as libpq's `verify-full`). `prefer`, the default, connects without TLS: it
+//! would take TLS whenever the server offers it and then refuse a certificate nobody set up to
+//! be verified, failing connections that work without it.
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -28,11 +33,6 @@ pub(super) fn parse(text: &str) -> Result<Address, String> {
             "hostaddr is not accepted: the host connects to the address it approves".into(),
         );
     }
-    if config.get_ssl_mode() == SslMode::Require {
-        return Err(
-            "sslmode=require is not supported: Vireo connects to PostgreSQL without TLS".into(),
-        );
-    }
     let host = match config.get_hosts() {
         [Host::Tcp(host)] => host.clone(),
         [Host::Unix(_)] => return Err("unix sockets are not accepted: name a TCP host".into()),
@@ -55,6 +55,9 @@ impl Address {
             .hostaddr(approved.ip())
             .connect_timeout(timeout)
             .application_name("vireo-function");
+        if config.get_ssl_mode() == SslMode::Prefer {
+            config.ssl_mode(SslMode::Disable);
+        }
         // The approved port is the string's (or the default, when it names none).
         if config.get_ports().is_empty() {
             config.port(approved.port());
@@ -92,13 +95,27 @@ mod tests {
     }
 
     #[test]
+    fn only_sslmode_require_asks_for_tls() {
+        let approved: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+        let timeout = std::time::Duration::from_secs(1);
+        for (text, mode) in [
+            ("postgres://h/db", SslMode::Disable),
+            ("postgres://h/db?sslmode=prefer", SslMode::Disable),
+            ("postgres://h/db?sslmode=require", SslMode::Require),
+            ("host=h sslmode=require", SslMode::Require),
+        ] {
+            let config = parse(text).unwrap().to(approved, timeout);
+            assert_eq!(config.get_ssl_mode(), mode, "{text}");
+        }
+    }
+
+    #[test]
     fn strings_that_would_choose_their_own_address_are_refused() {
         for (bad, why) in [
             ("host=a.example.com hostaddr=10.0.0.1", "hostaddr"),
             ("host=/var/run/postgresql", "unix sockets"),
             ("host=a,b", "exactly one host"),
             ("user=ada", "no host"),
-            ("postgres://h/db?sslmode=require", "sslmode"),
             (
                 "postgres://ada:hunter2@h:notaport/db",
                 "invalid connection string",

@@ -18,11 +18,12 @@ mod wire;
 
 use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, RecyclingMethod};
 use futures::TryStreamExt as _;
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use vireo_core::ConnectionLimits;
 use vireo_core::egress::Scheme;
 use wasmtime::component::Linker;
 
+use super::OutboundTrust;
 use super::Package;
 use super::connections::{Active, Asked, Cut, Lent, Protocol};
 use crate::bindings::spin::postgres4_0_0::postgres::{Column, DbError, Error, QueryError, RowSet};
@@ -72,7 +73,7 @@ impl Active<Manager> {
             };
             Ok(Manager::from_config(
                 parsed.to(approved, timeout),
-                NoTls,
+                tls(&self.destinations.trust),
                 reset,
             ))
         })
@@ -119,7 +120,7 @@ impl Active<Manager> {
             }
             Ok(RowSet { columns, rows })
         };
-        call(connection, &limits, collecting).await
+        call(connection, &limits, &self.destinations.trust, collecting).await
     }
 
     /// Runs `statement` and says how many rows it changed, within the time limit.
@@ -135,7 +136,7 @@ impl Active<Manager> {
             let params: Vec<_> = values::borrowed(&params).collect();
             client.execute(statement, &params).await.map_err(failed)
         };
-        call(connection, &limits, executing).await
+        call(connection, &limits, &self.destinations.trust, executing).await
     }
 }
 
@@ -144,11 +145,13 @@ impl Active<Manager> {
 async fn call<T>(
     connection: &mut Connection,
     limits: &ConnectionLimits,
+    trust: &OutboundTrust,
     work: impl AsyncFnOnce(&mut ClientWrapper) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let cancel = |client: &ClientWrapper| {
         let cancel = client.cancel_token();
-        tokio::spawn(async move { cancel.cancel_query(NoTls).await });
+        let tls = tls(trust);
+        tokio::spawn(async move { cancel.cancel_query(tls).await });
     };
     let broken = |_: &Result<T, Error>, client: &ClientWrapper| client.is_closed();
     match connection.call(limits, work, broken, cancel).await {
@@ -156,6 +159,12 @@ async fn call<T>(
         Err(cut @ Cut::Closed) => Err(Error::ConnectionFailed(cut.to_string())),
         Err(cut @ Cut::Late(_)) => Err(text(cut.to_string())),
     }
+}
+
+/// TLS for connections whose string asks for it. Certificates are checked against the host the
+/// string names: tokio-postgres hands the connector that name, not the approved address.
+fn tls(trust: &OutboundTrust) -> MakeRustlsConnect {
+    MakeRustlsConnect::new((*trust.config()).clone())
 }
 
 /// A failed query or execute, as the WIT's error: the server's error with its fields for what

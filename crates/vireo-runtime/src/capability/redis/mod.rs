@@ -6,11 +6,12 @@
 //! rather than hand a blocked one to the next borrower. Commands that would turn a pooled
 //! connection into something else (subscriptions, `MONITOR`, replication) are refused.
 
+mod pool;
 mod spin;
 
-use deadpool_redis::Manager;
+use pool::{Connections, Tls};
 use redis::aio::ConnectionLike as _;
-use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo as _, Value};
+use redis::{ConnectionAddr, IntoConnectionInfo as _, Value};
 use vireo_core::egress::Scheme;
 use wasmtime::component::Linker;
 
@@ -47,48 +48,55 @@ pub(crate) enum Failure {
 pub(crate) struct Redis;
 
 /// A connection lent to the guest.
-pub type Connection = Lent<Manager>;
+pub type Connection = Lent<Connections>;
 
 impl Protocol for Redis {
     const NAME: &str = "redis";
     const PACKAGES: &[Package] = &[Package::interfaces("fermyon:spin", "2.0", &["redis"])];
-    type Manager = Manager;
+    type Manager = Connections;
 
     fn link(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         spin::link(linker)
     }
 }
 
-impl Active<Manager> {
+impl Active<Connections> {
     /// A connection to `address`, if the version may connect there.
     async fn open(&self, address: &str) -> Result<Connection, Failure> {
-        let info = address
+        let (scheme, plain) = match address.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("rediss") => {
+                (Scheme::Rediss, format!("redis://{rest}"))
+            }
+            _ => (Scheme::Redis, address.to_string()),
+        };
+        let info = plain
+            .as_str()
             .into_connection_info()
             .map_err(|_| Failure::InvalidAddress)?;
-        let (host, port) = match info.addr() {
-            ConnectionAddr::Tcp(host, port) => (host.clone(), *port),
-            ConnectionAddr::TcpTls { .. } => {
-                return Err(Failure::Other(
-                    "rediss:// is not supported: Vireo connects to Redis without TLS".into(),
-                ));
-            }
-            _ => return Err(Failure::InvalidAddress),
+        let ConnectionAddr::Tcp(host, port) = info.addr().clone() else {
+            return Err(Failure::InvalidAddress);
+        };
+        let tls = match scheme {
+            Scheme::Rediss => Some(Tls {
+                name: super::server_name(&host).map_err(Failure::Other)?,
+                config: self.destinations.trust.config(),
+            }),
+            _ => None,
         };
         let timeout = self.destinations.limits.connect_timeout();
         let asked = Asked {
-            scheme: Scheme::Redis,
+            scheme,
             host: &host,
             port,
             address,
         };
         self.lend(asked, |approved| {
-            let info = info.set_addr(ConnectionAddr::Tcp(approved.ip().to_string(), port));
-            // No response timeout of the client's own: the call timeout (`run`) decides, and
-            // closes the connection rather than leave a late reply in its pipeline.
-            let config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(timeout))
-                .set_response_timeout(None);
-            Manager::new_with_config(info, config).map_err(|e| e.to_string())
+            Ok(Connections::new(
+                info.redis_settings().clone(),
+                approved,
+                tls,
+                timeout,
+            ))
         })
         .await
         .map_err(Failure::Other)
