@@ -67,8 +67,8 @@ impl SourceKind {
     fn schemes(self) -> &'static [&'static str] {
         match self {
             SourceKind::Redis => &["redis", "rediss"],
-            SourceKind::Nats => &["nats"],
-            SourceKind::Mqtt => &["mqtt"],
+            SourceKind::Nats => &["nats", "tls"],
+            SourceKind::Mqtt => &["mqtt", "mqtts"],
             SourceKind::Postgres => &["postgres", "postgresql"],
             SourceKind::Amqp => &["amqp"],
         }

@@ -143,7 +143,10 @@ impl Services {
             config.scheduler_settings(),
             shutdown.clone(),
         ));
-        let kinds = Arc::new(Kinds::new(config.source_settings().claim_idle));
+        let kinds = Arc::new(Kinds::new(
+            config.source_settings().claim_idle,
+            config.outbound_trust.config(),
+        ));
         let statuses = Statuses::default();
         let sources = tokio::spawn(vireo_triggers::sources::supervisor::run(
             vireo_triggers::sources::supervisor::Parts {

@@ -1,6 +1,7 @@
 //! A throwaway NATS server with JetStream: Debian's `nats-server` on a free loopback port,
 //! storing its streams in a temporary directory the watchdog removes. It can be stopped and
-//! started again on the same port with the same streams, for outage tests.
+//! started again on the same port with the same streams, for outage tests. A server started
+//! with a [`TlsIdentity`] takes TLS connections only (as NATS does once TLS is configured).
 
 use std::io::{BufRead as _, BufReader};
 use std::net::TcpStream;
@@ -8,7 +9,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::{StartError, Watched, free_port, which};
+use crate::{StartError, TlsIdentity, Watched, free_port, which};
 
 /// A port found free may be taken before the server binds it; try a few.
 const START_ATTEMPTS: u32 = 3;
@@ -34,6 +35,15 @@ impl Nats {
 
     /// Starts a fresh server with JetStream enabled.
     pub fn start() -> Result<Nats, StartError> {
+        Self::start_with(None)
+    }
+
+    /// Starts a fresh server with JetStream that takes only TLS connections, as `identity`.
+    pub fn start_with_tls(identity: &TlsIdentity) -> Result<Nats, StartError> {
+        Self::start_with(Some(identity))
+    }
+
+    fn start_with(tls: Option<&TlsIdentity>) -> Result<Nats, StartError> {
         let program = which("nats-server").ok_or(StartError::Missing {
             program: "nats-server",
             package: "nats-server",
@@ -41,6 +51,7 @@ impl Nats {
         let mut attempt = 1;
         loop {
             let port = free_port()?;
+            let mut written = Ok(());
             let server = Watched::start("nats", |dir| {
                 let mut command = Command::new(&program);
                 command
@@ -49,8 +60,19 @@ impl Nats {
                     .arg(dir.join("jetstream"))
                     .arg("-l")
                     .arg(dir.join(LOG));
+                if let Some(identity) = tls {
+                    written = identity.write(dir, 0o600).map(|(cert, key)| {
+                        command
+                            .arg("--tls")
+                            .arg("--tlscert")
+                            .arg(cert)
+                            .arg("--tlskey")
+                            .arg(key);
+                    });
+                }
                 command
             })?;
+            written?;
             let nats = Nats { port, server };
             match nats.wait_ready() {
                 Ok(()) => return Ok(nats),

@@ -1,6 +1,7 @@
-//! Whom functions' outgoing TLS trusts: the Web PKI roots, plus the certificate authorities of
-//! the server's `[egress] ca_file` (a company's private CA, a test's). One trust for every
-//! protocol: HTTPS, PostgreSQL with `sslmode=require`, `rediss://`, `mqtts://`. A server's
+//! Whom outgoing TLS trusts: the Web PKI roots, plus the certificate authorities of the
+//! server's `[egress] ca_file` (a company's private CA, a test's). One trust for every protocol
+//! of functions (HTTPS, PostgreSQL with `sslmode=require`, `rediss://`, `mqtts://`), and, handed
+//! over by the server, for event sources' brokers. A server's
 //! certificate is always verified against the host name the function asked for, never against
 //! the address the host connected to.
 
@@ -64,7 +65,7 @@ impl OutboundTrust {
     }
 
     /// The configuration for a client that names the server it connects to.
-    pub(crate) fn config(&self) -> Arc<ClientConfig> {
+    pub fn config(&self) -> Arc<ClientConfig> {
         self.config.clone()
     }
 

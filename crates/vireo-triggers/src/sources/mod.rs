@@ -62,6 +62,9 @@ pub struct ConnectOptions {
     /// kinds whose broker keeps state per consumer that the node taking a dead node's place
     /// must find again (an MQTT session).
     pub slot: watch::Receiver<Option<u32>>,
+    /// How connections over TLS verify the broker (`rediss://`, `tls://`, `mqtts://`,
+    /// `sslmode=require`): against the name in the source's URL.
+    pub tls: Arc<rustls::ClientConfig>,
 }
 
 /// Connects to one kind of broker. Connecting checks what the source reads and prepares it
@@ -111,10 +114,12 @@ pub struct Kinds {
     /// What the create-time probe prepares at the broker with (a JetStream consumer's
     /// ack-wait), the same as the runners.
     claim_idle: std::time::Duration,
+    /// Whom connections over TLS trust.
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl Kinds {
-    pub fn new(claim_idle: std::time::Duration) -> Self {
+    pub fn new(claim_idle: std::time::Duration, tls: Arc<rustls::ClientConfig>) -> Self {
         Self {
             redis: Arc::new(redis::RedisConnector),
             nats: Arc::new(nats::NatsConnector),
@@ -122,7 +127,12 @@ impl Kinds {
             postgres: Arc::new(postgres::PostgresConnector),
             amqp: Arc::new(amqp::AmqpConnector),
             claim_idle,
+            tls,
         }
+    }
+
+    pub(crate) fn tls(&self) -> Arc<rustls::ClientConfig> {
+        self.tls.clone()
     }
 
     fn connector(&self, kind: SourceKind) -> Arc<dyn Connector> {
@@ -159,6 +169,7 @@ impl SourceProbe for Kinds {
             claim_idle: self.claim_idle,
             probe: true,
             slot: watch::channel(None).1,
+            tls: self.tls(),
         };
         self.connector(source.spec.kind)
             .connect(source, password, &options)

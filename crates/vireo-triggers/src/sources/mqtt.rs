@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet,
-    Publish, QoS, StateError, SubscribeReasonCode, mqttbytes,
+    Publish, QoS, StateError, SubscribeReasonCode, TlsConfiguration, Transport, mqttbytes,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -70,7 +70,7 @@ impl Connector for MqttConnector {
                 (session_id(source, slot), Some(slot), shared_filter(source))
             }
         };
-        let mqtt = mqtt_options(url, password, client_id, options.probe)?;
+        let mqtt = mqtt_options(url, password, client_id, options.probe, options)?;
         let (client, mut events) = AsyncClient::new(mqtt, REQUESTS);
         let topic = source.spec.stream.clone();
         let early = tokio::time::timeout(CONNECT_TIMEOUT, subscribe(&client, &mut events, &filter))
@@ -117,7 +117,7 @@ impl Connector for MqttConnector {
             return Err("this node has no slot, so no session of its own to remove".to_string());
         };
         let url = source.spec.url.as_str();
-        let mqtt = mqtt_options(url, password, session_id(source, slot), true)
+        let mqtt = mqtt_options(url, password, session_id(source, slot), true, options)
             .map_err(|e| e.to_string())?;
         let (client, mut events) = AsyncClient::new(mqtt, REQUESTS);
         let connected = async {
@@ -163,18 +163,26 @@ fn shared_filter(source: &Source) -> String {
     format!("$share/{}/{}", source.consumer_group(), source.spec.stream)
 }
 
-/// How to connect to the source's broker as `client_id`.
+/// How to connect to the source's broker as `client_id`: over TLS for `mqtts://`, verified
+/// against the URL's host.
 fn mqtt_options(
     url: &str,
     password: Option<&SecretValue>,
     client_id: String,
     clean_session: bool,
+    options: &ConnectOptions,
 ) -> Result<MqttOptions, SourceProbeError> {
     let parsed =
         url::Url::parse(url).map_err(|e| SourceProbeError::Invalid(format!("url {url:?}: {e}")))?;
     let host = parsed.host_str().unwrap_or_default().to_string();
-    let port = parsed.port().unwrap_or(1883);
+    let tls = parsed.scheme() == "mqtts";
+    let port = parsed.port().unwrap_or(if tls { 8883 } else { 1883 });
     let mut mqtt = MqttOptions::new(client_id, host, port);
+    if tls {
+        mqtt.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            options.tls.clone(),
+        )));
+    }
     mqtt.set_keep_alive(KEEP_ALIVE)
         .set_max_packet_size(MAX_PACKET, MAX_PACKET)
         .set_manual_acks(true)

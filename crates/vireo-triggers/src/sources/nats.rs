@@ -41,7 +41,7 @@ impl Connector for NatsConnector {
         options: &ConnectOptions,
     ) -> Result<Box<dyn Receiver>, SourceProbeError> {
         let url = source.spec.url.as_str();
-        let client = open(url, password).await?;
+        let client = open(url, password, options).await?;
         let context = jetstream::new(client.clone());
         let stream_name = source.spec.stream.as_str();
         let stream = context
@@ -99,9 +99,9 @@ impl Connector for NatsConnector {
         &self,
         source: &Source,
         password: Option<&SecretValue>,
-        _: &ConnectOptions,
+        options: &ConnectOptions,
     ) -> Result<(), String> {
-        let client = open(&source.spec.url, password)
+        let client = open(&source.spec.url, password, options)
             .await
             .map_err(|e| e.to_string())?;
         let durable = durable_name(source);
@@ -130,8 +130,11 @@ impl Connector for NatsConnector {
 async fn open(
     url: &str,
     password: Option<&SecretValue>,
+    options: &ConnectOptions,
 ) -> Result<async_nats::Client, SourceProbeError> {
     let (address, connect) = connect_options(url, password)?;
+    // Used for `tls://` and for a server that asks for TLS.
+    let connect = connect.tls_client_config((*options.tls).clone());
     connect
         .connect(address.as_str())
         .await

@@ -12,8 +12,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use tokio::sync::mpsc;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_postgres::{AsyncMessage, Client};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use vireo_core::{SecretValue, Source, SourceProbeError};
 
 use super::{ConnectOptions, Connector, Message, Receiver, SourceError};
@@ -64,7 +66,7 @@ impl Connector for PostgresConnector {
         options: &ConnectOptions,
     ) -> Result<Box<dyn Receiver>, SourceProbeError> {
         let url = source.spec.url.as_str();
-        let (mut client, notifications) = open(url, password).await?;
+        let (mut client, notifications) = open(url, password, options).await?;
         let table = source.spec.stream.clone();
         let exists: Option<String> = client
             .query_one("SELECT to_regclass($1)::text", &[&table])
@@ -107,10 +109,12 @@ impl Connector for PostgresConnector {
         &self,
         source: &Source,
         password: Option<&SecretValue>,
-        _: &ConnectOptions,
+        options: &ConnectOptions,
     ) -> Result<(), String> {
         let url = source.spec.url.as_str();
-        let (client, _) = open(url, password).await.map_err(|e| e.to_string())?;
+        let (client, _) = open(url, password, options)
+            .await
+            .map_err(|e| e.to_string())?;
         let name = source.consumer_group();
         let table = source.spec.stream.as_str();
         let present = client
@@ -142,10 +146,12 @@ impl Connector for PostgresConnector {
 }
 
 /// A connection to the source's database, driven by a task of its own, and the notifications
-/// it receives.
+/// it receives. `sslmode=require` connects over TLS, verified against the URL's host; `prefer`
+/// (the default) connects without, as functions' connections do.
 async fn open(
     url: &str,
     password: Option<&SecretValue>,
+    options: &ConnectOptions,
 ) -> Result<(Client, mpsc::Receiver<()>), SourceProbeError> {
     let mut config: tokio_postgres::Config = url
         .parse()
@@ -155,7 +161,11 @@ async fn open(
     if let Some(password) = password {
         config.password(password.expose());
     }
-    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| classify(url, &e))?;
+    if config.get_ssl_mode() == SslMode::Prefer {
+        config.ssl_mode(SslMode::Disable);
+    }
+    let tls = MakeRustlsConnect::new((*options.tls).clone());
+    let (client, mut connection) = config.connect(tls).await.map_err(|e| classify(url, &e))?;
     let (notified, notifications) = mpsc::channel(16);
     tokio::spawn(async move {
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -216,9 +226,17 @@ fn qualified(table: &str) -> String {
 
 /// What a failed connection or statement means for the user.
 fn classify(url: &str, error: &tokio_postgres::Error) -> SourceProbeError {
-    let detail = error
-        .as_db_error()
-        .map_or_else(|| error.to_string(), |db| db.message().to_string());
+    // The client's own error says why only in its sources (a TLS handshake's, an I/O error).
+    let causes = std::iter::successors(Some(error as &dyn std::error::Error), |e| e.source());
+    let detail = error.as_db_error().map_or_else(
+        || {
+            causes
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(": ")
+        },
+        |db| db.message().to_string(),
+    );
     match error.code() {
         Some(code)
             if *code == SqlState::INVALID_PASSWORD

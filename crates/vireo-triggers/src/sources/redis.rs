@@ -13,7 +13,13 @@ use redis::streams::{
     StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamInfoGroupsReply,
     StreamReadOptions, StreamReadReply,
 };
-use redis::{AsyncCommands as _, AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError};
+use redis::{
+    AsyncCommands as _, AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, ErrorKind,
+    IntoConnectionInfo, RedisError,
+};
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 use vireo_core::{SecretValue, Source, SourceProbeError};
 
 use super::{ConnectOptions, Connector, Message, Receiver, SourceError, content_type_of};
@@ -38,7 +44,7 @@ impl Connector for RedisConnector {
     ) -> Result<Box<dyn super::Receiver>, SourceProbeError> {
         let url = source.spec.url.as_str();
         let stream = source.spec.stream.clone();
-        let mut connection = open(url, password).await?;
+        let mut connection = open(url, password, options).await?;
         let key_type: String = redis::cmd("TYPE")
             .arg(&stream)
             .query_async(&mut connection)
@@ -83,9 +89,9 @@ impl Connector for RedisConnector {
         &self,
         source: &Source,
         password: Option<&SecretValue>,
-        _: &ConnectOptions,
+        options: &ConnectOptions,
     ) -> Result<(), String> {
-        let mut connection = open(&source.spec.url, password)
+        let mut connection = open(&source.spec.url, password, options)
             .await
             .map_err(|e| e.to_string())?;
         let destroyed: Result<bool, RedisError> = connection
@@ -104,12 +110,21 @@ impl Connector for RedisConnector {
     }
 }
 
-/// A connection to the source's server, with the password from its secret.
+/// A connection to the source's server, with the password from its secret; over TLS for
+/// `rediss://`, verified against the URL's host.
 async fn open(
     url: &str,
     password: Option<&SecretValue>,
+    options: &ConnectOptions,
 ) -> Result<MultiplexedConnection, SourceProbeError> {
-    let mut info = url
+    // The client's own TLS is not built in: `rediss://` is read as `redis://` and the stream
+    // wrapped here.
+    let (tls, plain) = match url.split_once("://") {
+        Some(("rediss", rest)) => (true, format!("redis://{rest}")),
+        _ => (false, url.to_string()),
+    };
+    let mut info = plain
+        .as_str()
         .into_connection_info()
         .map_err(|e| SourceProbeError::Invalid(format!("url {url:?}: {e}")))?;
     if let Some(password) = password {
@@ -119,15 +134,57 @@ async fn open(
             .set_password(password.expose());
         info = info.set_redis_settings(settings);
     }
-    let client = redis::Client::open(info)
-        .map_err(|e| SourceProbeError::Invalid(format!("url {url:?}: {e}")))?;
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(RESPONSE_TIMEOUT));
+    if tls {
+        return tokio::time::timeout(CONNECT_TIMEOUT, open_tls(url, &info, config, options))
+            .await
+            .map_err(|_| unreachable(url, format!("no answer within {CONNECT_TIMEOUT:?}")))?;
+    }
+    let client = redis::Client::open(info)
+        .map_err(|e| SourceProbeError::Invalid(format!("url {url:?}: {e}")))?;
     client
         .get_multiplexed_async_connection_with_config(&config)
         .await
         .map_err(|e| classify(url, e))
+}
+
+/// A connection over TLS to the host and port of `info`.
+async fn open_tls(
+    url: &str,
+    info: &ConnectionInfo,
+    config: AsyncConnectionConfig,
+    options: &ConnectOptions,
+) -> Result<MultiplexedConnection, SourceProbeError> {
+    let ConnectionAddr::Tcp(host, port) = info.addr() else {
+        return Err(SourceProbeError::Invalid(format!(
+            "url {url:?}: rediss:// names a TCP host"
+        )));
+    };
+    let name = ServerName::try_from(host.clone())
+        .map_err(|e| SourceProbeError::Invalid(format!("url {url:?}: {e}")))?;
+    let tcp = TcpStream::connect((host.as_str(), *port))
+        .await
+        .map_err(|e| unreachable(url, e.to_string()))?;
+    let stream = TlsConnector::from(options.tls.clone())
+        .connect(name, tcp)
+        .await
+        .map_err(|e| unreachable(url, format!("TLS: {e}")))?;
+    let (connection, driver) =
+        MultiplexedConnection::new_with_config(info.redis_settings(), stream, config)
+            .await
+            .map_err(|e| classify(url, e))?;
+    // Ends when the last handle on the connection is dropped.
+    tokio::spawn(driver);
+    Ok(connection)
+}
+
+fn unreachable(url: &str, detail: String) -> SourceProbeError {
+    SourceProbeError::Unreachable {
+        url: url.to_string(),
+        detail,
+    }
 }
 
 /// The first entry id of a stream, where reading one's own pending entries and claiming start.

@@ -45,6 +45,7 @@ impl Parts {
             claim_idle: settings.claim_idle,
             probe: false,
             slot: self.slot.clone(),
+            tls: self.kinds.tls(),
         }
     }
 }

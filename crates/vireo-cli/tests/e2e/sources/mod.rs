@@ -8,6 +8,7 @@ mod mqtt;
 mod nats;
 mod postgres;
 mod redis;
+mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

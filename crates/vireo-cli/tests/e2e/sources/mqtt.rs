@@ -17,7 +17,7 @@ use super::{
 use crate::support::{DEADLINE, Server, eventually};
 
 /// A publisher whose connection runs until the test ends.
-fn publisher(broker: &Mosquitto, id: &str) -> AsyncClient {
+pub(super) fn publisher(broker: &Mosquitto, id: &str) -> AsyncClient {
     let mut options = MqttOptions::new(id, "127.0.0.1", broker.port());
     // rumqttc's default of 10 KiB would refuse the large messages.
     options.set_max_packet_size(16 << 20, 16 << 20);
@@ -27,7 +27,7 @@ fn publisher(broker: &Mosquitto, id: &str) -> AsyncClient {
 }
 
 /// Publishes `payloads` at QoS 1, each on `<prefix><n>`; returns each topic with its payload.
-async fn publish(
+pub(super) async fn publish(
     client: &AsyncClient,
     prefix: &str,
     payloads: impl IntoIterator<Item = String>,

@@ -22,7 +22,7 @@ async fn jetstream(nats: &Nats) -> jetstream::Context {
 }
 
 /// A stream `name` holding the subjects `<prefix>.orders.>` and `<prefix>.audit.>`.
-async fn create_stream(js: &jetstream::Context, name: &str, prefix: &str) {
+pub(super) async fn create_stream(js: &jetstream::Context, name: &str, prefix: &str) {
     js.create_stream(stream::Config {
         name: name.to_string(),
         subjects: vec![format!("{prefix}.orders.>"), format!("{prefix}.audit.>")],
@@ -33,7 +33,7 @@ async fn create_stream(js: &jetstream::Context, name: &str, prefix: &str) {
 }
 
 /// Publishes `payloads` on `subject`; returns each message's stream sequence with its payload.
-async fn publish(
+pub(super) async fn publish(
     js: &jetstream::Context,
     subject: &str,
     payloads: impl IntoIterator<Item = String>,

@@ -15,7 +15,7 @@ use super::{
 use crate::support::{DEADLINE, Server, eventually};
 
 /// A fresh database with the table `shop.orders`; its URL and a client.
-async fn shop(postgres: &Postgres) -> (String, Client) {
+pub(super) async fn shop(postgres: &Postgres) -> (String, Client) {
     let url = postgres.create_database().expect("a database of its own");
     let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
     tokio::spawn(connection);
@@ -30,7 +30,7 @@ async fn shop(postgres: &Postgres) -> (String, Client) {
 }
 
 /// Inserts orders `from..to` in one statement.
-async fn insert(client: &Client, from: i32, to: i32) {
+pub(super) async fn insert(client: &Client, from: i32, to: i32) {
     client
         .execute(
             "INSERT INTO shop.orders SELECT n, 'new' FROM generate_series($1::int, $2::int - 1) n",

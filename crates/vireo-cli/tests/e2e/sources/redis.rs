@@ -14,7 +14,7 @@ use super::{
 };
 use crate::support::{DEADLINE, Server, eventually, stdout_json};
 
-async fn connection(redis: &Redis) -> redis::aio::MultiplexedConnection {
+pub(super) async fn connection(redis: &Redis) -> redis::aio::MultiplexedConnection {
     redis::Client::open(redis.url())
         .unwrap()
         .get_multiplexed_async_connection()
@@ -23,7 +23,7 @@ async fn connection(redis: &Redis) -> redis::aio::MultiplexedConnection {
 }
 
 /// Makes `stream` exist (a source reads only streams that do), without entries.
-async fn create_stream(redis: &mut redis::aio::MultiplexedConnection, stream: &str) {
+pub(super) async fn create_stream(redis: &mut redis::aio::MultiplexedConnection, stream: &str) {
     let id: String = redis::cmd("XADD")
         .arg(stream)
         .arg("*")
@@ -41,7 +41,7 @@ async fn create_stream(redis: &mut redis::aio::MultiplexedConnection, stream: &s
 }
 
 /// Publishes `payloads` to `stream`; returns each entry's id with its payload.
-async fn publish(
+pub(super) async fn publish(
     redis: &mut redis::aio::MultiplexedConnection,
     stream: &str,
     payloads: impl IntoIterator<Item = String>,
