@@ -8,6 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-2}
+PAIRS=${PAIRS:-30}
 WARMUP=2
 THREADS=2
 CONNECTIONS=${CONNECTIONS:-16}
@@ -30,7 +31,10 @@ share of a request is as large as it gets):
           with a valid token (signed here by openssl), so each request verifies a signature.
 Then measures each with wrk -t$THREADS -c$CONNECTIONS -d\${DURATION}s, ROUNDS times in turn
 (direct, route, split, jwt, direct, …) so that drift of the machine hits all alike, and reports
-each one's best round and its throughput as a ratio of direct's best.
+each one's best round and its throughput as a ratio of direct's best. Then, because a shared
+machine drifts by more than the costs measured here between rounds of seconds, PAIRS paired
+1-second windows back to back (route against direct, split against direct-script, the order
+alternating), reporting the median of the paired ratios and their interquartile range.
 
 The targets (issue "API gateway"): routing and the split cost <= 2 % of throughput; JWT
 validation's cost per request with a cached key is reported.
@@ -42,6 +46,7 @@ Options:
 Environment:
   DURATION          seconds of each measurement (default 10)
   ROUNDS            measurements of each way (default 2)
+  PAIRS             paired 1-second windows per comparison (default 30)
   CONNECTIONS       wrk connections (default 16)
   VIREO_BIN         a prebuilt vireo binary to measure (default: build target/release/vireo)
 EOF
@@ -50,6 +55,7 @@ EOF
 accept_options "" "" "$@"
 require_whole DURATION seconds
 require_whole ROUNDS rounds
+require_whole PAIRS pairs
 require_whole CONNECTIONS connections
 init_work vireo-gateway
 ensure_wrk
@@ -115,6 +121,38 @@ for ((round = 1; round <= ROUNDS; round++)); do
     measure_best jwt "$BASE/fn/default/secure/" "Authorization: Bearer $TOKEN"
 done
 
+# window_rps URL [SCRIPT] : requests/s of one 1-second wrk window.
+window_rps() {
+    local extra=()
+    if [[ -n ${2:-} ]]; then extra=(-s "$2"); fi
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d1s "${extra[@]}" "$1" | awk '$1 == "Requests/sec:" {print $2}'
+}
+
+# paired NAME BASE-URL OTHER-URL [SCRIPT] : PAIRS ratios OTHER/BASE of back-to-back 1-second
+# windows, alternating which goes first; sets PAIRED[NAME] to "median (q1–q3)".
+declare -A PAIRED
+paired() {
+    local name=$1 base=$2 other=$3 script=${4:-} i a b ratios=()
+    record "$(quote wrk -t"$THREADS" -c"$CONNECTIONS" -d1s "$base") and $(quote wrk -t"$THREADS" -c"$CONNECTIONS" -d1s "$other") back to back, $PAIRS times${script:+ (-s the Lua script)}"
+    log "$name: $PAIRS paired 1-second windows"
+    for ((i = 0; i < PAIRS; i++)); do
+        if ((i % 2 == 0)); then
+            a=$(window_rps "$base" "$script")
+            b=$(window_rps "$other" "$script")
+        else
+            b=$(window_rps "$other" "$script")
+            a=$(window_rps "$base" "$script")
+        fi
+        [[ -n $a && -n $b ]] || die "$name: could not read wrk's throughput"
+        ratios+=("$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.4f", b / a }')")
+    done
+    PAIRED[$name]=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ r[NR] = $1 } END {
+        m = (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
+        printf "%.3f× (%.3f–%.3f)", m, r[int(NR / 4) + 1], r[int(3 * NR / 4) + 1] }')
+}
+paired route "$BASE/fn/default/hello/" "$BASE/hello"
+paired split "$BASE/fn/default/hello/" "$BASE/fn/default/split@prod/" "$WORK/users.lua"
+
 report() {
     echo "# What the gateway costs a request"
     echo
@@ -132,6 +170,11 @@ report() {
     echo
     echo "- target: route >= 0.98x of direct: $(ratio "${BEST_RPS[route]}" "${BEST_RPS[direct]}");"
     echo "  split >= 0.98x of direct with the same wrk script (its Lua costs the shared CPU too): $(ratio "${BEST_RPS[split]}" "${BEST_RPS[direct-script]}")"
+    echo
+    echo "Paired 1-second windows, $PAIRS per comparison: median ratio (interquartile range)."
+    echo
+    echo "- route vs direct: ${PAIRED[route]}"
+    echo "- split vs direct-script: ${PAIRED[split]}"
     echo "- JWT verification (Ed25519, key inline): $(awk -v a="${BEST_CPU[jwt]}" -v b="${BEST_CPU[direct]}" 'BEGIN { printf "%.1f", a - b }') us of server CPU per request over direct"
     echo
     commands_section
