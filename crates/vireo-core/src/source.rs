@@ -70,7 +70,7 @@ impl SourceKind {
             SourceKind::Nats => &["nats", "tls"],
             SourceKind::Mqtt => &["mqtt", "mqtts"],
             SourceKind::Postgres => &["postgres", "postgresql"],
-            SourceKind::Amqp => &["amqp"],
+            SourceKind::Amqp => &["amqp", "amqps"],
         }
     }
 }

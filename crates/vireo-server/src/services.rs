@@ -13,7 +13,7 @@ use vireo_core::{AsyncSubmitter, Deployer as _, Name};
 use vireo_gateway::{AppState, SharedState, SourceServices};
 use vireo_runtime::{EngineSettings, HostServices, Runtime};
 use vireo_store::{RecordWriter, RecordWriterTask, Stores};
-use vireo_triggers::sources::{Kinds, Statuses};
+use vireo_triggers::sources::{BrokerTrust, Kinds, Statuses};
 use vireo_triggers::{QueueWriter, WorkerHandle};
 
 use crate::config::Config;
@@ -145,7 +145,10 @@ impl Services {
         ));
         let kinds = Arc::new(Kinds::new(
             config.source_settings().claim_idle,
-            config.outbound_trust.config(),
+            BrokerTrust {
+                config: config.outbound_trust.config(),
+                extra_pem: config.outbound_trust.extra_pem().map(str::to_string),
+            },
         ));
         let statuses = Statuses::default();
         let sources = tokio::spawn(vireo_triggers::sources::supervisor::run(

@@ -1,7 +1,8 @@
 //! A throwaway RabbitMQ broker: Debian's `rabbitmq-server` as a node of its own (its name,
 //! AMQP port, distribution port and Erlang port mapper all private and on loopback), keeping
 //! its queues in a temporary directory the watchdog removes. It can be stopped and started
-//! again on the same port with the same durable queues, for outage tests.
+//! again on the same port with the same durable queues, for outage tests. A broker started with
+//! a [`TlsIdentity`] also takes TLS connections (`amqps://`) on a second port.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -10,7 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::{StartError, Watched, free_port, io, which};
+use crate::{StartError, TlsIdentity, Watched, free_port, io, which};
 
 /// Where Debian keeps the server's own start script (`/usr/sbin/rabbitmq-server` only switches
 /// to the `rabbitmq` user and the system's node).
@@ -27,6 +28,7 @@ const AMQP_HEADER: &[u8] = b"AMQP\x00\x00\x09\x01";
 #[derive(Debug)]
 pub struct RabbitMq {
     port: u16,
+    tls_port: Option<u16>,
     log: String,
     // Dropped in this order: the broker stops before the port mapper it registered with.
     server: Watched,
@@ -46,6 +48,16 @@ impl RabbitMq {
 
     /// Starts a fresh broker.
     pub fn start() -> Result<RabbitMq, StartError> {
+        Self::start_with(None)
+    }
+
+    /// Starts a fresh broker that also takes TLS connections as `identity`, on
+    /// [`Self::tls_port`].
+    pub fn start_with_tls(identity: &TlsIdentity) -> Result<RabbitMq, StartError> {
+        Self::start_with(Some(identity))
+    }
+
+    fn start_with(tls: Option<&TlsIdentity>) -> Result<RabbitMq, StartError> {
         let missing = StartError::Missing {
             program: "rabbitmq-server",
             package: "rabbitmq-server",
@@ -56,7 +68,7 @@ impl RabbitMq {
         let epmd = which("epmd").ok_or(missing)?;
         let mut attempt = 1;
         loop {
-            match Self::start_on_free_ports(&epmd) {
+            match Self::start_on_free_ports(&epmd, tls) {
                 Ok(broker) => return Ok(broker),
                 Err(_) if attempt < START_ATTEMPTS => attempt += 1,
                 Err(error) => return Err(error),
@@ -64,7 +76,7 @@ impl RabbitMq {
         }
     }
 
-    fn start_on_free_ports(epmd: &Path) -> Result<RabbitMq, StartError> {
+    fn start_on_free_ports(epmd: &Path, tls: Option<&TlsIdentity>) -> Result<RabbitMq, StartError> {
         let mapper_port = free_port()?;
         let port_mapper = Watched::start("epmd", |_| {
             let mut command = Command::new(epmd);
@@ -77,10 +89,15 @@ impl RabbitMq {
         )?;
         let port = free_port()?;
         let distribution_port = free_port()?;
+        let tls_port = tls.map(|_| free_port()).transpose()?;
         let node = format!("vireo{port}@localhost");
         let mut written = Ok(());
         let server = Watched::start("rabbitmq", |dir| {
-            written = std::fs::write(dir.join("enabled_plugins"), "[].\n");
+            written = std::fs::write(dir.join("enabled_plugins"), "[].\n")
+                .map_err(io("writing the broker's plugin list"));
+            if let (Some(identity), Some(tls_port), Ok(())) = (tls, tls_port, &written) {
+                written = write_tls_config(dir, identity, tls_port);
+            }
             let mut command = Command::new("env");
             command.args(node_environment(
                 dir,
@@ -92,9 +109,10 @@ impl RabbitMq {
             command.arg(SERVER);
             command
         })?;
-        written.map_err(io("writing the broker's plugin list"))?;
+        written?;
         let broker = RabbitMq {
             port,
+            tls_port,
             log: format!("log/{node}.log"),
             server,
             _port_mapper: port_mapper,
@@ -138,6 +156,11 @@ impl RabbitMq {
         self.port
     }
 
+    /// The port taking TLS connections, for a broker started with a [`TlsIdentity`].
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
     /// The URL of the default virtual host as user `guest`, without the password (which is
     /// `guest`): `amqp://guest@127.0.0.1:PORT/%2f`.
     pub fn url(&self) -> String {
@@ -148,6 +171,18 @@ impl RabbitMq {
     pub fn url_with_password(&self) -> String {
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
     }
+}
+
+/// `rabbitmq.conf` (the file `RABBITMQ_CONFIG_FILE` names, with its extension): a TLS listener
+/// on `tls_port` as `identity`, asking clients for no certificate.
+fn write_tls_config(dir: &Path, identity: &TlsIdentity, tls_port: u16) -> Result<(), StartError> {
+    let (cert, key) = identity.write(dir, 0o600)?;
+    let config = format!(
+        "listeners.ssl.default = 127.0.0.1:{tls_port}\nssl_options.certfile = {}\nssl_options.keyfile = {}\nssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n",
+        cert.display(),
+        key.display()
+    );
+    std::fs::write(dir.join("rabbitmq.conf"), config).map_err(io("writing rabbitmq.conf"))
 }
 
 /// `NAME=VALUE` settings that make `rabbitmq-server` a private node in `dir`: everything it

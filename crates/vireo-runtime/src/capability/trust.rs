@@ -20,12 +20,14 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 pub struct OutboundTrust {
     roots: Arc<RootCertStore>,
     config: Arc<ClientConfig>,
+    /// The extra authorities as read, for clients that build their configuration themselves.
+    extra_pem: Option<String>,
 }
 
 impl Default for OutboundTrust {
     /// The Web PKI roots alone.
     fn default() -> Self {
-        Self::with_roots(web_pki_roots())
+        Self::with_roots(web_pki_roots(), None)
     }
 }
 
@@ -33,8 +35,9 @@ impl OutboundTrust {
     /// The Web PKI roots and every certificate in the PEM file `ca_file`.
     pub fn with_ca_file(ca_file: &Path) -> Result<Self, String> {
         let mut roots = web_pki_roots();
-        let certificates = CertificateDer::pem_file_iter(ca_file)
-            .map_err(|e| format!("reading {}: {e}", ca_file.display()))?
+        let pem = std::fs::read_to_string(ca_file)
+            .map_err(|e| format!("reading {}: {e}", ca_file.display()))?;
+        let certificates = CertificateDer::pem_slice_iter(pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("reading {}: {e}", ca_file.display()))?;
         if certificates.is_empty() {
@@ -48,10 +51,10 @@ impl OutboundTrust {
                 )
             })?;
         }
-        Ok(Self::with_roots(roots))
+        Ok(Self::with_roots(roots, Some(pem)))
     }
 
-    fn with_roots(roots: RootCertStore) -> Self {
+    fn with_roots(roots: RootCertStore, extra_pem: Option<String>) -> Self {
         let roots = Arc::new(roots);
         let config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
@@ -61,7 +64,13 @@ impl OutboundTrust {
         Self {
             roots,
             config: Arc::new(config),
+            extra_pem,
         }
+    }
+
+    /// The authorities trusted beside the Web PKI's, as PEM.
+    pub fn extra_pem(&self) -> Option<&str> {
+        self.extra_pem.as_deref()
     }
 
     /// The configuration for a client that names the server it connects to.

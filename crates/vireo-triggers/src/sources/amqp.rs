@@ -20,6 +20,7 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, QueueDeclareOptions,
 };
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+use lapin::tcp::OwnedTLSConfig;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties, Consumer, ErrorKind, message::Delivery};
 use vireo_core::{InvocationId, SecretValue, Source, SourceProbeError};
@@ -44,9 +45,22 @@ impl Connector for AmqpConnector {
         let url = source.spec.url.as_str();
         let queue = source.spec.stream.clone();
         let (connection, channel) = tokio::time::timeout(CONNECT_TIMEOUT, async {
-            let connection = Connection::connect(&address(url, password)?, properties())
-                .await
-                .map_err(|error| connect_failure(url, &error))?;
+            // amqps:// verifies the broker against the URL's host, with the Web PKI roots and
+            // the server's extra authorities (lapin builds its rustls configuration itself).
+            let tls = OwnedTLSConfig {
+                identity: None,
+                cert_chain: options.tls.extra_pem.clone(),
+            };
+            let runtime =
+                lapin::runtime::default_runtime().map_err(|error| connect_failure(url, &error))?;
+            let connection = Connection::connect_with_config(
+                &address(url, password)?,
+                properties(),
+                tls,
+                runtime,
+            )
+            .await
+            .map_err(|error| connect_failure(url, &error))?;
             let channel = connection
                 .create_channel()
                 .await

@@ -63,8 +63,19 @@ pub struct ConnectOptions {
     /// must find again (an MQTT session).
     pub slot: watch::Receiver<Option<u32>>,
     /// How connections over TLS verify the broker (`rediss://`, `tls://`, `mqtts://`,
-    /// `sslmode=require`): against the name in the source's URL.
-    pub tls: Arc<rustls::ClientConfig>,
+    /// `amqps://`, `sslmode=require`): against the name in the source's URL.
+    pub tls: BrokerTrust,
+}
+
+/// Whom connections to brokers over TLS trust: the server's one trust, in the two forms the
+/// clients take it.
+#[derive(Debug, Clone)]
+pub struct BrokerTrust {
+    /// For the clients that take a rustls configuration.
+    pub config: Arc<rustls::ClientConfig>,
+    /// The authorities trusted beside the Web PKI's, as PEM, for lapin, which builds its
+    /// configuration itself (from the Web PKI roots and these).
+    pub extra_pem: Option<String>,
 }
 
 /// Connects to one kind of broker. Connecting checks what the source reads and prepares it
@@ -115,11 +126,11 @@ pub struct Kinds {
     /// ack-wait), the same as the runners.
     claim_idle: std::time::Duration,
     /// Whom connections over TLS trust.
-    tls: Arc<rustls::ClientConfig>,
+    tls: BrokerTrust,
 }
 
 impl Kinds {
-    pub fn new(claim_idle: std::time::Duration, tls: Arc<rustls::ClientConfig>) -> Self {
+    pub fn new(claim_idle: std::time::Duration, tls: BrokerTrust) -> Self {
         Self {
             redis: Arc::new(redis::RedisConnector),
             nats: Arc::new(nats::NatsConnector),
@@ -131,7 +142,7 @@ impl Kinds {
         }
     }
 
-    pub(crate) fn tls(&self) -> Arc<rustls::ClientConfig> {
+    pub(crate) fn tls(&self) -> BrokerTrust {
         self.tls.clone()
     }
 

@@ -180,7 +180,7 @@ fn mqtt_options(
     let mut mqtt = MqttOptions::new(client_id, host, port);
     if tls {
         mqtt.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            options.tls.clone(),
+            options.tls.config.clone(),
         )));
     }
     mqtt.set_keep_alive(KEEP_ALIVE)

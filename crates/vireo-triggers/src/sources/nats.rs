@@ -134,7 +134,7 @@ async fn open(
 ) -> Result<async_nats::Client, SourceProbeError> {
     let (address, connect) = connect_options(url, password)?;
     // Used for `tls://` and for a server that asks for TLS.
-    let connect = connect.tls_client_config((*options.tls).clone());
+    let connect = connect.tls_client_config((*options.tls.config).clone());
     connect
         .connect(address.as_str())
         .await

@@ -164,7 +164,7 @@ async fn open(
     if config.get_ssl_mode() == SslMode::Prefer {
         config.ssl_mode(SslMode::Disable);
     }
-    let tls = MakeRustlsConnect::new((*options.tls).clone());
+    let tls = MakeRustlsConnect::new((*options.tls.config).clone());
     let (client, mut connection) = config.connect(tls).await.map_err(|e| classify(url, &e))?;
     let (notified, notifications) = mpsc::channel(16);
     tokio::spawn(async move {

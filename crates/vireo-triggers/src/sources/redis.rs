@@ -167,7 +167,7 @@ async fn open_tls(
     let tcp = TcpStream::connect((host.as_str(), *port))
         .await
         .map_err(|e| unreachable(url, e.to_string()))?;
-    let stream = TlsConnector::from(options.tls.clone())
+    let stream = TlsConnector::from(options.tls.config.clone())
         .connect(name, tcp)
         .await
         .map_err(|e| unreachable(url, format!("TLS: {e}")))?;

@@ -18,10 +18,10 @@ use super::{
 };
 use crate::support::{DEADLINE, Server, eventually};
 
-const SECRET: &str = "AMQP_PASSWORD";
+pub(super) const SECRET: &str = "AMQP_PASSWORD";
 
 /// A confirming channel to `broker`, with the connection that holds it open.
-async fn channel(broker: &RabbitMq) -> (Connection, Channel) {
+pub(super) async fn channel(broker: &RabbitMq) -> (Connection, Channel) {
     let connection =
         Connection::connect(&broker.url_with_password(), ConnectionProperties::default())
             .await
@@ -35,7 +35,7 @@ async fn channel(broker: &RabbitMq) -> (Connection, Channel) {
 }
 
 /// A durable queue `name`: its messages outlive a broker restart.
-async fn declare_queue(channel: &Channel, name: &str) {
+pub(super) async fn declare_queue(channel: &Channel, name: &str) {
     channel
         .queue_declare(
             name.into(),
@@ -75,7 +75,7 @@ async fn idle_with(channel: &Channel, queue: &str, ready: u32) {
 
 /// Publishes each payload to `queue` as a persistent message with a `message_id` and the
 /// `headers`, waiting for the broker's confirms; returns each message id with its payload.
-async fn publish_with(
+pub(super) async fn publish_with(
     channel: &Channel,
     queue: &str,
     payloads: impl IntoIterator<Item = String>,

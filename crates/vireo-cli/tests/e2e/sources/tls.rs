@@ -1,13 +1,12 @@
-//! Sources read their brokers over TLS (`rediss://`, `tls://`, `mqtts://`, PostgreSQL's
-//! `sslmode=require`), verified against the name in the source's URL with the authorities of
-//! `[egress] ca_file`: each broker's messages become succeeded invocations, and the same broker
-//! named by an address its certificate does not name is refused at create.
-
-use std::time::Duration;
+//! Sources read their brokers over TLS (`rediss://`, `tls://`, `mqtts://`, `amqps://`,
+//! PostgreSQL's `sslmode=require`), verified against the name in the source's URL with the
+//! authorities of `[egress] ca_file`: each broker's messages become succeeded invocations, and
+//! the same broker named by an address its certificate does not name is refused at create.
 
 use async_nats::jetstream;
-use serde_json::json;
-use vireo_testsvc::{Mosquitto, Nats, Postgres, Redis, TlsIdentity};
+use lapin::types::FieldTable;
+use serde_json::{Value, json};
+use vireo_testsvc::{Mosquitto, Nats, Postgres, RabbitMq, Redis, TlsIdentity};
 
 use super::{FAST_CLAIMS, create};
 use crate::support::{DEADLINE, Server, eventually};
@@ -22,6 +21,7 @@ async fn each_kind_reads_its_broker_over_verified_tls() {
     let broker = Mosquitto::start_with_tls(&identity).expect("a Mosquitto taking TLS");
     let nats = Nats::start_with_tls(&identity).expect("a NATS server taking TLS");
     let postgres = Postgres::start_with_tls(&identity).expect("a PostgreSQL taking TLS");
+    let rabbitmq = RabbitMq::start_with_tls(&identity).expect("a RabbitMQ taking TLS");
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &identity.cert_pem).unwrap();
@@ -29,8 +29,9 @@ async fn each_kind_reads_its_broker_over_verified_tls() {
         .config(&format!("{FAST_CLAIMS}[egress]\nca_file = {ca:?}\n"))
         .start();
     server.deploy_ok("probe", "probe", json!({})).await;
+    server.cli_with_stdin(&["secrets", "set", super::amqp::SECRET], b"guest");
 
-    // The brokers, each with a stream or table to read; NATS takes TLS clients only.
+    // The brokers, each with a stream, table or queue to read; NATS takes TLS clients only.
     let mut plain_redis = super::redis::connection(&redis).await;
     super::redis::create_stream(&mut plain_redis, "tls-events").await;
     let js = jetstream::new(
@@ -43,27 +44,53 @@ async fn each_kind_reads_its_broker_over_verified_tls() {
     );
     super::nats::create_stream(&js, "TLS_ORDERS", "tls").await;
     let (database, shop) = super::postgres::shop(&postgres).await;
-    let database = database.replace("127.0.0.1", "localhost");
+    let (_amqp, channel) = super::amqp::channel(&rabbitmq).await;
+    super::amqp::declare_queue(&channel, "tls-jobs").await;
 
-    let rediss = format!("rediss://localhost:{}", redis.tls_port().unwrap());
-    let mqtts = format!("mqtts://localhost:{}", broker.tls_port().unwrap());
-    let nats_tls = format!("tls://localhost:{}", nats.port());
-    let required = format!("{database}?sslmode=require");
-    let sources = [
-        ("events", "redis", rediss.as_str(), "tls-events"),
-        ("readings", "mqtt", mqtts.as_str(), "tls/readings/+"),
-        ("orders", "nats", nats_tls.as_str(), "TLS_ORDERS"),
-        ("signups", "postgres", required.as_str(), "shop.orders"),
+    let by_name = [
+        (
+            "events",
+            "redis",
+            format!("rediss://localhost:{}", redis.tls_port().unwrap()),
+            "tls-events",
+        ),
+        (
+            "readings",
+            "mqtt",
+            format!("mqtts://localhost:{}", broker.tls_port().unwrap()),
+            "tls/readings/+",
+        ),
+        (
+            "orders",
+            "nats",
+            format!("tls://localhost:{}", nats.port()),
+            "TLS_ORDERS",
+        ),
+        (
+            "signups",
+            "postgres",
+            format!(
+                "{}?sslmode=require",
+                database.replace("127.0.0.1", "localhost")
+            ),
+            "shop.orders",
+        ),
+        (
+            "jobs",
+            "amqp",
+            format!(
+                "amqps://guest@localhost:{}/%2f",
+                rabbitmq.tls_port().unwrap()
+            ),
+            "tls-jobs",
+        ),
     ];
-    for (name, kind, url, stream) in sources {
-        let body = json!({"name": name, "kind": kind, "url": url, "stream": stream,
-                          "function": "probe"});
-        let (status, _, created) = create(&server, &body).await;
+    for (name, kind, url, stream) in &by_name {
+        let (status, _, created) = create(&server, &source(name, kind, url, stream)).await;
         assert_eq!(status, 201, "{kind} over TLS: {created}");
     }
-
     // An MQTT session receives only what is published after it subscribed: its runner's.
-    for (name, ..) in sources {
+    for (name, ..) in &by_name {
         let path = format!("/v1/namespaces/default/sources/{name}");
         eventually(DEADLINE, || async {
             let (_, source) = server.get_json(&path).await;
@@ -81,38 +108,33 @@ async fn each_kind_reads_its_broker_over_verified_tls() {
     super::mqtt::publish(&publisher, "tls/readings/", payloads()).await;
     super::nats::publish(&js, "tls.orders.new", payloads()).await;
     super::postgres::insert(&shop, 0, EACH as i32).await;
+    super::amqp::publish_with(&channel, "tls-jobs", payloads(), &FieldTable::default()).await;
 
-    let all = (4 * EACH) as u64;
-    let counts = server
-        .queue_counts_until("probe", Duration::from_secs(60), |counts| {
-            counts["succeeded"].as_u64() >= Some(all)
+    // Each source acknowledges what it stored: all of them, none failing.
+    eventually(DEADLINE, || async {
+        let (_, listed) = server.get_json("/v1/namespaces/default/sources").await;
+        let sources = listed["sources"].as_array().cloned().unwrap_or_default();
+        let done = sources.len() == by_name.len()
+            && sources.iter().all(|source| {
+                source["state"] == "running" && source["acknowledged"].as_u64() == Some(EACH as u64)
+            });
+        match done {
+            true => Ok(()),
+            false => Err(format!("not all acknowledged: {listed}")),
+        }
+    })
+    .await;
+    let all = (by_name.len() * EACH) as u64;
+    server
+        .queue_counts_until("probe", DEADLINE, |counts| {
+            counts["succeeded"].as_u64() == Some(all)
         })
         .await;
-    assert_eq!(counts["succeeded"], json!(all), "{counts}");
 
     // By IP the certificate does not fit: refused at create, naming the reason.
-    let by_ip = [
-        (
-            "redis",
-            rediss.replace("localhost", "127.0.0.1"),
-            "tls-events",
-        ),
-        ("mqtt", mqtts.replace("localhost", "127.0.0.1"), "tls/x"),
-        (
-            "nats",
-            nats_tls.replace("localhost", "127.0.0.1"),
-            "TLS_ORDERS",
-        ),
-        (
-            "postgres",
-            required.replace("localhost", "127.0.0.1"),
-            "shop.orders",
-        ),
-    ];
-    for (kind, url, stream) in by_ip {
-        let body = json!({"name": "by-ip", "kind": kind, "url": url, "stream": stream,
-                          "function": "probe"});
-        let (status, code, refused) = create(&server, &body).await;
+    for (_, kind, url, stream) in &by_name {
+        let url = url.replace("localhost", "127.0.0.1");
+        let (status, code, refused) = create(&server, &source("by-ip", kind, &url, stream)).await;
         let message = refused["error"]["message"].as_str().unwrap_or_default();
         assert_eq!(
             (status, code),
@@ -124,4 +146,15 @@ async fn each_kind_reads_its_broker_over_verified_tls() {
             "{kind}: {message}"
         );
     }
+}
+
+/// A source `name` of `kind` reading `stream` at `url` for the probe; AMQP's with the password
+/// secret (RabbitMQ's `guest` needs one).
+fn source(name: &str, kind: &str, url: &str, stream: &str) -> Value {
+    let mut body = json!({"name": name, "kind": kind, "url": url, "stream": stream,
+                          "function": "probe"});
+    if kind == "amqp" {
+        body["password_secret"] = json!(super::amqp::SECRET);
+    }
+    body
 }
