@@ -24,11 +24,12 @@ pub(crate) struct Tls {
 
 /// Connections to one approved address, with one set of credentials.
 pub(crate) struct Connections {
-    pub info: RedisConnectionInfo,
-    pub address: SocketAddr,
-    pub tls: Option<Tls>,
+    info: RedisConnectionInfo,
+    address: SocketAddr,
+    tls: Option<Tls>,
     /// Connecting and the handshake give up after this long.
-    pub timeout: Duration,
+    timeout: Duration,
+    /// Numbers each recycle's ping, so a stale reply cannot pass for its answer.
     pings: AtomicU64,
 }
 
