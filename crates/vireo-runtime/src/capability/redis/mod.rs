@@ -83,7 +83,6 @@ impl Active<Connections> {
             }),
             _ => None,
         };
-        let timeout = self.destinations.limits.connect_timeout();
         let asked = Asked {
             scheme,
             host: &host,
@@ -95,7 +94,6 @@ impl Active<Connections> {
                 info.redis_settings().clone(),
                 approved,
                 tls,
-                timeout,
             ))
         })
         .await

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use deadpool::managed::{Manager, Metrics, RecycleError, RecycleResult};
 use redis::aio::MultiplexedConnection;
@@ -27,8 +26,6 @@ pub(crate) struct Connections {
     info: RedisConnectionInfo,
     address: SocketAddr,
     tls: Option<Tls>,
-    /// Connecting and the handshake give up after this long.
-    timeout: Duration,
     /// Numbers each recycle's ping, so a stale reply cannot pass for its answer.
     pings: AtomicU64,
 }
@@ -37,22 +34,23 @@ trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
 impl Connections {
-    pub fn new(
-        info: RedisConnectionInfo,
-        address: SocketAddr,
-        tls: Option<Tls>,
-        timeout: Duration,
-    ) -> Self {
+    pub fn new(info: RedisConnectionInfo, address: SocketAddr, tls: Option<Tls>) -> Self {
         Self {
             info,
             address,
             tls,
-            timeout,
             pings: AtomicU64::new(0),
         }
     }
+}
 
-    async fn connect(&self) -> Result<MultiplexedConnection, String> {
+impl Manager for Connections {
+    type Type = MultiplexedConnection;
+    type Error = String;
+
+    /// Connecting and the handshake are bounded by the pool's create timeout
+    /// (`connect_timeout_ms`).
+    async fn create(&self) -> Result<MultiplexedConnection, String> {
         let tcp = TcpStream::connect(self.address)
             .await
             .map_err(|e| format!("connecting: {e}"))?;
@@ -76,17 +74,6 @@ impl Connections {
         // Ends when the last handle on the connection is dropped.
         tokio::spawn(driver);
         Ok(connection)
-    }
-}
-
-impl Manager for Connections {
-    type Type = MultiplexedConnection;
-    type Error = String;
-
-    async fn create(&self) -> Result<MultiplexedConnection, String> {
-        tokio::time::timeout(self.timeout, self.connect())
-            .await
-            .map_err(|_| format!("no connection within {:?}", self.timeout))?
     }
 
     /// A connection goes back into use only if it answers its own `PING`: one left inside a
