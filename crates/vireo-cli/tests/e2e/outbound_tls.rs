@@ -229,3 +229,49 @@ async fn a_certificate_from_an_untrusted_authority_is_refused() {
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("TlsCertificateError"), "{body}");
 }
+
+/// A server that accepts connections and never says a word: a TLS handshake (and PostgreSQL's
+/// TLS request before it) waits for an answer that does not come, and `connect_timeout_ms`
+/// ends the wait with the interface's error rather than a hung invocation.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_stalls_the_handshake_is_given_up_on_in_time() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut accepted = Vec::new();
+        while let Ok((connection, _)) = silent.accept().await {
+            accepted.push(connection);
+        }
+    });
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::builder(data.path())
+        .config("[connections]\nconnect_timeout_ms = 500\n")
+        .start();
+    let grants =
+        ["postgres", "rediss", "mqtts"].map(|scheme| format!("{scheme}://127.0.0.1:{port}"));
+    server.deploy_outbound("tls", &grants).await;
+    for (path, address, body) in [
+        (
+            "/pg/query",
+            format!("postgres://postgres@127.0.0.1:{port}/postgres?sslmode=require"),
+            "SELECT 1",
+        ),
+        (
+            "/redis/execute",
+            format!("rediss://127.0.0.1:{port}"),
+            "PING",
+        ),
+        (
+            "/mqtt/publish?qos=1&topic=stalled",
+            format!("mqtts://127.0.0.1:{port}"),
+            "x",
+        ),
+    ] {
+        let answer = server.outbound("tls", path, &address, body).await;
+        assert!(
+            answer.starts_with("error") && answer.contains("Timeout occurred while creating"),
+            "{address}: {answer}"
+        );
+    }
+    held.abort();
+}
