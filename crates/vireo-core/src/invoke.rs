@@ -15,6 +15,23 @@ use crate::tenancy::RateLimit;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// An error and its sources in one line: many say what failed and keep why in their source
+/// (hyper's "error reading a body from connection", tokio-postgres' "error performing TLS
+/// handshake"). A wrapper that repeats its source is said once.
+pub fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = String::new();
+    for cause in std::iter::successors(Some(error), |cause| cause.source()) {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
 /// Request and response bodies on the invocation path: streamed, never buffered whole.
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 

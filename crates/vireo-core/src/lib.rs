@@ -42,7 +42,7 @@ pub use invocation::{
 };
 pub use invoke::{
     Body, BoxError, Call, DeployError, Deployed, Deployer, InvokeError, Invoker, RequestBodyError,
-    Unanswered,
+    Unanswered, causes,
 };
 pub use names::{AliasName, InvalidName, Name, VersionSelector};
 pub use queue::{

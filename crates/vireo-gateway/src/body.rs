@@ -13,7 +13,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
-use vireo_core::{BoxError, RequestBodyError};
+use vireo_core::{BoxError, RequestBodyError, causes};
 
 /// How long a body may keep its reader waiting: `grace` in all, plus one second for every
 /// `min_bytes_per_sec` bytes it has delivered (Apache's `RequestReadTimeout body=…,MinRate=…`).
@@ -138,7 +138,7 @@ where
                 let error: BoxError = error.into();
                 let fault = RequestBodyError::find(error.as_ref())
                     .cloned()
-                    .unwrap_or_else(|| RequestBodyError::Malformed(describe(error.as_ref())));
+                    .unwrap_or_else(|| RequestBodyError::Malformed(causes(error.as_ref())));
                 this.fail(fault)
             }
             Poll::Ready(None) => {
@@ -159,22 +159,6 @@ where
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
-}
-
-/// An error and its sources in one line (hyper says "error reading a body from connection" and
-/// keeps what was wrong with it in the source); wrappers repeating their source are skipped.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = String::new();
-    for cause in std::iter::successors(Some(error), |cause| cause.source()) {
-        let text = cause.to_string();
-        if !line.ends_with(&text) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&text);
-        }
-    }
-    line
 }
 
 /// Paces the body of every request through the admin API; size limits stay with the extractors

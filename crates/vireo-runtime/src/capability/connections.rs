@@ -233,13 +233,7 @@ fn unavailable<E: std::fmt::Display + Into<BoxError>>(error: PoolError<E>) -> St
     match error {
         PoolError::Backend(error) => {
             let error: BoxError = error.into();
-            let causes = std::iter::successors(Some(&*error as &dyn std::error::Error), |cause| {
-                cause.source()
-            });
-            causes
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(": ")
+            vireo_core::causes(error.as_ref())
         }
         other => other.to_string(),
     }

@@ -227,16 +227,9 @@ fn qualified(table: &str) -> String {
 /// What a failed connection or statement means for the user.
 fn classify(url: &str, error: &tokio_postgres::Error) -> SourceProbeError {
     // The client's own error says why only in its sources (a TLS handshake's, an I/O error).
-    let causes = std::iter::successors(Some(error as &dyn std::error::Error), |e| e.source());
-    let detail = error.as_db_error().map_or_else(
-        || {
-            causes
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(": ")
-        },
-        |db| db.message().to_string(),
-    );
+    let detail = error
+        .as_db_error()
+        .map_or_else(|| vireo_core::causes(error), |db| db.message().to_string());
     match error.code() {
         Some(code)
             if *code == SqlState::INVALID_PASSWORD
