@@ -28,6 +28,12 @@ use vireo_core::{SecretValue, Source, SourceKind, SourceProbe, SourceProbeError}
 pub use status::{SOURCE_LAG_METRIC, SOURCE_MESSAGES_METRIC, Statuses};
 pub use supervisor::SourceSettings;
 
+/// Largest payload of a message a source delivers: Lambda's limit for a synchronous payload,
+/// and the default of the largest request body a function is given (`[limits]
+/// max_request_body_kib`). A larger message is never acknowledged: the source turns `failing`
+/// naming it, and the broker keeps it.
+const MAX_MESSAGE_BYTES: usize = 6 * 1024 * 1024;
+
 /// One message as a broker gave it.
 #[derive(Debug, Clone)]
 pub struct Message {

@@ -28,18 +28,18 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use vireo_core::{InvocationId, SecretValue, Source, SourceProbeError};
 
-use super::{ConnectOptions, Connector, Message, Receiver, SourceError, content_type_of};
+use super::{
+    ConnectOptions, Connector, MAX_MESSAGE_BYTES, Message, Receiver, SourceError, content_type_of,
+};
 
 /// How long connecting and subscribing may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a receive waits for a first message.
 const WAIT: Duration = Duration::from_secs(1);
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
-/// Largest message payload taken: Lambda's limit for a synchronous payload, as for a batch.
-const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 /// Largest packet taken: the payload, its topic (at most 64 KiB) and the packet's header.
 /// rumqttc refuses a larger one from its header, before reading it (its default is 10 KiB).
-const MAX_PACKET: usize = MAX_PAYLOAD + 64 * 1024 + 16;
+const MAX_PACKET: usize = MAX_MESSAGE_BYTES + 64 * 1024 + 16;
 /// Requests (acks) queued towards the connection.
 const REQUESTS: usize = 1024;
 /// Messages the connection task hands over before it waits for the runner; the broker's
@@ -284,7 +284,7 @@ async fn drive(mut events: EventLoop, handover: mpsc::Sender<Result<Publish, Str
 /// `publish`, unless its payload is over the limit (its topic took some of the packet's).
 fn taken(publish: Publish) -> Result<Publish, String> {
     match publish.payload.len() {
-        size if size > MAX_PAYLOAD => Err(too_large(size)),
+        size if size > MAX_MESSAGE_BYTES => Err(too_large(size)),
         _ => Ok(publish),
     }
 }
@@ -293,7 +293,7 @@ fn taken(publish: Publish) -> Result<Publish, String> {
 /// lost, but the session offers it first again at every reconnect.
 fn too_large(size: usize) -> String {
     format!(
-        "the broker sent a message of {size} bytes, over the {MAX_PAYLOAD} bytes of payload an \
+        "the broker sent a message of {size} bytes, over the {MAX_MESSAGE_BYTES} bytes of payload an \
          MQTT source takes; it stays unacknowledged in the session and is offered again at each \
          reconnect"
     )

@@ -21,12 +21,14 @@ use vireo_core::time::now_micros;
 use vireo_core::{AsyncSubmitter, Enqueued, SecretOpener, Source};
 
 use super::status::Tracker;
-use super::{ConnectOptions, Connector, Message, Receiver, SourceError, message};
+use super::{
+    ConnectOptions, Connector, MAX_MESSAGE_BYTES, Message, Receiver, SourceError, message,
+};
 
 /// How often the broker is asked for the lag.
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
-/// Most payload bytes one batch delivery gathers (Lambda's limit for a synchronous payload).
-const MAX_BATCH_BYTES: usize = 6 * 1024 * 1024;
+/// Most payload bytes one batch delivery gathers: as many as one message may have.
+const MAX_BATCH_BYTES: usize = MAX_MESSAGE_BYTES;
 /// Longest wait before reconnecting to a broker that failed.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
 
@@ -162,6 +164,13 @@ impl Runner {
         let now = now_micros();
         let mut submissions = JoinSet::new();
         let mut stored = Stored::default();
+        let (messages, oversized): (Vec<Message>, Vec<Message>) = messages
+            .into_iter()
+            .partition(|message| message.body.len() <= MAX_MESSAGE_BYTES);
+        if let Some(first) = oversized.first() {
+            stored.error = Some(too_large(first));
+            stored.refused = oversized.into_iter().map(|message| message.id).collect();
+        }
         let filter = self.source.spec.filter.as_ref();
         let (passed, filtered): (Vec<Message>, Vec<Message>) = messages
             .into_iter()
@@ -210,6 +219,19 @@ impl Runner {
         }
         stored
     }
+}
+
+/// Why the source stops at a message over [`MAX_MESSAGE_BYTES`]: it is released, never
+/// acknowledged, so the broker keeps it and offers it again after the reconnect.
+fn too_large(message: &Message) -> String {
+    format!(
+        "message {} of {} is {} bytes, over the {MAX_MESSAGE_BYTES} bytes of payload a source \
+         delivers; it stays at the broker unacknowledged and is received again at each \
+         reconnect: remove it there",
+        message.id,
+        message.subject,
+        message.body.len()
+    )
 }
 
 /// `messages` in order, in batches of at most `size` messages and about [`MAX_BATCH_BYTES`] of

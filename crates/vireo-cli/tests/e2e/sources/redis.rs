@@ -8,9 +8,9 @@ use serde_json::json;
 use vireo_testsvc::Redis;
 
 use super::{
-    BY_ID, FAST_CLAIMS, MESSAGES, add_source, create, each_delivered_once, last_delivery_line,
-    listed_all_acknowledged, runs_on, shared_by_both, source_becomes, state_changes_logged,
-    two_nodes,
+    BY_ID, FAST_CLAIMS, MESSAGES, add_source, create, delivered, each_delivered_once,
+    last_delivery_line, listed_all_acknowledged, runs_on, shared_by_both, source_becomes,
+    state_changes_logged, two_nodes,
 };
 use crate::support::{DEADLINE, Server, eventually, stdout_json};
 
@@ -217,6 +217,50 @@ async fn a_filter_lets_only_matching_entries_invoke_and_acknowledges_the_rest() 
                 && line.ends_with(" 161")),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn an_entry_over_the_size_limit_stops_the_source_and_stays_at_the_broker() {
+    let redis = Redis::shared();
+    let mut publisher = connection(redis).await;
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    server.deploy_ok("probe", "probe", json!({})).await;
+    let stream = "e2e-oversized";
+    create_stream(&mut publisher, stream).await;
+    add_source(&server, "orders", "redis", &redis.url(), stream, &[]);
+
+    let small = |name: &str| (0..3).map(|n| format!("{name}-{n}")).collect::<Vec<_>>();
+    let mut published = publish(&mut publisher, stream, small("before")).await;
+    let big = publish(&mut publisher, stream, ["x".repeat((6 << 20) + 1)]).await;
+    let big_id = big.keys().next().unwrap().clone();
+    published.extend(publish(&mut publisher, stream, small("after")).await);
+
+    let failing = source_becomes(&server, "failing", DEADLINE, |error| {
+        error.is_some_and(|error| error.contains(&big_id))
+    })
+    .await;
+    let error = failing["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("6291457 bytes, over the 6291456 bytes"),
+        "{error}"
+    );
+    // Never acknowledged: the entry is still the group's, read again at each reconnect.
+    assert_eq!(pending(&mut publisher, stream).await, 1);
+    assert!(!delivered(&server, BY_ID).await.contains_key(&big_id));
+
+    // Removed at the broker, the source goes on with what followed it.
+    let _: u64 = redis::cmd("XACK")
+        .arg(stream)
+        .arg("vireo.default.orders")
+        .arg(&big_id)
+        .query_async(&mut publisher)
+        .await
+        .unwrap();
+    source_becomes(&server, "running", DEADLINE, |_| true).await;
+    published.extend(publish(&mut publisher, stream, small("later")).await);
+    each_delivered_once(&server, &published, BY_ID).await;
+    assert_eq!(pending(&mut publisher, stream).await, 0);
 }
 
 /// The message ids each of `function`'s invocations got, as the echo function describes its
