@@ -159,7 +159,8 @@ impl Runner {
     }
 
     /// Submits every message the filter lets through at once (alone, or in batches when the
-    /// source batches), so the queue writer commits them together.
+    /// source batches), so the queue writer commits them together. A message over
+    /// [`MAX_MESSAGE_BYTES`] is not submitted: it is released, and ends the connection.
     async fn store(&self, messages: Vec<Message>) -> Stored {
         let now = now_micros();
         let mut submissions = JoinSet::new();
