@@ -9,7 +9,7 @@ use vireo_core::{
 use super::{Conn, Dialect, SqlStore, check_function, commit};
 use crate::codec::{saturating_i64, unsigned};
 use crate::rows;
-use crate::sql::{Sql, query};
+use crate::sql::query;
 
 /// Where the dialects differ for records.
 #[async_trait::async_trait]
@@ -200,26 +200,26 @@ impl<D: RecordsDialect> Records for SqlStore<D> {
             .collect()
     }
 
+    /// Each delete takes the writer on its own, and the logs are measured on a reader: on
+    /// SQLite the writer is one connection, and the queue's commits wait while another holds
+    /// it (measuring sums every stored line).
     async fn apply_retention(&self, rules: &Retention) -> Result<Retained, StoreError> {
-        let mut writer = self.writer().await?;
-        let writer = &mut *writer;
-        let mut log_lines_deleted =
-            delete(writer, DELETE_LOGS_BEFORE, rules.logs_before_us).await?;
+        let mut log_lines_deleted = self
+            .retention_delete(DELETE_LOGS_BEFORE, rules.logs_before_us)
+            .await?;
         let cut: Option<i64> = query(D::LOG_SIZE_CUT)
             .bind(saturating_i64(rules.max_log_bytes))
-            .optional_scalar(writer, "measuring logs")
+            .optional_scalar(&mut *self.reader().await?, "measuring logs")
             .await?;
         if let Some(seq) = cut {
-            log_lines_deleted += delete(writer, DELETE_LOGS_UP_TO, seq).await?;
+            log_lines_deleted += self.retention_delete(DELETE_LOGS_UP_TO, seq).await?;
         }
-        let records_deleted =
-            delete(writer, DELETE_RECORDS_BEFORE, rules.records_before_us).await?;
-        let async_deleted = delete(
-            writer,
-            DELETE_FINISHED_ASYNC_BEFORE,
-            rules.records_before_us,
-        )
-        .await?;
+        let records_deleted = self
+            .retention_delete(DELETE_RECORDS_BEFORE, rules.records_before_us)
+            .await?;
+        let async_deleted = self
+            .retention_delete(DELETE_FINISHED_ASYNC_BEFORE, rules.records_before_us)
+            .await?;
         Ok(Retained {
             log_lines_deleted,
             records_deleted,
@@ -228,10 +228,13 @@ impl<D: RecordsDialect> Records for SqlStore<D> {
     }
 }
 
-/// Runs one of retention's deletes; how many rows went.
-async fn delete(writer: &mut impl Sql, sql: &'static str, bound: i64) -> Result<u64, StoreError> {
-    query(sql)
-        .bind(bound)
-        .execute(writer, "applying retention")
-        .await
+impl<D: RecordsDialect> SqlStore<D> {
+    /// Runs one of retention's deletes on the writer, held for that statement only; how many
+    /// rows went.
+    async fn retention_delete(&self, sql: &'static str, bound: i64) -> Result<u64, StoreError> {
+        query(sql)
+            .bind(bound)
+            .execute(&mut *self.writer().await?, "applying retention")
+            .await
+    }
 }
