@@ -306,6 +306,8 @@ pub trait SourceProbe: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceState {
+    /// Connecting to the broker for the first time since the runner started.
+    Starting,
     /// Connected, reading.
     Running,
     /// Paused by its owner; the broker keeps the backlog.

@@ -70,8 +70,8 @@ pub struct SourceView {
     #[schema(value_type = Option<Object>)]
     pub filter: Option<serde_json::Value>,
     pub paused: bool,
-    /// On the node that answered: `running`, `paused` or `failing`; `starting` before its
-    /// runner has reported.
+    /// On the node that answered: `running`, `paused` or `failing`; `starting` until its
+    /// runner has first connected.
     pub state: String,
     pub received: u64,
     pub acknowledged: u64,
@@ -93,6 +93,7 @@ impl SourceView {
         let state = match (&status, source.paused) {
             (_, true) => "paused",
             (Some(status), false) => match status.state {
+                SourceState::Starting => "starting",
                 SourceState::Running => "running",
                 SourceState::Paused => "paused",
                 SourceState::Failing => "failing",

@@ -42,12 +42,13 @@ impl Statuses {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A runner's handle on its source's status, starting as `running`.
+    /// A runner's handle on its source's status, `starting` until it has connected (for MQTT:
+    /// subscribed), so `running` means messages published now reach it.
     pub(crate) fn track(&self, source: &Source) -> Tracker {
         let key = (source.namespace.clone(), source.name.clone());
         let runner = RUNNERS.fetch_add(1, Ordering::Relaxed);
         let status = SourceStatus {
-            state: SourceState::Running,
+            state: SourceState::Starting,
             received: 0,
             acknowledged: 0,
             refused: 0,
