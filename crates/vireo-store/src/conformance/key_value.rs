@@ -537,6 +537,24 @@ pub(super) async fn batches_read_and_write_many_keys_at_once(stores: &Stores) {
     assert_eq!(totals(stores, &store).await, (1, 2));
 }
 
+/// More keys in one batch than one query may bind parameters for (SQLite numbers them up to
+/// 32,766; a stored key takes five): written, counted and deleted whole.
+pub(super) async fn a_batch_of_thousands_of_keys_is_written_whole(stores: &Stores) {
+    const KEYS: usize = 7_000;
+    let (kv, store) = (stores.key_value.as_ref(), default_store());
+    let entries: Vec<(String, Vec<u8>)> = (0..KEYS)
+        .map(|i| (format!("key-{i:05}"), i.to_string().into_bytes()))
+        .collect();
+    kv.set_many(&store, &entries).await.unwrap();
+    let written = contents(kv, &store).await;
+    assert_eq!(written, entries.iter().cloned().collect::<BTreeMap<_, _>>());
+    assert_eq!(totals(stores, &store).await, counted(&written));
+    let keys: Vec<String> = entries.into_iter().map(|(key, _)| key).collect();
+    kv.delete_many(&store, &keys).await.unwrap();
+    assert!(contents(kv, &store).await.is_empty());
+    assert_eq!(totals(stores, &store).await, (0, 0));
+}
+
 pub(super) async fn store_totals_count_keys_and_bytes_exactly(stores: &Stores) {
     let kv = stores.key_value.as_ref();
     let ns = Name::default_namespace();

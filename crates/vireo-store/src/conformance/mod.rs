@@ -128,6 +128,7 @@ macro_rules! __conformance_cases {
                 of_two_racing_swaps_exactly_one_wins,
                 a_swap_fails_after_any_write_even_back_to_the_same_value,
                 batches_read_and_write_many_keys_at_once,
+                a_batch_of_thousands_of_keys_is_written_whole,
                 store_totals_count_keys_and_bytes_exactly,
                 the_namespace_quota_refuses_growth_and_deleting_frees_it,
                 namespaces_never_see_each_others_keys,

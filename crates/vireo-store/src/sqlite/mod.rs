@@ -3,11 +3,13 @@
 //! transactions they run on (a write begins `IMMEDIATE` on the one writer and announces its
 //! change in process after the commit), error classification, and what SQLite does its own
 //! way: SQL text (`dialect`), the padded multi-row statements of the record writer's batches
-//! (`records`) and the queue's cycle, synced when it accepts (`queue`).
+//! (`records`), the queue's cycle, synced when it accepts (`queue`), and key-value batches in two
+//! round trips (`key_value`).
 
 mod changes;
 mod copy;
 mod dialect;
+mod key_value;
 mod objects;
 mod queue;
 mod records;
@@ -368,6 +370,36 @@ mod tests {
             .await
             .unwrap();
         assert!(sealed.is_empty(), "the failed writes left nothing behind");
+    }
+
+    /// A key-value batch runs in a transaction sqlx does not track: one that fails between its
+    /// round trips leaves nothing behind and no connection still in the transaction.
+    #[tokio::test]
+    async fn a_key_value_batch_that_fails_midway_is_rolled_back_and_the_writer_goes_on() {
+        use vireo_core::{KeyValueStore as _, KvStoreId, Name};
+
+        let (_dir, store) = temp_store().await;
+        let kv = KvStoreId {
+            namespace: Name::default_namespace(),
+            store: Name::default_kv_store(),
+        };
+        store.set(&kv, "kept", b"1").await.unwrap();
+        cap_database_size(&store).await;
+        let entries = [
+            ("small".to_string(), b"2".to_vec()),
+            ("big".to_string(), vec![7; 256 * 1024]),
+        ];
+        let full = store.set_many(&kv, &entries).await.unwrap_err();
+        assert!(full.to_string().contains("full"), "{full}");
+        // The next batch gets a clean connection, sees none of the failed one and commits.
+        store.set(&kv, "after", b"3").await.unwrap();
+        let asked = ["kept", "small", "big", "after"].map(String::from);
+        assert_eq!(
+            store.get_many(&kv, &asked).await.unwrap(),
+            [Some(b"1".to_vec()), None, None, Some(b"3".to_vec())]
+        );
+        let stores = store.list_stores(&kv.namespace).await.unwrap();
+        assert_eq!((stores[0].keys, stores[0].bytes), (2, 11), "kept and after");
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@
 
 mod reader;
 mod task_queue;
-mod writer;
+pub(crate) mod writer;
 
 /// Where a store handle's key-value reads and writes queue to be done in batches.
 #[derive(Debug, Default)]
@@ -27,10 +27,11 @@ use vireo_core::{
     StoreError,
 };
 
-use super::{Dialect, SqlStore, check_namespace, commit};
+use super::{SqlStore, check_namespace, commit};
 use crate::plan::key_value::{self as plan, KvWrite, KvWritten};
 use crate::rows::{self, column};
 use crate::sql::{Sql, query};
+use writer::KvWriteDialect;
 
 const STORE_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM namespaces WHERE name = $1),
         EXISTS (SELECT 1 FROM kv_stores WHERE namespace = $1 AND name = $2)";
@@ -50,7 +51,7 @@ const GET_MANY: &str =
 const LIST_KEYS: &str = "SELECT key FROM kv_entries WHERE namespace = $1 AND store = $2";
 
 #[async_trait::async_trait]
-impl<D: Dialect> KeyValueStore for SqlStore<D> {
+impl<D: KvWriteDialect> KeyValueStore for SqlStore<D> {
     async fn create_store(
         &self,
         namespace: &Name,
@@ -304,7 +305,7 @@ impl<D: Dialect> KeyValueStore for SqlStore<D> {
     }
 }
 
-impl<D: Dialect> SqlStore<D> {
+impl<D: KvWriteDialect> SqlStore<D> {
     async fn write_kv(&self, store: &KvStoreId, write: KvWrite) -> Result<KvWritten, StoreError> {
         self.key_value
             .writer

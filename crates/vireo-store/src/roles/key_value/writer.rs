@@ -9,6 +9,9 @@
 //! a few statements. A write that fails on its own (not a counter, over the quota) changes
 //! nothing and fails alone; a transaction that fails fails every write it held. Namespaces,
 //! then their stores, are taken in name order, so batches on several nodes never deadlock.
+//!
+//! The statements are built here once; a backend runs them one at a time ([`transaction`])
+//! or, where it can, many to a round trip ([`KvWriteDialect`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -21,8 +24,8 @@ use super::{GET_MANY, batch_failure};
 use crate::codec;
 use crate::plan::key_value::{self as plan, KvQuota, KvWrite, KvWritten, StoreBatch, StoredKey};
 use crate::roles::{Dialect, Tx, commit};
-use crate::rows::column;
-use crate::sql::{Sql, query};
+use crate::rows::{Columns, column};
+use crate::sql::{Sql, Statement, query};
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 256;
@@ -59,6 +62,16 @@ type Answer = Result<KvWritten, StoreError>;
 /// A write handed to the writer, and where its answer goes.
 type Pending = Asked<KvWrite, KvWritten>;
 
+/// How a backend runs a batch's transaction.
+#[async_trait::async_trait]
+pub(crate) trait KvWriteDialect: Dialect {
+    /// Applies every write of `slots` (sorted by namespace and store) in one transaction, a
+    /// statement at a time.
+    async fn kv_transaction(&self, slots: &mut [Slot]) -> Result<(), StoreError> {
+        transaction(self, slots).await
+    }
+}
+
 /// The queue to a store handle's writer task, started by the first write.
 #[derive(Debug, Default)]
 pub(crate) struct KvWriter(TaskQueue<KvWrite, KvWritten>);
@@ -66,7 +79,7 @@ pub(crate) struct KvWriter(TaskQueue<KvWrite, KvWritten>);
 impl KvWriter {
     /// Queues `write` to `store` and waits for the batch that commits it. A caller that stops
     /// waiting does not take its write back: the batch commits it all the same.
-    pub(super) async fn submit<D: Dialect>(
+    pub(super) async fn submit<D: KvWriteDialect>(
         &self,
         backend: &D,
         store: &KvStoreId,
@@ -81,7 +94,7 @@ impl KvWriter {
 
 /// The writer task: a batch of whatever has queued, committed, answered; until every handle
 /// on the queue is gone.
-async fn run<D: Dialect>(backend: D, mut queue: mpsc::Receiver<Pending>) {
+async fn run<D: KvWriteDialect>(backend: D, mut queue: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         write_batch(&backend, std::mem::take(&mut batch)).await;
@@ -89,7 +102,7 @@ async fn run<D: Dialect>(backend: D, mut queue: mpsc::Receiver<Pending>) {
 }
 
 /// One write of a batch and, once applied, its answer.
-struct Slot {
+pub(crate) struct Slot {
     store: KvStoreId,
     write: Option<KvWrite>,
     answer: Option<Answer>,
@@ -102,7 +115,7 @@ impl Slot {
     }
 }
 
-async fn write_batch<D: Dialect>(backend: &D, mut batch: Vec<Pending>) {
+async fn write_batch<D: KvWriteDialect>(backend: &D, mut batch: Vec<Pending>) {
     // By namespace, then store; stable, so each store's writes keep the order they came in.
     batch.sort_by(|a, b| {
         (&a.store.namespace, &a.store.store).cmp(&(&b.store.namespace, &b.store.store))
@@ -118,7 +131,7 @@ async fn write_batch<D: Dialect>(backend: &D, mut batch: Vec<Pending>) {
             (slot, pending.reply)
         })
         .unzip();
-    if let Err(error) = transaction(backend, &mut slots).await {
+    if let Err(error) = backend.kv_transaction(&mut slots).await {
         // Nothing the transaction held was written; a write that failed on its own keeps
         // its own reason.
         let error = Arc::new(error);
@@ -140,21 +153,36 @@ async fn write_batch<D: Dialect>(backend: &D, mut batch: Vec<Pending>) {
     }
 }
 
+/// Whether two slots write to one namespace, for `chunk_by`.
+pub(crate) fn same_namespace(a: &Slot, b: &Slot) -> bool {
+    a.store.namespace == b.store.namespace
+}
+
+/// Whether two slots of one namespace write to one store, for `chunk_by`.
+pub(crate) fn same_store(a: &Slot, b: &Slot) -> bool {
+    a.store.store == b.store.store
+}
+
 /// Applies every write of `slots` (sorted by namespace and store) in one transaction.
 async fn transaction<D: Dialect>(backend: &D, slots: &mut [Slot]) -> Result<(), StoreError> {
     let mut tx = backend.write().await?;
-    for namespace in slots.chunk_by_mut(|a, b| a.store.namespace == b.store.namespace) {
+    for namespace in slots.chunk_by_mut(same_namespace) {
         let Some(mut quota) = namespace_quota::<D>(&mut tx, &namespace[0].store).await? else {
-            for slot in namespace {
-                slot.fail(StoreError::NamespaceNotFound(slot.store.namespace.clone()));
-            }
+            fail_namespace(namespace);
             continue;
         };
-        for store in namespace.chunk_by_mut(|a, b| a.store.store == b.store.store) {
+        for store in namespace.chunk_by_mut(same_store) {
             write_store::<D>(&mut tx, store, &mut quota).await?;
         }
     }
     commit::<D>(tx).await
+}
+
+/// Fails every write of `slots`, whose namespace does not exist.
+pub(crate) fn fail_namespace(slots: &mut [Slot]) {
+    for slot in slots {
+        slot.fail(StoreError::NamespaceNotFound(slot.store.namespace.clone()));
+    }
 }
 
 /// The namespace's quota and what its stores hold, waiting for the namespace's other writers
@@ -163,23 +191,37 @@ async fn namespace_quota<D: Dialect>(
     tx: &mut Tx<D>,
     store: &KvStoreId,
 ) -> Result<Option<KvQuota>, StoreError> {
-    let quotas: Option<Option<String>> = query(NAMESPACE_QUOTAS)
-        .bind(store.namespace.as_str())
+    let quotas: Option<Option<String>> = quotas_read(store)
         .optional_scalar(&mut **tx, "reading namespace quotas")
         .await?;
     let Some(quotas) = quotas else {
         return Ok(None);
     };
-    let limit = codec::quotas(quotas.as_deref())?.max_kv_bytes;
-    let mut held = 0;
-    if limit.is_some() {
+    let mut quota = quota_of(quotas.as_deref(), 0)?;
+    if quota.limit.is_some() {
         D::lock_namespace(tx, &store.namespace).await?;
-        held = query(NAMESPACE_BYTES)
-            .bind(store.namespace.as_str())
+        quota.held = bytes_read(store)
             .scalar(&mut **tx, "counting the namespace's key-value bytes")
             .await?;
     }
-    Ok(Some(KvQuota { limit, held }))
+    Ok(Some(quota))
+}
+
+/// Reads the quotas of `store`'s namespace: one row, none when it does not exist.
+pub(crate) fn quotas_read(store: &KvStoreId) -> Statement<'_> {
+    query(NAMESPACE_QUOTAS).bind(store.namespace.as_str())
+}
+
+/// Reads what the stores of `store`'s namespace hold: one row.
+pub(crate) fn bytes_read(store: &KvStoreId) -> Statement<'_> {
+    query(NAMESPACE_BYTES).bind(store.namespace.as_str())
+}
+
+/// The namespace's quota from its `quotas` column and the bytes its stores hold.
+pub(crate) fn quota_of(quotas: Option<&str>, bytes: i64) -> Result<KvQuota, StoreError> {
+    let limit = codec::quotas(quotas)?.max_kv_bytes;
+    let held = if limit.is_some() { bytes } else { 0 };
+    Ok(KvQuota { limit, held })
 }
 
 /// Applies the writes of one store, all in `slots`.
@@ -190,26 +232,106 @@ async fn write_store<D: Dialect>(
 ) -> Result<(), StoreError> {
     let store = slots[0].store.clone();
     let Some(revision) = take_store(&mut **tx, &store).await? else {
-        for slot in slots {
-            slot.fail(StoreError::KvStoreNotFound {
-                namespace: store.namespace.clone(),
-                store: store.store.clone(),
-            });
-        }
+        fail_store(slots);
         return Ok(());
     };
-    let writes = slots.iter().filter_map(|slot| slot.write.as_ref());
-    let keys: BTreeSet<String> = writes
-        .clone()
-        .flat_map(KvWrite::keys)
-        .map(str::to_string)
-        .collect();
-    let counters: BTreeSet<String> = writes
-        .filter_map(KvWrite::reads_value)
-        .map(str::to_string)
-        .collect();
-    let stored = stored_keys(&mut **tx, &store, &keys).await?;
-    let values = stored_values(&mut **tx, &store, &counters).await?;
+    let reads = StoreReads::of(slots);
+    let mut stored = HashMap::new();
+    for read in reads.keys {
+        stored.extend(stored_keys(
+            &read.fetch_all(&mut **tx, "reading stored keys").await?,
+        )?);
+    }
+    let mut values = HashMap::new();
+    for read in reads.values {
+        values.extend(stored_values(
+            &read.fetch_all(&mut **tx, "reading counters").await?,
+        )?);
+    }
+    for write in apply(slots, revision, stored, values, quota) {
+        write.execute(&mut **tx, "storing keys").await?;
+    }
+    Ok(())
+}
+
+/// Fails every write of `slots`, whose store does not exist.
+pub(crate) fn fail_store(slots: &mut [Slot]) {
+    for slot in slots {
+        slot.fail(StoreError::KvStoreNotFound {
+            namespace: slot.store.namespace.clone(),
+            store: slot.store.store.clone(),
+        });
+    }
+}
+
+/// What the writes of one store's slots need read: the size and revision of each key they
+/// name (rows for [`stored_keys`]) and the value of each counter (rows for [`stored_values`]).
+pub(crate) struct StoreReads<'a> {
+    pub(crate) keys: Vec<Statement<'a>>,
+    pub(crate) values: Vec<Statement<'a>>,
+}
+
+impl<'a> StoreReads<'a> {
+    pub(crate) fn of(slots: &'a [Slot]) -> Self {
+        let store = store_of(slots);
+        let writes = slots.iter().filter_map(|slot| slot.write.as_ref());
+        let keys: BTreeSet<&str> = writes.clone().flat_map(KvWrite::keys).collect();
+        let counters: BTreeSet<&str> = writes.filter_map(KvWrite::reads_value).collect();
+        Self {
+            keys: in_chunks(STORED_KEYS, store, keys),
+            values: in_chunks(GET_MANY, store, counters),
+        }
+    }
+}
+
+/// `sql`, followed by ` IN ` and a chunk of `keys`, for each chunk; none for no keys.
+fn in_chunks<'a>(
+    sql: &'static str,
+    store: &'a KvStoreId,
+    keys: BTreeSet<&'a str>,
+) -> Vec<Statement<'a>> {
+    let keys: Vec<&str> = keys.into_iter().collect();
+    keys.chunks(KEYS_PER_STATEMENT)
+        .map(|keys| {
+            let mut read = query(sql)
+                .bind(store.namespace.as_str())
+                .bind(store.store.as_str());
+            read.push(" IN ").push_list(keys.iter().copied());
+            read
+        })
+        .collect()
+}
+
+/// The size and revision of each stored key a [`StoreReads::keys`] statement returned.
+pub(crate) fn stored_keys(rows: &[impl Columns]) -> Result<HashMap<String, StoredKey>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            let key = StoredKey {
+                value_bytes: column(row, 1)?,
+                revision: column(row, 2)?,
+            };
+            Ok((column(row, 0)?, key))
+        })
+        .collect()
+}
+
+/// The value of each stored counter a [`StoreReads::values`] statement returned.
+pub(crate) fn stored_values(rows: &[impl Columns]) -> Result<HashMap<String, Vec<u8>>, StoreError> {
+    rows.iter()
+        .map(|row| Ok((column(row, 0)?, column(row, 1)?)))
+        .collect()
+}
+
+/// Applies the writes of one store's `slots` to what it held, answering each, and returns the
+/// statements that store what they changed.
+pub(crate) fn apply(
+    slots: &mut [Slot],
+    revision: i64,
+    stored: HashMap<String, StoredKey>,
+    values: HashMap<String, Vec<u8>>,
+    quota: &mut KvQuota,
+) -> Vec<Statement<'static>> {
+    let store = slots[0].store.clone();
     let mut batch = StoreBatch::new(store.clone(), revision, stored, values);
     for slot in slots.iter_mut() {
         if let Some(write) = slot.write.take() {
@@ -217,14 +339,16 @@ async fn write_store<D: Dialect>(
         }
     }
     let rows = batch.finish();
-    let (namespace, name) = (store.namespace.as_str(), store.store.as_str());
-    for puts in rows.puts.chunks(KEYS_PER_STATEMENT) {
+    let (namespace, name) = (store.namespace.to_string(), store.store.to_string());
+    let mut writes = Vec::new();
+    let mut puts = rows.puts.into_iter().peekable();
+    while puts.peek().is_some() {
         let mut put = query(PUT);
-        for (index, (key, value)) in puts.iter().enumerate() {
+        for (index, (key, value)) in puts.by_ref().take(KEYS_PER_STATEMENT).enumerate() {
             put.push(if index == 0 { "(" } else { ", (" })
-                .push_bind(namespace)
+                .push_bind(namespace.clone())
                 .push(", ")
-                .push_bind(name)
+                .push_bind(name.clone())
                 .push(", ")
                 .push_bind(key)
                 .push(", ")
@@ -234,23 +358,23 @@ async fn write_store<D: Dialect>(
                 .push(")");
         }
         put.push(PUT_CONFLICT);
-        put.execute(&mut **tx, "storing keys").await?;
+        writes.push(put);
     }
     for deletes in rows.deletes.chunks(KEYS_PER_STATEMENT) {
-        let mut delete = query(DELETE).bind(namespace).bind(name);
-        delete.push(" IN ").push_list(deletes);
-        delete.execute(&mut **tx, "deleting keys").await?;
+        let mut delete = query(DELETE).bind(namespace.clone()).bind(name.clone());
+        delete.push(" IN ").push_list(deletes.iter().cloned());
+        writes.push(delete);
     }
     if rows.delta != plan::KvDelta::default() {
-        query(ADD_TO_TOTALS)
-            .bind(namespace)
-            .bind(name)
-            .bind(rows.delta.keys)
-            .bind(rows.delta.bytes)
-            .execute(&mut **tx, "counting the store's keys")
-            .await?;
+        writes.push(
+            query(ADD_TO_TOTALS)
+                .bind(namespace)
+                .bind(name)
+                .bind(rows.delta.keys)
+                .bind(rows.delta.bytes),
+        );
     }
-    Ok(())
+    writes
 }
 
 /// Takes the store's row, bumping its revision, and creates `default`'s on its first write;
@@ -262,9 +386,7 @@ async fn take_store(conn: &mut impl Sql, store: &KvStoreId) -> Result<Option<i64
     if !store.is_default() {
         return Ok(None);
     }
-    query(CREATE_DEFAULT_STORE)
-        .bind(store.namespace.as_str())
-        .bind(store.store.as_str())
+    create_default(store)
         .execute(conn, "creating the default key-value store")
         .await?;
     lock_store(conn, store).await?.map(Some).ok_or_else(|| {
@@ -276,53 +398,27 @@ async fn take_store(conn: &mut impl Sql, store: &KvStoreId) -> Result<Option<i64
 }
 
 async fn lock_store(conn: &mut impl Sql, store: &KvStoreId) -> Result<Option<i64>, StoreError> {
-    query(LOCK_STORE)
-        .bind(store.namespace.as_str())
-        .bind(store.store.as_str())
+    store_lock(store)
         .optional_scalar(conn, "taking the key-value store")
         .await
 }
 
-/// The size and revision of each of `keys` that is stored.
-async fn stored_keys(
-    conn: &mut impl Sql,
-    store: &KvStoreId,
-    keys: &BTreeSet<String>,
-) -> Result<HashMap<String, StoredKey>, StoreError> {
-    let keys: Vec<&String> = keys.iter().collect();
-    let mut stored = HashMap::with_capacity(keys.len());
-    for keys in keys.chunks(KEYS_PER_STATEMENT) {
-        let mut read = query(STORED_KEYS)
-            .bind(store.namespace.as_str())
-            .bind(store.store.as_str());
-        read.push(" IN ").push_list(keys.iter().copied());
-        for row in read.fetch_all(conn, "reading stored keys").await? {
-            let key = StoredKey {
-                value_bytes: column(&row, 1)?,
-                revision: column(&row, 2)?,
-            };
-            stored.insert(column(&row, 0)?, key);
-        }
-    }
-    Ok(stored)
+/// Creates the row of `default`, unless it exists or its namespace does not.
+pub(crate) fn create_default(store: &KvStoreId) -> Statement<'_> {
+    query(CREATE_DEFAULT_STORE)
+        .bind(store.namespace.as_str())
+        .bind(store.store.as_str())
 }
 
-/// The values of each of `keys` that is stored (only counters read theirs).
-async fn stored_values(
-    conn: &mut impl Sql,
-    store: &KvStoreId,
-    keys: &BTreeSet<String>,
-) -> Result<HashMap<String, Vec<u8>>, StoreError> {
-    let keys: Vec<&String> = keys.iter().collect();
-    let mut values = HashMap::with_capacity(keys.len());
-    for keys in keys.chunks(KEYS_PER_STATEMENT) {
-        let mut read = query(GET_MANY)
-            .bind(store.namespace.as_str())
-            .bind(store.store.as_str());
-        read.push(" IN ").push_list(keys.iter().copied());
-        for row in read.fetch_all(conn, "reading counters").await? {
-            values.insert(column(&row, 0)?, column(&row, 1)?);
-        }
-    }
-    Ok(values)
+/// Takes the store's row, bumping its revision: one row with the new revision, none when the
+/// store does not exist.
+pub(crate) fn store_lock(store: &KvStoreId) -> Statement<'_> {
+    query(LOCK_STORE)
+        .bind(store.namespace.as_str())
+        .bind(store.store.as_str())
+}
+
+/// The store the slots of a [`same_store`] group write to.
+pub(crate) fn store_of(slots: &[Slot]) -> &KvStoreId {
+    &slots[0].store
 }
