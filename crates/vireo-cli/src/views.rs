@@ -192,6 +192,8 @@ pub struct SourceView {
     pub received: u64,
     pub acknowledged: u64,
     #[serde(default)]
+    pub acknowledged_per_second: f64,
+    #[serde(default)]
     pub filtered: u64,
     pub lag: Option<u64>,
     pub last_error: Option<String>,

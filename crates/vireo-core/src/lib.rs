@@ -57,8 +57,8 @@ pub use secrets::{
 };
 pub use settings::{InvalidSettings, InvokeAuth, SettingsLimits, VersionSettings};
 pub use source::{
-    InvalidSource, NewSource, SecretOpener, Source, SourceKind, SourceMonitor, SourceProbe,
-    SourceProbeError, SourceSpec, SourceState, SourceStatus, SourceStore,
+    InvalidSource, NewSource, SOURCE_RATE_SECONDS, SecretOpener, Source, SourceKind, SourceMonitor,
+    SourceProbe, SourceProbeError, SourceSpec, SourceState, SourceStatus, SourceStore,
 };
 pub use split::{AliasTarget, InvalidSplit, StickyKey, VERSION_HEADER, WeightedVersion};
 

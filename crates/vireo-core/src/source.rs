@@ -328,10 +328,22 @@ pub struct SourceStatus {
     pub refused: u64,
     /// Messages acknowledged without an invocation: their body did not match the filter.
     pub filtered: u64,
+    /// Messages acknowledged in the last [`SOURCE_RATE_SECONDS`] seconds, this one included.
+    pub acknowledged_recently: u64,
     /// Messages in the broker not yet delivered to the source, where the broker reports it.
     pub lag: Option<u64>,
     pub last_error: Option<String>,
     pub last_error_at_us: Option<i64>,
+}
+
+/// The window of a source's recent rate of acknowledged messages.
+pub const SOURCE_RATE_SECONDS: u64 = 10;
+
+impl SourceStatus {
+    /// Messages acknowledged per second, over the last [`SOURCE_RATE_SECONDS`].
+    pub fn acknowledged_per_second(&self) -> f64 {
+        self.acknowledged_recently as f64 / SOURCE_RATE_SECONDS as f64
+    }
 }
 
 /// Reads the state of the sources running on this node, for the API.

@@ -75,6 +75,8 @@ pub struct SourceView {
     pub state: String,
     pub received: u64,
     pub acknowledged: u64,
+    /// Messages acknowledged per second over the last 10 seconds, on the node that answered.
+    pub acknowledged_per_second: f64,
     pub refused: u64,
     /// Messages acknowledged without an invocation: their body did not match the filter.
     pub filtered: u64,
@@ -117,6 +119,7 @@ impl SourceView {
             state: state.to_string(),
             received: status.map_or(0, |s| s.received),
             acknowledged: status.map_or(0, |s| s.acknowledged),
+            acknowledged_per_second: status.map_or(0.0, SourceStatus::acknowledged_per_second),
             refused: status.map_or(0, |s| s.refused),
             filtered: status.map_or(0, |s| s.filtered),
             lag: status.and_then(|s| s.lag),

@@ -46,7 +46,7 @@ pub(crate) fn table(viewer: &Viewer, namespace: &Name, sources: &[SourceView]) -
             div.scroll { table #sources {
                 thead { tr {
                     th { "Source" } th { "Kind" } th { "Function" } th { "Stream" } th { "State" }
-                    th { "Received" } th { "Acknowledged" } th { "Filtered" } th { "Refused" } th { "Lag" }
+                    th { "Received" } th { "Acknowledged" } th { "Ack/s" } th { "Filtered" } th { "Refused" } th { "Lag" }
                     @if writable { th {} }
                 } }
                 tbody {
@@ -67,6 +67,7 @@ pub(crate) fn table(viewer: &Viewer, namespace: &Name, sources: &[SourceView]) -
                             }
                             td.num { (source.received) }
                             td.num { (source.acknowledged) }
+                            td.num { (format!("{:.1}", source.acknowledged_per_second)) }
                             td.num { (source.filtered) }
                             td.num { (source.refused) }
                             td.num { @if let Some(lag) = source.lag { (lag) } }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use vireo_core::time::now_micros;
-use vireo_core::{Name, Source, SourceMonitor, SourceState, SourceStatus};
+use vireo_core::{Name, SOURCE_RATE_SECONDS, Source, SourceMonitor, SourceState, SourceStatus};
 
 /// Messages by outcome: `received`, `acknowledged`, `refused` (the queue was full; the broker
 /// keeps them), `duplicate` (stored before, by the idempotency key) or `filtered` (acknowledged
@@ -22,6 +22,34 @@ type Key = (Name, Name);
 struct Entry {
     runner: u64,
     status: SourceStatus,
+    acknowledged: RecentCounts,
+}
+
+/// Counts in each of the last [`SOURCE_RATE_SECONDS`] seconds (Unix time), in a ring.
+#[derive(Default)]
+struct RecentCounts([(u64, u64); SOURCE_RATE_SECONDS as usize]);
+
+impl RecentCounts {
+    fn add(&mut self, second: u64, n: u64) {
+        let slot = &mut self.0[(second % SOURCE_RATE_SECONDS) as usize];
+        if slot.0 != second {
+            *slot = (second, 0);
+        }
+        slot.1 += n;
+    }
+
+    /// The counts of the window ending with `second`.
+    fn total(&self, second: u64) -> u64 {
+        self.0
+            .iter()
+            .filter(|(at, _)| *at <= second && second - at < SOURCE_RATE_SECONDS)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+fn unix_second() -> u64 {
+    u64::try_from(now_micros() / 1_000_000).unwrap_or_default()
 }
 
 /// The status of every source running on this node.
@@ -31,7 +59,11 @@ pub struct Statuses(Arc<Mutex<HashMap<Key, Entry>>>);
 impl SourceMonitor for Statuses {
     fn status(&self, namespace: &Name, name: &Name) -> Option<SourceStatus> {
         let key = (namespace.clone(), name.clone());
-        self.lock().get(&key).map(|entry| entry.status.clone())
+        let second = unix_second();
+        self.lock().get(&key).map(|entry| SourceStatus {
+            acknowledged_recently: entry.acknowledged.total(second),
+            ..entry.status.clone()
+        })
     }
 }
 
@@ -53,11 +85,18 @@ impl Statuses {
             acknowledged: 0,
             refused: 0,
             filtered: 0,
+            acknowledged_recently: 0,
             lag: None,
             last_error: None,
             last_error_at_us: None,
         };
-        self.lock().insert(key.clone(), Entry { runner, status });
+        let acknowledged = RecentCounts::default();
+        let entry = Entry {
+            runner,
+            status,
+            acknowledged,
+        };
+        self.lock().insert(key.clone(), entry);
         Tracker {
             statuses: self.clone(),
             runner,
@@ -76,11 +115,11 @@ pub(crate) struct Tracker {
 }
 
 impl Tracker {
-    fn update(&self, change: impl FnOnce(&mut SourceStatus)) {
+    fn update(&self, change: impl FnOnce(&mut Entry)) {
         if let Some(entry) = self.statuses.lock().get_mut(&self.key)
             && entry.runner == self.runner
         {
-            change(&mut entry.status);
+            change(entry);
         }
     }
 
@@ -99,13 +138,23 @@ impl Tracker {
         }
         let n = messages as u64;
         metrics::counter!(SOURCE_MESSAGES_METRIC, &self.labels(outcome)).increment(n);
-        self.update(|status| match outcome {
-            "received" => status.received += n,
-            "acknowledged" => status.acknowledged += n,
-            "refused" => status.refused += n,
-            "filtered" => status.filtered += n,
-            _ => {}
-        });
+        let second = unix_second();
+        self.update(
+            |Entry {
+                 status,
+                 acknowledged,
+                 ..
+             }| match outcome {
+                "received" => status.received += n,
+                "acknowledged" => {
+                    status.acknowledged += n;
+                    acknowledged.add(second, n);
+                }
+                "refused" => status.refused += n,
+                "filtered" => status.filtered += n,
+                _ => {}
+            },
+        );
     }
 
     pub(crate) fn lag(&self, lag: Option<u64>) {
@@ -117,13 +166,13 @@ impl Tracker {
             ];
             metrics::gauge!(SOURCE_LAG_METRIC, &labels).set(lag as f64);
         }
-        self.update(|status| status.lag = lag);
+        self.update(|Entry { status, .. }| status.lag = lag);
     }
 
     /// Running again (after a failure): logged once.
     pub(crate) fn running(&self) {
         let mut was = None;
-        self.update(|status| {
+        self.update(|Entry { status, .. }| {
             was = Some(status.state);
             status.state = SourceState::Running;
         });
@@ -135,7 +184,7 @@ impl Tracker {
     /// Failing with `error`: logged at the change, and then only when the error changes.
     pub(crate) fn failing(&self, error: &str) {
         let mut changed = false;
-        self.update(|status| {
+        self.update(|Entry { status, .. }| {
             changed =
                 status.state != SourceState::Failing || status.last_error.as_deref() != Some(error);
             status.state = SourceState::Failing;
@@ -157,5 +206,25 @@ impl Drop for Tracker {
         {
             statuses.remove(&self.key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recent_count_covers_the_last_ten_seconds_and_reuses_older_slots() {
+        let mut recent = RecentCounts::default();
+        recent.add(100, 5);
+        recent.add(100, 2);
+        recent.add(105, 3);
+        assert_eq!(recent.total(105), 10);
+        assert_eq!(recent.total(109), 10, "100 is the window's first second");
+        assert_eq!(recent.total(110), 3, "100 has left the window");
+        assert_eq!(recent.total(99), 0, "nothing counts before it happened");
+        recent.add(110, 1);
+        assert_eq!(recent.total(110), 4, "110 took 100's slot afresh");
+        assert_eq!(recent.total(200), 0);
     }
 }

@@ -133,6 +133,13 @@ async fn listed_all_acknowledged(server: &Server, messages: usize, lag: Value) {
     .await;
     assert_eq!(listed["state"], "running", "{listed}");
     assert_eq!(listed["received"], messages);
+    // Acknowledged moments ago, within the rate's 10 s window: counted, never more than all.
+    let rate = listed["acknowledged_per_second"]
+        .as_f64()
+        .unwrap_or_default();
+    assert!(rate > 0.0 && rate <= messages as f64 / 10.0, "{listed}");
+    let table = server.cli_ok(&["sources", "ls"]);
+    assert!(table.contains("ACKED/S"), "{table}");
     let metrics = server.metrics_text().await;
     assert!(
         metrics
