@@ -51,6 +51,10 @@ pub enum SourcesCommand {
         /// others are acknowledged and counted as filtered
         #[arg(long, value_name = "JSON", value_parser = json_object)]
         filter: Option<serde_json::Value>,
+        /// MQTT only: the subscription's QoS, 1 (at least once) or 0 (best effort: nothing is
+        /// acknowledged, and a message in flight when Vireo stops is lost) [default: 1]
+        #[arg(long, value_name = "0|1", value_parser = clap::value_parser!(u8).range(0..=1))]
+        qos: Option<u8>,
     },
     /// List the namespace's sources with their state, counters and lag on the node answering.
     Ls,
@@ -68,7 +72,7 @@ pub enum Kind {
     Redis,
     /// A NATS JetStream stream, read through a durable pull consumer.
     Nats,
-    /// An MQTT topic filter, subscribed to at QoS 1 with a persistent session.
+    /// An MQTT topic filter, subscribed to at QoS 1 (or --qos 0) with a persistent session.
     Mqtt,
     /// A PostgreSQL table's inserted, updated and deleted rows, recorded by a trigger.
     Postgres,
@@ -91,6 +95,7 @@ pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> an
             batch_size,
             batch_window,
             filter,
+            qos,
         } => {
             let kind = match kind {
                 Kind::Redis => "redis",
@@ -103,7 +108,7 @@ pub async fn run(client: &Client, format: Format, command: SourcesCommand) -> an
                 "name": name, "kind": kind, "url": url, "stream": stream, "subject": subject,
                 "function": function,
                 "password_secret": password_secret, "batch_size": batch_size,
-                "batch_window_ms": batch_window, "filter": filter,
+                "batch_window_ms": batch_window, "filter": filter, "qos": qos,
             });
             let answer = client
                 .json(client.request(Method::POST, &base).json(&body))

@@ -186,6 +186,8 @@ pub struct SourceView {
     pub batch_window_ms: Option<u32>,
     #[serde(default)]
     pub filter: Option<serde_json::Value>,
+    #[serde(default)]
+    pub qos: Option<u8>,
     pub function: String,
     pub paused: bool,
     pub state: String,

@@ -102,6 +102,9 @@ pub struct SourceSpec {
     /// Only messages whose JSON body matches invoke the function; the others are acknowledged
     /// and counted as filtered. All when `None`.
     pub filter: Option<MessageFilter>,
+    /// MQTT only: the subscription's QoS, 0 (best effort, nothing acknowledged) or 1 (at least
+    /// once, the default when `None`).
+    pub qos: Option<u8>,
 }
 
 /// Why a source's settings are refused; the message names the setting.
@@ -166,6 +169,21 @@ impl SourceSpec {
                 "topic {:?} is not an MQTT topic filter ('+' is a whole level, '#' only the last one)",
                 self.stream
             ));
+        }
+        if let Some(qos) = self.qos {
+            if self.kind != SourceKind::Mqtt {
+                return fail(format!(
+                    "qos is an MQTT subscription's; a {} source acknowledges each message after its commit",
+                    self.kind
+                ));
+            }
+            if qos > 1 {
+                return fail(format!(
+                    "qos must be 0 (best effort) or 1 (at least once, the default), got {qos}: \
+                     a function's delivery is at least once, so QoS 2's exactly-once handshake \
+                     would promise nothing more"
+                ));
+            }
         }
         if self.kind == SourceKind::Postgres && !is_table_name(&self.stream) {
             return fail(format!(
@@ -376,7 +394,29 @@ mod tests {
             batch_size: 100,
             batch_window_ms: None,
             filter: None,
+            qos: None,
         }
+    }
+
+    #[test]
+    fn qos_is_0_or_1_and_for_mqtt_only() {
+        let mut mqtt = spec("mqtt://127.0.0.1:1883");
+        mqtt.kind = SourceKind::Mqtt;
+        mqtt.stream = "sensors/+/temp".to_string();
+        for qos in [None, Some(0), Some(1)] {
+            mqtt.qos = qos;
+            assert!(mqtt.validate().is_ok(), "{qos:?}");
+        }
+        mqtt.qos = Some(2);
+        let two = mqtt.validate().unwrap_err().to_string();
+        assert!(
+            two.contains("qos must be 0") && two.contains("got 2"),
+            "{two}"
+        );
+        let mut redis = spec("redis://127.0.0.1");
+        redis.qos = Some(1);
+        let redis = redis.validate().unwrap_err().to_string();
+        assert!(redis.contains("qos is an MQTT"), "{redis}");
     }
 
     #[test]

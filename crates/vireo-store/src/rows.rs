@@ -144,7 +144,7 @@ macro_rules! narrowed_column {
         }
     )*};
 }
-narrowed_column!(u16, u32, u64);
+narrowed_column!(u8, u16, u32, u64);
 
 pub(crate) fn column<'n, T: FromColumn>(
     row: &impl Columns,
@@ -381,6 +381,7 @@ pub(crate) fn source(row: &impl Columns) -> Result<Source, StoreError> {
             filter: column::<Option<String>>(row, "filter")?
                 .map(|filter| codec::from_json("filter", &filter))
                 .transpose()?,
+            qos: column(row, "qos")?,
         },
         paused: column(row, "paused")?,
         created_at_us: column(row, "created_at_us")?,

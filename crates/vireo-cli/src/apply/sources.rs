@@ -1,7 +1,7 @@
 //! The manifest's event sources, named in the namespace (see `named.rs` for what is done).
 
 use serde_json::{Value, json};
-use vireo_core::Name;
+use vireo_core::{Name, SourceKind};
 
 use super::named::{self, Change, Listed};
 use crate::client::Client;
@@ -56,6 +56,8 @@ fn create_body(function: &Name, source: &EventSourceSpec) -> Value {
         "batch_size": spec.batch_size,
         "batch_window_ms": spec.batch_window_ms,
         "filter": spec.filter,
+        // As the server shows it: an MQTT source's QoS is 1 unless set.
+        "qos": (spec.kind == SourceKind::Mqtt).then(|| spec.qos.unwrap_or(1)),
     })
 }
 
@@ -70,4 +72,5 @@ fn same(body: &Value, view: &SourceView) -> bool {
         && body["batch_size"] == view.batch_size
         && body["batch_window_ms"] == json!(view.batch_window_ms)
         && body["filter"] == json!(view.filter)
+        && body["qos"] == json!(view.qos)
 }

@@ -179,6 +179,8 @@ pub struct EventSourceSpec {
     /// prefix, suffix, exists, anything-but; tables descend) [default: every message].
     #[schema(value_type = Option<Object>)]
     pub filter: Option<MessageFilter>,
+    /// MQTT only: the subscription's QoS, 1 (at least once) or 0 (best effort) [default: 1].
+    pub qos: Option<u8>,
     /// The alias the source invokes [default: latest].
     #[schema(value_type = Option<String>)]
     pub alias: Option<AliasName>,
@@ -196,6 +198,7 @@ impl EventSourceSpec {
             batch_size: self.batch_size.unwrap_or(DEFAULT_SOURCE_BATCH),
             batch_window_ms: self.batch_window_ms,
             filter: self.filter.clone(),
+            qos: self.qos,
         }
     }
 }

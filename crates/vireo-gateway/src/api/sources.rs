@@ -52,6 +52,10 @@ pub struct CreateSource {
     /// filter criteria.
     #[schema(value_type = Option<Object>, example = json!({"type": ["order.created"]}))]
     pub filter: Option<serde_json::Value>,
+    /// MQTT only: the subscription's QoS, 0 (best effort: nothing is acknowledged, a message
+    /// in flight when Vireo stops is lost) or 1 (at least once, the default).
+    #[schema(minimum = 0, maximum = 1)]
+    pub qos: Option<u8>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -69,6 +73,8 @@ pub struct SourceView {
     pub batch_window_ms: Option<u32>,
     #[schema(value_type = Option<Object>)]
     pub filter: Option<serde_json::Value>,
+    /// MQTT only: the subscription's QoS (1 unless created with 0).
+    pub qos: Option<u8>,
     pub paused: bool,
     /// On the node that answered: `running`, `paused` or `failing`; `starting` until its
     /// runner has first connected.
@@ -115,6 +121,10 @@ impl SourceView {
             batch_size: source.spec.batch_size,
             batch_window_ms: source.spec.batch_window_ms,
             filter: source.spec.filter.map(|filter| filter.as_json().clone()),
+            qos: match source.spec.kind {
+                SourceKind::Mqtt => Some(source.spec.qos.unwrap_or(1)),
+                _ => None,
+            },
             paused: source.paused,
             state: state.to_string(),
             received: status.map_or(0, |s| s.received),
@@ -174,6 +184,7 @@ fn spec(body: &CreateSource) -> Result<SourceSpec, ApiError> {
             .map(MessageFilter::parse)
             .transpose()
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_source", e.to_string()))?,
+        qos: body.qos,
     };
     spec.validate()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_source", e.to_string()))?;

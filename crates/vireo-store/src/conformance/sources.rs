@@ -25,6 +25,7 @@ fn source(function: &Name, name_: &str) -> NewSource {
                 serde_json::from_value(serde_json::json!({"type": ["order.created"]}))
                     .expect("a valid filter"),
             ),
+            qos: None,
         },
         created_at_us: 7,
     }
@@ -49,10 +50,12 @@ pub(super) async fn sources_round_trip_pause_and_go_with_their_function(stores: 
         sources.create_source(&source(&name("nope"), "x")).await,
         Err(StoreError::FunctionNotFound { .. })
     ));
-    sources
-        .create_source(&source(&function, "audit"))
-        .await
-        .unwrap();
+    // The store keeps every setting, an MQTT source's QoS too.
+    let mut audit = source(&function, "audit");
+    audit.spec.kind = SourceKind::Mqtt;
+    audit.spec.qos = Some(0);
+    let created = sources.create_source(&audit).await.unwrap();
+    assert_eq!(created.spec, audit.spec);
     let listed: Vec<_> = sources
         .list_sources(&namespace)
         .await

@@ -7,9 +7,9 @@ use super::{Dialect, SqlStore, check_function, commit};
 use crate::rows;
 use crate::sql::query;
 
-const SOURCE_COLUMNS: &str = "SELECT namespace, name, function, selector, kind, url, stream, subject, password_secret, batch_size, batch_window_ms, filter, paused, created_at_us FROM sources";
-const CREATE_SOURCE: &str = "INSERT INTO sources (namespace, name, function, selector, kind, url, stream, subject, password_secret, batch_size, batch_window_ms, filter, created_at_us)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING";
+const SOURCE_COLUMNS: &str = "SELECT namespace, name, function, selector, kind, url, stream, subject, password_secret, batch_size, batch_window_ms, filter, qos, paused, created_at_us FROM sources";
+const CREATE_SOURCE: &str = "INSERT INTO sources (namespace, name, function, selector, kind, url, stream, subject, password_secret, batch_size, batch_window_ms, filter, qos, created_at_us)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING";
 const DELETE_SOURCE: &str = "DELETE FROM sources WHERE namespace = $1 AND name = $2";
 const SET_SOURCE_PAUSED: &str = "UPDATE sources SET paused = $3 WHERE namespace = $1 AND name = $2";
 
@@ -38,6 +38,7 @@ impl<D: Dialect> SourceStore for SqlStore<D> {
                     .as_ref()
                     .map(|filter| filter.as_json().to_string()),
             )
+            .bind(spec.qos.map(i64::from))
             .bind(source.created_at_us)
             .execute(&mut *tx, "creating source")
             .await?;

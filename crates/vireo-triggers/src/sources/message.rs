@@ -166,6 +166,7 @@ mod tests {
                 batch_size: 10,
                 batch_window_ms: None,
                 filter: None,
+                qos: None,
             },
             paused: false,
             created_at_us: 0,

@@ -1,4 +1,5 @@
-//! MQTT: the source's topic filter is subscribed to at QoS 1 as a shared subscription
+//! MQTT: the source's topic filter is subscribed to at QoS 1 (or 0, when the source asks for best
+//! effort) as a shared subscription
 //! (`$share/vireo.<namespace>.<source>/<filter>`), each node with a persistent session of its
 //! own (clean session off) and manual acknowledgements: a message is acknowledged (`PUBACK`)
 //! only after the queue's commit, in the order it arrived, and one never acknowledged is sent
@@ -73,7 +74,12 @@ impl Connector for MqttConnector {
         let mqtt = mqtt_options(url, password, client_id, options.probe, options)?;
         let (client, mut events) = AsyncClient::new(mqtt, REQUESTS);
         let topic = source.spec.stream.clone();
-        let early = tokio::time::timeout(CONNECT_TIMEOUT, subscribe(&client, &mut events, &filter))
+        let qos = match source.spec.qos {
+            Some(0) => QoS::AtMostOnce,
+            _ => QoS::AtLeastOnce,
+        };
+        let subscribing = subscribe(&client, &mut events, &filter, qos);
+        let early = tokio::time::timeout(CONNECT_TIMEOUT, subscribing)
             .await
             .map_err(|_| SourceProbeError::Unreachable {
                 url: url.to_string(),
@@ -230,18 +236,19 @@ impl Failure {
     }
 }
 
-/// Connects and subscribes at QoS 1; returns what a resumed session delivered meanwhile.
+/// Connects and subscribes at `qos`; returns what a resumed session delivered meanwhile.
 async fn subscribe(
     client: &AsyncClient,
     events: &mut EventLoop,
     topic: &str,
+    qos: QoS,
 ) -> Result<Vec<Publish>, Failure> {
     let refused = |error: ConnectionError| match error {
         ConnectionError::ConnectionRefused(code) => Failure::Refused(code),
         other => Failure::Connection(other.to_string()),
     };
     client
-        .subscribe(topic, QoS::AtLeastOnce)
+        .subscribe(topic, qos)
         .await
         .map_err(|e| Failure::Connection(e.to_string()))?;
     let mut early = Vec::new();

@@ -14,7 +14,7 @@ use super::{
     listed_all_acknowledged, runs_on, shared_by_both, source_becomes, state_changes_logged,
     two_nodes,
 };
-use crate::support::{DEADLINE, Server, eventually};
+use crate::support::{DEADLINE, Server, eventually, stdout_json};
 
 /// A publisher whose connection runs until the test ends.
 pub(super) fn publisher(broker: &Mosquitto, id: &str) -> AsyncClient {
@@ -59,6 +59,7 @@ async fn each_message_on_the_topic_filter_becomes_one_succeeded_invocation() {
     let server = Server::builder(data.path()).config(FAST_CLAIMS).start();
     server.deploy_ok("probe", "probe", json!({})).await;
     let created = subscribed_source(&server, &broker).await;
+    assert_eq!(created["qos"], 1, "QoS 1 unless asked: {created}");
     assert_eq!(created["kind"], "mqtt", "{created}");
     assert_eq!(created["stream"], "e2e/orders/+", "{created}");
 
@@ -132,6 +133,77 @@ async fn messages_published_at_qos_0_arrive_while_the_source_runs() {
         published.insert(topic, String::new());
     }
     each_delivered_once(&server, &published, BY_SUBJECT).await;
+}
+
+/// `--qos 0` subscribes at QoS 0: messages published at QoS 1 arrive at the lower QoS, with
+/// nothing acknowledged. QoS is an MQTT source's setting, 0 or 1.
+#[tokio::test]
+async fn a_qos_0_source_takes_messages_best_effort_and_qos_is_checked() {
+    let broker = Mosquitto::start().expect("an MQTT broker of its own");
+    let client = publisher(&broker, "e2e-sub-qos0");
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::builder(data.path()).config(FAST_CLAIMS).start();
+    server.deploy_ok("probe", "probe", json!({})).await;
+    let url = broker.url();
+    let created = stdout_json(&server.cli(&[
+        "sources",
+        "add",
+        "orders",
+        "--kind",
+        "mqtt",
+        "--url",
+        &url,
+        "--topic",
+        "e2e/orders/+",
+        "--qos",
+        "0",
+        "--function",
+        "probe",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(created["qos"], 0, "{created}");
+    source_becomes(&server, "running", DEADLINE, |_| true).await;
+    let published = publish(
+        &client,
+        "e2e/orders/",
+        (0..50).map(|n| format!("{{\"n\":{n}}}")),
+    )
+    .await;
+    each_delivered_once(&server, &published, BY_SUBJECT).await;
+    let listed = stdout_json(&server.cli(&["sources", "ls", "-o", "json"]));
+    assert_eq!(listed["sources"][0]["qos"], 0, "{listed}");
+
+    let refused = server.cli(&[
+        "sources",
+        "add",
+        "two",
+        "--kind",
+        "mqtt",
+        "--url",
+        &url,
+        "--topic",
+        "e2e/two/+",
+        "--qos",
+        "2",
+        "--function",
+        "probe",
+    ]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--qos"), "{stderr}");
+    let source = |kind: &str, url: &str, qos: u8| json!({"name": "two", "function": "probe", "kind": kind, "url": url, "stream": "e2e/two/+", "qos": qos});
+    for (body, says) in [
+        (source("mqtt", &url, 2), "qos must be 0"),
+        (
+            source("redis", "redis://127.0.0.1:6379", 1),
+            "qos is an MQTT",
+        ),
+    ] {
+        let (status, code, answer) = create(&server, &body).await;
+        assert_eq!((status, code), (400, json!("invalid_source")), "{answer}");
+        assert!(answer.to_string().contains(says), "{answer}");
+    }
 }
 
 #[tokio::test]
