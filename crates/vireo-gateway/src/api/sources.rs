@@ -77,7 +77,7 @@ pub struct SourceView {
     pub qos: Option<u8>,
     pub paused: bool,
     /// On the node that answered: `running`, `paused` or `failing`; `starting` until its
-    /// runner has first connected.
+    /// runner has first connected; `pausing` once paused, until its runner here has stopped.
     pub state: String,
     pub received: u64,
     pub acknowledged: u64,
@@ -99,7 +99,9 @@ impl SourceView {
             selector => format!("{}@{selector}", source.function),
         };
         let state = match (&status, source.paused) {
-            (_, true) => "paused",
+            // Its runner here stops at the next reread of the sources (`sources.poll_ms`).
+            (Some(_), true) => "pausing",
+            (None, true) => "paused",
             (Some(status), false) => match status.state {
                 SourceState::Starting => "starting",
                 SourceState::Running => "running",

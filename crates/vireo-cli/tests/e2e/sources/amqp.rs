@@ -134,7 +134,7 @@ fn add_queue_source(server: &Server, broker: &RabbitMq, queue: &str, extra: &[&s
 /// Pauses the source and waits until `queue` is empty with no consumer: anything the source
 /// left unacknowledged would be back in the queue once its connection closed.
 async fn all_acknowledged_at_the_broker(server: &Server, channel: &Channel, queue: &str) {
-    server.cli_ok(&["sources", "pause", "orders"]);
+    super::pause(server).await;
     idle_with(channel, queue, 0).await;
 }
 
@@ -160,7 +160,7 @@ async fn each_message_of_a_queue_becomes_one_succeeded_invocation() {
     assert!(line.contains("ce-subject=e2e-orders"), "{line}");
 
     // Paused: once its consumer is gone, messages wait in the queue, then arrive after resume.
-    server.cli_ok(&["sources", "pause", "orders"]);
+    super::pause(&server).await;
     idle_with(&channel, "e2e-orders", 0).await;
     let more = publish(&channel, "e2e-orders", ["late".to_string()]).await;
     idle_with(&channel, "e2e-orders", 1).await;

@@ -185,6 +185,13 @@ async fn source_becomes(
     .await
 }
 
+/// Pauses the source `orders` and waits until its runner on `server` has stopped (`paused`, not
+/// `pausing`): from then on the broker keeps what arrives.
+async fn pause(server: &Server) {
+    server.cli_ok(&["sources", "pause", "orders"]);
+    source_becomes(server, "paused", DEADLINE, |_| true).await;
+}
+
 /// Each state change is logged once.
 fn state_changes_logged(server: &Server) {
     assert!(

@@ -14,7 +14,7 @@ use super::{
     listed_all_acknowledged, runs_on, shared_by_both, source_becomes, state_changes_logged,
     two_nodes,
 };
-use crate::support::{DEADLINE, Server, eventually, stdout_json};
+use crate::support::{DEADLINE, Server, stdout_json};
 
 /// A publisher whose connection runs until the test ends.
 pub(super) fn publisher(broker: &Mosquitto, id: &str) -> AsyncClient {
@@ -77,17 +77,7 @@ async fn each_message_on_the_topic_filter_becomes_one_succeeded_invocation() {
     assert!(line.contains("ce-type=dev.vireo.mqtt.message"), "{line}");
 
     // Paused: the persistent session keeps what arrives, delivered after resume.
-    server.cli_ok(&["sources", "pause", "orders"]);
-    eventually(DEADLINE, || async {
-        let (_, source) = server
-            .get_json("/v1/namespaces/default/sources/orders")
-            .await;
-        match source["state"].as_str() {
-            Some("paused") => Ok(()),
-            _ => Err(source.to_string()),
-        }
-    })
-    .await;
+    super::pause(&server).await;
     let more = publish(&client, "e2e/orders/late-", ["late".to_string()]).await;
     server.cli_ok(&["sources", "resume", "orders"]);
     let mut all = published.clone();

@@ -97,7 +97,7 @@ async fn each_message_on_the_filtered_subjects_becomes_one_succeeded_invocation(
     assert!(line.contains("ce-type=dev.vireo.nats.message"), "{line}");
 
     // Paused: messages wait at the broker, then arrive after resume.
-    server.cli_ok(&["sources", "pause", "orders"]);
+    super::pause(&server).await;
     let more = publish(&js, "flow.orders.us", ["late".to_string()]).await;
     server.cli_ok(&["sources", "resume", "orders"]);
     let mut all = published.clone();

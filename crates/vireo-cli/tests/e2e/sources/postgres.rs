@@ -89,7 +89,7 @@ async fn each_row_change_becomes_one_succeeded_invocation() {
     assert!(line.contains("ce-subject=shop.orders"), "{line}");
 
     // Deleted: its trigger goes from the table, so changes stop being recorded.
-    server.cli_ok(&["sources", "pause", "orders"]);
+    super::pause(&server).await;
     insert(&client, MESSAGES as i32, MESSAGES as i32 + 1).await;
     assert_eq!(outbox(&client).await, 1, "a paused source's changes wait");
     server.cli_ok(&["sources", "rm", "orders"]);

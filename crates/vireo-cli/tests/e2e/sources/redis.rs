@@ -131,7 +131,7 @@ async fn each_stream_entry_becomes_one_succeeded_invocation() {
     assert!(line.contains("ce-type=dev.vireo.redis.message"), "{line}");
 
     // Paused: entries wait at the broker, then arrive after resume.
-    server.cli_ok(&["sources", "pause", "orders"]);
+    super::pause(&server).await;
     let more = publish(&mut publisher, "e2e-orders", ["late".to_string()]).await;
     server.cli_ok(&["sources", "resume", "orders"]);
     let mut all = published.clone();
