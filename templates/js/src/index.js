@@ -5,6 +5,8 @@ import { Store } from 'fermyon:spin/key-value@2.0.0';
 import { get as variable } from 'fermyon:spin/variables@2.0.0';
 import { getEnvironment } from 'wasi:cli/environment@0.2.12';
 
+import { serve } from './serve.js';
+
 const handler = {
   async fetch(request) {
     const who = (await request.text()).trim() || 'world';
@@ -30,5 +32,7 @@ function countVisit() {
   return visits;
 }
 
-// The engine hands each request to the `fetch` event; this line passes it to the handler above.
-addEventListener('fetch', (event) => event.respondWith(handler.fetch(event.request)));
+// The component's wasi:http handler: serve() (src/serve.js) hands each request to the handler
+// above. An instance serves many requests, so what the module keeps outside `fetch` lasts
+// between them, as in a Worker.
+export const incomingHandler = serve(handler);

@@ -1,7 +1,8 @@
 //! Instance reuse with components that serve one request per instance (componentize-js): the
 //! instance that returned without answering is dropped, the request goes to a fresh instance,
 //! and the version runs on fresh instances from then on, saying so in the log, `describe` and
-//! the next deploy.
+//! the next deploy. A componentize-js component that exports its wasi:http handler (the
+//! JavaScript template's `serve()`) instead of using the `fetch` event is reused.
 
 use serde_json::{Value, json};
 
@@ -103,4 +104,40 @@ async fn a_componentize_js_function_with_instance_reuse_answers_every_request() 
         .collect();
     assert_eq!(answers, expected);
     assert_eq!(fallback_versions(&server, "hello-js").await, json!([1]));
+}
+
+#[tokio::test]
+async fn a_componentize_js_function_exporting_its_handler_is_reused() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let deployed = server
+        .deploy(
+            "served",
+            js_guest("hello-served"),
+            json!({"instance_reuse": 10}),
+        )
+        .await;
+    assert_eq!(deployed.status(), 201);
+
+    let client = reqwest::Client::new();
+    let mut counts = Vec::new();
+    for i in 0..20 {
+        let response = client
+            .post(server.url("/fn/default/served/greet"))
+            .body(format!("body {i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let count = response.headers()["x-instance-requests"].to_str().unwrap();
+        counts.push(count.parse::<u32>().unwrap());
+        let text = response.text().await.unwrap();
+        assert_eq!(text, format!("hello from js /greet body {i}"));
+    }
+    // Sequential requests on one version: each instance serves its 10, then a fresh one.
+    assert_eq!(
+        counts,
+        [(1..=10).collect::<Vec<u32>>(), (1..=10).collect()].concat()
+    );
+    assert_eq!(fallback_versions(&server, "served").await, json!([]));
 }

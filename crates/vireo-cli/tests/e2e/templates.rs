@@ -111,6 +111,15 @@ async fn template_answers(language: &str) {
             "{language}, request {visits}"
         );
     }
+    // The second request went to the first one's instance where the template reuses them.
+    let (_, function) = server
+        .get_json("/v1/namespaces/default/functions/greet")
+        .await;
+    assert_eq!(
+        function["reuse_fallback_versions"],
+        serde_json::json!([]),
+        "{language}: {function}"
+    );
 }
 
 #[tokio::test]

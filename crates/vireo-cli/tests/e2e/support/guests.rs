@@ -49,7 +49,9 @@ fn guest_manifests(root: &Path) -> Vec<PathBuf> {
 /// Builds `tests/js/<name>.js` into a component with componentize-js, once per test run, and
 /// returns its bytes. The node packages come from `npm ci` in `tests/js` (scripts/test.sh); the
 /// build script is the JavaScript template's (`tests/js/build.mjs` and `wit` link to it), run
-/// as if it lived in `tests/js` so that it finds the packages installed there.
+/// as if it lived in `tests/js` so that it finds the packages installed there. The source is
+/// built from a directory of its own beside the template's `serve.js`, which it may import:
+/// componentize-js reads only the source's directory, and follows no link out of it.
 pub fn js_guest(name: &str) -> Vec<u8> {
     static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
     let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
@@ -64,11 +66,24 @@ pub fn js_guest(name: &str) -> Vec<u8> {
         let out_dir = workspace_root().join("target/guests/js");
         std::fs::create_dir_all(&out_dir).expect("create target/guests/js");
         let out = out_dir.join(format!("{name}.wasm"));
+        let source = out_dir.join(name);
+        std::fs::create_dir_all(&source).expect("create the source's directory");
+        let root = workspace_root();
+        for (from, to) in [
+            (dir.join(format!("{name}.js")), format!("{name}.js")),
+            (
+                root.join("templates/js/src/serve.js"),
+                "serve.js".to_string(),
+            ),
+        ] {
+            std::fs::copy(&from, source.join(to))
+                .unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+        }
         let status = Command::new("node")
             .current_dir(&dir)
             .arg("--preserve-symlinks-main")
             .arg("build.mjs")
-            .arg(format!("{name}.js"))
+            .arg(source.join(format!("{name}.js")))
             .arg(&out)
             .status()
             .expect("run node to build a JavaScript guest (is nodejs installed?)");
