@@ -26,7 +26,8 @@ usage() {
 Usage: bench/languages.sh [--install-wasmtime] [--help]
 
 Builds two hello components that import WASI alone, so that both hosts run the very same file:
-JavaScript (tests/js/hello.js, componentize-js, with the template's build.mjs --wasi-only) and
+JavaScript (tests/js/hello-served.js, exported through the template's serve.js as the template
+does, componentize-js, with the template's build.mjs --wasi-only) and
 Python (bench/python-hello/app.py, componentize-py, world wasi:http/proxy@0.2.0), with the
 toolchains scripts/test.sh installs. Starts vireo serve on 127.0.0.1 ([scaling] idle_ttl_ms =
 $IDLE_TTL_MS) with each component deployed twice: fresh (instance_reuse 1) and reuse
@@ -58,10 +59,15 @@ build_components() {
         die "componentize-js is not in tests/js/node_modules: run scripts/test.sh first"
     [[ -x $PYTHON_TOOLCHAIN/bin/componentize-py ]] ||
         die "componentize-py is not in $PYTHON_TOOLCHAIN: run scripts/test.sh first"
+    # hello-served.js imports the template's serve.js; componentize-js reads only the source's
+    # directory, so both are copied into one.
     JS_WASM=$WORK/js-hello.wasm
-    record "(cd tests/js && node --preserve-symlinks-main build.mjs hello.js JS.wasm --wasi-only)"
-    (cd tests/js && node --preserve-symlinks-main build.mjs hello.js "$JS_WASM" --wasi-only) >&2 ||
-        die "building the JavaScript hello failed"
+    mkdir -p "$WORK/js"
+    cp tests/js/hello-served.js templates/js/src/serve.js "$WORK/js/"
+    record "cp tests/js/hello-served.js templates/js/src/serve.js JS/"
+    record "(cd tests/js && node --preserve-symlinks-main build.mjs JS/hello-served.js JS.wasm --wasi-only)"
+    (cd tests/js && node --preserve-symlinks-main build.mjs "$WORK/js/hello-served.js" "$JS_WASM" \
+        --wasi-only) >&2 || die "building the JavaScript hello failed"
     # The WASI packages componentize-py resolves the world from: those the Spin SDK ships.
     local wit
     wit=$(find "$PYTHON_TOOLCHAIN" -path '*/site-packages/spin_sdk/wit' -type d | head -n 1)
