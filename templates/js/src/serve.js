@@ -23,7 +23,8 @@ export function serve(handler) {
       try {
         response = await handler.fetch(toRequest(incoming));
       } catch (error) {
-        console.error(`the handler failed: ${error?.stack ?? error}`);
+        // The message, then where it was thrown: the engine's stack has no message.
+        console.error(`the handler failed: ${error}\n${error?.stack ?? ''}`);
         response = new Response('internal error\n', { status: 500 });
       }
       await send(response, responseOut);

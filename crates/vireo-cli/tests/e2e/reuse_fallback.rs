@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Server, guests, js_guest, stdout_json};
+use crate::support::{DEADLINE, Server, eventually, guests, js_guest, stdout_json};
 
 /// Sends `n` requests to `path`, each a POST with its own body; returns what each answered.
 async fn posts(server: &Server, path: &str, n: usize) -> Vec<(u16, String)> {
@@ -140,4 +140,22 @@ async fn a_componentize_js_function_exporting_its_handler_is_reused() {
         [(1..=10).collect::<Vec<u32>>(), (1..=10).collect()].concat()
     );
     assert_eq!(fallback_versions(&server, "served").await, json!([]));
+
+    // A handler that throws answers 500 through serve(), and says why in the function's log.
+    let thrown = client
+        .get(server.url("/fn/default/served/throw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(thrown.status(), 500);
+    assert_eq!(thrown.text().await.unwrap(), "internal error\n");
+    eventually(DEADLINE, || async {
+        let logs = server.cli(&["logs", "served", "-o", "json"]);
+        let logs = String::from_utf8_lossy(&logs.stdout).to_string();
+        match logs.contains("the handler failed: Error: asked to throw") {
+            true => Ok(()),
+            false => Err(format!("not in the function's log: {logs}")),
+        }
+    })
+    .await;
 }
