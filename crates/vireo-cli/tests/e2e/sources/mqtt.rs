@@ -334,7 +334,7 @@ async fn a_stopped_broker_makes_the_source_fail_then_run_again_by_itself() {
         .await,
     );
     each_delivered_once(&server, &published, BY_SUBJECT).await;
-    state_changes_logged(&server);
+    state_changes_logged(&server).await;
 }
 
 #[tokio::test]

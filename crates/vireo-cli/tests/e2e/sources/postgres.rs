@@ -246,7 +246,7 @@ async fn a_database_that_stops_makes_the_source_fail_then_run_again_by_itself() 
     // Exactly one more invocation (a restarted server may skip sequence values, so the change's
     // id is not known).
     server.all_succeeded("probe", 2).await;
-    state_changes_logged(&server);
+    state_changes_logged(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -548,5 +548,5 @@ async fn a_broker_refusing_service_makes_the_source_fail_then_run_again_by_itsel
         .unwrap();
     source_becomes(&server, "running", Duration::from_secs(30), |_| true).await;
     each_delivered_once(&server, &published, BY_ID).await;
-    state_changes_logged(&server);
+    state_changes_logged(&server).await;
 }
