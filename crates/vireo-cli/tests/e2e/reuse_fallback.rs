@@ -141,6 +141,20 @@ async fn a_componentize_js_function_exporting_its_handler_is_reused() {
     );
     assert_eq!(fallback_versions(&server, "served").await, json!([]));
 
+    // The handler's status and headers go back, but for the one wasi:http refuses a guest.
+    let teapot = client
+        .get(server.url("/fn/default/served/teapot"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(teapot.status(), 418);
+    assert_eq!(teapot.headers()["x-kept"], "yes");
+    assert_ne!(
+        teapot.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
+    assert_eq!(teapot.text().await.unwrap(), "short and stout");
+
     // A handler that throws answers 500 through serve(), and says why in the function's log.
     let thrown = client
         .get(server.url("/fn/default/served/throw"))
