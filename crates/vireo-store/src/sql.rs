@@ -10,7 +10,6 @@
 
 use std::borrow::Cow;
 
-use futures::TryStreamExt;
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Transaction, Type};
 use vireo_core::StoreError;
@@ -109,61 +108,14 @@ impl<'a> Statement<'a> {
         self.push(")")
     }
 
-    /// How many parameters the statement binds.
-    pub(crate) fn parameters(&self) -> usize {
-        self.values.len()
+    /// The SQL text.
+    pub(crate) fn text(&self) -> &str {
+        &self.sql
     }
 
-    /// Appends `next` as a further statement of the same text, its parameters renumbered to
-    /// follow this one's, for [`Statement::fetch_each`]. `next`'s text must hold no `$` and
-    /// digit outside its parameters.
-    pub(crate) fn then(&mut self, next: Statement<'a>) -> &mut Self {
-        let offset = self.values.len();
-        let sql = self.sql.to_mut();
-        sql.push_str(";\n");
-        let mut rest = next.sql.as_ref();
-        while let Some(at) = rest.find('$') {
-            sql.push_str(&rest[..=at]);
-            rest = &rest[at + 1..];
-            let digits = rest
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len());
-            if let Ok(number) = rest[..digits].parse::<usize>() {
-                sql.push_str(&(number + offset).to_string());
-                rest = &rest[digits..];
-            }
-        }
-        sql.push_str(rest);
-        self.values.extend(next.values);
-        self
-    }
-
-    /// Runs each statement of the text in turn ([`Statement::then`]) in one round trip to the
-    /// connection's thread; the rows of each. SQLite only: PostgreSQL prepares one statement
-    /// at a time.
-    pub(crate) async fn fetch_each(
-        self,
-        conn: &mut sqlx::SqliteConnection,
-        context: &'static str,
-    ) -> Result<Vec<Vec<sqlx::sqlite::SqliteRow>>, StoreError> {
-        // sqlx 0.8 deprecates several statements in one prepared query, which only its SQLite
-        // driver runs; it is what saves the round trips, and the store's tests run it.
-        #[allow(deprecated)]
-        let mut steps = bound::<sqlx::Sqlite>(&self).fetch_many(conn);
-        let mut each = vec![Vec::new()];
-        while let Some(step) = steps
-            .try_next()
-            .await
-            .map_err(classified::<sqlx::Sqlite>(context))?
-        {
-            match step {
-                sqlx::Either::Left(_) => each.push(Vec::new()),
-                sqlx::Either::Right(row) => each.last_mut().expect("never empty").push(row),
-            }
-        }
-        // Each statement's end opened the next one's rows.
-        each.pop();
-        Ok(each)
+    /// The values bound to `$1`, `$2`… in order.
+    pub(crate) fn values(&self) -> &[Value<'a>] {
+        &self.values
     }
 
     /// Runs the statement; how many rows it changed.
@@ -354,24 +306,4 @@ where
 
 fn classified<DB: Driver>(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |error| classify(context, error, DB::is_transient)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_statement_appended_has_its_parameters_numbered_after_the_first_ones() {
-        let mut first = query("SELECT $1, $2").bind(1_i64).bind("a");
-        first.then(
-            query("SELECT json_extract(q, '$.max'), $1 FROM t WHERE a IN ($2, $10)")
-                .bind(2_i64)
-                .bind("b"),
-        );
-        assert_eq!(
-            first.sql,
-            "SELECT $1, $2;\nSELECT json_extract(q, '$.max'), $3 FROM t WHERE a IN ($4, $12)"
-        );
-        assert_eq!(first.parameters(), 4);
-    }
 }

@@ -6,7 +6,7 @@ use vireo_core::{Name, SecretName, StoreError};
 use super::PgStore;
 use crate::roles::Conn;
 use crate::roles::catalog::CatalogDialect;
-use crate::roles::key_value::writer::KvWriteDialect;
+use crate::roles::key_value::KvDialect;
 use crate::roles::schedules::SchedulesDialect;
 use crate::roles::secrets::SecretsDialect;
 use crate::roles::tenants::TenantsDialect;
@@ -33,7 +33,7 @@ impl TenantsDialect for PgStore {
 }
 
 /// PostgreSQL prepares one statement per query, so a batch's statements go one at a time.
-impl KvWriteDialect for PgStore {}
+impl KvDialect for PgStore {}
 
 impl SchedulesDialect for PgStore {
     const UNPAUSED: &'static str = "NOT s.paused";

@@ -1,193 +1,463 @@
-//! How SQLite runs a key-value batch: in two round trips to the writer connection's thread
-//! instead of one per statement. The thread runs each statement of a query's text in turn, so
-//! the batch's reads go as one query that begins the transaction, and its writes as one that
-//! commits it. Handing a statement to that thread and waking the task that waits for it cost
-//! more than SQLite's work on a batch of small writes.
+//! Key-value reads and writes on SQLite, run on the calling thread on connections of their own
+//! instead of being handed to a sqlx connection's thread. A `get` or a `set` of a small value is
+//! a few µs of SQLite's work; handing each statement to another thread and waking the caller
+//! again cost tens of µs more (BENCHMARKS.md, "Key-value"), and a function's request waits for
+//! every one of them.
+//!
+//! A write is its own `BEGIN IMMEDIATE` transaction on this module's writer connection, beside
+//! the sqlx writer connection that makes every other write: SQLite's write lock orders the two.
+//! A write that finds the lock taken does not wait for it on the thread: the transaction that
+//! holds it may be a task on this very runtime, which could not run to its commit while the
+//! runtime's threads wait. It sleeps as a task and tries again ([`LOCK_RETRY`]). Reads see every
+//! write committed before they start (WAL) and take no lock a transaction holds across awaits,
+//! so a reader waits on its thread ([`wait_for_lock`]) only for another connection's statement.
+//!
+//! The statements are the ones the other backends run, built in `roles::key_value`.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Sqlite, SqliteConnection};
-use vireo_core::StoreError;
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
+use rusqlite::{Connection, OpenFlags, ToSql, TransactionBehavior};
+use vireo_core::{KvStoreId, StoreError};
 
-use super::{BEGIN_WRITE, SqliteStore};
-use crate::roles::Dialect;
+use super::{BUSY_TIMEOUT, SqliteStore};
+use crate::plan::key_value::{KvWrite, KvWritten};
 use crate::roles::key_value::writer::{
-    KvWriteDialect, Slot, StoreReads, apply, bytes_read, create_default, fail_namespace,
-    fail_store, quota_of, quotas_read, same_namespace, same_store, store_lock, store_of,
-    stored_keys, stored_values,
+    Slot, StoreReads, apply, bytes_read, create_default, fail_namespace, fail_store, quota_of,
+    quotas_read, store_lock, stored_keys, stored_values,
 };
-use crate::rows::column;
-use crate::sql::{Statement, query};
-
-const COMMIT: &str = "COMMIT";
-/// Parameters one query binds at most: SQLite numbers them up to 32,766.
-const PARAMETERS_PER_QUERY: usize = 30_000;
+use crate::roles::key_value::{Entry, KvDialect, KvQueues, READ_ENTRY, store_check};
+use crate::rows::{At, Columns, column};
+use crate::sql::{Driver, Statement, Value};
 
 #[async_trait::async_trait]
-impl KvWriteDialect for SqliteStore {
-    async fn kv_transaction(&self, slots: &mut [Slot]) -> Result<(), StoreError> {
-        let mut writer = Unfinished {
-            conn: self.writer().await?,
-            finished: false,
-        };
-        let reads = read_statements(slots);
-        let mut results = Queries::default()
-            .with(query(BEGIN_WRITE))
-            .with_all(reads.statements)
-            .run(&mut writer.conn, "reading for a key-value batch")
-            .await?
-            .into_iter();
-        let mut next = move || {
-            results.next().ok_or_else(|| {
-                StoreError::permanent(
-                    "reading for a key-value batch",
-                    "a statement's rows are missing",
-                )
-            })
-        };
-        next()?;
-        let mut writes = Queries::default();
-        let mut shapes = reads.shapes.into_iter();
-        for namespace in slots.chunk_by_mut(same_namespace) {
-            let quotas = next()?;
-            let bytes = next()?;
-            let mut quota = match (quotas.first(), bytes.first()) {
-                (Some(quotas), Some(bytes)) => {
-                    let quotas: Option<String> = column(quotas, 0)?;
-                    Some(quota_of(quotas.as_deref(), column(bytes, 0)?)?)
+impl KvDialect for SqliteStore {
+    async fn kv_get(
+        &self,
+        _queues: &KvQueues,
+        store: &KvStoreId,
+        key: &str,
+    ) -> Result<Entry, StoreError> {
+        self.kv.get(store, key)
+    }
+
+    async fn kv_write(
+        &self,
+        _queues: &KvQueues,
+        store: &KvStoreId,
+        mut write: KvWrite,
+    ) -> Result<KvWritten, StoreError> {
+        let deadline = Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match self.kv.try_write(store, write) {
+                Ok(answer) => return answer,
+                Err(Locked(again)) if Instant::now() < deadline => {
+                    write = again;
+                    tokio::time::sleep(LOCK_RETRY).await;
                 }
-                _ => None,
-            };
-            for store in namespace.chunk_by_mut(same_store) {
-                let shape = shapes.next().expect("a shape for each store");
-                if shape.creates {
-                    next()?;
-                }
-                let lock = next()?;
-                let mut stored = HashMap::new();
-                for _ in 0..shape.key_reads {
-                    stored.extend(stored_keys(&next()?)?);
-                }
-                let mut values = HashMap::new();
-                for _ in 0..shape.value_reads {
-                    values.extend(stored_values(&next()?)?);
-                }
-                match (&mut quota, lock.first()) {
-                    (None, _) => fail_namespace(store),
-                    (Some(_), None) => fail_store(store),
-                    (Some(quota), Some(lock)) => {
-                        let revision = column(lock, 0)?;
-                        writes = writes.with_all(apply(store, revision, stored, values, quota));
-                    }
+                Err(Locked(_)) => {
+                    return Err(StoreError::unavailable(
+                        "writing to a key-value store",
+                        "the database stayed locked by another writer",
+                    ));
                 }
             }
         }
-        writes
-            .with(query(COMMIT))
-            .run(&mut writer.conn, "writing a key-value batch")
-            .await?;
-        writer.finish();
-        Ok(())
     }
 }
 
-/// A batch's reads and how many statements each store took.
-struct Reads<'a> {
-    statements: Vec<Statement<'a>>,
-    shapes: Vec<Shape>,
+/// A write that found SQLite's write lock taken, handed back untouched to try again.
+pub(super) struct Locked(KvWrite);
+
+/// Reader connections kept between reads; more are opened while more read at once.
+const KEPT_READERS: usize = 8;
+/// How long a reader waits between looks at a lock another connection's statement holds.
+const LOCK_POLL: Duration = Duration::from_micros(50);
+/// How long a write sleeps before it tries again to take the write lock another transaction
+/// holds (tokio's timer rounds it up to its millisecond).
+const LOCK_RETRY: Duration = Duration::from_micros(500);
+
+/// The connections key-value operations run on, opened on first use.
+#[derive(Debug)]
+pub(super) struct KvConnections {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    writer: Mutex<Option<Connection>>,
 }
 
-/// The statements one store's reads took after its namespace's two.
-struct Shape {
-    /// Whether it creates `default`'s row first.
-    creates: bool,
-    key_reads: usize,
-    value_reads: usize,
+impl KvConnections {
+    pub(super) fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            readers: Mutex::new(Vec::new()),
+            writer: Mutex::new(None),
+        }
+    }
+
+    /// The key's value and the revision that wrote it; `None` when the key is not stored, an
+    /// error when its store does not exist.
+    pub(super) fn get(&self, store: &KvStoreId, key: &str) -> Result<Entry, StoreError> {
+        let context = "reading a key-value store";
+        let conn = match lock(&self.readers).pop() {
+            Some(conn) => conn,
+            None => connect(&self.path, true).map_err(failed(context))?,
+        };
+        let entry = read_entry(&conn, store, key);
+        // A connection that failed is not kept: the next read opens a fresh one.
+        if entry.is_ok() {
+            let mut readers = lock(&self.readers);
+            if readers.len() < KEPT_READERS {
+                readers.push(conn);
+            }
+        }
+        entry
+    }
+
+    /// Applies `write` to `store` in a transaction of its own, unless another connection holds
+    /// the write lock.
+    pub(super) fn try_write(
+        &self,
+        store: &KvStoreId,
+        write: KvWrite,
+    ) -> Result<Result<KvWritten, StoreError>, Locked> {
+        let context = "writing to a key-value store";
+        let mut writer = lock(&self.writer);
+        if writer.is_none() {
+            match connect(&self.path, false) {
+                Ok(conn) => *writer = Some(conn),
+                Err(error) => return Ok(Err(failed(context)(error))),
+            }
+        }
+        let conn = writer.as_mut().expect("opened above");
+        match attempt(conn, store, write) {
+            Ok(answer) => Ok(answer),
+            Err(Failed::Locked(write)) => Err(Locked(write)),
+            Err(Failed::Database(error)) => {
+                // Whatever state SQLite left it in, the next write starts on a fresh connection.
+                *writer = None;
+                Ok(Err(error))
+            }
+        }
+    }
+
+    /// Caps the database at `pages` pages for this module's writer, to test a full disk.
+    #[cfg(test)]
+    pub(super) fn cap_pages(&self, pages: i64) {
+        let mut writer = lock(&self.writer);
+        let conn = writer.get_or_insert_with(|| connect(&self.path, false).unwrap());
+        conn.pragma_update(None, "max_page_count", pages).unwrap();
+    }
 }
 
-/// For each namespace its quotas and bytes, then for each of its stores: `default`'s row
-/// created if missing, the store's row taken, and the keys and counters its writes need.
-fn read_statements(slots: &[Slot]) -> Reads<'_> {
-    let mut reads = Reads {
-        statements: Vec::new(),
-        shapes: Vec::new(),
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // What a panicking holder left is still connections: each use checks its own.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A connection to the database at `path` with the settings of the store's own (WAL is the
+/// file's, set when the store opened it). A reader is `query_only` and waits for locks; the
+/// writer is told at once that the write lock is taken.
+fn connect(path: &Path, reader: bool) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    if reader {
+        conn.busy_handler(Some(wait_for_lock))?;
+        conn.pragma_update(None, "query_only", true)?;
+    } else {
+        conn.busy_timeout(Duration::ZERO)?;
+    }
+    Ok(conn)
+}
+
+/// Why a write's transaction did not commit.
+enum Failed {
+    /// Another connection holds the write lock: nothing was done.
+    Locked(KvWrite),
+    Database(StoreError),
+}
+
+/// Applies `write` to `store` in one transaction on `conn`.
+fn attempt(
+    conn: &mut Connection,
+    store: &KvStoreId,
+    write: KvWrite,
+) -> Result<Result<KvWritten, StoreError>, Failed> {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(error) if is_busy(&error) => return Err(Failed::Locked(write)),
+        Err(error) => {
+            return Err(Failed::Database(failed("starting a key-value write")(
+                error,
+            )));
+        }
     };
-    for namespace in slots.chunk_by(same_namespace) {
-        reads.statements.push(quotas_read(store_of(namespace)));
-        reads.statements.push(bytes_read(store_of(namespace)));
-        for store in namespace.chunk_by(same_store) {
-            let id = store_of(store);
-            let creates = id.is_default();
-            if creates {
-                reads.statements.push(create_default(id));
-            }
-            reads.statements.push(store_lock(id));
-            let needed = StoreReads::of(store);
-            reads.shapes.push(Shape {
-                creates,
-                key_reads: needed.keys.len(),
-                value_reads: needed.values.len(),
+    let mut slots = [Slot::new(store.clone(), write)];
+    write_store(&tx, &mut slots)
+        .and_then(|()| tx.commit().map_err(failed("committing a key-value write")))
+        .map_err(Failed::Database)?;
+    let [slot] = slots;
+    Ok(slot.answered())
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy)
+    )
+}
+
+/// SQLite's busy handler: waits [`LOCK_POLL`] and looks again, for up to [`BUSY_TIMEOUT`].
+/// SQLite's own sleeps at least a millisecond, far longer than the other writer's transactions.
+fn wait_for_lock(attempts: i32) -> bool {
+    let waited = LOCK_POLL * u32::try_from(attempts).unwrap_or(u32::MAX);
+    if waited >= BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(LOCK_POLL);
+    true
+}
+
+fn read_entry(conn: &Connection, store: &KvStoreId, key: &str) -> Result<Entry, StoreError> {
+    let context = "reading a key-value store";
+    let read = crate::sql::query(READ_ENTRY)
+        .bind(store.namespace.as_str())
+        .bind(store.store.as_str())
+        .bind(key);
+    if let Some(row) = fetch_all(conn, &read, context)?.first() {
+        return Ok(Some((column(row, 0)?, column(row, 1)?)));
+    }
+    let check = store_check(store);
+    let found = fetch_all(conn, &check, context)?;
+    let row = found
+        .first()
+        .ok_or_else(|| StoreError::permanent(context, "checking the store returned no row"))?;
+    crate::plan::key_value::kv_store_found(store, column(row, 0)?, column(row, 1)?)?;
+    Ok(None)
+}
+
+/// The namespace's quota checked, the store's row taken, what the writes need read, and the
+/// rows they change written.
+fn write_store(conn: &Connection, slots: &mut [Slot]) -> Result<(), StoreError> {
+    let store = slots[0].store().clone();
+    let Some(quotas) = first_row(conn, &quotas_read(&store), "reading namespace quotas")? else {
+        fail_namespace(slots);
+        return Ok(());
+    };
+    let quotas: Option<String> = column(&quotas, 0)?;
+    let mut quota = quota_of(quotas.as_deref(), 0)?;
+    if quota.limit.is_some() {
+        let bytes = first_row(conn, &bytes_read(&store), "counting key-value bytes")?;
+        quota.held = bytes.map(|row| column(&row, 0)).transpose()?.unwrap_or(0);
+    }
+    let Some(revision) = take_store(conn, &store)? else {
+        fail_store(slots);
+        return Ok(());
+    };
+    let reads = StoreReads::of(slots);
+    let mut stored = HashMap::new();
+    for read in &reads.keys {
+        stored.extend(stored_keys(&fetch_all(conn, read, "reading stored keys")?)?);
+    }
+    let mut values = HashMap::new();
+    for read in &reads.values {
+        values.extend(stored_values(&fetch_all(conn, read, "reading counters")?)?);
+    }
+    drop(reads);
+    for write in apply(slots, revision, stored, values, &mut quota) {
+        execute(conn, &write, "storing keys")?;
+    }
+    Ok(())
+}
+
+/// Takes the store's row, bumping its revision, and creates `default`'s on its first write;
+/// `None` when the store does not exist.
+fn take_store(conn: &Connection, store: &KvStoreId) -> Result<Option<i64>, StoreError> {
+    let context = "taking the key-value store";
+    let revision = |conn| {
+        first_row(conn, &store_lock(store), context)?
+            .map(|row| column(&row, 0))
+            .transpose()
+    };
+    match revision(conn)? {
+        Some(taken) => Ok(Some(taken)),
+        None if store.is_default() => {
+            execute(conn, &create_default(store), "creating the default store")?;
+            revision(conn)
+        }
+        None => Ok(None),
+    }
+}
+
+/// A row as SQLite returned it.
+#[derive(Debug)]
+struct Row {
+    names: std::sync::Arc<[String]>,
+    values: Vec<SqlValue>,
+}
+
+impl Row {
+    fn at(&self, at: At<'_>) -> Result<&SqlValue, StoreError> {
+        let position = match at {
+            At::Position(position) => Some(position),
+            At::Name(name) => self.names.iter().position(|column| column == name),
+        };
+        position
+            .and_then(|position| self.values.get(position))
+            .ok_or_else(|| StoreError::permanent(format!("reading column {at}"), "no such column"))
+    }
+}
+
+/// The column read as `what`, `None` for NULL.
+fn typed<T>(
+    row: &Row,
+    at: At<'_>,
+    what: &str,
+    read: impl FnOnce(&SqlValue) -> Option<T>,
+) -> Result<Option<T>, StoreError> {
+    match row.at(at)? {
+        SqlValue::Null => Ok(None),
+        value => read(value).map(Some).ok_or_else(|| {
+            StoreError::permanent(format!("reading column {at}"), format!("not {what}"))
+        }),
+    }
+}
+
+impl Columns for Row {
+    fn integer(&self, at: At<'_>) -> Result<Option<i64>, StoreError> {
+        typed(self, at, "an integer", |value| match value {
+            SqlValue::Integer(integer) => Some(*integer),
+            _ => None,
+        })
+    }
+
+    fn text(&self, at: At<'_>) -> Result<Option<String>, StoreError> {
+        typed(self, at, "text", |value| match value {
+            SqlValue::Text(text) => Some(text.clone()),
+            _ => None,
+        })
+    }
+
+    fn bytes(&self, at: At<'_>) -> Result<Option<Vec<u8>>, StoreError> {
+        typed(self, at, "bytes", |value| match value {
+            SqlValue::Blob(bytes) => Some(bytes.clone()),
+            // A zero-length value binds as an empty blob, which SQLite may keep as text.
+            SqlValue::Text(text) => Some(text.clone().into_bytes()),
+            _ => None,
+        })
+    }
+
+    fn boolean(&self, at: At<'_>) -> Result<Option<bool>, StoreError> {
+        Ok(self.integer(at)?.map(|integer| integer != 0))
+    }
+}
+
+/// A bound value as SQLite takes it.
+struct Bound<'v, 'a>(&'v Value<'a>);
+
+impl ToSql for Bound<'_, '_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            Value::Integer(Some(integer)) => ToSqlOutput::from(*integer),
+            Value::Text(Some(text)) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Value::Bytes(Some(bytes)) => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
+            Value::Boolean(Some(boolean)) => ToSqlOutput::from(*boolean),
+            Value::Integer(None)
+            | Value::Text(None)
+            | Value::Bytes(None)
+            | Value::Boolean(None) => ToSqlOutput::Owned(SqlValue::Null),
+        })
+    }
+}
+
+/// `statement` prepared (once per connection) with its values bound to `$1`, `$2`… by name:
+/// a parameter may appear before a lower-numbered one in the text.
+fn prepare<'c>(
+    conn: &'c Connection,
+    statement: &Statement<'_>,
+) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
+    let mut prepared = conn.prepare_cached(statement.text())?;
+    for (at, value) in statement.values().iter().enumerate() {
+        let name = format!("${}", at + 1);
+        let index = prepared
+            .parameter_index(&name)?
+            .ok_or(rusqlite::Error::InvalidParameterName(name))?;
+        prepared.raw_bind_parameter(index, Bound(value))?;
+    }
+    Ok(prepared)
+}
+
+fn fetch_all(
+    conn: &Connection,
+    statement: &Statement<'_>,
+    context: &'static str,
+) -> Result<Vec<Row>, StoreError> {
+    let run = || {
+        let mut prepared = prepare(conn, statement)?;
+        let names: std::sync::Arc<[String]> = prepared
+            .column_names()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let width = names.len();
+        let mut rows = prepared.raw_query();
+        let mut all = Vec::new();
+        while let Some(row) = rows.next()? {
+            let values = (0..width)
+                .map(|at| row.get::<_, SqlValue>(at))
+                .collect::<rusqlite::Result<_>>()?;
+            all.push(Row {
+                names: names.clone(),
+                values,
             });
-            reads.statements.extend(needed.keys);
-            reads.statements.extend(needed.values);
         }
-    }
-    reads
+        Ok(all)
+    };
+    run().map_err(failed(context))
 }
 
-/// Statements joined into as few queries as SQLite's limit on parameters allows.
-#[derive(Default)]
-struct Queries<'a>(Vec<Statement<'a>>);
+fn first_row(
+    conn: &Connection,
+    statement: &Statement<'_>,
+    context: &'static str,
+) -> Result<Option<Row>, StoreError> {
+    Ok(fetch_all(conn, statement, context)?.into_iter().next())
+}
 
-impl<'a> Queries<'a> {
-    fn with(mut self, statement: Statement<'a>) -> Self {
-        match self.0.last_mut() {
-            Some(last) if last.parameters() + statement.parameters() <= PARAMETERS_PER_QUERY => {
-                last.then(statement);
-            }
-            _ => self.0.push(statement),
+fn execute(
+    conn: &Connection,
+    statement: &Statement<'_>,
+    context: &'static str,
+) -> Result<(), StoreError> {
+    prepare(conn, statement)
+        .and_then(|mut prepared| prepared.raw_execute())
+        .map(drop)
+        .map_err(failed(context))
+}
+
+/// Classifies a failure of `context` as the sqlx backend's are: another connection's lock, a
+/// full disk, I/O pass; a constraint is a conflict; the rest fails the same way again.
+fn failed(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |error| {
+        let code = match &error {
+            rusqlite::Error::SqliteFailure(failure, _) => Some(failure.extended_code),
+            _ => None,
+        };
+        if code.is_some_and(|code| code & 0xff == rusqlite::ffi::SQLITE_CONSTRAINT) {
+            return StoreError::Conflict {
+                context: context.into(),
+                source: Box::new(error),
+            };
         }
-        self
-    }
-
-    fn with_all(self, statements: impl IntoIterator<Item = Statement<'a>>) -> Self {
-        statements.into_iter().fold(self, Self::with)
-    }
-
-    /// Runs the queries in order; the rows of each statement.
-    async fn run(
-        self,
-        conn: &mut SqliteConnection,
-        context: &'static str,
-    ) -> Result<Vec<Vec<SqliteRow>>, StoreError> {
-        let mut each = Vec::new();
-        for statements in self.0 {
-            each.extend(statements.fetch_each(conn, context).await?);
-        }
-        Ok(each)
-    }
-}
-
-/// The writer connection while a transaction sqlx does not know of is open on it: closed
-/// (which rolls the transaction back) unless [`Unfinished::finish`]ed, so a failed or
-/// cancelled batch never hands a connection in a transaction back to the pool.
-struct Unfinished {
-    conn: PoolConnection<Sqlite>,
-    finished: bool,
-}
-
-impl Unfinished {
-    fn finish(mut self) {
-        self.finished = true;
-    }
-}
-
-impl Drop for Unfinished {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.conn.close_on_drop();
+        let retryable = code.is_some_and(|code| sqlx::Sqlite::is_transient(&code.to_string()));
+        StoreError::Unavailable {
+            context: context.into(),
+            retryable,
+            source: Box::new(error),
         }
     }
 }

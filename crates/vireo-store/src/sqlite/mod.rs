@@ -3,8 +3,8 @@
 //! transactions they run on (a write begins `IMMEDIATE` on the one writer and announces its
 //! change in process after the commit), error classification, and what SQLite does its own
 //! way: SQL text (`dialect`), the padded multi-row statements of the record writer's batches
-//! (`records`), the queue's cycle, synced when it accepts (`queue`), and key-value batches in two
-//! round trips (`key_value`).
+//! (`records`), the queue's cycle, synced when it accepts (`queue`), and key-value reads and
+//! writes on the calling thread (`key_value`).
 
 mod changes;
 mod copy;
@@ -82,6 +82,8 @@ struct SqliteStore {
     changes: Arc<LocalFeed>,
     /// Where object bytes live.
     objects: std::path::PathBuf,
+    /// The connections key-value reads and writes run on, on the calling thread.
+    kv: Arc<key_value::KvConnections>,
 }
 
 impl SqliteStore {
@@ -123,6 +125,7 @@ impl SqliteStore {
             reader,
             changes: changes::feed_of(path),
             objects,
+            kv: Arc::new(key_value::KvConnections::new(path)),
         })
     }
 }
@@ -322,6 +325,7 @@ mod tests {
             .execute(&store.writer)
             .await
             .unwrap();
+        store.kv.cap_pages(pages + 2);
     }
 
     #[tokio::test]
@@ -372,8 +376,8 @@ mod tests {
         assert!(sealed.is_empty(), "the failed writes left nothing behind");
     }
 
-    /// A key-value batch runs in a transaction sqlx does not track: one that fails between its
-    /// round trips leaves nothing behind and no connection still in the transaction.
+    /// A key-value write runs on the calling thread on a connection of its own: one that fails
+    /// midway leaves nothing behind, and the next write gets a fresh connection.
     #[tokio::test]
     async fn a_key_value_batch_that_fails_midway_is_rolled_back_and_the_writer_goes_on() {
         use vireo_core::{KeyValueStore as _, KvStoreId, Name};
@@ -400,6 +404,42 @@ mod tests {
         );
         let stores = store.list_stores(&kv.namespace).await.unwrap();
         assert_eq!((stores[0].keys, stores[0].bytes), (2, 11), "kept and after");
+    }
+
+    /// On a runtime of one thread, a key-value write that finds the write lock held by a
+    /// transaction of a task on that thread waits as a task: waiting on the thread would keep
+    /// the transaction from ever committing.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_key_value_write_waits_as_a_task_for_a_transaction_holding_the_lock() {
+        use vireo_core::{KeyValueStore as _, KvStoreId, Name};
+
+        let (_dir, store) = temp_store().await;
+        let store = Arc::new(store);
+        let kv = KvStoreId {
+            namespace: Name::default_namespace(),
+            store: Name::default_kv_store(),
+        };
+        let mut held = store.write().await.unwrap();
+        sqlx::query("UPDATE namespaces SET quotas = quotas WHERE name = 'default'")
+            .execute(&mut *held)
+            .await
+            .unwrap();
+        let writing = tokio::spawn({
+            let (store, kv) = (store.clone(), kv.clone());
+            async move { store.set(&kv, "key", b"value").await }
+        });
+        // The write tries, finds the lock taken and sleeps; the transaction goes on meanwhile.
+        // Had it waited on the thread, this task would be back only when its wait gave up.
+        let away = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(away.elapsed() < BUSY_TIMEOUT / 2, "{:?}", away.elapsed());
+        assert!(!writing.is_finished(), "the write waits for the lock");
+        sql::commit(held).await.unwrap();
+        writing.await.unwrap().unwrap();
+        assert_eq!(
+            store.get(&kv, "key").await.unwrap(),
+            Some(b"value".to_vec())
+        );
     }
 
     #[tokio::test]

@@ -1,8 +1,8 @@
 //! The [`KeyValueStore`]: a row per store with its totals, a row per key.
 //!
-//! Reads go to the reader connections. Writes go to the [`writer`], which commits them in
-//! batches; a batch takes its store's row (bumping the store's revision, which stamps what it
-//! writes), so batches of one store take turns on it on any backend and node, and an increment
+//! Reads of a key go to the [`reader`], writes to the [`writer`], which commits them in
+//! batches, unless the backend does them another way ([`KvDialect`]). A batch takes its store's
+//! row (bumping the store's revision, which stamps what it writes), so batches of one store take turns on it on any backend and node, and an increment
 //! or a swap reads what the last write left: no update is lost. A namespace with a
 //! `max_kv_bytes` quota has its batches wait for each other across stores as well
 //! (`lock_namespace`), so the bytes they check are the bytes they add to. The store row of
@@ -11,6 +11,8 @@
 mod reader;
 mod task_queue;
 pub(crate) mod writer;
+
+pub(crate) use reader::Entry;
 
 /// Where a store handle's key-value reads and writes queue to be done in batches.
 #[derive(Debug, Default)]
@@ -27,11 +29,10 @@ use vireo_core::{
     StoreError,
 };
 
-use super::{SqlStore, check_namespace, commit};
+use super::{Dialect, SqlStore, check_namespace, commit};
 use crate::plan::key_value::{self as plan, KvWrite, KvWritten};
 use crate::rows::{self, column};
-use crate::sql::{Sql, query};
-use writer::KvWriteDialect;
+use crate::sql::{Sql, Statement, query};
 
 const STORE_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM namespaces WHERE name = $1),
         EXISTS (SELECT 1 FROM kv_stores WHERE namespace = $1 AND name = $2)";
@@ -42,6 +43,9 @@ const LIST_STORES: &str = "SELECT name, key_count, total_bytes, created_at_us FR
     WHERE namespace = $1 ORDER BY name";
 const NAMESPACE_CREATED: &str = "SELECT created_at_us FROM namespaces WHERE name = $1";
 const DELETE_STORE: &str = "DELETE FROM kv_stores WHERE namespace = $1 AND name = $2";
+/// One key's value and the revision that wrote it.
+pub(crate) const READ_ENTRY: &str = "SELECT value, revision FROM kv_entries
+    WHERE namespace = $1 AND store = $2 AND key = $3";
 const KEY_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM kv_entries
     WHERE namespace = $1 AND store = $2 AND key = $3)";
 /// Followed by ` IN ` and the keys.
@@ -50,8 +54,37 @@ const GET_MANY: &str =
 /// Followed by the bounds of the page.
 const LIST_KEYS: &str = "SELECT key FROM kv_entries WHERE namespace = $1 AND store = $2";
 
+/// How a backend reads and writes single keys: by default through the batching [`reader`] and
+/// [`writer`] tasks of its store handle.
 #[async_trait::async_trait]
-impl<D: KvWriteDialect> KeyValueStore for SqlStore<D> {
+pub(crate) trait KvDialect: Dialect {
+    /// The key's value and the revision that wrote it; `None` when the key is not stored, an
+    /// error when its store does not exist.
+    async fn kv_get(
+        &self,
+        queues: &KvQueues,
+        store: &KvStoreId,
+        key: &str,
+    ) -> Result<Entry, StoreError> {
+        let entry = queues.reader.read(self, store, key).await?;
+        if entry.is_none() {
+            check_store(&mut *self.reader().await?, store).await?;
+        }
+        Ok(entry)
+    }
+
+    async fn kv_write(
+        &self,
+        queues: &KvQueues,
+        store: &KvStoreId,
+        write: KvWrite,
+    ) -> Result<KvWritten, StoreError> {
+        queues.writer.submit(self, store, write).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<D: KvDialect> KeyValueStore for SqlStore<D> {
     async fn create_store(
         &self,
         namespace: &Name,
@@ -227,24 +260,17 @@ impl<D: KvWriteDialect> KeyValueStore for SqlStore<D> {
     }
 
     async fn get_versioned(&self, store: &KvStoreId, key: &str) -> Result<KvVersioned, StoreError> {
-        let read = self
-            .key_value
-            .reader
-            .read(&self.backend, store, key)
-            .await?;
-        match read {
-            Some((value, revision)) => Ok(KvVersioned {
+        let read = self.backend.kv_get(&self.key_value, store, key).await?;
+        Ok(match read {
+            Some((value, revision)) => KvVersioned {
                 value: Some(value),
                 version: KvVersion(revision),
-            }),
-            None => {
-                check_store(&mut *self.reader().await?, store).await?;
-                Ok(KvVersioned {
-                    value: None,
-                    version: KvVersion::ABSENT,
-                })
-            }
-        }
+            },
+            None => KvVersioned {
+                value: None,
+                version: KvVersion::ABSENT,
+            },
+        })
     }
 
     async fn swap(
@@ -305,12 +331,9 @@ impl<D: KvWriteDialect> KeyValueStore for SqlStore<D> {
     }
 }
 
-impl<D: KvWriteDialect> SqlStore<D> {
+impl<D: KvDialect> SqlStore<D> {
     async fn write_kv(&self, store: &KvStoreId, write: KvWrite) -> Result<KvWritten, StoreError> {
-        self.key_value
-            .writer
-            .submit(&self.backend, store, write)
-            .await
+        self.backend.kv_write(&self.key_value, store, write).await
     }
 }
 
@@ -350,11 +373,16 @@ fn unexpected(written: KvWritten) -> StoreError {
     )
 }
 
-/// `NamespaceNotFound` or `KvStoreNotFound` unless the store exists.
-async fn check_store(conn: &mut impl Sql, store: &KvStoreId) -> Result<(), StoreError> {
-    let row = query(STORE_EXISTS)
+/// Whether the store's namespace and the store exist: one row of two booleans.
+pub(crate) fn store_check(store: &KvStoreId) -> Statement<'_> {
+    query(STORE_EXISTS)
         .bind(store.namespace.as_str())
         .bind(store.store.as_str())
+}
+
+/// `NamespaceNotFound` or `KvStoreNotFound` unless the store exists.
+async fn check_store(conn: &mut impl Sql, store: &KvStoreId) -> Result<(), StoreError> {
+    let row = store_check(store)
         .fetch_one(conn, "checking key-value store")
         .await?;
     plan::kv_store_found(store, column(&row, 0)?, column(&row, 1)?)

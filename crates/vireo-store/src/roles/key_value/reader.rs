@@ -31,7 +31,7 @@ const READ_KEYS: &str = "SELECT key, value, revision FROM kv_entries
     WHERE namespace = $1 AND store = $2 AND key";
 
 /// A stored key's value and the revision that wrote it; `None` when the key is not stored.
-pub(super) type Entry = Option<(Vec<u8>, i64)>;
+pub(crate) type Entry = Option<(Vec<u8>, i64)>;
 
 /// A read handed to the reader: the key, and where its entry goes.
 type Pending = Asked<String, Entry>;

@@ -10,8 +10,8 @@
 //! nothing and fails alone; a transaction that fails fails every write it held. Namespaces,
 //! then their stores, are taken in name order, so batches on several nodes never deadlock.
 //!
-//! The statements are built here once; a backend runs them one at a time ([`transaction`])
-//! or, where it can, many to a round trip ([`KvWriteDialect`]).
+//! The statements are built here once, for every backend: SQLite runs them on the calling
+//! thread instead (`sqlite::key_value`), one write to a transaction.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -62,16 +62,6 @@ type Answer = Result<KvWritten, StoreError>;
 /// A write handed to the writer, and where its answer goes.
 type Pending = Asked<KvWrite, KvWritten>;
 
-/// How a backend runs a batch's transaction.
-#[async_trait::async_trait]
-pub(crate) trait KvWriteDialect: Dialect {
-    /// Applies every write of `slots` (sorted by namespace and store) in one transaction, a
-    /// statement at a time.
-    async fn kv_transaction(&self, slots: &mut [Slot]) -> Result<(), StoreError> {
-        transaction(self, slots).await
-    }
-}
-
 /// The queue to a store handle's writer task, started by the first write.
 #[derive(Debug, Default)]
 pub(crate) struct KvWriter(TaskQueue<KvWrite, KvWritten>);
@@ -79,7 +69,7 @@ pub(crate) struct KvWriter(TaskQueue<KvWrite, KvWritten>);
 impl KvWriter {
     /// Queues `write` to `store` and waits for the batch that commits it. A caller that stops
     /// waiting does not take its write back: the batch commits it all the same.
-    pub(super) async fn submit<D: KvWriteDialect>(
+    pub(super) async fn submit<D: Dialect>(
         &self,
         backend: &D,
         store: &KvStoreId,
@@ -94,7 +84,7 @@ impl KvWriter {
 
 /// The writer task: a batch of whatever has queued, committed, answered; until every handle
 /// on the queue is gone.
-async fn run<D: KvWriteDialect>(backend: D, mut queue: mpsc::Receiver<Pending>) {
+async fn run<D: Dialect>(backend: D, mut queue: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         write_batch(&backend, std::mem::take(&mut batch)).await;
@@ -109,29 +99,44 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
+    pub(crate) fn new(store: KvStoreId, write: KvWrite) -> Self {
+        Self {
+            store,
+            write: Some(write),
+            answer: None,
+        }
+    }
+
+    pub(crate) fn store(&self) -> &KvStoreId {
+        &self.store
+    }
+
+    /// What applying the write answered.
+    pub(crate) fn answered(self) -> Answer {
+        self.answer.unwrap_or_else(|| {
+            Err(StoreError::permanent(
+                "writing to a key-value store",
+                "the batch ended without applying the write",
+            ))
+        })
+    }
+
     fn fail(&mut self, error: StoreError) {
         self.write = None;
         self.answer = Some(Err(error));
     }
 }
 
-async fn write_batch<D: KvWriteDialect>(backend: &D, mut batch: Vec<Pending>) {
+async fn write_batch<D: Dialect>(backend: &D, mut batch: Vec<Pending>) {
     // By namespace, then store; stable, so each store's writes keep the order they came in.
     batch.sort_by(|a, b| {
         (&a.store.namespace, &a.store.store).cmp(&(&b.store.namespace, &b.store.store))
     });
     let (mut slots, replies): (Vec<Slot>, Vec<_>) = batch
         .into_iter()
-        .map(|pending| {
-            let slot = Slot {
-                store: pending.store,
-                write: Some(pending.request),
-                answer: None,
-            };
-            (slot, pending.reply)
-        })
+        .map(|pending| (Slot::new(pending.store, pending.request), pending.reply))
         .unzip();
-    if let Err(error) = backend.kv_transaction(&mut slots).await {
+    if let Err(error) = transaction(backend, &mut slots).await {
         // Nothing the transaction held was written; a write that failed on its own keeps
         // its own reason.
         let error = Arc::new(error);
@@ -142,24 +147,18 @@ async fn write_batch<D: KvWriteDialect>(backend: &D, mut batch: Vec<Pending>) {
         }
     }
     for (slot, reply) in slots.into_iter().zip(replies) {
-        let answer = slot.answer.unwrap_or_else(|| {
-            Err(StoreError::permanent(
-                "writing to a key-value store",
-                "the batch ended without applying the write",
-            ))
-        });
         // A caller that stopped waiting has nothing to be told.
-        let _ = reply.send(answer);
+        let _ = reply.send(slot.answered());
     }
 }
 
 /// Whether two slots write to one namespace, for `chunk_by`.
-pub(crate) fn same_namespace(a: &Slot, b: &Slot) -> bool {
+fn same_namespace(a: &Slot, b: &Slot) -> bool {
     a.store.namespace == b.store.namespace
 }
 
 /// Whether two slots of one namespace write to one store, for `chunk_by`.
-pub(crate) fn same_store(a: &Slot, b: &Slot) -> bool {
+fn same_store(a: &Slot, b: &Slot) -> bool {
     a.store.store == b.store.store
 }
 
@@ -419,6 +418,6 @@ pub(crate) fn store_lock(store: &KvStoreId) -> Statement<'_> {
 }
 
 /// The store the slots of a [`same_store`] group write to.
-pub(crate) fn store_of(slots: &[Slot]) -> &KvStoreId {
+fn store_of(slots: &[Slot]) -> &KvStoreId {
     &slots[0].store
 }
