@@ -4,30 +4,40 @@
 //! again cost tens of µs more (BENCHMARKS.md, "Key-value"), and a function's request waits for
 //! every one of them.
 //!
-//! A write is its own `BEGIN IMMEDIATE` transaction on this module's writer connection, beside
-//! the sqlx writer connection that makes every other write: SQLite's write lock orders the two.
-//! A write that finds the lock taken does not wait for it on the thread: the transaction that
-//! holds it may be a task on this very runtime, which could not run to its commit while the
-//! runtime's threads wait. It sleeps as a task and tries again ([`LOCK_RETRY`]). Reads see every
-//! write committed before they start (WAL) and take no lock a transaction holds across awaits,
-//! so a reader waits on its thread ([`wait_for_lock`]) only for another connection's statement.
+//! Writes are committed in groups on this module's writer connection, beside the sqlx writer
+//! connection that makes every other write: SQLite's write lock orders the two. A write queues,
+//! then takes the writer (an async mutex: no wait and no wake when nobody else writes) and
+//! commits, in one `BEGIN IMMEDIATE` transaction, whatever has queued by then, its own and the
+//! writes that queued while the previous holder committed; a write that a holder before it
+//! committed finds its answer waiting. So a lone write costs one transaction on its own thread,
+//! and concurrent ones share transactions as the batch writer's do.
+//!
+//! A holder that finds SQLite's write lock taken puts the writes back and sleeps as a task before
+//! trying again ([`LOCK_RETRY`]): the transaction holding the lock may be a task of this very
+//! runtime, which waiting on the runtime's threads would keep from committing. No holder awaits
+//! while it holds the writer, so a cancelled caller never strands the others' writes. Reads see
+//! every write committed before they start (WAL) and take no lock a transaction holds across
+//! awaits, so a reader waits on its thread ([`wait_for_lock`]) only for another connection's
+//! statement.
 //!
 //! The statements are the ones the other backends run, built in `roles::key_value`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql, TransactionBehavior};
+use tokio::sync::oneshot;
 use vireo_core::{KvStoreId, StoreError};
 
 use super::{BUSY_TIMEOUT, SqliteStore};
 use crate::plan::key_value::{KvWrite, KvWritten};
 use crate::roles::key_value::writer::{
-    Slot, StoreReads, apply, bytes_read, create_default, fail_namespace, fail_store, quota_of,
-    quotas_read, store_lock, stored_keys, stored_values,
+    Slot, StoreReads, apply, bytes_read, create_default, fail_batch, fail_namespace, fail_store,
+    quota_of, quotas_read, store_lock, stored_keys, stored_values,
 };
 use crate::roles::key_value::{Entry, KvDialect, KvQueues, READ_ENTRY, store_check};
 use crate::rows::{At, Columns, column};
@@ -48,29 +58,11 @@ impl KvDialect for SqliteStore {
         &self,
         _queues: &KvQueues,
         store: &KvStoreId,
-        mut write: KvWrite,
+        write: KvWrite,
     ) -> Result<KvWritten, StoreError> {
-        let deadline = Instant::now() + BUSY_TIMEOUT;
-        loop {
-            match self.kv.try_write(store, write) {
-                Ok(answer) => return answer,
-                Err(Locked(again)) if Instant::now() < deadline => {
-                    write = again;
-                    tokio::time::sleep(LOCK_RETRY).await;
-                }
-                Err(Locked(_)) => {
-                    return Err(StoreError::unavailable(
-                        "writing to a key-value store",
-                        "the database stayed locked by another writer",
-                    ));
-                }
-            }
-        }
+        self.kv.write(store, write).await
     }
 }
-
-/// A write that found SQLite's write lock taken, handed back untouched to try again.
-pub(super) struct Locked(KvWrite);
 
 /// Reader connections kept between reads; more are opened while more read at once.
 const KEPT_READERS: usize = 8;
@@ -81,11 +73,37 @@ const LOCK_POLL: Duration = Duration::from_micros(50);
 const LOCK_RETRY: Duration = Duration::from_micros(500);
 
 /// The connections key-value operations run on, opened on first use.
-#[derive(Debug)]
 pub(super) struct KvConnections {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
-    writer: Mutex<Option<Connection>>,
+    /// Writes waiting for the writer's next holder, in the order they came.
+    queued: Mutex<Vec<Queued>>,
+    /// Numbers the queued writes, so a write that gives up can take itself back.
+    next_write: AtomicU64,
+    writer: tokio::sync::Mutex<Option<Connection>>,
+}
+
+impl std::fmt::Debug for KvConnections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvConnections")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A write waiting to be committed, and where its answer goes.
+struct Queued {
+    id: u64,
+    slot: Slot,
+    reply: oneshot::Sender<Result<KvWritten, StoreError>>,
+}
+
+/// What a holder of the writer made of the queued writes.
+enum Committed {
+    /// Every queued write is answered.
+    All,
+    /// Another connection holds SQLite's write lock: the writes are queued again.
+    Locked,
 }
 
 impl KvConnections {
@@ -93,7 +111,9 @@ impl KvConnections {
         Self {
             path: path.to_path_buf(),
             readers: Mutex::new(Vec::new()),
-            writer: Mutex::new(None),
+            queued: Mutex::new(Vec::new()),
+            next_write: AtomicU64::new(0),
+            writer: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -116,37 +136,88 @@ impl KvConnections {
         entry
     }
 
-    /// Applies `write` to `store` in a transaction of its own, unless another connection holds
-    /// the write lock.
-    pub(super) fn try_write(
-        &self,
-        store: &KvStoreId,
-        write: KvWrite,
-    ) -> Result<Result<KvWritten, StoreError>, Locked> {
-        let context = "writing to a key-value store";
-        let mut writer = lock(&self.writer);
-        if writer.is_none() {
-            match connect(&self.path, false) {
-                Ok(conn) => *writer = Some(conn),
-                Err(error) => return Ok(Err(failed(context)(error))),
+    /// Applies `write` to `store`, in a transaction it may share with writes queued beside it.
+    async fn write(&self, store: &KvStoreId, write: KvWrite) -> Result<KvWritten, StoreError> {
+        let id = self.next_write.fetch_add(1, Ordering::Relaxed);
+        let (reply, mut answer) = oneshot::channel();
+        lock(&self.queued).push(Queued {
+            id,
+            slot: Slot::new(store.clone(), write),
+            reply,
+        });
+        let deadline = Instant::now() + BUSY_TIMEOUT;
+        loop {
+            let mut writer = self.writer.lock().await;
+            if let Ok(answered) = answer.try_recv() {
+                return answered;
             }
-        }
-        let conn = writer.as_mut().expect("opened above");
-        match attempt(conn, store, write) {
-            Ok(answer) => Ok(answer),
-            Err(Failed::Locked(write)) => Err(Locked(write)),
-            Err(Failed::Database(error)) => {
-                // Whatever state SQLite left it in, the next write starts on a fresh connection.
-                *writer = None;
-                Ok(Err(error))
+            match self.commit_queued(&mut writer) {
+                Committed::All => {}
+                Committed::Locked if Instant::now() < deadline => {
+                    drop(writer);
+                    tokio::time::sleep(LOCK_RETRY).await;
+                }
+                Committed::Locked => {
+                    // Taken back unless a holder has it, whose answer is then the write's.
+                    let mut queued = lock(&self.queued);
+                    let before = queued.len();
+                    queued.retain(|write| write.id != id);
+                    if queued.len() < before {
+                        return Err(StoreError::unavailable(
+                            "writing to a key-value store",
+                            "the database stayed locked by another writer",
+                        ));
+                    }
+                }
             }
         }
     }
 
+    /// Commits every queued write in one transaction on the writer, and answers each.
+    fn commit_queued(&self, writer: &mut Option<Connection>) -> Committed {
+        let queued = std::mem::take(&mut *lock(&self.queued));
+        if queued.is_empty() {
+            return Committed::All;
+        }
+        let (mut slots, rest): (Vec<Slot>, Vec<_>) = queued
+            .into_iter()
+            .map(|write| (write.slot, (write.id, write.reply)))
+            .unzip();
+        let done = match writer {
+            Some(conn) => attempt(conn, &mut slots),
+            None => connect(&self.path, false)
+                .map_err(|error| Failed::Database(failed("opening the key-value writer")(error)))
+                .and_then(|conn| attempt(writer.insert(conn), &mut slots)),
+        };
+        match done {
+            Ok(()) => {}
+            Err(Failed::Locked) => {
+                // Back in front of any that came meanwhile, in their order.
+                let mut queued = lock(&self.queued);
+                let again = slots
+                    .into_iter()
+                    .zip(rest)
+                    .map(|(slot, (id, reply))| Queued { id, slot, reply });
+                queued.splice(0..0, again);
+                return Committed::Locked;
+            }
+            Err(Failed::Database(error)) => {
+                // Whatever state SQLite left it in, the next batch starts on a fresh connection.
+                *writer = None;
+                fail_batch(&mut slots, error);
+            }
+        }
+        for (slot, (_, reply)) in slots.into_iter().zip(rest) {
+            // A caller that stopped waiting has nothing to be told.
+            let _ = reply.send(slot.answered());
+        }
+        Committed::All
+    }
+
     /// Caps the database at `pages` pages for this module's writer, to test a full disk.
     #[cfg(test)]
-    pub(super) fn cap_pages(&self, pages: i64) {
-        let mut writer = lock(&self.writer);
+    pub(super) async fn cap_pages(&self, pages: i64) {
+        let mut writer = self.writer.lock().await;
         let conn = writer.get_or_insert_with(|| connect(&self.path, false).unwrap());
         conn.pragma_update(None, "max_page_count", pages).unwrap();
     }
@@ -174,34 +245,34 @@ fn connect(path: &Path, reader: bool) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Why a write's transaction did not commit.
+/// Why a batch's transaction did not commit.
 enum Failed {
     /// Another connection holds the write lock: nothing was done.
-    Locked(KvWrite),
+    Locked,
     Database(StoreError),
 }
 
-/// Applies `write` to `store` in one transaction on `conn`.
-fn attempt(
-    conn: &mut Connection,
-    store: &KvStoreId,
-    write: KvWrite,
-) -> Result<Result<KvWritten, StoreError>, Failed> {
+/// Applies the writes of `slots` in one transaction on `conn`, a store at a time.
+fn attempt(conn: &mut Connection, slots: &mut [Slot]) -> Result<(), Failed> {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
-        Err(error) if is_busy(&error) => return Err(Failed::Locked(write)),
+        Err(error) if is_busy(&error) => return Err(Failed::Locked),
         Err(error) => {
             return Err(Failed::Database(failed("starting a key-value write")(
                 error,
             )));
         }
     };
-    let mut slots = [Slot::new(store.clone(), write)];
-    write_store(&tx, &mut slots)
-        .and_then(|()| tx.commit().map_err(failed("committing a key-value write")))
-        .map_err(Failed::Database)?;
-    let [slot] = slots;
-    Ok(slot.answered())
+    // By store; stable, so each store's writes keep the order they came in.
+    slots.sort_by(|a, b| {
+        let (a, b) = (a.store(), b.store());
+        (&a.namespace, &a.store).cmp(&(&b.namespace, &b.store))
+    });
+    for store in slots.chunk_by_mut(|a, b| a.store() == b.store()) {
+        write_store(&tx, store).map_err(Failed::Database)?;
+    }
+    tx.commit()
+        .map_err(|error| Failed::Database(failed("committing a key-value write")(error)))
 }
 
 fn is_busy(error: &rusqlite::Error) -> bool {

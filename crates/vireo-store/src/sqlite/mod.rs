@@ -325,7 +325,7 @@ mod tests {
             .execute(&store.writer)
             .await
             .unwrap();
-        store.kv.cap_pages(pages + 2);
+        store.kv.cap_pages(pages + 2).await;
     }
 
     #[tokio::test]

@@ -137,18 +137,22 @@ async fn write_batch<D: Dialect>(backend: &D, mut batch: Vec<Pending>) {
         .map(|pending| (Slot::new(pending.store, pending.request), pending.reply))
         .unzip();
     if let Err(error) = transaction(backend, &mut slots).await {
-        // Nothing the transaction held was written; a write that failed on its own keeps
-        // its own reason.
-        let error = Arc::new(error);
-        for slot in &mut slots {
-            if !matches!(slot.answer, Some(Err(_))) {
-                slot.answer = Some(Err(batch_failure("writing to a key-value store", &error)));
-            }
-        }
+        fail_batch(&mut slots, error);
     }
     for (slot, reply) in slots.into_iter().zip(replies) {
         // A caller that stopped waiting has nothing to be told.
         let _ = reply.send(slot.answered());
+    }
+}
+
+/// Answers every write of `slots`, whose transaction failed with `error`: nothing it held was
+/// written. A write that failed on its own keeps its own reason.
+pub(crate) fn fail_batch(slots: &mut [Slot], error: StoreError) {
+    let error = Arc::new(error);
+    for slot in slots {
+        if !matches!(slot.answer, Some(Err(_))) {
+            slot.answer = Some(Err(batch_failure("writing to a key-value store", &error)));
+        }
     }
 }
 
