@@ -247,7 +247,9 @@ async fn a_vireo_killed_while_messages_flow_loses_none() {
         (0..MESSAGES).map(|n| format!("crash-{n}")),
     )
     .await;
-    server.midway_through_the_queue("probe", 50).await;
+    server
+        .midway_through_a_source("probe", 50, published.len() as u64)
+        .await;
     server.kill();
     let server = server.restart().config(FAST_CLAIMS).start();
     // At least once: every message stored, and those stored but not yet acknowledged when

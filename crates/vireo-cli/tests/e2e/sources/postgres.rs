@@ -214,7 +214,9 @@ async fn a_vireo_killed_while_rows_change_loses_none_and_stores_each_once() {
     server.deploy_ok("probe", "probe", json!({})).await;
     add_source(&server, "orders", "postgres", &url, "shop.orders", &[]);
     insert(&client, 0, MESSAGES as i32).await;
-    server.midway_through_the_queue("probe", 50).await;
+    server
+        .midway_through_a_source("probe", 50, MESSAGES as u64)
+        .await;
     server.kill();
     let server = server.restart().config(FAST_CLAIMS).start();
     // Changes claimed by the killed node are claimed again once idle (claim_idle_ms). An

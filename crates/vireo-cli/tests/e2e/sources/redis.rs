@@ -493,7 +493,9 @@ async fn a_vireo_killed_while_entries_flow_loses_none_and_stores_each_once() {
         (0..MESSAGES).map(|n| format!("crash-{n}")),
     )
     .await;
-    server.midway_through_the_queue("probe", 50).await;
+    server
+        .midway_through_a_source("probe", 50, published.len() as u64)
+        .await;
     server.kill();
     let server = server.restart().config(FAST_CLAIMS).start();
     server.all_succeeded("probe", MESSAGES as u64).await;

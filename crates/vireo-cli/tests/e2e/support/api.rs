@@ -203,6 +203,19 @@ impl Server {
         assert!(left > 0, "nothing left to interrupt: {counts}");
     }
 
+    /// Waits until `function` has `done` succeeded invocations of the `total` messages a source
+    /// delivers: the moment to crash a node while the rest flow. Those may wait at the broker
+    /// rather than in the queue, which then looks idle between two of the source's batches.
+    pub async fn midway_through_a_source(&self, function: &str, done: u64, total: u64) {
+        let counts = self
+            .queue_counts_until(function, DEADLINE, |c| {
+                c["succeeded"].as_u64().unwrap() >= done
+            })
+            .await;
+        let succeeded = counts["succeeded"].as_u64().unwrap();
+        assert!(succeeded < total, "nothing left to interrupt: {counts}");
+    }
+
     /// Waits until all `total` async invocations of `function` succeeded, and asserts that
     /// nothing else is left: none queued, running, failed or dead.
     pub async fn all_succeeded(&self, function: &str, total: u64) {
